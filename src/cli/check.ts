@@ -1,0 +1,14 @@
+import { ConfigError } from "../config/errors.js";
+import { configPath, loadConfig } from "../config/load.js";
+
+export async function checkCommand(option: string | undefined): Promise<void> {
+  const file = configPath(option);
+  try {
+    const config = await loadConfig(file);
+    process.stdout.write(`${file}: ok (${config.servers.length} server(s))\n`);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const problem of err.problems) process.stderr.write(`${problem}\n`);
+    process.exitCode = 2;
+  }
+}

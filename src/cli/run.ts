@@ -1,0 +1,42 @@
+import { ConfigError } from "../config/errors.js";
+import { configPath, loadConfig } from "../config/load.js";
+import type { Config } from "../config/types.js";
+import { createLogger, type Logger } from "../log.js";
+
+/** Loads the config for a serving command, printing problems and exiting 2 when it is invalid. */
+export async function loadOrExit(option: string | undefined): Promise<{ config: Config; log: Logger }> {
+  const file = configPath(option);
+  try {
+    const config = await loadConfig(file);
+    return { config, log: createLogger() };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`mcp-warden: invalid config ${file}\n`);
+    for (const problem of err.problems) process.stderr.write(`  ${problem}\n`);
+    process.exit(2);
+  }
+}
+
+/** Runs `stop` once on SIGTERM or SIGINT, then exits 0 (or 1 if stopping failed). */
+export function onShutdown(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    stop().then(
+      () => {
+        log.info("stopped");
+        log.flush();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err: String(err) }, "shutdown failed");
+        log.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => handler("SIGTERM"));
+  process.on("SIGINT", () => handler("SIGINT"));
+}

@@ -1,0 +1,130 @@
+import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import { configSchema, type ConfigDocument } from "./schema.js";
+import { ConfigError } from "./errors.js";
+import { interpolate } from "./interpolate.js";
+import { durationMs } from "./duration.js";
+import type { Config, ServerConfig } from "./types.js";
+
+export const DEMO_CONFIG = resolve(dirname(fileURLToPath(import.meta.url)), "../../config/demo.yaml");
+
+/** `-c FILE` if given, else `./warden.yaml` if it exists, else the bundled demo config. */
+export function configPath(option: string | undefined): string {
+  if (option) return resolve(option);
+  const local = resolve("warden.yaml");
+  return existsSync(local) ? local : DEMO_CONFIG;
+}
+
+export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(file, [`(file): cannot read: ${(err as NodeJS.ErrnoException).code ?? err}`]);
+  }
+  return parseConfig(text, file, env);
+}
+
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => `(yaml): ${e.message.split("\n")[0]}`),
+    );
+  }
+  const problems: string[] = [];
+  const raw = interpolate(doc.toJS({ maxAliasCount: 100 }) ?? {}, env, problems);
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) problems.push(...parsed.error.issues.map(formatIssue));
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
+  const semantic = checkSemantics(parsed.data);
+  if (semantic.length > 0) throw new ConfigError(file, semantic);
+  return compile(parsed.data, file);
+}
+
+export function yamlPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else out += out ? `.${String(key)}` : String(key);
+  }
+  return out || "(root)";
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  const where = yamlPath(issue.path);
+  switch (issue.code) {
+    case "invalid_type":
+      return `${where}: expected ${issue.expected}`;
+    case "unrecognized_keys":
+      return issue.keys.map((k) => `${yamlPath([...issue.path, k])}: unknown key`).join("\n  ");
+    default:
+      return `${where}: ${issue.message}`;
+  }
+}
+
+function checkSemantics(doc: ConfigDocument): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  doc.servers.forEach((server, i) => {
+    if (seen.has(server.name)) problems.push(`servers[${i}].name: duplicate server name ${server.name}`);
+    seen.add(server.name);
+  });
+  const [, portText] = splitHostPort(doc.gateway.listen);
+  if (Number(portText) > 65535) problems.push("gateway.listen: port out of range");
+  return problems;
+}
+
+function splitHostPort(listen: string): [string, string] {
+  const at = listen.lastIndexOf(":");
+  const host = listen.slice(0, at).replace(/^\[(.*)\]$/, "$1");
+  return [host, listen.slice(at + 1)];
+}
+
+function compile(doc: ConfigDocument, file: string): Config {
+  const [host, port] = splitHostPort(doc.gateway.listen);
+  const servers: ServerConfig[] = doc.servers.map((s) => {
+    const tools = new Map(Object.entries(s.tools).map(([k, v]) => [k, Object.freeze([...v])]));
+    if ("command" in s) {
+      return Object.freeze({
+        kind: "stdio" as const,
+        name: s.name,
+        command: s.command,
+        args: Object.freeze([...s.args]),
+        env: Object.freeze({ ...s.env }),
+        cwd: s.cwd === undefined ? undefined : resolve(dirname(file), s.cwd),
+        tools,
+      });
+    }
+    return Object.freeze({
+      kind: s.transport,
+      name: s.name,
+      url: s.url,
+      headers: Object.freeze({ ...s.headers }),
+      tools,
+    });
+  });
+  return Object.freeze({
+    file,
+    gateway: Object.freeze({
+      host,
+      port: Number(port),
+      publicUrl: doc.gateway.public_url?.replace(/\/+$/, ""),
+      allowedOrigins: Object.freeze(doc.gateway.allowed_origins.map((o) => new URL(o).origin)),
+      allowedHosts: Object.freeze(doc.gateway.allowed_hosts.map((h) => h.toLowerCase())),
+      maxBodyBytes: doc.gateway.max_body_bytes,
+      maxJsonDepth: doc.gateway.max_json_depth,
+      maxSessions: doc.gateway.max_sessions,
+      sessionIdleMs: durationMs(doc.gateway.session_idle_timeout),
+      upstreamTimeoutMs: durationMs(doc.gateway.upstream_timeout),
+      shutdownGraceMs: durationMs(doc.gateway.shutdown_grace),
+    }),
+    auth: Object.freeze({ anonymous: Object.freeze([...doc.auth.anonymous]) }),
+    servers: Object.freeze(servers),
+  });
+}

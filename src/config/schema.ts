@@ -1,0 +1,83 @@
+import { z } from "zod";
+
+// Server names become tool-name prefixes (`server__tool`) and URL path segments.
+const serverName = z
+  .string()
+  .regex(/^[a-z0-9](?:[a-z0-9-]{0,62})$/, "lowercase letters, digits and '-', at most 63 characters")
+  .refine((s) => !s.includes("__"), "must not contain '__'");
+
+const scope = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+
+export const durationText = z
+  .string()
+  .regex(/^\d+(ms|s|m|h|d)$/, "a duration such as 500ms, 30s, 15m, 1h, 7d");
+
+const stdioServer = z.strictObject({
+  name: serverName,
+  command: z.string().min(1),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).default({}),
+  cwd: z.string().min(1).optional(),
+  tools: z.record(z.string().min(1), z.array(scope)).default({}),
+});
+
+const remoteServer = z.strictObject({
+  name: serverName,
+  url: z.url({ protocol: /^https?$/ }),
+  transport: z.enum(["streamable_http", "sse"]).default("streamable_http"),
+  headers: z.record(z.string(), z.string()).default({}),
+  tools: z.record(z.string().min(1), z.array(scope)).default({}),
+});
+
+// Chosen by shape (a `url` key means remote) so errors name the fields of the kind the user meant,
+// instead of zod's "matched neither branch".
+export const serverSchema = z.unknown().transform((value, ctx) => {
+  const remote = typeof value === "object" && value !== null && Object.hasOwn(value, "url");
+  const result = (remote ? remoteServer : stdioServer).safeParse(value);
+  if (!result.success) {
+    for (const issue of result.error.issues) ctx.addIssue({ ...issue });
+    return z.NEVER;
+  }
+  return result.data as StdioServerDocument | RemoteServerDocument;
+});
+
+export type StdioServerDocument = z.output<typeof stdioServer>;
+export type RemoteServerDocument = z.output<typeof remoteServer>;
+
+export const configSchema = z.strictObject({
+  gateway: z
+    .strictObject({
+      listen: z
+        .string()
+        .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "host:port")
+        .default("127.0.0.1:8808"),
+      public_url: z.url({ protocol: /^https?$/ }).optional(),
+      allowed_origins: z.array(z.url()).default([]),
+      allowed_hosts: z.array(z.string().min(1)).default([]),
+      max_body_bytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .default(4 * 1024 * 1024),
+      max_json_depth: z.number().int().min(4).max(1000).default(64),
+      max_sessions: z.number().int().min(1).max(100_000).default(256),
+      session_idle_timeout: durationText.default("30m"),
+      upstream_timeout: durationText.default("5m"),
+      shutdown_grace: durationText.default("10s"),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      anonymous: z.array(scope).default([]),
+    })
+    .prefault({}),
+  servers: z.array(serverSchema).min(1, "at least one server is required"),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ConfigDocument = z.output<typeof configSchema>;

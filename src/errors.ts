@@ -1,0 +1,72 @@
+/** Stable JSON-RPC error codes of the gateway's contract (DESIGN.md). */
+export const ErrorCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  PolicyDenied: -32001,
+  RateLimited: -32002,
+  Killed: -32003,
+  ToolQuarantined: -32004,
+  UpstreamUnavailable: -32005,
+  SensitiveDataBlocked: -32006,
+} as const;
+
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Every refusal the gateway makes: a stable code, a short message, and a machine-readable reason. */
+export class GatewayError extends Error {
+  constructor(
+    readonly code: ErrorCodeValue,
+    readonly reason: string,
+    message: string,
+    readonly data: Readonly<Record<string, unknown>> = {},
+    /** HTTP status to answer with when nothing has been streamed yet (e.g. 401, 403); JSON-RPC otherwise. */
+    readonly httpStatus?: number,
+  ) {
+    super(message);
+    this.name = "GatewayError";
+  }
+
+  toJsonRpc(): { code: number; message: string; data: Record<string, unknown> } {
+    return { code: this.code, message: this.message, data: { reason: this.reason, ...this.data } };
+  }
+}
+
+export function policyDenied(reason: string, message: string, data: Record<string, unknown> = {}) {
+  return new GatewayError(ErrorCode.PolicyDenied, reason, message, data);
+}
+
+export function upstreamUnavailable(server: string, reason = "upstream_unavailable", detail?: string) {
+  return new GatewayError(
+    ErrorCode.UpstreamUnavailable,
+    reason,
+    `upstream ${server} is unavailable${detail ? `: ${detail}` : ""}`,
+    { server },
+  );
+}
+
+export function invalidParams(message: string) {
+  return new GatewayError(ErrorCode.InvalidParams, "invalid_params", message);
+}
+
+export function methodNotFound(method: string) {
+  return new GatewayError(
+    ErrorCode.MethodNotFound,
+    "method_not_found",
+    `method not supported: ${method.slice(0, 100)}`,
+  );
+}
+
+/** An error a peer (upstream or client) returned: relayed to the other side as it was, not a gateway refusal. */
+export class PeerRpcError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+    this.name = "PeerRpcError";
+  }
+}

@@ -1,0 +1,113 @@
+import { randomBytes } from "node:crypto";
+import type { Principal } from "../auth/principal.js";
+import type { Config } from "../config/types.js";
+import { GatewayError, ErrorCode } from "../errors.js";
+import type { JsonObject } from "../jsonrpc.js";
+import type { Logger } from "../log.js";
+import { buildPipeline } from "../pipeline/phases.js";
+import { ToolMapping } from "../policy/tool-mapping.js";
+import { UpstreamServer } from "../upstreams/server.js";
+import { VERSION } from "../version.js";
+import { Route } from "./route.js";
+import { Session, type ClientChannel, type SessionDeps } from "./session.js";
+
+const SWEEP_MS = 30_000;
+
+/** The gateway's parts, built once from a compiled config: upstreams, routes, pipeline, sessions. */
+export class Gateway {
+  readonly servers: ReadonlyMap<string, UpstreamServer>;
+  readonly routes: ReadonlyMap<string, Route>;
+  private readonly sessions = new Map<string, Session>();
+  private readonly deps: SessionDeps;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly config: Config,
+    readonly log: Logger,
+  ) {
+    const clientInfo: JsonObject = { name: "mcp-warden", version: VERSION };
+    this.servers = new Map(
+      config.servers.map((s) => [
+        s.name,
+        new UpstreamServer(s, log, config.gateway.upstreamTimeoutMs, clientInfo),
+      ]),
+    );
+    const names = config.servers.map((s) => s.name);
+    const routes: Array<[string, Route]> = [["/mcp", new Route("/mcp", names, true)]];
+    for (const name of names)
+      routes.push([`/servers/${name}/mcp`, new Route(`/servers/${name}/mcp`, [name], false)]);
+    this.routes = new Map(routes);
+    this.deps = {
+      servers: this.servers,
+      pipeline: buildPipeline({ toolMapping: new ToolMapping(config.servers) }),
+      version: VERSION,
+      timeoutMs: config.gateway.upstreamTimeoutMs,
+    };
+  }
+
+  start(): void {
+    for (const server of this.servers.values()) server.start();
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  /** Ready when every upstream is: a route with a server down still answers, but /readyz says so. */
+  readiness(): { ready: boolean; upstreams: JsonObject } {
+    const upstreams: JsonObject = {};
+    let ready = true;
+    for (const [name, server] of this.servers) {
+      upstreams[name] = server.status();
+      if (server.state !== "ready") ready = false;
+    }
+    return { ready, upstreams };
+  }
+
+  whenReady(ms: number): Promise<unknown> {
+    return Promise.allSettled([...this.servers.values()].map((s) => s.whenReady(ms)));
+  }
+
+  createSession(route: Route, principal: Principal, channel: ClientChannel): Session {
+    if (this.sessions.size >= this.config.gateway.maxSessions) this.sweep();
+    if (this.sessions.size >= this.config.gateway.maxSessions) {
+      throw new GatewayError(
+        ErrorCode.UpstreamUnavailable,
+        "too_many_sessions",
+        "the gateway has too many sessions",
+        {},
+        503,
+      );
+    }
+    // 192 random bits, URL-safe: well past the spec's "cryptographically secure" floor.
+    const id = randomBytes(24).toString("base64url");
+    const session = new Session(id, route, principal, channel, this.deps, this.log.child({ session: id }));
+    this.sessions.set(id, session);
+    return session;
+  }
+
+  session(id: string): Session | undefined {
+    const s = this.sessions.get(id);
+    return s && !s.isClosed ? s : undefined;
+  }
+
+  async closeSession(id: string): Promise<void> {
+    const s = this.sessions.get(id);
+    if (!s) return;
+    this.sessions.delete(id);
+    await s.close();
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    await Promise.all([...this.sessions.keys()].map((id) => this.closeSession(id)));
+    await Promise.all([...this.servers.values()].map((s) => s.stop()));
+  }
+
+  private sweep(): void {
+    const cutoff = Date.now() - this.config.gateway.sessionIdleMs;
+    for (const [id, s] of this.sessions) if (s.lastSeen < cutoff || s.isClosed) void this.closeSession(id);
+  }
+}

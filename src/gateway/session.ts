@@ -1,0 +1,522 @@
+import { UriTemplate } from "@modelcontextprotocol/sdk/shared/uriTemplate.js";
+import type { Principal } from "../auth/principal.js";
+import {
+  ErrorCode,
+  GatewayError,
+  PeerRpcError,
+  invalidParams,
+  methodNotFound,
+  upstreamUnavailable,
+} from "../errors.js";
+import type { Id, JsonObject, Message, Notification, Request } from "../jsonrpc.js";
+import type { Logger } from "../log.js";
+import type { CallContext, Forwarder, ListOutcome, Outcome, Plan } from "../pipeline/context.js";
+import type { UpstreamConnection } from "../upstreams/connection.js";
+import type { UpstreamServer } from "../upstreams/server.js";
+import { hasCapability, mergeCapabilities, negotiateVersion } from "./capabilities.js";
+import type { Route } from "./route.js";
+
+/** Where messages for the client go; `related` names the client request a message belongs to. */
+export interface ClientChannel {
+  send(message: Message, related?: Id): void;
+  /** Ends whatever the transport holds open for the session (a GET stream). */
+  close(): void;
+}
+
+export interface SessionDeps {
+  readonly servers: ReadonlyMap<string, UpstreamServer>;
+  readonly pipeline: (ctx: CallContext) => Promise<Outcome>;
+  readonly version: string;
+  readonly timeoutMs: number;
+}
+
+interface Link {
+  connection: UpstreamConnection | undefined;
+  init: JsonObject | undefined;
+  opening: Promise<UpstreamConnection> | undefined;
+}
+
+interface ResourceIndex {
+  uris: Map<string, string>;
+  templates: Array<{ server: string; raw: string; t: UriTemplate }>;
+}
+
+interface InFlight {
+  readonly controller: AbortController;
+  server: string | undefined;
+}
+
+interface Outgoing {
+  resolve(result: JsonObject): void;
+  reject(err: Error): void;
+  readonly server: string;
+  readonly upstreamId: Id;
+  readonly timer: NodeJS.Timeout;
+}
+
+const MAX_LIST_PAGES = 100;
+const LIST_KEYS = {
+  "tools/list": "tools",
+  "prompts/list": "prompts",
+  "resources/list": "resources",
+  "resources/templates/list": "resourceTemplates",
+} as const;
+const CLIENT_REQUESTS = new Map([
+  ["sampling/createMessage", "sampling"],
+  ["elicitation/create", "elicitation"],
+  ["roots/list", "roots"],
+]);
+const RELAYED_NOTIFICATIONS = new Set([
+  "notifications/message",
+  "notifications/resources/updated",
+  "notifications/tools/list_changed",
+  "notifications/prompts/list_changed",
+  "notifications/resources/list_changed",
+  "notifications/elicitation/complete",
+]);
+
+/**
+ * One client session: its own connection to each upstream of its route, the map between the
+ * client's request ids and upstream ones, and the relay of everything that flows back.
+ */
+export class Session implements Forwarder {
+  lastSeen = Date.now();
+  protocolVersion = "2025-03-26";
+  private initParams: JsonObject | undefined;
+  private readonly links = new Map<string, Link>();
+  private readonly inflight = new Map<Id, InFlight>();
+  private readonly progress = new Map<string | number, Id>();
+  private readonly outgoing = new Map<number, Outgoing>();
+  private nextOutgoing = 1;
+  private resources: ResourceIndex | undefined;
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    readonly route: Route,
+    readonly principal: Principal,
+    private readonly channel: ClientChannel,
+    private readonly deps: SessionDeps,
+    readonly log: Logger,
+  ) {
+    for (const server of route.servers)
+      this.links.set(server, { connection: undefined, init: undefined, opening: undefined });
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Opens every upstream of the route with the client's own parameters and merges their answers. */
+  async initialize(params: JsonObject | undefined): Promise<JsonObject> {
+    if (
+      !params ||
+      typeof params.protocolVersion !== "string" ||
+      !isObject(params.capabilities) ||
+      !isObject(params.clientInfo)
+    ) {
+      throw invalidParams("initialize needs protocolVersion, capabilities and clientInfo");
+    }
+    this.protocolVersion = negotiateVersion(params.protocolVersion);
+    this.initParams = { ...params, protocolVersion: this.protocolVersion };
+    const opened = await Promise.allSettled(this.route.servers.map((s) => this.connection(s)));
+    const failed = opened.filter((r) => r.status === "rejected");
+    if (failed.length === opened.length) {
+      throw (failed[0] as PromiseRejectedResult).reason instanceof GatewayError
+        ? (failed[0] as PromiseRejectedResult).reason
+        : upstreamUnavailable(this.route.servers.join(","));
+    }
+    const inits = [...this.links.values()].flatMap((l) => (l.init ? [l.init] : []));
+    const capabilities = mergeCapabilities(
+      inits.map((i) => (isObject(i.capabilities) ? i.capabilities : {})),
+    );
+    const result: JsonObject = {
+      protocolVersion: this.protocolVersion,
+      capabilities,
+      serverInfo: { name: "mcp-warden", version: this.deps.version },
+    };
+    const only = this.route.prefixed ? undefined : inits[0];
+    if (only && isObject(only.serverInfo)) result.serverInfo = only.serverInfo;
+    const instructions = this.instructions();
+    if (instructions) result.instructions = instructions;
+    return result;
+  }
+
+  /** Runs one client request through the pipeline; resolves with the JSON-RPC result. */
+  async handle(request: Request): Promise<JsonObject> {
+    this.lastSeen = Date.now();
+    if (request.method === "ping") return {};
+    if (request.method === "initialize")
+      throw new GatewayError(
+        ErrorCode.InvalidRequest,
+        "already_initialized",
+        "session is already initialized",
+      );
+    const plan = await this.plan(request);
+    const controller = new AbortController();
+    const entry: InFlight = { controller, server: plan.kind === "call" ? plan.server : undefined };
+    this.inflight.set(request.id, entry);
+    const token = progressToken(request.params);
+    if (token !== undefined) this.progress.set(token, request.id);
+    try {
+      const outcome = await this.deps.pipeline({
+        session: this,
+        principal: this.principal,
+        sessionId: this.id,
+        request,
+        method: request.method,
+        plan,
+        signal: controller.signal,
+        log: this.log,
+        startedAt: Date.now(),
+      });
+      return this.shape(outcome);
+    } finally {
+      this.inflight.delete(request.id);
+      if (token !== undefined) this.progress.delete(token);
+    }
+  }
+
+  /** The pipeline's terminal step: carries a plan out on this session's upstream connections. */
+  async forward(ctx: CallContext): Promise<Outcome> {
+    const plan = ctx.plan;
+    switch (plan.kind) {
+      case "call": {
+        const connection = await this.connection(plan.server);
+        return { kind: "result", result: await connection.request(ctx.method, plan.params, ctx.signal) };
+      }
+      case "broadcast": {
+        await Promise.all(
+          plan.servers.map(async (s) =>
+            (await this.connection(s)).request(ctx.method, plan.params, ctx.signal),
+          ),
+        );
+        return { kind: "result", result: {} };
+      }
+      case "list":
+        return {
+          kind: "list",
+          key: plan.key,
+          items: await this.gather(ctx.method, plan.key, plan.servers, ctx.signal),
+        };
+    }
+  }
+
+  onNotification(n: Notification): void {
+    this.lastSeen = Date.now();
+    const params = n.params ?? {};
+    switch (n.method) {
+      case "notifications/cancelled": {
+        const entry = this.inflight.get(params.requestId as Id);
+        entry?.controller.abort(
+          typeof params.reason === "string" ? params.reason.slice(0, 200) : "cancelled by client",
+        );
+        return;
+      }
+      case "notifications/roots/list_changed":
+        for (const link of this.links.values()) link.connection?.notify(n.method);
+        return;
+      default:
+        // notifications/initialized is consumed: the gateway completes each upstream's handshake itself.
+        return;
+    }
+  }
+
+  /** The client's answer to a request the gateway relayed from an upstream. */
+  onResponse(
+    id: Id,
+    result: JsonObject | undefined,
+    error: { code: number; message: string; data?: unknown } | undefined,
+  ): void {
+    const pending = typeof id === "number" ? this.outgoing.get(id) : undefined;
+    if (!pending) return;
+    this.outgoing.delete(id as number);
+    clearTimeout(pending.timer);
+    if (error) pending.reject(new PeerRpcError(error.code, error.message, error.data));
+    else pending.resolve(result ?? {});
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const entry of this.inflight.values()) entry.controller.abort("session closed");
+    for (const [id, o] of this.outgoing) {
+      clearTimeout(o.timer);
+      o.reject(new GatewayError(ErrorCode.InternalError, "session_closed", "client session closed"));
+      this.outgoing.delete(id);
+    }
+    this.channel.close();
+    await Promise.all([...this.links.values()].map((l) => l.connection?.close()));
+  }
+
+  private async plan(request: Request): Promise<Plan> {
+    const params = request.params;
+    const method = request.method;
+    const listKey = LIST_KEYS[method as keyof typeof LIST_KEYS];
+    if (listKey) return { kind: "list", key: listKey, servers: this.route.servers };
+    switch (method) {
+      case "tools/call":
+      case "prompts/get": {
+        const target = this.byName(params?.name);
+        return {
+          kind: "call",
+          server: target.server,
+          name: target.name,
+          params: { ...params, name: target.name },
+        };
+      }
+      case "resources/read":
+      case "resources/subscribe":
+      case "resources/unsubscribe": {
+        if (typeof params?.uri !== "string") throw invalidParams("uri must be a string");
+        return { kind: "call", server: await this.serverForUri(params.uri), name: params.uri, params };
+      }
+      case "completion/complete": {
+        const ref = params?.ref;
+        if (!isObject(ref)) throw invalidParams("ref must be an object");
+        if (ref.type === "ref/prompt") {
+          const target = this.byName(ref.name);
+          return {
+            kind: "call",
+            server: target.server,
+            name: target.name,
+            params: { ...params, ref: { ...ref, name: target.name } },
+          };
+        }
+        if (ref.type === "ref/resource" && typeof ref.uri === "string") {
+          return { kind: "call", server: await this.serverForUri(ref.uri), name: ref.uri, params };
+        }
+        throw invalidParams("ref must be ref/prompt or ref/resource");
+      }
+      case "logging/setLevel":
+        return { kind: "broadcast", servers: this.serversWith("logging"), params };
+      default:
+        throw methodNotFound(method);
+    }
+  }
+
+  private byName(name: unknown): { server: string; name: string } {
+    if (typeof name !== "string" || name.length === 0) throw invalidParams("name must be a non-empty string");
+    const target = this.route.resolveName(name);
+    if (!target) throw invalidParams(`unknown name: ${name.slice(0, 200)}`);
+    return target;
+  }
+
+  private serversWith(capability: string): string[] {
+    return this.route.servers.filter((s) => hasCapability(this.links.get(s)?.init, capability));
+  }
+
+  private async serverForUri(uri: string): Promise<string> {
+    if (!this.route.prefixed) return this.route.servers[0] as string;
+    const found = this.lookupUri(uri);
+    if (found) return found;
+    await this.indexResources();
+    const again = this.lookupUri(uri);
+    if (again) return again;
+    const owners = this.serversWith("resources");
+    if (owners.length === 1) return owners[0] as string;
+    throw invalidParams(`no server owns resource ${uri.slice(0, 200)}`);
+  }
+
+  private lookupUri(uri: string): string | undefined {
+    if (!this.resources) return undefined;
+    const exact = this.resources.uris.get(uri);
+    if (exact) return exact;
+    for (const { server, raw, t } of this.resources.templates) {
+      if (raw === uri || t.match(uri)) return server;
+    }
+    return undefined;
+  }
+
+  private async indexResources(): Promise<void> {
+    const servers = this.serversWith("resources");
+    const [resources, templates] = await Promise.all([
+      this.gather("resources/list", "resources", servers),
+      this.gather("resources/templates/list", "resourceTemplates", servers),
+    ]);
+    this.remember(resources, templates);
+  }
+
+  private remember(
+    resources: ListOutcome["items"] | undefined,
+    templates: ListOutcome["items"] | undefined,
+  ): void {
+    const index = (this.resources ??= { uris: new Map<string, string>(), templates: [] } as ResourceIndex);
+    for (const { server, item } of resources ?? [])
+      if (typeof item.uri === "string") index.uris.set(item.uri, server);
+    if (templates) {
+      index.templates = [];
+      for (const { server, item } of templates) {
+        if (typeof item.uriTemplate !== "string") continue;
+        try {
+          index.templates.push({ server, raw: item.uriTemplate, t: new UriTemplate(item.uriTemplate) });
+        } catch {
+          // An unparsable template cannot route anything; it is still listed for the client.
+        }
+      }
+    }
+  }
+
+  /** Every page of a list from each server; in an aggregate a server that is down contributes nothing. */
+  private async gather(method: string, key: string, servers: readonly string[], signal?: AbortSignal) {
+    const perServer = await Promise.allSettled(
+      servers.map(async (server) => {
+        const init = this.links.get(server)?.init;
+        const capability = key === "resourceTemplates" ? "resources" : key;
+        if (init && !hasCapability(init, capability)) return [];
+        const connection = await this.connection(server);
+        const items: Array<{ server: string; item: JsonObject }> = [];
+        let cursor: string | undefined;
+        for (let page = 0; page < MAX_LIST_PAGES; page++) {
+          const result = await connection.request(method, cursor ? { cursor } : undefined, signal);
+          const list = result[key];
+          if (Array.isArray(list)) for (const item of list) if (isObject(item)) items.push({ server, item });
+          cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined;
+          if (!cursor) break;
+        }
+        return items;
+      }),
+    );
+    const out: Array<{ server: string; item: JsonObject }> = [];
+    perServer.forEach((r, i) => {
+      if (r.status === "fulfilled") out.push(...r.value);
+      else if (!this.route.prefixed) throw r.reason;
+      else
+        this.log.warn(
+          { server: servers[i], method, err: String(r.reason?.message ?? r.reason) },
+          "list: server skipped",
+        );
+    });
+    return out;
+  }
+
+  private shape(outcome: Outcome): JsonObject {
+    if (outcome.kind === "result") return outcome.result;
+    if (outcome.key === "resources") this.remember(outcome.items, undefined);
+    if (outcome.key === "resourceTemplates") this.remember(undefined, outcome.items);
+    const rename = outcome.key === "tools" || outcome.key === "prompts";
+    const items = outcome.items.map(({ server, item }) =>
+      rename && typeof item.name === "string"
+        ? { ...item, name: this.route.exposeName(server, item.name) }
+        : item,
+    );
+    return { [outcome.key]: items };
+  }
+
+  private instructions(): string | undefined {
+    const parts: string[] = [];
+    for (const [server, link] of this.links) {
+      const text = link.init?.instructions;
+      if (typeof text === "string" && text.trim())
+        parts.push(this.route.prefixed ? `[${server}] ${text}` : text);
+    }
+    return parts.length > 0 ? parts.join("\n\n") : undefined;
+  }
+
+  /** This session's connection to a server, opened (again) on demand. */
+  private connection(server: string): Promise<UpstreamConnection> {
+    const link = this.links.get(server);
+    const upstream = this.deps.servers.get(server);
+    if (!link || !upstream) return Promise.reject(upstreamUnavailable(server));
+    if (link.connection?.isOpen) return Promise.resolve(link.connection);
+    if (link.opening) return link.opening;
+    if (this.closed || !this.initParams)
+      return Promise.reject(upstreamUnavailable(server, "upstream_unavailable", "session closed"));
+    link.opening = upstream
+      .open(this.initParams, {
+        onRequest: (req) => this.relayRequest(server, req),
+        onNotification: (n) => this.relayNotification(server, n),
+        onClose: () => {
+          link.connection = undefined;
+        },
+      })
+      .then(({ connection, init }) => {
+        link.init = init;
+        link.connection = connection;
+        connection.notify("notifications/initialized");
+        if (this.closed) void connection.close();
+        return connection;
+      })
+      .finally(() => {
+        link.opening = undefined;
+      });
+    return link.opening;
+  }
+
+  /** A server→client request: relayed to this session's client under a gateway id. */
+  private relayRequest(server: string, req: Request): Promise<JsonObject> {
+    if (req.method === "ping") return Promise.resolve({});
+    const capability = CLIENT_REQUESTS.get(req.method);
+    if (!capability) return Promise.reject(methodNotFound(req.method));
+    if (!hasCapability(this.initParams, capability)) {
+      return Promise.reject(methodNotFound(`${req.method} (the client did not declare ${capability})`));
+    }
+    if (this.closed)
+      return Promise.reject(
+        new GatewayError(ErrorCode.InternalError, "session_closed", "client session closed"),
+      );
+    const id = this.nextOutgoing++;
+    return new Promise<JsonObject>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.outgoing.delete(id);
+        this.channel.send({
+          jsonrpc: "2.0",
+          method: "notifications/cancelled",
+          params: { requestId: id, reason: "timeout" },
+        });
+        reject(
+          new GatewayError(ErrorCode.InternalError, "client_timeout", "the client did not answer in time"),
+        );
+      }, this.deps.timeoutMs);
+      timer.unref();
+      this.outgoing.set(id, { resolve, reject, server, upstreamId: req.id, timer });
+      const message: Request = { jsonrpc: "2.0", id, method: req.method };
+      if (req.params) message.params = req.params;
+      this.channel.send(message, this.relatedTo(server));
+    });
+  }
+
+  private relayNotification(server: string, n: Notification): void {
+    if (this.closed) return;
+    const params = n.params;
+    if (n.method === "notifications/progress") {
+      const token = params?.progressToken;
+      const related =
+        typeof token === "string" || typeof token === "number" ? this.progress.get(token) : undefined;
+      if (related !== undefined) this.channel.send(n, related);
+      return;
+    }
+    if (n.method === "notifications/cancelled") {
+      for (const [id, o] of this.outgoing) {
+        if (o.server === server && o.upstreamId === params?.requestId) {
+          clearTimeout(o.timer);
+          this.outgoing.delete(id);
+          o.reject(new GatewayError(ErrorCode.InternalError, "cancelled", "cancelled by the server"));
+          this.channel.send({ jsonrpc: "2.0", method: n.method, params: { ...params, requestId: id } });
+        }
+      }
+      return;
+    }
+    if (!RELAYED_NOTIFICATIONS.has(n.method)) return;
+    if (n.method === "notifications/resources/list_changed") this.resources = undefined;
+    this.channel.send(n, n.method === "notifications/message" ? this.relatedTo(server) : undefined);
+  }
+
+  /** The newest client request in flight on `server`: its stream carries what the server sends meanwhile. */
+  private relatedTo(server: string): Id | undefined {
+    let found: Id | undefined;
+    for (const [id, entry] of this.inflight) if (entry.server === server) found = id;
+    return found;
+  }
+}
+
+function progressToken(params: JsonObject | undefined): string | number | undefined {
+  const meta = params?._meta;
+  if (!isObject(meta)) return undefined;
+  const token = meta.progressToken;
+  return typeof token === "string" || typeof token === "number" ? token : undefined;
+}
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,26 @@
+/** An interceptor sees the call, may refuse it (throw), and calls `next()` at most once to go on. */
+export type Interceptor<C, R> = (ctx: C, next: () => Promise<R>) => Promise<R>;
+
+/**
+ * Composes interceptors into one function, built once at start-up. A second `next()` from the same
+ * interceptor is a programming error and throws rather than forwarding a call twice.
+ */
+export function compose<C, R>(stages: readonly Interceptor<C, R>[], terminal: (ctx: C) => Promise<R>) {
+  return function run(ctx: C): Promise<R> {
+    const dispatch = (i: number): Promise<R> => {
+      const stage = stages[i];
+      if (!stage) return terminal(ctx);
+      let called = false;
+      return stage(ctx, () => {
+        if (called) return Promise.reject(new Error(`interceptor ${stage.name || i} called next() twice`));
+        called = true;
+        return dispatch(i + 1);
+      });
+    };
+    try {
+      return dispatch(0);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+}

@@ -1,0 +1,48 @@
+import type { Principal } from "../auth/principal.js";
+import type { JsonObject, Request } from "../jsonrpc.js";
+import type { Logger } from "../log.js";
+
+/** What a list method returns before it is shaped for the client: each item with its server. */
+export interface ListOutcome {
+  readonly kind: "list";
+  readonly key: "tools" | "prompts" | "resources" | "resourceTemplates";
+  items: Array<{ server: string; item: JsonObject }>;
+}
+export interface ResultOutcome {
+  readonly kind: "result";
+  result: JsonObject;
+}
+export type Outcome = ListOutcome | ResultOutcome;
+
+/**
+ * How a request is carried out, decided by the router before the chain runs:
+ * - `call`: one server, with the item's original name (tool, prompt) or URI;
+ * - `list`: every server of the route, results gathered;
+ * - `broadcast`: every server of the route that declared the capability, result `{}`.
+ */
+export type Plan =
+  | {
+      readonly kind: "call";
+      readonly server: string;
+      readonly name: string | undefined;
+      params: JsonObject | undefined;
+    }
+  | { readonly kind: "list"; readonly servers: readonly string[]; readonly key: ListOutcome["key"] }
+  | { readonly kind: "broadcast"; readonly servers: readonly string[]; params: JsonObject | undefined };
+
+/** The session's side of the terminal step; stages never call it. */
+export interface Forwarder {
+  forward(ctx: CallContext): Promise<Outcome>;
+}
+
+export interface CallContext {
+  readonly session: Forwarder;
+  readonly principal: Principal;
+  readonly sessionId: string;
+  readonly request: Request;
+  readonly method: string;
+  readonly plan: Plan;
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  readonly startedAt: number;
+}

@@ -1,0 +1,131 @@
+import type { ServerResponse } from "node:http";
+import type { ClientChannel } from "../gateway/session.js";
+import type { Id, Message } from "../jsonrpc.js";
+import { openEventStream, writeComment, writeEvent } from "./sse.js";
+
+/** Events kept per session for replay and for delivery once the GET stream opens. */
+const KEPT_EVENTS = 1000;
+const KEEPALIVE_MS = 25_000;
+
+/**
+ * The answer to one POSTed request. Nothing is written until there is something to say: a lone
+ * result goes out as plain JSON, anything sent before it turns the answer into an event stream,
+ * and a refusal decided before that can still carry its own HTTP status (401, 403).
+ */
+export class ResponseStream {
+  private mode: "pending" | "sse" | "done" = "pending";
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly headers: Record<string, string>,
+  ) {
+    res.on("close", () => {
+      this.mode = "done";
+    });
+  }
+
+  get open(): boolean {
+    return this.mode !== "done";
+  }
+
+  get started(): boolean {
+    return this.mode !== "pending";
+  }
+
+  push(message: Message): boolean {
+    if (this.mode === "done") return false;
+    if (this.mode === "pending") {
+      openEventStream(this.res, this.headers);
+      this.mode = "sse";
+    }
+    writeEvent(this.res, message);
+    return true;
+  }
+
+  finish(message: Message): void {
+    if (this.mode === "pending") {
+      const body = JSON.stringify(message);
+      this.res.writeHead(200, { ...this.headers, "content-type": "application/json" });
+      this.res.end(body);
+    } else if (this.mode === "sse") {
+      writeEvent(this.res, message);
+      this.res.end();
+    }
+    this.mode = "done";
+  }
+
+  /** A refusal with its own HTTP status; only possible while nothing was written. */
+  refuse(status: number, headers: Record<string, string>, message: Message): boolean {
+    if (this.mode !== "pending") return false;
+    this.res.writeHead(status, { ...this.headers, ...headers, "content-type": "application/json" });
+    this.res.end(JSON.stringify(message));
+    this.mode = "done";
+    return true;
+  }
+}
+
+/**
+ * A session's way back to its client over streamable HTTP: messages tied to a request ride that
+ * request's stream; the rest go on the GET stream, queued (bounded) until the client opens it and
+ * kept for `Last-Event-ID` replay.
+ */
+export class HttpChannel implements ClientChannel {
+  private readonly streams = new Map<Id, ResponseStream>();
+  private standalone: ServerResponse | undefined;
+  private keepalive: NodeJS.Timeout | undefined;
+  private readonly kept: Array<{ id: number; message: Message }> = [];
+  private eventId = 0;
+  /** The last event id written to a GET stream. */
+  private delivered = 0;
+
+  track(id: Id, stream: ResponseStream): void {
+    this.streams.set(id, stream);
+  }
+
+  untrack(id: Id): void {
+    this.streams.delete(id);
+  }
+
+  send(message: Message, related?: Id): void {
+    if (related !== undefined && this.streams.get(related)?.push(message)) return;
+    const id = ++this.eventId;
+    this.kept.push({ id, message });
+    if (this.kept.length > KEPT_EVENTS) this.kept.shift();
+    if (this.hasStandalone) {
+      writeEvent(this.standalone as ServerResponse, message, String(id));
+      this.delivered = id;
+    }
+  }
+
+  get hasStandalone(): boolean {
+    return this.standalone !== undefined && !this.standalone.writableEnded && !this.standalone.destroyed;
+  }
+
+  openStandalone(
+    res: ServerResponse,
+    headers: Record<string, string>,
+    lastEventId: string | undefined,
+  ): void {
+    openEventStream(res, headers);
+    this.standalone = res;
+    const resumeAt = lastEventId === undefined ? NaN : Number(lastEventId);
+    const after = Number.isSafeInteger(resumeAt) ? resumeAt : this.delivered;
+    for (const e of this.kept) {
+      if (e.id <= after) continue;
+      writeEvent(res, e.message, String(e.id));
+      this.delivered = e.id;
+    }
+    this.keepalive = setInterval(() => writeComment(res, "keepalive"), KEEPALIVE_MS);
+    this.keepalive.unref();
+    res.on("close", () => {
+      if (this.standalone === res) this.standalone = undefined;
+      clearInterval(this.keepalive);
+    });
+  }
+
+  close(): void {
+    if (this.keepalive) clearInterval(this.keepalive);
+    this.standalone?.end();
+    this.standalone = undefined;
+  }
+}

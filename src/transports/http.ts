@@ -1,0 +1,100 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ErrorCode } from "../errors.js";
+import type { Gateway } from "../gateway/gateway.js";
+import { errorResponse } from "../jsonrpc.js";
+import { RequestGuard } from "./guard.js";
+import { StreamableHttpEndpoint } from "./streamable-http.js";
+
+export interface HttpGateway {
+  readonly server: Server;
+  readonly url: string;
+  close(graceMs: number): Promise<void>;
+}
+
+/** The HTTP surface: health, readiness and the MCP routes, each behind the DNS-rebinding guard. */
+export async function listen(gateway: Gateway): Promise<HttpGateway> {
+  const config = gateway.config;
+  const endpoint = new StreamableHttpEndpoint(gateway, config);
+  // Known once the port is (listen may be on port 0).
+  const guard: { current?: RequestGuard } = {};
+  let inflight = 0;
+  let drained: (() => void) | undefined;
+
+  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
+    if (req.method === "POST") {
+      inflight++;
+      res.on("close", () => {
+        if (--inflight === 0) drained?.();
+      });
+    }
+    route(req, res).catch((err: unknown) => {
+      gateway.log.error(
+        { err: err instanceof Error ? err.message : String(err), path: req.url },
+        "request failed",
+      );
+      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+      if (!res.writableEnded)
+        res.end(JSON.stringify(errorResponse(null, ErrorCode.InternalError, "internal error")));
+    });
+  });
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = pathOf(req.url);
+    if (path === "/healthz") return json(res, 200, { status: "ok" });
+    if (path === "/readyz") {
+      const { ready, upstreams } = gateway.readiness();
+      return json(res, ready ? 200 : 503, { status: ready ? "ready" : "not_ready", upstreams });
+    }
+    const mcpRoute = gateway.routes.get(path);
+    if (!mcpRoute) return json(res, 404, { error: "not_found" });
+    const refused = (guard.current as RequestGuard).refuse(req);
+    if (refused) {
+      res.writeHead(403, { "content-type": "application/json" });
+      res.end(JSON.stringify(errorResponse(null, ErrorCode.InvalidRequest, `forbidden: ${refused}`)));
+      return;
+    }
+    await endpoint.handle(mcpRoute, req, res);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.gateway.port, config.gateway.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  guard.current = new RequestGuard(config.gateway, url);
+
+  return {
+    server,
+    url,
+    // Stop accepting; let POSTs in flight finish within `graceMs`; then end sessions (and their GET
+    // streams) and upstreams, and cut whatever connection is left.
+    close: async (graceMs) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inflight > 0) {
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+          setTimeout(resolve, graceMs).unref();
+        });
+      }
+      await gateway.stop();
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+function pathOf(url: string | undefined): string {
+  const q = (url ?? "/").indexOf("?");
+  return q >= 0 ? (url as string).slice(0, q) : (url ?? "/");
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+}

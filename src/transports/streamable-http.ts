@@ -1,0 +1,300 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { anonymousPrincipal, samePrincipal, type Principal } from "../auth/principal.js";
+import type { Config } from "../config/types.js";
+import { ErrorCode, GatewayError } from "../errors.js";
+import { SUPPORTED_VERSIONS } from "../gateway/capabilities.js";
+import type { Gateway } from "../gateway/gateway.js";
+import type { Route } from "../gateway/route.js";
+import type { Session } from "../gateway/session.js";
+import { rpcError } from "../upstreams/connection.js";
+import {
+  depthExceeds,
+  errorResponse,
+  invalidMessage,
+  isNotification,
+  isRequest,
+  type Id,
+  type Message,
+  type Request,
+} from "../jsonrpc.js";
+import { BodyTooLarge, readBody } from "./body.js";
+import { HttpChannel, ResponseStream } from "./http-channel.js";
+
+/**
+ * The MCP streamable-HTTP transport, downstream side (spec 2025-03-26 … 2025-11-25).
+ *
+ * Why not the SDK's StreamableHTTPServerTransport: it commits to a 200 before the gateway has
+ * decided anything, so the spec's 401/403 challenges cannot be given per request, and it converts
+ * every Node request into a web Request and re-parses it with zod, which cost more CPU per call
+ * than the rest of the gateway together (see bench/README.md). The wire rules kept here are the
+ * spec's: one message per POST, JSON or SSE answers, session ids, GET stream, DELETE.
+ */
+export class StreamableHttpEndpoint {
+  private readonly channels = new WeakMap<Session, HttpChannel>();
+  private readonly anonymous: Principal | undefined;
+
+  constructor(
+    private readonly gateway: Gateway,
+    private readonly config: Config,
+  ) {
+    this.anonymous = config.auth.anonymous.length > 0 ? anonymousPrincipal(config.auth.anonymous) : undefined;
+  }
+
+  async handle(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const principal = this.authenticate(req, res);
+    if (!principal) return;
+    switch (req.method) {
+      case "POST":
+        return this.post(route, principal, req, res);
+      case "GET":
+        return this.get(route, principal, req, res);
+      case "DELETE":
+        return this.delete(route, principal, req, res);
+      default:
+        res.writeHead(405, { allow: "GET, POST, DELETE" }).end();
+    }
+  }
+
+  /** Tokens arrive with the identity issue; until then a bearer token cannot be verified and is refused. */
+  private authenticate(req: IncomingMessage, res: ServerResponse): Principal | undefined {
+    const header = req.headers.authorization;
+    if (header === undefined && this.anonymous) return this.anonymous;
+    const challenge =
+      header === undefined ? 'Bearer realm="mcp-warden"' : 'Bearer realm="mcp-warden", error="invalid_token"';
+    reply(res, 401, errorResponse(null, ErrorCode.InvalidRequest, "authentication required"), {
+      "www-authenticate": challenge,
+    });
+    return undefined;
+  }
+
+  private async post(
+    route: Route,
+    principal: Principal,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    const accept = req.headers.accept ?? "";
+    if (!accept.includes("application/json") || !accept.includes("text/event-stream")) {
+      return reply(
+        res,
+        406,
+        errorResponse(
+          null,
+          ErrorCode.InvalidRequest,
+          "Accept must list application/json and text/event-stream",
+        ),
+      );
+    }
+    if (!(req.headers["content-type"] ?? "").includes("application/json")) {
+      return reply(
+        res,
+        415,
+        errorResponse(null, ErrorCode.InvalidRequest, "Content-Type must be application/json"),
+      );
+    }
+    let text: string;
+    try {
+      text = await readBody(req, this.config.gateway.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) {
+        return reply(res, 413, errorResponse(null, ErrorCode.InvalidRequest, "request body too large"), {
+          connection: "close",
+        });
+      }
+      throw err;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return reply(res, 400, errorResponse(null, ErrorCode.ParseError, "parse error"));
+    }
+    if (Array.isArray(value)) {
+      return reply(
+        res,
+        400,
+        errorResponse(
+          null,
+          ErrorCode.InvalidRequest,
+          "batches are not supported: send one message per request",
+        ),
+      );
+    }
+    const invalid = invalidMessage(value);
+    if (invalid)
+      return reply(
+        res,
+        400,
+        errorResponse(idOf(value), ErrorCode.InvalidRequest, `invalid request: ${invalid}`),
+      );
+    if (depthExceeds(value, this.config.gateway.maxJsonDepth)) {
+      return reply(
+        res,
+        400,
+        errorResponse(idOf(value), ErrorCode.InvalidRequest, "message nested too deeply"),
+      );
+    }
+    const message = value as Message;
+
+    if (isRequest(message) && message.method === "initialize")
+      return this.initialize(route, principal, message, res);
+
+    const session = this.sessionFor(route, principal, req, res);
+    if (!session) return;
+    if (!isRequest(message)) {
+      if (isNotification(message)) session.onNotification(message);
+      else
+        session.onResponse(
+          message.id as Id,
+          "result" in message ? message.result : undefined,
+          "error" in message ? message.error : undefined,
+        );
+      res.writeHead(202).end();
+      return;
+    }
+    const channel = this.channels.get(session) as HttpChannel;
+    const stream = new ResponseStream(res, {});
+    channel.track(message.id, stream);
+    try {
+      const result = await session.handle(message);
+      stream.finish({ jsonrpc: "2.0", id: message.id, result });
+    } catch (err) {
+      if (err instanceof GatewayError && err.httpStatus && !stream.started) {
+        stream.refuse(
+          err.httpStatus,
+          {},
+          errorResponse(message.id, err.code, err.message, err.toJsonRpc().data),
+        );
+      } else if (session.isClosed || !isCancelled(err)) {
+        stream.finish({ jsonrpc: "2.0", id: message.id, error: rpcError(err) });
+      } else {
+        // Cancelled by the client: the spec says no response is sent; end the HTTP exchange.
+        res.end();
+      }
+    } finally {
+      channel.untrack(message.id);
+    }
+  }
+
+  private async initialize(
+    route: Route,
+    principal: Principal,
+    message: Request,
+    res: ServerResponse,
+  ): Promise<void> {
+    const channel = new HttpChannel();
+    let session: Session;
+    try {
+      session = this.gateway.createSession(route, principal, channel);
+    } catch (err) {
+      const e =
+        err instanceof GatewayError
+          ? err
+          : new GatewayError(ErrorCode.InternalError, "internal", "internal error");
+      return reply(
+        res,
+        e.httpStatus ?? 500,
+        errorResponse(message.id, e.code, e.message, e.toJsonRpc().data),
+      );
+    }
+    this.channels.set(session, channel);
+    const stream = new ResponseStream(res, { "mcp-session-id": session.id });
+    channel.track(message.id, stream);
+    try {
+      const result = await session.initialize(message.params);
+      stream.finish({ jsonrpc: "2.0", id: message.id, result });
+    } catch (err) {
+      await this.gateway.closeSession(session.id);
+      stream.finish({ jsonrpc: "2.0", id: message.id, error: rpcError(err) });
+    } finally {
+      channel.untrack(message.id);
+    }
+  }
+
+  private get(route: Route, principal: Principal, req: IncomingMessage, res: ServerResponse): void {
+    if (!(req.headers.accept ?? "").includes("text/event-stream")) {
+      return reply(
+        res,
+        406,
+        errorResponse(null, ErrorCode.InvalidRequest, "Accept must list text/event-stream"),
+      );
+    }
+    const session = this.sessionFor(route, principal, req, res);
+    if (!session) return;
+    const channel = this.channels.get(session) as HttpChannel;
+    if (channel.hasStandalone) {
+      return reply(
+        res,
+        409,
+        errorResponse(null, ErrorCode.InvalidRequest, "a stream is already open for this session"),
+      );
+    }
+    const last = req.headers["last-event-id"];
+    channel.openStandalone(res, {}, typeof last === "string" ? last : undefined);
+  }
+
+  private async delete(
+    route: Route,
+    principal: Principal,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    const session = this.sessionFor(route, principal, req, res);
+    if (!session) return;
+    await this.gateway.closeSession(session.id);
+    res.writeHead(200).end();
+  }
+
+  /** The request's session, or an answer (400, 404) already sent. */
+  private sessionFor(
+    route: Route,
+    principal: Principal,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Session | undefined {
+    const version = req.headers["mcp-protocol-version"];
+    if (typeof version === "string" && !SUPPORTED_VERSIONS.includes(version)) {
+      reply(
+        res,
+        400,
+        errorResponse(
+          null,
+          ErrorCode.InvalidRequest,
+          `unsupported protocol version: ${version.slice(0, 40)}`,
+        ),
+      );
+      return undefined;
+    }
+    const id = req.headers["mcp-session-id"];
+    if (typeof id !== "string" || id.length === 0) {
+      reply(res, 400, errorResponse(null, ErrorCode.InvalidRequest, "Mcp-Session-Id header is required"));
+      return undefined;
+    }
+    const session = this.gateway.session(id);
+    // Another route's or another caller's session is reported as unknown, like an expired one.
+    if (!session || session.route !== route || !samePrincipal(session.principal, principal)) {
+      reply(res, 404, errorResponse(null, ErrorCode.InvalidRequest, "session not found"));
+      return undefined;
+    }
+    session.lastSeen = Date.now();
+    return session;
+  }
+}
+
+function reply(
+  res: ServerResponse,
+  status: number,
+  body: Message,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, { ...headers, "content-type": "application/json" }).end(JSON.stringify(body));
+}
+
+function idOf(value: unknown): Id | null {
+  const id = (value as { id?: unknown } | null)?.id;
+  return typeof id === "string" || typeof id === "number" ? id : null;
+}
+
+function isCancelled(err: unknown): boolean {
+  return err instanceof GatewayError && err.reason === "cancelled";
+}

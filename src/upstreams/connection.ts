@@ -1,0 +1,172 @@
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { GatewayError, PeerRpcError, upstreamUnavailable, ErrorCode } from "../errors.js";
+import type { Id, JsonObject, Message, Notification, Request } from "../jsonrpc.js";
+import { isErrorResponse, isNotification, isRequest } from "../jsonrpc.js";
+
+interface Pending {
+  resolve(result: JsonObject): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface ConnectionHandlers {
+  /** A server→client request (sampling, elicitation, roots); resolve with the client's result. */
+  onRequest(request: Request): Promise<JsonObject>;
+  onNotification(notification: Notification): void;
+  /** The connection ended (process exit, stream closed, or close() called). */
+  onClose(expected: boolean): void;
+}
+
+/**
+ * One JSON-RPC connection to an upstream over an SDK transport. Ids sent upstream are the
+ * connection's own counter, so client ids never collide with the gateway's own requests.
+ */
+export class UpstreamConnection {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private closed = false;
+  private closing = false;
+
+  constructor(
+    readonly server: string,
+    private readonly transport: Transport,
+    private readonly handlers: ConnectionHandlers,
+    private readonly timeoutMs: number,
+  ) {
+    transport.onmessage = (message) => this.receive(message as Message);
+    transport.onclose = () => this.handleClose();
+    transport.onerror = () => {
+      // Transport errors surface as a close or as a failed send; nothing to do per error here.
+    };
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  async start(): Promise<void> {
+    await this.transport.start();
+  }
+
+  /** Sends a request; returns its id (for cancellation) and the result promise. */
+  send(
+    method: string,
+    params: JsonObject | undefined,
+    signal?: AbortSignal,
+  ): { id: number; result: Promise<JsonObject> } {
+    const id = this.nextId++;
+    if (this.closed) return { id, result: Promise.reject(upstreamUnavailable(this.server)) };
+    const result = new Promise<JsonObject>((resolve, reject) => {
+      const timer =
+        this.timeoutMs > 0
+          ? setTimeout(() => {
+              this.pending.delete(id);
+              this.notify("notifications/cancelled", { requestId: id, reason: "gateway timeout" });
+              reject(upstreamUnavailable(this.server, "upstream_timeout", "no response in time"));
+            }, this.timeoutMs)
+          : undefined;
+      timer?.unref();
+      this.pending.set(id, { resolve, reject, timer });
+    });
+    const message: Request =
+      params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params };
+    this.transport.send(message as JSONRPCMessage).catch((err: unknown) => {
+      this.settle(id, undefined, upstreamUnavailable(this.server, "upstream_unavailable", errorText(err)));
+    });
+    if (signal) {
+      const abort = () => this.cancel(id, String(signal.reason ?? "cancelled"));
+      if (signal.aborted) abort();
+      else signal.addEventListener("abort", abort, { once: true });
+      void result.finally(() => signal.removeEventListener("abort", abort)).catch(() => {});
+    }
+    return { id, result };
+  }
+
+  request(method: string, params?: JsonObject, signal?: AbortSignal): Promise<JsonObject> {
+    return this.send(method, params, signal).result;
+  }
+
+  /** Cancels an in-flight request upstream; its caller gets no result (the client asked for that). */
+  cancel(id: number, reason: string): void {
+    if (!this.pending.has(id)) return;
+    this.notify("notifications/cancelled", { requestId: id, reason });
+    this.settle(id, undefined, new GatewayError(ErrorCode.InternalError, "cancelled", "request cancelled"));
+  }
+
+  notify(method: string, params?: JsonObject): void {
+    if (this.closed) return;
+    const message: Notification =
+      params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params };
+    this.transport.send(message as JSONRPCMessage).catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closing = true;
+    await this.transport.close().catch(() => {});
+    this.handleClose();
+  }
+
+  private receive(message: Message): void {
+    if (isRequest(message)) {
+      this.answer(message);
+    } else if (isNotification(message)) {
+      this.handlers.onNotification(message);
+    } else if (typeof message.id === "number") {
+      if (isErrorResponse(message)) {
+        const { code, message: text, data } = message.error;
+        this.settle(message.id, undefined, new PeerRpcError(code, text, data));
+      } else {
+        this.settle(message.id, message.result);
+      }
+    }
+  }
+
+  private answer(request: Request): void {
+    const reply = (body: object) => {
+      if (!this.closed)
+        this.transport.send({ jsonrpc: "2.0", id: request.id, ...body } as JSONRPCMessage).catch(() => {});
+    };
+    this.handlers.onRequest(request).then(
+      (result) => reply({ result }),
+      (err: unknown) => reply({ error: rpcError(err) }),
+    );
+  }
+
+  private settle(id: Id, result: JsonObject | undefined, err?: Error): void {
+    const entry = this.pending.get(id as number);
+    if (!entry) return;
+    this.pending.delete(id as number);
+    if (entry.timer) clearTimeout(entry.timer);
+    if (err) entry.reject(err);
+    else entry.resolve(result as JsonObject);
+  }
+
+  private handleClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [id] of this.pending) {
+      this.settle(
+        id,
+        undefined,
+        upstreamUnavailable(this.server, "upstream_unavailable", "connection closed"),
+      );
+    }
+    this.handlers.onClose(this.closing);
+  }
+}
+
+export function rpcError(err: unknown): { code: number; message: string; data?: unknown } {
+  if (err instanceof GatewayError) return err.toJsonRpc();
+  if (err instanceof PeerRpcError) {
+    return err.data === undefined
+      ? { code: err.code, message: err.message }
+      : { code: err.code, message: err.message, data: err.data };
+  }
+  return { code: ErrorCode.InternalError, message: "internal error" };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message.slice(0, 200) : "send failed";
+}
