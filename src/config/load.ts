@@ -41,9 +41,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const raw = interpolate(doc.toJS({ maxAliasCount: 100 }) ?? {}, env, problems);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) problems.push(...parsed.error.issues.map(formatIssue));
+  problems.push(...duplicateNames(raw));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
-  const semantic = checkSemantics(parsed.data);
-  if (semantic.length > 0) throw new ConfigError(file, semantic);
   return compile(parsed.data, file);
 }
 
@@ -68,15 +67,18 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   }
 }
 
-function checkSemantics(doc: ConfigDocument): string[] {
+/** Checked on the raw document so it is reported together with the schema's problems. */
+function duplicateNames(raw: unknown): string[] {
+  const servers = (raw as { servers?: unknown } | null)?.servers;
+  if (!Array.isArray(servers)) return [];
   const problems: string[] = [];
   const seen = new Set<string>();
-  doc.servers.forEach((server, i) => {
-    if (seen.has(server.name)) problems.push(`servers[${i}].name: duplicate server name ${server.name}`);
-    seen.add(server.name);
+  servers.forEach((server: unknown, i) => {
+    const name = (server as { name?: unknown } | null)?.name;
+    if (typeof name !== "string") return;
+    if (seen.has(name)) problems.push(`servers[${i}].name: duplicate server name ${name}`);
+    seen.add(name);
   });
-  const [, portText] = splitHostPort(doc.gateway.listen);
-  if (Number(portText) > 65535) problems.push("gateway.listen: port out of range");
   return problems;
 }
 

@@ -54,6 +54,7 @@ export const configSchema = z.strictObject({
       listen: z
         .string()
         .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "host:port")
+        .refine((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65535, "port out of range")
         .default("127.0.0.1:8808"),
       public_url: z.url({ protocol: /^https?$/ }).optional(),
       allowed_origins: z.array(z.url()).default([]),

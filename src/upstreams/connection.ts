@@ -104,6 +104,9 @@ export class UpstreamConnection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closing = true;
+    // A streamable-HTTP upstream is told the session ended (DELETE), so it can free it now.
+    const t = this.transport as { terminateSession?: () => Promise<void> };
+    await t.terminateSession?.().catch(() => {});
     await this.transport.close().catch(() => {});
     this.handleClose();
   }

@@ -1,0 +1,75 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { compose } from "../../src/pipeline/compose.js";
+import { Route } from "../../src/gateway/route.js";
+import { ToolMapping } from "../../src/policy/tool-mapping.js";
+import { anonymousPrincipal } from "../../src/auth/principal.js";
+import { parseConfig } from "../../src/config/load.js";
+import { GatewayError } from "../../src/errors.js";
+
+test("compose runs stages in order around the terminal step", async () => {
+  const seen: string[] = [];
+  const run = compose<object, string>(
+    [
+      async (_c, next) => (seen.push("a"), `a(${await next()})`),
+      async (_c, next) => (seen.push("b"), `b(${await next()})`),
+    ],
+    async () => (seen.push("t"), "t"),
+  );
+  assert.equal(await run({}), "a(b(t))");
+  assert.deepEqual(seen, ["a", "b", "t"]);
+});
+
+test("compose: a stage that throws stops the chain; a second next() is refused", async () => {
+  let reached = false;
+  const refusing = compose<object, string>(
+    [async () => Promise.reject(new Error("no"))],
+    async () => ((reached = true), "t"),
+  );
+  await assert.rejects(refusing({}), /no/);
+  assert.equal(reached, false);
+  let count = 0;
+  const twice = compose<object, string>(
+    [
+      async function greedy(_c, next) {
+        await next();
+        return next();
+      },
+    ],
+    async () => (count++, "t"),
+  );
+  await assert.rejects(twice({}), /called next\(\) twice/);
+  assert.equal(count, 1);
+});
+
+test("route names: prefixed aggregate and one-server routes", () => {
+  const agg = new Route("/mcp", ["files", "web"], true);
+  assert.equal(agg.exposeName("files", "read__x"), "files__read__x");
+  assert.deepEqual(agg.resolveName("files__read__x"), { server: "files", name: "read__x" });
+  assert.equal(agg.resolveName("nope__x"), undefined);
+  assert.equal(agg.resolveName("__x"), undefined);
+  assert.equal(agg.resolveName("files"), undefined);
+  const one = new Route("/servers/files/mcp", ["files"], false);
+  assert.deepEqual(one.resolveName("files__x"), { server: "files", name: "files__x" });
+});
+
+test("tool mapping: exact entry beats '*', all scopes needed, unmapped denied", () => {
+  const config = parseConfig(
+    "servers:\n  - name: f\n    command: x\n    tools: { read: [r], write: [r, w], '*': [admin] }\n  - name: g\n    command: x\n    tools: { only: [] }\n",
+    "t.yaml",
+    {},
+  );
+  const mapping = new ToolMapping(config.servers);
+  const reader = anonymousPrincipal(["r"]);
+  assert.deepEqual(mapping.decide("f", "read", reader), { allowed: true });
+  assert.equal(mapping.decide("f", "write", reader).allowed, false);
+  assert.equal(mapping.decide("f", "other", reader).allowed, false);
+  assert.equal(mapping.decide("f", "other", anonymousPrincipal(["admin"])).allowed, true);
+  assert.deepEqual(mapping.decide("g", "only", anonymousPrincipal([])), { allowed: true });
+  const unmapped = mapping.decide("g", "else", reader);
+  assert.ok(!unmapped.allowed && unmapped.reason === "tool_not_mapped");
+  assert.throws(
+    () => mapping.check("f", "write", reader),
+    (e: unknown) => e instanceof GatewayError && e.code === -32001 && e.reason === "insufficient_scope",
+  );
+});
