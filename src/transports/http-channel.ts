@@ -8,24 +8,24 @@ const KEPT_EVENTS = 1000;
 const KEEPALIVE_MS = 25_000;
 
 /**
- * The answer to one POSTed request. Nothing is written until there is something to say: a lone
- * result goes out as plain JSON, anything sent before it turns the answer into an event stream,
- * and a refusal decided before that can still carry its own HTTP status (401, 403).
+ * The answer to one POST: one request, or (2025-03-26 only) a batch. Nothing is written until
+ * there is something to say: results alone go out as plain JSON (an array for a batch), anything
+ * sent before them turns the answer into an event stream, and a refusal decided before that can
+ * still carry its own HTTP status (401, 403).
  */
 export class ResponseStream {
   private mode: "pending" | "sse" | "done" = "pending";
+  private readonly collected: Message[] = [];
 
   constructor(
     private readonly res: ServerResponse,
     private readonly headers: Record<string, string>,
+    private remaining = 1,
+    private readonly batch = false,
   ) {
     res.on("close", () => {
       this.mode = "done";
     });
-  }
-
-  get open(): boolean {
-    return this.mode !== "done";
   }
 
   get started(): boolean {
@@ -37,30 +37,45 @@ export class ResponseStream {
     if (this.mode === "pending") {
       openEventStream(this.res, this.headers);
       this.mode = "sse";
+      for (const m of this.collected) writeEvent(this.res, m);
+      this.collected.length = 0;
     }
     writeEvent(this.res, message);
     return true;
   }
 
+  /** One response of this POST; the last one ends the HTTP answer. */
   finish(message: Message): void {
-    if (this.mode === "pending") {
-      const body = JSON.stringify(message);
-      this.res.writeHead(200, { ...this.headers, "content-type": "application/json" });
-      this.res.end(body);
-    } else if (this.mode === "sse") {
-      writeEvent(this.res, message);
-      this.res.end();
-    }
+    if (this.mode === "sse") writeEvent(this.res, message);
+    else if (this.mode === "pending") this.collected.push(message);
+    if (--this.remaining > 0) return;
+    if (this.mode === "pending") return this.finishCollected();
+    if (this.mode === "sse") this.res.end();
     this.mode = "done";
   }
 
-  /** A refusal with its own HTTP status; only possible while nothing was written. */
+  /** A request that gets no response (cancelled by the client). */
+  skip(): void {
+    if (--this.remaining > 0) return;
+    if (this.mode === "pending" && this.collected.length > 0) return this.finishCollected();
+    if (!this.res.headersSent) this.res.writeHead(this.mode === "sse" ? 200 : 202);
+    this.res.end();
+    this.mode = "done";
+  }
+
+  /** A refusal with its own HTTP status; only possible for a lone request while nothing was written. */
   refuse(status: number, headers: Record<string, string>, message: Message): boolean {
-    if (this.mode !== "pending") return false;
+    if (this.mode !== "pending" || this.batch) return false;
     this.res.writeHead(status, { ...this.headers, ...headers, "content-type": "application/json" });
     this.res.end(JSON.stringify(message));
     this.mode = "done";
     return true;
+  }
+
+  private finishCollected(): void {
+    this.res.writeHead(200, { ...this.headers, "content-type": "application/json" });
+    this.res.end(JSON.stringify(this.batch ? this.collected : this.collected[0]));
+    this.mode = "done";
   }
 }
 

@@ -109,70 +109,85 @@ export class StreamableHttpEndpoint {
     } catch {
       return reply(res, 400, errorResponse(null, ErrorCode.ParseError, "parse error"));
     }
-    if (Array.isArray(value)) {
-      return reply(
-        res,
-        400,
-        errorResponse(
-          null,
-          ErrorCode.InvalidRequest,
-          "batches are not supported: send one message per request",
-        ),
-      );
+    const batch = Array.isArray(value);
+    const messages: unknown[] = batch ? (value as unknown[]) : [value];
+    if (messages.length === 0)
+      return reply(res, 400, errorResponse(null, ErrorCode.InvalidRequest, "empty batch"));
+    for (const m of messages) {
+      const invalid = invalidMessage(m);
+      if (invalid)
+        return reply(
+          res,
+          400,
+          errorResponse(idOf(m), ErrorCode.InvalidRequest, `invalid request: ${invalid}`),
+        );
+      if (depthExceeds(m, this.config.gateway.maxJsonDepth)) {
+        return reply(res, 400, errorResponse(idOf(m), ErrorCode.InvalidRequest, "message nested too deeply"));
+      }
     }
-    const invalid = invalidMessage(value);
-    if (invalid)
-      return reply(
-        res,
-        400,
-        errorResponse(idOf(value), ErrorCode.InvalidRequest, `invalid request: ${invalid}`),
-      );
-    if (depthExceeds(value, this.config.gateway.maxJsonDepth)) {
-      return reply(
-        res,
-        400,
-        errorResponse(idOf(value), ErrorCode.InvalidRequest, "message nested too deeply"),
-      );
-    }
-    const message = value as Message;
-
-    if (isRequest(message) && message.method === "initialize")
-      return this.initialize(route, principal, message, res);
+    const first = messages[0] as Message;
+    if (!batch && isRequest(first) && first.method === "initialize")
+      return this.initialize(route, principal, first, res);
 
     const session = this.sessionFor(route, principal, req, res);
     if (!session) return;
-    if (!isRequest(message)) {
-      if (isNotification(message)) session.onNotification(message);
+    // Batches exist only in 2025-03-26, which requires receiving them; later versions removed them.
+    if (
+      batch &&
+      (session.protocolVersion !== "2025-03-26" ||
+        messages.some((m) => (m as Request).method === "initialize"))
+    ) {
+      return reply(
+        res,
+        400,
+        errorResponse(null, ErrorCode.InvalidRequest, "batches are not supported in this protocol version"),
+      );
+    }
+    const requests: Request[] = [];
+    for (const m of messages as Message[]) {
+      if (isRequest(m)) requests.push(m);
+      else if (isNotification(m)) session.onNotification(m);
       else
         session.onResponse(
-          message.id as Id,
-          "result" in message ? message.result : undefined,
-          "error" in message ? message.error : undefined,
+          m.id as Id,
+          "result" in m ? m.result : undefined,
+          "error" in m ? m.error : undefined,
         );
+    }
+    if (requests.length === 0) {
       res.writeHead(202).end();
       return;
     }
     const channel = this.channels.get(session) as HttpChannel;
-    const stream = new ResponseStream(res, {});
-    channel.track(message.id, stream);
+    const stream = new ResponseStream(res, {}, requests.length, batch);
+    await Promise.all(requests.map((r) => this.serve(session, channel, stream, r)));
+  }
+
+  private async serve(
+    session: Session,
+    channel: HttpChannel,
+    stream: ResponseStream,
+    request: Request,
+  ): Promise<void> {
+    channel.track(request.id, stream);
     try {
-      const result = await session.handle(message);
-      stream.finish({ jsonrpc: "2.0", id: message.id, result });
+      const result = await session.handle(request);
+      stream.finish({ jsonrpc: "2.0", id: request.id, result });
     } catch (err) {
       if (err instanceof GatewayError && err.httpStatus && !stream.started) {
         stream.refuse(
           err.httpStatus,
           {},
-          errorResponse(message.id, err.code, err.message, err.toJsonRpc().data),
+          errorResponse(request.id, err.code, err.message, err.toJsonRpc().data),
         );
       } else if (session.isClosed || !isCancelled(err)) {
-        stream.finish({ jsonrpc: "2.0", id: message.id, error: rpcError(err) });
+        stream.finish({ jsonrpc: "2.0", id: request.id, error: rpcError(err) });
       } else {
-        // Cancelled by the client: the spec says no response is sent; end the HTTP exchange.
-        res.end();
+        // Cancelled by the client: the spec says no response is sent for it.
+        stream.skip();
       }
     } finally {
-      channel.untrack(message.id);
+      channel.untrack(request.id);
     }
   }
 

@@ -1,0 +1,125 @@
+// `mcp-warden check -c FILE`: exit 0 for a valid config, exit 2 with one `<yaml path>: <message>`
+// line per problem otherwise. And `start` refuses a bad config instead of serving it.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { everythingStdio, gatewayConfig } from "../helpers/configs.js";
+import { EVERYTHING_BIN, ROOT, makeTempDir, runCli, writeConfig } from "../helpers/gateway.js";
+
+async function check(config: object | string, env: Record<string, string | undefined> = {}) {
+  const file = writeConfig(config, makeTempDir("warden-check-"));
+  const r = await runCli(["check", "-c", file], { env });
+  return { ...r, output: `${r.stdout}\n${r.stderr}` };
+}
+
+/** The lines of `output` that name `path` as a problem. */
+function problemLines(output: string, path: string): string[] {
+  return output
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith(`${path}: `));
+}
+
+describe("mcp-warden check", () => {
+  test("a valid config → exit 0", async () => {
+    const r = await check(
+      gatewayConfig([everythingStdio(), { name: "remote", url: "http://127.0.0.1:9/mcp" }]),
+    );
+    assert.equal(r.code, 0, r.output);
+  });
+
+  test("a valid config with ${VAR} set → exit 0", async () => {
+    const r = await check(
+      gatewayConfig([everythingStdio("everything", { env: { TOKEN: "${WARDEN_CHECK_VAR}" } })]),
+      {
+        WARDEN_CHECK_VAR: "set",
+      },
+    );
+    assert.equal(r.code, 0, r.output);
+  });
+
+  test("the bundled demo config is valid", async () => {
+    const r = await runCli(["check", "-c", join(ROOT, "config", "demo.yaml")]);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  });
+
+  test("a wrong type → exit 2 naming the YAML path", async () => {
+    const r = await check(gatewayConfig([{ name: "bad", command: 42 }]));
+    assert.equal(r.code, 2, r.output);
+    assert.deepEqual(problemLines(r.output, "servers[0].command"), ["servers[0].command: expected string"]);
+  });
+
+  test("an unknown key → exit 2, `unknown key`", async () => {
+    const r = await check(gatewayConfig([everythingStdio(), { ...everythingStdio("second"), foo: 1 }]));
+    assert.equal(r.code, 2, r.output);
+    assert.deepEqual(problemLines(r.output, "servers[1].foo"), ["servers[1].foo: unknown key"]);
+  });
+
+  test("a missing ${VAR} → exit 2, naming the variable", async () => {
+    const r = await check(
+      gatewayConfig([everythingStdio("everything", { env: { X: "${WARDEN_CHECK_MISSING}" } })]),
+      {
+        WARDEN_CHECK_MISSING: undefined,
+      },
+    );
+    assert.equal(r.code, 2, r.output);
+    assert.deepEqual(problemLines(r.output, "servers[0].env.X"), [
+      "servers[0].env.X: environment variable WARDEN_CHECK_MISSING is not set",
+    ]);
+  });
+
+  test("every problem is reported, not just the first", async () => {
+    const r = await check({
+      gateway: { listen: "127.0.0.1:0", bogus: true },
+      auth: { anonymous: [] },
+      servers: [
+        { name: "a", command: 42 },
+        { name: "b", command: EVERYTHING_BIN, extra: "x" },
+        { name: "c", command: EVERYTHING_BIN, env: { K: "${WARDEN_CHECK_MISSING_2}" } },
+      ],
+    });
+    assert.equal(r.code, 2, r.output);
+    for (const path of ["gateway.bogus", "servers[0].command", "servers[1].extra", "servers[2].env.K"]) {
+      assert.equal(problemLines(r.output, path).length, 1, `no problem line for ${path} in:\n${r.output}`);
+    }
+    assert.match(r.output, /WARDEN_CHECK_MISSING_2/);
+  });
+
+  test("other problems: bad server name, no servers, bad listen, duplicate names, unparsable YAML", async () => {
+    const cases: [object | string, string][] = [
+      [gatewayConfig([everythingStdio("Bad_Name")]), "servers[0].name"],
+      [gatewayConfig([everythingStdio("a__b")]), "servers[0].name"],
+      [gatewayConfig([]), "servers"],
+      [gatewayConfig([everythingStdio()], { gateway: { listen: "nowhere" } }), "gateway.listen"],
+      [gatewayConfig([everythingStdio("dup"), everythingStdio("dup")]), "servers[1].name"],
+      [gatewayConfig([{ name: "r", url: "ftp://example.com/x" }]), "servers[0].url"],
+    ];
+    for (const [config, path] of cases) {
+      const r = await check(config);
+      assert.equal(r.code, 2, `${path}: ${r.output}`);
+      assert.equal(
+        problemLines(r.output, path).length >= 1,
+        true,
+        `no problem line for ${path} in:\n${r.output}`,
+      );
+    }
+    const yaml = await check("servers: [\n  - name: x\n");
+    assert.equal(yaml.code, 2, yaml.output);
+  });
+
+  test("a missing config file → exit 2", async () => {
+    const r = await runCli(["check", "-c", `${makeTempDir()}/does-not-exist.yaml`]);
+    assert.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
+  });
+});
+
+describe("mcp-warden start with a bad config", () => {
+  test("exits non-zero with the problem, without listening", async () => {
+    const file = writeConfig(gatewayConfig([{ name: "bad", command: 42 }]), makeTempDir("warden-check-"));
+    const r = await runCli(["start", "-c", file], { timeoutMs: 20_000 });
+    assert.notEqual(r.code, 0);
+    assert.equal(r.signal, null, "it had to be killed: it kept running on a bad config");
+    assert.match(r.stderr, /servers\[0\]\.command: expected string/);
+    assert.doesNotMatch(r.stderr, /"msg":"listening"/);
+  });
+});
