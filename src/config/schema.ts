@@ -66,8 +66,8 @@ export const configSchema = z.strictObject({
         .max(64 * 1024 * 1024)
         .default(4 * 1024 * 1024),
       max_json_depth: z.number().int().min(4).max(1000).default(64),
-      max_sessions: z.number().int().min(1).max(100_000).default(256),
-      session_idle_timeout: durationText.default("30m"),
+      max_sessions: z.number().int().min(1).max(100_000).default(64),
+      session_idle_timeout: durationText.default("15m"),
       upstream_timeout: durationText.default("5m"),
       shutdown_grace: durationText.default("10s"),
     })

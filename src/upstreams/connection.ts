@@ -31,7 +31,7 @@ export class UpstreamConnection {
   constructor(
     readonly server: string,
     private readonly transport: Transport,
-    private readonly handlers: ConnectionHandlers,
+    private handlers: ConnectionHandlers,
     private readonly timeoutMs: number,
   ) {
     transport.onmessage = (message) => this.receive(message as Message);
@@ -47,6 +47,16 @@ export class UpstreamConnection {
 
   async start(): Promise<void> {
     await this.transport.start();
+  }
+
+  /** Hands a started (spare) connection to its user. */
+  attach(handlers: ConnectionHandlers): void {
+    this.handlers = handlers;
+  }
+
+  /** After `initialize`: the HTTP transports send the negotiated version on every request. */
+  setProtocolVersion(version: string): void {
+    (this.transport as { setProtocolVersion?: (v: string) => void }).setProtocolVersion?.(version);
   }
 
   /** Sends a request; returns its id (for cancellation) and the result promise. */

@@ -1,5 +1,5 @@
 import type { ServerConfig } from "../config/types.js";
-import { upstreamUnavailable } from "../errors.js";
+import { GatewayError, upstreamUnavailable } from "../errors.js";
 import type { JsonObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import { UpstreamConnection, type ConnectionHandlers } from "./connection.js";
@@ -37,6 +37,8 @@ export class UpstreamServer {
   private failures = 0;
   private readySince = 0;
   private control: UpstreamConnection | undefined;
+  /** A launched, not yet initialized stdio process, so a new session does not wait for a spawn. */
+  private spare: { connection: UpstreamConnection; started: Promise<void> } | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly waiters = new Set<() => void>();
 
@@ -96,24 +98,36 @@ export class UpstreamServer {
   async stop(): Promise<void> {
     this._state = "stopped";
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    await this.control?.close();
+    await Promise.all([this.control?.close(), this.dropSpare()]);
   }
 
   private async connect(initParams: JsonObject, handlers: ConnectionHandlers): Promise<Opened> {
-    const transport = createTransport(this.config, this.log);
-    const connection = new UpstreamConnection(this.name, transport, handlers, this.timeoutMs);
+    const spare = this.spare;
+    this.spare = undefined;
+    let connection: UpstreamConnection;
+    let started: Promise<void>;
+    if (spare) {
+      connection = spare.connection;
+      connection.attach(handlers);
+      started = spare.started;
+    } else {
+      connection = new UpstreamConnection(
+        this.name,
+        createTransport(this.config, this.log),
+        handlers,
+        this.timeoutMs,
+      );
+      started = connection.start();
+    }
+    this.makeSpare();
     try {
-      await connection.start();
+      await started;
       const init = await connection.request("initialize", initParams);
-      if (typeof init.protocolVersion === "string") {
-        (transport as { setProtocolVersion?: (v: string) => void }).setProtocolVersion?.(
-          init.protocolVersion,
-        );
-      }
+      if (typeof init.protocolVersion === "string") connection.setProtocolVersion(init.protocolVersion);
       return { connection, init };
     } catch (err) {
       await connection.close();
-      throw err instanceof Error && err.name === "GatewayError"
+      throw err instanceof GatewayError
         ? err
         : upstreamUnavailable(
             this.name,
@@ -121,6 +135,33 @@ export class UpstreamServer {
             err instanceof Error ? err.message : String(err),
           );
     }
+  }
+
+  private makeSpare(): void {
+    if (this.config.kind !== "stdio" || this._state !== "ready" || this.spare) return;
+    const connection: UpstreamConnection = new UpstreamConnection(
+      this.name,
+      createTransport(this.config, this.log),
+      {
+        ...NO_HANDLERS,
+        onClose: (expected) => {
+          if (this.spare?.connection === connection) this.spare = undefined;
+          if (!expected) this.crashed("spare process exited");
+        },
+      },
+      this.timeoutMs,
+    );
+    const started = connection.start();
+    started.catch(() => {
+      if (this.spare?.connection === connection) this.spare = undefined;
+    });
+    this.spare = { connection, started };
+  }
+
+  private async dropSpare(): Promise<void> {
+    const spare = this.spare;
+    this.spare = undefined;
+    await spare?.connection.close();
   }
 
   private async probe(): Promise<void> {
@@ -137,6 +178,7 @@ export class UpstreamServer {
       this.readySince = Date.now();
       this.lastError = undefined;
       this.log.info({ server: this.name }, "upstream ready");
+      this.makeSpare();
       for (const w of this.waiters) w();
       this.waiters.clear();
     } catch (err) {
@@ -153,6 +195,7 @@ export class UpstreamServer {
     const old = this.control;
     this.control = undefined;
     void old?.close();
+    void this.dropSpare();
     this.scheduleRestart();
   }
 

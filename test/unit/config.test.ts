@@ -19,7 +19,8 @@ test("a minimal config compiles with defaults and is frozen", () => {
   const config = parseConfig(minimal, "/x/test.yaml", {});
   assert.equal(config.gateway.host, "127.0.0.1");
   assert.equal(config.gateway.port, 8808);
-  assert.equal(config.gateway.sessionIdleMs, 30 * 60_000);
+  assert.equal(config.gateway.sessionIdleMs, 15 * 60_000);
+  assert.equal(config.gateway.maxSessions, 64);
   assert.deepEqual(config.auth.anonymous, []);
   assert.equal(config.servers[0]?.kind, "stdio");
   assert.ok(Object.isFrozen(config) && Object.isFrozen(config.gateway) && Object.isFrozen(config.servers[0]));
