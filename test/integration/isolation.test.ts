@@ -1,0 +1,41 @@
+// Each client session has its own upstream process: one client's roots, log level and
+// server→client requests can never reach another's, and a session's process ends with it.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { connectClient, textOf } from "../helpers/client.js";
+import { gatewayConfig, recorderStdio } from "../helpers/configs.js";
+import { makeTempDir, startGateway, type Gateway } from "../helpers/gateway.js";
+import { isAlive } from "../helpers/processes.js";
+import { waitFor } from "../helpers/wait.js";
+
+describe("session isolation", () => {
+  let gw: Gateway;
+
+  before(async () => {
+    const dir = makeTempDir("warden-iso-");
+    gw = await startGateway(
+      gatewayConfig([recorderStdio("recorder", join(dir, "rec.jsonl"), { pid: ["demo:use"] })]),
+    );
+  });
+
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test("two sessions get two upstream processes; each process ends with its session", async () => {
+    const a = await connectClient(gw.mcpUrl);
+    const b = await connectClient(gw.mcpUrl);
+    const pidA = Number(textOf(await a.client.callTool({ name: "recorder__pid", arguments: {} })));
+    const pidB = Number(textOf(await b.client.callTool({ name: "recorder__pid", arguments: {} })));
+    assert.ok(pidA > 0 && pidB > 0);
+    assert.notEqual(pidA, pidB, "two client sessions shared one upstream process");
+    // The same session keeps its process from call to call.
+    assert.equal(Number(textOf(await a.client.callTool({ name: "recorder__pid", arguments: {} }))), pidA);
+    await a.close();
+    await waitFor(() => !isAlive(pidA), { what: `session A's upstream ${pidA} to exit` });
+    assert.ok(isAlive(pidB), "closing one session stopped another session's upstream");
+    await b.close();
+    await waitFor(() => !isAlive(pidB), { what: `session B's upstream ${pidB} to exit` });
+  });
+});
