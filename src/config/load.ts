@@ -122,6 +122,7 @@ function compile(doc: ConfigDocument, file: string): Config {
       maxBodyBytes: doc.gateway.max_body_bytes,
       maxJsonDepth: doc.gateway.max_json_depth,
       maxSessions: doc.gateway.max_sessions,
+      maxSessionsPerCaller: doc.gateway.max_sessions_per_caller,
       sessionIdleMs: durationMs(doc.gateway.session_idle_timeout),
       upstreamTimeoutMs: durationMs(doc.gateway.upstream_timeout),
       shutdownGraceMs: durationMs(doc.gateway.shutdown_grace),

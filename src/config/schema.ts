@@ -67,6 +67,7 @@ export const configSchema = z.strictObject({
         .default(4 * 1024 * 1024),
       max_json_depth: z.number().int().min(4).max(1000).default(64),
       max_sessions: z.number().int().min(1).max(100_000).default(64),
+      max_sessions_per_caller: z.number().int().min(1).max(100_000).default(16),
       session_idle_timeout: durationText.default("15m"),
       upstream_timeout: durationText.default("5m"),
       shutdown_grace: durationText.default("10s"),

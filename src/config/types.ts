@@ -16,6 +16,7 @@ export interface GatewayConfig {
   readonly maxBodyBytes: number;
   readonly maxJsonDepth: number;
   readonly maxSessions: number;
+  readonly maxSessionsPerCaller: number;
   readonly sessionIdleMs: number;
   readonly upstreamTimeoutMs: number;
   readonly shutdownGraceMs: number;

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Principal } from "../auth/principal.js";
+import { samePrincipal, type Principal } from "../auth/principal.js";
 import type { Config } from "../config/types.js";
 import { GatewayError, ErrorCode } from "../errors.js";
 import type { JsonObject } from "../jsonrpc.js";
@@ -67,6 +67,7 @@ export class Gateway {
   }
 
   createSession(route: Route, principal: Principal, channel: ClientChannel): Session {
+    this.evictOldestOf(principal);
     if (this.sessions.size >= this.config.gateway.maxSessions) this.sweep();
     if (this.sessions.size >= this.config.gateway.maxSessions) {
       throw new GatewayError(
@@ -104,6 +105,27 @@ export class Gateway {
     if (this.sweeper) clearInterval(this.sweeper);
     await Promise.all([...this.sessions.keys()].map((id) => this.closeSession(id)));
     await Promise.all([...this.servers.values()].map((s) => s.stop()));
+  }
+
+  /**
+   * A caller at its session cap loses its own least recently used session (its client gets 404 and
+   * re-initializes), so no caller can hold more upstream processes than the cap or crowd out others.
+   */
+  private evictOldestOf(principal: Principal): void {
+    let count = 0;
+    let oldest: Session | undefined;
+    for (const s of this.sessions.values()) {
+      if (!samePrincipal(s.principal, principal)) continue;
+      count++;
+      if (!oldest || s.lastSeen < oldest.lastSeen) oldest = s;
+    }
+    if (oldest && count >= this.config.gateway.maxSessionsPerCaller) {
+      this.log.info(
+        { session: oldest.id, sub: principal.subject },
+        "session evicted: caller at its session cap",
+      );
+      void this.closeSession(oldest.id);
+    }
   }
 
   private sweep(): void {

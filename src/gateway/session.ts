@@ -6,6 +6,7 @@ import {
   PeerRpcError,
   invalidParams,
   methodNotFound,
+  policyDenied,
   upstreamUnavailable,
 } from "../errors.js";
 import type { Id, JsonObject, Message, Notification, Request } from "../jsonrpc.js";
@@ -257,7 +258,7 @@ export class Session implements Forwarder {
     switch (method) {
       case "tools/call":
       case "prompts/get": {
-        const target = this.byName(params?.name);
+        const target = this.byName(params?.name, method === "tools/call");
         return {
           kind: "call",
           server: target.server,
@@ -295,11 +296,13 @@ export class Session implements Forwarder {
     }
   }
 
-  private byName(name: unknown): { server: string; name: string } {
+  private byName(name: unknown, tool = false): { server: string; name: string } {
     if (typeof name !== "string" || name.length === 0) throw invalidParams("name must be a non-empty string");
     const target = this.route.resolveName(name);
-    if (!target) throw invalidParams(`unknown name: ${name.slice(0, 200)}`);
-    return target;
+    if (target) return target;
+    // A tool no server owns is refused like an unmapped one: the caller learns nothing more.
+    if (tool) throw policyDenied("tool_not_mapped", `tool ${name.slice(0, 200)} is not available`);
+    throw invalidParams(`unknown name: ${name.slice(0, 200)}`);
   }
 
   private serversWith(capability: string): string[] {
