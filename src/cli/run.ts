@@ -8,7 +8,10 @@ export async function loadOrExit(option: string | undefined): Promise<{ config: 
   const file = configPath(option);
   try {
     const config = await loadConfig(file);
-    return { config, log: createLogger() };
+    const log = createLogger();
+    // A stray rejection is a bug to log, not a reason to drop every client's session.
+    process.on("unhandledRejection", (err) => log.error({ err: String(err) }, "unhandled rejection"));
+    return { config, log };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`mcp-warden: invalid config ${file}\n`);
