@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { VERSION } from "../version.js";
 import { checkCommand } from "./check.js";
+import { hashPasswordCommand } from "./hash-password.js";
 import { startCommand } from "./start.js";
 import { stdioCommand } from "./stdio.js";
 
@@ -24,5 +25,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     .description("validate a config: exit 0, or 2 with every problem and its YAML path")
     .option("-c, --config <file>", "config file")
     .action((opts: { config?: string }) => checkCommand(opts.config));
+  program
+    .command("hash-password")
+    .description("read a password on stdin, print its hash for auth.users[].password_hash")
+    .action(() => hashPasswordCommand());
   await program.parseAsync([...argv]);
 }

@@ -8,7 +8,7 @@ import { configSchema, type ConfigDocument } from "./schema.js";
 import { ConfigError } from "./errors.js";
 import { interpolate } from "./interpolate.js";
 import { durationMs } from "./duration.js";
-import type { Config, ServerConfig } from "./types.js";
+import type { AuthConfig, Config, ServerConfig } from "./types.js";
 
 export const DEMO_CONFIG = resolve(dirname(fileURLToPath(import.meta.url)), "../../config/demo.yaml");
 
@@ -108,6 +108,7 @@ function compile(doc: ConfigDocument, file: string): Config {
       name: s.name,
       url: s.url,
       headers: Object.freeze({ ...s.headers }),
+      auth: Object.freeze({ ...s.auth }),
       tools,
     });
   });
@@ -127,7 +128,51 @@ function compile(doc: ConfigDocument, file: string): Config {
       upstreamTimeoutMs: durationMs(doc.gateway.upstream_timeout),
       shutdownGraceMs: durationMs(doc.gateway.shutdown_grace),
     }),
-    auth: Object.freeze({ anonymous: Object.freeze([...doc.auth.anonymous]) }),
+    state: Object.freeze({ sqlite: resolve(dirname(file), doc.state.sqlite) }),
+    auth: compileAuth(doc.auth, file),
     servers: Object.freeze(servers),
+  });
+}
+
+function compileAuth(auth: ConfigDocument["auth"], file: string): AuthConfig {
+  const issuer = auth.issuer;
+  return Object.freeze({
+    issuer:
+      issuer === "embedded"
+        ? "embedded"
+        : Object.freeze({
+            url: issuer.url.replace(/\/+$/, ""),
+            audience: Object.freeze([...issuer.audience]),
+            jwksUri: issuer.jwks_uri,
+            introspection: issuer.introspection
+              ? Object.freeze({
+                  url: issuer.introspection.url,
+                  clientId: issuer.introspection.client_id,
+                  clientSecret: issuer.introspection.client_secret,
+                })
+              : undefined,
+          }),
+    signingKeyFile:
+      auth.signing_key_file === undefined ? undefined : resolve(dirname(file), auth.signing_key_file),
+    anonymous: Object.freeze([...auth.anonymous]),
+    users: Object.freeze(
+      auth.users.map((u) =>
+        Object.freeze({ name: u.name, passwordHash: u.password_hash, scopes: Object.freeze([...u.scopes]) }),
+      ),
+    ),
+    clients: Object.freeze(
+      auth.clients.map((c) =>
+        Object.freeze({
+          clientId: c.client_id,
+          clientSecret: c.client_secret,
+          scopes: Object.freeze([...c.scopes]),
+          grantTypes: Object.freeze([...c.grant_types]),
+          redirectUris: Object.freeze([...c.redirect_uris]),
+        }),
+      ),
+    ),
+    accessTokenTtlS: durationMs(auth.access_token_ttl) / 1000,
+    refreshTokenTtlS: durationMs(auth.refresh_token_ttl) / 1000,
+    grantTtlS: durationMs(auth.grant_ttl) / 1000,
   });
 }

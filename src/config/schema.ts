@@ -25,12 +25,67 @@ const stdioServer = z.strictObject({
   tools: z.record(z.string().min(1), z.array(scope)).default({}),
 });
 
+const secret = z.string().min(1);
+const httpsOrLoopback = z.url({ protocol: /^https?$/ });
+
+/** How the gateway authenticates to a remote upstream: its own credentials, never the client's token. */
+export const upstreamAuthSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("none") }),
+  z.strictObject({ type: z.literal("api_key"), header: z.string().min(1).default("X-Api-Key"), key: secret }),
+  z.strictObject({ type: z.literal("bearer"), token: secret }),
+  z.strictObject({
+    type: z.literal("oauth2_client_credentials"),
+    token_url: httpsOrLoopback,
+    client_id: z.string().min(1),
+    client_secret: secret,
+    scope: z.string().optional(),
+    audience: z.string().optional(),
+    resource: z.string().optional(),
+  }),
+  z.strictObject({
+    type: z.literal("token_exchange"),
+    token_url: httpsOrLoopback,
+    client_id: z.string().min(1),
+    client_secret: secret,
+    scope: z.string().optional(),
+    audience: z.string().optional(),
+    resource: z.string().optional(),
+  }),
+]);
+
 const remoteServer = z.strictObject({
   name: serverName,
   url: z.url({ protocol: /^https?$/ }),
   transport: z.enum(["streamable_http", "sse"]).default("streamable_http"),
   headers: z.record(z.string(), z.string()).default({}),
+  auth: upstreamAuthSchema.default({ type: "none" }),
   tools: z.record(z.string().min(1), z.array(scope)).default({}),
+});
+
+const externalIssuer = z.strictObject({
+  url: httpsOrLoopback,
+  /** Accepted `aud` values besides the route URLs and public_url (some IdPs cannot set a URL audience). */
+  audience: z.array(z.string().min(1)).default([]),
+  jwks_uri: httpsOrLoopback.optional(),
+  introspection: z
+    .strictObject({ url: httpsOrLoopback, client_id: z.string().min(1), client_secret: secret })
+    .optional(),
+});
+
+const authUser = z.strictObject({
+  name: z.string().min(1).max(200),
+  password_hash: z.string().min(1),
+  scopes: z.array(scope).default([]),
+});
+
+const authClient = z.strictObject({
+  client_id: z.string().min(1).max(200),
+  client_secret: secret.optional(),
+  scopes: z.array(scope).default([]),
+  grant_types: z
+    .array(z.enum(["authorization_code", "refresh_token", "client_credentials"]))
+    .default(["client_credentials"]),
+  redirect_uris: z.array(z.url()).default([]),
 });
 
 // Chosen by shape (a `url` key means remote) so errors name the fields of the kind the user meant,
@@ -73,9 +128,22 @@ export const configSchema = z.strictObject({
       shutdown_grace: durationText.default("10s"),
     })
     .prefault({}),
+  state: z
+    .strictObject({
+      /** Relative to the config file's directory. */
+      sqlite: z.string().min(1).default(".warden/state.db"),
+    })
+    .prefault({}),
   auth: z
     .strictObject({
+      issuer: z.union([z.literal("embedded"), externalIssuer]).default("embedded"),
+      signing_key_file: z.string().min(1).optional(),
       anonymous: z.array(scope).default([]),
+      users: z.array(authUser).default([]),
+      clients: z.array(authClient).default([]),
+      access_token_ttl: durationText.default("15m"),
+      refresh_token_ttl: durationText.default("30d"),
+      grant_ttl: durationText.default("30d"),
     })
     .prefault({}),
   servers: z.array(serverSchema).min(1, "at least one server is required"),
@@ -83,3 +151,4 @@ export const configSchema = z.strictObject({
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type ConfigDocument = z.output<typeof configSchema>;
+export type UpstreamAuth = z.output<typeof upstreamAuthSchema>;

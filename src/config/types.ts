@@ -1,9 +1,48 @@
+import type { UpstreamAuth } from "./schema.js";
+
+export type { UpstreamAuth };
+
 /** The compiled, frozen configuration the gateway runs on. */
 export interface Config {
   readonly file: string;
   readonly gateway: GatewayConfig;
-  readonly auth: { readonly anonymous: readonly string[] };
+  readonly state: { readonly sqlite: string };
+  readonly auth: AuthConfig;
   readonly servers: readonly ServerConfig[];
+}
+
+export interface AuthConfig {
+  readonly issuer: "embedded" | ExternalIssuer;
+  /** Absolute path of a private JWK set shared by instances; else keys live in the state store. */
+  readonly signingKeyFile: string | undefined;
+  readonly anonymous: readonly string[];
+  readonly users: readonly AuthUser[];
+  readonly clients: readonly AuthClient[];
+  readonly accessTokenTtlS: number;
+  readonly refreshTokenTtlS: number;
+  readonly grantTtlS: number;
+}
+
+export interface ExternalIssuer {
+  readonly url: string;
+  readonly audience: readonly string[];
+  readonly jwksUri: string | undefined;
+  readonly introspection:
+    { readonly url: string; readonly clientId: string; readonly clientSecret: string } | undefined;
+}
+
+export interface AuthUser {
+  readonly name: string;
+  readonly passwordHash: string;
+  readonly scopes: readonly string[];
+}
+
+export interface AuthClient {
+  readonly clientId: string;
+  readonly clientSecret: string | undefined;
+  readonly scopes: readonly string[];
+  readonly grantTypes: readonly ("authorization_code" | "refresh_token" | "client_credentials")[];
+  readonly redirectUris: readonly string[];
 }
 
 export interface GatewayConfig {
@@ -42,6 +81,7 @@ export interface HttpServerConfig extends ServerBase {
   readonly kind: "streamable_http" | "sse";
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
+  readonly auth: UpstreamAuth;
 }
 
 export type ServerConfig = StdioServerConfig | HttpServerConfig;

@@ -1,0 +1,42 @@
+import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:crypto";
+
+// scrypt from node:crypto (no native addon to build); parameters travel with the hash.
+const N = 2 ** 15;
+const R = 8;
+const P = 1;
+const KEYLEN = 32;
+const MAXMEM = 64 * 1024 * 1024;
+
+function derive(password: string, salt: Buffer, opts: ScryptOptions, keylen: number): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scrypt(password.normalize("NFC"), salt, keylen, { ...opts, maxmem: MAXMEM }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    ),
+  );
+}
+
+/** `scrypt$N$r$p$<salt b64url>$<hash b64url>`, for `auth.users[].password_hash`. */
+export async function hashPassword(password: string): Promise<string> {
+  if (password.length === 0) throw new Error("empty password");
+  const salt = randomBytes(16);
+  const key = await derive(password, salt, { N, r: R, p: P }, KEYLEN);
+  return `scrypt$${N}$${R}$${P}$${salt.toString("base64url")}$${key.toString("base64url")}`;
+}
+
+/** Constant-time check; a malformed hash never verifies. */
+export async function verifyPassword(password: string, hash: string): Promise<boolean> {
+  const parts = hash.split("$");
+  if (parts.length !== 6 || parts[0] !== "scrypt") return false;
+  const [n, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
+  if (![n, r, p].every((x) => Number.isSafeInteger(x) && x > 0) || n > 2 ** 20 || r > 32 || p > 16)
+    return false;
+  const salt = Buffer.from(parts[4] as string, "base64url");
+  const expected = Buffer.from(parts[5] as string, "base64url");
+  if (salt.length < 8 || expected.length < 16) return false;
+  try {
+    const actual = await derive(password, salt, { N: n, r, p }, expected.length);
+    return timingSafeEqual(actual, expected);
+  } catch {
+    return false;
+  }
+}
