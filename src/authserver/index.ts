@@ -26,6 +26,7 @@ export interface AuthServer {
   close(): Promise<void>;
 }
 
+// Placeholder until the embedded authorization server lands: serves none of its paths.
 export async function createAuthServer(_opts: AuthServerOptions): Promise<AuthServer> {
-  throw new Error("the embedded authorization server is not built yet");
+  return { handle: async () => false, close: async () => {} };
 }

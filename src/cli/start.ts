@@ -1,12 +1,58 @@
+import { ApiKeys } from "../auth/api-keys.js";
+import { KeyStore } from "../auth/keys.js";
+import { ResourceMetadata } from "../auth/metadata.js";
+import { PublicUrls } from "../auth/urls.js";
+import { TokenVerifier } from "../auth/verifier.js";
+import { createAuthServer, type AuthServer } from "../authserver/index.js";
+import type { Config } from "../config/types.js";
 import { Gateway } from "../gateway/gateway.js";
-import { listen } from "../transports/http.js";
+import type { Logger } from "../log.js";
+import { StateStore } from "../state/store.js";
+import { listen, type HttpParts } from "../transports/http.js";
 import { loadOrExit, onShutdown } from "./run.js";
 
 export async function startCommand(option: string | undefined): Promise<void> {
   const { config, log } = await loadOrExit(option);
+  const state = StateStore.open(config.state.sqlite);
+  const keys =
+    config.auth.issuer === "embedded"
+      ? await KeyStore.load({ file: config.auth.signingKeyFile, state })
+      : undefined;
   const gateway = new Gateway(config, log);
   gateway.start();
-  const http = await listen(gateway);
+  const http = await listen(gateway, (url) => httpParts(config, gateway, state, keys, log, url));
   log.info({ url: http.url, config: config.file, servers: config.servers.map((s) => s.name) }, "listening");
-  onShutdown(log, () => http.close(config.gateway.shutdownGraceMs));
+  onShutdown(log, async () => {
+    await http.close(config.gateway.shutdownGraceMs);
+    state.close();
+  });
+}
+
+async function httpParts(
+  config: Config,
+  gateway: Gateway,
+  state: StateStore,
+  keys: KeyStore | undefined,
+  log: Logger,
+  listeningUrl: string,
+): Promise<HttpParts> {
+  const urls = new PublicUrls(config.gateway.publicUrl, listeningUrl);
+  const issuer = config.auth.issuer === "embedded" ? urls.base : config.auth.issuer.url;
+  const verifier = new TokenVerifier({
+    auth: config.auth,
+    base: urls.base,
+    issuer,
+    keys,
+    apiKeys: new ApiKeys(state),
+  });
+  const metadata = new ResourceMetadata(urls, issuer, gateway.routes.values(), config.servers);
+  let authServer: AuthServer | undefined;
+  if (keys) {
+    const resources = [...gateway.routes.values()].map((route) => ({
+      url: urls.route(route.path),
+      scopes: metadata.scopesFor(route),
+    }));
+    authServer = await createAuthServer({ config, issuer, keys, state, log, resources });
+  }
+  return { auth: { verifier, metadata, urls }, authServer };
 }

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { MIGRATIONS } from "./migrations.js";
@@ -13,7 +13,11 @@ export class StateStore {
   private constructor(readonly db: Db) {}
 
   static open(path: string): StateStore {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (path !== ":memory:") {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // The store holds signing keys: owner-only, and SQLite gives its -wal/-shm files the same mode.
+      closeSync(openSync(path, "a", 0o600));
+    }
     const db = new Database(path);
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");

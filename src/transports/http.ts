@@ -4,7 +4,8 @@ import { ErrorCode } from "../errors.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { errorResponse } from "../jsonrpc.js";
 import { RequestGuard } from "./guard.js";
-import { StreamableHttpEndpoint } from "./streamable-http.js";
+import { StreamableHttpEndpoint, type EndpointAuth } from "./streamable-http.js";
+import type { AuthServer } from "../authserver/index.js";
 
 export interface HttpGateway {
   readonly server: Server;
@@ -12,12 +13,23 @@ export interface HttpGateway {
   close(graceMs: number): Promise<void>;
 }
 
-/** The HTTP surface: health, readiness and the MCP routes, each behind the DNS-rebinding guard. */
-export async function listen(gateway: Gateway): Promise<HttpGateway> {
+/** What depends on the public URL, so is built once the gateway listens (the port may be 0). */
+export interface HttpParts {
+  readonly auth: EndpointAuth;
+  readonly authServer: AuthServer | undefined;
+}
+
+/**
+ * The HTTP surface: health, readiness, the embedded issuer's paths, RFC 9728 metadata and the MCP
+ * routes, each MCP route behind the DNS-rebinding guard and bearer authentication.
+ */
+export async function listen(
+  gateway: Gateway,
+  setup: (listeningUrl: string) => Promise<HttpParts>,
+): Promise<HttpGateway> {
   const config = gateway.config;
-  const endpoint = new StreamableHttpEndpoint(gateway, config);
-  // Known once the port is (listen may be on port 0).
-  const guard: { current?: RequestGuard } = {};
+  // Set once listening; until then only health answers.
+  const parts: { guard?: RequestGuard; endpoint?: StreamableHttpEndpoint; http?: HttpParts } = {};
   let inflight = 0;
   let drained: (() => void) | undefined;
 
@@ -46,9 +58,23 @@ export async function listen(gateway: Gateway): Promise<HttpGateway> {
       const { ready, upstreams } = gateway.readiness();
       return json(res, ready ? 200 : 503, { status: ready ? "ready" : "not_ready", upstreams });
     }
+    const { guard, endpoint, http } = parts;
+    if (!guard || !endpoint || !http) return json(res, 503, { error: "starting" });
+    if (http.authServer && (await http.authServer.handle(req, res))) return;
+    const metadata = http.auth.metadata.document(path);
+    if (metadata !== undefined) {
+      // Public, cacheable, and read by browser-based clients from other origins.
+      res.writeHead(200, {
+        "content-type": "application/json",
+        "access-control-allow-origin": "*",
+        "cache-control": "max-age=300",
+      });
+      res.end(metadata);
+      return;
+    }
     const mcpRoute = gateway.routes.get(path);
     if (!mcpRoute) return json(res, 404, { error: "not_found" });
-    const refused = (guard.current as RequestGuard).refuse(req);
+    const refused = guard.refuse(req);
     if (refused) {
       res.writeHead(403, { "content-type": "application/json" });
       res.end(JSON.stringify(errorResponse(null, ErrorCode.InvalidRequest, `forbidden: ${refused}`)));
@@ -67,7 +93,14 @@ export async function listen(gateway: Gateway): Promise<HttpGateway> {
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  guard.current = new RequestGuard(config.gateway, url);
+  parts.guard = new RequestGuard(config.gateway, url);
+  try {
+    parts.http = await setup(url);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  parts.endpoint = new StreamableHttpEndpoint(gateway, parts.http.auth);
 
   return {
     server,
@@ -84,6 +117,7 @@ export async function listen(gateway: Gateway): Promise<HttpGateway> {
         });
       }
       await gateway.stop();
+      await parts.http?.authServer?.close();
       server.closeAllConnections();
       await closed;
     },

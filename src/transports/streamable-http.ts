@@ -1,5 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { anonymousPrincipal, samePrincipal, type Principal } from "../auth/principal.js";
+import { samePrincipal, type Principal } from "../auth/principal.js";
+import { AuthError } from "../auth/errors.js";
+import type { ResourceMetadata } from "../auth/metadata.js";
+import type { PublicUrls } from "../auth/urls.js";
+import type { TokenVerifier } from "../auth/verifier.js";
 import type { Config } from "../config/types.js";
 import { ErrorCode, GatewayError } from "../errors.js";
 import { SUPPORTED_VERSIONS } from "../gateway/capabilities.js";
@@ -29,19 +33,26 @@ import { HttpChannel, ResponseStream } from "./http-channel.js";
  * than the rest of the gateway together (see bench/README.md). The wire rules kept here are the
  * spec's: one message per POST, JSON or SSE answers, session ids, GET stream, DELETE.
  */
+/** How MCP routes authenticate: the token verifier, and the URLs and challenges it answers with. */
+export interface EndpointAuth {
+  readonly verifier: TokenVerifier;
+  readonly metadata: ResourceMetadata;
+  readonly urls: PublicUrls;
+}
+
 export class StreamableHttpEndpoint {
   private readonly channels = new WeakMap<Session, HttpChannel>();
-  private readonly anonymous: Principal | undefined;
+  private readonly config: Config;
 
   constructor(
     private readonly gateway: Gateway,
-    private readonly config: Config,
+    private readonly auth: EndpointAuth,
   ) {
-    this.anonymous = config.auth.anonymous.length > 0 ? anonymousPrincipal(config.auth.anonymous) : undefined;
+    this.config = gateway.config;
   }
 
   async handle(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const principal = this.authenticate(req, res);
+    const principal = await this.authenticate(route, req, res);
     if (!principal) return;
     switch (req.method) {
       case "POST":
@@ -55,16 +66,28 @@ export class StreamableHttpEndpoint {
     }
   }
 
-  /** Tokens arrive with the identity issue; until then a bearer token cannot be verified and is refused. */
-  private authenticate(req: IncomingMessage, res: ServerResponse): Principal | undefined {
-    const header = req.headers.authorization;
-    if (header === undefined && this.anonymous) return this.anonymous;
-    const challenge =
-      header === undefined ? 'Bearer realm="mcp-warden"' : 'Bearer realm="mcp-warden", error="invalid_token"';
-    reply(res, 401, errorResponse(null, ErrorCode.InvalidRequest, "authentication required"), {
-      "www-authenticate": challenge,
-    });
-    return undefined;
+  /** The caller, or undefined with a 401 and its Bearer challenge already sent. */
+  private async authenticate(
+    route: Route,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<Principal | undefined> {
+    try {
+      return await this.auth.verifier.authenticate(
+        req.headers.authorization,
+        this.auth.urls.route(route.path),
+      );
+    } catch (err) {
+      if (!(err instanceof AuthError)) throw err;
+      this.gateway.log.info(
+        { path: route.path, error: err.error ?? "no_token", why: err.message },
+        "authentication refused",
+      );
+      reply(res, 401, errorResponse(null, ErrorCode.InvalidRequest, "authentication required"), {
+        "www-authenticate": this.auth.metadata.challenge(route, err),
+      });
+      return undefined;
+    }
   }
 
   private async post(

@@ -1,0 +1,110 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { StateStore } from "../state/store.js";
+import { tokenPrincipal, type Principal } from "./principal.js";
+import { invalidToken } from "./errors.js";
+
+export const API_KEY_PREFIX = "mwk_";
+const ID_BYTES = 9;
+const SECRET_BYTES = 32;
+
+export interface ApiKeyInfo {
+  id: string;
+  name: string;
+  scopes: string[];
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+}
+
+interface Row {
+  id: string;
+  name: string;
+  hash: string;
+  scopes: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+/**
+ * API keys for machines: `mwk_<id>_<secret>`, usable as bearer tokens. Only a SHA-256 of the whole
+ * key is stored (the secret has 256 random bits, so no slow hash is needed); the lookup is by id
+ * and the comparison constant-time. Revocation takes effect on the next request.
+ */
+export class ApiKeys {
+  constructor(private readonly state: StateStore) {}
+
+  static looksLike(token: string): boolean {
+    return token.startsWith(API_KEY_PREFIX);
+  }
+
+  create(
+    name: string,
+    scopes: readonly string[],
+    ttlMs: number | undefined,
+  ): { key: string; info: ApiKeyInfo } {
+    const id = randomBytes(ID_BYTES).toString("base64url");
+    const key = `${API_KEY_PREFIX}${id}_${randomBytes(SECRET_BYTES).toString("base64url")}`;
+    const now = Date.now();
+    const expires = ttlMs === undefined ? null : now + ttlMs;
+    this.state.db
+      .prepare(
+        "INSERT INTO api_keys (id, name, hash, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+      )
+      .run(id, name, digest(key), JSON.stringify([...scopes]), now, expires);
+    return { key, info: this.get(id) as ApiKeyInfo };
+  }
+
+  list(): ApiKeyInfo[] {
+    return (this.state.db.prepare("SELECT * FROM api_keys ORDER BY created_at").all() as Row[]).map(info);
+  }
+
+  get(id: string): ApiKeyInfo | undefined {
+    const row = this.state.db.prepare("SELECT * FROM api_keys WHERE id = ?").get(id) as Row | undefined;
+    return row && info(row);
+  }
+
+  /** True when a key that was not yet revoked is revoked now. */
+  revoke(id: string): boolean {
+    return (
+      this.state.db
+        .prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .run(Date.now(), id).changes > 0
+    );
+  }
+
+  verify(key: string): Principal {
+    const id = key.slice(API_KEY_PREFIX.length, key.indexOf("_", API_KEY_PREFIX.length));
+    const row = id
+      ? (this.state.db.prepare("SELECT * FROM api_keys WHERE id = ?").get(id) as Row | undefined)
+      : undefined;
+    const presented = Buffer.from(digest(key), "hex");
+    // Compare even when the id is unknown, so a miss costs the same as a wrong secret.
+    const stored = Buffer.from(row?.hash ?? "0".repeat(64), "hex");
+    if (!timingSafeEqual(presented, stored) || !row) throw invalidToken("unknown API key");
+    if (row.revoked_at !== null) throw invalidToken("API key revoked");
+    if (row.expires_at !== null && row.expires_at <= Date.now()) throw invalidToken("API key expired");
+    return tokenPrincipal({
+      subject: `apikey:${row.name}`,
+      clientId: `apikey:${row.id}`,
+      method: "api_key",
+      scopes: JSON.parse(row.scopes) as string[],
+    });
+  }
+}
+
+function digest(key: string): string {
+  return createHash("sha256").update(key).digest("hex");
+}
+
+function info(row: Row): ApiKeyInfo {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    id: row.id,
+    name: row.name,
+    scopes: JSON.parse(row.scopes) as string[],
+    createdAt: new Date(row.created_at).toISOString(),
+    expiresAt: iso(row.expires_at),
+    revokedAt: iso(row.revoked_at),
+  };
+}

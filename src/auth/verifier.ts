@@ -1,0 +1,180 @@
+import {
+  createRemoteJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from "jose";
+import type { AuthConfig, ExternalIssuer } from "../config/types.js";
+import { ApiKeys } from "./api-keys.js";
+import { discoverJwksUri } from "./discovery.js";
+import { AuthError, invalidToken } from "./errors.js";
+import { Introspector, type IntrospectedToken } from "./introspection.js";
+import { SIGNING_ALG, type KeyStore } from "./keys.js";
+import { anonymousPrincipal, tokenPrincipal, type Principal } from "./principal.js";
+
+// Asymmetric algorithms only: no `none`, and no HMAC, so a public key can never be used as a secret.
+const EXTERNAL_ALGS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+];
+const CLOCK_TOLERANCE_S = 30;
+const MAX_TOKEN_LENGTH = 16 * 1024;
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+export interface VerifierParts {
+  readonly auth: AuthConfig;
+  /** The public base URL: a token whose audience is this is accepted on every route. */
+  readonly base: string;
+  readonly issuer: string;
+  readonly keys: KeyStore | undefined;
+  readonly apiKeys: ApiKeys | undefined;
+}
+
+/**
+ * The resource server's check of `Authorization` on MCP routes: JWTs (embedded or external
+ * issuer), opaque tokens by introspection, and API keys. A token is accepted on a route only when
+ * its audience is that route's URL or the public base URL (RFC 8707).
+ */
+export class TokenVerifier {
+  private readonly key: JWTVerifyGetKey | undefined;
+  private readonly algorithms: string[];
+  private readonly introspector: Introspector | undefined;
+  private readonly extraAudiences: readonly string[];
+  private readonly anonymous: Principal | undefined;
+
+  constructor(private readonly parts: VerifierParts) {
+    const external: ExternalIssuer | undefined =
+      parts.auth.issuer === "embedded" ? undefined : parts.auth.issuer;
+    this.key = external ? remoteKeys(external) : parts.keys?.verifyKey;
+    this.algorithms = external ? EXTERNAL_ALGS : [SIGNING_ALG];
+    this.introspector = external?.introspection ? new Introspector(external.introspection) : undefined;
+    this.extraAudiences = external?.audience ?? [];
+    this.anonymous = parts.auth.anonymous.length > 0 ? anonymousPrincipal(parts.auth.anonymous) : undefined;
+  }
+
+  /** The caller of a request to `routeUrl`, or an AuthError (answered 401 with a challenge). */
+  async authenticate(authorization: string | undefined, routeUrl: string): Promise<Principal> {
+    if (authorization === undefined) {
+      if (this.anonymous) return this.anonymous;
+      throw new AuthError(undefined, "authentication required");
+    }
+    const match = /^Bearer +([^\s]+) *$/i.exec(authorization);
+    if (!match) throw new AuthError("invalid_request", "expected a Bearer token");
+    const token = match[1] as string;
+    if (token.length > MAX_TOKEN_LENGTH) throw invalidToken("token too long");
+    if (ApiKeys.looksLike(token)) {
+      if (!this.parts.apiKeys) throw invalidToken("API keys are not enabled");
+      return this.parts.apiKeys.verify(token);
+    }
+    if (JWT_SHAPE.test(token) && this.key) return this.verifyJwt(token, routeUrl);
+    if (this.introspector)
+      return this.fromIntrospection(await this.introspector.introspect(token), token, routeUrl);
+    throw invalidToken("token not recognised");
+  }
+
+  private async verifyJwt(token: string, routeUrl: string): Promise<Principal> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.key as JWTVerifyGetKey, {
+        issuer: this.parts.issuer,
+        algorithms: this.algorithms,
+        clockTolerance: CLOCK_TOLERANCE_S,
+        requiredClaims: ["exp", "sub"],
+      }));
+    } catch (err) {
+      throw invalidToken(describe(err));
+    }
+    this.checkAudience(payload.aud, routeUrl);
+    return tokenPrincipal(
+      {
+        subject: payload.sub as string,
+        clientId: clientIdOf(payload),
+        scopes: scopesOf(payload),
+        method: "bearer",
+      },
+      token,
+    );
+  }
+
+  private fromIntrospection(t: IntrospectedToken, token: string, routeUrl: string): Principal {
+    if (t.iss !== undefined && t.iss !== this.parts.issuer) throw invalidToken("token from another issuer");
+    this.checkAudience(t.aud, routeUrl);
+    return tokenPrincipal(
+      { subject: t.sub, clientId: t.client_id, scopes: splitScopes(t.scope), method: "bearer" },
+      token,
+    );
+  }
+
+  private checkAudience(aud: unknown, routeUrl: string): void {
+    const list = typeof aud === "string" ? [aud] : Array.isArray(aud) ? aud : [];
+    const ok = list.some(
+      (a) =>
+        typeof a === "string" && (a === routeUrl || a === this.parts.base || this.extraAudiences.includes(a)),
+    );
+    if (!ok) throw invalidToken("token audience is not this resource");
+  }
+}
+
+const REMOTE_JWKS = { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 };
+const DISCOVERY_RETRY_MS = 30_000;
+
+/**
+ * An external issuer's keys: its `jwks_uri` from config, or discovered on first use (retried after
+ * a failure, meanwhile every token is refused). jose caches the set and keeps one fetch in flight.
+ */
+function remoteKeys(issuer: ExternalIssuer): JWTVerifyGetKey {
+  if (issuer.jwksUri) return createRemoteJWKSet(new URL(issuer.jwksUri), REMOTE_JWKS);
+  let keys: JWTVerifyGetKey | undefined;
+  let pending: Promise<JWTVerifyGetKey> | undefined;
+  let failedAt = 0;
+  return async (header, token) => {
+    if (!keys) {
+      if (Date.now() - failedAt < DISCOVERY_RETRY_MS) throw invalidToken("issuer metadata unavailable");
+      pending ??= discoverJwksUri(issuer.url).then((uri) => createRemoteJWKSet(new URL(uri), REMOTE_JWKS));
+      try {
+        keys = await pending;
+      } catch {
+        failedAt = Date.now();
+        throw invalidToken("issuer metadata unavailable");
+      } finally {
+        pending = undefined;
+      }
+    }
+    return keys(header, token);
+  };
+}
+
+function clientIdOf(payload: JWTPayload): string | undefined {
+  const id = payload.client_id ?? payload.azp;
+  return typeof id === "string" ? id : undefined;
+}
+
+function scopesOf(payload: JWTPayload): string[] {
+  if (typeof payload.scope === "string") return splitScopes(payload.scope);
+  if (Array.isArray(payload.scp)) return payload.scp.filter((s): s is string => typeof s === "string");
+  if (typeof payload.scp === "string") return splitScopes(payload.scp);
+  return [];
+}
+
+function splitScopes(scope: string | undefined): string[] {
+  return scope ? scope.split(" ").filter(Boolean) : [];
+}
+
+function describe(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return "token expired";
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `token claim ${err.claim} is not valid`;
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return "token signature is not valid";
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return "token algorithm is not allowed";
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return "token signed by an unknown key";
+  if (err instanceof joseErrors.JOSEError) return `token is not valid (${err.code})`;
+  return "token is not valid";
+}

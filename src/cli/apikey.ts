@@ -1,0 +1,56 @@
+import { ApiKeys } from "../auth/api-keys.js";
+import { durationMs } from "../config/duration.js";
+import { StateStore } from "../state/store.js";
+import { loadOrExit } from "./run.js";
+
+async function withKeys<T>(configOption: string | undefined, fn: (keys: ApiKeys) => T): Promise<T> {
+  const { config } = await loadOrExit(configOption);
+  const state = StateStore.open(config.state.sqlite);
+  try {
+    return fn(new ApiKeys(state));
+  } finally {
+    state.close();
+  }
+}
+
+export async function apikeyCreate(opts: {
+  config?: string;
+  name: string;
+  scope?: string;
+  ttl?: string;
+}): Promise<void> {
+  if (opts.ttl !== undefined && !/^\d+(ms|s|m|h|d)$/.test(opts.ttl))
+    throw new Error(`--ttl: not a duration: ${opts.ttl}`);
+  const scopes = (opts.scope ?? "").split(/\s+/).filter(Boolean);
+  const { key, info } = await withKeys(opts.config, (keys) =>
+    keys.create(opts.name, scopes, opts.ttl === undefined ? undefined : durationMs(opts.ttl)),
+  );
+  process.stderr.write(`created API key ${info.id} (${info.name}); it is shown once, store it now\n`);
+  process.stdout.write(`${key}\n`);
+}
+
+export async function apikeyList(opts: { config?: string; json?: boolean }): Promise<void> {
+  const list = await withKeys(opts.config, (keys) => keys.list());
+  if (opts.json) {
+    for (const k of list) process.stdout.write(`${JSON.stringify(k)}\n`);
+    return;
+  }
+  for (const k of list) {
+    const state = k.revokedAt
+      ? `revoked ${k.revokedAt}`
+      : k.expiresAt
+        ? `expires ${k.expiresAt}`
+        : "no expiry";
+    process.stdout.write(`${k.id}  ${k.name}  [${k.scopes.join(" ")}]  ${state}\n`);
+  }
+}
+
+export async function apikeyRevoke(opts: { config?: string; id: string }): Promise<void> {
+  const revoked = await withKeys(opts.config, (keys) => keys.revoke(opts.id));
+  if (!revoked) {
+    process.stderr.write(`mcp-warden: no active API key ${opts.id}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(`revoked ${opts.id}\n`);
+}
