@@ -44,6 +44,12 @@ export class ResourceMetadata {
     return this.scopes.get(route.path) ?? [];
   }
 
+  /** The 403 step-up challenge (MCP authorization, RFC 6750 §3.1): every scope the call needs. */
+  stepUp(route: Route, scopes: readonly string[]): string {
+    const metadata = /resource_metadata="[^"]*"/.exec(this.challenges.get(route.path) as string)?.[0];
+    return `Bearer error="insufficient_scope", scope="${scopes.join(" ")}", ${metadata}`;
+  }
+
   challenge(route: Route, err: AuthError): string {
     const base = this.challenges.get(route.path) as string;
     if (!err.error) return base;
@@ -55,7 +61,8 @@ function routeScopes(route: Route, servers: readonly ServerConfig[]): string[] {
   const scopes = new Set<string>();
   for (const server of servers) {
     if (!route.servers.includes(server.name)) continue;
-    for (const needed of server.tools.values()) for (const s of needed) scopes.add(s);
+    const maps = [server.tools.values(), server.prompts?.values() ?? [], (server.resources ?? []).map(([, v]) => v)];
+    for (const map of maps) for (const needed of map) for (const s of needed) scopes.add(s);
   }
   return [...scopes].sort();
 }

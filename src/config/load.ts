@@ -8,6 +8,7 @@ import { configSchema, type ConfigDocument } from "./schema.js";
 import { ConfigError } from "./errors.js";
 import { interpolate } from "./interpolate.js";
 import { durationMs } from "./duration.js";
+import { ScopeAlgebra } from "../policy/scopes.js";
 import type { AuthConfig, Config, ServerConfig } from "./types.js";
 
 export const DEMO_CONFIG = resolve(dirname(fileURLToPath(import.meta.url)), "../../config/demo.yaml");
@@ -43,7 +44,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (!parsed.success) problems.push(...parsed.error.issues.map(formatIssue));
   problems.push(...duplicateNames(raw));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
-  return compile(parsed.data, file);
+  const config = compile(parsed.data, file);
+  const scopeProblems = ScopeAlgebra.problems(config);
+  if (scopeProblems.length > 0) throw new ConfigError(file, scopeProblems);
+  return config;
 }
 
 export function yamlPath(path: readonly PropertyKey[]): string {
@@ -91,25 +95,25 @@ function splitHostPort(listen: string): [string, string] {
 function compile(doc: ConfigDocument, file: string): Config {
   const [host, port] = splitHostPort(doc.gateway.listen);
   const servers: ServerConfig[] = doc.servers.map((s) => {
-    const tools = new Map(Object.entries(s.tools).map(([k, v]) => [k, Object.freeze([...v])]));
+    const policy = compilePolicyFields(s, file);
     if ("command" in s) {
       return Object.freeze({
+        ...policy,
         kind: "stdio" as const,
         name: s.name,
         command: s.command,
         args: Object.freeze([...s.args]),
         env: Object.freeze({ ...s.env }),
         cwd: s.cwd === undefined ? undefined : resolve(dirname(file), s.cwd),
-        tools,
       });
     }
     return Object.freeze({
+      ...policy,
       kind: s.transport,
       name: s.name,
       url: s.url,
       headers: Object.freeze({ ...s.headers }),
       auth: Object.freeze({ ...s.auth }),
-      tools,
     });
   });
   return Object.freeze({
@@ -129,6 +133,10 @@ function compile(doc: ConfigDocument, file: string): Config {
       shutdownGraceMs: durationMs(doc.gateway.shutdown_grace),
     }),
     state: Object.freeze({ sqlite: resolve(dirname(file), doc.state.sqlite) }),
+    scopes: Object.freeze({
+      implies: new Map(Object.entries(doc.scopes.implies).map(([k, v]) => [k, Object.freeze([...v])])),
+      dangerous: Object.freeze([...doc.scopes.dangerous]),
+    }),
     auth: compileAuth(doc.auth, file),
     servers: Object.freeze(servers),
   });
@@ -175,4 +183,31 @@ function compileAuth(auth: ConfigDocument["auth"], file: string): AuthConfig {
     refreshTokenTtlS: durationMs(auth.refresh_token_ttl) / 1000,
     grantTtlS: durationMs(auth.grant_ttl) / 1000,
   });
+}
+
+type ServerDocument = ConfigDocument["servers"][number];
+
+function compilePolicyFields(s: ServerDocument, file: string) {
+  const scopeMap = (m: Record<string, string[]>) =>
+    new Map(Object.entries(m).map(([k, v]) => [k, Object.freeze([...v])]));
+  const list = (l: string[] | undefined) => (l === undefined ? undefined : Object.freeze([...l]));
+  return {
+    tools: scopeMap(s.tools),
+    prompts: s.prompts === undefined ? undefined : scopeMap(s.prompts),
+    resources:
+      s.resources === undefined
+        ? undefined
+        : Object.freeze(
+            Object.entries(s.resources).map(([k, v]) => Object.freeze([k, Object.freeze([...v])] as const)),
+          ),
+    scopeCeiling: list(s.scopes),
+    allowedPaths:
+      s.allowed_paths === undefined
+        ? undefined
+        : Object.freeze(s.allowed_paths.map((p) => resolve(dirname(file), p))),
+    deniedPaths: list(s.denied_paths),
+    allowedDomains: list(s.allowed_domains),
+    allowedCommands: list(s.allowed_commands),
+    arguments: new Map(Object.entries(s.arguments).map(([tool, args]) => [tool, Object.freeze({ ...args })])),
+  };
 }

@@ -16,13 +16,37 @@ export const durationText = z
   .string()
   .regex(/^\d+(ms|s|m|h|d)$/, "a duration such as 500ms, 30s, 15m, 1h, 7d");
 
+const scopeMap = z.record(z.string().min(1).max(1000), z.array(scope));
+
+/** What callers may do on a server: scope mappings, the ceiling, and argument guards. */
+const policyFields = {
+  /** Tool name (or `*`) → every scope it needs. */
+  tools: scopeMap.default({}),
+  /** Prompt name (or `*`) → scopes; absent: prompts need the `tools` entry for `*`. */
+  prompts: scopeMap.optional(),
+  /** Resource URI pattern (`*` matches any run of characters) → scopes; absent: the `tools` `*` entry. */
+  resources: scopeMap.optional(),
+  /** A ceiling: on this server a token's other scopes are ignored. */
+  scopes: z.array(scope).optional(),
+  allowed_paths: z.array(z.string().min(1)).optional(),
+  /** Sensitive names refused even inside allowed_paths; replaces the built-in list when set. */
+  denied_paths: z.array(z.string().min(1)).optional(),
+  allowed_domains: z.array(z.string().min(1)).optional(),
+  /** Programs a command-running tool may start (after the built-in deny rules). */
+  allowed_commands: z.array(z.string().min(1)).optional(),
+  /** Per tool: argument name → what it holds, beyond what is detected from the input schema. */
+  arguments: z
+    .record(z.string().min(1), z.record(z.string().min(1), z.enum(["path", "url", "command"])))
+    .default({}),
+};
+
 const stdioServer = z.strictObject({
   name: serverName,
   command: z.string().min(1),
   args: z.array(z.string()).default([]),
   env: z.record(z.string(), z.string()).default({}),
   cwd: z.string().min(1).optional(),
-  tools: z.record(z.string().min(1), z.array(scope)).default({}),
+  ...policyFields,
 });
 
 const secret = z.string().min(1);
@@ -59,7 +83,7 @@ const remoteServer = z.strictObject({
   transport: z.enum(["streamable_http", "sse"]).default("streamable_http"),
   headers: z.record(z.string(), z.string()).default({}),
   auth: upstreamAuthSchema.default({ type: "none" }),
-  tools: z.record(z.string().min(1), z.array(scope)).default({}),
+  ...policyFields,
 });
 
 const externalIssuer = z.strictObject({
@@ -126,6 +150,14 @@ export const configSchema = z.strictObject({
       session_idle_timeout: durationText.default("15m"),
       upstream_timeout: durationText.default("5m"),
       shutdown_grace: durationText.default("10s"),
+    })
+    .prefault({}),
+  scopes: z
+    .strictObject({
+      /** scope → scopes it implies (transitively). */
+      implies: z.record(scope, z.array(scope)).default({}),
+      /** Never granted through a wildcard or an implication: held by name only. */
+      dangerous: z.array(scope).default([]),
     })
     .prefault({}),
   state: z

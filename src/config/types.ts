@@ -7,6 +7,7 @@ export interface Config {
   readonly file: string;
   readonly gateway: GatewayConfig;
   readonly state: { readonly sqlite: string };
+  readonly scopes: ScopesConfig;
   readonly auth: AuthConfig;
   readonly servers: readonly ServerConfig[];
 }
@@ -61,12 +62,31 @@ export interface GatewayConfig {
   readonly shutdownGraceMs: number;
 }
 
+export interface ScopesConfig {
+  readonly implies: ReadonlyMap<string, readonly string[]>;
+  readonly dangerous: readonly string[];
+}
+
 /** Tool name (or `*`) → every scope the caller must hold. */
 export type ToolScopes = ReadonlyMap<string, readonly string[]>;
+
+export type ArgumentKind = "path" | "url" | "command";
 
 interface ServerBase {
   readonly name: string;
   readonly tools: ToolScopes;
+  /** Undefined: prompts need the `tools` entry for `*`. */
+  readonly prompts: ToolScopes | undefined;
+  /** URI pattern → scopes, in config order; undefined: resources need the `tools` entry for `*`. */
+  readonly resources: ReadonlyArray<readonly [string, readonly string[]]> | undefined;
+  /** A ceiling on the scopes that count on this server. */
+  readonly scopeCeiling: readonly string[] | undefined;
+  readonly allowedPaths: readonly string[] | undefined;
+  readonly deniedPaths: readonly string[] | undefined;
+  readonly allowedDomains: readonly string[] | undefined;
+  readonly allowedCommands: readonly string[] | undefined;
+  /** Tool → argument name → kind, declared in config. */
+  readonly arguments: ReadonlyMap<string, Readonly<Record<string, ArgumentKind>>>;
 }
 
 export interface StdioServerConfig extends ServerBase {

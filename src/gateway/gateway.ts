@@ -5,7 +5,7 @@ import { GatewayError, ErrorCode } from "../errors.js";
 import type { JsonObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import { buildPipeline } from "../pipeline/phases.js";
-import { ToolMapping } from "../policy/tool-mapping.js";
+import { AccessPolicy } from "../policy/access.js";
 import { UpstreamServer } from "../upstreams/server.js";
 import { VERSION } from "../version.js";
 import { Route } from "./route.js";
@@ -39,7 +39,7 @@ export class Gateway {
     this.routes = new Map(routes);
     this.deps = {
       servers: this.servers,
-      pipeline: buildPipeline({ toolMapping: new ToolMapping(config.servers) }),
+      pipeline: buildPipeline({ access: new AccessPolicy(config) }),
       version: VERSION,
       timeoutMs: config.gateway.upstreamTimeoutMs,
     };

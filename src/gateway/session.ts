@@ -262,6 +262,7 @@ export class Session implements Forwarder {
         return {
           kind: "call",
           server: target.server,
+          item: method === "tools/call" ? "tool" : "prompt",
           name: target.name,
           params: { ...params, name: target.name },
         };
@@ -270,7 +271,13 @@ export class Session implements Forwarder {
       case "resources/subscribe":
       case "resources/unsubscribe": {
         if (typeof params?.uri !== "string") throw invalidParams("uri must be a string");
-        return { kind: "call", server: await this.serverForUri(params.uri), name: params.uri, params };
+        return {
+          kind: "call",
+          server: await this.serverForUri(params.uri),
+          item: "resource",
+          name: params.uri,
+          params,
+        };
       }
       case "completion/complete": {
         const ref = params?.ref;
@@ -280,12 +287,19 @@ export class Session implements Forwarder {
           return {
             kind: "call",
             server: target.server,
+            item: "prompt",
             name: target.name,
             params: { ...params, ref: { ...ref, name: target.name } },
           };
         }
         if (ref.type === "ref/resource" && typeof ref.uri === "string") {
-          return { kind: "call", server: await this.serverForUri(ref.uri), name: ref.uri, params };
+          return {
+            kind: "call",
+            server: await this.serverForUri(ref.uri),
+            item: "resource",
+            name: ref.uri,
+            params,
+          };
         }
         throw invalidParams("ref must be ref/prompt or ref/resource");
       }
@@ -426,13 +440,17 @@ export class Session implements Forwarder {
     if (this.closed || !this.initParams)
       return Promise.reject(upstreamUnavailable(server, "upstream_unavailable", "session closed"));
     link.opening = upstream
-      .open(this.initParams, {
-        onRequest: (req) => this.relayRequest(server, req),
-        onNotification: (n) => this.relayNotification(server, n),
-        onClose: () => {
-          link.connection = undefined;
+      .open(
+        this.initParams,
+        {
+          onRequest: (req) => this.relayRequest(server, req),
+          onNotification: (n) => this.relayNotification(server, n),
+          onClose: () => {
+            link.connection = undefined;
+          },
         },
-      })
+        () => this.principal,
+      )
       .then(({ connection, init }) => {
         link.init = init;
         link.connection = connection;

@@ -1,6 +1,7 @@
 import type { Principal } from "../auth/principal.js";
 import type { JsonObject, Request } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
+import type { ItemKind } from "../policy/access.js";
 
 /** What a list method returns before it is shaped for the client: each item with its server. */
 export interface ListOutcome {
@@ -24,7 +25,9 @@ export type Plan =
   | {
       readonly kind: "call";
       readonly server: string;
-      readonly name: string | undefined;
+      /** What the call uses, for authorization: `name` is then a tool or prompt name, or a resource URI. */
+      readonly item: ItemKind;
+      readonly name: string;
       params: JsonObject | undefined;
     }
   | { readonly kind: "list"; readonly servers: readonly string[]; readonly key: ListOutcome["key"] }

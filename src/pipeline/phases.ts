@@ -1,11 +1,11 @@
-import type { ToolMapping } from "../policy/tool-mapping.js";
+import type { AccessPolicy } from "../policy/access.js";
 import { compose, type Interceptor } from "./compose.js";
 import type { CallContext, Outcome } from "./context.js";
 import { observe } from "./stages/observe.js";
-import { toolPolicy } from "./stages/tool-policy.js";
+import { authorize } from "./stages/authorize.js";
 
 export interface PipelineParts {
-  readonly toolMapping: ToolMapping;
+  readonly access: AccessPolicy;
 }
 
 /** The terminal step: the session carries the plan out on its upstream connections. */
@@ -22,7 +22,7 @@ export function buildPipeline(parts: PipelineParts): (ctx: CallContext) => Promi
     observe(),
     // (kill switch, then rate limit: before any policy work, so a killed or flooding caller costs little)
     // Authorization: before anything reaches an upstream; also filters list results on the way back.
-    toolPolicy(parts.toolMapping),
+    authorize(parts.access),
     // (argument guards, supply-chain checks, then result protection and audit wrap `forward`)
   ];
   return compose(stages, forward);

@@ -198,9 +198,13 @@ export class StreamableHttpEndpoint {
       stream.finish({ jsonrpc: "2.0", id: request.id, result });
     } catch (err) {
       if (err instanceof GatewayError && err.httpStatus && !stream.started) {
+        const headers: Record<string, string> = {};
+        if (err.reason === "insufficient_scope" && Array.isArray(err.data.scopes)) {
+          headers["www-authenticate"] = this.auth.metadata.stepUp(session.route, err.data.scopes as string[]);
+        }
         stream.refuse(
           err.httpStatus,
-          {},
+          headers,
           errorResponse(request.id, err.code, err.message, err.toJsonRpc().data),
         );
       } else if (session.isClosed || !isCancelled(err)) {

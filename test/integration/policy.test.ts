@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { connectClient, mcpError, reasonOf, textOf, type ConnectedClient } from "../helpers/client.js";
-import { gatewayConfig, recorderStdio } from "../helpers/configs.js";
+import { everythingStdio, gatewayConfig, recorderStdio } from "../helpers/configs.js";
 import { makeTempDir, startGateway, type Gateway } from "../helpers/gateway.js";
-import { initializeRequest, mcpHeaders, raw } from "../helpers/http.js";
+import { initializeRequest, mcpHeaders, openRawSession, raw, rpcError } from "../helpers/http.js";
 import { receivedToolCalls } from "../helpers/records.js";
 
 describe("tool mapping", () => {
@@ -58,24 +58,55 @@ describe("tool mapping", () => {
     assert.deepEqual(directNames, ["echo"]);
   });
 
-  const denials: { tool: string; reason: string }[] = [
-    { tool: "secret_tool", reason: "tool_not_mapped" },
-    { tool: "crash", reason: "tool_not_mapped" },
-    { tool: "admin_tool", reason: "insufficient_scope" },
-    { tool: "deep", reason: "insufficient_scope" },
-  ];
-
-  for (const { tool, reason } of denials) {
-    test(`${tool}: denied with -32001 ${reason} on both endpoints, never forwarded`, async () => {
+  for (const tool of ["secret_tool", "crash"]) {
+    test(`${tool}: denied with -32001 tool_not_mapped on both endpoints, never forwarded`, async () => {
       const viaAgg = await mcpError(() => agg.client.callTool({ name: `recorder__${tool}`, arguments: {} }));
       assert.equal(viaAgg.code, -32001, viaAgg.message);
-      assert.equal(reasonOf(viaAgg), reason);
+      assert.equal(reasonOf(viaAgg), "tool_not_mapped");
 
       const viaDirect = await mcpError(() => direct.client.callTool({ name: tool, arguments: {} }));
       assert.equal(viaDirect.code, -32001, viaDirect.message);
-      assert.equal(reasonOf(viaDirect), reason);
+      assert.equal(reasonOf(viaDirect), "tool_not_mapped");
 
       // A later allowed call is recorded after anything the denied ones might have caused.
+      await agg.client.callTool({ name: "recorder__echo", arguments: { message: `after-${tool}` } });
+      assert.deepEqual(
+        receivedToolCalls(recordFile, tool),
+        [],
+        `the upstream received a denied ${tool} call`,
+      );
+    });
+  }
+
+  for (const { tool, needed } of [
+    { tool: "admin_tool", needed: "admin:all" },
+    { tool: "deep", needed: "demo:use admin:all" },
+  ]) {
+    test(`${tool}: missing scopes → HTTP 403 step-up naming every scope it needs, never forwarded`, async () => {
+      for (const [url, name] of [
+        [gw.mcpUrl, `recorder__${tool}`],
+        [gw.serverUrl("recorder"), tool],
+      ] as const) {
+        const session = await openRawSession(url);
+        const res = await session.post({
+          jsonrpc: "2.0",
+          id: 5,
+          method: "tools/call",
+          params: { name, arguments: {} },
+        });
+        assert.equal(res.status, 403, res.text);
+        const challenge = String(res.headers["www-authenticate"]);
+        assert.match(challenge, /^Bearer error="insufficient_scope"/);
+        assert.ok(challenge.includes(`scope="${needed}"`), challenge);
+        assert.match(
+          challenge,
+          /resource_metadata="http:\/\/[^"]+\/\.well-known\/oauth-protected-resource\/(mcp|servers\/recorder\/mcp)"/,
+        );
+        const error = rpcError(res, 5) as { code: number; data?: { reason?: string; scopes?: string[] } };
+        assert.equal(error.code, -32001);
+        assert.equal(error.data?.reason, "insufficient_scope");
+        assert.deepEqual(error.data?.scopes, needed.split(" "));
+      }
       await agg.client.callTool({ name: "recorder__echo", arguments: { message: `after-${tool}` } });
       assert.deepEqual(
         receivedToolCalls(recordFile, tool),
@@ -154,5 +185,76 @@ describe("anonymous access disabled", () => {
     const res = await fetch(`${gw.url}/healthz`);
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { status: "ok" });
+  });
+});
+
+describe("prompts and resources are authorized like tools", () => {
+  let gw: Gateway;
+  let c: ConnectedClient;
+
+  before(async () => {
+    gw = await startGateway(
+      gatewayConfig(
+        [
+          everythingStdio("everything", {
+            tools: { echo: ["demo:use"] },
+            prompts: { "simple-prompt": ["demo:use"], "args-prompt": ["admin:all"] },
+            resources: { "demo://resource/static/document/*": ["demo:use"] },
+          }),
+        ],
+        { anonymous: ["demo:use"] },
+      ),
+    );
+    c = await connectClient(gw.mcpUrl);
+  });
+
+  after(async () => {
+    await c?.close();
+    await gw?.stop();
+  });
+
+  test("lists show only the prompts, resources and templates the caller may use", async () => {
+    const prompts = (await c.client.listPrompts()).prompts.map((p) => p.name);
+    assert.deepEqual(prompts, ["everything__simple-prompt"]);
+    const resources = (await c.client.listResources()).resources.map((r) => r.uri);
+    assert.ok(resources.length > 0);
+    assert.ok(
+      resources.every((u) => u.startsWith("demo://resource/static/document/")),
+      resources.join(" "),
+    );
+    const templates = (await c.client.listResourceTemplates()).resourceTemplates;
+    assert.deepEqual(templates, [], "templates outside the mapped pattern were listed");
+  });
+
+  test("a mapped prompt and resource are served", async () => {
+    const p = await c.client.getPrompt({ name: "everything__simple-prompt" });
+    assert.ok(p.messages.length > 0);
+    const uri = (await c.client.listResources()).resources[0]!.uri;
+    assert.equal((await c.client.readResource({ uri })).contents[0]?.uri, uri);
+  });
+
+  test("an unmapped resource is refused with -32001 resource_not_mapped", async () => {
+    const err = await mcpError(() => c.client.readResource({ uri: "demo://resource/dynamic/text/1" }));
+    assert.equal(err.code, -32001, err.message);
+    assert.equal(reasonOf(err), "resource_not_mapped");
+  });
+
+  test("a prompt needing a scope the caller lacks → 403 step-up", async () => {
+    const session = await openRawSession(gw.mcpUrl);
+    const res = await session.post({
+      jsonrpc: "2.0",
+      id: 9,
+      method: "prompts/get",
+      params: { name: "everything__args-prompt", arguments: { city: "x" } },
+    });
+    assert.equal(res.status, 403, res.text);
+    assert.match(String(res.headers["www-authenticate"]), /error="insufficient_scope", scope="admin:all"/);
+  });
+
+  test("the route's metadata advertises every scope its items need", async () => {
+    const doc = (await (await fetch(`${gw.url}/.well-known/oauth-protected-resource/mcp`)).json()) as {
+      scopes_supported: string[];
+    };
+    assert.deepEqual(doc.scopes_supported, ["admin:all", "demo:use"]);
   });
 });

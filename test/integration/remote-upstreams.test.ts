@@ -34,6 +34,9 @@ describe("streamable HTTP and legacy SSE upstreams", () => {
             "trigger-long-running-operation": ["demo:use"],
             "trigger-sampling-request": ["demo:use"],
           },
+          // Without a "*" tool entry, prompts and resources need maps of their own.
+          prompts: { "*": ["demo:use"] },
+          resources: { "*": ["demo:use"] },
         },
         { name: "legacy", url: sse.url, transport: "sse", tools: { "*": ["demo:use"] } },
       ]),

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { compose } from "../../src/pipeline/compose.js";
 import { Route } from "../../src/gateway/route.js";
-import { ToolMapping } from "../../src/policy/tool-mapping.js";
+import { AccessPolicy } from "../../src/policy/access.js";
 import { anonymousPrincipal } from "../../src/auth/principal.js";
 import { parseConfig } from "../../src/config/load.js";
 import { GatewayError } from "../../src/errors.js";
@@ -53,23 +53,28 @@ test("route names: prefixed aggregate and one-server routes", () => {
   assert.deepEqual(one.resolveName("files__x"), { server: "files", name: "files__x" });
 });
 
-test("tool mapping: exact entry beats '*', all scopes needed, unmapped denied", () => {
+test("access: exact entry beats '*', all scopes needed, unmapped denied with its reason", () => {
   const config = parseConfig(
     "servers:\n  - name: f\n    command: x\n    tools: { read: [r], write: [r, w], '*': [admin] }\n  - name: g\n    command: x\n    tools: { only: [] }\n",
     "t.yaml",
     {},
   );
-  const mapping = new ToolMapping(config.servers);
+  const access = new AccessPolicy(config);
   const reader = anonymousPrincipal(["r"]);
-  assert.deepEqual(mapping.decide("f", "read", reader), { allowed: true });
-  assert.equal(mapping.decide("f", "write", reader).allowed, false);
-  assert.equal(mapping.decide("f", "other", reader).allowed, false);
-  assert.equal(mapping.decide("f", "other", anonymousPrincipal(["admin"])).allowed, true);
-  assert.deepEqual(mapping.decide("g", "only", anonymousPrincipal([])), { allowed: true });
-  const unmapped = mapping.decide("g", "else", reader);
+  assert.equal(access.decide("tool", "f", "read", reader).allowed, true);
+  assert.equal(access.decide("tool", "f", "write", reader).allowed, false);
+  assert.equal(access.decide("tool", "f", "other", reader).allowed, false);
+  assert.equal(access.decide("tool", "f", "other", anonymousPrincipal(["admin"])).allowed, true);
+  assert.equal(access.decide("tool", "g", "only", anonymousPrincipal([])).allowed, true);
+  const unmapped = access.decide("tool", "g", "else", reader);
   assert.ok(!unmapped.allowed && unmapped.reason === "tool_not_mapped");
   assert.throws(
-    () => mapping.check("f", "write", reader),
-    (e: unknown) => e instanceof GatewayError && e.code === -32001 && e.reason === "insufficient_scope",
+    () => access.check("tool", "f", "write", reader),
+    (e: unknown) =>
+      e instanceof GatewayError &&
+      e.code === -32001 &&
+      e.reason === "insufficient_scope" &&
+      e.httpStatus === 403 &&
+      JSON.stringify(e.data.scopes) === JSON.stringify(["r", "w"]),
   );
 });

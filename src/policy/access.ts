@@ -1,0 +1,87 @@
+import type { Principal } from "../auth/principal.js";
+import type { Config, ServerConfig } from "../config/types.js";
+import { GatewayError, ErrorCode, policyDenied } from "../errors.js";
+import { globMatch } from "./glob.js";
+import { ScopeAlgebra } from "./scopes.js";
+
+export type ItemKind = "tool" | "prompt" | "resource";
+
+export type AccessDecision =
+  | { readonly allowed: true; readonly needed: readonly string[] }
+  | {
+      readonly allowed: false;
+      readonly reason: `${ItemKind}_not_mapped` | "insufficient_scope";
+      readonly needed: readonly string[];
+    };
+
+interface ServerRules {
+  readonly tools: ReadonlyMap<string, readonly string[]>;
+  readonly prompts: ReadonlyMap<string, readonly string[]> | undefined;
+  readonly resources: ReadonlyArray<readonly [string, readonly string[]]> | undefined;
+  readonly ceiling: readonly string[] | undefined;
+}
+
+/**
+ * Who may use which tool, prompt and resource: each item needs every scope of its entry (an exact
+ * name beats `*`); no entry means hidden and denied. Prompts and resources without a map of their
+ * own need the `tools` entry for `*`. The same decision filters lists and guards calls.
+ */
+export class AccessPolicy {
+  private readonly rules: ReadonlyMap<string, ServerRules>;
+  readonly scopes: ScopeAlgebra;
+
+  constructor(config: Pick<Config, "scopes" | "servers" | "auth">) {
+    this.scopes = new ScopeAlgebra(config);
+    this.rules = new Map(config.servers.map((s) => [s.name, rulesOf(s)]));
+  }
+
+  /** The scopes an item needs, or undefined when it is not mapped (hidden). */
+  needed(kind: ItemKind, server: string, name: string): readonly string[] | undefined {
+    const r = this.rules.get(server);
+    if (!r) return undefined;
+    const fallback = r.tools.get("*");
+    switch (kind) {
+      case "tool":
+        return r.tools.get(name) ?? fallback;
+      case "prompt":
+        return r.prompts ? (r.prompts.get(name) ?? r.prompts.get("*")) : fallback;
+      case "resource":
+        if (!r.resources) return fallback;
+        for (const [pattern, scopes] of r.resources) if (globMatch(pattern, name)) return scopes;
+        return undefined;
+    }
+  }
+
+  decide(kind: ItemKind, server: string, name: string, principal: Principal): AccessDecision {
+    const needed = this.needed(kind, server, name);
+    if (!needed) return { allowed: false, reason: `${kind}_not_mapped`, needed: [] };
+    if (needed.length === 0) return { allowed: true, needed };
+    const held = this.scopes.effective(principal.scopes, this.rules.get(server)?.ceiling);
+    for (const scope of needed)
+      if (!held.has(scope)) return { allowed: false, reason: "insufficient_scope", needed };
+    return { allowed: true, needed };
+  }
+
+  /**
+   * Throws the refusal: `-32001` with the reason; for missing scopes also HTTP 403 (step-up), with
+   * every scope the item needs in `data.scopes`.
+   */
+  check(kind: ItemKind, server: string, name: string, principal: Principal): void {
+    const d = this.decide(kind, server, name, principal);
+    if (d.allowed) return;
+    const label = name.slice(0, 200);
+    if (d.reason !== "insufficient_scope")
+      throw policyDenied(d.reason, `${kind} ${label} on ${server} is not available`);
+    throw new GatewayError(
+      ErrorCode.PolicyDenied,
+      "insufficient_scope",
+      `${kind} ${label} on ${server} needs scopes: ${d.needed.join(" ")}`,
+      { scopes: [...d.needed] },
+      403,
+    );
+  }
+}
+
+function rulesOf(s: ServerConfig): ServerRules {
+  return { tools: s.tools, prompts: s.prompts, resources: s.resources, ceiling: s.scopeCeiling };
+}
