@@ -82,7 +82,12 @@ export class UpstreamConnection {
     const message: Request =
       params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params };
     this.transport.send(message as JSONRPCMessage).catch((err: unknown) => {
-      this.settle(id, undefined, upstreamUnavailable(this.server, "upstream_unavailable", errorText(err)));
+      // A GatewayError here is the credentials' own refusal (upstream_auth_failed): kept as it is.
+      const failure =
+        err instanceof GatewayError
+          ? err
+          : upstreamUnavailable(this.server, "upstream_unavailable", errorText(err));
+      this.settle(id, undefined, failure);
     });
     if (signal) {
       const abort = () => this.cancel(id, String(signal.reason ?? "cancelled"));

@@ -1,9 +1,12 @@
+import { connect as tcpConnect } from "node:net";
+import type { Principal } from "../auth/principal.js";
 import type { ServerConfig } from "../config/types.js";
 import { GatewayError, upstreamUnavailable } from "../errors.js";
 import type { JsonObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import { UpstreamConnection, type ConnectionHandlers } from "./connection.js";
-import { createTransport } from "./transport.js";
+import { UpstreamCredentials } from "./credentials.js";
+import { createTransport, type RemoteAuth } from "./transport.js";
 
 export type UpstreamState = "starting" | "ready" | "restarting" | "stopped";
 
@@ -17,6 +20,7 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 /** A server that stays up this long after a restart has its backoff reset. */
 const STABLE_AFTER_MS = 60_000;
+const REACHABILITY_TIMEOUT_MS = 10_000;
 
 const NO_HANDLERS: Omit<ConnectionHandlers, "onClose"> = {
   onRequest: () => Promise.reject(new Error("the gateway's own connection serves no requests")),
@@ -29,10 +33,16 @@ const NO_HANDLERS: Omit<ConnectionHandlers, "onClose"> = {
  * session's state (roots, subscriptions, log level, server→client requests) stays its own.
  * An unexpected close anywhere counts as a crash: the server restarts with exponential backoff,
  * and connections are refused (-32005) until it is ready again.
+ *
+ * A token-exchange server only accepts connections made on behalf of a caller, so the gateway has
+ * no control connection to it: readiness is a TCP connect to its host and port (no HTTP request,
+ * so nothing unauthenticated ever reaches it), and the MCP handshake happens per session.
  */
 export class UpstreamServer {
   private _state: UpstreamState = "starting";
   private lastError: string | undefined;
+  /** Why the last start failed: what `open` reports while the server is not ready. */
+  private lastReason = "upstream_unavailable";
   private restarts = 0;
   private failures = 0;
   private readySince = 0;
@@ -41,13 +51,17 @@ export class UpstreamServer {
   private spare: { connection: UpstreamConnection; started: Promise<void> } | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly waiters = new Set<() => void>();
+  /** Remote servers only: the server's own credentials, shared by all its connections. */
+  private readonly credentials: UpstreamCredentials | undefined;
 
   constructor(
     readonly config: ServerConfig,
     private readonly log: Logger,
     private readonly timeoutMs: number,
     private readonly clientInfo: JsonObject,
-  ) {}
+  ) {
+    this.credentials = config.kind === "stdio" ? undefined : new UpstreamCredentials(config, log);
+  }
 
   get name(): string {
     return this.config.name;
@@ -60,6 +74,7 @@ export class UpstreamServer {
   status(): JsonObject {
     const s: JsonObject = { state: this._state, kind: this.config.kind, restarts: this.restarts };
     if (this.lastError) s.error = this.lastError;
+    if (this.credentials?.needsCaller) s.readiness = "reachability";
     return s;
   }
 
@@ -83,16 +98,28 @@ export class UpstreamServer {
     });
   }
 
-  /** Opens and initializes a connection for one client session. */
-  async open(initParams: JsonObject, handlers: ConnectionHandlers): Promise<Opened> {
-    if (this._state !== "ready") throw upstreamUnavailable(this.name, "upstream_unavailable", this._state);
-    return this.connect(initParams, {
-      ...handlers,
-      onClose: (expected) => {
-        if (!expected) this.crashed("session connection closed");
-        handlers.onClose(expected);
+  /**
+   * Opens and initializes a connection for one client session. `caller` gives the principal the
+   * session acts for: a token-exchange server gets a token obtained for that caller, and a caller
+   * without a bearer token is refused (upstream_auth_failed) before anything is sent.
+   */
+  async open(
+    initParams: JsonObject,
+    handlers: ConnectionHandlers,
+    caller?: () => Principal,
+  ): Promise<Opened> {
+    if (this._state !== "ready") throw upstreamUnavailable(this.name, this.lastReason, this._state);
+    return this.connect(
+      initParams,
+      {
+        ...handlers,
+        onClose: (expected) => {
+          if (!expected) this.crashed("session connection closed");
+          handlers.onClose(expected);
+        },
       },
-    });
+      caller,
+    );
   }
 
   async stop(): Promise<void> {
@@ -101,7 +128,12 @@ export class UpstreamServer {
     await Promise.all([this.control?.close(), this.dropSpare()]);
   }
 
-  private async connect(initParams: JsonObject, handlers: ConnectionHandlers): Promise<Opened> {
+  private async connect(
+    initParams: JsonObject,
+    handlers: ConnectionHandlers,
+    caller?: () => Principal,
+  ): Promise<Opened> {
+    const auth = this.remoteAuth(caller);
     const spare = this.spare;
     this.spare = undefined;
     let connection: UpstreamConnection;
@@ -113,7 +145,7 @@ export class UpstreamServer {
     } else {
       connection = new UpstreamConnection(
         this.name,
-        createTransport(this.config, this.log),
+        createTransport(this.config, this.log, auth),
         handlers,
         this.timeoutMs,
       );
@@ -127,6 +159,9 @@ export class UpstreamServer {
       return { connection, init };
     } catch (err) {
       await connection.close();
+      // An auth failure is reported as such even when the transport wrapped it (the SSE stream does).
+      const authFailure = auth?.connection.failure;
+      if (authFailure) throw authFailure;
       throw err instanceof GatewayError
         ? err
         : upstreamUnavailable(
@@ -141,7 +176,7 @@ export class UpstreamServer {
     if (this.config.kind !== "stdio" || this._state !== "ready" || this.spare) return;
     const connection: UpstreamConnection = new UpstreamConnection(
       this.name,
-      createTransport(this.config, this.log),
+      createTransport(this.config, this.log, undefined),
       {
         ...NO_HANDLERS,
         onClose: (expected) => {
@@ -164,8 +199,16 @@ export class UpstreamServer {
     await spare?.connection.close();
   }
 
+  /** This connection's credentials (remote servers); throws upstream_auth_failed when it can have none. */
+  private remoteAuth(caller: (() => Principal) | undefined): RemoteAuth | undefined {
+    const credentials = this.credentials;
+    return credentials ? { credentials, connection: credentials.forConnection(caller) } : undefined;
+  }
+
   private async probe(): Promise<void> {
     if (this._state === "stopped") return;
+    if (this.credentials?.needsCaller && this.config.kind !== "stdio")
+      return this.probeReachability(this.config.url);
     try {
       const { connection } = await this.connect(
         { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: this.clientInfo },
@@ -174,24 +217,45 @@ export class UpstreamServer {
       connection.notify("notifications/initialized");
       if ((this._state as UpstreamState) === "stopped") return void (await connection.close());
       this.control = connection;
-      this._state = "ready";
-      this.readySince = Date.now();
-      this.lastError = undefined;
-      this.log.info({ server: this.name }, "upstream ready");
-      this.makeSpare();
-      for (const w of this.waiters) w();
-      this.waiters.clear();
+      this.ready();
     } catch (err) {
-      this.lastError = err instanceof Error ? err.message.slice(0, 300) : String(err);
-      this.log.warn({ server: this.name, err: this.lastError }, "upstream failed to start");
-      this.scheduleRestart();
+      this.failedToStart(err);
     }
+  }
+
+  private async probeReachability(url: string): Promise<void> {
+    try {
+      await reachable(url, REACHABILITY_TIMEOUT_MS);
+      if ((this._state as UpstreamState) === "stopped") return;
+      this.ready();
+    } catch (err) {
+      this.failedToStart(err);
+    }
+  }
+
+  private ready(): void {
+    this._state = "ready";
+    this.readySince = Date.now();
+    this.lastError = undefined;
+    this.lastReason = "upstream_unavailable";
+    this.log.info({ server: this.name }, "upstream ready");
+    this.makeSpare();
+    for (const w of this.waiters) w();
+    this.waiters.clear();
+  }
+
+  private failedToStart(err: unknown): void {
+    this.lastError = err instanceof Error ? err.message.slice(0, 300) : String(err);
+    this.lastReason = err instanceof GatewayError ? err.reason : "upstream_unavailable";
+    this.log.warn({ server: this.name, err: this.lastError }, "upstream failed to start");
+    this.scheduleRestart();
   }
 
   private crashed(why: string): void {
     if (this._state === "stopped" || this._state === "restarting") return;
     this.log.warn({ server: this.name, why }, "upstream crashed");
     this.lastError = why;
+    this.lastReason = "upstream_unavailable";
     const old = this.control;
     this.control = undefined;
     void old?.close();
@@ -211,4 +275,25 @@ export class UpstreamServer {
     this.retryTimer = setTimeout(() => void this.probe(), delay);
     this.retryTimer.unref();
   }
+}
+
+/** Resolves once a TCP connection to the URL's host and port opens; sends nothing over it. */
+function reachable(url: string, timeoutMs: number): Promise<void> {
+  const u = new URL(url);
+  const port = Number(u.port || (u.protocol === "https:" ? 443 : 80));
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host: u.hostname.replace(/^\[|\]$/g, ""), port, timeout: timeoutMs });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once("timeout", () => {
+      socket.destroy();
+      reject(new Error(`no TCP connection to ${u.host} within ${timeoutMs} ms`));
+    });
+    socket.once("error", (err) => {
+      socket.destroy();
+      reject(new Error(`no TCP connection to ${u.host}: ${err.message}`));
+    });
+  });
 }
