@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { safeForCredentials } from "../upstreams/origin.js";
 
 // Server names become tool-name prefixes (`server__tool`) and URL path segments.
 const serverName = z
@@ -50,12 +51,31 @@ const stdioServer = z.strictObject({
 });
 
 const secret = z.string().min(1);
+const RESERVED_HEADERS = new Set([
+  "host",
+  "content-length",
+  "content-type",
+  "accept",
+  "mcp-session-id",
+  "mcp-protocol-version",
+  "last-event-id",
+  "connection",
+  "transfer-encoding",
+]);
 const httpsOrLoopback = z.url({ protocol: /^https?$/ });
 
 /** How the gateway authenticates to a remote upstream: its own credentials, never the client's token. */
 export const upstreamAuthSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("none") }),
-  z.strictObject({ type: z.literal("api_key"), header: z.string().min(1).default("X-Api-Key"), key: secret }),
+  z.strictObject({
+    type: z.literal("api_key"),
+    header: z
+      .string()
+      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "a header name")
+      .refine((h) => !RESERVED_HEADERS.has(h.toLowerCase()), "a header the gateway sets itself")
+      .default("X-Api-Key"),
+    key: secret,
+  }),
   z.strictObject({ type: z.literal("bearer"), token: secret }),
   z.strictObject({
     type: z.literal("oauth2_client_credentials"),
@@ -77,14 +97,32 @@ export const upstreamAuthSchema = z.discriminatedUnion("type", [
   }),
 ]);
 
-const remoteServer = z.strictObject({
-  name: serverName,
-  url: z.url({ protocol: /^https?$/ }),
-  transport: z.enum(["streamable_http", "sse"]).default("streamable_http"),
-  headers: z.record(z.string(), z.string()).default({}),
-  auth: upstreamAuthSchema.default({ type: "none" }),
-  ...policyFields,
-});
+const remoteServer = z
+  .strictObject({
+    name: serverName,
+    url: z.url({ protocol: /^https?$/ }),
+    transport: z.enum(["streamable_http", "sse"]).default("streamable_http"),
+    headers: z.record(z.string(), z.string()).default({}),
+    auth: upstreamAuthSchema.default({ type: "none" }),
+    ...policyFields,
+  })
+  .superRefine((server, ctx) => {
+    // Credentials travel encrypted, or not beyond this machine (the same rule the gateway enforces at run time).
+    if (server.auth.type !== "none" && !safeForCredentials(server.url)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["url"],
+        message: "credentials need https (or http to a loopback address)",
+      });
+    }
+    if ("token_url" in server.auth && !safeForCredentials(server.auth.token_url)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["auth", "token_url"],
+        message: "needs https (or http to a loopback address)",
+      });
+    }
+  });
 
 const externalIssuer = z.strictObject({
   url: httpsOrLoopback,

@@ -95,13 +95,25 @@ export class Session implements Forwarder {
   constructor(
     readonly id: string,
     readonly route: Route,
-    readonly principal: Principal,
+    private _principal: Principal,
     private readonly channel: ClientChannel,
     private readonly deps: SessionDeps,
     readonly log: Logger,
   ) {
     for (const server of route.servers)
       this.links.set(server, { connection: undefined, init: undefined, opening: undefined });
+  }
+
+  /**
+   * The same caller with a fresh token (a refreshed access token): later calls are decided on it,
+   * and token exchange upstream uses it. Only `samePrincipal` callers may do this.
+   */
+  refreshPrincipal(principal: Principal): void {
+    this._principal = principal;
+  }
+
+  get principal(): Principal {
+    return this._principal;
   }
 
   get isClosed(): boolean {

@@ -319,6 +319,7 @@ export class StreamableHttpEndpoint {
       return undefined;
     }
     session.lastSeen = Date.now();
+    session.refreshPrincipal(principal);
     return session;
   }
 }

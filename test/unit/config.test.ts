@@ -97,3 +97,25 @@ test("remote servers: url must be http(s); sse transport is accepted", () => {
     ),
   );
 });
+
+test("credentials never travel in clear beyond loopback; credential headers are checked", () => {
+  const found = problems(`servers:
+  - name: a
+    url: http://192.0.2.1/mcp
+    auth: { type: api_key, key: k }
+  - name: b
+    url: https://mcp.example.com/mcp
+    auth: { type: oauth2_client_credentials, token_url: http://idp.example.com/token, client_id: c, client_secret: s }
+  - name: c
+    url: https://mcp.example.com/mcp
+    auth: { type: api_key, header: Mcp-Session-Id, key: k }
+  - name: d
+    url: http://127.0.0.1:9/mcp
+    auth: { type: bearer, token: t }
+`);
+  assert.deepEqual(found, [
+    "servers[0].url: credentials need https (or http to a loopback address)",
+    "servers[1].auth.token_url: needs https (or http to a loopback address)",
+    "servers[2].auth.header: a header the gateway sets itself",
+  ]);
+});
