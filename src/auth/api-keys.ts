@@ -5,6 +5,7 @@ import { invalidToken } from "./errors.js";
 
 export const API_KEY_PREFIX = "mwk_";
 const ID_BYTES = 9;
+const ID_CHARS = 12; // base64url of ID_BYTES
 const SECRET_BYTES = 32;
 
 export interface ApiKeyInfo {
@@ -74,7 +75,11 @@ export class ApiKeys {
   }
 
   verify(key: string): Principal {
-    const id = key.slice(API_KEY_PREFIX.length, key.indexOf("_", API_KEY_PREFIX.length));
+    // The id is fixed-length base64url, which may itself contain "_": cut by length, not by separator.
+    const id =
+      key.charAt(API_KEY_PREFIX.length + ID_CHARS) === "_"
+        ? key.slice(API_KEY_PREFIX.length, API_KEY_PREFIX.length + ID_CHARS)
+        : "";
     const row = id
       ? (this.state.db.prepare("SELECT * FROM api_keys WHERE id = ?").get(id) as Row | undefined)
       : undefined;

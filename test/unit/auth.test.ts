@@ -72,3 +72,17 @@ test("API keys: stored hashed, verified, revoked, unknown and malformed keys ref
   assert.throws(() => keys.verify(key), /revoked/);
   state.close();
 });
+
+test("API keys whose id contains '_' or '-' verify (ids are cut by length)", () => {
+  const state = StateStore.open(":memory:");
+  const keys = new ApiKeys(state);
+  let seen = 0;
+  for (let i = 0; i < 200 && seen < 5; i++) {
+    const { key, info } = keys.create(`k${i}`, [], undefined);
+    if (!/[_-]/.test(info.id)) continue;
+    seen++;
+    assert.equal(keys.verify(key).subject, `apikey:k${i}`);
+  }
+  assert.ok(seen > 0);
+  state.close();
+});
