@@ -32,6 +32,8 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 export interface VerifierParts {
   readonly auth: AuthConfig;
+  /** Whether an embedded-issuer token (by `jti`) was revoked; absent for an external issuer. */
+  readonly isRevoked?: (jti: string) => boolean;
   /** The public base URL: a token whose audience is this is accepted on every route. */
   readonly base: string;
   readonly issuer: string;
@@ -94,6 +96,10 @@ export class TokenVerifier {
       throw invalidToken(describe(err));
     }
     this.checkAudience(payload.aud, routeUrl);
+    // Revocation (RFC 7009, or a refresh-token reuse that revoked the grant) reaches JWTs by `jti`.
+    if (this.parts.isRevoked && (typeof payload.jti !== "string" || this.parts.isRevoked(payload.jti))) {
+      throw invalidToken("token revoked");
+    }
     return tokenPrincipal(
       {
         subject: payload.sub as string,

@@ -1,8 +1,23 @@
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { KeyStore } from "../auth/keys.js";
+import { jwtVerify } from "jose";
+import type { KoaContextWithOIDC } from "oidc-provider";
+import { SIGNING_ALG, type KeyStore } from "../auth/keys.js";
+import { hashPassword } from "../auth/passwords.js";
 import type { Config } from "../config/types.js";
 import type { Logger } from "../log.js";
 import type { StateStore } from "../state/store.js";
+import { AccessTokenRegistry } from "./access-tokens.js";
+import { ConsentStore } from "./consents.js";
+import { logGrantRevocation, observeProvider } from "./events.js";
+import { InteractionPages } from "./interactions.js";
+import { PROVIDER_CSP } from "./pages.js";
+import { ScopePolicy } from "./policy.js";
+import { configuredClientProblems } from "./client-rules.js";
+import { createProvider, INTERACTION_PATH, ROUTES } from "./provider.js";
+import { OAuthStore } from "./store.js";
+
+export { createRevocationCheck } from "./access-tokens.js";
 
 /** A protected resource the embedded issuer may mint tokens for: a route's URL and its scopes. */
 export interface ProtectedResource {
@@ -26,7 +41,219 @@ export interface AuthServer {
   close(): Promise<void>;
 }
 
-// Placeholder until the embedded authorization server lands: serves none of its paths.
-export async function createAuthServer(_opts: AuthServerOptions): Promise<AuthServer> {
-  return { handle: async () => false, close: async () => {} };
+const SWEEP_INTERVAL_MS = 60_000;
+const CSRF_KEY = "authserver.csrf_key";
+const AS_METADATA = "/.well-known/oauth-authorization-server";
+const OIDC_METADATA = "/.well-known/openid-configuration";
+
+/**
+ * The embedded OAuth 2.1 authorization server (`auth.issuer: embedded`), built on oidc-provider
+ * with its state in the SQLite state store. Serves RFC 8414 metadata, `/oauth/*` (authorize,
+ * token, register, revoke, jwks) and the login and consent pages.
+ */
+export async function createAuthServer(opts: AuthServerOptions): Promise<AuthServer> {
+  const problems = configuredClientProblems(opts.config.auth.clients);
+  if (problems.length > 0) throw new Error(`invalid auth.clients:\n  ${problems.join("\n  ")}`);
+
+  const issuer = opts.issuer.replace(/\/+$/, "");
+  const issuerUrl = new URL(issuer);
+  const prefix = issuerUrl.pathname.replace(/\/+$/, "");
+  const log = opts.log.child({ component: "authserver" });
+  const policy = new ScopePolicy(opts.config.auth.users, opts.config.auth.clients, opts.resources);
+  const store = new OAuthStore(opts.state.db, (revocation) => logGrantRevocation(log, revocation));
+  const consents = new ConsentStore(opts.state.db);
+  const registry = new AccessTokenRegistry(opts.state.db);
+
+  const provider = createProvider({
+    config: opts.config,
+    issuer,
+    prefix,
+    keys: opts.keys,
+    policy,
+    store,
+    consents,
+  });
+  // URLs are built from the issuer, never from the request's Host or scheme: `handle` pins the
+  // forwarded headers, which koa then trusts (and a TLS-terminating proxy in front works).
+  provider.proxy = true;
+  provider.use(securityHeaders);
+  provider.use(defaultScope(policy, prefix));
+  provider.use(revokeJwtAccessTokens(opts.keys, issuer, registry, log));
+  observeProvider(provider, log, registry);
+  const callback = provider.callback();
+
+  const pages = new InteractionPages({
+    provider,
+    policy,
+    consents,
+    log,
+    issuerOrigin: issuerUrl.origin,
+    basePath: `${prefix}${INTERACTION_PATH}`,
+    csrfKey: csrfKey(opts.state),
+    decoyHash: await hashPassword(randomBytes(18).toString("base64url")),
+  });
+
+  const sweep = () => {
+    try {
+      const result = store.sweep();
+      for (const revocation of result.expiredGrants) logGrantRevocation(log, revocation);
+      if (result.abandonedClients > 0) {
+        log.info(
+          { event: "clients_swept", clients: result.abandonedClients },
+          "abandoned client registrations removed",
+        );
+      }
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "authorization server state sweep failed");
+    }
+  };
+  sweep();
+  const timer = setInterval(sweep, SWEEP_INTERVAL_MS);
+  timer.unref();
+  let closed = false;
+
+  const wellKnown = new Map<string, string>([
+    [`${AS_METADATA}${prefix}`, AS_METADATA],
+    [prefix ? `${prefix}${OIDC_METADATA}` : OIDC_METADATA, OIDC_METADATA],
+  ]);
+  const interactionBase = `${prefix}${INTERACTION_PATH}`;
+  const oauthBase = `${prefix}/oauth`;
+
+  log.info(
+    {
+      issuer,
+      resources: opts.resources.map((r) => r.url),
+      users: opts.config.auth.users.length,
+      clients: opts.config.auth.clients.length,
+    },
+    "authorization server ready",
+  );
+
+  return {
+    async handle(req, res) {
+      const url = req.url ?? "/";
+      const q = url.indexOf("?");
+      const path = q >= 0 ? url.slice(0, q) : url;
+      const search = q >= 0 ? url.slice(q) : "";
+      let target: string | undefined = wellKnown.get(path);
+      if (target === undefined) {
+        if (path === interactionBase || path.startsWith(`${interactionBase}/`)) {
+          if (closed) return unavailable(res);
+          await pages.handle(req, res, path);
+          return true;
+        }
+        if (path !== oauthBase && !path.startsWith(`${oauthBase}/`)) return false;
+        target = path.slice(prefix.length);
+      }
+      if (closed) return unavailable(res);
+      pinOrigin(req, issuerUrl);
+      if (prefix)
+        (req as IncomingMessage & { originalUrl?: string }).originalUrl = `${prefix}${target}${search}`;
+      req.url = `${target}${search}`;
+      await callback(req, res);
+      return true;
+    },
+    async close() {
+      closed = true;
+      clearInterval(timer);
+    },
+  };
+}
+
+function unavailable(res: ServerResponse): true {
+  res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
+  res.end(JSON.stringify({ error: "temporarily_unavailable", error_description: "shutting down" }));
+  return true;
+}
+
+/** The request as oidc-provider sees it: scheme and host of the issuer, the peer's own address. */
+function pinOrigin(req: IncomingMessage, issuer: URL): void {
+  req.headers["x-forwarded-proto"] = issuer.protocol.slice(0, -1);
+  req.headers["x-forwarded-host"] = issuer.host;
+  delete req.headers["x-forwarded-for"];
+}
+
+function csrfKey(state: StateStore): Buffer {
+  const stored = state.get(CSRF_KEY);
+  if (stored) return Buffer.from(stored, "base64url");
+  const key = randomBytes(32);
+  state.set(CSRF_KEY, key.toString("base64url"));
+  return key;
+}
+
+/** Pages oidc-provider renders itself (errors, form_post) get the same no-framing, no-script policy. */
+async function securityHeaders(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+  ctx.set("content-security-policy", PROVIDER_CSP);
+  ctx.set("x-frame-options", "DENY");
+  ctx.set("x-content-type-options", "nosniff");
+  ctx.set("referrer-policy", "no-referrer");
+  await next();
+  // form_post adds the hash of its one auto-submit script next to 'none'.
+  const csp = ctx.response.get("content-security-policy");
+  if (typeof csp === "string" && csp.includes("script-src 'none' 'sha256-")) {
+    ctx.set("content-security-policy", csp.replace("script-src 'none' ", "script-src "));
+  }
+}
+
+/**
+ * RFC 6749 §3.3: an authorization request without `scope` asks for every scope of the resource
+ * it names (still cut down to what the user holds at consent).
+ */
+function defaultScope(policy: ScopePolicy, prefix: string) {
+  return async function defaultScope(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
+    if (ctx.method === "GET" && ctx.path === ROUTES.authorization) {
+      const query = ctx.query;
+      const resource = query.resource;
+      if (query.scope === undefined && typeof resource === "string") {
+        const scopes = policy.resource(resource)?.scopes ?? [];
+        if (scopes.length > 0) {
+          ctx.query = { ...query, scope: scopes.join(" ") };
+          // oidc-provider derives the mount path from originalUrl, which must end with the new URL.
+          const req = ctx.req as IncomingMessage & { originalUrl?: string };
+          if (req.originalUrl !== undefined) req.originalUrl = `${prefix}${ctx.url}`;
+        }
+      }
+    }
+    await next();
+  };
+}
+
+/**
+ * RFC 7009 for JWT access tokens, which oidc-provider declines (`unsupported_token_type`): a
+ * token this issuer signed for the authenticated client is recorded revoked, and the answer is
+ * 200 as for any token (a token of another client is left alone, RFC 7009 §2.1).
+ */
+function revokeJwtAccessTokens(keys: KeyStore, issuer: string, registry: AccessTokenRegistry, log: Logger) {
+  return async function revokeJwtAccessTokens(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
+    await next();
+    if (ctx.oidc?.route !== "revocation" || ctx.status !== 400) return;
+    const body = ctx.body as { error?: unknown } | undefined;
+    const client = ctx.oidc.client;
+    const token = ctx.oidc.params?.token;
+    if (body?.error !== "unsupported_token_type" || !client || typeof token !== "string") return;
+    try {
+      const { payload } = await jwtVerify(token, keys.verifyKey, {
+        issuer,
+        algorithms: [SIGNING_ALG],
+        typ: "at+jwt",
+      });
+      if (payload.client_id === client.clientId && typeof payload.jti === "string") {
+        registry.revokeOne(payload.jti, client.clientId, (payload.exp ?? 0) * 1000);
+        log.info(
+          {
+            event: "token_revoked",
+            kind: "access_token",
+            client_id: client.clientId,
+            sub: payload.sub,
+            jti: payload.jti,
+          },
+          "access token revoked",
+        );
+      }
+    } catch {
+      // Expired, foreign or malformed: nothing to revoke, and RFC 7009 answers 200 all the same.
+    }
+    ctx.status = 200;
+    ctx.body = "";
+  };
 }

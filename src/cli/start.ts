@@ -3,7 +3,7 @@ import { KeyStore } from "../auth/keys.js";
 import { ResourceMetadata } from "../auth/metadata.js";
 import { PublicUrls } from "../auth/urls.js";
 import { TokenVerifier } from "../auth/verifier.js";
-import { createAuthServer, type AuthServer } from "../authserver/index.js";
+import { createAuthServer, createRevocationCheck, type AuthServer } from "../authserver/index.js";
 import type { Config } from "../config/types.js";
 import { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
@@ -44,6 +44,7 @@ async function httpParts(
     issuer,
     keys,
     apiKeys: new ApiKeys(state),
+    ...(keys ? { isRevoked: createRevocationCheck(state) } : {}),
   });
   const metadata = new ResourceMetadata(urls, issuer, gateway.routes.values(), config.servers);
   let authServer: AuthServer | undefined;

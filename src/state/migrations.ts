@@ -20,4 +20,45 @@ export const MIGRATIONS: readonly string[] = [
      expires_at INTEGER,
      revoked_at INTEGER
    );`,
+  // 2: the embedded authorization server (src/authserver): oidc-provider's models (clients,
+  // grants, sessions, interactions, codes, refresh tokens), remembered consents, and the
+  // registry of issued JWT access tokens that revocation marks.
+  `CREATE TABLE oauth_models (
+     model TEXT NOT NULL,
+     key TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     grant_id TEXT,
+     session_uid TEXT,
+     user_code TEXT,
+     client_id TEXT,
+     account_id TEXT,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER,
+     consumed_at INTEGER,
+     PRIMARY KEY (model, key)
+   ) WITHOUT ROWID;
+   CREATE INDEX oauth_models_grant ON oauth_models (grant_id) WHERE grant_id IS NOT NULL;
+   CREATE INDEX oauth_models_session_uid ON oauth_models (session_uid) WHERE session_uid IS NOT NULL;
+   CREATE INDEX oauth_models_user_code ON oauth_models (user_code) WHERE user_code IS NOT NULL;
+   CREATE INDEX oauth_models_client ON oauth_models (client_id) WHERE client_id IS NOT NULL;
+   CREATE INDEX oauth_models_expires ON oauth_models (expires_at) WHERE expires_at IS NOT NULL;
+   CREATE TABLE oauth_consents (
+     account_id TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     grant_id TEXT NOT NULL,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (account_id, client_id)
+   ) WITHOUT ROWID;
+   CREATE INDEX oauth_consents_grant ON oauth_consents (grant_id);
+   CREATE TABLE oauth_access_tokens (
+     jti TEXT PRIMARY KEY,
+     grant_id TEXT,
+     client_id TEXT NOT NULL,
+     account_id TEXT,
+     issued_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     revoked_at INTEGER
+   ) WITHOUT ROWID;
+   CREATE INDEX oauth_access_tokens_grant ON oauth_access_tokens (grant_id) WHERE grant_id IS NOT NULL;
+   CREATE INDEX oauth_access_tokens_expires ON oauth_access_tokens (expires_at);`,
 ];

@@ -1,0 +1,116 @@
+import { errors } from "oidc-provider";
+import type { AuthClient, AuthUser } from "../config/types.js";
+import type { ProtectedResource } from "./index.js";
+import { redirectUriProblem } from "./client-rules.js";
+
+export { configuredClientProblems, redirectUriProblem } from "./client-rules.js";
+
+const DYNAMIC_GRANT_TYPES: ReadonlySet<string> = new Set(["authorization_code", "refresh_token"]);
+/** Bounds what unauthenticated registration can store; abandoned registrations are swept daily. */
+export const MAX_DYNAMIC_CLIENTS = 10_000;
+/** The client metadata property whose validator enforces this policy on every client. */
+export const POLICY_PROPERTY = "urn:mcp-warden:client-policy";
+
+/**
+ * Who may be granted what. A user is granted the intersection of what the client asked for, what
+ * the user holds (`auth.users[].scopes`), what the resource offers, and for a configured client
+ * its `scopes`; client credentials get what the configured client holds and the resource offers.
+ */
+export class ScopePolicy {
+  private readonly users: ReadonlyMap<string, AuthUser>;
+  private readonly clients: ReadonlyMap<string, AuthClient>;
+  private readonly resources: ReadonlyMap<string, ProtectedResource>;
+
+  constructor(
+    users: readonly AuthUser[],
+    clients: readonly AuthClient[],
+    resources: readonly ProtectedResource[],
+  ) {
+    this.users = new Map(users.map((u) => [u.name, u]));
+    this.clients = new Map(clients.map((c) => [c.clientId, c]));
+    const byUrl = new Map<string, ProtectedResource>();
+    for (const r of resources) {
+      byUrl.set(r.url, r);
+      byUrl.set(normalise(r.url) ?? r.url, r);
+    }
+    this.resources = byUrl;
+  }
+
+  user(name: string): AuthUser | undefined {
+    return this.users.get(name);
+  }
+
+  isConfiguredClient(clientId: unknown): boolean {
+    return typeof clientId === "string" && this.clients.has(clientId);
+  }
+
+  configuredClient(clientId: string): AuthClient | undefined {
+    return this.clients.get(clientId);
+  }
+
+  /** The configured resource an indicator names: exactly, or the same URL once normalised. */
+  resource(indicator: string): ProtectedResource | undefined {
+    return this.resources.get(indicator) ?? this.resources.get(normalise(indicator) ?? "");
+  }
+
+  /** The scopes `accountId` may hold on `resource` through `clientId`. */
+  userCeiling(accountId: string, clientId: string, resource: string): Set<string> {
+    const user = this.users.get(accountId);
+    const res = this.resource(resource);
+    if (!user || !res) return new Set();
+    const offered = new Set(res.scopes);
+    const client = this.clients.get(clientId);
+    const clientScopes = client ? new Set(client.scopes) : undefined;
+    return new Set(user.scopes.filter((s) => offered.has(s) && (!clientScopes || clientScopes.has(s))));
+  }
+
+  /** The scopes a configured confidential client may get for itself on `resource`. */
+  clientCeiling(clientId: string, resource: string): Set<string> {
+    const client = this.clients.get(clientId);
+    const res = this.resource(resource);
+    if (!client || !res) return new Set();
+    const offered = new Set(res.scopes);
+    return new Set(client.scopes.filter((s) => offered.has(s)));
+  }
+
+  /**
+   * The extraClientMetadata validator: runs on every client oidc-provider builds (registration,
+   * a stored registration, a Client ID Metadata Document). Configured clients are built by us;
+   * every other client may only use the authorization code flow, towards safe redirect URIs, and
+   * its requested `scope` is dropped (what it gets is decided per user at consent).
+   */
+  checkClientMetadata(metadata: Record<string, unknown>, registering: boolean, count: () => number): void {
+    delete metadata[POLICY_PROPERTY];
+    if (this.isConfiguredClient(metadata.client_id)) return;
+    delete metadata.scope;
+    const grantTypes = (metadata.grant_types ?? ["authorization_code"]) as unknown;
+    if (!Array.isArray(grantTypes) || grantTypes.some((g) => !DYNAMIC_GRANT_TYPES.has(g as string))) {
+      throw new errors.InvalidClientMetadata(
+        "grant_types of a registered client may only be authorization_code and refresh_token",
+      );
+    }
+    const responseTypes = (metadata.response_types ?? ["code"]) as unknown;
+    if (!Array.isArray(responseTypes) || responseTypes.some((r) => r !== "code")) {
+      throw new errors.InvalidClientMetadata("response_types of a registered client may only be code");
+    }
+    const uris = metadata.redirect_uris;
+    if (!Array.isArray(uris) || uris.length === 0) {
+      throw new errors.InvalidClientMetadata("redirect_uris is required");
+    }
+    for (const uri of uris) {
+      const problem = redirectUriProblem(uri);
+      if (problem) throw new errors.InvalidClientMetadata(problem);
+    }
+    if (registering && count() >= MAX_DYNAMIC_CLIENTS) {
+      throw new errors.InvalidClientMetadata("too many registered clients; try again later");
+    }
+  }
+}
+
+function normalise(url: string): string | undefined {
+  try {
+    return new URL(url).href;
+  } catch {
+    return undefined;
+  }
+}
