@@ -9,6 +9,8 @@ import { ConfigError } from "./errors.js";
 import { interpolate } from "./interpolate.js";
 import { durationMs } from "./duration.js";
 import { ScopeAlgebra } from "../policy/scopes.js";
+import { ArgumentPolicy } from "../policy/argument-policy.js";
+import { configuredClientProblems } from "../authserver/client-rules.js";
 import type { AuthConfig, Config, ServerConfig } from "./types.js";
 
 export const DEMO_CONFIG = resolve(dirname(fileURLToPath(import.meta.url)), "../../config/demo.yaml");
@@ -45,8 +47,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   problems.push(...duplicateNames(raw));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
   const config = compile(parsed.data, file);
-  const scopeProblems = ScopeAlgebra.problems(config);
-  if (scopeProblems.length > 0) throw new ConfigError(file, scopeProblems);
+  const semanticProblems = [
+    ...ScopeAlgebra.problems(config),
+    ...ArgumentPolicy.problems(config.servers),
+    ...configuredClientProblems(config.auth.clients),
+  ];
+  if (semanticProblems.length > 0) throw new ConfigError(file, semanticProblems);
   return config;
 }
 
@@ -207,6 +213,7 @@ function compilePolicyFields(s: ServerDocument, file: string) {
         : Object.freeze(s.allowed_paths.map((p) => resolve(dirname(file), p))),
     deniedPaths: list(s.denied_paths),
     allowedDomains: list(s.allowed_domains),
+    allowedNetworks: list(s.allowed_networks),
     allowedCommands: list(s.allowed_commands),
     arguments: new Map(Object.entries(s.arguments).map(([tool, args]) => [tool, Object.freeze({ ...args })])),
   };

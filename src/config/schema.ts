@@ -30,9 +30,11 @@ const policyFields = {
   /** A ceiling: on this server a token's other scopes are ignored. */
   scopes: z.array(scope).optional(),
   allowed_paths: z.array(z.string().min(1)).optional(),
-  /** Sensitive names refused even inside allowed_paths; replaces the built-in list when set. */
+  /** Sensitive names refused even inside allowed_paths, added to the built-in list. */
   denied_paths: z.array(z.string().min(1)).optional(),
   allowed_domains: z.array(z.string().min(1)).optional(),
+  /** CIDRs allowed for URL arguments although not public (cloud metadata addresses never are). */
+  allowed_networks: z.array(z.string().min(1)).optional(),
   /** Programs a command-running tool may start (after the built-in deny rules). */
   allowed_commands: z.array(z.string().min(1)).optional(),
   /** Per tool: argument name → what it holds, beyond what is detected from the input schema. */

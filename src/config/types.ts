@@ -70,7 +70,7 @@ export interface ScopesConfig {
 /** Tool name (or `*`) → every scope the caller must hold. */
 export type ToolScopes = ReadonlyMap<string, readonly string[]>;
 
-export type ArgumentKind = "path" | "url" | "command";
+export type ArgumentKind = "path" | "url" | "command" | "none";
 
 interface ServerBase {
   readonly name: string;
@@ -84,6 +84,7 @@ interface ServerBase {
   readonly allowedPaths: readonly string[] | undefined;
   readonly deniedPaths: readonly string[] | undefined;
   readonly allowedDomains: readonly string[] | undefined;
+  readonly allowedNetworks: readonly string[] | undefined;
   readonly allowedCommands: readonly string[] | undefined;
   /** Tool → argument name → kind, declared in config. */
   readonly arguments: ReadonlyMap<string, Readonly<Record<string, ArgumentKind>>>;

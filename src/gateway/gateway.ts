@@ -6,6 +6,7 @@ import type { JsonObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import { buildPipeline } from "../pipeline/phases.js";
 import { AccessPolicy } from "../policy/access.js";
+import { ArgumentPolicy } from "../policy/argument-policy.js";
 import { UpstreamServer } from "../upstreams/server.js";
 import { VERSION } from "../version.js";
 import { Route } from "./route.js";
@@ -39,7 +40,10 @@ export class Gateway {
     this.routes = new Map(routes);
     this.deps = {
       servers: this.servers,
-      pipeline: buildPipeline({ access: new AccessPolicy(config) }),
+      pipeline: buildPipeline({
+        access: new AccessPolicy(config),
+        arguments: new ArgumentPolicy(config.servers),
+      }),
       version: VERSION,
       timeoutMs: config.gateway.upstreamTimeoutMs,
     };

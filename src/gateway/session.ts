@@ -90,6 +90,8 @@ export class Session implements Forwarder {
   private readonly outgoing = new Map<number, Outgoing>();
   private nextOutgoing = 1;
   private resources: ResourceIndex | undefined;
+  /** Input schemas of the tools each server listed to this session, for the argument guards. */
+  private readonly schemas = new Map<string, Map<string, unknown>>();
   private closed = false;
 
   constructor(
@@ -188,6 +190,17 @@ export class Session implements Forwarder {
       this.inflight.delete(request.id);
       if (token !== undefined) this.progress.delete(token);
     }
+  }
+
+  async inputSchema(server: string, tool: string): Promise<unknown> {
+    if (!this.schemas.has(server)) {
+      try {
+        await this.gather("tools/list", "tools", [server]);
+      } catch {
+        // Unknown schema: the guards still walk the actual arguments by name.
+      }
+    }
+    return this.schemas.get(server)?.get(tool);
   }
 
   /** The pipeline's terminal step: carries a plan out on this session's upstream connections. */
@@ -402,6 +415,9 @@ export class Session implements Forwarder {
           if (Array.isArray(list)) for (const item of list) if (isObject(item)) items.push({ server, item });
           cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined;
           if (!cursor) break;
+        }
+        if (key === "tools") {
+          this.schemas.set(server, new Map(items.map(({ item }) => [String(item.name), item.inputSchema])));
         }
         return items;
       }),

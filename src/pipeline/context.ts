@@ -36,6 +36,8 @@ export type Plan =
 /** The session's side of the terminal step; stages never call it. */
 export interface Forwarder {
   forward(ctx: CallContext): Promise<Outcome>;
+  /** A tool's input schema as its server listed it to this session (undefined when unknown). */
+  inputSchema(server: string, tool: string): Promise<unknown>;
 }
 
 export interface CallContext {

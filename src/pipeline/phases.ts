@@ -3,9 +3,12 @@ import { compose, type Interceptor } from "./compose.js";
 import type { CallContext, Outcome } from "./context.js";
 import { observe } from "./stages/observe.js";
 import { authorize } from "./stages/authorize.js";
+import { guardArguments } from "./stages/guard-arguments.js";
+import type { ArgumentPolicy } from "../policy/argument-policy.js";
 
 export interface PipelineParts {
   readonly access: AccessPolicy;
+  readonly arguments: ArgumentPolicy;
 }
 
 /** The terminal step: the session carries the plan out on its upstream connections. */
@@ -23,7 +26,10 @@ export function buildPipeline(parts: PipelineParts): (ctx: CallContext) => Promi
     // (kill switch, then rate limit: before any policy work, so a killed or flooding caller costs little)
     // Authorization: before anything reaches an upstream; also filters list results on the way back.
     authorize(parts.access),
-    // (argument guards, supply-chain checks, then result protection and audit wrap `forward`)
+    // After scopes: a caller without the tool's scopes learns nothing about which arguments pass.
+    // May fetch the tool's schema from its server, so it runs only for authorized calls.
+    guardArguments(parts.arguments),
+    // (supply-chain checks, then result protection and audit wrap `forward`)
   ];
   return compose(stages, forward);
 }

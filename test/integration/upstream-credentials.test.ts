@@ -410,6 +410,8 @@ describe("upstream credentials", () => {
 
   test("a static credential refused with 401 is not retried: -32005 upstream_auth_failed", async () => {
     const c = await connect(gw.serverUrl("bearer"));
+    // Listed first, so the argument guards know the tool's schema and the call is one request.
+    await c.client.listTools();
     await postJson(`${up.base}/_control/reject`, { value: `Bearer ${BEARER}` });
     const before = (await seen("/mcp/bearer")).length;
     const err = await mcpError(() => c.client.callTool({ name: "ping", arguments: {} }));

@@ -1,0 +1,107 @@
+import type { ServerConfig } from "../config/types.js";
+import {
+  argumentPlan,
+  checkArguments,
+  type ArgumentDecision,
+  type ArgumentGuards,
+  type ArgumentPlan,
+  type DeclaredArguments,
+} from "./arguments.js";
+import { compileCommandGuard, compilePathGuard, compileUrlGuard, GuardConfigError } from "./guards/index.js";
+
+const PLAN_CACHE_MAX = 2000;
+
+interface ServerArguments {
+  readonly guards: ArgumentGuards;
+  readonly declared: ReadonlyMap<string, DeclaredArguments>;
+}
+
+/**
+ * The argument guards of every server, compiled at start-up: a path guard where `allowed_paths` is
+ * set, a URL guard where `allowed_domains` is, and the command guard everywhere (its deny rules
+ * hold for any command-running tool; `allowed_commands` narrows it further). Plans are compiled
+ * once per tool definition.
+ */
+export class ArgumentPolicy {
+  private readonly servers: ReadonlyMap<string, ServerArguments>;
+  private readonly plans = new Map<string, ArgumentPlan>();
+
+  constructor(servers: readonly ServerConfig[]) {
+    this.servers = new Map(servers.map((s) => [s.name, compileServer(s)]));
+  }
+
+  /** Problems with the guard options of each server, with their YAML paths (for `check`). */
+  static problems(servers: readonly ServerConfig[]): string[] {
+    const problems: string[] = [];
+    servers.forEach((s, i) => {
+      try {
+        const compiled = compileServer(s);
+        for (const declared of compiled.declared.values()) argumentPlan(undefined, declared);
+      } catch (err) {
+        const where = err instanceof GuardConfigError ? guardPath(err.option) : "arguments";
+        problems.push(`servers[${i}].${where}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
+    return problems;
+  }
+
+  /** Every guarded argument of a call, checked; the first denial wins. Never throws. */
+  check(server: string, tool: string, inputSchema: unknown, args: unknown): Promise<ArgumentDecision> {
+    const compiled = this.servers.get(server);
+    if (!compiled)
+      return Promise.resolve({
+        allowed: false,
+        reason: "invalid_arguments",
+        detail: "unknown server",
+        pointer: "",
+      });
+    return checkArguments(this.plan(server, tool, inputSchema, compiled), compiled.guards, args);
+  }
+
+  /** A resource URI: a `file:` URI is a path, checked like a path argument. */
+  async checkUri(server: string, uri: string): Promise<ArgumentDecision> {
+    const guard = this.servers.get(server)?.guards.path;
+    if (!guard || !/^file:/i.test(uri)) return { allowed: true };
+    const d = await guard.check(uri);
+    return d.allowed ? d : { ...d, pointer: "/uri" };
+  }
+
+  private plan(server: string, tool: string, inputSchema: unknown, compiled: ServerArguments): ArgumentPlan {
+    const key = `${server}\u0000${tool}\u0000${inputSchema === undefined ? "" : JSON.stringify(inputSchema)}`;
+    let plan = this.plans.get(key);
+    if (!plan) {
+      plan = argumentPlan(inputSchema, compiled.declared.get(tool) ?? compiled.declared.get("*"));
+      if (this.plans.size >= PLAN_CACHE_MAX) this.plans.clear();
+      this.plans.set(key, plan);
+    }
+    return plan;
+  }
+}
+
+function compileServer(s: ServerConfig): ServerArguments {
+  const guards: { -readonly [K in keyof ArgumentGuards]: ArgumentGuards[K] } = {
+    command: compileCommandGuard(s.allowedCommands ? { allowPrograms: s.allowedCommands } : {}),
+  };
+  if (s.allowedPaths)
+    guards.path = compilePathGuard({
+      roots: s.allowedPaths,
+      ...(s.deniedPaths ? { deny: s.deniedPaths } : {}),
+    });
+  if (s.allowedDomains) {
+    guards.url = compileUrlGuard({
+      allowedDomains: s.allowedDomains,
+      ...(s.allowedNetworks ? { allowNetworks: s.allowedNetworks } : {}),
+    });
+  }
+  return { guards, declared: s.arguments as ReadonlyMap<string, DeclaredArguments> };
+}
+
+/** A guard option name → the server's YAML key. */
+function guardPath(option: string): string {
+  return option
+    .replace(/^roots/, "allowed_paths")
+    .replace(/^deny/, "denied_paths")
+    .replace(/^allowedDomains/, "allowed_domains")
+    .replace(/^allowNetworks/, "allowed_networks")
+    .replace(/^allowPrograms/, "allowed_commands");
+}
