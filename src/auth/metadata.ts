@@ -61,7 +61,11 @@ function routeScopes(route: Route, servers: readonly ServerConfig[]): string[] {
   const scopes = new Set<string>();
   for (const server of servers) {
     if (!route.servers.includes(server.name)) continue;
-    const maps = [server.tools.values(), server.prompts?.values() ?? [], (server.resources ?? []).map(([, v]) => v)];
+    const maps = [
+      server.tools.values(),
+      server.prompts?.values() ?? [],
+      (server.resources ?? []).map(([, v]) => v),
+    ];
     for (const map of maps) for (const needed of map) for (const s of needed) scopes.add(s);
   }
   return [...scopes].sort();
