@@ -1,12 +1,7 @@
 import { Command } from "commander";
 import { VERSION } from "../version.js";
-import { checkCommand } from "./check.js";
-import { hashPasswordCommand } from "./hash-password.js";
-import { apikeyCreate, apikeyList, apikeyRevoke } from "./apikey.js";
-import { tokenCommand } from "./token.js";
-import { startCommand } from "./start.js";
-import { stdioCommand } from "./stdio.js";
 
+// Each command is imported when run: `check` or `token` need not load the authorization server.
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command()
     .name("mcp-warden")
@@ -16,21 +11,21 @@ export async function main(argv: readonly string[]): Promise<void> {
     .command("start")
     .description("run the gateway (default config: ./warden.yaml, else the bundled demo)")
     .option("-c, --config <file>", "config file")
-    .action((opts: { config?: string }) => startCommand(opts.config));
+    .action(async (opts: { config?: string }) => (await import("./start.js")).startCommand(opts.config));
   program
     .command("stdio")
     .description("serve the aggregate endpoint over stdio, for desktop clients")
     .option("-c, --config <file>", "config file")
-    .action((opts: { config?: string }) => stdioCommand(opts.config));
+    .action(async (opts: { config?: string }) => (await import("./stdio.js")).stdioCommand(opts.config));
   program
     .command("check")
     .description("validate a config: exit 0, or 2 with every problem and its YAML path")
     .option("-c, --config <file>", "config file")
-    .action((opts: { config?: string }) => checkCommand(opts.config));
+    .action(async (opts: { config?: string }) => (await import("./check.js")).checkCommand(opts.config));
   program
     .command("hash-password")
     .description("read a password on stdin, print its hash for auth.users[].password_hash")
-    .action(() => hashPasswordCommand());
+    .action(async () => (await import("./hash-password.js")).hashPasswordCommand());
   program
     .command("token")
     .description("print an access token from the embedded issuer (automation, tests)")
@@ -48,7 +43,7 @@ export async function main(argv: readonly string[]): Promise<void> {
         ttl: string;
         resource?: string;
         clientId: string;
-      }) => tokenCommand(opts),
+      }) => import("./token.js").then((m) => m.tokenCommand(opts)),
     );
   const apikey = program.command("apikey").description("API keys for machines (bearer tokens)");
   apikey
@@ -57,15 +52,36 @@ export async function main(argv: readonly string[]): Promise<void> {
     .requiredOption("--name <name>", "what the key is for")
     .option("--scope <scopes>", "space-separated scopes", "")
     .option("--ttl <duration>", "lifetime, e.g. 90d (default: no expiry)")
-    .action((opts: { config?: string; name: string; scope?: string; ttl?: string }) => apikeyCreate(opts));
+    .action(async (opts: { config?: string; name: string; scope?: string; ttl?: string }) =>
+      (await import("./apikey.js")).apikeyCreate(opts),
+    );
   apikey
     .command("list")
     .option("-c, --config <file>", "config file")
     .option("--json", "one JSON object per line")
-    .action((opts: { config?: string; json?: boolean }) => apikeyList(opts));
+    .action(async (opts: { config?: string; json?: boolean }) =>
+      (await import("./apikey.js")).apikeyList(opts),
+    );
   apikey
     .command("revoke <id>")
     .option("-c, --config <file>", "config file")
-    .action((id: string, opts: { config?: string }) => apikeyRevoke({ ...opts, id }));
+    .action(async (id: string, opts: { config?: string }) =>
+      (await import("./apikey.js")).apikeyRevoke({ ...opts, id }),
+    );
+  program
+    .command("policy")
+    .description("inspect the policy")
+    .command("explain")
+    .description("show the decision on a tool call, the rule that made it and the scopes it needs")
+    .option("-c, --config <file>", "config file")
+    .requiredOption("--sub <name>", "the caller")
+    .option("--scope <scopes>", "the caller's scopes, space-separated", "")
+    .requiredOption("--tool <server__tool>", "the tool, as the aggregate endpoint names it")
+    .option("--args <json>", "the call's arguments", "{}")
+    .option("--json", "one JSON object")
+    .action(
+      (opts: { config?: string; sub: string; scope: string; tool: string; args: string; json?: boolean }) =>
+        import("./policy-explain.js").then((m) => m.policyExplainCommand(opts)),
+    );
   await program.parseAsync([...argv]);
 }

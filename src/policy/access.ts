@@ -37,19 +37,34 @@ export class AccessPolicy {
 
   /** The scopes an item needs, or undefined when it is not mapped (hidden). */
   needed(kind: ItemKind, server: string, name: string): readonly string[] | undefined {
+    return this.rule(kind, server, name)?.needed;
+  }
+
+  /** The config entry that decides an item: its YAML key under the server, and what it needs. */
+  rule(kind: ItemKind, server: string, name: string): { key: string; needed: readonly string[] } | undefined {
     const r = this.rules.get(server);
     if (!r) return undefined;
-    const fallback = r.tools.get("*");
+    const entry = (key: string, needed: readonly string[] | undefined) =>
+      needed ? { key, needed } : undefined;
+    const fallback = entry('tools."*"', r.tools.get("*"));
     switch (kind) {
       case "tool":
-        return r.tools.get(name) ?? fallback;
+        return entry(`tools.${name}`, r.tools.get(name)) ?? fallback;
       case "prompt":
-        return r.prompts ? (r.prompts.get(name) ?? r.prompts.get("*")) : fallback;
+        return r.prompts
+          ? (entry(`prompts.${name}`, r.prompts.get(name)) ?? entry('prompts."*"', r.prompts.get("*")))
+          : fallback;
       case "resource":
         if (!r.resources) return fallback;
-        for (const [pattern, scopes] of r.resources) if (globMatch(pattern, name)) return scopes;
+        for (const [pattern, scopes] of r.resources)
+          if (globMatch(pattern, name)) return entry(`resources."${pattern}"`, scopes);
         return undefined;
     }
+  }
+
+  /** The scopes that count for a caller on a server (wildcards, ceiling and implications applied). */
+  effectiveScopes(server: string, principal: Principal): ReadonlySet<string> {
+    return this.scopes.effective(principal.scopes, this.rules.get(server)?.ceiling);
   }
 
   decide(kind: ItemKind, server: string, name: string, principal: Principal): AccessDecision {

@@ -235,8 +235,11 @@ export function argumentPlan(inputSchema: unknown, declared?: DeclaredArguments)
         const kind = decl === "none" ? undefined : (decl ?? node?.kind ?? named);
         if (typeof value === "string") {
           const scheme = SCHEME.exec(value)?.[1]?.toLowerCase();
-          if (/^file:/i.test(value)) emit({ kind: "path", pointer, value });
-          else if (kind === "command") emit({ kind, pointer, value });
+          if (/^file:/i.test(value)) {
+            emit({ kind: "path", pointer, value });
+            // A URL argument given a file: URI also faces the URL guard, which admits only http(s).
+            if (kind === "url") emit({ kind, pointer, value });
+          } else if (kind === "command") emit({ kind, pointer, value });
           else if (kind) emit({ kind: scheme !== undefined ? "url" : kind, pointer, value });
           return;
         }
