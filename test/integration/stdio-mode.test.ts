@@ -30,7 +30,11 @@ describe("stdio mode", () => {
       gatewayConfig(
         [
           everythingStdio(),
-          recorderStdio("recorder", recordFile, { echo: ["demo:use"], deep: ["demo:use"] }),
+          recorderStdio("recorder", recordFile, {
+            echo: ["demo:use"],
+            deep: ["demo:use"],
+            admin_tool: ["admin:all"],
+          }),
         ],
         { gateway: { max_json_depth: 8 } },
       ),
@@ -92,6 +96,14 @@ describe("stdio mode", () => {
     assert.equal(err.code, -32001);
     assert.equal(reasonOf(err), "tool_not_mapped");
     assert.deepEqual(receivedToolCalls(recordFile, "secret_tool"), []);
+  });
+
+  test("missing scopes over stdio: -32001 insufficient_scope with the scopes needed in data", async () => {
+    const err = await mcpError(() => client.callTool({ name: "recorder__admin_tool", arguments: {} }));
+    assert.equal(err.code, -32001);
+    assert.equal(reasonOf(err), "insufficient_scope");
+    assert.deepEqual((err.data as { scopes?: string[] }).scopes, ["admin:all"]);
+    assert.deepEqual(receivedToolCalls(recordFile, "admin_tool"), []);
   });
 
   test("JSON nested deeper than max_json_depth → -32600, never forwarded", async () => {
