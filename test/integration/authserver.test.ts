@@ -751,11 +751,9 @@ describe("embedded authorization server", () => {
       for (let i = 0; i < 3; i++)
         last = await browser.submit(form, { username: "alice", password: `nope-${i}` });
       assert.equal(last.redirect?.searchParams.get("error"), "access_denied");
-      const failures = gw.logs().filter((l) => l.event === "login_failed");
-      assert.ok(
-        failures.some((l) => l.user === undefined),
-        "an unknown name is not logged",
-      );
+      await waitFor(() => gw.logs().some((l) => l.event === "login_failed" && l.user === undefined), {
+        what: "a login_failed line without the unknown user name",
+      });
       assert.ok(!gw.stderrLines.some((l) => l.includes("wrong-password")), "a password reached the log");
     });
 
@@ -768,7 +766,10 @@ describe("embedded authorization server", () => {
       const locked = await browser.submit(form, { username: "carol", password: USERS.carol.password });
       assert.equal(locked.page?.status, 429, "even the right password is refused now");
       assert.match(locked.page?.html ?? "", /Too many failed sign-in attempts/);
-      assert.ok(gw.logs().some((l) => l.event === "login_throttled" && l.user === "carol"));
+      // Logs are written asynchronously: wait for the line rather than race it.
+      await waitFor(() => gw.logs().some((l) => l.event === "login_throttled" && l.user === "carol"), {
+        what: "the login_throttled log line",
+      });
       // Another user on the same page is not affected.
       const other = await browser.submit(form, { username: "alice", password: USERS.alice.password });
       assert.ok(other.redirect?.searchParams.get("code"), "alice signs in");
