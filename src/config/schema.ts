@@ -66,6 +66,16 @@ const RESERVED_HEADERS = new Set([
 ]);
 const httpsOrLoopback = z.url({ protocol: /^https?$/ });
 
+/** What the gateway sends a token endpoint, for client credentials and for token exchange alike. */
+const tokenRequest = {
+  token_url: httpsOrLoopback,
+  client_id: z.string().min(1),
+  client_secret: secret,
+  scope: z.string().optional(),
+  audience: z.string().optional(),
+  resource: z.string().optional(),
+};
+
 /** How the gateway authenticates to a remote upstream: its own credentials, never the client's token. */
 export const upstreamAuthSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("none") }),
@@ -79,24 +89,8 @@ export const upstreamAuthSchema = z.discriminatedUnion("type", [
     key: secret,
   }),
   z.strictObject({ type: z.literal("bearer"), token: secret }),
-  z.strictObject({
-    type: z.literal("oauth2_client_credentials"),
-    token_url: httpsOrLoopback,
-    client_id: z.string().min(1),
-    client_secret: secret,
-    scope: z.string().optional(),
-    audience: z.string().optional(),
-    resource: z.string().optional(),
-  }),
-  z.strictObject({
-    type: z.literal("token_exchange"),
-    token_url: httpsOrLoopback,
-    client_id: z.string().min(1),
-    client_secret: secret,
-    scope: z.string().optional(),
-    audience: z.string().optional(),
-    resource: z.string().optional(),
-  }),
+  z.strictObject({ type: z.literal("oauth2_client_credentials"), ...tokenRequest }),
+  z.strictObject({ type: z.literal("token_exchange"), ...tokenRequest }),
 ]);
 
 const remoteServer = z
