@@ -5,7 +5,7 @@ import { invalidToken } from "./errors.js";
 
 export const API_KEY_PREFIX = "mwk_";
 const ID_BYTES = 9;
-const ID_CHARS = 12; // base64url of ID_BYTES
+const ID_CHARS = 18; // hex of ID_BYTES: never starts with "-", so it is safe as a CLI argument
 const SECRET_BYTES = 32;
 
 export interface ApiKeyInfo {
@@ -44,7 +44,7 @@ export class ApiKeys {
     scopes: readonly string[],
     ttlMs: number | undefined,
   ): { key: string; info: ApiKeyInfo } {
-    const id = randomBytes(ID_BYTES).toString("base64url");
+    const id = randomBytes(ID_BYTES).toString("hex");
     const key = `${API_KEY_PREFIX}${id}_${randomBytes(SECRET_BYTES).toString("base64url")}`;
     const now = Date.now();
     const expires = ttlMs === undefined ? null : now + ttlMs;
@@ -75,7 +75,7 @@ export class ApiKeys {
   }
 
   verify(key: string): Principal {
-    // The id is fixed-length base64url, which may itself contain "_": cut by length, not by separator.
+    // The id is fixed-length: cut by length, not by separator (the secret may contain "_").
     const id =
       key.charAt(API_KEY_PREFIX.length + ID_CHARS) === "_"
         ? key.slice(API_KEY_PREFIX.length, API_KEY_PREFIX.length + ID_CHARS)

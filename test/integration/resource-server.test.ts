@@ -231,7 +231,7 @@ describe("resource server: bearer tokens on MCP routes", () => {
     ]);
     assert.equal(created.code, 0, created.stderr);
     const key = created.stdout.trim();
-    assert.match(key, /^mwk_[A-Za-z0-9_-]+_[A-Za-z0-9_-]{43}$/);
+    assert.match(key, /^mwk_[0-9a-f]{18}_[A-Za-z0-9_-]{43}$/);
     const list = await runCli(["apikey", "list", "-c", configFile, "--json"]);
     const entry = list.stdout
       .trim()
