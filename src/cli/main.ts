@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { VERSION } from "../version.js";
+import type { TokenOptions } from "./token.js";
 
 // Each command is imported when run: `check` or `token` need not load the authorization server.
 export async function main(argv: readonly string[]): Promise<void> {
@@ -35,16 +36,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("--ttl <duration>", "lifetime, e.g. 15m", "15m")
     .option("--resource <url>", "audience: a route URL (default: the public URL, every route)")
     .option("--client-id <id>", "client_id claim", "mcp-warden-cli")
-    .action(
-      (opts: {
-        config?: string;
-        sub: string;
-        scope?: string;
-        ttl: string;
-        resource?: string;
-        clientId: string;
-      }) => import("./token.js").then((m) => m.tokenCommand(opts)),
-    );
+    .action((opts: TokenOptions) => import("./token.js").then((m) => m.tokenCommand(opts)));
   const apikey = program.command("apikey").description("API keys for machines (bearer tokens)");
   apikey
     .command("create")
