@@ -8,6 +8,7 @@ import type { Config } from "../config/types.js";
 import { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
 import { StateStore } from "../state/store.js";
+import { redactionHashKey } from "../protect/key.js";
 import { listen, type HttpParts } from "../transports/http.js";
 import { loadOrExit, onShutdown } from "./run.js";
 
@@ -18,7 +19,7 @@ export async function startCommand(option: string | undefined): Promise<void> {
     config.auth.issuer === "embedded"
       ? await KeyStore.load({ file: config.auth.signingKeyFile, state })
       : undefined;
-  const gateway = new Gateway(config, log);
+  const gateway = new Gateway(config, log, redactionHashKey(state));
   gateway.start();
   const http = await listen(gateway, (url) => httpParts(config, gateway, state, keys, log, url));
   log.info({ url: http.url, config: config.file, servers: config.servers.map((s) => s.name) }, "listening");

@@ -4,14 +4,14 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import { configSchema, type ConfigDocument } from "./schema.js";
+import { configSchema, type ConfigDocument, type ProtectDocument } from "./schema.js";
 import { ConfigError } from "./errors.js";
 import { interpolate } from "./interpolate.js";
 import { durationMs } from "./duration.js";
 import { ScopeAlgebra } from "../policy/scopes.js";
 import { ArgumentPolicy } from "../policy/argument-policy.js";
 import { configuredClientProblems } from "../authserver/client-rules.js";
-import type { AuthConfig, Config, ServerConfig } from "./types.js";
+import type { AuthConfig, Config, ProtectConfig, ServerConfig } from "./types.js";
 
 export const DEMO_CONFIG = resolve(dirname(fileURLToPath(import.meta.url)), "../../config/demo.yaml");
 
@@ -100,8 +100,9 @@ function splitHostPort(listen: string): [string, string] {
 
 function compile(doc: ConfigDocument, file: string): Config {
   const [host, port] = splitHostPort(doc.gateway.listen);
+  const protect = compileProtect(PROTECT_DEFAULTS, doc.protect);
   const servers: ServerConfig[] = doc.servers.map((s) => {
-    const policy = compilePolicyFields(s, file);
+    const policy = { ...compilePolicyFields(s, file), protect: compileProtect(protect, s.protect ?? {}) };
     if ("command" in s) {
       return Object.freeze({
         ...policy,
@@ -139,6 +140,7 @@ function compile(doc: ConfigDocument, file: string): Config {
       shutdownGraceMs: durationMs(doc.gateway.shutdown_grace),
     }),
     state: Object.freeze({ sqlite: resolve(dirname(file), doc.state.sqlite) }),
+    protect,
     scopes: Object.freeze({
       implies: new Map(Object.entries(doc.scopes.implies).map(([k, v]) => [k, Object.freeze([...v])])),
       dangerous: Object.freeze([...doc.scopes.dangerous]),
@@ -217,4 +219,27 @@ function compilePolicyFields(s: ServerDocument, file: string) {
     allowedCommands: list(s.allowed_commands),
     arguments: new Map(Object.entries(s.arguments).map(([tool, args]) => [tool, Object.freeze({ ...args })])),
   };
+}
+
+const PROTECT_DEFAULTS: ProtectConfig = Object.freeze({
+  redactResults: true,
+  redactArguments: "block",
+  injection: "annotate",
+  replacements: Object.freeze({}),
+  disabledTypes: Object.freeze([]),
+  customPatterns: Object.freeze([]),
+  maxResultBytes: 8 * 1024 * 1024,
+});
+
+/** `base` with the keys `doc` names applied (maps and lists replace, they do not merge). */
+function compileProtect(base: ProtectConfig, doc: ProtectDocument): ProtectConfig {
+  return Object.freeze({
+    redactResults: doc.redact_results ?? base.redactResults,
+    redactArguments: doc.redact_arguments ?? base.redactArguments,
+    injection: doc.injection ?? base.injection,
+    replacements: Object.freeze({ ...base.replacements, ...doc.replacements }),
+    disabledTypes: Object.freeze([...(doc.disabled_types ?? base.disabledTypes)]),
+    customPatterns: Object.freeze([...(doc.custom_patterns ?? base.customPatterns)]),
+    maxResultBytes: doc.max_result_bytes ?? base.maxResultBytes,
+  });
 }

@@ -19,6 +19,34 @@ export const durationText = z
 
 const scopeMap = z.record(z.string().min(1).max(1000), z.array(scope));
 
+/** Data protection: redaction and injection defence. Every key optional, so a server's block overrides only what it names. */
+const protectFields = {
+  redact_results: z.boolean().optional(),
+  redact_arguments: z.enum(["off", "redact", "block"]).optional(),
+  injection: z.enum(["off", "annotate", "block"]).optional(),
+  /** Per detector type: how a finding is replaced. */
+  replacements: z.record(z.string().min(1), z.enum(["redact", "partial", "hash"])).optional(),
+  /** Detector types turned off. */
+  disabled_types: z.array(z.string().min(1)).optional(),
+  /** Extra patterns, compiled with a linear-time engine; `name` becomes the finding's type. */
+  custom_patterns: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[a-z][a-z0-9_]{0,40}$/),
+        pattern: z.string().min(1).max(1000),
+      }),
+    )
+    .optional(),
+  /** A result whose text adds up to more than this is refused. */
+  max_result_bytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .optional(),
+};
+const protectSchema = z.strictObject(protectFields);
+
 /** What callers may do on a server: scope mappings, the ceiling, and argument guards. */
 const policyFields = {
   /** Tool name (or `*`) → every scope it needs. */
@@ -39,8 +67,9 @@ const policyFields = {
   allowed_commands: z.array(z.string().min(1)).optional(),
   /** Per tool: argument name → what it holds, beyond what is detected from the input schema. */
   arguments: z
-    .record(z.string().min(1), z.record(z.string().min(1), z.enum(["path", "url", "command"])))
+    .record(z.string().min(1), z.record(z.string().min(1), z.enum(["path", "url", "command", "none"])))
     .default({}),
+  protect: protectSchema.optional(),
 };
 
 const stdioServer = z.strictObject({
@@ -194,6 +223,7 @@ export const configSchema = z.strictObject({
       dangerous: z.array(scope).default([]),
     })
     .prefault({}),
+  protect: protectSchema.prefault({}),
   state: z
     .strictObject({
       /** Relative to the config file's directory. */
@@ -218,3 +248,4 @@ export const configSchema = z.strictObject({
 export type ConfigInput = z.input<typeof configSchema>;
 export type ConfigDocument = z.output<typeof configSchema>;
 export type UpstreamAuth = z.output<typeof upstreamAuthSchema>;
+export type ProtectDocument = z.output<typeof protectSchema>;

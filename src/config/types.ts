@@ -8,6 +8,8 @@ export interface Config {
   readonly gateway: GatewayConfig;
   readonly state: { readonly sqlite: string };
   readonly scopes: ScopesConfig;
+  /** Defaults for every server; each server's `protect` is these with its own keys applied. */
+  readonly protect: ProtectConfig;
   readonly auth: AuthConfig;
   readonly servers: readonly ServerConfig[];
 }
@@ -88,6 +90,18 @@ interface ServerBase {
   readonly allowedCommands: readonly string[] | undefined;
   /** Tool → argument name → kind, declared in config. */
   readonly arguments: ReadonlyMap<string, Readonly<Record<string, ArgumentKind>>>;
+  /** The effective protection for this server (defaults merged with its own block). */
+  readonly protect: ProtectConfig;
+}
+
+export interface ProtectConfig {
+  readonly redactResults: boolean;
+  readonly redactArguments: "off" | "redact" | "block";
+  readonly injection: "off" | "annotate" | "block";
+  readonly replacements: Readonly<Record<string, "redact" | "partial" | "hash">>;
+  readonly disabledTypes: readonly string[];
+  readonly customPatterns: ReadonlyArray<{ readonly name: string; readonly pattern: string }>;
+  readonly maxResultBytes: number;
 }
 
 export interface StdioServerConfig extends ServerBase {

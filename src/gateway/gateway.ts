@@ -7,6 +7,7 @@ import type { Logger } from "../log.js";
 import { buildPipeline } from "../pipeline/phases.js";
 import { AccessPolicy } from "../policy/access.js";
 import { ArgumentPolicy } from "../policy/argument-policy.js";
+import { Protector, sharedInjectionDetector } from "../protect/protector.js";
 import { UpstreamServer } from "../upstreams/server.js";
 import { VERSION } from "../version.js";
 import { Route } from "./route.js";
@@ -25,6 +26,8 @@ export class Gateway {
   constructor(
     readonly config: Config,
     readonly log: Logger,
+    /** The deployment's key for `hash` redactions (from the state store). */
+    hashKey: Uint8Array,
   ) {
     const clientInfo: JsonObject = { name: "mcp-warden", version: VERSION };
     this.servers = new Map(
@@ -43,6 +46,9 @@ export class Gateway {
       pipeline: buildPipeline({
         access: new AccessPolicy(config),
         arguments: new ArgumentPolicy(config.servers),
+        protectors: new Map(
+          config.servers.map((s) => [s.name, new Protector(s.protect, hashKey, sharedInjectionDetector())]),
+        ),
       }),
       version: VERSION,
       timeoutMs: config.gateway.upstreamTimeoutMs,

@@ -203,6 +203,14 @@ export class Session implements Forwarder {
     return this.schemas.get(server)?.get(tool);
   }
 
+  toolNames(): readonly string[] {
+    const names: string[] = [];
+    for (const [server, tools] of this.schemas) {
+      for (const tool of tools.keys()) names.push(tool, this.route.exposeName(server, tool));
+    }
+    return names;
+  }
+
   /** The pipeline's terminal step: carries a plan out on this session's upstream connections. */
   async forward(ctx: CallContext): Promise<Outcome> {
     const plan = ctx.plan;
@@ -384,8 +392,10 @@ export class Session implements Forwarder {
     templates: ListOutcome["items"] | undefined,
   ): void {
     const index = (this.resources ??= { uris: new Map<string, string>(), templates: [] } as ResourceIndex);
-    for (const { server, item } of resources ?? [])
-      if (typeof item.uri === "string") index.uris.set(item.uri, server);
+    // A URI two servers list goes to the first in config order: deterministic, whatever answered first.
+    for (const { server, item } of resources ?? []) {
+      if (typeof item.uri === "string" && !index.uris.has(item.uri)) index.uris.set(item.uri, server);
+    }
     if (templates) {
       index.templates = [];
       for (const { server, item } of templates) {

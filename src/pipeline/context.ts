@@ -38,6 +38,8 @@ export interface Forwarder {
   forward(ctx: CallContext): Promise<Outcome>;
   /** A tool's input schema as its server listed it to this session (undefined when unknown). */
   inputSchema(server: string, tool: string): Promise<unknown>;
+  /** The tools this session has seen listed, by their original and exposed names. */
+  toolNames(): readonly string[];
 }
 
 export interface CallContext {

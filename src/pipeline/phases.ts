@@ -4,11 +4,15 @@ import type { CallContext, Outcome } from "./context.js";
 import { observe } from "./stages/observe.js";
 import { authorize } from "./stages/authorize.js";
 import { guardArguments } from "./stages/guard-arguments.js";
+import { protect } from "./stages/protect.js";
+import type { Protector } from "../protect/protector.js";
 import type { ArgumentPolicy } from "../policy/argument-policy.js";
 
 export interface PipelineParts {
   readonly access: AccessPolicy;
   readonly arguments: ArgumentPolicy;
+  /** Each server's compiled data protection. */
+  readonly protectors: ReadonlyMap<string, Protector>;
 }
 
 /** The terminal step: the session carries the plan out on its upstream connections. */
@@ -29,7 +33,11 @@ export function buildPipeline(parts: PipelineParts): (ctx: CallContext) => Promi
     // After scopes: a caller without the tool's scopes learns nothing about which arguments pass.
     // May fetch the tool's schema from its server, so it runs only for authorized calls.
     guardArguments(parts.arguments),
-    // (supply-chain checks, then result protection and audit wrap `forward`)
+    // (supply-chain checks)
+    // Last before forward: it redacts the arguments the upstream will see, after the guards judged
+    // them as written, and it is the first to see the result, so nothing before it sees raw data.
+    protect(parts.protectors),
+    // (audit wraps this, once it records results by size and hash)
   ];
   return compose(stages, forward);
 }

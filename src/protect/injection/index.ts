@@ -1,0 +1,138 @@
+/**
+ * Prompt-injection detector for tool results: a scored heuristic, compiled once. Hidden Unicode
+ * is always stripped; each rule found in the text is a cue with a weight, and the result is
+ * flagged (signals returned) when the cues inside one window of WINDOW characters sum to
+ * THRESHOLD or more, each rule counted once per window. One weak cue ("system prompt", a badge
+ * image, "you are now …") never flags; one unambiguous phrase ("ignore all previous
+ * instructions", a chat-template token, tag-character text) or two weaker cues together do.
+ * Design notes and weights: README.md beside this file.
+ */
+import { decodedRuns } from "./encoded.js";
+import { stripHidden } from "./hidden.js";
+import { linkCues } from "./links.js";
+import { codeBlocks, phraseCues } from "./phrases.js";
+import { toolCues, toolNameSet } from "./tools.js";
+import { excerpt, type Cue, type Signal } from "./types.js";
+
+export type { Cue } from "./types.js";
+
+export type { Signal, SignalKind } from "./types.js";
+export { MAX_CANDIDATES, MAX_ENCODED_CHARS } from "./encoded.js";
+
+export interface InjectionContext {
+  /** Names of the tools this session can see (e.g. "files__write_file", "write_file"): calls to action naming them are a signal. */
+  readonly toolNames: readonly string[];
+  /** Hosts a link/image may point to without being exfiltration (e.g. the gateway's own); everything else is outside. */
+  readonly allowedHosts?: readonly string[];
+}
+
+export interface InjectionResult {
+  /** The input with hidden Unicode removed, otherwise identical. */
+  readonly text: string;
+  /** Empty unless the text is judged an injection; then every cue found, in text order. */
+  readonly signals: readonly Signal[];
+}
+
+export interface InjectionDetector {
+  /** Strips hidden Unicode (tag characters U+E0000–E007F, zero-width U+200B–U+200D/U+2060/U+FEFF, bidi controls U+202A–U+202E/U+2066–U+2069) always, and reports signals. Never throws for any string input: stripping is one linear pass over the whole text; signals come from the first MAX_INSPECT_CHARS only. */
+  inspect(text: string, ctx: InjectionContext): InjectionResult;
+}
+
+/** Signals are computed on the first 2 Mi UTF-16 code units (4 MiB); the rest is only stripped. */
+export const MAX_INSPECT_CHARS = 2 * 1024 * 1024;
+export const THRESHOLD = 1;
+export const WINDOW = 1500;
+export const MAX_SIGNALS = 32;
+
+/** The highest per-window score, each rule counted once (at its highest weight) per window. */
+export function windowScore(cues: readonly Cue[]): number {
+  const sorted = [...cues].sort((a, b) => a.offset - b.offset);
+  let best = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const byRule = new Map<string, number>();
+    for (let j = i; j < sorted.length && sorted[j]!.offset - sorted[i]!.offset <= WINDOW; j++) {
+      const c = sorted[j]!;
+      byRule.set(c.rule, Math.max(byRule.get(c.rule) ?? 0, c.weight));
+    }
+    let sum = 0;
+    for (const w of byRule.values()) sum += w;
+    if (sum > best) best = sum;
+  }
+  return best;
+}
+
+/** The cues of a decoded or smuggled text, folded into one cue at the place it was hidden. */
+function hiddenPayloadCue(
+  kind: "encoded" | "hidden_unicode",
+  label: string,
+  found: Cue[],
+  at: number,
+): Cue[] {
+  const score = windowScore(found);
+  if (score <= 0) return [];
+  const top = found.reduce((a, b) => (b.weight > a.weight ? b : a));
+  return [
+    {
+      kind,
+      rule: `${kind}.payload`,
+      weight: Math.max(score, 0.5),
+      detail: `${label} hides ${top.rule}`.slice(0, 80),
+      offset: at,
+    },
+  ];
+}
+
+function collect(text: string, ctx: InjectionContext): Cue[] {
+  const tools = toolNameSet(Array.isArray(ctx?.toolNames) ? ctx.toolNames : []);
+  const allowed = Array.isArray(ctx?.allowedHosts)
+    ? ctx.allowedHosts.filter((h): h is string => typeof h === "string")
+    : [];
+  const code = codeBlocks(text);
+  const cues = [...phraseCues(text, 0, code), ...linkCues(text, allowed), ...toolCues(text, 0, tools)];
+  for (const d of decodedRuns(text)) {
+    const inner = [...phraseCues(d.text, d.offset, []), ...toolCues(d.text, d.offset, tools)];
+    cues.push(...hiddenPayloadCue("encoded", `${d.encoding} run`, inner, d.offset));
+  }
+  return cues;
+}
+
+function toSignals(cues: readonly Cue[]): Signal[] {
+  const seen = new Set<string>();
+  const out: Signal[] = [];
+  for (const c of [...cues].sort((a, b) => a.offset - b.offset)) {
+    const key = `${c.rule}@${c.offset}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ kind: c.kind, detail: c.detail.slice(0, 80), offset: c.offset });
+    if (out.length >= MAX_SIGNALS) break;
+  }
+  return out;
+}
+
+/** Every cue and the window score, before the threshold: for tests, tuning and explanations. */
+export function explainInjection(
+  input: string,
+  ctx: InjectionContext,
+): { readonly text: string; readonly score: number; readonly cues: readonly Cue[] } {
+  // Typed as a string; anything else (from untyped callers) is inspected as empty, never coerced.
+  const raw = typeof input === "string" ? input : "";
+  const hidden = stripHidden(raw);
+  const text = hidden.text;
+  const scanned = text.length > MAX_INSPECT_CHARS ? text.slice(0, MAX_INSPECT_CHARS) : text;
+  const cues = [...hidden.cues, ...collect(scanned, ctx)];
+  if (hidden.smuggled.length > 0) {
+    const inner = collect(hidden.smuggled, ctx);
+    const label = `tag text ${excerpt(hidden.smuggled, 20)}`;
+    cues.push(...hiddenPayloadCue("hidden_unicode", label, inner, hidden.smuggledOffset));
+  }
+  return { text, score: windowScore(cues), cues };
+}
+
+export function compileInjectionDetector(): InjectionDetector {
+  return {
+    inspect(input: string, ctx: InjectionContext): InjectionResult {
+      const { text, score, cues } = explainInjection(input, ctx);
+      return { text, signals: score >= THRESHOLD ? toSignals(cues) : [] };
+    },
+  };
+}

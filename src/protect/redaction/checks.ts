@@ -1,0 +1,228 @@
+/** Validators shared by the detectors: checksums, ranges, entropy, placeholders. All pure. */
+
+/** Luhn (mod 10) over a string of ASCII digits. */
+export function luhnValid(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return false;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return digits.length > 0 && sum % 10 === 0;
+}
+
+interface CardBrand {
+  readonly name: string;
+  readonly lengths: readonly number[];
+  readonly matches: (d: string) => boolean;
+}
+const between = (d: string, width: number, lo: number, hi: number): boolean => {
+  const p = Number(d.slice(0, width));
+  return p >= lo && p <= hi;
+};
+const range = (lo: number, hi: number): number[] => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+
+/** Issuer prefixes and lengths (ISO/IEC 7812 IIN ranges as the networks publish them). */
+const CARD_BRANDS: readonly CardBrand[] = [
+  { name: "visa", lengths: [13, 16, 19], matches: (d) => d.startsWith("4") },
+  { name: "mastercard", lengths: [16], matches: (d) => between(d, 2, 51, 55) || between(d, 4, 2221, 2720) },
+  { name: "amex", lengths: [15], matches: (d) => d.startsWith("34") || d.startsWith("37") },
+  {
+    name: "discover",
+    lengths: range(16, 19),
+    matches: (d) => d.startsWith("6011") || d.startsWith("65") || between(d, 3, 644, 649),
+  },
+  { name: "jcb", lengths: range(16, 19), matches: (d) => between(d, 4, 3528, 3589) },
+  { name: "unionpay", lengths: range(16, 19), matches: (d) => d.startsWith("62") },
+  {
+    name: "diners",
+    lengths: range(14, 19),
+    matches: (d) => between(d, 3, 300, 305) || d.startsWith("3095") || /^3[689]/.test(d),
+  },
+  { name: "mir", lengths: [16, 17, 18, 19], matches: (d) => between(d, 4, 2200, 2204) },
+];
+
+/** A payment card number: 13–19 digits, a known issuer prefix and length, and Luhn. */
+export function cardValid(digits: string): boolean {
+  if (digits.length < 13 || digits.length > 19) return false;
+  if (!CARD_BRANDS.some((b) => b.lengths.includes(digits.length) && b.matches(digits))) return false;
+  return luhnValid(digits);
+}
+
+/** Specimen SSNs printed on sample cards and in advertising; never issued to a person. */
+const SSN_SPECIMENS = new Set(["078051120", "219099999", "123456789"]);
+
+/** US SSN ranges: area 000, 666 and 900–999, group 00 and serial 0000 were never issued. */
+export function ssnValid(digits: string): boolean {
+  if (!/^\d{9}$/.test(digits) || SSN_SPECIMENS.has(digits)) return false;
+  const area = Number(digits.slice(0, 3));
+  const group = Number(digits.slice(3, 5));
+  const serial = Number(digits.slice(5));
+  return area !== 0 && area !== 666 && area < 900 && group !== 0 && serial !== 0;
+}
+
+/** First two digits of a Chinese resident ID: the province-level division (GB/T 2260). */
+const CN_PROVINCES = new Set([
+  11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61,
+  62, 63, 64, 65, 71, 81, 82, 83, 91,
+]);
+const CN_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+const CN_CHECK = "10X98765432";
+
+/** The GB 11643 check character (ISO 7064 MOD 11-2) of the first 17 digits. */
+export function cnIdCheckChar(first17: string): string {
+  let sum = 0;
+  for (let i = 0; i < 17; i++) sum += (first17.charCodeAt(i) - 48) * (CN_WEIGHTS[i] as number);
+  return CN_CHECK[sum % 11] as string;
+}
+
+/** Chinese resident ID (GB 11643-1999): province, a real birth date not in the future, check character. */
+export function cnIdValid(id: string, now = new Date()): boolean {
+  if (!/^\d{17}[\dX]$/i.test(id)) return false;
+  if (!CN_PROVINCES.has(Number(id.slice(0, 2)))) return false;
+  const y = Number(id.slice(6, 10));
+  const m = Number(id.slice(10, 12));
+  const d = Number(id.slice(12, 14));
+  if (y < 1900 || m < 1 || m > 12 || d < 1) return false;
+  const birth = new Date(Date.UTC(y, m - 1, d));
+  if (birth.getUTCMonth() !== m - 1 || birth.getTime() > now.getTime()) return false;
+  return cnIdCheckChar(id.slice(0, 17)) === id.charAt(17).toUpperCase();
+}
+
+/** IBAN length per country (ISO 13616 registry). */
+export const IBAN_LENGTHS: Readonly<Record<string, number>> = Object.freeze({
+  __proto__: null,
+  AD: 24,
+  AE: 23,
+  AL: 28,
+  AT: 20,
+  AZ: 28,
+  BA: 20,
+  BE: 16,
+  BG: 22,
+  BH: 22,
+  BR: 29,
+  BY: 28,
+  CH: 21,
+  CR: 22,
+  CY: 28,
+  CZ: 24,
+  DE: 22,
+  DK: 18,
+  DO: 28,
+  EE: 20,
+  EG: 29,
+  ES: 24,
+  FI: 18,
+  FO: 18,
+  FR: 27,
+  GB: 22,
+  GE: 22,
+  GI: 23,
+  GL: 18,
+  GR: 27,
+  GT: 28,
+  HR: 21,
+  HU: 28,
+  IE: 22,
+  IL: 23,
+  IQ: 23,
+  IS: 26,
+  IT: 27,
+  JO: 30,
+  KW: 30,
+  KZ: 20,
+  LB: 28,
+  LC: 32,
+  LI: 21,
+  LT: 20,
+  LU: 20,
+  LV: 21,
+  MC: 27,
+  MD: 24,
+  ME: 22,
+  MK: 19,
+  MR: 27,
+  MT: 31,
+  MU: 30,
+  NL: 18,
+  NO: 15,
+  PK: 24,
+  PL: 28,
+  PS: 29,
+  PT: 25,
+  QA: 29,
+  RO: 24,
+  RS: 22,
+  SA: 24,
+  SC: 31,
+  SE: 24,
+  SI: 19,
+  SK: 24,
+  SM: 27,
+  ST: 25,
+  SV: 28,
+  TL: 23,
+  TN: 24,
+  TR: 26,
+  UA: 29,
+  VA: 22,
+  VG: 24,
+  XK: 20,
+} as unknown as Record<string, number>);
+
+/** ISO 7064 MOD 97-10 over the rearranged IBAN (letters as 10–35): a valid IBAN leaves 1. */
+export function ibanMod97(compact: string): number {
+  const s = compact.slice(4) + compact.slice(0, 4);
+  let rem = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) rem = (rem * 10 + (c - 48)) % 97;
+    else if (c >= 65 && c <= 90) rem = (rem * 100 + (c - 55)) % 97;
+    else return -1;
+  }
+  return rem;
+}
+
+export function ibanValid(compact: string): boolean {
+  const len = IBAN_LENGTHS[compact.slice(0, 2)];
+  return len !== undefined && compact.length === len && ibanMod97(compact) === 1;
+}
+
+/** Shannon entropy in bits per character. */
+export function shannonEntropy(s: string): number {
+  if (s.length === 0) return 0;
+  const counts = new Map<number, number>();
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    counts.set(c, (counts.get(c) ?? 0) + 1);
+  }
+  let h = 0;
+  for (const n of counts.values()) {
+    const p = n / s.length;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}
+
+const PLACEHOLDER_WORDS =
+  /example|sample|dummy|placeholder|changeme|change_me|your[_-]|redacted|xxxx|\*\*\*|\.\.\.|lorem|test[_-](?:key|token|secret)|undefined/i;
+
+/**
+ * Values that only stand for a secret: template and environment references (`${VAR}`, `{{x}}`,
+ * `<token>`, `%VAR%`, `$VAR`), documentation words, masked values and repeated characters.
+ */
+export function isPlaceholder(value: string): boolean {
+  if (/^(?:\$\{?[A-Za-z_][\w.]*\}?|\{\{.*\}\}|<[^>]*>|%[\w]+%|\[[^\]]*\])$/.test(value)) return true;
+  if (value.includes("${") || value.includes("{{")) return true;
+  if (PLACEHOLDER_WORDS.test(value)) return true;
+  if (/^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(value)) return true; // an environment variable's name
+  if (/(.)\1{5,}/.test(value)) return true; // aaaaaa, 000000
+  return new Set(value).size <= 3;
+}

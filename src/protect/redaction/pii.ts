@@ -1,0 +1,154 @@
+/**
+ * PII detectors. Digit-shaped values (cards, SSNs, phones, Chinese resident IDs) share one scan
+ * for runs of digits, classified by shape and then validated by checksum or range; e-mail
+ * addresses are found from their "@" outwards, so a long run of word characters costs linear time.
+ */
+import { cardValid, cnIdValid, IBAN_LENGTHS, ibanValid, ssnValid } from "./checks.js";
+import type { Detector, Finding } from "./types.js";
+
+// A run of digits with single space or dash separators, optionally after "+" and before "X".
+// Each repetition consumes exactly one digit, so the pattern is unambiguous (linear time).
+const DIGIT_RUN = /(?<![0-9A-Za-z+_.])\+?[0-9](?:[ -]?[0-9]){7,22}X?(?![0-9A-Za-z_])/g;
+
+type DigitType = "card_number" | "us_ssn" | "phone" | "cn_resident_id";
+
+/** Classifies one candidate (already bounded); separators must be consistent. */
+export function classifyDigits(candidate: string): DigitType | undefined {
+  const plus = candidate.startsWith("+");
+  const body = plus ? candidate.slice(1) : candidate;
+  const groups = body.split(/[ -]/);
+  const seps = body.replace(/[0-9X]/g, "");
+  if (seps.length > 0 && seps !== (seps[0] as string).repeat(seps.length)) return undefined;
+  const digits = groups.join("");
+  const sizes = groups.map((g) => g.length).join(",");
+  if (digits.endsWith("X"))
+    return !plus && groups.length === 1 && cnIdValid(digits) ? "cn_resident_id" : undefined;
+  if (plus) {
+    // E.164: a country code never starts with 0; 8 to 15 digits in all.
+    return digits.length >= 8 && digits.length <= 15 && digits[0] !== "0" ? "phone" : undefined;
+  }
+  if (sizes === "3,2,4") return ssnValid(digits) ? "us_ssn" : undefined;
+  if (digits.length === 11 && (groups.length === 1 || sizes === "3,4,4") && /^1[3-9]/.test(digits)) {
+    return "phone";
+  }
+  if (digits.length === 18 && groups.length === 1) return cnIdValid(digits) ? "cn_resident_id" : undefined;
+  if (digits.length >= 13 && digits.length <= 19 && groups.every((g) => g.length >= 3) && cardValid(digits)) {
+    return "card_number";
+  }
+  return undefined;
+}
+
+/** Where each separator-delimited group of `run` ends (exclusive), relative to the run. */
+function groupEnds(run: string): number[] {
+  const ends: number[] = [];
+  for (let i = 1; i < run.length; i++) if (run[i] === " " || run[i] === "-") ends.push(i);
+  ends.push(run.length);
+  return ends;
+}
+
+/** Cheap pre-check on group sizes: could the first `n` groups be any shape classifyDigits accepts? */
+function plausible(sizes: readonly number[], n: number, plus: boolean): boolean {
+  if (plus) return true;
+  if (n === 3 && sizes[0] === 3 && sizes[1] === 2 && sizes[2] === 4) return true;
+  if (n > 5) return false;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const g = sizes[i] as number;
+    if (g < 3 && n > 1) return false;
+    total += g;
+  }
+  return total === 11 || (total >= 13 && total <= 19);
+}
+
+function scanDigits(text: string, out: Finding[]): void {
+  DIGIT_RUN.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = DIGIT_RUN.exec(text)) !== null) {
+    const run = m[0];
+    const plus = run.startsWith("+");
+    const ends = groupEnds(run);
+    const sizes = ends.map((e, i) => e - (i === 0 ? (plus ? 1 : 0) : (ends[i - 1] as number) + 1));
+    const type = plausible(sizes, sizes.length, plus) ? classifyDigits(run) : undefined;
+    if (type !== undefined) {
+      out.push({ start: m.index, end: m.index + run.length, type });
+      continue;
+    }
+    // Numbers written next to each other ("138 1234 5678 2024"): try the leading groups, longest
+    // first; otherwise resume at the next group, which the left boundary admits after a separator.
+    let found = false;
+    for (let k = Math.min(sizes.length - 1, 5); k >= 1 && !found && !plus; k--) {
+      if (!plausible(sizes, k, false)) continue;
+      const sub = run.slice(0, ends[k - 1]);
+      const t = classifyDigits(sub);
+      if (t !== undefined) {
+        out.push({ start: m.index, end: m.index + sub.length, type: t });
+        DIGIT_RUN.lastIndex = m.index + sub.length;
+        found = true;
+      }
+    }
+    if (found || ends.length === 1) continue;
+    // No shape starts with a group of fewer than three digits: skip those groups at once.
+    let g = 1;
+    while (g < sizes.length - 1 && (sizes[g] as number) < 3) g++;
+    DIGIT_RUN.lastIndex = m.index + (ends[g - 1] as number) + 1;
+  }
+}
+
+export const digitPii: Detector = {
+  types: ["card_number", "us_ssn", "phone", "cn_resident_id"],
+  scan: scanDigits,
+};
+
+const LOCAL_CHAR = /[A-Za-z0-9._%+-]/;
+const DOMAIN =
+  /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}/;
+
+function scanEmail(text: string, out: Finding[]): void {
+  let from = 0;
+  let lastEnd = 0;
+  for (;;) {
+    const at = text.indexOf("@", from);
+    if (at === -1) return;
+    from = at + 1;
+    let s = at;
+    while (s > lastEnd && at - s < 64 && LOCAL_CHAR.test(text.charAt(s - 1))) s--;
+    while (s < at && /[.]/.test(text.charAt(s))) s++; // a local part never starts with "."
+    if (s === at) continue;
+    const d = DOMAIN.exec(text.slice(at + 1, at + 256));
+    if (d === null) continue;
+    const end = at + 1 + d[0].length;
+    if (/[A-Za-z0-9-]/.test(text.charAt(end))) continue; // TLD runs on into something else
+    out.push({ start: s, end, type: "email" });
+    lastEnd = end;
+    from = end;
+  }
+}
+
+export const email: Detector = { types: ["email"], scan: scanEmail };
+
+// Country code, check digits, then 11–30 more letters or digits, optionally in groups.
+const IBAN_RUN = /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}/g;
+
+function scanIban(text: string, out: Finding[]): void {
+  IBAN_RUN.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = IBAN_RUN.exec(text)) !== null) {
+    const run = m[0];
+    const len = IBAN_LENGTHS[run.slice(0, 2)];
+    if (len === undefined) continue;
+    // Keep exactly the country's length; what follows must end there (a space or a non-word).
+    let n = 0;
+    let i = 0;
+    for (; i < run.length && n < len; i++) if (run[i] !== " ") n++;
+    if (n < len) continue;
+    const next = text.charAt(m.index + i);
+    if (/[A-Za-z0-9]/.test(next)) continue;
+    const compact = run.slice(0, i).replace(/ /g, "");
+    if (ibanValid(compact)) {
+      out.push({ start: m.index, end: m.index + i, type: "iban" });
+      IBAN_RUN.lastIndex = m.index + i;
+    }
+  }
+}
+
+export const iban: Detector = { types: ["iban"], scan: scanIban };

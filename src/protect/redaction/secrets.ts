@@ -1,0 +1,260 @@
+/**
+ * Secret detectors. Each pattern starts with a literal (so the engine skips ahead cheaply), uses
+ * bounded, unambiguous repetitions (no overlapping nested quantifiers: linear time), and has a
+ * validation step; a look-alike that fails it is left alone.
+ */
+import { isPlaceholder, shannonEntropy } from "./checks.js";
+import type { Detector, Finding } from "./types.js";
+
+/** A random-looking token body: no placeholder, enough distinct symbols. */
+function randomLooking(body: string, minEntropy: number): boolean {
+  return !isPlaceholder(body) && shannonEntropy(body) >= minEntropy;
+}
+
+interface TokenRule {
+  readonly type: string;
+  /** Literals a match starts with: the one prefilter pass finds them, then `re` runs there. */
+  readonly lits: readonly string[];
+  /** Sticky regex; the whole match is the secret. */
+  readonly re: RegExp;
+  readonly valid: (match: string) => boolean;
+}
+
+const B = "(?<![A-Za-z0-9_-])"; // left boundary: not inside a longer identifier
+const E = "(?![A-Za-z0-9_-])";
+
+const TOKEN_RULES: readonly TokenRule[] = [
+  {
+    type: "aws_access_key",
+    lits: ["AKIA", "ASIA"],
+    // Access key ids are base32 ([A-Z2-7]); AKIA long-term, ASIA temporary (STS).
+    re: new RegExp(`(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z2-7]{16}(?![A-Za-z0-9])`, "y"),
+    valid: (m) => randomLooking(m.slice(4), 2.5),
+  },
+  {
+    type: "github_token",
+    lits: ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
+    re: new RegExp(`${B}gh[pousr]_[A-Za-z0-9]{36}${E}`, "y"),
+    valid: (m) => randomLooking(m.slice(4), 3.5),
+  },
+  {
+    type: "github_token",
+    lits: ["github_pat_"],
+    re: new RegExp(`${B}github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}${E}`, "y"),
+    valid: (m) => randomLooking(m.slice(11), 4),
+  },
+  {
+    type: "anthropic_key",
+    lits: ["sk-ant-"],
+    re: new RegExp(`${B}sk-ant-(?:api|admin|sid)\\d{2}-[A-Za-z0-9_-]{80,120}${E}`, "y"),
+    valid: (m) => randomLooking(m.slice(14), 4),
+  },
+  {
+    type: "openai_key",
+    lits: ["sk-proj-", "sk-svcacct-", "sk-admin-"],
+    re: new RegExp(`${B}sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,250}${E}`, "y"),
+    valid: (m) => randomLooking(m.slice(m.indexOf("-", 3) + 1), 4),
+  },
+  {
+    type: "openai_key",
+    lits: ["sk-"],
+    re: new RegExp(`${B}sk-[A-Za-z0-9]{48}${E}`, "y"),
+    valid: (m) => randomLooking(m.slice(3), 4),
+  },
+  {
+    type: "stripe_key",
+    lits: ["sk_live_", "sk_test_", "rk_live_", "rk_test_"],
+    re: new RegExp(`${B}(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{24,99}${E}`, "y"),
+    valid: (m) => randomLooking(m.slice(8), 3.5),
+  },
+  {
+    type: "slack_token",
+    lits: ["xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"],
+    re: new RegExp(`${B}xox[abprs]-\\d{6,15}-[A-Za-z0-9-]{8,200}${E}`, "y"),
+    valid: (m) => randomLooking(m.slice(5), 3),
+  },
+  {
+    type: "slack_webhook",
+    lits: ["https://hooks.slack.com/"],
+    re: /https:\/\/hooks\.slack\.com\/services\/T[A-Z0-9]{6,12}\/B[A-Z0-9]{6,12}\/[A-Za-z0-9]{20,32}(?![A-Za-z0-9])/y,
+    valid: (m) => randomLooking(m.slice(m.lastIndexOf("/") + 1), 3.5),
+  },
+  {
+    type: "google_api_key",
+    lits: ["AIza"],
+    re: new RegExp(`${B}AIza[A-Za-z0-9_-]{35}${E}`, "y"),
+    valid: (m) => randomLooking(m.slice(4), 3.5),
+  },
+];
+
+/** Decodes base64url to a string, or returns undefined; bounded by the caller's match length. */
+function base64urlJson(part: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(part, "base64url").toString("utf8")) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function jwtValid(token: string): boolean {
+  const [header, payload, signature = ""] = token.split(".");
+  if (header === undefined || payload === undefined) return false;
+  const h = base64urlJson(header);
+  if (typeof h !== "object" || h === null || Array.isArray(h)) return false;
+  const alg = (h as Record<string, unknown>).alg;
+  if (typeof alg !== "string") return false;
+  return signature.length > 0 || alg === "none";
+}
+
+const JWT_RE = new RegExp(
+  `${B}eyJ[A-Za-z0-9_-]{5,4096}\\.[A-Za-z0-9_-]{2,65536}\\.[A-Za-z0-9_-]{0,8192}${E}`,
+  "y",
+);
+
+const PEM_BEGIN = /-----BEGIN (?:[A-Z0-9]{1,20} ){0,4}PRIVATE KEY(?: BLOCK)?-----/g;
+/** How far a PEM body may run before we stop looking for its END line. */
+const PEM_MAX = 65536;
+const PEM_BODY = /^[A-Za-z0-9+/=\s]*$/;
+
+/** Whether `s` has at least `n` distinct non-space ASCII characters (stops as soon as it does). */
+function distinctAtLeast(s: string, n: number): boolean {
+  const seen = new Uint8Array(128);
+  let count = 0;
+  for (let i = 0; i < s.length && count < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 128 && c > 32 && seen[c] === 0) {
+      seen[c] = 1;
+      count++;
+    }
+  }
+  return count >= n;
+}
+
+const PEM_BODY_CHAR = /[A-Za-z0-9+/=\s:,-]/;
+
+/**
+ * Private keys: from BEGIN to the matching END line. A block cut off before its END (a truncated
+ * result) is still redacted, through the last line that looks like key material. A body stops at
+ * the next BEGIN, and the END and BEGIN searches are cached, so many headers cost linear time.
+ */
+function scanPem(text: string, out: Finding[]): void {
+  PEM_BEGIN.lastIndex = 0;
+  let nextEnd = -2;
+  let nextBegin = -2;
+  let runFrom = -1;
+  let runEnd = -1;
+  let m: RegExpExecArray | null;
+  while ((m = PEM_BEGIN.exec(text)) !== null) {
+    const start = m.index;
+    const bodyStart = start + m[0].length;
+    if (nextEnd !== -1 && nextEnd < bodyStart) nextEnd = text.indexOf("-----END ", bodyStart);
+    if (nextBegin !== -1 && nextBegin < bodyStart) nextBegin = text.indexOf("-----BEGIN ", bodyStart);
+    const limit = Math.min(text.length, bodyStart + PEM_MAX, nextBegin === -1 ? Infinity : nextBegin);
+    let end: number;
+    let body: string;
+    if (nextEnd !== -1 && nextEnd < limit) {
+      const close = text.indexOf("-----", nextEnd + 9);
+      end = close === -1 || close > nextEnd + 80 ? nextEnd + 9 : close + 5;
+      body = text.slice(bodyStart, nextEnd);
+    } else {
+      if (!(runFrom <= bodyStart && bodyStart <= runEnd)) {
+        runFrom = bodyStart;
+        runEnd = bodyStart;
+        while (runEnd < text.length && PEM_BODY_CHAR.test(text.charAt(runEnd))) runEnd++;
+      }
+      end = Math.min(runEnd, limit);
+      while (end > bodyStart && /\s/.test(text.charAt(end - 1))) end--;
+      body = text.slice(bodyStart, end);
+    }
+    // Headers such as "Proc-Type: 4,ENCRYPTED" precede the base64 in legacy encrypted keys.
+    const b64 = body.includes(":") ? body.replace(/^[A-Za-z-]+:.*$/gm, "") : body;
+    if (PEM_BODY.test(b64) && distinctAtLeast(b64, 16)) {
+      out.push({ start, end, type: "private_key" });
+      PEM_BEGIN.lastIndex = end;
+    }
+  }
+}
+
+// One pass finds every place a token could start (first characters factored for the engine).
+const PREFILTER =
+  /(?:A(?:KIA|SIA|Iza)|gh[pousr]_|github_pat_|[sr]k[-_]|xox[abprs]-|https:\/\/hooks\.slack\.com\/|eyJ)/g;
+
+function scanRules(text: string, out: Finding[]): void {
+  PREFILTER.lastIndex = 0;
+  let p: RegExpExecArray | null;
+  while ((p = PREFILTER.exec(text)) !== null) {
+    const at = p.index;
+    const end = at + 1 + (text.startsWith("eyJ", at) ? matchJwt(text, at, out) : matchRule(text, at, out));
+    if (end > PREFILTER.lastIndex) PREFILTER.lastIndex = end;
+  }
+}
+
+/** Tries the rules whose literal starts at `at`; returns the length of the finding, or 0. */
+function matchRule(text: string, at: number, out: Finding[]): number {
+  for (const rule of TOKEN_RULES) {
+    if (!rule.lits.some((l) => text.startsWith(l, at))) continue;
+    rule.re.lastIndex = at;
+    const m = rule.re.exec(text);
+    if (m !== null && rule.valid(m[0])) {
+      out.push({ start: at, end: at + m[0].length, type: rule.type });
+      return m[0].length - 1;
+    }
+  }
+  return 0;
+}
+
+function matchJwt(text: string, at: number, out: Finding[]): number {
+  JWT_RE.lastIndex = at;
+  const m = JWT_RE.exec(text);
+  if (m === null || !jwtValid(m[0])) return 0;
+  out.push({ start: at, end: at + m[0].length, type: "jwt" });
+  return m[0].length - 1;
+}
+
+export const secretTokens: Detector = {
+  types: [...new Set([...TOKEN_RULES.map((r) => r.type), "jwt", "private_key"])],
+  scan(text, out) {
+    scanRules(text, out);
+    scanPem(text, out);
+  },
+};
+
+// An AWS secret access key has no prefix: only its name in an assignment says what it is.
+const AWS_SECRET_RE =
+  /aws_?secret_?(?:access_?)?key["']?\s{0,8}(?::=|=>|[:=])\s{0,8}["']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])/gi;
+
+// Keyword, up to 32 more identifier characters (DB_PASSWORD_PROD), an assignment, a value.
+const ASSIGNED_RE =
+  /(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|credentials?)[A-Za-z0-9_.-]{0,32}["']?\s{0,8}(?::=|=>|[:=])\s{0,8}["'`]?([^\s"'`<>,;(){}[\]]{8,256})/gi;
+
+/** Minimum bits per character for a keyword-assigned value to count as a secret. */
+export const ASSIGNED_MIN_ENTROPY = 3;
+
+function assignedValueIsSecret(v: string): boolean {
+  if (v.includes("://") || v.startsWith("/") || v.startsWith("./") || v.startsWith("~/")) return false;
+  if (/^\d+(?:\.\d+)*$/.test(v)) return false; // numbers and versions
+  if (!/\d/.test(v) && !(/[a-z]/.test(v) && /[A-Z]/.test(v))) return false; // words, not keys
+  return !isPlaceholder(v) && shannonEntropy(v) >= ASSIGNED_MIN_ENTROPY;
+}
+
+function scanValues(re: RegExp, type: string, valid: (v: string) => boolean, text: string, out: Finding[]) {
+  re.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    let value = m[1] as string;
+    value = value.replace(/[.:]+$/, ""); // sentence punctuation after the value
+    const start = m.index + m[0].length - (m[1] as string).length;
+    if (valid(value)) out.push({ start, end: start + value.length, type });
+  }
+}
+
+export const awsSecretKey: Detector = {
+  types: ["aws_secret_key"],
+  scan: (text, out) => scanValues(AWS_SECRET_RE, "aws_secret_key", (v) => randomLooking(v, 3.5), text, out),
+};
+
+/** Generic: weaker than every specific detector, so it only fills in what they did not find. */
+export const assignedSecret: Detector = {
+  types: ["generic_secret"],
+  scan: (text, out) => scanValues(ASSIGNED_RE, "generic_secret", assignedValueIsSecret, text, out),
+};
