@@ -11,6 +11,7 @@ import { durationMs } from "./duration.js";
 import { ScopeAlgebra } from "../policy/scopes.js";
 import { ArgumentPolicy } from "../policy/argument-policy.js";
 import { configuredClientProblems } from "../authserver/client-rules.js";
+import { protectProblems } from "../protect/check.js";
 import type { AuthConfig, Config, ProtectConfig, ServerConfig } from "./types.js";
 
 export const DEMO_CONFIG = resolve(dirname(fileURLToPath(import.meta.url)), "../../config/demo.yaml");
@@ -51,6 +52,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     ...ScopeAlgebra.problems(config),
     ...ArgumentPolicy.problems(config.servers),
     ...configuredClientProblems(config.auth.clients),
+    ...protectProblems(config),
   ];
   if (semanticProblems.length > 0) throw new ConfigError(file, semanticProblems);
   return config;

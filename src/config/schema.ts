@@ -32,7 +32,7 @@ const protectFields = {
   custom_patterns: z
     .array(
       z.strictObject({
-        name: z.string().regex(/^[a-z][a-z0-9_]{0,40}$/),
+        name: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/),
         pattern: z.string().min(1).max(1000),
       }),
     )

@@ -119,3 +119,14 @@ test("credentials never travel in clear beyond loopback; credential headers are 
     "servers[2].auth.header: a header the gateway sets itself",
   ]);
 });
+
+test("a custom redaction pattern that RE2 cannot compile is a config error at its path", () => {
+  const found = problems(`protect:
+  custom_patterns: [{ name: ticket, pattern: "(a" }]
+servers:
+  - name: a
+    command: x
+`);
+  assert.equal(found.length, 1);
+  assert.match(found[0]!, /^servers\[0\]\.protect\.custom_patterns\[0\]\.pattern: not a valid RE2 pattern/);
+});
