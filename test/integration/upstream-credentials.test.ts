@@ -172,6 +172,8 @@ describe("upstream credentials", () => {
       gateway: { listen: `127.0.0.1:${port}` },
       state: { sqlite: join(dir, "state.db") },
       auth: { signing_key_file: join(dir, "signing.jwk"), anonymous: ["demo:use"] },
+      // The fixture reports the headers it received in its results: keep them readable here.
+      protect: { redact_results: false, injection: "off" },
       servers: [
         { name: "plain", url: `${up.base}/mcp/plain`, headers: { "X-Static": "static-plain" }, tools: TOOLS },
         {
