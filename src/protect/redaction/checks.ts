@@ -195,20 +195,47 @@ export function ibanValid(compact: string): boolean {
   return len !== undefined && compact.length === len && ibanMod97(compact) === 1;
 }
 
+/** Per-character counts for shannonEntropy, reset after each call; distinct characters in order. */
+const ENTROPY_COUNTS = new Uint32Array(65536);
+let entropySeen = new Uint16Array(256);
+
 /** Shannon entropy in bits per character. */
 export function shannonEntropy(s: string): number {
   if (s.length === 0) return 0;
-  const counts = new Map<number, number>();
+  if (entropySeen.length < s.length) entropySeen = new Uint16Array(s.length);
+  let distinct = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    counts.set(c, (counts.get(c) ?? 0) + 1);
+    const n = ENTROPY_COUNTS[c] as number;
+    if (n === 0) entropySeen[distinct++] = c;
+    ENTROPY_COUNTS[c] = n + 1;
   }
+  // Summed in order of first occurrence, as before (the same floating-point result).
   let h = 0;
-  for (const n of counts.values()) {
-    const p = n / s.length;
+  for (let k = 0; k < distinct; k++) {
+    const c = entropySeen[k] as number;
+    const p = (ENTROPY_COUNTS[c] as number) / s.length;
+    ENTROPY_COUNTS[c] = 0;
     h -= p * Math.log2(p);
   }
   return h;
+}
+
+/** Whether `s` has at most three distinct code points (stops at the fourth). */
+function atMostThreeDistinct(s: string): boolean {
+  let a = -1;
+  let b = -1;
+  let c = -1;
+  for (let i = 0; i < s.length; i++) {
+    const cp = s.codePointAt(i) as number;
+    if (cp > 0xffff) i++;
+    if (cp === a || cp === b || cp === c) continue;
+    if (a === -1) a = cp;
+    else if (b === -1) b = cp;
+    else if (c === -1) c = cp;
+    else return false;
+  }
+  return true;
 }
 
 const PLACEHOLDER_WORDS =
@@ -224,5 +251,5 @@ export function isPlaceholder(value: string): boolean {
   if (PLACEHOLDER_WORDS.test(value)) return true;
   if (/^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(value)) return true; // an environment variable's name
   if (/(.)\1{5,}/.test(value)) return true; // aaaaaa, 000000
-  return new Set(value).size <= 3;
+  return atMostThreeDistinct(value);
 }

@@ -38,14 +38,6 @@ export function classifyDigits(candidate: string): DigitType | undefined {
   return undefined;
 }
 
-/** Where each separator-delimited group of `run` ends (exclusive), relative to the run. */
-function groupEnds(run: string): number[] {
-  const ends: number[] = [];
-  for (let i = 1; i < run.length; i++) if (run[i] === " " || run[i] === "-") ends.push(i);
-  ends.push(run.length);
-  return ends;
-}
-
 /** Cheap pre-check on group sizes: could the first `n` groups be any shape classifyDigits accepts? */
 function plausible(sizes: readonly number[], n: number, plus: boolean): boolean {
   if (plus) return true;
@@ -60,23 +52,65 @@ function plausible(sizes: readonly number[], n: number, plus: boolean): boolean 
   return total === 11 || (total >= 13 && total <= 19);
 }
 
+/** Group sizes and ends of the current run (at most 23 groups; the first `groups` entries count). */
+const SIZES: number[] = [];
+const ENDS: number[] = [];
+
+/** Classifies a run without separators, "+" or "X": the shapes classifyDigits accepts for it. */
+function classifyBare(digits: string): DigitType | undefined {
+  const n = digits.length;
+  if (n === 11) {
+    const c = digits.charCodeAt(1);
+    if (digits.charCodeAt(0) === 49 && c >= 51 && c <= 57) return "phone";
+  }
+  if (n === 18) return cnIdValid(digits) ? "cn_resident_id" : undefined;
+  if (n >= 13 && n <= 19 && cardValid(digits)) return "card_number";
+  return undefined;
+}
+
 function scanDigits(text: string, out: Finding[]): void {
   DIGIT_RUN.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = DIGIT_RUN.exec(text)) !== null) {
     const run = m[0];
-    const plus = run.startsWith("+");
-    const ends = groupEnds(run);
-    const sizes = ends.map((e, i) => e - (i === 0 ? (plus ? 1 : 0) : (ends[i - 1] as number) + 1));
-    const type = plausible(sizes, sizes.length, plus) ? classifyDigits(run) : undefined;
+    const plus = run.charCodeAt(0) === 43;
+    // Group ends (exclusive, relative to the run) and sizes, without allocating.
+    let groups = 0;
+    let from = plus ? 1 : 0;
+    let x = false;
+    for (let i = 1; i < run.length; i++) {
+      const c = run.charCodeAt(i);
+      if (c === 32 || c === 45) {
+        ENDS[groups] = i;
+        SIZES[groups++] = i - from;
+        from = i + 1;
+      }
+    }
+    ENDS[groups] = run.length;
+    SIZES[groups++] = run.length - from;
+    if (!plus && groups === 1) {
+      // The common case: one bare group (ids, timestamps); only 11, 13–19 or 18 digits can match.
+      x = run.charCodeAt(run.length - 1) === 88;
+      const n = run.length;
+      if (!x && n !== 11 && (n < 13 || n > 19)) continue;
+    }
+    const type =
+      !plus && groups === 1 && !x
+        ? classifyBare(run)
+        : plausible(SIZES, groups, plus)
+          ? classifyDigits(run)
+          : undefined;
     if (type !== undefined) {
       out.push({ start: m.index, end: m.index + run.length, type });
       continue;
     }
+    if (groups === 1) continue;
+    const sizes = SIZES;
+    const ends = ENDS;
     // Numbers written next to each other ("138 1234 5678 2024"): try the leading groups, longest
     // first; otherwise resume at the next group, which the left boundary admits after a separator.
     let found = false;
-    for (let k = Math.min(sizes.length - 1, 5); k >= 1 && !found && !plus; k--) {
+    for (let k = Math.min(groups - 1, 5); k >= 1 && !found && !plus; k--) {
       if (!plausible(sizes, k, false)) continue;
       const sub = run.slice(0, ends[k - 1]);
       const t = classifyDigits(sub);
@@ -86,10 +120,10 @@ function scanDigits(text: string, out: Finding[]): void {
         found = true;
       }
     }
-    if (found || ends.length === 1) continue;
+    if (found) continue;
     // No shape starts with a group of fewer than three digits: skip those groups at once.
     let g = 1;
-    while (g < sizes.length - 1 && (sizes[g] as number) < 3) g++;
+    while (g < groups - 1 && (sizes[g] as number) < 3) g++;
     DIGIT_RUN.lastIndex = m.index + (ends[g - 1] as number) + 1;
   }
 }

@@ -177,7 +177,7 @@ function scanPem(text: string, out: Finding[]): void {
 
 // One pass finds every place a token could start (first characters factored for the engine).
 const PREFILTER =
-  /(?:A(?:KIA|SIA|Iza)|gh[pousr]_|github_pat_|[sr]k[-_]|xox[abprs]-|https:\/\/hooks\.slack\.com\/|eyJ)/g;
+  /(?:A(?:KIA|SIA|Iza)|g(?:h[pousr]_|ithub_pat_)|[sr]k[-_]|xox[abprs]-|https:\/\/hooks\.slack\.com\/|eyJ)/g;
 
 function scanRules(text: string, out: Finding[]): void {
   PREFILTER.lastIndex = 0;
@@ -192,7 +192,9 @@ function scanRules(text: string, out: Finding[]): void {
 /** Tries the rules whose literal starts at `at`; returns the length of the finding, or 0. */
 function matchRule(text: string, at: number, out: Finding[]): number {
   for (const rule of TOKEN_RULES) {
-    if (!rule.lits.some((l) => text.startsWith(l, at))) continue;
+    let lit = false;
+    for (const l of rule.lits) if (text.startsWith(l, at)) lit = true;
+    if (!lit) continue;
     rule.re.lastIndex = at;
     const m = rule.re.exec(text);
     if (m !== null && rule.valid(m[0])) {
@@ -223,9 +225,12 @@ export const secretTokens: Detector = {
 const AWS_SECRET_RE =
   /aws_?secret_?(?:access_?)?key["']?\s{0,8}(?::=|=>|[:=])\s{0,8}["']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])/gi;
 
-// Keyword, up to 32 more identifier characters (DB_PASSWORD_PROD), an assignment, a value.
+// Keyword, up to 32 more identifier characters (DB_PASSWORD_PROD), an assignment, a value. The
+// keywords are grouped by first letter (alternatives with different first letters never compete
+// at one position, so this matches exactly what the plain list would), which the engine scans
+// faster.
 const ASSIGNED_RE =
-  /(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|credentials?)[A-Za-z0-9_.-]{0,32}["']?\s{0,8}(?::=|=>|[:=])\s{0,8}["'`]?([^\s"'`<>,;(){}[\]]{8,256})/gi;
+  /(?:p(?:assw(?:or)?d|wd|rivate[_-]?key)|secret|token|a(?:pi[_-]?key|pikey|ccess[_-]?key|uth[_-]?key)|credentials?)[A-Za-z0-9_.-]{0,32}["']?\s{0,8}(?::=|=>|[:=])\s{0,8}["'`]?([^\s"'`<>,;(){}[\]]{8,256})/gi;
 
 /** Minimum bits per character for a keyword-assigned value to count as a secret. */
 export const ASSIGNED_MIN_ENTROPY = 3;
