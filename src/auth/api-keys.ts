@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { Statement } from "better-sqlite3";
 import type { StateStore } from "../state/store.js";
 import { tokenPrincipal, type Principal } from "./principal.js";
 import { invalidToken } from "./errors.js";
@@ -33,7 +34,12 @@ interface Row {
  * and the comparison constant-time. Revocation takes effect on the next request.
  */
 export class ApiKeys {
-  constructor(private readonly state: StateStore) {}
+  /** Prepared once: `verify` runs on every request that carries a key. */
+  private readonly byId: Statement;
+
+  constructor(private readonly state: StateStore) {
+    this.byId = state.db.prepare("SELECT * FROM api_keys WHERE id = ?");
+  }
 
   static looksLike(token: string): boolean {
     return token.startsWith(API_KEY_PREFIX);
@@ -61,7 +67,7 @@ export class ApiKeys {
   }
 
   get(id: string): ApiKeyInfo | undefined {
-    const row = this.state.db.prepare("SELECT * FROM api_keys WHERE id = ?").get(id) as Row | undefined;
+    const row = this.byId.get(id) as Row | undefined;
     return row && info(row);
   }
 
@@ -80,9 +86,7 @@ export class ApiKeys {
       key.charAt(API_KEY_PREFIX.length + ID_CHARS) === "_"
         ? key.slice(API_KEY_PREFIX.length, API_KEY_PREFIX.length + ID_CHARS)
         : "";
-    const row = id
-      ? (this.state.db.prepare("SELECT * FROM api_keys WHERE id = ?").get(id) as Row | undefined)
-      : undefined;
+    const row = id ? (this.byId.get(id) as Row | undefined) : undefined;
     const presented = Buffer.from(digest(key), "hex");
     // Compare even when the id is unknown, so a miss costs the same as a wrong secret.
     const stored = Buffer.from(row?.hash ?? "0".repeat(64), "hex");

@@ -107,10 +107,6 @@ export class Gateway {
     await s.close();
   }
 
-  get sessionCount(): number {
-    return this.sessions.size;
-  }
-
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     await Promise.all([...this.sessions.keys()].map((id) => this.closeSession(id)));

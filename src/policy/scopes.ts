@@ -4,11 +4,14 @@ import type { Config } from "../config/types.js";
  * The scope algebra, compiled once: `implies` closed transitively, `prefix:*` wildcards, dangerous
  * scopes held by name only, and a per-server ceiling. `effective()` is memoised per granted set.
  */
+const NO_CEILING: readonly string[] = Object.freeze([]);
+
 export class ScopeAlgebra {
   private readonly closure = new Map<string, ReadonlySet<string>>();
   private readonly dangerous: ReadonlySet<string>;
   private readonly known: readonly string[];
   private readonly memo = new Map<string, ReadonlySet<string>>();
+  private readonly bySet = new WeakMap<ReadonlySet<string>, Map<readonly string[], ReadonlySet<string>>>();
 
   constructor(config: Pick<Config, "scopes" | "servers" | "auth">) {
     this.dangerous = new Set(config.scopes.dangerous);
@@ -46,6 +49,18 @@ export class ScopeAlgebra {
    * the server's ceiling, then everything they imply. Dangerous scopes come only by name.
    */
   effective(granted: ReadonlySet<string>, ceiling: readonly string[] | undefined): ReadonlySet<string> {
+    // A principal's scope set is one frozen object: filtering a list decides many items for the
+    // same set, so look it up by identity before building the string key.
+    let bySet = this.bySet.get(granted);
+    if (!bySet) this.bySet.set(granted, (bySet = new Map()));
+    const byCeiling = bySet.get(ceiling ?? NO_CEILING);
+    if (byCeiling) return byCeiling;
+    const found = this.compute(granted, ceiling);
+    bySet.set(ceiling ?? NO_CEILING, found);
+    return found;
+  }
+
+  private compute(granted: ReadonlySet<string>, ceiling: readonly string[] | undefined): ReadonlySet<string> {
     const key = `${[...granted].sort().join(" ")}|${ceiling?.join(" ") ?? "*"}`;
     const hit = this.memo.get(key);
     if (hit) return hit;
