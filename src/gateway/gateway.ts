@@ -41,15 +41,17 @@ export class Gateway {
     for (const name of names)
       routes.push([`/servers/${name}/mcp`, new Route(`/servers/${name}/mcp`, [name], false)]);
     this.routes = new Map(routes);
+    const protectors = new Map(
+      config.servers.map((s) => [s.name, new Protector(s.protect, hashKey, sharedInjectionDetector())]),
+    );
     this.deps = {
       servers: this.servers,
       pipeline: buildPipeline({
         access: new AccessPolicy(config),
         arguments: new ArgumentPolicy(config.servers),
-        protectors: new Map(
-          config.servers.map((s) => [s.name, new Protector(s.protect, hashKey, sharedInjectionDetector())]),
-        ),
+        protectors,
       }),
+      protectors,
       version: VERSION,
       timeoutMs: config.gateway.upstreamTimeoutMs,
     };

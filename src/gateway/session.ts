@@ -14,6 +14,7 @@ import type { Logger } from "../log.js";
 import type { CallContext, Forwarder, ListOutcome, Outcome, Plan } from "../pipeline/context.js";
 import type { UpstreamConnection } from "../upstreams/connection.js";
 import type { UpstreamServer } from "../upstreams/server.js";
+import type { Protector } from "../protect/protector.js";
 import { hasCapability, mergeCapabilities, negotiateVersion } from "./capabilities.js";
 import type { Route } from "./route.js";
 
@@ -27,6 +28,8 @@ export interface ClientChannel {
 export interface SessionDeps {
   readonly servers: ReadonlyMap<string, UpstreamServer>;
   readonly pipeline: (ctx: CallContext) => Promise<Outcome>;
+  /** Each server's data protection, also applied to what it sends outside a call's result. */
+  readonly protectors: ReadonlyMap<string, Protector>;
   readonly version: string;
   readonly timeoutMs: number;
 }
@@ -535,8 +538,13 @@ export class Session implements Forwarder {
     });
   }
 
-  private relayNotification(server: string, n: Notification): void {
+  private relayNotification(server: string, raw: Notification): void {
     if (this.closed) return;
+    const n = this.deps.protectors.get(server)?.notification(raw);
+    if (!n) {
+      this.log.warn({ server, method: raw.method }, "notification withheld: it could not be inspected");
+      return;
+    }
     const params = n.params;
     if (n.method === "notifications/progress") {
       const token = params?.progressToken;

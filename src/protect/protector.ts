@@ -1,6 +1,6 @@
 import type { ProtectConfig } from "../config/types.js";
 import { ErrorCode, GatewayError, PeerRpcError } from "../errors.js";
-import type { Json, JsonObject } from "../jsonrpc.js";
+import type { Json, JsonObject, Notification } from "../jsonrpc.js";
 import { compileInjectionDetector, type InjectionDetector, type Signal } from "./injection/index.js";
 import { compileRedactor, type Redactor } from "./redaction/index.js";
 import { mapResultTexts, mapStrings, ResultTooLarge } from "./walk.js";
@@ -107,6 +107,29 @@ export class Protector {
         ? undefined
         : mapStrings(err.data as Json, this.options.maxResultBytes, (t) => this.redactText(t, findings));
     return new PeerRpcError(err.code, message, data);
+  }
+
+  /**
+   * What an upstream sends outside a result: log messages (any JSON in `data`) and progress
+   * messages, redacted like results. Undefined when it cannot be inspected: the caller drops it.
+   */
+  notification(n: Notification): Notification | undefined {
+    // Only the free text: tokens, levels and URIs route the message and stay as they are.
+    const field =
+      n.method === "notifications/message"
+        ? "data"
+        : n.method === "notifications/progress"
+          ? "message"
+          : undefined;
+    const value = field === undefined ? undefined : n.params?.[field];
+    if (!this.options.redactResults || field === undefined || value === undefined) return n;
+    const findings: Findings = { redacted: {}, signals: [], binary: [] };
+    try {
+      const redacted = mapStrings(value, this.options.maxResultBytes, (t) => this.redactText(t, findings));
+      return { ...n, params: { ...n.params, [field]: redacted } };
+    } catch {
+      return undefined;
+    }
   }
 
   private redactText(text: string, findings: Findings): string {

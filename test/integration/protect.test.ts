@@ -97,6 +97,23 @@ describe("data protection", () => {
     assert.ok(!err.message.includes(AWS_KEY), err.message);
   });
 
+  test("log messages and progress messages are redacted on their way to the client", async () => {
+    const progress: string[] = [];
+    const r = await c.client.callTool({ name: "leaky__log", arguments: {} }, undefined, {
+      onprogress: (p) => progress.push(String(p.message)),
+    });
+    assert.equal(textOf(r), "logged");
+    const log = await c.waitForNotification("notifications/message", (n) =>
+      JSON.stringify(n.params).includes("auth failed"),
+    );
+    assert.ok(!JSON.stringify(log.params).includes(AWS_KEY), JSON.stringify(log.params));
+    assert.match(JSON.stringify(log.params), /REDACTED:aws_access_key/);
+    assert.equal((log.params as { logger?: string }).logger, "db");
+    const wire = JSON.stringify(c.wire);
+    assert.ok(!wire.includes(EMAIL), "a progress message carried the e-mail address");
+    assert.ok(!progress.some((m) => m.includes(EMAIL)));
+  });
+
   test("binary blobs pass undecoded", async () => {
     const r = (await leak("image")) as { content: Array<{ type: string; data?: string }> };
     assert.equal(r.content[0]?.type, "image");
