@@ -1,11 +1,12 @@
 // Tool-mapping enforcement: lists filtered by the same decision as calls, denials answered with
 // -32001 policy_denied, and the upstream never seeing a denied call. Also anonymous access off → 401.
 import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { connectClient, mcpError, reasonOf, textOf, type ConnectedClient } from "../helpers/client.js";
 import { everythingStdio, gatewayConfig, recorderStdio } from "../helpers/configs.js";
-import { makeTempDir, startGateway, type Gateway } from "../helpers/gateway.js";
+import { fixture, makeTempDir, startGateway, type Gateway } from "../helpers/gateway.js";
 import { initializeRequest, mcpHeaders, openRawSession, raw, rpcError } from "../helpers/http.js";
 import { receivedToolCalls } from "../helpers/records.js";
 
@@ -256,5 +257,59 @@ describe("prompts and resources are authorized like tools", () => {
       scopes_supported: string[];
     };
     assert.deepEqual(doc.scopes_supported, ["admin:all", "demo:use"]);
+  });
+});
+
+describe("a refused prompt or resource never reaches the upstream", () => {
+  let gw: Gateway;
+  let c: ConnectedClient;
+  let records: string;
+
+  before(async () => {
+    records = join(makeTempDir("warden-items-"), "calls.jsonl");
+    gw = await startGateway(
+      gatewayConfig([
+        {
+          name: "leaky",
+          command: process.execPath,
+          args: [fixture("leaky-server.mjs")],
+          env: { RECORD_FILE: records },
+          tools: { echo: ["demo:use"] },
+          prompts: { "leaky-prompt": ["admin:all"] },
+          resources: { "leak://public/*": ["demo:use"] },
+        },
+      ]),
+    );
+    c = await connectClient(gw.mcpUrl);
+  });
+
+  after(async () => {
+    await c?.close();
+    await gw?.stop();
+  });
+
+  const served = () => (existsSync(records) ? readFileSync(records, "utf8") : "");
+
+  test("resources/read of an unmapped URI: -32001 resource_not_mapped, not served", async () => {
+    const err = await mcpError(() => c.client.readResource({ uri: "leak://doc" }));
+    assert.equal(err.code, -32001);
+    assert.equal(reasonOf(err), "resource_not_mapped");
+    assert.ok(!served().includes("leak://doc"), "the upstream served a refused resource");
+  });
+
+  test("prompts/get without the prompt's scope: 403 step-up, not served", async () => {
+    const session = await openRawSession(gw.mcpUrl);
+    const res = await session.post({
+      jsonrpc: "2.0",
+      id: 4,
+      method: "prompts/get",
+      params: { name: "leaky__leaky-prompt" },
+    });
+    assert.equal(res.status, 403, res.text);
+    assert.equal(rpcError(res, 4)?.code, -32001);
+    // A later allowed call is recorded after anything the refused one might have caused.
+    await c.client.callTool({ name: "leaky__echo", arguments: { message: "after" } });
+    assert.ok(served().includes('"after"'));
+    assert.ok(!served().includes("leaky-prompt"), "the upstream served a refused prompt");
   });
 });
