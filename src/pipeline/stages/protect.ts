@@ -1,5 +1,4 @@
 import { ErrorCode, GatewayError, PeerRpcError } from "../../errors.js";
-import type { JsonObject } from "../../jsonrpc.js";
 import { ResultTooLarge, type Findings, type Protector } from "../../protect/protector.js";
 import type { Interceptor } from "../compose.js";
 import type { CallContext, Outcome } from "../context.js";
@@ -16,29 +15,28 @@ export function protect(protectors: ReadonlyMap<string, Protector>): Interceptor
     const protector = protectors.get(plan.server);
     if (!protector) throw failed("no protection compiled for this server");
     const findings: Findings = { redacted: {}, signals: [], binary: [] };
-
-    const args = plan.params?.arguments;
-    if (args !== undefined && (ctx.method === "tools/call" || ctx.method === "prompts/get")) {
-      plan.params = { ...plan.params, arguments: guarded(() => protector.arguments(args, findings)) };
-    }
-
-    let outcome: Outcome;
     try {
-      outcome = await next();
-    } catch (err) {
-      if (err instanceof PeerRpcError) throw guarded(() => protector.error(err, findings));
-      throw err;
+      const args = plan.params?.arguments;
+      if (args !== undefined && (ctx.method === "tools/call" || ctx.method === "prompts/get")) {
+        plan.params = { ...plan.params, arguments: guarded(() => protector.arguments(args, findings)) };
+      }
+      let outcome: Outcome;
+      try {
+        outcome = await next();
+      } catch (err) {
+        if (err instanceof PeerRpcError) throw guarded(() => protector.error(err, findings));
+        throw err;
+      }
+      if (outcome.kind !== "result") return outcome;
+      const source = `${plan.server}/${plan.name}`.slice(0, 200);
+      const toolNames = ctx.session.toolNames();
+      const result = outcome.result;
+      outcome.result = guarded(() => protector.result(ctx.method, result, { source, toolNames }, findings));
+      return outcome;
     } finally {
+      // One line per call, whether it was refused, failed upstream or returned.
       report(ctx, findings);
     }
-    if (outcome.kind !== "result") return outcome;
-    const source = `${plan.server}/${plan.name}`.slice(0, 200);
-    const toolNames = ctx.session.toolNames();
-    outcome.result = guarded(() =>
-      protector.result(ctx.method, outcome.result, { source, toolNames }, findings),
-    ) as JsonObject;
-    report(ctx, findings);
-    return outcome;
   };
 }
 
