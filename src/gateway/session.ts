@@ -1,4 +1,3 @@
-import { UriTemplate } from "@modelcontextprotocol/sdk/shared/uriTemplate.js";
 import type { Principal } from "../auth/principal.js";
 import {
   ErrorCode,
@@ -16,6 +15,7 @@ import type { UpstreamConnection } from "../upstreams/connection.js";
 import type { UpstreamServer } from "../upstreams/server.js";
 import type { Protector } from "../protect/protector.js";
 import { hasCapability, mergeCapabilities, negotiateVersion } from "./capabilities.js";
+import { ResourceIndex } from "./resource-index.js";
 import type { Route } from "./route.js";
 
 /** Where messages for the client go; `related` names the client request a message belongs to. */
@@ -38,11 +38,6 @@ interface Link {
   connection: UpstreamConnection | undefined;
   init: JsonObject | undefined;
   opening: Promise<UpstreamConnection> | undefined;
-}
-
-interface ResourceIndex {
-  uris: Map<string, string>;
-  templates: Array<{ server: string; raw: string; t: UriTemplate }>;
 }
 
 interface InFlight {
@@ -372,13 +367,7 @@ export class Session implements Forwarder {
   }
 
   private lookupUri(uri: string): string | undefined {
-    if (!this.resources) return undefined;
-    const exact = this.resources.uris.get(uri);
-    if (exact) return exact;
-    for (const { server, raw, t } of this.resources.templates) {
-      if (raw === uri || t.match(uri)) return server;
-    }
-    return undefined;
+    return this.resources?.lookup(uri);
   }
 
   private async indexResources(): Promise<void> {
@@ -394,22 +383,7 @@ export class Session implements Forwarder {
     resources: ListOutcome["items"] | undefined,
     templates: ListOutcome["items"] | undefined,
   ): void {
-    const index = (this.resources ??= { uris: new Map<string, string>(), templates: [] } as ResourceIndex);
-    // A URI two servers list goes to the first in config order: deterministic, whatever answered first.
-    for (const { server, item } of resources ?? []) {
-      if (typeof item.uri === "string" && !index.uris.has(item.uri)) index.uris.set(item.uri, server);
-    }
-    if (templates) {
-      index.templates = [];
-      for (const { server, item } of templates) {
-        if (typeof item.uriTemplate !== "string") continue;
-        try {
-          index.templates.push({ server, raw: item.uriTemplate, t: new UriTemplate(item.uriTemplate) });
-        } catch {
-          // An unparsable template cannot route anything; it is still listed for the client.
-        }
-      }
-    }
+    (this.resources ??= new ResourceIndex()).remember(resources, templates);
   }
 
   /** Every page of a list from each server; in an aggregate a server that is down contributes nothing. */
