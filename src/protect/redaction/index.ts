@@ -163,13 +163,15 @@ function build(
 ): RedactionResult {
   const counts: Record<string, number> = Object.create(null) as Record<string, number>;
   if (findings.length === 0) return { text, counts };
+  // One push per piece: measurably faster to join than pushing two at a time (bench/redaction.ts).
   const parts: string[] = [];
   let at = 0;
   for (const f of findings) {
-    parts.push(text.slice(at, f.start), replace(f.type, text.slice(f.start, f.end)));
+    parts.push(text.substring(at, f.start));
+    parts.push(replace(f.type, text.substring(f.start, f.end)));
     counts[f.type] = (counts[f.type] ?? 0) + 1;
     at = f.end;
   }
-  parts.push(text.slice(at));
+  parts.push(text.substring(at));
   return { text: parts.join(""), counts };
 }
