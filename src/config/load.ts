@@ -12,7 +12,14 @@ import { ScopeAlgebra } from "../policy/scopes.js";
 import { ArgumentPolicy } from "../policy/argument-policy.js";
 import { configuredClientProblems } from "../authserver/client-rules.js";
 import { protectProblems } from "../protect/check.js";
-import type { AuthConfig, Config, ProtectConfig, ServerConfig } from "./types.js";
+import type {
+  AuditConfig,
+  AuditSinkConfig,
+  AuthConfig,
+  Config,
+  ProtectConfig,
+  ServerConfig,
+} from "./types.js";
 
 export const DEMO_CONFIG = resolve(dirname(fileURLToPath(import.meta.url)), "../../config/demo.yaml");
 
@@ -148,7 +155,41 @@ function compile(doc: ConfigDocument, file: string): Config {
       dangerous: Object.freeze([...doc.scopes.dangerous]),
     }),
     auth: compileAuth(doc.auth, file),
+    audit: compileAudit(doc.audit, file, resolve(dirname(file), doc.state.sqlite)),
+    observability: Object.freeze({
+      otlpEndpoint: doc.observability.otlp_endpoint,
+      serviceName: doc.observability.service_name,
+      metrics: doc.observability.metrics,
+    }),
     servers: Object.freeze(servers),
+  });
+}
+
+/** Audit files default to the state store's directory: the key beside the log it protects, not in it. */
+function compileAudit(audit: ConfigDocument["audit"], file: string, sqlite: string): AuditConfig {
+  const base = dirname(file);
+  const stateDir = dirname(sqlite);
+  const at = (p: string | undefined, fallback: string) => (p === undefined ? fallback : resolve(base, p));
+  return Object.freeze({
+    sinks: Object.freeze(
+      audit.sinks.map((s): AuditSinkConfig => {
+        if (s === "sqlite" || s === "stdout") return Object.freeze({ kind: s });
+        if ("jsonl" in s)
+          return Object.freeze({
+            kind: "jsonl",
+            path: resolve(base, s.jsonl),
+            maxBytes: s.max_bytes,
+            keep: s.keep,
+          });
+        return Object.freeze({ kind: "postgres", url: s.postgres });
+      }),
+    ),
+    keyFile: at(audit.key_file, resolve(stateDir, "audit.key")),
+    checkpointFile: at(audit.checkpoint_file, resolve(stateDir, "audit-checkpoints.jsonl")),
+    checkpointEvery: audit.checkpoint_every,
+    checkpointIntervalMs: durationMs(audit.checkpoint_interval),
+    spool: audit.spool === undefined ? undefined : resolve(base, audit.spool),
+    maxArgsBytes: audit.max_args_bytes,
   });
 }
 

@@ -17,6 +17,22 @@ export const durationText = z
   .string()
   .regex(/^\d+(ms|s|m|h|d)$/, "a duration such as 500ms, 30s, 15m, 1h, 7d");
 
+const auditSink = z.union([
+  z.literal("sqlite"),
+  z.literal("stdout"),
+  z.strictObject({
+    jsonl: z.string().min(1),
+    /** Rotate when the file passes this size; rotated files are kept as `<file>.1`, `.2`, … */
+    max_bytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .default(100 * 1024 * 1024),
+    keep: z.number().int().min(1).max(1000).default(10),
+  }),
+  z.strictObject({ postgres: z.string().regex(/^postgres(ql)?:\/\//, "a postgres:// URL") }),
+]);
+
 const scopeMap = z.record(z.string().min(1).max(1000), z.array(scope));
 
 /** Data protection: redaction and injection defence. Every key optional, so a server's block overrides only what it names. */
@@ -228,6 +244,36 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Relative to the config file's directory. */
       sqlite: z.string().min(1).default(".warden/state.db"),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      /** Every event goes to each sink; a sink that fails refuses calls unless `spool` is set. */
+      sinks: z.array(auditSink).min(1).default(["sqlite"]),
+      /** HMAC key of the hash chain, kept apart from the log; created (0600) when absent. */
+      key_file: z.string().min(1).optional(),
+      /** Signed checkpoints of each sink's chain head, apart from the log: a cut tail shows. */
+      checkpoint_file: z.string().min(1).optional(),
+      checkpoint_every: z.number().int().min(1).max(1_000_000).default(256),
+      checkpoint_interval: durationText.default("60s"),
+      /** Where events for a failing sink wait (fsync'd) until it recovers, instead of refusing calls. */
+      spool: z.string().min(1).optional(),
+      /** Arguments are recorded redacted, as JSON cut to this many bytes. */
+      max_args_bytes: z
+        .number()
+        .int()
+        .min(0)
+        .max(1024 * 1024)
+        .default(4096),
+    })
+    .prefault({}),
+  observability: z
+    .strictObject({
+      /** OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); absent: ids only, no export. */
+      otlp_endpoint: z.url({ protocol: /^https?$/ }).optional(),
+      service_name: z.string().min(1).max(100).default("mcp-warden"),
+      /** Serve Prometheus metrics on /metrics. */
+      metrics: z.boolean().default(true),
     })
     .prefault({}),
   auth: z

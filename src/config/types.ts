@@ -11,7 +11,32 @@ export interface Config {
   /** Defaults for every server; each server's `protect` is these with its own keys applied. */
   readonly protect: ProtectConfig;
   readonly auth: AuthConfig;
+  readonly audit: AuditConfig;
+  readonly observability: ObservabilityConfig;
   readonly servers: readonly ServerConfig[];
+}
+
+export type AuditSinkConfig =
+  | { readonly kind: "sqlite" }
+  | { readonly kind: "stdout" }
+  | { readonly kind: "jsonl"; readonly path: string; readonly maxBytes: number; readonly keep: number }
+  | { readonly kind: "postgres"; readonly url: string };
+
+export interface AuditConfig {
+  readonly sinks: readonly AuditSinkConfig[];
+  /** Absolute paths (resolved against the config file's directory). */
+  readonly keyFile: string;
+  readonly checkpointFile: string;
+  readonly checkpointEvery: number;
+  readonly checkpointIntervalMs: number;
+  readonly spool: string | undefined;
+  readonly maxArgsBytes: number;
+}
+
+export interface ObservabilityConfig {
+  readonly otlpEndpoint: string | undefined;
+  readonly serviceName: string;
+  readonly metrics: boolean;
 }
 
 export interface AuthConfig {

@@ -156,7 +156,7 @@ export class Session implements Forwarder {
   }
 
   /** Runs one client request through the pipeline; resolves with the JSON-RPC result. */
-  async handle(request: Request): Promise<JsonObject> {
+  async handle(request: Request, meta: { traceparent?: string } = {}): Promise<JsonObject> {
     this.lastSeen = Date.now();
     if (request.method === "ping") return {};
     if (request.method === "initialize")
@@ -182,6 +182,7 @@ export class Session implements Forwarder {
         signal: controller.signal,
         log: this.log,
         startedAt: Date.now(),
+        traceparent: meta.traceparent,
       });
       return this.shape(outcome);
     } finally {

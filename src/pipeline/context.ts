@@ -2,6 +2,7 @@ import type { Principal } from "../auth/principal.js";
 import type { JsonObject, Request } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import type { ItemKind } from "../policy/access.js";
+import type { Findings } from "../protect/protector.js";
 
 /** What a list method returns before it is shaped for the client: each item with its server. */
 export interface ListOutcome {
@@ -52,4 +53,10 @@ export interface CallContext {
   readonly signal: AbortSignal;
   readonly log: Logger;
   readonly startedAt: number;
+  /** The client's W3C `traceparent` header, when it sent one (HTTP only). */
+  readonly traceparent: string | undefined;
+  /** Set by the telemetry stage: the trace this call belongs to, recorded in its audit event. */
+  traceId?: string;
+  /** Set by the protect stage: what it found (counts by type, never values), for audit and metrics. */
+  findings?: Findings;
 }

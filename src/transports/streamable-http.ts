@@ -183,7 +183,9 @@ export class StreamableHttpEndpoint {
     }
     const channel = this.channels.get(session) as HttpChannel;
     const stream = new ResponseStream(res, {}, requests.length, batch);
-    await Promise.all(requests.map((r) => this.serve(session, channel, stream, r)));
+    const tp = req.headers.traceparent;
+    const meta = { traceparent: typeof tp === "string" ? tp : undefined };
+    await Promise.all(requests.map((r) => this.serve(session, channel, stream, r, meta)));
   }
 
   private async serve(
@@ -191,10 +193,11 @@ export class StreamableHttpEndpoint {
     channel: HttpChannel,
     stream: ResponseStream,
     request: Request,
+    meta: { traceparent?: string },
   ): Promise<void> {
     channel.track(request.id, stream);
     try {
-      const result = await session.handle(request);
+      const result = await session.handle(request, meta);
       stream.finish({ jsonrpc: "2.0", id: request.id, result });
     } catch (err) {
       if (err instanceof GatewayError && err.httpStatus && !stream.started) {

@@ -15,6 +15,7 @@ export function protect(protectors: ReadonlyMap<string, Protector>): Interceptor
     const protector = protectors.get(plan.server);
     if (!protector) throw failed("no protection compiled for this server");
     const findings: Findings = { redacted: {}, signals: [], binary: [] };
+    ctx.findings = findings;
     try {
       const args = plan.params?.arguments;
       if (args !== undefined && (ctx.method === "tools/call" || ctx.method === "prompts/get")) {
