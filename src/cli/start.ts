@@ -5,6 +5,7 @@ import { PublicUrls } from "../auth/urls.js";
 import { TokenVerifier } from "../auth/verifier.js";
 import { createAuthServer, createRevocationCheck, type AuthServer } from "../authserver/index.js";
 import type { Config } from "../config/types.js";
+import { openAuditLog } from "../audit/index.js";
 import { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
 import { StateStore } from "../state/store.js";
@@ -19,7 +20,7 @@ export async function startCommand(option: string | undefined): Promise<void> {
     config.auth.issuer === "embedded"
       ? await KeyStore.load({ file: config.auth.signingKeyFile, state })
       : undefined;
-  const gateway = new Gateway(config, log, redactionHashKey(state));
+  const gateway = new Gateway(config, log, redactionHashKey(state), openAuditLog(config, state, log));
   gateway.start();
   const http = await listen(gateway, (url) => httpParts(config, gateway, state, keys, log, url));
   log.info({ url: http.url, config: config.file, servers: config.servers.map((s) => s.name) }, "listening");

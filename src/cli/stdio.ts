@@ -1,3 +1,4 @@
+import { openAuditLog } from "../audit/index.js";
 import { Gateway } from "../gateway/gateway.js";
 import { serveStdio } from "../transports/stdio.js";
 import { StateStore } from "../state/store.js";
@@ -9,8 +10,13 @@ const READY_WAIT_MS = 30_000;
 
 export async function stdioCommand(option: string | undefined): Promise<void> {
   const { config, log } = await loadOrExit(option);
+  if (config.audit.sinks.some((s) => s.kind === "stdout")) {
+    // Standard output is the MCP channel here: audit lines would corrupt it.
+    process.stderr.write(`${config.file}: audit.sinks: stdout cannot be used with the stdio command\n`);
+    process.exit(2);
+  }
   const state = StateStore.open(config.state.sqlite);
-  const gateway = new Gateway(config, log, redactionHashKey(state));
+  const gateway = new Gateway(config, log, redactionHashKey(state), openAuditLog(config, state, log));
   gateway.start();
   await gateway.whenReady(READY_WAIT_MS);
   const { closed } = await serveStdio(gateway);

@@ -4,7 +4,12 @@ import type { Config } from "../config/types.js";
 import { GatewayError, ErrorCode } from "../errors.js";
 import type { JsonObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
+import type { AuditLog } from "../audit/log.js";
+import { configuredNames, Metrics } from "../observability/metrics.js";
+import { Tracing } from "../observability/tracing.js";
 import { buildPipeline } from "../pipeline/phases.js";
+import { audit as auditStage } from "../pipeline/stages/audit.js";
+import { telemetry } from "../pipeline/stages/telemetry.js";
 import { AccessPolicy } from "../policy/access.js";
 import { ArgumentPolicy } from "../policy/argument-policy.js";
 import { Protector, sharedInjectionDetector } from "../protect/protector.js";
@@ -19,6 +24,8 @@ const SWEEP_MS = 30_000;
 export class Gateway {
   readonly servers: ReadonlyMap<string, UpstreamServer>;
   readonly routes: ReadonlyMap<string, Route>;
+  readonly metrics: Metrics;
+  readonly tracing: Tracing;
   private readonly sessions = new Map<string, Session>();
   private readonly deps: SessionDeps;
   private sweeper: NodeJS.Timeout | undefined;
@@ -28,6 +35,8 @@ export class Gateway {
     readonly log: Logger,
     /** The deployment's key for `hash` redactions (from the state store). */
     hashKey: Uint8Array,
+    /** Where every call's outcome and every refusal is recorded before its response leaves. */
+    readonly audit: AuditLog,
   ) {
     const clientInfo: JsonObject = { name: "mcp-warden", version: VERSION };
     this.servers = new Map(
@@ -41,6 +50,16 @@ export class Gateway {
     for (const name of names)
       routes.push([`/servers/${name}/mcp`, new Route(`/servers/${name}/mcp`, [name], false)]);
     this.routes = new Map(routes);
+    const servers = this.servers;
+    this.metrics = new Metrics({
+      upstreams: function* () {
+        for (const [name, server] of servers) yield [name, server.state] as const;
+      },
+      auditQueue: () => this.auditQueueDepth(),
+      names: configuredNames(config.servers),
+      process: config.observability.metrics,
+    });
+    this.tracing = new Tracing(config.observability, log);
     const protectors = new Map(
       config.servers.map((s) => [s.name, new Protector(s.protect, hashKey, sharedInjectionDetector())]),
     );
@@ -50,8 +69,11 @@ export class Gateway {
         access: new AccessPolicy(config),
         arguments: new ArgumentPolicy(config.servers),
         protectors,
+        telemetry: telemetry(this.metrics, this.tracing),
+        audit: auditStage(audit, protectors, config.audit.maxArgsBytes),
       }),
       protectors,
+      audit,
       version: VERSION,
       timeoutMs: config.gateway.upstreamTimeoutMs,
     };
@@ -113,6 +135,14 @@ export class Gateway {
     if (this.sweeper) clearInterval(this.sweeper);
     await Promise.all([...this.sessions.keys()].map((id) => this.closeSession(id)));
     await Promise.all([...this.servers.values()].map((s) => s.stop()));
+    await this.audit.close();
+    await this.tracing.shutdown();
+  }
+
+  /** Audit events accepted but not yet written, for `warden_audit_queue_depth`. */
+  auditQueueDepth(): number {
+    // Placeholder until the audit log reports its queue (its owner replaces this body).
+    return 0;
   }
 
   /**

@@ -1,3 +1,5 @@
+import { auditEvent } from "../audit/event.js";
+import type { AuditLog } from "../audit/log.js";
 import type { Principal } from "../auth/principal.js";
 import {
   ErrorCode,
@@ -14,6 +16,7 @@ import type { CallContext, Forwarder, ListOutcome, Outcome, Plan } from "../pipe
 import type { UpstreamConnection } from "../upstreams/connection.js";
 import type { UpstreamServer } from "../upstreams/server.js";
 import type { Protector } from "../protect/protector.js";
+import { auditUnavailable, principalFields } from "../pipeline/stages/audit.js";
 import { hasCapability, mergeCapabilities, negotiateVersion } from "./capabilities.js";
 import { ResourceIndex } from "./resource-index.js";
 import type { Route } from "./route.js";
@@ -32,6 +35,7 @@ export interface SessionDeps {
   readonly protectors: ReadonlyMap<string, Protector>;
   readonly version: string;
   readonly timeoutMs: number;
+  readonly audit: AuditLog;
 }
 
 interface Link {
@@ -165,7 +169,13 @@ export class Session implements Forwarder {
         "already_initialized",
         "session is already initialized",
       );
-    const plan = await this.plan(request);
+    let plan: Plan;
+    try {
+      plan = await this.plan(request);
+    } catch (err) {
+      await this.refused(request, err);
+      throw err;
+    }
     const controller = new AbortController();
     const entry: InFlight = { controller, server: plan.kind === "call" ? plan.server : undefined };
     this.inflight.set(request.id, entry);
@@ -188,6 +198,27 @@ export class Session implements Forwarder {
     } finally {
       this.inflight.delete(request.id);
       if (token !== undefined) this.progress.delete(token);
+    }
+  }
+
+  /** A request refused before the pipeline (unknown method, unmapped tool or resource): audited too. */
+  private async refused(request: Request, err: unknown): Promise<void> {
+    const name = request.params?.name ?? request.params?.uri;
+    const event = auditEvent({
+      event: "denied",
+      principal: principalFields(this.principal),
+      session: this.id,
+      request_id: request.id,
+      method: request.method.slice(0, 100),
+      tool: typeof name === "string" ? name.slice(0, 200) : undefined,
+      status: "denied",
+      reason: err instanceof GatewayError ? err.reason : "invalid_request",
+      detail: { code: err instanceof GatewayError ? err.code : (err as { code?: number })?.code },
+    });
+    try {
+      await this.deps.audit.record(event);
+    } catch {
+      throw auditUnavailable();
     }
   }
 

@@ -13,6 +13,10 @@ export interface PipelineParts {
   readonly arguments: ArgumentPolicy;
   /** Each server's compiled data protection. */
   readonly protectors: ReadonlyMap<string, Protector>;
+  /** Metrics and the request's trace span (src/pipeline/stages/telemetry.ts). */
+  readonly telemetry: Interceptor<CallContext, Outcome>;
+  /** Records outcomes and refusals durably before the response leaves (src/pipeline/stages/audit.ts). */
+  readonly audit: Interceptor<CallContext, Outcome>;
 }
 
 /** The terminal step: the session carries the plan out on its upstream connections. */
@@ -27,6 +31,12 @@ export function buildPipeline(parts: PipelineParts): (ctx: CallContext) => Promi
   const stages: Interceptor<CallContext, Outcome>[] = [
     // First, so every outcome (including a refusal by any later stage) is logged with its duration.
     observe(),
+    // Next, so its span is active for the whole chain (the audit event gets its trace id) and it
+    // counts every refusal; inside observe, whose log line then carries the trace id.
+    parts.telemetry,
+    // Outside every deciding stage, so it records each refusal; outside protect, so it sees the
+    // result as the client will (redacted) and records it by size and hash only.
+    parts.audit,
     // (kill switch, then rate limit: before any policy work, so a killed or flooding caller costs little)
     // Authorization: before anything reaches an upstream; also filters list results on the way back.
     authorize(parts.access),
@@ -37,7 +47,6 @@ export function buildPipeline(parts: PipelineParts): (ctx: CallContext) => Promi
     // Last before forward: it redacts the arguments the upstream will see, after the guards judged
     // them as written, and it is the first to see the result, so nothing before it sees raw data.
     protect(parts.protectors),
-    // (audit wraps this, once it records results by size and hash)
   ];
   return compose(stages, forward);
 }

@@ -51,6 +51,27 @@ export class Protector {
     return out;
   }
 
+  /**
+   * Arguments as the audit log records them: every string redacted whatever `redact_arguments`
+   * says, as JSON cut to `maxBytes`. Never throws: what cannot be inspected is not recorded.
+   */
+  auditArguments(args: Json, maxBytes: number): string | undefined {
+    if (maxBytes === 0) return undefined;
+    try {
+      const findings: Findings = { redacted: {}, signals: [], binary: [] };
+      const text = JSON.stringify(
+        mapStrings(args, this.options.maxResultBytes, (t) => this.redactText(t, findings)),
+      );
+      if (text.length <= maxBytes / 3 || Buffer.byteLength(text) <= maxBytes) return text;
+      // Cut on a character boundary, by bytes.
+      let cut = Buffer.from(text).subarray(0, maxBytes).toString("utf8");
+      if (cut.endsWith("\uFFFD")) cut = cut.slice(0, -1);
+      return `${cut}…[truncated]`;
+    } catch {
+      return "[not recorded: arguments could not be inspected]";
+    }
+  }
+
   /** A result on the way out: hidden Unicode stripped, injection signals found, secrets and PII replaced. */
   result(
     method: string,

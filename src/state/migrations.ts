@@ -61,4 +61,21 @@ export const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    CREATE INDEX oauth_access_tokens_grant ON oauth_access_tokens (grant_id) WHERE grant_id IS NOT NULL;
    CREATE INDEX oauth_access_tokens_expires ON oauth_access_tokens (expires_at);`,
+  // 3: the audit log's SQLite sink. `body` is the stored event as written (canonical JSON, chain
+  // fields included); the other columns are copies for queries, checked against it by verify.
+  `CREATE TABLE audit_events (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL,
+     ts TEXT NOT NULL,
+     event TEXT NOT NULL,
+     sub TEXT,
+     server TEXT,
+     tool TEXT,
+     status TEXT,
+     hash TEXT NOT NULL,
+     body TEXT NOT NULL
+   );
+   CREATE INDEX audit_events_ts ON audit_events (ts);
+   CREATE INDEX audit_events_sub ON audit_events (sub, ts);
+   CREATE INDEX audit_events_server ON audit_events (server, tool, ts);`,
 ];

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { auditEvent } from "../audit/event.js";
 import { samePrincipal, type Principal } from "../auth/principal.js";
 import { AuthError } from "../auth/errors.js";
 import type { ResourceMetadata } from "../auth/metadata.js";
@@ -83,6 +84,16 @@ export class StreamableHttpEndpoint {
         { path: route.path, error: err.error ?? "no_token", why: err.message },
         "authentication refused",
       );
+      await this.gateway.audit
+        .record(
+          auditEvent({
+            event: "denied",
+            status: "denied",
+            reason: "authentication",
+            detail: { error: err.error ?? "no_token", path: route.path },
+          }),
+        )
+        .catch(() => undefined); // refused either way; the failure is logged by the audit log
       reply(res, 401, errorResponse(null, ErrorCode.InvalidRequest, "authentication required"), {
         "www-authenticate": this.auth.metadata.challenge(route, err),
       });

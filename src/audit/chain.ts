@@ -1,0 +1,79 @@
+/**
+ * The hash chain: each stored event's `hash` is an HMAC-SHA256, under a key kept apart from the
+ * log, of the event's canonical JSON (RFC 8785, `canonicalize`) including its `seq` and the
+ * previous event's hash. Editing, deleting or reordering an event breaks the chain from there on;
+ * without the key nobody can recompute it.
+ */
+import { createHmac, randomBytes } from "node:crypto";
+import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import * as jcs from "canonicalize";
+import type { AuditEvent, StoredEvent } from "./event.js";
+
+/** The `prev_hash` of a chain's first event. */
+export const GENESIS = "0".repeat(64);
+
+export interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+export const EMPTY_HEAD: ChainHead = Object.freeze({ seq: 0, hash: GENESIS });
+
+// A CommonJS module whose types declare an ES default export: its function, typed here.
+const canonicalize = (jcs as unknown as { default: (value: unknown) => string | undefined }).default;
+
+export function canonical(value: unknown): string {
+  const text = canonicalize(value);
+  if (text === undefined) throw new Error("audit event cannot be serialized");
+  return text;
+}
+
+/** The MAC of a stored event: everything but its own `hash`. */
+export function eventMac(key: Uint8Array, event: Omit<StoredEvent, "hash">): string {
+  return createHmac("sha256", key).update(canonical(event)).digest("hex");
+}
+
+/** Places `event` after `head`: the stored form, and the new head. */
+export function chain(key: Uint8Array, head: ChainHead, event: AuditEvent): StoredEvent {
+  const linked = { ...event, seq: head.seq + 1, prev_hash: head.hash };
+  return { ...linked, hash: eventMac(key, linked) };
+}
+
+/** A stored event's fields as an object with `hash` removed, for recomputing its MAC. */
+export function withoutHash(event: StoredEvent): Omit<StoredEvent, "hash"> {
+  const { hash: _hash, ...rest } = event;
+  return rest;
+}
+
+const KEY_BYTES = 32;
+
+/**
+ * The chain key: read from `file`, or created there (owner-only) the first time. It lives beside
+ * the state store, not in it, so someone who can rewrite the log cannot also re-sign it.
+ */
+export function loadAuditKey(file: string, create = true): Uint8Array {
+  try {
+    const key = Buffer.from(readFileSync(file, "utf8").trim(), "base64url");
+    if (key.length < KEY_BYTES) throw new Error(`audit key in ${file} is shorter than ${KEY_BYTES} bytes`);
+    return key;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT" || !create) throw err;
+  }
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const key = randomBytes(KEY_BYTES);
+  let fd: number;
+  try {
+    fd = openSync(file, "wx", 0o600);
+  } catch (err) {
+    // Another process created it first: use theirs.
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return loadAuditKey(file, false);
+    throw err;
+  }
+  try {
+    writeSync(fd, `${key.toString("base64url")}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  return key;
+}

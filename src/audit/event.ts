@@ -1,0 +1,63 @@
+import { randomUUID } from "node:crypto";
+
+/** What an event records about the caller; never a token or a secret. */
+export interface AuditPrincipal {
+  readonly sub: string;
+  readonly client_id?: string;
+  /** How the caller authenticated: jwt, api_key, anonymous, introspection, cli. */
+  readonly auth?: string;
+}
+
+export type AuditEventType =
+  | "tool_call"
+  | "prompt_get"
+  | "resource_read"
+  | "call"
+  | "denied"
+  | "redacted"
+  | "injection"
+  | "admin"
+  | "auth";
+
+/**
+ * One audit event as the gateway produces it. Result content is never recorded: only its size and
+ * SHA-256. Arguments are recorded redacted and cut to a size. Fields left undefined are omitted.
+ */
+export interface AuditEvent {
+  readonly id: string;
+  /** UTC ISO 8601, when the outcome was known. */
+  readonly ts: string;
+  readonly event: AuditEventType;
+  readonly principal?: AuditPrincipal;
+  readonly session?: string;
+  readonly request_id?: string | number;
+  readonly server?: string;
+  /** The tool or prompt name, or the resource URI. */
+  readonly tool?: string;
+  readonly method?: string;
+  /** Redacted arguments as JSON text, cut to `audit.max_args_bytes`. */
+  readonly args?: string;
+  readonly status?: string;
+  readonly reason?: string;
+  readonly started_at?: string;
+  readonly duration_ms?: number;
+  readonly result_bytes?: number;
+  readonly result_sha256?: string;
+  readonly trace_id?: string;
+  /** `redacted`: counts by type. `injection`: signal kinds. `admin`/`auth`: the action's details. */
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+/** An event as a sink stores it: its place in that sink's hash chain. */
+export interface StoredEvent extends AuditEvent {
+  readonly seq: number;
+  readonly prev_hash: string;
+  readonly hash: string;
+}
+
+/** A new event with its id and timestamp; undefined fields dropped so hashing sees one form. */
+export function auditEvent(fields: Omit<AuditEvent, "id" | "ts"> & { ts?: string }): AuditEvent {
+  const out: Record<string, unknown> = { id: randomUUID(), ts: fields.ts ?? new Date().toISOString() };
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined && k !== "ts") out[k] = v;
+  return out as unknown as AuditEvent;
+}

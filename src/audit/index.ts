@@ -1,0 +1,45 @@
+/**
+ * The audit log, opened from config: each configured sink, the chain key, checkpoints and spool.
+ * Design notes: docs/audit.md.
+ */
+import type { Config } from "../config/types.js";
+import type { Logger } from "../log.js";
+import type { StateStore } from "../state/store.js";
+import { loadAuditKey } from "./chain.js";
+import { AuditLog } from "./log.js";
+import { JsonlSink } from "./sinks/jsonl.js";
+import { PostgresSink } from "./sinks/postgres.js";
+import type { AuditSink } from "./sinks/sink.js";
+import { SqliteSink } from "./sinks/sqlite.js";
+import { StdoutSink } from "./sinks/stdout.js";
+
+export { AuditLog, AuditUnavailable } from "./log.js";
+export { auditEvent, type AuditEvent, type StoredEvent } from "./event.js";
+export type { AuditFilter, AuditSink } from "./sinks/sink.js";
+
+export function openSinks(config: Config, state: StateStore, key: Uint8Array): AuditSink[] {
+  return config.audit.sinks.map((s) => {
+    switch (s.kind) {
+      case "sqlite":
+        return new SqliteSink(state.db, key);
+      case "stdout":
+        return new StdoutSink(key);
+      case "jsonl":
+        return new JsonlSink(s.path, key, s.maxBytes, s.keep);
+      case "postgres":
+        return new PostgresSink(s.url, key);
+    }
+  });
+}
+
+export function openAuditLog(config: Config, state: StateStore, log: Logger): AuditLog {
+  const key = loadAuditKey(config.audit.keyFile);
+  return new AuditLog(openSinks(config, state, key), {
+    key,
+    checkpointFile: config.audit.checkpointFile,
+    checkpointEvery: config.audit.checkpointEvery,
+    checkpointIntervalMs: config.audit.checkpointIntervalMs,
+    spool: config.audit.spool,
+    log: log.child({ component: "audit" }),
+  });
+}

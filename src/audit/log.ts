@@ -1,0 +1,242 @@
+import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "../log.js";
+import { appendCheckpoint } from "./checkpoints.js";
+import type { AuditEvent, StoredEvent } from "./event.js";
+import type { AuditSink } from "./sinks/sink.js";
+
+/** Thrown to the caller of `record` when an event could not be made durable: refuse the call. */
+export class AuditUnavailable extends Error {
+  constructor(
+    readonly sink: string,
+    cause: unknown,
+  ) {
+    super(`audit sink ${sink} failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = "AuditUnavailable";
+  }
+}
+
+export interface AuditLogOptions {
+  readonly key: Uint8Array;
+  readonly checkpointFile: string;
+  readonly checkpointEvery: number;
+  readonly checkpointIntervalMs: number;
+  /** Directory where events for a failing sink wait; undefined: a failing sink refuses calls. */
+  readonly spool: string | undefined;
+  readonly log: Logger;
+}
+
+interface Waiting {
+  readonly event: AuditEvent;
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+}
+
+interface SinkState {
+  readonly sink: AuditSink;
+  spooling: boolean;
+  /** Events written since the last checkpoint, and the newest of them. */
+  unchecked: number;
+  last: StoredEvent | undefined;
+}
+
+const RETRY_MS = 2_000;
+const REPLAY_BATCH = 500;
+
+/**
+ * The audit log: events queue here and are written in batches, one batch at a time, to every sink.
+ * `record` resolves when its event is durable in all of them (the caller then releases its
+ * response); it rejects with AuditUnavailable when a sink failed and no spool is set. With a spool,
+ * a failing sink's events are appended (fsync'd) to `<spool>/<sink>.jsonl` in order, and replayed
+ * into the sink, chained there, once it accepts writes again.
+ */
+export class AuditLog {
+  private queue: Waiting[] = [];
+  private scheduled = false;
+  /** Every write (flush, replay, checkpoint) runs on this one chain: batches never interleave. */
+  private serial: Promise<void> = Promise.resolve();
+  private readonly states: SinkState[];
+  private readonly timer: NodeJS.Timeout;
+  private retry: NodeJS.Timeout | undefined;
+  private closed = false;
+  private inFlight = 0;
+
+  constructor(
+    sinks: readonly AuditSink[],
+    private readonly opts: AuditLogOptions,
+  ) {
+    this.states = sinks.map((sink) => ({ sink, spooling: false, unchecked: 0, last: undefined }));
+    this.timer = setInterval(() => void this.run(() => this.checkpointAll()), opts.checkpointIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Events waiting to be written, and those being written. */
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  record(event: AuditEvent): Promise<void> {
+    if (this.closed) return Promise.reject(new AuditUnavailable("(closed)", "the audit log is closed"));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ event, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.run(() => this.flush()));
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    if (this.retry) clearTimeout(this.retry);
+    await this.run(() => this.flush());
+    await this.run(() => this.checkpointAll());
+    await Promise.all(this.states.map((s) => s.sink.close().catch(() => undefined)));
+  }
+
+  private run(fn: () => Promise<void>): Promise<void> {
+    const next = this.serial.then(fn, fn);
+    this.serial = next.catch((err: unknown) => {
+      this.opts.log.error({ err: err instanceof Error ? err.message : String(err) }, "audit write failed");
+    });
+    return this.serial;
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    this.inFlight = batch.length;
+    const events = batch.map((w) => w.event);
+    let failure: AuditUnavailable | undefined;
+    await Promise.all(
+      this.states.map(async (st) => {
+        try {
+          await this.write(st, events);
+        } catch (err) {
+          failure ??= err instanceof AuditUnavailable ? err : new AuditUnavailable(st.sink.id, err);
+        }
+      }),
+    );
+    this.inFlight = 0;
+    for (const w of batch) {
+      if (failure) w.reject(failure);
+      else w.resolve();
+    }
+  }
+
+  private async write(st: SinkState, events: readonly AuditEvent[]): Promise<void> {
+    if (!st.spooling) {
+      try {
+        this.written(st, await st.sink.append(events));
+        return;
+      } catch (err) {
+        const failure = new AuditUnavailable(st.sink.id, err);
+        this.opts.log.error({ sink: st.sink.id, err: failure.message }, "audit sink failed");
+        if (this.opts.spool === undefined) throw failure;
+        st.spooling = true;
+      }
+    }
+    await this.spool(st, events);
+    this.scheduleReplay();
+  }
+
+  private written(st: SinkState, stored: readonly StoredEvent[]): void {
+    if (!st.sink.readable || stored.length === 0) return;
+    st.unchecked += stored.length;
+    st.last = stored[stored.length - 1];
+    if (st.unchecked >= this.opts.checkpointEvery) this.checkpoint(st);
+  }
+
+  private checkpoint(st: SinkState): void {
+    if (!st.last || st.unchecked === 0) return;
+    try {
+      appendCheckpoint(this.opts.checkpointFile, this.opts.key, {
+        sink: st.sink.id,
+        seq: st.last.seq,
+        hash: st.last.hash,
+      });
+      st.unchecked = 0;
+    } catch (err) {
+      // The events themselves are durable; only truncation evidence is late. Loud, not fatal.
+      this.opts.log.error(
+        { file: this.opts.checkpointFile, err: err instanceof Error ? err.message : String(err) },
+        "audit checkpoint could not be written",
+      );
+    }
+  }
+
+  private checkpointAll(): Promise<void> {
+    for (const st of this.states) this.checkpoint(st);
+    return Promise.resolve();
+  }
+
+  private spoolFile(st: SinkState): string {
+    return join(this.opts.spool as string, `${st.sink.id.replace(/[^A-Za-z0-9._-]+/g, "_")}.jsonl`);
+  }
+
+  private async spool(st: SinkState, events: readonly AuditEvent[]): Promise<void> {
+    try {
+      await mkdir(this.opts.spool as string, { recursive: true, mode: 0o700 });
+      const handle = await open(this.spoolFile(st), "a", 0o600);
+      try {
+        await handle.write(events.map((e) => `${JSON.stringify(e)}\n`).join(""));
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      throw new AuditUnavailable(st.sink.id, err);
+    }
+  }
+
+  private scheduleReplay(): void {
+    if (this.retry || this.closed) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      void this.run(() => this.replay());
+    }, RETRY_MS);
+    this.retry.unref();
+  }
+
+  /** Moves spooled events into their sinks, oldest first; the spool is removed once all are in. */
+  private async replay(): Promise<void> {
+    for (const st of this.states) {
+      if (!st.spooling) continue;
+      const file = this.spoolFile(st);
+      try {
+        const text = await readFile(file, "utf8");
+        const events = text
+          .split("\n")
+          .filter((l) => l.trim() !== "")
+          .map((l) => JSON.parse(l) as AuditEvent);
+        for (let i = 0; i < events.length; i += REPLAY_BATCH) {
+          this.written(st, await st.sink.append(events.slice(i, i + REPLAY_BATCH)));
+          // What is in the sink leaves the spool at once, so a failure later never replays it twice.
+          const rest = events.slice(i + REPLAY_BATCH);
+          if (rest.length > 0) {
+            await writeFile(`${file}.tmp`, rest.map((e) => `${JSON.stringify(e)}\n`).join(""), {
+              mode: 0o600,
+            });
+            await rename(`${file}.tmp`, file);
+          }
+        }
+        await rm(file, { force: true });
+        st.spooling = false;
+        this.opts.log.info(
+          { sink: st.sink.id, events: events.length },
+          "audit sink recovered: spool replayed",
+        );
+      } catch (err) {
+        this.opts.log.warn(
+          { sink: st.sink.id, err: err instanceof Error ? err.message : String(err) },
+          "audit spool replay failed",
+        );
+        this.scheduleReplay();
+      }
+    }
+  }
+}

@@ -1,0 +1,202 @@
+import { closeSync, openSync, readSync, statSync, unlinkSync } from "node:fs";
+import { mkdir, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { createReadStream, type ReadStream } from "node:fs";
+import { dirname } from "node:path";
+import { createInterface } from "node:readline";
+import { canonical, chain, EMPTY_HEAD, type ChainHead } from "../chain.js";
+import type { AuditEvent, StoredEvent } from "../event.js";
+import { matches, type AuditFilter, type AuditSink } from "./sink.js";
+
+const LOCK_STALE_MS = 10_000;
+const LOCK_WAIT_MS = 5_000;
+const TAIL_BYTES = 256 * 1024;
+
+/**
+ * One event per line, appended to `path`; past `maxBytes` the file is rotated to `path.1` (older
+ * ones shift to `.2`, …, `keep` of them kept) and the chain carries on in the new file. Each batch
+ * takes a lock file beside the log and re-reads the head if someone else appended meanwhile, so
+ * the CLI and the gateway can share one log. A write that returned is in the kernel: it survives
+ * the process being killed (not a power cut; that needs the disk's own guarantees).
+ */
+export class JsonlSink implements AuditSink {
+  readonly id: string;
+  readonly readable = true;
+  private head: ChainHead | undefined;
+  /** Size the file had after our last write; another size means someone else wrote. */
+  private size = -1;
+  private handle: FileHandle | undefined;
+
+  constructor(
+    readonly path: string,
+    private readonly key: Uint8Array,
+    private readonly maxBytes = 100 * 1024 * 1024,
+    private readonly keep = 10,
+  ) {
+    this.id = `jsonl:${path}`;
+  }
+
+  async append(events: readonly AuditEvent[]): Promise<readonly StoredEvent[]> {
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    const unlock = await this.lock();
+    try {
+      let size = await fileSize(this.path);
+      if (this.head === undefined || size !== this.size) this.head = readHead(this.path);
+      const stored: StoredEvent[] = [];
+      let head = this.head;
+      for (const e of events) {
+        const s = chain(this.key, head, e);
+        stored.push(s);
+        head = s;
+      }
+      const text = stored.map((s) => `${canonical(s)}\n`).join("");
+      if (size > 0 && size + Buffer.byteLength(text) > this.maxBytes) {
+        await this.rotate();
+        size = 0;
+      }
+      this.handle ??= await open(this.path, "a", 0o600);
+      await this.handle.write(text);
+      this.size = size + Buffer.byteLength(text);
+      this.head = head;
+      return stored;
+    } catch (err) {
+      // Unknown state after a failed write: re-read everything next time.
+      this.head = undefined;
+      await this.handle?.close().catch(() => undefined);
+      this.handle = undefined;
+      throw err;
+    } finally {
+      unlock();
+    }
+  }
+
+  async *read(filter: AuditFilter = {}): AsyncIterable<StoredEvent> {
+    for (const file of this.files()) {
+      let input: ReadStream;
+      try {
+        input = createReadStream(file, { encoding: "utf8" });
+        await new Promise<void>((resolve, reject) => {
+          input.once("open", () => resolve()).once("error", reject);
+        });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+        throw err;
+      }
+      for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+        if (line.trim() === "") continue;
+        const e = parseLine(line);
+        if (matches(e, filter)) yield e;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+
+  /** Oldest first: `path.<keep>` … `path.1`, then `path`. */
+  private files(): string[] {
+    const out: string[] = [];
+    for (let i = this.keep; i >= 1; i--) out.push(`${this.path}.${i}`);
+    out.push(this.path);
+    return out;
+  }
+
+  private async rotate(): Promise<void> {
+    await this.handle?.close();
+    this.handle = undefined;
+    await rm(`${this.path}.${this.keep}`, { force: true });
+    for (let i = this.keep - 1; i >= 1; i--) {
+      await rename(`${this.path}.${i}`, `${this.path}.${i + 1}`).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== "ENOENT") throw err;
+      });
+    }
+    await rename(this.path, `${this.path}.1`);
+  }
+
+  /** An exclusive lock file; a lock older than LOCK_STALE_MS is left by a dead process and taken over. */
+  private async lock(): Promise<() => void> {
+    const file = `${this.path}.lock`;
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        closeSync(openSync(file, "wx", 0o600));
+        return () => {
+          try {
+            unlinkSync(file);
+          } catch {
+            // already taken over as stale
+          }
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      }
+      try {
+        if (Date.now() - statSync(file).mtimeMs > LOCK_STALE_MS) unlinkSync(file);
+      } catch {
+        // gone meanwhile
+      }
+      if (Date.now() > deadline) throw new Error(`audit log ${this.path} is locked by another process`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+}
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw err;
+  }
+}
+
+function parseLine(line: string): StoredEvent {
+  try {
+    return JSON.parse(line) as StoredEvent;
+  } catch {
+    // A damaged line is still an event position: verify reports it as edited.
+    return { _unparsable: line.slice(0, 200) } as unknown as StoredEvent;
+  }
+}
+
+/** The last complete event of the log (or of its newest rotated file when the log is empty). */
+function readHead(path: string): ChainHead {
+  for (const file of [path, `${path}.1`]) {
+    const last = lastLine(file);
+    if (last === undefined) continue;
+    const e = JSON.parse(last) as StoredEvent;
+    if (typeof e.seq !== "number" || typeof e.hash !== "string") {
+      throw new Error(`audit log ${file}: last line is not a chained event`);
+    }
+    return { seq: e.seq, hash: e.hash };
+  }
+  return EMPTY_HEAD;
+}
+
+function lastLine(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  try {
+    const size = statSync(file).size;
+    if (size === 0) return undefined;
+    const length = Math.min(size, TAIL_BYTES);
+    const buf = Buffer.alloc(length);
+    readSync(fd, buf, 0, length, size - length);
+    const lines = buf
+      .toString("utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "");
+    const last = lines[lines.length - 1];
+    if (last === undefined) return undefined;
+    if (lines.length === 1 && length < size) throw new Error(`audit log ${file}: last line too long`);
+    return last;
+  } finally {
+    closeSync(fd);
+  }
+}

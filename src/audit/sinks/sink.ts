@@ -1,0 +1,90 @@
+import type { AuditEvent, StoredEvent } from "../event.js";
+
+/** Which events a reader returns; every field optional. Times are ISO 8601 strings. */
+export interface AuditFilter {
+  readonly user?: string;
+  readonly server?: string;
+  readonly tool?: string;
+  readonly status?: string;
+  readonly event?: string;
+  readonly since?: string;
+  readonly until?: string;
+  /** Only events after this sequence number (for following a log). */
+  readonly afterSeq?: number;
+}
+
+/**
+ * Where events go. A sink keeps its own hash chain: `append` links the batch after the chain's
+ * current head, writes it, and returns the stored events only once they are durable (they survive
+ * the process being killed). It throws when it could not write; nothing is half-written silently.
+ */
+export interface AuditSink {
+  /** Stable name: `sqlite`, `stdout`, `jsonl:<path>`, `postgres:<host/db>`; checkpoints use it. */
+  readonly id: string;
+  /** Whether the sink can be read back and verified (stdout cannot). */
+  readonly readable: boolean;
+  append(events: readonly AuditEvent[]): Promise<readonly StoredEvent[]>;
+  /** Events in chain order. */
+  read(filter?: AuditFilter): AsyncIterable<StoredEvent>;
+  close(): Promise<void>;
+}
+
+/** Applies a filter in memory (sinks that cannot query do it this way). */
+export function matches(e: StoredEvent, f: AuditFilter): boolean {
+  if (f.afterSeq !== undefined && e.seq <= f.afterSeq) return false;
+  if (f.user !== undefined && e.principal?.sub !== f.user) return false;
+  if (f.server !== undefined && e.server !== f.server) return false;
+  if (f.tool !== undefined && e.tool !== f.tool) return false;
+  if (f.status !== undefined && e.status !== f.status) return false;
+  if (f.event !== undefined && e.event !== f.event) return false;
+  if (f.since !== undefined && e.ts < f.since) return false;
+  if (f.until !== undefined && e.ts > f.until) return false;
+  return true;
+}
+
+/** A table row of the SQLite and Postgres sinks: the stored event (`body`) and query columns. */
+export interface AuditRow {
+  seq: number | string;
+  sub: string | null;
+  server: string | null;
+  tool: string | null;
+  status: string | null;
+  event: string;
+  ts: string;
+  hash: string;
+  body: string;
+}
+
+/** The query columns of a stored event. */
+export function columns(e: StoredEvent) {
+  return {
+    seq: e.seq,
+    id: e.id,
+    ts: e.ts,
+    event: e.event,
+    sub: e.principal?.sub ?? null,
+    server: e.server ?? null,
+    tool: e.tool ?? null,
+    status: e.status ?? null,
+    hash: e.hash,
+  };
+}
+
+/**
+ * The stored event is its body. A query column that disagrees with it (edited to change what
+ * `audit query` shows) marks the event, so its MAC no longer matches and verify reports it.
+ */
+export function fromRow(r: AuditRow): StoredEvent {
+  const body = JSON.parse(r.body) as StoredEvent;
+  const c = columns(body);
+  const same =
+    c.seq === Number(r.seq) &&
+    c.hash === r.hash &&
+    c.event === r.event &&
+    c.ts === r.ts &&
+    c.sub === r.sub &&
+    c.server === r.server &&
+    c.tool === r.tool &&
+    c.status === r.status;
+  return same ? body : ({ ...body, _column_mismatch: true } as StoredEvent);
+}

@@ -1,0 +1,72 @@
+import type { Db } from "../../state/store.js";
+import { canonical, chain, EMPTY_HEAD, type ChainHead } from "../chain.js";
+import type { AuditEvent, StoredEvent } from "../event.js";
+import { columns, fromRow, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
+
+/**
+ * The embedded default: the `audit_events` table of the state store (WAL). A batch is one
+ * IMMEDIATE transaction that reads the chain head inside it, so another process appending to the
+ * same file (the CLI recording an admin action) cannot fork the chain.
+ */
+export class SqliteSink implements AuditSink {
+  readonly id = "sqlite";
+  readonly readable = true;
+  private readonly insert;
+  private readonly head;
+  private readonly write;
+
+  constructor(
+    private readonly db: Db,
+    private readonly key: Uint8Array,
+  ) {
+    this.head = db.prepare("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
+    this.insert = db.prepare(
+      `INSERT INTO audit_events (seq, id, ts, event, sub, server, tool, status, hash, body)
+       VALUES (@seq, @id, @ts, @event, @sub, @server, @tool, @status, @hash, @body)`,
+    );
+    this.write = db.transaction((events: readonly AuditEvent[]): StoredEvent[] => {
+      let head = (this.head.get() as ChainHead | undefined) ?? EMPTY_HEAD;
+      const out: StoredEvent[] = [];
+      for (const e of events) {
+        const stored = chain(this.key, head, e);
+        this.insert.run({ ...columns(stored), body: canonical(stored) });
+        out.push(stored);
+        head = stored;
+      }
+      return out;
+    });
+  }
+
+  append(events: readonly AuditEvent[]): Promise<readonly StoredEvent[]> {
+    try {
+      return Promise.resolve(this.write.immediate(events));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  async *read(filter: AuditFilter = {}): AsyncIterable<StoredEvent> {
+    const where: string[] = [];
+    const params: Record<string, string | number> = {};
+    const add = (sql: string, name: string, value: string | number | undefined) => {
+      if (value === undefined) return;
+      where.push(sql);
+      params[name] = value;
+    };
+    add("seq > @afterSeq", "afterSeq", filter.afterSeq);
+    add("sub = @user", "user", filter.user);
+    add("server = @server", "server", filter.server);
+    add("tool = @tool", "tool", filter.tool);
+    add("status = @status", "status", filter.status);
+    add("event = @event", "event", filter.event);
+    add("ts >= @since", "since", filter.since);
+    add("ts <= @until", "until", filter.until);
+    const sql = `SELECT seq, sub, server, tool, status, event, ts, hash, body FROM audit_events
+      ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq`;
+    for (const r of this.db.prepare(sql).iterate(params) as Iterable<AuditRow>) yield fromRow(r);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,154 @@
+import { createHash } from "node:crypto";
+import { auditEvent, type AuditEvent, type AuditEventType, type AuditPrincipal } from "../../audit/event.js";
+import type { AuditLog } from "../../audit/log.js";
+import { ErrorCode, GatewayError, PeerRpcError } from "../../errors.js";
+import type { Json } from "../../jsonrpc.js";
+import type { Principal } from "../../auth/principal.js";
+import type { Protector } from "../../protect/protector.js";
+import type { Interceptor } from "../compose.js";
+import type { CallContext, Outcome } from "../context.js";
+
+const EVENT_OF: Readonly<Record<string, AuditEventType>> = {
+  "tools/call": "tool_call",
+  "prompts/get": "prompt_get",
+  "resources/read": "resource_read",
+};
+
+/**
+ * Records every call's outcome, and every refusal of any request, before the response is released:
+ * the response waits until the events are durable in every sink. A call whose events cannot be
+ * written is refused (fail closed). Arguments are recorded redacted; results by size and SHA-256.
+ * Lists that succeed are not recorded (they change nothing and are filtered by the same policy).
+ */
+export function audit(
+  log: AuditLog,
+  protectors: ReadonlyMap<string, Protector>,
+  maxArgsBytes: number,
+): Interceptor<CallContext, Outcome> {
+  return async function auditCall(ctx, next) {
+    let outcome: Outcome | undefined;
+    let error: unknown;
+    try {
+      outcome = await next();
+    } catch (err) {
+      error = err;
+    }
+    const events = callEvents(ctx, outcome, error, protectors, maxArgsBytes);
+    if (events.length > 0) {
+      try {
+        await Promise.all(events.map((e) => log.record(e)));
+      } catch (err) {
+        ctx.log.error(
+          {
+            method: ctx.method,
+            request_id: ctx.request.id,
+            err: err instanceof Error ? err.message : String(err),
+          },
+          "call refused: its audit event could not be written",
+        );
+        throw auditUnavailable();
+      }
+    }
+    if (error !== undefined) throw error;
+    return outcome as Outcome;
+  };
+}
+
+export function auditUnavailable(): GatewayError {
+  return new GatewayError(
+    ErrorCode.InternalError,
+    "audit_unavailable",
+    "the call could not be recorded and was refused",
+  );
+}
+
+export function principalFields(p: Principal): AuditPrincipal {
+  return { sub: p.subject, ...(p.clientId ? { client_id: p.clientId } : {}), auth: p.method };
+}
+
+function callEvents(
+  ctx: CallContext,
+  outcome: Outcome | undefined,
+  error: unknown,
+  protectors: ReadonlyMap<string, Protector>,
+  maxArgsBytes: number,
+): AuditEvent[] {
+  const plan = ctx.plan;
+  const isCall = plan.kind === "call";
+  if (!isCall && error === undefined) return [];
+  const endedAt = Date.now();
+  const args = isCall ? plan.params?.arguments : undefined;
+  const protector = isCall ? protectors.get(plan.server) : undefined;
+  const base = {
+    principal: principalFields(ctx.principal),
+    session: ctx.sessionId,
+    request_id: ctx.request.id,
+    method: ctx.method,
+    server: isCall ? plan.server : undefined,
+    tool: isCall ? plan.name : undefined,
+    trace_id: ctx.traceId,
+  };
+  const timing = {
+    started_at: new Date(ctx.startedAt).toISOString(),
+    duration_ms: endedAt - ctx.startedAt,
+  };
+  const recordedArgs =
+    args !== undefined && protector ? protector.auditArguments(args as Json, maxArgsBytes) : undefined;
+  const events: AuditEvent[] = [];
+  if (error instanceof GatewayError) {
+    events.push(
+      auditEvent({
+        ...base,
+        ...timing,
+        event: "denied",
+        args: recordedArgs,
+        status: "denied",
+        reason: error.reason,
+        detail: { code: error.code },
+      }),
+    );
+  } else if (error !== undefined) {
+    const cancelled = ctx.signal.aborted;
+    events.push(
+      auditEvent({
+        ...base,
+        ...timing,
+        event: EVENT_OF[ctx.method] ?? "call",
+        args: recordedArgs,
+        status: cancelled ? "cancelled" : "error",
+        reason: error instanceof PeerRpcError ? "upstream_error" : cancelled ? "cancelled" : "gateway_error",
+        detail: error instanceof PeerRpcError ? { code: error.code } : undefined,
+      }),
+    );
+  } else if (outcome?.kind === "result") {
+    const body = Buffer.from(JSON.stringify(outcome.result));
+    events.push(
+      auditEvent({
+        ...base,
+        ...timing,
+        event: EVENT_OF[ctx.method] ?? "call",
+        args: recordedArgs,
+        status: outcome.result.isError === true ? "tool_error" : "ok",
+        result_bytes: body.length,
+        result_sha256: createHash("sha256").update(body).digest("hex"),
+      }),
+    );
+  }
+  const f = ctx.findings;
+  if (f && Object.keys(f.redacted).length > 0) {
+    events.push(
+      auditEvent({ ...base, event: "redacted", status: "ok", detail: { types: { ...f.redacted } } }),
+    );
+  }
+  if (f && f.signals.length > 0) {
+    events.push(
+      auditEvent({
+        ...base,
+        event: "injection",
+        status: "ok",
+        detail: { signals: [...new Set(f.signals.map((s) => s.kind))] },
+      }),
+    );
+  }
+  return events;
+}
