@@ -35,12 +35,15 @@ interface Waiting {
 interface SinkState {
   readonly sink: AuditSink;
   spooling: boolean;
+  /** The last write failed (and no spool took the events): calls are refused until a ping passes. */
+  failing: boolean;
   /** Events written since the last checkpoint, and the newest of them. */
   unchecked: number;
   last: StoredEvent | undefined;
 }
 
 const RETRY_MS = 2_000;
+const PING_EVERY_MS = 1_000;
 const REPLAY_BATCH = 500;
 
 /**
@@ -59,13 +62,22 @@ export class AuditLog {
   private readonly timer: NodeJS.Timeout;
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
+  private probe: Promise<void> | undefined;
+  private probedAt = 0;
   private inFlight = 0;
 
   constructor(
     sinks: readonly AuditSink[],
     private readonly opts: AuditLogOptions,
   ) {
-    this.states = sinks.map((sink) => ({ sink, spooling: false, unchecked: 0, last: undefined }));
+    this.states = sinks.map((sink) => ({
+      sink,
+      spooling: false,
+      // Unknown until pinged: the first call waits for every sink to answer.
+      failing: true,
+      unchecked: 0,
+      last: undefined,
+    }));
     this.timer = setInterval(() => void this.run(() => this.checkpointAll()), opts.checkpointIntervalMs);
     this.timer.unref();
   }
@@ -73,6 +85,32 @@ export class AuditLog {
   /** Events waiting to be written, and those being written. */
   get pending(): number {
     return this.queue.length + this.inFlight;
+  }
+
+  /**
+   * Resolves when every sink is believed writable: at once normally; after a failure, once each
+   * failing sink answers a ping (one ping in flight, at most one a second). Rejects otherwise, so
+   * the caller refuses the call before it reaches an upstream rather than after.
+   */
+  ready(): Promise<void> {
+    // With a spool nothing is refused: a failing sink's events wait there.
+    if (this.opts.spool !== undefined || !this.states.some((s) => s.failing)) return Promise.resolve();
+    if (this.probe && Date.now() - this.probedAt < PING_EVERY_MS) return this.probe;
+    this.probedAt = Date.now();
+    this.probe = Promise.all(
+      this.states
+        .filter((s) => s.failing)
+        .map(async (s) => {
+          try {
+            await s.sink.ping();
+            s.failing = false;
+          } catch (err) {
+            throw new AuditUnavailable(s.sink.id, err);
+          }
+        }),
+    ).then(() => undefined);
+    this.probe.catch(() => undefined);
+    return this.probe;
   }
 
   record(event: AuditEvent): Promise<void> {
@@ -132,11 +170,15 @@ export class AuditLog {
     if (!st.spooling) {
       try {
         this.written(st, await st.sink.append(events));
+        st.failing = false;
         return;
       } catch (err) {
         const failure = new AuditUnavailable(st.sink.id, err);
         this.opts.log.error({ sink: st.sink.id, err: failure.message }, "audit sink failed");
-        if (this.opts.spool === undefined) throw failure;
+        if (this.opts.spool === undefined) {
+          st.failing = true;
+          throw failure;
+        }
         st.spooling = true;
       }
     }

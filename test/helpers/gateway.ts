@@ -35,6 +35,8 @@ export interface Gateway {
   proc: ChildProcess;
   /** Every stderr line so far (pino JSON lines, and anything else the process wrote). */
   stderrLines: string[];
+  /** Every stdout line so far (the stdout audit sink writes here). */
+  stdoutLines: string[];
   /** The stderr lines that parse as JSON objects. */
   logs(): Record<string, unknown>[];
   /** GET /readyz. */
@@ -157,6 +159,7 @@ export async function startGateway(config: object | string, opts: GatewayOptions
     dir,
     proc,
     stderrLines,
+    stdoutLines,
     logs,
     readyz,
     exited: done,

@@ -1,5 +1,5 @@
-import { closeSync, openSync, readSync, statSync, unlinkSync } from "node:fs";
-import { mkdir, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { closeSync, constants, openSync, readSync, statSync, unlinkSync } from "node:fs";
+import { access, mkdir, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { createReadStream, type ReadStream } from "node:fs";
 import { dirname } from "node:path";
 import { createInterface } from "node:readline";
@@ -67,6 +67,11 @@ export class JsonlSink implements AuditSink {
     } finally {
       unlock();
     }
+  }
+
+  async ping(): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    await access(dirname(this.path), constants.W_OK);
   }
 
   async *read(filter: AuditFilter = {}): AsyncIterable<StoredEvent> {

@@ -95,6 +95,10 @@ export class PostgresSink implements AuditSink {
     }
   }
 
+  async ping(): Promise<void> {
+    await this.pool.query("SELECT 1");
+  }
+
   async *read(filter: AuditFilter = {}): AsyncIterable<StoredEvent> {
     await this.schema();
     const where: string[] = [];

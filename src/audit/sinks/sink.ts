@@ -24,6 +24,8 @@ export interface AuditSink {
   /** Whether the sink can be read back and verified (stdout cannot). */
   readonly readable: boolean;
   append(events: readonly AuditEvent[]): Promise<readonly StoredEvent[]>;
+  /** Resolves when the sink looks writable again (after a failure); rejects otherwise. */
+  ping(): Promise<void>;
   /** Events in chain order. */
   read(filter?: AuditFilter): AsyncIterable<StoredEvent>;
   close(): Promise<void>;

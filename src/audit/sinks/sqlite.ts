@@ -45,6 +45,15 @@ export class SqliteSink implements AuditSink {
     }
   }
 
+  ping(): Promise<void> {
+    try {
+      this.db.prepare("SELECT 1").get();
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
   async *read(filter: AuditFilter = {}): AsyncIterable<StoredEvent> {
     const where: string[] = [];
     const params: Record<string, string | number> = {};

@@ -34,6 +34,10 @@ export class StdoutSink implements AuditSink {
     });
   }
 
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+
   // eslint-disable-next-line require-yield
   async *read(): AsyncIterable<StoredEvent> {
     throw new Error("the stdout audit sink cannot be read back");
