@@ -58,6 +58,13 @@ export async function listen(
       const { ready, upstreams } = gateway.readiness();
       return json(res, ready ? 200 : 503, { status: ready ? "ready" : "not_ready", upstreams });
     }
+    // Like health, before authentication: scrapers hold no token (docs/observability.md).
+    if (path === "/metrics") {
+      if (!config.observability.metrics) return json(res, 404, { error: "not_found" });
+      const { contentType, body } = await gateway.metrics.render();
+      res.writeHead(200, { "content-type": contentType, "cache-control": "no-store" }).end(body);
+      return;
+    }
     const { guard, endpoint, http } = parts;
     if (!guard || !endpoint || !http) return json(res, 503, { error: "starting" });
     if (http.authServer && (await http.authServer.handle(req, res))) return;

@@ -1,10 +1,12 @@
 import { createHash } from "node:crypto";
 import type { FetchLike } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { context, propagation } from "@opentelemetry/api";
 import { decodeJwt } from "jose";
 import { subjectToken, type Principal } from "../auth/principal.js";
 import type { HttpServerConfig, UpstreamAuth } from "../config/types.js";
 import { GatewayError, upstreamUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
+import { headersSetter } from "../observability/tracing.js";
 import { safeForCredentials } from "./origin.js";
 import {
   CachedToken,
@@ -254,6 +256,8 @@ export class ConnectionCredentials {
       headers.delete(this.header);
       if (credential) headers.set(this.header, credential.value);
     }
+    // The calling request's trace (W3C traceparent, tracestate), when one is active.
+    propagation.inject(context.active(), headers, headersSetter);
     // A redirect is answered to the SDK, which follows it only within the origin, through here.
     const redirect = init?.redirect === "error" ? "error" : "manual";
     return fetch(target, { ...init, headers, redirect });

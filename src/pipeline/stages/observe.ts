@@ -34,5 +34,6 @@ function fields(ctx: CallContext) {
     sub: ctx.principal.subject,
     server: p.kind === "call" ? p.server : undefined,
     name: p.kind === "call" ? p.name : undefined,
+    trace_id: ctx.traceId,
   };
 }
