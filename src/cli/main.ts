@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { VERSION } from "../version.js";
+import type { AuditOptions } from "./audit.js";
 import type { TokenOptions } from "./token.js";
 
 // Each command is imported when run: `check` or `token` need not load the authorization server.
@@ -75,5 +76,36 @@ export async function main(argv: readonly string[]): Promise<void> {
       (opts: { config?: string; sub: string; scope: string; tool: string; args: string; json?: boolean }) =>
         import("./policy-explain.js").then((m) => m.policyExplainCommand(opts)),
     );
+  const audit = program.command("audit").description("read, follow, export and verify the audit log");
+  const filters = (c: Command) =>
+    c
+      .option("-c, --config <file>", "config file")
+      .option("--sink <sink>", "sqlite, postgres, jsonl or a sink id (default: the first readable sink)")
+      .option("--user <sub>", "the caller's subject")
+      .option("--server <name>", "server name")
+      .option("--tool <name>", "tool or prompt name, or resource URI")
+      .option("--status <status>", "ok, denied, error, tool_error, cancelled")
+      .option("--event <type>", "tool_call, denied, redacted, injection, admin, auth, …")
+      .option("--since <time>", "ISO 8601 time, or a duration back from now (1h, 7d)")
+      .option("--until <time>", "ISO 8601 time, or a duration back from now");
+  filters(audit.command("query").description("matching events, newest last (a table, or --json)"))
+    .option("--json", "one event per line")
+    .option("--limit <n>", "at most this many (the newest)", "100")
+    .action(async (opts: AuditOptions) => (await import("./audit.js")).auditQuery(opts));
+  filters(audit.command("tail").description("the last events; -f follows new ones"))
+    .option("-f, --follow", "keep printing new events")
+    .option("--json", "one event per line")
+    .option("--limit <n>", "how many to show first", "10")
+    .action(async (opts: AuditOptions) => (await import("./audit.js")).auditTail(opts));
+  filters(audit.command("export").description("every matching event, as JSONL or CSV"))
+    .option("--format <format>", "jsonl or csv", "jsonl")
+    .action(async (opts: AuditOptions) => (await import("./audit.js")).auditExport(opts));
+  audit
+    .command("verify")
+    .description("walk each sink's hash chain and checkpoints; exit 1 at the first tampered event")
+    .option("-c, --config <file>", "config file")
+    .option("--sink <sink>", "only this sink")
+    .option("--json", "one report per sink, as JSON")
+    .action(async (opts: AuditOptions) => (await import("./audit.js")).auditVerify(opts));
   await program.parseAsync([...argv]);
 }

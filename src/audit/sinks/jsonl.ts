@@ -1,7 +1,16 @@
-import { closeSync, constants, openSync, readSync, statSync, unlinkSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { access, mkdir, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { createReadStream, type ReadStream } from "node:fs";
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import { createInterface } from "node:readline";
 import { canonical, chain, EMPTY_HEAD, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
@@ -32,7 +41,8 @@ export class JsonlSink implements AuditSink {
     private readonly maxBytes = 100 * 1024 * 1024,
     private readonly keep = 10,
   ) {
-    this.id = `jsonl:${path}`;
+    // By file name only: a log moved or restored elsewhere still matches its checkpoints.
+    this.id = `jsonl:${basename(path)}`;
   }
 
   async append(events: readonly AuditEvent[]): Promise<readonly StoredEvent[]> {
@@ -119,13 +129,21 @@ export class JsonlSink implements AuditSink {
     await rename(this.path, `${this.path}.1`);
   }
 
-  /** An exclusive lock file; a lock older than LOCK_STALE_MS is left by a dead process and taken over. */
+  /**
+   * An exclusive lock file holding its owner's pid. A lock whose owner is gone (a killed process)
+   * is taken over at once; one older than LOCK_STALE_MS is too, whoever holds it.
+   */
   private async lock(): Promise<() => void> {
     const file = `${this.path}.lock`;
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (;;) {
       try {
-        closeSync(openSync(file, "wx", 0o600));
+        const fd = openSync(file, "wx", 0o600);
+        try {
+          writeSync(fd, String(process.pid));
+        } finally {
+          closeSync(fd);
+        }
         return () => {
           try {
             unlinkSync(file);
@@ -136,14 +154,30 @@ export class JsonlSink implements AuditSink {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       }
-      try {
-        if (Date.now() - statSync(file).mtimeMs > LOCK_STALE_MS) unlinkSync(file);
-      } catch {
-        // gone meanwhile
+      if (lockIsStale(file)) {
+        try {
+          unlinkSync(file);
+        } catch {
+          // gone meanwhile
+        }
+        continue;
       }
       if (Date.now() > deadline) throw new Error(`audit log ${this.path} is locked by another process`);
       await new Promise((r) => setTimeout(r, 2));
     }
+  }
+}
+
+function lockIsStale(file: string): boolean {
+  try {
+    if (Date.now() - statSync(file).mtimeMs > LOCK_STALE_MS) return true;
+    const pid = Number(readFileSync(file, "utf8"));
+    // Written just now by an owner that has not put its pid in yet: not stale.
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ESRCH";
   }
 }
 

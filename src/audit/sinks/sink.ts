@@ -19,7 +19,7 @@ export interface AuditFilter {
  * the process being killed). It throws when it could not write; nothing is half-written silently.
  */
 export interface AuditSink {
-  /** Stable name: `sqlite`, `stdout`, `jsonl:<path>`, `postgres:<host/db>`; checkpoints use it. */
+  /** Stable name: `sqlite`, `stdout`, `jsonl:<file name>`, `postgres:<host/db>`; checkpoints use it. */
   readonly id: string;
   /** Whether the sink can be read back and verified (stdout cannot). */
   readonly readable: boolean;

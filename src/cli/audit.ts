@@ -1,0 +1,278 @@
+import { existsSync } from "node:fs";
+import { loadAuditKey } from "../audit/chain.js";
+import { readCheckpoints } from "../audit/checkpoints.js";
+import type { StoredEvent } from "../audit/event.js";
+import { openSinks, type AuditFilter, type AuditSink } from "../audit/index.js";
+import { JsonlSink } from "../audit/sinks/jsonl.js";
+import { verifyEvents, type VerifyReport } from "../audit/verify.js";
+import { durationMs } from "../config/duration.js";
+import type { Config } from "../config/types.js";
+import { StateStore } from "../state/store.js";
+import { loadOrExit } from "./run.js";
+
+export interface AuditOptions {
+  config?: string;
+  sink?: string;
+  user?: string;
+  server?: string;
+  tool?: string;
+  status?: string;
+  event?: string;
+  since?: string;
+  until?: string;
+  json?: boolean;
+  limit?: string;
+  follow?: boolean;
+  format?: string;
+}
+
+interface Opened {
+  readonly config: Config;
+  readonly sinks: AuditSink[];
+  readonly key: Uint8Array;
+  close(): Promise<void>;
+}
+
+async function openReadable(option: string | undefined): Promise<Opened> {
+  const { config } = await loadOrExit(option);
+  const state = StateStore.open(config.state.sqlite);
+  // Reading never creates a key: a missing key means there is no log to check it against.
+  const key = loadAuditKey(config.audit.keyFile, false);
+  const sinks = openSinks(config, state, key).filter((s) => s.readable);
+  return {
+    config,
+    sinks,
+    key,
+    close: async () => {
+      await Promise.all(sinks.map((s) => s.close()));
+      state.close();
+    },
+  };
+}
+
+/** `--sink sqlite|postgres|jsonl` (or a full id such as `jsonl:audit.jsonl`); default: the first readable sink. */
+function pick(sinks: readonly AuditSink[], wanted: string | undefined): AuditSink {
+  const sink =
+    wanted === undefined ? sinks[0] : sinks.find((s) => s.id === wanted || s.id.split(":")[0] === wanted);
+  if (!sink) {
+    const ids = sinks.map((s) => s.id).join(", ") || "none";
+    throw new UsageError(
+      wanted === undefined
+        ? "no readable audit sink is configured"
+        : `no sink "${wanted}" (configured: ${ids})`,
+    );
+  }
+  return sink;
+}
+
+class UsageError extends Error {}
+
+/** An ISO 8601 time, or a duration back from now (`15m`, `24h`, `7d`). */
+export function parseTime(value: string | undefined, flag: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d+(ms|s|m|h|d)$/.test(value)) return new Date(Date.now() - durationMs(value)).toISOString();
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new UsageError(`${flag}: not a time or a duration: ${value}`);
+  return new Date(t).toISOString();
+}
+
+function filterOf(o: AuditOptions): AuditFilter {
+  return {
+    user: o.user,
+    server: o.server,
+    tool: o.tool,
+    status: o.status,
+    event: o.event,
+    since: parseTime(o.since, "--since"),
+    until: parseTime(o.until, "--until"),
+  };
+}
+
+async function run(o: AuditOptions, fn: (opened: Opened) => Promise<number>): Promise<void> {
+  let opened: Opened | undefined;
+  let code: number;
+  try {
+    opened = await openReadable(o.config);
+    code = await fn(opened);
+  } catch (err) {
+    if (!(err instanceof UsageError) && (err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    process.stderr.write(`mcp-warden audit: ${(err as Error).message}\n`);
+    code = 2;
+  } finally {
+    await opened?.close();
+  }
+  process.exitCode = code;
+}
+
+const COLUMNS = ["seq", "ts", "event", "status", "reason", "user", "server", "tool", "ms"] as const;
+
+function cells(e: StoredEvent): string[] {
+  return [
+    String(e.seq),
+    e.ts,
+    e.event,
+    e.status ?? "",
+    e.reason ?? "",
+    e.principal?.sub ?? "",
+    e.server ?? "",
+    e.tool ?? "",
+    e.duration_ms === undefined ? "" : String(e.duration_ms),
+    // eslint-disable-next-line no-control-regex -- control characters are what is being removed
+  ].map((c) => c.replace(/[\x00-\x1f\x7f]/g, "?")); // an event's text never moves the terminal
+}
+
+function printTable(events: readonly StoredEvent[]): void {
+  const rows = [COLUMNS.map((c) => c.toUpperCase()), ...events.map(cells)];
+  const widths = COLUMNS.map((_, i) => Math.min(60, Math.max(...rows.map((r) => (r[i] as string).length))));
+  for (const r of rows) {
+    process.stdout.write(
+      `${r
+        .map((c, i) => c.slice(0, 60).padEnd(widths[i] as number))
+        .join("  ")
+        .trimEnd()}\n`,
+    );
+  }
+}
+
+function limitOf(o: AuditOptions, fallback: number): number {
+  const n = o.limit === undefined ? fallback : Number(o.limit);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--limit: not a positive integer: ${o.limit}`);
+  return n;
+}
+
+/** The newest `limit` matching events, oldest first. */
+async function newest(sink: AuditSink, filter: AuditFilter, limit: number): Promise<StoredEvent[]> {
+  const out: StoredEvent[] = [];
+  for await (const e of sink.read(filter)) {
+    out.push(e);
+    if (out.length > limit) out.shift();
+  }
+  return out;
+}
+
+export function auditQuery(o: AuditOptions): Promise<void> {
+  return run(o, async ({ sinks }) => {
+    const events = await newest(pick(sinks, o.sink), filterOf(o), limitOf(o, 100));
+    if (o.json) for (const e of events) process.stdout.write(`${JSON.stringify(e)}\n`);
+    else printTable(events);
+    return 0;
+  });
+}
+
+export function auditTail(o: AuditOptions): Promise<void> {
+  return run(o, async ({ sinks }) => {
+    const sink = pick(sinks, o.sink);
+    const filter = filterOf(o);
+    const first = await newest(sink, filter, limitOf(o, 10));
+    const print = (e: StoredEvent) =>
+      process.stdout.write(o.json ? `${JSON.stringify(e)}\n` : `${cells(e).filter(Boolean).join("  ")}\n`);
+    first.forEach(print);
+    if (!o.follow) return 0;
+    let after = first[first.length - 1]?.seq ?? 0;
+    if (first.length === 0) for await (const e of sink.read({})) after = e.seq;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 500));
+      for await (const e of sink.read({ ...filter, afterSeq: after })) {
+        print(e);
+        after = e.seq;
+      }
+    }
+  });
+}
+
+const CSV_FIELDS = [
+  "seq",
+  "id",
+  "ts",
+  "event",
+  "status",
+  "reason",
+  "sub",
+  "client_id",
+  "auth",
+  "session",
+  "request_id",
+  "server",
+  "tool",
+  "method",
+  "args",
+  "started_at",
+  "duration_ms",
+  "result_bytes",
+  "result_sha256",
+  "trace_id",
+  "detail",
+  "prev_hash",
+  "hash",
+] as const;
+
+function csvCell(v: unknown): string {
+  if (v === undefined || v === null) return "";
+  let s = typeof v === "string" ? v : JSON.stringify(v);
+  // A cell a spreadsheet would run as a formula starts with a quote instead (CSV injection).
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function auditExport(o: AuditOptions): Promise<void> {
+  return run(o, async ({ sinks }) => {
+    const format = o.format ?? "jsonl";
+    if (format !== "jsonl" && format !== "csv") throw new UsageError(`--format: jsonl or csv, not ${format}`);
+    const sink = pick(sinks, o.sink);
+    if (format === "csv") process.stdout.write(`${CSV_FIELDS.join(",")}\n`);
+    for await (const e of sink.read(filterOf(o))) {
+      if (format === "jsonl") {
+        process.stdout.write(`${JSON.stringify(e)}\n`);
+        continue;
+      }
+      const flat: Record<string, unknown> = {
+        ...e,
+        sub: e.principal?.sub,
+        client_id: e.principal?.client_id,
+        auth: e.principal?.auth,
+      };
+      process.stdout.write(`${CSV_FIELDS.map((f) => csvCell(flat[f])).join(",")}\n`);
+    }
+    return 0;
+  });
+}
+
+export function auditVerify(o: AuditOptions): Promise<void> {
+  return run(o, async ({ config, sinks, key }) => {
+    const chosen = o.sink === undefined ? sinks : [pick(sinks, o.sink)];
+    if (chosen.length === 0) throw new UsageError("no readable audit sink is configured");
+    const checkpoints = readCheckpoints(config.audit.checkpointFile, key);
+    let failed = false;
+    for (const sink of chosen) {
+      const rotatedAway =
+        sink instanceof JsonlSink && existsSync(`${sink.path}.1`) && rotatedOut(config, sink);
+      const report = await verifyEvents(sink.id, sink.read(), key, checkpoints.valid, {
+        startsMidChain: rotatedAway,
+        invalidCheckpointLines: checkpoints.invalidLines,
+      });
+      failed ||= !report.ok;
+      process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : describe(report));
+    }
+    return failed ? 1 : 0;
+  });
+}
+
+/** Whether a JSONL log's oldest files may have been removed by rotation (its last slot is used). */
+function rotatedOut(config: Config, sink: JsonlSink): boolean {
+  const c = config.audit.sinks.find((s) => s.kind === "jsonl" && s.path === sink.path);
+  return c?.kind === "jsonl" && existsSync(`${sink.path}.${c.keep}`);
+}
+
+function describe(r: VerifyReport): string {
+  const range = r.events === 0 ? "no events" : `${r.events} events, seq ${r.firstSeq}–${r.lastSeq}`;
+  if (r.ok) return `${r.sink}: ok (${range}, ${r.checkpoints} checkpoints)\n`;
+  const p = r.problem;
+  const where = [
+    p?.position !== undefined ? `position ${p.position}` : "",
+    p?.seq !== undefined ? `seq ${p.seq}` : "",
+    p?.id ? `id ${p.id}` : "",
+  ]
+    .filter(Boolean)
+    .join(", ");
+  return `${r.sink}: FAILED: ${p?.kind}${where ? ` at ${where}` : ""}: ${p?.detail} (${range})\n`;
+}
