@@ -2,10 +2,12 @@
  * The audit log, opened from config: each configured sink, the chain key, checkpoints and spool.
  * Design notes: docs/audit.md.
  */
+import { userInfo } from "node:os";
 import type { Config } from "../config/types.js";
 import type { Logger } from "../log.js";
 import type { StateStore } from "../state/store.js";
 import { loadAuditKey } from "./chain.js";
+import { auditEvent } from "./event.js";
 import { AuditLog } from "./log.js";
 import { JsonlSink } from "./sinks/jsonl.js";
 import { PostgresSink } from "./sinks/postgres.js";
@@ -42,4 +44,53 @@ export function openAuditLog(config: Config, state: StateStore, log: Logger): Au
     spool: config.audit.spool,
     log: log.child({ component: "audit" }),
   });
+}
+
+/**
+ * The audit log of a CLI command that changes state (API keys; later kill, revive, approve): every
+ * configured sink but stdout, which belongs to the gateway's log shipper. `run` is refused unless
+ * every sink answers first, and its action is recorded (with `who`, the operating-system user)
+ * before the command reports success.
+ */
+export async function withAdminAudit<T>(
+  config: Config,
+  state: StateStore,
+  log: Logger,
+  action: string,
+  run: () => { result: T; detail: Record<string, unknown>; status?: string },
+): Promise<T> {
+  const key = loadAuditKey(config.audit.keyFile);
+  const sinks = openSinks(config, state, key).filter((s) => s.id !== "stdout");
+  const audit = new AuditLog(sinks, {
+    key,
+    checkpointFile: config.audit.checkpointFile,
+    checkpointEvery: config.audit.checkpointEvery,
+    checkpointIntervalMs: config.audit.checkpointIntervalMs,
+    spool: config.audit.spool,
+    log,
+  });
+  try {
+    await audit.ready();
+    const { result, detail, status } = run();
+    await audit.record(
+      auditEvent({
+        event: "admin",
+        principal: { sub: operator(), auth: "cli" },
+        status: status ?? "ok",
+        reason: action,
+        detail,
+      }),
+    );
+    return result;
+  } finally {
+    await audit.close();
+  }
+}
+
+function operator(): string {
+  try {
+    return `${userInfo().username}@cli`;
+  } catch {
+    return `uid:${process.getuid?.() ?? "?"}@cli`;
+  }
 }

@@ -25,11 +25,19 @@ interface IssuedToken {
 
 const REUSE = /(refresh token|authorization code) already (used|consumed)/;
 
+/** Records one authorization-server event in the audit log (ids, client, user, scopes; never a token). */
+export type AuthAudit = (action: string, status: "ok" | "denied", fields: Record<string, unknown>) => void;
+
 /**
  * Security events of the authorization server, logged (never a token or secret: only ids, the
  * client, the user, scopes and audiences), and issued JWT access tokens recorded for revocation.
  */
-export function observeProvider(provider: Provider, log: Logger, registry: AccessTokenRegistry): void {
+export function observeProvider(
+  provider: Provider,
+  log: Logger,
+  registry: AccessTokenRegistry,
+  audit: AuthAudit,
+): void {
   const issued = (token: IssuedToken) => {
     registry.record({
       jti: token.jti,
@@ -38,19 +46,17 @@ export function observeProvider(provider: Provider, log: Logger, registry: Acces
       accountId: token.accountId,
       expiresAt: Date.now() + token.expiration * 1000,
     });
-    log.info(
-      {
-        event: "token_issued",
-        kind: token.kind === "ClientCredentials" ? "client_credentials" : "access_token",
-        client_id: token.clientId,
-        sub: token.accountId ?? token.clientId,
-        aud: token.aud,
-        scope: token.scope,
-        grant_type: token.gty,
-        jti: token.jti,
-      },
-      "access token issued",
-    );
+    const fields = {
+      kind: token.kind === "ClientCredentials" ? "client_credentials" : "access_token",
+      client_id: token.clientId,
+      sub: token.accountId ?? token.clientId,
+      aud: token.aud,
+      scope: token.scope,
+      grant_type: token.gty,
+      jti: token.jti,
+    };
+    log.info({ event: "token_issued", ...fields }, "access token issued");
+    audit("token_issued", "ok", fields);
   };
   provider.on("access_token.issued", issued);
   provider.on("client_credentials.issued", issued);
@@ -68,48 +74,39 @@ export function observeProvider(provider: Provider, log: Logger, registry: Acces
         { event: "token_reuse", ...fields },
         "reuse of a one-time token detected: its grant is revoked",
       );
+      audit("token_reuse", "denied", fields);
     } else {
       log.info({ event: "token_refused", ...fields }, "token request refused");
+      audit("token_refused", "denied", fields);
     }
   });
   provider.on("grant.revoked", (ctx: KoaContextWithOIDC, grantId: string) => {
-    log.info(
-      {
-        event: "grant_revoked",
-        grant_id: grantId,
-        route: ctx.oidc?.route,
-        client_id: ctx.oidc?.client?.clientId,
-      },
-      "grant revoked",
-    );
+    const fields = { grant_id: grantId, route: ctx.oidc?.route, client_id: ctx.oidc?.client?.clientId };
+    log.info({ event: "grant_revoked", ...fields }, "grant revoked");
+    audit("grant_revoked", "ok", fields);
   });
   provider.on("authorization.error", (ctx: KoaContextWithOIDC, err: ProviderError) => {
-    log.info(
-      {
-        event: "authorization_refused",
-        client_id: ctx.oidc?.client?.clientId ?? ctx.oidc?.params?.client_id,
-        error: err.error,
-        detail: err.error_detail ?? err.error_description,
-      },
-      "authorization request refused",
-    );
+    const fields = {
+      client_id: ctx.oidc?.client?.clientId ?? ctx.oidc?.params?.client_id,
+      error: err.error,
+      detail: err.error_detail ?? err.error_description,
+    };
+    log.info({ event: "authorization_refused", ...fields }, "authorization request refused");
+    audit("authorization_refused", "denied", fields);
   });
   provider.on("registration_create.success", (_ctx: KoaContextWithOIDC, client) => {
-    log.info(
-      {
-        event: "client_registered",
-        client_id: client.clientId,
-        client_name: client.clientName,
-        redirect_uris: client.redirectUris,
-      },
-      "client registered",
-    );
+    const fields = {
+      client_id: client.clientId,
+      client_name: client.clientName,
+      redirect_uris: client.redirectUris,
+    };
+    log.info({ event: "client_registered", ...fields }, "client registered");
+    audit("client_registered", "ok", fields);
   });
   const refused = (event: string) => (_ctx: KoaContextWithOIDC, err: ProviderError) => {
-    log.info(
-      { event, error: err.error, detail: err.error_detail ?? err.error_description },
-      "request refused",
-    );
+    const fields = { error: err.error, detail: err.error_detail ?? err.error_description };
+    log.info({ event, ...fields }, "request refused");
+    audit(event, "denied", fields);
   };
   provider.on("registration_create.error", refused("registration_refused"));
   provider.on("revocation.error", refused("revocation_refused"));
@@ -121,17 +118,15 @@ export function observeProvider(provider: Provider, log: Logger, registry: Acces
   });
 }
 
-export function logGrantRevocation(log: Logger, revocation: GrantRevocation): void {
-  log.warn(
-    {
-      event: "grant_revoked",
-      grant_id: revocation.grantId,
-      reason: revocation.reason,
-      client_id: revocation.clientId,
-      user: revocation.accountId,
-      tokens: revocation.tokens,
-      access_tokens: revocation.accessTokens,
-    },
-    "grant family revoked",
-  );
+export function logGrantRevocation(log: Logger, audit: AuthAudit, revocation: GrantRevocation): void {
+  const fields = {
+    grant_id: revocation.grantId,
+    reason: revocation.reason,
+    client_id: revocation.clientId,
+    user: revocation.accountId,
+    tokens: revocation.tokens,
+    access_tokens: revocation.accessTokens,
+  };
+  log.warn({ event: "grant_revoked", ...fields }, "grant family revoked");
+  audit("grant_revoked", "ok", fields);
 }

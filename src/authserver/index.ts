@@ -9,7 +9,9 @@ import type { Logger } from "../log.js";
 import type { StateStore } from "../state/store.js";
 import { AccessTokenRegistry } from "./access-tokens.js";
 import { ConsentStore } from "./consents.js";
-import { logGrantRevocation, observeProvider } from "./events.js";
+import { logGrantRevocation, observeProvider, type AuthAudit } from "./events.js";
+import { auditEvent } from "../audit/event.js";
+import type { AuditLog } from "../audit/log.js";
 import { InteractionPages } from "./interactions.js";
 import { PROVIDER_CSP } from "./pages.js";
 import { ScopePolicy } from "./policy.js";
@@ -33,6 +35,33 @@ export interface AuthServerOptions {
   readonly state: StateStore;
   readonly log: Logger;
   readonly resources: readonly ProtectedResource[];
+  /** Token issuance, reuse, revocation and client registration are recorded here. */
+  readonly audit: AuditLog;
+}
+
+/**
+ * Authorization-server events as `auth` audit events. They do not hold a response back (the
+ * provider has answered by then); a write that fails is logged by the audit log.
+ */
+function authAudit(log: AuditLog): AuthAudit {
+  return (action, status, fields) => {
+    const sub =
+      typeof fields.sub === "string" ? fields.sub : typeof fields.user === "string" ? fields.user : undefined;
+    const clientId = typeof fields.client_id === "string" ? fields.client_id : undefined;
+    const principal = sub ?? clientId;
+    void log
+      .record(
+        auditEvent({
+          event: "auth",
+          principal:
+            principal === undefined ? undefined : { sub: principal, client_id: clientId, auth: "oauth" },
+          status,
+          reason: action,
+          detail: fields,
+        }),
+      )
+      .catch(() => undefined);
+  };
 }
 
 export interface AuthServer {
@@ -60,7 +89,8 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   const prefix = issuerUrl.pathname.replace(/\/+$/, "");
   const log = opts.log.child({ component: "authserver" });
   const policy = new ScopePolicy(opts.config.auth.users, opts.config.auth.clients, opts.resources);
-  const store = new OAuthStore(opts.state.db, (revocation) => logGrantRevocation(log, revocation));
+  const audit = authAudit(opts.audit);
+  const store = new OAuthStore(opts.state.db, (revocation) => logGrantRevocation(log, audit, revocation));
   const consents = new ConsentStore(opts.state.db);
   const registry = new AccessTokenRegistry(opts.state.db);
 
@@ -79,7 +109,7 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   provider.use(securityHeaders);
   provider.use(defaultScope(policy, prefix));
   provider.use(revokeJwtAccessTokens(opts.keys, issuer, registry, log));
-  observeProvider(provider, log, registry);
+  observeProvider(provider, log, registry, audit);
   const callback = provider.callback();
 
   const pages = new InteractionPages({
@@ -96,7 +126,7 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   const sweep = () => {
     try {
       const result = store.sweep();
-      for (const revocation of result.expiredGrants) logGrantRevocation(log, revocation);
+      for (const revocation of result.expiredGrants) logGrantRevocation(log, audit, revocation);
       if (result.abandonedClients > 0) {
         log.info(
           { event: "clients_swept", clients: result.abandonedClients },

@@ -1,5 +1,6 @@
 import { ApiKeys } from "../auth/api-keys.js";
 import { durationMs } from "../config/duration.js";
+import { withAdminAudit } from "../audit/index.js";
 import { StateStore } from "../state/store.js";
 import { loadOrExit } from "./run.js";
 
@@ -8,6 +9,21 @@ async function withKeys<T>(configOption: string | undefined, fn: (keys: ApiKeys)
   const state = StateStore.open(config.state.sqlite);
   try {
     return fn(new ApiKeys(state));
+  } finally {
+    state.close();
+  }
+}
+
+/** A change to the keys: refused unless the audit log can record it, then recorded. */
+async function changeKeys<T>(
+  configOption: string | undefined,
+  action: string,
+  fn: (keys: ApiKeys) => { result: T; detail: Record<string, unknown>; status?: string },
+): Promise<T> {
+  const { config, log } = await loadOrExit(configOption);
+  const state = StateStore.open(config.state.sqlite);
+  try {
+    return await withAdminAudit(config, state, log, action, () => fn(new ApiKeys(state)));
   } finally {
     state.close();
   }
@@ -22,9 +38,11 @@ export async function apikeyCreate(opts: {
   if (opts.ttl !== undefined && !/^\d+(ms|s|m|h|d)$/.test(opts.ttl))
     throw new Error(`--ttl: not a duration: ${opts.ttl}`);
   const scopes = (opts.scope ?? "").split(/\s+/).filter(Boolean);
-  const { key, info } = await withKeys(opts.config, (keys) =>
-    keys.create(opts.name, scopes, opts.ttl === undefined ? undefined : durationMs(opts.ttl)),
-  );
+  const { key, info } = await changeKeys(opts.config, "apikey_create", (keys) => {
+    const created = keys.create(opts.name, scopes, opts.ttl === undefined ? undefined : durationMs(opts.ttl));
+    const { id, name, expiresAt } = created.info;
+    return { result: created, detail: { id, name, scopes, expires_at: expiresAt } };
+  });
   process.stderr.write(`created API key ${info.id} (${info.name}); it is shown once, store it now\n`);
   process.stdout.write(`${key}\n`);
 }
@@ -46,7 +64,10 @@ export async function apikeyList(opts: { config?: string; json?: boolean }): Pro
 }
 
 export async function apikeyRevoke(opts: { config?: string; id: string }): Promise<void> {
-  const revoked = await withKeys(opts.config, (keys) => keys.revoke(opts.id));
+  const revoked = await changeKeys(opts.config, "apikey_revoke", (keys) => {
+    const done = keys.revoke(opts.id);
+    return { result: done, detail: { id: opts.id.slice(0, 100) }, status: done ? "ok" : "not_found" };
+  });
   if (!revoked) {
     process.stderr.write(`mcp-warden: no active API key ${opts.id}\n`);
     process.exitCode = 1;

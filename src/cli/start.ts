@@ -55,7 +55,15 @@ async function httpParts(
       url: urls.route(route.path),
       scopes: metadata.scopesFor(route),
     }));
-    authServer = await createAuthServer({ config, issuer, keys, state, log, resources });
+    authServer = await createAuthServer({
+      config,
+      issuer,
+      keys,
+      state,
+      log,
+      resources,
+      audit: gateway.audit,
+    });
   }
   return { auth: { verifier, metadata, urls }, authServer };
 }

@@ -6,7 +6,12 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
 import pino from "pino";
+import { AuditLog } from "../../src/audit/log.js";
+import { SqliteSink } from "../../src/audit/sinks/sqlite.js";
+import { makeTempDir } from "../helpers/paths.js";
 import { KeyStore } from "../../src/auth/keys.js";
 import { hashPassword } from "../../src/auth/passwords.js";
 import { createAuthServer, type AuthServer } from "../../src/authserver/index.js";
@@ -62,6 +67,7 @@ describe("authorization server under an issuer path", () => {
         grantTtlS: 7200,
       },
     } as unknown as Config;
+    const auditKey = randomBytes(32);
     as = await createAuthServer({
       config,
       issuer,
@@ -69,6 +75,14 @@ describe("authorization server under an issuer path", () => {
       state,
       log: pino({ level: "silent" }),
       resources: [{ url: `${issuer}/mcp`, scopes: ["demo:use", "demo:admin"] }],
+      audit: new AuditLog([new SqliteSink(state.db, auditKey)], {
+        key: auditKey,
+        checkpointFile: join(makeTempDir("warden-as-audit-"), "checkpoints.jsonl"),
+        checkpointEvery: 1000,
+        checkpointIntervalMs: 60_000,
+        spool: undefined,
+        log: pino({ level: "silent" }),
+      }),
     });
   });
 

@@ -573,6 +573,17 @@ describe("embedded authorization server", () => {
           "a token reached the log",
         );
       }
+      // The audit log has the issuance and the reuse, by ids only.
+      await waitFor(() => auditBodies().some((b) => b.includes('"reason":"token_reuse"')), {
+        what: "the token_reuse audit event",
+      });
+      const bodies = auditBodies();
+      assert.ok(bodies.some((b) => b.includes('"reason":"token_issued"') && b.includes('"sub":"alice"')));
+      for (const b of bodies) {
+        for (const token of [first.refresh_token, first.access_token, r1.body.refresh_token as string]) {
+          assert.ok(!b.includes(token), "a token reached the audit log");
+        }
+      }
     });
 
     test("two concurrent uses of one refresh token cannot both get a working token", async () => {
@@ -798,6 +809,17 @@ describe("embedded authorization server", () => {
     assert.equal(step.page?.status, 400);
     assert.match(step.page?.html ?? "", /invalid_client/);
   });
+
+  function auditBodies(): string[] {
+    const db = new Database(stateFile, { readonly: true, fileMustExist: true });
+    try {
+      return (
+        db.prepare("SELECT body FROM audit_events WHERE event = 'auth'").all() as { body: string }[]
+      ).map((r) => r.body);
+    } finally {
+      db.close();
+    }
+  }
 
   function revokedAt(jti: string): number | null | undefined {
     const db = new Database(stateFile, { readonly: true, fileMustExist: true });

@@ -269,5 +269,28 @@ describe("resource server: bearer tokens on MCP routes", () => {
     ]);
     assert.equal(short.code, 0, short.stderr);
     assert.equal((await initWith(`${base}/mcp`, short.stdout.trim())).status, 401);
+
+    // Each change is an admin event in the audit log, with who did it, and never the key itself.
+    const audit = await runCli(["audit", "query", "-c", configFile, "--event", "admin", "--json"]);
+    assert.equal(audit.code, 0, audit.stderr);
+    const actions = audit.stdout
+      .trim()
+      .split("\n")
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            reason: string;
+            status: string;
+            principal: { auth: string };
+            detail: { id: string };
+          },
+      );
+    assert.deepEqual(
+      actions.map((a) => `${a.reason}:${a.status}`),
+      ["apikey_create:ok", "apikey_revoke:ok", "apikey_revoke:not_found", "apikey_create:ok"],
+    );
+    assert.equal(actions[1]?.detail.id, entry.id);
+    assert.ok(actions.every((a) => a.principal.auth === "cli"));
+    assert.ok(!audit.stdout.includes(key.slice(20)), "an API key reached the audit log");
   });
 });
