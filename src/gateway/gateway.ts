@@ -69,7 +69,7 @@ export class Gateway {
         access: new AccessPolicy(config),
         arguments: new ArgumentPolicy(config.servers),
         protectors,
-        telemetry: telemetry(this.metrics, this.tracing),
+        telemetry: telemetry(this.metrics, this.tracing, config.servers),
         audit: auditStage(audit, protectors, config.audit.maxArgsBytes),
       }),
       protectors,

@@ -56,20 +56,23 @@ export class Metrics {
   private readonly redactions: Counter<"type">;
   private readonly injections: Counter<"kind">;
   private readonly tools = new Map<string, Set<string>>();
-  private readonly labels = {
-    server: new LabelValues(),
-    method: new LabelValues(),
-    status: new LabelValues(),
-    reason: new LabelValues(),
-    type: new LabelValues(),
-    kind: new LabelValues(),
-  };
-  /** server → tool → method → status → the series of that label set, so a call hashes no labels. */
+  private readonly labels: Readonly<
+    Record<"server" | "method" | "status" | "reason" | "type" | "kind", LabelValues>
+  >;
+  /** server → tool → method → status → that label set's series, so a call builds no label objects. */
   private readonly series = new Map<string, Map<string, Map<string, Map<string, CallSeries>>>>();
 
   constructor(sources: MetricsSources, limits: Partial<MetricsLimits> = {}) {
-    this.limits = { ...DEFAULT_LIMITS, ...limits };
-    for (const values of Object.values(this.labels)) values.limits = this.limits;
+    const bounds = (this.limits = { ...DEFAULT_LIMITS, ...limits });
+    const values = () => new LabelValues(bounds);
+    this.labels = {
+      server: values(),
+      method: values(),
+      status: values(),
+      reason: values(),
+      type: values(),
+      kind: values(),
+    };
     const registers = [this.registry];
     this.callsTotal = new Counter({
       name: "warden_calls_total",
@@ -198,8 +201,9 @@ export class Metrics {
 
 /** The values one label has taken: at most `valuesPerLabel`, each at most `valueLength` long. */
 class LabelValues {
-  limits: MetricsLimits = DEFAULT_LIMITS;
   private readonly seen = new Set<string>();
+
+  constructor(private readonly limits: MetricsLimits) {}
 
   of(value: string): string {
     if (this.seen.has(value)) return value;

@@ -171,6 +171,12 @@ describe("Tracing", () => {
   });
 });
 
+/** "files" is reached over HTTP, "local" over stdio. */
+const HTTP_FILES = [
+  { name: "files", kind: "streamable_http" },
+  { name: "local", kind: "stdio" },
+] as const;
+
 describe("telemetry stage", () => {
   const tracing = new Tracing(NO_EXPORT);
   const principal = anonymousPrincipal([]);
@@ -189,7 +195,13 @@ describe("telemetry stage", () => {
       traceparent,
     };
   }
-  const call = (name: string): Plan => ({ kind: "call", server: "files", item: "tool", name, params: {} });
+  const call = (name: string, server = "files"): Plan => ({
+    kind: "call",
+    server,
+    item: "tool",
+    name,
+    params: {},
+  });
 
   test("status by outcome; denials by reason; findings counted; the span active downstream", async () => {
     const m = metrics();
@@ -203,7 +215,7 @@ describe("telemetry stage", () => {
     ];
     let seenTrace: string | undefined;
     for (const end of endings) {
-      const run = compose<CallContext, Outcome>([telemetry(m, tracing)], async (ctx) => {
+      const run = compose<CallContext, Outcome>([telemetry(m, tracing, HTTP_FILES)], async (ctx) => {
         seenTrace = trace.getSpan(context.active())?.spanContext().traceId;
         ctx.findings = { redacted: { email: 1 }, signals: [{ kind: "override", detail: "" }], binary: [] };
         return end();
@@ -238,14 +250,14 @@ describe("telemetry stage", () => {
     const list: Plan = { kind: "list", servers: ["files"], key: "tools" };
     const run = compose<CallContext, Outcome>(
       [
-        telemetry(m, tracing),
+        telemetry(m, tracing, HTTP_FILES),
         async () => {
           throw new GatewayError(ErrorCode.PolicyDenied, "tool_not_mapped", "no");
         },
       ],
       async () => ({ kind: "list", key: "tools", items: [] }),
     );
-    const ok = compose<CallContext, Outcome>([telemetry(m, tracing)], async () => ({
+    const ok = compose<CallContext, Outcome>([telemetry(m, tracing, HTTP_FILES)], async () => ({
       kind: "list",
       key: "tools",
       items: [],
@@ -263,5 +275,17 @@ describe("telemetry stage", () => {
       valueOf(s, "warden_calls_total", { server: "files", tool: UNMAPPED, status: "tool_not_mapped" }),
       1,
     );
+  });
+
+  test("a request to a stdio upstream gets a trace id but leaves no active context", async () => {
+    let active: unknown = "unset";
+    const run = compose<CallContext, Outcome>([telemetry(metrics(), tracing, HTTP_FILES)], async () => {
+      active = trace.getSpan(context.active());
+      return { kind: "result", result: {} };
+    });
+    const ctx = ctxFor(call("echo", "local"), `00-${TRACE_ID}-${PARENT_ID}-01`);
+    await run(ctx);
+    assert.equal(ctx.traceId, TRACE_ID);
+    assert.equal(active, undefined);
   });
 });

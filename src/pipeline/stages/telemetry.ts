@@ -1,10 +1,11 @@
 import type { Attributes } from "@opentelemetry/api";
 import { performance } from "node:perf_hooks";
+import type { ServerConfig } from "../../config/types.js";
 import { ErrorCode, GatewayError, PeerRpcError } from "../../errors.js";
 import type { CallOutcome, Metrics } from "../../observability/metrics.js";
 import type { Tracing } from "../../observability/tracing.js";
 import type { Interceptor } from "../compose.js";
-import type { CallContext, Outcome } from "../context.js";
+import type { CallContext, Outcome, Plan } from "../context.js";
 
 /** The server and tool labels of lists and broadcasts, which go to every server of the route. */
 const EVERY = "*";
@@ -14,12 +15,19 @@ const RESOURCE = "(resource)";
 const MAX_ATTRIBUTE = 128;
 
 /**
- * Metrics and traces of every request: a server span (the child of the client's `traceparent`)
- * active while the rest of the chain runs, so HTTP upstreams receive the trace; one count and one
- * latency sample by server, tool, method and status; refusals by reason; protection's findings.
- * Arguments and results are never read.
+ * Metrics and traces of every request: a server span (the child of the client's `traceparent`),
+ * active while the rest of the chain runs when the request reaches an HTTP upstream, which then
+ * receives the trace; one count and one latency sample by server, tool, method and status;
+ * refusals by reason; protection's findings. Arguments and results are never read.
  */
-export function telemetry(metrics: Metrics, tracing: Tracing): Interceptor<CallContext, Outcome> {
+export function telemetry(
+  metrics: Metrics,
+  tracing: Tracing,
+  servers: ReadonlyArray<Pick<ServerConfig, "name" | "kind">>,
+): Interceptor<CallContext, Outcome> {
+  // An active context costs every promise in the process a hook (AsyncLocalStorage on Node 20),
+  // and only HTTP upstreams read it: requests that reach none of them go without.
+  const http: ReadonlySet<string> = new Set(servers.filter((s) => s.kind !== "stdio").map((s) => s.name));
   return async function recordCall(ctx, next) {
     const plan = ctx.plan;
     const server = plan.kind === "call" ? plan.server : EVERY;
@@ -35,7 +43,7 @@ export function telemetry(metrics: Metrics, tracing: Tracing): Interceptor<CallC
     let status = "ok";
     let outcome: CallOutcome = "ok";
     try {
-      const answer = await tracing.within(span, next);
+      const answer = await (reachesHttp(plan, http) ? tracing.within(span, next) : next());
       if (answer.kind === "result" && answer.result.isError === true) {
         status = "tool_error";
         outcome = "error";
@@ -55,6 +63,13 @@ export function telemetry(metrics: Metrics, tracing: Tracing): Interceptor<CallC
       tracing.end(span, status === "ok" ? undefined : status);
     }
   };
+}
+
+function reachesHttp(plan: Plan, http: ReadonlySet<string>): boolean {
+  if (http.size === 0) return false;
+  if (plan.kind === "call") return http.has(plan.server);
+  for (const server of plan.servers) if (http.has(server)) return true;
+  return false;
 }
 
 /** A refusal by the gateway, an upstream's failure, or a fault of the gateway itself. */
