@@ -61,7 +61,7 @@ export const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    CREATE INDEX oauth_access_tokens_grant ON oauth_access_tokens (grant_id) WHERE grant_id IS NOT NULL;
    CREATE INDEX oauth_access_tokens_expires ON oauth_access_tokens (expires_at);`,
-  // 3: the audit log's SQLite sink. `body` is the stored event as written (canonical JSON, chain
+  // 3: the audit log's SQLite sink. `body` is the stored event as written (JSON, chain
   // fields included); the other columns are copies for queries, checked against it by verify.
   `CREATE TABLE audit_events (
      seq INTEGER PRIMARY KEY,

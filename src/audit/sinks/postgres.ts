@@ -1,5 +1,5 @@
 import pg from "pg";
-import { canonical, chain, EMPTY_HEAD, type ChainHead } from "../chain.js";
+import { chain, EMPTY_HEAD, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
 import { columns, fromRow, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
 
@@ -78,7 +78,7 @@ export class PostgresSink implements AuditSink {
         const base = values.length;
         rows.push(`(${Array.from({ length: 10 }, (_, i) => `$${base + i + 1}`).join(",")})`);
         const c = columns(s);
-        values.push(c.seq, c.id, c.ts, c.event, c.sub, c.server, c.tool, c.status, c.hash, canonical(s));
+        values.push(c.seq, c.id, c.ts, c.event, c.sub, c.server, c.tool, c.status, c.hash, JSON.stringify(s));
       }
       await client.query(
         `INSERT INTO warden_audit_events (seq, id, ts, event, sub, server, tool, status, hash, body)

@@ -1,5 +1,5 @@
 import type { Db } from "../../state/store.js";
-import { canonical, chain, EMPTY_HEAD, type ChainHead } from "../chain.js";
+import { chain, EMPTY_HEAD, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
 import { columns, fromRow, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
 
@@ -29,7 +29,7 @@ export class SqliteSink implements AuditSink {
       const out: StoredEvent[] = [];
       for (const e of events) {
         const stored = chain(this.key, head, e);
-        this.insert.run({ ...columns(stored), body: canonical(stored) });
+        this.insert.run({ ...columns(stored), body: JSON.stringify(stored) });
         out.push(stored);
         head = stored;
       }

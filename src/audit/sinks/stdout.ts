@@ -1,4 +1,4 @@
-import { canonical, chain, EMPTY_HEAD, type ChainHead } from "../chain.js";
+import { chain, EMPTY_HEAD, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
 import type { AuditSink } from "./sink.js";
 
@@ -24,7 +24,7 @@ export class StdoutSink implements AuditSink {
       stored.push(s);
       head = s;
     }
-    const text = stored.map((s) => `${canonical(s)}\n`).join("");
+    const text = stored.map((s) => `${JSON.stringify(s)}\n`).join("");
     return new Promise((resolve, reject) => {
       this.out.write(text, (err) => {
         if (err) return reject(err);

@@ -1,0 +1,91 @@
+// node --import tsx bench/audit.ts
+// What the audit log costs a call: one tool_call event recorded (chained, HMAC'd, written, waited
+// for) in the SQLite sink (WAL, as the gateway runs it) and in the JSONL sink, one call at a time
+// and with 16 calls in flight (which the batching turns into one transaction per batch). Prints
+// µs of CPU and wall time per event and events/s sustained.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadAuditKey } from "../src/audit/chain.js";
+import { auditEvent } from "../src/audit/event.js";
+import { AuditLog } from "../src/audit/log.js";
+import { JsonlSink } from "../src/audit/sinks/jsonl.js";
+import type { AuditSink } from "../src/audit/sinks/sink.js";
+import { SqliteSink } from "../src/audit/sinks/sqlite.js";
+import { createLogger } from "../src/log.js";
+import { StateStore } from "../src/state/store.js";
+
+const EVENTS = Number(process.env.EVENTS ?? 20_000);
+
+const event = (i: number) =>
+  auditEvent({
+    event: "tool_call",
+    principal: { sub: "alice", client_id: "agent-7", auth: "bearer" },
+    session: "Jd8xk2m3n4b5v6c7x8z9a0s1d2f3g4h5",
+    request_id: i,
+    method: "tools/call",
+    server: "files",
+    tool: "read_text_file",
+    args: '{"path":"/srv/projects/readme.md"}',
+    status: "ok",
+    started_at: new Date().toISOString(),
+    duration_ms: 3,
+    result_bytes: 1834,
+    result_sha256: "9f2c5d7e1a3b4c6d8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+    trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+  });
+
+async function measure(name: string, sink: () => AuditSink, dir: string, inflight: number): Promise<void> {
+  const key = loadAuditKey(join(dir, "audit.key"));
+  const log = new AuditLog([sink()], {
+    key,
+    checkpointFile: join(dir, "checkpoints.jsonl"),
+    checkpointEvery: 1000,
+    checkpointIntervalMs: 60_000,
+    spool: undefined,
+    log: createLogger("silent"),
+  });
+  for (let i = 0; i < 2000; i++) await log.record(event(i)); // warm-up
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: inflight }, async () => {
+      while (next < EVENTS) await log.record(event(next++));
+    }),
+  );
+  const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  await log.close();
+  console.log(
+    `${name.padEnd(30)} ${`${inflight} in flight`.padEnd(13)} ` +
+      `CPU ${((cpu.user + cpu.system) / EVENTS).toFixed(1).padStart(5)} µs/event   ` +
+      `wall ${(wallUs / EVENTS).toFixed(1).padStart(5)} µs/event   ` +
+      `${Math.round(EVENTS / (wallUs / 1e6))
+        .toString()
+        .padStart(7)} events/s`,
+  );
+}
+
+console.log(`node ${process.version}; ${EVENTS} events per cell`);
+for (const inflight of [1, 16]) {
+  const dir = mkdtempSync(join(tmpdir(), "warden-bench-audit-"));
+  const state = StateStore.open(join(dir, "state.db"));
+  try {
+    await measure(
+      "SQLite sink (WAL)",
+      () => new SqliteSink(state.db, loadAuditKey(join(dir, "audit.key"))),
+      dir,
+      inflight,
+    );
+    await measure(
+      "JSONL sink",
+      () => new JsonlSink(join(dir, "audit.jsonl"), loadAuditKey(join(dir, "audit.key"))),
+      dir,
+      inflight,
+    );
+  } finally {
+    state.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
