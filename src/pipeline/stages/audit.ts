@@ -26,6 +26,12 @@ export function audit(
   maxArgsBytes: number,
 ): Interceptor<CallContext, Outcome> {
   return async function auditCall(ctx, next) {
+    // A sink known to be failing refuses the call before it reaches an upstream.
+    try {
+      await log.ready();
+    } catch {
+      throw auditUnavailable();
+    }
     let outcome: Outcome | undefined;
     let error: unknown;
     try {
