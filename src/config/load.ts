@@ -18,6 +18,8 @@ import type {
   AuthConfig,
   Config,
   ProtectConfig,
+  Rate,
+  RateLimitConfig,
   ServerConfig,
 } from "./types.js";
 
@@ -148,14 +150,26 @@ function compile(doc: ConfigDocument, file: string): Config {
       upstreamTimeoutMs: durationMs(doc.gateway.upstream_timeout),
       shutdownGraceMs: durationMs(doc.gateway.shutdown_grace),
     }),
-    state: Object.freeze({ sqlite: resolve(dirname(file), doc.state.sqlite) }),
+    state: Object.freeze({
+      sqlite: resolve(dirname(file), doc.state.sqlite),
+      redis: doc.state.redis,
+      postgres: doc.state.postgres,
+    }),
+    killSwitch: Object.freeze({
+      file: doc.kill_switch.file === undefined ? undefined : resolve(dirname(file), doc.kill_switch.file),
+      rules: Object.freeze(
+        doc.kill_switch.rules.map((r) =>
+          Object.freeze({ when: r.when, count: r.count, withinMs: durationMs(r.within), kill: r.kill }),
+        ),
+      ),
+    }),
     protect,
     scopes: Object.freeze({
       implies: new Map(Object.entries(doc.scopes.implies).map(([k, v]) => [k, Object.freeze([...v])])),
       dangerous: Object.freeze([...doc.scopes.dangerous]),
     }),
     auth: compileAuth(doc.auth, file),
-    audit: compileAudit(doc.audit, file, resolve(dirname(file), doc.state.sqlite)),
+    audit: compileAudit(doc.audit, file, resolve(dirname(file), doc.state.sqlite), doc.state.postgres),
     observability: Object.freeze({
       otlpEndpoint: doc.observability.otlp_endpoint,
       serviceName: doc.observability.service_name,
@@ -166,13 +180,23 @@ function compile(doc: ConfigDocument, file: string): Config {
 }
 
 /** Audit files default to the state store's directory: the key beside the log it protects, not in it. */
-function compileAudit(audit: ConfigDocument["audit"], file: string, sqlite: string): AuditConfig {
+function compileAudit(
+  audit: ConfigDocument["audit"],
+  file: string,
+  sqlite: string,
+  postgres: string | undefined,
+): AuditConfig {
   const base = dirname(file);
   const stateDir = dirname(sqlite);
   const at = (p: string | undefined, fallback: string) => (p === undefined ? fallback : resolve(base, p));
+  // With state.postgres the instances share the audit log there, unless sinks name one already.
+  const sinks =
+    postgres !== undefined && !audit.sinks.some((s) => typeof s === "object" && "postgres" in s)
+      ? [...audit.sinks, { postgres }]
+      : audit.sinks;
   return Object.freeze({
     sinks: Object.freeze(
-      audit.sinks.map((s): AuditSinkConfig => {
+      sinks.map((s): AuditSinkConfig => {
         if (s === "sqlite" || s === "stdout") return Object.freeze({ kind: s });
         if ("jsonl" in s)
           return Object.freeze({
@@ -261,7 +285,28 @@ function compilePolicyFields(s: ServerDocument, file: string) {
     allowedNetworks: list(s.allowed_networks),
     allowedCommands: list(s.allowed_commands),
     arguments: new Map(Object.entries(s.arguments).map(([tool, args]) => [tool, Object.freeze({ ...args })])),
+    rateLimit: compileRateLimit(s.rate_limit),
   };
+}
+
+const RATE_UNITS: Readonly<Record<string, number>> = { sec: 1, min: 60, hour: 3600 };
+
+function rate(text: string): Rate {
+  const [points, unit] = text.split("/") as [string, string];
+  return Object.freeze({ points: Number(points), durationS: RATE_UNITS[unit] as number, text });
+}
+
+function compileRateLimit(r: ServerDocument["rate_limit"]): RateLimitConfig | undefined {
+  if (r === undefined) return undefined;
+  if (typeof r === "string") {
+    return Object.freeze({ perCaller: rate(r), burst: 0, total: undefined, tools: new Map() });
+  }
+  return Object.freeze({
+    perCaller: r.per_caller === undefined ? undefined : rate(r.per_caller),
+    burst: r.burst,
+    total: r.total === undefined ? undefined : rate(r.total),
+    tools: new Map(Object.entries(r.tools).map(([tool, t]) => [tool, rate(t)])),
+  });
 }
 
 const PROTECT_DEFAULTS: ProtectConfig = Object.freeze({

@@ -35,6 +35,25 @@ const auditSink = z.union([
 
 const scopeMap = z.record(z.string().min(1).max(1000), z.array(scope));
 
+export const rateText = z
+  .string()
+  .regex(/^[1-9]\d{0,8}\/(sec|min|hour)$/, "a rate such as 10/sec, 100/min or 1000/hour");
+
+/** `100/min` (per caller on this server) or the long form. */
+const rateLimitSchema = z.union([
+  rateText,
+  z.strictObject({
+    /** Per caller on this server. */
+    per_caller: rateText.optional(),
+    /** Calls a caller may make at once above its rate before it is held to the rate. */
+    burst: z.number().int().min(0).max(1_000_000).default(0),
+    /** Every caller together, on this server. */
+    total: rateText.optional(),
+    /** Per caller per tool (or prompt), on top of the others. */
+    tools: z.record(z.string().min(1), rateText).default({}),
+  }),
+]);
+
 /** Data protection: redaction and injection defence. Every key optional, so a server's block overrides only what it names. */
 const protectFields = {
   redact_results: z.boolean().optional(),
@@ -86,6 +105,7 @@ const policyFields = {
     .record(z.string().min(1), z.record(z.string().min(1), z.enum(["path", "url", "command", "none"])))
     .default({}),
   protect: protectSchema.optional(),
+  rate_limit: rateLimitSchema.optional(),
 };
 
 const stdioServer = z.strictObject({
@@ -244,6 +264,33 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Relative to the config file's directory. */
       sqlite: z.string().min(1).default(".warden/state.db"),
+      /** Shared by instances: rate limits, kill switch, revocations; changes pushed over pub/sub. */
+      redis: z
+        .string()
+        .regex(/^rediss?:\/\//, "a redis:// or rediss:// URL")
+        .optional(),
+      /** Shared by instances: the audit log (a postgres sink is added when none is configured). */
+      postgres: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, "a postgres:// URL")
+        .optional(),
+    })
+    .prefault({}),
+  kill_switch: z
+    .strictObject({
+      /** While this file exists, every call is refused. */
+      file: z.string().min(1).optional(),
+      /** Automatic kills: `count` events of a kind within `within` kill what they came from. */
+      rules: z
+        .array(
+          z.strictObject({
+            when: z.enum(["denied", "redacted", "injection", "upstream_error"]),
+            count: z.number().int().min(1).max(1_000_000),
+            within: durationText,
+            kill: z.enum(["user", "server", "tool"]),
+          }),
+        )
+        .default([]),
     })
     .prefault({}),
   audit: z

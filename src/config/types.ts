@@ -6,7 +6,8 @@ export type { UpstreamAuth };
 export interface Config {
   readonly file: string;
   readonly gateway: GatewayConfig;
-  readonly state: { readonly sqlite: string };
+  readonly state: StateConfig;
+  readonly killSwitch: KillSwitchConfig;
   readonly scopes: ScopesConfig;
   /** Defaults for every server; each server's `protect` is these with its own keys applied. */
   readonly protect: ProtectConfig;
@@ -14,6 +15,40 @@ export interface Config {
   readonly audit: AuditConfig;
   readonly observability: ObservabilityConfig;
   readonly servers: readonly ServerConfig[];
+}
+
+export interface StateConfig {
+  readonly sqlite: string;
+  readonly redis: string | undefined;
+  readonly postgres: string | undefined;
+}
+
+export interface KillRule {
+  readonly when: "denied" | "redacted" | "injection" | "upstream_error";
+  readonly count: number;
+  readonly withinMs: number;
+  readonly kill: "user" | "server" | "tool";
+}
+
+export interface KillSwitchConfig {
+  /** Absolute path of the sentinel file. */
+  readonly file: string | undefined;
+  readonly rules: readonly KillRule[];
+}
+
+/** `points` calls per `durationS` seconds. */
+export interface Rate {
+  readonly points: number;
+  readonly durationS: number;
+  readonly text: string;
+}
+
+export interface RateLimitConfig {
+  readonly perCaller: Rate | undefined;
+  readonly burst: number;
+  readonly total: Rate | undefined;
+  /** Tool or prompt name → per-caller rate. */
+  readonly tools: ReadonlyMap<string, Rate>;
 }
 
 export type AuditSinkConfig =
@@ -117,6 +152,8 @@ interface ServerBase {
   readonly arguments: ReadonlyMap<string, Readonly<Record<string, ArgumentKind>>>;
   /** The effective protection for this server (defaults merged with its own block). */
   readonly protect: ProtectConfig;
+  /** Undefined: no limit on this server. */
+  readonly rateLimit: RateLimitConfig | undefined;
 }
 
 export interface ProtectConfig {
