@@ -2,6 +2,7 @@ import { ConfigError } from "../config/errors.js";
 import { configPath, loadConfig } from "../config/load.js";
 import type { Config } from "../config/types.js";
 import { createLogger, type Logger } from "../log.js";
+import { RedisState } from "../state/redis.js";
 
 /** Loads the config for a serving command, printing problems and exiting 2 when it is invalid. */
 export async function loadOrExit(option: string | undefined): Promise<{ config: Config; log: Logger }> {
@@ -42,4 +43,23 @@ export function onShutdown(log: Logger, stop: () => Promise<void>): void {
   };
   process.on("SIGTERM", () => handler("SIGTERM"));
   process.on("SIGINT", () => handler("SIGINT"));
+}
+
+/**
+ * The shared Redis state when `state.redis` is set. A gateway that is configured to share state
+ * and cannot reach it does not start: running alone would silently split rate limits and kills.
+ */
+export async function openRedis(config: Config, log: Logger): Promise<RedisState | undefined> {
+  if (config.state.redis === undefined) return undefined;
+  const redis = new RedisState(config.state.redis, config.state.redisPrefix, log);
+  try {
+    await redis.ready(10_000);
+  } catch (err) {
+    await redis.close();
+    log.error({ err: (err as Error).message }, "state.redis is not reachable");
+    log.flush();
+    process.stderr.write(`mcp-warden: state.redis is not reachable: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  return redis;
 }

@@ -11,7 +11,7 @@ import type { Logger } from "../log.js";
 import { StateStore } from "../state/store.js";
 import { redactionHashKey } from "../protect/key.js";
 import { listen, type HttpParts } from "../transports/http.js";
-import { loadOrExit, onShutdown } from "./run.js";
+import { loadOrExit, onShutdown, openRedis } from "./run.js";
 
 export async function startCommand(option: string | undefined): Promise<void> {
   const { config, log } = await loadOrExit(option);
@@ -20,7 +20,8 @@ export async function startCommand(option: string | undefined): Promise<void> {
     config.auth.issuer === "embedded"
       ? await KeyStore.load({ file: config.auth.signingKeyFile, state })
       : undefined;
-  const gateway = new Gateway(config, log, redactionHashKey(state), openAuditLog(config, state, log));
+  const redis = await openRedis(config, log);
+  const gateway = new Gateway(config, log, redactionHashKey(state), openAuditLog(config, state, log), redis);
   gateway.start();
   const http = await listen(gateway, (url) => httpParts(config, gateway, state, keys, log, url));
   log.info({ url: http.url, config: config.file, servers: config.servers.map((s) => s.name) }, "listening");

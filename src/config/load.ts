@@ -153,6 +153,7 @@ function compile(doc: ConfigDocument, file: string): Config {
     state: Object.freeze({
       sqlite: resolve(dirname(file), doc.state.sqlite),
       redis: doc.state.redis,
+      redisPrefix: doc.state.redis_prefix,
       postgres: doc.state.postgres,
     }),
     killSwitch: Object.freeze({

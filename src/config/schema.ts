@@ -269,6 +269,11 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^rediss?:\/\//, "a redis:// or rediss:// URL")
         .optional(),
+      /** Prefix of every key and channel: deployments sharing one Redis keep apart. */
+      redis_prefix: z
+        .string()
+        .regex(/^[A-Za-z0-9:_.-]{1,64}$/)
+        .default("warden:"),
       /** Shared by instances: the audit log (a postgres sink is added when none is configured). */
       postgres: z
         .string()

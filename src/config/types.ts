@@ -20,6 +20,7 @@ export interface Config {
 export interface StateConfig {
   readonly sqlite: string;
   readonly redis: string | undefined;
+  readonly redisPrefix: string;
   readonly postgres: string | undefined;
 }
 

@@ -5,6 +5,7 @@ import { GatewayError, ErrorCode } from "../errors.js";
 import type { JsonObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import type { AuditLog } from "../audit/log.js";
+import type { RedisState } from "../state/redis.js";
 import { configuredNames, Metrics } from "../observability/metrics.js";
 import { Tracing } from "../observability/tracing.js";
 import { buildPipeline } from "../pipeline/phases.js";
@@ -37,6 +38,8 @@ export class Gateway {
     hashKey: Uint8Array,
     /** Where every call's outcome and every refusal is recorded before its response leaves. */
     readonly audit: AuditLog,
+    /** With `state.redis`: what instances share (rate limits, kill switch, revocations). */
+    readonly redis: RedisState | undefined = undefined,
   ) {
     const clientInfo: JsonObject = { name: "mcp-warden", version: VERSION };
     this.servers = new Map(
@@ -136,6 +139,7 @@ export class Gateway {
     await Promise.all([...this.sessions.keys()].map((id) => this.closeSession(id)));
     await Promise.all([...this.servers.values()].map((s) => s.stop()));
     await this.audit.close();
+    await this.redis?.close();
     await this.tracing.shutdown();
   }
 

@@ -14,6 +14,8 @@ export class RedisState {
 
   constructor(
     url: string,
+    /** Put before every key and channel name (`state.redis_prefix`). */
+    readonly prefix: string,
     private readonly log: Logger,
   ) {
     const options = {
@@ -50,14 +52,27 @@ export class RedisState {
     });
   }
 
-  /** Calls `handler` with every message published on `channel` (by any instance, this one too). */
+  /** A key or channel name with the deployment's prefix. */
+  key(name: string): string {
+    return `${this.prefix}${name}`;
+  }
+
+  /**
+   * Calls `handler` with every message published on `channel` (prefixed here) by any instance,
+   * this one too.
+   */
   async subscribe(channel: string, handler: (message: string) => void): Promise<void> {
-    const list = this.handlers.get(channel);
+    const name = this.key(channel);
+    const list = this.handlers.get(name);
     if (list) list.push(handler);
     else {
-      this.handlers.set(channel, [handler]);
-      await this.subscriber.subscribe(channel);
+      this.handlers.set(name, [handler]);
+      await this.subscriber.subscribe(name);
     }
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.client.publish(this.key(channel), message);
   }
 
   /** Resolves once the command connection is ready (start-up waits for it, bounded). */
