@@ -144,9 +144,9 @@ export class Gateway {
   }
 
   /** Audit events accepted but not yet written, for `warden_audit_queue_depth`. */
+  /** Audit events waiting to be written or being written. */
   auditQueueDepth(): number {
-    // Placeholder until the audit log reports its queue (its owner replaces this body).
-    return 0;
+    return this.audit.pending;
   }
 
   /**
