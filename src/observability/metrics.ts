@@ -95,7 +95,7 @@ export class Metrics {
     });
     this.redactions = new Counter({
       name: "warden_redactions_total",
-      help: "Values redacted from arguments and results, by detector type",
+      help: "Sensitive values found in arguments and results (redacted, or refused), by detector type",
       labelNames: ["type"],
       registers,
     });
