@@ -57,7 +57,9 @@ export async function withAdminAudit<T>(
   state: StateStore,
   log: Logger,
   action: string,
-  run: () => { result: T; detail: Record<string, unknown>; status?: string },
+  run: () =>
+    | { result: T; detail: Record<string, unknown>; status?: string }
+    | Promise<{ result: T; detail: Record<string, unknown>; status?: string }>,
 ): Promise<T> {
   const key = loadAuditKey(config.audit.keyFile);
   const sinks = openSinks(config, state, key).filter((s) => s.id !== "stdout");
@@ -71,7 +73,7 @@ export async function withAdminAudit<T>(
   });
   try {
     await audit.ready();
-    const { result, detail, status } = run();
+    const { result, detail, status } = await run();
     await audit.record(
       auditEvent({
         event: "admin",

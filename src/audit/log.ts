@@ -63,6 +63,7 @@ export class AuditLog {
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
   private probe: Promise<void> | undefined;
+  private readonly listeners: Array<(event: AuditEvent) => void> = [];
   private probedAt = 0;
   private inFlight = 0;
 
@@ -113,7 +114,19 @@ export class AuditLog {
     return this.probe;
   }
 
+  /** Calls `listener` with every event as it is recorded (kill rules count them); it must not throw. */
+  onRecord(listener: (event: AuditEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
   record(event: AuditEvent): Promise<void> {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch (err) {
+        this.opts.log.error({ err: (err as Error).message }, "audit listener failed");
+      }
+    }
     if (this.closed) return Promise.reject(new AuditUnavailable("(closed)", "the audit log is closed"));
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ event, resolve, reject });

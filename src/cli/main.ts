@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { VERSION } from "../version.js";
 import type { AuditOptions } from "./audit.js";
+import type { KillOptions } from "./kill.js";
 import type { TokenOptions } from "./token.js";
 
 // Each command is imported when run: `check` or `token` need not load the authorization server.
@@ -76,6 +77,25 @@ export async function main(argv: readonly string[]): Promise<void> {
       (opts: { config?: string; sub: string; scope: string; tool: string; args: string; json?: boolean }) =>
         import("./policy-explain.js").then((m) => m.policyExplainCommand(opts)),
     );
+  const scopeFlags = (c: Command) =>
+    c
+      .option("-c, --config <file>", "config file")
+      .option("--server <name>", "one server")
+      .option("--tool <name>", "one tool: with --server, or as server__tool")
+      .option("--user <sub>", "one caller (token subject)")
+      .option("--client <id>", "one OAuth client")
+      .option("--reason <text>", "why (required; recorded in the audit log)");
+  scopeFlags(
+    program
+      .command("kill")
+      .description("stop everything, or one server, tool, user or client, on every instance"),
+  )
+    .option("--list", "print the kills in force")
+    .option("--json", "with --list: one JSON object per line")
+    .action(async (opts: KillOptions) => (await import("./kill.js")).killCommand(opts));
+  scopeFlags(program.command("revive").description("lift a kill (the same flags as the kill)")).action(
+    async (opts: KillOptions) => (await import("./kill.js")).reviveCommand(opts),
+  );
   const audit = program.command("audit").description("read, follow, export and verify the audit log");
   const filters = (c: Command) =>
     c

@@ -2,7 +2,9 @@ import { ConfigError } from "../config/errors.js";
 import { configPath, loadConfig } from "../config/load.js";
 import type { Config } from "../config/types.js";
 import { createLogger, type Logger } from "../log.js";
+import { RedisKillStore, SqliteKillStore, type KillStore } from "../ops/kill-store.js";
 import { RedisState } from "../state/redis.js";
+import type { StateStore } from "../state/store.js";
 
 /** Loads the config for a serving command, printing problems and exiting 2 when it is invalid. */
 export async function loadOrExit(option: string | undefined): Promise<{ config: Config; log: Logger }> {
@@ -62,4 +64,9 @@ export async function openRedis(config: Config, log: Logger): Promise<RedisState
     process.exit(1);
   }
   return redis;
+}
+
+/** Where kills live: Redis when the instances share state, else the state store's table. */
+export function openKillStore(state: StateStore, redis: RedisState | undefined): KillStore {
+  return redis ? new RedisKillStore(redis) : new SqliteKillStore(state.db);
 }

@@ -11,7 +11,7 @@ import type { Logger } from "../log.js";
 import { StateStore } from "../state/store.js";
 import { redactionHashKey } from "../protect/key.js";
 import { listen, type HttpParts } from "../transports/http.js";
-import { loadOrExit, onShutdown, openRedis } from "./run.js";
+import { loadOrExit, onShutdown, openKillStore, openRedis } from "./run.js";
 
 export async function startCommand(option: string | undefined): Promise<void> {
   const { config, log } = await loadOrExit(option);
@@ -21,8 +21,16 @@ export async function startCommand(option: string | undefined): Promise<void> {
       ? await KeyStore.load({ file: config.auth.signingKeyFile, state })
       : undefined;
   const redis = await openRedis(config, log);
-  const gateway = new Gateway(config, log, redactionHashKey(state), openAuditLog(config, state, log), redis);
-  gateway.start();
+  const audit = openAuditLog(config, state, log);
+  const gateway = new Gateway(
+    config,
+    log,
+    redactionHashKey(state),
+    audit,
+    redis,
+    openKillStore(state, redis),
+  );
+  await gateway.start();
   const http = await listen(gateway, (url) => httpParts(config, gateway, state, keys, log, url));
   log.info({ url: http.url, config: config.file, servers: config.servers.map((s) => s.name) }, "listening");
   onShutdown(log, async () => {

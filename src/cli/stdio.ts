@@ -3,7 +3,7 @@ import { Gateway } from "../gateway/gateway.js";
 import { serveStdio } from "../transports/stdio.js";
 import { StateStore } from "../state/store.js";
 import { redactionHashKey } from "../protect/key.js";
-import { loadOrExit, onShutdown, openRedis } from "./run.js";
+import { loadOrExit, onShutdown, openKillStore, openRedis } from "./run.js";
 
 /** Waits for upstreams before reading stdin, so a desktop client's first call finds them up. */
 const READY_WAIT_MS = 30_000;
@@ -17,8 +17,16 @@ export async function stdioCommand(option: string | undefined): Promise<void> {
   }
   const state = StateStore.open(config.state.sqlite);
   const redis = await openRedis(config, log);
-  const gateway = new Gateway(config, log, redactionHashKey(state), openAuditLog(config, state, log), redis);
-  gateway.start();
+  const audit = openAuditLog(config, state, log);
+  const gateway = new Gateway(
+    config,
+    log,
+    redactionHashKey(state),
+    audit,
+    redis,
+    openKillStore(state, redis),
+  );
+  await gateway.start();
   await gateway.whenReady(READY_WAIT_MS);
   const { closed } = await serveStdio(gateway);
   onShutdown(log, () => gateway.stop());

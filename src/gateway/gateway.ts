@@ -6,11 +6,17 @@ import type { JsonObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import type { AuditLog } from "../audit/log.js";
 import type { RedisState } from "../state/redis.js";
+import type { KillStore } from "../ops/kill-store.js";
+import { KillRules } from "../ops/kill-rules.js";
+import { KillSwitch, killMatches } from "../ops/kill-switch.js";
+import { killedError, killSwitch } from "../pipeline/stages/kill-switch.js";
 import { configuredNames, Metrics } from "../observability/metrics.js";
 import { Tracing } from "../observability/tracing.js";
 import { buildPipeline } from "../pipeline/phases.js";
 import { audit as auditStage } from "../pipeline/stages/audit.js";
 import { telemetry } from "../pipeline/stages/telemetry.js";
+import { rateLimit } from "../pipeline/stages/rate-limit.js";
+import { RateLimits } from "../ops/rate-limit.js";
 import { AccessPolicy } from "../policy/access.js";
 import { ArgumentPolicy } from "../policy/argument-policy.js";
 import { Protector, sharedInjectionDetector } from "../protect/protector.js";
@@ -27,6 +33,7 @@ export class Gateway {
   readonly routes: ReadonlyMap<string, Route>;
   readonly metrics: Metrics;
   readonly tracing: Tracing;
+  readonly kills: KillSwitch;
   private readonly sessions = new Map<string, Session>();
   private readonly deps: SessionDeps;
   private sweeper: NodeJS.Timeout | undefined;
@@ -39,8 +46,22 @@ export class Gateway {
     /** Where every call's outcome and every refusal is recorded before its response leaves. */
     readonly audit: AuditLog,
     /** With `state.redis`: what instances share (rate limits, kill switch, revocations). */
-    readonly redis: RedisState | undefined = undefined,
+    readonly redis: RedisState | undefined,
+    /** Where kills persist: the state store's table, or Redis shared by every instance. */
+    killStore: KillStore,
   ) {
+    this.kills = new KillSwitch(killStore, config.killSwitch.file, audit, log);
+    // A kill from anywhere (CLI, another instance, a rule, the file) cancels the calls it covers.
+    this.kills.onKill((kill) => {
+      const error = killedError(kill);
+      for (const s of this.sessions.values()) s.abortMatching((t) => killMatches(kill, t), error);
+    });
+    const rules = new KillRules(
+      config.killSwitch.rules,
+      (scope, target, reason) => this.kills.kill(scope, target, reason, { sub: "rule", auth: "rule" }),
+      log,
+    );
+    audit.onRecord((e) => rules.observe(e));
     const clientInfo: JsonObject = { name: "mcp-warden", version: VERSION };
     this.servers = new Map(
       config.servers.map((s) => [
@@ -74,6 +95,8 @@ export class Gateway {
         protectors,
         telemetry: telemetry(this.metrics, this.tracing, config.servers),
         audit: auditStage(audit, protectors, config.audit.maxArgsBytes),
+        rateLimit: rateLimit(new RateLimits(config.servers, redis, log)),
+        killSwitch: killSwitch(this.kills),
       }),
       protectors,
       audit,
@@ -82,7 +105,9 @@ export class Gateway {
     };
   }
 
-  start(): void {
+  /** Loads the kills before anything else: no call is admitted before they are known. */
+  async start(): Promise<void> {
+    await this.kills.start();
     for (const server of this.servers.values()) server.start();
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
@@ -138,6 +163,7 @@ export class Gateway {
     if (this.sweeper) clearInterval(this.sweeper);
     await Promise.all([...this.sessions.keys()].map((id) => this.closeSession(id)));
     await Promise.all([...this.servers.values()].map((s) => s.stop()));
+    this.kills.stop();
     await this.audit.close();
     await this.redis?.close();
     await this.tracing.shutdown();

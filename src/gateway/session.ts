@@ -47,6 +47,8 @@ interface Link {
 interface InFlight {
   readonly controller: AbortController;
   server: string | undefined;
+  /** The tool or prompt name (or resource URI) on `server`. */
+  name: string | undefined;
 }
 
 interface Outgoing {
@@ -177,7 +179,11 @@ export class Session implements Forwarder {
       throw err;
     }
     const controller = new AbortController();
-    const entry: InFlight = { controller, server: plan.kind === "call" ? plan.server : undefined };
+    const entry: InFlight = {
+      controller,
+      server: plan.kind === "call" ? plan.server : undefined,
+      name: plan.kind === "call" ? plan.name : undefined,
+    };
     this.inflight.set(request.id, entry);
     const token = progressToken(request.params);
     if (token !== undefined) this.progress.set(token, request.id);
@@ -220,6 +226,25 @@ export class Session implements Forwarder {
     } catch {
       throw auditUnavailable();
     }
+  }
+
+  /**
+   * Aborts this session's calls in flight that `matches` covers, with `error` as the reason: the
+   * upstream gets notifications/cancelled and the client gets `error` (the kill switch's -32003).
+   */
+  abortMatching(
+    matches: (t: { server?: string; name?: string; subject: string; clientId?: string }) => boolean,
+    error: GatewayError,
+  ): number {
+    let n = 0;
+    const p = this.principal;
+    for (const entry of this.inflight.values()) {
+      const t = { server: entry.server, name: entry.name, subject: p.subject, clientId: p.clientId };
+      if (!matches(t)) continue;
+      entry.controller.abort(error);
+      n++;
+    }
+    return n;
   }
 
   async inputSchema(server: string, tool: string): Promise<unknown> {

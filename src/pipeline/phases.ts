@@ -17,6 +17,10 @@ export interface PipelineParts {
   readonly telemetry: Interceptor<CallContext, Outcome>;
   /** Records outcomes and refusals durably before the response leaves (src/pipeline/stages/audit.ts). */
   readonly audit: Interceptor<CallContext, Outcome>;
+  /** Refuses what a kill covers (src/pipeline/stages/kill-switch.ts). */
+  readonly killSwitch: Interceptor<CallContext, Outcome>;
+  /** Refuses calls over a server's rate limits (src/pipeline/stages/rate-limit.ts). */
+  readonly rateLimit: Interceptor<CallContext, Outcome>;
 }
 
 /** The terminal step: the session carries the plan out on its upstream connections. */
@@ -37,7 +41,12 @@ export function buildPipeline(parts: PipelineParts): (ctx: CallContext) => Promi
     // Outside every deciding stage, so it records each refusal; outside protect, so it sees the
     // result as the client will (redacted) and records it by size and hash only.
     parts.audit,
+    // The first brake, before any policy work: a killed caller, server or tool costs little.
+    parts.killSwitch,
     // (kill switch, then rate limit: before any policy work, so a killed or flooding caller costs little)
+    // Rate limits: after the kill switch, so a killed caller spends no budget; before authorization,
+    // so a flooding caller costs one counter each call and nothing it sends reaches an upstream.
+    parts.rateLimit,
     // Authorization: before anything reaches an upstream; also filters list results on the way back.
     authorize(parts.access),
     // After scopes: a caller without the tool's scopes learns nothing about which arguments pass.

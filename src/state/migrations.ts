@@ -78,4 +78,14 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_events_ts ON audit_events (ts);
    CREATE INDEX audit_events_sub ON audit_events (sub, ts);
    CREATE INDEX audit_events_server ON audit_events (server, tool, ts);`,
+  // 4: the kill switch without Redis. `target` is "" for everything, else a server, `server/tool`,
+  // a subject or a client id.
+  `CREATE TABLE kills (
+     scope TEXT NOT NULL,
+     target TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     by TEXT NOT NULL,
+     at TEXT NOT NULL,
+     PRIMARY KEY (scope, target)
+   ) WITHOUT ROWID;`,
 ];

@@ -90,7 +90,11 @@ export class UpstreamConnection {
       this.settle(id, undefined, failure);
     });
     if (signal) {
-      const abort = () => this.cancel(id, String(signal.reason ?? "cancelled"));
+      // Aborted with a GatewayError (the kill switch): the caller gets that refusal, not silence.
+      const abort = () =>
+        signal.reason instanceof GatewayError
+          ? this.cancel(id, signal.reason.reason, signal.reason)
+          : this.cancel(id, String(signal.reason ?? "cancelled"));
       if (signal.aborted) abort();
       else signal.addEventListener("abort", abort, { once: true });
       void result.finally(() => signal.removeEventListener("abort", abort)).catch(() => {});
@@ -102,11 +106,14 @@ export class UpstreamConnection {
     return this.send(method, params, signal).result;
   }
 
-  /** Cancels an in-flight request upstream; its caller gets no result (the client asked for that). */
-  cancel(id: number, reason: string): void {
+  /**
+   * Cancels an in-flight request upstream. Its caller gets `error`, or by default no result (the
+   * client asked for that).
+   */
+  cancel(id: number, reason: string, error?: GatewayError): void {
     if (!this.pending.has(id)) return;
     this.notify("notifications/cancelled", { requestId: id, reason });
-    this.settle(id, undefined, new GatewayError(ErrorCode.InternalError, "cancelled", "request cancelled"));
+    this.settle(id, undefined, error ?? new GatewayError(ErrorCode.InternalError, "cancelled", "request cancelled"));
   }
 
   notify(method: string, params?: JsonObject): void {

@@ -1,0 +1,82 @@
+import type { AuditEvent } from "../audit/event.js";
+import type { KillRule } from "../config/types.js";
+import type { Logger } from "../log.js";
+import type { KillScope } from "./kill-store.js";
+
+/** What a rule does when it fires: kill (scope, target) with a reason. */
+export type RuleKill = (scope: KillScope, target: string, reason: string) => Promise<unknown>;
+
+/** The event kinds a rule counts, read off audit events. */
+function kindOf(e: AuditEvent): KillRule["when"] | undefined {
+  if (e.event === "denied") {
+    // Refusals by the kill switch itself, or of callers nobody could name, never feed a rule.
+    if (e.reason === "killed" || e.reason === "authentication" || e.reason === "audit_unavailable")
+      return undefined;
+    return "denied";
+  }
+  if (e.event === "redacted") return "redacted";
+  if (e.event === "injection") return "injection";
+  if (e.reason === "upstream_error" || (e.status === "error" && e.server !== undefined))
+    return "upstream_error";
+  return undefined;
+}
+
+function targetOf(rule: KillRule, e: AuditEvent): string | undefined {
+  switch (rule.kill) {
+    case "user":
+      return e.principal?.sub;
+    case "server":
+      return e.server;
+    case "tool":
+      return e.server !== undefined && e.tool !== undefined ? `${e.server}/${e.tool}` : undefined;
+  }
+}
+
+const MAX_TRACKED = 10_000;
+
+/**
+ * Automatic kills (`kill_switch.rules`): each rule counts its kind of event per target (the user,
+ * server or tool it came from) in a sliding window, and kills the target when the count is
+ * reached. Counts are per gateway process; the kill itself goes through the shared store. The
+ * number of targets tracked is bounded: the oldest windows are forgotten first.
+ */
+export class KillRules {
+  /** rule index → target → timestamps (ms) in the window, oldest first. */
+  private readonly windows: Array<Map<string, number[]>>;
+
+  constructor(
+    private readonly rules: readonly KillRule[],
+    private readonly kill: RuleKill,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.windows = rules.map(() => new Map());
+  }
+
+  observe(e: AuditEvent): void {
+    if (this.rules.length === 0) return;
+    const kind = kindOf(e);
+    if (kind === undefined) return;
+    const now = this.now();
+    this.rules.forEach((rule, i) => {
+      if (rule.when !== kind) return;
+      const target = targetOf(rule, e);
+      if (target === undefined) return;
+      const windows = this.windows[i] as Map<string, number[]>;
+      let times = windows.get(target);
+      if (times === undefined) {
+        if (windows.size >= MAX_TRACKED) windows.delete(windows.keys().next().value as string);
+        times = [];
+        windows.set(target, times);
+      }
+      while (times.length > 0 && (times[0] as number) <= now - rule.withinMs) times.shift();
+      times.push(now);
+      if (times.length < rule.count) return;
+      windows.delete(target);
+      const reason = `automatic: ${rule.count} ${rule.when} within ${Math.round(rule.withinMs / 1000)}s`;
+      this.kill(rule.kill, target, reason).catch((err: unknown) => {
+        this.log.error({ rule: i, target, err: (err as Error).message }, "kill rule could not kill");
+      });
+    });
+  }
+}

@@ -1,0 +1,193 @@
+import { existsSync } from "node:fs";
+import { auditEvent } from "../audit/event.js";
+import type { AuditLog } from "../audit/log.js";
+import type { Logger } from "../log.js";
+import { killKey, type Kill, type KillScope, type KillStore } from "./kill-store.js";
+
+/** What a call is, for matching kills: its server and item (absent for lists), and its caller. */
+export interface KillTarget {
+  readonly server?: string;
+  readonly name?: string;
+  readonly subject: string;
+  readonly clientId?: string;
+}
+
+export function killMatches(kill: Kill, t: KillTarget): boolean {
+  switch (kill.scope) {
+    case "all":
+      return true;
+    case "server":
+      return t.server === kill.target;
+    case "tool":
+      return t.server !== undefined && t.name !== undefined && `${t.server}/${t.name}` === kill.target;
+    case "user":
+      return t.subject === kill.target;
+    case "client":
+      return t.clientId !== undefined && t.clientId === kill.target;
+  }
+}
+
+const FILE_POLL_MS = 250;
+
+/**
+ * The kill switch of one gateway process: the kills in its store (SQLite, or Redis shared by every
+ * instance), kept in memory and refreshed when the store changes (pushed over pub/sub with Redis,
+ * a 250 ms poll of the SQLite file otherwise), plus the sentinel file, polled every 250 ms. A kill
+ * that appears, from anywhere, is handed to `onKill` listeners, which cancel the calls it covers.
+ */
+export class KillSwitch {
+  private kills = new Map<string, Kill>();
+  private fileKill: Kill | undefined;
+  private readonly listeners: Array<(kill: Kill) => void> = [];
+  private stopWatching: (() => void) | undefined;
+  private filePoll: NodeJS.Timeout | undefined;
+  private reloading: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: KillStore,
+    private readonly file: string | undefined,
+    private readonly audit: AuditLog,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.reload();
+    this.stopWatching = await this.store.watch(() => void this.reload());
+    if (this.file !== undefined) {
+      this.pollFile();
+      this.filePoll = setInterval(() => this.pollFile(), FILE_POLL_MS);
+      this.filePoll.unref();
+    }
+  }
+
+  stop(): void {
+    this.stopWatching?.();
+    if (this.filePoll) clearInterval(this.filePoll);
+  }
+
+  onKill(listener: (kill: Kill) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** The kill that stops this call, if any (the broadest first). */
+  check(t: KillTarget): Kill | undefined {
+    if (this.fileKill) return this.fileKill;
+    if (this.kills.size === 0) return undefined;
+    for (const k of this.kills.values()) if (killMatches(k, t)) return k;
+    return undefined;
+  }
+
+  /** Whether any kill of `scope` on `target` is in force (for filtering lists). */
+  has(scope: KillScope, target: string): boolean {
+    return this.kills.has(killKey(scope, target));
+  }
+
+  get active(): readonly Kill[] {
+    return [...(this.fileKill ? [this.fileKill] : []), ...this.kills.values()];
+  }
+
+  /** Kills (scope, target) here and, through the store, everywhere; recorded in the audit log. */
+  async kill(
+    scope: KillScope,
+    target: string,
+    reason: string,
+    by: { sub: string; auth: string },
+  ): Promise<Kill> {
+    const kill: Kill = { scope, target, reason, by: by.sub, at: new Date().toISOString() };
+    await this.store.put(kill);
+    this.apply(kill);
+    await this.record("kill", kill, by);
+    return kill;
+  }
+
+  async revive(
+    scope: KillScope,
+    target: string,
+    reason: string,
+    by: { sub: string; auth: string },
+  ): Promise<boolean> {
+    const removed = await this.store.remove(scope, target);
+    this.kills.delete(killKey(scope, target));
+    await this.record(
+      "revive",
+      { scope, target, reason, by: by.sub, at: new Date().toISOString() },
+      by,
+      removed,
+    );
+    return removed;
+  }
+
+  private async record(
+    action: string,
+    k: Kill,
+    by: { sub: string; auth: string },
+    done = true,
+  ): Promise<void> {
+    await this.audit.record(
+      auditEvent({
+        event: "admin",
+        principal: { sub: by.sub, auth: by.auth },
+        status: done ? "ok" : "not_found",
+        reason: action,
+        detail: { scope: k.scope, target: k.target, why: k.reason },
+      }),
+    );
+  }
+
+  private apply(kill: Kill): void {
+    const key = killKey(kill.scope, kill.target);
+    const known = this.kills.has(key);
+    this.kills.set(key, kill);
+    if (known) return;
+    this.log.warn(
+      { scope: kill.scope, target: kill.target, reason: kill.reason, by: kill.by },
+      "kill switch",
+    );
+    for (const l of this.listeners) l(kill);
+  }
+
+  /** Reads the store again; new kills are applied, revived ones dropped. One reload at a time. */
+  private reload(): Promise<void> {
+    this.reloading ??= this.store
+      .list()
+      .then((list) => {
+        const keys = new Set(list.map((k) => killKey(k.scope, k.target)));
+        for (const key of [...this.kills.keys()]) if (!keys.has(key)) this.kills.delete(key);
+        for (const k of list) this.apply(k);
+      })
+      .catch((err: unknown) => {
+        // The last known kills stay in force; a store that cannot be read never revives anything.
+        this.log.error({ err: (err as Error).message }, "kill switch: the store could not be read");
+      })
+      .finally(() => {
+        this.reloading = undefined;
+      });
+    return this.reloading;
+  }
+
+  private pollFile(): void {
+    const present = existsSync(this.file as string);
+    if (present && !this.fileKill) {
+      const kill: Kill = {
+        scope: "all",
+        target: "",
+        reason: `kill switch file ${this.file} exists`,
+        by: "file",
+        at: new Date().toISOString(),
+      };
+      this.fileKill = kill;
+      this.log.warn({ file: this.file }, "kill switch file present: every call is refused");
+      for (const l of this.listeners) l(kill);
+      void this.record("kill_file", kill, { sub: "file", auth: "file" }).catch(() => undefined);
+    } else if (!present && this.fileKill) {
+      const kill = this.fileKill;
+      this.fileKill = undefined;
+      this.log.warn({ file: this.file }, "kill switch file removed");
+      void this.record(
+        "revive_file",
+        { ...kill, reason: "file removed" },
+        { sub: "file", auth: "file" },
+      ).catch(() => undefined);
+    }
+  }
+}
