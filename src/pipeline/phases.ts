@@ -35,8 +35,9 @@ export function buildPipeline(parts: PipelineParts): (ctx: CallContext) => Promi
   const stages: Interceptor<CallContext, Outcome>[] = [
     // First, so every outcome (including a refusal by any later stage) is logged with its duration.
     observe(),
-    // Next, so its span is active for the whole chain (the audit event gets its trace id) and it
-    // counts every refusal; inside observe, whose log line then carries the trace id.
+    // Next, so its span covers the whole chain (the audit event gets its trace id; HTTP upstreams
+    // get a traceparent) and it counts every refusal; inside observe, whose log line then carries
+    // the trace id.
     parts.telemetry,
     // Outside every deciding stage, so it records each refusal; outside protect, so it sees the
     // result as the client will (redacted) and records it by size and hash only.
