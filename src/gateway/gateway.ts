@@ -100,6 +100,7 @@ export class Gateway {
       }),
       protectors,
       audit,
+      refused: (reason) => this.metrics.denied(reason),
       version: VERSION,
       timeoutMs: config.gateway.upstreamTimeoutMs,
     };

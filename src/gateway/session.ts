@@ -36,6 +36,8 @@ export interface SessionDeps {
   readonly version: string;
   readonly timeoutMs: number;
   readonly audit: AuditLog;
+  /** Counts a refusal made before the pipeline (metrics). */
+  readonly refused: (reason: string) => void;
 }
 
 interface Link {
@@ -221,6 +223,7 @@ export class Session implements Forwarder {
       reason: err instanceof GatewayError ? err.reason : "invalid_request",
       detail: { code: err instanceof GatewayError ? err.code : (err as { code?: number })?.code },
     });
+    this.deps.refused(event.reason ?? "invalid_request");
     try {
       await this.deps.audit.record(event);
     } catch {

@@ -6,6 +6,7 @@ import { errorResponse } from "../jsonrpc.js";
 import { RequestGuard } from "./guard.js";
 import { StreamableHttpEndpoint, type EndpointAuth } from "./streamable-http.js";
 import type { AuthServer } from "../authserver/index.js";
+import { handleAdminApi } from "../admin/api.js";
 
 export interface HttpGateway {
   readonly server: Server;
@@ -80,6 +81,13 @@ export async function listen(
       return;
     }
     const mcpRoute = gateway.routes.get(path);
+    if (path.startsWith("/admin/api/")) {
+      // The DNS-rebinding guard first, as for MCP routes.
+      const refusedAdmin = guard.refuse(req);
+      if (refusedAdmin) return json(res, 403, { error: `forbidden: ${refusedAdmin}` });
+      await handleAdminApi(gateway, http.auth, path, req, res);
+      return;
+    }
     if (!mcpRoute) return json(res, 404, { error: "not_found" });
     const refused = guard.refuse(req);
     if (refused) {

@@ -84,6 +84,7 @@ export class StreamableHttpEndpoint {
         { path: route.path, error: err.error ?? "no_token", why: err.message },
         "authentication refused",
       );
+      this.gateway.metrics.denied("authentication");
       await this.gateway.audit
         .record(
           auditEvent({

@@ -1,0 +1,136 @@
+// Two gateway processes sharing one Redis (and one signing key and public URL) behave as one for
+// the kill switch: a kill ordered on one (by the CLI or the admin API) is refused on the other, and
+// a revive on either restores both. The admin API refuses callers without warden:admin.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { Redis } from "ioredis";
+import { textOf } from "../helpers/client.js";
+import { recorderStdio } from "../helpers/configs.js";
+import {
+  connectClient,
+  makeTempDir,
+  runCli,
+  startGateway,
+  writeConfig,
+  type ConnectedClient,
+  type Gateway,
+} from "../helpers/gateway.js";
+import { freePort } from "../helpers/upstreams.js";
+import { waitFor } from "../helpers/wait.js";
+
+const REDIS = "redis://127.0.0.1:6379";
+
+describe("kill switch across two instances on one Redis", () => {
+  const prefix = `t${process.pid}_${Date.now()}:`;
+  let a: Gateway;
+  let b: Gateway;
+  let ca: ConnectedClient;
+  let cb: ConnectedClient;
+  let configFile: string;
+  let adminToken: string;
+  let userToken: string;
+
+  before(async () => {
+    const dir = makeTempDir("warden-kill-redis-");
+    const [portA, portB] = [await freePort(), await freePort()];
+    const config = (port: number, name: string) => ({
+      gateway: { listen: `127.0.0.1:${port}`, public_url: `http://127.0.0.1:${portA}` },
+      state: { sqlite: join(dir, `${name}.db`), redis: REDIS, redis_prefix: prefix },
+      auth: { signing_key_file: join(dir, "signing.jwk"), anonymous: ["demo:use"] },
+      servers: [recorderStdio("rec", join(dir, `${name}.jsonl`), { echo: ["demo:use"] })],
+    });
+    configFile = writeConfig(config(portA, "a"), dir);
+    a = await startGateway(config(portA, "a"));
+    b = await startGateway(config(portB, "b"));
+    ca = await connectClient(a.mcpUrl);
+    cb = await connectClient(b.mcpUrl);
+    const mint = async (scope: string) => {
+      const r = await runCli(["token", "-c", configFile, "--sub", "ops", "--scope", scope]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.trim();
+    };
+    adminToken = await mint("warden:admin");
+    userToken = await mint("demo:use");
+  });
+
+  after(async () => {
+    await ca?.close();
+    await cb?.close();
+    await a?.stop();
+    await b?.stop();
+    const redis = new Redis(REDIS);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  const works = async (c: ConnectedClient) => {
+    try {
+      return textOf(await c.client.callTool({ name: "rec__echo", arguments: { message: "hi" } })).includes(
+        "hi",
+      );
+    } catch {
+      return false;
+    }
+  };
+  const killed = async (c: ConnectedClient) => {
+    try {
+      await c.client.callTool({ name: "rec__echo", arguments: { message: "hi" } });
+      return false;
+    } catch (err) {
+      return (err as { code?: number }).code === -32003;
+    }
+  };
+  const until = (probe: () => Promise<boolean>, what: string) => waitFor(probe, { timeoutMs: 10_000, what });
+  const admin = (gw: Gateway, action: string, body: unknown, token = adminToken) =>
+    fetch(`${gw.url}/admin/api/${action}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+    });
+
+  test("a CLI kill reaches both instances; a revive restores both", async () => {
+    assert.ok(await works(ca));
+    assert.ok(await works(cb));
+    const k = await runCli(["kill", "-c", configFile, "--reason", "drill"]);
+    assert.equal(k.code, 0, k.stderr);
+    await until(() => killed(ca), "instance A to refuse");
+    await until(() => killed(cb), "instance B to refuse");
+    const r = await runCli(["revive", "-c", configFile, "--reason", "drill over"]);
+    assert.equal(r.code, 0, r.stderr);
+    await until(() => works(ca), "instance A to serve again");
+    await until(() => works(cb), "instance B to serve again");
+  });
+
+  test("the admin API on one instance kills on the other; revived from the other", async () => {
+    const k = await admin(a, "kill", { scope: "server", target: "rec", reason: "upstream compromised" });
+    assert.equal(k.status, 200, await k.text());
+    await until(() => killed(cb), "instance B to refuse the killed server");
+    const list = (await (
+      await fetch(`${b.url}/admin/api/kills`, { headers: { authorization: `Bearer ${adminToken}` } })
+    ).json()) as { kills: { scope: string; target: string; by: string; reason: string }[] };
+    assert.deepEqual(
+      list.kills.map((x) => [x.scope, x.target, x.by, x.reason]),
+      [["server", "rec", "ops", "upstream compromised"]],
+    );
+    const r = await admin(b, "revive", { scope: "server", target: "rec", reason: "rebuilt" });
+    assert.equal(r.status, 200, await r.text());
+    await until(() => works(ca), "instance A to serve again");
+  });
+
+  test("the admin API needs a token with warden:admin; a reason; a known scope", async () => {
+    const none = await fetch(`${a.url}/admin/api/kill`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    assert.equal(none.status, 401);
+    const weak = await admin(a, "kill", { reason: "x" }, userToken);
+    assert.equal(weak.status, 403);
+    assert.match(weak.headers.get("www-authenticate") ?? "", /insufficient_scope/);
+    assert.equal((await admin(a, "kill", { scope: "all" })).status, 400);
+    assert.equal((await admin(a, "kill", { scope: "planet", target: "x", reason: "x" })).status, 400);
+    assert.ok(await works(ca), "a refused admin request changed nothing");
+  });
+});
