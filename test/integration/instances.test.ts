@@ -1,10 +1,13 @@
-// Two gateway processes sharing one Redis (and one signing key and public URL) behave as one for
-// the kill switch: a kill ordered on one (by the CLI or the admin API) is refused on the other, and
-// a revive on either restores both. The admin API refuses callers without warden:admin.
+// Two gateway processes sharing one Redis and one Postgres (and one signing key and public URL)
+// behave as one: a kill ordered on one (by the CLI or the admin API) is refused on the other and a
+// revive on either restores both; both append to one audit chain in Postgres; a session opened on
+// one is answered 404 on the other, so the client re-initialises. The admin API refuses callers
+// without warden:admin.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Redis } from "ioredis";
+import pgLib from "pg";
 import { textOf } from "../helpers/client.js";
 import { recorderStdio } from "../helpers/configs.js";
 import {
@@ -16,13 +19,17 @@ import {
   type ConnectedClient,
   type Gateway,
 } from "../helpers/gateway.js";
+import { mcpHeaders, openRawSession, raw } from "../helpers/http.js";
 import { freePort } from "../helpers/upstreams.js";
 import { waitFor } from "../helpers/wait.js";
 
 const REDIS = "redis://127.0.0.1:6379";
+const PG = "postgres://postgres@127.0.0.1:5432/test";
 
 describe("kill switch across two instances on one Redis", () => {
   const prefix = `t${process.pid}_${Date.now()}:`;
+  const schema = `shared_${process.pid}_${Date.now()}`;
+  let pg: pgLib.Client;
   let a: Gateway;
   let b: Gateway;
   let ca: ConnectedClient;
@@ -33,10 +40,16 @@ describe("kill switch across two instances on one Redis", () => {
 
   before(async () => {
     const dir = makeTempDir("warden-kill-redis-");
+    pg = new pgLib.Client({ connectionString: PG });
+    await pg.connect();
+    await pg.query(`CREATE SCHEMA ${schema}`);
+    const pgUrl = `${PG}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
     const [portA, portB] = [await freePort(), await freePort()];
     const config = (port: number, name: string) => ({
       gateway: { listen: `127.0.0.1:${port}`, public_url: `http://127.0.0.1:${portA}` },
-      state: { sqlite: join(dir, `${name}.db`), redis: REDIS, redis_prefix: prefix },
+      state: { sqlite: join(dir, `${name}.db`), redis: REDIS, redis_prefix: prefix, postgres: pgUrl },
+      // One audit key for both, as a deployment would mount it: the shared chain is checkable by either.
+      audit: { key_file: join(dir, "audit.key"), checkpoint_file: join(dir, "checkpoints.jsonl") },
       auth: { signing_key_file: join(dir, "signing.jwk"), anonymous: ["demo:use"] },
       servers: [recorderStdio("rec", join(dir, `${name}.jsonl`), { echo: ["demo:use"] })],
     });
@@ -63,6 +76,8 @@ describe("kill switch across two instances on one Redis", () => {
     const keys = await redis.keys(`${prefix}*`);
     if (keys.length) await redis.del(...keys);
     await redis.quit();
+    await pg?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+    await pg?.end();
   });
 
   const works = async (c: ConnectedClient) => {
@@ -117,6 +132,39 @@ describe("kill switch across two instances on one Redis", () => {
     const r = await admin(b, "revive", { scope: "server", target: "rec", reason: "rebuilt" });
     assert.equal(r.status, 200, await r.text());
     await until(() => works(ca), "instance A to serve again");
+  });
+
+  test("a session opened on one instance is unknown on the other: 404, so the client re-initialises", async () => {
+    const session = await openRawSession(a.mcpUrl);
+    const ping = { jsonrpc: "2.0", id: 2, method: "ping" };
+    assert.equal((await session.post(ping)).status, 200);
+    const elsewhere = await raw(b.mcpUrl, {
+      headers: mcpHeaders({ "mcp-protocol-version": session.protocolVersion }, session.sessionId),
+      body: JSON.stringify(ping),
+    });
+    assert.equal(elsewhere.status, 404);
+    // The spec's answer to 404: a new initialize, which instance B serves.
+    const fresh = await openRawSession(b.mcpUrl);
+    assert.equal((await fresh.post(ping)).status, 200);
+  });
+
+  test("both instances append to one audit chain in Postgres, and it verifies", async () => {
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? ca : cb).client.callTool({ name: "rec__echo", arguments: { message: `shared-${i}` } }),
+      ),
+    );
+    const verify = await runCli(["audit", "verify", "-c", configFile, "--sink", "postgres", "--json"]);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    const rows = await pg.query<{ body: string }>(
+      `SELECT body FROM ${schema}.warden_audit_events ORDER BY seq`,
+    );
+    const messages = rows.rows.map((r) => r.body).filter((b) => b.includes("shared-"));
+    assert.equal(messages.length, 20, "every call from both instances is in the shared log");
+    const sessions = new Set(
+      rows.rows.map((r) => (JSON.parse(r.body) as { session?: string }).session).filter(Boolean),
+    );
+    assert.ok(sessions.size >= 2, "events from both instances");
   });
 
   test("the admin API needs a token with warden:admin; a reason; a known scope", async () => {
