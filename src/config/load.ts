@@ -149,6 +149,7 @@ function compile(doc: ConfigDocument, file: string): Config {
       sessionIdleMs: durationMs(doc.gateway.session_idle_timeout),
       upstreamTimeoutMs: durationMs(doc.gateway.upstream_timeout),
       shutdownGraceMs: durationMs(doc.gateway.shutdown_grace),
+      instanceId: doc.gateway.instance_id,
     }),
     state: Object.freeze({
       sqlite: resolve(dirname(file), doc.state.sqlite),

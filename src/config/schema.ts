@@ -249,6 +249,11 @@ export const configSchema = z.strictObject({
       session_idle_timeout: durationText.default("15m"),
       upstream_timeout: durationText.default("5m"),
       shutdown_grace: durationText.default("10s"),
+      /** Put in front of every session id (`<id>.<random>`), so a load balancer can route a session home. */
+      instance_id: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "lowercase letters, digits and '-', at most 32 characters")
+        .optional(),
     })
     .prefault({}),
   scopes: z

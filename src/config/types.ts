@@ -123,6 +123,7 @@ export interface GatewayConfig {
   readonly sessionIdleMs: number;
   readonly upstreamTimeoutMs: number;
   readonly shutdownGraceMs: number;
+  readonly instanceId: string | undefined;
 }
 
 export interface ScopesConfig {

@@ -141,8 +141,11 @@ export class Gateway {
         503,
       );
     }
-    // 192 random bits, URL-safe: well past the spec's "cryptographically secure" floor.
-    const id = randomBytes(24).toString("base64url");
+    // 192 random bits, URL-safe: well past the spec's "cryptographically secure" floor. With
+    // several instances, the instance's id in front lets the load balancer route the session home.
+    const random = randomBytes(24).toString("base64url");
+    const instance = this.config.gateway.instanceId;
+    const id = instance === undefined ? random : `${instance}.${random}`;
     const session = new Session(id, route, principal, channel, this.deps, this.log.child({ session: id }));
     this.sessions.set(id, session);
     return session;

@@ -46,7 +46,7 @@ describe("kill switch across two instances on one Redis", () => {
     const pgUrl = `${PG}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
     const [portA, portB] = [await freePort(), await freePort()];
     const config = (port: number, name: string) => ({
-      gateway: { listen: `127.0.0.1:${port}`, public_url: `http://127.0.0.1:${portA}` },
+      gateway: { listen: `127.0.0.1:${port}`, public_url: `http://127.0.0.1:${portA}`, instance_id: name },
       state: { sqlite: join(dir, `${name}.db`), redis: REDIS, redis_prefix: prefix, postgres: pgUrl },
       // One audit key for both, as a deployment would mount it: the shared chain is checkable by either.
       audit: { key_file: join(dir, "audit.key"), checkpoint_file: join(dir, "checkpoints.jsonl") },
@@ -136,6 +136,8 @@ describe("kill switch across two instances on one Redis", () => {
 
   test("a session opened on one instance is unknown on the other: 404, so the client re-initialises", async () => {
     const session = await openRawSession(a.mcpUrl);
+    // The instance id leads the session id: a load balancer routes on it (docs/deployment.md).
+    assert.match(session.sessionId, /^a\.[A-Za-z0-9_-]{32}$/);
     const ping = { jsonrpc: "2.0", id: 2, method: "ping" };
     assert.equal((await session.post(ping)).status, 200);
     const elsewhere = await raw(b.mcpUrl, {
