@@ -77,6 +77,14 @@ export async function main(argv: readonly string[]): Promise<void> {
       (opts: { config?: string; sub: string; scope: string; tool: string; args: string; json?: boolean }) =>
         import("./policy-explain.js").then((m) => m.policyExplainCommand(opts)),
     );
+  program
+    .command("keygen")
+    .description("write the keys instances share: the token signing key set and the audit key")
+    .option("--signing <file>", "a new signing JWK set (auth.signing_key_file)")
+    .option("--audit <file>", "a new audit chain key (audit.key_file)")
+    .action(async (opts: { signing?: string; audit?: string }) =>
+      (await import("./keygen.js")).keygenCommand(opts),
+    );
   const scopeFlags = (c: Command) =>
     c
       .option("-c, --config <file>", "config file")

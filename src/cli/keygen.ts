@@ -1,0 +1,34 @@
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { loadAuditKey } from "../audit/chain.js";
+import { generateSigningKey } from "../auth/keys.js";
+
+/**
+ * Makes the secrets several instances must share, once, before the first start: the signing
+ * key set (`auth.signing_key_file`) and the audit chain's key (`audit.key_file`). Never
+ * overwrites: replacing either would invalidate every token, or every chain, made with the old one.
+ */
+export async function keygenCommand(opts: { signing?: string; audit?: string }): Promise<void> {
+  if (opts.signing === undefined && opts.audit === undefined) {
+    process.stderr.write("mcp-warden keygen: name --signing FILE and/or --audit FILE\n");
+    process.exitCode = 2;
+    return;
+  }
+  for (const file of [opts.signing, opts.audit]) {
+    if (file !== undefined && existsSync(file)) {
+      process.stderr.write(`mcp-warden keygen: ${file} exists; not overwritten\n`);
+      process.exitCode = 1;
+      return;
+    }
+  }
+  if (opts.signing !== undefined) {
+    mkdirSync(dirname(opts.signing), { recursive: true, mode: 0o700 });
+    const keys = { keys: [await generateSigningKey()] };
+    writeFileSync(opts.signing, JSON.stringify(keys, null, 2), { mode: 0o600, flag: "wx" });
+    process.stdout.write(`signing key set written to ${opts.signing}\n`);
+  }
+  if (opts.audit !== undefined) {
+    loadAuditKey(opts.audit);
+    process.stdout.write(`audit key written to ${opts.audit}\n`);
+  }
+}
