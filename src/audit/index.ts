@@ -19,7 +19,7 @@ export { AuditLog, AuditUnavailable } from "./log.js";
 export { auditEvent, type AuditEvent, type StoredEvent } from "./event.js";
 export type { AuditFilter, AuditSink } from "./sinks/sink.js";
 
-export function openSinks(config: Config, state: StateStore, key: Uint8Array): AuditSink[] {
+export function openSinks(config: Config, state: StateStore, key: Uint8Array, log?: Logger): AuditSink[] {
   return config.audit.sinks.map((s) => {
     switch (s.kind) {
       case "sqlite":
@@ -27,7 +27,7 @@ export function openSinks(config: Config, state: StateStore, key: Uint8Array): A
       case "stdout":
         return new StdoutSink(key);
       case "jsonl":
-        return new JsonlSink(s.path, key, s.maxBytes, s.keep);
+        return new JsonlSink(s.path, key, s.maxBytes, s.keep, log);
       case "postgres":
         return new PostgresSink(s.url, key);
     }
@@ -36,7 +36,7 @@ export function openSinks(config: Config, state: StateStore, key: Uint8Array): A
 
 export function openAuditLog(config: Config, state: StateStore, log: Logger): AuditLog {
   const key = loadAuditKey(config.audit.keyFile);
-  return new AuditLog(openSinks(config, state, key), {
+  return new AuditLog(openSinks(config, state, key, log), {
     key,
     checkpointFile: config.audit.checkpointFile,
     checkpointEvery: config.audit.checkpointEvery,

@@ -83,6 +83,11 @@ export class AuditLog {
     this.timer.unref();
   }
 
+  /** Whether calls are being refused because a sink cannot be written (never with a spool). */
+  get failing(): boolean {
+    return this.opts.spool === undefined && this.states.some((s) => s.failing);
+  }
+
   /** Events waiting to be written, and those being written. */
   get pending(): number {
     return this.queue.length + this.inFlight;

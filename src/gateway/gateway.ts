@@ -109,20 +109,27 @@ export class Gateway {
   /** Loads the kills before anything else: no call is admitted before they are known. */
   async start(): Promise<void> {
     await this.kills.start();
+    // Every sink answers before the first call, or /readyz says the audit log is failing.
+    await this.audit.ready().catch((err: unknown) => {
+      this.log.error({ err: (err as Error).message }, "audit log not writable: calls are refused");
+    });
     for (const server of this.servers.values()) server.start();
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
   }
 
   /** Ready when every upstream is: a route with a server down still answers, but /readyz says so. */
-  readiness(): { ready: boolean; upstreams: JsonObject } {
+  readiness(): { ready: boolean; upstreams: JsonObject; audit: string } {
     const upstreams: JsonObject = {};
     let ready = true;
     for (const [name, server] of this.servers) {
       upstreams[name] = server.status();
       if (server.state !== "ready") ready = false;
     }
-    return { ready, upstreams };
+    // A gateway that cannot audit refuses every call: not ready. Asking also re-pings the sink.
+    if (this.audit.failing) void this.audit.ready().catch(() => undefined);
+    const audit = this.audit.failing ? "failing" : "ok";
+    return { ready: ready && audit === "ok", upstreams, audit };
   }
 
   whenReady(ms: number): Promise<unknown> {

@@ -56,8 +56,8 @@ export async function listen(
     const path = pathOf(req.url);
     if (path === "/healthz") return json(res, 200, { status: "ok" });
     if (path === "/readyz") {
-      const { ready, upstreams } = gateway.readiness();
-      return json(res, ready ? 200 : 503, { status: ready ? "ready" : "not_ready", upstreams });
+      const { ready, upstreams, audit } = gateway.readiness();
+      return json(res, ready ? 200 : 503, { status: ready ? "ready" : "not_ready", upstreams, audit });
     }
     // Like health, before authentication: scrapers hold no token (docs/observability.md).
     if (path === "/metrics") {

@@ -184,6 +184,28 @@ describe("audit verify", () => {
     assert.equal(report.problem?.kind, "forged_checkpoint");
   });
 
+  test("a partial last line left by a crash mid-write is cut off, and the chain goes on", async () => {
+    const dir = copyOf(pristine);
+    const log = join(dir, "audit.jsonl");
+    writeFileSync(log, `${readFileSync(log, "utf8")}{"id":"torn","ts":"2026-`);
+    const key = loadAuditKey(join(dir, "audit.key"));
+    const audit = new AuditLog([new JsonlSink(log, key)], {
+      key,
+      checkpointFile: join(dir, "checkpoints.jsonl"),
+      checkpointEvery: 1000,
+      checkpointIntervalMs: 60_000,
+      spool: undefined,
+      log: createLogger("silent"),
+    });
+    await audit.record(auditEvent({ event: "tool_call", status: "ok", tool: "after_crash" }));
+    await audit.close();
+    const text = readFileSync(log, "utf8");
+    assert.ok(!text.includes('"torn"'));
+    assert.match(jsonlLines(dir).at(-1) ?? "", /"seq":13,.*after_crash|after_crash.*"seq":13/);
+    const { code, report } = await verify(dir, "jsonl");
+    assert.equal(code, 0, JSON.stringify(report));
+  });
+
   test("SQLite: an edited body, an edited query column, a deletion, a swap and a truncation", async () => {
     const cases: Array<[string, (db: Database.Database) => void, string]> = [
       [

@@ -237,15 +237,30 @@ describe("a sink that cannot be written", () => {
     const dir = makeTempDir("warden-audit-fail-");
     const records = join(dir, "calls.jsonl");
     writeFileSync(join(dir, "blocker"), "a file where the log's directory should be");
-    const gw = await startGateway({
-      ...gatewayConfig([recorderStdio("rec", records, { echo: ["demo:use"] })]),
-      audit: { sinks: ["sqlite", { jsonl: join(dir, "blocker", "audit.jsonl") }] },
-    });
-    const c = await connectClient(gw.mcpUrl);
+    const gw = await startGateway(
+      {
+        ...gatewayConfig([recorderStdio("rec", records, { echo: ["demo:use"] })]),
+        audit: { sinks: ["sqlite", { jsonl: join(dir, "blocker", "audit.jsonl") }] },
+      },
+      { waitReady: false },
+    );
+    let c: ConnectedClient | undefined;
     try {
+      // Not ready while it cannot audit (its upstream is): a load balancer sends calls elsewhere.
+      const ready = await waitFor(
+        async () => {
+          const r = await gw.readyz();
+          return r.body.upstreams?.rec?.state === "ready" ? r : false;
+        },
+        { what: "the upstream to be up" },
+      );
+      assert.equal(ready.status, 503);
+      assert.equal(ready.body.audit, "failing");
+      c = await connectClient(gw.mcpUrl);
+      const client = c.client;
       for (let i = 0; i < 2; i++) {
         const err = await mcpError(() =>
-          c.client.callTool({ name: "rec__echo", arguments: { message: "hi" } }),
+          client.callTool({ name: "rec__echo", arguments: { message: "hi" } }),
         );
         assert.equal(err.code, -32603);
         assert.equal(reasonOf(err), "audit_unavailable");
@@ -257,7 +272,7 @@ describe("a sink that cannot be written", () => {
       await waitFor(
         async () => {
           try {
-            await c.client.callTool({ name: "rec__echo", arguments: { message: "after" } });
+            await client.callTool({ name: "rec__echo", arguments: { message: "after" } });
             return true;
           } catch {
             return false;
@@ -268,8 +283,9 @@ describe("a sink that cannot be written", () => {
       assert.ok(
         lines(readFileSync(join(dir, "blocker", "audit.jsonl"), "utf8")).some((e) => e.tool === "echo"),
       );
+      await waitFor(async () => (await gw.readyz()).status === 200, { what: "/readyz to recover" });
     } finally {
-      await c.close();
+      await c?.close();
       await gw.stop();
     }
   });

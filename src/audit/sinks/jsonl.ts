@@ -1,6 +1,7 @@
 import {
   closeSync,
   constants,
+  ftruncateSync,
   createReadStream,
   mkdirSync,
   openSync,
@@ -16,6 +17,7 @@ import {
 import { access, mkdir } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { createInterface } from "node:readline";
+import type { Logger } from "../../log.js";
 import { chain, EMPTY_HEAD, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
 import { matches, type AuditFilter, type AuditSink } from "./sink.js";
@@ -44,6 +46,7 @@ export class JsonlSink implements AuditSink {
     private readonly key: Uint8Array,
     private readonly maxBytes = 100 * 1024 * 1024,
     private readonly keep = 10,
+    private readonly log?: Logger,
   ) {
     // By file name only: a log moved or restored elsewhere still matches its checkpoints.
     this.id = `jsonl:${basename(path)}`;
@@ -58,7 +61,12 @@ export class JsonlSink implements AuditSink {
     const unlock = await this.lock();
     try {
       let size = fileSize(this.path);
-      if (this.head === undefined || size !== this.size) this.head = readHead(this.path);
+      if (this.head === undefined || size !== this.size) {
+        this.head = readHead(this.path, (file, bytes) =>
+          this.log?.warn({ file, bytes }, "audit log: a partial last line (a crash mid-write) was cut off"),
+        );
+        size = fileSize(this.path);
+      }
       const stored: StoredEvent[] = [];
       let head = this.head;
       for (const e of events) {
@@ -219,9 +227,9 @@ function parseLine(line: string): StoredEvent {
 }
 
 /** The last complete event of the log (or of its newest rotated file when the log is empty). */
-function readHead(path: string): ChainHead {
+function readHead(path: string, onRepair: (file: string, bytes: number) => void): ChainHead {
   for (const file of [path, `${path}.1`]) {
-    const last = lastLine(file);
+    const last = lastLine(file, file === path ? onRepair : undefined);
     if (last === undefined) continue;
     const e = JSON.parse(last) as StoredEvent;
     if (typeof e.seq !== "number" || typeof e.hash !== "string") {
@@ -232,24 +240,35 @@ function readHead(path: string): ChainHead {
   return EMPTY_HEAD;
 }
 
-function lastLine(file: string): string | undefined {
+/**
+ * The last complete line. A file that does not end in a newline was cut by a crash in the middle
+ * of a write: that partial line was never acknowledged (a response waits for its event), so it is
+ * cut off (and reported through `onRepair`) before the chain goes on.
+ */
+function lastLine(file: string, onRepair?: (file: string, bytes: number) => void): string | undefined {
   let fd: number;
   try {
-    fd = openSync(file, "r");
+    fd = openSync(file, onRepair ? "r+" : "r");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
   try {
-    const size = statSync(file).size;
+    let size = statSync(file).size;
     if (size === 0) return undefined;
-    const length = Math.min(size, TAIL_BYTES);
-    const buf = Buffer.alloc(length);
-    readSync(fd, buf, 0, length, size - length);
-    const lines = buf
-      .toString("utf8")
-      .split("\n")
-      .filter((l) => l.trim() !== "");
+    let length = Math.min(size, TAIL_BYTES);
+    let text = readTail(fd, size, length);
+    if (!text.endsWith("\n") && onRepair) {
+      const keep = size - length + Buffer.byteLength(text.slice(0, text.lastIndexOf("\n") + 1));
+      if (keep === 0 && length < size) throw new Error(`audit log ${file}: last line too long`);
+      ftruncateSync(fd, keep);
+      onRepair(file, size - keep);
+      size = keep;
+      if (size === 0) return undefined;
+      length = Math.min(size, TAIL_BYTES);
+      text = readTail(fd, size, length);
+    }
+    const lines = text.split("\n").filter((l) => l.trim() !== "");
     const last = lines[lines.length - 1];
     if (last === undefined) return undefined;
     if (lines.length === 1 && length < size) throw new Error(`audit log ${file}: last line too long`);
@@ -257,4 +276,10 @@ function lastLine(file: string): string | undefined {
   } finally {
     closeSync(fd);
   }
+}
+
+function readTail(fd: number, size: number, length: number): string {
+  const buf = Buffer.alloc(length);
+  readSync(fd, buf, 0, length, size - length);
+  return buf.toString("utf8");
 }
