@@ -65,10 +65,15 @@ function failed(why: string): GatewayError {
   );
 }
 
+/**
+ * A debug line per call with findings: the audit log records them (`redacted` and `injection`
+ * events), and an info line per redacted call cost as much CPU as the redaction (bench/load.ts).
+ */
 function report(ctx: CallContext, f: Findings): void {
+  if (!ctx.log.isLevelEnabled("debug")) return;
   const types = Object.keys(f.redacted);
   if (types.length === 0 && f.signals.length === 0 && f.binary.length === 0) return;
-  ctx.log.info(
+  ctx.log.debug(
     { method: ctx.method, redacted: f.redacted, injection: f.signals.map((s) => s.kind), binary: f.binary },
     "protection findings",
   );
