@@ -1,0 +1,65 @@
+/**
+ * The shared state's schema in Postgres (`state.postgres`), one step per entry, applied in order
+ * under an advisory lock and recorded in `warden_schema_versions` (component `state`). Append
+ * only: a released step is never edited. Every statement is idempotent (`IF NOT EXISTS`), so a
+ * step interrupted before its version was recorded can run again. The audit sink keeps its own
+ * table (`warden_audit_events`, src/audit/sinks/postgres.ts).
+ */
+export const POSTGRES_MIGRATIONS: readonly string[] = [
+  // 1: settings shared by instances, API keys, and the embedded authorization server: the same
+  // tables as SQLite migrations 1 and 2, times in epoch milliseconds.
+  `CREATE TABLE IF NOT EXISTS warden_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE IF NOT EXISTS warden_api_keys (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     hash TEXT NOT NULL UNIQUE,
+     scopes TEXT NOT NULL,
+     created_at BIGINT NOT NULL,
+     expires_at BIGINT,
+     revoked_at BIGINT
+   );
+   CREATE TABLE IF NOT EXISTS warden_oauth_models (
+     model TEXT NOT NULL,
+     key TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     grant_id TEXT,
+     session_uid TEXT,
+     user_code TEXT,
+     client_id TEXT,
+     account_id TEXT,
+     created_at BIGINT NOT NULL,
+     expires_at BIGINT,
+     consumed_at BIGINT,
+     PRIMARY KEY (model, key)
+   );
+   CREATE INDEX IF NOT EXISTS warden_oauth_models_grant ON warden_oauth_models (grant_id)
+     WHERE grant_id IS NOT NULL;
+   CREATE INDEX IF NOT EXISTS warden_oauth_models_session_uid ON warden_oauth_models (session_uid)
+     WHERE session_uid IS NOT NULL;
+   CREATE INDEX IF NOT EXISTS warden_oauth_models_user_code ON warden_oauth_models (user_code)
+     WHERE user_code IS NOT NULL;
+   CREATE INDEX IF NOT EXISTS warden_oauth_models_client ON warden_oauth_models (client_id)
+     WHERE client_id IS NOT NULL;
+   CREATE INDEX IF NOT EXISTS warden_oauth_models_expires ON warden_oauth_models (expires_at)
+     WHERE expires_at IS NOT NULL;
+   CREATE TABLE IF NOT EXISTS warden_oauth_consents (
+     account_id TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     grant_id TEXT NOT NULL,
+     updated_at BIGINT NOT NULL,
+     PRIMARY KEY (account_id, client_id)
+   );
+   CREATE INDEX IF NOT EXISTS warden_oauth_consents_grant ON warden_oauth_consents (grant_id);
+   CREATE TABLE IF NOT EXISTS warden_oauth_access_tokens (
+     jti TEXT PRIMARY KEY,
+     grant_id TEXT,
+     client_id TEXT NOT NULL,
+     account_id TEXT,
+     issued_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     revoked_at BIGINT
+   );
+   CREATE INDEX IF NOT EXISTS warden_oauth_access_tokens_grant ON warden_oauth_access_tokens (grant_id)
+     WHERE grant_id IS NOT NULL;
+   CREATE INDEX IF NOT EXISTS warden_oauth_access_tokens_expires ON warden_oauth_access_tokens (expires_at);`,
+];

@@ -1,0 +1,141 @@
+import pg from "pg";
+import type { Logger } from "../log.js";
+import { POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
+
+/** What a statement runs on: the pool, or one connection inside a transaction. */
+export type Queryable = Pick<pg.PoolClient, "query">;
+
+const COMPONENT = "state";
+const INT8 = 20;
+// Times are epoch milliseconds and counts are small: BIGINT as a number, not pg's default string.
+const TYPES = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === INT8 && format !== "binary"
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * The connections to `state.postgres` one process holds, and the shared state's schema there
+ * (src/state/postgres-migrations.ts). Nothing connects at construction: a gateway starts while
+ * Postgres is down, and whatever needs it fails (closed) until it is back. The schema is created
+ * or migrated on first use, under an advisory lock so instances starting together take turns,
+ * and tried again after a failure.
+ */
+export class PostgresState {
+  /** host:port/database, for logs (never the password). */
+  readonly where: string;
+  private readonly pool: pg.Pool;
+  private schema: Promise<void> | undefined;
+
+  constructor(url: string, log?: Logger) {
+    const u = new URL(url);
+    this.where = `${u.host}${u.pathname}`;
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: 10,
+      connectionTimeoutMillis: 3_000,
+      // A statement stuck behind a lock or a dead server ends; its caller then refuses.
+      query_timeout: 10_000,
+      idleTimeoutMillis: 30_000,
+      types: TYPES,
+    });
+    // An idle connection's error (a server restart) must not crash the process; the next query
+    // reports it to its caller.
+    this.pool.on("error", (err) => log?.warn({ err: err.message }, "postgres connection lost"));
+  }
+
+  /** Creates or migrates the schema now; resolves at once when that is done. */
+  ready(): Promise<void> {
+    this.schema ??= this.migrate().catch((err: unknown) => {
+      this.schema = undefined; // tried again by the next caller
+      throw err;
+    });
+    return this.schema;
+  }
+
+  /**
+   * One statement. A `name` makes it a prepared statement, parsed and planned once per connection:
+   * for the lookups every request makes.
+   */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    params?: readonly unknown[],
+    name?: string,
+  ): Promise<pg.QueryResult<R>> {
+    await this.ready();
+    return this.pool.query<R>({ text, values: params as unknown[], ...(name ? { name } : {}) });
+  }
+
+  /** `fn` inside BEGIN … COMMIT on one connection, rolled back when it throws. */
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    await this.ready();
+    return this.inTransaction(fn);
+  }
+
+  /**
+   * A value every instance shares (a key, say): the stored one, else `create()`'s, stored by the
+   * first instance to get there (a later one reads the first one's value).
+   */
+  async setting(key: string, create: () => string): Promise<string> {
+    await this.query("INSERT INTO warden_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", [
+      key,
+      create(),
+    ]);
+    const r = await this.query<{ value: string }>("SELECT value FROM warden_kv WHERE key = $1", [key]);
+    const value = r.rows[0]?.value;
+    if (value === undefined) throw new Error(`shared setting ${key} vanished`);
+    return value;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private async inTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const result = await fn(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private migrate(): Promise<void> {
+    return this.inTransaction(async (tx) => {
+      await tx.query("SELECT pg_advisory_xact_lock(hashtext('mcp-warden state schema'))");
+      await tx.query(
+        `CREATE TABLE IF NOT EXISTS warden_schema_versions (
+           component TEXT PRIMARY KEY,
+           version INTEGER NOT NULL,
+           migrated_at BIGINT NOT NULL
+         )`,
+      );
+      const r = await tx.query<{ version: number }>(
+        "SELECT version FROM warden_schema_versions WHERE component = $1",
+        [COMPONENT],
+      );
+      const current = r.rows[0]?.version ?? 0;
+      if (current > POSTGRES_MIGRATIONS.length) {
+        throw new Error(
+          `postgres state schema ${current} is newer than this mcp-warden (${POSTGRES_MIGRATIONS.length})`,
+        );
+      }
+      if (current === POSTGRES_MIGRATIONS.length) return;
+      for (let v = current; v < POSTGRES_MIGRATIONS.length; v++) {
+        await tx.query(POSTGRES_MIGRATIONS[v] as string);
+      }
+      await tx.query(
+        `INSERT INTO warden_schema_versions (component, version, migrated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (component) DO UPDATE SET version = excluded.version, migrated_at = excluded.migrated_at`,
+        [COMPONENT, POSTGRES_MIGRATIONS.length, Date.now()],
+      );
+    });
+  }
+}
