@@ -1,8 +1,9 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import type Provider from "oidc-provider";
 import type { KoaContextWithOIDC } from "oidc-provider";
 import type { Logger } from "../log.js";
-import type { AccessTokenRegistry } from "./access-tokens.js";
-import type { GrantRevocation } from "./store.js";
+import type { AccessTokenRecords } from "./access-tokens.js";
+import type { GrantRevocation } from "./models.js";
 
 interface ProviderError {
   error?: string;
@@ -25,6 +26,10 @@ interface IssuedToken {
 
 const REUSE = /(refresh token|authorization code) already (used|consumed)/;
 
+// Access-token records still being written during the current request (Postgres answers later
+// than the provider's synchronous "issued" event).
+const pendingRecords = new AsyncLocalStorage<Promise<void>[]>();
+
 /** Records one authorization-server event in the audit log (ids, client, user, scopes; never a token). */
 export type AuthAudit = (action: string, status: "ok" | "denied", fields: Record<string, unknown>) => void;
 
@@ -35,17 +40,22 @@ export type AuthAudit = (action: string, status: "ok" | "denied", fields: Record
 export function observeProvider(
   provider: Provider,
   log: Logger,
-  registry: AccessTokenRegistry,
+  registry: AccessTokenRecords,
   audit: AuthAudit,
 ): void {
   const issued = (token: IssuedToken) => {
-    registry.record({
+    const recorded = registry.record({
       jti: token.jti,
       grantId: token.grantId,
       clientId: token.clientId ?? "",
       accountId: token.accountId,
       expiresAt: Date.now() + token.expiration * 1000,
     });
+    if (recorded instanceof Promise) {
+      const pending = pendingRecords.getStore();
+      if (pending) pending.push(recorded);
+      else recorded.catch((err: unknown) => unrecorded(log, token.jti, err));
+    }
     const fields = {
       kind: token.kind === "ClientCredentials" ? "client_credentials" : "access_token",
       client_id: token.clientId,
@@ -116,6 +126,42 @@ export function observeProvider(
       "authorization server error",
     );
   });
+}
+
+/**
+ * Holds a response back until the access tokens it carries are recorded, so that revoking their
+ * grant reaches them on every instance. A token that could not be recorded is not handed out: the
+ * answer becomes 503 `temporarily_unavailable` (a rotated refresh token is then lost, and the
+ * client signs in again), never a token that revocation cannot reach.
+ */
+export function awaitTokenRecords(log: Logger) {
+  return async function awaitTokenRecords(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
+    const pending: Promise<void>[] = [];
+    try {
+      await pendingRecords.run(pending, next);
+    } catch (err) {
+      for (const p of pending) p.catch((e: unknown) => unrecorded(log, undefined, e));
+      throw err;
+    }
+    if (pending.length === 0) return;
+    const failed = (await Promise.allSettled(pending)).find((r) => r.status === "rejected");
+    if (!failed) return;
+    unrecorded(log, undefined, failed.reason, true);
+    ctx.status = 503;
+    ctx.set("retry-after", "5");
+    ctx.set("cache-control", "no-store");
+    ctx.body = {
+      error: "temporarily_unavailable",
+      error_description: "the authorization server's state store is unavailable",
+    };
+  };
+}
+
+function unrecorded(log: Logger, jti: string | undefined, err: unknown, withheld = false): void {
+  log.error(
+    { event: "server_error", jti, withheld, err: err instanceof Error ? err.message : String(err) },
+    "an access token could not be recorded for revocation",
+  );
 }
 
 export function logGrantRevocation(log: Logger, audit: AuthAudit, revocation: GrantRevocation): void {

@@ -1,23 +1,24 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { jwtVerify } from "jose";
+import { jwtVerify, type JWTPayload } from "jose";
 import type { KoaContextWithOIDC } from "oidc-provider";
 import { SIGNING_ALG, type KeyStore } from "../auth/keys.js";
 import { hashPassword } from "../auth/passwords.js";
 import type { Config } from "../config/types.js";
 import type { Logger } from "../log.js";
+import type { PostgresState } from "../state/postgres.js";
 import type { StateStore } from "../state/store.js";
-import { AccessTokenRegistry } from "./access-tokens.js";
-import { ConsentStore } from "./consents.js";
-import { logGrantRevocation, observeProvider, type AuthAudit } from "./events.js";
+import type { AccessTokenRecords } from "./access-tokens.js";
+import { openAuthServerStores } from "./backends.js";
+import { awaitTokenRecords, logGrantRevocation, observeProvider, type AuthAudit } from "./events.js";
 import { auditEvent } from "../audit/event.js";
 import type { AuditLog } from "../audit/log.js";
 import { InteractionPages } from "./interactions.js";
 import { PROVIDER_CSP } from "./pages.js";
-import { ScopePolicy } from "./policy.js";
+import type { OAuthModelStore } from "./models.js";
+import { MAX_DYNAMIC_CLIENTS, ScopePolicy } from "./policy.js";
 import { configuredClientProblems } from "./client-rules.js";
 import { createProvider, INTERACTION_PATH, ROUTES } from "./provider.js";
-import { OAuthStore } from "./store.js";
 
 export { createRevocationCheck } from "./access-tokens.js";
 
@@ -33,6 +34,8 @@ export interface AuthServerOptions {
   readonly issuer: string;
   readonly keys: KeyStore;
   readonly state: StateStore;
+  /** With `state.postgres`: where grants, consents and revocations live, shared by instances. */
+  readonly postgres?: PostgresState | undefined;
   readonly log: Logger;
   readonly resources: readonly ProtectedResource[];
   /** Token issuance, reuse, revocation and client registration are recorded here. */
@@ -71,14 +74,14 @@ export interface AuthServer {
 }
 
 const SWEEP_INTERVAL_MS = 60_000;
-const CSRF_KEY = "authserver.csrf_key";
 const AS_METADATA = "/.well-known/oauth-authorization-server";
 const OIDC_METADATA = "/.well-known/openid-configuration";
 
 /**
  * The embedded OAuth 2.1 authorization server (`auth.issuer: embedded`), built on oidc-provider
- * with its state in the SQLite state store. Serves RFC 8414 metadata, `/oauth/*` (authorize,
- * token, register, revoke, jwks) and the login and consent pages.
+ * with its state in the SQLite state store, or in Postgres shared by every instance
+ * (backends.ts). Serves RFC 8414 metadata, `/oauth/*` (authorize, token, register, revoke, jwks)
+ * and the login and consent pages.
  */
 export async function createAuthServer(opts: AuthServerOptions): Promise<AuthServer> {
   const problems = configuredClientProblems(opts.config.auth.clients);
@@ -90,9 +93,10 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   const log = opts.log.child({ component: "authserver" });
   const policy = new ScopePolicy(opts.config.auth.users, opts.config.auth.clients, opts.resources);
   const audit = authAudit(opts.audit);
-  const store = new OAuthStore(opts.state.db, (revocation) => logGrantRevocation(log, audit, revocation));
-  const consents = new ConsentStore(opts.state.db);
-  const registry = new AccessTokenRegistry(opts.state.db);
+  const stores = openAuthServerStores(opts.state, opts.postgres, (revocation) =>
+    logGrantRevocation(log, audit, revocation),
+  );
+  const { models: store, consents, accessTokens: registry } = stores;
 
   const provider = createProvider({
     config: opts.config,
@@ -107,25 +111,43 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   // forwarded headers, which koa then trusts (and a TLS-terminating proxy in front works).
   provider.proxy = true;
   provider.use(securityHeaders);
+  provider.use(awaitTokenRecords(log));
+  provider.use(registrationCap(store, log, audit));
   provider.use(defaultScope(policy, prefix));
   provider.use(revokeJwtAccessTokens(opts.keys, issuer, registry, log));
   observeProvider(provider, log, registry, audit);
   const callback = provider.callback();
 
-  const pages = new InteractionPages({
-    provider,
-    policy,
-    consents,
-    log,
-    issuerOrigin: issuerUrl.origin,
-    basePath: `${prefix}${INTERACTION_PATH}`,
-    csrfKey: csrfKey(opts.state),
-    decoyHash: await hashPassword(randomBytes(18).toString("base64url")),
-  });
+  const decoyHash = await hashPassword(randomBytes(18).toString("base64url"));
+  // Built on first use: the CSRF key may live in Postgres, which need not be up at start.
+  let pages: Promise<InteractionPages> | undefined;
+  const interactionPages = () => {
+    pages ??= stores.csrfKey().then(
+      (csrfKey) =>
+        new InteractionPages({
+          provider,
+          policy,
+          consents,
+          log,
+          issuerOrigin: issuerUrl.origin,
+          basePath: `${prefix}${INTERACTION_PATH}`,
+          csrfKey,
+          decoyHash,
+        }),
+      (err: unknown) => {
+        pages = undefined;
+        throw err;
+      },
+    );
+    return pages;
+  };
 
-  const sweep = () => {
+  let sweeping = false;
+  const sweep = async () => {
+    if (sweeping) return;
+    sweeping = true;
     try {
-      const result = store.sweep();
+      const result = await store.sweep();
       for (const revocation of result.expiredGrants) logGrantRevocation(log, audit, revocation);
       if (result.abandonedClients > 0) {
         log.info(
@@ -135,9 +157,11 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
       }
     } catch (err) {
       log.error({ err: (err as Error).message }, "authorization server state sweep failed");
+    } finally {
+      sweeping = false;
     }
   };
-  sweep();
+  void sweep();
   const timer = setInterval(sweep, SWEEP_INTERVAL_MS);
   timer.unref();
   let closed = false;
@@ -169,7 +193,17 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
       if (target === undefined) {
         if (path === interactionBase || path.startsWith(`${interactionBase}/`)) {
           if (closed) return unavailable(res);
-          await pages.handle(req, res, path);
+          try {
+            await (await interactionPages()).handle(req, res, path);
+          } catch (err) {
+            // The state store failed (oidc-provider's own refusals are answered as pages).
+            log.error(
+              { event: "server_error", route: "interaction", err: (err as Error).message },
+              "sign-in page failed",
+            );
+            if (!res.headersSent) unavailable(res, "the authorization server's state store is unavailable");
+            else res.destroy();
+          }
           return true;
         }
         if (path !== oauthBase && !path.startsWith(`${oauthBase}/`)) return false;
@@ -190,9 +224,9 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   };
 }
 
-function unavailable(res: ServerResponse): true {
+function unavailable(res: ServerResponse, why = "shutting down"): true {
   res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
-  res.end(JSON.stringify({ error: "temporarily_unavailable", error_description: "shutting down" }));
+  res.end(JSON.stringify({ error: "temporarily_unavailable", error_description: why }));
   return true;
 }
 
@@ -201,14 +235,6 @@ function pinOrigin(req: IncomingMessage, issuer: URL): void {
   req.headers["x-forwarded-proto"] = issuer.protocol.slice(0, -1);
   req.headers["x-forwarded-host"] = issuer.host;
   delete req.headers["x-forwarded-for"];
-}
-
-function csrfKey(state: StateStore): Buffer {
-  const stored = state.get(CSRF_KEY);
-  if (stored) return Buffer.from(stored, "base64url");
-  const key = randomBytes(32);
-  state.set(CSRF_KEY, key.toString("base64url"));
-  return key;
 }
 
 /** Pages oidc-provider renders itself (errors, form_post) get the same no-framing, no-script policy. */
@@ -251,9 +277,10 @@ function defaultScope(policy: ScopePolicy, prefix: string) {
 /**
  * RFC 7009 for JWT access tokens, which oidc-provider declines (`unsupported_token_type`): a
  * token this issuer signed for the authenticated client is recorded revoked, and the answer is
- * 200 as for any token (a token of another client is left alone, RFC 7009 §2.1).
+ * 200 as for any token (a token of another client is left alone, RFC 7009 §2.1). When the record
+ * cannot be written the answer is 503 (RFC 7009 §2.2.1): the client must not take it as revoked.
  */
-function revokeJwtAccessTokens(keys: KeyStore, issuer: string, registry: AccessTokenRegistry, log: Logger) {
+function revokeJwtAccessTokens(keys: KeyStore, issuer: string, registry: AccessTokenRecords, log: Logger) {
   return async function revokeJwtAccessTokens(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
     await next();
     if (ctx.oidc?.route !== "revocation" || ctx.status !== 400) return;
@@ -261,29 +288,72 @@ function revokeJwtAccessTokens(keys: KeyStore, issuer: string, registry: AccessT
     const client = ctx.oidc.client;
     const token = ctx.oidc.params?.token;
     if (body?.error !== "unsupported_token_type" || !client || typeof token !== "string") return;
+    let payload: JWTPayload | undefined;
     try {
-      const { payload } = await jwtVerify(token, keys.verifyKey, {
+      ({ payload } = await jwtVerify(token, keys.verifyKey, {
         issuer,
         algorithms: [SIGNING_ALG],
         typ: "at+jwt",
-      });
-      if (payload.client_id === client.clientId && typeof payload.jti === "string") {
-        registry.revokeOne(payload.jti, client.clientId, (payload.exp ?? 0) * 1000);
-        log.info(
-          {
-            event: "token_revoked",
-            kind: "access_token",
-            client_id: client.clientId,
-            sub: payload.sub,
-            jti: payload.jti,
-          },
-          "access token revoked",
-        );
-      }
+      }));
     } catch {
       // Expired, foreign or malformed: nothing to revoke, and RFC 7009 answers 200 all the same.
     }
+    if (payload && payload.client_id === client.clientId && typeof payload.jti === "string") {
+      try {
+        await registry.revokeOne(payload.jti, client.clientId, (payload.exp ?? 0) * 1000);
+      } catch (err) {
+        log.error(
+          { event: "server_error", route: "revocation", jti: payload.jti, err: (err as Error).message },
+          "access token revocation could not be recorded",
+        );
+        ctx.status = 503;
+        ctx.set("retry-after", "5");
+        ctx.body = { error: "temporarily_unavailable", error_description: "try again later" };
+        return;
+      }
+      log.info(
+        {
+          event: "token_revoked",
+          kind: "access_token",
+          client_id: client.clientId,
+          sub: payload.sub,
+          jti: payload.jti,
+        },
+        "access token revoked",
+      );
+    }
     ctx.status = 200;
     ctx.body = "";
+  };
+}
+
+/**
+ * Bounds what unauthenticated registration can store (MAX_DYNAMIC_CLIENTS). Checked here rather
+ * than in the client metadata validator, which oidc-provider runs synchronously, because the
+ * count may have to come from Postgres.
+ */
+function registrationCap(store: OAuthModelStore, log: Logger, audit: AuthAudit) {
+  return async function registrationCap(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
+    if (ctx.method !== "POST" || ctx.path !== ROUTES.registration) return next();
+    let count: number;
+    try {
+      count = await store.dynamicClientCount();
+    } catch (err) {
+      log.error(
+        { event: "server_error", route: "registration", err: (err as Error).message },
+        "registered clients could not be counted",
+      );
+      ctx.status = 503;
+      ctx.set("retry-after", "5");
+      ctx.body = { error: "temporarily_unavailable", error_description: "try again later" };
+      return;
+    }
+    if (count < MAX_DYNAMIC_CLIENTS) return next();
+    const fields = { error: "invalid_client_metadata", detail: "too many registered clients" };
+    log.info({ event: "registration_refused", ...fields }, "request refused");
+    audit("registration_refused", "denied", fields);
+    ctx.status = 400;
+    ctx.set("cache-control", "no-store");
+    ctx.body = { error: fields.error, error_description: "too many registered clients; try again later" };
   };
 }

@@ -1,10 +1,10 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type Provider from "oidc-provider";
-import type { InteractionResults } from "oidc-provider";
+import { errors, type InteractionResults } from "oidc-provider";
 import { verifyPassword } from "../auth/passwords.js";
 import type { Logger } from "../log.js";
-import type { ConsentStore } from "./consents.js";
+import type { RememberedConsents } from "./consents.js";
 import {
   consentPage,
   loginPage,
@@ -31,7 +31,7 @@ type Interaction = Awaited<ReturnType<Provider["interactionDetails"]>>;
 export interface InteractionParts {
   readonly provider: Provider;
   readonly policy: ScopePolicy;
-  readonly consents: ConsentStore;
+  readonly consents: RememberedConsents;
   readonly log: Logger;
   readonly issuerOrigin: string;
   /** Path of the interaction pages, e.g. /oauth/interaction (with the issuer's path prefix). */
@@ -72,8 +72,11 @@ export class InteractionPages {
     let interaction: Interaction;
     try {
       interaction = await this.parts.provider.interactionDetails(req, res);
-    } catch {
-      return this.expired(res);
+    } catch (err) {
+      // No such interaction, or not this browser's. Anything else (the state store failing) is
+      // not the user's doing: it goes to the caller, which answers 503.
+      if (err instanceof errors.OIDCProviderError) return this.expired(res);
+      throw err;
     }
     if (interaction.uid !== uid) return this.expired(res);
 
@@ -215,7 +218,7 @@ export class InteractionPages {
       granted[resource] = allowed;
     }
     const grantId = await grant.save();
-    this.parts.consents.remember(accountId, clientId, grantId);
+    await this.parts.consents.remember(accountId, clientId, grantId);
     this.parts.log.info(
       { event: "consent", user: accountId, client_id: clientId, granted },
       "user granted consent",

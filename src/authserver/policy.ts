@@ -77,9 +77,10 @@ export class ScopePolicy {
    * The extraClientMetadata validator: runs on every client oidc-provider builds (registration,
    * a stored registration, a Client ID Metadata Document). Configured clients are built by us;
    * every other client may only use the authorization code flow, towards safe redirect URIs, and
-   * its requested `scope` is dropped (what it gets is decided per user at consent).
+   * its requested `scope` is dropped (what it gets is decided per user at consent). The cap on
+   * registered clients (MAX_DYNAMIC_CLIENTS) is enforced before registration, in index.ts.
    */
-  checkClientMetadata(metadata: Record<string, unknown>, registering: boolean, count: () => number): void {
+  checkClientMetadata(metadata: Record<string, unknown>): void {
     delete metadata[POLICY_PROPERTY];
     if (this.isConfiguredClient(metadata.client_id)) return;
     delete metadata.scope;
@@ -100,9 +101,6 @@ export class ScopePolicy {
     for (const uri of uris) {
       const problem = redirectUriProblem(uri);
       if (problem) throw new errors.InvalidClientMetadata(problem);
-    }
-    if (registering && count() >= MAX_DYNAMIC_CLIENTS) {
-      throw new errors.InvalidClientMetadata("too many registered clients; try again later");
     }
   }
 }

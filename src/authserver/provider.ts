@@ -7,10 +7,10 @@ import Provider, {
 } from "oidc-provider";
 import type { AuthClient, Config } from "../config/types.js";
 import { SIGNING_ALG, type KeyStore } from "../auth/keys.js";
-import type { ConsentStore } from "./consents.js";
+import type { RememberedConsents } from "./consents.js";
+import type { OAuthModelStore } from "./models.js";
 import { messagePage } from "./pages.js";
 import { POLICY_PROPERTY, type ScopePolicy } from "./policy.js";
-import type { OAuthStore } from "./store.js";
 
 /** Paths of oidc-provider's endpoints, relative to the issuer (all under /oauth). */
 export const ROUTES = {
@@ -43,8 +43,8 @@ export interface ProviderParts {
   readonly prefix: string;
   readonly keys: KeyStore;
   readonly policy: ScopePolicy;
-  readonly store: OAuthStore;
-  readonly consents: ConsentStore;
+  readonly store: OAuthModelStore;
+  readonly consents: RememberedConsents;
 }
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -139,11 +139,8 @@ export function createProvider(parts: ProviderParts): Provider {
       properties: [POLICY_PROPERTY],
       validator: (ctx, key, _value, metadata) => {
         if (key !== POLICY_PROPERTY) return;
-        policy.checkClientMetadata(
-          metadata as Record<string, unknown>,
-          ctx?.oidc.route === "registration",
-          () => store.dynamicClientCount(),
-        );
+        // The cap on registered clients is checked before this, in index.ts (it may need a query).
+        policy.checkClientMetadata(metadata as Record<string, unknown>);
       },
     },
     formats: {
@@ -222,7 +219,7 @@ function clientMetadata(client: AuthClient): ClientMetadata {
 async function loadExistingGrant(
   ctx: KoaContextWithOIDC,
   policy: ScopePolicy,
-  consents: ConsentStore,
+  consents: RememberedConsents,
 ): Promise<Grant | undefined> {
   const client = ctx.oidc.client;
   const accountId = ctx.oidc.session?.accountId;
@@ -231,7 +228,7 @@ async function loadExistingGrant(
   const candidates = [
     result?.consent?.grantId,
     ctx.oidc.session?.grantIdFor(client.clientId),
-    consents.grantFor(accountId, client.clientId),
+    await consents.grantFor(accountId, client.clientId),
   ];
   for (const id of candidates) {
     if (typeof id !== "string" || !id) continue;

@@ -1,67 +1,35 @@
-import { createHash } from "node:crypto";
-import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from "oidc-provider";
+import { errors, type AdapterFactory, type AdapterPayload } from "oidc-provider";
 import type { Db } from "../state/store.js";
+import {
+  ABANDONED_CLIENT_MS,
+  digest,
+  GRANT_SOURCES,
+  isSecretModel,
+  modelAdapters,
+  revive,
+  reuseLabel,
+  storedKey,
+  storedModel,
+  type GrantRevocation,
+  type OAuthModelStore,
+  type SweepResult,
+} from "./models.js";
 
-// Models whose id is itself a bearer secret (the code or token a client presents): stored under
-// its SHA-256 only, and the payload's `jti` (the same value) is not stored, so a copy of the state
-// file holds no usable code or refresh token.
-const SECRET_IDS: ReadonlySet<string> = new Set([
-  "AccessToken",
-  "AuthorizationCode",
-  "RefreshToken",
-  "ClientCredentials",
-  "InitialAccessToken",
-  "RegistrationAccessToken",
-  "DeviceCode",
-  "BackchannelAuthenticationRequest",
-  "PushedAuthorizationRequest",
-  "PreAuthorizedCode",
-]);
-
-// One-time artefacts that mint tokens: a second redemption means one of the two holders is an
-// attacker, so the whole grant goes.
-const GRANT_SOURCES: ReadonlySet<string> = new Set([
-  "AuthorizationCode",
-  "RefreshToken",
-  "DeviceCode",
-  "BackchannelAuthenticationRequest",
-  "PreAuthorizedCode",
-]);
-
-/** Registered (dynamic) clients that never obtained a grant are dropped after this long. */
-export const ABANDONED_CLIENT_MS = 24 * 60 * 60 * 1000;
-
-export interface GrantRevocation {
-  readonly grantId: string;
-  readonly reason: string;
-  readonly clientId: string | undefined;
-  readonly accountId: string | undefined;
-  readonly tokens: number;
-  readonly accessTokens: number;
-}
-
-export interface SweepResult {
-  readonly expiredGrants: GrantRevocation[];
-  readonly removed: number;
-  readonly abandonedClients: number;
-}
+export { ABANDONED_CLIENT_MS, type GrantRevocation, type SweepResult } from "./models.js";
 
 interface Row {
   payload: string;
   consumed_at: number | null;
 }
 
-function digest(value: string): string {
-  return createHash("sha256").update(value).digest("base64url");
-}
-
 /**
  * The authorization server's persistent state in the SQLite state store (migration 2): every
  * oidc-provider model in one table keyed by (model, id), grant families, remembered consents and
  * the registry of issued JWT access tokens. Every call is one synchronous SQLite statement or
- * transaction, so a consume is an atomic compare-and-set even across concurrent requests.
+ * transaction, so a consume is an atomic compare-and-set even across concurrent requests. With
+ * `state.postgres` the same lives in Postgres instead (store-postgres.ts).
  */
-export class OAuthStore {
+export class OAuthStore implements OAuthModelStore {
   private readonly stmt;
 
   constructor(
@@ -126,32 +94,16 @@ export class OAuthStore {
   }
 
   adapterFactory(): AdapterFactory {
-    return (name: string) => new SqliteAdapter(name, this);
+    return modelAdapters(this);
   }
 
   upsert(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined): void {
-    const secret = SECRET_IDS.has(model);
-    const stored: AdapterPayload = { ...payload };
-    if (secret) delete stored.jti;
-    const now = Date.now();
-    this.stmt.upsert.run({
-      model,
-      key: secret ? digest(id) : id,
-      payload: JSON.stringify(stored),
-      grantId: model === "Grant" ? id : (stringOrNull(payload.grantId) ?? null),
-      sessionUid: model === "Session" ? stringOrNull(payload.uid) : null,
-      userCode: typeof payload.userCode === "string" ? digest(payload.userCode) : null,
-      clientId: model === "Client" ? id : stringOrNull(payload.clientId),
-      accountId: stringOrNull(payload.accountId),
-      now,
-      expiresAt: typeof expiresIn === "number" && expiresIn > 0 ? now + expiresIn * 1000 : null,
-    });
+    this.stmt.upsert.run(storedModel(model, id, payload, expiresIn));
   }
 
   find(model: string, id: string): AdapterPayload | undefined {
-    const secret = SECRET_IDS.has(model);
-    const row = this.stmt.find.get(model, secret ? digest(id) : id, Date.now()) as Row | undefined;
-    return row ? revive(row, secret ? id : undefined) : undefined;
+    const row = this.stmt.find.get(model, storedKey(model, id), Date.now()) as Row | undefined;
+    return row ? revive(row, isSecretModel(model) ? id : undefined) : undefined;
   }
 
   findByUid(uid: string): AdapterPayload | undefined {
@@ -162,7 +114,7 @@ export class OAuthStore {
   findByUserCode(model: string, userCode: string): AdapterPayload | undefined {
     // The device code's own value is not stored, so the model cannot be rebuilt from a user code.
     const row = this.stmt.findByUserCode.get(model, digest(userCode), Date.now()) as Row | undefined;
-    return row && !SECRET_IDS.has(model) ? revive(row, undefined) : undefined;
+    return row && !isSecretModel(model) ? revive(row, undefined) : undefined;
   }
 
   /**
@@ -170,12 +122,12 @@ export class OAuthStore {
    * token exactly one wins; the loser revokes the grant family and is refused.
    */
   consume(model: string, id: string): void {
-    const key = SECRET_IDS.has(model) ? digest(id) : id;
+    const key = storedKey(model, id);
     if (this.stmt.consume.run(Date.now(), model, key).changes === 1) return;
     if (!GRANT_SOURCES.has(model)) return;
     const row = this.stmt.grantOf.get(model, key) as { grant_id: string | null } | undefined;
-    if (row?.grant_id) this.onReuse(this.revokeGrant(row.grant_id, `${label(model)} reused`));
-    throw new errors.InvalidGrant(`${label(model)} already used`);
+    if (row?.grant_id) this.onReuse(this.revokeGrant(row.grant_id, `${reuseLabel(model)} reused`));
+    throw new errors.InvalidGrant(`${reuseLabel(model)} already used`);
   }
 
   destroy(model: string, id: string): void {
@@ -183,7 +135,7 @@ export class OAuthStore {
       this.revokeGrant(id, "grant destroyed");
       return;
     }
-    this.stmt.destroy.run(model, SECRET_IDS.has(model) ? digest(id) : id);
+    this.stmt.destroy.run(model, storedKey(model, id));
   }
 
   revokeByGrantId(model: string, grantId: string): void {
@@ -230,59 +182,4 @@ export class OAuthStore {
       return { expiredGrants, removed, abandonedClients };
     })();
   }
-}
-
-/** oidc-provider's adapter interface over the shared store, one instance per model. */
-class SqliteAdapter implements Adapter {
-  constructor(
-    private readonly model: string,
-    private readonly store: OAuthStore,
-  ) {}
-
-  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-    this.store.upsert(this.model, id, payload, expiresIn);
-  }
-
-  async find(id: string): Promise<AdapterPayload | undefined> {
-    return this.store.find(this.model, id);
-  }
-
-  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    return this.store.findByUserCode(this.model, userCode);
-  }
-
-  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    return this.store.findByUid(uid);
-  }
-
-  async consume(id: string): Promise<void> {
-    this.store.consume(this.model, id);
-  }
-
-  async destroy(id: string): Promise<void> {
-    this.store.destroy(this.model, id);
-  }
-
-  async revokeByGrantId(grantId: string): Promise<void> {
-    this.store.revokeByGrantId(this.model, grantId);
-  }
-}
-
-function revive(row: Row, id: string | undefined): AdapterPayload {
-  const payload = JSON.parse(row.payload) as AdapterPayload;
-  if (id !== undefined) payload.jti = id;
-  if (row.consumed_at !== null) payload.consumed = Math.floor(row.consumed_at / 1000);
-  return payload;
-}
-
-function stringOrNull(value: unknown): string | null {
-  return typeof value === "string" ? value : null;
-}
-
-function label(model: string): string {
-  return model === "RefreshToken"
-    ? "refresh token"
-    : model === "AuthorizationCode"
-      ? "authorization code"
-      : model;
 }

@@ -1,0 +1,182 @@
+import { createHash } from "node:crypto";
+import type { Adapter, AdapterFactory, AdapterPayload } from "oidc-provider";
+
+/** A value, or a promise of it: the SQLite stores answer at once, the Postgres ones later. */
+export type Awaitable<T> = T | Promise<T>;
+
+// Models whose id is itself a bearer secret (the code or token a client presents): stored under
+// its SHA-256 only, and the payload's `jti` (the same value) is not stored, so a copy of the state
+// holds no usable code or refresh token.
+const SECRET_IDS: ReadonlySet<string> = new Set([
+  "AccessToken",
+  "AuthorizationCode",
+  "RefreshToken",
+  "ClientCredentials",
+  "InitialAccessToken",
+  "RegistrationAccessToken",
+  "DeviceCode",
+  "BackchannelAuthenticationRequest",
+  "PushedAuthorizationRequest",
+  "PreAuthorizedCode",
+]);
+
+// One-time artefacts that mint tokens: a second redemption means one of the two holders is an
+// attacker, so the whole grant goes.
+export const GRANT_SOURCES: ReadonlySet<string> = new Set([
+  "AuthorizationCode",
+  "RefreshToken",
+  "DeviceCode",
+  "BackchannelAuthenticationRequest",
+  "PreAuthorizedCode",
+]);
+
+/** Registered (dynamic) clients that never obtained a grant are dropped after this long. */
+export const ABANDONED_CLIENT_MS = 24 * 60 * 60 * 1000;
+
+export interface GrantRevocation {
+  readonly grantId: string;
+  readonly reason: string;
+  readonly clientId: string | undefined;
+  readonly accountId: string | undefined;
+  readonly tokens: number;
+  readonly accessTokens: number;
+}
+
+export interface SweepResult {
+  readonly expiredGrants: GrantRevocation[];
+  readonly removed: number;
+  readonly abandonedClients: number;
+}
+
+/**
+ * Where the authorization server keeps oidc-provider's models (clients, grants, sessions,
+ * interactions, codes, refresh tokens) by (model, id), with grant families: SQLite
+ * (`OAuthStore`, store.ts) or Postgres (`PostgresOAuthStore`, store-postgres.ts). `consume` is an
+ * atomic compare-and-set: of two redemptions of one code or refresh token, on any instance, one
+ * wins and the other revokes the grant family and throws `InvalidGrant`.
+ */
+export interface OAuthModelStore {
+  upsert(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined): Awaitable<void>;
+  find(model: string, id: string): Awaitable<AdapterPayload | undefined>;
+  findByUid(uid: string): Awaitable<AdapterPayload | undefined>;
+  findByUserCode(model: string, userCode: string): Awaitable<AdapterPayload | undefined>;
+  consume(model: string, id: string): Awaitable<void>;
+  destroy(model: string, id: string): Awaitable<void>;
+  revokeByGrantId(model: string, grantId: string): Awaitable<void>;
+  /** Registered clients (the registration cap counts them). */
+  dynamicClientCount(): Awaitable<number>;
+  /** Drops what has expired; an expired grant takes its whole family with it. */
+  sweep(now?: number): Awaitable<SweepResult>;
+  adapterFactory(): AdapterFactory;
+}
+
+/** The columns a model is stored under, whichever the database. */
+export interface StoredModel {
+  model: string;
+  key: string;
+  payload: string;
+  grantId: string | null;
+  sessionUid: string | null;
+  userCode: string | null;
+  clientId: string | null;
+  accountId: string | null;
+  now: number;
+  expiresAt: number | null;
+}
+
+export function digest(value: string): string {
+  return createHash("sha256").update(value).digest("base64url");
+}
+
+export function isSecretModel(model: string): boolean {
+  return SECRET_IDS.has(model);
+}
+
+/** The primary key a model's id is stored under: the id, or its SHA-256 when it is a secret. */
+export function storedKey(model: string, id: string): string {
+  return SECRET_IDS.has(model) ? digest(id) : id;
+}
+
+export function storedModel(
+  model: string,
+  id: string,
+  payload: AdapterPayload,
+  expiresIn: number | undefined,
+  now = Date.now(),
+): StoredModel {
+  const secret = SECRET_IDS.has(model);
+  const stored: AdapterPayload = { ...payload };
+  if (secret) delete stored.jti;
+  return {
+    model,
+    key: secret ? digest(id) : id,
+    payload: JSON.stringify(stored),
+    grantId: model === "Grant" ? id : (stringOrNull(payload.grantId) ?? null),
+    sessionUid: model === "Session" ? stringOrNull(payload.uid) : null,
+    userCode: typeof payload.userCode === "string" ? digest(payload.userCode) : null,
+    clientId: model === "Client" ? id : stringOrNull(payload.clientId),
+    accountId: stringOrNull(payload.accountId),
+    now,
+    expiresAt: typeof expiresIn === "number" && expiresIn > 0 ? now + expiresIn * 1000 : null,
+  };
+}
+
+/** A stored row as oidc-provider's payload again; `id` restores a secret model's `jti`. */
+export function revive(row: { payload: string; consumed_at: number | null }, id: string | undefined) {
+  const payload = JSON.parse(row.payload) as AdapterPayload;
+  if (id !== undefined) payload.jti = id;
+  if (row.consumed_at !== null) payload.consumed = Math.floor(row.consumed_at / 1000);
+  return payload;
+}
+
+export function reuseLabel(model: string): string {
+  return model === "RefreshToken"
+    ? "refresh token"
+    : model === "AuthorizationCode"
+      ? "authorization code"
+      : model;
+}
+
+function stringOrNull(value: unknown): string | null {
+  return typeof value === "string" ? value : null;
+}
+
+/** oidc-provider's adapters over a model store, one per model. */
+export function modelAdapters(store: OAuthModelStore): AdapterFactory {
+  return (name: string) => new ModelAdapter(name, store);
+}
+
+class ModelAdapter implements Adapter {
+  constructor(
+    private readonly model: string,
+    private readonly store: OAuthModelStore,
+  ) {}
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    await this.store.upsert(this.model, id, payload, expiresIn);
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    return this.store.find(this.model, id);
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.store.findByUserCode(this.model, userCode);
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return this.store.findByUid(uid);
+  }
+
+  async consume(id: string): Promise<void> {
+    await this.store.consume(this.model, id);
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.store.destroy(this.model, id);
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.store.revokeByGrantId(this.model, grantId);
+  }
+}
