@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { AuthError } from "../auth/errors.js";
+import { AuthError, AuthUnavailable } from "../auth/errors.js";
 import type { Principal } from "../auth/principal.js";
 import type { EndpointAuth } from "../transports/streamable-http.js";
 import type { Gateway } from "../gateway/gateway.js";
@@ -81,6 +81,10 @@ async function admin(
   try {
     principal = await auth.verifier.authenticate(header, auth.urls.base);
   } catch (err) {
+    if (err instanceof AuthUnavailable) {
+      send(res, 503, { error: "authentication temporarily unavailable" }, { "retry-after": "5" });
+      return undefined;
+    }
     if (!(err instanceof AuthError)) throw err;
     send(res, 401, { error: "invalid token" }, { "www-authenticate": 'Bearer error="invalid_token"' });
     return undefined;

@@ -6,9 +6,9 @@ import {
   type JWTVerifyGetKey,
 } from "jose";
 import type { AuthConfig, ExternalIssuer } from "../config/types.js";
-import { ApiKeys } from "./api-keys.js";
+import { ApiKeys, type ApiKeyStore } from "./api-keys.js";
 import { discoverJwksUri } from "./discovery.js";
-import { AuthError, invalidToken } from "./errors.js";
+import { AuthError, AuthUnavailable, invalidToken } from "./errors.js";
 import { Introspector, type IntrospectedToken } from "./introspection.js";
 import { SIGNING_ALG, type KeyStore } from "./keys.js";
 import { anonymousPrincipal, tokenPrincipal, type Principal } from "./principal.js";
@@ -32,13 +32,16 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 export interface VerifierParts {
   readonly auth: AuthConfig;
-  /** Whether an embedded-issuer token (by `jti`) was revoked; absent for an external issuer. */
-  readonly isRevoked?: (jti: string) => boolean;
+  /**
+   * Whether an embedded-issuer token (by `jti`) was revoked; absent for an external issuer. A
+   * throw or rejection refuses the token (AuthUnavailable).
+   */
+  readonly isRevoked?: (jti: string) => boolean | Promise<boolean>;
   /** The public base URL: a token whose audience is this is accepted on every route. */
   readonly base: string;
   readonly issuer: string;
   readonly keys: KeyStore | undefined;
-  readonly apiKeys: ApiKeys | undefined;
+  readonly apiKeys: ApiKeyStore | undefined;
 }
 
 /**
@@ -63,7 +66,10 @@ export class TokenVerifier {
     this.anonymous = parts.auth.anonymous.length > 0 ? anonymousPrincipal(parts.auth.anonymous) : undefined;
   }
 
-  /** The caller of a request to `routeUrl`, or an AuthError (answered 401 with a challenge). */
+  /**
+   * The caller of a request to `routeUrl`, or an AuthError (answered 401 with a challenge), or
+   * AuthUnavailable when the token cannot be checked now (answered 503).
+   */
   async authenticate(authorization: string | undefined, routeUrl: string): Promise<Principal> {
     if (authorization === undefined) {
       if (this.anonymous) return this.anonymous;
@@ -75,7 +81,12 @@ export class TokenVerifier {
     if (token.length > MAX_TOKEN_LENGTH) throw invalidToken("token too long");
     if (ApiKeys.looksLike(token)) {
       if (!this.parts.apiKeys) throw invalidToken("API keys are not enabled");
-      return this.parts.apiKeys.verify(token);
+      try {
+        return await this.parts.apiKeys.verify(token);
+      } catch (err) {
+        if (err instanceof AuthError) throw err;
+        throw new AuthUnavailable("API keys cannot be checked", { cause: err });
+      }
     }
     if (JWT_SHAPE.test(token) && this.key) return this.verifyJwt(token, routeUrl);
     if (this.introspector)
@@ -97,8 +108,15 @@ export class TokenVerifier {
     }
     this.checkAudience(payload.aud, routeUrl);
     // Revocation (RFC 7009, or a refresh-token reuse that revoked the grant) reaches JWTs by `jti`.
-    if (this.parts.isRevoked && (typeof payload.jti !== "string" || this.parts.isRevoked(payload.jti))) {
-      throw invalidToken("token revoked");
+    if (this.parts.isRevoked) {
+      if (typeof payload.jti !== "string") throw invalidToken("token revoked");
+      let revoked: boolean;
+      try {
+        revoked = await this.parts.isRevoked(payload.jti);
+      } catch (err) {
+        throw new AuthUnavailable("token revocation cannot be checked", { cause: err });
+      }
+      if (revoked) throw invalidToken("token revoked");
     }
     return tokenPrincipal(
       {

@@ -1,15 +1,21 @@
-import { ApiKeys } from "../auth/api-keys.js";
+import type { ApiKeyStore } from "../auth/api-keys.js";
 import { durationMs } from "../config/duration.js";
 import { withAdminAudit } from "../audit/index.js";
+import { PostgresState } from "../state/postgres.js";
 import { StateStore } from "../state/store.js";
-import { loadOrExit } from "./run.js";
+import { loadOrExit, openApiKeys } from "./run.js";
 
-async function withKeys<T>(configOption: string | undefined, fn: (keys: ApiKeys) => T): Promise<T> {
+type Awaitable<T> = T | Promise<T>;
+
+/** The keys where the gateways read them: Postgres with `state.postgres`, else the state store. */
+async function withKeys<T>(configOption: string | undefined, fn: (keys: ApiKeyStore) => Awaitable<T>) {
   const { config } = await loadOrExit(configOption);
   const state = StateStore.open(config.state.sqlite);
+  const postgres = config.state.postgres === undefined ? undefined : new PostgresState(config.state.postgres);
   try {
-    return fn(new ApiKeys(state));
+    return await fn(openApiKeys(state, postgres));
   } finally {
+    await postgres?.close();
     state.close();
   }
 }
@@ -18,13 +24,15 @@ async function withKeys<T>(configOption: string | undefined, fn: (keys: ApiKeys)
 async function changeKeys<T>(
   configOption: string | undefined,
   action: string,
-  fn: (keys: ApiKeys) => { result: T; detail: Record<string, unknown>; status?: string },
+  fn: (keys: ApiKeyStore) => Awaitable<{ result: T; detail: Record<string, unknown>; status?: string }>,
 ): Promise<T> {
   const { config, log } = await loadOrExit(configOption);
   const state = StateStore.open(config.state.sqlite);
+  const postgres = config.state.postgres === undefined ? undefined : new PostgresState(config.state.postgres);
   try {
-    return await withAdminAudit(config, state, log, action, () => fn(new ApiKeys(state)));
+    return await withAdminAudit(config, state, log, action, () => fn(openApiKeys(state, postgres)));
   } finally {
+    await postgres?.close();
     state.close();
   }
 }
@@ -38,8 +46,12 @@ export async function apikeyCreate(opts: {
   if (opts.ttl !== undefined && !/^\d+(ms|s|m|h|d)$/.test(opts.ttl))
     throw new Error(`--ttl: not a duration: ${opts.ttl}`);
   const scopes = (opts.scope ?? "").split(/\s+/).filter(Boolean);
-  const { key, info } = await changeKeys(opts.config, "apikey_create", (keys) => {
-    const created = keys.create(opts.name, scopes, opts.ttl === undefined ? undefined : durationMs(opts.ttl));
+  const { key, info } = await changeKeys(opts.config, "apikey_create", async (keys) => {
+    const created = await keys.create(
+      opts.name,
+      scopes,
+      opts.ttl === undefined ? undefined : durationMs(opts.ttl),
+    );
     const { id, name, expiresAt } = created.info;
     return { result: created, detail: { id, name, scopes, expires_at: expiresAt } };
   });
@@ -64,8 +76,8 @@ export async function apikeyList(opts: { config?: string; json?: boolean }): Pro
 }
 
 export async function apikeyRevoke(opts: { config?: string; id: string }): Promise<void> {
-  const revoked = await changeKeys(opts.config, "apikey_revoke", (keys) => {
-    const done = keys.revoke(opts.id);
+  const revoked = await changeKeys(opts.config, "apikey_revoke", async (keys) => {
+    const done = await keys.revoke(opts.id);
     return { result: done, detail: { id: opts.id.slice(0, 100) }, status: done ? "ok" : "not_found" };
   });
   if (!revoked) {

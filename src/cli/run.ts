@@ -1,8 +1,11 @@
+import { ApiKeys, type ApiKeyStore } from "../auth/api-keys.js";
+import { PostgresApiKeys } from "../auth/api-keys-postgres.js";
 import { ConfigError } from "../config/errors.js";
 import { configPath, loadConfig } from "../config/load.js";
 import type { Config } from "../config/types.js";
 import { createLogger, type Logger } from "../log.js";
 import { RedisKillStore, SqliteKillStore, type KillStore } from "../ops/kill-store.js";
+import { PostgresState } from "../state/postgres.js";
 import { RedisState } from "../state/redis.js";
 import type { StateStore } from "../state/store.js";
 
@@ -69,4 +72,28 @@ export async function openRedis(config: Config, log: Logger): Promise<RedisState
 /** Where kills live: Redis when the instances share state, else the state store's table. */
 export function openKillStore(state: StateStore, redis: RedisState | undefined): KillStore {
   return redis ? new RedisKillStore(redis) : new SqliteKillStore(state.db);
+}
+
+/**
+ * The shared Postgres state when `state.postgres` is set. Unlike Redis, it is not required at
+ * start: what needs it (revocation and API-key checks, the authorization server) refuses while it
+ * is down, and works again when it is back. Its schema is created now when it can be.
+ */
+export function openPostgres(config: Config, log: Logger): PostgresState | undefined {
+  if (config.state.postgres === undefined) return undefined;
+  const postgres = new PostgresState(config.state.postgres, log);
+  postgres.ready().then(
+    () => log.info({ postgres: postgres.where }, "postgres state ready"),
+    (err: unknown) =>
+      log.error(
+        { postgres: postgres.where, err: (err as Error).message },
+        "state.postgres is not reachable: tokens and API keys that need it are refused until it is",
+      ),
+  );
+  return postgres;
+}
+
+/** Where API keys live: Postgres when the instances share it, else the state store's table. */
+export function openApiKeys(state: StateStore, postgres: PostgresState | undefined): ApiKeyStore {
+  return postgres ? new PostgresApiKeys(postgres) : new ApiKeys(state);
 }

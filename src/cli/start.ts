@@ -1,4 +1,3 @@
-import { ApiKeys } from "../auth/api-keys.js";
 import { KeyStore } from "../auth/keys.js";
 import { ResourceMetadata } from "../auth/metadata.js";
 import { PublicUrls } from "../auth/urls.js";
@@ -8,10 +7,11 @@ import type { Config } from "../config/types.js";
 import { openAuditLog } from "../audit/index.js";
 import { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
+import type { PostgresState } from "../state/postgres.js";
 import { StateStore } from "../state/store.js";
 import { redactionHashKey } from "../protect/key.js";
 import { listen, type HttpParts } from "../transports/http.js";
-import { loadOrExit, onShutdown, openKillStore, openRedis } from "./run.js";
+import { loadOrExit, onShutdown, openApiKeys, openKillStore, openPostgres, openRedis } from "./run.js";
 
 export async function startCommand(option: string | undefined): Promise<void> {
   const { config, log } = await loadOrExit(option);
@@ -21,6 +21,7 @@ export async function startCommand(option: string | undefined): Promise<void> {
       ? await KeyStore.load({ file: config.auth.signingKeyFile, state })
       : undefined;
   const redis = await openRedis(config, log);
+  const postgres = openPostgres(config, log);
   const audit = openAuditLog(config, state, log);
   const gateway = new Gateway(
     config,
@@ -31,10 +32,11 @@ export async function startCommand(option: string | undefined): Promise<void> {
     openKillStore(state, redis),
   );
   await gateway.start();
-  const http = await listen(gateway, (url) => httpParts(config, gateway, state, keys, log, url));
+  const http = await listen(gateway, (url) => httpParts(config, gateway, state, postgres, keys, log, url));
   log.info({ url: http.url, config: config.file, servers: config.servers.map((s) => s.name) }, "listening");
   onShutdown(log, async () => {
     await http.close(config.gateway.shutdownGraceMs);
+    await postgres?.close();
     state.close();
   });
 }
@@ -43,6 +45,7 @@ async function httpParts(
   config: Config,
   gateway: Gateway,
   state: StateStore,
+  postgres: PostgresState | undefined,
   keys: KeyStore | undefined,
   log: Logger,
   listeningUrl: string,
@@ -54,8 +57,8 @@ async function httpParts(
     base: urls.base,
     issuer,
     keys,
-    apiKeys: new ApiKeys(state),
-    ...(keys ? { isRevoked: createRevocationCheck(state) } : {}),
+    apiKeys: openApiKeys(state, postgres),
+    ...(keys ? { isRevoked: createRevocationCheck(state, postgres) } : {}),
   });
   const metadata = new ResourceMetadata(urls, issuer, gateway.routes.values(), config.servers);
   let authServer: AuthServer | undefined;
@@ -69,6 +72,7 @@ async function httpParts(
       issuer,
       keys,
       state,
+      postgres,
       log,
       resources,
       audit: gateway.audit,

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { auditEvent } from "../audit/event.js";
 import { samePrincipal, type Principal } from "../auth/principal.js";
-import { AuthError } from "../auth/errors.js";
+import { AuthError, AuthUnavailable } from "../auth/errors.js";
 import type { ResourceMetadata } from "../auth/metadata.js";
 import type { PublicUrls } from "../auth/urls.js";
 import type { TokenVerifier } from "../auth/verifier.js";
@@ -67,7 +67,10 @@ export class StreamableHttpEndpoint {
     }
   }
 
-  /** The caller, or undefined with a 401 and its Bearer challenge already sent. */
+  /**
+   * The caller, or undefined with a 401 and its Bearer challenge already sent, or a 503 when the
+   * token cannot be checked now (the shared state store is down): never let through unchecked.
+   */
   private async authenticate(
     route: Route,
     req: IncomingMessage,
@@ -79,6 +82,10 @@ export class StreamableHttpEndpoint {
         this.auth.urls.route(route.path),
       );
     } catch (err) {
+      if (err instanceof AuthUnavailable) {
+        await this.refuseUnavailable(route, res, err);
+        return undefined;
+      }
       if (!(err instanceof AuthError)) throw err;
       this.gateway.log.info(
         { path: route.path, error: err.error ?? "no_token", why: err.message },
@@ -100,6 +107,32 @@ export class StreamableHttpEndpoint {
       });
       return undefined;
     }
+  }
+
+  private async refuseUnavailable(route: Route, res: ServerResponse, err: AuthUnavailable): Promise<void> {
+    this.gateway.log.warn(
+      { path: route.path, why: err.message, err: (err.cause as Error | undefined)?.message },
+      "authentication unavailable: request refused",
+    );
+    this.gateway.metrics.denied("authentication");
+    await this.gateway.audit
+      .record(
+        auditEvent({
+          event: "denied",
+          status: "denied",
+          reason: "authentication",
+          detail: { error: "auth_unavailable", path: route.path },
+        }),
+      )
+      .catch(() => undefined);
+    reply(
+      res,
+      503,
+      errorResponse(null, ErrorCode.InternalError, "authentication temporarily unavailable", {
+        reason: "auth_unavailable",
+      }),
+      { "retry-after": "5" },
+    );
   }
 
   private async post(
