@@ -95,17 +95,21 @@ export class TokenVerifier {
   }
 
   private async verifyJwt(token: string, routeUrl: string): Promise<Principal> {
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, this.key as JWTVerifyGetKey, {
-        issuer: this.parts.issuer,
-        algorithms: this.algorithms,
-        clockTolerance: CLOCK_TOLERANCE_S,
-        requiredClaims: ["exp", "sub"],
-      }));
-    } catch (err) {
-      throw invalidToken(describe(err));
+    let payload = this.verified.get(token);
+    if (payload === undefined) {
+      try {
+        ({ payload } = await jwtVerify(token, this.key as JWTVerifyGetKey, {
+          issuer: this.parts.issuer,
+          algorithms: this.algorithms,
+          clockTolerance: CLOCK_TOLERANCE_S,
+          requiredClaims: ["exp", "sub"],
+        }));
+      } catch (err) {
+        throw invalidToken(describe(err));
+      }
+      this.verified.set(token, payload);
     }
+    // Audience and revocation are checked on every request, cached signature or not.
     this.checkAudience(payload.aud, routeUrl);
     // Revocation (RFC 7009, or a refresh-token reuse that revoked the grant) reaches JWTs by `jti`.
     if (this.parts.isRevoked) {
@@ -128,6 +132,8 @@ export class TokenVerifier {
       token,
     );
   }
+
+  private readonly verified = new VerifiedTokens();
 
   private fromIntrospection(t: IntrospectedToken, token: string, routeUrl: string): Principal {
     if (t.iss !== undefined && t.iss !== this.parts.issuer) throw invalidToken("token from another issuer");
@@ -201,4 +207,37 @@ function describe(err: unknown): string {
   if (err instanceof joseErrors.JWKSNoMatchingKey) return "token signed by an unknown key";
   if (err instanceof joseErrors.JOSEError) return `token is not valid (${err.code})`;
   return "token is not valid";
+}
+
+/** How long a checked signature is trusted without checking it again, at most. */
+const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_MAX = 4096;
+
+/**
+ * JWTs whose signature and claims jose accepted in the last minute (never past their `exp`): an
+ * RS256 check costs about 110 µs of CPU, a quarter of a forwarded call, and an agent sends the same
+ * token on every request. Bounded (oldest out first). What it trades: a signing key withdrawn from
+ * the issuer's JWKS stops its tokens here within a minute, not at once; revocation by `jti` and the
+ * audience are still checked on every request.
+ */
+class VerifiedTokens {
+  private readonly entries = new Map<string, { payload: JWTPayload; until: number }>();
+
+  get(token: string): JWTPayload | undefined {
+    const hit = this.entries.get(token);
+    if (hit === undefined) return undefined;
+    if (Date.now() >= hit.until) {
+      this.entries.delete(token);
+      return undefined;
+    }
+    return hit.payload;
+  }
+
+  set(token: string, payload: JWTPayload): void {
+    const exp = typeof payload.exp === "number" ? payload.exp * 1000 : 0;
+    const until = Math.min(Date.now() + VERIFIED_TTL_MS, exp);
+    if (until <= Date.now()) return;
+    if (this.entries.size >= VERIFIED_MAX) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(token, { payload, until });
+  }
 }

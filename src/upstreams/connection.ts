@@ -113,7 +113,11 @@ export class UpstreamConnection {
   cancel(id: number, reason: string, error?: GatewayError): void {
     if (!this.pending.has(id)) return;
     this.notify("notifications/cancelled", { requestId: id, reason });
-    this.settle(id, undefined, error ?? new GatewayError(ErrorCode.InternalError, "cancelled", "request cancelled"));
+    this.settle(
+      id,
+      undefined,
+      error ?? new GatewayError(ErrorCode.InternalError, "cancelled", "request cancelled"),
+    );
   }
 
   notify(method: string, params?: JsonObject): void {

@@ -5,10 +5,15 @@ import type { Interceptor } from "../compose.js";
 import type { CallContext, Outcome } from "../context.js";
 
 export function killedError(kill: Kill): GatewayError {
-  return new GatewayError(ErrorCode.Killed, "killed", `stopped by the kill switch: ${kill.reason}`.slice(0, 300), {
-    scope: kill.scope,
-    ...(kill.target ? { target: kill.target } : {}),
-  });
+  return new GatewayError(
+    ErrorCode.Killed,
+    "killed",
+    `stopped by the kill switch: ${kill.reason}`.slice(0, 300),
+    {
+      scope: kill.scope,
+      ...(kill.target ? { target: kill.target } : {}),
+    },
+  );
 }
 
 /**
