@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { auditEvent } from "../audit/event.js";
 import { AuthError, AuthUnavailable } from "../auth/errors.js";
 import type { Principal } from "../auth/principal.js";
 import type { EndpointAuth } from "../transports/streamable-http.js";
@@ -25,7 +26,19 @@ export async function handleAdminApi(
   res: ServerResponse,
 ): Promise<boolean> {
   if (!path.startsWith(PREFIX)) return false;
-  const principal = await admin(auth, req, res);
+  const principal = await admin(auth, req, res, (reason, sub) =>
+    gateway.audit
+      .record(
+        auditEvent({
+          event: "denied",
+          principal: sub === undefined ? undefined : { sub, auth: "bearer" },
+          method: `${req.method ?? "?"} ${path}`.slice(0, 100),
+          status: "denied",
+          reason,
+        }),
+      )
+      .catch(() => undefined),
+  );
   if (!principal) return true;
   const by = { sub: principal.subject, auth: principal.method };
   const action = path.slice(PREFIX.length);
@@ -62,10 +75,12 @@ export async function handleAdminApi(
   return send(res, revived ? 200 : 404, revived ? { revived: { scope, target } } : { error: "no such kill" });
 }
 
+/** The admin caller, or undefined with the refusal sent and `refused` told (for the audit log). */
 async function admin(
   auth: EndpointAuth,
   req: IncomingMessage,
   res: ServerResponse,
+  refused: (reason: string, sub?: string) => Promise<unknown>,
 ): Promise<Principal | undefined> {
   const header = req.headers.authorization;
   if (header === undefined) {
@@ -75,6 +90,7 @@ async function admin(
       { error: "a bearer token with the warden:admin scope is required" },
       { "www-authenticate": "Bearer" },
     );
+    await refused("authentication");
     return undefined;
   }
   let principal: Principal;
@@ -87,6 +103,7 @@ async function admin(
     }
     if (!(err instanceof AuthError)) throw err;
     send(res, 401, { error: "invalid token" }, { "www-authenticate": 'Bearer error="invalid_token"' });
+    await refused("authentication");
     return undefined;
   }
   if (principal.method === "anonymous" || !principal.scopes.has(ADMIN_SCOPE)) {
@@ -96,6 +113,7 @@ async function admin(
       { error: "insufficient_scope", scope: ADMIN_SCOPE },
       { "www-authenticate": `Bearer error="insufficient_scope", scope="${ADMIN_SCOPE}"` },
     );
+    await refused("insufficient_scope", principal.subject);
     return undefined;
   }
   return principal;

@@ -182,5 +182,11 @@ describe("kill switch across two instances on one Redis", () => {
     assert.equal((await admin(a, "kill", { scope: "all" })).status, 400);
     assert.equal((await admin(a, "kill", { scope: "planet", target: "x", reason: "x" })).status, 400);
     assert.ok(await works(ca), "a refused admin request changed nothing");
+    // The refusals are audited, in the shared log.
+    const rows = await pg.query<{ body: string }>(
+      `SELECT body FROM ${schema}.warden_audit_events WHERE event = 'denied' AND body LIKE '%/admin/api/kill%'`,
+    );
+    const reasons = rows.rows.map((r) => (JSON.parse(r.body) as { reason: string }).reason).sort();
+    assert.deepEqual(reasons, ["authentication", "insufficient_scope"]);
   });
 });
