@@ -26,7 +26,7 @@ import { waitFor } from "../helpers/wait.js";
 const REDIS = "redis://127.0.0.1:6379";
 const PG = "postgres://postgres@127.0.0.1:5432/test";
 
-describe("kill switch across two instances on one Redis", () => {
+describe("two instances on one Redis and one Postgres", () => {
   const prefix = `t${process.pid}_${Date.now()}:`;
   const schema = `shared_${process.pid}_${Date.now()}`;
   let pg: pgLib.Client;
