@@ -4,7 +4,12 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import { configSchema, type ConfigDocument, type ProtectDocument } from "./schema.js";
+import {
+  configSchema,
+  type ConfigDocument,
+  type ProtectDocument,
+  type StdioServerDocument,
+} from "./schema.js";
 import { ConfigError } from "./errors.js";
 import { interpolate } from "./interpolate.js";
 import { durationMs } from "./duration.js";
@@ -20,6 +25,7 @@ import type {
   ProtectConfig,
   Rate,
   RateLimitConfig,
+  SandboxConfig,
   ServerConfig,
 } from "./types.js";
 
@@ -123,6 +129,13 @@ function compile(doc: ConfigDocument, file: string): Config {
         args: Object.freeze([...s.args]),
         env: Object.freeze({ ...s.env }),
         cwd: s.cwd === undefined ? undefined : resolve(dirname(file), s.cwd),
+        sandbox: s.sandbox === undefined ? undefined : compileSandbox(s.sandbox, file),
+        integrity: new Map(
+          Object.entries(s.integrity ?? {}).map(([path, pin]) => [
+            resolve(dirname(file), path),
+            pin.slice(7),
+          ]),
+        ),
       });
     }
     return Object.freeze({
@@ -171,6 +184,11 @@ function compile(doc: ConfigDocument, file: string): Config {
       dangerous: Object.freeze([...doc.scopes.dangerous]),
     }),
     auth: compileAuth(doc.auth, file),
+    supplyChain: Object.freeze({
+      allow: doc.supply_chain.allow === undefined ? undefined : Object.freeze([...doc.supply_chain.allow]),
+      toolPinning: doc.supply_chain.tool_pinning,
+      poisoning: doc.supply_chain.poisoning,
+    }),
     audit: compileAudit(doc.audit, file, resolve(dirname(file), doc.state.sqlite), doc.state.postgres),
     observability: Object.freeze({
       otlpEndpoint: doc.observability.otlp_endpoint,
@@ -289,6 +307,23 @@ function compilePolicyFields(s: ServerDocument, file: string) {
     arguments: new Map(Object.entries(s.arguments).map(([tool, args]) => [tool, Object.freeze({ ...args })])),
     rateLimit: compileRateLimit(s.rate_limit),
   };
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+function compileSandbox(sb: NonNullable<StdioServerDocument["sandbox"]>, file: string): SandboxConfig {
+  const abs = (p: string) => resolve(dirname(file), p);
+  return Object.freeze({
+    readable: Object.freeze(sb.readable.map(abs)),
+    writable: Object.freeze(sb.writable.map(abs)),
+    network: sb.network,
+    memoryBytes:
+      sb.memory === undefined
+        ? undefined
+        : Number(sb.memory.slice(0, -1)) * (SIZE_UNITS[sb.memory.slice(-1)] as number),
+    cpuSeconds: sb.cpu_seconds,
+    processes: sb.processes,
+  });
 }
 
 const RATE_UNITS: Readonly<Record<string, number>> = { sec: 1, min: 60, hour: 3600 };

@@ -108,12 +108,34 @@ const policyFields = {
   rate_limit: rateLimitSchema.optional(),
 };
 
+/** Bubblewrap around a stdio server: what it may read and write, network, limits. */
+const sandboxSchema = z.strictObject({
+  /** Extra paths mounted read-only (the system directories always are). */
+  readable: z.array(z.string().min(1)).default([]),
+  /** The only paths it may write (besides a private /tmp). */
+  writable: z.array(z.string().min(1)).default([]),
+  network: z.boolean().default(false),
+  /** Address-space limit, e.g. 1g or 512m. */
+  memory: z
+    .string()
+    .regex(/^\d+[kmg]$/, "a size such as 512m or 2g")
+    .optional(),
+  cpu_seconds: z.number().int().min(1).max(1_000_000).optional(),
+  processes: z.number().int().min(1).max(100_000).optional(),
+});
+
+const sha256Pin = z.string().regex(/^sha256:[0-9a-f]{64}$/, "sha256:<64 hex digits>");
+
 const stdioServer = z.strictObject({
   name: serverName,
   command: z.string().min(1),
   args: z.array(z.string()).default([]),
   env: z.record(z.string(), z.string()).default({}),
   cwd: z.string().min(1).optional(),
+  /** Run inside bubblewrap; a server that asks for a sandbox is never started without one. */
+  sandbox: sandboxSchema.optional(),
+  /** Files (the script, the binary) and their digests, checked before every launch. */
+  integrity: z.record(z.string().min(1), sha256Pin).optional(),
   ...policyFields,
 });
 
@@ -301,6 +323,16 @@ export const configSchema = z.strictObject({
           }),
         )
         .default([]),
+    })
+    .prefault({}),
+  supply_chain: z
+    .strictObject({
+      /** `npm:<package glob>[@version]`, `command:<absolute path>`, `url:<glob>`; absent: no allowlist. */
+      allow: z.array(z.string().regex(/^(npm|command|url):.+$/, "npm:…, command:… or url:…")).optional(),
+      /** Tool, prompt and resource-template definitions hashed and held when they change. */
+      tool_pinning: z.enum(["off", "warn", "enforce"]).default("warn"),
+      /** Instructions hidden in definitions (descriptions, parameters, enums, defaults). */
+      poisoning: z.enum(["off", "warn", "block"]).default("warn"),
     })
     .prefault({}),
   audit: z

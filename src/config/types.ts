@@ -13,6 +13,7 @@ export interface Config {
   readonly protect: ProtectConfig;
   readonly auth: AuthConfig;
   readonly audit: AuditConfig;
+  readonly supplyChain: SupplyChainConfig;
   readonly observability: ObservabilityConfig;
   readonly servers: readonly ServerConfig[];
 }
@@ -168,12 +169,32 @@ export interface ProtectConfig {
   readonly maxResultBytes: number;
 }
 
+export interface SandboxConfig {
+  /** Absolute paths. */
+  readonly readable: readonly string[];
+  readonly writable: readonly string[];
+  readonly network: boolean;
+  readonly memoryBytes: number | undefined;
+  readonly cpuSeconds: number | undefined;
+  readonly processes: number | undefined;
+}
+
 export interface StdioServerConfig extends ServerBase {
   readonly kind: "stdio";
   readonly command: string;
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly cwd: string | undefined;
+  readonly sandbox: SandboxConfig | undefined;
+  /** Absolute path → lowercase hex SHA-256. */
+  readonly integrity: ReadonlyMap<string, string>;
+}
+
+export interface SupplyChainConfig {
+  /** Undefined: no allowlist. */
+  readonly allow: readonly string[] | undefined;
+  readonly toolPinning: "off" | "warn" | "enforce";
+  readonly poisoning: "off" | "warn" | "block";
 }
 
 export interface HttpServerConfig extends ServerBase {
