@@ -17,6 +17,7 @@ import { ScopeAlgebra } from "../policy/scopes.js";
 import { ArgumentPolicy } from "../policy/argument-policy.js";
 import { configuredClientProblems } from "../authserver/client-rules.js";
 import { protectProblems } from "../protect/check.js";
+import { allowlistProblems } from "../supply/allowlist.js";
 import type {
   AuditConfig,
   AuditSinkConfig,
@@ -68,6 +69,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     ...ArgumentPolicy.problems(config.servers),
     ...configuredClientProblems(config.auth.clients),
     ...protectProblems(config),
+    ...allowlistProblems(config),
   ];
   if (semanticProblems.length > 0) throw new ConfigError(file, semanticProblems);
   return config;
