@@ -40,6 +40,22 @@ export function chain(key: Uint8Array, head: ChainHead, event: AuditEvent): Stor
   return { ...linked, hash: eventMac(key, linked) };
 }
 
+/** Places a batch after `head`, in order: the stored events (non-empty batch: the last is the new head). */
+export function chainAll(key: Uint8Array, head: ChainHead, events: readonly AuditEvent[]): StoredEvent[] {
+  const out: StoredEvent[] = [];
+  let at = head;
+  for (const e of events) {
+    const s = chain(key, at, e);
+    out.push(s);
+    at = s;
+  }
+  return out;
+}
+
+/** Events as JSON lines, as the JSONL and stdout sinks write them. */
+export const jsonLines = (events: readonly StoredEvent[]) =>
+  events.map((s) => `${JSON.stringify(s)}\n`).join("");
+
 /** A stored event's fields as an object with `hash` removed, for recomputing its MAC. */
 export function withoutHash(event: StoredEvent): Omit<StoredEvent, "hash"> {
   const { hash: _hash, ...rest } = event;

@@ -7,6 +7,9 @@ import { createLogger, type Logger } from "../log.js";
 import { RedisKillStore, SqliteKillStore, type KillStore } from "../ops/kill-store.js";
 import { PostgresState } from "../state/postgres.js";
 import { RedisState } from "../state/redis.js";
+import { openAuditLog } from "../audit/index.js";
+import { Gateway } from "../gateway/gateway.js";
+import { redactionHashKey } from "../protect/key.js";
 import type { StateStore } from "../state/store.js";
 
 /** Loads the config for a serving command, printing problems and exiting 2 when it is invalid. */
@@ -96,4 +99,20 @@ export function openPostgres(config: Config, log: Logger): PostgresState | undef
 /** Where API keys live: Postgres when the instances share it, else the state store's table. */
 export function openApiKeys(state: StateStore, postgres: PostgresState | undefined): ApiKeyStore {
   return postgres ? new PostgresApiKeys(postgres) : new ApiKeys(state);
+}
+
+/** The gateway on a config, with the state store, shared state and audit log it runs on; started. */
+export async function openGateway(config: Config, log: Logger, state: StateStore): Promise<Gateway> {
+  const redis = await openRedis(config, log);
+  const audit = openAuditLog(config, state, log);
+  const gateway = new Gateway(
+    config,
+    log,
+    redactionHashKey(state),
+    audit,
+    redis,
+    openKillStore(state, redis),
+  );
+  await gateway.start();
+  return gateway;
 }

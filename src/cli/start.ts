@@ -4,14 +4,12 @@ import { PublicUrls } from "../auth/urls.js";
 import { TokenVerifier } from "../auth/verifier.js";
 import { createAuthServer, createRevocationCheck, type AuthServer } from "../authserver/index.js";
 import type { Config } from "../config/types.js";
-import { openAuditLog } from "../audit/index.js";
-import { Gateway } from "../gateway/gateway.js";
+import type { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
 import type { PostgresState } from "../state/postgres.js";
 import { StateStore } from "../state/store.js";
-import { redactionHashKey } from "../protect/key.js";
 import { listen, type HttpParts } from "../transports/http.js";
-import { loadOrExit, onShutdown, openApiKeys, openKillStore, openPostgres, openRedis } from "./run.js";
+import { loadOrExit, onShutdown, openApiKeys, openGateway, openPostgres } from "./run.js";
 
 export async function startCommand(option: string | undefined): Promise<void> {
   const { config, log } = await loadOrExit(option);
@@ -20,18 +18,8 @@ export async function startCommand(option: string | undefined): Promise<void> {
     config.auth.issuer === "embedded"
       ? await KeyStore.load({ file: config.auth.signingKeyFile, state })
       : undefined;
-  const redis = await openRedis(config, log);
   const postgres = openPostgres(config, log);
-  const audit = openAuditLog(config, state, log);
-  const gateway = new Gateway(
-    config,
-    log,
-    redactionHashKey(state),
-    audit,
-    redis,
-    openKillStore(state, redis),
-  );
-  await gateway.start();
+  const gateway = await openGateway(config, log, state);
   const http = await listen(gateway, (url) => httpParts(config, gateway, state, postgres, keys, log, url));
   log.info({ url: http.url, config: config.file, servers: config.servers.map((s) => s.name) }, "listening");
   onShutdown(log, async () => {

@@ -18,7 +18,7 @@ import { access, mkdir } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { createInterface } from "node:readline";
 import type { Logger } from "../../log.js";
-import { chain, EMPTY_HEAD, type ChainHead } from "../chain.js";
+import { chainAll, EMPTY_HEAD, jsonLines, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
 import { matches, type AuditFilter, type AuditSink } from "./sink.js";
 
@@ -67,14 +67,9 @@ export class JsonlSink implements AuditSink {
         );
         size = fileSize(this.path);
       }
-      const stored: StoredEvent[] = [];
-      let head = this.head;
-      for (const e of events) {
-        const s = chain(this.key, head, e);
-        stored.push(s);
-        head = s;
-      }
-      const text = Buffer.from(stored.map((s) => `${JSON.stringify(s)}\n`).join(""));
+      const stored = chainAll(this.key, this.head, events);
+      const head = stored[stored.length - 1] ?? this.head;
+      const text = Buffer.from(jsonLines(stored));
       if (size > 0 && size + text.length > this.maxBytes) {
         this.rotate();
         size = 0;

@@ -1,5 +1,5 @@
 import type { Db } from "../../state/store.js";
-import { chain, EMPTY_HEAD, type ChainHead } from "../chain.js";
+import { chainAll, EMPTY_HEAD, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
 import { columns, fromRow, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
 
@@ -25,15 +25,10 @@ export class SqliteSink implements AuditSink {
        VALUES (@seq, @id, @ts, @event, @sub, @server, @tool, @status, @hash, @body)`,
     );
     this.write = db.transaction((events: readonly AuditEvent[]): StoredEvent[] => {
-      let head = (this.head.get() as ChainHead | undefined) ?? EMPTY_HEAD;
-      const out: StoredEvent[] = [];
-      for (const e of events) {
-        const stored = chain(this.key, head, e);
-        this.insert.run({ ...columns(stored), body: JSON.stringify(stored) });
-        out.push(stored);
-        head = stored;
-      }
-      return out;
+      const head = (this.head.get() as ChainHead | undefined) ?? EMPTY_HEAD;
+      const stored = chainAll(this.key, head, events);
+      for (const e of stored) this.insert.run({ ...columns(e), body: JSON.stringify(e) });
+      return stored;
     });
   }
 

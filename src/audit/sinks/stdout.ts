@@ -1,4 +1,4 @@
-import { chain, EMPTY_HEAD, type ChainHead } from "../chain.js";
+import { chainAll, EMPTY_HEAD, jsonLines, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
 import type { AuditSink } from "./sink.js";
 
@@ -17,14 +17,9 @@ export class StdoutSink implements AuditSink {
   ) {}
 
   append(events: readonly AuditEvent[]): Promise<readonly StoredEvent[]> {
-    const stored: StoredEvent[] = [];
-    let head = this.head;
-    for (const e of events) {
-      const s = chain(this.key, head, e);
-      stored.push(s);
-      head = s;
-    }
-    const text = stored.map((s) => `${JSON.stringify(s)}\n`).join("");
+    const stored = chainAll(this.key, this.head, events);
+    const head = stored[stored.length - 1] ?? this.head;
+    const text = jsonLines(stored);
     return new Promise((resolve, reject) => {
       this.out.write(text, (err) => {
         if (err) return reject(err);
