@@ -17,7 +17,8 @@ export type AuditEventType =
   | "redacted"
   | "injection"
   | "admin"
-  | "auth";
+  | "auth"
+  | "supply_chain";
 
 /**
  * One audit event as the gateway produces it. Result content is never recorded: only its size and
@@ -44,7 +45,10 @@ export interface AuditEvent {
   readonly result_bytes?: number;
   readonly result_sha256?: string;
   readonly trace_id?: string;
-  /** `redacted`: counts by type. `injection`: signal kinds. `admin`/`auth`: the action's details. */
+  /**
+   * `redacted`: counts by type. `injection`: signal kinds. `admin`/`auth`: the action's details.
+   * `supply_chain`: what was refused (an integrity mismatch: `file`, `expected`, `actual`).
+   */
   readonly detail?: Readonly<Record<string, unknown>>;
 }
 

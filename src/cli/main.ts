@@ -3,6 +3,7 @@ import { VERSION } from "../version.js";
 import type { AuditOptions } from "./audit.js";
 import type { KillOptions } from "./kill.js";
 import type { TokenOptions } from "./token.js";
+import type { ToolsOptions } from "./tools.js";
 
 // Each command is imported when run: `check` or `token` need not load the authorization server.
 export async function main(argv: readonly string[]): Promise<void> {
@@ -104,6 +105,28 @@ export async function main(argv: readonly string[]): Promise<void> {
   scopeFlags(program.command("revive").description("lift a kill (the same flags as the kill)")).action(
     async (opts: KillOptions) => (await import("./kill.js")).reviveCommand(opts),
   );
+  const tools = program.command("tools").description("tool-definition pins: list, diff, approve");
+  const pinFlags = (c: Command) =>
+    c
+      .option("-c, --config <file>", "config file")
+      .option("--server <name>", "the server")
+      .option("--tool <name>", "the tool (prompt, template): with --server, or as server__tool")
+      .option("--kind <kind>", "tool, prompt or resourceTemplate", "tool");
+  tools
+    .command("list")
+    .description("every pinned definition and its state (pinned, changed, poisoned)")
+    .option("-c, --config <file>", "config file")
+    .option("--server <name>", "one server")
+    .option("--json", "one JSON object per line")
+    .action(async (opts: ToolsOptions) => (await import("./tools.js")).toolsList(opts));
+  pinFlags(
+    tools
+      .command("diff")
+      .description("the pinned definition against the current one (exit 1 when they differ)"),
+  ).action(async (opts: ToolsOptions) => (await import("./tools.js")).toolsDiff(opts));
+  pinFlags(
+    tools.command("approve").description("pin the current definition of a changed item (audited)"),
+  ).action(async (opts: ToolsOptions) => (await import("./tools.js")).toolsApprove(opts));
   const audit = program.command("audit").description("read, follow, export and verify the audit log");
   const filters = (c: Command) =>
     c

@@ -9,6 +9,7 @@ import { PostgresState } from "../state/postgres.js";
 import { RedisState } from "../state/redis.js";
 import { openAuditLog } from "../audit/index.js";
 import { Gateway } from "../gateway/gateway.js";
+import { SqlitePinStore } from "../supply/pins.js";
 import { redactionHashKey } from "../protect/key.js";
 import type { StateStore } from "../state/store.js";
 
@@ -112,6 +113,7 @@ export async function openGateway(config: Config, log: Logger, state: StateStore
     audit,
     redis,
     openKillStore(state, redis),
+    new SqlitePinStore(state.db),
   );
   await gateway.start();
   return gateway;

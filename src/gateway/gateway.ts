@@ -16,6 +16,9 @@ import { buildPipeline } from "../pipeline/phases.js";
 import { audit as auditStage } from "../pipeline/stages/audit.js";
 import { telemetry } from "../pipeline/stages/telemetry.js";
 import { rateLimit } from "../pipeline/stages/rate-limit.js";
+import { supplyChain } from "../pipeline/stages/supply-chain.js";
+import { DefinitionGuard } from "../supply/definition-guard.js";
+import type { PinStore } from "../supply/pins.js";
 import { RateLimits } from "../ops/rate-limit.js";
 import { AccessPolicy } from "../policy/access.js";
 import { ArgumentPolicy } from "../policy/argument-policy.js";
@@ -49,6 +52,8 @@ export class Gateway {
     readonly redis: RedisState | undefined,
     /** Where kills persist: the state store's table, or Redis shared by every instance. */
     killStore: KillStore,
+    /** Where tool-definition pins persist (the state store's table). */
+    pins: PinStore,
   ) {
     this.kills = new KillSwitch(killStore, config.killSwitch.file, audit, log);
     // A kill from anywhere (CLI, another instance, a rule, the file) cancels the calls it covers.
@@ -97,6 +102,9 @@ export class Gateway {
         audit: auditStage(audit, protectors, config.audit.maxArgsBytes),
         rateLimit: rateLimit(new RateLimits(config.servers, redis, log)),
         killSwitch: killSwitch(this.kills),
+        supplyChain: supplyChain(
+          new DefinitionGuard(config.supplyChain, names, pins, audit, log.child({ component: "supply" })),
+        ),
       }),
       protectors,
       audit,

@@ -98,6 +98,8 @@ export class Session implements Forwarder {
   private resources: ResourceIndex | undefined;
   /** Input schemas of the tools each server listed to this session, for the argument guards. */
   private readonly schemas = new Map<string, Map<string, unknown>>();
+  /** Tool and prompt definitions each server listed to this session (key `kind\0server`), for supply-chain checks. */
+  private readonly definitions = new Map<string, Map<string, JsonObject>>();
   private closed = false;
 
   constructor(
@@ -259,6 +261,17 @@ export class Session implements Forwarder {
       }
     }
     return this.schemas.get(server)?.get(tool);
+  }
+
+  async definition(server: string, kind: "tool" | "prompt", name: string): Promise<JsonObject | undefined> {
+    const key = `${kind}\u0000${server}`;
+    if (!this.definitions.has(key)) {
+      await this.gather(kind === "tool" ? "tools/list" : "prompts/list", `${kind}s`, [server]);
+      // In an aggregate a failed list is skipped, not thrown: unknown is refused, not waved through.
+      if (!this.definitions.has(key) && hasCapability(this.links.get(server)?.init, `${kind}s`))
+        throw upstreamUnavailable(server, "upstream_unavailable", `its ${kind} list could not be read`);
+    }
+    return this.definitions.get(key)?.get(name);
   }
 
   toolNames(): readonly string[] {
@@ -466,6 +479,13 @@ export class Session implements Forwarder {
         if (key === "tools") {
           this.schemas.set(server, new Map(items.map(({ item }) => [String(item.name), item.inputSchema])));
         }
+        if (key === "tools" || key === "prompts") {
+          const kind = key === "tools" ? "tool" : "prompt";
+          this.definitions.set(
+            `${kind}\u0000${server}`,
+            new Map(items.map(({ item }) => [String(item.name), item])),
+          );
+        }
         return items;
       }),
     );
@@ -600,6 +620,9 @@ export class Session implements Forwarder {
     }
     if (!RELAYED_NOTIFICATIONS.has(n.method)) return;
     if (n.method === "notifications/resources/list_changed") this.resources = undefined;
+    // The next call or list fetches the new definitions, and the supply-chain checks judge them.
+    if (n.method === "notifications/tools/list_changed") this.definitions.delete(`tool\u0000${server}`);
+    if (n.method === "notifications/prompts/list_changed") this.definitions.delete(`prompt\u0000${server}`);
     this.channel.send(n, n.method === "notifications/message" ? this.relatedTo(server) : undefined);
   }
 

@@ -5,7 +5,7 @@ import type { ServerConfig } from "../config/types.js";
 export type CallOutcome = "ok" | "denied" | "error";
 
 export interface MetricsSources {
-  /** Every upstream's name and state (`starting`, `ready`, `restarting`, `stopped`), read at scrape time. */
+  /** Every upstream's name and state (`starting`, `ready`, `restarting`, `blocked`, `stopped`), read at scrape time. */
   readonly upstreams: () => Iterable<readonly [name: string, state: string]>;
   /** Audit events accepted but not yet written, read at scrape time. */
   readonly auditQueue: () => number;
@@ -31,7 +31,7 @@ export const UNMAPPED = "(unmapped)";
 /** The label of values past a label's cap. */
 export const OTHER = "(other)";
 
-const UPSTREAM_STATES = ["starting", "ready", "restarting", "stopped"] as const;
+const UPSTREAM_STATES = ["starting", "ready", "restarting", "blocked", "stopped"] as const;
 // From a cache hit to a five-minute upstream timeout.
 const DURATION_BUCKETS = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,

@@ -39,6 +39,11 @@ export interface Forwarder {
   forward(ctx: CallContext): Promise<Outcome>;
   /** A tool's input schema as its server listed it to this session (undefined when unknown). */
   inputSchema(server: string, tool: string): Promise<unknown>;
+  /**
+   * A tool's or prompt's definition as its server lists it now (listed once per session and after
+   * each list_changed); undefined when the server does not list it. Throws when the list cannot be read.
+   */
+  definition(server: string, kind: "tool" | "prompt", name: string): Promise<JsonObject | undefined>;
   /** The tools this session has seen listed, by their original and exposed names. */
   toolNames(): readonly string[];
 }

@@ -21,6 +21,8 @@ export interface PipelineParts {
   readonly killSwitch: Interceptor<CallContext, Outcome>;
   /** Refuses calls over a server's rate limits (src/pipeline/stages/rate-limit.ts). */
   readonly rateLimit: Interceptor<CallContext, Outcome>;
+  /** Refuses held or poisoned tool definitions and filters them from lists (src/pipeline/stages/supply-chain.ts). */
+  readonly supplyChain: Interceptor<CallContext, Outcome>;
 }
 
 /** The terminal step: the session carries the plan out on its upstream connections. */
@@ -53,7 +55,10 @@ export function buildPipeline(parts: PipelineParts): (ctx: CallContext) => Promi
     // After scopes: a caller without the tool's scopes learns nothing about which arguments pass.
     // May fetch the tool's schema from its server, so it runs only for authorized calls.
     guardArguments(parts.arguments),
-    // (supply-chain checks)
+    // Supply-chain checks: after scopes, so a caller learns nothing of items it may not use; may
+    // fetch the server's list to judge a tool this session never listed. On the way back it drops
+    // held and poisoned items from lists before authorization filters them.
+    parts.supplyChain,
     // Last before forward: it redacts the arguments the upstream will see, after the guards judged
     // them as written, and it is the first to see the result, so nothing before it sees raw data.
     protect(parts.protectors),

@@ -88,4 +88,20 @@ export const MIGRATIONS: readonly string[] = [
      at TEXT NOT NULL,
      PRIMARY KEY (scope, target)
    ) WITHOUT ROWID;`,
+  // 5: tool-definition pins (src/supply/pins.ts). `kind` is tool, prompt or resourceTemplate;
+  // `current_*` is the definition last seen (kept while it is held, so `tools diff` needs no
+  // upstream); `findings` is the poisoning scan of the current definition (JSON, "[]" when clean).
+  `CREATE TABLE tool_pins (
+     server TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     name TEXT NOT NULL,
+     pinned_hash TEXT NOT NULL,
+     pinned_def TEXT NOT NULL,
+     current_hash TEXT NOT NULL,
+     current_def TEXT NOT NULL,
+     findings TEXT NOT NULL,
+     pinned_at TEXT NOT NULL,
+     seen_at TEXT NOT NULL,
+     PRIMARY KEY (server, kind, name)
+   ) WITHOUT ROWID;`,
 ];

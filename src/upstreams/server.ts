@@ -6,9 +6,11 @@ import type { JsonObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import { UpstreamConnection, type ConnectionHandlers } from "./connection.js";
 import { UpstreamCredentials } from "./credentials.js";
+import { LaunchRefused } from "../supply/launch-refused.js";
 import { createTransport, type RemoteAuth } from "./transport.js";
 
-export type UpstreamState = "starting" | "ready" | "restarting" | "stopped";
+/** `blocked`: a launch the supply-chain checks refused (integrity, sandbox); re-checked on the backoff. */
+export type UpstreamState = "starting" | "ready" | "restarting" | "blocked" | "stopped";
 
 export interface Opened {
   connection: UpstreamConnection;
@@ -59,6 +61,8 @@ export class UpstreamServer {
     private readonly log: Logger,
     private readonly timeoutMs: number,
     private readonly clientInfo: JsonObject,
+    /** Told once per distinct refusal (audited by the gateway), not on every re-check. */
+    private readonly onRefused: (refusal: LaunchRefused) => void = () => {},
   ) {
     this.credentials = config.kind === "stdio" ? undefined : new UpstreamCredentials(config, log);
   }
@@ -109,17 +113,24 @@ export class UpstreamServer {
     caller?: () => Principal,
   ): Promise<Opened> {
     if (this._state !== "ready") throw upstreamUnavailable(this.name, this.lastReason, this._state);
-    return this.connect(
-      initParams,
-      {
-        ...handlers,
-        onClose: (expected) => {
-          if (!expected) this.crashed("session connection closed");
-          handlers.onClose(expected);
+    try {
+      return await this.connect(
+        initParams,
+        {
+          ...handlers,
+          onClose: (expected) => {
+            if (!expected) this.crashed("session connection closed");
+            handlers.onClose(expected);
+          },
         },
-      },
-      caller,
-    );
+        caller,
+      );
+    } catch (err) {
+      if (!(err instanceof LaunchRefused)) throw err;
+      // The file changed (or the sandbox broke) while the server ran: no more launches until fixed.
+      this.blocked(err);
+      throw upstreamUnavailable(this.name, err.reason, "blocked");
+    }
   }
 
   async stop(): Promise<void> {
@@ -187,8 +198,9 @@ export class UpstreamServer {
       this.timeoutMs,
     );
     const started = connection.start();
-    started.catch(() => {
+    started.catch((err: unknown) => {
       if (this.spare?.connection === connection) this.spare = undefined;
+      if (err instanceof LaunchRefused) this.blocked(err);
     });
     this.spare = { connection, started };
   }
@@ -245,6 +257,7 @@ export class UpstreamServer {
   }
 
   private failedToStart(err: unknown): void {
+    if (err instanceof LaunchRefused) return this.blocked(err);
     this.lastError = err instanceof Error ? err.message.slice(0, 300) : String(err);
     this.lastReason = err instanceof GatewayError ? err.reason : "upstream_unavailable";
     this.log.warn({ server: this.name, err: this.lastError }, "upstream failed to start");
@@ -252,7 +265,7 @@ export class UpstreamServer {
   }
 
   private crashed(why: string): void {
-    if (this._state === "stopped" || this._state === "restarting") return;
+    if (this._state === "stopped" || this._state === "restarting" || this._state === "blocked") return;
     this.log.warn({ server: this.name, why }, "upstream crashed");
     this.lastError = why;
     this.lastReason = "upstream_unavailable";
@@ -263,11 +276,31 @@ export class UpstreamServer {
     this.scheduleRestart();
   }
 
-  private scheduleRestart(): void {
+  /** Refused by a supply-chain check: down until a re-check on the backoff passes; audited once. */
+  private blocked(refusal: LaunchRefused): void {
+    if (this._state === "stopped") return;
+    const known = this._state === "blocked" && this.lastError === refusal.message;
+    this.lastError = refusal.message.slice(0, 300);
+    this.lastReason = refusal.reason;
+    if (!known) {
+      this.log.error(
+        { server: this.name, reason: refusal.reason, ...refusal.detail },
+        "upstream launch refused",
+      );
+      this.onRefused(refusal);
+    }
+    const old = this.control;
+    this.control = undefined;
+    void old?.close();
+    void this.dropSpare();
+    this.scheduleRestart("blocked");
+  }
+
+  private scheduleRestart(state: "restarting" | "blocked" = "restarting"): void {
     if (this._state === "stopped") return;
     if (this.readySince && Date.now() - this.readySince > STABLE_AFTER_MS) this.failures = 0;
     this.readySince = 0;
-    this._state = "restarting";
+    this._state = state;
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.failures);
     this.failures++;
     this.restarts++;

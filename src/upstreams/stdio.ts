@@ -1,8 +1,11 @@
 import { StdioClientTransport, getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { Readable } from "node:stream";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { StdioServerConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
+import { verifyIntegrity } from "../supply/integrity.js";
+import { sandboxedLaunch, type Launch } from "../supply/sandbox.js";
 
 const MAX_STDERR_LINE = 2000;
 
@@ -10,17 +13,63 @@ const MAX_STDERR_LINE = 2000;
  * A stdio server the gateway launches. Its environment is the SDK's minimal set (HOME, LOGNAME,
  * PATH, SHELL, TERM, USER) plus the configured `env`: the gateway's own variables, which hold its
  * secrets, are never inherited. Its stderr becomes log lines tagged with the server's name.
+ *
+ * Every launch (control connection, spare, per-session process, restart) goes through `start`
+ * here, so every one first checks the `integrity` pins and builds the `sandbox`; either failing
+ * rejects `start` with a LaunchRefused and nothing is spawned.
  */
 export function stdioTransport(server: StdioServerConfig, log: Logger): Transport {
-  const transport = new StdioClientTransport({
-    command: server.command,
-    args: [...server.args],
-    env: { ...getDefaultEnvironment(), ...server.env },
-    ...(server.cwd ? { cwd: server.cwd } : {}),
-    stderr: "pipe",
-  });
-  const stderr = transport.stderr as Readable | null;
-  if (stderr) {
+  return new CheckedStdioTransport(server, log);
+}
+
+class CheckedStdioTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  private inner: StdioClientTransport | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly server: StdioServerConfig,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const env = { ...getDefaultEnvironment(), ...this.server.env };
+    await verifyIntegrity(this.server.integrity);
+    const launch: Launch = this.server.sandbox
+      ? await sandboxedLaunch(this.server, this.server.sandbox, env)
+      : { command: this.server.command, args: [...this.server.args] };
+    if (this.closed) throw new Error("closed before launch");
+    const inner = new StdioClientTransport({
+      command: launch.command,
+      args: launch.args,
+      env,
+      // Inside a sandbox bwrap changes directory itself (--chdir), after mounting it.
+      ...(this.server.cwd && !this.server.sandbox ? { cwd: this.server.cwd } : {}),
+      stderr: "pipe",
+    });
+    inner.onmessage = (message) => this.onmessage?.(message);
+    inner.onerror = (error) => this.onerror?.(error);
+    inner.onclose = () => this.onclose?.();
+    this.pipeStderr(inner.stderr as Readable | null);
+    this.inner = inner;
+    await inner.start();
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    if (!this.inner) throw new Error("not connected");
+    await this.inner.send(message);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.inner?.close();
+  }
+
+  private pipeStderr(stderr: Readable | null): void {
+    if (!stderr) return;
+    const name = this.server.name;
     let pending = "";
     stderr.setEncoding("utf8");
     stderr.on("data", (chunk: string) => {
@@ -29,11 +78,9 @@ export function stdioTransport(server: StdioServerConfig, log: Logger): Transpor
       while ((nl = pending.indexOf("\n")) >= 0) {
         const line = pending.slice(0, nl).trimEnd();
         pending = pending.slice(nl + 1);
-        if (line)
-          log.info({ server: server.name, stderr: line.slice(0, MAX_STDERR_LINE) }, "upstream stderr");
+        if (line) this.log.info({ server: name, stderr: line.slice(0, MAX_STDERR_LINE) }, "upstream stderr");
       }
       if (pending.length > MAX_STDERR_LINE) pending = pending.slice(-MAX_STDERR_LINE);
     });
   }
-  return transport;
 }

@@ -1,0 +1,143 @@
+import { createTwoFilesPatch } from "diff";
+import { withAdminAudit } from "../audit/index.js";
+import type { Config } from "../config/types.js";
+import { createLogger } from "../log.js";
+import { StateStore } from "../state/store.js";
+import { SqlitePinStore, type Pin } from "../supply/pins.js";
+import type { DefinitionKind } from "../supply/poisoning.js";
+import { loadOrExit } from "./run.js";
+
+export interface ToolsOptions {
+  config?: string;
+  server?: string;
+  tool?: string;
+  kind?: string;
+  json?: boolean;
+}
+
+const KINDS: ReadonlySet<string> = new Set(["tool", "prompt", "resourceTemplate"]);
+
+class UsageError extends Error {}
+
+/** The one pin the flags name: --server and --tool, or --tool as the aggregate name server__tool. */
+function target(o: ToolsOptions): { server: string; kind: DefinitionKind; name: string } {
+  const kind = o.kind ?? "tool";
+  if (!KINDS.has(kind)) throw new UsageError("--kind must be tool, prompt or resourceTemplate");
+  if (o.tool === undefined || o.tool === "") throw new UsageError("--tool is required");
+  if (o.server !== undefined) return { server: o.server, kind: kind as DefinitionKind, name: o.tool };
+  const at = o.tool.indexOf("__");
+  if (at <= 0) throw new UsageError("--tool needs --server, or the aggregate name server__tool");
+  return { server: o.tool.slice(0, at), kind: kind as DefinitionKind, name: o.tool.slice(at + 2) };
+}
+
+/** What the gateway does with a pin under the configured modes. */
+export function pinState(pin: Pin, config: Config): string {
+  const parts: string[] = [];
+  if (pin.currentHash !== pin.pinnedHash)
+    parts.push(config.supplyChain.toolPinning === "enforce" ? "changed (held)" : "changed (served)");
+  if (pin.findings.length > 0)
+    parts.push(config.supplyChain.poisoning === "block" ? "poisoned (blocked)" : "poisoned (served)");
+  return parts.length > 0 ? parts.join(", ") : "pinned";
+}
+
+async function withPins(
+  o: ToolsOptions,
+  command: string,
+  run: (config: Config, state: StateStore, pins: SqlitePinStore) => Promise<void>,
+): Promise<void> {
+  const { config } = await loadOrExit(o.config);
+  const state = StateStore.open(config.state.sqlite);
+  try {
+    await run(config, state, new SqlitePinStore(state.db));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`mcp-warden tools ${command}: ${err.message}\n`);
+    process.exitCode = 2;
+    return;
+  } finally {
+    state.close();
+  }
+}
+
+export function toolsList(o: ToolsOptions): Promise<void> {
+  return withPins(o, "list", async (config, _state, pins) => {
+    for (const pin of pins.list(o.server)) {
+      const state = pinState(pin, config);
+      if (o.json) {
+        const { pinnedDef: _p, currentDef: _c, ...rest } = pin;
+        process.stdout.write(`${JSON.stringify({ ...rest, state })}\n`);
+        continue;
+      }
+      const reasons = [...new Set(pin.findings.map((f) => f.reason))].join(",");
+      process.stdout.write(
+        `${pin.server}\t${pin.kind}\t${pin.name}\t${state}\t${pin.pinnedHash.slice(0, 19)}\t${pin.seenAt}` +
+          `${reasons ? `\t${reasons}` : ""}\n`,
+      );
+    }
+  });
+}
+
+export function toolsDiff(o: ToolsOptions): Promise<void> {
+  return withPins(o, "diff", async (_config, _state, pins) => {
+    const t = target(o);
+    const pin = pins.get(t.server, t.kind, t.name);
+    if (!pin) throw new UsageError(`no pin for ${t.kind} ${t.server}/${t.name}`);
+    for (const f of pin.findings)
+      process.stdout.write(`# poisoning: ${f.reason} at ${f.field}: ${f.excerpt}\n`);
+    if (pin.currentHash === pin.pinnedHash) {
+      process.stdout.write(
+        `${t.server}/${t.name}: the current definition is the pinned one (${pin.pinnedHash})\n`,
+      );
+      return;
+    }
+    process.stdout.write(
+      createTwoFilesPatch(
+        `pinned ${pin.pinnedHash} (${pin.pinnedAt})`,
+        `current ${pin.currentHash} (${pin.seenAt})`,
+        `${JSON.stringify(pin.pinnedDef, null, 2)}\n`,
+        `${JSON.stringify(pin.currentDef, null, 2)}\n`,
+        undefined,
+        undefined,
+        { context: 3 },
+      ),
+    );
+    process.exitCode = 1;
+  });
+}
+
+export function toolsApprove(o: ToolsOptions): Promise<void> {
+  return withPins(o, "approve", async (config, state, pins) => {
+    const t = target(o);
+    const pin = pins.get(t.server, t.kind, t.name);
+    if (!pin) throw new UsageError(`no pin for ${t.kind} ${t.server}/${t.name}`);
+    if (pin.currentHash === pin.pinnedHash) {
+      process.stdout.write(`${t.server}/${t.name}: nothing to approve (the current definition is pinned)\n`);
+      return;
+    }
+    const log = createLogger(process.env.WARDEN_LOG_LEVEL ?? "warn");
+    const detail = {
+      server: t.server,
+      kind: t.kind,
+      tool: t.name,
+      from: pin.pinnedHash,
+      to: pin.currentHash,
+    };
+    // Refused unless the audit log can record it; recorded before this command reports success.
+    const approved = await withAdminAudit(config, state, log, "tool_approved", () => {
+      const ok = pins.approve(t.server, t.kind, t.name, pin.currentHash, new Date().toISOString());
+      return { result: ok, detail, status: ok ? "ok" : "changed_meanwhile" };
+    });
+    if (!approved) {
+      process.stderr.write(
+        `mcp-warden tools approve: ${t.server}/${t.name} changed again meanwhile; diff it again\n`,
+      );
+      process.exitCode = 1;
+      return;
+    }
+    process.stdout.write(`approved ${t.kind} ${t.server}/${t.name}: pinned ${pin.currentHash}\n`);
+    if (pin.findings.length > 0 && config.supplyChain.poisoning === "block")
+      process.stdout.write(
+        "note: its definition failed the poisoning scan; it stays blocked (poisoning: block)\n",
+      );
+  });
+}

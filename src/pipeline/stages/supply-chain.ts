@@ -1,0 +1,42 @@
+import type { DefinitionGuard } from "../../supply/definition-guard.js";
+import { quarantinedError } from "../../supply/definition-guard.js";
+import type { DefinitionKind } from "../../supply/poisoning.js";
+import type { Interceptor } from "../compose.js";
+import type { CallContext, ListOutcome, Outcome } from "../context.js";
+
+const LISTED: Readonly<Partial<Record<ListOutcome["key"], DefinitionKind>>> = {
+  tools: "tool",
+  prompts: "prompt",
+  resourceTemplates: "resourceTemplate",
+};
+
+/**
+ * Supply-chain checks: a tool or prompt whose definition is held (changed since pinned, under
+ * `enforce`) or poisoned (under `block`) is refused with -32004 before it is forwarded, and lists
+ * leave such items out. A call to an item this session has not listed is judged on the server's
+ * current list (fetched once), or on the stored pin when the server does not list it.
+ */
+export function supplyChain(guard: DefinitionGuard): Interceptor<CallContext, Outcome> {
+  return async function supplyChainCheck(ctx, next) {
+    if (!guard.enabled) return next();
+    const plan = ctx.plan;
+    if (plan.kind === "call") {
+      if (plan.item === "resource") return next();
+      const def = await ctx.session.definition(plan.server, plan.item, plan.name);
+      const verdict = def
+        ? await guard.review(plan.server, plan.item, def)
+        : guard.stored(plan.server, plan.item, plan.name);
+      if (!verdict.serve) throw quarantinedError(plan.item, plan.name, verdict.why);
+      return next();
+    }
+    const outcome = await next();
+    const kind = outcome.kind === "list" ? LISTED[outcome.key] : undefined;
+    if (outcome.kind === "list" && kind) {
+      const verdicts = await Promise.all(
+        outcome.items.map(({ server, item }) => guard.review(server, kind, item)),
+      );
+      outcome.items = outcome.items.filter((_, i) => verdicts[i]?.serve === true);
+    }
+    return outcome;
+  };
+}

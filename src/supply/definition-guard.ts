@@ -1,0 +1,206 @@
+/**
+ * Tool-definition pinning and the poisoning scan, applied to what upstreams list: each tool, prompt
+ * and resource template is pinned when first seen (trust on first use); a later definition with
+ * another hash is held (`enforce`) or served and audited (`warn`); a definition the scan flags is
+ * hidden (`block`) or served and audited (`warn`). Approval (`mcp-warden tools approve`) pins the
+ * held definition; it does not lift a poisoning block, which only a clean definition (or
+ * `poisoning: warn`) does: a poisoned text stays harmful whoever approved it.
+ */
+import { auditEvent, type AuditEvent } from "../audit/event.js";
+import type { AuditLog } from "../audit/log.js";
+import type { SupplyChainConfig } from "../config/types.js";
+import { ErrorCode, GatewayError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { canonicalDefinition, definitionHash, definitionName, type Pin, type PinStore } from "./pins.js";
+import { scanDefinition, type DefinitionKind, type Finding } from "./poisoning.js";
+
+export type Verdict =
+  { readonly serve: true } | { readonly serve: false; readonly why: "changed" | "poisoned" };
+
+const SERVE: Verdict = Object.freeze({ serve: true });
+const MAX_SCANS = 10_000;
+
+export function quarantinedError(
+  kind: DefinitionKind,
+  name: string,
+  why: "changed" | "poisoned",
+): GatewayError {
+  const what = `${kind === "resourceTemplate" ? "resource template" : kind} ${name.slice(0, 200)}`;
+  return new GatewayError(
+    ErrorCode.ToolQuarantined,
+    "tool_quarantined",
+    why === "poisoned"
+      ? `${what} is quarantined: its definition failed the poisoning scan`
+      : `${what} is quarantined: its definition changed since it was pinned and awaits approval`,
+    { why },
+  );
+}
+
+export class DefinitionGuard {
+  /** False when both pinning and the scan are off: the stage then costs nothing. */
+  readonly enabled: boolean;
+  /** Listed items already judged servable, by identity: a session's calls reuse its list's objects. */
+  private readonly served = new WeakMap<object, true>();
+  private readonly scans = new Map<string, Finding[]>();
+  /** Tool names each server listed (pins included), for the shadowing check. */
+  private readonly toolsByServer = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly config: SupplyChainConfig,
+    private readonly servers: readonly string[],
+    private readonly store: PinStore,
+    private readonly audit: AuditLog,
+    private readonly log: Logger,
+  ) {
+    this.enabled = config.toolPinning !== "off" || config.poisoning !== "off";
+    if (this.enabled)
+      for (const p of store.list()) if (p.kind === "tool") this.rememberTool(p.server, p.name);
+  }
+
+  /** Judges one listed item; records a new pin, a change or a finding (audited) as a side effect. */
+  async review(
+    server: string,
+    kind: DefinitionKind,
+    item: Readonly<Record<string, unknown>>,
+  ): Promise<Verdict> {
+    if (!this.enabled || this.served.has(item)) return SERVE;
+    const name = definitionName(kind, item);
+    // Nameless items are not callable, and authorization drops them from lists.
+    if (name === undefined) return SERVE;
+    if (kind === "tool") this.rememberTool(server, name);
+    const def = canonicalDefinition(kind, item);
+    const hash = definitionHash(def);
+    const findings = this.config.poisoning === "off" ? [] : this.scan(server, kind, name, def, hash);
+    const now = new Date().toISOString();
+    const events: AuditEvent[] = [];
+    let pin = this.store.get(server, kind, name);
+    if (!pin) {
+      pin = {
+        server,
+        kind,
+        name,
+        pinnedHash: hash,
+        pinnedDef: def,
+        currentHash: hash,
+        currentDef: def,
+        findings,
+        pinnedAt: now,
+        seenAt: now,
+      };
+      this.store.put(pin);
+      this.log.info({ server, kind, name, hash }, "definition pinned (first use)");
+      if (findings.length > 0) events.push(this.poisonedEvent(pin, findings));
+    } else if (pin.currentHash !== hash || JSON.stringify(pin.findings) !== JSON.stringify(findings)) {
+      const newDefinition = pin.currentHash !== hash;
+      // With pinning off the pin follows the server, so turning it on later trusts the last definition.
+      const follow = this.config.toolPinning === "off" || hash === pin.pinnedHash;
+      pin = {
+        ...pin,
+        ...(follow
+          ? { pinnedHash: hash, pinnedDef: def, pinnedAt: hash === pin.pinnedHash ? pin.pinnedAt : now }
+          : {}),
+        currentHash: hash,
+        currentDef: def,
+        findings,
+        seenAt: now,
+      };
+      this.store.put(pin);
+      if (newDefinition && !follow) events.push(this.changedEvent(pin));
+      if (findings.length > 0) events.push(this.poisonedEvent(pin, findings));
+    }
+    for (const e of events) await this.audit.record(e);
+    const verdict = this.verdictOf(pin, findings);
+    if (verdict.serve) this.served.set(item, true);
+    return verdict;
+  }
+
+  /** A call to an item its server did not list: judged on what the store last recorded. */
+  stored(server: string, kind: DefinitionKind, name: string): Verdict {
+    if (!this.enabled) return SERVE;
+    const pin = this.store.get(server, kind, name);
+    return pin ? this.verdictOf(pin, pin.findings) : SERVE;
+  }
+
+  private verdictOf(pin: Pin, findings: readonly Finding[]): Verdict {
+    if (this.config.poisoning === "block" && findings.length > 0) return { serve: false, why: "poisoned" };
+    if (this.config.toolPinning === "enforce" && pin.currentHash !== pin.pinnedHash)
+      return { serve: false, why: "changed" };
+    return SERVE;
+  }
+
+  private scan(
+    server: string,
+    kind: DefinitionKind,
+    name: string,
+    def: Record<string, unknown>,
+    hash: string,
+  ) {
+    const key = `${server}\u0000${kind}\u0000${name}\u0000${hash}`;
+    let found = this.scans.get(key);
+    if (found) return found;
+    const own = this.toolsByServer.get(server);
+    const otherTools: string[] = [];
+    for (const [s, names] of this.toolsByServer) {
+      if (s === server) continue;
+      for (const n of names) if (!own?.has(n)) otherTools.push(n);
+    }
+    found = scanDefinition(kind, def, { server, servers: this.servers, otherTools });
+    if (this.scans.size >= MAX_SCANS) this.scans.clear();
+    this.scans.set(key, found);
+    return found;
+  }
+
+  private rememberTool(server: string, name: string): void {
+    let names = this.toolsByServer.get(server);
+    if (!names) this.toolsByServer.set(server, (names = new Set()));
+    if (names.size < 10_000) names.add(name);
+  }
+
+  private changedEvent(pin: Pin): AuditEvent {
+    const held = this.config.toolPinning === "enforce";
+    this.log.warn(
+      {
+        server: pin.server,
+        kind: pin.kind,
+        name: pin.name,
+        pinned: pin.pinnedHash,
+        current: pin.currentHash,
+      },
+      held ? "definition changed: held until approved" : "definition changed: served (tool_pinning: warn)",
+    );
+    return auditEvent({
+      event: "supply_chain",
+      server: pin.server,
+      tool: pin.name.slice(0, 200),
+      status: held ? "held" : "served",
+      reason: "tool_changed",
+      detail: {
+        kind: pin.kind,
+        pinned_hash: pin.pinnedHash,
+        current_hash: pin.currentHash,
+        mode: this.config.toolPinning,
+      },
+    });
+  }
+
+  private poisonedEvent(pin: Pin, findings: readonly Finding[]): AuditEvent {
+    const blocked = this.config.poisoning === "block";
+    this.log.warn(
+      { server: pin.server, kind: pin.kind, name: pin.name, reasons: findings.map((f) => f.reason) },
+      blocked ? "definition poisoned: hidden" : "definition poisoned: served (poisoning: warn)",
+    );
+    return auditEvent({
+      event: "supply_chain",
+      server: pin.server,
+      tool: pin.name.slice(0, 200),
+      status: blocked ? "blocked" : "served",
+      reason: "tool_poisoned",
+      detail: {
+        kind: pin.kind,
+        hash: pin.currentHash,
+        mode: this.config.poisoning,
+        findings: findings.slice(0, 8).map((f) => ({ field: f.field.slice(0, 200), reason: f.reason })),
+      },
+    });
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Tool-definition pins: the canonical form of each tool, prompt and resource template a server
+ * lists, its SHA-256, and where pins persist. The gateway writes them; `mcp-warden tools` reads
+ * and approves them in the same store.
+ */
+import { createHash } from "node:crypto";
+import { canonical } from "../audit/chain.js";
+import type { Db } from "../state/store.js";
+import type { DefinitionKind, Finding } from "./poisoning.js";
+
+/** The fields that make up a definition, per kind: what the model reads and what the call accepts. */
+const FIELDS: Readonly<Record<DefinitionKind, readonly string[]>> = {
+  tool: ["name", "title", "description", "inputSchema", "outputSchema", "annotations"],
+  prompt: ["name", "title", "description", "arguments"],
+  resourceTemplate: ["name", "title", "uriTemplate", "description", "mimeType", "annotations"],
+};
+
+/** The identity of a definition within its server: a tool's or prompt's name, a template's URI template. */
+export function definitionName(
+  kind: DefinitionKind,
+  item: Readonly<Record<string, unknown>>,
+): string | undefined {
+  const name = kind === "resourceTemplate" ? item.uriTemplate : item.name;
+  return typeof name === "string" && name.length > 0 && name.length <= 1_000 ? name : undefined;
+}
+
+/** The pinned part of a listed item; other fields (`_meta`, icons) may change freely. */
+export function canonicalDefinition(
+  kind: DefinitionKind,
+  item: Readonly<Record<string, unknown>>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of FIELDS[kind]) if (Object.hasOwn(item, f) && item[f] !== undefined) out[f] = item[f];
+  return out;
+}
+
+/** `sha256:<hex>` of the definition's canonical JSON (RFC 8785). */
+export function definitionHash(definition: Readonly<Record<string, unknown>>): string {
+  return `sha256:${createHash("sha256").update(canonical(definition)).digest("hex")}`;
+}
+
+export interface Pin {
+  readonly server: string;
+  readonly kind: DefinitionKind;
+  readonly name: string;
+  readonly pinnedHash: string;
+  readonly pinnedDef: Record<string, unknown>;
+  /** The definition last seen; differs from the pinned one while it is held. */
+  readonly currentHash: string;
+  readonly currentDef: Record<string, unknown>;
+  /** The poisoning scan of the current definition. */
+  readonly findings: readonly Finding[];
+  readonly pinnedAt: string;
+  readonly seenAt: string;
+}
+
+export interface PinStore {
+  get(server: string, kind: DefinitionKind, name: string): Pin | undefined;
+  list(server?: string): Pin[];
+  /** Inserts or replaces the pin of (server, kind, name). */
+  put(pin: Pin): void;
+  /** Pins the current definition if it still has `currentHash`; false when it changed meanwhile. */
+  approve(server: string, kind: DefinitionKind, name: string, currentHash: string, at: string): boolean;
+}
+
+interface Row {
+  server: string;
+  kind: string;
+  name: string;
+  pinned_hash: string;
+  pinned_def: string;
+  current_hash: string;
+  current_def: string;
+  findings: string;
+  pinned_at: string;
+  seen_at: string;
+}
+
+const COLUMNS =
+  "server, kind, name, pinned_hash, pinned_def, current_hash, current_def, findings, pinned_at, seen_at";
+
+function fromRow(r: Row): Pin {
+  return {
+    server: r.server,
+    kind: r.kind as DefinitionKind,
+    name: r.name,
+    pinnedHash: r.pinned_hash,
+    pinnedDef: JSON.parse(r.pinned_def) as Record<string, unknown>,
+    currentHash: r.current_hash,
+    currentDef: JSON.parse(r.current_def) as Record<string, unknown>,
+    findings: JSON.parse(r.findings) as Finding[],
+    pinnedAt: r.pinned_at,
+    seenAt: r.seen_at,
+  };
+}
+
+/** The embedded default: the state store's `tool_pins` table (migration 5). */
+export class SqlitePinStore implements PinStore {
+  private readonly one;
+  private readonly all;
+  private readonly ofServer;
+  private readonly upsert;
+  private readonly promote;
+
+  constructor(db: Db) {
+    this.one = db.prepare(`SELECT ${COLUMNS} FROM tool_pins WHERE server = ? AND kind = ? AND name = ?`);
+    this.all = db.prepare(`SELECT ${COLUMNS} FROM tool_pins ORDER BY server, kind, name`);
+    this.ofServer = db.prepare(`SELECT ${COLUMNS} FROM tool_pins WHERE server = ? ORDER BY kind, name`);
+    this.upsert = db.prepare(
+      `INSERT INTO tool_pins (${COLUMNS}) VALUES (@server, @kind, @name, @pinned_hash, @pinned_def,
+         @current_hash, @current_def, @findings, @pinned_at, @seen_at)
+       ON CONFLICT (server, kind, name) DO UPDATE SET pinned_hash = excluded.pinned_hash,
+         pinned_def = excluded.pinned_def, current_hash = excluded.current_hash,
+         current_def = excluded.current_def, findings = excluded.findings,
+         pinned_at = excluded.pinned_at, seen_at = excluded.seen_at`,
+    );
+    this.promote = db.prepare(
+      `UPDATE tool_pins SET pinned_hash = current_hash, pinned_def = current_def, pinned_at = ?
+       WHERE server = ? AND kind = ? AND name = ? AND current_hash = ?`,
+    );
+  }
+
+  get(server: string, kind: DefinitionKind, name: string): Pin | undefined {
+    const row = this.one.get(server, kind, name) as Row | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  list(server?: string): Pin[] {
+    const rows = (server === undefined ? this.all.all() : this.ofServer.all(server)) as Row[];
+    return rows.map(fromRow);
+  }
+
+  put(pin: Pin): void {
+    this.upsert.run({
+      server: pin.server,
+      kind: pin.kind,
+      name: pin.name,
+      pinned_hash: pin.pinnedHash,
+      pinned_def: JSON.stringify(pin.pinnedDef),
+      current_hash: pin.currentHash,
+      current_def: JSON.stringify(pin.currentDef),
+      findings: JSON.stringify(pin.findings),
+      pinned_at: pin.pinnedAt,
+      seen_at: pin.seenAt,
+    });
+  }
+
+  approve(server: string, kind: DefinitionKind, name: string, currentHash: string, at: string): boolean {
+    return this.promote.run(at, server, kind, name, currentHash).changes > 0;
+  }
+}
