@@ -5,6 +5,7 @@ import { GatewayError, ErrorCode } from "../errors.js";
 import type { JsonObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import type { AuditLog } from "../audit/log.js";
+import { auditEvent } from "../audit/event.js";
 import type { RedisState } from "../state/redis.js";
 import type { KillStore } from "../ops/kill-store.js";
 import { KillRules } from "../ops/kill-rules.js";
@@ -71,7 +72,21 @@ export class Gateway {
     this.servers = new Map(
       config.servers.map((s) => [
         s.name,
-        new UpstreamServer(s, log, config.gateway.upstreamTimeoutMs, clientInfo),
+        new UpstreamServer(s, log, config.gateway.upstreamTimeoutMs, clientInfo, (refusal) =>
+          audit
+            .record(
+              auditEvent({
+                event: "supply_chain",
+                server: s.name,
+                status: "blocked",
+                reason: refusal.reason,
+                detail: refusal.detail,
+              }),
+            )
+            .catch((err: unknown) =>
+              log.error({ server: s.name, err: (err as Error).message }, "launch refusal not audited"),
+            ),
+        ),
       ]),
     );
     const names = config.servers.map((s) => s.name);
