@@ -79,6 +79,16 @@ export async function main(argv: readonly string[]): Promise<void> {
         import("./policy-explain.js").then((m) => m.policyExplainCommand(opts)),
     );
   program
+    .command("scan")
+    .description(
+      "scan every server's tool, prompt and template definitions for poisoning; report the posture",
+    )
+    .option("-c, --config <file>", "config file")
+    .option("--json", "one JSON object per finding")
+    .action(async (opts: { config?: string; json?: boolean }) =>
+      (await import("./scan.js")).scanCommand(opts),
+    );
+  program
     .command("keygen")
     .description("write the keys instances share: the token signing key set and the audit key")
     .option("--signing <file>", "a new signing JWK set (auth.signing_key_file)")
