@@ -58,8 +58,9 @@ export async function withAdminAudit<T>(
   log: Logger,
   action: string,
   run: () =>
-    | { result: T; detail: Record<string, unknown>; status?: string }
-    | Promise<{ result: T; detail: Record<string, unknown>; status?: string }>,
+    | { result: T; detail: Record<string, unknown>; status?: string; server?: string }
+    | Promise<{ result: T; detail: Record<string, unknown>; status?: string; server?: string }>,
+  event: "admin" | "supply_chain" = "admin",
 ): Promise<T> {
   const key = loadAuditKey(config.audit.keyFile);
   const sinks = openSinks(config, state, key).filter((s) => s.id !== "stdout");
@@ -73,10 +74,11 @@ export async function withAdminAudit<T>(
   });
   try {
     await audit.ready();
-    const { result, detail, status } = await run();
+    const { result, detail, status, server } = await run();
     await audit.record(
       auditEvent({
-        event: "admin",
+        event,
+        ...(server === undefined ? {} : { server }),
         principal: { sub: operator(), auth: "cli" },
         status: status ?? "ok",
         reason: action,

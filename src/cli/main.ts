@@ -27,6 +27,17 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("-c, --config <file>", "config file")
     .action(async (opts: { config?: string }) => (await import("./check.js")).checkCommand(opts.config));
   program
+    .command("install")
+    .description(
+      "install package-pinned servers into the gateway's cache (scripts off, integrity and signatures checked)",
+    )
+    .option("-c, --config <file>", "config file")
+    .option("--server <name>", "one server")
+    .option("--no-verify-signatures", "skip `npm audit signatures` (recorded; the integrity pin still holds)")
+    .action(async (opts: { config?: string; server?: string; verifySignatures: boolean }) =>
+      (await import("./install.js")).installCommand(opts),
+    );
+  program
     .command("hash-password")
     .description("read a password on stdin, print its hash for auth.users[].password_hash")
     .action(async () => (await import("./hash-password.js")).hashPasswordCommand());

@@ -122,7 +122,8 @@ function posture(config: Config, definitions: readonly Definition[]): ScanReport
   for (const s of config.servers) {
     if (s.kind === "stdio") {
       if (s.sandbox === undefined) out.push({ server: s.name, issue: "stdio server without a sandbox" });
-      if (s.integrity.size === 0)
+      // A package pin covers the bin it runs (its registry integrity, then the file's SHA-256).
+      if (s.integrity.size === 0 && s.package === undefined)
         out.push({ server: s.name, issue: "stdio server without an integrity pin" });
     } else {
       if (s.auth.type === "none")

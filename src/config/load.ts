@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
@@ -24,6 +24,7 @@ import type {
   AuthConfig,
   Config,
   ProtectConfig,
+  PackagePin,
   Rate,
   RateLimitConfig,
   SandboxConfig,
@@ -122,16 +123,26 @@ function compile(doc: ConfigDocument, file: string): Config {
   const protect = compileProtect(PROTECT_DEFAULTS, doc.protect);
   const servers: ServerConfig[] = doc.servers.map((s) => {
     const policy = { ...compilePolicyFields(s, file), protect: compileProtect(protect, s.protect ?? {}) };
-    if ("command" in s) {
+    if (!("url" in s)) {
+      const pkg = s.package === undefined ? undefined : compilePackage(s.package, file, doc.state.sqlite);
+      // A package runs on the gateway's own Node.js; inside a sandbox its cache entry is mounted read-only.
+      const sandbox =
+        s.sandbox === undefined
+          ? undefined
+          : compileSandbox(
+              pkg ? { ...s.sandbox, readable: [...s.sandbox.readable, pkg.dir] } : s.sandbox,
+              file,
+            );
       return Object.freeze({
         ...policy,
         kind: "stdio" as const,
         name: s.name,
-        command: s.command,
+        command: pkg ? process.execPath : (s.command as string),
         args: Object.freeze([...s.args]),
         env: Object.freeze({ ...s.env }),
         cwd: s.cwd === undefined ? undefined : resolve(dirname(file), s.cwd),
-        sandbox: s.sandbox === undefined ? undefined : compileSandbox(s.sandbox, file),
+        sandbox,
+        package: pkg,
         integrity: new Map(
           Object.entries(s.integrity ?? {}).map(([path, pin]) => [
             resolve(dirname(file), path),
@@ -312,6 +323,22 @@ function compilePolicyFields(s: ServerDocument, file: string) {
 }
 
 const SIZE_UNITS: Readonly<Record<string, number>> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** The cache entry is `<state dir>/packages/<name>@<version>`, beside the state store. */
+function compilePackage(
+  p: NonNullable<StdioServerDocument["package"]>,
+  file: string,
+  sqlite: string,
+): PackagePin {
+  const stateDir = dirname(resolve(dirname(file), sqlite));
+  return Object.freeze({
+    name: p.name,
+    version: p.version,
+    integrity: p.integrity,
+    bin: p.bin,
+    dir: join(stateDir, "packages", `${p.name}@${p.version}`),
+  });
+}
 
 function compileSandbox(sb: NonNullable<StdioServerDocument["sandbox"]>, file: string): SandboxConfig {
   const abs = (p: string) => resolve(dirname(file), p);

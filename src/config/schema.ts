@@ -126,9 +126,32 @@ const sandboxSchema = z.strictObject({
 
 const sha256Pin = z.string().regex(/^sha256:[0-9a-f]{64}$/, "sha256:<64 hex digits>");
 
+/** An npm package installed by `mcp-warden install` into the gateway's cache and launched from there. */
+const packagePin = z.strictObject({
+  name: z
+    .string()
+    .max(214)
+    .regex(/^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/, "an npm package name"),
+  /** Exact: no ranges or tags, so the pin names one tarball. */
+  version: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/, "an exact version such as 1.2.3"),
+  /** The registry's `dist.integrity` of that version. */
+  integrity: z
+    .string()
+    .regex(/^sha512-[A-Za-z0-9+/]{86}==$/, "sha512-<base64>, the registry's dist.integrity"),
+  /** Which of the package's `bin` entries to run, when it has several. */
+  bin: z
+    .string()
+    .regex(/^[A-Za-z0-9@._-]+$/)
+    .optional(),
+});
+
 const stdioServer = z.strictObject({
   name: serverName,
-  command: z.string().min(1),
+  /** Exactly one of `command` and `package`. */
+  command: z.string().min(1).optional(),
+  package: packagePin.optional(),
   args: z.array(z.string()).default([]),
   env: z.record(z.string(), z.string()).default({}),
   cwd: z.string().min(1).optional(),
@@ -137,6 +160,16 @@ const stdioServer = z.strictObject({
   /** Files (the script, the binary) and their digests, checked before every launch. */
   integrity: z.record(z.string().min(1), sha256Pin).optional(),
   ...policyFields,
+});
+
+const stdioServerChecked = stdioServer.superRefine((server, ctx) => {
+  if ((server.command === undefined) === (server.package === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: server.command === undefined ? ["command"] : ["package"],
+      message: "a stdio server needs exactly one of command and package",
+    });
+  }
 });
 
 const secret = z.string().min(1);
@@ -237,7 +270,7 @@ const authClient = z.strictObject({
 // instead of zod's "matched neither branch".
 export const serverSchema = z.unknown().transform((value, ctx) => {
   const remote = typeof value === "object" && value !== null && Object.hasOwn(value, "url");
-  const result = (remote ? remoteServer : stdioServer).safeParse(value);
+  const result = (remote ? remoteServer : stdioServerChecked).safeParse(value);
   if (!result.success) {
     for (const issue of result.error.issues) ctx.addIssue({ ...issue });
     return z.NEVER;

@@ -188,6 +188,19 @@ export interface StdioServerConfig extends ServerBase {
   readonly sandbox: SandboxConfig | undefined;
   /** Absolute path → lowercase hex SHA-256. */
   readonly integrity: ReadonlyMap<string, string>;
+  /** Set: `command` is the gateway's Node.js and the package's bin, from the cache, runs first. */
+  readonly package: PackagePin | undefined;
+}
+
+/** An npm package pinned by exact version and registry integrity. */
+export interface PackagePin {
+  readonly name: string;
+  readonly version: string;
+  /** The registry's `dist.integrity` (sha512-…). */
+  readonly integrity: string;
+  readonly bin: string | undefined;
+  /** Absolute: the cache entry `npm install --prefix` writes. */
+  readonly dir: string;
 }
 
 export interface SupplyChainConfig {

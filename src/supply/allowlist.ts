@@ -1,7 +1,8 @@
 /**
  * The server allowlist (`supply_chain.allow`): every configured server must match an entry, or
  * the config is refused. Entries:
- * - `npm:<package glob>[@<version glob>]`: a stdio server run from an npm package: `npx <pkg>` /
+ * - `npm:<package glob>[@<version glob>]`: a stdio server run from an npm package: a `package:` pin,
+ *   `npx <pkg>` /
  *   `npm exec <pkg>` (the package spec in the arguments), or a command that resolves into
  *   `node_modules/<pkg>/` (a package's bin), whose package.json gives the version;
  * - `command:<absolute path glob>`: a stdio server's command, resolved through PATH and symlinks;
@@ -21,6 +22,7 @@ export interface PackageRef {
 
 /** The npm package a stdio server runs, when one can be told from its command and arguments. */
 export function packageOf(s: StdioServerConfig): PackageRef | undefined {
+  if (s.package) return { name: s.package.name, version: s.package.version };
   const cmd = basename(s.command);
   if (cmd === "npx" || (cmd === "npm" && (s.args[0] === "exec" || s.args[0] === "x"))) {
     const args = cmd === "npm" ? s.args.slice(1) : s.args;

@@ -5,6 +5,7 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { StdioServerConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
 import { verifyIntegrity } from "../supply/integrity.js";
+import { installedBin } from "../supply/packages.js";
 import { sandboxedLaunch, type Launch } from "../supply/sandbox.js";
 
 const MAX_STDERR_LINE = 2000;
@@ -15,7 +16,8 @@ const MAX_STDERR_LINE = 2000;
  * secrets, are never inherited. Its stderr becomes log lines tagged with the server's name.
  *
  * Every launch (control connection, spare, per-session process, restart) goes through `start`
- * here, so every one first checks the `integrity` pins and builds the `sandbox`; either failing
+ * here, so every one first checks the `integrity` pins, a `package` pin's cache entry, and builds
+ * the `sandbox`; any failing
  * rejects `start` with a LaunchRefused and nothing is spawned.
  */
 export function stdioTransport(server: StdioServerConfig, log: Logger): Transport {
@@ -37,9 +39,13 @@ class CheckedStdioTransport implements Transport {
   async start(): Promise<void> {
     const env = { ...getDefaultEnvironment(), ...this.server.env };
     await verifyIntegrity(this.server.integrity);
-    const launch: Launch = this.server.sandbox
-      ? await sandboxedLaunch(this.server, this.server.sandbox, env)
-      : { command: this.server.command, args: [...this.server.args] };
+    // A pinned package runs from the cache only: `node <bin> ...args`, never fetched here.
+    const server = this.server.package
+      ? { ...this.server, args: [await installedBin(this.server.package), ...this.server.args] }
+      : this.server;
+    const launch: Launch = server.sandbox
+      ? await sandboxedLaunch(server, server.sandbox, env)
+      : { command: server.command, args: [...server.args] };
     if (this.closed) throw new Error("closed before launch");
     const inner = new StdioClientTransport({
       command: launch.command,
