@@ -76,6 +76,8 @@ describe("kill switch", () => {
       },
       { timeoutMs: 10_000, intervalMs: 50, what: "calls to be refused as killed" },
     );
+  /** Lifts a kill whatever the test's outcome, so one failure does not fail the tests after it. */
+  const cleanup = (...scope: string[]) => cli("revive", ...scope, "--reason", "test cleanup");
   const token = async (sub: string) => {
     const r = await runCli(["token", "-c", configFile, "--sub", sub, "--scope", "demo:use"]);
     assert.equal(r.code, 0, r.stderr);
@@ -96,13 +98,17 @@ describe("kill switch", () => {
       assert.match(textOf(await echo(c, "before")), /before/);
       const k = await cli("kill", "--reason", "incident 42");
       assert.equal(k.code, 0, k.stderr);
-      const err = await refusedSoon(c, "during");
-      assert.equal(err.data?.reason, "killed");
-      assert.equal(err.data?.scope, "all");
+      await refusedSoon(c, "during");
+      // Once the kill is known, a new call is refused before it reaches the upstream. (The call that
+      // first saw the kill may have been in flight already: that one is cancelled upstream instead.)
+      const err = await mcpError(() => echo(c, "after-kill"));
+      assert.equal(err.code, -32003);
+      assert.equal(reasonOf(err), "killed");
+      assert.equal((err.data as { scope?: string }).scope, "all");
       const seen = receivedToolCalls(records, "echo").map(
         (m) => (m.params?.arguments as { message: string }).message,
       );
-      assert.ok(!seen.includes(err.attempted), "a killed call reached the upstream");
+      assert.ok(!seen.includes("after-kill"), "a killed call reached the upstream");
       // Lists are refused too while everything is killed.
       await assert.rejects(c.client.listTools(), (e: { code?: number }) => e.code === -32003);
       const r = await cli("revive", "--reason", "incident 42 resolved");
@@ -111,6 +117,7 @@ describe("kill switch", () => {
         what: "calls after revive",
       });
     } finally {
+      await cleanup();
       await c.close();
     }
   });
@@ -128,6 +135,7 @@ describe("kill switch", () => {
       assert.equal((await cli("revive", "--server", "rec", "--reason", "checked")).code, 0);
       await waitFor(async () => textOf(await echo(c, "back")).includes("back"), { what: "the server back" });
     } finally {
+      await cleanup("--server", "rec");
       await c.close();
     }
   });
@@ -142,6 +150,7 @@ describe("kill switch", () => {
       assert.equal((await cli("revive", "--server", "rec", "--tool", "echo", "--reason", "fixed")).code, 0);
       await waitFor(async () => textOf(await echo(c, "ok")).includes("ok"), { what: "the tool back" });
     } finally {
+      await cleanup("--tool", "rec__echo");
       await c.close();
     }
   });
@@ -166,6 +175,7 @@ describe("kill switch", () => {
       });
       assert.equal((await cli("revive", "--server", "rec", "--reason", "done")).code, 0);
     } finally {
+      await cleanup("--server", "rec");
       await c.close();
     }
   });
@@ -179,6 +189,7 @@ describe("kill switch", () => {
       assert.match(textOf(await echo(alice, "a")), /a/);
       assert.equal((await cli("revive", "--user", "mallory", "--reason", "token rotated")).code, 0);
     } finally {
+      await cleanup("--user", "mallory");
       await mallory.close();
       await alice.close();
     }
