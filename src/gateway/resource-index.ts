@@ -1,4 +1,5 @@
 import { UriTemplate } from "@modelcontextprotocol/sdk/shared/uriTemplate.js";
+import type { JsonObject } from "../jsonrpc.js";
 import type { ListOutcome } from "../pipeline/context.js";
 
 /**
@@ -8,7 +9,7 @@ import type { ListOutcome } from "../pipeline/context.js";
  */
 export class ResourceIndex {
   private readonly uris = new Map<string, string>();
-  private templates: Array<{ server: string; raw: string; t: UriTemplate }> = [];
+  private templates: Array<{ server: string; raw: string; t: UriTemplate; item: JsonObject }> = [];
 
   remember(resources: ListOutcome["items"] | undefined, templates: ListOutcome["items"] | undefined): void {
     for (const { server, item } of resources ?? []) {
@@ -19,11 +20,16 @@ export class ResourceIndex {
     for (const { server, item } of templates) {
       if (typeof item.uriTemplate !== "string") continue;
       try {
-        this.templates.push({ server, raw: item.uriTemplate, t: new UriTemplate(item.uriTemplate) });
+        this.templates.push({ server, raw: item.uriTemplate, t: new UriTemplate(item.uriTemplate), item });
       } catch {
         // An unparsable template cannot route anything; it is still listed for the client.
       }
     }
+  }
+
+  /** The templates of `server` (as listed) that `uri` matches: what a read of it is governed by. */
+  templatesMatching(server: string, uri: string): JsonObject[] {
+    return this.templates.filter((x) => x.server === server && x.t.match(uri) !== null).map((x) => x.item);
   }
 
   /** The owner of a URI, or of a template given as written (completion of a template). */

@@ -439,6 +439,11 @@ export class Session implements Forwarder {
     throw invalidParams(`no server owns resource ${uri.slice(0, 200)}`);
   }
 
+  async resourceTemplatesFor(server: string, uri: string): Promise<readonly JsonObject[]> {
+    if (!this.resources) await this.indexResources();
+    return this.resources?.templatesMatching(server, uri) ?? [];
+  }
+
   private lookupUri(uri: string): string | undefined {
     return this.resources?.lookup(uri);
   }

@@ -46,6 +46,8 @@ export interface Forwarder {
   definition(server: string, kind: "tool" | "prompt", name: string): Promise<JsonObject | undefined>;
   /** The tools this session has seen listed, by their original and exposed names. */
   toolNames(): readonly string[];
+  /** The resource templates of `server` a URI matches (its lists fetched once if not yet seen). */
+  resourceTemplatesFor(server: string, uri: string): Promise<readonly JsonObject[]>;
 }
 
 export interface CallContext {

@@ -32,6 +32,25 @@ describe("poisoning scan: block", () => {
     await gw?.stop();
   });
 
+  test("a read governed by a poisoned resource template is refused; a benign template's works", async () => {
+    const client = await connectClient(gw.mcpUrl);
+    try {
+      // No template list first: the gateway fetches the templates itself to judge the read.
+      const err = await mcpError(() => client.client.readResource({ uri: "notes://42" }));
+      assert.equal(err.code, -32004);
+      assert.deepEqual(err.data, { reason: "tool_quarantined", why: "poisoned" });
+      assert.equal(ran(recordFile, "notes"), 0, "the upstream served a read of a poisoned template");
+      const ok = await client.client.readResource({ uri: "forecast://oslo" });
+      assert.match(JSON.stringify(ok.contents), /sunny/);
+      const templates = (await client.client.listResourceTemplates()).resourceTemplates.map(
+        (t) => t.uriTemplate,
+      );
+      assert.deepEqual(templates, ["forecast://{city}"]);
+    } finally {
+      await client.close();
+    }
+  });
+
   test("the poisoned tool is hidden and refused; a benign tool of the same server works", async () => {
     c = await connectClient(gw.mcpUrl);
     const names = (await c.client.listTools()).tools.map((t) => t.name);

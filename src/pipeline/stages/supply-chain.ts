@@ -21,7 +21,16 @@ export function supplyChain(guard: DefinitionGuard): Interceptor<CallContext, Ou
     if (!guard.enabled) return next();
     const plan = ctx.plan;
     if (plan.kind === "call") {
-      if (plan.item === "resource") return next();
+      if (plan.item === "resource") {
+        // A read is governed by the templates its URI matches: a held or poisoned one refuses it.
+        for (const template of await ctx.session.resourceTemplatesFor(plan.server, plan.name)) {
+          const verdict = await guard.review(plan.server, "resourceTemplate", template);
+          if (!verdict.serve) {
+            throw quarantinedError("resourceTemplate", String(template.uriTemplate), verdict.why);
+          }
+        }
+        return next();
+      }
       const def = await ctx.session.definition(plan.server, plan.item, plan.name);
       const verdict = def
         ? await guard.review(plan.server, plan.item, def)
