@@ -10,6 +10,7 @@ import { RedisState } from "../state/redis.js";
 import { openAuditLog } from "../audit/index.js";
 import { Gateway } from "../gateway/gateway.js";
 import { SqlitePinStore } from "../supply/pins.js";
+import { SharedPinStore } from "../supply/pins-shared.js";
 import { redactionHashKey } from "../protect/key.js";
 import type { StateStore } from "../state/store.js";
 
@@ -113,8 +114,21 @@ export async function openGateway(config: Config, log: Logger, state: StateStore
     audit,
     redis,
     openKillStore(state, redis),
-    new SqlitePinStore(state.db),
+    await openPinStore(state, redis, log),
   );
   await gateway.start();
   return gateway;
+}
+
+/** Pins: the state store's table, copied to and from every instance through Redis when it is set. */
+export async function openPinStore(
+  state: StateStore,
+  redis: RedisState | undefined,
+  log: Logger,
+): Promise<SqlitePinStore | SharedPinStore> {
+  const local = new SqlitePinStore(state.db);
+  if (!redis) return local;
+  const shared = new SharedPinStore(local, redis, log);
+  await shared.start();
+  return shared;
 }

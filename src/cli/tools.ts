@@ -3,9 +3,10 @@ import { withAdminAudit } from "../audit/index.js";
 import type { Config } from "../config/types.js";
 import { createLogger } from "../log.js";
 import { StateStore } from "../state/store.js";
-import { SqlitePinStore, type Pin } from "../supply/pins.js";
+import type { Pin, PinStore } from "../supply/pins.js";
+import { SharedPinStore } from "../supply/pins-shared.js";
 import type { DefinitionKind } from "../supply/poisoning.js";
-import { loadOrExit } from "./run.js";
+import { loadOrExit, openPinStore, openRedis } from "./run.js";
 
 export interface ToolsOptions {
   config?: string;
@@ -43,18 +44,26 @@ export function pinState(pin: Pin, config: Config): string {
 async function withPins(
   o: ToolsOptions,
   command: string,
-  run: (config: Config, state: StateStore, pins: SqlitePinStore) => Promise<void>,
+  run: (config: Config, state: StateStore, pins: PinStore) => Promise<void>,
 ): Promise<void> {
-  const { config } = await loadOrExit(o.config);
+  const { config, log } = await loadOrExit(o.config);
   const state = StateStore.open(config.state.sqlite);
+  // With state.redis the pins every instance shares: read them, and share an approval at once.
+  const redis = await openRedis(config, log);
   try {
-    await run(config, state, new SqlitePinStore(state.db));
+    const pins = await openPinStore(state, redis, log);
+    await run(config, state, pins);
+    if (pins instanceof SharedPinStore) {
+      await pins.flush();
+      pins.stop();
+    }
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`mcp-warden tools ${command}: ${err.message}\n`);
     process.exitCode = 2;
     return;
   } finally {
+    await redis?.close();
     state.close();
   }
 }
