@@ -25,7 +25,7 @@ export interface AccessTokenRecords {
 }
 
 // Kept a little past the token's own expiry so that a verifier's clock leeway is covered.
-const RETENTION_MARGIN_MS = 5 * 60 * 1000;
+export const RETENTION_MARGIN_MS = 5 * 60 * 1000;
 
 /** The registry in the SQLite state store (migration 2, `oauth_access_tokens`). */
 export class AccessTokenRegistry implements AccessTokenRecords {

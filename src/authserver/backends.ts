@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { PostgresState } from "../state/postgres.js";
 import type { StateStore } from "../state/store.js";
-import { accessTokenRecords, type AccessTokenRecords } from "./access-tokens.js";
+import { accessTokenRecords, RETENTION_MARGIN_MS, type AccessTokenRecords } from "./access-tokens.js";
 import { ConsentStore, PostgresConsentStore, type RememberedConsents } from "./consents.js";
 import type { GrantRevocation, OAuthModelStore } from "./models.js";
 import { OAuthStore } from "./store.js";
@@ -19,13 +19,22 @@ export interface AuthServerStores {
 }
 
 /**
+ * Tells the other instances that a JWT access token was revoked (the revocation feed, with
+ * `state.redis` and no `state.postgres`): `expiresAt` is when its local record lapses (ms). Never
+ * rejects: a failure is logged, and the local revocation holds regardless.
+ */
+export type ShareRevocation = (jti: string, expiresAt: number) => Promise<void>;
+
+/**
  * The SQLite state store, or with `state.postgres` Postgres, which every instance shares: a
- * grant, a consent or a revocation made through one instance holds on all of them.
+ * grant, a consent or a revocation made through one instance holds on all of them. With SQLite,
+ * `share` (when given) publishes every access-token revocation to the other instances.
  */
 export function openAuthServerStores(
   state: StateStore,
   postgres: PostgresState | undefined,
   onReuse: (revocation: GrantRevocation) => void,
+  share?: ShareRevocation,
 ): AuthServerStores {
   const newKey = () => randomBytes(32).toString("base64url");
   if (postgres) {
@@ -36,10 +45,24 @@ export function openAuthServerStores(
       csrfKey: async () => Buffer.from(await postgres.setting(CSRF_KEY, newKey), "base64url"),
     };
   }
+  const local = accessTokenRecords(state, undefined);
   return {
-    models: new OAuthStore(state.db, onReuse),
+    models: new OAuthStore(
+      state.db,
+      onReuse,
+      share && ((tokens) => tokens.forEach((t) => void share(t.jti, t.expiresAt))),
+    ),
     consents: new ConsentStore(state.db),
-    accessTokens: accessTokenRecords(state, undefined),
+    accessTokens: share
+      ? {
+          record: (token) => local.record(token),
+          revokeOne: async (jti, clientId, expiresAt) => {
+            await local.revokeOne(jti, clientId, expiresAt);
+            await share(jti, expiresAt + RETENTION_MARGIN_MS);
+          },
+          isRevoked: (jti) => local.isRevoked(jti),
+        }
+      : local,
     csrfKey: async () => {
       let stored = state.get(CSRF_KEY);
       if (!stored) {

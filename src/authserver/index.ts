@@ -4,12 +4,13 @@ import { jwtVerify, type JWTPayload } from "jose";
 import type { KoaContextWithOIDC } from "oidc-provider";
 import { SIGNING_ALG, type KeyStore } from "../auth/keys.js";
 import { hashPassword } from "../auth/passwords.js";
+import type { RevocationFeed } from "../auth/revocation-feed.js";
 import type { Config } from "../config/types.js";
 import type { Logger } from "../log.js";
 import type { PostgresState } from "../state/postgres.js";
 import type { StateStore } from "../state/store.js";
 import type { AccessTokenRecords } from "./access-tokens.js";
-import { openAuthServerStores } from "./backends.js";
+import { openAuthServerStores, type ShareRevocation } from "./backends.js";
 import { awaitTokenRecords, logGrantRevocation, observeProvider, type AuthAudit } from "./events.js";
 import { auditEvent } from "../audit/event.js";
 import type { AuditLog } from "../audit/log.js";
@@ -40,6 +41,11 @@ export interface AuthServerOptions {
   readonly resources: readonly ProtectedResource[];
   /** Token issuance, reuse, revocation and client registration are recorded here. */
   readonly audit: AuditLog;
+  /**
+   * With `state.redis` and no `state.postgres`: where access-token revocations are published so
+   * that the other instances (each with its own SQLite) refuse the tokens too.
+   */
+  readonly revocationFeed?: RevocationFeed | undefined;
 }
 
 /**
@@ -93,8 +99,23 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   const log = opts.log.child({ component: "authserver" });
   const policy = new ScopePolicy(opts.config.auth.users, opts.config.auth.clients, opts.resources);
   const audit = authAudit(opts.audit);
-  const stores = openAuthServerStores(opts.state, opts.postgres, (revocation) =>
-    logGrantRevocation(log, audit, revocation),
+  const feed = opts.postgres ? undefined : opts.revocationFeed;
+  const share: ShareRevocation | undefined =
+    feed &&
+    ((jti, expiresAt) =>
+      feed
+        .publish(jti, expiresAt)
+        .catch((err: unknown) =>
+          log.error(
+            { event: "server_error", jti, err: (err as Error).message },
+            "access token revocation could not be shared through redis: other instances accept the token until it is sent again (when redis is back) or it expires",
+          ),
+        ));
+  const stores = openAuthServerStores(
+    opts.state,
+    opts.postgres,
+    (revocation) => logGrantRevocation(log, audit, revocation),
+    share,
   );
   const { models: store, consents, accessTokens: registry } = stores;
 

@@ -22,6 +22,12 @@ interface Row {
   consumed_at: number | null;
 }
 
+/** A JWT access token just revoked with its grant: its `jti` and how long its record is kept (ms). */
+export interface RevokedAccessToken {
+  readonly jti: string;
+  readonly expiresAt: number;
+}
+
 /**
  * The authorization server's persistent state in the SQLite state store (migration 2): every
  * oidc-provider model in one table keyed by (model, id), grant families, remembered consents and
@@ -35,6 +41,8 @@ export class OAuthStore implements OAuthModelStore {
   constructor(
     readonly db: Db,
     private readonly onReuse: (revocation: GrantRevocation) => void,
+    /** Told of every access token revoked with a grant, after the revocation has committed. */
+    private readonly onAccessTokensRevoked?: (tokens: RevokedAccessToken[]) => void,
   ) {
     this.stmt = {
       upsert: db.prepare(
@@ -69,7 +77,8 @@ export class OAuthStore implements OAuthModelStore {
       ),
       deleteFamily: db.prepare("DELETE FROM oauth_models WHERE grant_id = ?"),
       revokeAccessTokens: db.prepare(
-        "UPDATE oauth_access_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
+        `UPDATE oauth_access_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL
+         RETURNING jti, expires_at AS expiresAt`,
       ),
       forgetConsents: db.prepare("DELETE FROM oauth_consents WHERE grant_id = ?"),
       expiredGrants: db.prepare(
@@ -139,29 +148,43 @@ export class OAuthStore implements OAuthModelStore {
   }
 
   revokeByGrantId(model: string, grantId: string): void {
-    this.db.transaction(() => {
+    const revoked = this.db.transaction(() => {
       this.stmt.revokeModelByGrant.run(model, grantId);
-      if (model === "AccessToken") this.stmt.revokeAccessTokens.run(Date.now(), grantId);
+      return model === "AccessToken" ? this.revokeAccessTokens(grantId) : [];
     })();
+    this.announce(revoked);
   }
 
   /** Revokes a whole grant family: the grant, its codes and refresh tokens, its JWT access tokens. */
   revokeGrant(grantId: string, reason: string): GrantRevocation {
-    return this.db.transaction(() => {
+    const [revocation, revoked] = this.db.transaction(() => {
       const info = this.stmt.grantInfo.get(grantId) as
         { client_id: string | null; account_id: string | null } | undefined;
       const tokens = this.stmt.deleteFamily.run(grantId).changes;
-      const accessTokens = this.stmt.revokeAccessTokens.run(Date.now(), grantId).changes;
+      const revokedTokens = this.revokeAccessTokens(grantId);
       this.stmt.forgetConsents.run(grantId);
-      return {
+      const result: GrantRevocation = {
         grantId,
         reason,
         clientId: info?.client_id ?? undefined,
         accountId: info?.account_id ?? undefined,
         tokens,
-        accessTokens,
+        accessTokens: revokedTokens.length,
       };
+      return [result, revokedTokens] as const;
     })();
+    this.announce(revoked);
+    return revocation;
+  }
+
+  private revokeAccessTokens(grantId: string): RevokedAccessToken[] {
+    return this.stmt.revokeAccessTokens.all(Date.now(), grantId) as RevokedAccessToken[];
+  }
+
+  // Inside an enclosing transaction (sweep) this runs before the outer commit: the announcement
+  // of a revocation that is then rolled back errs on the side of refusing the token.
+  private announce(tokens: RevokedAccessToken[]): void {
+    if (tokens.length > 0) this.onAccessTokensRevoked?.(tokens);
   }
 
   dynamicClientCount(): number {

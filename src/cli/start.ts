@@ -1,5 +1,6 @@
 import { KeyStore } from "../auth/keys.js";
 import { ResourceMetadata } from "../auth/metadata.js";
+import { RevocationFeed } from "../auth/revocation-feed.js";
 import { PublicUrls } from "../auth/urls.js";
 import { TokenVerifier } from "../auth/verifier.js";
 import { createAuthServer, createRevocationCheck, type AuthServer } from "../authserver/index.js";
@@ -20,10 +21,17 @@ export async function startCommand(option: string | undefined): Promise<void> {
       : undefined;
   const postgres = openPostgres(config, log);
   const gateway = await openGateway(config, log, state);
-  const http = await listen(gateway, (url) => httpParts(config, gateway, state, postgres, keys, log, url));
+  // Without Postgres each instance's issuer has its own SQLite: revocations reach the others
+  // through Redis (with Postgres every instance already reads the same records).
+  const feed = keys && gateway.redis && !postgres ? new RevocationFeed(gateway.redis, log) : undefined;
+  await feed?.start();
+  const http = await listen(gateway, (url) =>
+    httpParts(config, gateway, state, postgres, keys, feed, log, url),
+  );
   log.info({ url: http.url, config: config.file, servers: config.servers.map((s) => s.name) }, "listening");
   onShutdown(log, async () => {
     await http.close(config.gateway.shutdownGraceMs);
+    feed?.stop();
     await postgres?.close();
     state.close();
   });
@@ -35,6 +43,7 @@ async function httpParts(
   state: StateStore,
   postgres: PostgresState | undefined,
   keys: KeyStore | undefined,
+  feed: RevocationFeed | undefined,
   log: Logger,
   listeningUrl: string,
 ): Promise<HttpParts> {
@@ -46,7 +55,7 @@ async function httpParts(
     issuer,
     keys,
     apiKeys: openApiKeys(state, postgres),
-    ...(keys ? { isRevoked: createRevocationCheck(state, postgres) } : {}),
+    ...(keys ? { isRevoked: revocationCheck(state, postgres, feed) } : {}),
   });
   const metadata = new ResourceMetadata(urls, issuer, gateway.routes.values(), config.servers);
   let authServer: AuthServer | undefined;
@@ -64,7 +73,19 @@ async function httpParts(
       log,
       resources,
       audit: gateway.audit,
+      revocationFeed: feed,
     });
   }
   return { auth: { verifier, metadata, urls }, authServer };
+}
+
+/** This instance's record of revoked tokens, or (with the feed) any instance's. */
+function revocationCheck(
+  state: StateStore,
+  postgres: PostgresState | undefined,
+  feed: RevocationFeed | undefined,
+): (jti: string) => boolean | Promise<boolean> {
+  if (!feed) return createRevocationCheck(state, postgres);
+  const local = createRevocationCheck(state);
+  return (jti) => local(jti) || feed.has(jti);
 }
