@@ -91,7 +91,8 @@ describe("rate limits shared by two gateway processes through Redis", () => {
   });
 
   test("the count lives in Redis under the deployment's prefix, with the window's expiry", async () => {
-    const keys = await admin.keys(`${prefix}*`);
+    // The rate-limit keys only (the prefix also holds other shared state, such as pins).
+    const keys = await admin.keys(`${prefix}rl:*`);
     assert.equal(keys.length, 1, keys.join());
     const key = keys[0] as string;
     assert.match(key, new RegExp(`^${prefix}rl:rec:caller:[A-Za-z0-9_-]{22}$`));
