@@ -13,7 +13,8 @@ import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import pgLib from "pg";
 import { makeTempDir, runCli, startGateway, writeConfig, type Gateway } from "../helpers/gateway.js";
-import { initializeRequest, mcpHeaders, raw } from "../helpers/http.js";
+import { initializeRequest, mcpHeaders, openRawSession, raw } from "../helpers/http.js";
+import { receivedToolCalls } from "../helpers/records.js";
 import { freePort } from "../helpers/upstreams.js";
 import { waitFor } from "../helpers/wait.js";
 import {
@@ -405,8 +406,19 @@ describe("an instance whose Postgres is unreachable refuses what it cannot check
     assert.equal(created.code, 0, created.stderr);
     const key = created.stdout.trim();
     assert.equal(await access(gw, key), 200);
+    const session = await openRawSession(gw.mcpUrl, { headers: { authorization: `Bearer ${token}` } });
 
     await proxy.down();
+    // A call on an open session is refused too, before anything reaches the upstream.
+    const call = await session.post({
+      jsonrpc: "2.0",
+      id: 9,
+      method: "tools/call",
+      params: { name: "recorder__echo", arguments: { message: "while postgres is down" } },
+    });
+    assert.equal(call.status, 503, call.text);
+    assert.match(call.text, /auth_unavailable/);
+    assert.equal(receivedToolCalls(join(dir, "rec.jsonl"), "echo").length, 0, "the upstream saw the call");
     assert.equal(await access(gw, token), 503, "Postgres gone again: refused");
     assert.equal(await access(gw, key), 503);
     assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
