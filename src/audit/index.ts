@@ -11,6 +11,7 @@ import { auditEvent } from "./event.js";
 import { AuditLog } from "./log.js";
 import { JsonlSink } from "./sinks/jsonl.js";
 import { PostgresSink } from "./sinks/postgres.js";
+import { PostgresState } from "../state/postgres.js";
 import type { AuditSink } from "./sinks/sink.js";
 import { SqliteSink } from "./sinks/sqlite.js";
 import { StdoutSink } from "./sinks/stdout.js";
@@ -29,7 +30,8 @@ export function openSinks(config: Config, state: StateStore, key: Uint8Array, lo
       case "jsonl":
         return new JsonlSink(s.path, key, s.maxBytes, s.keep, log);
       case "postgres":
-        return new PostgresSink(s.url, key);
+        // Its own connections, and the shared schema's steps (the audit table is one of them).
+        return new PostgresSink(new PostgresState(s.url, log), key);
     }
   });
 }

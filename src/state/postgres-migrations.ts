@@ -2,8 +2,8 @@
  * The shared state's schema in Postgres (`state.postgres`), one step per entry, applied in order
  * under an advisory lock and recorded in `warden_schema_versions` (component `state`). Append
  * only: a released step is never edited. Every statement is idempotent (`IF NOT EXISTS`), so a
- * step interrupted before its version was recorded can run again. The audit sink keeps its own
- * table (`warden_audit_events`, src/audit/sinks/postgres.ts).
+ * step interrupted before its version was recorded can run again. Step 2 is the audit log's table
+ * (src/audit/sinks/postgres.ts).
  */
 export const POSTGRES_MIGRATIONS: readonly string[] = [
   // 1: settings shared by instances, API keys, and the embedded authorization server: the same
@@ -62,4 +62,19 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    CREATE INDEX IF NOT EXISTS warden_oauth_access_tokens_grant ON warden_oauth_access_tokens (grant_id)
      WHERE grant_id IS NOT NULL;
    CREATE INDEX IF NOT EXISTS warden_oauth_access_tokens_expires ON warden_oauth_access_tokens (expires_at);`,
+  // 2: the audit log's Postgres sink: the stored event (`body`) and query columns checked against
+  // it by verify, as in SQLite migration 3 (one index, on time: see there).
+  `CREATE TABLE IF NOT EXISTS warden_audit_events (
+     seq BIGINT PRIMARY KEY,
+     id TEXT NOT NULL,
+     ts TEXT NOT NULL,
+     event TEXT NOT NULL,
+     sub TEXT,
+     server TEXT,
+     tool TEXT,
+     status TEXT,
+     hash TEXT NOT NULL,
+     body TEXT NOT NULL
+   );
+   CREATE INDEX IF NOT EXISTS warden_audit_events_ts ON warden_audit_events (ts);`,
 ];
