@@ -169,11 +169,19 @@ export class RateLimits {
  * anonymous caller is the same caller.
  */
 export function callerKey(principal: Principal): string {
-  return createHash("sha256")
-    .update(JSON.stringify([principal.method, principal.subject, principal.clientId ?? null]))
-    .digest("base64url")
-    .slice(0, 22);
+  // A session keeps one principal object: hashed once per session, not once per call.
+  let key = callerKeys.get(principal);
+  if (key === undefined) {
+    key = createHash("sha256")
+      .update(JSON.stringify([principal.method, principal.subject, principal.clientId ?? null]))
+      .digest("base64url")
+      .slice(0, 22);
+    callerKeys.set(principal, key);
+  }
+  return key;
 }
+
+const callerKeys = new WeakMap<Principal, string>();
 
 /** The part of a per-tool limit's key that names the tool: readable when it is safe, else a hash. */
 export function toolKey(tool: string): string {
