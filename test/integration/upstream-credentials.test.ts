@@ -3,51 +3,15 @@
 // token, cookies and other headers never reach an upstream. A fixture upstream reports the headers
 // of every request it receives; a fixture token endpoint counts and records every token request.
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connectClient, mcpError, reasonOf, textOf, type ConnectedClient } from "../helpers/client.js";
-import { fixture, makeTempDir, runCli, startGateway, writeConfig, type Gateway } from "../helpers/gateway.js";
-import { exited, killGroup, spawnTracked, stopChild } from "../helpers/processes.js";
+import { makeTempDir, runCli, startGateway, writeConfig, type Gateway } from "../helpers/gateway.js";
+import { startFixture, type NetworkFixture as Fixture } from "../helpers/fixtures.js";
 import { freePort } from "../helpers/upstreams.js";
 import { waitFor } from "../helpers/wait.js";
-
-interface Fixture {
-  base: string;
-  proc: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** Runs a fixture server and waits for the {"port": N} line it prints once listening. */
-async function startFixture(name: string, env: Record<string, string> = {}): Promise<Fixture> {
-  const proc = spawnTracked(process.execPath, [fixture(name)], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const output: string[] = [];
-  createInterface({ input: proc.stderr! }).on("line", (l) => output.push(l));
-  const lines = createInterface({ input: proc.stdout! });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${output.join("\n")}`)), 15_000);
-    lines.once("line", (l) => {
-      clearTimeout(timer);
-      resolve((JSON.parse(l) as { port: number }).port);
-    });
-    proc.once("exit", (code) => reject(new Error(`${name} exited with ${code}: ${output.join("\n")}`)));
-  });
-  return {
-    base: `http://127.0.0.1:${port}`,
-    proc,
-    async stop() {
-      await stopChild(proc, "SIGTERM", 5_000);
-      killGroup(proc);
-      await exited(proc);
-    },
-  };
-}
 
 interface SeenRequest {
   method: string;
