@@ -50,8 +50,12 @@ export class KillSwitch {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * Loads the kills, or throws: a gateway that cannot read its kills at start must not admit
+   * calls (later, a failed reload keeps the last kills known instead).
+   */
   async start(): Promise<void> {
-    await this.reload();
+    this.replace(await this.store.list());
     this.stopWatching = await this.store.watch(() => void this.reload());
     if (this.file !== undefined) {
       this.pollFile();
@@ -147,14 +151,17 @@ export class KillSwitch {
   }
 
   /** Reads the store again; new kills are applied, revived ones dropped. One reload at a time. */
+  /** The store's kills become the ones in force: new ones applied, revived ones dropped. */
+  private replace(list: readonly Kill[]): void {
+    const keys = new Set(list.map((k) => killKey(k.scope, k.target)));
+    for (const key of [...this.kills.keys()]) if (!keys.has(key)) this.kills.delete(key);
+    for (const k of list) this.apply(k);
+  }
+
   private reload(): Promise<void> {
     this.reloading ??= this.store
       .list()
-      .then((list) => {
-        const keys = new Set(list.map((k) => killKey(k.scope, k.target)));
-        for (const key of [...this.kills.keys()]) if (!keys.has(key)) this.kills.delete(key);
-        for (const k of list) this.apply(k);
-      })
+      .then((list) => this.replace(list))
       .catch((err: unknown) => {
         // The last known kills stay in force; a store that cannot be read never revives anything.
         this.log.error({ err: (err as Error).message }, "kill switch: the store could not be read");
