@@ -33,7 +33,9 @@ export class RevocationFeed {
   async start(): Promise<void> {
     await this.redis.subscribe(CHANNEL, (message) => this.apply(message));
     this.redis.subscriber.on("ready", this.onReady);
-    await this.reload();
+    // At start a failure throws: an instance that cannot know other instances' revocations does
+    // not start accepting tokens. Later reloads keep what is known when Redis fails.
+    await this.load();
     this.timer = setInterval(() => void this.reload(), this.reloadMs);
     this.timer.unref();
   }
@@ -90,32 +92,36 @@ export class RevocationFeed {
    */
   private async reload(): Promise<void> {
     try {
-      for (const [jti, exp] of this.unsent) {
-        await this.send(jti, exp);
-        this.unsent.delete(jti);
-        this.log.info({ jti }, "access token revocation shared through redis after all");
-      }
-      const client = this.redis.client;
-      const full = this.redis.key(KEY_PREFIX);
-      const match = `${globEscape(full)}*`;
-      let cursor = "0";
-      do {
-        const [next, keys] = await client.scan(cursor, "MATCH", match, "COUNT", 1000);
-        cursor = next;
-        if (keys.length === 0) continue;
-        const values = await client.mget(...keys);
-        keys.forEach((key, i) => {
-          const exp = Number(values[i]);
-          if (Number.isFinite(exp) && exp > Date.now()) this.revoked.set(key.slice(full.length), exp);
-        });
-      } while (cursor !== "0");
-      const now = Date.now();
-      for (const [jti, exp] of this.revoked) if (exp <= now) this.revoked.delete(jti);
+      await this.load();
     } catch (err) {
       this.log.error(
         { err: (err as Error).message },
         "shared token revocations could not be loaded from redis",
       );
     }
+  }
+
+  private async load(): Promise<void> {
+    for (const [jti, exp] of this.unsent) {
+      await this.send(jti, exp);
+      this.unsent.delete(jti);
+      this.log.info({ jti }, "access token revocation shared through redis after all");
+    }
+    const client = this.redis.client;
+    const full = this.redis.key(KEY_PREFIX);
+    const match = `${globEscape(full)}*`;
+    let cursor = "0";
+    do {
+      const [next, keys] = await client.scan(cursor, "MATCH", match, "COUNT", 1000);
+      cursor = next;
+      if (keys.length === 0) continue;
+      const values = await client.mget(...keys);
+      keys.forEach((key, i) => {
+        const exp = Number(values[i]);
+        if (Number.isFinite(exp) && exp > Date.now()) this.revoked.set(key.slice(full.length), exp);
+      });
+    } while (cursor !== "0");
+    const now = Date.now();
+    for (const [jti, exp] of this.revoked) if (exp <= now) this.revoked.delete(jti);
   }
 }
