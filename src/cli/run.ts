@@ -11,6 +11,8 @@ import { openAuditLog } from "../audit/index.js";
 import { Gateway } from "../gateway/gateway.js";
 import { SqlitePinStore } from "../supply/pins.js";
 import { SharedPinStore } from "../supply/pins-shared.js";
+import { PostgresPinChannel } from "../supply/pins-postgres.js";
+import { RedisPinChannel } from "../supply/pins-redis.js";
 import { redactionHashKey } from "../protect/key.js";
 import type { StateStore } from "../state/store.js";
 
@@ -114,21 +116,40 @@ export async function openGateway(config: Config, log: Logger, state: StateStore
     audit,
     redis,
     openKillStore(state, redis),
-    await openPinStore(state, redis, log),
+    await openPinStore(config, state, redis, log),
   );
   await gateway.start();
   return gateway;
 }
 
-/** Pins: the state store's table, copied to and from every instance through Redis when it is set. */
+/**
+ * Pins: the state store's table, copied to and from every instance through Postgres when
+ * `state.postgres` is set (pins then live there), else through Redis when `state.redis` is. The
+ * shared pins must load before any definition is judged: a gateway that judged without them would
+ * trust a changed definition on first use. So a shared store that cannot be read stops the start.
+ */
 export async function openPinStore(
+  config: Config,
   state: StateStore,
   redis: RedisState | undefined,
   log: Logger,
 ): Promise<SqlitePinStore | SharedPinStore> {
   const local = new SqlitePinStore(state.db);
-  if (!redis) return local;
-  const shared = new SharedPinStore(local, redis, log);
-  await shared.start();
+  const channel =
+    config.state.postgres !== undefined
+      ? new PostgresPinChannel(new PostgresState(config.state.postgres, log))
+      : redis
+        ? new RedisPinChannel(redis)
+        : undefined;
+  if (!channel) return local;
+  const shared = new SharedPinStore(local, channel, log);
+  try {
+    await shared.start();
+  } catch (err) {
+    await channel.close().catch(() => undefined);
+    throw new Error(
+      `the tool-definition pins in ${channel.name} could not be loaded: ${(err as Error).message}`,
+    );
+  }
   return shared;
 }

@@ -4,7 +4,6 @@ import type { Config } from "../config/types.js";
 import { createLogger } from "../log.js";
 import { StateStore } from "../state/store.js";
 import type { Pin, PinStore } from "../supply/pins.js";
-import { SharedPinStore } from "../supply/pins-shared.js";
 import type { DefinitionKind } from "../supply/poisoning.js";
 import { loadOrExit, openPinStore, openRedis } from "./run.js";
 
@@ -48,14 +47,15 @@ async function withPins(
 ): Promise<void> {
   const { config, log } = await loadOrExit(o.config);
   const state = StateStore.open(config.state.sqlite);
-  // With state.redis the pins every instance shares: read them, and share an approval at once.
+  // With state.postgres or state.redis, the pins every instance shares: read them, and share an
+  // approval at once.
   const redis = await openRedis(config, log);
   try {
-    const pins = await openPinStore(state, redis, log);
-    await run(config, state, pins);
-    if (pins instanceof SharedPinStore) {
-      await pins.flush();
-      pins.stop();
+    const pins = await openPinStore(config, state, redis, log);
+    try {
+      await run(config, state, pins);
+    } finally {
+      await pins.close();
     }
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;

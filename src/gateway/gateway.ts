@@ -53,8 +53,8 @@ export class Gateway {
     readonly redis: RedisState | undefined,
     /** Where kills persist: the state store's table, or Redis shared by every instance. */
     killStore: KillStore,
-    /** Where tool-definition pins persist (the state store's table). */
-    pins: PinStore,
+    /** Where tool-definition pins persist: the state store's table, shared through Postgres or Redis. */
+    readonly pins: PinStore,
   ) {
     this.kills = new KillSwitch(killStore, config.killSwitch.file, audit, log);
     // A kill from anywhere (CLI, another instance, a rule, the file) cancels the calls it covers.
@@ -198,6 +198,7 @@ export class Gateway {
     await Promise.all([...this.sessions.keys()].map((id) => this.closeSession(id)));
     await Promise.all([...this.servers.values()].map((s) => s.stop()));
     this.kills.stop();
+    await this.pins.close();
     await this.audit.close();
     await this.redis?.close();
     await this.tracing.shutdown();

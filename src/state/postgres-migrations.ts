@@ -3,7 +3,7 @@
  * under an advisory lock and recorded in `warden_schema_versions` (component `state`). Append
  * only: a released step is never edited. Every statement is idempotent (`IF NOT EXISTS`), so a
  * step interrupted before its version was recorded can run again. Step 2 is the audit log's table
- * (src/audit/sinks/postgres.ts).
+ * (src/audit/sinks/postgres.ts), step 3 the tool-definition pins (src/supply/pins-postgres.ts).
  */
 export const POSTGRES_MIGRATIONS: readonly string[] = [
   // 1: settings shared by instances, API keys, and the embedded authorization server: the same
@@ -77,4 +77,19 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      body TEXT NOT NULL
    );
    CREATE INDEX IF NOT EXISTS warden_audit_events_ts ON warden_audit_events (ts);`,
+  // 3: tool-definition pins shared by every instance (src/supply/pins-postgres.ts), the same
+  // columns as SQLite migration 5.
+  `CREATE TABLE IF NOT EXISTS warden_tool_pins (
+     server TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     name TEXT NOT NULL,
+     pinned_hash TEXT NOT NULL,
+     pinned_def TEXT NOT NULL,
+     current_hash TEXT NOT NULL,
+     current_def TEXT NOT NULL,
+     findings TEXT NOT NULL,
+     pinned_at TEXT NOT NULL,
+     seen_at TEXT NOT NULL,
+     PRIMARY KEY (server, kind, name)
+   );`,
 ];

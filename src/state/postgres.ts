@@ -27,8 +27,12 @@ export class PostgresState {
   readonly where: string;
   private readonly pool: pg.Pool;
   private schema: Promise<void> | undefined;
+  private readonly listeners = new Set<Listener>();
 
-  constructor(url: string, log?: Logger) {
+  constructor(
+    private readonly url: string,
+    private readonly log?: Logger,
+  ) {
     const u = new URL(url);
     this.where = `${u.host}${u.pathname}`;
     this.pool = new pg.Pool({
@@ -88,7 +92,22 @@ export class PostgresState {
     return value;
   }
 
+  /**
+   * Calls `onMessage` with the payload of every NOTIFY on `channel` (from any instance, this one
+   * too), on a connection of its own. Resolves once listening; rejects when Postgres cannot be
+   * reached. A lost connection is re-opened (1 s to 10 s apart) and `onResync` is called once it
+   * listens again, since notifications sent meanwhile are lost.
+   */
+  async listen(channel: string, onMessage: (payload: string) => void, onResync: () => void): Promise<void> {
+    await this.ready();
+    const listener = new Listener(this.url, channel, onMessage, onResync, this.log);
+    await listener.connect();
+    this.listeners.add(listener);
+  }
+
   async close(): Promise<void> {
+    for (const l of this.listeners) await l.close();
+    this.listeners.clear();
     await this.pool.end();
   }
 
@@ -137,5 +156,72 @@ export class PostgresState {
         [COMPONENT, POSTGRES_MIGRATIONS.length, Date.now()],
       );
     });
+  }
+}
+
+/** One LISTEN connection, re-opened when lost. */
+class Listener {
+  private client: pg.Client | undefined;
+  private closed = false;
+  private retryMs = 1_000;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly url: string,
+    private readonly channel: string,
+    private readonly onMessage: (payload: string) => void,
+    private readonly onResync: () => void,
+    private readonly log: Logger | undefined,
+  ) {}
+
+  async connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 3_000 });
+    client.on("notification", (n) => {
+      if (n.channel === this.channel && n.payload !== undefined) this.onMessage(n.payload);
+    });
+    const lost = (err?: Error) => {
+      if (this.client !== client) return;
+      this.client = undefined;
+      client.end().catch(() => undefined);
+      if (this.closed) return;
+      this.log?.warn({ channel: this.channel, err: err?.message }, "postgres listen connection lost");
+      this.retry();
+    };
+    client.on("error", lost);
+    client.on("end", () => lost());
+    await client.connect();
+    try {
+      // LISTEN takes an identifier; the channel name is ours, quoted as one.
+      await client.query(`LISTEN "${this.channel.replaceAll('"', '""')}"`);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    this.client = client;
+    this.retryMs = 1_000;
+  }
+
+  private retry(): void {
+    this.timer = setTimeout(() => {
+      this.connect().then(
+        () => {
+          this.log?.info({ channel: this.channel }, "postgres listen connection restored");
+          this.onResync();
+        },
+        () => {
+          this.retryMs = Math.min(this.retryMs * 2, 10_000);
+          if (!this.closed) this.retry();
+        },
+      );
+    }, this.retryMs);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
   }
 }

@@ -1,45 +1,64 @@
 import type { Logger } from "../log.js";
-import type { RedisState } from "../state/redis.js";
 import type { DefinitionKind } from "./poisoning.js";
 import type { Pin, PinStore } from "./pins.js";
 
-const HASH = "pins";
-const CHANNEL = "pins";
 const RELOAD_MS = 30_000;
 
-const fieldOf = (server: string, kind: DefinitionKind, name: string) => JSON.stringify([server, kind, name]);
+/** The field naming one pin in the shared store and in change messages. */
+export const pinField = (server: string, kind: DefinitionKind, name: string): string =>
+  JSON.stringify([server, kind, name]);
 
 /**
- * Pins shared by every instance on `state.redis`: each instance keeps answering from its own
- * SQLite table (the guard reads pins synchronously, on the call path), and every change (a new
- * pin, a held definition, an approval) is written to a Redis hash and announced over pub/sub, so
- * the others copy it at once. At start the Redis hash wins over the local table, and local pins
- * Redis lacks are added to it. A reload every 30 s covers messages missed while disconnected.
+ * Where instances share pins: Redis (a hash and a pub/sub channel, src/supply/pins-redis.ts) or
+ * Postgres (a table and LISTEN/NOTIFY, src/supply/pins-postgres.ts).
+ */
+export interface PinChannel {
+  /** `redis` or `postgres`, for logs. */
+  readonly name: string;
+  all(): Promise<Pin[]>;
+  read(field: string): Promise<Pin | undefined>;
+  /** Stores the pin unless one for (server, kind, name) is already shared. */
+  addIfMissing(pin: Pin): Promise<void>;
+  /** Stores the pin and tells every instance its field. */
+  write(pin: Pin): Promise<void>;
+  /** Calls `onChange` with the field of every pin any instance writes, and `onResync` after a gap. */
+  subscribe(onChange: (field: string) => void, onResync: () => void): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Pins shared by every instance: each instance keeps answering from its own SQLite table (the
+ * guard reads pins synchronously, on the call path), and every change (a new pin, a held
+ * definition, an approval) is written to the shared store and announced, so the others copy it at
+ * once. At start the shared store wins over the local table, and local pins it lacks are added to
+ * it. A reload every 30 s (and after a reconnection) covers messages missed while disconnected.
  */
 export class SharedPinStore implements PinStore {
-  private readonly hash: string;
   private timer: NodeJS.Timeout | undefined;
+  private readonly inflight = new Set<Promise<void>>();
 
   constructor(
     private readonly local: PinStore,
-    private readonly redis: RedisState,
+    private readonly channel: PinChannel,
     private readonly log: Logger,
-  ) {
-    this.hash = redis.key(HASH);
-  }
+  ) {}
 
+  /** Loads the shared pins; throws when the shared store cannot be read. */
   async start(): Promise<void> {
     await this.reload();
-    for (const pin of this.local.list()) {
-      await this.redis.client.hsetnx(this.hash, fieldOf(pin.server, pin.kind, pin.name), JSON.stringify(pin));
-    }
-    await this.redis.subscribe(CHANNEL, (field) => void this.copy(field));
+    for (const pin of this.local.list()) await this.channel.addIfMissing(pin);
+    await this.channel.subscribe(
+      (field) => void this.copy(field),
+      () => void this.reload().catch(() => undefined),
+    );
     this.timer = setInterval(() => void this.reload().catch(() => undefined), RELOAD_MS);
     this.timer.unref();
   }
 
-  stop(): void {
+  async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    await this.flush();
+    await this.channel.close();
   }
 
   get(server: string, kind: DefinitionKind, name: string): Pin | undefined {
@@ -52,13 +71,13 @@ export class SharedPinStore implements PinStore {
 
   put(pin: Pin): void {
     this.local.put(pin);
-    void this.share(pin);
+    this.share(pin);
   }
 
   approve(server: string, kind: DefinitionKind, name: string, currentHash: string, at: string): boolean {
     const done = this.local.approve(server, kind, name, currentHash, at);
     const pin = done ? this.local.get(server, kind, name) : undefined;
-    if (pin) void this.share(pin);
+    if (pin) this.share(pin);
     return done;
   }
 
@@ -67,33 +86,33 @@ export class SharedPinStore implements PinStore {
     await Promise.all(this.inflight);
   }
 
-  private readonly inflight = new Set<Promise<void>>();
-
-  private share(pin: Pin): Promise<void> {
-    const field = fieldOf(pin.server, pin.kind, pin.name);
-    const p = this.redis.client
-      .hset(this.hash, field, JSON.stringify(pin))
-      .then(() => this.redis.publish(CHANNEL, field))
+  private share(pin: Pin): void {
+    const p = this.channel
+      .write(pin)
       .catch((err: unknown) => {
-        // This instance holds the pin; the others learn it at their next reload once Redis is back.
-        this.log.error({ err: (err as Error).message, server: pin.server, item: pin.name }, "pin not shared");
+        // This instance holds the pin; the others learn it at their next reload once the store is back.
+        this.log.error(
+          { err: (err as Error).message, store: this.channel.name, server: pin.server, item: pin.name },
+          "pin not shared",
+        );
       })
       .finally(() => this.inflight.delete(p));
     this.inflight.add(p);
-    return p;
   }
 
   private async copy(field: string): Promise<void> {
     try {
-      const value = await this.redis.client.hget(this.hash, field);
-      if (value !== null) this.local.put(JSON.parse(value) as Pin);
+      const pin = await this.channel.read(field);
+      if (pin) this.local.put(pin);
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, "shared pin could not be read");
+      this.log.error(
+        { err: (err as Error).message, store: this.channel.name },
+        "shared pin could not be read",
+      );
     }
   }
 
   private async reload(): Promise<void> {
-    const all = await this.redis.client.hgetall(this.hash);
-    for (const value of Object.values(all)) this.local.put(JSON.parse(value) as Pin);
+    for (const pin of await this.channel.all()) this.local.put(pin);
   }
 }

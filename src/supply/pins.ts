@@ -61,9 +61,12 @@ export interface PinStore {
   put(pin: Pin): void;
   /** Pins the current definition if it still has `currentHash`; false when it changed meanwhile. */
   approve(server: string, kind: DefinitionKind, name: string, currentHash: string, at: string): boolean;
+  /** Waits for writes in flight and lets go of connections. */
+  close(): Promise<void>;
 }
 
-interface Row {
+/** A pin as stored in a table (SQLite, Postgres): definitions and findings as JSON text. */
+export interface PinRow {
   server: string;
   kind: string;
   name: string;
@@ -76,10 +79,10 @@ interface Row {
   seen_at: string;
 }
 
-const COLUMNS =
+export const PIN_COLUMNS =
   "server, kind, name, pinned_hash, pinned_def, current_hash, current_def, findings, pinned_at, seen_at";
 
-function fromRow(r: Row): Pin {
+export function pinFromRow(r: PinRow): Pin {
   return {
     server: r.server,
     kind: r.kind as DefinitionKind,
@@ -94,6 +97,21 @@ function fromRow(r: Row): Pin {
   };
 }
 
+export function pinToRow(pin: Pin): PinRow {
+  return {
+    server: pin.server,
+    kind: pin.kind,
+    name: pin.name,
+    pinned_hash: pin.pinnedHash,
+    pinned_def: JSON.stringify(pin.pinnedDef),
+    current_hash: pin.currentHash,
+    current_def: JSON.stringify(pin.currentDef),
+    findings: JSON.stringify(pin.findings),
+    pinned_at: pin.pinnedAt,
+    seen_at: pin.seenAt,
+  };
+}
+
 /** The embedded default: the state store's `tool_pins` table (migration 5). */
 export class SqlitePinStore implements PinStore {
   private readonly one;
@@ -103,11 +121,11 @@ export class SqlitePinStore implements PinStore {
   private readonly promote;
 
   constructor(db: Db) {
-    this.one = db.prepare(`SELECT ${COLUMNS} FROM tool_pins WHERE server = ? AND kind = ? AND name = ?`);
-    this.all = db.prepare(`SELECT ${COLUMNS} FROM tool_pins ORDER BY server, kind, name`);
-    this.ofServer = db.prepare(`SELECT ${COLUMNS} FROM tool_pins WHERE server = ? ORDER BY kind, name`);
+    this.one = db.prepare(`SELECT ${PIN_COLUMNS} FROM tool_pins WHERE server = ? AND kind = ? AND name = ?`);
+    this.all = db.prepare(`SELECT ${PIN_COLUMNS} FROM tool_pins ORDER BY server, kind, name`);
+    this.ofServer = db.prepare(`SELECT ${PIN_COLUMNS} FROM tool_pins WHERE server = ? ORDER BY kind, name`);
     this.upsert = db.prepare(
-      `INSERT INTO tool_pins (${COLUMNS}) VALUES (@server, @kind, @name, @pinned_hash, @pinned_def,
+      `INSERT INTO tool_pins (${PIN_COLUMNS}) VALUES (@server, @kind, @name, @pinned_hash, @pinned_def,
          @current_hash, @current_def, @findings, @pinned_at, @seen_at)
        ON CONFLICT (server, kind, name) DO UPDATE SET pinned_hash = excluded.pinned_hash,
          pinned_def = excluded.pinned_def, current_hash = excluded.current_hash,
@@ -121,31 +139,24 @@ export class SqlitePinStore implements PinStore {
   }
 
   get(server: string, kind: DefinitionKind, name: string): Pin | undefined {
-    const row = this.one.get(server, kind, name) as Row | undefined;
-    return row ? fromRow(row) : undefined;
+    const row = this.one.get(server, kind, name) as PinRow | undefined;
+    return row ? pinFromRow(row) : undefined;
   }
 
   list(server?: string): Pin[] {
-    const rows = (server === undefined ? this.all.all() : this.ofServer.all(server)) as Row[];
-    return rows.map(fromRow);
+    const rows = (server === undefined ? this.all.all() : this.ofServer.all(server)) as PinRow[];
+    return rows.map(pinFromRow);
   }
 
   put(pin: Pin): void {
-    this.upsert.run({
-      server: pin.server,
-      kind: pin.kind,
-      name: pin.name,
-      pinned_hash: pin.pinnedHash,
-      pinned_def: JSON.stringify(pin.pinnedDef),
-      current_hash: pin.currentHash,
-      current_def: JSON.stringify(pin.currentDef),
-      findings: JSON.stringify(pin.findings),
-      pinned_at: pin.pinnedAt,
-      seen_at: pin.seenAt,
-    });
+    this.upsert.run(pinToRow(pin));
   }
 
   approve(server: string, kind: DefinitionKind, name: string, currentHash: string, at: string): boolean {
     return this.promote.run(at, server, kind, name, currentHash).changes > 0;
+  }
+
+  async close(): Promise<void> {
+    // The table belongs to the state store, closed by its owner.
   }
 }
