@@ -2,8 +2,9 @@
  * npm package pins (`package:` on a stdio server). `mcp-warden install` puts the pinned version
  * into the gateway's cache with install scripts off, checks that the registry served the pinned
  * tarball (`dist.integrity`), runs `npm audit signatures` over everything installed, and writes a
- * manifest with the SHA-256 of the bin file. A launch reads only the cache: no manifest for this
- * pin means the server is refused, never fetched.
+ * manifest with the SHA-256 of the bin file and of every file installed. A launch reads only the
+ * cache, checked against the manifest: no manifest for this pin means the server is refused,
+ * never fetched; a changed, missing or added file means it is refused too.
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -12,6 +13,7 @@ import { join, sep } from "node:path";
 import { promisify } from "node:util";
 import type { PackagePin } from "../config/types.js";
 import { verifyIntegrity } from "./integrity.js";
+import { treeDigests, verifyTree, type TreeDigests } from "./package-tree.js";
 import { LaunchRefused } from "./launch-refused.js";
 
 const run = promisify(execFile);
@@ -40,6 +42,8 @@ interface Manifest {
   /** Absolute, symlink-free path of the bin file. */
   readonly bin: string;
   readonly sha256: string;
+  /** Every file and link of `node_modules` (the package and its dependencies), checked at launch. */
+  readonly files: TreeDigests;
   readonly signatures: "verified" | "not_verified";
   readonly installed_at: string;
 }
@@ -115,6 +119,7 @@ export async function installPackage(
       integrity: pin.integrity,
       bin,
       sha256,
+      files: await treeDigests(join(pin.dir, "node_modules")),
       signatures,
       installed_at: new Date().toISOString(),
     };
@@ -147,7 +152,11 @@ export async function installedBin(pin: PackagePin): Promise<string> {
   ) {
     throw notInstalled(pin, "the cache entry is for another pin");
   }
+  if (typeof manifest.files !== "object" || manifest.files === null) {
+    throw notInstalled(pin, "the cache entry records no file digests (installed by an older mcp-warden)");
+  }
   await verifyIntegrity(new Map([[manifest.bin, manifest.sha256]]));
+  await verifyTree(join(pin.dir, "node_modules"), manifest.files);
   return manifest.bin;
 }
 

@@ -3,7 +3,15 @@
 // launches it from there only. This installs @modelcontextprotocol/server-everything from the
 // registry, at the version (and integrity) this repository's package-lock.json holds.
 import assert from "node:assert/strict";
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { delimiter, join } from "node:path";
 import { after, describe, test } from "node:test";
 import { connectClient, textOf, type ConnectedClient } from "../helpers/client.js";
@@ -181,20 +189,69 @@ describe("npm package pins", { timeout: 240_000 }, () => {
     process.stderr.write(`# install took ${installSeconds.toFixed(1)}s\n`);
   });
 
-  test("a tampered bin file in the cache: blocked at the next launch", async () => {
-    assert.ok(gw);
-    const manifest = JSON.parse(readFileSync(join(cacheOf(PIN.version), "warden-package.json"), "utf8")) as {
-      bin: string;
-    };
-    appendFileSync(manifest.bin, "\n// tampered\n");
-    // Restart the gateway: its next launch of the server checks the bin file again.
+  /** Restarts the gateway: its next launch of the server checks the cache entry again. */
+  async function restart(): Promise<Gateway> {
     await c?.close();
     c = undefined;
-    await gw.stop();
+    await gw?.stop();
     gw = await startGateway({ ...config }, { waitReady: false, env: { PATH: fake.path } });
-    const r = await readyState(gw, "everything", "blocked");
-    assert.equal(r.body.upstreams?.everything?.error, `integrity mismatch: ${manifest.bin}`);
-    const events = await auditEvents(gw.configFile);
-    assert.ok(events.some((e) => e.server === "everything" && e.reason === "integrity_mismatch"));
+    return gw;
+  }
+
+  const manifestOf = () =>
+    JSON.parse(readFileSync(join(cacheOf(PIN.version), "warden-package.json"), "utf8")) as {
+      bin: string;
+      files: Record<string, string>;
+    };
+
+  test("a tampered bin file in the cache: blocked at the next launch", async () => {
+    assert.ok(gw);
+    const manifest = manifestOf();
+    const original = readFileSync(manifest.bin);
+    appendFileSync(manifest.bin, "\n// tampered\n");
+    try {
+      const r = await readyState(await restart(), "everything", "blocked");
+      assert.equal(r.body.upstreams?.everything?.error, `integrity mismatch: ${manifest.bin}`);
+      const events = await auditEvents(configFile);
+      assert.ok(events.some((e) => e.server === "everything" && e.reason === "integrity_mismatch"));
+    } finally {
+      writeFileSync(manifest.bin, original);
+    }
+  });
+
+  test("a changed file of a dependency: blocked; restored, the server comes back", async () => {
+    const manifest = manifestOf();
+    const modules = join(cacheOf(PIN.version), "node_modules");
+    // A JavaScript file of a dependency, not of the package itself.
+    const rel = Object.keys(manifest.files).find(
+      (f) => f.endsWith(".js") && !f.startsWith(`${NAME}/`) && manifest.files[f]?.startsWith("sha256:"),
+    );
+    assert.ok(rel, "the install recorded the dependencies' files");
+    const file = join(modules, rel);
+    const original = readFileSync(file);
+    appendFileSync(file, "\nglobalThis.exfiltrate = true;\n");
+    try {
+      const r = await readyState(await restart(), "everything", "blocked");
+      assert.equal(r.body.upstreams?.everything?.error, `integrity mismatch: ${file}`);
+    } finally {
+      writeFileSync(file, original);
+    }
+    await readyState(await restart(), "everything", "ready");
+  });
+
+  test("an added file that would shadow a dependency: blocked", async () => {
+    // Node resolves a package's own node_modules before the hoisted one.
+    const shadow = join(cacheOf(PIN.version), "node_modules", NAME, "node_modules", "zod", "index.js");
+    mkdirSync(join(shadow, ".."), { recursive: true });
+    writeFileSync(shadow, "module.exports = {};\n");
+    try {
+      const r = await readyState(await restart(), "everything", "blocked");
+      assert.equal(
+        r.body.upstreams?.everything?.error,
+        `integrity mismatch: ${shadow} (not in the installed package)`,
+      );
+    } finally {
+      rmSync(join(cacheOf(PIN.version), "node_modules", NAME, "node_modules"), { recursive: true });
+    }
   });
 });
