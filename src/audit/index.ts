@@ -7,7 +7,7 @@ import type { Config } from "../config/types.js";
 import type { Logger } from "../log.js";
 import type { StateStore } from "../state/store.js";
 import { loadAuditKey } from "./chain.js";
-import { auditEvent } from "./event.js";
+import { auditEvent, type AuditPrincipal } from "./event.js";
 import { AuditLog } from "./log.js";
 import { JsonlSink } from "./sinks/jsonl.js";
 import { PostgresSink } from "./sinks/postgres.js";
@@ -59,9 +59,7 @@ export async function withAdminAudit<T>(
   state: StateStore,
   log: Logger,
   action: string,
-  run: () =>
-    | { result: T; detail: Record<string, unknown>; status?: string; server?: string }
-    | Promise<{ result: T; detail: Record<string, unknown>; status?: string; server?: string }>,
+  run: () => AuditedChange<T> | Promise<AuditedChange<T>>,
   event: "admin" | "supply_chain" = "admin",
 ): Promise<T> {
   const key = loadAuditKey(config.audit.keyFile);
@@ -75,22 +73,44 @@ export async function withAdminAudit<T>(
     log,
   });
   try {
-    await audit.ready();
-    const { result, detail, status, server } = await run();
-    await audit.record(
-      auditEvent({
-        event,
-        ...(server === undefined ? {} : { server }),
-        principal: { sub: operator(), auth: "cli" },
-        status: status ?? "ok",
-        reason: action,
-        detail,
-      }),
-    );
-    return result;
+    return await auditedAction(audit, { sub: operator(), auth: "cli" }, action, run, event);
   } finally {
     await audit.close();
   }
+}
+
+/** What an audited change returns: its result and what its event records. */
+export interface AuditedChange<T> {
+  result: T;
+  detail: Record<string, unknown>;
+  status?: string;
+  server?: string;
+}
+
+/**
+ * A change made by `who`, recorded in `audit` (the CLI's own log, or the running gateway's for
+ * the admin API): refused unless every sink answers first, and recorded before it is reported.
+ */
+export async function auditedAction<T>(
+  audit: AuditLog,
+  who: AuditPrincipal,
+  action: string,
+  run: () => AuditedChange<T> | Promise<AuditedChange<T>>,
+  event: "admin" | "supply_chain" = "admin",
+): Promise<T> {
+  await audit.ready();
+  const { result, detail, status, server } = await run();
+  await audit.record(
+    auditEvent({
+      event,
+      ...(server === undefined ? {} : { server }),
+      principal: who,
+      status: status ?? "ok",
+      reason: action,
+      detail,
+    }),
+  );
+  return result;
 }
 
 function operator(): string {

@@ -119,6 +119,15 @@ export class AuditLog {
     return this.probe;
   }
 
+  /**
+   * The sink to read events back from (the admin API): the first database sink (SQLite or
+   * Postgres), else the first readable one (a JSONL file, scanned); undefined when none is readable.
+   */
+  readableSink(): AuditSink | undefined {
+    const sinks = this.states.map((s) => s.sink).filter((s) => s.readable);
+    return sinks.find((s) => s.id === "sqlite" || s.id.startsWith("postgres:")) ?? sinks[0];
+  }
+
   /** Calls `listener` with every event as it is recorded (kill rules count them); it must not throw. */
   onRecord(listener: (event: AuditEvent) => void): void {
     this.listeners.push(listener);

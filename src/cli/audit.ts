@@ -5,6 +5,7 @@ import type { StoredEvent } from "../audit/event.js";
 import { openSinks, type AuditFilter, type AuditSink } from "../audit/index.js";
 import { JsonlSink } from "../audit/sinks/jsonl.js";
 import { verifyEvents, type VerifyReport } from "../audit/verify.js";
+import { newestEvents } from "../audit/query.js";
 import { durationMs } from "../config/duration.js";
 import type { Config } from "../config/types.js";
 import { StateStore } from "../state/store.js";
@@ -140,19 +141,9 @@ function limitOf(o: AuditOptions, fallback: number): number {
   return n;
 }
 
-/** The newest `limit` matching events, oldest first. */
-async function newest(sink: AuditSink, filter: AuditFilter, limit: number): Promise<StoredEvent[]> {
-  const out: StoredEvent[] = [];
-  for await (const e of sink.read(filter)) {
-    out.push(e);
-    if (out.length > limit) out.shift();
-  }
-  return out;
-}
-
 export function auditQuery(o: AuditOptions): Promise<void> {
   return run(o, async ({ sinks }) => {
-    const events = await newest(pick(sinks, o.sink), filterOf(o), limitOf(o, 100));
+    const events = await newestEvents(pick(sinks, o.sink), filterOf(o), limitOf(o, 100));
     if (o.json) for (const e of events) process.stdout.write(`${JSON.stringify(e)}\n`);
     else printTable(events);
     return 0;
@@ -163,7 +154,7 @@ export function auditTail(o: AuditOptions): Promise<void> {
   return run(o, async ({ sinks }) => {
     const sink = pick(sinks, o.sink);
     const filter = filterOf(o);
-    const first = await newest(sink, filter, limitOf(o, 10));
+    const first = await newestEvents(sink, filter, limitOf(o, 10));
     const print = (e: StoredEvent) =>
       process.stdout.write(o.json ? `${JSON.stringify(e)}\n` : `${cells(e).filter(Boolean).join("  ")}\n`);
     first.forEach(print);

@@ -55,20 +55,7 @@ export class PostgresSink implements AuditSink {
   }
 
   async *read(filter: AuditFilter = {}): AsyncIterable<StoredEvent> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (column: string, op: string, value: unknown) => {
-      if (value === undefined) return;
-      params.push(value);
-      where.push(`${column} ${op} $${params.length}`);
-    };
-    add("sub", "=", filter.user);
-    add("server", "=", filter.server);
-    add("tool", "=", filter.tool);
-    add("status", "=", filter.status);
-    add("event", "=", filter.event);
-    add("ts", ">=", filter.since);
-    add("ts", "<=", filter.until);
+    const { where, params } = whereOf(filter);
     let after = filter.afterSeq ?? 0;
     for (;;) {
       const r = await this.db.query<AuditRow>(
@@ -83,7 +70,37 @@ export class PostgresSink implements AuditSink {
     }
   }
 
+  /** The newest `limit` matching events in chain order, read newest first (no scan of the rest). */
+  async newest(filter: AuditFilter, limit: number): Promise<StoredEvent[]> {
+    const { where, params } = whereOf(filter);
+    const r = await this.db.query<AuditRow>(
+      `SELECT seq, sub, server, tool, status, event, ts, hash, body FROM warden_audit_events
+       WHERE seq > $${params.length + 1} ${where.length ? `AND ${where.join(" AND ")}` : ""}
+       ORDER BY seq DESC LIMIT $${params.length + 2}`,
+      [...params, filter.afterSeq ?? 0, limit],
+    );
+    return r.rows.reverse().map(fromRow);
+  }
+
   close(): Promise<void> {
     return this.db.close();
   }
+}
+
+function whereOf(filter: AuditFilter): { where: string[]; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (column: string, op: string, value: unknown) => {
+    if (value === undefined) return;
+    params.push(value);
+    where.push(`${column} ${op} $${params.length}`);
+  };
+  add("sub", "=", filter.user);
+  add("server", "=", filter.server);
+  add("tool", "=", filter.tool);
+  add("status", "=", filter.status);
+  add("event", "=", filter.event);
+  add("ts", ">=", filter.since);
+  add("ts", "<=", filter.until);
+  return { where, params };
 }

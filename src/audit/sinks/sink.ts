@@ -28,6 +28,8 @@ export interface AuditSink {
   ping(): Promise<void>;
   /** Events in chain order. */
   read(filter?: AuditFilter): AsyncIterable<StoredEvent>;
+  /** The newest `limit` matching events, in chain order; sinks that can query newest-first. */
+  newest?(filter: AuditFilter, limit: number): Promise<StoredEvent[]>;
   close(): Promise<void>;
 }
 

@@ -50,27 +50,45 @@ export class SqliteSink implements AuditSink {
   }
 
   async *read(filter: AuditFilter = {}): AsyncIterable<StoredEvent> {
-    const where: string[] = [];
-    const params: Record<string, string | number> = {};
-    const add = (sql: string, name: string, value: string | number | undefined) => {
-      if (value === undefined) return;
-      where.push(sql);
-      params[name] = value;
-    };
-    add("seq > @afterSeq", "afterSeq", filter.afterSeq);
-    add("sub = @user", "user", filter.user);
-    add("server = @server", "server", filter.server);
-    add("tool = @tool", "tool", filter.tool);
-    add("status = @status", "status", filter.status);
-    add("event = @event", "event", filter.event);
-    add("ts >= @since", "since", filter.since);
-    add("ts <= @until", "until", filter.until);
+    const { where, params } = whereOf(filter);
     const sql = `SELECT seq, sub, server, tool, status, event, ts, hash, body FROM audit_events
-      ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq`;
+      ${where} ORDER BY seq`;
     for (const r of this.db.prepare(sql).iterate(params) as Iterable<AuditRow>) yield fromRow(r);
+  }
+
+  /** The newest `limit` matching events in chain order, read newest first (no scan of the rest). */
+  newest(filter: AuditFilter, limit: number): Promise<StoredEvent[]> {
+    try {
+      const { where, params } = whereOf(filter);
+      const sql = `SELECT seq, sub, server, tool, status, event, ts, hash, body FROM audit_events
+        ${where} ORDER BY seq DESC LIMIT @limit`;
+      const rows = this.db.prepare(sql).all({ ...params, limit }) as AuditRow[];
+      return Promise.resolve(rows.reverse().map(fromRow));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+function whereOf(filter: AuditFilter): { where: string; params: Record<string, string | number> } {
+  const where: string[] = [];
+  const params: Record<string, string | number> = {};
+  const add = (sql: string, name: string, value: string | number | undefined) => {
+    if (value === undefined) return;
+    where.push(sql);
+    params[name] = value;
+  };
+  add("seq > @afterSeq", "afterSeq", filter.afterSeq);
+  add("sub = @user", "user", filter.user);
+  add("server = @server", "server", filter.server);
+  add("tool = @tool", "tool", filter.tool);
+  add("status = @status", "status", filter.status);
+  add("event = @event", "event", filter.event);
+  add("ts >= @since", "since", filter.since);
+  add("ts <= @until", "until", filter.until);
+  return { where: where.length ? `WHERE ${where.join(" AND ")}` : "", params };
 }
