@@ -1,3 +1,4 @@
+import { ADMIN_SCOPE, CONSOLE_CLIENT_ID, consoleRedirectUri } from "../admin/scope.js";
 import type { AuthClient } from "../config/types.js";
 
 // Rules on configured clients that `mcp-warden check` applies too: kept free of oidc-provider so that
@@ -27,6 +28,8 @@ export function configuredClientProblems(clients: readonly AuthClient[]): string
   for (const [i, c] of clients.entries()) {
     const at = `auth.clients[${i}]`;
     if (/^https?:\/\//i.test(c.clientId)) problems.push(`${at}: client_id must not be a URL`);
+    if (c.clientId === CONSOLE_CLIENT_ID)
+      problems.push(`${at}: client_id ${CONSOLE_CLIENT_ID} is the built-in admin console's`);
     if (c.grantTypes.includes("client_credentials") && c.clientSecret === undefined)
       problems.push(`${at}: client_credentials needs a client_secret`);
     if (c.grantTypes.includes("refresh_token") && !c.grantTypes.includes("authorization_code"))
@@ -40,4 +43,19 @@ export function configuredClientProblems(clients: readonly AuthClient[]): string
     }
   }
   return problems;
+}
+
+/**
+ * The admin console as a client of the embedded issuer: public (PKCE, no secret), the code flow
+ * only (no refresh token), codes delivered to `<base>/admin/` alone, and nothing but
+ * `warden:admin`, which a user gets only when `auth.users[].scopes` grants it.
+ */
+export function consoleClient(base: string): AuthClient {
+  return Object.freeze({
+    clientId: CONSOLE_CLIENT_ID,
+    clientSecret: undefined,
+    scopes: Object.freeze([ADMIN_SCOPE]),
+    grantTypes: Object.freeze(["authorization_code" as const]),
+    redirectUris: Object.freeze([consoleRedirectUri(base)]),
+  });
 }

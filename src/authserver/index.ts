@@ -16,9 +16,9 @@ import { auditEvent } from "../audit/event.js";
 import type { AuditLog } from "../audit/log.js";
 import { InteractionPages } from "./interactions.js";
 import { PROVIDER_CSP } from "./pages.js";
-import type { OAuthModelStore } from "./models.js";
+import type { GrantInfo, GrantRevocation, OAuthModelStore } from "./models.js";
 import { MAX_DYNAMIC_CLIENTS, ScopePolicy } from "./policy.js";
-import { configuredClientProblems } from "./client-rules.js";
+import { configuredClientProblems, consoleClient } from "./client-rules.js";
 import { createProvider, INTERACTION_PATH, ROUTES } from "./provider.js";
 
 export { createRevocationCheck } from "./access-tokens.js";
@@ -76,6 +76,13 @@ function authAudit(log: AuditLog): AuthAudit {
 export interface AuthServer {
   /** Serves the issuer's own paths; resolves false for any other path. */
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  /** Grants not yet expired, the newest first (the admin API lists them). */
+  grants(): Promise<GrantInfo[]>;
+  /**
+   * Revokes a grant and everything it issued (codes, refresh tokens, JWT access tokens, on every
+   * instance), recorded as a `grant_revoked` event; undefined when there is no such grant.
+   */
+  revokeGrant(grantId: string, reason: string): Promise<GrantRevocation | undefined>;
   close(): Promise<void>;
 }
 
@@ -97,7 +104,9 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   const issuerUrl = new URL(issuer);
   const prefix = issuerUrl.pathname.replace(/\/+$/, "");
   const log = opts.log.child({ component: "authserver" });
-  const policy = new ScopePolicy(opts.config.auth.users, opts.config.auth.clients, opts.resources);
+  // The admin console is a client like a configured one, built in (client-rules.ts).
+  const clients = [...opts.config.auth.clients, consoleClient(issuer)];
+  const policy = new ScopePolicy(opts.config.auth.users, clients, opts.resources);
   const audit = authAudit(opts.audit);
   const feed = opts.postgres ? undefined : opts.revocationFeed;
   const share: ShareRevocation | undefined =
@@ -121,6 +130,7 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
 
   const provider = createProvider({
     config: opts.config,
+    clients,
     issuer,
     prefix,
     keys: opts.keys,
@@ -237,6 +247,15 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
       req.url = `${target}${search}`;
       await callback(req, res);
       return true;
+    },
+    async grants() {
+      return store.listGrants();
+    },
+    async revokeGrant(grantId, reason) {
+      if (!(await store.find("Grant", grantId))) return undefined;
+      const revocation = await store.revokeGrant(grantId, reason);
+      logGrantRevocation(log, audit, revocation);
+      return revocation;
     },
     async close() {
       closed = true;

@@ -42,6 +42,51 @@ export interface GrantRevocation {
   readonly accessTokens: number;
 }
 
+/** A grant as the admin API lists it: who gave which client what, for which resources. */
+export interface GrantInfo {
+  readonly id: string;
+  readonly accountId: string | null;
+  readonly clientId: string | null;
+  readonly scopes: string[];
+  readonly resources: string[];
+  readonly createdAt: number;
+  readonly expiresAt: number | null;
+}
+
+/** The grants a listing returns at most (the newest first). */
+export const MAX_LISTED_GRANTS = 1_000;
+
+/** A stored `Grant` row as a GrantInfo; scopes are the OIDC scopes and every resource's. */
+export function grantInfo(row: {
+  key: string;
+  payload: string;
+  created_at: number | string;
+  expires_at: number | string | null;
+}): GrantInfo {
+  const p = JSON.parse(row.payload) as {
+    accountId?: unknown;
+    clientId?: unknown;
+    openid?: { scope?: unknown };
+    resources?: Record<string, unknown>;
+  };
+  const scopes = new Set<string>();
+  const add = (scope: unknown) => {
+    if (typeof scope === "string") for (const s of scope.split(" ")) if (s) scopes.add(s);
+  };
+  add(p.openid?.scope);
+  const resources = p.resources && typeof p.resources === "object" ? p.resources : {};
+  for (const scope of Object.values(resources)) add(scope);
+  return {
+    id: row.key,
+    accountId: typeof p.accountId === "string" ? p.accountId : null,
+    clientId: typeof p.clientId === "string" ? p.clientId : null,
+    scopes: [...scopes],
+    resources: Object.keys(resources),
+    createdAt: Number(row.created_at),
+    expiresAt: row.expires_at === null ? null : Number(row.expires_at),
+  };
+}
+
 export interface SweepResult {
   readonly expiredGrants: GrantRevocation[];
   readonly removed: number;
@@ -63,6 +108,10 @@ export interface OAuthModelStore {
   consume(model: string, id: string): Awaitable<void>;
   destroy(model: string, id: string): Awaitable<void>;
   revokeByGrantId(model: string, grantId: string): Awaitable<void>;
+  /** Grants not yet expired, the newest first (at most MAX_LISTED_GRANTS). */
+  listGrants(now?: number): Awaitable<GrantInfo[]>;
+  /** Revokes a whole grant family: the grant, its codes and refresh tokens, its JWT access tokens. */
+  revokeGrant(grantId: string, reason: string): Awaitable<GrantRevocation>;
   /** Registered clients (the registration cap counts them). */
   dynamicClientCount(): Awaitable<number>;
   /** Drops what has expired; an expired grant takes its whole family with it. */

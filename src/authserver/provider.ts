@@ -38,6 +38,8 @@ const SESSION_TTL_S = 8 * 60 * 60;
 
 export interface ProviderParts {
   readonly config: Config;
+  /** `auth.clients` and the built-in admin console client. */
+  readonly clients: readonly AuthClient[];
   readonly issuer: string;
   /** The issuer's path ("" at the root), prefixed to interaction URLs. */
   readonly prefix: string;
@@ -63,7 +65,7 @@ export function createProvider(parts: ProviderParts): Provider {
   const configuration: Configuration = {
     adapter: store.adapterFactory(),
     jwks: keys.privateJwks as unknown as Configuration["jwks"],
-    clients: auth.clients.map(clientMetadata),
+    clients: parts.clients.map(clientMetadata),
     findAccount: (_ctx, sub) => {
       const user = policy.user(sub);
       return user ? { accountId: user.name, claims: () => ({ sub: user.name }) } : undefined;

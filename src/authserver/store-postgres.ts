@@ -4,12 +4,15 @@ import {
   ABANDONED_CLIENT_MS,
   digest,
   GRANT_SOURCES,
+  grantInfo,
   isSecretModel,
+  MAX_LISTED_GRANTS,
   modelAdapters,
   revive,
   reuseLabel,
   storedKey,
   storedModel,
+  type GrantInfo,
   type GrantRevocation,
   type OAuthModelStore,
   type SweepResult,
@@ -139,6 +142,21 @@ export class PostgresOAuthStore implements OAuthModelStore {
   /** Revokes a whole grant family: the grant, its codes and refresh tokens, its JWT access tokens. */
   revokeGrant(grantId: string, reason: string): Promise<GrantRevocation> {
     return this.pg.transaction((tx) => revokeFamily(tx, grantId, reason));
+  }
+
+  async listGrants(now = Date.now()): Promise<GrantInfo[]> {
+    const r = await this.pg.query<{
+      key: string;
+      payload: string;
+      created_at: string;
+      expires_at: string | null;
+    }>(
+      `SELECT key, payload, created_at, expires_at FROM warden_oauth_models
+       WHERE model = 'Grant' AND (expires_at IS NULL OR expires_at > $1)
+       ORDER BY created_at DESC LIMIT ${MAX_LISTED_GRANTS}`,
+      [now],
+    );
+    return r.rows.map(grantInfo);
   }
 
   async dynamicClientCount(): Promise<number> {

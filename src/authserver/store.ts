@@ -4,12 +4,15 @@ import {
   ABANDONED_CLIENT_MS,
   digest,
   GRANT_SOURCES,
+  grantInfo,
   isSecretModel,
+  MAX_LISTED_GRANTS,
   modelAdapters,
   revive,
   reuseLabel,
   storedKey,
   storedModel,
+  type GrantInfo,
   type GrantRevocation,
   type OAuthModelStore,
   type SweepResult,
@@ -99,6 +102,11 @@ export class OAuthStore implements OAuthModelStore {
       ),
       deleteExpiredAccessTokens: db.prepare("DELETE FROM oauth_access_tokens WHERE expires_at <= ?"),
       countClients: db.prepare("SELECT COUNT(*) AS n FROM oauth_models WHERE model = 'Client'"),
+      listGrants: db.prepare(
+        `SELECT key, payload, created_at, expires_at FROM oauth_models
+         WHERE model = 'Grant' AND (expires_at IS NULL OR expires_at > ?)
+         ORDER BY created_at DESC LIMIT ${MAX_LISTED_GRANTS}`,
+      ),
     };
   }
 
@@ -185,6 +193,17 @@ export class OAuthStore implements OAuthModelStore {
   // of a revocation that is then rolled back errs on the side of refusing the token.
   private announce(tokens: RevokedAccessToken[]): void {
     if (tokens.length > 0) this.onAccessTokensRevoked?.(tokens);
+  }
+
+  listGrants(now = Date.now()): GrantInfo[] {
+    return (
+      this.stmt.listGrants.all(now) as Array<{
+        key: string;
+        payload: string;
+        created_at: number;
+        expires_at: number | null;
+      }>
+    ).map(grantInfo);
   }
 
   dynamicClientCount(): number {

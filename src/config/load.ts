@@ -69,6 +69,11 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     ...ScopeAlgebra.problems(config),
     ...ArgumentPolicy.problems(config.servers),
     ...configuredClientProblems(config.auth.clients),
+    ...(config.admin.clientId !== undefined && config.auth.issuer === "embedded"
+      ? [
+          "admin.client_id: only with an external auth.issuer (the embedded one has the console's client built in)",
+        ]
+      : []),
     ...protectProblems(config),
     ...allowlistProblems(config),
   ];
@@ -208,6 +213,7 @@ function compile(doc: ConfigDocument, file: string): Config {
       serviceName: doc.observability.service_name,
       metrics: doc.observability.metrics,
     }),
+    admin: Object.freeze({ clientId: doc.admin.client_id }),
     servers: Object.freeze(servers),
   });
 }

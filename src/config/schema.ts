@@ -410,6 +410,12 @@ export const configSchema = z.strictObject({
       grant_ttl: durationText.default("30d"),
     })
     .prefault({}),
+  admin: z
+    .strictObject({
+      /** With an external issuer: the client the admin console signs in with (a public PKCE client). */
+      client_id: z.string().min(1).max(200).optional(),
+    })
+    .prefault({}),
   servers: z.array(serverSchema).min(1, "at least one server is required"),
 });
 

@@ -15,7 +15,13 @@ export interface Config {
   readonly audit: AuditConfig;
   readonly supplyChain: SupplyChainConfig;
   readonly observability: ObservabilityConfig;
+  readonly admin: AdminConfig;
   readonly servers: readonly ServerConfig[];
+}
+
+export interface AdminConfig {
+  /** The console's client at an external issuer; the embedded issuer has its own built in. */
+  readonly clientId: string | undefined;
 }
 
 export interface StateConfig {
