@@ -1,131 +1,217 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { auditEvent } from "../audit/event.js";
-import { AuthError, AuthUnavailable } from "../auth/errors.js";
-import type { Principal } from "../auth/principal.js";
-import type { EndpointAuth } from "../transports/streamable-http.js";
-import type { Gateway } from "../gateway/gateway.js";
-import type { KillScope } from "../ops/kill-store.js";
-import { BodyTooLarge, readBody } from "../transports/body.js";
-
-export const ADMIN_SCOPE = "warden:admin";
-const PREFIX = "/admin/api/";
-const MAX_BODY = 16 * 1024;
-const SCOPES: ReadonlySet<string> = new Set(["all", "server", "tool", "user", "client"]);
-
 /**
- * The admin API (the part issue 7 needs: the kill switch). Bearer tokens only, with the
- * `warden:admin` scope and the gateway's public URL as audience; anonymous callers never, whatever
- * `auth.anonymous` grants. No cookie is ever accepted, so a browser page elsewhere cannot ride on a
- * session (no CSRF); POST bodies must be JSON. Every change is audited by the kill switch itself.
+ * The admin API under /admin/api/ (docs/admin.md). Bearer tokens only, holding `warden:admin` with
+ * the gateway's public URL as audience (a JWT, an API key, or the loopback-only bootstrap token);
+ * anonymous callers never, whatever `auth.anonymous` grants. No cookie is ever read, so a page
+ * elsewhere cannot ride on a session; POSTs must also be JSON (a CORS preflight the gateway never
+ * grants) and, with an Origin header, come from the gateway's own origin. Every refusal is audited
+ * as `denied`, every change as `admin` with who made it and why.
  */
-export async function handleAdminApi(
-  gateway: Gateway,
-  auth: EndpointAuth,
-  path: string,
-  req: IncomingMessage,
-  res: ServerResponse,
-): Promise<boolean> {
-  if (!path.startsWith(PREFIX)) return false;
-  const principal = await admin(auth, req, res, (reason, sub) =>
-    gateway.audit
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { auditEvent, type AuditPrincipal } from "../audit/event.js";
+import { AuthError, AuthUnavailable } from "../auth/errors.js";
+import type { ApiKeyStore } from "../auth/api-keys.js";
+import type { AuthServer } from "../authserver/index.js";
+import type { Gateway } from "../gateway/gateway.js";
+import type { EndpointAuth } from "../transports/streamable-http.js";
+import type { ActivityRecorder } from "./activity.js";
+import { BootstrapToken, isLoopbackPeer } from "./bootstrap.js";
+import { AdminRefusal, readJsonObject, send } from "./http.js";
+import type { LoginInfo } from "./login.js";
+import { authRoutes } from "./routes-auth.js";
+import { killRoutes } from "./routes-kill.js";
+import { statusRoutes } from "./routes-status.js";
+import { toolRoutes } from "./routes-tools.js";
+import { auditRoutes } from "./routes-audit.js";
+import { ADMIN_SCOPE } from "./scope.js";
+
+export { ADMIN_SCOPE } from "./scope.js";
+const PREFIX = "/admin/api/";
+/** The DNS-rebinding guard's verdict on an Origin it does not know (transports/guard.ts). */
+const ORIGIN_REFUSED = "origin not allowed";
+
+/** Who is calling the admin API. */
+export interface AdminCaller {
+  readonly sub: string;
+  /** bearer, api_key, bootstrap (the Principal's method, or the bootstrap token). */
+  readonly auth: string;
+  readonly clientId: string | undefined;
+  readonly scopes: readonly string[];
+}
+
+/** What the routes work on, built once when the gateway listens. */
+export interface AdminContext {
+  readonly gateway: Gateway;
+  readonly auth: EndpointAuth;
+  readonly authServer: AuthServer | undefined;
+  readonly apiKeys: ApiKeyStore;
+  readonly activity: ActivityRecorder;
+  readonly bootstrap: BootstrapToken | undefined;
+  /** The gateway's own origins (public URL's and listening URL's): the only ones a POST may carry. */
+  readonly origins: ReadonlySet<string>;
+  readonly login: LoginInfo;
+}
+
+export interface AdminCall {
+  readonly caller: AdminCaller;
+  readonly query: URLSearchParams;
+  /** The POST body (an empty object for GET). */
+  readonly body: Record<string, unknown>;
+}
+
+/** A route's answer: 200 with `body` unless `status` says otherwise. */
+export interface AdminAnswer {
+  readonly status?: number;
+  readonly body: unknown;
+}
+
+export type AdminHandler = (ctx: AdminContext, call: AdminCall) => Promise<AdminAnswer> | AdminAnswer;
+
+/** Routes by `METHOD path` (path after /admin/api/). */
+export type AdminRoutes = ReadonlyMap<string, AdminHandler>;
+
+export class AdminApi {
+  private readonly routes: AdminRoutes;
+
+  constructor(private readonly ctx: AdminContext) {
+    this.routes = new Map([...statusRoutes, ...toolRoutes, ...auditRoutes, ...killRoutes, ...authRoutes]);
+  }
+
+  /**
+   * Answers a request under /admin/api/. `guardRefusal` is the DNS-rebinding guard's verdict
+   * (Host, and Origin against `allowed_origins`), decided by the HTTP layer for every route.
+   */
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    guardRefusal?: string,
+  ): Promise<void> {
+    const method = req.method ?? "?";
+    const what = `${method} ${path}`.slice(0, 100);
+    let caller: AdminCaller | undefined;
+    try {
+      // A foreign Origin is refused below, once the caller is known; any other verdict at once.
+      const foreignOrigin = guardRefusal === ORIGIN_REFUSED;
+      if (guardRefusal !== undefined && !foreignOrigin)
+        throw new AdminRefusal(403, `forbidden: ${guardRefusal}`);
+      const action = path.slice(PREFIX.length);
+      if (method === "GET" && action === "config") return send(res, 200, await this.ctx.login.document());
+      caller = await this.authenticate(req);
+      if (caller.auth === "anonymous" || !caller.scopes.includes(ADMIN_SCOPE))
+        throw new AdminRefusal(
+          403,
+          "insufficient_scope",
+          { "www-authenticate": `Bearer error="insufficient_scope", scope="${ADMIN_SCOPE}"` },
+          { scope: ADMIN_SCOPE },
+        );
+      // After authentication only so that the refusal names who sent it: nothing has run yet. A
+      // change must come from the gateway's own origin, not merely one of `allowed_origins`.
+      const origin = req.headers.origin;
+      if (foreignOrigin || (method === "POST" && origin !== undefined && !this.ctx.origins.has(origin)))
+        throw new AdminRefusal(403, "cross-origin request refused");
+      if (method === "POST" && !isJson(req.headers["content-type"]))
+        throw new AdminRefusal(415, "content-type must be application/json");
+      const handler = this.routes.get(`${method} ${action}`);
+      if (!handler) throw new AdminRefusal(404, "not_found");
+      const body = method === "POST" ? await readJsonObject(req) : {};
+      const query = new URL(req.url ?? "/", "http://admin.invalid").searchParams;
+      const answer = await handler(this.ctx, { caller, query, body });
+      return send(res, answer.status ?? 200, answer.body);
+    } catch (err) {
+      if (err instanceof AdminRefusal) {
+        send(res, err.status, { error: err.message, ...err.extra }, err.headers);
+        if (!err.audited) await this.refused(what, caller, refusalReason(err), err.status);
+        return;
+      }
+      if (err instanceof AuthUnavailable) {
+        send(res, 503, { error: "authentication temporarily unavailable" }, { "retry-after": "5" });
+        await this.refused(what, caller, "auth_unavailable", 503);
+        return;
+      }
+      // Fail closed: an unexpected error answers 503 (nothing half-done is reported as done).
+      this.ctx.gateway.log.error({ err: (err as Error).message, path }, "admin request failed");
+      if (!res.headersSent) send(res, 503, { error: "the request could not be completed" });
+      await this.refused(what, caller, "admin_error", 503);
+    }
+  }
+
+  /** The caller, or an AdminRefusal (401 without a valid token, 403 without the scope). */
+  private async authenticate(req: IncomingMessage): Promise<AdminCaller> {
+    const header = req.headers.authorization;
+    if (header === undefined)
+      throw new AdminRefusal(401, "a bearer token with the warden:admin scope is required", {
+        "www-authenticate": "Bearer",
+      });
+    const invalid = new AdminRefusal(401, "invalid token", {
+      "www-authenticate": 'Bearer error="invalid_token"',
+    });
+    const token = /^Bearer +([^\s]+) *$/i.exec(header)?.[1];
+    if (token !== undefined && BootstrapToken.looksLike(token)) {
+      const bootstrap = this.ctx.bootstrap;
+      if (!bootstrap || !bootstrap.matches(token) || !isLoopbackPeer(req.socket.remoteAddress)) throw invalid;
+      return { sub: "bootstrap", auth: "bootstrap", clientId: undefined, scopes: [ADMIN_SCOPE] };
+    }
+    let principal;
+    try {
+      principal = await this.ctx.auth.verifier.authenticate(header, this.ctx.auth.urls.base);
+    } catch (err) {
+      if (err instanceof AuthError) throw invalid;
+      throw err;
+    }
+    return {
+      sub: principal.subject,
+      auth: principal.method,
+      clientId: principal.clientId,
+      scopes: [...principal.scopes],
+    };
+  }
+
+  private async refused(what: string, caller: AdminCaller | undefined, reason: string, status: number) {
+    await this.ctx.gateway.audit
       .record(
         auditEvent({
           event: "denied",
-          principal: sub === undefined ? undefined : { sub, auth: "bearer" },
-          method: `${req.method ?? "?"} ${path}`.slice(0, 100),
+          principal: caller && who(caller),
+          method: what,
           status: "denied",
           reason,
+          detail: { http_status: status },
         }),
       )
-      .catch(() => undefined),
-  );
-  if (!principal) return true;
-  const by = { sub: principal.subject, auth: principal.method };
-  const action = path.slice(PREFIX.length);
-  if (req.method === "GET" && action === "kills") return send(res, 200, { kills: gateway.kills.active });
-  if (req.method !== "POST" || (action !== "kill" && action !== "revive")) {
-    return send(res, 404, { error: "not_found" });
+      .catch(() => undefined);
   }
-  if (!(req.headers["content-type"] ?? "").includes("application/json")) {
-    return send(res, 415, { error: "content-type must be application/json" });
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(await readBody(req, MAX_BODY));
-  } catch (err) {
-    return send(res, err instanceof BodyTooLarge ? 413 : 400, { error: "a JSON object is required" });
-  }
-  const b = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
-  const scope = b.scope ?? "all";
-  const target = b.target ?? "";
-  const reason = typeof b.reason === "string" ? b.reason.trim() : "";
-  if (typeof scope !== "string" || !SCOPES.has(scope)) {
-    return send(res, 400, { error: "scope: all, server, tool, user or client" });
-  }
-  if (typeof target !== "string" || target.length > 300 || (scope === "all") !== (target === "")) {
-    return send(res, 400, { error: "target: empty for all, else the server, server/tool, user or client" });
-  }
-  if (reason === "" || reason.length > 500)
-    return send(res, 400, { error: "reason: required, at most 500 characters" });
-  if (action === "kill") {
-    const kill = await gateway.kills.kill(scope as KillScope, target, reason, by);
-    return send(res, 200, { killed: kill });
-  }
-  const revived = await gateway.kills.revive(scope as KillScope, target, reason, by);
-  return send(res, revived ? 200 : 404, revived ? { revived: { scope, target } } : { error: "no such kill" });
 }
 
-/** The admin caller, or undefined with the refusal sent and `refused` told (for the audit log). */
-async function admin(
-  auth: EndpointAuth,
-  req: IncomingMessage,
-  res: ServerResponse,
-  refused: (reason: string, sub?: string) => Promise<unknown>,
-): Promise<Principal | undefined> {
-  const header = req.headers.authorization;
-  if (header === undefined) {
-    send(
-      res,
-      401,
-      { error: "a bearer token with the warden:admin scope is required" },
-      { "www-authenticate": "Bearer" },
-    );
-    await refused("authentication");
-    return undefined;
-  }
-  let principal: Principal;
-  try {
-    principal = await auth.verifier.authenticate(header, auth.urls.base);
-  } catch (err) {
-    if (err instanceof AuthUnavailable) {
-      send(res, 503, { error: "authentication temporarily unavailable" }, { "retry-after": "5" });
-      return undefined;
-    }
-    if (!(err instanceof AuthError)) throw err;
-    send(res, 401, { error: "invalid token" }, { "www-authenticate": 'Bearer error="invalid_token"' });
-    await refused("authentication");
-    return undefined;
-  }
-  if (principal.method === "anonymous" || !principal.scopes.has(ADMIN_SCOPE)) {
-    send(
-      res,
-      403,
-      { error: "insufficient_scope", scope: ADMIN_SCOPE },
-      { "www-authenticate": `Bearer error="insufficient_scope", scope="${ADMIN_SCOPE}"` },
-    );
-    await refused("insufficient_scope", principal.subject);
-    return undefined;
-  }
-  return principal;
+/** The caller as audit events record it. */
+export function who(caller: AdminCaller): AuditPrincipal {
+  return { sub: caller.sub, auth: caller.auth, ...(caller.clientId ? { client_id: caller.clientId } : {}) };
 }
 
-function send(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): true {
-  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", ...headers });
-  res.end(JSON.stringify(body));
-  return true;
+function isJson(contentType: string | undefined): boolean {
+  return (contentType ?? "").split(";")[0]?.trim().toLowerCase() === "application/json";
+}
+
+function refusalReason(err: AdminRefusal): string {
+  switch (err.status) {
+    case 401:
+      return "authentication";
+    case 403:
+      return err.message === "insufficient_scope"
+        ? "insufficient_scope"
+        : err.message.startsWith("cross-origin")
+          ? "cross_origin"
+          : "forbidden";
+    case 404:
+      return "not_found";
+    case 409:
+      return "conflict";
+    case 413:
+      return "body_too_large";
+    case 415:
+      return "unsupported_media_type";
+    case 503:
+      return "unavailable";
+    default:
+      return "bad_request";
+  }
 }

@@ -1,3 +1,4 @@
+import { ADMIN_SCOPE, createAdminApi } from "../admin/index.js";
 import { KeyStore } from "../auth/keys.js";
 import { ResourceMetadata } from "../auth/metadata.js";
 import { RevocationFeed } from "../auth/revocation-feed.js";
@@ -49,21 +50,26 @@ async function httpParts(
 ): Promise<HttpParts> {
   const urls = new PublicUrls(config.gateway.publicUrl, listeningUrl);
   const issuer = config.auth.issuer === "embedded" ? urls.base : config.auth.issuer.url;
+  const apiKeys = openApiKeys(state, postgres);
   const verifier = new TokenVerifier({
     auth: config.auth,
     base: urls.base,
     issuer,
     keys,
-    apiKeys: openApiKeys(state, postgres),
+    apiKeys,
     ...(keys ? { isRevoked: revocationCheck(state, postgres, feed) } : {}),
   });
   const metadata = new ResourceMetadata(urls, issuer, gateway.routes.values(), config.servers);
   let authServer: AuthServer | undefined;
   if (keys) {
-    const resources = [...gateway.routes.values()].map((route) => ({
-      url: urls.route(route.path),
-      scopes: metadata.scopesFor(route),
-    }));
+    const resources = [
+      ...[...gateway.routes.values()].map((route) => ({
+        url: urls.route(route.path),
+        scopes: metadata.scopesFor(route),
+      })),
+      // The admin API: tokens for the base URL carry warden:admin, and only for users holding it.
+      { url: urls.base, scopes: [ADMIN_SCOPE] },
+    ];
     authServer = await createAuthServer({
       config,
       issuer,
@@ -76,7 +82,9 @@ async function httpParts(
       revocationFeed: feed,
     });
   }
-  return { auth: { verifier, metadata, urls }, authServer };
+  const auth = { verifier, metadata, urls };
+  const admin = await createAdminApi({ gateway, auth, authServer, apiKeys, listeningUrl });
+  return { auth, authServer, admin };
 }
 
 /** This instance's record of revoked tokens, or (with the feed) any instance's. */

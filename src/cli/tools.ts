@@ -4,6 +4,7 @@ import type { Config } from "../config/types.js";
 import { createLogger } from "../log.js";
 import { StateStore } from "../state/store.js";
 import type { Pin, PinStore } from "../supply/pins.js";
+import { approveDefinition } from "../supply/approve.js";
 import type { DefinitionKind } from "../supply/poisoning.js";
 import { loadOrExit, openPinStore, openRedis } from "./run.js";
 
@@ -124,16 +125,9 @@ export function toolsApprove(o: ToolsOptions): Promise<void> {
       return;
     }
     const log = createLogger(process.env.WARDEN_LOG_LEVEL ?? "warn");
-    const detail = {
-      server: t.server,
-      kind: t.kind,
-      tool: t.name,
-      from: pin.pinnedHash,
-      to: pin.currentHash,
-    };
     // Refused unless the audit log can record it; recorded before this command reports success.
     const approved = await withAdminAudit(config, state, log, "tool_approved", () => {
-      const ok = pins.approve(t.server, t.kind, t.name, pin.currentHash, new Date().toISOString());
+      const { approved: ok, detail } = approveDefinition(pins, pin, pin.currentHash);
       return { result: ok, detail, status: ok ? "ok" : "changed_meanwhile" };
     });
     if (!approved) {

@@ -6,7 +6,8 @@ import { errorResponse } from "../jsonrpc.js";
 import { RequestGuard } from "./guard.js";
 import { StreamableHttpEndpoint, type EndpointAuth } from "./streamable-http.js";
 import type { AuthServer } from "../authserver/index.js";
-import { handleAdminApi } from "../admin/api.js";
+import type { AdminApi } from "../admin/api.js";
+import { serveAdminConsole } from "../admin/console.js";
 
 export interface HttpGateway {
   readonly server: Server;
@@ -18,6 +19,7 @@ export interface HttpGateway {
 export interface HttpParts {
   readonly auth: EndpointAuth;
   readonly authServer: AuthServer | undefined;
+  readonly admin: AdminApi;
 }
 
 /**
@@ -81,11 +83,15 @@ export async function listen(
       return;
     }
     const mcpRoute = gateway.routes.get(path);
+    if (path === "/admin" || (path.startsWith("/admin/") && !path.startsWith("/admin/api/"))) {
+      // The console's static files, behind the same Host check; the data comes from /admin/api/.
+      const refusedConsole = guard.refuse(req);
+      if (refusedConsole) return json(res, 403, { error: `forbidden: ${refusedConsole}` });
+      return serveAdminConsole(config, req, res, path);
+    }
     if (path.startsWith("/admin/api/")) {
-      // The DNS-rebinding guard first, as for MCP routes.
-      const refusedAdmin = guard.refuse(req);
-      if (refusedAdmin) return json(res, 403, { error: `forbidden: ${refusedAdmin}` });
-      await handleAdminApi(gateway, http.auth, path, req, res);
+      // The DNS-rebinding guard's verdict goes with it: the admin API answers and audits refusals.
+      await http.admin.handle(req, res, path, guard.refuse(req));
       return;
     }
     if (!mcpRoute) return json(res, 404, { error: "not_found" });

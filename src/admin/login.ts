@@ -1,0 +1,85 @@
+/** GET /admin/api/config: what the console needs to start a sign-in, before it holds any token. */
+import { discoverIssuer } from "../auth/discovery.js";
+import type { Config } from "../config/types.js";
+import { ADMIN_SCOPE, CONSOLE_CLIENT_ID } from "./scope.js";
+
+const RETRY_MS = 60_000;
+
+export interface LoginDocument {
+  issuer: string | null;
+  authorization_endpoint: string | null;
+  token_endpoint: string | null;
+  client_id: string | null;
+  resource: string;
+  scope: string;
+  bootstrap: boolean;
+}
+
+interface Endpoints {
+  authorization: string | null;
+  token: string | null;
+}
+
+export class LoginInfo {
+  private readonly issuer: string;
+  private readonly clientId: string | null;
+  private endpoints: Endpoints | undefined;
+  private pending: Promise<Endpoints> | undefined;
+  private failedAt = 0;
+
+  constructor(
+    config: Config,
+    /** The public base URL: the resource (audience) of admin tokens. */
+    private readonly base: string,
+    private readonly bootstrap: boolean,
+  ) {
+    const issuer = config.auth.issuer;
+    this.issuer = issuer === "embedded" ? base : issuer.url;
+    this.clientId = issuer === "embedded" ? CONSOLE_CLIENT_ID : (config.admin.clientId ?? null);
+    if (issuer === "embedded")
+      this.endpoints = { authorization: `${base}/oauth/authorize`, token: `${base}/oauth/token` };
+  }
+
+  async document(): Promise<LoginDocument> {
+    // Without a client the console cannot sign in at all: only a pasted token.
+    const endpoints = this.clientId === null ? { authorization: null, token: null } : await this.discover();
+    return {
+      issuer: this.issuer,
+      authorization_endpoint: endpoints.authorization,
+      token_endpoint: endpoints.token,
+      client_id: this.clientId,
+      resource: this.base,
+      scope: ADMIN_SCOPE,
+      bootstrap: this.bootstrap,
+    };
+  }
+
+  /** An external issuer's endpoints, discovered once; after a failure, null until a retry a minute later. */
+  private async discover(): Promise<Endpoints> {
+    if (this.endpoints) return this.endpoints;
+    if (Date.now() - this.failedAt < RETRY_MS) return { authorization: null, token: null };
+    this.pending ??= discoverIssuer(this.issuer).then((doc) => ({
+      authorization: webUrl(doc.authorization_endpoint),
+      token: webUrl(doc.token_endpoint),
+    }));
+    try {
+      this.endpoints = await this.pending;
+      return this.endpoints;
+    } catch {
+      this.failedAt = Date.now();
+      return { authorization: null, token: null };
+    } finally {
+      this.pending = undefined;
+    }
+  }
+}
+
+function webUrl(value: unknown): string | null {
+  if (typeof value !== "string") return null;
+  try {
+    const url = new URL(value);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,116 @@
+/** Tool-definition pins: what is pinned, held or poisoned, the diff of a change, and approval. */
+import { diffLines } from "diff";
+import { auditedAction } from "../audit/index.js";
+import type { Config } from "../config/types.js";
+import { approveDefinition } from "../supply/approve.js";
+import type { Pin } from "../supply/pins.js";
+import type { DefinitionKind } from "../supply/poisoning.js";
+import { who, type AdminCall, type AdminContext, type AdminHandler } from "./api.js";
+import { AdminRefusal, reasonOf, recordedRefusal, stringField } from "./http.js";
+
+const KINDS: ReadonlySet<string> = new Set(["tool", "prompt", "resourceTemplate"]);
+const HASH = /^sha256:[0-9a-f]{64}$/;
+
+/** `poisoned` when the scan blocks it (approval does not lift that), `held` when it changed. */
+export function pinState(pin: Pin, config: Config): "pinned" | "held" | "poisoned" {
+  if (pin.findings.length > 0 && config.supplyChain.poisoning === "block") return "poisoned";
+  if (pin.currentHash !== pin.pinnedHash) return "held";
+  return "pinned";
+}
+
+function item(pin: Pin, config: Config) {
+  return {
+    server: pin.server,
+    kind: pin.kind,
+    name: pin.name,
+    state: pinState(pin, config),
+    pinned_hash: pin.pinnedHash,
+    current_hash: pin.currentHash,
+    findings: pin.findings.map((f) => ({
+      kind: pin.kind,
+      field: f.field,
+      reason: f.reason,
+      excerpt: f.excerpt,
+    })),
+    pinned_at: pin.pinnedAt,
+    seen_at: pin.seenAt,
+  };
+}
+
+/** The pin a request names (server, kind, name from the query or the body), or 400/404. */
+function target(ctx: AdminContext, fields: Record<string, unknown>): Pin {
+  const server = stringField(fields, "server", 200);
+  const kind = stringField(fields, "kind", 20);
+  const name = stringField(fields, "name", 1_000);
+  if (!KINDS.has(kind)) throw new AdminRefusal(400, "kind: tool, prompt or resourceTemplate");
+  const pin = ctx.gateway.pins.get(server, kind as DefinitionKind, name);
+  if (!pin) throw new AdminRefusal(404, `no pin for ${kind} ${server}/${name}`.slice(0, 300));
+  return pin;
+}
+
+function queryFields(call: AdminCall): Record<string, unknown> {
+  return Object.fromEntries(["server", "kind", "name"].map((k) => [k, call.query.get(k) ?? undefined]));
+}
+
+const list: AdminHandler = (ctx, call) => {
+  const server = call.query.get("server") ?? undefined;
+  const config = ctx.gateway.config;
+  return { body: { items: ctx.gateway.pins.list(server).map((p) => item(p, config)) } };
+};
+
+const diff: AdminHandler = (ctx, call) => {
+  const pin = target(ctx, queryFields(call));
+  const before = `${JSON.stringify(pin.pinnedDef, null, 2)}\n`;
+  const after = `${JSON.stringify(pin.currentDef, null, 2)}\n`;
+  const lines: Array<{ op: "same" | "removed" | "added"; text: string }> = [];
+  for (const part of diffLines(before, after)) {
+    const op = part.added ? "added" : part.removed ? "removed" : "same";
+    for (const text of part.value.replace(/\n$/, "").split("\n")) lines.push({ op, text });
+  }
+  return {
+    body: {
+      server: pin.server,
+      kind: pin.kind,
+      name: pin.name,
+      pinned_hash: pin.pinnedHash,
+      current_hash: pin.currentHash,
+      pinned: pin.pinnedDef,
+      current: pin.currentDef,
+      lines,
+    },
+  };
+};
+
+/**
+ * Pins the definition the operator reviewed (`hash`, the current hash the console showed): the
+ * same step and `tool_approved` event as `mcp-warden tools approve`, with who and why.
+ */
+const approve: AdminHandler = async (ctx, { caller, body }) => {
+  // Every field is checked before anything is looked up: a malformed request is a 400, whatever it names.
+  const hash = stringField(body, "hash", 100);
+  if (!HASH.test(hash)) throw new AdminRefusal(400, "hash: sha256:<64 hex digits>");
+  const why = reasonOf(body);
+  const pin = target(ctx, body);
+  const approved = await auditedAction(ctx.gateway.audit, who(caller), "tool_approved", () => {
+    // Stale: what was reviewed is no longer what the server lists. Recorded, and nothing moves.
+    if (pin.currentHash !== hash) {
+      const detail = { server: pin.server, kind: pin.kind, tool: pin.name, from: pin.pinnedHash, to: hash };
+      return { result: false, detail: { ...detail, why }, status: "changed_meanwhile", server: pin.server };
+    }
+    const done = approveDefinition(ctx.gateway.pins, pin, hash);
+    return {
+      result: done.approved,
+      detail: { ...done.detail, why },
+      status: done.approved ? "ok" : "changed_meanwhile",
+      server: pin.server,
+    };
+  });
+  if (!approved) throw recordedRefusal(409, "definition changed; review again");
+  return { body: { approved: { server: pin.server, kind: pin.kind, name: pin.name, hash } } };
+};
+
+export const toolRoutes: ReadonlyArray<[string, AdminHandler]> = [
+  ["GET tools", list],
+  ["GET tools/diff", diff],
+  ["POST tools/approve", approve],
+];

@@ -1,0 +1,91 @@
+// Admin API parts that need no gateway: the bootstrap token's peer check and comparison, and the
+// per-minute activity recorder behind GET /admin/api/summary.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { ActivityRecorder } from "../../src/admin/activity.js";
+import { BootstrapToken, isLoopbackPeer } from "../../src/admin/bootstrap.js";
+import { auditEvent } from "../../src/audit/event.js";
+
+describe("bootstrap token", () => {
+  test("accepted only from a loopback TCP peer", () => {
+    for (const peer of ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])
+      assert.equal(isLoopbackPeer(peer), true, peer);
+    for (const peer of [
+      undefined,
+      "",
+      "10.0.0.1",
+      "192.168.1.20",
+      "::ffff:10.0.0.1",
+      "::2",
+      "fe80::1",
+      "0.0.0.0",
+      "localhost",
+      "127.0.0.1.evil.example",
+      "128.0.0.1",
+    ])
+      assert.equal(isLoopbackPeer(peer), false, String(peer));
+  });
+
+  test("random, prefixed, compared whole", () => {
+    const a = BootstrapToken.generate();
+    const b = BootstrapToken.generate();
+    assert.match(a.value, /^wbt_[A-Za-z0-9_-]{43}$/);
+    assert.notEqual(a.value, b.value);
+    assert.equal(a.matches(a.value), true);
+    assert.equal(a.matches(b.value), false);
+    assert.equal(a.matches(a.value.slice(0, -1)), false);
+    assert.equal(a.matches(`${a.value}x`), false);
+    assert.equal(BootstrapToken.looksLike(a.value), true);
+    assert.equal(BootstrapToken.looksLike("mwk_abc"), false);
+  });
+});
+
+describe("activity recorder", () => {
+  const call = (status = "ok") => auditEvent({ event: "tool_call", status, method: "tools/call" });
+  const denied = (reason: string, method = "tools/call") =>
+    auditEvent({ event: "denied", status: "denied", reason, method });
+
+  test("totals, denials by reason, calls per second over the last minute, 60 minutes oldest first", () => {
+    let now = Date.parse("2030-01-01T10:00:30Z");
+    const r = new ActivityRecorder(() => now);
+    r.observe(call());
+    r.observe(call("error"));
+    r.observe(denied("killed"));
+    r.observe(denied("insufficient_scope", "GET /admin/api/me"));
+    r.observe(auditEvent({ event: "redacted", status: "ok" }));
+    r.observe(auditEvent({ event: "injection", status: "ok" }));
+    r.observe(auditEvent({ event: "admin", status: "ok", reason: "kill" }));
+    let s = r.summary();
+    assert.deepEqual(s.totals, { calls: 3, denied: 2, errors: 1, redacted: 1, injection: 1 });
+    assert.deepEqual(s.denials_by_reason, { killed: 1, insufficient_scope: 1 });
+    assert.equal(s.calls_per_s, 0.05);
+    assert.equal(s.minutes.length, 60);
+    assert.equal(s.minutes[59]?.t, "2030-01-01T10:00:00.000Z");
+    assert.equal(s.minutes[0]?.t, "2030-01-01T09:01:00.000Z");
+    assert.deepEqual(s.minutes[59], { t: "2030-01-01T10:00:00.000Z", calls: 3, denied: 2, errors: 1 });
+
+    // A minute on: the calls left the last-minute rate and moved one minute back.
+    now += 60_000;
+    r.observe(call());
+    s = r.summary();
+    assert.equal(s.calls_per_s, Math.round((1 / 60) * 1000) / 1000);
+    assert.deepEqual(s.minutes[58], { t: "2030-01-01T10:00:00.000Z", calls: 3, denied: 2, errors: 1 });
+    assert.deepEqual(s.minutes[59], { t: "2030-01-01T10:01:00.000Z", calls: 1, denied: 0, errors: 0 });
+    assert.equal(s.uptime_s, 60);
+
+    // An hour later the old minutes are gone from the window (their ring slots reused or stale).
+    now += 60 * 60_000;
+    s = r.summary();
+    assert.ok(s.minutes.every((m) => m.calls === 0 && m.denied === 0));
+    assert.equal(s.totals.calls, 4);
+  });
+
+  test("a reason named __proto__ is a plain key", () => {
+    const r = new ActivityRecorder();
+    r.observe(denied("__proto__"));
+    const reasons = r.summary().denials_by_reason;
+    assert.equal(Object.getPrototypeOf(reasons), Object.prototype);
+    assert.equal(Object.hasOwn(reasons, "__proto__"), true);
+    assert.equal(JSON.stringify(reasons), '{"__proto__":1}');
+  });
+});
