@@ -26,8 +26,9 @@ function viewFromHash() {
 }
 
 export function App() {
-  const [phase, setPhase] = useState<"callback" | "out" | "in">("callback");
+  const [phase, setPhase] = useState<"callback" | "out" | "checking" | "in">("callback");
   const [problem, setProblem] = useState("");
+  const [me, setMe] = useState<Me | undefined>(undefined);
 
   useEffect(() => {
     whenUnauthorized(() => {
@@ -35,7 +36,7 @@ export function App() {
       setPhase("out");
     });
     finishSignIn().then(
-      () => setPhase(readToken() ? "in" : "out"),
+      () => setPhase(readToken() ? "checking" : "out"),
       (err: unknown) => {
         setProblem(messageOf(err));
         setPhase("out");
@@ -43,20 +44,37 @@ export function App() {
     );
   }, []);
 
-  if (phase === "callback") return <p class="muted">Signing in…</p>;
+  // A token is only kept if the API takes it as an admin's.
+  useEffect(() => {
+    if (phase !== "checking") return;
+    api.me().then(
+      (who) => {
+        setMe(who);
+        setPhase("in");
+      },
+      (err: unknown) => {
+        forgetToken();
+        setProblem(`The token was refused: ${messageOf(err)}.`);
+        setPhase("out");
+      },
+    );
+  }, [phase]);
+
+  if (phase === "callback" || phase === "checking") return <p class="muted">Signing in…</p>;
   if (phase === "out") {
     return (
       <Login
         problem={problem}
         onToken={() => {
           setProblem("");
-          setPhase("in");
+          setPhase("checking");
         }}
       />
     );
   }
   return (
     <Console
+      me={me}
       onSignOut={() => {
         forgetToken();
         setProblem("");
@@ -66,17 +84,18 @@ export function App() {
   );
 }
 
-function Console({ onSignOut }: { onSignOut(): void }) {
+function Console({ me, onSignOut }: { me: Me | undefined; onSignOut(): void }) {
   const [view, setView] = useState(viewFromHash);
-  const [me, setMe] = useState<Me | undefined>(undefined);
   const [kills, setKills] = useState<Kill[]>([]);
   const [request, setRequest] = useState<ReasonRequest | null>(null);
   const [notice, setNotice] = useState("");
 
   useEffect(() => {
-    const onHash = () => setView(viewFromHash());
+    const onHash = () => {
+      setView(viewFromHash());
+      setNotice("");
+    };
     addEventListener("hashchange", onHash);
-    api.me().then(setMe, () => undefined);
     return () => removeEventListener("hashchange", onHash);
   }, []);
 

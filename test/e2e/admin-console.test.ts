@@ -176,7 +176,6 @@ describe("the admin console in Chromium", () => {
     await page.getByRole("img", { name: /Calls per minute/ }).waitFor();
     await page.getByRole("cell", { name: "rp", exact: true }).waitFor();
     assert.deepEqual(await unnamedControls(page), []);
-    await shot("dashboard");
   });
 
   test("a denied MCP call appears in the live audit tail", async () => {
@@ -297,6 +296,49 @@ describe("the admin console in Chromium", () => {
     );
   });
 
+  test("stop one user from the kill switch view: only that user's calls are refused", async () => {
+    const eve = await connect(await token("eve", "demo:use"));
+    assert.match(
+      textOf(await eve.client.callTool({ name: "rec__echo", arguments: { message: "hi" } })),
+      /hi/,
+    );
+    await page.getByLabel("What").selectOption("user");
+    await page.getByLabel("Name").fill("eve");
+    await page.getByRole("button", { name: "Stop…" }).click();
+    const dialog = page.getByRole("dialog", { name: "Stop user eve" });
+    await dialog.waitFor();
+    await dialog.getByLabel(/Reason/).fill("eve's laptop was stolen");
+    await dialog.getByRole("button", { name: "Stop", exact: true }).click();
+    await dialog.waitFor({ state: "detached" });
+    await page.getByRole("cell", { name: "eve's laptop was stolen" }).waitFor();
+    const err = await mcpError(() => eve.client.callTool({ name: "rec__echo", arguments: { message: "x" } }));
+    assert.equal(err.code, -32003);
+    // Everyone else is still served.
+    assert.match(
+      textOf(await agent.client.callTool({ name: "rp__weather", arguments: { city: "Turku" } })),
+      /sunny in Turku/,
+    );
+    await page.getByRole("button", { name: "Revive user eve" }).click();
+    const revive = page.getByRole("dialog", { name: "Revive user eve" });
+    await revive.getByLabel(/Reason/).fill("laptop recovered");
+    await revive.getByRole("button", { name: "Revive" }).click();
+    await page.getByText("Nothing is stopped.").waitFor();
+    assert.match(
+      textOf(await eve.client.callTool({ name: "rec__echo", arguments: { message: "back" } })),
+      /back/,
+    );
+  });
+
+  test("the dashboard counts the calls and denials", async () => {
+    await view("dashboard", "Dashboard");
+    const denials = page.locator("section", {
+      has: page.getByRole("heading", { name: "Denials by reason" }),
+    });
+    await denials.getByRole("cell", { name: "insufficient_scope" }).waitFor();
+    await denials.getByRole("cell", { name: "killed" }).waitFor();
+    await shot("dashboard");
+  });
+
   test("grants and keys list the console's own grant", async () => {
     await view("access", "Grants & keys");
     const grant = page.getByRole("row", { name: /mcp-warden-console/ });
@@ -322,5 +364,18 @@ describe("the admin console in Chromium", () => {
     await page.reload();
     await page.getByRole("heading", { name: "Use a token" }).waitFor();
     assert.equal(await page.getByRole("button", { name: "Stop everything" }).count(), 0);
+  });
+
+  test("a pasted token signs in too; one without warden:admin is refused", async () => {
+    await page.getByLabel("Bearer token").fill(await token("dev", "demo:use"));
+    await page.getByRole("button", { name: "Use this token" }).click();
+    await page
+      .getByRole("alert")
+      .filter({ hasText: /refused/ })
+      .waitFor();
+    await page.getByLabel("Bearer token").fill(await token("ops", "warden:admin"));
+    await page.getByRole("button", { name: "Use this token" }).click();
+    await page.getByText("Signed in as").waitFor();
+    assert.match(await page.locator("header").innerText(), /Signed in as ops/);
   });
 });

@@ -61,23 +61,25 @@ export function Servers() {
                     <td class="num">{s.poisoned}</td>
                     <td>{s.sandbox ? "yes" : "no"}</td>
                     <td>{s.integrity ? "yes" : "no"}</td>
-                    <td class="actions">
-                      <button type="button" class="small" onClick={() => setOnly(s.name)}>
-                        Definitions<span class="visually-hidden"> of {s.name}</span>
-                      </button>
-                      {kill ? (
-                        <button type="button" class="small" onClick={() => actions.revive(kill)}>
-                          Revive<span class="visually-hidden"> {s.name}</span>
+                    <td>
+                      <div class="actions">
+                        <button type="button" class="small" onClick={() => setOnly(s.name)}>
+                          Definitions<span class="visually-hidden"> of {s.name}</span>
                         </button>
-                      ) : (
-                        <button
-                          type="button"
-                          class="small danger"
-                          onClick={() => actions.kill("server", s.name)}
-                        >
-                          Stop<span class="visually-hidden"> server {s.name}</span>
-                        </button>
-                      )}
+                        {kill ? (
+                          <button type="button" class="small" onClick={() => actions.revive(kill)}>
+                            Revive<span class="visually-hidden"> {s.name}</span>
+                          </button>
+                        ) : (
+                          <button
+                            type="button"
+                            class="small danger"
+                            onClick={() => actions.kill("server", s.name)}
+                          >
+                            Stop<span class="visually-hidden"> server {s.name}</span>
+                          </button>
+                        )}
+                      </div>
                     </td>
                   </tr>
                 );
