@@ -187,6 +187,7 @@ describe("two instances on one Redis and one Postgres", () => {
       `SELECT body FROM ${schema}.warden_audit_events WHERE event = 'denied' AND body LIKE '%/admin/api/kill%'`,
     );
     const reasons = rows.rows.map((r) => (JSON.parse(r.body) as { reason: string }).reason).sort();
-    assert.deepEqual(reasons, ["authentication", "insufficient_scope"]);
+    // Malformed requests by an admin too (docs/admin.md): every refusal is a `denied` event.
+    assert.deepEqual(reasons, ["authentication", "bad_request", "bad_request", "insufficient_scope"]);
   });
 });
