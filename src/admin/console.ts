@@ -2,6 +2,7 @@ import { readFile, readdir } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { discoverIssuer } from "../auth/discovery.js";
 import type { Config } from "../config/types.js";
 
 /** Where `npm run build` puts the console (vite, console/vite.config.ts): the same from src/ and dist/. */
@@ -9,6 +10,8 @@ export const CONSOLE_DIR = fileURLToPath(new URL("../../dist/console/", import.m
 const PREFIX = "/admin/";
 /** A sanity bound on what is held in memory; the console is well under 1 MiB. */
 const MAX_BYTES = 8 * 1024 * 1024;
+/** How long a failed discovery of the issuer's token endpoint stands before it is tried again. */
+const RETRY_MS = 60_000;
 
 const TYPES: ReadonlyMap<string, string> = new Map([
   [".html", "text/html; charset=utf-8"],
@@ -74,12 +77,16 @@ export function consoleCsp(connect: readonly string[] = []): string {
 }
 
 /**
- * The origins beside its own that the console fetches: an external issuer's, for the token
- * exchange of its sign-in (the token endpoint is assumed to live on the issuer's origin).
+ * The origins beside its own that the console fetches: with an external issuer and a console client
+ * (`admin.client_id`), the token endpoint's, from the issuer's metadata; without a client the
+ * console only takes a pasted token and fetches nothing elsewhere.
  */
-export function consoleConnectOrigins(config: Config): string[] {
+export async function consoleConnectOrigins(config: Config): Promise<string[]> {
   const issuer = config.auth.issuer;
-  return issuer === "embedded" ? [] : [new URL(issuer.url).origin];
+  if (issuer === "embedded" || config.admin.clientId === undefined) return [];
+  const { token_endpoint: token } = await discoverIssuer(issuer.url);
+  if (typeof token !== "string") throw new Error(`${issuer.url} names no token endpoint`);
+  return [new URL(token).origin];
 }
 
 interface ConsoleFile {
@@ -90,8 +97,10 @@ interface ConsoleFile {
 export interface ConsoleOptions {
   /** The built console; CONSOLE_DIR unless told. */
   readonly root?: string;
-  /** Origins for `connect-src` besides 'self'. */
-  readonly connectOrigins?: readonly string[];
+  /** Origins for `connect-src` besides 'self', or how to find them (at first use; after a failure, again a minute later). */
+  readonly connectOrigins?: readonly string[] | (() => Promise<readonly string[]>);
+  /** The origins while `connectOrigins` cannot be found. */
+  readonly fallbackOrigins?: readonly string[];
 }
 
 export type ConsoleHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
@@ -103,34 +112,53 @@ export type ConsoleHandler = (req: IncomingMessage, res: ServerResponse, path: s
  */
 export function adminConsole(options: ConsoleOptions = {}): ConsoleHandler {
   const root = resolve(options.root ?? CONSOLE_DIR);
-  const security = {
-    "content-security-policy": consoleCsp(options.connectOrigins),
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
-    "x-frame-options": "DENY",
+  const find = options.connectOrigins;
+  const fallback = consoleCsp(options.fallbackOrigins);
+  let csp = typeof find === "function" ? undefined : consoleCsp(find);
+  let finding: Promise<readonly string[]> | undefined;
+  let retryAt = 0;
+  const policy = async (): Promise<string> => {
+    if (csp !== undefined) return csp;
+    if (typeof find !== "function" || Date.now() < retryAt) return fallback;
+    try {
+      finding ??= find();
+      csp = consoleCsp(await finding);
+      return csp;
+    } catch {
+      retryAt = Date.now() + RETRY_MS;
+      return fallback;
+    } finally {
+      finding = undefined;
+    }
   };
   // Only a complete read is kept: a console built after start is found by the next request.
   let loading: Promise<Map<string, ConsoleFile>> | undefined;
 
-  const text = (res: ServerResponse, status: number, body: string, extra: Record<string, string> = {}) => {
-    res
-      .writeHead(status, {
-        ...security,
-        "content-type": "text/plain; charset=utf-8",
-        "cache-control": "no-store",
-        ...extra,
-      })
-      .end(body);
-  };
-
   return async function serveConsole(req, res, path) {
+    const security = {
+      "content-security-policy": await policy(),
+      "x-content-type-options": "nosniff",
+      "referrer-policy": "no-referrer",
+      "x-frame-options": "DENY",
+    };
+    const text = (status: number, body: string, extra: Record<string, string> = {}) => {
+      res
+        .writeHead(status, {
+          ...security,
+          "content-type": "text/plain; charset=utf-8",
+          "cache-control": "no-store",
+          ...extra,
+        })
+        .end(body);
+    };
+
     const target = resolveConsolePath(path);
-    if (target.kind === "refuse") return text(res, target.status, `${target.why}\n`);
+    if (target.kind === "refuse") return text(target.status, `${target.why}\n`);
     if (req.method !== "GET" && req.method !== "HEAD") {
-      return text(res, 405, "method not allowed\n", { allow: "GET, HEAD" });
+      return text(405, "method not allowed\n", { allow: "GET, HEAD" });
     }
     if (target.kind === "redirect") {
-      return text(res, 301, `moved to ${target.location}\n`, { location: target.location });
+      return text(301, `moved to ${target.location}\n`, { location: target.location });
     }
     loading ??= loadFiles(root).catch((err: unknown) => {
       loading = undefined;
@@ -142,7 +170,6 @@ export function adminConsole(options: ConsoleOptions = {}): ConsoleHandler {
     } catch (err) {
       const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
       return text(
-        res,
         503,
         missing
           ? "The admin console is not built: run `npm run build` (it writes dist/console/).\n"
@@ -160,12 +187,12 @@ export function adminConsole(options: ConsoleOptions = {}): ConsoleHandler {
     }
     // The map holds only files found under root; the prefix check keeps that true whatever a
     // future change to resolveConsolePath lets through.
-    if (!resolve(root, rel).startsWith(root + sep)) return text(res, 400, "bad path\n");
+    if (!resolve(root, rel).startsWith(root + sep)) return text(400, "bad path\n");
     const file = files.get(rel);
     if (!file) {
       return rel === "index.html"
-        ? text(res, 503, "The admin console build has no index.html: run `npm run build`.\n")
-        : text(res, 404, "not found\n");
+        ? text(503, "The admin console build has no index.html: run `npm run build`.\n")
+        : text(404, "not found\n");
     }
     res.writeHead(200, {
       ...security,
@@ -211,7 +238,13 @@ export function serveAdminConsole(
 ): Promise<void> {
   let handler = byConfig.get(config);
   if (!handler) {
-    handler = adminConsole({ connectOrigins: consoleConnectOrigins(config) });
+    const issuer = config.auth.issuer;
+    handler = adminConsole({
+      connectOrigins: () => consoleConnectOrigins(config),
+      // Most issuers serve their token endpoint on their own origin.
+      fallbackOrigins:
+        issuer === "embedded" || config.admin.clientId === undefined ? [] : [new URL(issuer.url).origin],
+    });
     byConfig.set(config, handler);
   }
   return handler(req, res, path);

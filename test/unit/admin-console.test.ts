@@ -7,7 +7,13 @@ import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { adminConsole, consoleCsp, resolveConsolePath } from "../../src/admin/console.js";
+import {
+  adminConsole,
+  consoleConnectOrigins,
+  consoleCsp,
+  resolveConsolePath,
+} from "../../src/admin/console.js";
+import type { Config } from "../../src/config/types.js";
 import { makeTempDir } from "../helpers/paths.js";
 
 describe("resolveConsolePath", () => {
@@ -175,5 +181,72 @@ describe("adminConsole", () => {
 
   test("the CSP without extra origins", () => {
     assert.match(consoleCsp(), /connect-src 'self'; base-uri/);
+  });
+});
+
+describe("connect-src with an external issuer", () => {
+  let idp: Server;
+  let issuer: string;
+
+  before(async () => {
+    idp = createServer((req, res) => {
+      if (req.url !== "/.well-known/oauth-authorization-server") return void res.writeHead(404).end();
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ issuer, token_endpoint: "https://tokens.example/oauth/token" }));
+    });
+    await new Promise<void>((resolve) => idp.listen(0, "127.0.0.1", resolve));
+    issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
+  });
+
+  after(() => idp?.close());
+
+  const config = (clientId: string | undefined, url = issuer) =>
+    ({ auth: { issuer: { url } }, admin: { clientId } }) as unknown as Config;
+
+  test("the token endpoint's origin, from the issuer's metadata", async () => {
+    assert.deepEqual(await consoleConnectOrigins(config("console")), ["https://tokens.example"]);
+  });
+
+  test("none without a console client (only a pasted token) or with the embedded issuer", async () => {
+    assert.deepEqual(await consoleConnectOrigins(config(undefined)), []);
+    const embedded = { auth: { issuer: "embedded" }, admin: { clientId: undefined } } as unknown as Config;
+    assert.deepEqual(await consoleConnectOrigins(embedded), []);
+  });
+
+  test("found once; while it cannot be found the fallback stands", async () => {
+    const root = makeTempDir("warden-console-");
+    writeFileSync(join(root, "index.html"), "<!doctype html>");
+    let calls = 0;
+    const csp = async (handler: ReturnType<typeof adminConsole>) => {
+      const server = createServer((req, res) => void handler(req, res, "/admin/"));
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      try {
+        const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/admin/`);
+        return res.headers.get("content-security-policy") ?? "";
+      } finally {
+        server.close();
+      }
+    };
+    const found = adminConsole({
+      root,
+      connectOrigins: () => {
+        calls++;
+        return Promise.resolve(["https://tokens.example"]);
+      },
+    });
+    assert.match(await csp(found), /connect-src 'self' https:\/\/tokens\.example;/);
+    assert.match(await csp(found), /connect-src 'self' https:\/\/tokens\.example;/);
+    assert.equal(calls, 1);
+    const failing = adminConsole({
+      root,
+      connectOrigins: () => {
+        calls++;
+        return Promise.reject(new Error("issuer down"));
+      },
+      fallbackOrigins: ["https://idp.example"],
+    });
+    assert.match(await csp(failing), /connect-src 'self' https:\/\/idp\.example;/);
+    assert.match(await csp(failing), /connect-src 'self' https:\/\/idp\.example;/);
+    assert.equal(calls, 2, "not asked again within the retry delay");
   });
 });

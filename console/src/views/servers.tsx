@@ -159,7 +159,7 @@ function ToolTable({ items, onReview }: { items: ToolItem[]; onReview(item: Tool
                 <ul class="findings">
                   {t.findings.map((f, i) => (
                     <li key={i}>
-                      <strong>{f.kind}</strong> in <code>{f.field}</code>: {f.reason}
+                      <code>{f.field}</code>: {f.reason}
                       {f.excerpt && <q>{f.excerpt}</q>}
                     </li>
                   ))}
