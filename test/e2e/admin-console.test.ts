@@ -183,6 +183,8 @@ describe("the admin console in Chromium", () => {
     await page.getByLabel("Event").selectOption("denied");
     await page.getByRole("button", { name: "Apply filters" }).click();
     await page.getByLabel("Live tail (every second)").check();
+    // The filtered list has loaded: what appears after the call came from the tail.
+    await page.getByText(/events, from the sqlite sink/).waitFor();
     const rows = page.locator("table.audit tbody tr", { hasText: "admin_tool" });
     assert.equal(await rows.count(), 0, "no denial before the call");
 

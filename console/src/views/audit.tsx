@@ -82,7 +82,12 @@ export function Audit() {
         const page = await api.audit({ ...toQuery(filters), until: undefined, after_seq: lastSeq.current });
         if (!live) return;
         if (page.events.length > 0) {
-          setEvents((old) => [...page.events.slice().reverse(), ...old].slice(0, KEEP));
+          setEvents((old) => {
+            // The first load may have answered after a tail poll: never show an event twice.
+            const newest = old[0]?.seq ?? 0;
+            const fresh = page.events.filter((e) => e.seq > newest).reverse();
+            return [...fresh, ...old].slice(0, KEEP);
+          });
         }
         lastSeq.current = Math.max(lastSeq.current, page.last_seq);
         setError("");

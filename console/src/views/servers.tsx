@@ -8,7 +8,9 @@ import { Loading, StateBadge } from "./dashboard";
 
 export function Servers() {
   const actions = useContext(ActionsContext);
-  const servers = useLoad(() => api.servers(), [actions.kills], 10_000);
+  // Read again when a kill changes, to show the server's `killed` state.
+  const killKey = actions.kills.map((k) => `${k.scope}:${k.target}`).join("\n");
+  const servers = useLoad(() => api.servers(), [killKey], 10_000);
   const [only, setOnly] = useState("");
   const tools = useLoad(() => api.tools(only === "" ? undefined : only), [only]);
   const [review, setReview] = useState<ToolItem | null>(null);
