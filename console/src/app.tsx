@@ -60,7 +60,15 @@ export function App() {
     );
   }, [phase]);
 
-  if (phase === "callback" || phase === "checking") return <p class="muted">Signing in…</p>;
+  if (phase === "callback" || phase === "checking") {
+    return (
+      <main id="main" class="login">
+        <p class="muted" role="status">
+          Signing in…
+        </p>
+      </main>
+    );
+  }
   if (phase === "out") {
     return (
       <Login
