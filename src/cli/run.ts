@@ -124,15 +124,19 @@ export async function openGateway(config: Config, log: Logger, state: StateStore
 
 /**
  * Pins: the state store's table, copied to and from every instance through Postgres when
- * `state.postgres` is set (pins then live there), else through Redis when `state.redis` is. The
- * shared pins must load before any definition is judged: a gateway that judged without them would
- * trust a changed definition on first use. So a shared store that cannot be read stops the start.
+ * `state.postgres` is set (pins then live there), else through Redis when `state.redis` is. Under
+ * `tool_pinning: enforce` the shared pins must load before any definition is judged: a gateway
+ * that judged without them would trust a changed definition on first use, so a shared store that
+ * cannot be read stops the start. Under `warn` or `off` no call depends on them: the gateway starts
+ * on its local pins and loads the shared ones when the store is back. `requireShared` (the
+ * `tools` commands, whose reads and approvals are about the shared pins) always needs them.
  */
 export async function openPinStore(
   config: Config,
   state: StateStore,
   redis: RedisState | undefined,
   log: Logger,
+  requireShared = false,
 ): Promise<SqlitePinStore | SharedPinStore> {
   const local = new SqlitePinStore(state.db);
   const channel =
@@ -146,10 +150,13 @@ export async function openPinStore(
   try {
     await shared.start();
   } catch (err) {
-    await channel.close().catch(() => undefined);
-    throw new Error(
-      `the tool-definition pins in ${channel.name} could not be loaded: ${(err as Error).message}`,
-    );
+    const why = `the tool-definition pins in ${channel.name} could not be loaded: ${(err as Error).message}`;
+    if (config.supplyChain.toolPinning === "enforce" || requireShared) {
+      await channel.close().catch(() => undefined);
+      throw new Error(why);
+    }
+    log.error({ store: channel.name }, `${why}; judging by this instance's pins until it is back`);
+    shared.startLater();
   }
   return shared;
 }

@@ -35,6 +35,7 @@ export interface PinChannel {
  */
 export class SharedPinStore implements PinStore {
   private timer: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
   private readonly inflight = new Set<Promise<void>>();
 
   constructor(
@@ -55,7 +56,25 @@ export class SharedPinStore implements PinStore {
     this.timer.unref();
   }
 
+  /**
+   * Tries `start` again every `everyMs` until it succeeds (a gateway that started while the shared
+   * store was down); meanwhile the local pins answer.
+   */
+  startLater(everyMs = 5_000): void {
+    const attempt = () => {
+      this.retry = setTimeout(() => {
+        this.start().then(
+          () => this.log.info({ store: this.channel.name }, "shared pins loaded"),
+          () => attempt(),
+        );
+      }, everyMs);
+      this.retry.unref();
+    };
+    attempt();
+  }
+
   async close(): Promise<void> {
+    if (this.retry) clearTimeout(this.retry);
     if (this.timer) clearInterval(this.timer);
     await this.flush();
     await this.channel.close();

@@ -167,20 +167,44 @@ for (const backend of [redisBackend(), postgresBackend()]) {
   });
 }
 
-test("a gateway whose shared pins cannot be loaded from Postgres does not start", async () => {
+function unreachablePostgresConfig(dir: string, toolPinning: string) {
+  return {
+    gateway: { listen: "127.0.0.1:0" },
+    // Nothing listens on port 9 (discard) on loopback: the connection is refused.
+    state: { sqlite: join(dir, "g.db"), postgres: "postgres://postgres@127.0.0.1:9/test" },
+    auth: { anonymous: ["demo:use"] },
+    supply_chain: { tool_pinning: toolPinning },
+    servers: [rugPullStdio("rp", join(dir, "g.jsonl"))],
+  };
+}
+
+test("under enforce, a gateway whose shared pins cannot be loaded from Postgres does not start", async () => {
   const dir = makeTempDir("warden-pins-down-");
-  const configFile = writeConfig(
-    {
-      gateway: { listen: "127.0.0.1:0" },
-      // Nothing listens on port 9 (discard) on loopback: the connection is refused.
-      state: { sqlite: join(dir, "g.db"), postgres: "postgres://postgres@127.0.0.1:9/test" },
-      auth: { anonymous: ["demo:use"] },
-      supply_chain: { tool_pinning: "enforce" },
-      servers: [rugPullStdio("rp", join(dir, "g.jsonl"))],
-    },
-    dir,
-  );
+  const configFile = writeConfig(unreachablePostgresConfig(dir, "enforce"), dir);
   const run = await runCli(["start", "-c", configFile], { timeoutMs: 30_000 });
   assert.equal(run.code, 1, run.stdout + run.stderr);
   assert.match(run.stderr, /tool-definition pins in postgres could not be loaded/);
+  // Nor do the tools commands, whose reads and approvals are about the shared pins.
+  const list = await runCli(["tools", "list", "-c", configFile], { timeoutMs: 30_000 });
+  assert.equal(list.code, 1, list.stdout + list.stderr);
+});
+
+test("under warn, the gateway starts on its own pins while Postgres is down", async () => {
+  const gw = await startGateway(unreachablePostgresConfig(makeTempDir("warden-pins-warn-"), "warn"), {
+    waitReady: false,
+  });
+  try {
+    // Up, with its server ready; not ready as a whole, since its audit log (Postgres too) is not.
+    const r = await waitFor(
+      async () => {
+        const ready = await gw.readyz();
+        return ready.body.upstreams?.rp?.state === "ready" ? ready : undefined;
+      },
+      { what: "the upstream to be ready", timeoutMs: 20_000 },
+    );
+    assert.equal(r.body.audit, "failing");
+    assert.ok(gw.stderrLines.some((l) => l.includes("judging by this instance's pins until it is back")));
+  } finally {
+    await gw.stop();
+  }
 });
