@@ -106,7 +106,8 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   const log = opts.log.child({ component: "authserver" });
   // The admin console is a client like a configured one, built in (client-rules.ts).
   const clients = [...opts.config.auth.clients, consoleClient(issuer)];
-  const policy = new ScopePolicy(opts.config.auth.users, clients, opts.resources);
+  // With the embedded issuer the gateway's base URL (the issuer) is the admin API's resource.
+  const policy = new ScopePolicy(opts.config.auth.users, clients, opts.resources, issuer);
   const audit = authAudit(opts.audit);
   const feed = opts.postgres ? undefined : opts.revocationFeed;
   const share: ShareRevocation | undefined =

@@ -1,4 +1,5 @@
 import { errors } from "oidc-provider";
+import { ADMIN_SCOPE } from "../admin/scope.js";
 import type { AuthClient, AuthUser } from "../config/types.js";
 import type { ProtectedResource } from "./index.js";
 import { redirectUriProblem } from "./client-rules.js";
@@ -15,16 +16,22 @@ export const POLICY_PROPERTY = "urn:mcp-warden:client-policy";
  * Who may be granted what. A user is granted the intersection of what the client asked for, what
  * the user holds (`auth.users[].scopes`), what the resource offers, and for a configured client
  * its `scopes`; client credentials get what the configured client holds and the resource offers.
+ * `warden:admin` goes only through a configured client (the console, an `auth.clients` entry) whose
+ * `scopes` list it: through any other client, one click on a consent page would hand an admin's
+ * power to whoever registered it.
  */
 export class ScopePolicy {
   private readonly users: ReadonlyMap<string, AuthUser>;
   private readonly clients: ReadonlyMap<string, AuthClient>;
   private readonly resources: ReadonlyMap<string, ProtectedResource>;
+  private readonly adminResource: ProtectedResource | undefined;
 
   constructor(
     users: readonly AuthUser[],
     clients: readonly AuthClient[],
     resources: readonly ProtectedResource[],
+    /** The admin API's resource (the gateway's base URL), when it is one of `resources`. */
+    adminResource?: string,
   ) {
     this.users = new Map(users.map((u) => [u.name, u]));
     this.clients = new Map(clients.map((c) => [c.clientId, c]));
@@ -34,6 +41,7 @@ export class ScopePolicy {
       byUrl.set(normalise(r.url) ?? r.url, r);
     }
     this.resources = byUrl;
+    this.adminResource = adminResource === undefined ? undefined : this.resource(adminResource);
   }
 
   user(name: string): AuthUser | undefined {
@@ -53,24 +61,48 @@ export class ScopePolicy {
     return this.resources.get(indicator) ?? this.resources.get(normalise(indicator) ?? "");
   }
 
+  /** Whether `clientId` may carry `warden:admin`: a configured client whose `scopes` list it. */
+  mayHoldAdmin(clientId: unknown): boolean {
+    if (typeof clientId !== "string") return false;
+    return this.clients.get(clientId)?.scopes.includes(ADMIN_SCOPE) ?? false;
+  }
+
+  /** Whether `indicator` names the admin API's resource (which offers nothing but `warden:admin`). */
+  isAdminResource(indicator: string): boolean {
+    return this.adminResource !== undefined && this.resource(indicator) === this.adminResource;
+  }
+
   /** The scopes `accountId` may hold on `resource` through `clientId`. */
   userCeiling(accountId: string, clientId: string, resource: string): Set<string> {
     const user = this.users.get(accountId);
-    const res = this.resource(resource);
-    if (!user || !res) return new Set();
-    const offered = new Set(res.scopes);
-    const client = this.clients.get(clientId);
-    const clientScopes = client ? new Set(client.scopes) : undefined;
-    return new Set(user.scopes.filter((s) => offered.has(s) && (!clientScopes || clientScopes.has(s))));
+    if (!user) return new Set();
+    return this.ceiling(user.scopes, clientId, resource);
   }
 
   /** The scopes a configured confidential client may get for itself on `resource`. */
   clientCeiling(clientId: string, resource: string): Set<string> {
     const client = this.clients.get(clientId);
+    if (!client) return new Set();
+    return this.ceiling(client.scopes, clientId, resource);
+  }
+
+  /**
+   * `held` ∩ what the resource offers ∩ a configured client's `scopes`; never `warden:admin`
+   * through a client that may not hold it, and nothing at all on the admin resource then.
+   */
+  private ceiling(held: readonly string[], clientId: string, resource: string): Set<string> {
     const res = this.resource(resource);
-    if (!client || !res) return new Set();
+    if (!res) return new Set();
+    const admin = this.mayHoldAdmin(clientId);
+    if (!admin && res === this.adminResource) return new Set();
     const offered = new Set(res.scopes);
-    return new Set(client.scopes.filter((s) => offered.has(s)));
+    const client = this.clients.get(clientId);
+    const clientScopes = client ? new Set(client.scopes) : undefined;
+    return new Set(
+      held.filter(
+        (s) => offered.has(s) && (!clientScopes || clientScopes.has(s)) && (admin || s !== ADMIN_SCOPE),
+      ),
+    );
   }
 
   /**

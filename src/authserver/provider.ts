@@ -122,6 +122,9 @@ export function createProvider(parts: ProviderParts): Provider {
         getResourceServerInfo: (ctx, indicator, client) => {
           const resource = policy.resource(indicator);
           if (!resource) throw new errors.InvalidTarget("resource is not an MCP endpoint of this gateway");
+          // The admin API is a resource only for the clients that may carry warden:admin.
+          if (policy.isAdminResource(indicator) && !policy.mayHoldAdmin(client.clientId))
+            throw new errors.InvalidTarget("this client may not ask for the admin API");
           const clientCredentials =
             ctx.oidc.route === "token" && ctx.oidc.params?.grant_type === "client_credentials";
           const scope = clientCredentials

@@ -477,6 +477,81 @@ describe("admin API", () => {
     assert.ok(auth.some((e) => e.reason === "grant_revoked" && (e.detail as Json).grant_id === grant.id));
   });
 
+  test("a registered client never gets warden:admin, even for an admin user who signs in and consents", async () => {
+    const redirect = "http://127.0.0.1:9/evil-callback";
+    const evil = await registerPublicClient(base, redirect, "Evil Agent");
+    const grantsBefore = (await api("GET", "grants", { token: admin })).body.grants as Json[];
+    const { verifier, challenge } = pkcePair();
+    const browser = new FormBrowser(base);
+    const forAdmin = await authorize(
+      browser,
+      authorizeUrl(base, {
+        clientId: evil.client_id,
+        redirectUri: redirect,
+        resource: base,
+        scope: "warden:admin",
+        challenge,
+        method: "S256",
+      }),
+      { user: "ops" as never, password: PASSWORDS.ops },
+    );
+    // Refused before any sign-in or consent page: no code to exchange.
+    assert.equal(forAdmin.code, undefined, JSON.stringify(forAdmin));
+    assert.equal(forAdmin.error, "invalid_target", JSON.stringify(forAdmin));
+    assert.deepEqual(forAdmin.pages, []);
+
+    // On an MCP route that the user may use, the same client gets a token without warden:admin,
+    // and that token is refused by the admin API.
+    const mcp = await authorize(
+      browser,
+      authorizeUrl(base, {
+        clientId: evil.client_id,
+        redirectUri: redirect,
+        resource: `${base}/mcp`,
+        scope: "demo:use warden:admin",
+        challenge,
+        method: "S256",
+      }),
+      { user: "ops" as never, password: PASSWORDS.ops },
+    );
+    assert.ok(mcp.code, JSON.stringify(mcp));
+    const t = await tokenRequest(base, {
+      grant_type: "authorization_code",
+      code: mcp.code,
+      redirect_uri: redirect,
+      client_id: evil.client_id,
+      code_verifier: verifier,
+      resource: `${base}/mcp`,
+    });
+    assert.equal(t.status, 200, JSON.stringify(t.body));
+    assert.equal(t.body.scope, "demo:use");
+    const access = t.body.access_token as string;
+    const me = await api("GET", "me", { token: access });
+    assert.equal(me.status, 401, JSON.stringify(me.body));
+    const kill = await api("POST", "kill", {
+      token: access,
+      body: { scope: "all", target: "", reason: "stolen admin" },
+    });
+    assert.equal(kill.status, 401);
+    assert.deepEqual((await api("GET", "kills", { token: admin })).body, { kills: [] });
+
+    const grants = ((await api("GET", "grants", { token: admin })).body.grants as Json[]).filter(
+      (g) => g.client_id === evil.client_id,
+    );
+    assert.ok(grantsBefore.every((g) => g.client_id !== evil.client_id));
+    assert.ok(
+      grants.every(
+        (g) => !(g.scopes as string[]).includes("warden:admin") && !(g.resources as string[]).includes(base),
+      ),
+      JSON.stringify(grants),
+    );
+    const refused = (await audit("event=auth&status=denied")).find(
+      (e) => e.reason === "authorization_refused" && (e.detail as Json).client_id === evil.client_id,
+    );
+    assert.ok(refused, "the refusal is audited");
+    assert.equal((refused.detail as Json).error, "invalid_target");
+  });
+
   test("the console client: a user holding warden:admin gets it for the base URL with PKCE; others do not", async () => {
     const redirect = `${base}/admin/`;
     const signIn = async (user: "ops" | "dev") => {

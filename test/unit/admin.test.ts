@@ -1,10 +1,14 @@
-// Admin API parts that need no gateway: the bootstrap token's peer check and comparison, and the
-// per-minute activity recorder behind GET /admin/api/summary.
+// Admin API parts that need no gateway: the bootstrap token's peer check and comparison, the
+// per-minute activity recorder behind GET /admin/api/summary, and who the embedded issuer may give
+// warden:admin to (only through a configured client listing it).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ActivityRecorder } from "../../src/admin/activity.js";
 import { BootstrapToken, isLoopbackPeer } from "../../src/admin/bootstrap.js";
 import { auditEvent } from "../../src/audit/event.js";
+import { consoleClient } from "../../src/authserver/client-rules.js";
+import { ScopePolicy } from "../../src/authserver/policy.js";
+import type { AuthClient } from "../../src/config/types.js";
 
 describe("bootstrap token", () => {
   test("accepted only from a loopback TCP peer", () => {
@@ -87,5 +91,49 @@ describe("activity recorder", () => {
     assert.equal(Object.getPrototypeOf(reasons), Object.prototype);
     assert.equal(Object.hasOwn(reasons, "__proto__"), true);
     assert.equal(JSON.stringify(reasons), '{"__proto__":1}');
+  });
+});
+
+describe("warden:admin through the embedded issuer", () => {
+  const base = "https://warden.example";
+  const mcp = `${base}/mcp`;
+  const client = (clientId: string, scopes: string[]): AuthClient => ({
+    clientId,
+    clientSecret: "s".repeat(32),
+    scopes,
+    grantTypes: ["authorization_code", "client_credentials"],
+    redirectUris: ["https://app.example/cb"],
+  });
+  const policy = new ScopePolicy(
+    [{ name: "ops", passwordHash: "x", scopes: ["demo:use", "warden:admin"] }],
+    [consoleClient(base), client("ops-tool", ["warden:admin", "demo:use"]), client("agent", ["demo:use"])],
+    [
+      { url: mcp, scopes: ["demo:use", "warden:admin"] },
+      { url: base, scopes: ["warden:admin"] },
+    ],
+    base,
+  );
+
+  test("an admin user gets it only through the console or a configured client listing it", () => {
+    assert.deepEqual([...policy.userCeiling("ops", "mcp-warden-console", base)], ["warden:admin"]);
+    assert.deepEqual([...policy.userCeiling("ops", "ops-tool", base)], ["warden:admin"]);
+    assert.deepEqual([...policy.userCeiling("ops", "agent", base)], []);
+    // A registered client or a Client ID Metadata Document: nothing on the base URL, and the
+    // scope is dropped even where a route offers it.
+    for (const id of ["c2f1a9", "https://evil.example/client.json"]) {
+      assert.deepEqual([...policy.userCeiling("ops", id, base)], [], id);
+      assert.deepEqual([...policy.userCeiling("ops", id, `${base}/`)], [], id);
+      assert.deepEqual([...policy.userCeiling("ops", id, mcp)], ["demo:use"], id);
+      assert.equal(policy.mayHoldAdmin(id), false);
+    }
+    assert.equal(policy.isAdminResource(`${base}/`), true);
+    assert.equal(policy.isAdminResource(mcp), false);
+  });
+
+  test("client credentials: warden:admin only for a configured client listing it", () => {
+    assert.deepEqual([...policy.clientCeiling("ops-tool", base)], ["warden:admin"]);
+    assert.deepEqual([...policy.clientCeiling("agent", base)], []);
+    assert.deepEqual([...policy.clientCeiling("agent", mcp)], ["demo:use"]);
+    assert.deepEqual([...policy.clientCeiling("c2f1a9", base)], []);
   });
 });
