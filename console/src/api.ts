@@ -7,8 +7,11 @@ export interface AdminConfig {
   authorization_endpoint: string | null;
   token_endpoint: string | null;
   client_id: string | null;
+  /** The console client's redirect URI as the gateway registers it (`<public base>/admin/`). */
+  redirect_uri: string;
   resource: string;
   scope: string;
+  /** A bootstrap token is active (told only to a browser on the gateway's machine). */
   bootstrap: boolean;
 }
 

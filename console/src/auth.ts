@@ -27,11 +27,6 @@ export function forgetToken(): void {
   sessionStorage.removeItem(TOKEN);
 }
 
-/** Where the authorization server sends the browser back: this page, without query or hash. */
-export function redirectUri(): string {
-  return `${location.origin}/admin/`;
-}
-
 function base64url(bytes: Uint8Array): string {
   let s = "";
   for (const b of bytes) s += String.fromCharCode(b);
@@ -47,17 +42,27 @@ async function challengeOf(verifier: string): Promise<string> {
   return base64url(new Uint8Array(digest));
 }
 
-/** Sends the browser to the authorization endpoint; the verifier and state wait in the session. */
+/**
+ * Sends the browser to the authorization endpoint; the verifier and state wait in the session.
+ * The code comes back to the redirect URI the gateway registered (its public URL's `/admin/`):
+ * opened on another origin (the listening address), the console first moves to that one, whose
+ * session storage will hold the verifier when the code arrives.
+ */
 export async function startSignIn(config: AdminConfig): Promise<void> {
   if (!config.authorization_endpoint || !config.token_endpoint || !config.client_id) {
     throw new Error("this gateway offers no sign-in for the console; use a token");
+  }
+  const redirect = new URL(config.redirect_uri);
+  if (redirect.origin !== location.origin) {
+    location.assign(redirect.href);
+    return;
   }
   const pending: Pending = {
     state: randomString(24),
     verifier: randomString(48),
     tokenEndpoint: config.token_endpoint,
     clientId: config.client_id,
-    redirectUri: redirectUri(),
+    redirectUri: redirect.href,
     resource: config.resource,
     issuer: config.issuer,
   };

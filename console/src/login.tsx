@@ -47,7 +47,7 @@ export function Login({ onToken, problem }: { onToken(): void; problem: string }
         <p class="muted">
           An API key or access token holding <code>warden:admin</code>
           {config?.bootstrap
-            ? ", or the bootstrap token the gateway printed at start (from this machine only)"
+            ? ", or the bootstrap token the gateway made at start (from this machine only)"
             : ""}
           . It is kept for this tab only.
         </p>

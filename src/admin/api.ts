@@ -1,6 +1,7 @@
 /**
  * The admin API under /admin/api/ (docs/admin.md). Bearer tokens only, holding `warden:admin` with
- * the gateway's public URL as audience (a JWT, an API key, or the loopback-only bootstrap token);
+ * exactly the gateway's public URL as audience (a JWT, an API key, or the bootstrap token, taken
+ * only from a loopback peer through no proxy);
  * anonymous callers never, whatever `auth.anonymous` grants. No cookie is ever read, so a page
  * elsewhere cannot ride on a session; POSTs must also be JSON (a CORS preflight the gateway never
  * grants) and, with an Origin header, come from the gateway's own origin. Every refusal is audited
@@ -12,9 +13,10 @@ import { AuthError, AuthUnavailable } from "../auth/errors.js";
 import type { ApiKeyStore } from "../auth/api-keys.js";
 import type { AuthServer } from "../authserver/index.js";
 import type { Gateway } from "../gateway/gateway.js";
+import type { RequestGuard } from "../transports/guard.js";
 import type { EndpointAuth } from "../transports/streamable-http.js";
 import type { ActivityRecorder } from "./activity.js";
-import { BootstrapToken, isLoopbackPeer } from "./bootstrap.js";
+import { BootstrapToken, isLocalRequest } from "./bootstrap.js";
 import { AdminRefusal, readJsonObject, send } from "./http.js";
 import type { LoginInfo } from "./login.js";
 import { authRoutes } from "./routes-auth.js";
@@ -26,8 +28,6 @@ import { ADMIN_SCOPE } from "./scope.js";
 
 export { ADMIN_SCOPE } from "./scope.js";
 const PREFIX = "/admin/api/";
-/** The DNS-rebinding guard's verdict on an Origin it does not know (transports/guard.ts). */
-const ORIGIN_REFUSED = "origin not allowed";
 
 /** Who is calling the admin API. */
 export interface AdminCaller {
@@ -48,6 +48,8 @@ export interface AdminContext {
   readonly bootstrap: BootstrapToken | undefined;
   /** The gateway's own origins (public URL's and listening URL's): the only ones a POST may carry. */
   readonly origins: ReadonlySet<string>;
+  /** The DNS-rebinding guard of the listening address (Host, Origin against `allowed_origins`). */
+  readonly guard: RequestGuard;
   readonly login: LoginInfo;
 }
 
@@ -77,8 +79,9 @@ export class AdminApi {
   }
 
   /**
-   * Answers a request under /admin/api/. `guardRefusal` is the DNS-rebinding guard's verdict
-   * (Host, and Origin against `allowed_origins`), decided by the HTTP layer for every route.
+   * Answers a request under /admin/api/. `guardRefusal` is the HTTP layer's verdict of the
+   * DNS-rebinding guard; the API asks the guard again for its coded verdict and refuses when
+   * either refuses.
    */
   async handle(
     req: IncomingMessage,
@@ -90,12 +93,19 @@ export class AdminApi {
     const what = `${method} ${path}`.slice(0, 100);
     let caller: AdminCaller | undefined;
     try {
-      // A foreign Origin is refused below, once the caller is known; any other verdict at once.
-      const foreignOrigin = guardRefusal === ORIGIN_REFUSED;
-      if (guardRefusal !== undefined && !foreignOrigin)
+      const verdict = this.ctx.guard.verdict(req);
+      if (verdict === undefined && guardRefusal !== undefined)
         throw new AdminRefusal(403, `forbidden: ${guardRefusal}`);
+      // A foreign Origin is refused below, once the caller is known; any other verdict at once.
+      const foreignOrigin = verdict?.code === "origin_not_allowed";
+      if (verdict !== undefined && !foreignOrigin)
+        throw new AdminRefusal(403, `forbidden: ${verdict.message}`);
       const action = path.slice(PREFIX.length);
-      if (method === "GET" && action === "config") return send(res, 200, await this.ctx.login.document());
+      if (method === "GET" && action === "config") {
+        if (foreignOrigin) throw new AdminRefusal(403, "cross-origin request refused");
+        // Whether a bootstrap token exists is told only to whoever could use it.
+        return send(res, 200, await this.ctx.login.document(isLocalRequest(req)));
+      }
       caller = await this.authenticate(req);
       if (caller.auth === "anonymous" || !caller.scopes.includes(ADMIN_SCOPE))
         throw new AdminRefusal(
@@ -148,12 +158,15 @@ export class AdminApi {
     const token = /^Bearer +([^\s]+) *$/i.exec(header)?.[1];
     if (token !== undefined && BootstrapToken.looksLike(token)) {
       const bootstrap = this.ctx.bootstrap;
-      if (!bootstrap || !bootstrap.matches(token) || !isLoopbackPeer(req.socket.remoteAddress)) throw invalid;
+      if (!bootstrap || !bootstrap.matches(token) || !isLocalRequest(req)) throw invalid;
       return { sub: "bootstrap", auth: "bootstrap", clientId: undefined, scopes: [ADMIN_SCOPE] };
     }
     let principal;
     try {
-      principal = await this.ctx.auth.verifier.authenticate(header, this.ctx.auth.urls.base);
+      // The base URL exactly: an MCP route's token, or one for auth.issuer.audience, is not one for here.
+      principal = await this.ctx.auth.verifier.authenticate(header, this.ctx.auth.urls.base, {
+        exactAudience: true,
+      });
     } catch (err) {
       if (err instanceof AuthError) throw invalid;
       throw err;
@@ -182,8 +195,8 @@ export class AdminApi {
   }
 }
 
-/** The caller as audit events record it. */
-export function who(caller: AdminCaller): AuditPrincipal {
+/** The caller as audit events record it (`client_id` when the token names one). */
+export function who(caller: AdminCaller): AuditPrincipal & { readonly auth: string } {
   return { sub: caller.sub, auth: caller.auth, ...(caller.clientId ? { client_id: caller.clientId } : {}) };
 }
 

@@ -2,6 +2,7 @@
 import type { ApiKeyStore } from "../auth/api-keys.js";
 import type { AuthServer } from "../authserver/index.js";
 import type { Gateway } from "../gateway/gateway.js";
+import { RequestGuard } from "../transports/guard.js";
 import type { EndpointAuth } from "../transports/streamable-http.js";
 import { ActivityRecorder } from "./activity.js";
 import { AdminApi } from "./api.js";
@@ -34,6 +35,7 @@ export async function createAdminApi(opts: AdminOptions): Promise<AdminApi> {
     activity,
     bootstrap,
     origins: new Set([new URL(auth.urls.base).origin, new URL(opts.listeningUrl).origin]),
+    guard: new RequestGuard(gateway.config.gateway, opts.listeningUrl),
     login: new LoginInfo(gateway.config, auth.urls.base, bootstrap !== undefined),
   });
 }

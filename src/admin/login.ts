@@ -1,7 +1,7 @@
 /** GET /admin/api/config: what the console needs to start a sign-in, before it holds any token. */
 import { discoverIssuer } from "../auth/discovery.js";
 import type { Config } from "../config/types.js";
-import { ADMIN_SCOPE, CONSOLE_CLIENT_ID } from "./scope.js";
+import { ADMIN_SCOPE, CONSOLE_CLIENT_ID, consoleRedirectUri } from "./scope.js";
 
 const RETRY_MS = 60_000;
 
@@ -10,6 +10,8 @@ export interface LoginDocument {
   authorization_endpoint: string | null;
   token_endpoint: string | null;
   client_id: string | null;
+  /** Where the issuer sends the code: `<base>/admin/`, the console client's only redirect URI. */
+  redirect_uri: string;
   resource: string;
   scope: string;
   bootstrap: boolean;
@@ -40,7 +42,8 @@ export class LoginInfo {
       this.endpoints = { authorization: `${base}/oauth/authorize`, token: `${base}/oauth/token` };
   }
 
-  async document(): Promise<LoginDocument> {
+  /** `local`: the caller could use a bootstrap token (isLocalRequest); only then is one reported. */
+  async document(local: boolean): Promise<LoginDocument> {
     // Without a client the console cannot sign in at all: only a pasted token.
     const endpoints = this.clientId === null ? { authorization: null, token: null } : await this.discover();
     return {
@@ -48,9 +51,10 @@ export class LoginInfo {
       authorization_endpoint: endpoints.authorization,
       token_endpoint: endpoints.token,
       client_id: this.clientId,
+      redirect_uri: consoleRedirectUri(this.base),
       resource: this.base,
       scope: ADMIN_SCOPE,
-      bootstrap: this.bootstrap,
+      bootstrap: local && this.bootstrap,
     };
   }
 

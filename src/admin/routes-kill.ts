@@ -1,6 +1,6 @@
 /** The kill switch: what is killed, kill, revive (the kill switch audits each change itself). */
 import type { KillScope } from "../ops/kill-store.js";
-import type { AdminHandler } from "./api.js";
+import { who, type AdminHandler } from "./api.js";
 import { AdminRefusal, reasonOf, recordedRefusal } from "./http.js";
 
 const SCOPES: ReadonlySet<string> = new Set(["all", "server", "tool", "user", "client"]);
@@ -21,10 +21,7 @@ const kill: AdminHandler = async (ctx, { caller, body }) => {
   const k = killOf(body);
   return {
     body: {
-      killed: await ctx.gateway.kills.kill(k.scope, k.target, k.reason, {
-        sub: caller.sub,
-        auth: caller.auth,
-      }),
+      killed: await ctx.gateway.kills.kill(k.scope, k.target, k.reason, who(caller)),
     },
   };
 };
@@ -32,7 +29,7 @@ const kill: AdminHandler = async (ctx, { caller, body }) => {
 const revive: AdminHandler = async (ctx, { caller, body }) => {
   const k = killOf(body);
   // Recorded by the kill switch either way (status not_found when nothing was lifted).
-  if (!(await ctx.gateway.kills.revive(k.scope, k.target, k.reason, { sub: caller.sub, auth: caller.auth })))
+  if (!(await ctx.gateway.kills.revive(k.scope, k.target, k.reason, who(caller))))
     throw recordedRefusal(404, "no such kill");
   return { body: { revived: { scope: k.scope, target: k.target } } };
 };

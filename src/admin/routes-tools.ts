@@ -1,6 +1,6 @@
 /** Tool-definition pins: what is pinned, held or poisoned, the diff of a change, and approval. */
 import { diffLines } from "diff";
-import { auditedAction } from "../audit/index.js";
+import { auditEvent } from "../audit/event.js";
 import type { Config } from "../config/types.js";
 import { approveDefinition } from "../supply/approve.js";
 import type { Pin } from "../supply/pins.js";
@@ -83,7 +83,9 @@ const diff: AdminHandler = (ctx, call) => {
 
 /**
  * Pins the definition the operator reviewed (`hash`, the current hash the console showed): the
- * same step and `tool_approved` event as `mcp-warden tools approve`, with who and why.
+ * same step and `tool_approved` event as `mcp-warden tools approve`, with who and why. Approval
+ * loosens what is served, so its event is written first: an approval the audit log could not
+ * hold never takes effect (the API answers 503).
  */
 const approve: AdminHandler = async (ctx, { caller, body }) => {
   // Every field is checked before anything is looked up: a malformed request is a 400, whatever it names.
@@ -91,21 +93,39 @@ const approve: AdminHandler = async (ctx, { caller, body }) => {
   if (!HASH.test(hash)) throw new AdminRefusal(400, "hash: sha256:<64 hex digits>");
   const why = reasonOf(body);
   const pin = target(ctx, body);
-  const approved = await auditedAction(ctx.gateway.audit, who(caller), "tool_approved", () => {
-    // Stale: what was reviewed is no longer what the server lists. Recorded, and nothing moves.
-    if (pin.currentHash !== hash) {
-      const detail = { server: pin.server, kind: pin.kind, tool: pin.name, from: pin.pinnedHash, to: hash };
-      return { result: false, detail: { ...detail, why }, status: "changed_meanwhile", server: pin.server };
-    }
-    const done = approveDefinition(ctx.gateway.pins, pin, hash);
-    return {
-      result: done.approved,
-      detail: { ...done.detail, why },
-      status: done.approved ? "ok" : "changed_meanwhile",
-      server: pin.server,
-    };
-  });
-  if (!approved) throw recordedRefusal(409, "definition changed; review again");
+  const audit = ctx.gateway.audit;
+  const detail = { server: pin.server, kind: pin.kind, tool: pin.name, from: pin.pinnedHash, to: hash, why };
+  const record = (status: string, extra: Record<string, unknown> = {}) =>
+    audit.record(
+      auditEvent({
+        event: "admin",
+        server: pin.server,
+        principal: who(caller),
+        status,
+        reason: "tool_approved",
+        detail: { ...detail, ...extra },
+      }),
+    );
+  await audit.ready();
+  // Stale: what was reviewed is no longer what the server lists. Recorded, and nothing moves.
+  if (pin.currentHash !== hash) {
+    await record("changed_meanwhile");
+    throw recordedRefusal(409, "definition changed; review again");
+  }
+  await record("ok");
+  let approved: boolean;
+  try {
+    approved = approveDefinition(ctx.gateway.pins, pin, hash).approved;
+  } catch (err) {
+    // The event above announced an approval that did not happen: said so, then a 503.
+    await record("error", { error: (err as Error).message }).catch(() => undefined);
+    throw err;
+  }
+  if (!approved) {
+    // Changed while the event was being written: the pin store refused the stale hash.
+    await record("changed_meanwhile");
+    throw recordedRefusal(409, "definition changed; review again");
+  }
   return { body: { approved: { server: pin.server, kind: pin.kind, name: pin.name, hash } } };
 };
 

@@ -68,9 +68,15 @@ export class TokenVerifier {
 
   /**
    * The caller of a request to `routeUrl`, or an AuthError (answered 401 with a challenge), or
-   * AuthUnavailable when the token cannot be checked now (answered 503).
+   * AuthUnavailable when the token cannot be checked now (answered 503). With `exactAudience` a
+   * JWT or introspected token must name `routeUrl` itself: not the base URL, not
+   * `auth.issuer.audience` (the admin API, whose tokens are never an MCP route's).
    */
-  async authenticate(authorization: string | undefined, routeUrl: string): Promise<Principal> {
+  async authenticate(
+    authorization: string | undefined,
+    routeUrl: string,
+    opts: { readonly exactAudience?: boolean } = {},
+  ): Promise<Principal> {
     if (authorization === undefined) {
       if (this.anonymous) return this.anonymous;
       throw new AuthError(undefined, "authentication required");
@@ -88,13 +94,14 @@ export class TokenVerifier {
         throw new AuthUnavailable("API keys cannot be checked", { cause: err });
       }
     }
-    if (JWT_SHAPE.test(token) && this.key) return this.verifyJwt(token, routeUrl);
+    const exact = opts.exactAudience === true;
+    if (JWT_SHAPE.test(token) && this.key) return this.verifyJwt(token, routeUrl, exact);
     if (this.introspector)
-      return this.fromIntrospection(await this.introspector.introspect(token), token, routeUrl);
+      return this.fromIntrospection(await this.introspector.introspect(token), token, routeUrl, exact);
     throw invalidToken("token not recognised");
   }
 
-  private async verifyJwt(token: string, routeUrl: string): Promise<Principal> {
+  private async verifyJwt(token: string, routeUrl: string, exact: boolean): Promise<Principal> {
     let payload = this.verified.get(token);
     if (payload === undefined) {
       try {
@@ -110,7 +117,7 @@ export class TokenVerifier {
       this.verified.set(token, payload);
     }
     // Audience and revocation are checked on every request, cached signature or not.
-    this.checkAudience(payload.aud, routeUrl);
+    this.checkAudience(payload.aud, routeUrl, exact);
     // Revocation (RFC 7009, or a refresh-token reuse that revoked the grant) reaches JWTs by `jti`.
     if (this.parts.isRevoked) {
       if (typeof payload.jti !== "string") throw invalidToken("token revoked");
@@ -135,20 +142,26 @@ export class TokenVerifier {
 
   private readonly verified = new VerifiedTokens();
 
-  private fromIntrospection(t: IntrospectedToken, token: string, routeUrl: string): Principal {
+  private fromIntrospection(
+    t: IntrospectedToken,
+    token: string,
+    routeUrl: string,
+    exact: boolean,
+  ): Principal {
     if (t.iss !== undefined && t.iss !== this.parts.issuer) throw invalidToken("token from another issuer");
-    this.checkAudience(t.aud, routeUrl);
+    this.checkAudience(t.aud, routeUrl, exact);
     return tokenPrincipal(
       { subject: t.sub, clientId: t.client_id, scopes: splitScopes(t.scope), method: "bearer" },
       token,
     );
   }
 
-  private checkAudience(aud: unknown, routeUrl: string): void {
+  private checkAudience(aud: unknown, routeUrl: string, exact: boolean): void {
     const list = typeof aud === "string" ? [aud] : Array.isArray(aud) ? aud : [];
     const ok = list.some(
       (a) =>
-        typeof a === "string" && (a === routeUrl || a === this.parts.base || this.extraAudiences.includes(a)),
+        typeof a === "string" &&
+        (a === routeUrl || (!exact && (a === this.parts.base || this.extraAudiences.includes(a)))),
     );
     if (!ok) throw invalidToken("token audience is not this resource");
   }

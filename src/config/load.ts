@@ -213,7 +213,7 @@ function compile(doc: ConfigDocument, file: string): Config {
       serviceName: doc.observability.service_name,
       metrics: doc.observability.metrics,
     }),
-    admin: Object.freeze({ clientId: doc.admin.client_id }),
+    admin: Object.freeze({ clientId: doc.admin.client_id, bootstrap: doc.admin.bootstrap }),
     servers: Object.freeze(servers),
   });
 }

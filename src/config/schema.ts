@@ -414,6 +414,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** With an external issuer: the client the admin console signs in with (a public PKCE client). */
       client_id: z.string().min(1).max(200).optional(),
+      /** `false`: never make the loopback-only bootstrap token (docs/admin.md). */
+      bootstrap: z.boolean().default(true),
     })
     .prefault({}),
   servers: z.array(serverSchema).min(1, "at least one server is required"),

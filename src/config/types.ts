@@ -22,6 +22,8 @@ export interface Config {
 export interface AdminConfig {
   /** The console's client at an external issuer; the embedded issuer has its own built in. */
   readonly clientId: string | undefined;
+  /** Whether a bootstrap token may be made when nobody holds `warden:admin` (default true). */
+  readonly bootstrap: boolean;
 }
 
 export interface StateConfig {

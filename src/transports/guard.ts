@@ -1,6 +1,18 @@
 import type { IncomingMessage } from "node:http";
 import type { GatewayConfig } from "../config/types.js";
 
+/** Why the guard refuses a request: a stable code, and the short text clients are answered with. */
+export interface GuardRefusal {
+  readonly code: "host_not_allowed" | "origin_not_allowed";
+  readonly message: string;
+}
+
+const HOST_REFUSED: GuardRefusal = Object.freeze({ code: "host_not_allowed", message: "host not allowed" });
+const ORIGIN_REFUSED: GuardRefusal = Object.freeze({
+  code: "origin_not_allowed",
+  message: "origin not allowed",
+});
+
 const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"];
 const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", ""]);
 
@@ -31,10 +43,15 @@ export class RequestGuard {
 
   /** A reason to refuse with 403, or undefined when the request may proceed. */
   refuse(req: IncomingMessage): string | undefined {
+    return this.verdict(req)?.message;
+  }
+
+  /** The refusal, with its code, or undefined when the request may proceed. */
+  verdict(req: IncomingMessage): GuardRefusal | undefined {
     const host = req.headers.host;
-    if (!host || !this.hosts.has(hostname(host))) return "host not allowed";
+    if (!host || !this.hosts.has(hostname(host))) return HOST_REFUSED;
     const origin = req.headers.origin;
-    if (origin !== undefined && !this.origins.has(origin)) return "origin not allowed";
+    if (origin !== undefined && !this.origins.has(origin)) return ORIGIN_REFUSED;
     return undefined;
   }
 }

@@ -1,14 +1,24 @@
 // Admin API parts that need no gateway: the bootstrap token's peer check and comparison, the
-// per-minute activity recorder behind GET /admin/api/summary, and who the embedded issuer may give
-// warden:admin to (only through a configured client listing it).
+// per-minute activity recorder behind GET /admin/api/summary, who the embedded issuer may give
+// warden:admin to (only through a configured client listing it), and that an approval is recorded
+// before it takes effect, and the bootstrap token refused through AdminApi from a peer that is not
+// the machine itself.
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, test } from "node:test";
 import { ActivityRecorder } from "../../src/admin/activity.js";
+import { AdminApi, type AdminContext } from "../../src/admin/api.js";
+import { LoginInfo } from "../../src/admin/login.js";
+import { toolRoutes } from "../../src/admin/routes-tools.js";
+import type { AuditEvent } from "../../src/audit/event.js";
 import { BootstrapToken, isLoopbackPeer } from "../../src/admin/bootstrap.js";
 import { auditEvent } from "../../src/audit/event.js";
 import { consoleClient } from "../../src/authserver/client-rules.js";
 import { ScopePolicy } from "../../src/authserver/policy.js";
-import type { AuthClient } from "../../src/config/types.js";
+import { AuthError } from "../../src/auth/errors.js";
+import type { AuthClient, Config, GatewayConfig } from "../../src/config/types.js";
+import { RequestGuard } from "../../src/transports/guard.js";
 
 describe("bootstrap token", () => {
   test("accepted only from a loopback TCP peer", () => {
@@ -135,5 +145,176 @@ describe("warden:admin through the embedded issuer", () => {
     assert.deepEqual([...policy.clientCeiling("agent", base)], []);
     assert.deepEqual([...policy.clientCeiling("agent", mcp)], ["demo:use"]);
     assert.deepEqual([...policy.clientCeiling("c2f1a9", base)], []);
+  });
+});
+
+describe("tool approval and the audit log", () => {
+  const pinned = `sha256:${"a".repeat(64)}`;
+  const current = `sha256:${"b".repeat(64)}`;
+  const pin = {
+    server: "rp",
+    kind: "tool" as const,
+    name: "weather",
+    pinnedHash: pinned,
+    pinnedDef: { name: "weather" },
+    currentHash: current,
+    currentDef: { name: "weather", description: "changed" },
+    findings: [],
+    pinnedAt: "2030-01-01T00:00:00.000Z",
+    seenAt: "2030-01-01T00:00:00.000Z",
+  };
+  const approve = new Map(toolRoutes).get("POST tools/approve")!;
+  const call = {
+    caller: { sub: "ops", auth: "bearer", clientId: "mcp-warden-console", scopes: ["warden:admin"] },
+    query: new URLSearchParams(),
+    body: { server: "rp", kind: "tool", name: "weather", hash: current, reason: "reviewed" },
+  };
+  const context = (record: (e: AuditEvent) => Promise<void>, steps: string[]) =>
+    ({
+      gateway: {
+        audit: { ready: async () => undefined, record },
+        pins: {
+          get: () => pin,
+          approve: () => {
+            steps.push("approve");
+            return true;
+          },
+        },
+      },
+    }) as unknown as AdminContext;
+
+  test("the event is written before the pin moves", async () => {
+    const steps: string[] = [];
+    const events: AuditEvent[] = [];
+    const ctx = context(async (e) => {
+      steps.push(`record ${e.status}`);
+      events.push(e);
+    }, steps);
+    const answer = await approve(ctx, call);
+    assert.deepEqual(answer.body, {
+      approved: { server: "rp", kind: "tool", name: "weather", hash: current },
+    });
+    assert.deepEqual(steps, ["record ok", "approve"]);
+    assert.deepEqual(events[0]?.principal, { sub: "ops", auth: "bearer", client_id: "mcp-warden-console" });
+  });
+
+  test("an approval the audit log cannot hold never happens", async () => {
+    const steps: string[] = [];
+    const ctx = context(async () => {
+      steps.push("record failed");
+      throw new Error("disk full");
+    }, steps);
+    await assert.rejects(async () => approve(ctx, call), /disk full/);
+    assert.deepEqual(steps, ["record failed"], "the pin was not approved");
+  });
+});
+
+describe("the bootstrap token through AdminApi, by TCP peer", () => {
+  const bootstrap = BootstrapToken.generate();
+  const recorded: AuditEvent[] = [];
+  const kills: string[] = [];
+  let server: Server;
+  let base: string;
+
+  before(async () => {
+    server = createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const gatewayConfig = {
+      host: "127.0.0.1",
+      publicUrl: undefined,
+      allowedOrigins: [],
+      allowedHosts: [],
+    } as unknown as GatewayConfig;
+    const config = { auth: { issuer: "embedded" }, admin: { clientId: undefined } } as unknown as Config;
+    const ctx = {
+      gateway: {
+        audit: { ready: async () => undefined, record: async (e: AuditEvent) => void recorded.push(e) },
+        log: { error: () => undefined },
+        kills: {
+          active: [],
+          kill: async (scope: string) => {
+            kills.push(scope);
+            return { scope };
+          },
+        },
+      },
+      auth: {
+        urls: { base },
+        verifier: {
+          authenticate: async () => {
+            throw new AuthError("invalid_token", "not a token of this gateway");
+          },
+        },
+      },
+      bootstrap,
+      origins: new Set([base]),
+      guard: new RequestGuard(gatewayConfig, base),
+      login: new LoginInfo(config, base, true),
+    } as unknown as AdminContext;
+    const api = new AdminApi(ctx);
+    server.on("request", (req, res) => {
+      // The peer address as the socket would give it: the test names it, the API reads the socket.
+      const peer = req.headers["x-test-peer"];
+      if (typeof peer === "string")
+        Object.defineProperty(req.socket, "remoteAddress", { value: peer, configurable: true });
+      void api.handle(req, res, (req.url ?? "/").split("?")[0]!);
+    });
+  });
+
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  /** One request on a connection of its own (a faked peer address never outlives it). */
+  const send = (method: string, path: string, headers: Record<string, string>, body?: unknown) =>
+    new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+      const req = request(
+        `${base}/admin/api/${path}`,
+        {
+          method,
+          headers: { ...headers, ...(body ? { "content-type": "application/json" } : {}) },
+          agent: false,
+        },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => (text += c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as never }));
+        },
+      );
+      req.on("error", reject);
+      req.end(body === undefined ? undefined : JSON.stringify(body));
+    });
+  const bearer = { authorization: `Bearer ${bootstrap.value}` };
+
+  test("from loopback it is the bootstrap caller, and config reports it", async () => {
+    const me = await send("GET", "me", bearer);
+    assert.equal(me.status, 200);
+    assert.deepEqual(me.body, { sub: "bootstrap", auth: "bootstrap", scopes: ["warden:admin"] });
+    assert.equal((await send("GET", "config", {})).body.bootstrap, true);
+  });
+
+  test("from any other peer: 401, nothing killed, the refusal audited; config says false", async () => {
+    for (const peer of ["10.0.0.5", "192.168.1.20", "::ffff:10.1.2.3", "2001:db8::1", "fe80::1"]) {
+      recorded.length = 0;
+      const me = await send("GET", "me", { ...bearer, "x-test-peer": peer });
+      assert.equal(me.status, 401, peer);
+      const kill = await send(
+        "POST",
+        "kill",
+        { ...bearer, "x-test-peer": peer },
+        { scope: "all", target: "", reason: "remote" },
+      );
+      assert.equal(kill.status, 401, peer);
+      assert.deepEqual(kills, [], peer);
+      assert.deepEqual(
+        recorded.map((e) => [e.event, e.method, e.reason]),
+        [
+          ["denied", "GET /admin/api/me", "authentication"],
+          ["denied", "POST /admin/api/kill", "authentication"],
+        ],
+        peer,
+      );
+      assert.equal((await send("GET", "config", { "x-test-peer": peer })).body.bootstrap, false, peer);
+    }
   });
 });
