@@ -9,6 +9,7 @@ import { auditEvent } from "../audit/event.js";
 import type { RedisState } from "../state/redis.js";
 import type { KillStore } from "../ops/kill-store.js";
 import { KillRules } from "../ops/kill-rules.js";
+import { RedisRuleCounter } from "../ops/kill-rules-redis.js";
 import { KillSwitch, killMatches } from "../ops/kill-switch.js";
 import { killedError, killSwitch } from "../pipeline/stages/kill-switch.js";
 import { configuredNames, Metrics } from "../observability/metrics.js";
@@ -66,6 +67,8 @@ export class Gateway {
       config.killSwitch.rules,
       (scope, target, reason) => this.kills.kill(scope, target, reason, { sub: "rule", auth: "rule" }),
       log,
+      // With shared state, events on every instance count toward one rule.
+      redis ? new RedisRuleCounter(redis, log) : undefined,
     );
     audit.onRecord((e) => rules.observe(e));
     const clientInfo: JsonObject = { name: "mcp-warden", version: VERSION };

@@ -35,23 +35,54 @@ function targetOf(rule: KillRule, e: AuditEvent): string | undefined {
 const MAX_TRACKED = 10_000;
 
 /**
+ * Where a rule's events are counted: in this process, or (`state.redis`) across every instance.
+ * `add` records one event at `now` and returns how many fall in the window ending there; `reset`
+ * forgets the target once it is killed.
+ */
+export interface RuleCounter {
+  add(rule: KillRule, index: number, target: string, now: number): Promise<number>;
+  reset(rule: KillRule, index: number, target: string): Promise<void>;
+}
+
+/** Counts in this process; the number of targets tracked is bounded, the oldest forgotten first. */
+export class LocalRuleCounter implements RuleCounter {
+  /** rule index → target → timestamps (ms) in the window, oldest first. */
+  private readonly windows = new Map<number, Map<string, number[]>>();
+
+  add(rule: KillRule, index: number, target: string, now: number): Promise<number> {
+    let windows = this.windows.get(index);
+    if (windows === undefined) this.windows.set(index, (windows = new Map()));
+    let times = windows.get(target);
+    if (times === undefined) {
+      if (windows.size >= MAX_TRACKED) windows.delete(windows.keys().next().value as string);
+      times = [];
+      windows.set(target, times);
+    }
+    while (times.length > 0 && (times[0] as number) <= now - rule.withinMs) times.shift();
+    times.push(now);
+    return Promise.resolve(times.length);
+  }
+
+  reset(_rule: KillRule, index: number, target: string): Promise<void> {
+    this.windows.get(index)?.delete(target);
+    return Promise.resolve();
+  }
+}
+
+/**
  * Automatic kills (`kill_switch.rules`): each rule counts its kind of event per target (the user,
  * server or tool it came from) in a sliding window, and kills the target when the count is
- * reached. Counts are per gateway process; the kill itself goes through the shared store. The
- * number of targets tracked is bounded: the oldest windows are forgotten first.
+ * reached. The counts are the counter's (per process, or shared through Redis); the kill itself
+ * goes through the kill store, shared by every instance.
  */
 export class KillRules {
-  /** rule index → target → timestamps (ms) in the window, oldest first. */
-  private readonly windows: Array<Map<string, number[]>>;
-
   constructor(
     private readonly rules: readonly KillRule[],
     private readonly kill: RuleKill,
     private readonly log: Logger,
+    private readonly counter: RuleCounter = new LocalRuleCounter(),
     private readonly now: () => number = Date.now,
-  ) {
-    this.windows = rules.map(() => new Map());
-  }
+  ) {}
 
   observe(e: AuditEvent): void {
     if (this.rules.length === 0) return;
@@ -61,22 +92,18 @@ export class KillRules {
     this.rules.forEach((rule, i) => {
       if (rule.when !== kind) return;
       const target = targetOf(rule, e);
-      if (target === undefined) return;
-      const windows = this.windows[i] as Map<string, number[]>;
-      let times = windows.get(target);
-      if (times === undefined) {
-        if (windows.size >= MAX_TRACKED) windows.delete(windows.keys().next().value as string);
-        times = [];
-        windows.set(target, times);
-      }
-      while (times.length > 0 && (times[0] as number) <= now - rule.withinMs) times.shift();
-      times.push(now);
-      if (times.length < rule.count) return;
-      windows.delete(target);
-      const reason = `automatic: ${rule.count} ${rule.when} within ${Math.round(rule.withinMs / 1000)}s`;
-      this.kill(rule.kill, target, reason).catch((err: unknown) => {
-        this.log.error({ rule: i, target, err: (err as Error).message }, "kill rule could not kill");
-      });
+      if (target !== undefined) void this.count(rule, i, target, now);
     });
+  }
+
+  private async count(rule: KillRule, i: number, target: string, now: number): Promise<void> {
+    try {
+      if ((await this.counter.add(rule, i, target, now)) < rule.count) return;
+      await this.counter.reset(rule, i, target);
+      const reason = `automatic: ${rule.count} ${rule.when} within ${Math.round(rule.withinMs / 1000)}s`;
+      await this.kill(rule.kill, target, reason);
+    } catch (err) {
+      this.log.error({ rule: i, target, err: (err as Error).message }, "kill rule could not count or kill");
+    }
   }
 }

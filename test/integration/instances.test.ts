@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Redis } from "ioredis";
 import pgLib from "pg";
-import { textOf } from "../helpers/client.js";
+import { mcpError, reasonOf, textOf } from "../helpers/client.js";
 import { recorderStdio } from "../helpers/configs.js";
 import {
   connectClient,
@@ -37,6 +37,7 @@ describe("two instances on one Redis and one Postgres", () => {
   let configFile: string;
   let adminToken: string;
   let userToken: string;
+  let mint: (scope: string, sub?: string) => Promise<string>;
 
   before(async () => {
     const dir = makeTempDir("warden-kill-redis-");
@@ -51,6 +52,8 @@ describe("two instances on one Redis and one Postgres", () => {
       // One audit key for both, as a deployment would mount it: the shared chain is checkable by either.
       audit: { key_file: join(dir, "audit.key"), checkpoint_file: join(dir, "checkpoints.jsonl") },
       auth: { signing_key_file: join(dir, "signing.jwk"), anonymous: ["demo:use"] },
+      // Four denials in a minute, counted across both instances, kill the user.
+      kill_switch: { rules: [{ when: "denied", count: 4, within: "1m", kill: "user" }] },
       servers: [recorderStdio("rec", join(dir, `${name}.jsonl`), { echo: ["demo:use"] })],
     });
     configFile = writeConfig(config(portA, "a"), dir);
@@ -58,8 +61,8 @@ describe("two instances on one Redis and one Postgres", () => {
     b = await startGateway(config(portB, "b"));
     ca = await connectClient(a.mcpUrl);
     cb = await connectClient(b.mcpUrl);
-    const mint = async (scope: string) => {
-      const r = await runCli(["token", "-c", configFile, "--sub", "ops", "--scope", scope]);
+    mint = async (scope: string, sub = "ops") => {
+      const r = await runCli(["token", "-c", configFile, "--sub", sub, "--scope", scope]);
       assert.equal(r.code, 0, r.stderr);
       return r.stdout.trim();
     };
@@ -132,6 +135,28 @@ describe("two instances on one Redis and one Postgres", () => {
     const r = await admin(b, "revive", { scope: "server", target: "rec", reason: "rebuilt" });
     assert.equal(r.status, 200, await r.text());
     await until(() => works(ca), "instance A to serve again");
+  });
+
+  test("an automatic rule counts denials on both instances: two on each kill the user everywhere", async () => {
+    const token = await mint("demo:use", "mallory");
+    const as = (gw: Gateway) => connectClient(gw.mcpUrl, { headers: { authorization: `Bearer ${token}` } });
+    const [ma, mb] = [await as(a), await as(b)];
+    try {
+      for (const c of [ma, ma, mb, mb]) {
+        const err = await mcpError(() => c.client.callTool({ name: "rec__secret_tool", arguments: {} }));
+        assert.equal(reasonOf(err), "tool_not_mapped");
+      }
+      // Neither instance saw four; together they did.
+      await until(() => killed(ma), "mallory killed on a");
+      await until(() => killed(mb), "mallory killed on b");
+      assert.ok(await works(ca), "another caller keeps working");
+      const revive = await admin(b, "revive", { scope: "user", target: "mallory", reason: "reviewed" });
+      assert.equal(revive.status, 200);
+      await until(() => works(ma), "mallory revived on a");
+    } finally {
+      await ma.close();
+      await mb.close();
+    }
   });
 
   test("a session opened on one instance is unknown on the other: 404, so the client re-initialises", async () => {
