@@ -2,7 +2,7 @@ import { readFile, readdir } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { discoverIssuer } from "../auth/discovery.js";
+import { issuerEndpoints } from "./issuer-endpoints.js";
 import type { Config } from "../config/types.js";
 
 /** Where `npm run build` puts the console (vite, console/vite.config.ts): the same from src/ and dist/. */
@@ -84,9 +84,10 @@ export function consoleCsp(connect: readonly string[] = []): string {
 export async function consoleConnectOrigins(config: Config): Promise<string[]> {
   const issuer = config.auth.issuer;
   if (issuer === "embedded" || config.admin.clientId === undefined) return [];
-  const { token_endpoint: token } = await discoverIssuer(issuer.url);
-  if (typeof token !== "string") throw new Error(`${issuer.url} names no token endpoint`);
-  return [new URL(token).origin];
+  const endpoints = await issuerEndpoints(issuer.url);
+  if (!endpoints) throw new Error(`${issuer.url}: metadata cannot be read`);
+  if (endpoints.token === null) throw new Error(`${issuer.url} names no token endpoint`);
+  return [new URL(endpoints.token).origin];
 }
 
 interface ConsoleFile {

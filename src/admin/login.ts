@@ -1,9 +1,7 @@
 /** GET /admin/api/config: what the console needs to start a sign-in, before it holds any token. */
-import { discoverIssuer } from "../auth/discovery.js";
+import { issuerEndpoints } from "./issuer-endpoints.js";
 import type { Config } from "../config/types.js";
 import { ADMIN_SCOPE, CONSOLE_CLIENT_ID, consoleRedirectUri } from "./scope.js";
-
-const RETRY_MS = 60_000;
 
 export interface LoginDocument {
   issuer: string | null;
@@ -25,9 +23,8 @@ interface Endpoints {
 export class LoginInfo {
   private readonly issuer: string;
   private readonly clientId: string | null;
-  private endpoints: Endpoints | undefined;
-  private pending: Promise<Endpoints> | undefined;
-  private failedAt = 0;
+  /** The embedded issuer's; an external one's are asked for (issuer-endpoints.ts). */
+  private readonly endpoints: Endpoints | undefined;
 
   constructor(
     config: Config,
@@ -58,32 +55,9 @@ export class LoginInfo {
     };
   }
 
-  /** An external issuer's endpoints, discovered once; after a failure, null until a retry a minute later. */
+  /** An external issuer's endpoints (shared with the console's CSP); null while they cannot be read. */
   private async discover(): Promise<Endpoints> {
     if (this.endpoints) return this.endpoints;
-    if (Date.now() - this.failedAt < RETRY_MS) return { authorization: null, token: null };
-    this.pending ??= discoverIssuer(this.issuer).then((doc) => ({
-      authorization: webUrl(doc.authorization_endpoint),
-      token: webUrl(doc.token_endpoint),
-    }));
-    try {
-      this.endpoints = await this.pending;
-      return this.endpoints;
-    } catch {
-      this.failedAt = Date.now();
-      return { authorization: null, token: null };
-    } finally {
-      this.pending = undefined;
-    }
-  }
-}
-
-function webUrl(value: unknown): string | null {
-  if (typeof value !== "string") return null;
-  try {
-    const url = new URL(value);
-    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
-  } catch {
-    return null;
+    return (await issuerEndpoints(this.issuer)) ?? { authorization: null, token: null };
   }
 }

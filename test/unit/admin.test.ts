@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { ActivityRecorder } from "../../src/admin/activity.js";
 import { AdminApi, type AdminContext } from "../../src/admin/api.js";
+import { consoleConnectOrigins } from "../../src/admin/console.js";
 import { LoginInfo } from "../../src/admin/login.js";
 import { toolRoutes } from "../../src/admin/routes-tools.js";
 import type { AuditEvent } from "../../src/audit/event.js";
@@ -316,5 +317,43 @@ describe("the bootstrap token through AdminApi, by TCP peer", () => {
       );
       assert.equal((await send("GET", "config", { "x-test-peer": peer })).body.bootstrap, false, peer);
     }
+  });
+});
+
+describe("an external issuer's endpoints, read once for the login document and the console", () => {
+  let idp: Server;
+  let issuer: string;
+  let reads = 0;
+
+  before(async () => {
+    idp = createServer((req, res) => {
+      if (req.url !== "/.well-known/oauth-authorization-server") return void res.writeHead(404).end();
+      reads++;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          issuer,
+          authorization_endpoint: "https://login.example/authorize",
+          token_endpoint: "https://tokens.example/oauth/token",
+        }),
+      );
+    });
+    await new Promise<void>((r) => idp.listen(0, "127.0.0.1", r));
+    issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
+  });
+
+  after(() => new Promise<void>((r) => idp.close(() => r())));
+
+  test("one metadata read; both name the same token endpoint", async () => {
+    const config = { auth: { issuer: { url: issuer } }, admin: { clientId: "console" } } as unknown as Config;
+    const login = new LoginInfo(config, "https://warden.example/gw", false);
+    const doc = await login.document(true);
+    assert.equal(doc.token_endpoint, "https://tokens.example/oauth/token");
+    assert.equal(doc.authorization_endpoint, "https://login.example/authorize");
+    assert.equal(doc.redirect_uri, "https://warden.example/gw/admin/");
+    assert.equal(doc.bootstrap, false);
+    assert.deepEqual(await consoleConnectOrigins(config), [new URL(doc.token_endpoint).origin]);
+    await login.document(false);
+    assert.equal(reads, 1);
   });
 });
