@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { auditEvent } from "../audit/event.js";
+import { auditEvent, type AuditPrincipal } from "../audit/event.js";
 import type { AuditLog } from "../audit/log.js";
 import type { Logger } from "../log.js";
 import { killKey, type Kill, type KillScope, type KillStore } from "./kill-store.js";
@@ -95,7 +95,7 @@ export class KillSwitch {
     scope: KillScope,
     target: string,
     reason: string,
-    by: { sub: string; auth: string },
+    by: AuditPrincipal,
   ): Promise<Kill> {
     const kill: Kill = { scope, target, reason, by: by.sub, at: new Date().toISOString() };
     await this.store.put(kill);
@@ -108,7 +108,7 @@ export class KillSwitch {
     scope: KillScope,
     target: string,
     reason: string,
-    by: { sub: string; auth: string },
+    by: AuditPrincipal,
   ): Promise<boolean> {
     const removed = await this.store.remove(scope, target);
     this.kills.delete(killKey(scope, target));
@@ -124,13 +124,13 @@ export class KillSwitch {
   private async record(
     action: string,
     k: Kill,
-    by: { sub: string; auth: string },
+    by: AuditPrincipal,
     done = true,
   ): Promise<void> {
     await this.audit.record(
       auditEvent({
         event: "admin",
-        principal: { sub: by.sub, auth: by.auth },
+        principal: by,
         status: done ? "ok" : "not_found",
         reason: action,
         detail: { scope: k.scope, target: k.target, why: k.reason },

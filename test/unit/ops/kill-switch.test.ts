@@ -56,3 +56,29 @@ test("a store that cannot be read at start fails the start; a later failure keep
   );
   ks.stop();
 });
+
+test("a kill and a revive are audited with the whole caller: subject, method and client", async () => {
+  const events: Array<{ principal?: unknown; reason?: string }> = [];
+  const recording = {
+    record: (e: { principal?: unknown; reason?: string }) => (events.push(e), Promise.resolve()),
+  };
+  const store: KillStore = {
+    list: () => Promise.resolve([]),
+    put: () => Promise.resolve(),
+    remove: () => Promise.resolve(true),
+    watch: () => Promise.resolve(() => undefined),
+  };
+  const ks = new KillSwitch(store, undefined, recording as unknown as AuditLog, log);
+  await ks.start();
+  const by = { sub: "ops", auth: "bearer", client_id: "mcp-warden-console" };
+  await ks.kill("server", "files", "incident", by);
+  await ks.revive("server", "files", "resolved", by);
+  assert.deepEqual(
+    events.map((e) => [e.reason, e.principal]),
+    [
+      ["kill", by],
+      ["revive", by],
+    ],
+  );
+  ks.stop();
+});
