@@ -91,12 +91,7 @@ export class KillSwitch {
   }
 
   /** Kills (scope, target) here and, through the store, everywhere; recorded in the audit log. */
-  async kill(
-    scope: KillScope,
-    target: string,
-    reason: string,
-    by: AuditPrincipal,
-  ): Promise<Kill> {
+  async kill(scope: KillScope, target: string, reason: string, by: AuditPrincipal): Promise<Kill> {
     const kill: Kill = { scope, target, reason, by: by.sub, at: new Date().toISOString() };
     await this.store.put(kill);
     this.apply(kill);
@@ -104,12 +99,7 @@ export class KillSwitch {
     return kill;
   }
 
-  async revive(
-    scope: KillScope,
-    target: string,
-    reason: string,
-    by: AuditPrincipal,
-  ): Promise<boolean> {
+  async revive(scope: KillScope, target: string, reason: string, by: AuditPrincipal): Promise<boolean> {
     const removed = await this.store.remove(scope, target);
     this.kills.delete(killKey(scope, target));
     await this.record(
@@ -121,12 +111,7 @@ export class KillSwitch {
     return removed;
   }
 
-  private async record(
-    action: string,
-    k: Kill,
-    by: AuditPrincipal,
-    done = true,
-  ): Promise<void> {
+  private async record(action: string, k: Kill, by: AuditPrincipal, done = true): Promise<void> {
     await this.audit.record(
       auditEvent({
         event: "admin",
