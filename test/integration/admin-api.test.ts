@@ -289,7 +289,8 @@ describe("admin API", () => {
     const events = await audit("event=admin&user=ops");
     const killed = events.find((e) => e.reason === "kill");
     assert.ok(killed, JSON.stringify(events));
-    assert.deepEqual(killed.principal, { sub: "ops", auth: "bearer" });
+    // The whole caller: `mcp-warden token` mints as the client mcp-warden-cli.
+    assert.deepEqual(killed.principal, { sub: "ops", auth: "bearer", client_id: "mcp-warden-cli" });
     assert.deepEqual(killed.detail, { scope: "server", target: "rec", why: "incident 7" });
     assert.ok(events.some((e) => e.reason === "revive" && (e.detail as Json).why === "incident 7 resolved"));
   });
