@@ -5,6 +5,7 @@ import type { KoaContextWithOIDC } from "oidc-provider";
 import { SIGNING_ALG, type KeyStore } from "../auth/keys.js";
 import { hashPassword } from "../auth/passwords.js";
 import type { RevocationFeed } from "../auth/revocation-feed.js";
+import { storeOutage } from "./outage.js";
 import type { Config } from "../config/types.js";
 import type { Logger } from "../log.js";
 import type { PostgresState } from "../state/postgres.js";
@@ -143,6 +144,7 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   // forwarded headers, which koa then trusts (and a TLS-terminating proxy in front works).
   provider.proxy = true;
   provider.use(securityHeaders);
+  provider.use(storeOutage(provider));
   provider.use(awaitTokenRecords(log));
   provider.use(registrationCap(store, log, audit));
   provider.use(defaultScope(policy, prefix));

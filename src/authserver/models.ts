@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Adapter, AdapterFactory, AdapterPayload } from "oidc-provider";
+import { StoreUnavailable } from "./outage.js";
 
 /** A value, or a promise of it: the SQLite stores answer at once, the Postgres ones later. */
 export type Awaitable<T> = T | Promise<T>;
@@ -201,31 +202,40 @@ class ModelAdapter implements Adapter {
     private readonly store: OAuthModelStore,
   ) {}
 
-  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-    await this.store.upsert(this.model, id, payload, expiresIn);
+  upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    return this.run(() => this.store.upsert(this.model, id, payload, expiresIn));
   }
 
-  async find(id: string): Promise<AdapterPayload | undefined> {
-    return this.store.find(this.model, id);
+  find(id: string): Promise<AdapterPayload | undefined> {
+    return this.run(() => this.store.find(this.model, id));
   }
 
-  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    return this.store.findByUserCode(this.model, userCode);
+  findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.run(() => this.store.findByUserCode(this.model, userCode));
   }
 
-  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    return this.store.findByUid(uid);
+  findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return this.run(() => this.store.findByUid(uid));
   }
 
-  async consume(id: string): Promise<void> {
-    await this.store.consume(this.model, id);
+  consume(id: string): Promise<void> {
+    return this.run(() => this.store.consume(this.model, id));
   }
 
-  async destroy(id: string): Promise<void> {
-    await this.store.destroy(this.model, id);
+  destroy(id: string): Promise<void> {
+    return this.run(() => this.store.destroy(this.model, id));
   }
 
-  async revokeByGrantId(grantId: string): Promise<void> {
-    await this.store.revokeByGrantId(this.model, grantId);
+  revokeByGrantId(grantId: string): Promise<void> {
+    return this.run(() => this.store.revokeByGrantId(this.model, grantId));
+  }
+
+  /** A store failure, told apart from the library's own errors (src/authserver/outage.ts). */
+  private async run<T>(fn: () => Awaitable<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new StoreUnavailable(err);
+    }
   }
 }
