@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Adapter, AdapterFactory, AdapterPayload } from "oidc-provider";
+import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from "oidc-provider";
 import { StoreUnavailable } from "./outage.js";
 
 /** A value, or a promise of it: the SQLite stores answer at once, the Postgres ones later. */
@@ -230,11 +230,16 @@ class ModelAdapter implements Adapter {
     return this.run(() => this.store.revokeByGrantId(this.model, grantId));
   }
 
-  /** A store failure, told apart from the library's own errors (src/authserver/outage.ts). */
+  /**
+   * A store failure, told apart from the library's own errors (src/authserver/outage.ts). The
+   * library's errors the store throws on purpose (InvalidGrant for a code or refresh token used
+   * twice) pass unchanged: they are answers, not outages.
+   */
   private async run<T>(fn: () => Awaitable<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
+      if (err instanceof errors.OIDCProviderError) throw err;
       throw new StoreUnavailable(err);
     }
   }

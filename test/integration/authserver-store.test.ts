@@ -7,6 +7,7 @@ import { errors } from "oidc-provider";
 import { AccessTokenRegistry, createRevocationCheck } from "../../src/authserver/access-tokens.js";
 import { ConsentStore } from "../../src/authserver/consents.js";
 import { ABANDONED_CLIENT_MS, OAuthStore, type GrantRevocation } from "../../src/authserver/store.js";
+import { StoreUnavailable } from "../../src/authserver/outage.js";
 import { StateStore } from "../../src/state/store.js";
 
 function setup() {
@@ -61,6 +62,18 @@ describe("authorization server state store", () => {
     assert.equal(found?.grantId, "grant-1");
     assert.equal(store.find("RefreshToken", "another-value"), undefined);
     state.close();
+  });
+
+  test("through oidc-provider's adapter, a reuse stays invalid_grant; a failing store is an outage", async () => {
+    const { state, store, reused } = setup();
+    const refresh = store.adapterFactory()("RefreshToken");
+    await refresh.consume("refresh-secret-value");
+    // The loser of a race must hear "this grant is dead", not "try again" (a 503).
+    await assert.rejects(refresh.consume("refresh-secret-value"), errors.InvalidGrant);
+    assert.equal(reused.length, 1);
+    state.close();
+    // The database is gone: that is the store failing, told apart for the 503 answer.
+    await assert.rejects(refresh.find("anything"), StoreUnavailable);
   });
 
   test("a second concurrent use of a refresh token loses, and revokes the whole grant family", () => {
