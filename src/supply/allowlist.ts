@@ -10,7 +10,7 @@
  * Remote servers must use https, loopback addresses excepted, whether or not there is a list.
  */
 import { accessSync, constants, readFileSync, realpathSync } from "node:fs";
-import { basename, delimiter, isAbsolute, join, sep } from "node:path";
+import { basename, delimiter, isAbsolute, join, resolve, sep } from "node:path";
 import type { Config, ServerConfig, StdioServerConfig } from "../config/types.js";
 import { globMatch } from "../policy/glob.js";
 
@@ -52,13 +52,20 @@ function parseSpec(spec: string): PackageRef {
     : { name: spec.slice(0, at), version: spec.slice(at + 1) };
 }
 
-/** The absolute, symlink-free path a command runs, through PATH like a shell; undefined if none. */
-export function resolveCommand(command: string, cwd: string | undefined): string | undefined {
+/**
+ * The absolute, symlink-free path a command runs, through PATH like a shell; undefined if none.
+ * `path` is the PATH the server is launched with (its own `env.PATH`, else the gateway's).
+ */
+export function resolveCommand(
+  command: string,
+  cwd: string | undefined,
+  path = process.env.PATH ?? "",
+): string | undefined {
   const candidates = isAbsolute(command)
     ? [command]
     : command.includes("/")
       ? [join(cwd ?? process.cwd(), command)]
-      : (process.env.PATH ?? "").split(delimiter).map((d) => join(d, command));
+      : path.split(delimiter).map((d) => join(d, command));
   for (const c of candidates) {
     try {
       accessSync(c, constants.X_OK);
@@ -75,14 +82,52 @@ function isLoopback(host: string): boolean {
   return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
 
+/** The command a stdio server runs, resolved with the PATH it is launched with. */
+function commandOf(s: StdioServerConfig): string | undefined {
+  return resolveCommand(s.command, s.cwd, s.env.PATH);
+}
+
+/**
+ * A `url:` pattern against a URL, parsed: the pattern's origin (scheme, host, port) against the
+ * URL's origin, where `*` stands for part of one host label (`https://*.example.com`), never for
+ * a dot, a colon or userinfo; then the rest of the pattern, if any, against the path. So
+ * `https://mcp.example.com*` admits neither `https://mcp.example.com.evil.net/` nor
+ * `https://mcp.example.com@evil.net/` (whose host is evil.net).
+ */
+export function urlMatches(pattern: string, url: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  const scheme = pattern.indexOf("://");
+  if (scheme < 0) return false;
+  const slash = pattern.indexOf("/", scheme + 3);
+  const originPattern = slash < 0 ? pattern : pattern.slice(0, slash);
+  const pathPattern = slash < 0 ? undefined : pattern.slice(slash);
+  const host = new RegExp(
+    `^${originPattern
+      .split("*")
+      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+      .join("[^./:@]*")}$`,
+  );
+  if (!host.test(u.origin)) return false;
+  return pathPattern === undefined || globMatch(pathPattern, `${u.pathname}${u.search}`);
+}
+
 function matchesEntry(entry: string, s: ServerConfig): boolean {
   const colon = entry.indexOf(":");
   const kind = entry.slice(0, colon);
   const pattern = entry.slice(colon + 1);
-  if (s.kind !== "stdio") return kind === "url" && globMatch(pattern, s.url);
+  if (s.kind !== "stdio") return kind === "url" && urlMatches(pattern, s.url);
   if (kind === "command") {
-    const path = resolveCommand(s.command, s.cwd);
-    return path !== undefined && (globMatch(pattern, path) || globMatch(pattern, s.command));
+    // The path that runs (symlinks followed), or the path written with `..` resolved away, never
+    // the command as written: `/usr/bin/../../tmp/x` is /tmp/x.
+    const path = commandOf(s);
+    if (path === undefined) return false;
+    const written = s.command.includes("/") ? resolve(s.cwd ?? process.cwd(), s.command) : undefined;
+    return globMatch(pattern, path) || (written !== undefined && globMatch(pattern, written));
   }
   if (kind !== "npm") return false;
   const pkg = packageOf(s);
@@ -114,7 +159,7 @@ export function allowlistProblems(config: Config): string[] {
         s.kind === "stdio"
           ? (() => {
               const pkg = packageOf(s);
-              const path = resolveCommand(s.command, s.cwd);
+              const path = commandOf(s);
               return pkg
                 ? `npm package ${pkg.name}${pkg.version ? `@${pkg.version}` : ""}`
                 : `command ${path ?? s.command}`;

@@ -1,13 +1,14 @@
 // supply_chain.allow: every server must match an entry (npm package and version, command path,
 // URL), or the config is refused at the server's path; remote servers need https beyond loopback.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parseConfig } from "../../src/config/load.js";
 import { ConfigError } from "../../src/config/errors.js";
 import type { StdioServerConfig } from "../../src/config/types.js";
-import { packageOf, resolveCommand } from "../../src/supply/allowlist.js";
+import { packageOf, resolveCommand, urlMatches } from "../../src/supply/allowlist.js";
 import { EVERYTHING_BIN, ROOT } from "../helpers/paths.js";
 
 const everythingVersion = (
@@ -101,4 +102,46 @@ test("remote servers need https, except on loopback, list or no list", () => {
     url: http://[::1]:9000/mcp
 `);
   assert.deepEqual(found, ["servers[0].url: must be https (plain http only to a loopback address)"]);
+});
+
+test("a command entry matches the path that runs: `..` cannot walk out of it", () => {
+  const node = resolveCommand("node", undefined) as string;
+  const dir = node.slice(0, node.lastIndexOf("/"));
+  // Written under the allowed directory, it runs a program outside it.
+  const outside = join(mkdtempSync(join(tmpdir(), "warden-allow-")), "evil");
+  writeFileSync(outside, "#!/bin/sh\n", { mode: 0o755 });
+  const escape = `${dir}${"/..".repeat(dir.split("/").length)}${outside}`;
+  const found = problems(`supply_chain:
+  allow: ["command:${dir}/*"]
+servers:
+  - name: ok
+    command: ${node}
+  - name: escape
+    command: ${escape}
+`);
+  assert.deepEqual(found, [
+    `servers[1]: command ${realpathSync(outside)} matches no supply_chain.allow entry`,
+  ]);
+});
+
+test("a command is resolved with the PATH the server is launched with", () => {
+  const found = problems(`supply_chain:
+  allow: ["command:${resolveCommand("node", undefined) as string}"]
+servers:
+  - name: node
+    command: node
+    env: { PATH: /nonexistent-dir }
+`);
+  // Launched with that PATH, `node` is not the allowed binary (it is none at all).
+  assert.equal(found.length, 1, found.join("\n"));
+});
+
+test("a url entry matches the parsed origin: no suffix hosts, no userinfo tricks", () => {
+  assert.ok(urlMatches("https://mcp.example.com*", "https://mcp.example.com/mcp"));
+  assert.ok(urlMatches("https://*.internal.example/*", "https://mcp.internal.example/mcp"));
+  assert.ok(!urlMatches("https://mcp.example.com*", "https://mcp.example.com.evil.net/mcp"));
+  assert.ok(!urlMatches("https://mcp.example.com*", "https://mcp.example.com@evil.net/mcp"));
+  assert.ok(!urlMatches("https://mcp.example.com*", "https://mcp.example.com:8443/mcp"));
+  assert.ok(!urlMatches("https://*.internal.example/*", "https://a.b.internal.example/mcp"));
+  assert.ok(!urlMatches("https://mcp.example.com/mcp", "https://mcp.example.com/other"));
 });
