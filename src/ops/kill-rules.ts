@@ -1,17 +1,32 @@
 import type { AuditEvent } from "../audit/event.js";
 import type { KillRule } from "../config/types.js";
+import { ErrorCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { KillScope } from "./kill-store.js";
 
 /** What a rule does when it fires: kill (scope, target) with a reason. */
 export type RuleKill = (scope: KillScope, target: string, reason: string) => Promise<unknown>;
 
+/**
+ * Refusals that are not the caller's doing and never count as its denials: the kill switch's own,
+ * the gateway's faults (-32603: audit or rate-limit store unavailable, a cancelled call), and
+ * callers nobody could name.
+ */
+const NOT_THE_CALLERS: ReadonlySet<unknown> = new Set([ErrorCode.Killed, ErrorCode.InternalError]);
+const NOT_THE_CALLERS_REASONS: ReadonlySet<string | undefined> = new Set([
+  "killed",
+  "authentication",
+  "audit_unavailable",
+  "cancelled",
+]);
+
 /** The event kinds a rule counts, read off audit events. */
 function kindOf(e: AuditEvent): KillRule["when"] | undefined {
   if (e.event === "denied") {
-    // Refusals by the kill switch itself, or of callers nobody could name, never feed a rule.
-    if (e.reason === "killed" || e.reason === "authentication" || e.reason === "audit_unavailable")
-      return undefined;
+    const code = e.detail?.code;
+    // An upstream that is down or timed out is the server's failure, not the caller's denial.
+    if (code === ErrorCode.UpstreamUnavailable) return "upstream_error";
+    if (NOT_THE_CALLERS.has(code) || NOT_THE_CALLERS_REASONS.has(e.reason)) return undefined;
     return "denied";
   }
   if (e.event === "redacted") return "redacted";

@@ -40,6 +40,31 @@ test("the local window forgets events older than the window", async () => {
   assert.deepEqual(kills, ["eve"]);
 });
 
+test("the gateway's and the upstream's faults never count as the caller's denials", async () => {
+  const kills: string[] = [];
+  const upstream = { when: "upstream_error", count: 3, withinMs: 60_000, kill: "server" } as const;
+  const rules = new KillRules([RULE, upstream], async (_s, target) => kills.push(target), log);
+  const refusal = (code: number, reason: string) =>
+    ({
+      event: "denied",
+      reason,
+      server: "files",
+      principal: { sub: "eve", auth: "bearer" },
+      detail: { code },
+    }) as unknown as AuditEvent;
+  for (let i = 0; i < 3; i++) {
+    rules.observe(refusal(-32005, "upstream_unavailable")); // the server is down
+    rules.observe(refusal(-32603, "rate_limit_unavailable")); // the gateway's store is down
+    rules.observe(refusal(-32603, "cancelled")); // the client cancelled
+    rules.observe(refusal(-32003, "killed"));
+  }
+  await settle();
+  assert.deepEqual(kills, ["files"], "eve is not killed; the failing server is, by its own rule");
+  for (let i = 0; i < 3; i++) rules.observe(refusal(-32001, "insufficient_scope"));
+  await settle();
+  assert.deepEqual(kills, ["files", "eve"]);
+});
+
 const prefix = `rules${process.pid}_${Date.now()}:`;
 const redis = new RedisState("redis://127.0.0.1:6379", prefix, log);
 after(async () => {
