@@ -42,6 +42,10 @@ export class KillSwitch {
   private stopWatching: (() => void) | undefined;
   private filePoll: NodeJS.Timeout | undefined;
   private reloading: Promise<void> | undefined;
+  /** A change was announced while a reload was reading: read again once it ends. */
+  private reloadAgain = false;
+  /** Kills in force here that the store has not taken yet (it failed): kept, and written again. */
+  private readonly unsaved = new Map<string, Kill>();
 
   constructor(
     private readonly store: KillStore,
@@ -90,33 +94,53 @@ export class KillSwitch {
     return [...(this.fileKill ? [this.fileKill] : []), ...this.kills.values()];
   }
 
-  /** Kills (scope, target) here and, through the store, everywhere; recorded in the audit log. */
+  /**
+   * Kills (scope, target) here at once and, through the store, everywhere; recorded in the audit
+   * log. A brake must never wait on a store: if the store fails, the kill stays in force here, is
+   * written again at each reload, and the caller is told (the error) that others may not have it.
+   */
   async kill(scope: KillScope, target: string, reason: string, by: AuditPrincipal): Promise<Kill> {
     const kill: Kill = { scope, target, reason, by: by.sub, at: new Date().toISOString() };
-    await this.store.put(kill);
+    const key = killKey(scope, target);
     this.apply(kill);
-    await this.record("kill", kill, by);
+    try {
+      await this.store.put(kill);
+      this.unsaved.delete(key);
+    } catch (err) {
+      this.unsaved.set(key, kill);
+      this.log.error(
+        { scope, target, err: (err as Error).message },
+        "kill switch: the kill is in force here but the store did not take it; retried at each reload",
+      );
+      await this.record("kill", kill, by, "local_only");
+      throw new Error(`killed on this instance only: the kill store failed: ${(err as Error).message}`);
+    }
+    await this.record("kill", kill, by, "ok");
     return kill;
   }
 
+  /** Lifts a kill. It loosens, so the audit log must be writable before anything changes. */
   async revive(scope: KillScope, target: string, reason: string, by: AuditPrincipal): Promise<boolean> {
-    const removed = await this.store.remove(scope, target);
-    this.kills.delete(killKey(scope, target));
+    await this.audit.ready();
+    const key = killKey(scope, target);
+    const removed = (await this.store.remove(scope, target)) || this.unsaved.has(key);
+    this.unsaved.delete(key);
+    this.kills.delete(key);
     await this.record(
       "revive",
       { scope, target, reason, by: by.sub, at: new Date().toISOString() },
       by,
-      removed,
+      removed ? "ok" : "not_found",
     );
     return removed;
   }
 
-  private async record(action: string, k: Kill, by: AuditPrincipal, done = true): Promise<void> {
+  private async record(action: string, k: Kill, by: AuditPrincipal, status: string): Promise<void> {
     await this.audit.record(
       auditEvent({
         event: "admin",
         principal: by,
-        status: done ? "ok" : "not_found",
+        status,
         reason: action,
         detail: { scope: k.scope, target: k.target, why: k.reason },
       }),
@@ -135,25 +159,43 @@ export class KillSwitch {
     for (const l of this.listeners) l(kill);
   }
 
-  /** Reads the store again; new kills are applied, revived ones dropped. One reload at a time. */
-  /** The store's kills become the ones in force: new ones applied, revived ones dropped. */
+  /**
+   * The store's kills become the ones in force: new ones applied, revived ones dropped (never one
+   * the store has not taken yet).
+   */
   private replace(list: readonly Kill[]): void {
     const keys = new Set(list.map((k) => killKey(k.scope, k.target)));
-    for (const key of [...this.kills.keys()]) if (!keys.has(key)) this.kills.delete(key);
+    for (const key of [...this.kills.keys()])
+      if (!keys.has(key) && !this.unsaved.has(key)) this.kills.delete(key);
     for (const k of list) this.apply(k);
   }
 
+  /**
+   * Writes the unsaved kills, then reads the store again. One reload at a time; a change announced
+   * meanwhile makes it read once more, so no announcement is answered with an older read.
+   */
   private reload(): Promise<void> {
-    this.reloading ??= this.store
-      .list()
-      .then((list) => this.replace(list))
-      .catch((err: unknown) => {
-        // The last known kills stay in force; a store that cannot be read never revives anything.
-        this.log.error({ err: (err as Error).message }, "kill switch: the store could not be read");
-      })
-      .finally(() => {
-        this.reloading = undefined;
-      });
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      do {
+        this.reloadAgain = false;
+        try {
+          for (const [key, kill] of this.unsaved) {
+            await this.store.put(kill);
+            this.unsaved.delete(key);
+          }
+          this.replace(await this.store.list());
+        } catch (err) {
+          // The last known kills stay in force; a store that cannot be read never revives anything.
+          this.log.error({ err: (err as Error).message }, "kill switch: the store could not be used");
+        }
+      } while (this.reloadAgain);
+    })().finally(() => {
+      this.reloading = undefined;
+    });
     return this.reloading;
   }
 
@@ -170,7 +212,7 @@ export class KillSwitch {
       this.fileKill = kill;
       this.log.warn({ file: this.file }, "kill switch file present: every call is refused");
       for (const l of this.listeners) l(kill);
-      void this.record("kill_file", kill, { sub: "file", auth: "file" }).catch(() => undefined);
+      void this.record("kill_file", kill, { sub: "file", auth: "file" }, "ok").catch(() => undefined);
     } else if (!present && this.fileKill) {
       const kill = this.fileKill;
       this.fileKill = undefined;
@@ -179,6 +221,7 @@ export class KillSwitch {
         "revive_file",
         { ...kill, reason: "file removed" },
         { sub: "file", auth: "file" },
+        "ok",
       ).catch(() => undefined);
     }
   }

@@ -8,7 +8,7 @@ import type { Kill, KillStore } from "../../../src/ops/kill-store.js";
 import { KillSwitch, killMatches } from "../../../src/ops/kill-switch.js";
 
 const log = createLogger("silent");
-const audit = { record: () => Promise.resolve() } as unknown as AuditLog;
+const audit = { record: () => Promise.resolve(), ready: () => Promise.resolve() } as unknown as AuditLog;
 const kill = (scope: Kill["scope"], target: string): Kill => ({
   scope,
   target,
@@ -61,6 +61,7 @@ test("a kill and a revive are audited with the whole caller: subject, method and
   const events: Array<{ principal?: unknown; reason?: string }> = [];
   const recording = {
     record: (e: { principal?: unknown; reason?: string }) => (events.push(e), Promise.resolve()),
+    ready: () => Promise.resolve(),
   };
   const store: KillStore = {
     list: () => Promise.resolve([]),
@@ -80,5 +81,78 @@ test("a kill and a revive are audited with the whole caller: subject, method and
       ["revive", by],
     ],
   );
+  ks.stop();
+});
+
+/** A store whose writes and reads fail while `down` is set; `watcher` announces changes. */
+function flakyStore() {
+  const saved = new Map<string, Kill>();
+  const state = { down: false, watcher: undefined as (() => void) | undefined, lists: 0 };
+  const fail = () => Promise.reject(new Error("store down"));
+  const store: KillStore = {
+    list: () => (state.down ? fail() : (state.lists++, Promise.resolve([...saved.values()]))),
+    put: (k) => (state.down ? fail() : (saved.set(`${k.scope}:${k.target}`, k), Promise.resolve())),
+    remove: (scope, target) => (state.down ? fail() : Promise.resolve(saved.delete(`${scope}:${target}`))),
+    watch: (onChange) => {
+      state.watcher = onChange;
+      return Promise.resolve(() => undefined);
+    },
+  };
+  return { store, saved, state };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+test("a kill the store cannot take is in force here at once, said to the caller, and written later", async () => {
+  const { store, saved, state } = flakyStore();
+  const events: Array<{ status?: string }> = [];
+  const recording = {
+    record: (e: { status?: string }) => (events.push(e), Promise.resolve()),
+    ready: () => Promise.resolve(),
+  };
+  const ks = new KillSwitch(store, undefined, recording as unknown as AuditLog, log);
+  await ks.start();
+  state.down = true;
+  await assert.rejects(ks.kill("user", "eve", "incident", { sub: "ops" }), /killed on this instance only/);
+  assert.equal(ks.check({ subject: "eve" })?.target, "eve", "the kill is in force here");
+  assert.equal(events.at(-1)?.status, "local_only");
+  state.watcher?.(); // a reload while the store is still down keeps it
+  await settle();
+  assert.equal(ks.check({ subject: "eve" })?.target, "eve");
+  state.down = false;
+  state.watcher?.();
+  await settle();
+  assert.ok(saved.has("user:eve"), "written to the store once it is back");
+  assert.equal(ks.check({ subject: "eve" })?.target, "eve");
+  ks.stop();
+});
+
+test("a revive is refused, and the kill kept, while the audit log cannot record it", async () => {
+  const { store } = flakyStore();
+  let writable = true;
+  const gated = {
+    record: () => Promise.resolve(),
+    ready: () => (writable ? Promise.resolve() : Promise.reject(new Error("audit down"))),
+  };
+  const ks = new KillSwitch(store, undefined, gated as unknown as AuditLog, log);
+  await ks.start();
+  await ks.kill("server", "files", "incident", { sub: "ops" });
+  writable = false;
+  await assert.rejects(ks.revive("server", "files", "resolved", { sub: "ops" }), /audit down/);
+  assert.equal(ks.check({ server: "files", subject: "x" })?.scope, "server");
+  ks.stop();
+});
+
+test("a change announced while a reload is reading is read again, not answered with the older read", async () => {
+  const { store, saved, state } = flakyStore();
+  const ks = new KillSwitch(store, undefined, audit, log);
+  await ks.start();
+  const before = state.lists;
+  state.watcher?.(); // a reload starts reading
+  saved.set("tool:files/write", { scope: "tool", target: "files/write", reason: "r", by: "b", at: "" });
+  state.watcher?.(); // announced while it reads
+  await settle();
+  assert.equal(state.lists - before, 2);
+  assert.equal(ks.check({ server: "files", name: "write", subject: "x" })?.scope, "tool");
   ks.stop();
 });
