@@ -96,8 +96,6 @@ export class Session implements Forwarder {
   private readonly outgoing = new Map<number, Outgoing>();
   private nextOutgoing = 1;
   private resources: ResourceIndex | undefined;
-  /** Input schemas of the tools each server listed to this session, for the argument guards. */
-  private readonly schemas = new Map<string, Map<string, unknown>>();
   /** Tool and prompt definitions each server listed to this session (key `kind\0server`), for supply-chain checks. */
   private readonly definitions = new Map<string, Map<string, JsonObject>>();
   private closed = false;
@@ -252,31 +250,40 @@ export class Session implements Forwarder {
     return n;
   }
 
+  /** A tool's input schema from the server's current list (the argument guards' map of it). */
   async inputSchema(server: string, tool: string): Promise<unknown> {
-    if (!this.schemas.has(server)) {
-      try {
-        await this.gather("tools/list", "tools", [server]);
-      } catch {
-        // Unknown schema: the guards still walk the actual arguments by name.
-      }
+    try {
+      return (await this.definition(server, "tool", tool))?.inputSchema;
+    } catch {
+      // Unknown schema: the guards still walk the actual arguments by name.
+      return undefined;
     }
-    return this.schemas.get(server)?.get(tool);
   }
 
+  /**
+   * An item's definition from the server's current list, fetched when this session has none (or
+   * the server announced a change). Undefined only when the server lists no such item, or proved
+   * at initialize that it has no such list; a list that could not be read throws (in an aggregate
+   * `gather` skips a failing server, and unknown must be refused, not waved through).
+   */
   async definition(server: string, kind: "tool" | "prompt", name: string): Promise<JsonObject | undefined> {
     const key = `${kind}\u0000${server}`;
     if (!this.definitions.has(key)) {
       await this.gather(kind === "tool" ? "tools/list" : "prompts/list", `${kind}s`, [server]);
-      // In an aggregate a failed list is skipped, not thrown: unknown is refused, not waved through.
-      if (!this.definitions.has(key) && hasCapability(this.links.get(server)?.init, `${kind}s`))
+      if (!this.definitions.has(key)) {
+        const init = this.links.get(server)?.init;
+        if (init && !hasCapability(init, `${kind}s`)) return undefined;
         throw upstreamUnavailable(server, "upstream_unavailable", `its ${kind} list could not be read`);
+      }
     }
     return this.definitions.get(key)?.get(name);
   }
 
   toolNames(): readonly string[] {
     const names: string[] = [];
-    for (const [server, tools] of this.schemas) {
+    for (const [key, tools] of this.definitions) {
+      const [kind, server] = key.split("\u0000") as [string, string];
+      if (kind !== "tool") continue;
       for (const tool of tools.keys()) names.push(tool, this.route.exposeName(server, tool));
     }
     return names;
@@ -480,9 +487,6 @@ export class Session implements Forwarder {
           if (Array.isArray(list)) for (const item of list) if (isObject(item)) items.push({ server, item });
           cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined;
           if (!cursor) break;
-        }
-        if (key === "tools") {
-          this.schemas.set(server, new Map(items.map(({ item }) => [String(item.name), item.inputSchema])));
         }
         if (key === "tools" || key === "prompts") {
           const kind = key === "tools" ? "tool" : "prompt";
