@@ -14,24 +14,26 @@ import type { Logger } from "../log.js";
 import { canonicalDefinition, definitionHash, definitionName, type Pin, type PinStore } from "./pins.js";
 import { scanDefinition, type DefinitionKind, type Finding } from "./poisoning.js";
 
-export type Verdict =
-  { readonly serve: true } | { readonly serve: false; readonly why: "changed" | "poisoned" };
+/** Why an item is refused: changed since pinned, poisoned, or never listed (so never reviewed). */
+export type QuarantineReason = "changed" | "poisoned" | "unlisted";
+
+export type Verdict = { readonly serve: true } | { readonly serve: false; readonly why: QuarantineReason };
+
+const WHY: Readonly<Record<QuarantineReason, string>> = {
+  poisoned: "its definition failed the poisoning scan",
+  changed: "its definition changed since it was pinned and awaits approval",
+  unlisted: "its server does not list it, so its definition was never reviewed",
+};
 
 const SERVE: Verdict = Object.freeze({ serve: true });
 const MAX_SCANS = 10_000;
 
-export function quarantinedError(
-  kind: DefinitionKind,
-  name: string,
-  why: "changed" | "poisoned",
-): GatewayError {
+export function quarantinedError(kind: DefinitionKind, name: string, why: QuarantineReason): GatewayError {
   const what = `${kind === "resourceTemplate" ? "resource template" : kind} ${name.slice(0, 200)}`;
   return new GatewayError(
     ErrorCode.ToolQuarantined,
     "tool_quarantined",
-    why === "poisoned"
-      ? `${what} is quarantined: its definition failed the poisoning scan`
-      : `${what} is quarantined: its definition changed since it was pinned and awaits approval`,
+    `${what} is quarantined: ${WHY[why]}`,
     { why },
   );
 }
@@ -114,11 +116,15 @@ export class DefinitionGuard {
     return verdict;
   }
 
-  /** A call to an item its server did not list: judged on what the store last recorded. */
+  /**
+   * A call to an item its server did not list: judged on what the store last recorded. Under
+   * `enforce`, an item never listed (no pin) was never reviewed, so it is refused (`unlisted`).
+   */
   stored(server: string, kind: DefinitionKind, name: string): Verdict {
     if (!this.enabled) return SERVE;
     const pin = this.store.get(server, kind, name);
-    return pin ? this.verdictOf(pin, pin.findings) : SERVE;
+    if (pin) return this.verdictOf(pin, pin.findings);
+    return this.config.toolPinning === "enforce" ? { serve: false, why: "unlisted" } : SERVE;
   }
 
   private verdictOf(pin: Pin, findings: readonly Finding[]): Verdict {

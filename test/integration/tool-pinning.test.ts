@@ -5,8 +5,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { connectClient, mcpError, textOf, type ConnectedClient } from "../helpers/client.js";
-import { gatewayConfig } from "../helpers/configs.js";
+import { connectClient, mcpError, reasonOf, textOf, type ConnectedClient } from "../helpers/client.js";
+import { gatewayConfig, recorderStdio } from "../helpers/configs.js";
+import { receivedToolCalls } from "../helpers/records.js";
 import { makeTempDir, runCli, startGateway, type Gateway } from "../helpers/gateway.js";
 import { auditEvents, ran, rugPullStdio } from "../helpers/supply.js";
 
@@ -156,5 +157,56 @@ describe("tool pinning: warn", () => {
     const changed = events.find((e) => e.reason === "tool_changed" && e.tool === "weather");
     assert.ok(changed, JSON.stringify(events));
     assert.equal(changed.status, "served");
+  });
+});
+
+describe("tool pinning: a tool the server never listed", () => {
+  const dir = makeTempDir("warden-unlisted-");
+  const records = (name: string) => join(dir, `${name}.jsonl`);
+  let enforce: Gateway;
+  let warn: Gateway;
+
+  before(async () => {
+    const config = (mode: string) => ({
+      ...gatewayConfig([recorderStdio("rec", records(mode), { "*": ["demo:use"] })]),
+      supply_chain: { tool_pinning: mode },
+    });
+    enforce = await startGateway(config("enforce"));
+    warn = await startGateway(config("warn"));
+  });
+
+  after(async () => {
+    await enforce?.stop();
+    await warn?.stop();
+  });
+
+  test("under enforce it was never reviewed: -32004 unlisted, and the upstream never sees the call", async () => {
+    const c = await connectClient(enforce.mcpUrl);
+    try {
+      const err = await mcpError(() => c.client.callTool({ name: "rec__not_listed", arguments: {} }));
+      assert.equal(err.code, -32004);
+      assert.equal(reasonOf(err), "tool_quarantined");
+      assert.equal((err.data as { why?: string }).why, "unlisted");
+      assert.equal(receivedToolCalls(records("enforce"), "not_listed").length, 0);
+      // A listed tool of the same server is served.
+      assert.match(
+        textOf(await c.client.callTool({ name: "rec__echo", arguments: { message: "hi" } })),
+        /hi/,
+      );
+    } finally {
+      await c.close();
+    }
+  });
+
+  test("under warn it is forwarded (the server answers for it)", async () => {
+    const c = await connectClient(warn.mcpUrl);
+    try {
+      const answer = await c.client.callTool({ name: "rec__not_listed", arguments: {} });
+      assert.equal(answer.isError, true);
+      assert.match(textOf(answer), /not_listed not found/);
+      assert.equal(receivedToolCalls(records("warn"), "not_listed").length, 1);
+    } finally {
+      await c.close();
+    }
   });
 });
