@@ -76,6 +76,24 @@ describe("kill switch", () => {
       },
       { timeoutMs: 10_000, intervalMs: 50, what: "calls to be refused as killed" },
     );
+  /**
+   * Once a kill is known (refusedSoon), the next call is refused -32003 `killed` with `scope`, and
+   * the upstream never sees it. (The call that first met the kill may have been in flight already:
+   * that one is cancelled upstream instead, tested on its own below.)
+   */
+  const refusedBeforeUpstream = async (c: ConnectedClient, prefix: string, scope: string) => {
+    await refusedSoon(c, prefix);
+    const message = `${prefix}-unseen-${attempt++}`;
+    const err = await mcpError(() => echo(c, message));
+    assert.equal(err.code, -32003);
+    assert.equal(reasonOf(err), "killed");
+    assert.equal((err.data as { scope?: string }).scope, scope);
+    const seen = receivedToolCalls(records, "echo").map(
+      (m) => (m.params?.arguments as { message: string }).message,
+    );
+    assert.ok(!seen.includes(message), "a killed call reached the upstream");
+    return err;
+  };
   /** Lifts a kill whatever the test's outcome, so one failure does not fail the tests after it. */
   const cleanup = (...scope: string[]) => cli("revive", ...scope, "--reason", "test cleanup");
   const token = async (sub: string) => {
@@ -126,7 +144,7 @@ describe("kill switch", () => {
     const c = await connectClient(`${base}/mcp`);
     try {
       assert.equal((await cli("kill", "--server", "rec", "--reason", "suspicious")).code, 0);
-      await refusedSoon(c, "x");
+      await refusedBeforeUpstream(c, "srv", "server");
       const names = (await c.client.listTools()).tools.map((t) => t.name);
       assert.ok(!names.some((n) => n.startsWith("rec__")), "a killed server's tools are listed");
       assert.ok(names.includes("everything__echo"));
@@ -144,7 +162,7 @@ describe("kill switch", () => {
     const c = await connectClient(`${base}/mcp`);
     try {
       assert.equal((await cli("kill", "--tool", "rec__echo", "--reason", "bad tool")).code, 0);
-      await refusedSoon(c, "x");
+      await refusedBeforeUpstream(c, "tool", "tool");
       const pid = await c.client.callTool({ name: "rec__pid", arguments: {} });
       assert.match(textOf(pid), /^\d+$/);
       assert.equal((await cli("revive", "--server", "rec", "--tool", "echo", "--reason", "fixed")).code, 0);
@@ -185,7 +203,7 @@ describe("kill switch", () => {
     const alice = await as("alice");
     try {
       assert.equal((await cli("kill", "--user", "mallory", "--reason", "leaked token")).code, 0);
-      await refusedSoon(mallory, "m");
+      await refusedBeforeUpstream(mallory, "m", "user");
       assert.match(textOf(await echo(alice, "a")), /a/);
       assert.equal((await cli("revive", "--user", "mallory", "--reason", "token rotated")).code, 0);
     } finally {
@@ -195,11 +213,28 @@ describe("kill switch", () => {
     }
   });
 
+  test("kill one client: its callers are refused, callers through another client are not", async () => {
+    // `mcp-warden token` mints as the client mcp-warden-cli; anonymous callers have no client.
+    const carol = await as("carol");
+    const anonymous = await connectClient(`${base}/mcp`);
+    try {
+      assert.equal((await cli("kill", "--client", "mcp-warden-cli", "--reason", "client leak")).code, 0);
+      await refusedBeforeUpstream(carol, "cl", "client");
+      assert.match(textOf(await echo(anonymous, "anon")), /anon/);
+      assert.equal((await cli("revive", "--client", "mcp-warden-cli", "--reason", "rotated")).code, 0);
+      await waitFor(async () => textOf(await echo(carol, "carol")).includes("carol"), { what: "carol back" });
+    } finally {
+      await cleanup("--client", "mcp-warden-cli");
+      await carol.close();
+      await anonymous.close();
+    }
+  });
+
   test("the sentinel file refuses everything while it exists", async () => {
     const c = await connectClient(`${base}/mcp`);
     try {
       writeFileSync(sentinel(), "");
-      const err = await refusedSoon(c, "f");
+      const err = await refusedBeforeUpstream(c, "f", "all");
       assert.match(err.message, /kill switch file/);
       rmSync(sentinel());
       await waitFor(async () => textOf(await echo(c, "nofile")).includes("nofile"), {
@@ -219,9 +254,8 @@ describe("kill switch", () => {
         const e = await mcpError(() => eve.client.callTool({ name: "rec__secret_tool", arguments: {} }));
         assert.equal(reasonOf(e), "tool_not_mapped");
       }
-      const err = await refusedSoon(eve, "eve");
-      assert.equal(err.data?.scope, "user");
-      assert.equal(err.data?.target, "eve");
+      const err = await refusedBeforeUpstream(eve, "eve", "user");
+      assert.equal((err.data as { target?: string }).target, "eve");
       assert.match(textOf(await echo(bob, "bob")), /bob/);
       const list = await cli("kill", "--list", "--json");
       const kills = list.stdout
