@@ -112,6 +112,7 @@ export class Gateway {
     );
     this.deps = {
       servers: this.servers,
+      kills: this.kills,
       pipeline: buildPipeline({
         access: new AccessPolicy(config),
         arguments: new ArgumentPolicy(config.servers),

@@ -17,6 +17,8 @@ import type { UpstreamConnection } from "../upstreams/connection.js";
 import type { UpstreamServer } from "../upstreams/server.js";
 import type { Protector } from "../protect/protector.js";
 import { auditUnavailable, principalFields } from "../pipeline/stages/audit.js";
+import { killedError } from "../pipeline/stages/kill-switch.js";
+import type { KillSwitch } from "../ops/kill-switch.js";
 import { hasCapability, mergeCapabilities, negotiateVersion } from "./capabilities.js";
 import { ResourceIndex } from "./resource-index.js";
 import type { Route } from "./route.js";
@@ -38,6 +40,8 @@ export interface SessionDeps {
   readonly audit: AuditLog;
   /** Counts a refusal made before the pipeline (metrics). */
   readonly refused: (reason: string) => void;
+  /** The kill switch: a killed caller opens no session, a killed server no connection. */
+  readonly kills: KillSwitch;
 }
 
 interface Link {
@@ -138,9 +142,33 @@ export class Session implements Forwarder {
     ) {
       throw invalidParams("initialize needs protocolVersion, capabilities and clientInfo");
     }
+    // The brake before any upstream work: a killed caller starts no process and opens no session.
+    const caller = { subject: this.principal.subject, clientId: this.principal.clientId };
+    const servers = this.route.servers.filter((s) => !this.deps.kills.has("server", s));
+    const kill =
+      this.deps.kills.check(caller) ??
+      (servers.length === 0
+        ? this.deps.kills.check({ ...caller, server: this.route.servers[0] })
+        : undefined);
+    if (kill) {
+      const refusal = killedError(kill);
+      this.deps.refused("killed");
+      await this.deps.audit.record(
+        auditEvent({
+          event: "denied",
+          principal: principalFields(this.principal),
+          session: this.id,
+          method: "initialize",
+          status: "denied",
+          reason: "killed",
+          detail: { code: refusal.code, scope: kill.scope },
+        }),
+      );
+      throw refusal;
+    }
     this.protocolVersion = negotiateVersion(params.protocolVersion);
     this.initParams = { ...params, protocolVersion: this.protocolVersion };
-    const opened = await Promise.allSettled(this.route.servers.map((s) => this.connection(s)));
+    const opened = await Promise.allSettled(servers.map((s) => this.connection(s)));
     const failed = opened.filter((r) => r.status === "rejected");
     if (failed.length === opened.length) {
       throw (failed[0] as PromiseRejectedResult).reason instanceof GatewayError

@@ -18,7 +18,7 @@ import {
   type ConnectedClient,
   type Gateway,
 } from "../helpers/gateway.js";
-import { readRecords, receivedToolCalls } from "../helpers/records.js";
+import { readRecords, receivedMessages, receivedToolCalls } from "../helpers/records.js";
 import { freePort } from "../helpers/upstreams.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -204,6 +204,18 @@ describe("kill switch", () => {
     try {
       assert.equal((await cli("kill", "--user", "mallory", "--reason", "leaked token")).code, 0);
       await refusedBeforeUpstream(mallory, "m", "user");
+      // A new session for mallory is refused at initialize: no upstream session is even opened.
+      const headers = { authorization: `Bearer ${await token("mallory")}` };
+      await assert.rejects(
+        connectClient(`${base}/mcp`, { name: "killed-probe", headers }),
+        (e: { code?: number }) => e.code === -32003,
+      );
+      const opened = receivedMessages(records).filter(
+        (m) =>
+          m.method === "initialize" &&
+          (m.params?.clientInfo as { name?: string } | undefined)?.name === "killed-probe",
+      );
+      assert.equal(opened.length, 0, "a killed caller's session reached the upstream");
       assert.match(textOf(await echo(alice, "a")), /a/);
       assert.equal((await cli("revive", "--user", "mallory", "--reason", "token rotated")).code, 0);
     } finally {
@@ -272,11 +284,21 @@ describe("kill switch", () => {
   test("kills persist across a restart until revived", async () => {
     await gw.stop();
     gw = await startGateway(config);
-    const eve = await as("eve");
+    // Still killed after the restart: eve cannot even open a session.
+    await assert.rejects(as("eve"), (e: { code?: number }) => e.code === -32003);
+    assert.equal((await cli("revive", "--user", "eve", "--reason", "reviewed")).code, 0);
+    const eve = await waitFor(
+      async () => {
+        try {
+          return await as("eve");
+        } catch {
+          return undefined;
+        }
+      },
+      { what: "eve revived" },
+    );
     try {
-      await refusedSoon(eve, "still");
-      assert.equal((await cli("revive", "--user", "eve", "--reason", "reviewed")).code, 0);
-      await waitFor(async () => textOf(await echo(eve, "free")).includes("free"), { what: "eve revived" });
+      assert.match(textOf(await echo(eve, "free")), /free/);
       const again = await cli("revive", "--user", "eve", "--reason", "twice");
       assert.equal(again.code, 1, "reviving what is not killed is an error");
     } finally {
