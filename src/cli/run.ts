@@ -106,7 +106,13 @@ export function openApiKeys(state: StateStore, postgres: PostgresState | undefin
 }
 
 /** The gateway on a config, with the state store, shared state and audit log it runs on; started. */
-export async function openGateway(config: Config, log: Logger, state: StateStore): Promise<Gateway> {
+export async function openGateway(
+  config: Config,
+  log: Logger,
+  state: StateStore,
+  /** The process's shared Postgres (`openPostgres`), when it has one: pins use its connections. */
+  postgres?: PostgresState,
+): Promise<Gateway> {
   const redis = await openRedis(config, log);
   const audit = openAuditLog(config, state, log);
   const gateway = new Gateway(
@@ -116,7 +122,7 @@ export async function openGateway(config: Config, log: Logger, state: StateStore
     audit,
     redis,
     openKillStore(state, redis),
-    await openPinStore(config, state, redis, log),
+    await openPinStore(config, state, redis, log, { postgres }),
   );
   await gateway.start();
   return gateway;
@@ -136,12 +142,15 @@ export async function openPinStore(
   state: StateStore,
   redis: RedisState | undefined,
   log: Logger,
-  requireShared = false,
+  options: { requireShared?: boolean; postgres?: PostgresState } = {},
 ): Promise<SqlitePinStore | SharedPinStore> {
+  const { requireShared = false, postgres } = options;
   const local = new SqlitePinStore(state.db);
   const channel =
     config.state.postgres !== undefined
-      ? new PostgresPinChannel(new PostgresState(config.state.postgres, log))
+      ? postgres
+        ? new PostgresPinChannel(postgres, false)
+        : new PostgresPinChannel(new PostgresState(config.state.postgres, log), true)
       : redis
         ? new RedisPinChannel(redis)
         : undefined;

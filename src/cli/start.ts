@@ -21,7 +21,7 @@ export async function startCommand(option: string | undefined): Promise<void> {
       ? await KeyStore.load({ file: config.auth.signingKeyFile, state })
       : undefined;
   const postgres = openPostgres(config, log);
-  const gateway = await openGateway(config, log, state);
+  const gateway = await openGateway(config, log, state, postgres);
   // Without Postgres each instance's issuer has its own SQLite: revocations reach the others
   // through Redis (with Postgres every instance already reads the same records).
   const feed = keys && gateway.redis && !postgres ? new RevocationFeed(gateway.redis, log) : undefined;

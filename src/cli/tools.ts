@@ -52,7 +52,7 @@ async function withPins(
   // approval at once.
   const redis = await openRedis(config, log);
   try {
-    const pins = await openPinStore(config, state, redis, log, true);
+    const pins = await openPinStore(config, state, redis, log, { requireShared: true });
     try {
       await run(config, state, pins);
     } finally {

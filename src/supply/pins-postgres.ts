@@ -28,7 +28,11 @@ function params(pin: Pin): unknown[] {
 export class PostgresPinChannel implements PinChannel {
   readonly name = "postgres";
 
-  constructor(private readonly postgres: PostgresState) {}
+  constructor(
+    private readonly postgres: PostgresState,
+    /** Whether the connections are this channel's own (closed with it), or the process's. */
+    private readonly owned: boolean,
+  ) {}
 
   async all(): Promise<Pin[]> {
     const r = await this.postgres.query<PinRow>(`SELECT ${PIN_COLUMNS} FROM warden_tool_pins`);
@@ -73,7 +77,7 @@ export class PostgresPinChannel implements PinChannel {
   }
 
   async close(): Promise<void> {
-    // Its own connections (like the audit sink's), ended with it.
-    await this.postgres.close();
+    // The process's shared connections (and this channel's LISTEN among them) end with it.
+    if (this.owned) await this.postgres.close();
   }
 }
