@@ -113,7 +113,8 @@ export async function auditedAction<T>(
   return result;
 }
 
-function operator(): string {
+/** Who runs a CLI command that changes state: the operating-system user, as the audit log names them. */
+export function operator(): string {
   try {
     return `${userInfo().username}@cli`;
   } catch {

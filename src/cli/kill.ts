@@ -1,4 +1,4 @@
-import { withAdminAudit } from "../audit/index.js";
+import { operator, withAdminAudit } from "../audit/index.js";
 import type { KillScope } from "../ops/kill-store.js";
 import { createLogger } from "../log.js";
 import { StateStore } from "../state/store.js";
@@ -76,7 +76,7 @@ async function run(o: KillOptions, action: "kill" | "revive"): Promise<void> {
     // Refused unless the audit log can record it; recorded before this command reports success.
     const done = await withAdminAudit(config, state, log, action, async () => {
       if (action === "kill") {
-        await store.put({ ...scope, reason, by: operatorName(), at: new Date().toISOString() });
+        await store.put({ ...scope, reason, by: operator(), at: new Date().toISOString() });
         return { result: true, detail };
       }
       const removed = await store.remove(scope.scope, scope.target);
@@ -96,10 +96,6 @@ async function run(o: KillOptions, action: "kill" | "revive"): Promise<void> {
     await redis?.close();
     state.close();
   }
-}
-
-function operatorName(): string {
-  return `${process.env.USER ?? process.env.LOGNAME ?? `uid:${process.getuid?.() ?? "?"}`}@cli`;
 }
 
 export const killCommand = (o: KillOptions) => run(o, "kill");

@@ -8,6 +8,7 @@ import type { Config, ServerConfig } from "../config/types.js";
 import type { JsonObject } from "../jsonrpc.js";
 import { createLogger } from "../log.js";
 import { scanDefinition, type DefinitionKind, type Finding } from "../supply/poisoning.js";
+import { definitionName } from "../supply/pins.js";
 import { UpstreamServer } from "../upstreams/server.js";
 import { VERSION } from "../version.js";
 import { loadOrExit } from "./run.js";
@@ -98,7 +99,7 @@ async function listDefinitions(s: ServerConfig, config: Config, log: ReturnType<
             for (const item of list) {
               if (typeof item !== "object" || item === null || Array.isArray(item)) continue;
               const d = item as JsonObject;
-              const name = typeof d.name === "string" ? d.name : String(d.uriTemplate ?? "?");
+              const name = definitionName(kind, d) ?? "?";
               out.push({ server: s.name, kind, name, definition: d });
             }
           }

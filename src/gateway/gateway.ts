@@ -208,8 +208,7 @@ export class Gateway {
     await this.tracing.shutdown();
   }
 
-  /** Audit events accepted but not yet written, for `warden_audit_queue_depth`. */
-  /** Audit events waiting to be written or being written. */
+  /** Audit events waiting to be written or being written, for `warden_audit_queue_depth`. */
   auditQueueDepth(): number {
     return this.audit.pending;
   }

@@ -46,7 +46,6 @@ export function buildPipeline(parts: PipelineParts): (ctx: CallContext) => Promi
     parts.audit,
     // The first brake, before any policy work: a killed caller, server or tool costs little.
     parts.killSwitch,
-    // (kill switch, then rate limit: before any policy work, so a killed or flooding caller costs little)
     // Rate limits: after the kill switch, so a killed caller spends no budget; before authorization,
     // so a flooding caller costs one counter each call and nothing it sends reaches an upstream.
     parts.rateLimit,

@@ -7,12 +7,11 @@
  * never fetched; a changed, missing or added file means it is refused too.
  */
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdir, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { promisify } from "node:util";
 import type { PackagePin } from "../config/types.js";
-import { verifyIntegrity } from "./integrity.js";
+import { fileDigest, verifyIntegrity } from "./integrity.js";
 import { treeDigests, verifyTree, type TreeDigests } from "./package-tree.js";
 import { LaunchRefused } from "./launch-refused.js";
 
@@ -109,9 +108,7 @@ export async function installPackage(
       }
     }
     const bin = await binFile(pin);
-    const sha256 = createHash("sha256")
-      .update(await readFile(bin))
-      .digest("hex");
+    const sha256 = await fileDigest(bin);
     const signatures = options.verifySignatures ? "verified" : "not_verified";
     const manifest: Manifest = {
       name: pin.name,

@@ -279,8 +279,9 @@ export class UpstreamServer {
   /** Refused by a supply-chain check: down until a re-check on the backoff passes; audited once. */
   private blocked(refusal: LaunchRefused): void {
     if (this._state === "stopped") return;
-    const known = this._state === "blocked" && this.lastError === refusal.message;
-    this.lastError = refusal.message.slice(0, 300);
+    const message = refusal.message.slice(0, 300);
+    const known = this._state === "blocked" && this.lastError === message;
+    this.lastError = message;
     this.lastReason = refusal.reason;
     if (!known) {
       this.log.error(
