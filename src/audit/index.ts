@@ -36,9 +36,16 @@ export function openSinks(config: Config, state: StateStore, key: Uint8Array, lo
   });
 }
 
-export function openAuditLog(config: Config, state: StateStore, log: Logger): AuditLog {
+/** The configured audit log; `withoutStdout` for a CLI command (stdout is the gateway's shipper's). */
+export function openAuditLog(
+  config: Config,
+  state: StateStore,
+  log: Logger,
+  { withoutStdout = false }: { withoutStdout?: boolean } = {},
+): AuditLog {
   const key = loadAuditKey(config.audit.keyFile);
-  return new AuditLog(openSinks(config, state, key, log), {
+  const sinks = openSinks(config, state, key, log).filter((s) => !withoutStdout || s.id !== "stdout");
+  return new AuditLog(sinks, {
     key,
     checkpointFile: config.audit.checkpointFile,
     checkpointEvery: config.audit.checkpointEvery,
@@ -62,16 +69,7 @@ export async function withAdminAudit<T>(
   run: () => AuditedChange<T> | Promise<AuditedChange<T>>,
   event: "admin" | "supply_chain" = "admin",
 ): Promise<T> {
-  const key = loadAuditKey(config.audit.keyFile);
-  const sinks = openSinks(config, state, key).filter((s) => s.id !== "stdout");
-  const audit = new AuditLog(sinks, {
-    key,
-    checkpointFile: config.audit.checkpointFile,
-    checkpointEvery: config.audit.checkpointEvery,
-    checkpointIntervalMs: config.audit.checkpointIntervalMs,
-    spool: config.audit.spool,
-    log,
-  });
+  const audit = openAuditLog(config, state, log, { withoutStdout: true });
   try {
     return await auditedAction(audit, { sub: operator(), auth: "cli" }, action, run, event);
   } finally {

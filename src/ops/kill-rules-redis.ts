@@ -52,8 +52,15 @@ export class RedisRuleCounter implements RuleCounter {
     await this.redis.client.del(this.keyOf(rule, target)).catch(() => undefined);
   }
 
+  /** Rule ids by rule: what a rule says does not change, so it is hashed once. */
+  private readonly ids = new WeakMap<KillRule, string>();
+
   private keyOf(rule: KillRule, target: string): string {
-    const id = digest(JSON.stringify([rule.when, rule.count, rule.withinMs, rule.kill]), 12);
+    let id = this.ids.get(rule);
+    if (id === undefined) {
+      id = digest(JSON.stringify([rule.when, rule.count, rule.withinMs, rule.kill]), 12);
+      this.ids.set(rule, id);
+    }
     return this.redis.key(`rule:${id}:${digest(target, 22)}`);
   }
 }

@@ -77,12 +77,23 @@ export class KillSwitch {
     this.listeners.push(listener);
   }
 
-  /** The kill that stops this call, if any (the broadest first). */
+  /**
+   * The kill that stops this call, if any (the broadest first): one lookup per scope, whatever the
+   * number of kills (rules add one per user).
+   */
   check(t: KillTarget): Kill | undefined {
     if (this.fileKill) return this.fileKill;
     if (this.kills.size === 0) return undefined;
-    for (const k of this.kills.values()) if (killMatches(k, t)) return k;
-    return undefined;
+    const k = this.kills;
+    return (
+      k.get(killKey("all", "")) ??
+      (t.server === undefined ? undefined : k.get(killKey("server", t.server))) ??
+      (t.server === undefined || t.name === undefined
+        ? undefined
+        : k.get(killKey("tool", `${t.server}/${t.name}`))) ??
+      k.get(killKey("user", t.subject)) ??
+      (t.clientId === undefined ? undefined : k.get(killKey("client", t.clientId)))
+    );
   }
 
   /** Whether any kill of `scope` on `target` is in force (for filtering lists). */

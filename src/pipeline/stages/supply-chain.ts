@@ -17,8 +17,9 @@ const LISTED: Readonly<Partial<Record<ListOutcome["key"], DefinitionKind>>> = {
  * current list (fetched once), or on the stored pin when the server does not list it.
  */
 export function supplyChain(guard: DefinitionGuard): Interceptor<CallContext, Outcome> {
+  // With pinning and the scan both off the stage is a pass-through, chosen once.
+  if (!guard.enabled) return (_ctx, next) => next();
   return async function supplyChainCheck(ctx, next) {
-    if (!guard.enabled) return next();
     const plan = ctx.plan;
     if (plan.kind === "call") {
       if (plan.item === "resource") {

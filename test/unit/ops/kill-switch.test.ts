@@ -156,3 +156,38 @@ test("a change announced while a reload is reading is read again, not answered w
   assert.equal(ks.check({ server: "files", name: "write", subject: "x" })?.scope, "tool");
   ks.stop();
 });
+
+test("check finds the same kill as matching each one, broadest first", async () => {
+  const all = [
+    kill("tool", "files/write"),
+    kill("user", "alice"),
+    kill("client", "agent"),
+    kill("server", "files"),
+  ];
+  const store: KillStore = {
+    list: () => Promise.resolve(all),
+    put: () => Promise.resolve(),
+    remove: () => Promise.resolve(true),
+    watch: () => Promise.resolve(() => undefined),
+  };
+  const ks = new KillSwitch(store, undefined, audit, log);
+  await ks.start();
+  const targets = [
+    { server: "files", name: "write", subject: "bob" },
+    { server: "files", name: "read", subject: "bob" },
+    { server: "mail", name: "write", subject: "bob" },
+    { server: "mail", name: "send", subject: "alice" },
+    { server: "mail", name: "send", subject: "bob", clientId: "agent" },
+    { server: "mail", name: "send", subject: "bob", clientId: "other" },
+    { subject: "bob" },
+    { subject: "alice" },
+  ];
+  const order = ["all", "server", "tool", "user", "client"];
+  for (const t of targets) {
+    const expected = all
+      .filter((k) => killMatches(k, t))
+      .sort((a, b) => order.indexOf(a.scope) - order.indexOf(b.scope))[0];
+    assert.deepEqual(ks.check(t), expected, JSON.stringify(t));
+  }
+  ks.stop();
+});
