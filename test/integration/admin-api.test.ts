@@ -21,7 +21,7 @@ import {
 import { connectClient, mcpError, reasonOf, textOf, type ConnectedClient } from "../helpers/client.js";
 import { recorderStdio } from "../helpers/configs.js";
 import { makeTempDir, runCli, startGateway, type Gateway } from "../helpers/gateway.js";
-import { initializeRequest, mcpHeaders } from "../helpers/http.js";
+import { initializeRequest, mcpHeaders, openRawSession } from "../helpers/http.js";
 import { receivedToolCalls } from "../helpers/records.js";
 import { ran, rugPullStdio } from "../helpers/supply.js";
 import { freePort } from "../helpers/upstreams.js";
@@ -412,6 +412,8 @@ describe("admin API", () => {
     assert.equal(created.code, 0, created.stderr);
     const key = created.stdout.trim();
     assert.equal(await mcpStatus(key), 200);
+    // A session opened with the key before it is revoked.
+    const session = await openRawSession(`${base}/mcp`, { headers: { authorization: `Bearer ${key}` } });
     const keys = (await api("GET", "keys", { token: admin })).body.keys as Json[];
     const listed = keys.find((k) => k.name === "ci-bot");
     assert.ok(listed, JSON.stringify(keys));
@@ -444,6 +446,18 @@ describe("admin API", () => {
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.deepEqual(r.body, { revoked: listed.id });
     assert.equal(await mcpStatus(key), 401);
+    // The open session's next call is refused too, and never reaches the upstream.
+    const call = await session.post({
+      jsonrpc: "2.0",
+      id: 7,
+      method: "tools/call",
+      params: { name: "rec__echo", arguments: { message: "after the key was revoked" } },
+    });
+    assert.equal(call.status, 401, call.text);
+    const seen = receivedToolCalls(records, "echo").map(
+      (m) => (m.params?.arguments as { message: string }).message,
+    );
+    assert.ok(!seen.includes("after the key was revoked"), "a revoked key's call reached the upstream");
     const twice = await api("POST", "keys/revoke", {
       token: admin,
       body: { id: listed.id, reason: "again" },
