@@ -291,13 +291,20 @@ export class Session implements Forwarder {
   /**
    * An item's definition from the server's current list, fetched when this session has none (or
    * the server announced a change). Undefined only when the server lists no such item, or proved
-   * at initialize that it has no such list; a list that could not be read throws (in an aggregate
-   * `gather` skips a failing server, and unknown must be refused, not waved through).
+   * at initialize that it has no such list; a list that could not be read throws the server's own
+   * error: unknown must be refused, not waved through.
    */
   async definition(server: string, kind: "tool" | "prompt", name: string): Promise<JsonObject | undefined> {
     const key = `${kind}\u0000${server}`;
     if (!this.definitions.has(key)) {
-      await this.gather(kind === "tool" ? "tools/list" : "prompts/list", `${kind}s`, [server]);
+      // Strict: the server's own error (auth failed, down) is the answer, never "unknown".
+      await this.gather(
+        kind === "tool" ? "tools/list" : "prompts/list",
+        `${kind}s`,
+        [server],
+        undefined,
+        true,
+      );
       if (!this.definitions.has(key)) {
         const init = this.links.get(server)?.init;
         if (init && !hasCapability(init, `${kind}s`)) return undefined;
@@ -500,7 +507,17 @@ export class Session implements Forwarder {
   }
 
   /** Every page of a list from each server; in an aggregate a server that is down contributes nothing. */
-  private async gather(method: string, key: string, servers: readonly string[], signal?: AbortSignal) {
+  /**
+   * Lists `servers` and records their definitions. A failing server throws on a single-server
+   * route, or with `strict` (one server's definitions are needed); an aggregate list skips it.
+   */
+  private async gather(
+    method: string,
+    key: string,
+    servers: readonly string[],
+    signal?: AbortSignal,
+    strict = false,
+  ) {
     const perServer = await Promise.allSettled(
       servers.map(async (server) => {
         const init = this.links.get(server)?.init;
@@ -529,7 +546,7 @@ export class Session implements Forwarder {
     const out: Array<{ server: string; item: JsonObject }> = [];
     perServer.forEach((r, i) => {
       if (r.status === "fulfilled") out.push(...r.value);
-      else if (!this.route.prefixed) throw r.reason;
+      else if (strict || !this.route.prefixed) throw r.reason;
       else
         this.log.warn(
           { server: servers[i], method, err: String(r.reason?.message ?? r.reason) },
