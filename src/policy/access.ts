@@ -3,6 +3,7 @@ import type { Config, ServerConfig } from "../config/types.js";
 import { GatewayError, ErrorCode, policyDenied } from "../errors.js";
 import { globMatch } from "./glob.js";
 import { ScopeAlgebra } from "./scopes.js";
+import { normalizePattern, normalizeUri } from "./uri.js";
 
 export type ItemKind = "tool" | "prompt" | "resource";
 
@@ -10,14 +11,15 @@ export type AccessDecision =
   | { readonly allowed: true; readonly needed: readonly string[] }
   | {
       readonly allowed: false;
-      readonly reason: `${ItemKind}_not_mapped` | "insufficient_scope";
+      readonly reason: `${ItemKind}_not_mapped` | "insufficient_scope" | "uri_not_canonical";
       readonly needed: readonly string[];
     };
 
 interface ServerRules {
   readonly tools: ReadonlyMap<string, readonly string[]>;
   readonly prompts: ReadonlyMap<string, readonly string[]> | undefined;
-  readonly resources: ReadonlyArray<readonly [string, readonly string[]]> | undefined;
+  /** Normal-form pattern, scopes, the pattern as written (for explanations). */
+  readonly resources: ReadonlyArray<readonly [string, readonly string[], string]> | undefined;
   readonly ceiling: readonly string[] | undefined;
 }
 
@@ -54,11 +56,15 @@ export class AccessPolicy {
         return r.prompts
           ? (entry(`prompts.${name}`, r.prompts.get(name)) ?? entry('prompts."*"', r.prompts.get("*")))
           : fallback;
-      case "resource":
+      case "resource": {
         if (!r.resources) return fallback;
-        for (const [pattern, scopes] of r.resources)
-          if (globMatch(pattern, name)) return entry(`resources."${pattern}"`, scopes);
+        // Matched in normal form (the patterns are too): an equivalent spelling decides alike.
+        const uri = normalizeUri(name);
+        if (!uri.ok) return undefined;
+        for (const [pattern, scopes, written] of r.resources)
+          if (globMatch(pattern, uri.uri)) return entry(`resources."${written}"`, scopes);
         return undefined;
+      }
     }
   }
 
@@ -68,6 +74,10 @@ export class AccessPolicy {
   }
 
   decide(kind: ItemKind, server: string, name: string, principal: Principal): AccessDecision {
+    // Before any rule, even on a server whose resources need only the tools "*" entry: a dot
+    // segment means the upstream may serve something other than what was decided on.
+    if (kind === "resource" && !normalizeUri(name).ok)
+      return { allowed: false, reason: "uri_not_canonical", needed: [] };
     const needed = this.needed(kind, server, name);
     if (!needed) return { allowed: false, reason: `${kind}_not_mapped`, needed: [] };
     if (needed.length === 0) return { allowed: true, needed };
@@ -85,6 +95,10 @@ export class AccessPolicy {
     const d = this.decide(kind, server, name, principal);
     if (d.allowed) return;
     const label = name.slice(0, 200);
+    if (d.reason === "uri_not_canonical") {
+      const why = (normalizeUri(name) as { why: string }).why;
+      throw policyDenied(d.reason, `resource URI refused (${why}): ${label}`);
+    }
     if (d.reason !== "insufficient_scope")
       throw policyDenied(d.reason, `${kind} ${label} on ${server} is not available`);
     throw new GatewayError(
@@ -98,5 +112,6 @@ export class AccessPolicy {
 }
 
 function rulesOf(s: ServerConfig): ServerRules {
-  return { tools: s.tools, prompts: s.prompts, resources: s.resources, ceiling: s.scopeCeiling };
+  const resources = s.resources?.map(([p, scopes]) => [normalizePattern(p), scopes, p] as const);
+  return { tools: s.tools, prompts: s.prompts, resources, ceiling: s.scopeCeiling };
 }

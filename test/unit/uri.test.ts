@@ -1,0 +1,165 @@
+// Resource URIs: authorization decides on the URI an upstream will resolve. The properties model
+// the most liberal upstream (decodes repeatedly, treats `\` as `/`, resolves dot segments) and
+// assert that whatever the gateway lets through under a public pattern, that upstream also
+// resolves under the public folder.
+import assert from "node:assert/strict";
+import { posix } from "node:path";
+import { test } from "node:test";
+import fc from "fast-check";
+import { anonymousPrincipal } from "../../src/auth/principal.js";
+import { parseConfig } from "../../src/config/load.js";
+import { AccessPolicy } from "../../src/policy/access.js";
+import { normalizePattern, normalizeUri } from "../../src/policy/uri.js";
+
+const CONFIG = `
+servers:
+  - name: files
+    command: x
+    tools: { "*": [files:read] }
+    resources: { "file:///srv/public/*": [], "FILE:///srv/%7Eann/*": [], "file:///srv/*": [files:admin] }
+`;
+const policy = new AccessPolicy(parseConfig(CONFIG, "t.yaml", {}));
+const nobody = anonymousPrincipal([]);
+const allowed = (uri: string) => policy.decide("resource", "files", uri, nobody).allowed;
+
+/** What a liberal upstream serves for a file: URI. */
+function upstreamPath(uri: string): string {
+  let path = uri.replace(/^file:\/\//i, "");
+  for (let i = 0; i < 6; i++) {
+    try {
+      path = decodeURIComponent(path);
+    } catch {
+      break;
+    }
+  }
+  return posix.normalize(path.replaceAll("\\", "/"));
+}
+
+test("dot segments in every spelling are refused, whatever pattern they would match", () => {
+  for (const uri of [
+    "file:///srv/public/../private/x",
+    "file:///srv/public/%2e%2e/private/x",
+    "file:///srv/public/%2E%2e/private/x",
+    "file:///srv/public/.%2E/private/x",
+    "file:///srv/public/%252e%252e/private/x",
+    "file:///srv/public/%25252e%25252e/private/x",
+    "file:///srv/public/..%2Fprivate/x",
+    "file:///srv/public/..%5Cprivate/x",
+    "file:///srv/public\\..\\private/x",
+    "file:///srv/public/./x",
+    "file:///srv/public/x/..",
+    "file:///srv/public/%2e%2e%2fprivate/x",
+  ]) {
+    const d = policy.decide("resource", "files", uri, anonymousPrincipal(["files:admin"]));
+    assert.equal(d.allowed, false, uri);
+    assert.equal(!d.allowed && d.reason, "uri_not_canonical", uri);
+  }
+});
+
+test("control characters, NUL and broken escapes are refused", () => {
+  for (const uri of [
+    "file:///srv/public/x\u0000.txt",
+    "file:///srv/public/x%00.txt",
+    "file:///srv/public/x%2500.txt",
+    "file:///srv/public/x\n",
+    "file:///srv/public/x\u0085",
+    "file:///srv/public/%zz",
+    "file:///srv/public/%",
+  ])
+    assert.equal(normalizeUri(uri).ok, false, JSON.stringify(uri));
+});
+
+test("equivalent spellings decide alike: scheme and host case, unreserved escapes, hex case", () => {
+  assert.ok(allowed("file:///srv/public/readme.txt"));
+  assert.ok(allowed("FILE:///srv/public/readme.txt"));
+  assert.ok(allowed("file:///srv/%70ublic/readme.txt"));
+  assert.ok(allowed("file:///srv/~ann/notes"));
+  assert.ok(allowed("file:///srv/%7eann/notes"));
+  assert.ok(!allowed("file:///srv/private/readme.txt"));
+  assert.ok(!allowed("File:///srv/private/readme.txt"));
+  assert.deepEqual(normalizeUri("HTTP://Example.COM/A%2fb"), { ok: true, uri: "http://example.com/A%2Fb" });
+  assert.equal(normalizePattern("FILE:///srv/%7Eann/*"), "file:///srv/~ann/*");
+  // Userinfo keeps its case; only the host is folded.
+  assert.deepEqual(normalizeUri("s3://Key@Bucket.Example/x"), { ok: true, uri: "s3://Key@bucket.example/x" });
+});
+
+test("ordinary URIs pass unchanged: queries, fragments, literal percent, spaces, opaque URIs", () => {
+  for (const uri of [
+    "file:///srv/public/a%20b.txt",
+    "file:///srv/public/100%25.txt",
+    "demo://resource/static/document/1",
+    "urn:isbn:0451450523",
+    "file:///srv/public/x?v=../y#frag",
+    "file:///srv/public/.hidden",
+    "file:///srv/public/a..b",
+    "file:///srv/public/...",
+  ]) {
+    const v = normalizeUri(uri);
+    assert.ok(v.ok, uri);
+    assert.equal(v.ok && v.uri, uri);
+  }
+});
+
+const piece = fc.constantFrom(
+  "public",
+  "private",
+  "x",
+  ".",
+  "..",
+  "%2e",
+  "%2E",
+  "%252e",
+  "%2f",
+  "%2F",
+  "%5c",
+  "\\",
+  "/",
+  "%25",
+  "%70",
+  "a",
+  "~",
+  "%7E",
+);
+const path = fc.array(piece, { maxLength: 12 }).map((p) => p.join(""));
+
+test("property: a URI allowed under the public pattern resolves under /srv/public/ upstream", () => {
+  fc.assert(
+    fc.property(path, (tail) => {
+      const uri = `file:///srv/public/${tail}`;
+      if (!allowed(uri)) return;
+      const served = upstreamPath(uri);
+      assert.ok(served.startsWith("/srv/public/") || served === "/srv/public", `${uri} → ${served}`);
+    }),
+    { numRuns: 5000 },
+  );
+});
+
+test("property: no allowed URI hides a dot segment from any depth of decoding", () => {
+  fc.assert(
+    fc.property(path, (tail) => {
+      const v = normalizeUri(`file:///srv/${tail}`);
+      if (!v.ok) return;
+      let layer = v.uri;
+      for (let i = 0; i < 5; i++) {
+        for (const s of layer.split(/[/\\]/)) assert.ok(s !== "." && s !== "..", `${tail} → ${layer}`);
+        try {
+          layer = decodeURIComponent(layer);
+        } catch {
+          return;
+        }
+      }
+    }),
+    { numRuns: 5000 },
+  );
+});
+
+test("property: normalisation is idempotent", () => {
+  fc.assert(
+    fc.property(fc.oneof(path, fc.string()), (tail) => {
+      const v = normalizeUri(`file:///${tail}`);
+      if (!v.ok) return;
+      assert.deepEqual(normalizeUri(v.uri), v);
+    }),
+    { numRuns: 3000 },
+  );
+});
