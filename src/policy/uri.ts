@@ -17,6 +17,7 @@ const PARTS = /^(?:([^:/?#]+):)?(?:\/\/([^/?#]*))?([^?#]*)(\?[^#]*)?(#.*)?$/s;
 const PERCENT = /%([0-9A-Fa-f]{2})/g;
 const BAD_PERCENT = /%(?![0-9A-Fa-f]{2})/;
 // C0, DEL, C1 and Unicode's line separators: an upstream may cut, trim or split on them.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 /** How many times a segment is decoded looking for a hidden dot segment (double, triple encoding). */
