@@ -61,7 +61,9 @@ export class ScopeAlgebra {
   }
 
   private compute(granted: ReadonlySet<string>, ceiling: readonly string[] | undefined): ReadonlySet<string> {
-    const key = `${[...granted].sort().join(" ")}|${ceiling?.join(" ") ?? "*"}`;
+    // JSON of the lists: injective, so no scope string (one may hold a space or a "|") can make
+    // one caller's set read as another's and inherit its result.
+    const key = JSON.stringify([[...granted].sort(), ceiling ?? null]);
     const hit = this.memo.get(key);
     if (hit) return hit;
     let held = this.expand(granted);

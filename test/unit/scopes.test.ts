@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { parseConfig } from "../../src/config/load.js";
 import { ConfigError } from "../../src/config/errors.js";
 import { AccessPolicy } from "../../src/policy/access.js";
-import { anonymousPrincipal } from "../../src/auth/principal.js";
+import { anonymousPrincipal, tokenPrincipal } from "../../src/auth/principal.js";
 import { globMatch } from "../../src/policy/glob.js";
 
 const CONFIG = `
@@ -143,4 +143,82 @@ test("glob: * matches any run, the rest is literal, and matching stays linear", 
   assert.equal(globMatch("a.c", "abc"), false);
   assert.equal(globMatch("*", ""), true);
   assert.equal(globMatch("*a*a*a*a*a*a*a*b", "a".repeat(5000)), false);
+});
+
+// A token's `scp` claim is a JSON array: an external issuer can put a space (or "|", a quote, a
+// bracket) inside one scope string. The memo of effective scopes must not read it as another set.
+test("a scope string with a space never inherits another caller's set from the memo", () => {
+  const p = policy();
+  const writer = tokenPrincipal({
+    subject: "alice",
+    clientId: undefined,
+    scopes: ["files:read", "files:write"],
+    method: "bearer",
+  });
+  const forger = tokenPrincipal({
+    subject: "mallory",
+    clientId: undefined,
+    scopes: ["files:read files:write"],
+    method: "bearer",
+  });
+  assert.equal(p.decide("tool", "files", "write", writer).allowed, true);
+  assert.equal(p.decide("tool", "files", "write", forger).allowed, false);
+  assert.equal(p.decide("tool", "files", "read", forger).allowed, false);
+  // In the other order too (the memo filled by the forger first).
+  const q = policy();
+  assert.equal(q.decide("tool", "files", "write", forger).allowed, false);
+  assert.equal(q.decide("tool", "files", "write", writer).allowed, true);
+  // With a ceiling: the "|" between granted and ceiling cannot be forged either.
+  const r = policy();
+  const both = tokenPrincipal({
+    subject: "bob",
+    clientId: undefined,
+    scopes: ["web:search", "files:read"],
+    method: "bearer",
+  });
+  const piped = tokenPrincipal({
+    subject: "eve",
+    clientId: undefined,
+    scopes: ["files:read web:search", "web:search|web:search"],
+    method: "bearer",
+  });
+  assert.equal(r.decide("tool", "web", "search", both).allowed, true);
+  assert.equal(r.decide("tool", "web", "search", piped).allowed, false);
+});
+
+test("property: the memo never changes a result (its key is injective)", () => {
+  // Grants made of the same scopes grouped differently: ["a", "b"] against ["a b"], ["a|b"], …,
+  // which a key that joins the list with a separator cannot tell apart.
+  const atom = fc.constantFrom<string>("files:read", "files:write", "web:search", "files:*", "*", "|");
+  const regroup = (atoms: readonly string[], joins: readonly boolean[], sep: string) => {
+    const out: string[] = [];
+    atoms.forEach((a, i) => {
+      if (i > 0 && joins[i - 1]) out[out.length - 1] += sep + a;
+      else out.push(a);
+    });
+    return out;
+  };
+  const grouping = fc.tuple(
+    fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
+    fc.constantFrom(" ", "|", ","),
+  );
+  fc.assert(
+    fc.property(
+      fc.array(atom, { minLength: 1, maxLength: 5 }),
+      fc.array(atom, { maxLength: 3 }),
+      fc.array(fc.tuple(grouping, fc.option(grouping, { nil: undefined })), { minLength: 2, maxLength: 6 }),
+      (atoms, ceilingAtoms, calls) => {
+        // One algebra for every call (its memo shared), each answer checked against a fresh one.
+        const shared = policy().scopes;
+        for (const [[joins, sep], ceilingGrouping] of calls) {
+          const granted = new Set(regroup(atoms, joins, sep));
+          const limit = ceilingGrouping && regroup(ceilingAtoms, ...ceilingGrouping);
+          const got = [...shared.effective(granted, limit)].sort();
+          const fresh = [...policy().scopes.effective(granted, limit)].sort();
+          assert.deepEqual(got, fresh, JSON.stringify({ granted: [...granted], limit }));
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
 });
