@@ -109,4 +109,15 @@ export const MIGRATIONS: readonly string[] = [
   // 70 → 57–63 µs of CPU). A store made while step 3 briefly lacked them has none to drop.
   `DROP INDEX IF EXISTS audit_events_sub;
    DROP INDEX IF EXISTS audit_events_server;`,
+  // 7: the audit log's high-water marks (src/audit/marks.ts): per sink, the newest event (`head`)
+  // and the newest checkpoint (`checkpoint`) this store saw written, each MAC'd with the audit key.
+  `CREATE TABLE audit_marks (
+     sink TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     hash TEXT NOT NULL,
+     ts TEXT NOT NULL,
+     mac TEXT NOT NULL,
+     PRIMARY KEY (sink, kind)
+   ) WITHOUT ROWID;`,
 ];
