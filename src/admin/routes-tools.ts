@@ -8,7 +8,7 @@ import type { DefinitionKind } from "../supply/poisoning.js";
 import { who, type AdminCall, type AdminContext, type AdminHandler } from "./api.js";
 import { AdminRefusal, reasonOf, recordedRefusal, stringField } from "./http.js";
 
-const KINDS: ReadonlySet<string> = new Set(["tool", "prompt", "resourceTemplate"]);
+const KINDS: ReadonlySet<string> = new Set(["tool", "prompt", "resourceTemplate", "instructions"]);
 const HASH = /^sha256:[0-9a-f]{64}$/;
 
 /** `poisoned` when the scan blocks it (approval does not lift that), `held` when it changed. */
@@ -42,7 +42,7 @@ function target(ctx: AdminContext, fields: Record<string, unknown>): Pin {
   const server = stringField(fields, "server", 200);
   const kind = stringField(fields, "kind", 20);
   const name = stringField(fields, "name", 1_000);
-  if (!KINDS.has(kind)) throw new AdminRefusal(400, "kind: tool, prompt or resourceTemplate");
+  if (!KINDS.has(kind)) throw new AdminRefusal(400, "kind: tool, prompt, resourceTemplate or instructions");
   const pin = ctx.gateway.pins.get(server, kind as DefinitionKind, name);
   if (!pin) throw new AdminRefusal(404, `no pin for ${kind} ${server}/${name}`.slice(0, 300));
   return pin;

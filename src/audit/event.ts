@@ -18,7 +18,9 @@ export type AuditEventType =
   | "injection"
   | "admin"
   | "auth"
-  | "supply_chain";
+  | "supply_chain"
+  /** A server→client request (sampling, elicitation, roots) relayed or refused: docs/data-protection.md. */
+  | "server_request";
 
 /**
  * One audit event as the gateway produces it. Result content is never recorded: only its size and

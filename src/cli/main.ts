@@ -132,7 +132,11 @@ export async function main(argv: readonly string[]): Promise<void> {
       .option("-c, --config <file>", "config file")
       .option("--server <name>", "the server")
       .option("--tool <name>", "the tool (prompt, template): with --server, or as server__tool")
-      .option("--kind <kind>", "tool, prompt or resourceTemplate", "tool");
+      .option(
+        "--kind <kind>",
+        "tool, prompt, resourceTemplate or instructions (needs only --server)",
+        "tool",
+      );
   tools
     .command("list")
     .description("every pinned definition and its state (pinned, changed, poisoned)")

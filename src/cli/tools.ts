@@ -3,7 +3,7 @@ import { withAdminAudit } from "../audit/index.js";
 import type { Config } from "../config/types.js";
 import { createLogger } from "../log.js";
 import { StateStore } from "../state/store.js";
-import type { Pin, PinStore } from "../supply/pins.js";
+import { INSTRUCTIONS_NAME, type Pin, type PinStore } from "../supply/pins.js";
 import { approveDefinition } from "../supply/approve.js";
 import type { DefinitionKind } from "../supply/poisoning.js";
 import { loadOrExit, openPinStore, openRedis } from "./run.js";
@@ -16,14 +16,23 @@ export interface ToolsOptions {
   json?: boolean;
 }
 
-const KINDS: ReadonlySet<string> = new Set(["tool", "prompt", "resourceTemplate"]);
+const KINDS: ReadonlySet<string> = new Set(["tool", "prompt", "resourceTemplate", "instructions"]);
 
 class UsageError extends Error {}
 
-/** The one pin the flags name: --server and --tool, or --tool as the aggregate name server__tool. */
+/**
+ * The one pin the flags name: --server and --tool, or --tool as the aggregate name server__tool. A
+ * server's instructions (`--kind instructions`) need only --server: a server has one set.
+ */
 function target(o: ToolsOptions): { server: string; kind: DefinitionKind; name: string } {
   const kind = o.kind ?? "tool";
-  if (!KINDS.has(kind)) throw new UsageError("--kind must be tool, prompt or resourceTemplate");
+  if (!KINDS.has(kind)) throw new UsageError("--kind must be tool, prompt, resourceTemplate or instructions");
+  if (kind === "instructions") {
+    if (o.server === undefined || o.server === "") throw new UsageError("--kind instructions needs --server");
+    if (o.tool !== undefined && o.tool !== INSTRUCTIONS_NAME)
+      throw new UsageError(`a server's instructions are named ${INSTRUCTIONS_NAME}`);
+    return { server: o.server, kind, name: INSTRUCTIONS_NAME };
+  }
   if (o.tool === undefined || o.tool === "") throw new UsageError("--tool is required");
   if (o.server !== undefined) return { server: o.server, kind: kind as DefinitionKind, name: o.tool };
   const at = o.tool.indexOf("__");

@@ -27,7 +27,9 @@ import { ArgumentPolicy } from "../policy/argument-policy.js";
 import { Protector, sharedInjectionDetector } from "../protect/protector.js";
 import { UpstreamServer } from "../upstreams/server.js";
 import { VERSION } from "../version.js";
+import { ClientRequestGuard } from "./client-requests.js";
 import { Route } from "./route.js";
+import { ServerTexts } from "./server-texts.js";
 import { Session, type ClientChannel, type SessionDeps } from "./session.js";
 
 const SWEEP_MS = 30_000;
@@ -110,6 +112,14 @@ export class Gateway {
     const protectors = new Map(
       config.servers.map((s) => [s.name, new Protector(s.protect, hashKey, sharedInjectionDetector())]),
     );
+    // One guard for listed definitions and for each server's initialize instructions.
+    const definitions = new DefinitionGuard(
+      config.supplyChain,
+      names,
+      pins,
+      audit,
+      log.child({ component: "supply" }),
+    );
     this.deps = {
       servers: this.servers,
       kills: this.kills,
@@ -121,11 +131,11 @@ export class Gateway {
         audit: auditStage(audit, protectors, config.audit.maxArgsBytes),
         rateLimit: rateLimit(new RateLimits(config.servers, redis, log)),
         killSwitch: killSwitch(this.kills),
-        supplyChain: supplyChain(
-          new DefinitionGuard(config.supplyChain, names, pins, audit, log.child({ component: "supply" })),
-        ),
+        supplyChain: supplyChain(definitions),
       }),
       protectors,
+      clientRequests: new ClientRequestGuard(config.servers, protectors, audit, log),
+      serverTexts: new ServerTexts(protectors, definitions, audit, log),
       audit,
       refused: (reason) => this.metrics.denied(reason),
       version: VERSION,

@@ -20,6 +20,8 @@ import { auditUnavailable, principalFields } from "../pipeline/stages/audit.js";
 import { killedError } from "../pipeline/stages/kill-switch.js";
 import type { KillSwitch } from "../ops/kill-switch.js";
 import { hasCapability, mergeCapabilities, negotiateVersion } from "./capabilities.js";
+import type { ClientRequestGuard } from "./client-requests.js";
+import type { ServerTexts } from "./server-texts.js";
 import { ResourceIndex } from "./resource-index.js";
 import type { Route } from "./route.js";
 
@@ -42,6 +44,10 @@ export interface SessionDeps {
   readonly refused: (reason: string) => void;
   /** The kill switch: a killed caller opens no session, a killed server no connection. */
   readonly kills: KillSwitch;
+  /** Protects server→client requests and the client's answers (client-requests.ts). */
+  readonly clientRequests: ClientRequestGuard;
+  /** Protects instructions, notifications and errors outside calls (server-texts.ts). */
+  readonly serverTexts: ServerTexts;
 }
 
 interface Link {
@@ -185,8 +191,13 @@ export class Session implements Forwarder {
       serverInfo: { name: "mcp-warden", version: this.deps.version },
     };
     const only = this.route.prefixed ? undefined : inits[0];
-    if (only && isObject(only.serverInfo)) result.serverInfo = only.serverInfo;
-    const instructions = this.instructions();
+    const server = this.route.servers[0] as string;
+    const info =
+      only && isObject(only.serverInfo)
+        ? this.deps.serverTexts.serverInfo(server, only.serverInfo)
+        : undefined;
+    if (info) result.serverInfo = info;
+    const instructions = await this.instructions();
     if (instructions) result.instructions = instructions;
     return result;
   }
@@ -201,23 +212,35 @@ export class Session implements Forwarder {
         "already_initialized",
         "session is already initialized",
       );
-    let plan: Plan;
-    try {
-      plan = await this.plan(request);
-    } catch (err) {
-      await this.refused(request, err);
-      throw err;
+    // Checked and the id taken before any await: a second request with the id of one in flight
+    // would otherwise replace it in the table, and the first would escape the kill switch.
+    if (this.inflight.has(request.id)) {
+      const refusal = new GatewayError(
+        ErrorCode.InvalidRequest,
+        "duplicate_request_id",
+        "a request with this id is already in flight on this session",
+      );
+      await this.refused(request, refusal);
+      throw refusal;
     }
     const controller = new AbortController();
-    const entry: InFlight = {
-      controller,
-      server: plan.kind === "call" ? plan.server : undefined,
-      name: plan.kind === "call" ? plan.name : undefined,
-    };
+    const entry: InFlight = { controller, server: undefined, name: undefined };
     this.inflight.set(request.id, entry);
-    const token = progressToken(request.params);
-    if (token !== undefined) this.progress.set(token, request.id);
+    let token: string | number | undefined;
     try {
+      let plan: Plan;
+      try {
+        plan = await this.plan(request);
+      } catch (err) {
+        await this.refused(request, err);
+        throw err;
+      }
+      if (plan.kind === "call") {
+        entry.server = plan.server;
+        entry.name = plan.name;
+      }
+      token = progressToken(request.params);
+      if (token !== undefined) this.progress.set(token, request.id);
       const outcome = await this.deps.pipeline({
         session: this,
         principal: this.principal,
@@ -232,7 +255,7 @@ export class Session implements Forwarder {
       });
       return this.shape(outcome);
     } finally {
-      this.inflight.delete(request.id);
+      if (this.inflight.get(request.id) === entry) this.inflight.delete(request.id);
       if (token !== undefined) this.progress.delete(token);
     }
   }
@@ -334,9 +357,12 @@ export class Session implements Forwarder {
       }
       case "broadcast": {
         await Promise.all(
-          plan.servers.map(async (s) =>
-            (await this.connection(s)).request(ctx.method, plan.params, ctx.signal),
-          ),
+          plan.servers.map(async (s) => {
+            const connection = await this.connection(s);
+            return connection
+              .request(ctx.method, plan.params, ctx.signal)
+              .catch(async (err: unknown) => Promise.reject(await this.upstreamError(s, ctx.method, err)));
+          }),
         );
         return { kind: "result", result: {} };
       }
@@ -527,7 +553,9 @@ export class Session implements Forwarder {
         const items: Array<{ server: string; item: JsonObject }> = [];
         let cursor: string | undefined;
         for (let page = 0; page < MAX_LIST_PAGES; page++) {
-          const result = await connection.request(method, cursor ? { cursor } : undefined, signal);
+          const result = await connection
+            .request(method, cursor ? { cursor } : undefined, signal)
+            .catch(async (err: unknown) => Promise.reject(await this.upstreamError(server, method, err)));
           const list = result[key];
           if (Array.isArray(list)) for (const item of list) if (isObject(item)) items.push({ server, item });
           cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined;
@@ -569,14 +597,25 @@ export class Session implements Forwarder {
     return { [outcome.key]: items };
   }
 
-  private instructions(): string | undefined {
+  /** Each server's instructions that pass its checks (server-texts.ts); withheld ones are left out. */
+  private async instructions(): Promise<string | undefined> {
     const parts: string[] = [];
     for (const [server, link] of this.links) {
-      const text = link.init?.instructions;
-      if (typeof text === "string" && text.trim())
-        parts.push(this.route.prefixed ? `[${server}] ${text}` : text);
+      const raw = link.init?.instructions;
+      if (typeof raw !== "string" || !raw.trim()) continue;
+      const text = await this.deps.serverTexts.instructions(server, raw, this.caller(), this.toolNames());
+      if (text) parts.push(this.route.prefixed ? `[${server}] ${text}` : text);
     }
     return parts.length > 0 ? parts.join("\n\n") : undefined;
+  }
+
+  private caller(): { principal: Principal; session: string } {
+    return { principal: this.principal, session: this.id };
+  }
+
+  /** An upstream's error to a request outside a call's pipeline, protected like a call's. */
+  private upstreamError(server: string, method: string, err: unknown): Promise<unknown> {
+    return this.deps.serverTexts.error(server, method, err, this.caller());
   }
 
   /** This session's connection to a server, opened (again) on demand. */
@@ -613,7 +652,10 @@ export class Session implements Forwarder {
     return link.opening;
   }
 
-  /** A server→client request: relayed to this session's client under a gateway id. */
+  /**
+   * A server→client request: protected both ways (client-requests.ts) and relayed to this
+   * session's client under a gateway id.
+   */
   private relayRequest(server: string, req: Request): Promise<JsonObject> {
     if (req.method === "ping") return Promise.resolve({});
     const capability = CLIENT_REQUESTS.get(req.method);
@@ -621,6 +663,24 @@ export class Session implements Forwarder {
     if (!hasCapability(this.initParams, capability)) {
       return Promise.reject(methodNotFound(`${req.method} (the client did not declare ${capability})`));
     }
+    const related = this.relatedTo(server);
+    const caller = {
+      ...this.caller(),
+      related: related === undefined ? undefined : { id: related, tool: this.inflight.get(related)?.name },
+      toolNames: this.toolNames(),
+    };
+    return this.deps.clientRequests.relay(server, req.method, req.params, caller, (params) =>
+      this.askClient(server, req, params, related),
+    );
+  }
+
+  /** Sends a server's request to the client and resolves with the client's answer. */
+  private askClient(
+    server: string,
+    req: Request,
+    params: JsonObject | undefined,
+    related: Id | undefined,
+  ): Promise<JsonObject> {
     if (this.closed)
       return Promise.reject(
         new GatewayError(ErrorCode.InternalError, "session_closed", "client session closed"),
@@ -641,14 +701,14 @@ export class Session implements Forwarder {
       timer.unref();
       this.outgoing.set(id, { resolve, reject, server, upstreamId: req.id, timer });
       const message: Request = { jsonrpc: "2.0", id, method: req.method };
-      if (req.params) message.params = req.params;
-      this.channel.send(message, this.relatedTo(server));
+      if (params) message.params = params;
+      this.channel.send(message, related);
     });
   }
 
   private relayNotification(server: string, raw: Notification): void {
     if (this.closed) return;
-    const n = this.deps.protectors.get(server)?.notification(raw);
+    const n = this.deps.serverTexts.notification(server, raw, this.caller());
     if (!n) {
       this.log.warn({ server, method: raw.method }, "notification withheld: it could not be inspected");
       return;

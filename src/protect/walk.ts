@@ -83,6 +83,37 @@ export function mapResultTexts(
   return { binary };
 }
 
+/** Keys of a server→client request that route it and are never shown: left as they are. */
+const ROUTING_KEYS: ReadonlySet<string> = new Set(["mode", "elicitationId", "progressToken"]);
+/** Keys whose text a person or model reads as prose; the rest (schemas, enums, values) is structured. */
+const PROSE_KEYS: ReadonlySet<string> = new Set(["text", "message", "systemPrompt", "description", "title"]);
+
+/**
+ * Every string of a server→client request's params (sampling, elicitation), at any depth, keys of
+ * routing aside; `place.area` is `prose` for text read as such, `url` for a URL-mode elicitation's
+ * URL, `structured` otherwise. Bounded like results.
+ */
+export function mapRequestTexts(params: JsonObject, maxChars: number, fn: TextFn): JsonObject {
+  let budget = maxChars;
+  const walk = (v: Json, key: string, depth: number): Json => {
+    if (depth > MAX_DEPTH) throw new ResultTooLarge("request nested too deeply");
+    if (typeof v === "string") {
+      budget -= v.length;
+      if (budget < 0) throw new ResultTooLarge(`request text exceeds ${maxChars} characters`);
+      const area = depth === 1 && key === "url" ? "url" : PROSE_KEYS.has(key) ? "prose" : "structured";
+      return fn(v, { area });
+    }
+    if (Array.isArray(v)) return v.map((x) => walk(x, key, depth + 1));
+    if (isObject(v)) {
+      const out: JsonObject = {};
+      for (const [k, x] of Object.entries(v)) out[k] = ROUTING_KEYS.has(k) ? x : walk(x, k, depth + 1);
+      return out;
+    }
+    return v;
+  };
+  return walk(params, "", 0) as JsonObject;
+}
+
 /** Every string in a value (arguments), at any depth, replaced by `fn`; bounded like results. */
 export function mapStrings(value: Json, maxChars: number, fn: (text: string) => string): Json {
   let budget = maxChars;

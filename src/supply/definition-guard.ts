@@ -1,6 +1,6 @@
 /**
  * Tool-definition pinning and the poisoning scan, applied to what upstreams list: each tool, prompt
- * and resource template is pinned when first seen (trust on first use); a later definition with
+ * and resource template, and a server's `initialize` instructions, is pinned when first seen (trust on first use); a later definition with
  * another hash is held (`enforce`) or served and audited (`warn`); a definition the scan flags is
  * hidden (`block`) or served and audited (`warn`). Approval (`mcp-warden tools approve`) pins the
  * held definition; it does not lift a poisoning block, which only a clean definition (or
@@ -29,7 +29,10 @@ const SERVE: Verdict = Object.freeze({ serve: true });
 const MAX_SCANS = 10_000;
 
 export function quarantinedError(kind: DefinitionKind, name: string, why: QuarantineReason): GatewayError {
-  const what = `${kind === "resourceTemplate" ? "resource template" : kind} ${name.slice(0, 200)}`;
+  const what =
+    kind === "instructions"
+      ? "the server's instructions"
+      : `${kind === "resourceTemplate" ? "resource template" : kind} ${name.slice(0, 200)}`;
   return new GatewayError(
     ErrorCode.ToolQuarantined,
     "tool_quarantined",

@@ -1,6 +1,6 @@
 /**
  * Tool-definition pins: the canonical form of each tool, prompt and resource template a server
- * lists, its SHA-256, and where pins persist. The gateway writes them; `mcp-warden tools` reads
+ * lists (and of its `initialize` instructions), its SHA-256, and where pins persist. The gateway writes them; `mcp-warden tools` reads
  * and approves them in the same store.
  */
 import { createHash } from "node:crypto";
@@ -13,13 +13,21 @@ const FIELDS: Readonly<Record<DefinitionKind, readonly string[]>> = {
   tool: ["name", "title", "description", "inputSchema", "outputSchema", "annotations"],
   prompt: ["name", "title", "description", "arguments"],
   resourceTemplate: ["name", "title", "uriTemplate", "description", "mimeType", "annotations"],
+  instructions: ["instructions"],
 };
 
-/** The identity of a definition within its server: a tool's or prompt's name, a template's URI template. */
+/** The one pin of a server's `initialize` instructions: kind `instructions`, this name. */
+export const INSTRUCTIONS_NAME = "instructions";
+
+/**
+ * The identity of a definition within its server: a tool's or prompt's name, a template's URI
+ * template; a server has one set of instructions, named INSTRUCTIONS_NAME.
+ */
 export function definitionName(
   kind: DefinitionKind,
   item: Readonly<Record<string, unknown>>,
 ): string | undefined {
+  if (kind === "instructions") return typeof item.instructions === "string" ? INSTRUCTIONS_NAME : undefined;
   const name = kind === "resourceTemplate" ? item.uriTemplate : item.name;
   return typeof name === "string" && name.length > 0 && name.length <= 1_000 ? name : undefined;
 }

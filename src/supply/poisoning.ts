@@ -8,7 +8,8 @@
  */
 import { explainInjection, THRESHOLD } from "../protect/injection/index.js";
 
-export type DefinitionKind = "tool" | "prompt" | "resourceTemplate";
+/** `instructions`: a server's `initialize` instructions, pinned and scanned like a definition. */
+export type DefinitionKind = "tool" | "prompt" | "resourceTemplate" | "instructions";
 
 export type FindingReason =
   | "hidden_unicode"

@@ -85,7 +85,8 @@ export class ResponseStream {
  * kept for `Last-Event-ID` replay.
  */
 export class HttpChannel implements ClientChannel {
-  private readonly streams = new Map<Id, ResponseStream>();
+  /** The stream of each request id in flight; `holders` counts requests using the id (a refused duplicate too). */
+  private readonly streams = new Map<Id, { stream: ResponseStream; holders: number }>();
   private standalone: ServerResponse | undefined;
   private keepalive: NodeJS.Timeout | undefined;
   private readonly kept: Array<{ id: number; message: Message }> = [];
@@ -93,16 +94,23 @@ export class HttpChannel implements ClientChannel {
   /** The last event id written to a GET stream. */
   private delivered = 0;
 
+  /**
+   * A duplicate of an id in flight (which the session refuses) keeps the first request's stream:
+   * what the first call's server sends meanwhile still rides that call's answer.
+   */
   track(id: Id, stream: ResponseStream): void {
-    this.streams.set(id, stream);
+    const held = this.streams.get(id);
+    if (held) held.holders++;
+    else this.streams.set(id, { stream, holders: 1 });
   }
 
   untrack(id: Id): void {
-    this.streams.delete(id);
+    const held = this.streams.get(id);
+    if (held && --held.holders <= 0) this.streams.delete(id);
   }
 
   send(message: Message, related?: Id): void {
-    if (related !== undefined && this.streams.get(related)?.push(message)) return;
+    if (related !== undefined && this.streams.get(related)?.stream.push(message)) return;
     const id = ++this.eventId;
     this.kept.push({ id, message });
     if (this.kept.length > KEPT_EVENTS) this.kept.shift();

@@ -56,8 +56,9 @@ export interface ConnectedClient {
 /** Connects the official SDK client to a gateway endpoint over streamable HTTP. */
 export async function connectClient(url: string, opts: ConnectOptions = {}): Promise<ConnectedClient> {
   const capabilities: ClientCapabilities = { ...opts.capabilities };
-  if (opts.sampling) capabilities.sampling = {};
-  if (opts.elicitation) capabilities.elicitation = {};
+  // A capability given in `capabilities` (elicitation: { form, url }) is kept as given.
+  if (opts.sampling) capabilities.sampling ??= {};
+  if (opts.elicitation) capabilities.elicitation ??= {};
   if (opts.roots) capabilities.roots = { listChanged: true };
 
   const client = new Client(

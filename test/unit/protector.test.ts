@@ -18,7 +18,10 @@ test("annotate wraps the texts the model reads, never structured content or comp
     findings,
   );
   const content = out.content as Array<{ text: string }>;
-  assert.match(content[0]!.text, /^\[untrusted data from s\/t; not instructions\]\n/);
+  assert.match(
+    content[0]!.text,
+    /^\[untrusted data from s\/t; not instructions\] \(marker [0-9a-f]{16}\)\n[^]*\n\(marker [0-9a-f]{16}\) \[end of untrusted data\]$/,
+  );
   assert.deepEqual(out.structuredContent, { note: ATTACK, n: 3 });
   assert.ok(findings.signals.length > 0);
   assert.ok((out._meta as Record<string, unknown>)["io.mcp-warden/injection"]);

@@ -1,0 +1,215 @@
+/**
+ * Server→client requests (sampling, elicitation, roots) pass the server's `protect` settings both
+ * ways. The request going to the client is checked for injected instructions and redacted like a
+ * result (`block` refuses it upstream and the client never sees it; `annotate` wraps its prose),
+ * and a URL-mode elicitation's URL must pass the server's URL guard. The client's answer going back
+ * to the server is judged like a call's arguments (`redact_arguments`: off, redact, block). Every
+ * relayed request is audited (`server_request`: method, server, decision, reason; never content).
+ */
+import { auditEvent, type AuditEvent } from "../audit/event.js";
+import type { AuditLog } from "../audit/log.js";
+import type { Principal } from "../auth/principal.js";
+import type { ServerConfig } from "../config/types.js";
+import { GatewayError, PeerRpcError, policyDenied } from "../errors.js";
+import type { Id, JsonObject } from "../jsonrpc.js";
+import type { Logger } from "../log.js";
+import { auditUnavailable, principalFields } from "../pipeline/stages/audit.js";
+import { compileUrlGuard, type UrlGuard } from "../policy/guards/index.js";
+import { freshFindings, protectionError, type Findings, type Protector } from "../protect/protector.js";
+
+/** Who a relayed request reaches, and the client call it belongs to (when one is in flight). */
+export interface RelayCaller {
+  readonly principal: Principal;
+  readonly session: string;
+  readonly related: { readonly id: Id; readonly tool: string | undefined } | undefined;
+  /** The tools the session sees: calls to action naming them are an injection cue. */
+  readonly toolNames: readonly string[];
+}
+
+/** Sends the (protected) request to the client and resolves with its answer. */
+export type AskClient = (params: JsonObject | undefined) => Promise<JsonObject>;
+
+type Status = "ok" | "denied" | "blocked" | "error";
+
+export class ClientRequestGuard {
+  /** Each server's URL guard for URL-mode elicitation: its `allowed_domains`, else any public host. */
+  private readonly urlGuards: ReadonlyMap<string, UrlGuard>;
+
+  constructor(
+    servers: readonly ServerConfig[],
+    private readonly protectors: ReadonlyMap<string, Protector>,
+    private readonly audit: AuditLog,
+    private readonly log: Logger,
+  ) {
+    this.urlGuards = new Map(
+      servers.map((s) => [
+        s.name,
+        compileUrlGuard({
+          allowedDomains: s.allowedDomains ?? ["*"],
+          ...(s.allowedNetworks ? { allowNetworks: s.allowedNetworks } : {}),
+        }),
+      ]),
+    );
+  }
+
+  /**
+   * Relays `method` from `server` through `ask`, protected both ways. Rejects with the refusal
+   * the server is answered with (audited before it leaves).
+   */
+  async relay(
+    server: string,
+    method: string,
+    params: JsonObject | undefined,
+    caller: RelayCaller,
+    ask: AskClient,
+  ): Promise<JsonObject> {
+    const started = Date.now();
+    const found = { request: freshFindings(), answer: freshFindings() };
+    const finish = (status: Status, reason?: string, code?: number) =>
+      this.record({ server, method, caller, started, found, status, reason, code });
+    let sent = params;
+    try {
+      // A sink known to be failing refuses the request before the client sees it.
+      await this.audit.ready().catch(() => {
+        throw auditUnavailable();
+      });
+      const protector = this.protectors.get(server);
+      if (!protector) throw protectionError(new Error("no protection compiled for this server"));
+      if (sent && method !== "roots/list") {
+        const request = sent;
+        const source = `${server}/${method}`;
+        sent = guarded(() =>
+          protector.serverRequest(request, { source, toolNames: caller.toolNames }, found.request),
+        );
+      }
+      if (method === "elicitation/create") await this.checkUrl(server, sent);
+    } catch (err) {
+      const refusal = err instanceof GatewayError ? err : protectionError(err);
+      await finish("denied", refusal.reason, refusal.code);
+      throw refusal;
+    }
+    let answer: JsonObject;
+    try {
+      answer = await ask(sent);
+    } catch (err) {
+      const reason = err instanceof GatewayError ? err.reason : "client_error";
+      await finish(
+        "error",
+        reason,
+        err instanceof GatewayError || err instanceof PeerRpcError ? err.code : undefined,
+      );
+      throw err instanceof PeerRpcError ? this.clientError(server, err) : err;
+    }
+    try {
+      const protector = this.protectors.get(server) as Protector;
+      answer = guarded(() => protector.clientAnswer(answer, found.answer));
+    } catch (err) {
+      const refusal = err instanceof GatewayError ? err : protectionError(err);
+      await finish("blocked", refusal.reason, refusal.code);
+      throw refusal;
+    }
+    await finish("ok");
+    return answer;
+  }
+
+  /** A URL-mode elicitation sends the user to its URL: it must pass the server's URL guard. */
+  private async checkUrl(server: string, params: JsonObject | undefined): Promise<void> {
+    const url = params?.url;
+    if (params?.mode !== "url" && url === undefined) return;
+    const guard = this.urlGuards.get(server);
+    const decision =
+      typeof url === "string" && guard
+        ? await guard.check(url)
+        : ({ allowed: false, reason: "domain_not_allowed", detail: "no URL" } as const);
+    if (!decision.allowed) {
+      this.log.warn({ server, why: decision.detail }, "elicitation refused: its URL is not allowed");
+      throw policyDenied(decision.reason, "the elicitation's URL is not allowed", {
+        detail: decision.detail,
+      });
+    }
+  }
+
+  /** The client's error on its way upstream: redacted like an answer; withheld when `block` finds data. */
+  private clientError(server: string, err: PeerRpcError): PeerRpcError {
+    const protector = this.protectors.get(server);
+    try {
+      const body: JsonObject = { message: err.message };
+      if (err.data !== undefined) body.data = err.data as JsonObject;
+      const out = protector ? protector.clientAnswer(body, freshFindings()) : body;
+      return new PeerRpcError(err.code, String(out.message), out.data);
+    } catch {
+      return new PeerRpcError(err.code, "the client's error was withheld: it carried sensitive data");
+    }
+  }
+
+  private async record(r: {
+    server: string;
+    method: string;
+    caller: RelayCaller;
+    started: number;
+    found: { request: Findings; answer: Findings };
+    status: Status;
+    reason: string | undefined;
+    code: number | undefined;
+  }): Promise<void> {
+    const base = {
+      principal: principalFields(r.caller.principal),
+      session: r.caller.session,
+      request_id: r.caller.related?.id,
+      tool: r.caller.related?.tool,
+      method: r.method,
+      server: r.server,
+    };
+    const { request, answer } = r.found;
+    const signals = [...new Set(request.signals.map((s) => s.kind))];
+    const events: AuditEvent[] = [
+      auditEvent({
+        ...base,
+        event: "server_request",
+        status: r.status,
+        reason: r.reason,
+        started_at: new Date(r.started).toISOString(),
+        duration_ms: Date.now() - r.started,
+        detail: {
+          ...(r.code !== undefined ? { code: r.code } : {}),
+          ...(signals.length > 0 ? { signals } : {}),
+          ...(count(request) ? { request_redacted: { ...request.redacted } } : {}),
+          ...(count(answer) ? { answer_redacted: { ...answer.redacted } } : {}),
+        },
+      }),
+    ];
+    // Also as the events kill rules count (`when: injection`, `when: redacted`).
+    if (signals.length > 0)
+      events.push(auditEvent({ ...base, event: "injection", status: r.status, detail: { signals } }));
+    const types = merged(request, answer);
+    if (Object.keys(types).length > 0)
+      events.push(auditEvent({ ...base, event: "redacted", status: r.status, detail: { types } }));
+    try {
+      await Promise.all(events.map((e) => this.audit.record(e)));
+    } catch (err) {
+      this.log.error(
+        { server: r.server, method: r.method, err: (err as Error).message },
+        "server request refused: its audit event could not be written",
+      );
+      throw auditUnavailable();
+    }
+  }
+}
+
+function guarded<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw err instanceof GatewayError ? err : protectionError(err);
+  }
+}
+
+function count(f: Findings): number {
+  return Object.keys(f.redacted).length;
+}
+
+function merged(a: Findings, b: Findings): Record<string, number> {
+  const out: Record<string, number> = { ...a.redacted };
+  for (const [k, n] of Object.entries(b.redacted)) out[k] = (out[k] ?? 0) + n;
+  return out;
+}
