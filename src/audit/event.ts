@@ -20,7 +20,9 @@ export type AuditEventType =
   | "auth"
   | "supply_chain"
   /** A server→client request (sampling, elicitation, roots) relayed or refused: docs/data-protection.md. */
-  | "server_request";
+  | "server_request"
+  /** The audit log's own housekeeping, in a sink's chain: `reason: "rotated"` (JSONL rotation). */
+  | "audit";
 
 /**
  * One audit event as the gateway produces it. Result content is never recorded: only its size and
@@ -66,4 +68,25 @@ export function auditEvent(fields: Omit<AuditEvent, "id" | "ts"> & { ts?: string
   const out: Record<string, unknown> = { id: randomUUID(), ts: fields.ts ?? new Date().toISOString() };
   for (const [k, v] of Object.entries(fields)) if (v !== undefined && k !== "ts") out[k] = v;
   return out as unknown as AuditEvent;
+}
+
+/** What a rotation record (`event: "audit"`, `reason: "rotated"`) states in its `detail`. */
+export interface Rotation {
+  /** How many rotations the log has had, this one included. */
+  readonly rotation: number;
+  /** How many rotated files (`path.1` …) exist after it. */
+  readonly rotated_files: number;
+  /** The oldest seq still kept: older events were in files that `keep` removed. */
+  readonly retained_from: number;
+}
+
+/** The rotation a stored event records, when it is a rotation record. */
+export function rotationOf(e: StoredEvent): Rotation | undefined {
+  if (e.event !== "audit" || e.reason !== "rotated" || typeof e.detail !== "object" || e.detail === null) {
+    return undefined;
+  }
+  const { rotation, rotated_files, retained_from } = e.detail as Record<string, unknown>;
+  const whole = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 1;
+  if (!whole(rotation) || !whole(rotated_files) || !whole(retained_from)) return undefined;
+  return { rotation, rotated_files, retained_from };
 }

@@ -7,8 +7,10 @@ import type { Config } from "../config/types.js";
 import type { Logger } from "../log.js";
 import type { StateStore } from "../state/store.js";
 import { loadAuditKey } from "./chain.js";
+import { openCheckpointCopies } from "./checkpoint-copies.js";
 import { auditEvent, type AuditPrincipal } from "./event.js";
 import { AuditLog } from "./log.js";
+import { AuditMarks } from "./marks.js";
 import { JsonlSink } from "./sinks/jsonl.js";
 import { PostgresSink } from "./sinks/postgres.js";
 import { PostgresState } from "../state/postgres.js";
@@ -52,6 +54,8 @@ export function openAuditLog(
     checkpointIntervalMs: config.audit.checkpointIntervalMs,
     spool: config.audit.spool,
     log: log.child({ component: "audit" }),
+    marks: new AuditMarks(state.db, key),
+    checkpointCopies: openCheckpointCopies(config.audit.checkpointCopies, log),
   });
 }
 

@@ -1,8 +1,10 @@
 import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../log.js";
-import { appendCheckpoint } from "./checkpoints.js";
-import type { AuditEvent, StoredEvent } from "./event.js";
+import type { CheckpointCopy } from "./checkpoint-copies.js";
+import { makeCheckpoint, writeCheckpoint } from "./checkpoints.js";
+import { rotationOf, type AuditEvent, type StoredEvent } from "./event.js";
+import type { AuditMarks } from "./marks.js";
 import type { AuditSink } from "./sinks/sink.js";
 
 /** Thrown to the caller of `record` when an event could not be made durable: refuse the call. */
@@ -24,6 +26,10 @@ export interface AuditLogOptions {
   /** Directory where events for a failing sink wait; undefined: a failing sink refuses calls. */
   readonly spool: string | undefined;
   readonly log: Logger;
+  /** High-water marks in the state store (marks.ts); the gateway and the CLI always keep them. */
+  readonly marks?: AuditMarks;
+  /** Where every checkpoint is also written, apart from this machine. */
+  readonly checkpointCopies?: readonly CheckpointCopy[];
 }
 
 interface Waiting {
@@ -40,6 +46,10 @@ interface SinkState {
   /** Events written since the last checkpoint, and the newest of them. */
   unchecked: number;
   last: StoredEvent | undefined;
+  /** The seq of the last head written to the marks. */
+  marked: number;
+  /** The oldest seq the sink still holds, once a rotation record said so (JSONL). */
+  first: number | undefined;
 }
 
 const RETRY_MS = 2_000;
@@ -66,6 +76,8 @@ export class AuditLog {
   private readonly listeners: Array<(event: AuditEvent) => void> = [];
   private probedAt = 0;
   private inFlight = 0;
+  /** Checkpoint copies being written. */
+  private readonly copying = new Set<Promise<void>>();
 
   constructor(
     sinks: readonly AuditSink[],
@@ -78,6 +90,8 @@ export class AuditLog {
       failing: true,
       unchecked: 0,
       last: undefined,
+      marked: 0,
+      first: undefined,
     }));
     this.timer = setInterval(() => void this.run(() => this.checkpointAll()), opts.checkpointIntervalMs);
     this.timer.unref();
@@ -158,7 +172,9 @@ export class AuditLog {
     if (this.retry) clearTimeout(this.retry);
     await this.run(() => this.flush());
     await this.run(() => this.checkpointAll());
+    await Promise.allSettled(this.copying);
     await Promise.all(this.states.map((s) => s.sink.close().catch(() => undefined)));
+    await Promise.all((this.opts.checkpointCopies ?? []).map((c) => c.close().catch(() => undefined)));
   }
 
   private run(fn: () => Promise<void>): Promise<void> {
@@ -187,6 +203,7 @@ export class AuditLog {
       }),
     );
     this.inFlight = 0;
+    this.markHeads();
     for (const w of batch) {
       if (failure) w.reject(failure);
       else w.resolve();
@@ -217,24 +234,69 @@ export class AuditLog {
     if (!st.sink.readable || stored.length === 0) return;
     st.unchecked += stored.length;
     st.last = stored[stored.length - 1];
-    if (st.unchecked >= this.opts.checkpointEvery) this.checkpoint(st);
+    // A rotation removed files: checkpoint at once, so the copies learn what is kept from now on.
+    const rotated = stored.map(rotationOf).findLast((r) => r !== undefined);
+    if (rotated) st.first = rotated.retained_from;
+    if (rotated || st.unchecked >= this.opts.checkpointEvery) this.checkpoint(st);
+  }
+
+  /** Every sink's newest event into the state store's marks: one transaction per batch. */
+  private markHeads(): void {
+    const marks = this.opts.marks;
+    if (!marks) return;
+    const moved = this.states.filter((s) => s.last !== undefined && s.last.seq !== s.marked);
+    try {
+      marks.note(
+        "head",
+        moved.map((s) => ({
+          sink: s.sink.id,
+          seq: (s.last as StoredEvent).seq,
+          hash: (s.last as StoredEvent).hash,
+        })),
+      );
+      for (const s of moved) s.marked = (s.last as StoredEvent).seq;
+    } catch (err) {
+      // The events are durable; only the evidence of their tail is late. Loud, not fatal.
+      this.opts.log.error(
+        { err: err instanceof Error ? err.message : String(err) },
+        "audit marks could not be written",
+      );
+    }
   }
 
   private checkpoint(st: SinkState): void {
     if (!st.last || st.unchecked === 0) return;
+    const c = makeCheckpoint(this.opts.key, {
+      sink: st.sink.id,
+      seq: st.last.seq,
+      hash: st.last.hash,
+      ...(st.first === undefined ? {} : { first: st.first }),
+    });
+    st.unchecked = 0;
     try {
-      appendCheckpoint(this.opts.checkpointFile, this.opts.key, {
-        sink: st.sink.id,
-        seq: st.last.seq,
-        hash: st.last.hash,
-      });
-      st.unchecked = 0;
+      writeCheckpoint(this.opts.checkpointFile, c);
+      // Remembered in the state store, so a checkpoint file deleted or emptied later shows.
+      this.opts.marks?.note("checkpoint", [c]);
     } catch (err) {
+      st.unchecked = 1; // try again next time
       // The events themselves are durable; only truncation evidence is late. Loud, not fatal.
       this.opts.log.error(
         { file: this.opts.checkpointFile, err: err instanceof Error ? err.message : String(err) },
         "audit checkpoint could not be written",
       );
+    }
+    // Copies never hold up the log: each is written in the background and waited for on close.
+    for (const copy of this.opts.checkpointCopies ?? []) {
+      const p: Promise<void> = copy
+        .append(c)
+        .catch((err: unknown) =>
+          this.opts.log.error(
+            { copy: copy.name, err: err instanceof Error ? err.message : String(err) },
+            "audit checkpoint copy could not be written",
+          ),
+        )
+        .finally(() => this.copying.delete(p));
+      this.copying.add(p);
     }
   }
 
@@ -284,6 +346,7 @@ export class AuditLog {
           .map((l) => JSON.parse(l) as AuditEvent);
         for (let i = 0; i < events.length; i += REPLAY_BATCH) {
           this.written(st, await st.sink.append(events.slice(i, i + REPLAY_BATCH)));
+          this.markHeads();
           // What is in the sink leaves the spool at once, so a failure later never replays it twice.
           const rest = events.slice(i + REPLAY_BATCH);
           if (rest.length > 0) {

@@ -1,8 +1,11 @@
-import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { loadAuditKey } from "../audit/chain.js";
-import { readCheckpoints } from "../audit/checkpoints.js";
+import { openCheckpointCopies } from "../audit/checkpoint-copies.js";
+import { readCheckpoints, type CheckpointSource } from "../audit/checkpoints.js";
+import { terminalJson, terminalText } from "../audit/display.js";
 import type { StoredEvent } from "../audit/event.js";
 import { openSinks, type AuditFilter, type AuditSink } from "../audit/index.js";
+import { AuditMarks } from "../audit/marks.js";
 import { JsonlSink } from "../audit/sinks/jsonl.js";
 import { verifyEvents, type VerifyReport } from "../audit/verify.js";
 import { newestEvents } from "../audit/query.js";
@@ -25,10 +28,13 @@ export interface AuditOptions {
   limit?: string;
   follow?: boolean;
   format?: string;
+  /** verify: checkpoint files kept elsewhere (copies shipped off the machine). */
+  checkpoints?: string[];
 }
 
 interface Opened {
   readonly config: Config;
+  readonly state: StateStore;
   readonly sinks: AuditSink[];
   readonly key: Uint8Array;
   close(): Promise<void>;
@@ -42,6 +48,7 @@ async function openReadable(option: string | undefined): Promise<Opened> {
   const sinks = openSinks(config, state, key).filter((s) => s.readable);
   return {
     config,
+    state,
     sinks,
     key,
     close: async () => {
@@ -118,8 +125,7 @@ function cells(e: StoredEvent): string[] {
     e.server ?? "",
     e.tool ?? "",
     e.duration_ms === undefined ? "" : String(e.duration_ms),
-    // eslint-disable-next-line no-control-regex -- control characters are what is being removed
-  ].map((c) => c.replace(/[\x00-\x1f\x7f]/g, "?")); // an event's text never moves the terminal
+  ].map(terminalText); // an event's text never moves the terminal nor reads as something else
 }
 
 function printTable(events: readonly StoredEvent[]): void {
@@ -144,7 +150,7 @@ function limitOf(o: AuditOptions, fallback: number): number {
 export function auditQuery(o: AuditOptions): Promise<void> {
   return run(o, async ({ sinks }) => {
     const events = await newestEvents(pick(sinks, o.sink), filterOf(o), limitOf(o, 100));
-    if (o.json) for (const e of events) process.stdout.write(`${JSON.stringify(e)}\n`);
+    if (o.json) for (const e of events) process.stdout.write(`${terminalJson(e)}\n`);
     else printTable(events);
     return 0;
   });
@@ -156,7 +162,7 @@ export function auditTail(o: AuditOptions): Promise<void> {
     const filter = filterOf(o);
     const first = await newestEvents(sink, filter, limitOf(o, 10));
     const print = (e: StoredEvent) =>
-      process.stdout.write(o.json ? `${JSON.stringify(e)}\n` : `${cells(e).filter(Boolean).join("  ")}\n`);
+      process.stdout.write(o.json ? `${terminalJson(e)}\n` : `${cells(e).filter(Boolean).join("  ")}\n`);
     first.forEach(print);
     if (!o.follow) return 0;
     let after = first[first.length - 1]?.seq ?? 0;
@@ -229,17 +235,20 @@ export function auditExport(o: AuditOptions): Promise<void> {
 }
 
 export function auditVerify(o: AuditOptions): Promise<void> {
-  return run(o, async ({ config, sinks, key }) => {
+  return run(o, async ({ config, state, sinks, key }) => {
     const chosen = o.sink === undefined ? sinks : [pick(sinks, o.sink)];
     if (chosen.length === 0) throw new UsageError("no readable audit sink is configured");
-    const checkpoints = readCheckpoints(config.audit.checkpointFile, key);
+    const local = readCheckpoints(config.audit.checkpointFile, key);
+    if (local.state === "unreadable") throw new Error(`${local.name}: ${local.error}`);
+    const copies = await readCopies(config, key, o.checkpoints ?? []);
+    const marks = new AuditMarks(state.db, key);
     let failed = false;
     for (const sink of chosen) {
-      const rotatedAway =
-        sink instanceof JsonlSink && existsSync(`${sink.path}.1`) && rotatedOut(config, sink);
-      const report = await verifyEvents(sink.id, sink.read(), key, checkpoints.valid, {
-        startsMidChain: rotatedAway,
-        invalidCheckpointLines: checkpoints.invalidLines,
+      const report = await verifyEvents(sink.id, sink.read(), key, local.valid, {
+        checkpointFile: local,
+        copies,
+        marks: marks.read(sink.id),
+        ...(sink instanceof JsonlSink ? { rotatedFiles: (n: number) => sink.rotatedFileProblems(n) } : {}),
       });
       failed ||= !report.ok;
       process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : describe(report));
@@ -248,22 +257,37 @@ export function auditVerify(o: AuditOptions): Promise<void> {
   });
 }
 
-/** Whether a JSONL log's oldest files may have been removed by rotation (its last slot is used). */
-function rotatedOut(config: Config, sink: JsonlSink): boolean {
-  const c = config.audit.sinks.find((s) => s.kind === "jsonl" && s.path === sink.path);
-  return c?.kind === "jsonl" && existsSync(`${sink.path}.${c.keep}`);
+/** Every configured checkpoint copy, and each `--checkpoints` file, as verify reads them. */
+async function readCopies(
+  config: Config,
+  key: Uint8Array,
+  files: readonly string[],
+): Promise<CheckpointSource[]> {
+  const configured = openCheckpointCopies(config.audit.checkpointCopies);
+  try {
+    const read = await Promise.all(configured.map((c) => c.read(key)));
+    return [...read, ...files.map((f) => readCheckpoints(resolve(f), key, true))];
+  } finally {
+    await Promise.all(configured.map((c) => c.close().catch(() => undefined)));
+  }
 }
 
 function describe(r: VerifyReport): string {
   const range = r.events === 0 ? "no events" : `${r.events} events, seq ${r.firstSeq}–${r.lastSeq}`;
-  if (r.ok) return `${r.sink}: ok (${range}, ${r.checkpoints} checkpoints)\n`;
-  const p = r.problem;
-  const where = [
-    p?.position !== undefined ? `position ${p.position}` : "",
-    p?.seq !== undefined ? `seq ${p.seq}` : "",
-    p?.id ? `id ${p.id}` : "",
-  ]
-    .filter(Boolean)
-    .join(", ");
-  return `${r.sink}: FAILED: ${p?.kind}${where ? ` at ${where}` : ""}: ${p?.detail} (${range})\n`;
+  const copies = r.external > 0 ? `, ${r.external} in copies` : "";
+  if (r.ok) return `${r.sink}: ok (${range}, ${r.checkpoints} checkpoints${copies})\n`;
+  return r.problems
+    .map((p, i) => {
+      const where = [
+        p.position !== undefined ? `position ${p.position}` : "",
+        p.seq !== undefined ? `seq ${p.seq}` : "",
+        p.id ? `id ${p.id}` : "",
+      ]
+        .filter(Boolean)
+        .join(", ");
+      // An id or a copy's error message is not the gateway's text: nothing in it reaches the terminal raw.
+      const line = terminalText(`${p.kind}${where ? ` at ${where}` : ""}: ${p.detail}`);
+      return i === 0 ? `${r.sink}: FAILED: ${line} (${range})\n` : `${r.sink}:   also ${line}\n`;
+    })
+    .join("");
 }

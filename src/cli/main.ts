@@ -178,9 +178,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     .action(async (opts: AuditOptions) => (await import("./audit.js")).auditExport(opts));
   audit
     .command("verify")
-    .description("walk each sink's hash chain and checkpoints; exit 1 at the first tampered event")
+    .description("walk each sink's chain and checkpoints; exit 1 when anything is missing or tampered with")
     .option("-c, --config <file>", "config file")
     .option("--sink <sink>", "only this sink")
+    .option("--checkpoints <file...>", "also check against these checkpoint files kept elsewhere")
     .option("--json", "one report per sink, as JSON")
     .action(async (opts: AuditOptions) => (await import("./audit.js")).auditVerify(opts));
   await program.parseAsync([...argv]);

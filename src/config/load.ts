@@ -251,6 +251,15 @@ function compileAudit(
     checkpointFile: at(audit.checkpoint_file, resolve(stateDir, "audit-checkpoints.jsonl")),
     checkpointEvery: audit.checkpoint_every,
     checkpointIntervalMs: durationMs(audit.checkpoint_interval),
+    checkpointCopies: Object.freeze(
+      audit.checkpoint_copies.map((c) =>
+        Object.freeze(
+          typeof c === "string"
+            ? { kind: "file" as const, path: resolve(base, c) }
+            : { kind: "postgres" as const, url: c.postgres },
+        ),
+      ),
+    ),
     spool: audit.spool === undefined ? undefined : resolve(base, audit.spool),
     maxArgsBytes: audit.max_args_bytes,
   });

@@ -378,6 +378,16 @@ export const configSchema = z.strictObject({
       checkpoint_file: z.string().min(1).optional(),
       checkpoint_every: z.number().int().min(1).max(1_000_000).default(256),
       checkpoint_interval: durationText.default("60s"),
+      /** Every checkpoint is also written here (a file, or a Postgres table): verify compares the log with each. */
+      checkpoint_copies: z
+        .array(
+          z.union([
+            z.string().min(1),
+            z.strictObject({ postgres: z.string().regex(/^postgres(ql)?:\/\//, "a postgres:// URL") }),
+          ]),
+        )
+        .max(8)
+        .default([]),
       /** Where events for a failing sink wait (fsync'd) until it recovers, instead of refusing calls. */
       spool: z.string().min(1).optional(),
       /** Arguments are recorded redacted, as JSON cut to this many bytes. */

@@ -67,6 +67,10 @@ export type AuditSinkConfig =
   | { readonly kind: "jsonl"; readonly path: string; readonly maxBytes: number; readonly keep: number }
   | { readonly kind: "postgres"; readonly url: string };
 
+/** Where copies of the checkpoints go, apart from the gateway's machine (docs/audit.md). */
+export type AuditCheckpointCopyConfig =
+  { readonly kind: "file"; readonly path: string } | { readonly kind: "postgres"; readonly url: string };
+
 export interface AuditConfig {
   readonly sinks: readonly AuditSinkConfig[];
   /** Absolute paths (resolved against the config file's directory). */
@@ -74,6 +78,7 @@ export interface AuditConfig {
   readonly checkpointFile: string;
   readonly checkpointEvery: number;
   readonly checkpointIntervalMs: number;
+  readonly checkpointCopies: readonly AuditCheckpointCopyConfig[];
   readonly spool: string | undefined;
   readonly maxArgsBytes: number;
 }

@@ -1,5 +1,6 @@
 // The hash chain and verify, in memory: an untouched chain always verifies; any single edit,
-// deletion, swap or cut (with a checkpoint at the end) never does. Property-based (fast-check).
+// deletion, swap or cut (with a checkpoint at the end) never does; a log starts at seq 1 or where
+// a rotation record in it says retention kept from. Property-based (fast-check).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
@@ -96,8 +97,33 @@ test("without a checkpoint a cut tail cannot be seen; with one it is reported as
   assert.equal(r.problem?.kind, "truncated");
 });
 
-test("a log whose start was rotated away passes only when told so", async () => {
-  const rest = build(10).slice(4);
-  assert.equal((await verifyEvents("s", iterate(rest), key, [])).problem?.kind, "deleted");
-  assert.equal((await verifyEvents("s", iterate(rest), key, [], { startsMidChain: true })).ok, true);
+test("a log may start after seq 1 only where a rotation record in it says retention kept from", async () => {
+  const events = build(4);
+  let head: StoredEvent = events[3] as StoredEvent;
+  const record = chain(
+    key,
+    head,
+    auditEvent({
+      event: "audit",
+      status: "ok",
+      reason: "rotated",
+      detail: { rotation: 2, rotated_files: 1, retained_from: 3 },
+    }),
+  );
+  const rest: StoredEvent[] = [...events.slice(2), record];
+  head = record;
+  for (let i = 0; i < 5; i++) {
+    head = chain(key, head, auditEvent({ event: "tool_call", status: "ok", tool: `after${i}` }));
+    rest.push(head);
+  }
+  // Starting exactly at the record's retained_from: the earlier file was removed by rotation.
+  assert.equal((await verifyEvents("s", iterate(rest), key, [])).ok, true);
+  // One event more gone than the record accounts for.
+  const short = await verifyEvents("s", iterate(rest.slice(1)), key, []);
+  assert.equal(short.problem?.kind, "deleted");
+  assert.match(short.problem?.detail ?? "", /keeps seq 3 onwards: seq 3 missing/);
+  // No record at all: only seq 1 may start a log.
+  const cut = await verifyEvents("s", iterate(build(10).slice(4)), key, []);
+  assert.equal(cut.problem?.kind, "deleted");
+  assert.match(cut.problem?.detail ?? "", /starts at seq 5: seq 1–4 missing/);
 });

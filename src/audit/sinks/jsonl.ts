@@ -11,6 +11,7 @@ import {
   rmSync,
   statSync,
   unlinkSync,
+  writeFileSync,
   writeSync,
   type ReadStream,
 } from "node:fs";
@@ -18,8 +19,8 @@ import { access, mkdir } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { createInterface } from "node:readline";
 import type { Logger } from "../../log.js";
-import { chainAll, EMPTY_HEAD, jsonLines, type ChainHead } from "../chain.js";
-import type { AuditEvent, StoredEvent } from "../event.js";
+import { chainAll, EMPTY_HEAD, eventMac, jsonLines, withoutHash, type ChainHead } from "../chain.js";
+import { auditEvent, rotationOf, type AuditEvent, type Rotation, type StoredEvent } from "../event.js";
 import { matches, type AuditFilter, type AuditSink } from "./sink.js";
 
 const LOCK_STALE_MS = 10_000;
@@ -28,7 +29,9 @@ const TAIL_BYTES = 256 * 1024;
 
 /**
  * One event per line, appended to `path`; past `maxBytes` the file is rotated to `path.1` (older
- * ones shift to `.2`, …, `keep` of them kept) and the chain carries on in the new file. Each batch
+ * ones shift to `.2`, …, `keep` of them kept) and the chain carries on in the new file, which
+ * starts with a rotation record: how many rotated files must exist and the oldest seq retention
+ * kept, so that verify tells files deleted by rotation from files deleted by someone. Each batch
  * takes a lock file beside the log and re-reads the head if someone else appended meanwhile, so
  * the CLI and the gateway can share one log. A write that returned is in the kernel: it survives
  * the process being killed (not a power cut; that needs the disk's own guarantees).
@@ -62,23 +65,31 @@ export class JsonlSink implements AuditSink {
     try {
       let size = fileSize(this.path);
       if (this.head === undefined || size !== this.size) {
+        const known = this.head;
         this.head = readHead(this.path, (file, bytes) =>
           this.log?.warn({ file, bytes }, "audit log: a partial last line (a crash mid-write) was cut off"),
         );
+        if (known !== undefined && this.head.seq < known.seq) {
+          this.log?.error(
+            { file: this.path, was: known.seq, now: this.head.seq },
+            "audit log: events this process wrote are gone (the file was cut short or replaced)",
+          );
+        }
         size = fileSize(this.path);
       }
       const stored = chainAll(this.key, this.head, events);
-      const head = stored[stored.length - 1] ?? this.head;
       const text = Buffer.from(jsonLines(stored));
       if (size > 0 && size + text.length > this.maxBytes) {
-        this.rotate();
-        size = 0;
+        const rotated = this.rotate(this.head, events);
+        this.size = fileSize(this.path);
+        this.head = rotated[rotated.length - 1] ?? this.head;
+        return rotated;
       }
       this.fd ??= openSync(this.path, "a", 0o600);
       let written = 0;
       while (written < text.length) written += writeSync(this.fd, text, written);
       this.size = size + text.length;
-      this.head = head;
+      this.head = stored[stored.length - 1] ?? this.head;
       return stored;
     } catch (err) {
       // Unknown state after a failed write: re-read everything next time.
@@ -128,9 +139,37 @@ export class JsonlSink implements AuditSink {
     return out;
   }
 
-  private rotate(): void {
+  /**
+   * Writes the new file (a rotation record, then the batch) beside the log, then shifts the files
+   * and moves it in: a failure before the renames leaves the log as it was. Returns what was stored.
+   */
+  private rotate(head: ChainHead, events: readonly AuditEvent[]): StoredEvent[] {
+    const previous = this.signedRotation(firstLine(this.path));
+    const oldest = `${this.path}.${this.keep}`;
+    let retainedFrom = previous?.retained_from ?? 1;
+    if (fileSize(oldest) > 0) {
+      // `oldest` goes: what is kept starts where the next file starts, which its own signed
+      // first line (a rotation record) states. Anything else (a file whose head was cut) moves
+      // nothing, so verify still finds the gap.
+      const next = this.keep > 1 ? `${this.path}.${this.keep - 1}` : this.path;
+      const start = firstLine(next);
+      if (start !== undefined && this.signedRotation(start)) retainedFrom = Math.max(retainedFrom, start.seq);
+    }
+    const record = auditEvent({
+      event: "audit",
+      status: "ok",
+      reason: "rotated",
+      detail: {
+        rotation: (previous?.rotation ?? 0) + 1,
+        rotated_files: Math.min((previous?.rotated_files ?? 0) + 1, this.keep),
+        retained_from: retainedFrom,
+      } satisfies Rotation,
+    });
+    const stored = chainAll(this.key, head, [record, ...events]);
+    const fresh = `${this.path}.new`;
+    writeFileSync(fresh, jsonLines(stored), { mode: 0o600 });
     this.closeFd();
-    rmSync(`${this.path}.${this.keep}`, { force: true });
+    rmSync(oldest, { force: true });
     for (let i = this.keep - 1; i >= 1; i--) {
       try {
         renameSync(`${this.path}.${i}`, `${this.path}.${i + 1}`);
@@ -139,6 +178,46 @@ export class JsonlSink implements AuditSink {
       }
     }
     renameSync(this.path, `${this.path}.1`);
+    renameSync(fresh, this.path);
+    return stored;
+  }
+
+  /** The rotation `e` records, if it is a rotation record signed with this sink's key. */
+  private signedRotation(e: StoredEvent | undefined): Rotation | undefined {
+    if (e === undefined || typeof e.hash !== "string") return undefined;
+    const r = rotationOf(e);
+    try {
+      return r && eventMac(this.key, withoutHash(e)) === e.hash ? r : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * What is wrong with the rotated files on disk, given that the newest rotation record says
+   * `expected` of them exist: a missing one, or an empty one (rotation never leaves one empty).
+   */
+  rotatedFileProblems(expected: number): string[] {
+    const name = (i: number) => `${basename(this.path)}.${i}`;
+    const missing: string[] = [];
+    const empty: string[] = [];
+    for (let i = 1; i <= Math.max(expected, this.keep); i++) {
+      const size = fileSizeOrMissing(`${this.path}.${i}`);
+      if (size === undefined && i <= expected) missing.push(name(i));
+      if (size === 0) empty.push(name(i));
+    }
+    const out: string[] = [];
+    if (missing.length > 0) {
+      out.push(
+        `rotated file${missing.length > 1 ? "s" : ""} ${missing.join(", ")} missing: the last rotation recorded ${expected} rotated file${expected > 1 ? "s" : ""}`,
+      );
+    }
+    if (empty.length > 0) {
+      out.push(
+        `rotated file${empty.length > 1 ? "s" : ""} ${empty.join(", ")} empty: rotation never leaves an empty file`,
+      );
+    }
+    return out;
   }
 
   private closeFd(): void {
@@ -209,6 +288,37 @@ function fileSize(path: string): number {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
     throw err;
+  }
+}
+
+function fileSizeOrMissing(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/** The first event of `file`, when it has a complete, parsable first line. */
+function firstLine(file: string): StoredEvent | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  try {
+    const buf = Buffer.alloc(TAIL_BYTES);
+    const n = readSync(fd, buf, 0, TAIL_BYTES, 0);
+    const text = buf.subarray(0, n).toString("utf8");
+    const end = text.indexOf("\n");
+    if (end < 0) return undefined;
+    const e = parseLine(text.slice(0, end));
+    return typeof e.seq === "number" ? e : undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,0 +1,83 @@
+/**
+ * High-water marks in the state store: for each sink, the newest event this store saw written
+ * (after every batch) and the newest checkpoint written for it, each with an HMAC under the audit
+ * key. A mark is overwritten in place and never moves back, so someone without the key can delete
+ * it but cannot set it back to an earlier point (short of replaying a row copied back then): a
+ * log emptied or cut short (even after its last checkpoint), or a checkpoint file deleted or
+ * emptied, no longer agrees with the marks, and verify says so.
+ */
+import { createHmac } from "node:crypto";
+import type { Db } from "../state/store.js";
+import { canonical } from "./chain.js";
+
+export interface Mark {
+  readonly seq: number;
+  readonly hash: string;
+  readonly ts: string;
+}
+
+export type MarkKind = "head" | "checkpoint";
+
+export interface SinkMarks {
+  readonly head?: Mark;
+  readonly checkpoint?: Mark;
+  /** Marks of this sink whose MAC or shape is wrong. */
+  readonly forged: readonly MarkKind[];
+}
+
+function markMac(key: Uint8Array, kind: MarkKind, sink: string, m: Mark): string {
+  return createHmac("sha256", key)
+    .update(`mcp-warden mark\n${canonical({ kind, sink, seq: m.seq, hash: m.hash, ts: m.ts })}`)
+    .digest("hex");
+}
+
+/** The marks in the state store's `audit_marks` table (migration 7). */
+export class AuditMarks {
+  private readonly upsert;
+  private readonly select;
+  private readonly noteAll;
+
+  constructor(
+    db: Db,
+    private readonly key: Uint8Array,
+  ) {
+    // Only forward: a writer that lost a race (the CLI beside the gateway) never moves a mark back.
+    this.upsert = db.prepare(
+      `INSERT INTO audit_marks (sink, kind, seq, hash, ts, mac) VALUES (@sink, @kind, @seq, @hash, @ts, @mac)
+       ON CONFLICT (sink, kind) DO UPDATE
+       SET seq = excluded.seq, hash = excluded.hash, ts = excluded.ts, mac = excluded.mac
+       WHERE excluded.seq > audit_marks.seq`,
+    );
+    this.select = db.prepare("SELECT kind, seq, hash, ts, mac FROM audit_marks WHERE sink = ?");
+    this.noteAll = db.transaction((kind: MarkKind, heads: readonly Head[]) => {
+      const ts = new Date().toISOString();
+      for (const h of heads) {
+        const m = { seq: h.seq, hash: h.hash, ts };
+        this.upsert.run({ sink: h.sink, kind, ...m, mac: markMac(this.key, kind, h.sink, m) });
+      }
+    });
+  }
+
+  /** Records that each sink's log held `seq` with `hash`, in one transaction. */
+  note(kind: MarkKind, heads: readonly Head[]): void {
+    if (heads.length > 0) this.noteAll(kind, heads);
+  }
+
+  read(sink: string): SinkMarks {
+    const out: { head?: Mark; checkpoint?: Mark; forged: MarkKind[] } = { forged: [] };
+    const rows = this.select.all(sink) as Array<Mark & { kind: string; mac: string }>;
+    for (const r of rows) {
+      if (r.kind !== "head" && r.kind !== "checkpoint") continue;
+      const m = { seq: r.seq, hash: r.hash, ts: r.ts };
+      if (Number.isSafeInteger(m.seq) && r.mac === markMac(this.key, r.kind, sink, m)) out[r.kind] = m;
+      else out.forged.push(r.kind);
+    }
+    return out;
+  }
+}
+
+interface Head {
+  readonly sink: string;
+  readonly seq: number;
+  readonly hash: string;
+}
