@@ -7,11 +7,52 @@ const P = 1;
 const KEYLEN = 32;
 const MAXMEM = 64 * 1024 * 1024;
 
+/**
+ * scrypt runs on libuv's thread pool, which the call path also needs (fs for the audit log and
+ * SQLite's neighbours, dns, zlib, other crypto). A flood of sign-ins must not take every thread:
+ * at most half the pool (UV_THREADPOOL_SIZE, default 4) derives at once, a few more wait, and the
+ * rest are refused at once (PasswordCheckBusy, answered 503 with Retry-After).
+ */
+const POOL_SIZE = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+export const MAX_CONCURRENT_DERIVATIONS = Math.max(1, Math.floor(POOL_SIZE / 2));
+export const MAX_WAITING_DERIVATIONS = 8 * MAX_CONCURRENT_DERIVATIONS;
+
+/** Too many password checks under way or waiting: try again shortly. */
+export class PasswordCheckBusy extends Error {
+  constructor() {
+    super("too many password checks under way");
+    this.name = "PasswordCheckBusy";
+  }
+}
+
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function withDerivationSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= MAX_CONCURRENT_DERIVATIONS) {
+    if (waiting.length >= MAX_WAITING_DERIVATIONS) throw new PasswordCheckBusy();
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  } else {
+    running++;
+  }
+  try {
+    return await work();
+  } finally {
+    // The slot passes straight to the next waiter, so `running` never overshoots.
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
 function derive(password: string, salt: Buffer, opts: ScryptOptions, keylen: number): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scrypt(password.normalize("NFC"), salt, keylen, { ...opts, maxmem: MAXMEM }, (err, key) =>
-      err ? reject(err) : resolve(key),
-    ),
+  return withDerivationSlot(
+    () =>
+      new Promise((resolve, reject) =>
+        scrypt(password.normalize("NFC"), salt, keylen, { ...opts, maxmem: MAXMEM }, (err, key) =>
+          err ? reject(err) : resolve(key),
+        ),
+      ),
   );
 }
 
@@ -23,7 +64,7 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${N}$${R}$${P}$${salt.toString("base64url")}$${key.toString("base64url")}`;
 }
 
-/** Constant-time check; a malformed hash never verifies. */
+/** Constant-time check; a malformed hash never verifies. Throws PasswordCheckBusy when saturated. */
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
   const parts = hash.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return false;
@@ -36,7 +77,8 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
   try {
     const actual = await derive(password, salt, { N: n, r, p }, expected.length);
     return timingSafeEqual(actual, expected);
-  } catch {
+  } catch (err) {
+    if (err instanceof PasswordCheckBusy) throw err;
     return false;
   }
 }

@@ -16,6 +16,9 @@ import { awaitTokenRecords, logGrantRevocation, observeProvider, type AuthAudit 
 import { auditEvent } from "../audit/event.js";
 import type { AuditLog } from "../audit/log.js";
 import { InteractionPages } from "./interactions.js";
+import { SignInThrottle } from "./throttle.js";
+import { SourceGuard, SourceLimits, type SourceLimitName, type SourceRefusal } from "../ops/source-limits.js";
+import type { RedisState } from "../state/redis.js";
 import { PROVIDER_CSP } from "./pages.js";
 import type { GrantInfo, GrantRevocation, OAuthModelStore } from "./models.js";
 import { MAX_DYNAMIC_CLIENTS, ScopePolicy } from "./policy.js";
@@ -47,6 +50,8 @@ export interface AuthServerOptions {
    * that the other instances (each with its own SQLite) refuse the tokens too.
    */
   readonly revocationFeed?: RevocationFeed | undefined;
+  /** With `state.redis`: per-source limits (`gateway.source_limits`) shared by every instance. */
+  readonly redis?: RedisState | undefined;
 }
 
 /**
@@ -153,6 +158,14 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   const callback = provider.callback();
 
   const decoyHash = await hashPassword(randomBytes(18).toString("base64url"));
+  // Unauthenticated work (authorization requests, registrations, sign-ins) is budgeted per source
+  // before it reaches oidc-provider or scrypt (docs/authorization-server.md#limits).
+  const sources = new SourceGuard(
+    new SourceLimits(opts.config.gateway.sourceLimits, opts.redis, log),
+    opts.audit,
+    log,
+  );
+  const throttle = new SignInThrottle(sources, opts.redis);
   // Built on first use: the CSRF key may live in Postgres, which need not be up at start.
   let pages: Promise<InteractionPages> | undefined;
   const interactionPages = () => {
@@ -167,6 +180,7 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
           basePath: `${prefix}${INTERACTION_PATH}`,
           csrfKey,
           decoyHash,
+          throttle,
         }),
       (err: unknown) => {
         pages = undefined;
@@ -244,6 +258,9 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
         target = path.slice(prefix.length);
       }
       if (closed) return unavailable(res);
+      const limit = sourceLimitOf(req.method, target);
+      const refusal = limit && (await sources.check(limit, req, { route: target }));
+      if (refusal) return tooManyRequests(res, refusal);
       pinOrigin(req, issuerUrl);
       if (prefix)
         (req as IncomingMessage & { originalUrl?: string }).originalUrl = `${prefix}${target}${search}`;
@@ -263,6 +280,7 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
     async close() {
       closed = true;
       clearInterval(timer);
+      sources.close();
     },
   };
 }
@@ -270,6 +288,31 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
 function unavailable(res: ServerResponse, why = "shutting down"): true {
   res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
   res.end(JSON.stringify({ error: "temporarily_unavailable", error_description: why }));
+  return true;
+}
+
+/** Which per-source budget a request to the issuer's `/oauth/*` path (`target`) spends. */
+function sourceLimitOf(method: string | undefined, target: string): SourceLimitName | undefined {
+  // A new authorization request (it stores an interaction); not its resumption after sign-in
+  // (`/oauth/authorize/<uid>`), which only finds one a browser already holds.
+  if (target === ROUTES.authorization) return "authorize";
+  if (target === ROUTES.registration && method === "POST") return "register";
+  return undefined;
+}
+
+/** 429 in the OAuth error shape (RFC 6749 §5.2, RFC 7591 §3.2.2), with Retry-After. */
+function tooManyRequests(res: ServerResponse, refusal: SourceRefusal): true {
+  res.writeHead(429, {
+    "content-type": "application/json",
+    "cache-control": "no-store",
+    "retry-after": String(refusal.retryAfterS),
+  });
+  res.end(
+    JSON.stringify({
+      error: "temporarily_unavailable",
+      error_description: `too many requests from this address (${refusal.limit}); retry after ${refusal.retryAfterS} s`,
+    }),
+  );
   return true;
 }
 

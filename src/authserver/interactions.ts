@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type Provider from "oidc-provider";
 import { errors, type InteractionResults } from "oidc-provider";
-import { verifyPassword } from "../auth/passwords.js";
+import { PasswordCheckBusy, verifyPassword } from "../auth/passwords.js";
 import type { Logger } from "../log.js";
 import type { RememberedConsents } from "./consents.js";
 import {
@@ -14,7 +14,7 @@ import {
   type ResourceView,
 } from "./pages.js";
 import type { ScopePolicy } from "./policy.js";
-import { LoginThrottle } from "./throttle.js";
+import type { SignInThrottle } from "./throttle.js";
 
 const MAX_FORM_BYTES = 16 * 1024;
 const MAX_USERNAME = 200;
@@ -25,6 +25,8 @@ const MAX_TRACKED_INTERACTIONS = 10_000;
 const UID = /^[A-Za-z0-9_-]{10,64}$/;
 const LOGIN_FAILED = "Invalid user name or password.";
 const LOGIN_THROTTLED = "Too many failed sign-in attempts. Try again later.";
+const SOURCE_THROTTLED = "Too many sign-in attempts from your network. Try again later.";
+const BUSY = "The server is busy. Try again in a moment.";
 
 type Interaction = Awaited<ReturnType<Provider["interactionDetails"]>>;
 
@@ -39,6 +41,8 @@ export interface InteractionParts {
   readonly csrfKey: Buffer;
   /** A hash of a random password, verified for unknown users so they take as long as known ones. */
   readonly decoyHash: string;
+  /** Per-source and per-user limits checked before any password work. */
+  readonly throttle: SignInThrottle;
 }
 
 /**
@@ -52,7 +56,6 @@ export interface InteractionParts {
  */
 export class InteractionPages {
   private readonly failures = new Map<string, number>();
-  private readonly throttle = new LoginThrottle();
 
   constructor(private readonly parts: InteractionParts) {}
 
@@ -151,22 +154,39 @@ export class InteractionPages {
     const username = (form.get("username") ?? "").trim();
     const password = form.get("password") ?? "";
     const clientId = String(interaction.params.client_id ?? "");
-    const throttleKey = `${username.slice(0, MAX_USERNAME).toLowerCase()}\n${req.socket.remoteAddress ?? ""}`;
-    if (this.throttle.blocked(throttleKey)) {
-      this.parts.log.warn(
-        { event: "login_throttled", user: this.parts.policy.user(username)?.name, client_id: clientId },
-        "sign-in refused: too many failures",
-      );
-      return this.show(res, interaction, LOGIN_THROTTLED, username.slice(0, MAX_USERNAME), 429);
+    const name = username.slice(0, MAX_USERNAME);
+    const throttled = await this.parts.throttle.refusal(req, name);
+    if (throttled) {
+      // A source's flood is recorded by the source guard; a user's lock-out is logged here.
+      if (throttled.why === "user") {
+        this.parts.log.warn(
+          { event: "login_throttled", user: this.parts.policy.user(username)?.name, client_id: clientId },
+          "sign-in refused: too many failures",
+        );
+      }
+      res.setHeader("retry-after", String(throttled.retryAfterS));
+      const message = throttled.why === "user" ? LOGIN_THROTTLED : SOURCE_THROTTLED;
+      return this.show(res, interaction, message, name, 429);
     }
     const user = username.length <= MAX_USERNAME ? this.parts.policy.user(username) : undefined;
     // The same work and the same answer whether the user exists or the password is wrong.
-    const verified = await verifyPassword(
-      password.length <= MAX_PASSWORD ? password : "",
-      user?.passwordHash ?? this.parts.decoyHash,
-    );
+    let verified: boolean;
+    try {
+      verified = await verifyPassword(
+        password.length <= MAX_PASSWORD ? password : "",
+        user?.passwordHash ?? this.parts.decoyHash,
+      );
+    } catch (err) {
+      if (!(err instanceof PasswordCheckBusy)) throw err;
+      this.parts.log.warn(
+        { event: "login_busy", client_id: clientId },
+        "sign-in refused: password checks saturated",
+      );
+      res.setHeader("retry-after", "1");
+      return this.show(res, interaction, BUSY, name, 503);
+    }
     if (!user || !verified) {
-      this.throttle.fail(throttleKey);
+      await this.parts.throttle.failed(req, name);
       const failures = this.countFailure(interaction.uid);
       this.parts.log.warn(
         { event: "login_failed", user: user ? user.name : undefined, client_id: clientId, failures },
@@ -181,7 +201,7 @@ export class InteractionPages {
       return this.show(res, interaction, LOGIN_FAILED, username.slice(0, MAX_USERNAME));
     }
     this.failures.delete(interaction.uid);
-    this.throttle.succeed(throttleKey);
+    await this.parts.throttle.succeeded(req, name);
     this.parts.log.info({ event: "login", user: user.name, client_id: clientId }, "user signed in");
     return this.finish(req, res, interaction, {
       login: { accountId: user.name, amr: ["pwd"], remember: false },

@@ -179,6 +179,15 @@ function compile(doc: ConfigDocument, file: string): Config {
       maxSessionsPerCaller: doc.gateway.max_sessions_per_caller,
       sessionIdleMs: durationMs(doc.gateway.session_idle_timeout),
       upstreamTimeoutMs: durationMs(doc.gateway.upstream_timeout),
+      maxJsonWidth: doc.gateway.max_json_width,
+      maxJsonValues: doc.gateway.max_json_values,
+      requestTimeoutMs: durationMs(doc.gateway.request_timeout),
+      sourceLimits: Object.freeze({
+        failedAuth: rateOrOff(doc.gateway.source_limits.failed_auth),
+        authorize: rateOrOff(doc.gateway.source_limits.authorize),
+        signIn: rateOrOff(doc.gateway.source_limits.sign_in),
+        register: rateOrOff(doc.gateway.source_limits.register),
+      }),
       shutdownGraceMs: durationMs(doc.gateway.shutdown_grace),
       instanceId: doc.gateway.instance_id,
     }),
@@ -388,6 +397,10 @@ function compileRateLimit(r: ServerDocument["rate_limit"]): RateLimitConfig | un
     total: r.total === undefined ? undefined : rate(r.total),
     tools: new Map(Object.entries(r.tools).map(([tool, t]) => [tool, rate(t)])),
   });
+function rateOrOff(text: string): Rate | undefined {
+  return text === "off" ? undefined : rate(text);
+}
+
 }
 
 const PROTECT_DEFAULTS: ProtectConfig = Object.freeze({

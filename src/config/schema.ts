@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { safeForCredentials } from "../upstreams/origin.js";
+import { durationMs } from "./duration.js";
 
 // Server names become tool-name prefixes (`server__tool`) and URL path segments.
 const serverName = z
@@ -38,6 +39,9 @@ const scopeMap = z.record(z.string().min(1).max(1000), z.array(scope));
 export const rateText = z
   .string()
   .regex(/^[1-9]\d{0,8}\/(sec|min|hour)$/, "a rate such as 10/sec, 100/min or 1000/hour");
+
+/** A rate, or `off` (no limit). */
+const rateOrOff = z.union([z.literal("off"), rateText]);
 
 /** `100/min` (per caller on this server) or the long form. */
 const rateLimitSchema = z.union([
@@ -299,6 +303,23 @@ export const configSchema = z.strictObject({
         .max(64 * 1024 * 1024)
         .default(4 * 1024 * 1024),
       max_json_depth: z.number().int().min(4).max(1000).default(64),
+      /** Elements of any one array, or members of any one object, in a message. */
+      max_json_width: z.number().int().min(16).max(10_000_000).default(10_000),
+      /** Values (scalars, arrays, objects) in one message. */
+      max_json_values: z.number().int().min(64).max(100_000_000).default(100_000),
+      /** Headers and body of a request must arrive within this; else 408 and the connection closed. */
+      request_timeout: durationText
+        .refine((t) => durationMs(t) >= 1000 && durationMs(t) <= 3_600_000, "between 1s and 1h")
+        .default("30s"),
+      /** Per source address (IPv4, or an IPv6 /64): unauthenticated work allowed before 429. */
+      source_limits: z
+        .strictObject({
+          failed_auth: rateOrOff.default("120/min"),
+          authorize: rateOrOff.default("120/min"),
+          sign_in: rateOrOff.default("60/min"),
+          register: rateOrOff.default("30/hour"),
+        })
+        .prefault({}),
       max_sessions: z.number().int().min(1).max(100_000).default(64),
       max_sessions_per_caller: z.number().int().min(1).max(100_000).default(16),
       session_idle_timeout: durationText.default("15m"),

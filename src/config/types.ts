@@ -136,6 +136,11 @@ export interface GatewayConfig {
   readonly maxSessionsPerCaller: number;
   readonly sessionIdleMs: number;
   readonly upstreamTimeoutMs: number;
+  readonly maxJsonWidth: number;
+  readonly maxJsonValues: number;
+  /** Headers and body must arrive within this (ms); else 408 and the connection is closed. */
+  readonly requestTimeoutMs: number;
+  readonly sourceLimits: SourceLimitsConfig;
   readonly shutdownGraceMs: number;
   readonly instanceId: string | undefined;
 }
@@ -144,6 +149,18 @@ export interface ScopesConfig {
   readonly implies: ReadonlyMap<string, readonly string[]>;
   readonly dangerous: readonly string[];
 }
+/** Per source address, before any work is done for the request; undefined: no limit. */
+export interface SourceLimitsConfig {
+  /** Requests to MCP routes refused 401 (no or bad token). */
+  readonly failedAuth: Rate | undefined;
+  /** Requests to the embedded issuer's authorization endpoint. */
+  readonly authorize: Rate | undefined;
+  /** Sign-in form posts, whatever the user name. */
+  readonly signIn: Rate | undefined;
+  /** Dynamic client registrations. */
+  readonly register: Rate | undefined;
+}
+
 
 /** Tool name (or `*`) → every scope the caller must hold. */
 export type ToolScopes = ReadonlyMap<string, readonly string[]>;

@@ -1,22 +1,37 @@
 import type { IncomingMessage } from "node:http";
+import { JsonScanner, type JsonExcess, type JsonLimits } from "./json-scan.js";
 
 export class BodyTooLarge extends Error {}
 
-/** Reads a request body, refusing (without buffering) anything past `limit` bytes. */
-export function readBody(req: IncomingMessage, limit: number): Promise<string> {
+/** A JSON body past a JsonLimits, refused while it was read: nothing of it was parsed. */
+export class JsonTooComplex extends Error {
+  constructor(readonly excess: JsonExcess) {
+    super(`JSON body past its ${excess} limit`);
+  }
+}
+
+/**
+ * Reads a request body, refusing (without buffering) anything past `limit` bytes, and with `json`
+ * anything past those limits as its bytes arrive (JsonScanner), so that `JSON.parse` never sees it.
+ * A body that stops arriving is cut by the server's `requestTimeout` (http.ts).
+ */
+export function readBody(req: IncomingMessage, limit: number, json?: JsonLimits): Promise<string> {
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > limit) return Promise.reject(new BodyTooLarge());
+  const scanner = json && new JsonScanner(json);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const refuse = (err: Error) => {
+      req.removeAllListeners("data");
+      req.resume();
+      reject(err);
+    };
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners("data");
-        req.resume();
-        reject(new BodyTooLarge());
-        return;
-      }
+      if (size > limit) return refuse(new BodyTooLarge());
+      const excess = scanner?.write(chunk);
+      if (excess) return refuse(new JsonTooComplex(excess));
       chunks.push(chunk);
     });
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));

@@ -63,9 +63,14 @@ export class ResponseStream {
     this.mode = "done";
   }
 
-  /** A refusal with its own HTTP status; only possible for a lone request while nothing was written. */
+  /** Whether `refuse` can still answer with an HTTP status: a lone request, nothing written yet. */
+  get refusable(): boolean {
+    return this.mode === "pending" && !this.batch;
+  }
+
+  /** A refusal with its own HTTP status; only possible while `refusable`. */
   refuse(status: number, headers: Record<string, string>, message: Message): boolean {
-    if (this.mode !== "pending" || this.batch) return false;
+    if (!this.refusable) return false;
     this.res.writeHead(status, { ...this.headers, ...headers, "content-type": "application/json" });
     this.res.end(JSON.stringify(message));
     this.mode = "done";

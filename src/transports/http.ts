@@ -8,6 +8,7 @@ import { StreamableHttpEndpoint, type EndpointAuth } from "./streamable-http.js"
 import type { AuthServer } from "../authserver/index.js";
 import type { AdminApi } from "../admin/api.js";
 import { serveAdminConsole } from "../admin/console.js";
+import { SourceGuard, SourceLimits } from "../ops/source-limits.js";
 
 export interface HttpGateway {
   readonly server: Server;
@@ -36,7 +37,16 @@ export async function listen(
   let inflight = 0;
   let drained: (() => void) | undefined;
 
-  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
+  // A request whose headers and body have not all arrived within `request_timeout` is answered 408
+  // by Node and its connection closed (a body trickled in to hold a connection and a handler).
+  // Node checks at `connectionsCheckingInterval`: often enough that the bound is near the setting.
+  const timeout = config.gateway.requestTimeoutMs;
+  const serverOptions = {
+    requestTimeout: timeout,
+    headersTimeout: timeout,
+    connectionsCheckingInterval: Math.min(1000, Math.ceil(timeout / 4)),
+  };
+  const server = createServer(serverOptions, (req, res) => {
     if (req.method === "POST") {
       inflight++;
       res.on("close", () => {
@@ -121,7 +131,13 @@ export async function listen(
     server.close();
     throw err;
   }
-  parts.endpoint = new StreamableHttpEndpoint(gateway, parts.http.auth);
+  const sources = new SourceGuard(
+    new SourceLimits(config.gateway.sourceLimits, gateway.redis, gateway.log),
+    gateway.audit,
+    gateway.log,
+    () => gateway.metrics.denied("source_rate_limited"),
+  );
+  parts.endpoint = new StreamableHttpEndpoint(gateway, parts.http.auth, sources);
 
   return {
     server,
@@ -137,6 +153,7 @@ export async function listen(
           setTimeout(resolve, graceMs).unref();
         });
       }
+      sources.close();
       await gateway.stop();
       await parts.http?.authServer?.close();
       server.closeAllConnections();

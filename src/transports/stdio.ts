@@ -1,11 +1,15 @@
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { auditEvent } from "../audit/event.js";
 import { anonymousPrincipal } from "../auth/principal.js";
 import { ErrorCode } from "../errors.js";
 import type { Gateway } from "../gateway/gateway.js";
 import type { Session } from "../gateway/session.js";
-import { depthExceeds, errorResponse, isNotification, isRequest, type Message } from "../jsonrpc.js";
+import { errorResponse, isNotification, isRequest, type Message } from "../jsonrpc.js";
+import { principalFields } from "../pipeline/stages/audit.js";
 import { rpcError } from "../upstreams/connection.js";
+import { EXCESS_MESSAGES } from "./json-scan.js";
+import { scanStdioInput, ScanningReadBuffer } from "./stdio-scan.js";
 
 /**
  * The aggregate endpoint over stdio, for desktop clients that launch their servers. The caller is
@@ -17,17 +21,40 @@ export async function serveStdio(gateway: Gateway): Promise<{ closed: Promise<vo
   if (!route) throw new Error("no aggregate route");
   const principal = anonymousPrincipal(gateway.config.auth.anonymous);
   const write = (m: Message) => void transport.send(m as JSONRPCMessage).catch(() => {});
+  const g = gateway.config.gateway;
+  const limits = { depth: g.maxJsonDepth, width: g.maxJsonWidth, values: g.maxJsonValues };
+  // Each line is scanned before the SDK parses it; one past a limit is dropped and answered (its id
+  // is unknown: null), and the client may go on.
+  scanStdioInput(
+    transport,
+    new ScanningReadBuffer(limits, (excess) => {
+      gateway.log.info({ limit: excess }, "stdio message refused: past a JSON limit");
+      gateway.metrics.denied("json_limit_exceeded");
+      void gateway.audit
+        .record(
+          auditEvent({
+            event: "denied",
+            principal: principalFields(principal),
+            status: "denied",
+            reason: "json_limit_exceeded",
+            detail: { limit: excess, code: ErrorCode.InvalidRequest },
+          }),
+        )
+        .catch(() => undefined);
+      write(
+        errorResponse(null, ErrorCode.InvalidRequest, EXCESS_MESSAGES[excess], {
+          reason: "json_limit_exceeded",
+          limit: excess,
+        }),
+      );
+    }),
+  );
   let session: Session | undefined;
   let closedResolve: () => void = () => {};
   const closed = new Promise<void>((resolve) => (closedResolve = resolve));
 
   transport.onmessage = (raw) => {
     const message = raw as Message;
-    if (depthExceeds(message, gateway.config.gateway.maxJsonDepth)) {
-      if (isRequest(message))
-        write(errorResponse(message.id, ErrorCode.InvalidRequest, "message nested too deeply"));
-      return;
-    }
     if (isRequest(message) && message.method === "initialize") {
       if (session) return write(errorResponse(message.id, ErrorCode.InvalidRequest, "already initialized"));
       const s = gateway.createSession(route, principal, { send: (m) => write(m), close: () => {} });

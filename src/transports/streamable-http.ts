@@ -11,9 +11,9 @@ import { SUPPORTED_VERSIONS } from "../gateway/capabilities.js";
 import type { Gateway } from "../gateway/gateway.js";
 import type { Route } from "../gateway/route.js";
 import type { Session } from "../gateway/session.js";
+import { principalFields } from "../pipeline/stages/audit.js";
 import { rpcError } from "../upstreams/connection.js";
 import {
-  depthExceeds,
   errorResponse,
   invalidMessage,
   isNotification,
@@ -22,7 +22,9 @@ import {
   type Message,
   type Request,
 } from "../jsonrpc.js";
-import { BodyTooLarge, readBody } from "./body.js";
+import { BodyTooLarge, JsonTooComplex, readBody } from "./body.js";
+import { EXCESS_MESSAGES, type JsonLimits } from "./json-scan.js";
+import type { SourceGuard } from "../ops/source-limits.js";
 import { HttpChannel, ResponseStream } from "./http-channel.js";
 
 /**
@@ -44,12 +46,21 @@ export interface EndpointAuth {
 export class StreamableHttpEndpoint {
   private readonly channels = new WeakMap<Session, HttpChannel>();
   private readonly config: Config;
+  private readonly jsonLimits: JsonLimits;
 
   constructor(
     private readonly gateway: Gateway,
     private readonly auth: EndpointAuth,
+    /** Per-source budget of refused authentications (`gateway.source_limits.failed_auth`). */
+    private readonly sources: SourceGuard,
   ) {
     this.config = gateway.config;
+    const g = this.config.gateway;
+    this.jsonLimits = Object.freeze({
+      depth: g.maxJsonDepth,
+      width: g.maxJsonWidth,
+      values: g.maxJsonValues,
+    });
   }
 
   async handle(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -88,6 +99,17 @@ export class StreamableHttpEndpoint {
       }
       if (!(err instanceof AuthError)) throw err;
       this.gateway.log.info(
+      // A source past its budget of refusals gets 429, and its flood a summary in the audit log.
+      const flood = await this.sources.check("failed_auth", req, { path: route.path });
+      if (flood) {
+        const retryAfterMs = flood.retryAfterS * 1000;
+        const data = { reason: "rate_limited", retry_after_ms: retryAfterMs, limit: flood.limit };
+        const message = "too many failed authentications from this address";
+        reply(res, 429, errorResponse(null, ErrorCode.RateLimited, message, data), {
+          "retry-after": String(flood.retryAfterS),
+        });
+        return undefined;
+      }
         { path: route.path, error: err.error ?? "no_token", why: err.message },
         "authentication refused",
       );
@@ -110,6 +132,32 @@ export class StreamableHttpEndpoint {
   }
 
   private async refuseUnavailable(route: Route, res: ServerResponse, err: AuthUnavailable): Promise<void> {
+  /** A body past `max_json_depth`/`_width`/`_values`, refused before it was parsed (json-scan.ts). */
+  private async refuseComplex(
+    route: Route,
+    principal: Principal,
+    res: ServerResponse,
+    err: JsonTooComplex,
+  ): Promise<void> {
+    const data = { reason: "json_limit_exceeded", limit: err.excess };
+    this.gateway.log.info({ path: route.path, limit: err.excess }, "request body refused: past a JSON limit");
+    this.gateway.metrics.denied("json_limit_exceeded");
+    await this.gateway.audit
+      .record(
+        auditEvent({
+          event: "denied",
+          principal: principalFields(principal),
+          status: "denied",
+          reason: "json_limit_exceeded",
+          detail: { limit: err.excess, path: route.path, code: ErrorCode.InvalidRequest },
+        }),
+      )
+      .catch(() => undefined);
+    reply(res, 400, errorResponse(null, ErrorCode.InvalidRequest, EXCESS_MESSAGES[err.excess], data), {
+      connection: "close",
+    });
+  }
+
     this.gateway.log.warn(
       { path: route.path, why: err.message, err: (err.cause as Error | undefined)?.message },
       "authentication unavailable: request refused",
@@ -162,7 +210,7 @@ export class StreamableHttpEndpoint {
     }
     let text: string;
     try {
-      text = await readBody(req, this.config.gateway.maxBodyBytes);
+      text = await readBody(req, this.config.gateway.maxBodyBytes, this.jsonLimits);
     } catch (err) {
       if (err instanceof BodyTooLarge) {
         return reply(res, 413, errorResponse(null, ErrorCode.InvalidRequest, "request body too large"), {
@@ -170,6 +218,7 @@ export class StreamableHttpEndpoint {
         });
       }
       throw err;
+      if (err instanceof JsonTooComplex) return this.refuseComplex(route, principal, res, err);
     }
     let value: unknown;
     try {
@@ -189,9 +238,6 @@ export class StreamableHttpEndpoint {
           400,
           errorResponse(idOf(m), ErrorCode.InvalidRequest, `invalid request: ${invalid}`),
         );
-      if (depthExceeds(m, this.config.gateway.maxJsonDepth)) {
-        return reply(res, 400, errorResponse(idOf(m), ErrorCode.InvalidRequest, "message nested too deeply"));
-      }
     }
     const first = messages[0] as Message;
     if (!batch && isRequest(first) && first.method === "initialize")
@@ -245,7 +291,9 @@ export class StreamableHttpEndpoint {
       const result = await session.handle(request, meta);
       stream.finish({ jsonrpc: "2.0", id: request.id, result });
     } catch (err) {
-      if (err instanceof GatewayError && err.httpStatus && !stream.started) {
+      // An HTTP status (401, 403 step-up) only for a lone request with nothing written yet; in a
+      // batch, or once streaming, the refusal is that request's JSON-RPC error like any other.
+      if (err instanceof GatewayError && err.httpStatus && !stream.started && stream.refusable) {
         const headers: Record<string, string> = {};
         if (err.reason === "insufficient_scope" && Array.isArray(err.data.scopes)) {
           headers["www-authenticate"] = this.auth.metadata.stepUp(session.route, err.data.scopes as string[]);

@@ -5,6 +5,8 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { StdioServerConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
 import { verifyIntegrity } from "../supply/integrity.js";
+import { UPSTREAM_JSON_LIMITS } from "../transports/json-scan.js";
+import { scanStdioInput, ScanningReadBuffer } from "../transports/stdio-scan.js";
 import { installedBin } from "../supply/packages.js";
 import { sandboxedLaunch, type Launch } from "../supply/sandbox.js";
 
@@ -55,6 +57,18 @@ class CheckedStdioTransport implements Transport {
       ...(this.server.cwd && !this.server.sandbox ? { cwd: this.server.cwd } : {}),
       stderr: "pipe",
     });
+    // Each line the server writes is scanned before the SDK parses it; one past the limits is taken
+    // for a hostile or broken server and ends the connection (its calls fail with -32005).
+    scanStdioInput(
+      inner,
+      new ScanningReadBuffer(UPSTREAM_JSON_LIMITS, (excess) => {
+        this.log.warn(
+          { server: this.server.name, limit: excess },
+          "upstream message past its JSON limit: closed",
+        );
+        throw new Error(`server ${this.server.name} sent a message past its JSON ${excess} limit`);
+      }),
+    );
     inner.onmessage = (message) => this.onmessage?.(message);
     inner.onerror = (error) => this.onerror?.(error);
     inner.onclose = () => this.onclose?.();

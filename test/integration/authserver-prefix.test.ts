@@ -54,6 +54,8 @@ describe("authorization server under an issuer path", () => {
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     issuer = `${origin}/warden`;
     const config = {
+      // No per-source limits here (test/integration/dos.test.ts covers them).
+      gateway: { sourceLimits: {} },
       auth: {
         issuer: "embedded",
         signingKeyFile: undefined,

@@ -1,0 +1,234 @@
+import { createHash } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import {
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+  RLWrapperTimeouts,
+  type RateLimiterAbstract,
+} from "rate-limiter-flexible";
+import { sourceOf } from "../auth/principal.js";
+import { auditEvent } from "../audit/event.js";
+import type { AuditLog } from "../audit/log.js";
+import type { Rate, SourceLimitsConfig } from "../config/types.js";
+import type { Logger } from "../log.js";
+import type { RedisState } from "../state/redis.js";
+import { REDIS_TIMEOUT_MS } from "./rate-limit.js";
+
+/** The `gateway.source_limits` keys: kinds of unauthenticated work counted per source address. */
+export type SourceLimitName = "failed_auth" | "authorize" | "sign_in" | "register";
+
+export interface SourceRefusal {
+  readonly limit: SourceLimitName;
+  /** Whole seconds until the source's window ends (at least 1): the Retry-After header. */
+  readonly retryAfterS: number;
+  /**
+   * The source's first refusal in this window (on any instance, with Redis): the one to record in
+   * full. Later ones in the window are counted into a summary (FloodRecorder).
+   */
+  readonly first: boolean;
+}
+
+/**
+ * Where a request comes from, for per-source limits: the socket's peer address (never a header a
+ * client could write), an IPv6 address by its /64. Behind a reverse proxy every caller is the
+ * proxy (docs/operations.md#floods-and-slow-requests).
+ */
+export function sourceAddress(req: IncomingMessage): string {
+  return sourceOf(req.socket.remoteAddress);
+}
+
+const CONFIG_KEYS: Readonly<Record<SourceLimitName, keyof SourceLimitsConfig>> = {
+  failed_auth: "failedAuth",
+  authorize: "authorize",
+  sign_in: "signIn",
+  register: "register",
+};
+
+/**
+ * Per-source budgets for work anyone can make the gateway do without a credential (refused
+ * tokens, authorization requests, sign-ins, client registrations): fixed windows of
+ * rate-limiter-flexible, in memory or, with `state.redis`, in Redis shared by every instance (with
+ * this process's memory as insurance while Redis is slow or down, as for rate limits). Sources are
+ * hashed into keys: no address is written to Redis.
+ */
+export class SourceLimits {
+  private readonly limiters = new Map<SourceLimitName, { limiter: RateLimiterAbstract; rate: Rate }>();
+
+  constructor(
+    config: SourceLimitsConfig,
+    redis: RedisState | undefined,
+    private readonly log: Logger,
+  ) {
+    for (const [name, key] of Object.entries(CONFIG_KEYS) as Array<
+      [SourceLimitName, keyof SourceLimitsConfig]
+    >) {
+      const rate = config[key];
+      if (rate) this.limiters.set(name, { limiter: makeLimiter(`src:${name}`, rate, redis), rate });
+    }
+  }
+
+  /**
+   * Counts one `limit` event from `source`; the refusal when the source is past its budget. An
+   * error of the counters refuses too (fail closed), for one second.
+   */
+  async take(limit: SourceLimitName, source: string): Promise<SourceRefusal | undefined> {
+    const entry = this.limiters.get(limit);
+    if (!entry) return undefined;
+    try {
+      await entry.limiter.consume(keyOf(source));
+      return undefined;
+    } catch (err) {
+      if (err instanceof RateLimiterRes) {
+        return {
+          limit,
+          retryAfterS: Math.max(1, Math.ceil(err.msBeforeNext / 1000)),
+          first: err.consumedPoints === entry.rate.points + 1,
+        };
+      }
+      this.log.error({ limit, err: (err as Error).message }, "source limit could not be checked: refused");
+      return { limit, retryAfterS: 1, first: true };
+    }
+  }
+
+  /** Gives one event back (a sign-in that succeeded does not count against the next one). */
+  async giveBack(limit: SourceLimitName, source: string): Promise<void> {
+    await this.limiters
+      .get(limit)
+      ?.limiter.reward(keyOf(source))
+      .catch(() => undefined);
+  }
+}
+
+function keyOf(source: string): string {
+  return createHash("sha256").update(source).digest("base64url").slice(0, 22);
+}
+
+/** A fixed-window counter of `rate`: in memory, or in Redis with memory as insurance. */
+export function makeLimiter(
+  keyPrefix: string,
+  rate: Rate,
+  redis: RedisState | undefined,
+): RateLimiterAbstract {
+  const memory = new RateLimiterMemory({ keyPrefix, points: rate.points, duration: rate.durationS });
+  if (!redis) return memory;
+  const shared = new RateLimiterRedis({
+    storeClient: redis.client,
+    keyPrefix: redis.key(keyPrefix),
+    points: rate.points,
+    duration: rate.durationS,
+    rejectIfRedisNotReady: true,
+    insuranceLimiter: memory,
+  });
+  return new RLWrapperTimeouts({ limiter: shared, timeoutMs: REDIS_TIMEOUT_MS });
+}
+
+/** Summaries kept at once; past it, refusals from new sources are summed under one entry. */
+const MAX_SUMMARISED_SOURCES = 10_000;
+const OTHER_SOURCES = "other";
+
+/**
+ * Audit volume of a flood: a source's first refusal in a window is recorded in full (the caller
+ * does it, `first`); the rest are counted here and recorded as one summary per source and limit
+ * every `intervalMs` (`refused: n`). So a flood costs at most two audit events per source and
+ * window, however many requests it sends.
+ */
+export class FloodRecorder {
+  private counts = new Map<string, { limit: SourceLimitName; source: string; refused: number }>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly summary: (limit: SourceLimitName, source: string, refused: number) => void,
+    intervalMs = 60_000,
+  ) {
+    this.timer = setInterval(() => this.flush(), intervalMs);
+    this.timer.unref();
+  }
+
+  /** One refusal that is not recorded on its own. */
+  count(limit: SourceLimitName, source: string): void {
+    let key = `${limit}\n${source}`;
+    if (!this.counts.has(key) && this.counts.size >= MAX_SUMMARISED_SOURCES) {
+      key = `${limit}\n${OTHER_SOURCES}`;
+      source = OTHER_SOURCES;
+    }
+    const entry = this.counts.get(key);
+    if (entry) entry.refused++;
+    else this.counts.set(key, { limit, source, refused: 1 });
+  }
+
+  flush(): void {
+    const counts = this.counts;
+    this.counts = new Map();
+    for (const { limit, source, refused } of counts.values()) this.summary(limit, source, refused);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.flush();
+  }
+}
+
+/**
+ * The per-source check as the HTTP handlers use it: counts one event from the request's source
+ * and, past the budget, records the refusal (the first of a window in full, with a warning; the
+ * rest in the FloodRecorder's summaries) and returns it for the handler to answer 429.
+ */
+export class SourceGuard {
+  private readonly recorder: FloodRecorder;
+
+  constructor(
+    private readonly limits: SourceLimits,
+    private readonly audit: AuditLog,
+    private readonly log: Logger,
+    /** Counted per refusal, recorded or not (the gateway's `warden_denials_total`). */
+    private readonly counted: () => void = () => {},
+  ) {
+    this.recorder = new FloodRecorder((limit, source, refused) =>
+      this.record(limit, source, { refused, summary: true }),
+    );
+  }
+
+  async check(
+    limit: SourceLimitName,
+    req: IncomingMessage,
+    detail: Readonly<Record<string, unknown>> = {},
+  ): Promise<SourceRefusal | undefined> {
+    const source = sourceAddress(req);
+    const refusal = await this.limits.take(limit, source);
+    if (!refusal) return undefined;
+    this.counted();
+    if (!refusal.first) {
+      this.recorder.count(limit, source);
+      return refusal;
+    }
+    this.log.warn({ limit, source, ...detail }, "source over its limit: refused until the window ends");
+    await this.record(limit, source, { ...detail, retry_after_s: refusal.retryAfterS });
+    return refusal;
+  }
+
+  giveBack(limit: SourceLimitName, req: IncomingMessage): Promise<void> {
+    return this.limits.giveBack(limit, sourceAddress(req));
+  }
+
+  close(): void {
+    this.recorder.close();
+  }
+
+  private async record(
+    limit: SourceLimitName,
+    source: string,
+    detail: Record<string, unknown>,
+  ): Promise<void> {
+    await this.audit
+      .record(
+        auditEvent({
+          event: "denied",
+          status: "denied",
+          reason: "source_rate_limited",
+          detail: { limit, source, ...detail },
+        }),
+      )
+      .catch(() => undefined); // refused either way; the audit log reports its own failures
+  }
+}

@@ -1,0 +1,89 @@
+import { ReadBuffer } from "@modelcontextprotocol/sdk/shared/stdio.js";
+import { JsonScanner, type JsonExcess, type JsonLimits } from "./json-scan.js";
+
+const LF = 0x0a;
+
+/**
+ * The SDK's stdio framing (one JSON-RPC message per line, `JSON.parse` of each line) with every
+ * line scanned against JsonLimits as its bytes arrive, before the SDK parses it. A line past a
+ * limit is dropped whole and `refused` is told; `refused` may throw to end the stream (the SDK then
+ * closes the transport, as it does for a line past its buffer size).
+ *
+ * The SDK parses each line as soon as its newline has been appended, and drains every complete
+ * line after each append, so between appends its buffer holds only the unfinished line: dropping a
+ * line that began in an earlier chunk is `clear()`.
+ */
+export class ScanningReadBuffer extends ReadBuffer {
+  private readonly scanner: JsonScanner;
+  /** Skipping the rest of a refused line, up to its newline. */
+  private dropping = false;
+  /** Whether bytes of the current line were handed to the SDK in an earlier chunk. */
+  private lineBuffered = false;
+
+  constructor(
+    limits: JsonLimits,
+    private readonly refused: (excess: JsonExcess) => void,
+    maxBufferSize?: number,
+  ) {
+    super(maxBufferSize === undefined ? undefined : { maxBufferSize });
+    this.scanner = new JsonScanner(limits);
+  }
+
+  override append(chunk: Buffer): void {
+    const kept: Buffer[] = [];
+    let start = 0;
+    let at = 0;
+    let lastNewline = -1;
+    while (at < chunk.length) {
+      const nl = chunk.indexOf(LF, at);
+      const end = nl < 0 ? chunk.length : nl;
+      if (!this.dropping) {
+        const excess = this.scanner.write(chunk, at, end);
+        if (excess) {
+          if (at > start) kept.push(chunk.subarray(start, at));
+          // Its earlier bytes are all the SDK holds (it drains every complete line after an append).
+          if (this.lineBuffered) super.clear();
+          this.dropping = true;
+          this.lineBuffered = false;
+          this.refused(excess);
+        }
+      }
+      if (nl < 0) break;
+      // A refused line is skipped up to and with its newline; a good one is kept.
+      if (this.dropping) start = nl + 1;
+      this.dropping = false;
+      this.lineBuffered = false;
+      this.scanner.reset();
+      lastNewline = nl;
+      at = nl + 1;
+    }
+    if (!this.dropping && start < chunk.length) kept.push(chunk.subarray(start));
+    this.lineBuffered = this.dropping
+      ? false
+      : lastNewline < 0
+        ? this.lineBuffered || chunk.length > 0
+        : lastNewline < chunk.length - 1;
+    if (kept.length === 1) super.append(kept[0] as Buffer);
+    else if (kept.length > 1) super.append(Buffer.concat(kept));
+  }
+
+  override clear(): void {
+    super.clear();
+    this.scanner.reset();
+    this.dropping = false;
+    this.lineBuffered = false;
+  }
+}
+
+/**
+ * Puts a ScanningReadBuffer in place of an SDK stdio transport's own (`_readBuffer`, which the
+ * SDK's constructor sets and its data handler reads). Throws when the transport has no such field,
+ * so that an SDK upgrade that moves it fails at start rather than running unscanned.
+ */
+export function scanStdioInput(transport: object, buffer: ScanningReadBuffer): void {
+  const slot = transport as { _readBuffer?: unknown };
+  if (!(slot._readBuffer instanceof ReadBuffer)) {
+    throw new Error("the SDK's stdio transport has no read buffer to scan (SDK changed?)");
+  }
+  slot._readBuffer = buffer;
+}

@@ -1,0 +1,109 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes, scryptSync } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import {
+  MAX_CONCURRENT_DERIVATIONS,
+  MAX_WAITING_DERIVATIONS,
+  PasswordCheckBusy,
+  verifyPassword,
+} from "../../../src/auth/passwords.js";
+import type { AuditEvent } from "../../../src/audit/event.js";
+import type { AuditLog } from "../../../src/audit/log.js";
+import { createLogger } from "../../../src/log.js";
+import { FloodRecorder, SourceGuard, SourceLimits } from "../../../src/ops/source-limits.js";
+
+const log = createLogger("silent");
+const rate = (points: number, durationS: number) => ({ points, durationS, text: `${points}/${durationS}s` });
+
+/** A cheap scrypt hash in the stored format (N=1024), so the test is about queueing, not CPU. */
+function cheapHash(password: string): string {
+  const salt = randomBytes(16);
+  const key = scryptSync(password, salt, 32, { N: 1024, r: 8, p: 1 });
+  return `scrypt$1024$8$1$${salt.toString("base64url")}$${key.toString("base64url")}`;
+}
+
+test("password checks beyond the running and waiting slots are refused at once, the rest verify", async () => {
+  const hash = cheapHash("right");
+  const extra = 5;
+  const total = MAX_CONCURRENT_DERIVATIONS + MAX_WAITING_DERIVATIONS + extra;
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: total }, () => verifyPassword("right", hash)),
+  );
+  const busy = outcomes.filter((o) => o.status === "rejected" && o.reason instanceof PasswordCheckBusy);
+  const verified = outcomes.filter((o) => o.status === "fulfilled" && o.value === true);
+  assert.equal(busy.length, extra);
+  assert.equal(verified.length, total - extra);
+  // Every slot came back: a later check runs.
+  assert.equal(await verifyPassword("right", hash), true);
+  assert.equal(await verifyPassword("wrong", hash), false);
+});
+
+/** A request from `address`, as the guard sees it. */
+const from = (address: string) => ({ socket: { remoteAddress: address } }) as unknown as IncomingMessage;
+
+function recordingAudit(): { audit: AuditLog; events: AuditEvent[] } {
+  const events: AuditEvent[] = [];
+  const audit = { record: async (e: AuditEvent) => void events.push(e) } as unknown as AuditLog;
+  return { audit, events };
+}
+
+test("a source past its budget is refused; other sources, and an IPv6 host's neighbours outside its /64, are not", async () => {
+  const limits = new SourceLimits(
+    { failedAuth: rate(3, 60), authorize: undefined, signIn: undefined, register: undefined },
+    undefined,
+    log,
+  );
+  for (let i = 0; i < 3; i++) assert.equal(await limits.take("failed_auth", "192.0.2.1"), undefined);
+  const refused = await limits.take("failed_auth", "192.0.2.1");
+  assert.equal(refused?.limit, "failed_auth");
+  assert.ok(refused && refused.retryAfterS >= 1 && refused.retryAfterS <= 60);
+  assert.equal(refused?.first, true);
+  assert.equal((await limits.take("failed_auth", "192.0.2.1"))?.first, false);
+  assert.equal(await limits.take("failed_auth", "192.0.2.2"), undefined);
+  assert.equal(await limits.take("authorize", "192.0.2.1"), undefined, "a limit set to off never refuses");
+
+  const { audit } = recordingAudit();
+  const guard = new SourceGuard(limits, audit, log);
+  // Addresses of one /64 are one source; the next /64 is another.
+  for (let i = 0; i < 3; i++)
+    assert.equal(await guard.check("failed_auth", from(`2001:db8:0:1::${i + 1}`)), undefined);
+  assert.ok(await guard.check("failed_auth", from("2001:db8:0:1:ffff::9")));
+  assert.equal(await guard.check("failed_auth", from("2001:db8:0:2::1")), undefined);
+  // An IPv4-mapped address is its IPv4 address.
+  assert.ok(await guard.check("failed_auth", from("::ffff:192.0.2.1")));
+  guard.close();
+});
+
+test("a flood is recorded once in full and then as one summary per source", async () => {
+  const limits = new SourceLimits(
+    { failedAuth: rate(1, 60), authorize: undefined, signIn: undefined, register: undefined },
+    undefined,
+    log,
+  );
+  const { audit, events } = recordingAudit();
+  const guard = new SourceGuard(limits, audit, log);
+  for (let i = 0; i < 50; i++) await guard.check("failed_auth", from("198.51.100.7"));
+  for (let i = 0; i < 10; i++) await guard.check("failed_auth", from("198.51.100.8"));
+  assert.equal(events.length, 2, "one full event per source so far");
+  guard.close(); // flushes the summaries
+  await new Promise((r) => setImmediate(r));
+  const summaries = events.filter((e) => e.detail?.summary === true);
+  assert.deepEqual(summaries.map((e) => [e.detail?.source, e.detail?.refused]).sort(), [
+    ["198.51.100.7", 48],
+    ["198.51.100.8", 8],
+  ]);
+  assert.ok(events.every((e) => e.event === "denied" && e.reason === "source_rate_limited"));
+});
+
+test("the flood recorder's summaries stay bounded however many sources flood", () => {
+  const seen: Array<[string, number]> = [];
+  const recorder = new FloodRecorder((_limit, source, refused) => seen.push([source, refused]), 3_600_000);
+  for (let i = 0; i < 10_050; i++) recorder.count("register", `10.0.${i >> 8}.${i & 255}`);
+  recorder.close();
+  assert.equal(seen.length, 10_001);
+  assert.deepEqual(
+    seen.find(([s]) => s === "other"),
+    ["other", 50],
+  );
+});
