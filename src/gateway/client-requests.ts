@@ -31,6 +31,9 @@ export type AskClient = (params: JsonObject | undefined) => Promise<JsonObject>;
 
 type Status = "ok" | "denied" | "blocked" | "error";
 
+/** The MCP error code of "URL elicitation required" (spec 2025-11-25). */
+const URL_ELICITATION_REQUIRED = -32042;
+
 export class ClientRequestGuard {
   /** Each server's URL guard for URL-mode elicitation: its `allowed_domains`, else any public host. */
   private readonly urlGuards: ReadonlyMap<string, UrlGuard>;
@@ -110,6 +113,23 @@ export class ClientRequestGuard {
     }
     await finish("ok");
     return answer;
+  }
+
+  /**
+   * An upstream's -32042 error (URL elicitation required) sends the user to the URLs in its data:
+   * each must pass the server's URL guard, else the error becomes the refusal (-32001).
+   */
+  async urlRequired(server: string, err: unknown): Promise<unknown> {
+    if (!(err instanceof PeerRpcError) || err.code !== URL_ELICITATION_REQUIRED) return err;
+    const data = err.data as { elicitations?: unknown } | undefined;
+    const list = Array.isArray(data?.elicitations) ? (data.elicitations as unknown[]) : [];
+    try {
+      for (const e of list)
+        await this.checkUrl(server, { ...(isObject(e) ? e : {}), mode: "url" } as JsonObject);
+    } catch (refusal) {
+      return refusal;
+    }
+    return err;
   }
 
   /** A URL-mode elicitation sends the user to its URL: it must pass the server's URL guard. */
@@ -202,6 +222,10 @@ function guarded<T>(fn: () => T): T {
   } catch (err) {
     throw err instanceof GatewayError ? err : protectionError(err);
   }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function count(f: Findings): number {

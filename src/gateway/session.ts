@@ -353,7 +353,12 @@ export class Session implements Forwarder {
     switch (plan.kind) {
       case "call": {
         const connection = await this.connection(plan.server);
-        return { kind: "result", result: await connection.request(ctx.method, plan.params, ctx.signal) };
+        const result = await connection
+          .request(ctx.method, plan.params, ctx.signal)
+          .catch(async (err: unknown) =>
+            Promise.reject(await this.deps.clientRequests.urlRequired(plan.server, err)),
+          );
+        return { kind: "result", result };
       }
       case "broadcast": {
         await Promise.all(
