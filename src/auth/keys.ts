@@ -22,8 +22,9 @@ export interface PrivateJwk extends JWK {
 
 /**
  * The embedded issuer's signing keys: from `auth.signing_key_file` (shared by instances, created
- * with mode 0600 when missing) or from the state store (created on first start). The newest key
- * signs; every key listed verifies, so a rotated-out key's tokens stay valid until they expire.
+ * with mode 0600 when missing) or from the state store (created on first start, sealed there with
+ * the state key, which is kept outside the store). The newest key signs; every key listed
+ * verifies, so a rotated-out key's tokens stay valid until they expire.
  */
 export class KeyStore {
   readonly publicJwks: { keys: JWK[] };
@@ -88,16 +89,25 @@ async function fromFile(file: string): Promise<{ keys: PrivateJwk[] }> {
   return checkKeySet(JSON.parse(text) as unknown, file);
 }
 
+/** Keys in the state store, sealed there with the state key (src/state/sealed.ts). */
 async function fromState(state: StateStore): Promise<{ keys: PrivateJwk[] }> {
   const rows = state.db
-    .prepare("SELECT jwk FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC")
-    .all() as Array<{ jwk: string }>;
-  if (rows.length > 0)
-    return checkKeySet({ keys: rows.map((r) => JSON.parse(r.jwk) as unknown) }, "state store");
+    .prepare("SELECT kid, jwk FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC")
+    .all() as Array<{ kid: string; jwk: string }>;
+  if (rows.length > 0) {
+    const keys = rows.map((r) => JSON.parse(state.stateKey.open(r.jwk, `signing_keys:${r.kid}`)) as unknown);
+    const set = checkKeySet({ keys }, "state store");
+    // A row's kid column and its sealed key must agree (the AAD already binds them; this says so).
+    set.keys.forEach((k, i) => {
+      if (k.kid !== rows[i]?.kid)
+        throw new Error(`state store: signing key ${rows[i]?.kid} holds kid ${k.kid}`);
+    });
+    return set;
+  }
   const key = await generateSigningKey();
   state.db
     .prepare("INSERT INTO signing_keys (kid, jwk, created_at) VALUES (?, ?, ?)")
-    .run(key.kid, JSON.stringify(key), Date.now());
+    .run(key.kid, state.stateKey.seal(JSON.stringify(key), `signing_keys:${key.kid}`), Date.now());
   return { keys: [key] };
 }
 

@@ -57,7 +57,7 @@ export async function policyExplainCommand(opts: ExplainOptions): Promise<void> 
     const d = access.decide("tool", target.server, target.name, principal);
     decision = d.allowed ? { allowed: true } : { allowed: false, reason: d.reason };
     if (d.allowed) {
-      const a = await new ArgumentPolicy(config.servers).check(target.server, target.name, undefined, args);
+      const a = await new ArgumentPolicy(config).check(target.server, target.name, undefined, args);
       out.arguments = a;
       lines.push([
         "arguments",

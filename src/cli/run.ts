@@ -14,6 +14,7 @@ import { SharedPinStore } from "../supply/pins-shared.js";
 import { PostgresPinChannel } from "../supply/pins-postgres.js";
 import { RedisPinChannel } from "../supply/pins-redis.js";
 import { redactionHashKey } from "../protect/key.js";
+import type { StateKey } from "../state/sealed.js";
 import type { StateStore } from "../state/store.js";
 
 /** Loads the config for a serving command, printing problems and exiting 2 when it is invalid. */
@@ -86,9 +87,9 @@ export function openKillStore(state: StateStore, redis: RedisState | undefined):
  * start: what needs it (revocation and API-key checks, the authorization server) refuses while it
  * is down, and works again when it is back. Its schema is created now when it can be.
  */
-export function openPostgres(config: Config, log: Logger): PostgresState | undefined {
+export function openPostgres(config: Config, log: Logger, stateKey?: StateKey): PostgresState | undefined {
   if (config.state.postgres === undefined) return undefined;
-  const postgres = new PostgresState(config.state.postgres, log);
+  const postgres = new PostgresState(config.state.postgres, log, stateKey);
   postgres.ready().then(
     () => log.info({ postgres: postgres.where }, "postgres state ready"),
     (err: unknown) =>

@@ -5,22 +5,30 @@ import { RevocationFeed } from "../auth/revocation-feed.js";
 import { PublicUrls } from "../auth/urls.js";
 import { TokenVerifier } from "../auth/verifier.js";
 import { createAuthServer, createRevocationCheck, type AuthServer } from "../authserver/index.js";
+import { configWarnings } from "../config/owned-files.js";
 import type { Config } from "../config/types.js";
 import type { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
 import type { PostgresState } from "../state/postgres.js";
+import { StateKeyError } from "../state/sealed.js";
 import { StateStore } from "../state/store.js";
 import { listen, type HttpParts } from "../transports/http.js";
 import { loadOrExit, onShutdown, openApiKeys, openGateway, openPostgres } from "./run.js";
 
 export async function startCommand(option: string | undefined): Promise<void> {
   const { config, log } = await loadOrExit(option);
-  const state = StateStore.open(config.state.sqlite);
+  for (const warning of configWarnings(config)) log.warn({ config: config.file }, warning);
+  const state = StateStore.openWithKey(config.state);
   const keys =
     config.auth.issuer === "embedded"
       ? await KeyStore.load({ file: config.auth.signingKeyFile, state })
       : undefined;
-  const postgres = openPostgres(config, log);
+  const postgres = openPostgres(config, log, state.stateKey);
+  // Postgres may be down at start (what needs it refuses until it is back), but an instance whose
+  // state key does not open the shared settings must not serve at all.
+  await postgres?.ready().catch((err: unknown) => {
+    if (err instanceof StateKeyError) throw err;
+  });
   const gateway = await openGateway(config, log, state, postgres);
   // Without Postgres each instance's issuer has its own SQLite: revocations reach the others
   // through Redis (with Postgres every instance already reads the same records).

@@ -12,7 +12,7 @@ export async function stdioCommand(option: string | undefined): Promise<void> {
     process.stderr.write(`${config.file}: audit.sinks: stdout cannot be used with the stdio command\n`);
     process.exit(2);
   }
-  const state = StateStore.open(config.state.sqlite);
+  const state = StateStore.openWithKey(config.state);
   const gateway = await openGateway(config, log, state);
   await gateway.whenReady(READY_WAIT_MS);
   const { closed } = await serveStdio(gateway);

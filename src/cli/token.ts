@@ -28,7 +28,7 @@ export async function tokenCommand(opts: TokenOptions): Promise<void> {
   if (!/^\d+(ms|s|m|h|d)$/.test(opts.ttl)) throw new Error(`--ttl: not a duration: ${opts.ttl}`);
   const host = config.gateway.host.includes(":") ? `[${config.gateway.host}]` : config.gateway.host;
   const issuer = config.gateway.publicUrl ?? `http://${host}:${config.gateway.port}`;
-  const state = config.auth.signingKeyFile ? undefined : StateStore.open(config.state.sqlite);
+  const state = config.auth.signingKeyFile ? undefined : StateStore.openWithKey(config.state);
   try {
     const keys = await KeyStore.load({ file: config.auth.signingKeyFile, state });
     const scope = (opts.scope ?? "").split(/\s+/).filter(Boolean).join(" ");

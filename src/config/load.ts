@@ -12,6 +12,7 @@ import {
 } from "./schema.js";
 import { ConfigError } from "./errors.js";
 import { interpolate } from "./interpolate.js";
+import { ownedPathProblems } from "./owned-files.js";
 import { durationMs } from "./duration.js";
 import { ScopeAlgebra } from "../policy/scopes.js";
 import { ArgumentPolicy } from "../policy/argument-policy.js";
@@ -76,6 +77,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       : []),
     ...protectProblems(config),
     ...allowlistProblems(config),
+    ...ownedPathProblems(config),
   ];
   if (semanticProblems.length > 0) throw new ConfigError(file, semanticProblems);
   return config;
@@ -193,6 +195,7 @@ function compile(doc: ConfigDocument, file: string): Config {
     }),
     state: Object.freeze({
       sqlite: resolve(dirname(file), doc.state.sqlite),
+      keyFile: resolve(dirname(file), doc.state.key_file ?? join(dirname(doc.state.sqlite), "state.key")),
       redis: doc.state.redis,
       redisPrefix: doc.state.redis_prefix,
       postgres: doc.state.postgres,

@@ -345,6 +345,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Relative to the config file's directory. */
       sqlite: z.string().min(1).default(".warden/state.db"),
+      /** Seals the key material in the store (AES-256-GCM); created 0600 when absent; `WARDEN_STATE_KEY` wins. */
+      key_file: z.string().min(1).optional(),
       /** Shared by instances: rate limits, kill switch, revocations; changes pushed over pub/sub. */
       redis: z
         .string()

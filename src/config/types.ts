@@ -28,6 +28,8 @@ export interface AdminConfig {
 
 export interface StateConfig {
   readonly sqlite: string;
+  /** Absolute: the state key's file (default `<state dir>/state.key`); `WARDEN_STATE_KEY` overrides it. */
+  readonly keyFile: string;
   readonly redis: string | undefined;
   readonly redisPrefix: string;
   readonly postgres: string | undefined;

@@ -125,7 +125,7 @@ export class Gateway {
       kills: this.kills,
       pipeline: buildPipeline({
         access: new AccessPolicy(config),
-        arguments: new ArgumentPolicy(config.servers),
+        arguments: new ArgumentPolicy(config),
         protectors,
         telemetry: telemetry(this.metrics, this.tracing, config.servers),
         audit: auditStage(audit, protectors, config.audit.maxArgsBytes),

@@ -1,4 +1,5 @@
-import type { ServerConfig } from "../config/types.js";
+import { ownedPaths, relativeBases } from "../config/owned-files.js";
+import type { Config, ServerConfig } from "../config/types.js";
 import {
   argumentPlan,
   checkArguments,
@@ -8,6 +9,7 @@ import {
   type DeclaredArguments,
 } from "./arguments.js";
 import { compileCommandGuard, compilePathGuard, compileUrlGuard, GuardConfigError } from "./guards/index.js";
+import { compileOwnedFiles, compileOwnedPathGuard, type OwnedFiles } from "./guards/path-owned.js";
 
 const PLAN_CACHE_MAX = 2000;
 
@@ -17,17 +19,19 @@ interface ServerArguments {
 }
 
 /**
- * The argument guards of every server, compiled at start-up: a path guard where `allowed_paths` is
- * set, a URL guard where `allowed_domains` is, and the command guard everywhere (its deny rules
- * hold for any command-running tool; `allowed_commands` narrows it further). Plans are compiled
- * once per tool definition.
+ * The argument guards of every server, compiled at start-up: the gateway's own files refused to
+ * every path argument everywhere, a path guard where `allowed_paths` is set, a URL guard where
+ * `allowed_domains` is, and the command guard everywhere (its deny rules hold for any
+ * command-running tool; `allowed_commands` narrows it further). Plans are compiled once per tool
+ * definition.
  */
 export class ArgumentPolicy {
   private readonly servers: ReadonlyMap<string, ServerArguments>;
   private readonly plans = new Map<string, ArgumentPlan>();
 
-  constructor(servers: readonly ServerConfig[]) {
-    this.servers = new Map(servers.map((s) => [s.name, compileServer(s)]));
+  constructor(config: Config) {
+    const owned = compileOwnedFiles(ownedPaths(config));
+    this.servers = new Map(config.servers.map((s) => [s.name, compileServer(s, owned, config.file)]));
   }
 
   /** Problems with the guard options of each server, with their YAML paths (for `check`). */
@@ -60,10 +64,15 @@ export class ArgumentPolicy {
 
   /** A resource URI: a `file:` URI is a path, checked like a path argument. */
   async checkUri(server: string, uri: string): Promise<ArgumentDecision> {
-    const guard = this.servers.get(server)?.guards.path;
-    if (!guard || !/^file:/i.test(uri)) return { allowed: true };
-    const d = await guard.check(uri);
-    return d.allowed ? d : { ...d, pointer: "/uri" };
+    if (!/^file:/i.test(uri)) return { allowed: true };
+    const guards = this.servers.get(server)?.guards;
+    if (!guards)
+      return { allowed: false, reason: "invalid_arguments", detail: "unknown server", pointer: "" };
+    for (const guard of [guards.owned, guards.path]) {
+      const d = await guard?.check(uri);
+      if (d && !d.allowed) return { ...d, pointer: "/uri" };
+    }
+    return { allowed: true };
   }
 
   private plan(server: string, tool: string, inputSchema: unknown, compiled: ServerArguments): ArgumentPlan {
@@ -78,10 +87,13 @@ export class ArgumentPolicy {
   }
 }
 
-function compileServer(s: ServerConfig): ServerArguments {
+/** `owned` absent: for `check`, which compiles the options only. */
+function compileServer(s: ServerConfig, owned?: OwnedFiles, configFile?: string): ServerArguments {
   const guards: { -readonly [K in keyof ArgumentGuards]: ArgumentGuards[K] } = {
     command: compileCommandGuard(s.allowedCommands ? { allowPrograms: s.allowedCommands } : {}),
   };
+  if (owned && configFile !== undefined)
+    guards.owned = compileOwnedPathGuard({ owned, bases: relativeBases(s, configFile) });
   if (s.allowedPaths)
     guards.path = compilePathGuard({
       roots: s.allowedPaths,

@@ -1,5 +1,6 @@
 import type { CommandGuard } from "./guards/command.js";
 import type { PathGuard } from "./guards/path.js";
+import type { OwnedPathGuard } from "./guards/path-owned.js";
 import type { GuardDecision } from "./guards/types.js";
 import type { UrlGuard } from "./guards/url.js";
 
@@ -40,6 +41,11 @@ export interface ArgumentProblem {
 export interface Extraction {
   readonly values: readonly ExtractedArgument[];
   readonly problems: readonly ArgumentProblem[];
+  /**
+   * Strings under other names that any server could take for a path (`/x`, `~/x`, `./x`, `../x`):
+   * only the owned-file guard judges them (a `content` starting with `/` is no path to confine).
+   */
+  readonly pathLike: readonly ExtractedArgument[];
 }
 
 export interface ArgumentPlan {
@@ -49,6 +55,8 @@ export interface ArgumentPlan {
 export const MAX_ARGUMENT_DEPTH = 32;
 export const MAX_ARGUMENT_NODES = 10_000;
 export const MAX_GUARDED_VALUES = 256;
+/** Path-like strings under other names: at most this many more (each may cost a realpath). */
+export const MAX_PATH_LIKE_VALUES = 256;
 const MAX_SCHEMA_DEPTH = 24;
 
 const PATH_NAMES = new Set([
@@ -72,6 +80,8 @@ const COMMAND_NAMES = new Set(["command", "commands", "cmd", "cmdline", "command
 const ARGV_SIBLINGS = ["args", "argv", "arguments"];
 const URL_FORMATS = new Set(["uri", "url", "iri", "uri-reference", "iri-reference"]);
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
+/** Absolute, home-relative or dot-relative, on one line: a string any server could take for a path. */
+const PATH_LIKE = /^(?:\/|~(?:\/|$)|\.\.?(?:\/|$))[^\n\r]*$/;
 
 /** The kind a property name suggests: its last word (`outputFile`, `base_url`) or its last two joined (`fileName`). */
 export function kindFromName(key: string): ArgumentKind | undefined {
@@ -209,6 +219,7 @@ export function argumentPlan(inputSchema: unknown, declared?: DeclaredArguments)
     extract(args: unknown): Extraction {
       const values: ExtractedArgument[] = [];
       const problems: ArgumentProblem[] = [];
+      const pathLike: ExtractedArgument[] = [];
       let nodes = 0;
       let stopped = false;
       const stop = (pointer: string, problem: ArgumentProblemCode) => {
@@ -241,6 +252,10 @@ export function argumentPlan(inputSchema: unknown, declared?: DeclaredArguments)
             if (kind === "url") emit({ kind, pointer, value });
           } else if (kind === "command") emit({ kind, pointer, value });
           else if (kind) emit({ kind: scheme !== undefined ? "url" : kind, pointer, value });
+          else if (PATH_LIKE.test(value)) {
+            if (pathLike.length >= MAX_PATH_LIKE_VALUES) stop(pointer, "too_large");
+            else pathLike.push({ kind: "path", pointer, value });
+          }
           return;
         }
         if (Array.isArray(value)) {
@@ -285,13 +300,15 @@ export function argumentPlan(inputSchema: unknown, declared?: DeclaredArguments)
       };
 
       walk(args, schema, "", [], undefined, 0);
-      return { values, problems };
+      return { values, problems, pathLike };
     },
   });
 }
 
 /** The guards configured for one tool (a kind without a guard is not restricted: configure it). */
 export interface ArgumentGuards {
+  /** The gateway's own files: refused to every path argument, and to path-like strings anywhere. */
+  readonly owned?: OwnedPathGuard;
   readonly path?: PathGuard;
   readonly url?: UrlGuard;
   readonly command?: CommandGuard;
@@ -319,7 +336,7 @@ export async function checkArguments(
   args: unknown,
 ): Promise<ArgumentDecision> {
   try {
-    const { values, problems } = plan.extract(args);
+    const { values, problems, pathLike } = plan.extract(args);
     for (const p of problems) {
       if (p.kind === undefined) {
         return {
@@ -340,8 +357,23 @@ export async function checkArguments(
     }
     for (const v of values) {
       let d: GuardDecision | undefined;
+      const value = v.value;
+      // A URL argument without a scheme is a path to a server that reads it as one.
+      if (
+        guards.owned &&
+        typeof value === "string" &&
+        (v.kind === "path" || (v.kind === "url" && PATH_LIKE.test(value)))
+      ) {
+        d = await guards.owned.check(value);
+        if (!d.allowed) return { ...d, pointer: v.pointer };
+      }
       if (v.kind === "command") d = guards.command?.check(v.value);
       else if (typeof v.value === "string") d = await guards[v.kind]?.check(v.value);
+      if (d && !d.allowed) return { ...d, pointer: v.pointer };
+    }
+    const owned = guards.owned;
+    for (const v of owned ? pathLike : []) {
+      const d = typeof v.value === "string" ? await owned?.check(v.value) : undefined;
       if (d && !d.allowed) return { ...d, pointer: v.pointer };
     }
     return { allowed: true };

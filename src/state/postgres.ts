@@ -1,6 +1,7 @@
 import pg from "pg";
 import type { Logger } from "../log.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
+import { isSealed, StateKeyError, type StateKey } from "./sealed.js";
 
 /** What a statement runs on: the pool, or one connection inside a transaction. */
 export type Queryable = Pick<pg.PoolClient, "query">;
@@ -32,6 +33,8 @@ export class PostgresState {
   constructor(
     private readonly url: string,
     private readonly log?: Logger,
+    /** Seals the shared settings (key material, `warden_kv`); without it `setting` refuses. */
+    private readonly stateKey?: StateKey,
   ) {
     const u = new URL(url);
     this.where = `${u.host}${u.pathname}`;
@@ -51,10 +54,12 @@ export class PostgresState {
 
   /** Creates or migrates the schema now; resolves at once when that is done. */
   ready(): Promise<void> {
-    this.schema ??= this.migrate().catch((err: unknown) => {
-      this.schema = undefined; // tried again by the next caller
-      throw err;
-    });
+    this.schema ??= this.migrate()
+      .then(() => this.sealSettings())
+      .catch((err: unknown) => {
+        this.schema = undefined; // tried again by the next caller
+        throw err;
+      });
     return this.schema;
   }
 
@@ -79,17 +84,20 @@ export class PostgresState {
 
   /**
    * A value every instance shares (a key, say): the stored one, else `create()`'s, stored by the
-   * first instance to get there (a later one reads the first one's value).
+   * first instance to get there (a later one reads the first one's value). Sealed at rest with the
+   * state key, which every instance must share.
    */
   async setting(key: string, create: () => string): Promise<string> {
+    const stateKey = this.requireKey();
+    const context = `kv:${key}`;
     await this.query("INSERT INTO warden_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", [
       key,
-      create(),
+      stateKey.seal(create(), context),
     ]);
     const r = await this.query<{ value: string }>("SELECT value FROM warden_kv WHERE key = $1", [key]);
     const value = r.rows[0]?.value;
     if (value === undefined) throw new Error(`shared setting ${key} vanished`);
-    return value;
+    return stateKey.open(value, context);
   }
 
   /**
@@ -123,6 +131,40 @@ export class PostgresState {
       throw err;
     } finally {
       client.release();
+    }
+  }
+
+  private requireKey(): StateKey {
+    if (!this.stateKey)
+      throw new StateKeyError("postgres state opened without the state key (state.key_file)");
+    return this.stateKey;
+  }
+
+  /**
+   * Every sealed setting must open with this instance's state key: an instance started with
+   * another key fails here, on its first use of Postgres, naming the setting. Settings an earlier
+   * release stored in plaintext are sealed (the compare-and-set keeps a concurrent instance's
+   * sealing). Postgres keeps old row versions until VACUUM: run `VACUUM warden_kv` after upgrading.
+   */
+  private async sealSettings(): Promise<void> {
+    if (!this.stateKey) return;
+    const key = this.stateKey;
+    const rows = await this.pool.query<{ key: string; value: string }>("SELECT key, value FROM warden_kv");
+    for (const row of rows.rows) {
+      const context = `kv:${row.key}`;
+      if (isSealed(row.value)) {
+        try {
+          key.open(row.value, context);
+        } catch (err) {
+          throw new StateKeyError(`postgres state ${this.where}: ${(err as Error).message}`);
+        }
+      } else {
+        await this.pool.query("UPDATE warden_kv SET value = $1 WHERE key = $2 AND value = $3", [
+          key.seal(row.value, context),
+          row.key,
+          row.value,
+        ]);
+      }
     }
   }
 

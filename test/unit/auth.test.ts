@@ -38,7 +38,7 @@ test("signing keys: a missing key file is created owner-only and reused; the sta
   assert.equal(a.publicJwks.keys[0]?.d, undefined, "the public set carries a private member");
   assert.ok(readFileSync(file, "utf8").includes('"d"'));
 
-  const state = StateStore.open(join(dir, "state.db"));
+  const state = StateStore.openWithKey({ sqlite: join(dir, "state.db"), keyFile: join(dir, "state.key") });
   const s1 = await KeyStore.load({ file: undefined, state });
   const s2 = await KeyStore.load({ file: undefined, state });
   assert.equal(s1.current.kid, s2.current.kid);

@@ -1,0 +1,306 @@
+// The gateway protects its own secrets (issue 14, 1). The issue's attack: the real filesystem
+// server fronts the folder that holds the config and `.warden/state.db`, and an agent with only
+// `files:read` reads the signing key out of the WAL, the audit key and the bootstrap token. Here the
+// server takes its root from its environment (where `check` cannot look), and every spelling of
+// every owned file — direct, relative, `..`, a symlink or hard link placed beside them, a case or
+// Unicode variant — is refused -32001 `path_not_allowed`, audited, never reaches the server, and no
+// secret appears in anything the client receives; a plain file beside them still reads.
+// Then: `check` and `start` refuse a config that gives a server those files; and a copied state
+// database yields no usable key, and does not start under another key.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import Database from "better-sqlite3";
+import { connectClient, mcpError, reasonOf, textOf, type ConnectedClient } from "../helpers/client.js";
+import { filesystemStdio, gatewayConfig, READ_ONLY_FILE_TOOLS, recorderStdio } from "../helpers/configs.js";
+import { fixture, makeTempDir, runCli, startGateway, writeConfig, type Gateway } from "../helpers/gateway.js";
+import { receivedMessages, receivedToolCalls } from "../helpers/records.js";
+import { auditEvents } from "../helpers/supply.js";
+
+const LOG = "logs/prüfung.jsonl"; // a non-ASCII name: the filesystem server resolves Unicode equivalents
+
+describe("owned files are never served to a tool call", () => {
+  let gw: Gateway;
+  let c: ConnectedClient;
+  let fsRecord: string;
+  let recRecord: string;
+  let refusals = 0;
+  const secrets: string[] = [];
+
+  before(async () => {
+    const records = makeTempDir("warden-own-records-");
+    fsRecord = join(records, "fs.jsonl");
+    recRecord = join(records, "rec.jsonl");
+    gw = await startGateway({
+      ...gatewayConfig(
+        [
+          {
+            name: "files",
+            command: process.execPath,
+            args: [fixture("fs-from-env.mjs")],
+            // "." is the gateway's working directory: the folder with warden.yaml and .warden/.
+            env: { FS_ROOTS: JSON.stringify(["."]), RECORD_FILE: fsRecord },
+            tools: Object.fromEntries(READ_ONLY_FILE_TOOLS.map((t) => [t, ["files:read"]])),
+          },
+          recorderStdio("rec", recRecord, { echo: ["files:read"] }),
+        ],
+        { anonymous: ["files:read"] },
+      ),
+      audit: { sinks: ["sqlite", { jsonl: LOG }] },
+    });
+    const dir = gw.dir;
+    // What the gateway wrote for itself must be there for the attack to mean anything.
+    for (const f of [".warden/state.db", ".warden/state.db-wal", ".warden/audit.key", ".warden/state.key"])
+      assert.ok(existsSync(join(dir, f)), `${f} missing`);
+    assert.ok(existsSync(join(dir, ".warden/admin-bootstrap-token")), "no bootstrap token file");
+    secrets.push(
+      readFileSync(join(dir, ".warden/audit.key"), "utf8").trim(),
+      readFileSync(join(dir, ".warden/state.key"), "utf8").trim(),
+      readFileSync(join(dir, ".warden/admin-bootstrap-token"), "utf8").trim(),
+      "SQLite format 3",
+    );
+    // The attacker's preparations in the fronted folder (made after start: nothing check could see).
+    mkdirSync(join(dir, "public", "sub"), { recursive: true });
+    writeFileSync(join(dir, "public", "notes.txt"), "plain notes\n");
+    symlinkSync("../.warden/state.db", join(dir, "public", "db-link"));
+    symlinkSync("../.warden/audit.key", join(dir, "public", "key-link"));
+    symlinkSync("../.warden", join(dir, "public", "wdir"));
+    linkSync(join(dir, ".warden/state.db-wal"), join(dir, "public", "wal-hardlink"));
+    linkSync(join(dir, ".warden/audit.key"), join(dir, "public", "key-hardlink"));
+    linkSync(join(dir, ".warden/admin-bootstrap-token"), join(dir, "public", "token-hardlink"));
+    c = await connectClient(gw.mcpUrl);
+  });
+
+  after(async () => {
+    await c?.close();
+    await gw?.stop();
+  });
+
+  async function refused(tool: string, args: Record<string, unknown>): Promise<void> {
+    const label = `${tool} ${JSON.stringify(args)}`;
+    const before = receivedToolCalls(fsRecord).length;
+    const err = await mcpError(() => c.client.callTool({ name: tool, arguments: args }));
+    assert.equal(err.code, -32001, `${label}: ${err.message}`);
+    assert.equal(reasonOf(err), "path_not_allowed", label);
+    assert.equal(receivedToolCalls(fsRecord).length, before, `${label} reached the server`);
+    refusals++;
+  }
+
+  const paths = (dir: string) => ({
+    state: join(dir, ".warden/state.db"),
+    wal: join(dir, ".warden/state.db-wal"),
+    key: join(dir, ".warden/audit.key"),
+    stateKey: join(dir, ".warden/state.key"),
+    token: join(dir, ".warden/admin-bootstrap-token"),
+    config: join(dir, "warden.yaml"),
+    log: join(dir, LOG),
+  });
+
+  test("every read tool, on every owned file, by absolute and relative path", async () => {
+    const p = paths(gw.dir);
+    const absolute = Object.values(p);
+    const relative = [".warden/state.db", ".warden/state.db-wal", ".warden/audit.key", "warden.yaml"];
+    for (const target of [...absolute, ...relative]) {
+      await refused("files__read_text_file", { path: target });
+      await refused("files__get_file_info", { path: target });
+    }
+    await refused("files__read_multiple_files", { paths: ["public/notes.txt", p.wal] });
+    await refused("files__read_text_file", { path: p.state, head: 5 });
+    await refused("files__list_directory", { path: p.state });
+    await refused("files__directory_tree", { path: p.key });
+    await refused("files__search_files", { path: p.wal, pattern: "*" });
+  });
+
+  test("through a symlink or a symlinked folder, a hard link, `..`, case and Unicode variants", async () => {
+    const d = gw.dir;
+    for (const target of [
+      "public/db-link",
+      join(d, "public/key-link"),
+      "public/wdir/state.db-wal",
+      join(d, "public/wdir/admin-bootstrap-token"),
+      `${d}/public/wdir/../warden.yaml`, // the kernel follows wdir before `..`
+      "public/wal-hardlink",
+      join(d, "public/key-hardlink"),
+      "public/token-hardlink",
+      `${d}/public/../.warden/state.db`,
+      "public/sub/../../.warden/audit.key",
+      join(d, ".warden/STATE.DB"),
+      join(d, ".Warden/audit.KEY"),
+      join(d, LOG.normalize("NFD")),
+      LOG.normalize("NFD"),
+      `${join(d, LOG)}.1`,
+      ` ${join(d, ".warden/audit.key")}`,
+    ]) {
+      await refused("files__read_text_file", { path: target });
+    }
+    await refused("files__read_multiple_files", { paths: ["public/notes.txt", "public/key-hardlink"] });
+  });
+
+  test("a path-like string under a name no guard knows is refused too", async () => {
+    const before = receivedToolCalls(recRecord, "echo").length;
+    const err = await mcpError(() =>
+      c.client.callTool({ name: "rec__echo", arguments: { message: join(gw.dir, "public/db-link") } }),
+    );
+    assert.equal(err.code, -32001);
+    assert.equal(reasonOf(err), "path_not_allowed");
+    assert.equal(receivedToolCalls(recRecord, "echo").length, before);
+    refusals++;
+    const ok = await c.client.callTool({ name: "rec__echo", arguments: { message: "/not/ours" } });
+    assert.equal(textOf(ok), "recorder: /not/ours");
+  });
+
+  test("a plain file beside them still reads; listings name files without their content", async () => {
+    const r = await c.client.callTool({
+      name: "files__read_text_file",
+      arguments: { path: "public/notes.txt" },
+    });
+    assert.equal(textOf(r), "plain notes\n");
+    const listing = await c.client.callTool({
+      name: "files__list_directory",
+      arguments: { path: ".warden" },
+    });
+    assert.match(textOf(listing), /state\.db/);
+  });
+
+  test("nothing secret reached the client, and every refusal is audited", async () => {
+    const received = JSON.stringify(c.wire);
+    for (const s of secrets)
+      assert.ok(!received.includes(s), `a secret reached the client: ${s.slice(0, 8)}…`);
+    // The audit log's own lines (each one's MAC is unique to it).
+    const hashes = readFileSync(join(gw.dir, LOG), "utf8").match(/"hash":"[0-9a-f]{16}/g) ?? [];
+    assert.ok(hashes.length > 0, "the JSONL sink holds no events");
+    for (const h of hashes) assert.ok(!received.includes(h.slice(8)), "an audit line reached the client");
+    // The server never saw any of the refused paths.
+    const seen = JSON.stringify(receivedMessages(fsRecord));
+    for (const name of ["state.db", "audit.key", "bootstrap", "hardlink", "db-link", "prüfung"])
+      assert.ok(!seen.includes(name), `the server saw ${name}`);
+    const denied = (await auditEvents(gw, "--status", "denied", "--limit", "1000")).filter(
+      (e) => e.reason === "path_not_allowed",
+    );
+    assert.ok(denied.length >= refusals, `${denied.length} audited of ${refusals} refusals`);
+  });
+});
+
+describe("check and start refuse a server given the gateway's own files", () => {
+  async function expectRefused(config: object, dir: string, expected: RegExp[]): Promise<void> {
+    const file = writeConfig(config, dir);
+    const check = await runCli(["check", "-c", file]);
+    assert.equal(check.code, 2, `${check.stdout}\n${check.stderr}`);
+    for (const e of expected) assert.match(check.stderr, e);
+    const start = await runCli(["start", "-c", file], { timeoutMs: 15_000 });
+    assert.equal(start.code, 2, start.stderr);
+    for (const e of expected) assert.match(start.stderr, e);
+  }
+
+  test("args, a --flag=value, a relative dot, cwd, sandbox folders, allowed_paths, a symlinked folder", async () => {
+    const dir = makeTempDir("warden-front-");
+    const link = join(makeTempDir("warden-front-link-"), "proj");
+    symlinkSync(dir, link);
+    const fs = (extra: Record<string, unknown>) => ({ ...filesystemStdio(join(dir, "public")), ...extra });
+    const state = new RegExp(`${join(dir, ".warden", "state.db")}`.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+    const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+      ["servers\\[0\\]\\.args\\[0\\]", { args: [dir] }, state],
+      ["servers\\[0\\]\\.args\\[0\\]", { args: [join(dir, ".warden")] }, state],
+      ["servers\\[0\\]\\.args\\[1\\]", { args: ["--verbose", `--root=${dir}`] }, state],
+      ["servers\\[0\\]\\.args\\[0\\]", { args: ["."], cwd: "." }, /warden\.yaml|state\.db/],
+      ["servers\\[0\\]\\.args\\[0\\]", { args: [link] }, state],
+      ["servers\\[0\\]\\.args\\[0\\]", { args: [`file://${dir}`] }, state],
+      ["servers\\[0\\]\\.cwd", { cwd: ".warden" }, state],
+      ["servers\\[0\\]\\.allowed_paths\\[0\\]", { allowed_paths: [dir] }, state],
+      ["servers\\[0\\]\\.sandbox\\.readable\\[0\\]", { sandbox: { readable: ["/"] } }, state],
+      ["servers\\[0\\]\\.sandbox\\.writable\\[0\\]", { sandbox: { writable: [".warden"] } }, state],
+    ];
+    mkdirSync(join(dir, "public"));
+    for (const [option, extra, what] of cases) {
+      await expectRefused(gatewayConfig([fs(extra)]), dir, [new RegExp(`^\\s*${option}: `, "m"), what]);
+    }
+  });
+
+  test("every kind of owned file is named: keys, spool, sinks, checkpoints, kill-switch file", async () => {
+    const dir = makeTempDir("warden-front-files-");
+    const vault = join(dir, "vault");
+    mkdirSync(join(dir, "public"));
+    const config = {
+      ...gatewayConfig([{ ...filesystemStdio(join(dir, "public")), args: [join(dir, "public"), vault] }]),
+      state: { sqlite: join(dir, "state", "state.db"), key_file: join(vault, "state.key") },
+    };
+    await expectRefused(config, dir, [
+      /servers\[0\]\.args\[1\]: .*the state key .*state\.key \(state\.key_file\)/,
+    ]);
+    const files: Array<[Record<string, unknown>, RegExp]> = [
+      [{ audit: { key_file: join(vault, "audit.key") } }, /the audit key/],
+      [{ audit: { checkpoint_file: join(vault, "cp.jsonl") } }, /the audit checkpoints/],
+      [{ audit: { spool: join(vault, "spool") } }, /the audit spool/],
+      [{ audit: { sinks: [{ jsonl: join(vault, "audit.jsonl") }] } }, /an audit log/],
+      [
+        { auth: { anonymous: ["demo:use"], signing_key_file: join(vault, "signing.jwk") } },
+        /the signing keys/,
+      ],
+      [{ kill_switch: { file: join(vault, "stop") } }, /the kill-switch file/],
+    ];
+    for (const [extra, what] of files) {
+      await expectRefused({ ...config, state: { sqlite: join(dir, "state", "state.db") }, ...extra }, dir, [
+        /servers\[0\]\.args\[1\]: /,
+        what,
+      ]);
+    }
+  });
+
+  test("a server given a sibling folder passes", async () => {
+    const dir = makeTempDir("warden-front-ok-");
+    mkdirSync(join(dir, "public"));
+    const r = await runCli([
+      "check",
+      "-c",
+      writeConfig(gatewayConfig([filesystemStdio(join(dir, "public"))]), dir),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+  });
+});
+
+describe("a copied state database yields no usable key", () => {
+  test("its key columns are sealed, and it does not start without its key or under another", async () => {
+    const gw = await startGateway(gatewayConfig([recorderStdio("rec", join(makeTempDir(), "r.jsonl"), {})]));
+    await gw.stop();
+    const copy = makeTempDir("warden-copied-");
+    mkdirSync(join(copy, ".warden"));
+    copyFileSync(join(gw.dir, ".warden", "state.db"), join(copy, ".warden", "state.db"));
+
+    const db = new Database(join(copy, ".warden", "state.db"), { readonly: true });
+    const keys = db.prepare("SELECT kid, jwk FROM signing_keys").all() as Array<{ kid: string; jwk: string }>;
+    const kv = db.prepare("SELECT key, value FROM kv").all() as Array<{ key: string; value: string }>;
+    db.close();
+    assert.ok(keys.length >= 1 && kv.length >= 1, "nothing stored to protect");
+    for (const { jwk } of keys) {
+      assert.throws(() => JSON.parse(jwk), `a stored signing key parses: ${jwk.slice(0, 20)}`);
+      assert.ok(!/"d"\s*:/.test(jwk) && !jwk.includes("RSA"));
+    }
+    for (const { key, value } of kv) assert.match(value, /^sealed:v1:/, key);
+
+    const config = writeConfig(gatewayConfig([recorderStdio("rec", join(copy, "r.jsonl"), {})]), copy);
+    const missing = await runCli(["start", "-c", config], { timeoutMs: 15_000 });
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /state key file .*state\.key is missing/);
+    const other = await runCli(["start", "-c", config], {
+      timeoutMs: 15_000,
+      env: { WARDEN_STATE_KEY: randomBytes(32).toString("base64url") },
+    });
+    assert.notEqual(other.code, 0);
+    assert.match(other.stderr, /sealed with another state key/);
+    const token = await runCli(["token", "-c", config, "--sub", "x", "--scope", "warden:admin"], {
+      env: { WARDEN_STATE_KEY: randomBytes(32).toString("hex") },
+    });
+    assert.notEqual(token.code, 0);
+    assert.equal(token.stdout, "");
+  });
+});
