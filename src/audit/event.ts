@@ -6,6 +6,8 @@ export interface AuditPrincipal {
   readonly client_id?: string;
   /** How the caller authenticated: jwt, api_key, anonymous, introspection, cli. */
   readonly auth?: string;
+  /** An anonymous caller's source address (IPv6: its /64), which tells anonymous callers apart. */
+  readonly source?: string;
 }
 
 export type AuditEventType =

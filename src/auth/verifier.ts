@@ -11,7 +11,7 @@ import { discoverJwksUri } from "./discovery.js";
 import { AuthError, AuthUnavailable, invalidToken } from "./errors.js";
 import { Introspector, type IntrospectedToken } from "./introspection.js";
 import { SIGNING_ALG, type KeyStore } from "./keys.js";
-import { anonymousPrincipal, tokenPrincipal, type Principal } from "./principal.js";
+import { anonymousPrincipal, sourceOf, tokenPrincipal, type Principal } from "./principal.js";
 
 // Asymmetric algorithms only: no `none`, and no HMAC, so a public key can never be used as a secret.
 const EXTERNAL_ALGS = [
@@ -28,6 +28,8 @@ const EXTERNAL_ALGS = [
 ];
 const CLOCK_TOLERANCE_S = 30;
 const MAX_TOKEN_LENGTH = 16 * 1024;
+/** Anonymous principals kept for reuse, the oldest dropped first (a dropped one is made again). */
+const MAX_ANONYMOUS_SOURCES = 4096;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 export interface VerifierParts {
@@ -54,7 +56,10 @@ export class TokenVerifier {
   private readonly algorithms: string[];
   private readonly introspector: Introspector | undefined;
   private readonly extraAudiences: readonly string[];
-  private readonly anonymous: Principal | undefined;
+  /** `auth.anonymous`, one set shared by every anonymous principal; undefined: a token is required. */
+  private readonly anonymousScopes: ReadonlySet<string> | undefined;
+  /** Anonymous principals by source: one object per source, so per-principal caches keep working. */
+  private readonly anonymous = new Map<string, Principal>();
 
   constructor(private readonly parts: VerifierParts) {
     const external: ExternalIssuer | undefined =
@@ -63,22 +68,23 @@ export class TokenVerifier {
     this.algorithms = external ? EXTERNAL_ALGS : [SIGNING_ALG];
     this.introspector = external?.introspection ? new Introspector(external.introspection) : undefined;
     this.extraAudiences = external?.audience ?? [];
-    this.anonymous = parts.auth.anonymous.length > 0 ? anonymousPrincipal(parts.auth.anonymous) : undefined;
+    this.anonymousScopes = parts.auth.anonymous.length > 0 ? new Set(parts.auth.anonymous) : undefined;
   }
 
   /**
    * The caller of a request to `routeUrl`, or an AuthError (answered 401 with a challenge), or
    * AuthUnavailable when the token cannot be checked now (answered 503). With `exactAudience` a
    * JWT or introspected token must name `routeUrl` itself: not the base URL, not
-   * `auth.issuer.audience` (the admin API, whose tokens are never an MCP route's).
+   * `auth.issuer.audience` (the admin API, whose tokens are never an MCP route's). `remoteAddress`
+   * (the socket's) tells anonymous callers apart.
    */
   async authenticate(
     authorization: string | undefined,
     routeUrl: string,
-    opts: { readonly exactAudience?: boolean } = {},
+    opts: { readonly exactAudience?: boolean; readonly remoteAddress?: string } = {},
   ): Promise<Principal> {
     if (authorization === undefined) {
-      if (this.anonymous) return this.anonymous;
+      if (this.anonymousScopes) return this.anonymousFrom(sourceOf(opts.remoteAddress));
       throw new AuthError(undefined, "authentication required");
     }
     const match = /^Bearer +([^\s]+) *$/i.exec(authorization);
@@ -99,6 +105,17 @@ export class TokenVerifier {
     if (this.introspector)
       return this.fromIntrospection(await this.introspector.introspect(token), token, routeUrl, exact);
     throw invalidToken("token not recognised");
+  }
+
+  private anonymousFrom(source: string): Principal {
+    let principal = this.anonymous.get(source);
+    if (principal === undefined) {
+      if (this.anonymous.size >= MAX_ANONYMOUS_SOURCES)
+        this.anonymous.delete(this.anonymous.keys().next().value as string);
+      principal = anonymousPrincipal(this.anonymousScopes as ReadonlySet<string>, source);
+      this.anonymous.set(source, principal);
+    }
+    return principal;
   }
 
   private async verifyJwt(token: string, routeUrl: string, exact: boolean): Promise<Principal> {

@@ -32,6 +32,8 @@ import type {
   ServerConfig,
 } from "./types.js";
 
+/** A server or tool rule without `distinct_callers`: events from this many users kill it. */
+export const DEFAULT_DISTINCT_CALLERS = 3;
 export const DEMO_CONFIG = resolve(dirname(fileURLToPath(import.meta.url)), "../../config/demo.yaml");
 
 /** `-c FILE` if given, else `./warden.yaml` if it exists, else the bundled demo config. */
@@ -204,7 +206,13 @@ function compile(doc: ConfigDocument, file: string): Config {
       file: doc.kill_switch.file === undefined ? undefined : resolve(dirname(file), doc.kill_switch.file),
       rules: Object.freeze(
         doc.kill_switch.rules.map((r) =>
-          Object.freeze({ when: r.when, count: r.count, withinMs: durationMs(r.within), kill: r.kill }),
+          Object.freeze({
+            when: r.when,
+            count: r.count,
+            withinMs: durationMs(r.within),
+            kill: r.kill,
+            distinctCallers: r.kill === "user" ? 1 : (r.distinct_callers ?? DEFAULT_DISTINCT_CALLERS),
+          }),
         ),
       ),
     }),

@@ -371,12 +371,28 @@ export const configSchema = z.strictObject({
       /** Automatic kills: `count` events of a kind within `within` kill what they came from. */
       rules: z
         .array(
-          z.strictObject({
-            when: z.enum(["denied", "redacted", "injection", "upstream_error"]),
-            count: z.number().int().min(1).max(1_000_000),
-            within: durationText,
-            kill: z.enum(["user", "server", "tool"]),
-          }),
+          z
+            .strictObject({
+              when: z.enum(["denied", "rate_limited", "redacted", "injection", "upstream_error"]),
+              count: z.number().int().min(1).max(1_000_000),
+              within: durationText,
+              kill: z.enum(["user", "server", "tool"]),
+              /** Server and tool rules: the events come from at least this many users (default 3). */
+              distinct_callers: z
+                .number()
+                .int()
+                .min(2, "at least 2: one caller alone must never kill a server or tool for everyone")
+                .max(10_000)
+                .optional(),
+            })
+            .superRefine((rule, ctx) => {
+              if (rule.kill === "user" && rule.distinct_callers !== undefined)
+                ctx.addIssue({
+                  code: "custom",
+                  path: ["distinct_callers"],
+                  message: "only for kill: server or tool (a user rule counts that user's own events)",
+                });
+            }),
         )
         .default([]),
     })

@@ -36,10 +36,12 @@ export interface StateConfig {
 }
 
 export interface KillRule {
-  readonly when: "denied" | "redacted" | "injection" | "upstream_error";
+  readonly when: "denied" | "rate_limited" | "redacted" | "injection" | "upstream_error";
   readonly count: number;
   readonly withinMs: number;
   readonly kill: "user" | "server" | "tool";
+  /** How many distinct callers (users) the window's events must come from: 1 for a user rule. */
+  readonly distinctCallers: number;
 }
 
 export interface KillSwitchConfig {

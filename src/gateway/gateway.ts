@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { samePrincipal, type Principal } from "../auth/principal.js";
+import { callerId, type Principal } from "../auth/principal.js";
 import type { Config } from "../config/types.js";
 import { GatewayError, ErrorCode } from "../errors.js";
 import type { JsonObject } from "../jsonrpc.js";
@@ -15,7 +15,7 @@ import { killedError, killSwitch } from "../pipeline/stages/kill-switch.js";
 import { configuredNames, Metrics } from "../observability/metrics.js";
 import { Tracing } from "../observability/tracing.js";
 import { buildPipeline } from "../pipeline/phases.js";
-import { audit as auditStage } from "../pipeline/stages/audit.js";
+import { audit as auditStage, principalFields } from "../pipeline/stages/audit.js";
 import { telemetry } from "../pipeline/stages/telemetry.js";
 import { rateLimit } from "../pipeline/stages/rate-limit.js";
 import { supplyChain } from "../pipeline/stages/supply-chain.js";
@@ -42,6 +42,9 @@ export class Gateway {
   readonly tracing: Tracing;
   readonly kills: KillSwitch;
   private readonly sessions = new Map<string, Session>();
+  /** Caller (`callerId`, fixed when the session opened) → its sessions: the caps count these. */
+  private readonly byCaller = new Map<string, Set<Session>>();
+  private readonly callerOf = new WeakMap<Session, string>();
   private readonly deps: SessionDeps;
   private sweeper: NodeJS.Timeout | undefined;
 
@@ -173,17 +176,30 @@ export class Gateway {
     return Promise.allSettled([...this.servers.values()].map((s) => s.whenReady(ms)));
   }
 
+  /**
+   * A new session for `principal`, within the caps (docs/operations.md, "Sessions"): a caller at
+   * `max_sessions_per_caller` loses its own least recently used session; a full gateway makes room
+   * by taking the least recently used session of the caller holding the most, when that caller
+   * holds at least two more than this one will; else 503 `too_many_sessions`.
+   */
   createSession(route: Route, principal: Principal, channel: ClientChannel): Session {
-    this.evictOldestOf(principal);
+    const caller = callerId(principal);
+    const own = this.byCaller.get(caller);
+    if (own && own.size >= this.config.gateway.maxSessionsPerCaller) {
+      this.evict(leastRecent(own) as Session, "session evicted: caller at its session cap");
+    }
     if (this.sessions.size >= this.config.gateway.maxSessions) this.sweep();
+    if (this.sessions.size >= this.config.gateway.maxSessions) this.makeRoomFor(caller);
     if (this.sessions.size >= this.config.gateway.maxSessions) {
-      throw new GatewayError(
+      const refusal = new GatewayError(
         ErrorCode.UpstreamUnavailable,
         "too_many_sessions",
         "the gateway has too many sessions",
         {},
         503,
       );
+      this.refuseSession(principal, refusal);
+      throw refusal;
     }
     // 192 random bits, URL-safe: well past the spec's "cryptographically secure" floor. With
     // several instances, the instance's id in front lets the load balancer route the session home.
@@ -192,6 +208,9 @@ export class Gateway {
     const id = instance === undefined ? random : `${instance}.${random}`;
     const session = new Session(id, route, principal, channel, this.deps, this.log.child({ session: id }));
     this.sessions.set(id, session);
+    this.callerOf.set(session, caller);
+    if (own) own.add(session);
+    else this.byCaller.set(caller, new Set([session]));
     return session;
   }
 
@@ -203,8 +222,17 @@ export class Gateway {
   async closeSession(id: string): Promise<void> {
     const s = this.sessions.get(id);
     if (!s) return;
-    this.sessions.delete(id);
+    this.forget(s);
     await s.close();
+  }
+
+  /** Takes a session out of the registry at once (its count frees before its close completes). */
+  private forget(s: Session): void {
+    this.sessions.delete(s.id);
+    const caller = this.callerOf.get(s);
+    const own = caller === undefined ? undefined : this.byCaller.get(caller);
+    own?.delete(s);
+    if (caller !== undefined && own?.size === 0) this.byCaller.delete(caller);
   }
 
   async stop(): Promise<void> {
@@ -224,28 +252,64 @@ export class Gateway {
   }
 
   /**
-   * A caller at its session cap loses its own least recently used session (its client gets 404 and
-   * re-initializes), so no caller can hold more upstream processes than the cap or crowd out others.
+   * At `max_sessions`: the caller holding the most sessions (the one idle longest among equals)
+   * gives up its least recently used one, if it holds at least two more than `caller` does (so the
+   * two cannot take a session back and forth). So a caller under its cap is refused only while no
+   * caller holds more than one session over its own count: the sessions are shared about evenly.
    */
-  private evictOldestOf(principal: Principal): void {
-    let count = 0;
-    let oldest: Session | undefined;
-    for (const s of this.sessions.values()) {
-      if (!samePrincipal(s.principal, principal)) continue;
-      count++;
-      if (!oldest || s.lastSeen < oldest.lastSeen) oldest = s;
+  private makeRoomFor(caller: string): void {
+    const mine = this.byCaller.get(caller)?.size ?? 0;
+    let top: Set<Session> | undefined;
+    let topOldest: Session | undefined;
+    for (const [other, held] of this.byCaller) {
+      if (other === caller || held.size < mine + 2) continue;
+      const oldest = leastRecent(held) as Session;
+      if (
+        !top ||
+        held.size > top.size ||
+        (held.size === top.size && oldest.lastSeen < (topOldest as Session).lastSeen)
+      ) {
+        top = held;
+        topOldest = oldest;
+      }
     }
-    if (oldest && count >= this.config.gateway.maxSessionsPerCaller) {
-      this.log.info(
-        { session: oldest.id, sub: principal.subject },
-        "session evicted: caller at its session cap",
+    if (topOldest)
+      this.evict(topOldest, "session evicted: the gateway is full and its caller holds the most");
+  }
+
+  /** Closes a session its client did not end; its client gets 404 and may initialize again. */
+  private evict(s: Session, why: string): void {
+    this.log.info({ session: s.id, sub: s.principal.subject, source: s.principal.source }, why);
+    void this.closeSession(s.id);
+  }
+
+  /** A refused session is audited like any refusal (it never counts toward a kill rule). */
+  private refuseSession(principal: Principal, refusal: GatewayError): void {
+    this.metrics.denied(refusal.reason);
+    this.audit
+      .record(
+        auditEvent({
+          event: "denied",
+          principal: principalFields(principal),
+          method: "initialize",
+          status: "denied",
+          reason: refusal.reason,
+          detail: { code: refusal.code },
+        }),
+      )
+      .catch((err: unknown) =>
+        this.log.error({ err: (err as Error).message }, "session refusal not audited"),
       );
-      void this.closeSession(oldest.id);
-    }
   }
 
   private sweep(): void {
     const cutoff = Date.now() - this.config.gateway.sessionIdleMs;
     for (const [id, s] of this.sessions) if (s.lastSeen < cutoff || s.isClosed) void this.closeSession(id);
   }
+}
+
+function leastRecent(sessions: Iterable<Session>): Session | undefined {
+  let oldest: Session | undefined;
+  for (const s of sessions) if (!oldest || s.lastSeen < oldest.lastSeen) oldest = s;
+  return oldest;
 }

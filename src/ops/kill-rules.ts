@@ -18,15 +18,19 @@ const NOT_THE_CALLERS_REASONS: ReadonlySet<string | undefined> = new Set([
   "authentication",
   "audit_unavailable",
   "cancelled",
+  // The gateway was full: refused for everyone's load, not for anything this caller asked.
+  "too_many_sessions",
 ]);
 
 /** The event kinds a rule counts, read off audit events. */
 function kindOf(e: AuditEvent): KillRule["when"] | undefined {
   if (e.event === "denied") {
     const code = e.detail?.code;
+    if (NOT_THE_CALLERS.has(code) || NOT_THE_CALLERS_REASONS.has(e.reason)) return undefined;
     // An upstream that is down or timed out is the server's failure, not the caller's denial.
     if (code === ErrorCode.UpstreamUnavailable) return "upstream_error";
-    if (NOT_THE_CALLERS.has(code) || NOT_THE_CALLERS_REASONS.has(e.reason)) return undefined;
+    // A caller over its rate is refused before any decision about what it asked: not a denial.
+    if (code === ErrorCode.RateLimited) return "rate_limited";
     return "denied";
   }
   if (e.event === "redacted") return "redacted";
@@ -36,10 +40,22 @@ function kindOf(e: AuditEvent): KillRule["when"] | undefined {
   return undefined;
 }
 
-function targetOf(rule: KillRule, e: AuditEvent): string | undefined {
+/**
+ * Who caused the event, for counting distinct callers: the user (the token's subject). Anonymous
+ * callers and events with no caller are nobody: they never count toward any rule, so no one without
+ * a credential can kill a server, a tool, or "anonymous" (every anonymous caller) for everyone.
+ */
+function callerOf(e: AuditEvent): string | undefined {
+  const p = e.principal;
+  if (p === undefined || p.auth === "anonymous" || typeof p.sub !== "string") return undefined;
+  return p.sub;
+}
+
+function targetOf(rule: KillRule, e: AuditEvent, caller: string): string | undefined {
   switch (rule.kill) {
     case "user":
-      return e.principal?.sub;
+      // A token whose subject is literally "anonymous" would kill every anonymous caller with it.
+      return caller === ANONYMOUS ? undefined : caller;
     case "server":
       return e.server;
     case "tool":
@@ -47,35 +63,64 @@ function targetOf(rule: KillRule, e: AuditEvent): string | undefined {
   }
 }
 
+const ANONYMOUS = "anonymous";
 const MAX_TRACKED = 10_000;
+
+/** What a rule's window holds after an event: how many events, from how many distinct callers. */
+export interface RuleCount {
+  readonly events: number;
+  readonly callers: number;
+}
 
 /**
  * Where a rule's events are counted: in this process, or (`state.redis`) across every instance.
- * `add` records one event at `now` and returns how many fall in the window ending there; `reset`
- * forgets the target once it is killed.
+ * `add` records one event by `caller` at `now` and returns the window ending there (counts may stop
+ * at the rule's `count` and `distinctCallers`: enough to decide); `reset` forgets the target once it
+ * is killed.
  */
 export interface RuleCounter {
-  add(rule: KillRule, index: number, target: string, now: number): Promise<number>;
+  add(rule: KillRule, index: number, target: string, caller: string, now: number): Promise<RuleCount>;
   reset(rule: KillRule, index: number, target: string): Promise<void>;
 }
 
-/** Counts in this process; the number of targets tracked is bounded, the oldest forgotten first. */
-export class LocalRuleCounter implements RuleCounter {
-  /** rule index → target → timestamps (ms) in the window, oldest first. */
-  private readonly windows = new Map<number, Map<string, number[]>>();
+interface Window {
+  /** The newest events' times (ms), oldest first; at most the rule's `count`. */
+  readonly times: number[];
+  /** Caller → time of its newest event, least recent first; at most the rule's `distinctCallers`. */
+  readonly callers: Map<string, number>;
+}
 
-  add(rule: KillRule, index: number, target: string, now: number): Promise<number> {
+/**
+ * Counts in this process. Per target it keeps only what the decision needs (the newest `count`
+ * events and `distinctCallers` callers), and the number of targets per rule is bounded, the oldest
+ * forgotten first.
+ */
+export class LocalRuleCounter implements RuleCounter {
+  /** rule index → target → its window. */
+  private readonly windows = new Map<number, Map<string, Window>>();
+
+  add(rule: KillRule, index: number, target: string, caller: string, now: number): Promise<RuleCount> {
     let windows = this.windows.get(index);
     if (windows === undefined) this.windows.set(index, (windows = new Map()));
-    let times = windows.get(target);
-    if (times === undefined) {
+    let w = windows.get(target);
+    if (w === undefined) {
       if (windows.size >= MAX_TRACKED) windows.delete(windows.keys().next().value as string);
-      times = [];
-      windows.set(target, times);
+      w = { times: [], callers: new Map() };
+      windows.set(target, w);
     }
-    while (times.length > 0 && (times[0] as number) <= now - rule.withinMs) times.shift();
+    const cutoff = now - rule.withinMs;
+    const { times, callers } = w;
+    while (times.length > 0 && (times[0] as number) <= cutoff) times.shift();
     times.push(now);
-    return Promise.resolve(times.length);
+    if (times.length > rule.count) times.shift();
+    // Re-inserted so the map stays ordered by each caller's newest event.
+    callers.delete(caller);
+    callers.set(caller, now);
+    for (const [c, at] of callers) {
+      if (at > cutoff && callers.size <= rule.distinctCallers) break;
+      callers.delete(c);
+    }
+    return Promise.resolve({ events: times.length, callers: callers.size });
   }
 
   reset(_rule: KillRule, index: number, target: string): Promise<void> {
@@ -86,9 +131,11 @@ export class LocalRuleCounter implements RuleCounter {
 
 /**
  * Automatic kills (`kill_switch.rules`): each rule counts its kind of event per target (the user,
- * server or tool it came from) in a sliding window, and kills the target when the count is
- * reached. The counts are the counter's (per process, or shared through Redis); the kill itself
- * goes through the kill store, shared by every instance.
+ * server or tool it came from) in a sliding window, and kills the target when the window holds
+ * `count` events from at least `distinctCallers` callers (always 1 for `kill: user`; at least 2 for
+ * a server or tool, so that one caller alone can never kill what everyone uses). The counts are the
+ * counter's (per process, or shared through Redis); the kill itself goes through the kill store,
+ * shared by every instance.
  */
 export class KillRules {
   constructor(
@@ -103,19 +150,23 @@ export class KillRules {
     if (this.rules.length === 0) return;
     const kind = kindOf(e);
     if (kind === undefined) return;
+    const caller = callerOf(e);
+    if (caller === undefined) return;
     const now = this.now();
     this.rules.forEach((rule, i) => {
       if (rule.when !== kind) return;
-      const target = targetOf(rule, e);
-      if (target !== undefined) void this.count(rule, i, target, now);
+      const target = targetOf(rule, e, caller);
+      if (target !== undefined) void this.count(rule, i, target, caller, now);
     });
   }
 
-  private async count(rule: KillRule, i: number, target: string, now: number): Promise<void> {
+  private async count(rule: KillRule, i: number, target: string, caller: string, now: number): Promise<void> {
     try {
-      if ((await this.counter.add(rule, i, target, now)) < rule.count) return;
+      const seen = await this.counter.add(rule, i, target, caller, now);
+      if (seen.events < rule.count || seen.callers < rule.distinctCallers) return;
       await this.counter.reset(rule, i, target);
-      const reason = `automatic: ${rule.count} ${rule.when} within ${Math.round(rule.withinMs / 1000)}s`;
+      const from = rule.distinctCallers > 1 ? ` from ${rule.distinctCallers} callers` : "";
+      const reason = `automatic: ${rule.count} ${rule.when}${from} within ${Math.round(rule.withinMs / 1000)}s`;
       await this.kill(rule.kill, target, reason);
     } catch (err) {
       this.log.error({ rule: i, target, err: (err as Error).message }, "kill rule could not count or kill");

@@ -7,7 +7,7 @@ import {
   RLWrapperTimeouts,
   type RateLimiterAbstract,
 } from "rate-limiter-flexible";
-import type { Principal } from "../auth/principal.js";
+import { callerId, type Principal } from "../auth/principal.js";
 import type { Rate, RateLimitConfig, ServerConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
 import type { RedisState } from "../state/redis.js";
@@ -164,18 +164,16 @@ export class RateLimits {
 }
 
 /**
- * The bucket a caller's calls count in: its kind of credential, subject and OAuth client, hashed so
- * that keys are bounded and no subject (often an e-mail address) is written to Redis. Every
- * anonymous caller is the same caller.
+ * The bucket a caller's calls count in: the user (`callerId`: the token's subject, whatever client or
+ * credential kind it comes through, so three clients of one user share one budget), or for an
+ * anonymous caller its source address. Hashed so that keys are bounded and no subject (often an
+ * e-mail address) or address is written to Redis.
  */
 export function callerKey(principal: Principal): string {
   // A session keeps one principal object: hashed once per session, not once per call.
   let key = callerKeys.get(principal);
   if (key === undefined) {
-    key = createHash("sha256")
-      .update(JSON.stringify([principal.method, principal.subject, principal.clientId ?? null]))
-      .digest("base64url")
-      .slice(0, 22);
+    key = createHash("sha256").update(callerId(principal)).digest("base64url").slice(0, 22);
     callerKeys.set(principal, key);
   }
   return key;

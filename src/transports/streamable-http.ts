@@ -91,6 +91,7 @@ export class StreamableHttpEndpoint {
       return await this.auth.verifier.authenticate(
         req.headers.authorization,
         this.auth.urls.route(route.path),
+        { remoteAddress: req.socket.remoteAddress },
       );
     } catch (err) {
       if (err instanceof AuthUnavailable) {

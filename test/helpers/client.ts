@@ -29,6 +29,8 @@ export interface ConnectOptions {
   roots?: Root[];
   /** Extra HTTP headers on every request. */
   headers?: Record<string, string>;
+  /** The fetch every request goes through (default: the global one), e.g. from another source address. */
+  fetch?: typeof fetch;
 }
 
 export interface ConnectedClient {
@@ -99,7 +101,7 @@ export async function connectClient(url: string, opts: ConnectOptions = {}): Pro
     // Observe the GET that opens the standalone stream, so tests that expect a message on it
     // can wait until the stream exists instead of sleeping.
     fetch: async (input, init) => {
-      const res = await fetch(input, init);
+      const res = await (opts.fetch ?? fetch)(input, init);
       if ((init?.method ?? "GET").toUpperCase() === "GET" && res.ok) streamOpened();
       return res;
     },

@@ -153,7 +153,7 @@ describe("rate limits (memory store)", () => {
     assertRateLimited(await mcpError(() => echo(bob, "bursty", "bob-5")), "per_caller");
   });
 
-  test("anonymous callers share one budget per server, whatever their session", async () => {
+  test("anonymous callers from one source address share one budget per server, whatever their session", async () => {
     const [one, two] = [await session(), await session()];
     await echo(one, "anon", "anon-1");
     await echo(two, "anon", "anon-2");

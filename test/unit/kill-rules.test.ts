@@ -1,68 +1,232 @@
 // Automatic kill rules over their counters: the local sliding window, and the Redis one shared by
-// instances, which falls back to counting alone when Redis fails (a rule never stops biting).
+// instances, which falls back to counting alone when Redis fails (a rule never stops biting). A
+// server or tool rule needs events from several distinct users; anonymous events never count; a
+// rate-limit refusal is not a denial.
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import fc from "fast-check";
 import type { AuditEvent } from "../../src/audit/event.js";
+import { ConfigError } from "../../src/config/errors.js";
+import { parseConfig } from "../../src/config/load.js";
+import type { KillRule } from "../../src/config/types.js";
 import { createLogger } from "../../src/log.js";
-import { KillRules, LocalRuleCounter } from "../../src/ops/kill-rules.js";
+import { KillRules, LocalRuleCounter, type RuleCounter } from "../../src/ops/kill-rules.js";
 import { RedisRuleCounter } from "../../src/ops/kill-rules-redis.js";
 import { RedisState } from "../../src/state/redis.js";
 
 const log = createLogger("silent");
-const RULE = { when: "denied", count: 3, withinMs: 60_000, kill: "user" } as const;
-const denied = (sub: string) =>
+const RULE: KillRule = { when: "denied", count: 3, withinMs: 60_000, kill: "user", distinctCallers: 1 };
+const SERVER_RULE: KillRule = {
+  when: "denied",
+  count: 3,
+  withinMs: 60_000,
+  kill: "server",
+  distinctCallers: 3,
+};
+const denied = (sub: string, extra: Record<string, unknown> = {}) =>
   ({
     event: "denied",
     reason: "insufficient_scope",
+    server: "files",
+    tool: "read_file",
     principal: { sub, auth: "bearer" },
+    detail: { code: -32001 },
+    ...extra,
   }) as unknown as AuditEvent;
+const anonymousDenied = (source: string) =>
+  denied("anonymous", { principal: { sub: "anonymous", auth: "anonymous", source } });
+const rateLimited = (sub: string) =>
+  denied(sub, { reason: "rate_limited", detail: { code: -32002, limit: "per_caller" } });
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+function recorder(rules: KillRule[], counter?: RuleCounter, now?: () => number) {
+  const kills: string[] = [];
+  const k = new KillRules(
+    rules,
+    async (scope, target) => kills.push(`${scope}:${target}`),
+    log,
+    counter,
+    now,
+  );
+  return { kills, observe: (e: AuditEvent) => k.observe(e) };
+}
 
 test("the local window forgets events older than the window", async () => {
   let now = 0;
-  const kills: string[] = [];
-  const rules = new KillRules(
-    [RULE],
-    async (_scope, target) => kills.push(target),
-    log,
-    new LocalRuleCounter(),
-    () => now,
-  );
-  rules.observe(denied("eve"));
+  const { kills, observe } = recorder([RULE], new LocalRuleCounter(), () => now);
+  observe(denied("eve"));
   now = 30_000;
-  rules.observe(denied("eve"));
+  observe(denied("eve"));
   now = 61_000; // the first fell out of the window
-  rules.observe(denied("eve"));
+  observe(denied("eve"));
   await settle();
   assert.deepEqual(kills, []);
-  rules.observe(denied("eve"));
+  observe(denied("eve"));
   await settle();
-  assert.deepEqual(kills, ["eve"]);
+  assert.deepEqual(kills, ["user:eve"]);
 });
 
 test("the gateway's and the upstream's faults never count as the caller's denials", async () => {
-  const kills: string[] = [];
-  const upstream = { when: "upstream_error", count: 3, withinMs: 60_000, kill: "server" } as const;
-  const rules = new KillRules([RULE, upstream], async (_s, target) => kills.push(target), log);
-  const refusal = (code: number, reason: string) =>
-    ({
-      event: "denied",
-      reason,
-      server: "files",
-      principal: { sub: "eve", auth: "bearer" },
-      detail: { code },
-    }) as unknown as AuditEvent;
-  for (let i = 0; i < 3; i++) {
-    rules.observe(refusal(-32005, "upstream_unavailable")); // the server is down
-    rules.observe(refusal(-32603, "rate_limit_unavailable")); // the gateway's store is down
-    rules.observe(refusal(-32603, "cancelled")); // the client cancelled
-    rules.observe(refusal(-32003, "killed"));
+  const upstream: KillRule = { ...SERVER_RULE, when: "upstream_error" };
+  const { kills, observe } = recorder([RULE, upstream]);
+  const refusal = (sub: string, code: number, reason: string) => denied(sub, { reason, detail: { code } });
+  for (const sub of ["eve", "bob", "carol"]) {
+    observe(refusal(sub, -32005, "upstream_unavailable")); // the server is down
+    observe(refusal(sub, -32603, "rate_limit_unavailable")); // the gateway's store is down
+    observe(refusal(sub, -32603, "cancelled")); // the client cancelled
+    observe(refusal(sub, -32003, "killed"));
+    observe(refusal(sub, -32005, "too_many_sessions")); // the gateway was full
   }
   await settle();
-  assert.deepEqual(kills, ["files"], "eve is not killed; the failing server is, by its own rule");
-  for (let i = 0; i < 3; i++) rules.observe(refusal(-32001, "insufficient_scope"));
+  assert.deepEqual(kills, ["server:files"], "no user is killed; the failing server is, by its own rule");
+  for (let i = 0; i < 3; i++) observe(refusal("eve", -32001, "insufficient_scope"));
   await settle();
-  assert.deepEqual(kills, ["files", "eve"]);
+  assert.deepEqual(kills, ["server:files", "user:eve"]);
+});
+
+test("a server or tool rule: any number of events from one user, or two users, never kill", async () => {
+  const toolRule: KillRule = { ...SERVER_RULE, kill: "tool" };
+  const { kills, observe } = recorder([SERVER_RULE, toolRule]);
+  for (let i = 0; i < 50; i++) observe(denied("mallory"));
+  for (let i = 0; i < 50; i++) observe(denied("mallory2"));
+  await settle();
+  assert.deepEqual(kills, []);
+  observe(denied("carol"));
+  await settle();
+  assert.deepEqual(kills.sort(), ["server:files", "tool:files/read_file"]);
+});
+
+test("distinct callers are counted in the window: a user whose events left it no longer counts", async () => {
+  let now = 0;
+  const { kills, observe } = recorder([SERVER_RULE], new LocalRuleCounter(), () => now);
+  observe(denied("a"));
+  now = 30_000;
+  observe(denied("b"));
+  now = 61_000; // a's event left the window
+  observe(denied("c"));
+  await settle();
+  assert.deepEqual(kills, []);
+  observe(denied("b"));
+  await settle();
+  assert.deepEqual(kills, [], "b and c: two callers");
+  observe(denied("d"));
+  await settle();
+  assert.deepEqual(kills, ["server:files"]);
+});
+
+test("count and distinct callers both hold: three users, but fewer events than count, do not kill", async () => {
+  const { kills, observe } = recorder([{ ...SERVER_RULE, count: 5 }]);
+  for (const sub of ["a", "b", "c", "a"]) observe(denied(sub));
+  await settle();
+  assert.deepEqual(kills, []);
+  observe(denied("b"));
+  await settle();
+  assert.deepEqual(kills, ["server:files"]);
+});
+
+test("anonymous and unauthenticated events never count, whatever the rule", async () => {
+  const twoCallers: KillRule = { ...SERVER_RULE, count: 2, distinctCallers: 2 };
+  const { kills, observe } = recorder([RULE, twoCallers, { ...twoCallers, kill: "tool" }]);
+  // One real user: with anonymous callers counted as anyone, the two-caller rules would fire.
+  observe(denied("bob"));
+  for (let i = 0; i < 100; i++) {
+    // Many anonymous sources (as from a botnet, or one host's IPv6 /64s): still nobody.
+    observe(anonymousDenied(`203.0.113.${i}`));
+    observe(denied("x", { principal: undefined, reason: "authentication" }));
+    observe(denied("x", { principal: undefined }));
+    observe({ event: "injection", server: "files", tool: "read_file" } as unknown as AuditEvent);
+  }
+  await settle();
+  assert.deepEqual(kills, []);
+});
+
+test("a token whose subject is 'anonymous' never gets every anonymous caller killed", async () => {
+  const { kills, observe } = recorder([RULE]);
+  for (let i = 0; i < 5; i++) observe(denied("anonymous"));
+  await settle();
+  assert.deepEqual(kills, []);
+});
+
+test("rate-limit refusals are not denials; a rate_limited rule counts them", async () => {
+  const limited: KillRule = { ...RULE, when: "rate_limited", count: 4 };
+  const { kills, observe } = recorder([RULE, SERVER_RULE, limited]);
+  for (const sub of ["a", "b", "c"]) for (let i = 0; i < 3; i++) observe(rateLimited(sub));
+  await settle();
+  assert.deepEqual(kills, [], "nine refusals from three users: no denied rule fires");
+  observe(rateLimited("a"));
+  await settle();
+  assert.deepEqual(kills, ["user:a"]);
+});
+
+test("property: events from fewer users than distinct_callers never kill a server", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 2, max: 6 }),
+      fc.array(fc.tuple(fc.nat({ max: 10 }), fc.nat({ max: 120_000 })), { minLength: 1, maxLength: 200 }),
+      async (distinct, events) => {
+        const rule: KillRule = { ...SERVER_RULE, count: 1, distinctCallers: distinct };
+        let now = 0;
+        const { kills, observe } = recorder([rule], new LocalRuleCounter(), () => now);
+        const users = new Set<number>();
+        for (const [user, dt] of events) {
+          now += dt;
+          // Only distinct - 1 users ever act.
+          const sub = user % (distinct - 1);
+          users.add(sub);
+          observe(denied(`u${sub}`));
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.deepEqual(kills, []);
+        assert.ok(users.size < distinct);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+function rulesOf(rules: string): readonly KillRule[] {
+  const text = `kill_switch: { rules: ${rules} }\nservers: [{ name: s, command: x, tools: { t: [a:b] } }]\n`;
+  return parseConfig(text, "/x/t.yaml", {}).killSwitch.rules;
+}
+
+function ruleProblems(rules: string): string[] {
+  try {
+    rulesOf(rules);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return [...err.problems];
+  }
+  assert.fail("expected a config error");
+}
+
+test("config: server and tool rules need 3 distinct callers by default, at least 2; user rules 1", () => {
+  const [server, tool, user, two] = rulesOf(
+    "[{ when: denied, count: 5, within: 1m, kill: server }, { when: injection, count: 2, within: 1m, kill: tool }," +
+      " { when: rate_limited, count: 9, within: 1m, kill: user }," +
+      " { when: upstream_error, count: 20, within: 1m, kill: server, distinct_callers: 2 }]",
+  );
+  assert.equal(server?.distinctCallers, 3);
+  assert.equal(tool?.distinctCallers, 3);
+  assert.equal(user?.distinctCallers, 1);
+  assert.equal(user?.when, "rate_limited");
+  assert.equal(two?.distinctCallers, 2);
+  const one = ruleProblems("[{ when: denied, count: 5, within: 1m, kill: server, distinct_callers: 1 }]");
+  assert.ok(
+    one.some((p) => p.startsWith("kill_switch.rules[0].distinct_callers: at least 2")),
+    one.join("\n"),
+  );
+  const onUser = ruleProblems("[{ when: denied, count: 5, within: 1m, kill: user, distinct_callers: 3 }]");
+  assert.ok(
+    onUser.some((p) => p.startsWith("kill_switch.rules[0].distinct_callers: only for kill: server or tool")),
+    onUser.join("\n"),
+  );
+  const fractional = ruleProblems(
+    "[{ when: denied, count: 5, within: 1m, kill: tool, distinct_callers: 2.5 }]",
+  );
+  assert.ok(
+    fractional.some((p) => p.startsWith("kill_switch.rules[0].distinct_callers")),
+    fractional.join("\n"),
+  );
 });
 
 const prefix = `rules${process.pid}_${Date.now()}:`;
@@ -94,16 +258,67 @@ test("two counters on one Redis share a rule's count; a kill resets it", async (
   assert.equal((await redis.client.keys(`${prefix}rule:*`)).length, 1, "only bob's count is left");
 });
 
-test("when Redis fails, the counter counts alone", async () => {
+test("two counters on one Redis count distinct users together; one user on both never kills", async () => {
+  await redis.ready();
+  const rule: KillRule = { ...SERVER_RULE, when: "injection", withinMs: 59_000 };
+  const injection = (sub: string) =>
+    ({
+      event: "injection",
+      server: "files",
+      tool: "t",
+      principal: { sub, auth: "bearer" },
+    }) as unknown as AuditEvent;
+  const kills: string[] = [];
+  const kill = async (_scope: string, target: string) => kills.push(target);
+  const [a, b] = [
+    new KillRules([rule], kill, log, new RedisRuleCounter(redis, log)),
+    new KillRules([rule], kill, log, new RedisRuleCounter(redis, log)),
+  ];
+  for (let i = 0; i < 10; i++) {
+    a.observe(injection("mallory"));
+    b.observe(injection("mallory"));
+  }
+  await settle();
+  a.observe(injection("bob"));
+  await settle();
+  assert.deepEqual(kills, [], "two users over two instances");
+  b.observe(injection("carol"));
+  await settle();
+  assert.deepEqual(kills, ["files"]);
+  const left = await redis.client.keys(`${prefix}rule:*`);
+  assert.deepEqual(
+    left.filter((k) => k.includes(":callers")),
+    [],
+    "a kill resets the callers too",
+  );
+});
+
+test("Redis keeps only what the decision needs: at most count events and distinct_callers callers", async () => {
+  await redis.ready();
+  const rule: KillRule = { ...SERVER_RULE, when: "redacted", count: 4, distinctCallers: 5, withinMs: 58_000 };
+  const counter = new RedisRuleCounter(redis, log);
+  let seen = { events: 0, callers: 0 };
+  for (let i = 0; i < 20; i++) seen = await counter.add(rule, 0, "files", `u${i % 2}`, Date.now());
+  assert.deepEqual(seen, { events: 4, callers: 2 });
+  const keys = await redis.client.keys(`${prefix}rule:*`);
+  for (const k of keys) assert.ok((await redis.client.zcard(k)) <= 5, k);
+});
+
+test("when Redis fails, the counter counts alone (callers too)", async () => {
   const down = new RedisState("redis://127.0.0.1:9", `${prefix}down:`, log);
   try {
-    const kills: string[] = [];
-    const rules = new KillRules([RULE], async (_s, t) => kills.push(t), log, new RedisRuleCounter(down, log));
+    const { kills, observe } = recorder([RULE, SERVER_RULE], new RedisRuleCounter(down, log));
     for (let i = 0; i < 3; i++) {
-      rules.observe(denied("eve"));
+      observe(denied("eve"));
       await settle();
     }
-    assert.deepEqual(kills, ["eve"]);
+    assert.deepEqual(kills, ["user:eve"]);
+    observe(denied("bob"));
+    await settle();
+    assert.deepEqual(kills, ["user:eve"]);
+    observe(denied("carol"));
+    await settle();
+    assert.deepEqual(kills, ["user:eve", "server:files"]);
   } finally {
     await down.close();
   }

@@ -69,7 +69,12 @@ export function auditUnavailable(): GatewayError {
 }
 
 export function principalFields(p: Principal): AuditPrincipal {
-  return { sub: p.subject, ...(p.clientId ? { client_id: p.clientId } : {}), auth: p.method };
+  return {
+    sub: p.subject,
+    ...(p.clientId ? { client_id: p.clientId } : {}),
+    auth: p.method,
+    ...(p.source !== undefined ? { source: p.source } : {}),
+  };
 }
 
 function callEvents(

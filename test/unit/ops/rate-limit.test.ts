@@ -27,21 +27,28 @@ async function takeN(limits: RateLimits, n: number, p: Principal, tool?: string,
 }
 
 describe("keys", () => {
-  test("a caller is its credential kind, subject and client; bounded, and no subject in clear", () => {
+  test("a caller is its user (one budget whatever the client) or an anonymous source; bounded, no subject in clear", () => {
+    // Three clients of one user, and its API-key-shaped credential with the same subject: one budget.
+    assert.equal(callerKey(user("alice")), callerKey(user("alice", "app")));
+    assert.equal(callerKey(user("alice", "app")), callerKey(user("alice", "other", "api_key")));
     const keys = [
       callerKey(user("alice")),
-      callerKey(user("alice", "app")),
-      callerKey(user("alice", undefined, "api_key")),
       callerKey(user("bob")),
-      callerKey(anonymousPrincipal([])),
+      callerKey(anonymousPrincipal([], "127.0.0.2")),
+      callerKey(anonymousPrincipal([], "127.0.0.3")),
+      callerKey(anonymousPrincipal([], "2001:db8::/64")),
+      // A token's subject that spells an anonymous caller's id is still that user.
       callerKey(user("anonymous")),
-      // No separator trick makes two callers one.
-      callerKey(user("a:b", "c")),
-      callerKey(user("a", "b:c")),
+      callerKey(user("anonymous@127.0.0.2")),
+      callerKey(user("user:anonymous@127.0.0.2")),
     ];
     assert.equal(new Set(keys).size, keys.length);
     assert.equal(callerKey(user("alice")), callerKey(user("alice")));
-    assert.equal(callerKey(anonymousPrincipal(["x"])), callerKey(anonymousPrincipal([])));
+    // Anonymous callers from one source share a budget, whatever scopes they hold.
+    assert.equal(
+      callerKey(anonymousPrincipal(["x"], "127.0.0.2")),
+      callerKey(anonymousPrincipal([], "127.0.0.2")),
+    );
     const long = callerKey(user("x".repeat(100_000) + "@example.com"));
     assert.equal(long.length, 22);
     assert.ok(!long.includes("example"));
