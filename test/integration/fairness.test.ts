@@ -17,7 +17,6 @@ import {
   startGateway,
   writeConfig,
   type ConnectedClient,
-  type Gateway,
 } from "../helpers/gateway.js";
 import { receivedToolCalls } from "../helpers/records.js";
 import { fetchFrom, postFrom } from "../helpers/sources.js";

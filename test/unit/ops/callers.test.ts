@@ -60,7 +60,11 @@ test("an anonymous session is bound to its source: another source cannot ride on
 });
 
 test("the verifier names anonymous callers by the socket's address, one principal per source", async () => {
-  const config = parseConfig("auth: { anonymous: [demo:use] }\nservers: [{ name: s, command: x, tools: { t: [demo:use] } }]\n", "/x/t.yaml", {});
+  const config = parseConfig(
+    "auth: { anonymous: [demo:use] }\nservers: [{ name: s, command: x, tools: { t: [demo:use] } }]\n",
+    "/x/t.yaml",
+    {},
+  );
   const verifier = new TokenVerifier({
     auth: config.auth,
     base: "http://127.0.0.1:1",
