@@ -32,6 +32,8 @@ import type {
   ServerConfig,
 } from "./types.js";
 
+/** `gateway.max_sessions_per_user` when neither it nor its old name is set. */
+const DEFAULT_SESSIONS_PER_USER = 16;
 /** A server or tool rule without `distinct_callers`: events from this many users kill it. */
 export const DEFAULT_DISTINCT_CALLERS = 3;
 export const DEMO_CONFIG = resolve(dirname(fileURLToPath(import.meta.url)), "../../config/demo.yaml");
@@ -180,7 +182,8 @@ function compile(doc: ConfigDocument, file: string): Config {
       maxBodyBytes: doc.gateway.max_body_bytes,
       maxJsonDepth: doc.gateway.max_json_depth,
       maxSessions: doc.gateway.max_sessions,
-      maxSessionsPerCaller: doc.gateway.max_sessions_per_caller,
+      maxSessionsPerCaller:
+        doc.gateway.max_sessions_per_user ?? doc.gateway.max_sessions_per_caller ?? DEFAULT_SESSIONS_PER_USER,
       sessionIdleMs: durationMs(doc.gateway.session_idle_timeout),
       upstreamTimeoutMs: durationMs(doc.gateway.upstream_timeout),
       maxJsonWidth: doc.gateway.max_json_width,

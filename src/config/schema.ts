@@ -321,7 +321,9 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       max_sessions: z.number().int().min(1).max(100_000).default(64),
-      max_sessions_per_caller: z.number().int().min(1).max(100_000).default(16),
+      /** Per user (any client) or anonymous source address; `max_sessions_per_caller` is its old name. */
+      max_sessions_per_user: z.number().int().min(1).max(100_000).optional(),
+      max_sessions_per_caller: z.number().int().min(1).max(100_000).optional(),
       session_idle_timeout: durationText.default("15m"),
       upstream_timeout: durationText.default("5m"),
       shutdown_grace: durationText.default("10s"),
@@ -330,6 +332,14 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "lowercase letters, digits and '-', at most 32 characters")
         .optional(),
+    })
+    .superRefine((gateway, ctx) => {
+      if (gateway.max_sessions_per_user !== undefined && gateway.max_sessions_per_caller !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["max_sessions_per_caller"],
+          message: "the old name of max_sessions_per_user: set one of them",
+        });
     })
     .prefault({}),
   scopes: z

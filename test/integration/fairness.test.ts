@@ -88,7 +88,7 @@ describe("sessions: caps per user and per anonymous source, and a fair share of 
 
   before(async () => {
     g = await gatewayWith("warden-fair-sessions-", () => ({
-      gateway: { max_sessions: 4, max_sessions_per_caller: 2 },
+      gateway: { max_sessions: 4, max_sessions_per_user: 2 },
       servers: [everythingStdio("everything", { tools: { echo: ["demo:use"] } })],
     }));
     url = g.gw.serverUrl("everything");

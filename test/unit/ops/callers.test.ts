@@ -11,6 +11,7 @@ import {
   tokenPrincipal,
 } from "../../../src/auth/principal.js";
 import { TokenVerifier } from "../../../src/auth/verifier.js";
+import { ConfigError } from "../../../src/config/errors.js";
 import { parseConfig } from "../../../src/config/load.js";
 
 const user = (subject: string, clientId?: string) =>
@@ -82,4 +83,18 @@ test("the verifier names anonymous callers by the socket's address, one principa
   assert.equal(b.source, "127.0.0.3");
   assert.equal(a1.scopes, b.scopes, "one scope set for every anonymous caller");
   assert.deepEqual([...a1.scopes], ["demo:use"]);
+});
+
+test("config: max_sessions_per_user, or its old name max_sessions_per_caller, not both", () => {
+  const server = "servers: [{ name: s, command: x, tools: { t: [a:b] } }]\n";
+  const perUser = (gateway: string) =>
+    parseConfig(`gateway: { ${gateway} }\n${server}`, "/x/t.yaml", {}).gateway.maxSessionsPerCaller;
+  assert.equal(perUser("max_sessions: 9"), 16);
+  assert.equal(perUser("max_sessions_per_user: 5"), 5);
+  assert.equal(perUser("max_sessions_per_caller: 7"), 7);
+  assert.throws(
+    () => perUser("max_sessions_per_user: 5, max_sessions_per_caller: 7"),
+    (err: ConfigError) =>
+      err.problems.some((p) => p.startsWith("gateway.max_sessions_per_caller: the old name")),
+  );
 });
