@@ -101,10 +101,11 @@ export async function main(argv: readonly string[]): Promise<void> {
     );
   program
     .command("keygen")
-    .description("write the keys instances share: the token signing key set and the audit key")
+    .description("write the keys instances share: the token signing key set, the audit key, the state key")
     .option("--signing <file>", "a new signing JWK set (auth.signing_key_file)")
     .option("--audit <file>", "a new audit chain key (audit.key_file)")
-    .action(async (opts: { signing?: string; audit?: string }) =>
+    .option("--state <file>", "a new state key (state.key_file): seals key material in the state store")
+    .action(async (opts: { signing?: string; audit?: string; state?: string }) =>
       (await import("./keygen.js")).keygenCommand(opts),
     );
   const scopeFlags = (c: Command) =>

@@ -19,16 +19,16 @@ export async function startCommand(option: string | undefined): Promise<void> {
   const { config, log } = await loadOrExit(option);
   for (const warning of configWarnings(config)) log.warn({ config: config.file }, warning);
   const state = StateStore.openWithKey(config.state);
+  const postgres = openPostgres(config, log, state.stateKey);
+  // Postgres may be down at start (what needs it refuses until it is back), but an instance whose
+  // state key does not open the shared settings must not serve at all, nor seal anything new.
+  await postgres?.ready().catch((err: unknown) => {
+    if (err instanceof StateKeyError) throw err;
+  });
   const keys =
     config.auth.issuer === "embedded"
       ? await KeyStore.load({ file: config.auth.signingKeyFile, state })
       : undefined;
-  const postgres = openPostgres(config, log, state.stateKey);
-  // Postgres may be down at start (what needs it refuses until it is back), but an instance whose
-  // state key does not open the shared settings must not serve at all.
-  await postgres?.ready().catch((err: unknown) => {
-    if (err instanceof StateKeyError) throw err;
-  });
   const gateway = await openGateway(config, log, state, postgres);
   // Without Postgres each instance's issuer has its own SQLite: revocations reach the others
   // through Redis (with Postgres every instance already reads the same records).
