@@ -28,6 +28,7 @@ import { Protector, sharedInjectionDetector } from "../protect/protector.js";
 import { UpstreamServer } from "../upstreams/server.js";
 import { VERSION } from "../version.js";
 import { ClientRequestGuard } from "./client-requests.js";
+import { CallerSessions } from "./caller-sessions.js";
 import { Route } from "./route.js";
 import { ServerTexts } from "./server-texts.js";
 import { Session, type ClientChannel, type SessionDeps } from "./session.js";
@@ -42,9 +43,8 @@ export class Gateway {
   readonly tracing: Tracing;
   readonly kills: KillSwitch;
   private readonly sessions = new Map<string, Session>();
-  /** Caller (`callerId`, fixed when the session opened) → its sessions: the caps count these. */
-  private readonly byCaller = new Map<string, Set<Session>>();
-  private readonly callerOf = new WeakMap<Session, string>();
+  /** The same sessions by caller, for the caps. */
+  private readonly callers: CallerSessions<Session>;
   private readonly deps: SessionDeps;
   private sweeper: NodeJS.Timeout | undefined;
 
@@ -62,6 +62,7 @@ export class Gateway {
     /** Where tool-definition pins persist: the state store's table, shared through Postgres or Redis. */
     readonly pins: PinStore,
   ) {
+    this.callers = new CallerSessions(config.gateway.maxSessions, config.gateway.maxSessionsPerCaller);
     this.kills = new KillSwitch(killStore, config.killSwitch.file, audit, log);
     // A kill from anywhere (CLI, another instance, a rule, the file) cancels the calls it covers.
     this.kills.onKill((kill) => {
@@ -178,19 +179,20 @@ export class Gateway {
 
   /**
    * A new session for `principal`, within the caps (docs/operations.md, "Sessions"): a caller at
-   * `max_sessions_per_caller` loses its own least recently used session; a full gateway makes room
-   * by taking the least recently used session of the caller holding the most, when that caller
-   * holds at least two more than this one will; else 503 `too_many_sessions`.
+   * `max_sessions_per_user` loses its own least recently used session; a full gateway closes idle
+   * sessions, then takes one from the caller holding the most (CallerSessions); else 503
+   * `too_many_sessions`.
    */
   createSession(route: Route, principal: Principal, channel: ClientChannel): Session {
     const caller = callerId(principal);
-    const own = this.byCaller.get(caller);
-    if (own && own.size >= this.config.gateway.maxSessionsPerCaller) {
-      this.evict(leastRecent(own) as Session, "session evicted: caller at its session cap");
+    const own = this.callers.overCap(caller);
+    if (own) this.evict(own, "session evicted: caller at its session cap");
+    if (this.callers.full) this.sweep();
+    if (this.callers.full) {
+      const other = this.callers.yieldingTo(caller);
+      if (other) this.evict(other, "session evicted: the gateway is full and its caller holds the most");
     }
-    if (this.sessions.size >= this.config.gateway.maxSessions) this.sweep();
-    if (this.sessions.size >= this.config.gateway.maxSessions) this.makeRoomFor(caller);
-    if (this.sessions.size >= this.config.gateway.maxSessions) {
+    if (this.callers.full) {
       const refusal = new GatewayError(
         ErrorCode.UpstreamUnavailable,
         "too_many_sessions",
@@ -208,9 +210,7 @@ export class Gateway {
     const id = instance === undefined ? random : `${instance}.${random}`;
     const session = new Session(id, route, principal, channel, this.deps, this.log.child({ session: id }));
     this.sessions.set(id, session);
-    this.callerOf.set(session, caller);
-    if (own) own.add(session);
-    else this.byCaller.set(caller, new Set([session]));
+    this.callers.add(caller, session);
     return session;
   }
 
@@ -222,17 +222,10 @@ export class Gateway {
   async closeSession(id: string): Promise<void> {
     const s = this.sessions.get(id);
     if (!s) return;
-    this.forget(s);
+    // Out of both registries at once: the caps count it free before its close completes.
+    this.sessions.delete(id);
+    this.callers.delete(s);
     await s.close();
-  }
-
-  /** Takes a session out of the registry at once (its count frees before its close completes). */
-  private forget(s: Session): void {
-    this.sessions.delete(s.id);
-    const caller = this.callerOf.get(s);
-    const own = caller === undefined ? undefined : this.byCaller.get(caller);
-    own?.delete(s);
-    if (caller !== undefined && own?.size === 0) this.byCaller.delete(caller);
   }
 
   async stop(): Promise<void> {
@@ -249,32 +242,6 @@ export class Gateway {
   /** Audit events waiting to be written or being written, for `warden_audit_queue_depth`. */
   auditQueueDepth(): number {
     return this.audit.pending;
-  }
-
-  /**
-   * At `max_sessions`: the caller holding the most sessions (the one idle longest among equals)
-   * gives up its least recently used one, if it holds at least two more than `caller` does (so the
-   * two cannot take a session back and forth). So a caller under its cap is refused only while no
-   * caller holds more than one session over its own count: the sessions are shared about evenly.
-   */
-  private makeRoomFor(caller: string): void {
-    const mine = this.byCaller.get(caller)?.size ?? 0;
-    let top: Set<Session> | undefined;
-    let topOldest: Session | undefined;
-    for (const [other, held] of this.byCaller) {
-      if (other === caller || held.size < mine + 2) continue;
-      const oldest = leastRecent(held) as Session;
-      if (
-        !top ||
-        held.size > top.size ||
-        (held.size === top.size && oldest.lastSeen < (topOldest as Session).lastSeen)
-      ) {
-        top = held;
-        topOldest = oldest;
-      }
-    }
-    if (topOldest)
-      this.evict(topOldest, "session evicted: the gateway is full and its caller holds the most");
   }
 
   /** Closes a session its client did not end; its client gets 404 and may initialize again. */
@@ -306,10 +273,4 @@ export class Gateway {
     const cutoff = Date.now() - this.config.gateway.sessionIdleMs;
     for (const [id, s] of this.sessions) if (s.lastSeen < cutoff || s.isClosed) void this.closeSession(id);
   }
-}
-
-function leastRecent(sessions: Iterable<Session>): Session | undefined {
-  let oldest: Session | undefined;
-  for (const s of sessions) if (!oldest || s.lastSeen < oldest.lastSeen) oldest = s;
-  return oldest;
 }
