@@ -22,11 +22,18 @@ export { AuditLog, AuditUnavailable } from "./log.js";
 export { auditEvent, type AuditEvent, type StoredEvent } from "./event.js";
 export type { AuditFilter, AuditSink } from "./sinks/sink.js";
 
-export function openSinks(config: Config, state: StateStore, key: Uint8Array, log?: Logger): AuditSink[] {
+/** With `marks`, the SQLite sink moves its high-water mark inside its own transaction. */
+export function openSinks(
+  config: Config,
+  state: StateStore,
+  key: Uint8Array,
+  log?: Logger,
+  marks?: AuditMarks,
+): AuditSink[] {
   return config.audit.sinks.map((s) => {
     switch (s.kind) {
       case "sqlite":
-        return new SqliteSink(state.db, key);
+        return new SqliteSink(state.db, key, marks);
       case "stdout":
         return new StdoutSink(key);
       case "jsonl":
@@ -46,7 +53,8 @@ export function openAuditLog(
   { withoutStdout = false }: { withoutStdout?: boolean } = {},
 ): AuditLog {
   const key = loadAuditKey(config.audit.keyFile);
-  const sinks = openSinks(config, state, key, log).filter((s) => !withoutStdout || s.id !== "stdout");
+  const marks = new AuditMarks(state.db, key);
+  const sinks = openSinks(config, state, key, log, marks).filter((s) => !withoutStdout || s.id !== "stdout");
   return new AuditLog(sinks, {
     key,
     checkpointFile: config.audit.checkpointFile,
@@ -54,7 +62,7 @@ export function openAuditLog(
     checkpointIntervalMs: config.audit.checkpointIntervalMs,
     spool: config.audit.spool,
     log: log.child({ component: "audit" }),
-    marks: new AuditMarks(state.db, key),
+    marks,
     checkpointCopies: openCheckpointCopies(config.audit.checkpointCopies, log),
   });
 }

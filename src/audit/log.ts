@@ -244,7 +244,9 @@ export class AuditLog {
   private markHeads(): void {
     const marks = this.opts.marks;
     if (!marks) return;
-    const moved = this.states.filter((s) => s.last !== undefined && s.last.seq !== s.marked);
+    const moved = this.states.filter(
+      (s) => !s.sink.marksItself && s.last !== undefined && s.last.seq !== s.marked,
+    );
     try {
       marks.note(
         "head",

@@ -8,7 +8,6 @@
  */
 import { createHmac } from "node:crypto";
 import type { Db } from "../state/store.js";
-import { canonical } from "./chain.js";
 
 export interface Mark {
   readonly seq: number;
@@ -26,8 +25,9 @@ export interface SinkMarks {
 }
 
 function markMac(key: Uint8Array, kind: MarkKind, sink: string, m: Mark): string {
+  // A fixed-order array, not RFC 8785: this runs on every batch, and the fields are all ours.
   return createHmac("sha256", key)
-    .update(`mcp-warden mark\n${canonical({ kind, sink, seq: m.seq, hash: m.hash, ts: m.ts })}`)
+    .update(`mcp-warden mark\n${JSON.stringify([kind, sink, m.seq, m.hash, m.ts])}`)
     .digest("hex");
 }
 
@@ -49,18 +49,23 @@ export class AuditMarks {
        WHERE excluded.seq > audit_marks.seq`,
     );
     this.select = db.prepare("SELECT kind, seq, hash, ts, mac FROM audit_marks WHERE sink = ?");
-    this.noteAll = db.transaction((kind: MarkKind, heads: readonly Head[]) => {
-      const ts = new Date().toISOString();
-      for (const h of heads) {
-        const m = { seq: h.seq, hash: h.hash, ts };
-        this.upsert.run({ sink: h.sink, kind, ...m, mac: markMac(this.key, kind, h.sink, m) });
-      }
-    });
+    this.noteAll = db.transaction((kind: MarkKind, heads: readonly Head[]) =>
+      this.noteInTransaction(kind, heads),
+    );
   }
 
   /** Records that each sink's log held `seq` with `hash`, in one transaction. */
   note(kind: MarkKind, heads: readonly Head[]): void {
     if (heads.length > 0) this.noteAll(kind, heads);
+  }
+
+  /** `note` inside a transaction the caller holds on the same database (the SQLite sink's own). */
+  noteInTransaction(kind: MarkKind, heads: readonly Head[]): void {
+    const ts = new Date().toISOString();
+    for (const h of heads) {
+      const m = { seq: h.seq, hash: h.hash, ts };
+      this.upsert.run({ sink: h.sink, kind, ...m, mac: markMac(this.key, kind, h.sink, m) });
+    }
   }
 
   read(sink: string): SinkMarks {

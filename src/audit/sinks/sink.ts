@@ -23,6 +23,8 @@ export interface AuditSink {
   readonly id: string;
   /** Whether the sink can be read back and verified (stdout cannot). */
   readonly readable: boolean;
+  /** Whether `append` records the state store's high-water mark itself, in its own transaction. */
+  readonly marksItself?: boolean;
   append(events: readonly AuditEvent[]): Promise<readonly StoredEvent[]>;
   /** Resolves when the sink looks writable again (after a failure); rejects otherwise. */
   ping(): Promise<void>;
