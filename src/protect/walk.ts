@@ -83,8 +83,8 @@ export function mapResultTexts(
   return { binary };
 }
 
-/** Keys of a server→client request that route it and are never shown: left as they are. */
-const ROUTING_KEYS: ReadonlySet<string> = new Set(["mode", "elicitationId", "progressToken"]);
+/** Fields of a server→client request that route it and are never shown: left as they are. */
+const ROUTING_KEYS: ReadonlySet<string> = new Set(["mode", "elicitationId"]);
 /** Keys whose text a person or model reads as prose; the rest (schemas, enums, values) is structured. */
 const PROSE_KEYS: ReadonlySet<string> = new Set(["text", "message", "systemPrompt", "description", "title"]);
 
@@ -106,7 +106,12 @@ export function mapRequestTexts(params: JsonObject, maxChars: number, fn: TextFn
     if (Array.isArray(v)) return v.map((x) => walk(x, key, depth + 1));
     if (isObject(v)) {
       const out: JsonObject = {};
-      for (const [k, x] of Object.entries(v)) out[k] = ROUTING_KEYS.has(k) ? x : walk(x, k, depth + 1);
+      for (const [k, x] of Object.entries(v)) {
+        // Only the request's own routing fields: a schema property named `mode` is inspected.
+        const routing =
+          (depth === 0 && ROUTING_KEYS.has(k)) || (depth === 1 && key === "_meta" && k === "progressToken");
+        out[k] = routing ? x : walk(x, k, depth + 1);
+      }
       return out;
     }
     return v;

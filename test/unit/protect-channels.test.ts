@@ -38,6 +38,9 @@ test("block: an injected sampling request is refused, wherever the text sits", (
     sampling("hello", { tools: [{ name: "t", description: ATTACK, inputSchema: { type: "object" } }] }),
     sampling("hello", { metadata: { note: ATTACK } }),
     { mode: "form", message: "Details?", requestedSchema: { properties: { a: { description: ATTACK } } } },
+    // A schema property named like a routing field is still inspected.
+    { mode: "form", message: "Details?", requestedSchema: { properties: { mode: { description: ATTACK } } } },
+    { mode: "form", message: "Details?", _meta: { note: ATTACK } },
   ]) {
     assert.throws(
       () => block.serverRequest(params as never, ctx, freshFindings()),
