@@ -1,13 +1,16 @@
 import { ReadBuffer } from "@modelcontextprotocol/sdk/shared/stdio.js";
+import type { Id } from "../jsonrpc.js";
 import { JsonScanner, type JsonExcess, type JsonLimits } from "./json-scan.js";
+import { MessageIdFinder } from "./message-id.js";
 
 const LF = 0x0a;
 
 /**
  * The SDK's stdio framing (one JSON-RPC message per line, `JSON.parse` of each line) with every
  * line scanned against JsonLimits as its bytes arrive, before the SDK parses it. A line past a
- * limit is dropped whole and `refused` is told; `refused` may throw to end the stream (the SDK then
- * closes the transport, as it does for a line past its buffer size).
+ * limit is dropped whole: `refused` is told at once, and may throw to end the stream (the SDK then
+ * closes the transport, as it does for a line past its buffer size); `dropped`, if given, is told
+ * when the line has ended, with the message's top-level id when it has one (to answer under it).
  *
  * The SDK parses each line as soon as its newline has been appended, and drains every complete
  * line after each append, so between appends its buffer holds only the unfinished line: dropping a
@@ -19,14 +22,18 @@ export class ScanningReadBuffer extends ReadBuffer {
   private dropping = false;
   /** Whether bytes of the current line were handed to the SDK in an earlier chunk. */
   private lineBuffered = false;
+  private excess: JsonExcess | undefined;
+  private readonly ids: MessageIdFinder | undefined;
 
   constructor(
     limits: JsonLimits,
     private readonly refused: (excess: JsonExcess) => void,
+    private readonly dropped?: (excess: JsonExcess, id: Id | undefined) => void,
     maxBufferSize?: number,
   ) {
     super(maxBufferSize === undefined ? undefined : { maxBufferSize });
     this.scanner = new JsonScanner(limits);
+    this.ids = dropped ? new MessageIdFinder() : undefined;
   }
 
   override append(chunk: Buffer): void {
@@ -37,9 +44,12 @@ export class ScanningReadBuffer extends ReadBuffer {
     while (at < chunk.length) {
       const nl = chunk.indexOf(LF, at);
       const end = nl < 0 ? chunk.length : nl;
+      // The id is usually among the first bytes; the finder stops once it knows.
+      if (this.ids && !this.ids.done) this.ids.write(chunk, at, end);
       if (!this.dropping) {
         const excess = this.scanner.write(chunk, at, end);
         if (excess) {
+          this.excess = excess;
           if (at > start) kept.push(chunk.subarray(start, at));
           // Its earlier bytes are all the SDK holds (it drains every complete line after an append).
           if (this.lineBuffered) super.clear();
@@ -50,10 +60,14 @@ export class ScanningReadBuffer extends ReadBuffer {
       }
       if (nl < 0) break;
       // A refused line is skipped up to and with its newline; a good one is kept.
-      if (this.dropping) start = nl + 1;
+      if (this.dropping) {
+        start = nl + 1;
+        this.dropped?.(this.excess as JsonExcess, this.ids?.id);
+      }
       this.dropping = false;
       this.lineBuffered = false;
       this.scanner.reset();
+      this.ids?.reset();
       lastNewline = nl;
       at = nl + 1;
     }
@@ -70,6 +84,7 @@ export class ScanningReadBuffer extends ReadBuffer {
   override clear(): void {
     super.clear();
     this.scanner.reset();
+    this.ids?.reset();
     this.dropping = false;
     this.lineBuffered = false;
   }

@@ -23,31 +23,34 @@ export async function serveStdio(gateway: Gateway): Promise<{ closed: Promise<vo
   const write = (m: Message) => void transport.send(m as JSONRPCMessage).catch(() => {});
   const g = gateway.config.gateway;
   const limits = { depth: g.maxJsonDepth, width: g.maxJsonWidth, values: g.maxJsonValues };
-  // Each line is scanned before the SDK parses it; one past a limit is dropped and answered (its id
-  // is unknown: null), and the client may go on.
+  // Each line is scanned before the SDK parses it; one past a limit is dropped, audited, and (a
+  // request) answered under its id once the line has ended. The client may go on.
   scanStdioInput(
     transport,
-    new ScanningReadBuffer(limits, (excess) => {
-      gateway.log.info({ limit: excess }, "stdio message refused: past a JSON limit");
-      gateway.metrics.denied("json_limit_exceeded");
-      void gateway.audit
-        .record(
-          auditEvent({
-            event: "denied",
-            principal: principalFields(principal),
-            status: "denied",
-            reason: "json_limit_exceeded",
-            detail: { limit: excess, code: ErrorCode.InvalidRequest },
-          }),
-        )
-        .catch(() => undefined);
-      write(
-        errorResponse(null, ErrorCode.InvalidRequest, EXCESS_MESSAGES[excess], {
-          reason: "json_limit_exceeded",
-          limit: excess,
-        }),
-      );
-    }),
+    new ScanningReadBuffer(
+      limits,
+      (excess) => {
+        gateway.log.info({ limit: excess }, "stdio message refused: past a JSON limit");
+        gateway.metrics.denied("json_limit_exceeded");
+        void gateway.audit
+          .record(
+            auditEvent({
+              event: "denied",
+              principal: principalFields(principal),
+              status: "denied",
+              reason: "json_limit_exceeded",
+              detail: { limit: excess, code: ErrorCode.InvalidRequest },
+            }),
+          )
+          .catch(() => undefined);
+      },
+      (excess, id) => {
+        // Without an id (a notification, or none found) there is no one waiting for an answer.
+        if (id === undefined) return;
+        const data = { reason: "json_limit_exceeded", limit: excess };
+        write(errorResponse(id, ErrorCode.InvalidRequest, EXCESS_MESSAGES[excess], data));
+      },
+    ),
   );
   let session: Session | undefined;
   let closedResolve: () => void = () => {};

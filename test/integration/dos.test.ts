@@ -6,12 +6,22 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
+import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { authorizeUrl, FormBrowser, formEndingWith, pkcePair, USERS } from "../e2e/oauth-client.js";
 import { hashPassword } from "../../src/auth/passwords.js";
 import { recorderStdio } from "../helpers/configs.js";
-import { fixture, makeTempDir, runCli, startGateway, type Gateway } from "../helpers/gateway.js";
+import {
+  CLI,
+  fixture,
+  makeTempDir,
+  runCli,
+  startGateway,
+  writeConfig,
+  type Gateway,
+} from "../helpers/gateway.js";
+import { spawnTracked, stopChild } from "../helpers/processes.js";
 import { initializeRequest, mcpHeaders, openRawSession, parseMessages, rpcError } from "../helpers/http.js";
 import { receivedToolCalls } from "../helpers/records.js";
 import { auditEvents } from "../helpers/supply.js";
@@ -185,6 +195,52 @@ describe("denial of service", () => {
       clearInterval(drip);
       assert.match(received, /^HTTP\/1\.1 408/, received.slice(0, 200));
     });
+  });
+
+  test("over stdio, a line of two million brackets is answered -32600 under its id; the next is served", async () => {
+    const stdioRecord = join(dir, "stdio-recorder.jsonl");
+    const configFile = writeConfig(
+      {
+        state: { sqlite: join(dir, "stdio-state.db") },
+        auth: { anonymous: ["demo:use"] },
+        servers: [recorderStdio("recorder", stdioRecord, { echo: ["demo:use"] })],
+      },
+      makeTempDir("warden-dos-stdio-"),
+    );
+    const proc = spawnTracked(process.execPath, [CLI, "stdio", "-c", configFile], {
+      stdio: ["pipe", "pipe", "ignore"],
+    });
+    try {
+      const answers = new Map<unknown, Record<string, unknown>>();
+      createInterface({ input: proc.stdout! }).on("line", (line) => {
+        const m = JSON.parse(line) as Record<string, unknown>;
+        if (m.id !== undefined) answers.set(m.id, m);
+      });
+      const write = (m: unknown) => proc.stdin!.write(typeof m === "string" ? m : `${JSON.stringify(m)}\n`);
+      write(initializeRequest("2025-06-18", 1));
+      await waitFor(() => answers.has(1), { what: "the initialize answer" });
+      write({ jsonrpc: "2.0", method: "notifications/initialized" });
+      write(
+        `{"jsonrpc":"2.0","id":"deep-1","method":"tools/call","params":{"name":"recorder__echo","arguments":{"message":${"[".repeat(2_000_000)}]}}}\n`,
+      );
+      write(echo(2, "after the deep line"));
+      await waitFor(() => answers.has(2) && answers.has("deep-1"), { what: "both answers" });
+      const refused = answers.get("deep-1")?.error as { code?: number; data?: unknown } | undefined;
+      assert.equal(refused?.code, -32600);
+      assert.deepEqual(refused?.data, { reason: "json_limit_exceeded", limit: "depth" });
+      assert.equal(
+        echoed({ messages: [answers.get(2) as Record<string, unknown>] }, 2),
+        "recorder: after the deep line",
+      );
+      assert.deepEqual(
+        receivedToolCalls(stdioRecord, "echo").map((c) => JSON.stringify(c).includes("after the deep line")),
+        [true],
+        "only the good call reached the upstream",
+      );
+    } finally {
+      proc.stdin!.end();
+      await stopChild(proc, "SIGTERM", 5_000);
+    }
   });
 
   test("a 2025-03-26 batch with a refused call gets an answer for every request", async () => {

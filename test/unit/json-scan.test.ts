@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { depthExceeds } from "../../src/jsonrpc.js";
 import { JsonScanner, measureJson, scanJson, type JsonLimits } from "../../src/transports/json-scan.js";
+import { MessageIdFinder } from "../../src/transports/message-id.js";
 import { ScanningReadBuffer, scanStdioInput } from "../../src/transports/stdio-scan.js";
 
 const NO_LIMITS: JsonLimits = { depth: Infinity, width: Infinity, values: Infinity };
@@ -190,4 +191,56 @@ test("the SDK's stdio transports still have the read buffer the scan replaces", 
     assert.equal((transport as unknown as { _readBuffer: unknown })._readBuffer, buffer);
   }
   assert.throws(() => scanStdioInput({}, new ScanningReadBuffer(limits, refuse)), /no read buffer/);
+});
+
+test("the top-level id of a message is found in its bytes, wherever it sits and however it is cut", () => {
+  const id = fc.oneof(fc.string({ unit: trickyUnit, maxLength: 40 }), fc.maxSafeInteger(), fc.integer());
+  const members = fc.dictionary(
+    fc.string({ unit: trickyUnit, maxLength: 6 }).filter((k) => k !== "id"),
+    fc.jsonValue({ maxDepth: 4, stringUnit: trickyUnit }),
+    { maxKeys: 5 },
+  );
+  fc.assert(
+    fc.property(
+      id,
+      members,
+      fc.nat({ max: 5 }),
+      fc.array(fc.nat(), { maxLength: 6 }),
+      (value, rest, at, cuts) => {
+        const entries = Object.entries(rest);
+        entries.splice(Math.min(at, entries.length), 0, ["id", value]);
+        const text = `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(",")}}`;
+        const finder = new MessageIdFinder();
+        for (const chunk of chunked(text, cuts)) finder.write(chunk);
+        assert.equal(finder.id, value);
+        // Without an id member, none is found.
+        const none = new MessageIdFinder();
+        none.write(Buffer.from(JSON.stringify(rest)));
+        assert.equal(none.id, undefined);
+      },
+    ),
+    { numRuns: 500 },
+  );
+  const finder = new MessageIdFinder();
+  finder.write(Buffer.from('[{"jsonrpc":"2.0","id":1,"method":"m"}]'));
+  assert.equal(finder.id, undefined, "a batch has no single id");
+  finder.reset();
+  finder.write(Buffer.from('{"params":{"id":7},"id":{"x":1}}'));
+  assert.equal(finder.id, undefined, "a nested id, or an object, is not the message's id");
+});
+
+test("stdio lines: a refused request is reported with its id once its line has ended", () => {
+  const dropped: Array<[string, unknown]> = [];
+  const buffer = new ScanningReadBuffer(
+    { depth: 4, width: 10, values: 100 },
+    () => {},
+    (excess, id) => dropped.push([excess, id]),
+  );
+  const line = `{"jsonrpc":"2.0","id":"call-9","method":"tools/call","params":{"a":${"[".repeat(5000)}${"]".repeat(5000)}}}\n`;
+  const bytes = Buffer.from(line);
+  buffer.append(bytes.subarray(0, 100));
+  assert.deepEqual(dropped, [], "not before the line has ended");
+  buffer.append(bytes.subarray(100));
+  assert.deepEqual(dropped, [["depth", "call-9"]]);
+  assert.equal(buffer.readMessage(), null);
 });
