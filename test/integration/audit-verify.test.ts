@@ -1,8 +1,9 @@
 // `mcp-warden audit verify` on logs written by the audit log itself, then tampered with: an edit,
 // a deletion, a reorder and a truncation are each reported (exit 1) with the first bad event, in
-// the JSONL and the SQLite sinks; a forged checkpoint too; an untouched log passes (exit 0).
+// the JSONL and the SQLite sinks; a forged checkpoint too; an untouched log passes (exit 0). The
+// SQLite sink keeps its own high-water mark, so an emptied table shows without the checkpoints.
 import assert from "node:assert/strict";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import Database from "better-sqlite3";
@@ -204,6 +205,16 @@ describe("audit verify", () => {
     assert.match(jsonlLines(dir).at(-1) ?? "", /"seq":13,.*after_crash|after_crash.*"seq":13/);
     const { code, report } = await verify(dir, "jsonl");
     assert.equal(code, 0, JSON.stringify(report));
+  });
+
+  test("SQLite: the table emptied and the checkpoint file deleted: the sink's own high-water mark shows it", async () => {
+    const dir = copyOf(pristine);
+    sql(dir, (db) => db.prepare("DELETE FROM audit_events").run());
+    rmSync(join(dir, "checkpoints.jsonl"));
+    const { code, report } = await verify(dir, "sqlite");
+    assert.equal(code, 1, JSON.stringify(report));
+    assert.equal(report.problem?.kind, "truncated");
+    assert.match(report.problem?.detail ?? "", new RegExp(`records seq ${EVENTS}; the log holds no events`));
   });
 
   test("SQLite: an edited body, an edited query column, a deletion, a swap and a truncation", async () => {

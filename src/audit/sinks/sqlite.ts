@@ -1,7 +1,7 @@
 import type { Db } from "../../state/store.js";
 import { chainAll, EMPTY_HEAD, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
-import type { AuditMarks } from "../marks.js";
+import { AuditMarks } from "../marks.js";
 import { columns, fromRow, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
 
 /**
@@ -12,18 +12,19 @@ import { columns, fromRow, type AuditFilter, type AuditRow, type AuditSink } fro
 export class SqliteSink implements AuditSink {
   readonly id = "sqlite";
   readonly readable = true;
-  readonly marksItself: boolean;
+  readonly marksItself = true;
+  private readonly marks: AuditMarks;
   private readonly insert;
   private readonly head;
   private readonly write;
 
-  /** With `marks` (on the same database), each batch moves this sink's high-water mark with it. */
+  /** Each batch moves this sink's high-water mark (`marks`, on the same database) with it. */
   constructor(
     private readonly db: Db,
     private readonly key: Uint8Array,
     marks?: AuditMarks,
   ) {
-    this.marksItself = marks !== undefined;
+    this.marks = marks ?? new AuditMarks(db, key);
     this.head = db.prepare("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
     this.insert = db.prepare(
       `INSERT INTO audit_events (seq, id, ts, event, sub, server, tool, status, hash, body)
@@ -34,7 +35,7 @@ export class SqliteSink implements AuditSink {
       const stored = chainAll(this.key, head, events);
       for (const e of stored) this.insert.run({ ...columns(e), body: JSON.stringify(e) });
       const top = stored[stored.length - 1];
-      if (marks && top) marks.noteInTransaction("head", [{ sink: this.id, seq: top.seq, hash: top.hash }]);
+      if (top) this.marks.noteInTransaction("head", [{ sink: this.id, seq: top.seq, hash: top.hash }]);
       return stored;
     });
   }
