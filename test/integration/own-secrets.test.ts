@@ -34,6 +34,7 @@ describe("owned files are never served to a tool call", () => {
   let c: ConnectedClient;
   let fsRecord: string;
   let recRecord: string;
+  let resRecord: string;
   let refusals = 0;
   const secrets: string[] = [];
 
@@ -41,6 +42,7 @@ describe("owned files are never served to a tool call", () => {
     const records = makeTempDir("warden-own-records-");
     fsRecord = join(records, "fs.jsonl");
     recRecord = join(records, "rec.jsonl");
+    resRecord = join(records, "res.jsonl");
     gw = await startGateway({
       ...gatewayConfig(
         [
@@ -53,6 +55,13 @@ describe("owned files are never served to a tool call", () => {
             tools: Object.fromEntries(READ_ONLY_FILE_TOOLS.map((t) => [t, ["files:read"]])),
           },
           recorderStdio("rec", recRecord, { echo: ["files:read"] }),
+          {
+            name: "res",
+            command: process.execPath,
+            args: [fixture("file-resources-server.mjs")],
+            env: { RECORD_FILE: resRecord },
+            tools: { "*": ["files:read"] },
+          },
         ],
         { anonymous: ["files:read"] },
       ),
@@ -159,6 +168,28 @@ describe("owned files are never served to a tool call", () => {
     assert.equal(textOf(ok), "recorder: /not/ours");
   });
 
+  test("a file: resource URI naming an owned file is refused before the server is asked", async () => {
+    const res = await connectClient(gw.serverUrl("res"));
+    try {
+      for (const uri of [
+        `file://${gw.dir}/.warden/state.db`,
+        `file://${gw.dir}/public/key-link`,
+        `file://localhost${gw.dir}/public/token-hardlink`,
+        `file://${gw.dir}/.warden/state%2Edb-wal`,
+      ]) {
+        const err = await mcpError(() => res.client.readResource({ uri }));
+        assert.equal(err.code, -32001, uri);
+        assert.equal(reasonOf(err), "path_not_allowed", uri);
+        refusals++;
+      }
+      assert.ok(!existsSync(resRecord), "the resource server was asked");
+      const ok = await res.client.readResource({ uri: "file:///srv/public/readme.txt" });
+      assert.equal((ok.contents[0] as { text?: string }).text, "public readme");
+    } finally {
+      await res.close();
+    }
+  });
+
   test("a plain file beside them still reads; listings name files without their content", async () => {
     const r = await c.client.callTool({
       name: "files__read_text_file",
@@ -254,6 +285,46 @@ describe("check and start refuse a server given the gateway's own files", () => 
         what,
       ]);
     }
+  });
+
+  test("check warns when a key sits beside what it protects, and not when it is kept elsewhere", async () => {
+    const dir = makeTempDir("warden-warn-");
+    mkdirSync(join(dir, "public"));
+    const base = gatewayConfig([filesystemStdio(join(dir, "public"))]);
+    const beside = await runCli(["check", "-c", writeConfig(base, dir)], { env: { WARDEN_STATE_KEY: "" } });
+    assert.equal(beside.code, 0, beside.stderr);
+    assert.match(beside.stderr, /^warning: audit\.key_file: .*audit\.key sits beside the audit log/m);
+    assert.match(beside.stderr, /^warning: state\.key_file: .*state\.key sits beside the state database/m);
+    const jsonl = await runCli([
+      "check",
+      "-c",
+      writeConfig(
+        {
+          ...base,
+          state: { key_file: join(makeTempDir("warden-secrets-"), "state.key") },
+          audit: { sinks: [{ jsonl: "logs/audit.jsonl" }], key_file: "logs/keys/audit.key" },
+        },
+        dir,
+      ),
+    ]);
+    assert.equal(jsonl.code, 0, jsonl.stderr);
+    assert.match(jsonl.stderr, /warning: audit\.key_file: .*logs\/keys\/audit\.key sits beside .*logs\)/);
+    assert.doesNotMatch(jsonl.stderr, /state\.key_file/);
+    const secrets = makeTempDir("warden-secrets-");
+    const apart = await runCli([
+      "check",
+      "-c",
+      writeConfig(
+        {
+          ...base,
+          state: { key_file: join(secrets, "state.key") },
+          audit: { key_file: join(secrets, "audit.key") },
+        },
+        dir,
+      ),
+    ]);
+    assert.equal(apart.code, 0, apart.stderr);
+    assert.doesNotMatch(apart.stderr, /warning/);
   });
 
   test("a server given a sibling folder passes", async () => {
