@@ -19,7 +19,7 @@ export interface OwnedPath extends OwnedEntry {
 /** SQLite's companions of a database file (`-wal`, `-shm`, `-journal`, a super-journal). */
 const SQLITE_SIBLINGS = /^-(?:wal|shm|journal|mj[0-9A-Fa-f]*)$/;
 /** A JSONL sink's rotated files (`.1` … `.N`) and its lock. */
-const JSONL_SIBLINGS = /^\.(?:\d+|lock)$/;
+const JSONL_SIBLINGS = /^\.(?:\d+|lock|new)$/;
 
 /** Every path the gateway reads or writes for itself under this config. */
 export function ownedPaths(config: Config): OwnedPath[] {
@@ -38,6 +38,10 @@ export function ownedPaths(config: Config): OwnedPath[] {
     { path: config.audit.keyFile, what: "the audit key", option: "audit.key_file" },
     { path: config.audit.checkpointFile, what: "the audit checkpoints", option: "audit.checkpoint_file" },
   ];
+  config.audit.checkpointCopies.forEach((c, i) => {
+    if (c.kind === "file")
+      owned.push({ path: c.path, what: "a checkpoint copy", option: `audit.checkpoint_copies[${i}]` });
+  });
   if (config.audit.spool !== undefined)
     owned.push({ path: config.audit.spool, what: "the audit spool", option: "audit.spool", folder: true });
   config.audit.sinks.forEach((s, i) => {
@@ -47,6 +51,14 @@ export function ownedPaths(config: Config): OwnedPath[] {
         what: "an audit log",
         option: `audit.sinks[${i}].jsonl`,
         siblings: JSONL_SIBLINGS,
+      });
+  });
+  config.audit.checkpointCopies.forEach((c, i) => {
+    if (c.kind === "file")
+      owned.push({
+        path: c.path,
+        what: "a copy of the audit checkpoints",
+        option: `audit.checkpoint_copies[${i}]`,
       });
   });
   if (config.auth.signingKeyFile !== undefined)

@@ -80,8 +80,8 @@ const COMMAND_NAMES = new Set(["command", "commands", "cmd", "cmdline", "command
 const ARGV_SIBLINGS = ["args", "argv", "arguments"];
 const URL_FORMATS = new Set(["uri", "url", "iri", "uri-reference", "iri-reference"]);
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
-/** Absolute, home-relative or dot-relative, on one line: a string any server could take for a path. */
-const PATH_LIKE = /^(?:\/|~(?:\/|$)|\.\.?(?:\/|$))[^\n\r]*$/;
+/** Absolute, home-relative or dot-relative, on one line (quotes and blanks around it are stripped by some servers). */
+const PATH_LIKE = /^[ \t"']*(?:\/|~(?:\/|$)|\.\.?(?:\/|$))[^\n\r]*$/;
 
 /** The kind a property name suggests: its last word (`outputFile`, `base_url`) or its last two joined (`fileName`). */
 export function kindFromName(key: string): ArgumentKind | undefined {

@@ -171,7 +171,7 @@ const refuse = (entry: OwnedEntry) =>
  * Refuses any path argument that names a file the gateway owns, on every server, whatever
  * `allowed_paths` says. The value is read every way an upstream might read it: as written and
  * percent-decoded (each round), NFKC-normalised, trimmed of whitespace and quotes (the filesystem
- * server strips them), with backslashes as slashes, `file:` URIs as paths, `~` expanded, a relative
+ * server strips them), cut at a NUL (C strings end there), with backslashes as slashes, `file:` URIs as paths, `~` expanded, a relative
  * path against every base; each reading is judged by name as written, by name once symlinks are
  * resolved (kernel order, `link/..` included), and by device and inode when it exists (hard links,
  * moved files). An error other than "does not exist" is a refusal.
@@ -191,6 +191,8 @@ export function compileOwnedPathGuard(opts: OwnedPathGuardOptions): OwnedPathGua
       for (const f of [...forms]) {
         forms.add(f.trim().replace(/^["']|["']$/g, ""));
         forms.add(f.replace(/\\/g, "/"));
+        // A server in C (or one that hands the string to one) stops at the first NUL.
+        if (f.includes("\0")) forms.add(f.slice(0, f.indexOf("\0")));
       }
       for (const f of [...forms]) {
         // A server that strips `file://` instead of parsing keeps `link/..` for the kernel to follow.

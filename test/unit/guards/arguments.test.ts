@@ -180,6 +180,29 @@ describe("argument plan: detection", () => {
     assert.deepEqual(argumentPlan("not a schema").extract({ url: "https://x" }).values.length, 1);
   });
 
+  test("path-like strings under other names are collected apart, for the owned-file guard", () => {
+    const plan = argumentPlan({});
+    const out = plan.extract({
+      target: "/srv/app/.warden/state.db",
+      list: ["~/x", "./y", "../z", ' "/q"', "plain", "/a\n/b", "https://x/y"],
+      content: "/* a comment */\nmore",
+      path: "/declared/by/name",
+    });
+    assert.deepEqual(
+      out.pathLike.map((v) => [v.pointer, v.value]),
+      [
+        ["/target", "/srv/app/.warden/state.db"],
+        ["/list/0", "~/x"],
+        ["/list/1", "./y"],
+        ["/list/2", "../z"],
+        ["/list/3", ' "/q"'],
+      ],
+    );
+    assert.deepEqual(out.values, [{ kind: "path", pointer: "/path", value: "/declared/by/name" }]);
+    const many = plan.extract({ xs: Array.from({ length: 300 }, (_, i) => `/f${i}`) });
+    assert.equal(many.problems[0]?.problem, "too_large");
+  });
+
   test("keys with / and ~ are escaped in pointers; __proto__ is just a key", () => {
     const plan = argumentPlan({});
     const args = JSON.parse('{"a/b": {"x~path": "p"}, "__proto__": {"path": "q"}}');

@@ -105,6 +105,8 @@ describe("owned-file guard", () => {
       ` ${proj}/${STATE} `,
       `"${proj}/${STATE}"`,
       `${proj}\\.warden\\audit.key`,
+      `${proj}/.warden/audit.key\u0000.txt`,
+      `${proj}/.warden/state.db%00.png`,
     ]) {
       await refused(p);
     }
