@@ -216,23 +216,28 @@ export function compileOwnedPathGuard(opts: OwnedPathGuardOptions): OwnedPathGua
     return out;
   }
 
+  /** The file a path reaches (symlinks followed as the kernel does), or undefined when there is none. */
+  async function statOrNone(p: string): Promise<Stats | undefined> {
+    try {
+      return await stat(p);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+      throw err;
+    }
+  }
+
   async function judge(absolute: string): Promise<GuardDecision> {
     const lexical = owned.byName(absolute);
     if (lexical) return refuse(lexical);
-    const physical = [resolvePhysical(absolute)];
-    if (absolute.split("/").includes("..")) physical.push(resolvePhysical(path.resolve(absolute)));
-    for (const real of await Promise.all(physical)) {
+    const targets = [absolute];
+    if (absolute.split("/").includes("..")) targets.push(path.resolve(absolute));
+    // Names and inodes looked up together: one round trip to the thread pool, not two.
+    const found = await Promise.all(targets.map((t) => Promise.all([resolvePhysical(t), statOrNone(t)])));
+    for (const [real, st] of found) {
       const named = owned.byName(real);
       if (named) return refuse(named);
-      let st: Stats;
-      try {
-        st = await stat(real);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === "ENOENT" || code === "ENOTDIR") continue;
-        throw err;
-      }
-      const same = await owned.byInode(st);
+      const same = st && (await owned.byInode(st));
       if (same) return refuse(same);
     }
     return ALLOWED;
