@@ -103,6 +103,21 @@ test("property: exactly one opening and one closing marker with the nonce, at th
   );
 });
 
+test("property: markers across the 4096-unit chunks the folding works in are found too", () => {
+  const pad = fc.tuple(fc.integer({ min: 4070, max: 4110 }), fc.constantFrom("中", "𝐚", "x", "é", "\u200b"));
+  fc.assert(
+    fc.property(pad, hostileText, piece, (p, middle, tail) => {
+      const text = p[1].repeat(Math.floor(p[0] / p[1].length)) + middle + tail;
+      const out = wrapUntrusted(text, "s/t");
+      const folded = foldForTest(out);
+      assert.equal(count(folded, NONCE), 2);
+      assert.equal(count(folded, PHRASE), 2);
+      assert.ok(out.endsWith(`\n${closingMarker()}`));
+    }),
+    { numRuns: 300 },
+  );
+});
+
 test("property: text with nothing marker-like is left byte for byte", () => {
   fc.assert(
     fc.property(fc.string({ maxLength: 200, unit: "grapheme" }), (text) => {
