@@ -53,14 +53,6 @@ export function ownedPaths(config: Config): OwnedPath[] {
         siblings: JSONL_SIBLINGS,
       });
   });
-  config.audit.checkpointCopies.forEach((c, i) => {
-    if (c.kind === "file")
-      owned.push({
-        path: c.path,
-        what: "a copy of the audit checkpoints",
-        option: `audit.checkpoint_copies[${i}]`,
-      });
-  });
   if (config.auth.signingKeyFile !== undefined)
     owned.push({
       path: config.auth.signingKeyFile,
