@@ -80,7 +80,7 @@ const COMMAND_NAMES = new Set(["command", "commands", "cmd", "cmdline", "command
 const ARGV_SIBLINGS = ["args", "argv", "arguments"];
 const URL_FORMATS = new Set(["uri", "url", "iri", "uri-reference", "iri-reference"]);
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
-/** Absolute, home-relative or dot-relative, on one line (quotes and blanks around it are stripped by some servers). */
+/** Absolute, home- or dot-relative, on one line; blanks and quotes around it (some servers strip them). */
 const PATH_LIKE = /^[ \t"']*(?:\/|~(?:\/|$)|\.\.?(?:\/|$))[^\n\r]*$/;
 
 /** The kind a property name suggests: its last word (`outputFile`, `base_url`) or its last two joined (`fileName`). */

@@ -19,7 +19,10 @@ const TAG_BYTES = 16;
 /** `sealed:v1:<key id>:<base64url(iv | ciphertext | tag)>`: a stored value that is not this is plaintext. */
 const PREFIX = "sealed:v1:";
 
-/** The state key is missing, malformed, not the one the store was sealed with, or a value was tampered with. */
+/**
+ * The state key is missing, malformed or not the one the store was sealed with, or a sealed value
+ * was tampered with.
+ */
 export class StateKeyError extends Error {
   readonly code = "ERR_STATE_KEY";
   constructor(message: string) {
@@ -44,7 +47,7 @@ export function sealedKeyId(value: string): string | undefined {
  * the AAD: `kv:<name>`, `signing_keys:<kid>`), so a sealed value moved to another row does not open.
  */
 export class StateKey {
-  /** Names the key in every sealed value (an HMAC of it, not the key): tells "another key" from "tampered". */
+  /** Names the key in every sealed value (an HMAC of it): tells "another key" from "tampered". */
   readonly id: string;
   private readonly aead: Buffer;
 

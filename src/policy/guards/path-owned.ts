@@ -171,10 +171,11 @@ const refuse = (entry: OwnedEntry) =>
  * Refuses any path argument that names a file the gateway owns, on every server, whatever
  * `allowed_paths` says. The value is read every way an upstream might read it: as written and
  * percent-decoded (each round), NFKC-normalised, trimmed of whitespace and quotes (the filesystem
- * server strips them), cut at a NUL (C strings end there), with backslashes as slashes, `file:` URIs as paths, `~` expanded, a relative
- * path against every base; each reading is judged by name as written, by name once symlinks are
- * resolved (kernel order, `link/..` included), and by device and inode when it exists (hard links,
- * moved files). An error other than "does not exist" is a refusal.
+ * server strips them), cut at a NUL (C strings end there), with backslashes as slashes, `file:`
+ * URIs as paths, `~` expanded, a relative path against every base; each reading is judged by name
+ * as written, by name once symlinks are resolved (kernel order, `link/..` included), and by device
+ * and inode when it exists (hard links, moved files). An error other than "does not exist" is a
+ * refusal.
  */
 export function compileOwnedPathGuard(opts: OwnedPathGuardOptions): OwnedPathGuard {
   const { owned } = opts;
