@@ -90,14 +90,6 @@ export class SourceLimits {
       return { limit, retryAfterS: 1, first: true };
     }
   }
-
-  /** Gives one event back (a sign-in that succeeded does not count against the next one). */
-  async giveBack(limit: SourceLimitName, source: string): Promise<void> {
-    await this.limiters
-      .get(limit)
-      ?.limiter.reward(keyOf(source))
-      .catch(() => undefined);
-  }
 }
 
 function keyOf(source: string): string {
@@ -205,10 +197,6 @@ export class SourceGuard {
     this.log.warn({ limit, source, ...detail }, "source over its limit: refused until the window ends");
     await this.record(limit, source, { ...detail, retry_after_s: refusal.retryAfterS });
     return refusal;
-  }
-
-  giveBack(limit: SourceLimitName, req: IncomingMessage): Promise<void> {
-    return this.limits.giveBack(limit, sourceAddress(req));
   }
 
   close(): void {
