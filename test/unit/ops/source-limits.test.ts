@@ -9,6 +9,8 @@ import {
   verifyPassword,
 } from "../../../src/auth/passwords.js";
 import type { AuditEvent } from "../../../src/audit/event.js";
+import { ConfigError } from "../../../src/config/errors.js";
+import { parseConfig } from "../../../src/config/load.js";
 import type { AuditLog } from "../../../src/audit/log.js";
 import { createLogger } from "../../../src/log.js";
 import { FloodRecorder, SourceGuard, SourceLimits } from "../../../src/ops/source-limits.js";
@@ -106,4 +108,32 @@ test("the flood recorder's summaries stay bounded however many sources flood", (
     seen.find(([s]) => s === "other"),
     ["other", 50],
   );
+});
+
+test("config: the flood and body keys have their documented defaults, take `off`, and are bounded", () => {
+  const minimal = "servers:\n  - name: a\n    command: node\n";
+  const g = parseConfig(minimal, "/x/test.yaml", {}).gateway;
+  assert.equal(g.maxJsonWidth, 10_000);
+  assert.equal(g.maxJsonValues, 100_000);
+  assert.equal(g.requestTimeoutMs, 30_000);
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(g.sourceLimits).map(([k, r]) => [k, (r as { text?: string })?.text])),
+    { failedAuth: "120/min", authorize: "120/min", signIn: "60/min", register: "30/hour" },
+  );
+  const off = parseConfig(
+    `gateway:\n  request_timeout: 2s\n  source_limits: { register: "off", sign_in: 5/min }\n${minimal}`,
+    "/x/test.yaml",
+    {},
+  ).gateway;
+  assert.equal(off.sourceLimits.register, undefined);
+  assert.equal(off.sourceLimits.signIn?.points, 5);
+  assert.equal(off.requestTimeoutMs, 2000);
+  for (const bad of [
+    "gateway:\n  request_timeout: 500ms\n",
+    "gateway:\n  max_json_width: 2\n",
+    "gateway:\n  source_limits: { sign_in: lots }\n",
+    "gateway:\n  source_limits: { logins: 5/min }\n",
+  ]) {
+    assert.throws(() => parseConfig(`${bad}${minimal}`, "/x/test.yaml", {}), ConfigError, bad);
+  }
 });
