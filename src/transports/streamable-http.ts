@@ -99,7 +99,6 @@ export class StreamableHttpEndpoint {
         return undefined;
       }
       if (!(err instanceof AuthError)) throw err;
-      this.gateway.log.info(
       // A source past its budget of refusals gets 429, and its flood a summary in the audit log.
       const flood = await this.sources.check("failed_auth", req, { path: route.path });
       if (flood) {
@@ -111,6 +110,7 @@ export class StreamableHttpEndpoint {
         });
         return undefined;
       }
+      this.gateway.log.info(
         { path: route.path, error: err.error ?? "no_token", why: err.message },
         "authentication refused",
       );
@@ -132,7 +132,6 @@ export class StreamableHttpEndpoint {
     }
   }
 
-  private async refuseUnavailable(route: Route, res: ServerResponse, err: AuthUnavailable): Promise<void> {
   /** A body past `max_json_depth`/`_width`/`_values`, refused before it was parsed (json-scan.ts). */
   private async refuseComplex(
     route: Route,
@@ -159,6 +158,7 @@ export class StreamableHttpEndpoint {
     });
   }
 
+  private async refuseUnavailable(route: Route, res: ServerResponse, err: AuthUnavailable): Promise<void> {
     this.gateway.log.warn(
       { path: route.path, why: err.message, err: (err.cause as Error | undefined)?.message },
       "authentication unavailable: request refused",
@@ -218,8 +218,8 @@ export class StreamableHttpEndpoint {
           connection: "close",
         });
       }
-      throw err;
       if (err instanceof JsonTooComplex) return this.refuseComplex(route, principal, res, err);
+      throw err;
     }
     let value: unknown;
     try {
