@@ -88,6 +88,7 @@ async function httpParts(
       resources,
       audit: gateway.audit,
       revocationFeed: feed,
+      redis: gateway.redis,
     });
   }
   const auth = { verifier, metadata, urls };
@@ -96,7 +97,6 @@ async function httpParts(
 }
 
 /** This instance's record of revoked tokens, or (with the feed) any instance's. */
-      redis: gateway.redis,
 function revocationCheck(
   state: StateStore,
   postgres: PostgresState | undefined,

@@ -181,11 +181,6 @@ function compile(doc: ConfigDocument, file: string): Config {
       allowedHosts: Object.freeze(doc.gateway.allowed_hosts.map((h) => h.toLowerCase())),
       maxBodyBytes: doc.gateway.max_body_bytes,
       maxJsonDepth: doc.gateway.max_json_depth,
-      maxSessions: doc.gateway.max_sessions,
-      maxSessionsPerCaller:
-        doc.gateway.max_sessions_per_user ?? doc.gateway.max_sessions_per_caller ?? DEFAULT_SESSIONS_PER_USER,
-      sessionIdleMs: durationMs(doc.gateway.session_idle_timeout),
-      upstreamTimeoutMs: durationMs(doc.gateway.upstream_timeout),
       maxJsonWidth: doc.gateway.max_json_width,
       maxJsonValues: doc.gateway.max_json_values,
       requestTimeoutMs: durationMs(doc.gateway.request_timeout),
@@ -195,6 +190,11 @@ function compile(doc: ConfigDocument, file: string): Config {
         signIn: rateOrOff(doc.gateway.source_limits.sign_in),
         register: rateOrOff(doc.gateway.source_limits.register),
       }),
+      maxSessions: doc.gateway.max_sessions,
+      maxSessionsPerCaller:
+        doc.gateway.max_sessions_per_user ?? doc.gateway.max_sessions_per_caller ?? DEFAULT_SESSIONS_PER_USER,
+      sessionIdleMs: durationMs(doc.gateway.session_idle_timeout),
+      upstreamTimeoutMs: durationMs(doc.gateway.upstream_timeout),
       shutdownGraceMs: durationMs(doc.gateway.shutdown_grace),
       instanceId: doc.gateway.instance_id,
     }),
@@ -400,6 +400,10 @@ function rate(text: string): Rate {
   return Object.freeze({ points: Number(points), durationS: RATE_UNITS[unit] as number, text });
 }
 
+function rateOrOff(text: string): Rate | undefined {
+  return text === "off" ? undefined : rate(text);
+}
+
 function compileRateLimit(r: ServerDocument["rate_limit"]): RateLimitConfig | undefined {
   if (r === undefined) return undefined;
   if (typeof r === "string") {
@@ -411,10 +415,6 @@ function compileRateLimit(r: ServerDocument["rate_limit"]): RateLimitConfig | un
     total: r.total === undefined ? undefined : rate(r.total),
     tools: new Map(Object.entries(r.tools).map(([tool, t]) => [tool, rate(t)])),
   });
-function rateOrOff(text: string): Rate | undefined {
-  return text === "off" ? undefined : rate(text);
-}
-
 }
 
 const PROTECT_DEFAULTS: ProtectConfig = Object.freeze({

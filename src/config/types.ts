@@ -136,23 +136,19 @@ export interface GatewayConfig {
   readonly allowedHosts: readonly string[];
   readonly maxBodyBytes: number;
   readonly maxJsonDepth: number;
-  readonly maxSessions: number;
-  readonly maxSessionsPerCaller: number;
-  readonly sessionIdleMs: number;
-  readonly upstreamTimeoutMs: number;
   readonly maxJsonWidth: number;
   readonly maxJsonValues: number;
   /** Headers and body must arrive within this (ms); else 408 and the connection is closed. */
   readonly requestTimeoutMs: number;
   readonly sourceLimits: SourceLimitsConfig;
+  readonly maxSessions: number;
+  readonly maxSessionsPerCaller: number;
+  readonly sessionIdleMs: number;
+  readonly upstreamTimeoutMs: number;
   readonly shutdownGraceMs: number;
   readonly instanceId: string | undefined;
 }
 
-export interface ScopesConfig {
-  readonly implies: ReadonlyMap<string, readonly string[]>;
-  readonly dangerous: readonly string[];
-}
 /** Per source address, before any work is done for the request; undefined: no limit. */
 export interface SourceLimitsConfig {
   /** Requests to MCP routes refused 401 (no or bad token). */
@@ -165,6 +161,10 @@ export interface SourceLimitsConfig {
   readonly register: Rate | undefined;
 }
 
+export interface ScopesConfig {
+  readonly implies: ReadonlyMap<string, readonly string[]>;
+  readonly dangerous: readonly string[];
+}
 
 /** Tool name (or `*`) → every scope the caller must hold. */
 export type ToolScopes = ReadonlyMap<string, readonly string[]>;
