@@ -13,6 +13,7 @@ import { AuthError, AuthUnavailable } from "../auth/errors.js";
 import type { ApiKeyStore } from "../auth/api-keys.js";
 import type { AuthServer } from "../authserver/index.js";
 import type { Gateway } from "../gateway/gateway.js";
+import type { SourceGuard } from "../ops/source-limits.js";
 import type { RequestGuard } from "../transports/guard.js";
 import type { EndpointAuth } from "../transports/streamable-http.js";
 import type { ActivityRecorder } from "./activity.js";
@@ -81,13 +82,15 @@ export class AdminApi {
   /**
    * Answers a request under /admin/api/. `guardRefusal` is the HTTP layer's verdict of the
    * DNS-rebinding guard; the API asks the guard again for its coded verdict and refuses when
-   * either refuses.
+   * either refuses. `sources` budgets refused tokens per source (`source_limits.failed_auth`, the
+   * MCP routes' budget).
    */
   async handle(
     req: IncomingMessage,
     res: ServerResponse,
     path: string,
     guardRefusal?: string,
+    sources?: SourceGuard,
   ): Promise<void> {
     const method = req.method ?? "?";
     const what = `${method} ${path}`.slice(0, 100);
@@ -129,6 +132,15 @@ export class AdminApi {
       return send(res, answer.status ?? 200, answer.body);
     } catch (err) {
       if (err instanceof AdminRefusal) {
+        // A source past its budget of refused tokens gets 429; its flood is summarised in the audit.
+        const flood =
+          err.status === 401
+            ? await sources?.check("failed_auth", req, { path: path.slice(0, 100) })
+            : undefined;
+        if (flood) {
+          const error = `too many failed authentications from this address; retry after ${flood.retryAfterS} s`;
+          return send(res, 429, { error }, { "retry-after": String(flood.retryAfterS) });
+        }
         send(res, err.status, { error: err.message, ...err.extra }, err.headers);
         if (!err.audited) await this.refused(what, caller, refusalReason(err), err.status);
         return;

@@ -75,16 +75,16 @@ export class TokenVerifier {
    * The caller of a request to `routeUrl`, or an AuthError (answered 401 with a challenge), or
    * AuthUnavailable when the token cannot be checked now (answered 503). With `exactAudience` a
    * JWT or introspected token must name `routeUrl` itself: not the base URL, not
-   * `auth.issuer.audience` (the admin API, whose tokens are never an MCP route's). `remoteAddress`
-   * (the socket's) tells anonymous callers apart.
+   * `auth.issuer.audience` (the admin API, whose tokens are never an MCP route's). `source` (the
+   * request's, transports/source.ts) tells anonymous callers apart.
    */
   async authenticate(
     authorization: string | undefined,
     routeUrl: string,
-    opts: { readonly exactAudience?: boolean; readonly remoteAddress?: string } = {},
+    opts: { readonly exactAudience?: boolean; readonly source?: string } = {},
   ): Promise<Principal> {
     if (authorization === undefined) {
-      if (this.anonymousScopes) return this.anonymousFrom(sourceOf(opts.remoteAddress));
+      if (this.anonymousScopes) return this.anonymousFrom(opts.source ?? sourceOf(undefined));
       throw new AuthError(undefined, "authentication required");
     }
     const match = /^Bearer +([^\s]+) *$/i.exec(authorization);

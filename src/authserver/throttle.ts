@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
-import { makeLimiter, sourceAddress, type SourceGuard } from "../ops/source-limits.js";
+import { makeLimiter, type SourceGuard } from "../ops/source-limits.js";
 import type { RedisState } from "../state/redis.js";
+import { requestSource } from "../transports/source.js";
 
 /** Failed sign-ins for one user name from one source before it is refused there. */
 export const USER_FAILURE_LIMIT = 10;
@@ -66,7 +67,7 @@ export class SignInThrottle {
 
 function userKey(req: IncomingMessage, username: string): string {
   return createHash("sha256")
-    .update(`${username.toLowerCase()}\n${sourceAddress(req)}`)
+    .update(`${username.toLowerCase()}\n${requestSource(req)}`)
     .digest("base64url")
     .slice(0, 22);
 }

@@ -19,6 +19,7 @@ import { ArgumentPolicy } from "../policy/argument-policy.js";
 import { configuredClientProblems } from "../authserver/client-rules.js";
 import { protectProblems } from "../protect/check.js";
 import { allowlistProblems } from "../supply/allowlist.js";
+import { parseAddressRange, TrustedProxies, type AddressRange } from "../transports/source.js";
 import type {
   AuditConfig,
   AuditSinkConfig,
@@ -189,7 +190,11 @@ function compile(doc: ConfigDocument, file: string): Config {
         authorize: rateOrOff(doc.gateway.source_limits.authorize),
         signIn: rateOrOff(doc.gateway.source_limits.sign_in),
         register: rateOrOff(doc.gateway.source_limits.register),
+        refusedBodies: rateOrOff(doc.gateway.source_limits.refused_bodies),
       }),
+      trustedProxies: new TrustedProxies(
+        doc.gateway.trusted_proxies.map((r) => parseAddressRange(r) as AddressRange),
+      ),
       maxSessions: doc.gateway.max_sessions,
       maxSessionsPerCaller:
         doc.gateway.max_sessions_per_user ?? doc.gateway.max_sessions_per_caller ?? DEFAULT_SESSIONS_PER_USER,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseAddressRange } from "../transports/source.js";
 import { safeForCredentials } from "../upstreams/origin.js";
 import { durationMs } from "./duration.js";
 
@@ -318,8 +319,22 @@ export const configSchema = z.strictObject({
           authorize: rateOrOff.default("120/min"),
           sign_in: rateOrOff.default("60/min"),
           register: rateOrOff.default("30/hour"),
+          /** Per caller (user, or anonymous source): bodies refused for a JSON or size limit. */
+          refused_bodies: rateOrOff.default("30/min"),
         })
         .prefault({}),
+      /** Peers whose forwarding header names the source (docs/operations.md#what-a-source-is). */
+      trusted_proxies: z
+        .array(
+          z
+            .string()
+            .refine(
+              (s) => parseAddressRange(s) !== undefined,
+              "a CIDR range or one address (10.0.0.0/8, 2001:db8::/48, 192.0.2.7)",
+            ),
+        )
+        .max(1000)
+        .default([]),
       max_sessions: z.number().int().min(1).max(100_000).default(64),
       /** Per user (any client) or anonymous source address; `max_sessions_per_caller` is its old name. */
       max_sessions_per_user: z.number().int().min(1).max(100_000).optional(),

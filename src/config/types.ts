@@ -1,4 +1,5 @@
 import type { UpstreamAuth } from "./schema.js";
+import type { TrustedProxies } from "../transports/source.js";
 
 export type { UpstreamAuth };
 
@@ -141,6 +142,8 @@ export interface GatewayConfig {
   /** Headers and body must arrive within this (ms); else 408 and the connection is closed. */
   readonly requestTimeoutMs: number;
   readonly sourceLimits: SourceLimitsConfig;
+  /** `trusted_proxies`, compiled: peers whose forwarding header names the request's source. */
+  readonly trustedProxies: TrustedProxies;
   readonly maxSessions: number;
   readonly maxSessionsPerCaller: number;
   readonly sessionIdleMs: number;
@@ -159,6 +162,8 @@ export interface SourceLimitsConfig {
   readonly signIn: Rate | undefined;
   /** Dynamic client registrations. */
   readonly register: Rate | undefined;
+  /** Per caller, not per source: bodies refused for a JSON limit or their size. */
+  readonly refusedBodies: Rate | undefined;
 }
 
 export interface ScopesConfig {

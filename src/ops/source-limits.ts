@@ -7,16 +7,19 @@ import {
   RLWrapperTimeouts,
   type RateLimiterAbstract,
 } from "rate-limiter-flexible";
-import { sourceOf } from "../auth/principal.js";
-import { auditEvent } from "../audit/event.js";
+import { auditEvent, type AuditPrincipal } from "../audit/event.js";
 import type { AuditLog } from "../audit/log.js";
 import type { Rate, SourceLimitsConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
 import type { RedisState } from "../state/redis.js";
+import { requestSource } from "../transports/source.js";
 import { REDIS_TIMEOUT_MS } from "./rate-limit.js";
 
-/** The `gateway.source_limits` keys: kinds of unauthenticated work counted per source address. */
-export type SourceLimitName = "failed_auth" | "authorize" | "sign_in" | "register";
+/**
+ * The `gateway.source_limits` keys: kinds of unauthenticated work counted per source address, and
+ * `refused_bodies`, counted per caller (RefusedBodies).
+ */
+export type SourceLimitName = "failed_auth" | "authorize" | "sign_in" | "register" | "refused_bodies";
 
 export interface SourceRefusal {
   readonly limit: SourceLimitName;
@@ -29,20 +32,12 @@ export interface SourceRefusal {
   readonly first: boolean;
 }
 
-/**
- * Where a request comes from, for per-source limits: the socket's peer address (never a header a
- * client could write), an IPv6 address by its /64. Behind a reverse proxy every caller is the
- * proxy (docs/operations.md#floods-and-slow-requests).
- */
-export function sourceAddress(req: IncomingMessage): string {
-  return sourceOf(req.socket.remoteAddress);
-}
-
 const CONFIG_KEYS: Readonly<Record<SourceLimitName, keyof SourceLimitsConfig>> = {
   failed_auth: "failedAuth",
   authorize: "authorize",
   sign_in: "signIn",
   register: "register",
+  refused_bodies: "refusedBodies",
 };
 
 /**
@@ -69,8 +64,9 @@ export class SourceLimits {
   }
 
   /**
-   * Counts one `limit` event from `source`; the refusal when the source is past its budget. An
-   * error of the counters refuses too (fail closed), for one second.
+   * Counts one `limit` event from `source` (a source address, or for `refused_bodies` a caller);
+   * the refusal when it is past its budget. An error of the counters refuses too (fail closed), for
+   * one second.
    */
   async take(limit: SourceLimitName, source: string): Promise<SourceRefusal | undefined> {
     const entry = this.limiters.get(limit);
@@ -121,44 +117,74 @@ const OTHER_SOURCES = "other";
 
 /**
  * Audit volume of a flood: a source's first refusal in a window is recorded in full (the caller
- * does it, `first`); the rest are counted here and recorded as one summary per source and limit
- * every `intervalMs` (`refused: n`). So a flood costs at most two audit events per source and
- * window, however many requests it sends.
+ * does it: `first`, or `fresh`); the rest are counted here and recorded as one summary per kind
+ * and source (or caller) every `intervalMs` (`refused: n`). So a flood costs at most two audit
+ * events per source and window, however many requests it sends.
  */
 export class FloodRecorder {
-  private counts = new Map<string, { limit: SourceLimitName; source: string; refused: number }>();
+  private counts = new Map<string, FloodCount>();
+  /** Kinds and keys recorded in full in this interval (`fresh`). */
+  private seen = new Set<string>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly summary: (limit: SourceLimitName, source: string, refused: number) => void,
+    private readonly summary: (
+      kind: string,
+      source: string,
+      refused: number,
+      who: AuditPrincipal | undefined,
+    ) => void,
     intervalMs = 60_000,
   ) {
     this.timer = setInterval(() => this.flush(), intervalMs);
     this.timer.unref();
   }
 
-  /** One refusal that is not recorded on its own. */
-  count(limit: SourceLimitName, source: string): void {
-    let key = `${limit}\n${source}`;
+  /** One refusal that is not recorded on its own; `who` is the caller a summary names. */
+  count(kind: string, source: string, who?: AuditPrincipal): void {
+    let key = `${kind}\n${source}`;
     if (!this.counts.has(key) && this.counts.size >= MAX_SUMMARISED_SOURCES) {
-      key = `${limit}\n${OTHER_SOURCES}`;
+      key = `${kind}\n${OTHER_SOURCES}`;
       source = OTHER_SOURCES;
+      who = undefined;
     }
     const entry = this.counts.get(key);
     if (entry) entry.refused++;
-    else this.counts.set(key, { limit, source, refused: 1 });
+    else this.counts.set(key, { kind, source, refused: 1, who });
+  }
+
+  /**
+   * Whether this refusal is the first of its kind and source in this interval, to be recorded in
+   * full; otherwise it is counted into the summary.
+   */
+  fresh(kind: string, source: string, who?: AuditPrincipal): boolean {
+    const key = `${kind}\n${source}`;
+    if (!this.seen.has(key) && this.seen.size < MAX_SUMMARISED_SOURCES) {
+      this.seen.add(key);
+      return true;
+    }
+    this.count(kind, source, who);
+    return false;
   }
 
   flush(): void {
     const counts = this.counts;
     this.counts = new Map();
-    for (const { limit, source, refused } of counts.values()) this.summary(limit, source, refused);
+    this.seen = new Set();
+    for (const { kind, source, refused, who } of counts.values()) this.summary(kind, source, refused, who);
   }
 
   close(): void {
     clearInterval(this.timer);
     this.flush();
   }
+}
+
+interface FloodCount {
+  readonly kind: string;
+  readonly source: string;
+  refused: number;
+  readonly who: AuditPrincipal | undefined;
 }
 
 /**
@@ -177,7 +203,7 @@ export class SourceGuard {
     private readonly counted: () => void = () => {},
   ) {
     this.recorder = new FloodRecorder((limit, source, refused) =>
-      this.record(limit, source, { refused, summary: true }),
+      this.record(limit as SourceLimitName, source, { refused, summary: true }),
     );
   }
 
@@ -186,7 +212,7 @@ export class SourceGuard {
     req: IncomingMessage,
     detail: Readonly<Record<string, unknown>> = {},
   ): Promise<SourceRefusal | undefined> {
-    const source = sourceAddress(req);
+    const source = requestSource(req);
     const refusal = await this.limits.take(limit, source);
     if (!refusal) return undefined;
     this.counted();

@@ -9,6 +9,8 @@ import type { AuthServer } from "../authserver/index.js";
 import type { AdminApi } from "../admin/api.js";
 import { serveAdminConsole } from "../admin/console.js";
 import { SourceGuard, SourceLimits } from "../ops/source-limits.js";
+import { RefusedBodies } from "../ops/refused-bodies.js";
+import { bindSource } from "./source.js";
 
 export interface HttpGateway {
   readonly server: Server;
@@ -32,6 +34,14 @@ export async function listen(
   setup: (listeningUrl: string) => Promise<HttpParts>,
 ): Promise<HttpGateway> {
   const config = gateway.config;
+  // One budget of refused tokens for MCP routes and the admin API alike.
+  const limits = new SourceLimits(config.gateway.sourceLimits, gateway.redis, gateway.log);
+  const sources = new SourceGuard(limits, gateway.audit, gateway.log, () =>
+    gateway.metrics.denied("source_rate_limited"),
+  );
+  const bodies = new RefusedBodies(limits, gateway.audit, gateway.log, (reason) =>
+    gateway.metrics.denied(reason),
+  );
   // Set once listening; until then only health answers.
   const parts: { guard?: RequestGuard; endpoint?: StreamableHttpEndpoint; http?: HttpParts } = {};
   let inflight = 0;
@@ -80,6 +90,8 @@ export async function listen(
     }
     const { guard, endpoint, http } = parts;
     if (!guard || !endpoint || !http) return json(res, 503, { error: "starting" });
+    // Before any handler runs: the embedded issuer rewrites the forwarding headers it reads.
+    bindSource(req, config.gateway.trustedProxies);
     if (http.authServer && (await http.authServer.handle(req, res))) return;
     const metadata = http.auth.metadata.document(path);
     if (metadata !== undefined) {
@@ -101,7 +113,7 @@ export async function listen(
     }
     if (path.startsWith("/admin/api/")) {
       // The DNS-rebinding guard's verdict goes with it: the admin API answers and audits refusals.
-      await http.admin.handle(req, res, path, guard.refuse(req));
+      await http.admin.handle(req, res, path, guard.refuse(req), sources);
       return;
     }
     if (!mcpRoute) return json(res, 404, { error: "not_found" });
@@ -128,16 +140,12 @@ export async function listen(
   try {
     parts.http = await setup(url);
   } catch (err) {
+    sources.close();
+    bodies.close();
     server.close();
     throw err;
   }
-  const sources = new SourceGuard(
-    new SourceLimits(config.gateway.sourceLimits, gateway.redis, gateway.log),
-    gateway.audit,
-    gateway.log,
-    () => gateway.metrics.denied("source_rate_limited"),
-  );
-  parts.endpoint = new StreamableHttpEndpoint(gateway, parts.http.auth, sources);
+  parts.endpoint = new StreamableHttpEndpoint(gateway, parts.http.auth, sources, bodies);
 
   return {
     server,
@@ -154,6 +162,7 @@ export async function listen(
         });
       }
       sources.close();
+      bodies.close();
       await gateway.stop();
       await parts.http?.authServer?.close();
       server.closeAllConnections();

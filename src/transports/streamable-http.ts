@@ -11,7 +11,6 @@ import { SUPPORTED_VERSIONS } from "../gateway/capabilities.js";
 import type { Gateway } from "../gateway/gateway.js";
 import type { Route } from "../gateway/route.js";
 import type { Session } from "../gateway/session.js";
-import { principalFields } from "../pipeline/stages/audit.js";
 import { rpcError } from "../upstreams/connection.js";
 import {
   errorResponse,
@@ -24,8 +23,10 @@ import {
 } from "../jsonrpc.js";
 import { BodyTooLarge, JsonTooComplex, readBody } from "./body.js";
 import { EXCESS_MESSAGES, type JsonLimits } from "./json-scan.js";
-import type { SourceGuard } from "../ops/source-limits.js";
+import type { SourceGuard, SourceRefusal } from "../ops/source-limits.js";
+import type { BodyRefusalReason, RefusedBodies } from "../ops/refused-bodies.js";
 import { HttpChannel, ResponseStream } from "./http-channel.js";
+import { requestSource } from "./source.js";
 
 /**
  * The MCP streamable-HTTP transport, downstream side (spec 2025-03-26 … 2025-11-25).
@@ -53,6 +54,8 @@ export class StreamableHttpEndpoint {
     private readonly auth: EndpointAuth,
     /** Per-source budget of refused authentications (`gateway.source_limits.failed_auth`). */
     private readonly sources: SourceGuard,
+    /** Per-caller budget of bodies refused unparsed (`gateway.source_limits.refused_bodies`). */
+    private readonly bodies: RefusedBodies,
   ) {
     this.config = gateway.config;
     const g = this.config.gateway;
@@ -91,7 +94,7 @@ export class StreamableHttpEndpoint {
       return await this.auth.verifier.authenticate(
         req.headers.authorization,
         this.auth.urls.route(route.path),
-        { remoteAddress: req.socket.remoteAddress },
+        { source: requestSource(req) },
       );
     } catch (err) {
       if (err instanceof AuthUnavailable) {
@@ -132,27 +135,29 @@ export class StreamableHttpEndpoint {
     }
   }
 
-  /** A body past `max_json_depth`/`_width`/`_values`, refused before it was parsed (json-scan.ts). */
-  private async refuseComplex(
+  /**
+   * A body refused unparsed: past `max_body_bytes` (413), or past `max_json_depth`/`_width`/`_values`
+   * (400, json-scan.ts). Audited and counted against the caller (RefusedBodies); past its budget of
+   * such refusals the caller gets 429 instead.
+   */
+  private async refuseBody(
     route: Route,
     principal: Principal,
     res: ServerResponse,
-    err: JsonTooComplex,
+    err: BodyTooLarge | JsonTooComplex,
   ): Promise<void> {
+    const reason: BodyRefusalReason =
+      err instanceof JsonTooComplex ? "json_limit_exceeded" : "body_too_large";
+    const detail =
+      err instanceof JsonTooComplex ? { limit: err.excess, path: route.path } : { path: route.path };
+    const cut = await this.bodies.refused(principal, reason, detail);
+    if (cut) return refuseCut(res, cut);
+    if (err instanceof BodyTooLarge) {
+      return reply(res, 413, errorResponse(null, ErrorCode.InvalidRequest, "request body too large"), {
+        connection: "close",
+      });
+    }
     const data = { reason: "json_limit_exceeded", limit: err.excess };
-    this.gateway.log.info({ path: route.path, limit: err.excess }, "request body refused: past a JSON limit");
-    this.gateway.metrics.denied("json_limit_exceeded");
-    await this.gateway.audit
-      .record(
-        auditEvent({
-          event: "denied",
-          principal: principalFields(principal),
-          status: "denied",
-          reason: "json_limit_exceeded",
-          detail: { limit: err.excess, path: route.path, code: ErrorCode.InvalidRequest },
-        }),
-      )
-      .catch(() => undefined);
     reply(res, 400, errorResponse(null, ErrorCode.InvalidRequest, EXCESS_MESSAGES[err.excess], data), {
       connection: "close",
     });
@@ -190,6 +195,9 @@ export class StreamableHttpEndpoint {
     req: IncomingMessage,
     res: ServerResponse,
   ): Promise<void> {
+    // A caller cut for a flood of refused bodies is answered before its body is read.
+    const cut = this.bodies.cut(principal);
+    if (cut) return refuseCut(res, cut);
     const accept = req.headers.accept ?? "";
     if (!accept.includes("application/json") || !accept.includes("text/event-stream")) {
       return reply(
@@ -213,12 +221,8 @@ export class StreamableHttpEndpoint {
     try {
       text = await readBody(req, this.config.gateway.maxBodyBytes, this.jsonLimits);
     } catch (err) {
-      if (err instanceof BodyTooLarge) {
-        return reply(res, 413, errorResponse(null, ErrorCode.InvalidRequest, "request body too large"), {
-          connection: "close",
-        });
-      }
-      if (err instanceof JsonTooComplex) return this.refuseComplex(route, principal, res, err);
+      if (err instanceof BodyTooLarge || err instanceof JsonTooComplex)
+        return this.refuseBody(route, principal, res, err);
       throw err;
     }
     let value: unknown;
@@ -428,6 +432,16 @@ function reply(
   headers: Record<string, string> = {},
 ): void {
   res.writeHead(status, { ...headers, "content-type": "application/json" }).end(JSON.stringify(body));
+}
+
+/** 429 with -32002 to a caller cut for a flood of refused bodies; its body is left unread. */
+function refuseCut(res: ServerResponse, cut: SourceRefusal): void {
+  const data = { reason: "rate_limited", retry_after_ms: cut.retryAfterS * 1000, limit: cut.limit };
+  const message = "too many refused request bodies from this caller";
+  reply(res, 429, errorResponse(null, ErrorCode.RateLimited, message, data), {
+    "retry-after": String(cut.retryAfterS),
+    connection: "close",
+  });
 }
 
 function idOf(value: unknown): Id | null {

@@ -74,9 +74,9 @@ test("the verifier names anonymous callers by the socket's address, one principa
     apiKeys: undefined,
   });
   const route = "http://127.0.0.1:1/mcp";
-  const a1 = await verifier.authenticate(undefined, route, { remoteAddress: "127.0.0.2" });
-  const a2 = await verifier.authenticate(undefined, route, { remoteAddress: "::ffff:127.0.0.2" });
-  const b = await verifier.authenticate(undefined, route, { remoteAddress: "127.0.0.3" });
+  const a1 = await verifier.authenticate(undefined, route, { source: sourceOf("127.0.0.2") });
+  const a2 = await verifier.authenticate(undefined, route, { source: sourceOf("::ffff:127.0.0.2") });
+  const b = await verifier.authenticate(undefined, route, { source: sourceOf("127.0.0.3") });
   assert.equal(a1.subject, "anonymous");
   assert.equal(a1.source, "127.0.0.2");
   assert.equal(a1, a2, "one object per source: per-principal caches keep working");

@@ -52,7 +52,13 @@ function recordingAudit(): { audit: AuditLog; events: AuditEvent[] } {
 
 test("a source past its budget is refused; other sources, and an IPv6 host's neighbours outside its /64, are not", async () => {
   const limits = new SourceLimits(
-    { failedAuth: rate(3, 60), authorize: undefined, signIn: undefined, register: undefined },
+    {
+      failedAuth: rate(3, 60),
+      authorize: undefined,
+      signIn: undefined,
+      register: undefined,
+      refusedBodies: undefined,
+    },
     undefined,
     log,
   );
@@ -79,7 +85,13 @@ test("a source past its budget is refused; other sources, and an IPv6 host's nei
 
 test("a flood is recorded once in full and then as one summary per source", async () => {
   const limits = new SourceLimits(
-    { failedAuth: rate(1, 60), authorize: undefined, signIn: undefined, register: undefined },
+    {
+      failedAuth: rate(1, 60),
+      authorize: undefined,
+      signIn: undefined,
+      register: undefined,
+      refusedBodies: undefined,
+    },
     undefined,
     log,
   );
@@ -118,7 +130,13 @@ test("config: the flood and body keys have their documented defaults, take `off`
   assert.equal(g.requestTimeoutMs, 30_000);
   assert.deepEqual(
     Object.fromEntries(Object.entries(g.sourceLimits).map(([k, r]) => [k, (r as { text?: string })?.text])),
-    { failedAuth: "120/min", authorize: "120/min", signIn: "60/min", register: "30/hour" },
+    {
+      failedAuth: "120/min",
+      authorize: "120/min",
+      signIn: "60/min",
+      register: "30/hour",
+      refusedBodies: "30/min",
+    },
   );
   const off = parseConfig(
     `gateway:\n  request_timeout: 2s\n  source_limits: { register: "off", sign_in: 5/min }\n${minimal}`,
