@@ -3,19 +3,21 @@
  * ways. The request going to the client is checked for injected instructions and redacted like a
  * result (`block` refuses it upstream and the client never sees it; `annotate` wraps its prose),
  * and a URL-mode elicitation's URL must pass the server's URL guard. The client's answer going back
- * to the server is judged like a call's arguments (`redact_arguments`: off, redact, block). Every
- * relayed request is audited (`server_request`: method, server, decision, reason; never content).
+ * to the server is judged like a call's arguments (`redact_arguments`: off, redact, block), and a
+ * `roots/list` answer keeps only the roots the server may be given (client-roots.ts). Every relayed
+ * request is audited (`server_request`: method, server, decision, reason; never content).
  */
 import { auditEvent, type AuditEvent } from "../audit/event.js";
 import type { AuditLog } from "../audit/log.js";
 import type { Principal } from "../auth/principal.js";
-import type { ServerConfig } from "../config/types.js";
+import type { Config } from "../config/types.js";
 import { GatewayError, PeerRpcError, policyDenied } from "../errors.js";
 import type { Id, JsonObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import { auditUnavailable, principalFields } from "../pipeline/stages/audit.js";
 import { compileUrlGuard, type UrlGuard } from "../policy/guards/index.js";
 import { freshFindings, protectionError, type Findings, type Protector } from "../protect/protector.js";
+import { RootsFilter, type FilteredRoots } from "./client-roots.js";
 
 /** Who a relayed request reaches, and the client call it belongs to (when one is in flight). */
 export interface RelayCaller {
@@ -29,7 +31,11 @@ export interface RelayCaller {
 /** Sends the (protected) request to the client and resolves with its answer. */
 export type AskClient = (params: JsonObject | undefined) => Promise<JsonObject>;
 
-type Status = "ok" | "denied" | "blocked" | "error";
+/** `filtered`: the answer went to the server with some of the client's roots left out. */
+type Status = "ok" | "filtered" | "denied" | "blocked" | "error";
+
+/** Dropped roots listed in one audit event, at most. */
+const MAX_DROPS_AUDITED = 20;
 
 /** The MCP error code of "URL elicitation required" (spec 2025-11-25). */
 const URL_ELICITATION_REQUIRED = -32042;
@@ -37,15 +43,17 @@ const URL_ELICITATION_REQUIRED = -32042;
 export class ClientRequestGuard {
   /** Each server's URL guard for URL-mode elicitation: its `allowed_domains`, else any public host. */
   private readonly urlGuards: ReadonlyMap<string, UrlGuard>;
+  private readonly roots: RootsFilter;
 
   constructor(
-    servers: readonly ServerConfig[],
+    config: Config,
     private readonly protectors: ReadonlyMap<string, Protector>,
     private readonly audit: AuditLog,
     private readonly log: Logger,
   ) {
+    this.roots = new RootsFilter(config);
     this.urlGuards = new Map(
-      servers.map((s) => [
+      config.servers.map((s) => [
         s.name,
         compileUrlGuard({
           allowedDomains: s.allowedDomains ?? ["*"],
@@ -68,8 +76,8 @@ export class ClientRequestGuard {
   ): Promise<JsonObject> {
     const started = Date.now();
     const found = { request: freshFindings(), answer: freshFindings() };
-    const finish = (status: Status, reason?: string, code?: number) =>
-      this.record({ server, method, caller, started, found, status, reason, code });
+    const finish = (status: Status, reason?: string, code?: number, roots?: FilteredRoots) =>
+      this.record({ server, method, caller, started, found, status, reason, code, roots });
     let sent = params;
     try {
       // A sink known to be failing refuses the request before the client sees it.
@@ -110,6 +118,18 @@ export class ClientRequestGuard {
       const refusal = err instanceof GatewayError ? err : protectionError(err);
       await finish("blocked", refusal.reason, refusal.code);
       throw refusal;
+    }
+    if (method === "roots/list") {
+      // Judged as the server will get it: after redaction. Never throws; a doubtful root is dropped.
+      const roots = await this.roots.filter(server, answer);
+      if (roots.dropped.length > 0) {
+        this.log.warn(
+          { server, received: roots.received, dropped: roots.dropped.length },
+          "roots the server may not be given were left out of the client's answer",
+        );
+        await finish("filtered", "path_not_allowed", undefined, roots);
+      } else await finish("ok", undefined, undefined, roots);
+      return roots.answer;
     }
     await finish("ok");
     return answer;
@@ -171,6 +191,7 @@ export class ClientRequestGuard {
     status: Status;
     reason: string | undefined;
     code: number | undefined;
+    roots: FilteredRoots | undefined;
   }): Promise<void> {
     const base = {
       principal: principalFields(r.caller.principal),
@@ -195,6 +216,7 @@ export class ClientRequestGuard {
           ...(signals.length > 0 ? { signals } : {}),
           ...(count(request) ? { request_redacted: { ...request.redacted } } : {}),
           ...(count(answer) ? { answer_redacted: { ...answer.redacted } } : {}),
+          ...(r.roots ? { roots: rootsDetail(r.roots) } : {}),
         },
       }),
     ];
@@ -214,6 +236,15 @@ export class ClientRequestGuard {
       throw auditUnavailable();
     }
   }
+}
+
+/** What the audit keeps of a roots answer: counts, and why each dropped root went (never its URI). */
+function rootsDetail(r: FilteredRoots): Record<string, unknown> {
+  return {
+    received: r.received,
+    kept: r.kept,
+    ...(r.dropped.length > 0 ? { dropped: r.dropped.slice(0, MAX_DROPS_AUDITED) } : {}),
+  };
 }
 
 function guarded<T>(fn: () => T): T {

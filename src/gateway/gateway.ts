@@ -138,7 +138,7 @@ export class Gateway {
         supplyChain: supplyChain(definitions),
       }),
       protectors,
-      clientRequests: new ClientRequestGuard(config.servers, protectors, audit, log),
+      clientRequests: new ClientRequestGuard(config, protectors, audit, log),
       serverTexts: new ServerTexts(protectors, definitions, audit, log),
       audit,
       refused: (reason) => this.metrics.denied(reason),
