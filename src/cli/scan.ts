@@ -1,14 +1,15 @@
 /**
  * `mcp-warden scan`: starts every configured server as the gateway would (integrity pins and
  * sandbox included), lists its tools, prompts and resource templates, and runs the poisoning scan
- * on every string of every definition; then reports the posture of the whole config. Exit 1 when
- * any definition has a finding, 2 when a server could not be scanned, else 0.
+ * on every string of every definition and on its `initialize` instructions (kind `instructions`,
+ * which the gateway scans and pins like a definition); then reports the posture of the whole config.
+ * Exit 1 when anything has a finding, 2 when a server could not be scanned, else 0.
  */
 import type { Config, ServerConfig } from "../config/types.js";
 import type { JsonObject } from "../jsonrpc.js";
 import { createLogger } from "../log.js";
 import { scanDefinition, type DefinitionKind, type Finding } from "../supply/poisoning.js";
-import { definitionName } from "../supply/pins.js";
+import { definitionName, INSTRUCTIONS_NAME } from "../supply/pins.js";
 import { UpstreamServer } from "../upstreams/server.js";
 import { VERSION } from "../version.js";
 import { loadOrExit } from "./run.js";
@@ -88,6 +89,11 @@ async function listDefinitions(s: ServerConfig, config: Config, log: ReturnType<
     );
     const capabilities = (init.capabilities ?? {}) as Record<string, unknown>;
     const out: Definition[] = [];
+    // Clients put instructions in the system prompt: scanned as the gateway scans them (definition-guard.ts).
+    if (typeof init.instructions === "string" && init.instructions.trim() !== "") {
+      const definition: JsonObject = { instructions: init.instructions };
+      out.push({ server: s.name, kind: "instructions", name: INSTRUCTIONS_NAME, definition });
+    }
     try {
       for (const [method, key, kind, capability] of LISTS) {
         if (capabilities[capability] === undefined) continue;
