@@ -2,21 +2,10 @@
 // second for what came after the newest event shown (after_seq).
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, messageOf, type AuditEvent } from "../api";
+import { AUDIT_EVENTS } from "../audit-events";
 import { ErrorNote, when } from "../util";
 
 const KEEP = 1000;
-const EVENTS = [
-  "tool_call",
-  "prompt_get",
-  "resource_read",
-  "call",
-  "denied",
-  "redacted",
-  "injection",
-  "admin",
-  "auth",
-  "supply_chain",
-];
 
 interface Filters {
   user: string;
@@ -140,7 +129,7 @@ export function Audit() {
             onChange={(e) => setDraft({ ...draft, event: e.currentTarget.value })}
           >
             <option value="">any</option>
-            {EVENTS.map((ev) => (
+            {AUDIT_EVENTS.map((ev) => (
               <option key={ev} value={ev}>
                 {ev}
               </option>
