@@ -170,6 +170,7 @@ function compile(doc: ConfigDocument, file: string): Config {
       url: s.url,
       headers: Object.freeze({ ...s.headers }),
       auth: Object.freeze({ ...s.auth }),
+      maxMessageBytes: doc.gateway.max_upstream_message_bytes,
     });
   });
   return Object.freeze({
@@ -184,6 +185,7 @@ function compile(doc: ConfigDocument, file: string): Config {
       maxJsonDepth: doc.gateway.max_json_depth,
       maxJsonWidth: doc.gateway.max_json_width,
       maxJsonValues: doc.gateway.max_json_values,
+      maxUpstreamMessageBytes: doc.gateway.max_upstream_message_bytes,
       requestTimeoutMs: durationMs(doc.gateway.request_timeout),
       sourceLimits: Object.freeze({
         failedAuth: rateOrOff(doc.gateway.source_limits.failed_auth),

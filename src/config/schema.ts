@@ -308,6 +308,13 @@ export const configSchema = z.strictObject({
       max_json_width: z.number().int().min(16).max(10_000_000).default(10_000),
       /** Values (scalars, arrays, objects) in one message. */
       max_json_values: z.number().int().min(64).max(100_000_000).default(100_000),
+      /** Largest JSON body, or server-sent event, a remote upstream may send (bounded-fetch.ts). */
+      max_upstream_message_bytes: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .max(256 * 1024 * 1024)
+        .default(16 * 1024 * 1024),
       /** Headers and body of a request must arrive within this; else 408 and the connection closed. */
       request_timeout: durationText
         .refine((t) => durationMs(t) >= 1000 && durationMs(t) <= 3_600_000, "between 1s and 1h")

@@ -139,6 +139,8 @@ export interface GatewayConfig {
   readonly maxJsonDepth: number;
   readonly maxJsonWidth: number;
   readonly maxJsonValues: number;
+  /** `max_upstream_message_bytes`: a remote upstream's largest JSON body or server-sent event. */
+  readonly maxUpstreamMessageBytes: number;
   /** Headers and body must arrive within this (ms); else 408 and the connection is closed. */
   readonly requestTimeoutMs: number;
   readonly sourceLimits: SourceLimitsConfig;
@@ -254,6 +256,8 @@ export interface HttpServerConfig extends ServerBase {
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly auth: UpstreamAuth;
+  /** `gateway.max_upstream_message_bytes`, applied to this server's responses. */
+  readonly maxMessageBytes: number;
 }
 
 export type ServerConfig = StdioServerConfig | HttpServerConfig;

@@ -3,6 +3,7 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, PeerRpcError, upstreamUnavailable, ErrorCode } from "../errors.js";
 import type { Id, JsonObject, Message, Notification, Request } from "../jsonrpc.js";
 import { isErrorResponse, isNotification, isRequest } from "../jsonrpc.js";
+import { UpstreamLimitExceeded } from "./bounded-fetch.js";
 
 interface Pending {
   resolve(result: JsonObject): void;
@@ -27,6 +28,7 @@ export class UpstreamConnection {
   private readonly pending = new Map<number, Pending>();
   private closed = false;
   private closing = false;
+  private closedFor: GatewayError | undefined;
 
   constructor(
     readonly server: string,
@@ -36,8 +38,10 @@ export class UpstreamConnection {
   ) {
     transport.onmessage = (message) => this.receive(message as Message);
     transport.onclose = () => this.handleClose();
-    transport.onerror = () => {
-      // Transport errors surface as a close or as a failed send; nothing to do per error here.
+    transport.onerror = (error) => {
+      // Transport errors surface as a close or as a failed send, except a message past its limits:
+      // the transport reports it just before it closes, and the calls in flight fail with it.
+      if (error instanceof UpstreamLimitExceeded) this.closedFor ??= error;
     };
   }
 
@@ -179,7 +183,7 @@ export class UpstreamConnection {
       this.settle(
         id,
         undefined,
-        upstreamUnavailable(this.server, "upstream_unavailable", "connection closed"),
+        this.closedFor ?? upstreamUnavailable(this.server, "upstream_unavailable", "connection closed"),
       );
     }
     this.handlers.onClose(this.closing);

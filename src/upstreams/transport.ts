@@ -23,8 +23,8 @@ export function createTransport(server: ServerConfig, log: Logger, auth: RemoteA
       // it is also what pins requests to the configured origin and refuses redirects elsewhere.
       if (!auth) throw new Error(`remote server ${server.name} has no credentials object`);
       return server.kind === "sse"
-        ? sseTransport(server, auth.credentials, auth.connection)
-        : streamableHttpTransport(server, auth.credentials, auth.connection);
+        ? sseTransport(server, auth.credentials, auth.connection, log)
+        : streamableHttpTransport(server, auth.credentials, auth.connection, log);
     }
   }
 }
