@@ -1,14 +1,17 @@
 // node --import tsx bench/audit.ts
 // What the audit log costs a call: one tool_call event recorded (chained, HMAC'd, written, waited
 // for) in the SQLite sink (WAL, as the gateway runs it) and in the JSONL sink, one call at a time
-// and with 16 calls in flight (which the batching turns into one transaction per batch). Prints
-// µs of CPU and wall time per event and events/s sustained.
+// and with 16 calls in flight (which the batching turns into one transaction per batch). The log
+// keeps its high-water marks in the state store as the gateway's does (src/audit/index.ts): the
+// SQLite sink moves its mark inside its own transaction, the log marks the JSONL sink's head after
+// each batch and every checkpoint. Prints µs of CPU and wall time per event and events/s sustained.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadAuditKey } from "../src/audit/chain.js";
 import { auditEvent } from "../src/audit/event.js";
 import { AuditLog } from "../src/audit/log.js";
+import { AuditMarks } from "../src/audit/marks.js";
 import { JsonlSink } from "../src/audit/sinks/jsonl.js";
 import type { AuditSink } from "../src/audit/sinks/sink.js";
 import { SqliteSink } from "../src/audit/sinks/sqlite.js";
@@ -35,15 +38,25 @@ const event = (i: number) =>
     trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
   });
 
-async function measure(name: string, sink: () => AuditSink, dir: string, inflight: number): Promise<void> {
+type SinkFactory = (key: Uint8Array, marks: AuditMarks) => AuditSink;
+
+async function measure(
+  name: string,
+  sink: SinkFactory,
+  dir: string,
+  state: StateStore,
+  inflight: number,
+): Promise<void> {
   const key = loadAuditKey(join(dir, "audit.key"));
-  const log = new AuditLog([sink()], {
+  const marks = new AuditMarks(state.db, key);
+  const log = new AuditLog([sink(key, marks)], {
     key,
     checkpointFile: join(dir, "checkpoints.jsonl"),
     checkpointEvery: 1000,
     checkpointIntervalMs: 60_000,
     spool: undefined,
     log: createLogger("silent"),
+    marks,
   });
   for (let i = 0; i < 2000; i++) await log.record(event(i)); // warm-up
   const cpu0 = process.cpuUsage();
@@ -74,16 +87,12 @@ for (const inflight of [1, 16]) {
   try {
     await measure(
       "SQLite sink (WAL)",
-      () => new SqliteSink(state.db, loadAuditKey(join(dir, "audit.key"))),
+      (key, marks) => new SqliteSink(state.db, key, marks),
       dir,
+      state,
       inflight,
     );
-    await measure(
-      "JSONL sink",
-      () => new JsonlSink(join(dir, "audit.jsonl"), loadAuditKey(join(dir, "audit.key"))),
-      dir,
-      inflight,
-    );
+    await measure("JSONL sink", (key) => new JsonlSink(join(dir, "audit.jsonl"), key), dir, state, inflight);
   } finally {
     state.close();
     rmSync(dir, { recursive: true, force: true });
