@@ -182,20 +182,13 @@ const sources = new WeakMap<IncomingMessage, string>();
 
 /**
  * Works out a request's source once, when it arrives (before any handler can rewrite its headers:
- * the embedded issuer drops X-Forwarded-For), and keeps it for `requestSource`.
+ * the embedded issuer drops X-Forwarded-For), and keeps it for `requestSource`. Without trusted
+ * proxies there is nothing to keep: the peer is read when, and if, a source is needed.
  */
-export function bindSource(req: IncomingMessage, trusted: TrustedProxies): string {
-  const peer = req.socket.remoteAddress;
-  const address = trusted.empty
-    ? peer
-    : clientAddress(
-        peer,
-        { forwarded: header(req, "forwarded"), xForwardedFor: header(req, "x-forwarded-for") },
-        trusted,
-      );
-  const source = sourceOf(address);
-  sources.set(req, source);
-  return source;
+export function bindSource(req: IncomingMessage, trusted: TrustedProxies): void {
+  if (trusted.empty) return;
+  const forwarding = { forwarded: header(req, "forwarded"), xForwardedFor: header(req, "x-forwarded-for") };
+  sources.set(req, sourceOf(clientAddress(req.socket.remoteAddress, forwarding, trusted)));
 }
 
 /**

@@ -187,17 +187,19 @@ test("an entry the walk reaches that is no address, a missing header, or a walk 
 test("a request's source: the client's address by the sources' rules (IPv6 by /64), once, at arrival", () => {
   const req = (peer: string, headers: Record<string, string>) =>
     ({ socket: { remoteAddress: peer }, headers }) as unknown as IncomingMessage;
+  const bound = (r: IncomingMessage, t = trusted) => {
+    bindSource(r, t);
+    return requestSource(r);
+  };
   const behind = req("::ffff:10.0.0.1", { "x-forwarded-for": "2001:db8:1:2:aaaa::1" });
-  assert.equal(bindSource(behind, trusted), "2001:db8:1:2::/64");
+  assert.equal(bound(behind), "2001:db8:1:2::/64");
   // The embedded issuer drops the header later: the source stays.
   delete behind.headers["x-forwarded-for"];
   assert.equal(requestSource(behind), "2001:db8:1:2::/64");
   assert.equal(requestSource(req("203.0.113.5", { "x-forwarded-for": "1.1.1.1" })), "203.0.113.5");
-  assert.equal(bindSource(req("203.0.113.5", { "x-forwarded-for": "1.1.1.1" }), trusted), "203.0.113.5");
-  assert.equal(
-    bindSource(req("10.0.0.1", { forwarded: 'for="[::ffff:198.51.100.9]:443"' }), trusted),
-    "198.51.100.9",
-  );
+  assert.equal(bound(req("203.0.113.5", { "x-forwarded-for": "1.1.1.1" })), "203.0.113.5");
+  assert.equal(bound(req("10.0.0.1", { "x-forwarded-for": "1.1.1.1" }), TrustedProxies.NONE), "10.0.0.1");
+  assert.equal(bound(req("10.0.0.1", { forwarded: 'for="[::ffff:198.51.100.9]:443"' })), "198.51.100.9");
 });
 
 test("trusted_proxies: CIDR ranges or single addresses, checked at load with their YAML path", () => {
