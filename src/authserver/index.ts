@@ -258,6 +258,9 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
         target = path.slice(prefix.length);
       }
       if (closed) return unavailable(res);
+      // The provider's router matches paths case-insensitively and with a trailing slash: the
+      // limits must decide on the route it will run, whatever the spelling.
+      target = routeSpelling(target);
       const limit = sourceLimitOf(req.method, target);
       const refusal = limit && (await sources.check(limit, req, { route: target }));
       if (refusal) return tooManyRequests(res, refusal);
@@ -289,6 +292,27 @@ function unavailable(res: ServerResponse, why = "shutting down"): true {
   res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
   res.end(JSON.stringify({ error: "temporarily_unavailable", error_description: why }));
   return true;
+}
+
+/** The provider's fixed routes by the key its router compares (ASCII upper case). */
+const FIXED_ROUTES = new Map<string, string>(
+  Object.values(ROUTES).map((route) => [asciiUpper(route), route] as const),
+);
+
+/**
+ * A path the provider's router would run as one of its fixed routes, spelled exactly as that route
+ * (oidc-provider's router folds ASCII case, never maps other characters onto ASCII, and retries
+ * without one trailing slash); any other path as it came.
+ */
+export function routeSpelling(path: string): string {
+  const exact = FIXED_ROUTES.get(asciiUpper(path));
+  if (exact) return exact;
+  if (path.length > 1 && path.endsWith("/")) return FIXED_ROUTES.get(asciiUpper(path.slice(0, -1))) ?? path;
+  return path;
+}
+
+function asciiUpper(text: string): string {
+  return text.replace(/[a-z]+/g, (run) => run.toUpperCase());
 }
 
 /** Which per-source budget a request to the issuer's `/oauth/*` path (`target`) spends. */

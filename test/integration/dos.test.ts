@@ -316,8 +316,8 @@ describe("denial of service", () => {
     });
 
     test("registration: one source past its limit does not stop another from registering", async () => {
-      const register = (localAddress?: string) =>
-        send(`${gw.url}/oauth/register`, {
+      const register = (localAddress?: string, path = "/oauth/register") =>
+        send(`${gw.url}${path}`, {
           headers: { "content-type": "application/json" },
           body: JSON.stringify({
             client_name: `flood-${randomBytes(4).toString("hex")}`,
@@ -333,8 +333,16 @@ describe("denial of service", () => {
       assert.equal(refused.status, 429);
       assert.ok(Number(refused.headers["retry-after"]) > 0);
       assert.equal((JSON.parse(refused.text) as { error?: string }).error, "temporarily_unavailable");
+      // Every spelling the provider's router runs as registration spends the same budget.
+      for (const path of ["/oauth/register/", "/oauth/REGISTER", "/oauth/Register/"]) {
+        const again = await register(undefined, path);
+        assert.equal(again.status, 429, `${path}: ${again.status} ${again.text.slice(0, 200)}`);
+      }
       const other = await register(OTHER_SOURCE);
       assert.equal(other.status, 201, other.text);
+      // ... and the other spellings are registration indeed (not a 404 that proves nothing).
+      assert.equal((await register(OTHER_SOURCE, "/oauth/register/")).status, 201);
+      assert.equal((await register(OTHER_SOURCE, "/oauth/REGISTER")).status, 201);
     });
 
     test("sign-in with random user names: past sign_in the source gets 429 before any password check", async () => {
@@ -386,6 +394,12 @@ describe("denial of service", () => {
       for (let i = 0; i < 6; i++) statuses.push((await send(url, { method: "GET" })).status);
       // The sign-in test spent one of this source's four; the rest are refused before oidc-provider.
       assert.deepEqual(statuses.slice(3), [429, 429, 429], statuses.join(","));
+      // The spellings the provider's router also runs as the authorization endpoint, and HEAD.
+      for (const path of ["/oauth/authorize/", "/oauth/AUTHORIZE", "/oauth/Authorize/"]) {
+        const again = await send(`${gw.url}${path}?response_type=code&client_id=unknown`, { method: "GET" });
+        assert.equal(again.status, 429, path);
+      }
+      assert.equal((await send(url, { method: "HEAD" })).status, 429, "HEAD");
       const other = await send(url, { method: "GET", localAddress: OTHER_SOURCE });
       assert.notEqual(other.status, 429);
     });
