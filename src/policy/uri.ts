@@ -2,15 +2,19 @@
  * Resource URIs in the form authorization matches them: RFC 3986 syntax-based normalisation
  * (section 6.2.2: case of scheme, host and percent-encodings, decoding of unreserved characters).
  * A URI whose path holds a dot segment in any form an upstream might decode (`..`, `%2e%2e`,
- * `.%2E`, a double encoding, a backslash or an encoded slash as the separator) is refused outright
- * rather than resolved: a server that resolves it on disk through a symlink, or decodes once more,
- * would serve something other than what the pattern matched. Clients never need to send one.
+ * `.%2E`, a double encoding) is refused outright rather than resolved: a server that resolves it
+ * on disk through a symlink, or decodes once more, would serve something other than what the
+ * pattern matched. So is a separator only some servers see: a backslash, raw or encoded, and an
+ * encoded slash (`private%2Fsecret` misses `private/*` and lands in `private/` upstream), and
+ * their compatibility forms (`／`, `．．`), which a server that applies NFKC folds into them.
+ * Clients never need to send either.
  */
 
 export type UriVerdict =
   { readonly ok: true; readonly uri: string } | { readonly ok: false; readonly why: UriRefusal };
 
-export type UriRefusal = "dot_segment" | "control_character" | "bad_percent_encoding" | "nul_byte";
+export type UriRefusal =
+  "dot_segment" | "hidden_separator" | "control_character" | "bad_percent_encoding" | "nul_byte";
 
 // RFC 3986 appendix B: scheme, authority, path, query, fragment.
 const PARTS = /^(?:([^:/?#]+):)?(?:\/\/([^/?#]*))?([^?#]*)(\?[^#]*)?(#.*)?$/s;
@@ -66,11 +70,20 @@ function lowerHost(authority: string): string {
   return authority.slice(0, at + 1) + authority.slice(at + 1).toLowerCase();
 }
 
-/** Whether any piece of the path is `.` or `..` once decoded as far as some upstream might. */
+/**
+ * Whether the path, decoded as far as some upstream might, holds a `.` or `..` segment, a
+ * backslash, a NUL, or a slash that was not one as written.
+ */
 function hiddenSegment(path: string): UriRefusal | undefined {
+  const slashes = count(path, "/");
   let layer = path;
   for (let round = 0; round <= DECODE_ROUNDS; round++) {
-    for (const segment of layer.split(/[/\\]/)) if (segment === "." || segment === "..") return "dot_segment";
+    // NFKC too: a server that folds compatibility forms reads `．．` as `..` and `／` as `/`.
+    for (const view of [layer, layer.normalize("NFKC")]) {
+      for (const segment of view.split(/[/\\]/))
+        if (segment === "." || segment === "..") return "dot_segment";
+      if (view.includes("\\") || count(view, "/") !== slashes) return "hidden_separator";
+    }
     if (layer.includes("\u0000")) return "nul_byte";
     if (!layer.includes("%")) return undefined;
     const next = decodeAll(layer);
@@ -79,6 +92,12 @@ function hiddenSegment(path: string): UriRefusal | undefined {
   }
   // Still encoded after every round: nothing a sane server decodes that often.
   return "bad_percent_encoding";
+}
+
+function count(text: string, ch: string): number {
+  let n = 0;
+  for (let i = text.indexOf(ch); i >= 0; i = text.indexOf(ch, i + 1)) n++;
+  return n;
 }
 
 /** Decodes every escape that forms a byte; malformed UTF-8 sequences decode byte by byte. */

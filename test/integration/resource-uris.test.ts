@@ -27,7 +27,13 @@ describe("resource URIs are normalised before scope patterns match", () => {
             args: [fixture("file-resources-server.mjs")],
             env: { RECORD_FILE: records },
             tools: { "*": ["demo:use"] },
-            resources: { "file:///srv/public/*": ["demo:use"], "file:///srv/*": ["files:admin"] },
+            // The private folder first, then a catch-all that needs less: a spelling that misses the
+            // first pattern must not land in the private folder upstream.
+            resources: {
+              "file:///srv/private/*": ["files:admin"],
+              "file:///srv/public/*": ["demo:use"],
+              "file:///srv/*": ["demo:use"],
+            },
           },
         ],
         { anonymous: ["demo:use"] },
@@ -83,6 +89,27 @@ describe("resource URIs are normalised before scope patterns match", () => {
     assert.deepEqual(reads().slice(before), [], "a refused URI reached the upstream");
   });
 
+  test("separators only some servers see: -32001 uri_not_canonical, the upstream never asked", async () => {
+    const before = reads().length;
+    for (const uri of [
+      "file:///srv/private\\secret.txt",
+      "file:///srv/private%5Csecret.txt",
+      "file:///srv/private%2Fsecret.txt",
+      "file:///srv/private%252fsecret.txt",
+      "file:///srv/private\uff0fsecret.txt",
+    ]) {
+      const err = await mcpError(() => c.client.readResource({ uri }));
+      assert.equal(err.code, -32001, uri);
+      assert.equal(reasonOf(err), "uri_not_canonical", uri);
+      assert.ok(!JSON.stringify(err).includes(SECRET), uri);
+    }
+    for (const uri of ["file:///srv/private\\secret.txt", "file:///srv/private%2Fsecret.txt"]) {
+      const err = await mcpError(() => c.client.subscribeResource({ uri }));
+      assert.equal(err.code, -32001, `subscribe ${uri}`);
+    }
+    assert.deepEqual(reads().slice(before), [], "a refused URI reached the upstream");
+  });
+
   test("the private file itself still needs its own scope (and the case of the scheme changes nothing)", async () => {
     for (const uri of ["file:///srv/private/secret.txt", "File:///srv/private/secret.txt"]) {
       // Only a scope is missing: HTTP 403 step-up, carrying the -32001 refusal.
@@ -115,7 +142,7 @@ describe("resource URIs are normalised before scope patterns match", () => {
       .filter(Boolean)
       .map((l) => JSON.parse(l) as { reason?: string; status?: string })
       .filter((e) => e.reason === "uri_not_canonical");
-    assert.ok(refused.length >= 10, `audited ${refused.length} uri_not_canonical refusals`);
+    assert.ok(refused.length >= 17, `audited ${refused.length} uri_not_canonical refusals`);
     assert.ok(refused.every((e) => e.status === "denied"));
   });
 });
