@@ -39,7 +39,7 @@ export function openAuthServerStores(
   const newKey = () => randomBytes(32).toString("base64url");
   if (postgres) {
     return {
-      models: new PostgresOAuthStore(postgres, onReuse),
+      models: new PostgresOAuthStore(postgres, state.stateKey, onReuse),
       consents: new PostgresConsentStore(postgres),
       accessTokens: accessTokenRecords(state, postgres),
       csrfKey: async () => Buffer.from(await postgres.setting(CSRF_KEY, newKey), "base64url"),
@@ -49,6 +49,7 @@ export function openAuthServerStores(
   return {
     models: new OAuthStore(
       state.db,
+      state.stateKey,
       onReuse,
       share && ((tokens) => tokens.forEach((t) => void share(t.jti, t.expiresAt))),
     ),

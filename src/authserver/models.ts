@@ -1,25 +1,8 @@
-import { createHash } from "node:crypto";
 import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from "oidc-provider";
 import { StoreUnavailable } from "./outage.js";
 
 /** A value, or a promise of it: the SQLite stores answer at once, the Postgres ones later. */
 export type Awaitable<T> = T | Promise<T>;
-
-// Models whose id is itself a bearer secret (the code or token a client presents): stored under
-// its SHA-256 only, and the payload's `jti` (the same value) is not stored, so a copy of the state
-// holds no usable code or refresh token.
-const SECRET_IDS: ReadonlySet<string> = new Set([
-  "AccessToken",
-  "AuthorizationCode",
-  "RefreshToken",
-  "ClientCredentials",
-  "InitialAccessToken",
-  "RegistrationAccessToken",
-  "DeviceCode",
-  "BackchannelAuthenticationRequest",
-  "PushedAuthorizationRequest",
-  "PreAuthorizedCode",
-]);
 
 // One-time artefacts that mint tokens: a second redemption means one of the two holders is an
 // attacker, so the whole grant goes.
@@ -57,7 +40,10 @@ export interface GrantInfo {
 /** The grants a listing returns at most (the newest first). */
 export const MAX_LISTED_GRANTS = 1_000;
 
-/** A stored `Grant` row as a GrantInfo; scopes are the OIDC scopes and every resource's. */
+/**
+ * A stored `Grant` row, its payload opened (at-rest.ts), as a GrantInfo; scopes are the OIDC
+ * scopes and every resource's.
+ */
 export function grantInfo(row: {
   key: string;
   payload: string;
@@ -120,75 +106,12 @@ export interface OAuthModelStore {
   adapterFactory(): AdapterFactory;
 }
 
-/** The columns a model is stored under, whichever the database. */
-export interface StoredModel {
-  model: string;
-  key: string;
-  payload: string;
-  grantId: string | null;
-  sessionUid: string | null;
-  userCode: string | null;
-  clientId: string | null;
-  accountId: string | null;
-  now: number;
-  expiresAt: number | null;
-}
-
-export function digest(value: string): string {
-  return createHash("sha256").update(value).digest("base64url");
-}
-
-export function isSecretModel(model: string): boolean {
-  return SECRET_IDS.has(model);
-}
-
-/** The primary key a model's id is stored under: the id, or its SHA-256 when it is a secret. */
-export function storedKey(model: string, id: string): string {
-  return SECRET_IDS.has(model) ? digest(id) : id;
-}
-
-export function storedModel(
-  model: string,
-  id: string,
-  payload: AdapterPayload,
-  expiresIn: number | undefined,
-  now = Date.now(),
-): StoredModel {
-  const secret = SECRET_IDS.has(model);
-  const stored: AdapterPayload = { ...payload };
-  if (secret) delete stored.jti;
-  return {
-    model,
-    key: secret ? digest(id) : id,
-    payload: JSON.stringify(stored),
-    grantId: model === "Grant" ? id : (stringOrNull(payload.grantId) ?? null),
-    sessionUid: model === "Session" ? stringOrNull(payload.uid) : null,
-    userCode: typeof payload.userCode === "string" ? digest(payload.userCode) : null,
-    clientId: model === "Client" ? id : stringOrNull(payload.clientId),
-    accountId: stringOrNull(payload.accountId),
-    now,
-    expiresAt: typeof expiresIn === "number" && expiresIn > 0 ? now + expiresIn * 1000 : null,
-  };
-}
-
-/** A stored row as oidc-provider's payload again; `id` restores a secret model's `jti`. */
-export function revive(row: { payload: string; consumed_at: number | null }, id: string | undefined) {
-  const payload = JSON.parse(row.payload) as AdapterPayload;
-  if (id !== undefined) payload.jti = id;
-  if (row.consumed_at !== null) payload.consumed = Math.floor(row.consumed_at / 1000);
-  return payload;
-}
-
 export function reuseLabel(model: string): string {
   return model === "RefreshToken"
     ? "refresh token"
     : model === "AuthorizationCode"
       ? "authorization code"
       : model;
-}
-
-function stringOrNull(value: unknown): string | null {
-  return typeof value === "string" ? value : null;
 }
 
 /** oidc-provider's adapters over a model store, one per model. */

@@ -1,17 +1,14 @@
 import { errors, type AdapterFactory, type AdapterPayload } from "oidc-provider";
 import type { PostgresState, Queryable } from "../state/postgres.js";
+import { StateKeyError, type StateKey } from "../state/sealed.js";
+import { ModelsAtRest, type EarlierRow } from "./at-rest.js";
 import {
   ABANDONED_CLIENT_MS,
-  digest,
   GRANT_SOURCES,
   grantInfo,
-  isSecretModel,
   MAX_LISTED_GRANTS,
   modelAdapters,
-  revive,
   reuseLabel,
-  storedKey,
-  storedModel,
   type GrantInfo,
   type GrantRevocation,
   type OAuthModelStore,
@@ -19,6 +16,7 @@ import {
 } from "./models.js";
 
 interface Row {
+  key: string;
   payload: string;
   consumed_at: number | null;
 }
@@ -37,19 +35,30 @@ const NO_SWEEP: SweepResult = Object.freeze({ expiredGrants: [], removed: 0, aba
  *   access-tokens.ts), so a token minted while its grant is being revoked is born revoked.
  * - a sweep runs under a transaction-scoped advisory lock that it only tries to take: when
  *   another instance is sweeping, this one skips its turn.
+ *
+ * Ids that are bearer values are stored under a keyed digest and every payload is sealed with the
+ * state key, which every instance must share (at-rest.ts). Rows an earlier release wrote are
+ * rewritten on this store's first use, under an advisory lock (one instance does it).
  */
 export class PostgresOAuthStore implements OAuthModelStore {
+  private readonly rows: ModelsAtRest;
+  private upgraded: Promise<void> | undefined;
+
   constructor(
     private readonly pg: PostgresState,
+    stateKey: StateKey,
     private readonly onReuse: (revocation: GrantRevocation) => void,
-  ) {}
+  ) {
+    this.rows = new ModelsAtRest(stateKey);
+  }
 
   adapterFactory(): AdapterFactory {
     return modelAdapters(this);
   }
 
   async upsert(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined) {
-    const m = storedModel(model, id, payload, expiresIn);
+    await this.ready();
+    const m = this.rows.store(model, id, payload, expiresIn);
     await this.pg.query(
       `INSERT INTO warden_oauth_models
          (model, key, payload, grant_id, session_uid, user_code, client_id, account_id, created_at, expires_at)
@@ -74,39 +83,43 @@ export class PostgresOAuthStore implements OAuthModelStore {
   }
 
   async find(model: string, id: string): Promise<AdapterPayload | undefined> {
+    await this.ready();
     const r = await this.pg.query<Row>(
-      `SELECT payload, consumed_at FROM warden_oauth_models
+      `SELECT key, payload, consumed_at FROM warden_oauth_models
        WHERE model = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3)`,
-      [model, storedKey(model, id), Date.now()],
+      [model, this.rows.storedKey(model, id), Date.now()],
     );
     const row = r.rows[0];
-    return row ? revive(row, isSecretModel(model) ? id : undefined) : undefined;
+    return row ? this.rows.open(model, row, id) : undefined;
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    await this.ready();
     const r = await this.pg.query<Row>(
-      `SELECT payload, consumed_at FROM warden_oauth_models
+      `SELECT key, payload, consumed_at FROM warden_oauth_models
        WHERE model = 'Session' AND session_uid = $1 AND (expires_at IS NULL OR expires_at > $2)`,
       [uid, Date.now()],
     );
     const row = r.rows[0];
-    return row ? revive(row, undefined) : undefined;
+    return row ? this.rows.open("Session", row) : undefined;
   }
 
   async findByUserCode(model: string, userCode: string): Promise<AdapterPayload | undefined> {
-    // The device code's own value is not stored, so the model cannot be rebuilt from a user code.
-    if (isSecretModel(model)) return undefined;
+    // A device code's own value is not stored, so the model cannot be rebuilt from a user code.
+    if (this.rows.dropsId(model)) return undefined;
+    await this.ready();
     const r = await this.pg.query<Row>(
-      `SELECT payload, consumed_at FROM warden_oauth_models
+      `SELECT key, payload, consumed_at FROM warden_oauth_models
        WHERE model = $1 AND user_code = $2 AND (expires_at IS NULL OR expires_at > $3)`,
-      [model, digest(userCode), Date.now()],
+      [model, this.rows.userCode(userCode), Date.now()],
     );
     const row = r.rows[0];
-    return row ? revive(row, undefined) : undefined;
+    return row ? this.rows.open(model, row) : undefined;
   }
 
   async consume(model: string, id: string): Promise<void> {
-    const key = storedKey(model, id);
+    await this.ready();
+    const key = this.rows.storedKey(model, id);
     const r = await this.pg.query(
       "UPDATE warden_oauth_models SET consumed_at = $1 WHERE model = $2 AND key = $3 AND consumed_at IS NULL",
       [Date.now(), model, key],
@@ -122,17 +135,19 @@ export class PostgresOAuthStore implements OAuthModelStore {
   }
 
   async destroy(model: string, id: string): Promise<void> {
+    await this.ready();
     if (model === "Grant") {
       await this.revokeGrant(id, "grant destroyed");
       return;
     }
     await this.pg.query("DELETE FROM warden_oauth_models WHERE model = $1 AND key = $2", [
       model,
-      storedKey(model, id),
+      this.rows.storedKey(model, id),
     ]);
   }
 
   async revokeByGrantId(model: string, grantId: string): Promise<void> {
+    await this.ready();
     await this.pg.transaction(async (tx) => {
       await tx.query("DELETE FROM warden_oauth_models WHERE model = $1 AND grant_id = $2", [model, grantId]);
       if (model === "AccessToken") await revokeAccessTokens(tx, grantId);
@@ -140,11 +155,13 @@ export class PostgresOAuthStore implements OAuthModelStore {
   }
 
   /** Revokes a whole grant family: the grant, its codes and refresh tokens, its JWT access tokens. */
-  revokeGrant(grantId: string, reason: string): Promise<GrantRevocation> {
+  async revokeGrant(grantId: string, reason: string): Promise<GrantRevocation> {
+    await this.ready();
     return this.pg.transaction((tx) => revokeFamily(tx, grantId, reason));
   }
 
   async listGrants(now = Date.now()): Promise<GrantInfo[]> {
+    await this.ready();
     const r = await this.pg.query<{
       key: string;
       payload: string;
@@ -156,17 +173,21 @@ export class PostgresOAuthStore implements OAuthModelStore {
        ORDER BY created_at DESC LIMIT ${MAX_LISTED_GRANTS}`,
       [now],
     );
-    return r.rows.map(grantInfo);
+    return r.rows.map((row) =>
+      grantInfo({ ...row, payload: this.rows.openPayload("Grant", row.key, row.payload) }),
+    );
   }
 
   async dynamicClientCount(): Promise<number> {
+    await this.ready();
     const r = await this.pg.query<{ n: number }>(
       "SELECT COUNT(*) AS n FROM warden_oauth_models WHERE model = 'Client'",
     );
     return r.rows[0]?.n ?? 0;
   }
 
-  sweep(now = Date.now()): Promise<SweepResult> {
+  async sweep(now = Date.now()): Promise<SweepResult> {
+    await this.ready();
     return this.pg.transaction(async (tx) => {
       const lock = await tx.query<{ mine: boolean }>(
         "SELECT pg_try_advisory_xact_lock(hashtext('mcp-warden oauth sweep')) AS mine",
@@ -200,6 +221,43 @@ export class PostgresOAuthStore implements OAuthModelStore {
         [now - ABANDONED_CLIENT_MS],
       );
       return { expiredGrants, removed, abandonedClients };
+    });
+  }
+
+  /**
+   * Rows an earlier release wrote, rewritten once per process before its first use of them. A
+   * failure to reach Postgres is tried again by the next caller; a row sealed with another state
+   * key is not (the key will not change under this process): everything refuses until restarted.
+   */
+  private ready(): Promise<void> {
+    this.upgraded ??= this.upgrade().catch((err: unknown) => {
+      if (!(err instanceof StateKeyError)) this.upgraded = undefined;
+      throw err;
+    });
+    return this.upgraded;
+  }
+
+  private upgrade(): Promise<void> {
+    const rows = this.rows;
+    return this.pg.transaction(async (tx) => {
+      await tx.query("SELECT pg_advisory_xact_lock(hashtext('mcp-warden oauth at rest'))");
+      const earlier = await tx.query<EarlierRow>(
+        `SELECT model, key, payload, user_code FROM warden_oauth_models
+         WHERE substr(payload, 1, $1) <> $2 ORDER BY model, key`,
+        [rows.sealedPrefix.length, rows.sealedPrefix],
+      );
+      for (const row of earlier.rows) {
+        let next;
+        try {
+          next = rows.upgrade(row);
+        } catch (err) {
+          throw new StateKeyError(`postgres state ${this.pg.where}: ${(err as Error).message}`);
+        }
+        await tx.query(
+          "UPDATE warden_oauth_models SET key = $1, payload = $2, user_code = $3 WHERE model = $4 AND key = $5",
+          [next.key, next.payload, next.userCode, row.model, row.key],
+        );
+      }
     });
   }
 }

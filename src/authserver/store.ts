@@ -1,17 +1,14 @@
 import { errors, type AdapterFactory, type AdapterPayload } from "oidc-provider";
+import { StateKeyError, type StateKey } from "../state/sealed.js";
 import type { Db } from "../state/store.js";
+import { ModelsAtRest, type EarlierRow } from "./at-rest.js";
 import {
   ABANDONED_CLIENT_MS,
-  digest,
   GRANT_SOURCES,
   grantInfo,
-  isSecretModel,
   MAX_LISTED_GRANTS,
   modelAdapters,
-  revive,
   reuseLabel,
-  storedKey,
-  storedModel,
   type GrantInfo,
   type GrantRevocation,
   type OAuthModelStore,
@@ -21,6 +18,7 @@ import {
 export { ABANDONED_CLIENT_MS, type GrantRevocation, type SweepResult } from "./models.js";
 
 interface Row {
+  key: string;
   payload: string;
   consumed_at: number | null;
 }
@@ -37,16 +35,23 @@ export interface RevokedAccessToken {
  * the registry of issued JWT access tokens. Every call is one synchronous SQLite statement or
  * transaction, so a consume is an atomic compare-and-set even across concurrent requests. With
  * `state.postgres` the same lives in Postgres instead (store-postgres.ts).
+ *
+ * Ids that are bearer values are stored under a keyed digest and every payload is sealed with the
+ * state key (at-rest.ts). Rows an earlier release wrote are rewritten when the store opens.
  */
 export class OAuthStore implements OAuthModelStore {
   private readonly stmt;
+  private readonly rows: ModelsAtRest;
 
   constructor(
     readonly db: Db,
+    stateKey: StateKey,
     private readonly onReuse: (revocation: GrantRevocation) => void,
     /** Told of every access token revoked with a grant, after the revocation has committed. */
     private readonly onAccessTokensRevoked?: (tokens: RevokedAccessToken[]) => void,
   ) {
+    this.rows = new ModelsAtRest(stateKey);
+    upgradeRows(db, this.rows);
     this.stmt = {
       upsert: db.prepare(
         `INSERT INTO oauth_models
@@ -58,11 +63,11 @@ export class OAuthStore implements OAuthModelStore {
            account_id = excluded.account_id, expires_at = excluded.expires_at`,
       ),
       find: db.prepare(
-        `SELECT payload, consumed_at FROM oauth_models
+        `SELECT key, payload, consumed_at FROM oauth_models
          WHERE model = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)`,
       ),
       findByUid: db.prepare(
-        `SELECT payload, consumed_at FROM oauth_models
+        `SELECT key, payload, consumed_at FROM oauth_models
          WHERE model = 'Session' AND session_uid = ? AND (expires_at IS NULL OR expires_at > ?)`,
       ),
       findByUserCode: db.prepare(
@@ -115,23 +120,25 @@ export class OAuthStore implements OAuthModelStore {
   }
 
   upsert(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined): void {
-    this.stmt.upsert.run(storedModel(model, id, payload, expiresIn));
+    this.stmt.upsert.run(this.rows.store(model, id, payload, expiresIn));
   }
 
   find(model: string, id: string): AdapterPayload | undefined {
-    const row = this.stmt.find.get(model, storedKey(model, id), Date.now()) as Row | undefined;
-    return row ? revive(row, isSecretModel(model) ? id : undefined) : undefined;
+    const row = this.stmt.find.get(model, this.rows.storedKey(model, id), Date.now()) as Row | undefined;
+    return row ? this.rows.open(model, row, id) : undefined;
   }
 
   findByUid(uid: string): AdapterPayload | undefined {
     const row = this.stmt.findByUid.get(uid, Date.now()) as Row | undefined;
-    return row ? revive(row, undefined) : undefined;
+    return row ? this.rows.open("Session", row) : undefined;
   }
 
   findByUserCode(model: string, userCode: string): AdapterPayload | undefined {
-    // The device code's own value is not stored, so the model cannot be rebuilt from a user code.
-    const row = this.stmt.findByUserCode.get(model, digest(userCode), Date.now()) as Row | undefined;
-    return row && !isSecretModel(model) ? revive(row, undefined) : undefined;
+    // A device code's own value is not stored, so the model cannot be rebuilt from a user code.
+    if (this.rows.dropsId(model)) return undefined;
+    const row = this.stmt.findByUserCode.get(model, this.rows.userCode(userCode), Date.now()) as
+      Row | undefined;
+    return row ? this.rows.open(model, row) : undefined;
   }
 
   /**
@@ -139,7 +146,7 @@ export class OAuthStore implements OAuthModelStore {
    * token exactly one wins; the loser revokes the grant family and is refused.
    */
   consume(model: string, id: string): void {
-    const key = storedKey(model, id);
+    const key = this.rows.storedKey(model, id);
     if (this.stmt.consume.run(Date.now(), model, key).changes === 1) return;
     if (!GRANT_SOURCES.has(model)) return;
     const row = this.stmt.grantOf.get(model, key) as { grant_id: string | null } | undefined;
@@ -152,7 +159,7 @@ export class OAuthStore implements OAuthModelStore {
       this.revokeGrant(id, "grant destroyed");
       return;
     }
-    this.stmt.destroy.run(model, storedKey(model, id));
+    this.stmt.destroy.run(model, this.rows.storedKey(model, id));
   }
 
   revokeByGrantId(model: string, grantId: string): void {
@@ -203,7 +210,7 @@ export class OAuthStore implements OAuthModelStore {
         created_at: number;
         expires_at: number | null;
       }>
-    ).map(grantInfo);
+    ).map((row) => grantInfo({ ...row, payload: this.rows.openPayload("Grant", row.key, row.payload) }));
   }
 
   dynamicClientCount(): number {
@@ -224,4 +231,32 @@ export class OAuthStore implements OAuthModelStore {
       return { expiredGrants, removed, abandonedClients };
     })();
   }
+}
+
+/**
+ * Rewrites the rows an earlier release stored (ids in the clear or under a bare SHA-256, payloads
+ * in plaintext) as this one stores them, then rewrites the file (VACUUM) and empties the WAL so
+ * that the old values do not linger in free pages. A row sealed with another state key stops the
+ * start, naming it, before anything is written.
+ */
+function upgradeRows(db: Db, rows: ModelsAtRest): void {
+  const earlier = db
+    .prepare("SELECT model, key, payload, user_code FROM oauth_models WHERE substr(payload, 1, ?) <> ?")
+    .all(rows.sealedPrefix.length, rows.sealedPrefix) as EarlierRow[];
+  if (earlier.length === 0) return;
+  let upgraded;
+  try {
+    upgraded = earlier.map((row) => ({ row, next: rows.upgrade(row) }));
+  } catch (err) {
+    throw new StateKeyError(`the authorization server's state: ${(err as Error).message}`);
+  }
+  const update = db.prepare(
+    "UPDATE oauth_models SET key = ?, payload = ?, user_code = ? WHERE model = ? AND key = ?",
+  );
+  db.transaction(() => {
+    for (const { row, next } of upgraded)
+      update.run(next.key, next.payload, next.userCode, row.model, row.key);
+  })();
+  db.exec("VACUUM");
+  db.pragma("wal_checkpoint(TRUNCATE)");
 }

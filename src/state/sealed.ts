@@ -35,6 +35,11 @@ export function isSealed(value: string): boolean {
   return value.startsWith(PREFIX);
 }
 
+/** How every value sealed with the key `keyId` begins (for a query that finds the others). */
+export function sealedPrefix(keyId: string): string {
+  return `${PREFIX}${keyId}:`;
+}
+
 /** The key id a sealed value names, or undefined when it is not sealed. */
 export function sealedKeyId(value: string): string | undefined {
   if (!isSealed(value)) return undefined;
@@ -50,6 +55,7 @@ export class StateKey {
   /** Names the key in every sealed value (an HMAC of it): tells "another key" from "tampered". */
   readonly id: string;
   private readonly aead: Buffer;
+  private readonly index: Buffer;
 
   private constructor(
     key: Buffer,
@@ -58,6 +64,9 @@ export class StateKey {
   ) {
     this.id = createHmac("sha256", key).update("mcp-warden state key id").digest("hex").slice(0, 16);
     this.aead = Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), "mcp-warden state seal v1", KEY_BYTES));
+    this.index = Buffer.from(
+      hkdfSync("sha256", key, Buffer.alloc(0), "mcp-warden state index v1", KEY_BYTES),
+    );
   }
 
   /** A key from its text: 64 hex digits, or base64/base64url of 32 bytes. */
@@ -116,6 +125,15 @@ export class StateKey {
   /** A fresh random key that is never written anywhere (an in-memory store's). */
   static ephemeral(): StateKey {
     return new StateKey(randomBytes(KEY_BYTES), "an ephemeral key");
+  }
+
+  /**
+   * HMAC-SHA-256 of `data` under a key derived from the state key (base64url): where a bearer value
+   * is looked up by, so that a copy of the store can neither be searched for a known value nor have
+   * guesses checked against it.
+   */
+  digest(data: string | Uint8Array): string {
+    return createHmac("sha256", this.index).update(data).digest("base64url");
   }
 
   seal(plaintext: string, context: string): string {

@@ -241,6 +241,11 @@ export class FormBrowser {
     throw new Error(`too many redirects from ${url}`);
   }
 
+  /** The value of a cookie the browser holds (what a test looks for in the state store). */
+  cookie(name: string): string | undefined {
+    return this.cookies.find((c) => c.name === name)?.value;
+  }
+
   async submit(form: Form, extra: Record<string, string> = {}) {
     return this.navigate(form.action, { method: "POST", form: { ...form.fields, ...extra } });
   }

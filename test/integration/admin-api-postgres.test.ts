@@ -9,6 +9,7 @@ import { eventsAfter, newestEvents } from "../../src/audit/query.js";
 import { PostgresSink } from "../../src/audit/sinks/postgres.js";
 import { PostgresOAuthStore } from "../../src/authserver/store-postgres.js";
 import { PostgresState } from "../../src/state/postgres.js";
+import { StateKey } from "../../src/state/sealed.js";
 
 const PG = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -33,7 +34,7 @@ describe("admin API reads from Postgres", () => {
   test("grants: listed newest first with scopes and resources, expired ones left out; revoked by id", async () => {
     const pg = new PostgresState(url);
     opened.push(pg);
-    const store = new PostgresOAuthStore(pg, () => undefined);
+    const store = new PostgresOAuthStore(pg, StateKey.ephemeral(), () => undefined);
     const now = Math.floor(Date.now() / 1000);
     await store.upsert(
       "Grant",

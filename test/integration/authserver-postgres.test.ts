@@ -23,6 +23,7 @@ import {
   authorize,
   authorizeUrl,
   pkcePair,
+  registerClient,
   registerPublicClient,
   revoke,
   tokenRequest,
@@ -249,6 +250,77 @@ describe("two instances on one Postgres: one authorization server", () => {
     assert.equal(await access(b, rotated.access), 401, "its access token is refused at B");
     assert.equal(await access(a, rotated.access), 401);
     assert.equal(await access(b, first.access), 401);
+  });
+
+  test("Postgres holds no session cookie, interaction id, code, token or client secret; all of them work", async () => {
+    lb.send("alternate");
+    const reg = await registerClient(lb.url, {
+      redirect_uris: [CALLBACK],
+      grant_types: ["authorization_code", "refresh_token"],
+      token_endpoint_auth_method: "client_secret_basic",
+    });
+    assert.equal(reg.status, 201, JSON.stringify(reg.body));
+    const client = reg.body as Registered & { client_secret: string };
+    const basic = { id: client.client_id, secret: client.client_secret };
+    const browser = new FormBrowser(lb.url);
+    const { verifier, challenge } = pkcePair();
+    const url = authorizeUrl(lb.url, {
+      clientId: client.client_id,
+      redirectUri: CALLBACK,
+      scope: "demo:use",
+      resource,
+      challenge,
+      method: "S256",
+    });
+    const out = await authorize(browser, url, { user: "alice" });
+    assert.ok(out.code);
+    const tokens = await tokenRequest(
+      lb.url,
+      {
+        grant_type: "authorization_code",
+        code: out.code,
+        code_verifier: verifier,
+        redirect_uri: CALLBACK,
+        resource,
+      },
+      basic,
+    );
+    assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
+    const pending = new FormBrowser(lb.url);
+    const step = await pending.navigate(url);
+    const uid = /\/oauth\/interaction\/([^/?]+)/.exec(step.page?.url ?? "")?.[1];
+    assert.ok(uid, "a sign-in left pending");
+    const secrets: Record<string, string> = {
+      "session cookie": browser.cookie("warden-session") ?? "",
+      "interaction id": uid,
+      code: out.code,
+      "refresh token": tokens.body.refresh_token ?? "",
+      "access token": tokens.body.access_token ?? "",
+      "client secret": client.client_secret,
+    };
+    const tables = await pg.query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = $1",
+      [schema],
+    );
+    const values: string[] = [];
+    for (const t of tables.rows) {
+      for (const row of (await pg.query(`SELECT * FROM ${schema}."${t.table_name}"`)).rows)
+        for (const v of Object.values(row as object)) if (v !== null) values.push(String(v));
+    }
+    for (const [what, secret] of Object.entries(secrets)) {
+      assert.ok(secret.length >= 16, what);
+      assert.ok(!values.some((v) => v.includes(secret)), `${what} is stored in Postgres`);
+    }
+    // Each still works, on either instance.
+    const again = await authorize(browser, url);
+    assert.ok(again.code && again.pages.length === 0, "the session is still signed in");
+    const rotated = await tokenRequest(
+      b.url,
+      { grant_type: "refresh_token", refresh_token: tokens.body.refresh_token!, resource },
+      basic,
+    );
+    assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
+    assert.equal(await access(a, rotated.body.access_token!), 200);
   });
 
   test("two instances redeeming one refresh token at once: at most one wins, and the family is revoked", async () => {

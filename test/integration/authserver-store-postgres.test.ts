@@ -1,9 +1,11 @@
 // The authorization server's and the API keys' Postgres state in-process (a schema of its own):
-// secrets stored hashed, one-time use that stays atomic under concurrent redemptions (several
+// bearer ids stored under a keyed digest and payloads sealed (rows an earlier release wrote
+// rewritten once, however many instances start together; another state key refused), one-time use that stays atomic under concurrent redemptions (several
 // connections, as several instances would hold), family revocation, access tokens born revoked
 // once their grant is gone, sweeps that are safe when instances sweep together, the schema
 // version, and API keys. Time is passed to the sweep, never waited for.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { errors } from "oidc-provider";
 import pgLib from "pg";
@@ -15,8 +17,12 @@ import { ABANDONED_CLIENT_MS, type GrantRevocation } from "../../src/authserver/
 import { PostgresOAuthStore } from "../../src/authserver/store-postgres.js";
 import { POSTGRES_MIGRATIONS } from "../../src/state/postgres-migrations.js";
 import { PostgresState } from "../../src/state/postgres.js";
+import { isSealed, StateKey, StateKeyError } from "../../src/state/sealed.js";
 
 const PG = "postgres://postgres@127.0.0.1:5432/test";
+// Every instance shares one state key.
+const KEY = StateKey.ephemeral();
+const sha256 = (value: string) => createHash("sha256").update(value).digest("base64url");
 
 describe("authorization server state in Postgres", () => {
   const schema = `as_store_${process.pid}_${Date.now()}`;
@@ -46,7 +52,7 @@ describe("authorization server state in Postgres", () => {
   async function setup(pg = open()) {
     const id = `${++n}`;
     const reused: GrantRevocation[] = [];
-    const store = new PostgresOAuthStore(pg, (r) => reused.push(r));
+    const store = new PostgresOAuthStore(pg, KEY, (r) => reused.push(r));
     const registry = new PostgresAccessTokenRegistry(pg);
     const consents = new PostgresConsentStore(pg);
     const now = Math.floor(Date.now() / 1000);
@@ -104,13 +110,144 @@ describe("authorization server state in Postgres", () => {
     assert.equal(await store.find("RefreshToken", "another-value"), undefined);
   });
 
+  /** Every value of every column of every table of the schema, as text. */
+  async function everyStoredValue(): Promise<string[]> {
+    const tables = await admin.query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = $1",
+      [schema],
+    );
+    const values: string[] = [];
+    for (const t of tables.rows) {
+      const r = await admin.query(`SELECT * FROM ${schema}."${t.table_name}"`);
+      for (const row of r.rows) for (const v of Object.values(row)) if (v !== null) values.push(String(v));
+    }
+    return values;
+  }
+
+  test("bearer ids are stored under a keyed digest, every payload is sealed; no column holds a secret", async () => {
+    const { store, id } = await setup();
+    await store.upsert(
+      "Session",
+      `cookie-${id}-value`,
+      { jti: `cookie-${id}-value`, uid: `uid-${id}`, accountId: "alice" },
+      100,
+    );
+    await store.upsert("Interaction", `interaction-${id}-uid`, { jti: `interaction-${id}-uid` }, 100);
+    await store.upsert(
+      "Client",
+      `client-secretive-${id}`,
+      { client_id: `client-secretive-${id}`, client_secret: `client-secret-${id}-value` },
+      undefined,
+    );
+    const secrets = [
+      `cookie-${id}-value`,
+      `interaction-${id}-uid`,
+      `refresh-secret-${id}`,
+      `code-secret-${id}`,
+      `client-secret-${id}-value`,
+    ];
+    const values = await everyStoredValue();
+    for (const secret of secrets) {
+      assert.ok(!values.some((v) => v.includes(secret)), `${secret} is stored`);
+      assert.ok(!values.includes(sha256(secret)), `${secret} is stored under its bare SHA-256`);
+    }
+    const payloads = await admin.query<{ payload: string }>(
+      `SELECT payload FROM ${schema}.warden_oauth_models`,
+    );
+    assert.ok(payloads.rows.every((r) => isSealed(r.payload)));
+    assert.equal((await store.findByUid(`uid-${id}`))?.jti, `cookie-${id}-value`);
+    assert.equal((await store.find("Interaction", `interaction-${id}-uid`))?.jti, `interaction-${id}-uid`);
+    const client = await store.find("Client", `client-secretive-${id}`);
+    assert.equal(client?.client_secret, `client-secret-${id}-value`);
+    // The registration tests below count the clients.
+    await store.destroy("Client", `client-secretive-${id}`);
+  });
+
+  test("rows an earlier release wrote are rewritten once, however many instances start together", async () => {
+    const now = Date.now();
+    const insert = (model: string, key: string, payload: object, grant: string | null, uid: string | null) =>
+      admin.query(
+        `INSERT INTO ${schema}.warden_oauth_models
+           (model, key, payload, grant_id, session_uid, client_id, account_id, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, 'c-earlier', 'alice', $6, $7)`,
+        [model, key, JSON.stringify(payload), grant, uid, now, now + 60_000],
+      );
+    await insert(
+      "Grant",
+      "grant-earlier",
+      { jti: "grant-earlier", accountId: "alice" },
+      "grant-earlier",
+      null,
+    );
+    await insert(
+      "RefreshToken",
+      sha256("refresh-earlier"),
+      { grantId: "grant-earlier" },
+      "grant-earlier",
+      null,
+    );
+    await insert(
+      "Session",
+      "cookie-earlier",
+      { jti: "cookie-earlier", uid: "uid-earlier" },
+      null,
+      "uid-earlier",
+    );
+    await insert(
+      "Client",
+      "c-earlier",
+      { client_id: "c-earlier", client_secret: "secret-earlier" },
+      null,
+      null,
+    );
+    const stores = [open(), open(), open()].map((pg) => new PostgresOAuthStore(pg, KEY, () => undefined));
+    const found = await Promise.all(stores.map((s) => s.find("RefreshToken", "refresh-earlier")));
+    for (const f of found) assert.equal(f?.grantId, "grant-earlier");
+    const rows = await admin.query<{ model: string; key: string; payload: string }>(
+      `SELECT model, key, payload FROM ${schema}.warden_oauth_models
+       WHERE grant_id = 'grant-earlier' OR account_id = 'alice' AND client_id = 'c-earlier'`,
+    );
+    assert.equal(rows.rowCount, 4);
+    for (const r of rows.rows) {
+      assert.ok(isSealed(r.payload), `${r.model} sealed`);
+      assert.ok(!["cookie-earlier", sha256("refresh-earlier")].includes(r.key));
+    }
+    const values = await everyStoredValue();
+    assert.ok(!values.some((v) => v.includes("secret-earlier") || v.includes("cookie-earlier")));
+    assert.equal((await stores[1]!.find("Session", "cookie-earlier"))?.uid, "uid-earlier");
+    assert.equal((await stores[2]!.findByUid("uid-earlier"))?.jti, "cookie-earlier");
+    assert.equal((await stores[0]!.find("Client", "c-earlier"))?.client_secret, "secret-earlier");
+    await stores[0]!.destroy("Client", "c-earlier");
+  });
+
+  test("an instance with another state key refuses everything, naming the row, and rewrites nothing", async () => {
+    await setup();
+    const before = await admin.query(
+      `SELECT key, payload FROM ${schema}.warden_oauth_models ORDER BY model, key`,
+    );
+    const stranger = new PostgresOAuthStore(open(), StateKey.ephemeral(), () => undefined);
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(
+        stranger.find("RefreshToken", "anything"),
+        (err: unknown) =>
+          err instanceof StateKeyError &&
+          /oauth_models:\w+:\S+: sealed with another state key/.test(err.message),
+      );
+    }
+    await assert.rejects(stranger.listGrants(), StateKeyError);
+    const after = await admin.query(
+      `SELECT key, payload FROM ${schema}.warden_oauth_models ORDER BY model, key`,
+    );
+    assert.deepEqual(after.rows, before.rows);
+  });
+
   test("of concurrent redemptions from several connections one wins; the rest revoke the family", async () => {
     for (let round = 0; round < 5; round++) {
       const { id, grant, client, registry, consents } = await setup();
       // One store per "instance", each with its own pool.
       const instances = [open(), open(), open(), open()].map((pg) => {
         const reused: GrantRevocation[] = [];
-        return { reused, store: new PostgresOAuthStore(pg, (r) => reused.push(r)) };
+        return { reused, store: new PostgresOAuthStore(pg, KEY, (r) => reused.push(r)) };
       });
       const results = await Promise.allSettled(
         instances.map((i) => i.store.consume("RefreshToken", `refresh-secret-${id}`)),
@@ -189,7 +326,7 @@ describe("authorization server state in Postgres", () => {
 
   test("expired grants are swept once, however many instances sweep at the same time", async () => {
     const { grant, registry, id } = await setup();
-    const sweepers = [open(), open(), open()].map((pg) => new PostgresOAuthStore(pg, () => undefined));
+    const sweepers = [open(), open(), open()].map((pg) => new PostgresOAuthStore(pg, KEY, () => undefined));
     const later = Date.now() + 200_000;
     const results = await Promise.all(sweepers.map((s) => s.sweep(later)));
     const expired = results.flatMap((r) => r.expiredGrants.map((g) => g.grantId));
