@@ -179,37 +179,63 @@ export class Protector {
   }
 
   /**
-   * What an upstream sends outside a result: log messages (`data`, any JSON, and `logger`), progress
-   * messages and cancellation reasons, checked and redacted like results. Under `block` a flagged
-   * notification's texts are replaced by a neutral one; under `annotate` they are wrapped. Undefined
-   * when it cannot be inspected: the caller drops it.
+   * What an upstream sends outside a result (log messages, progress, cancellations, resource
+   * updates, list changes): every string of the params, at any depth and under any key, is checked
+   * and redacted like a result, `_meta` included. Under `block` a flagged notification's texts are
+   * replaced by a neutral one; under `annotate` they are wrapped. The fields that route it (a
+   * progress token, a request id, a level, a resource URI) cannot be rewritten without misrouting
+   * it: one that carries a secret, hidden characters or instructions drops the whole notification.
+   * Undefined when it must be dropped or cannot be inspected.
    */
   notification(n: Notification, findings: Findings = fresh(), source = "upstream"): Notification | undefined {
-    // Only the free text: tokens, levels and URIs route the message and stay as they are.
-    const fields = NOTIFICATION_TEXTS[n.method];
     const params = n.params;
-    if (!fields || !params || !fields.some((f) => params[f] !== undefined)) return n;
+    if (!params) return n;
     try {
-      const out: JsonObject = { ...params };
-      for (const f of fields) {
-        if (out[f] === undefined) continue;
-        out[f] = mapStrings(out[f], this.options.maxResultBytes, (t) => this.inbound(t, [], findings));
+      const out: JsonObject = {};
+      const texts: string[] = [];
+      for (const [key, value] of Object.entries(params)) {
+        if (ROUTING_FIELDS.has(key)) {
+          if (typeof value === "string" && !this.cleanRoutingText(value, findings)) return undefined;
+          out[key] = value;
+          continue;
+        }
+        out[key] = mapStrings(value, this.options.maxResultBytes, (t) => this.inbound(t, [], findings));
+        texts.push(key);
       }
       if (findings.signals.length > 0 && this.options.injection !== "off") {
-        for (const f of fields) {
-          if (out[f] === undefined) continue;
-          out[f] =
+        for (const key of texts) {
+          out[key] =
             this.options.injection === "block"
-              ? f === "logger"
+              ? key === "logger"
                 ? "withheld"
-                : WITHHELD_TEXT
-              : mapStrings(out[f], Number.MAX_SAFE_INTEGER, (t) => wrapUntrusted(t, source));
+                : mapStrings(out[key] as Json, Number.MAX_SAFE_INTEGER, () => WITHHELD_TEXT)
+              : mapStrings(out[key] as Json, Number.MAX_SAFE_INTEGER, (t) => wrapUntrusted(t, source));
         }
       }
       return { ...n, params: out };
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Whether a text that routes a message (and cannot be rewritten) is clean as written and as a
+   * server or client would decode it: no secret, no hidden character, no instructions.
+   */
+  private cleanRoutingText(text: string, findings: Findings): boolean {
+    const signals = findings.signals.length;
+    if (this.inbound(text, [], findings) !== text || findings.signals.length > signals) return false;
+    let decoded = text;
+    try {
+      decoded = decodeURIComponent(text);
+    } catch {
+      // Not percent-encoded text: as written is all there is.
+    }
+    if (decoded === text) return true;
+    const seen = fresh();
+    this.inbound(decoded, [], seen);
+    findings.signals.push(...seen.signals);
+    return seen.signals.length === 0 && Object.keys(seen.redacted).length === 0;
   }
 
   /** A text from a server on its way to the client: hidden Unicode stripped, signals found, redacted. */
@@ -237,12 +263,8 @@ export { ResultTooLarge };
 export const WITHHELD_TEXT = "[withheld by mcp-warden: the text carried instructions]";
 export const WITHHELD_ERROR = "the upstream's error message was withheld: it carried instructions";
 
-/** The free-text fields of the notifications an upstream may send, by method. */
-const NOTIFICATION_TEXTS: Readonly<Record<string, readonly string[]>> = {
-  "notifications/message": ["data", "logger"],
-  "notifications/progress": ["message"],
-  "notifications/cancelled": ["reason"],
-};
+/** Notification params that route it to its request or resource: checked, never rewritten. */
+const ROUTING_FIELDS: ReadonlySet<string> = new Set(["progressToken", "requestId", "level", "uri"]);
 
 /** The refusal when protection itself failed (fail closed): too large to inspect, or an error. */
 export function protectionError(err: unknown): GatewayError {

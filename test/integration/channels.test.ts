@@ -363,6 +363,73 @@ describe("every channel from a server passes protect", () => {
       );
     });
 
+    test("every string of any notification is checked: extra fields, list changes, resource updates", async () => {
+      const c = await connect({});
+      await c.client.setLoggingLevel("debug");
+      const send = async (server: string, method: string, params: object) => {
+        const seen = c.notifications.length;
+        const what = Buffer.from(JSON.stringify({ method, params })).toString("base64");
+        const sent = await c.client.callTool({ name: `${server}__notify`, arguments: { what } });
+        assert.equal(textOf(sent), "sent");
+        // A sentinel of the same method after it (the same stream, so in order): once the sentinel
+        // arrives, anything relayed before it has too.
+        const marker = Buffer.from(
+          JSON.stringify({
+            method,
+            params: {
+              ...(method === "notifications/message" ? { level: "info", data: "x" } : {}),
+              ...(method === "notifications/resources/updated" ? { uri: "file:///srv/sentinel" } : {}),
+              sentinel: `sentinel ${seen}`,
+            },
+          }),
+        ).toString("base64");
+        await c.client.callTool({ name: `${server}__notify`, arguments: { what: marker } });
+        await waitFor(
+          () =>
+            c.notifications.slice(seen).some((n) => JSON.stringify(n.params).includes(`sentinel ${seen}`)),
+          { what: "the sentinel notification" },
+        );
+        return c.notifications
+          .slice(seen)
+          .filter((n) => n.method === method && !JSON.stringify(n.params).includes("sentinel"));
+      };
+      // Free text under keys no spec names, and deep inside them.
+      const extra = await send("block", "notifications/message", {
+        level: "info",
+        data: "ok",
+        hint: INJECTION,
+        more: { deep: [`key ${AWS_KEY}`] },
+      });
+      assert.equal(extra.length, 1);
+      const extraBody = JSON.stringify(extra[0]?.params);
+      assert.doesNotMatch(extraBody, /ignore all previous/i);
+      assert.ok(!extraBody.includes(AWS_KEY));
+      const changed = await send("soft", "notifications/tools/list_changed", {
+        note: `see ${AWS_KEY}`,
+        why: INJECTION,
+      });
+      assert.equal(changed.length, 1);
+      const changedBody = JSON.stringify(changed[0]?.params);
+      assert.ok(!changedBody.includes(AWS_KEY), changedBody);
+      assert.match(changedBody, /untrusted data from/);
+      // A resource URI routes the update: one carrying a key or instructions drops the notification.
+      for (const uri of [
+        `file:///srv/${AWS_KEY}`,
+        `file:///srv/x?${encodeURIComponent(INJECTION)}`,
+        `note://${INJECTION}`,
+      ]) {
+        const updated = await send("block", "notifications/resources/updated", { uri });
+        assert.deepEqual(updated, [], `relayed: ${uri}`);
+      }
+      const plain = await send("block", "notifications/resources/updated", {
+        uri: "file:///srv/plain.txt",
+        title: `by ${AWS_KEY}`,
+      });
+      assert.equal(plain.length, 1);
+      assert.equal((plain[0]?.params as { uri?: string }).uri, "file:///srv/plain.txt");
+      assert.ok(!JSON.stringify(plain[0]?.params).includes(AWS_KEY));
+    });
+
     test("annotate: a log notification with injected data is wrapped; a plain one is only redacted", async () => {
       const c = await connect({});
       await c.client.setLoggingLevel("debug");
