@@ -129,8 +129,12 @@ const SEALED_COLUMNS: readonly SealedColumn[] = [
   },
 ];
 
+/** Whether anything in the store was sealed: then a missing key file is an error, never a new key. */
 function holdsSealedValues(db: Db): boolean {
-  return SEALED_COLUMNS.some((c) => c.rows(db).some((r) => isSealed(r.value)));
+  if (SEALED_COLUMNS.some((c) => c.rows(db).some((r) => isSealed(r.value)))) return true;
+  // The authorization server's rows (src/authserver/at-rest.ts) are sealed under the same key.
+  const row = db.prepare("SELECT payload FROM oauth_models LIMIT 1").get() as { payload: string } | undefined;
+  return row !== undefined && isSealed(row.payload);
 }
 
 /**
