@@ -14,7 +14,13 @@ export type UriVerdict =
   { readonly ok: true; readonly uri: string } | { readonly ok: false; readonly why: UriRefusal };
 
 export type UriRefusal =
-  "dot_segment" | "hidden_separator" | "control_character" | "bad_percent_encoding" | "nul_byte";
+  | "dot_segment"
+  | "bad_scheme"
+  | "surrounding_space"
+  | "hidden_separator"
+  | "control_character"
+  | "bad_percent_encoding"
+  | "nul_byte";
 
 // RFC 3986 appendix B: scheme, authority, path, query, fragment.
 const PARTS = /^(?:([^:/?#]+):)?(?:\/\/([^/?#]*))?([^?#]*)(\?[^#]*)?(#.*)?$/s;
@@ -24,18 +30,25 @@ const BAD_PERCENT = /%(?![0-9A-Fa-f]{2})/;
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
+// A WHATWG URL parser strips these from both ends, and would then see a scheme the pattern did not.
+const SURROUNDING_SPACE = /^\s|\s$/u;
 /** How many times a segment is decoded looking for a hidden dot segment (double, triple encoding). */
 const DECODE_ROUNDS = 4;
 
 /** The URI as authorization compares it, or why it is refused. */
 export function normalizeUri(uri: string): UriVerdict {
   if (CONTROL.test(uri)) return { ok: false, why: "control_character" };
+  if (SURROUNDING_SPACE.test(uri)) return { ok: false, why: "surrounding_space" };
   if (BAD_PERCENT.test(uri)) return { ok: false, why: "bad_percent_encoding" };
   const text = decodeUnreserved(uri);
   const m = PARTS.exec(text);
   if (!m) return { ok: false, why: "bad_percent_encoding" };
   const [, scheme, authority, path = "", query = "", fragment = ""] = m;
-  const hidden = hiddenSegment(path);
+  if (scheme !== undefined && !SCHEME.test(scheme)) return { ok: false, why: "bad_scheme" };
+  // The query and fragment too: a server that strips `file://` and resolves the rest as a path
+  // reads `x?/../../private` as `/private`. Separators there are ordinary (`?next=%2Fhome`).
+  const hidden = hiddenSegment(path, true) ?? hiddenSegment(query + fragment, false);
   if (hidden) return { ok: false, why: hidden };
   let out = scheme === undefined ? "" : `${scheme.toLowerCase()}:`;
   if (authority !== undefined) out += `//${lowerHost(authority)}`;
@@ -74,7 +87,7 @@ function lowerHost(authority: string): string {
  * Whether the path, decoded as far as some upstream might, holds a `.` or `..` segment, a
  * backslash, a NUL, or a slash that was not one as written.
  */
-function hiddenSegment(path: string): UriRefusal | undefined {
+function hiddenSegment(path: string, separators: boolean): UriRefusal | undefined {
   const slashes = count(path, "/");
   let layer = path;
   for (let round = 0; round <= DECODE_ROUNDS; round++) {
@@ -82,7 +95,7 @@ function hiddenSegment(path: string): UriRefusal | undefined {
     for (const view of [layer, layer.normalize("NFKC")]) {
       for (const segment of view.split(/[/\\]/))
         if (segment === "." || segment === "..") return "dot_segment";
-      if (view.includes("\\") || count(view, "/") !== slashes) return "hidden_separator";
+      if (separators && (view.includes("\\") || count(view, "/") !== slashes)) return "hidden_separator";
     }
     if (layer.includes("\u0000")) return "nul_byte";
     if (!layer.includes("%")) return undefined;

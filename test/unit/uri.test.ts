@@ -73,6 +73,35 @@ test("separators only some servers see are refused: backslashes, encoded slashes
   }
 });
 
+test("a URI a WHATWG parser would read differently is refused: surrounding spaces, a bad scheme", () => {
+  for (const uri of [
+    " file:///srv/private/secret.txt",
+    "file:///srv/private/secret.txt ",
+    "\u00a0file:///srv/private/secret.txt",
+    "\u3000file:///srv/private/secret.txt",
+    "fi le:///srv/private/secret.txt",
+    "1file:///srv/private/secret.txt",
+    "file\u200b:///srv/private/secret.txt",
+  ])
+    assert.equal(normalizeUri(uri).ok, false, JSON.stringify(uri));
+});
+
+test("dot segments in the query or fragment are refused too (a server may resolve them as a path)", () => {
+  for (const uri of [
+    "file:///srv/public/x?/../../private/secret.txt",
+    "file:///srv/public/x#/../../private/secret.txt",
+    "file:///srv/public/x?%2F..%2F..%2Fprivate",
+    "file:///srv/public/x?\\..\\private",
+  ]) {
+    const v = normalizeUri(uri);
+    assert.deepEqual(v, { ok: false, why: "dot_segment" }, uri);
+  }
+  assert.ok(
+    normalizeUri("https://example.com/a?next=%2Fhome%2Fb").ok,
+    "an encoded slash in a query is ordinary",
+  );
+});
+
 test("control characters, NUL and broken escapes are refused", () => {
   for (const uri of [
     "file:///srv/public/x\u0000.txt",
