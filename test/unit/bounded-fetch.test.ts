@@ -1,9 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { Writable } from "node:stream";
 import fc from "fast-check";
 import pino from "pino";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { createParser } from "eventsource-parser";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import {
   boundedFetch,
@@ -26,10 +28,14 @@ const ROOMY: MessageBounds = { maxBytes: 1 << 20, json: { depth: 64, width: 1000
 const SSE = "text/event-stream";
 const JSON_TYPE = "application/json";
 
+type SseEvent = { event?: string | undefined; data: string; id?: string | undefined };
+
 interface Read {
   bytes: Buffer;
-  /** The events an SDK client parses from the bytes it was given (its own pipeline). */
-  events: { event?: string | undefined; data: string; id?: string | undefined }[];
+  /** The events the streamable-HTTP client parses from the bytes it was given (its own pipeline). */
+  events: SseEvent[];
+  /** The events the legacy SSE client (the `eventsource` package) parses from them. */
+  legacyEvents: SseEvent[];
   error: unknown;
   refusals: UpstreamLimitExceeded[];
 }
@@ -67,9 +73,11 @@ async function readBounded(
   const res = boundResponse(new Response(streamOf(chunks), { headers }), "hostile", bounds, (e) =>
     refusals.push(e),
   );
-  const [raw, parsed] = res.body!.tee();
+  const [raw, rest] = res.body!.tee();
+  const [parsed, legacy] = rest.tee();
   const bytes: Buffer[] = [];
-  const events: Read["events"] = [];
+  const events: SseEvent[] = [];
+  const legacyEvents: SseEvent[] = [];
   let error: unknown;
   const readRaw = (async () => {
     for await (const c of raw) bytes.push(Buffer.from(c));
@@ -78,17 +86,40 @@ async function readBounded(
     const stream = parsed.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
     for await (const e of stream) events.push({ event: e.event, data: e.data, id: e.id });
   })().catch(() => {});
-  await Promise.all([readRaw, readEvents]);
-  return { bytes: Buffer.concat(bytes), events, error, refusals };
+  // As eventsource 3 reads: every chunk decoded and fed, even when it decodes to nothing.
+  const readLegacy = (async () => {
+    const decoder = new TextDecoder();
+    const parser = createParser({
+      onEvent: (e) => legacyEvents.push({ event: e.event, data: e.data, id: e.id }),
+    });
+    for await (const c of legacy) parser.feed(decoder.decode(c, { stream: true }));
+  })().catch(() => {});
+  await Promise.all([readRaw, readEvents, readLegacy]);
+  return { bytes: Buffer.concat(bytes), events, legacyEvents, error, refusals };
+}
+
+/** Whether an event's data is within `bounds` (what a client may JSON.parse). */
+function withinBounds(e: SseEvent, bounds: MessageBounds): boolean {
+  if (Buffer.byteLength(e.data) > bounds.maxBytes) return false;
+  return (e.event !== undefined && e.event !== "message") || scanJson(e.data, bounds.json) === undefined;
 }
 
 /** The events an SDK client parses from the server's bytes as they are (no bounds). */
-async function eventsOf(text: string): Promise<Read["events"]> {
-  const events: Read["events"] = [];
+async function eventsOf(text: string): Promise<SseEvent[]> {
+  const events: SseEvent[] = [];
   const stream = streamOf([Buffer.from(text)])
     .pipeThrough(new TextDecoderStream())
     .pipeThrough(new EventSourceParserStream());
   for await (const e of stream) events.push({ event: e.event, data: e.data, id: e.id });
+  return events;
+}
+
+/** The events the legacy SSE client parses from the server's chunks as they are (no bounds). */
+async function legacyEventsOf(chunks: Buffer[]): Promise<SseEvent[]> {
+  const events: SseEvent[] = [];
+  const decoder = new TextDecoder();
+  const parser = createParser({ onEvent: (e) => events.push({ event: e.event, data: e.data, id: e.id }) });
+  for (const c of chunks) parser.feed(decoder.decode(c, { stream: true }));
   return events;
 }
 
@@ -152,6 +183,7 @@ test("an event stream within its bounds passes byte for byte, and the SDK parses
         assert.deepEqual(read.refusals, []);
         assert.equal(read.bytes.toString("utf8"), text);
         assert.deepEqual(read.events, await eventsOf(text));
+        assert.deepEqual(read.legacyEvents, read.events);
       },
     ),
     { numRuns: 300 },
@@ -205,9 +237,90 @@ test("an event past its bounds is never delivered: the stream errors before the 
         // What the SDK saw is some of the events before the hostile one, never more.
         const good = await eventsOf(head);
         assert.deepEqual(read.events, good.slice(0, read.events.length));
+        assert.deepEqual(read.legacyEvents, good.slice(0, read.legacyEvents.length));
       },
     ),
     { numRuns: 300 },
+  );
+});
+
+// Bytes that decoders and parsers treat specially at the start of a stream: byte-order marks (whole
+// or cut), "ï»¿" (which eventsource-parser drops from its first chunk), U+FEFF, invalid UTF-8.
+const startBytes = fc
+  .array(
+    fc.constantFrom(
+      [0xef, 0xbb, 0xbf],
+      [0xc3, 0xaf, 0xc2, 0xbb, 0xc2, 0xbf],
+      [0xef],
+      [0xef, 0xbb],
+      [0xc3, 0xaf],
+      [0xbf],
+      [0xff],
+      [0x0a],
+      [...Buffer.from("data: 1\n")],
+      [...Buffer.from(": c\n")],
+      [...Buffer.from("\n\n")],
+    ),
+    { maxLength: 4 },
+  )
+  .map((parts) => Buffer.from(parts.flat()));
+
+test("whatever the stream starts with and however it is cut, no client gets an event past the bounds", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      startBytes,
+      hostileBlock,
+      fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 10 }),
+      async (start, [hostile], points) => {
+        const bytes = Buffer.concat([start, Buffer.from(render([hostile, ["data: 1", ""]], "\n"))]);
+        const read = await readBounded(cut(bytes, points), SSE, SMALL);
+        for (const e of [...read.events, ...read.legacyEvents])
+          assert.ok(withinBounds(e, SMALL), `delivered: ${e.data.slice(0, 80)}`);
+        // Not refused only when the start turned the hostile lines into something no client parses.
+        if (read.refusals.length === 0) assert.ok(read.bytes.equals(bytes));
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
+
+test("refused exactly when a client would parse an event past the JSON limits, whatever the start", async () => {
+  const parserMark = Buffer.from("ï»¿");
+  const hostileJson = fc.option(
+    hostileBlock.filter(([, limit]) => limit !== "bytes"),
+    { nil: undefined },
+  );
+  await fc.assert(
+    fc.asyncProperty(
+      startBytes,
+      hostileJson,
+      fc.array(goodBlock, { maxLength: 4 }),
+      fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 10 }),
+      async (start, hostile, blocks, points) => {
+        const lines = hostile === undefined ? blocks : [hostile[0], ...blocks];
+        const bytes = Buffer.concat([start, Buffer.from(render(lines, "\n"))]);
+        const read = await readBounded(cut(bytes, points), SSE, SMALL);
+        const afterBom = start.subarray(start.subarray(0, 3).equals(Buffer.from("\ufeff")) ? 3 : 0);
+        if (afterBom.subarray(0, parserMark.length).equals(parserMark)) {
+          assert.deepEqual(
+            read.refusals.map((r) => r.limit),
+            ["framing"],
+          );
+          return;
+        }
+        const unbounded = [
+          ...(await eventsOf(bytes.toString("utf8"))),
+          ...(await legacyEventsOf(cut(bytes, points))),
+        ];
+        const needed = unbounded.some((e) => !withinBounds(e, SMALL));
+        assert.equal(read.refusals.length, needed ? 1 : 0);
+        if (!needed) {
+          assert.ok(read.bytes.equals(bytes));
+          assert.deepEqual(read.legacyEvents, read.events);
+        }
+      },
+    ),
+    { numRuns: 500 },
   );
 });
 
@@ -441,4 +554,42 @@ test("gateway.max_upstream_message_bytes: 16 MiB by default, given to every remo
       bad,
     );
   }
+});
+
+test("each request follows the connection's signal with its own, let go once its body ends", async () => {
+  const connection = new AbortController();
+  const seen: AbortSignal[] = [];
+  const inner = async (_url: string | URL, init?: RequestInit) => {
+    seen.push(init!.signal!);
+    if (seen.length === 3) throw new Error("refused");
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(Buffer.from('{"a":'));
+        if (seen.length === 1) {
+          c.enqueue(Buffer.from("1}"));
+          c.close();
+        }
+        init!.signal!.addEventListener("abort", () => c.error(init!.signal!.reason));
+      },
+    });
+    return new Response(body, { headers: { "content-type": JSON_TYPE } });
+  };
+  const fetch = boundedFetch(inner, "s", SMALL, () => {});
+  const listeners = () => getEventListeners(connection.signal, "abort").length;
+  // A body read to its end, and one cancelled: neither leaves a listener on the connection's signal.
+  const first = await fetch("http://x/", { signal: connection.signal });
+  assert.notEqual(seen[0], connection.signal);
+  assert.equal(listeners(), 1);
+  assert.deepEqual(await first.json(), { a: 1 });
+  assert.equal(listeners(), 0);
+  const second = await fetch("http://x/", { signal: connection.signal });
+  await second.body!.cancel();
+  assert.equal(listeners(), 0);
+  // A request that fails lets go too; one in flight is aborted with the connection.
+  await assert.rejects(fetch("http://x/", { signal: connection.signal }), /refused/);
+  const fourth = await fetch("http://x/", { signal: connection.signal });
+  assert.equal(listeners(), 1);
+  connection.abort(new Error("transport closed"));
+  await assert.rejects(fourth.json(), /transport closed/);
+  assert.equal(listeners(), 0);
 });
