@@ -13,7 +13,8 @@ import { AuthError, AuthUnavailable } from "../auth/errors.js";
 import type { ApiKeyStore } from "../auth/api-keys.js";
 import type { AuthServer } from "../authserver/index.js";
 import type { Gateway } from "../gateway/gateway.js";
-import type { SourceGuard } from "../ops/source-limits.js";
+import type { FailedAuthGuard } from "../ops/failed-auth.js";
+import type { SourceRefusal } from "../ops/source-limits.js";
 import type { RequestGuard } from "../transports/guard.js";
 import type { EndpointAuth } from "../transports/streamable-http.js";
 import type { ActivityRecorder } from "./activity.js";
@@ -82,15 +83,15 @@ export class AdminApi {
   /**
    * Answers a request under /admin/api/. `guardRefusal` is the HTTP layer's verdict of the
    * DNS-rebinding guard; the API asks the guard again for its coded verdict and refuses when
-   * either refuses. `sources` budgets refused tokens per source (`source_limits.failed_auth`, the
-   * MCP routes' budget).
+   * either refuses. `failedAuth` budgets refused tokens per source (`source_limits.failed_auth`,
+   * the MCP routes' budget): past it a source's tokens are refused before they are verified.
    */
   async handle(
     req: IncomingMessage,
     res: ServerResponse,
     path: string,
     guardRefusal?: string,
-    sources?: SourceGuard,
+    failedAuth?: FailedAuthGuard,
   ): Promise<void> {
     const method = req.method ?? "?";
     const what = `${method} ${path}`.slice(0, 100);
@@ -109,7 +110,10 @@ export class AdminApi {
         // Whether a bootstrap token exists is told only to whoever could use it.
         return send(res, 200, await this.ctx.login.document(isLocalRequest(req)));
       }
+      const cut = failedAuth?.before(req, req.headers.authorization);
+      if (cut) return tooManyFailures(res, cut);
       caller = await this.authenticate(req);
+      failedAuth?.passed(req.headers.authorization);
       if (caller.auth === "anonymous" || !caller.scopes.includes(ADMIN_SCOPE))
         throw new AdminRefusal(
           403,
@@ -134,13 +138,8 @@ export class AdminApi {
       if (err instanceof AdminRefusal) {
         // A source past its budget of refused tokens gets 429; its flood is summarised in the audit.
         const flood =
-          err.status === 401
-            ? await sources?.check("failed_auth", req, { path: path.slice(0, 100) })
-            : undefined;
-        if (flood) {
-          const error = `too many failed authentications from this address; retry after ${flood.retryAfterS} s`;
-          return send(res, 429, { error }, { "retry-after": String(flood.retryAfterS) });
-        }
+          err.status === 401 ? await failedAuth?.refused(req, { path: path.slice(0, 100) }) : undefined;
+        if (flood) return tooManyFailures(res, flood);
         send(res, err.status, { error: err.message, ...err.extra }, err.headers);
         if (!err.audited) await this.refused(what, caller, refusalReason(err), err.status);
         return;
@@ -210,6 +209,11 @@ export class AdminApi {
 /** The caller as audit events record it (`client_id` when the token names one). */
 export function who(caller: AdminCaller): AuditPrincipal & { readonly auth: string } {
   return { sub: caller.sub, auth: caller.auth, ...(caller.clientId ? { client_id: caller.clientId } : {}) };
+}
+
+function tooManyFailures(res: ServerResponse, flood: SourceRefusal): void {
+  const error = `too many failed authentications from this address; retry after ${flood.retryAfterS} s`;
+  send(res, 429, { error }, { "retry-after": String(flood.retryAfterS) });
 }
 
 function isJson(contentType: string | undefined): boolean {

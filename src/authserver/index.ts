@@ -17,7 +17,7 @@ import { auditEvent } from "../audit/event.js";
 import type { AuditLog } from "../audit/log.js";
 import { InteractionPages } from "./interactions.js";
 import { SignInThrottle } from "./throttle.js";
-import { SourceGuard, SourceLimits, type SourceLimitName, type SourceRefusal } from "../ops/source-limits.js";
+import type { SourceGuard, SourceLimitName, SourceRefusal } from "../ops/source-limits.js";
 import type { RedisState } from "../state/redis.js";
 import { PROVIDER_CSP } from "./pages.js";
 import type { GrantInfo, GrantRevocation, OAuthModelStore } from "./models.js";
@@ -50,7 +50,12 @@ export interface AuthServerOptions {
    * that the other instances (each with its own SQLite) refuse the tokens too.
    */
   readonly revocationFeed?: RevocationFeed | undefined;
-  /** With `state.redis`: per-source limits (`gateway.source_limits`) shared by every instance. */
+  /**
+   * The gateway's per-source limits (`gateway.source_limits`), the one SourceGuard the MCP routes
+   * and the admin API use too: one budget per source, one flood recorder.
+   */
+  readonly sources: SourceGuard;
+  /** With `state.redis`: the sign-in throttle's counters, shared by every instance. */
   readonly redis?: RedisState | undefined;
 }
 
@@ -160,11 +165,7 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   const decoyHash = await hashPassword(randomBytes(18).toString("base64url"));
   // Unauthenticated work (authorization requests, registrations, sign-ins) is budgeted per source
   // before it reaches oidc-provider or scrypt (docs/authorization-server.md#limits).
-  const sources = new SourceGuard(
-    new SourceLimits(opts.config.gateway.sourceLimits, opts.redis, log),
-    opts.audit,
-    log,
-  );
+  const sources = opts.sources;
   const throttle = new SignInThrottle(sources, opts.redis);
   // Built on first use: the CSRF key may live in Postgres, which need not be up at start.
   let pages: Promise<InteractionPages> | undefined;
@@ -283,7 +284,6 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
     async close() {
       closed = true;
       clearInterval(timer);
-      sources.close();
     },
   };
 }

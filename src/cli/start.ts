@@ -9,6 +9,7 @@ import { configWarnings } from "../config/owned-files.js";
 import type { Config } from "../config/types.js";
 import type { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
+import type { SourceGuard } from "../ops/source-limits.js";
 import type { PostgresState } from "../state/postgres.js";
 import { StateKeyError } from "../state/sealed.js";
 import { StateStore } from "../state/store.js";
@@ -34,8 +35,8 @@ export async function startCommand(option: string | undefined): Promise<void> {
   // through Redis (with Postgres every instance already reads the same records).
   const feed = keys && gateway.redis && !postgres ? new RevocationFeed(gateway.redis, log) : undefined;
   await feed?.start();
-  const http = await listen(gateway, (url) =>
-    httpParts(config, gateway, state, postgres, keys, feed, log, url),
+  const http = await listen(gateway, (url, sources) =>
+    httpParts(config, gateway, state, postgres, keys, feed, log, url, sources),
   );
   log.info({ url: http.url, config: config.file, servers: config.servers.map((s) => s.name) }, "listening");
   onShutdown(log, async () => {
@@ -55,6 +56,7 @@ async function httpParts(
   feed: RevocationFeed | undefined,
   log: Logger,
   listeningUrl: string,
+  sources: SourceGuard,
 ): Promise<HttpParts> {
   const urls = new PublicUrls(config.gateway.publicUrl, listeningUrl);
   const issuer = config.auth.issuer === "embedded" ? urls.base : config.auth.issuer.url;
@@ -88,6 +90,7 @@ async function httpParts(
       resources,
       audit: gateway.audit,
       revocationFeed: feed,
+      sources,
       redis: gateway.redis,
     });
   }

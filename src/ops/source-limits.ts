@@ -187,13 +187,23 @@ interface FloodCount {
   readonly who: AuditPrincipal | undefined;
 }
 
+/** Sources remembered as cut at once; past it, expired cuts and then the oldest are forgotten. */
+const MAX_CUT_SOURCES = 10_000;
+
 /**
  * The per-source check as the HTTP handlers use it: counts one event from the request's source
  * and, past the budget, records the refusal (the first of a window in full, with a warning; the
- * rest in the FloodRecorder's summaries) and returns it for the handler to answer 429.
+ * rest in the FloodRecorder's summaries) and returns it for the handler to answer 429. One guard
+ * serves the whole gateway (MCP routes, admin API, embedded issuer): one budget per source.
+ *
+ * A source this instance refused stays cut here until its window ends: its later requests are
+ * refused from a map, without reading the counters again (no Redis round trip), and `cut` lets a
+ * handler refuse before it does the work a request would cost (a token's verification).
  */
 export class SourceGuard {
   private readonly recorder: FloodRecorder;
+  /** `limit` and source → when the source's window ends (ms since the epoch). */
+  private readonly cuts = new Map<string, number>();
 
   constructor(
     private readonly limits: SourceLimits,
@@ -213,9 +223,10 @@ export class SourceGuard {
     detail: Readonly<Record<string, unknown>> = {},
   ): Promise<SourceRefusal | undefined> {
     const source = requestSource(req);
-    const refusal = await this.limits.take(limit, source);
+    const refusal = this.remembered(limit, source) ?? (await this.limits.take(limit, source));
     if (!refusal) return undefined;
     this.counted();
+    this.remember(limit, source, refusal);
     if (!refusal.first) {
       this.recorder.count(limit, source);
       return refusal;
@@ -225,8 +236,44 @@ export class SourceGuard {
     return refusal;
   }
 
+  /**
+   * The refusal when `req`'s source is cut for `limit` on this instance (refused, its window not
+   * over), counted and summarised like any other; nothing is counted against the budget. Unless
+   * `exempt()`, asked only of a cut source. Costs nothing while no source is cut.
+   */
+  cut(limit: SourceLimitName, req: IncomingMessage, exempt?: () => boolean): SourceRefusal | undefined {
+    if (this.cuts.size === 0) return undefined;
+    const source = requestSource(req);
+    const refusal = this.remembered(limit, source);
+    if (!refusal || exempt?.()) return undefined;
+    this.counted();
+    this.recorder.count(limit, source);
+    return refusal;
+  }
+
   close(): void {
     this.recorder.close();
+  }
+
+  private remembered(limit: SourceLimitName, source: string): SourceRefusal | undefined {
+    const key = `${limit}\n${source}`;
+    const until = this.cuts.get(key);
+    if (until === undefined) return undefined;
+    const left = until - Date.now();
+    if (left > 0) return { limit, retryAfterS: Math.max(1, Math.ceil(left / 1000)), first: false };
+    this.cuts.delete(key);
+    return undefined;
+  }
+
+  private remember(limit: SourceLimitName, source: string, refusal: SourceRefusal): void {
+    const key = `${limit}\n${source}`;
+    if (this.cuts.has(key)) return;
+    if (this.cuts.size >= MAX_CUT_SOURCES) {
+      const now = Date.now();
+      for (const [other, until] of this.cuts) if (until <= now) this.cuts.delete(other);
+      if (this.cuts.size >= MAX_CUT_SOURCES) this.cuts.delete(this.cuts.keys().next().value as string);
+    }
+    this.cuts.set(key, Date.now() + refusal.retryAfterS * 1000);
   }
 
   private async record(

@@ -8,6 +8,7 @@ import { StreamableHttpEndpoint, type EndpointAuth } from "./streamable-http.js"
 import type { AuthServer } from "../authserver/index.js";
 import type { AdminApi } from "../admin/api.js";
 import { serveAdminConsole } from "../admin/console.js";
+import { FailedAuthGuard } from "../ops/failed-auth.js";
 import { SourceGuard, SourceLimits } from "../ops/source-limits.js";
 import { RefusedBodies } from "../ops/refused-bodies.js";
 import { bindSource } from "./source.js";
@@ -27,18 +28,21 @@ export interface HttpParts {
 
 /**
  * The HTTP surface: health, readiness, the embedded issuer's paths, RFC 9728 metadata and the MCP
- * routes, each MCP route behind the DNS-rebinding guard and bearer authentication.
+ * routes, each MCP route behind the DNS-rebinding guard and bearer authentication. `setup` gets
+ * the gateway's one SourceGuard, for the embedded issuer's per-source limits.
  */
 export async function listen(
   gateway: Gateway,
-  setup: (listeningUrl: string) => Promise<HttpParts>,
+  setup: (listeningUrl: string, sources: SourceGuard) => Promise<HttpParts>,
 ): Promise<HttpGateway> {
   const config = gateway.config;
-  // One budget of refused tokens for MCP routes and the admin API alike.
+  // One set of per-source budgets (and one flood recorder) for every route: MCP, the admin API
+  // and the embedded issuer; refused tokens on MCP routes and the admin API share one.
   const limits = new SourceLimits(config.gateway.sourceLimits, gateway.redis, gateway.log);
   const sources = new SourceGuard(limits, gateway.audit, gateway.log, () =>
     gateway.metrics.denied("source_rate_limited"),
   );
+  const failedAuth = new FailedAuthGuard(sources);
   const bodies = new RefusedBodies(limits, gateway.audit, gateway.log, (reason) =>
     gateway.metrics.denied(reason),
   );
@@ -113,7 +117,7 @@ export async function listen(
     }
     if (path.startsWith("/admin/api/")) {
       // The DNS-rebinding guard's verdict goes with it: the admin API answers and audits refusals.
-      await http.admin.handle(req, res, path, guard.refuse(req), sources);
+      await http.admin.handle(req, res, path, guard.refuse(req), failedAuth);
       return;
     }
     if (!mcpRoute) return json(res, 404, { error: "not_found" });
@@ -138,14 +142,14 @@ export async function listen(
   const url = `http://${host}:${address.port}`;
   parts.guard = new RequestGuard(config.gateway, url);
   try {
-    parts.http = await setup(url);
+    parts.http = await setup(url, sources);
   } catch (err) {
     sources.close();
     bodies.close();
     server.close();
     throw err;
   }
-  parts.endpoint = new StreamableHttpEndpoint(gateway, parts.http.auth, sources, bodies);
+  parts.endpoint = new StreamableHttpEndpoint(gateway, parts.http.auth, failedAuth, bodies);
 
   return {
     server,

@@ -23,7 +23,8 @@ import {
 } from "../jsonrpc.js";
 import { BodyTooLarge, JsonTooComplex, readBody } from "./body.js";
 import { EXCESS_MESSAGES, type JsonLimits } from "./json-scan.js";
-import type { SourceGuard, SourceRefusal } from "../ops/source-limits.js";
+import type { FailedAuthGuard } from "../ops/failed-auth.js";
+import type { SourceRefusal } from "../ops/source-limits.js";
 import type { BodyRefusalReason, RefusedBodies } from "../ops/refused-bodies.js";
 import { HttpChannel, ResponseStream } from "./http-channel.js";
 import { requestSource } from "./source.js";
@@ -53,7 +54,7 @@ export class StreamableHttpEndpoint {
     private readonly gateway: Gateway,
     private readonly auth: EndpointAuth,
     /** Per-source budget of refused authentications (`gateway.source_limits.failed_auth`). */
-    private readonly sources: SourceGuard,
+    private readonly failedAuth: FailedAuthGuard,
     /** Per-caller budget of bodies refused unparsed (`gateway.source_limits.refused_bodies`). */
     private readonly bodies: RefusedBodies,
   ) {
@@ -90,12 +91,22 @@ export class StreamableHttpEndpoint {
     req: IncomingMessage,
     res: ServerResponse,
   ): Promise<Principal | undefined> {
+    const authorization = req.headers.authorization;
+    // A source past its budget of refusals is answered before its token costs a verification.
+    const cut = this.failedAuth.before(req, authorization);
+    if (cut) {
+      refuseFlood(res, cut);
+      return undefined;
+    }
     try {
-      return await this.auth.verifier.authenticate(
-        req.headers.authorization,
+      const principal = await this.auth.verifier.authenticate(
+        authorization,
         this.auth.urls.route(route.path),
-        { source: requestSource(req) },
+        // Only an anonymous caller is told apart by its source: a token's caller never needs it.
+        authorization === undefined ? { source: requestSource(req) } : {},
       );
+      this.failedAuth.passed(authorization);
+      return principal;
     } catch (err) {
       if (err instanceof AuthUnavailable) {
         await this.refuseUnavailable(route, res, err);
@@ -103,14 +114,9 @@ export class StreamableHttpEndpoint {
       }
       if (!(err instanceof AuthError)) throw err;
       // A source past its budget of refusals gets 429, and its flood a summary in the audit log.
-      const flood = await this.sources.check("failed_auth", req, { path: route.path });
+      const flood = await this.failedAuth.refused(req, { path: route.path });
       if (flood) {
-        const retryAfterMs = flood.retryAfterS * 1000;
-        const data = { reason: "rate_limited", retry_after_ms: retryAfterMs, limit: flood.limit };
-        const message = "too many failed authentications from this address";
-        reply(res, 429, errorResponse(null, ErrorCode.RateLimited, message, data), {
-          "retry-after": String(flood.retryAfterS),
-        });
+        refuseFlood(res, flood);
         return undefined;
       }
       this.gateway.log.info(
@@ -432,6 +438,15 @@ function reply(
   headers: Record<string, string> = {},
 ): void {
   res.writeHead(status, { ...headers, "content-type": "application/json" }).end(JSON.stringify(body));
+}
+
+/** 429 with -32002 to a source past its budget of refused authentications. */
+function refuseFlood(res: ServerResponse, flood: SourceRefusal): void {
+  const data = { reason: "rate_limited", retry_after_ms: flood.retryAfterS * 1000, limit: flood.limit };
+  const message = "too many failed authentications from this address";
+  reply(res, 429, errorResponse(null, ErrorCode.RateLimited, message, data), {
+    "retry-after": String(flood.retryAfterS),
+  });
 }
 
 /** 429 with -32002 to a caller cut for a flood of refused bodies; its body is left unread. */

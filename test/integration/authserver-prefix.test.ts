@@ -15,6 +15,7 @@ import { makeTempDir } from "../helpers/paths.js";
 import { KeyStore } from "../../src/auth/keys.js";
 import { hashPassword } from "../../src/auth/passwords.js";
 import { createAuthServer, type AuthServer } from "../../src/authserver/index.js";
+import { SourceGuard, SourceLimits } from "../../src/ops/source-limits.js";
 import type { Config } from "../../src/config/types.js";
 import { StateStore } from "../../src/state/store.js";
 import {
@@ -34,6 +35,7 @@ describe("authorization server under an issuer path", () => {
   let server: Server;
   let state: StateStore;
   let as: AuthServer;
+  let sources: SourceGuard;
   let issuer: string;
   let origin: string;
 
@@ -70,26 +72,39 @@ describe("authorization server under an issuer path", () => {
       },
     } as unknown as Config;
     const auditKey = randomBytes(32);
+    const audit = new AuditLog([new SqliteSink(state.db, auditKey)], {
+      key: auditKey,
+      checkpointFile: join(makeTempDir("warden-as-audit-"), "checkpoints.jsonl"),
+      checkpointEvery: 1000,
+      checkpointIntervalMs: 60_000,
+      spool: undefined,
+      log: pino({ level: "silent" }),
+    });
+    const silent = pino({ level: "silent" });
+    // Every per-source limit off, as in the config above.
+    const off = {
+      failedAuth: undefined,
+      authorize: undefined,
+      signIn: undefined,
+      register: undefined,
+      refusedBodies: undefined,
+    };
+    sources = new SourceGuard(new SourceLimits(off, undefined, silent), audit, silent);
     as = await createAuthServer({
       config,
       issuer,
       keys,
       state,
-      log: pino({ level: "silent" }),
+      log: silent,
       resources: [{ url: `${issuer}/mcp`, scopes: ["demo:use", "demo:admin"] }],
-      audit: new AuditLog([new SqliteSink(state.db, auditKey)], {
-        key: auditKey,
-        checkpointFile: join(makeTempDir("warden-as-audit-"), "checkpoints.jsonl"),
-        checkpointEvery: 1000,
-        checkpointIntervalMs: 60_000,
-        spool: undefined,
-        log: pino({ level: "silent" }),
-      }),
+      audit,
+      sources,
     });
   });
 
   after(async () => {
     await as?.close();
+    sources?.close();
     server?.close();
     state?.close();
   });

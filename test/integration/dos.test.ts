@@ -23,6 +23,7 @@ import {
 } from "../helpers/gateway.js";
 import { spawnTracked, stopChild } from "../helpers/processes.js";
 import { initializeRequest, mcpHeaders, openRawSession, parseMessages, rpcError } from "../helpers/http.js";
+import { parseMetrics, valueOf } from "../helpers/metrics.js";
 import { receivedToolCalls } from "../helpers/records.js";
 import { auditEvents } from "../helpers/supply.js";
 import { freePort } from "../helpers/upstreams.js";
@@ -289,6 +290,13 @@ describe("denial of service", () => {
           body: JSON.stringify(initializeRequest()),
           ...(localAddress ? { localAddress } : {}),
         });
+      // An agent in session from the address that is about to flood; and a good token never used.
+      assert.equal((await post(undefined, bearer())).status, 200);
+      const t = await runCli(["token", "-c", gw.configFile, "--sub", "newcomer", "--scope", "demo:use"], {
+        cwd: gw.dir,
+      });
+      assert.equal(t.code, 0, t.stderr);
+      const newcomer = { authorization: `Bearer ${t.stdout.trim()}` };
       for (let i = 0; i < 5; i++)
         assert.equal((await post(undefined, { authorization: "Bearer nope" })).status, 401);
       const flood: Answer[] = [];
@@ -303,9 +311,22 @@ describe("denial of service", () => {
       const other = await post(OTHER_SOURCE);
       assert.equal(other.status, 401, "another source is not held by this one's flood");
       assert.match(String(other.headers["www-authenticate"]), /^Bearer /);
-      // A caller with a good token from the flooding source is still served.
+      // A caller whose token was verified in the last minute is still served from the flooding
+      // source; a token never seen there waits for the window (it is not even verified), and is
+      // served from another source.
       const good = await post(undefined, bearer());
       assert.equal(good.status, 200, good.text.slice(0, 200));
+      const waiting = await post(undefined, newcomer);
+      assert.equal(waiting.status, 429);
+      assert.equal(
+        (
+          rpcError({ messages: parseMessages(waiting.text, "application/json") } as never)?.data as {
+            limit?: string;
+          }
+        )?.limit,
+        "failed_auth",
+      );
+      assert.equal((await post(OTHER_SOURCE, newcomer)).status, 200);
       // 5 + 1 refusals recorded one by one, and the 20-request flood once (the rest summarised later).
       const events = (await auditEvents(gw)).slice(before);
       const authDenials = events.filter((e) => e.reason === "authentication");
@@ -328,6 +349,11 @@ describe("denial of service", () => {
           }),
           ...(localAddress ? { localAddress } : {}),
         });
+      const sourceRefusals = async () =>
+        valueOf(parseMetrics(await (await fetch(`${gw.url}/metrics`)).text()), "warden_denials_total", {
+          reason: "source_rate_limited",
+        });
+      const counted = await sourceRefusals();
       for (let i = 0; i < 3; i++) assert.equal((await register()).status, 201);
       const refused = await register();
       assert.equal(refused.status, 429);
@@ -338,6 +364,8 @@ describe("denial of service", () => {
         const again = await register(undefined, path);
         assert.equal(again.status, 429, `${path}: ${again.status} ${again.text.slice(0, 200)}`);
       }
+      // The issuer's refusals go through the gateway's one SourceGuard: counted like the others.
+      assert.equal((await sourceRefusals()) - counted, 4);
       const other = await register(OTHER_SOURCE);
       assert.equal(other.status, 201, other.text);
       // ... and the other spellings are registration indeed (not a 404 that proves nothing).

@@ -1,8 +1,10 @@
 // An external IdP (auth.issuer: { url, … }): the gateway discovers its metadata and JWKS, checks
 // issuer and audience, points clients at it in RFC 9728 metadata, and uses RFC 7662 introspection
-// for opaque tokens. The IdP is an in-process fixture on 127.0.0.1.
+// for opaque tokens. The IdP is an in-process fixture on 127.0.0.1. A source past its budget of
+// refused tokens costs the IdP nothing more: its tokens are refused before they are introspected.
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
+import { randomBytes } from "node:crypto";
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -10,7 +12,7 @@ import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from "jose";
 import { connectClient, textOf } from "../helpers/client.js";
 import { recorderStdio } from "../helpers/configs.js";
 import { makeTempDir, startGateway, type Gateway } from "../helpers/gateway.js";
-import { initializeRequest, mcpHeaders, raw } from "../helpers/http.js";
+import { initializeRequest, mcpHeaders, parseMessages, raw, rpcError } from "../helpers/http.js";
 import { freePort } from "../helpers/upstreams.js";
 
 interface Idp {
@@ -189,5 +191,148 @@ describe("external IdP", () => {
     assert.equal(idp.introspections - before, 1, "a second use within the cache window introspected again");
     assert.equal((await init("opaque-unknown")).status, 401);
     assert.equal((await init("opaque-elsewhere")).status, 401);
+  });
+});
+
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+
+/** One request from `localAddress` (another loopback address is another source). */
+function sendFrom(
+  localAddress: string,
+  url: string,
+  opts: { method?: string; headers: Record<string, string>; body?: string },
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const req = httpRequest(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        method: opts.method ?? "POST",
+        headers: opts.headers,
+        localAddress,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString(),
+          }),
+        );
+      },
+    );
+    req.setTimeout(20_000, () => req.destroy(new Error(`${url} timed out`)));
+    req.on("error", reject);
+    req.end(opts.body);
+  });
+}
+
+describe("external IdP: a flood of made-up tokens from one source", () => {
+  const BUDGET = 5;
+  const FLOODER = "127.0.0.1";
+  const OTHER = "127.0.0.2";
+  let idp: Idp;
+  let gw: Gateway;
+  let base: string;
+
+  before(async () => {
+    idp = await startIdp();
+    const dir = makeTempDir("warden-idp-flood-");
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    gw = await startGateway({
+      gateway: { listen: `127.0.0.1:${port}`, source_limits: { failed_auth: `${BUDGET}/min` } },
+      state: { sqlite: join(dir, "state.db") },
+      auth: {
+        issuer: {
+          url: idp.url,
+          introspection: {
+            url: `${idp.url}/introspect`,
+            client_id: "warden",
+            client_secret: "introspect-secret",
+          },
+        },
+      },
+      servers: [recorderStdio("recorder", join(dir, "rec.jsonl"), { echo: ["demo:use"] })],
+    });
+    for (const token of ["opaque-agent", "opaque-newcomer"]) {
+      idp.active.set(token, {
+        active: true,
+        sub: token,
+        scope: "demo:use",
+        aud: `${base}/mcp`,
+        iss: idp.url,
+        exp: Math.floor(Date.now() / 1000) + 600,
+      });
+    }
+  });
+
+  after(async () => {
+    await gw?.stop();
+    idp?.server.close();
+  });
+
+  const init = (from: string, token: string) =>
+    sendFrom(from, `${base}/mcp`, {
+      headers: mcpHeaders({ authorization: `Bearer ${token}` }),
+      body: JSON.stringify(initializeRequest()),
+    });
+  const madeUp = () => `opaque-${randomBytes(12).toString("hex")}`;
+  const limitOf = (a: Answer) =>
+    (rpcError({ messages: parseMessages(a.text, "application/json") } as never)?.data as { limit?: string })
+      ?.limit;
+
+  test("past failed_auth the IdP gets no more introspection requests; a recent agent is served, a new token waits", async () => {
+    // An agent in session from the address that is about to flood.
+    assert.equal((await init(FLOODER, "opaque-agent")).status, 200);
+    const before = idp.introspections;
+
+    const answers: Answer[] = [];
+    for (let i = 0; i < 30; i++) answers.push(await init(FLOODER, madeUp()));
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [...Array<number>(BUDGET).fill(401), ...Array<number>(30 - BUDGET).fill(429)],
+    );
+    for (const a of answers.slice(BUDGET)) {
+      assert.equal(limitOf(a), "failed_auth");
+      assert.ok(Number(a.headers["retry-after"]) >= 1);
+    }
+    // The refusal that crossed the budget was the last token the IdP was asked about.
+    assert.equal(idp.introspections - before, BUDGET + 1, "made-up tokens were introspected past the budget");
+
+    // JWTs and admin API tokens from the cut source cost nothing either: no discovery, no JWKS.
+    const { privateKey } = await generateKeyPair("ES256");
+    const forged = await new SignJWT({ iss: idp.url, sub: "x", aud: `${base}/mcp` })
+      .setProtectedHeader({ alg: "ES256", kid: "made-up" })
+      .setExpirationTime("5m")
+      .sign(privateKey);
+    assert.equal((await init(FLOODER, forged)).status, 429);
+    const admin = await sendFrom(FLOODER, `${base}/admin/api/me`, {
+      method: "GET",
+      headers: { authorization: `Bearer ${madeUp()}` },
+    });
+    assert.equal(admin.status, 429, admin.text);
+    assert.equal(idp.jwksFetches, 0, "a cut source's JWT fetched the IdP's keys");
+    assert.equal(idp.introspections - before, BUDGET + 1);
+
+    // Verified in the last minute: still served from the cut source.
+    assert.equal((await init(FLOODER, "opaque-agent")).status, 200);
+    // A good token never seen before waits for the window from there (never asked about), and is
+    // served from any other source.
+    const newcomer = await init(FLOODER, "opaque-newcomer");
+    assert.equal(newcomer.status, 429);
+    assert.equal(limitOf(newcomer), "failed_auth");
+    assert.equal(idp.introspections - before, BUDGET + 1);
+    assert.equal((await init(OTHER, "opaque-newcomer")).status, 200);
+    assert.equal(idp.introspections - before, BUDGET + 2);
   });
 });

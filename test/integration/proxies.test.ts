@@ -168,6 +168,13 @@ describe("trusted proxies: the client a trusted proxy names is the source", () =
     );
 
   test("through nginx, two clients have their own failed_auth budgets; a forged header buys no fresh one", async () => {
+    const initialize = (address: string, token: string) =>
+      send(`${lb}/mcp`, address, {
+        headers: mcpHeaders({ authorization: `Bearer ${token}` }),
+        body: JSON.stringify(initializeRequest()),
+      });
+    // Alice's agent is in session from the client that is about to flood.
+    assert.equal((await initialize("127.0.0.2", tokens.alice as string)).status, 200);
     await exhaust(lb, "127.0.0.2");
     const held = await badToken(lb, "127.0.0.2");
     assert.equal(held.status, 429);
@@ -187,12 +194,14 @@ describe("trusted proxies: the client a trusted proxy names is the source", () =
     for (const forged of forgeries) {
       assert.equal((await badToken(lb, "127.0.0.2", forged)).status, 429, JSON.stringify(forged));
     }
-    // A good token from the flooding client is still served.
-    const good = await send(`${lb}/mcp`, "127.0.0.2", {
-      headers: mcpHeaders({ authorization: `Bearer ${tokens.alice}` }),
-      body: JSON.stringify(initializeRequest()),
-    });
+    // A token verified in the last minute is still served from the flooding client; one never seen
+    // there waits for the window, and is served from the other client.
+    const good = await initialize("127.0.0.2", tokens.alice as string);
     assert.equal(good.status, 200, good.text.slice(0, 200));
+    const waiting = await initialize("127.0.0.2", tokens.bob as string);
+    assert.equal(waiting.status, 429);
+    assert.equal((errorOf(waiting)?.data as { limit?: string })?.limit, "failed_auth");
+    assert.equal((await initialize("127.0.0.3", tokens.bob as string)).status, 200);
     // The audit log names the client, not the proxy.
     assert.equal((await floodsOf("127.0.0.2")).length, 1);
     assert.equal((await floodsOf("127.0.0.1")).length, 0, "nginx's own address was never the source");

@@ -13,7 +13,13 @@ import { ConfigError } from "../../../src/config/errors.js";
 import { parseConfig } from "../../../src/config/load.js";
 import type { AuditLog } from "../../../src/audit/log.js";
 import { createLogger } from "../../../src/log.js";
-import { FloodRecorder, SourceGuard, SourceLimits } from "../../../src/ops/source-limits.js";
+import { FailedAuthGuard } from "../../../src/ops/failed-auth.js";
+import {
+  FloodRecorder,
+  SourceGuard,
+  SourceLimits,
+  type SourceLimitName,
+} from "../../../src/ops/source-limits.js";
 
 const log = createLogger("silent");
 const rate = (points: number, durationS: number) => ({ points, durationS, text: `${points}/${durationS}s` });
@@ -154,4 +160,116 @@ test("config: the flood and body keys have their documented defaults, take `off`
   ]) {
     assert.throws(() => parseConfig(`${bad}${minimal}`, "/x/test.yaml", {}), ConfigError, bad);
   }
+});
+
+/** Limits that count how often their counters are read. */
+class CountingLimits extends SourceLimits {
+  takes = 0;
+  override take(limit: SourceLimitName, source: string) {
+    this.takes++;
+    return super.take(limit, source);
+  }
+}
+
+function failedAuthOnly(points: number): CountingLimits {
+  return new CountingLimits(
+    {
+      failedAuth: rate(points, 60),
+      authorize: rate(points, 60),
+      signIn: undefined,
+      register: undefined,
+      refusedBodies: undefined,
+    },
+    undefined,
+    log,
+  );
+}
+
+test("a source this instance refused is cut until its window ends: answered from memory, per limit and source", async (t) => {
+  t.mock.timers.enable({ apis: ["Date"], now: Date.now() });
+  const limits = failedAuthOnly(2);
+  const { audit, events } = recordingAudit();
+  let counted = 0;
+  const guard = new SourceGuard(limits, audit, log, () => counted++);
+  const flooder = from("192.0.2.50");
+  assert.equal(guard.cut("failed_auth", flooder), undefined, "nobody is cut yet");
+  for (let i = 0; i < 2; i++) assert.equal(await guard.check("failed_auth", flooder), undefined);
+  assert.equal((await guard.check("failed_auth", flooder))?.first, true);
+  const reads = limits.takes;
+  // Cut: `cut` and `check` answer without reading the counters; other sources and limits are not.
+  const cut = guard.cut("failed_auth", flooder);
+  assert.equal(cut?.limit, "failed_auth");
+  assert.ok(cut && cut.retryAfterS >= 1 && cut.retryAfterS <= 60);
+  assert.equal((await guard.check("failed_auth", flooder))?.first, false);
+  assert.equal(limits.takes, reads, "a cut source's refusal read the counters");
+  assert.equal(guard.cut("failed_auth", from("192.0.2.51")), undefined);
+  assert.equal(guard.cut("authorize", flooder), undefined);
+  assert.equal(
+    guard.cut("failed_auth", flooder, () => true),
+    undefined,
+    "exempt",
+  );
+  assert.equal(counted, 3, "every refusal counted in the metrics, exempt ones not");
+  // Past the window the source is the counters' again.
+  t.mock.timers.tick(61_000);
+  assert.equal(guard.cut("failed_auth", flooder), undefined);
+  guard.close();
+  await new Promise((r) => setImmediate(r));
+  const summary = events.find((e) => e.detail?.summary === true);
+  assert.equal(summary?.detail?.refused, 2, "the refusals from memory are in the flood's summary");
+});
+
+test("failed_auth: past the budget a credential is refused before verification unless it passed in the last minute", async (t) => {
+  t.mock.timers.enable({ apis: ["Date"], now: Date.now() });
+  const { audit } = recordingAudit();
+  const sources = new SourceGuard(failedAuthOnly(3), audit, log);
+  const gate = new FailedAuthGuard(sources);
+  const flooder = from("198.51.100.20");
+  gate.passed("Bearer agent");
+  for (let i = 0; i < 3; i++) {
+    assert.equal(gate.before(flooder, `Bearer made-up-${i}`), undefined, "under the budget: verified");
+    assert.equal(await gate.refused(flooder, {}), undefined);
+  }
+  assert.ok(await gate.refused(flooder, {}), "past the budget");
+  assert.equal(gate.before(flooder, "Bearer made-up-9")?.limit, "failed_auth");
+  assert.equal(gate.before(flooder, "Bearer newcomer")?.limit, "failed_auth", "never verified: waits");
+  assert.equal(gate.before(flooder, "Bearer agent"), undefined, "verified in the last minute: passes");
+  assert.equal(gate.before(flooder, undefined), undefined, "no credential: nothing to verify");
+  assert.equal(gate.before(from("198.51.100.21"), "Bearer newcomer"), undefined, "another source");
+  // Near the end of the window the agent still passes; past it nobody is held.
+  t.mock.timers.tick(59_000);
+  assert.equal(gate.before(flooder, "Bearer agent"), undefined);
+  t.mock.timers.tick(2_000);
+  assert.equal(gate.before(flooder, "Bearer newcomer"), undefined, "the window is over");
+  sources.close();
+});
+
+test("failed_auth: a credential's pass lapses a minute after it was last verified", async (t) => {
+  t.mock.timers.enable({ apis: ["Date"], now: Date.now() });
+  const { audit } = recordingAudit();
+  const limits = new SourceLimits(
+    {
+      failedAuth: rate(1, 3600),
+      authorize: undefined,
+      signIn: undefined,
+      register: undefined,
+      refusedBodies: undefined,
+    },
+    undefined,
+    log,
+  );
+  const sources = new SourceGuard(limits, audit, log);
+  const gate = new FailedAuthGuard(sources);
+  const flooder = from("203.0.113.40");
+  gate.passed("Bearer agent");
+  await gate.refused(flooder, {});
+  assert.ok(await gate.refused(flooder, {}), "cut for the hour");
+  assert.equal(gate.before(flooder, "Bearer agent"), undefined);
+  t.mock.timers.tick(40_000);
+  gate.passed("Bearer agent"); // still in session: its pass is renewed
+  t.mock.timers.tick(40_000);
+  assert.equal(gate.before(flooder, "Bearer agent"), undefined, "renewed 40 s ago");
+  t.mock.timers.tick(61_000);
+  assert.equal(gate.before(flooder, "Bearer agent")?.limit, "failed_auth", "idle for a minute");
+  sources.close();
 });
