@@ -4,10 +4,9 @@
  * previous event's hash. Editing, deleting or reordering an event breaks the chain from there on;
  * without the key nobody can recompute it.
  */
-import { createHmac, randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { createHmac } from "node:crypto";
 import * as jcs from "canonicalize";
+import { loadKeyFile } from "../state/key-file.js";
 import type { AuditEvent, StoredEvent } from "./event.js";
 
 /** The `prev_hash` of a chain's first event. */
@@ -69,27 +68,11 @@ const KEY_BYTES = 32;
  * the state store, not in it, so someone who can rewrite the log cannot also re-sign it.
  */
 export function loadAuditKey(file: string, create = true): Uint8Array {
-  try {
-    const key = Buffer.from(readFileSync(file, "utf8").trim(), "base64url");
-    if (key.length < KEY_BYTES) throw new Error(`audit key in ${file} is shorter than ${KEY_BYTES} bytes`);
-    return key;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT" || !create) throw err;
-  }
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const key = randomBytes(KEY_BYTES);
-  let fd: number;
-  try {
-    fd = openSync(file, "wx", 0o600);
-  } catch (err) {
-    // Another process created it first: use theirs.
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") return loadAuditKey(file, false);
-    throw err;
-  }
-  try {
-    writeSync(fd, `${key.toString("base64url")}\n`);
-  } finally {
-    closeSync(fd);
-  }
+  return loadKeyFile(file, (text) => auditKeyOf(text, file), { create, bytes: KEY_BYTES });
+}
+
+function auditKeyOf(text: string, file: string): Uint8Array {
+  const key = Buffer.from(text.trim(), "base64url");
+  if (key.length < KEY_BYTES) throw new Error(`audit key in ${file} is shorter than ${KEY_BYTES} bytes`);
   return key;
 }

@@ -7,8 +7,7 @@ import {
   type CipherGCM,
   type DecipherGCM,
 } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { loadKeyFile } from "./key-file.js";
 
 /** The environment variable that, when set, is the state key (and the key file is not used). */
 export const STATE_KEY_ENV = "WARDEN_STATE_KEY";
@@ -92,34 +91,15 @@ export class StateKey {
   static load(file: string, opts: { create: boolean; env?: NodeJS.ProcessEnv }): StateKey {
     const fromEnv = (opts.env ?? process.env)[STATE_KEY_ENV];
     if (fromEnv !== undefined && fromEnv !== "") return StateKey.parse(fromEnv, STATE_KEY_ENV);
-    try {
-      return StateKey.parse(readFileSync(file, "utf8"), file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      if (!opts.create) {
-        throw new StateKeyError(
+    return loadKeyFile(file, (text) => StateKey.parse(text, file), {
+      create: opts.create,
+      bytes: KEY_BYTES,
+      missing: () =>
+        new StateKeyError(
           `state key file ${file} is missing but the state store holds values sealed with a key: ` +
             `restore the file (or set ${STATE_KEY_ENV})`,
-        );
-      }
-    }
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const key = randomBytes(KEY_BYTES);
-    let fd: number;
-    try {
-      fd = openSync(file, "wx", 0o600);
-    } catch (err) {
-      // Another process created it first: use theirs.
-      if ((err as NodeJS.ErrnoException).code === "EEXIST")
-        return StateKey.load(file, { ...opts, create: false });
-      throw err;
-    }
-    try {
-      writeSync(fd, `${key.toString("base64url")}\n`);
-    } finally {
-      closeSync(fd);
-    }
-    return new StateKey(key, file);
+        ),
+    });
   }
 
   /** A fresh random key that is never written anywhere (an in-memory store's). */
