@@ -123,6 +123,7 @@ export class Protector {
     context: { source: string; toolNames: readonly string[] },
     findings: Findings,
   ): JsonObject {
+    this.checkRequestRouting(params, findings);
     const out = mapRequestTexts(params, this.options.maxResultBytes, (t) =>
       this.inbound(t, context.toolNames, findings),
     );
@@ -143,6 +144,49 @@ export class Protector {
       [INJECTION_META]: evidence(findings),
     };
     return wrapped;
+  }
+
+  /**
+   * The fields that route a server→client request and that the walk leaves as they are (it cannot
+   * rewrite them without misrouting the request): `mode` must be `form` or `url`, `elicitationId` a
+   * string and `_meta.progressToken` a string or a number, each string clean as a routing text. A
+   * field that is not is refused (-32001 `routing_field_refused`), never relayed unchecked.
+   */
+  private checkRequestRouting(params: JsonObject, findings: Findings): void {
+    const refuse = (field: string): never => {
+      throw new GatewayError(
+        ErrorCode.PolicyDenied,
+        "routing_field_refused",
+        `the server's request was refused: its ${field} cannot be relayed`,
+        { field },
+      );
+    };
+    if (Object.hasOwn(params, "mode") && params.mode !== "form" && params.mode !== "url") refuse("mode");
+    if (Object.hasOwn(params, "elicitationId") && !this.routingValue(params.elicitationId, false, findings))
+      refuse("elicitationId");
+    const meta = params._meta;
+    if (
+      isObject(meta) &&
+      Object.hasOwn(meta, "progressToken") &&
+      !this.routingValue(meta.progressToken, true, findings)
+    )
+      refuse("_meta.progressToken");
+  }
+
+  /** A routing value: a clean string, or (when `numbers`) any number. */
+  private routingValue(value: Json | undefined, numbers: boolean, findings: Findings): boolean {
+    if (typeof value === "number") return numbers;
+    return typeof value === "string" && this.cleanRoutingText(value, findings);
+  }
+
+  /**
+   * A server's `serverInfo` (name, title, version, description, website, icons): every string at
+   * any depth checked and redacted like a result's text. Undefined when it carries instructions and
+   * `injection` is not `off` (a name or title cannot usefully be wrapped: the gateway's own is sent).
+   */
+  serverInfo(info: JsonObject, findings: Findings): JsonObject | undefined {
+    const out = mapStrings(info, this.options.maxResultBytes, (t) => this.inbound(t, [], findings));
+    return findings.signals.length > 0 && this.options.injection !== "off" ? undefined : (out as JsonObject);
   }
 
   /**
@@ -183,9 +227,11 @@ export class Protector {
    * updates, list changes): every string of the params, at any depth and under any key, is checked
    * and redacted like a result, `_meta` included. Under `block` a flagged notification's texts are
    * replaced by a neutral one; under `annotate` they are wrapped. The fields that route it (a
-   * progress token, a request id, a level, a resource URI) cannot be rewritten without misrouting
-   * it: one that carries a secret, hidden characters or instructions drops the whole notification.
-   * Undefined when it must be dropped or cannot be inspected.
+   * progress token, a request id, a level, a resource URI, an elicitation id) cannot be rewritten
+   * without misrouting it: one that is not a scalar of its type (a level of RFC 5424's, a string URI or elicitation
+   * id, a string or number token or id), or that carries a secret, hidden characters or
+   * instructions, drops the whole notification. Undefined when it must be dropped or cannot be
+   * inspected.
    */
   notification(n: Notification, findings: Findings = fresh(), source = "upstream"): Notification | undefined {
     const params = n.params;
@@ -194,7 +240,9 @@ export class Protector {
       const out: JsonObject = {};
       const texts: string[] = [];
       for (const [key, value] of Object.entries(params)) {
-        if (ROUTING_FIELDS.has(key)) {
+        const routing = ROUTING_FIELDS.get(key);
+        if (routing) {
+          if (!routing(value)) return undefined;
           if (typeof value === "string" && !this.cleanRoutingText(value, findings)) return undefined;
           out[key] = value;
           continue;
@@ -263,8 +311,32 @@ export { ResultTooLarge };
 export const WITHHELD_TEXT = "[withheld by mcp-warden: the text carried instructions]";
 export const WITHHELD_ERROR = "the upstream's error message was withheld: it carried instructions";
 
-/** Notification params that route it to its request or resource: checked, never rewritten. */
-const ROUTING_FIELDS: ReadonlySet<string> = new Set(["progressToken", "requestId", "level", "uri"]);
+/** RFC 5424's severities: the only log levels MCP defines. */
+const LOG_LEVELS: ReadonlySet<unknown> = new Set([
+  "debug",
+  "info",
+  "notice",
+  "warning",
+  "error",
+  "critical",
+  "alert",
+  "emergency",
+]);
+const isString = (v: Json) => typeof v === "string";
+const isId = (v: Json) => typeof v === "string" || typeof v === "number";
+
+/**
+ * Notification params that route it to its request, resource or elicitation, each with the type it
+ * must have: checked, never rewritten. Anything else there (an object, a list) would be relayed
+ * uninspected, so it drops the notification.
+ */
+const ROUTING_FIELDS: ReadonlyMap<string, (v: Json) => boolean> = new Map([
+  ["level", (v: Json) => LOG_LEVELS.has(v)],
+  ["uri", isString],
+  ["elicitationId", isString],
+  ["progressToken", isId],
+  ["requestId", isId],
+]);
 
 /** The refusal when protection itself failed (fail closed): too large to inspect, or an error. */
 export function protectionError(err: unknown): GatewayError {

@@ -83,7 +83,10 @@ export function mapResultTexts(
   return { binary };
 }
 
-/** Fields of a server→client request that route it and are never shown: left as they are. */
+/**
+ * Fields of a server→client request that route it and are never shown: left as they are here, as
+ * rewriting them would misroute it; the protector checks them instead (Protector.serverRequest).
+ */
 const ROUTING_KEYS: ReadonlySet<string> = new Set(["mode", "elicitationId"]);
 /** Keys whose text a person or model reads as prose; the rest (schemas, enums, values) is structured. */
 const PROSE_KEYS: ReadonlySet<string> = new Set(["text", "message", "systemPrompt", "description", "title"]);

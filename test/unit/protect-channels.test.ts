@@ -2,8 +2,10 @@
 // notifications, instructions) and on the client's answers going back.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import fc from "fast-check";
 import { parseConfig } from "../../src/config/load.js";
 import { GatewayError, PeerRpcError } from "../../src/errors.js";
+import type { JsonObject } from "../../src/jsonrpc.js";
 import {
   freshFindings,
   INJECTION_META,
@@ -135,4 +137,146 @@ test("free text (instructions): block withholds, annotate wraps, a clean text is
   assert.equal(block.text(`Welcome. ${ATTACK}`, ctx, freshFindings()), undefined);
   assert.match(annotate.text(`Welcome. ${ATTACK}`, ctx, freshFindings()) ?? "", /^\[untrusted data from/);
   assert.equal(block.text(`Use ${AWS_KEY}.`, ctx, freshFindings()), "Use [REDACTED:aws_access_key].");
+});
+
+const note = (params: Record<string, unknown>, method = "notifications/message") => ({
+  jsonrpc: "2.0" as const,
+  method,
+  params: params as never,
+});
+
+test("notifications: a routing field that is not a scalar of its type drops the notification", () => {
+  const hidden = `${AWS_KEY} ${ATTACK}`;
+  for (const [method, params] of [
+    ["notifications/message", { level: { x: hidden }, data: "ok" }],
+    ["notifications/message", { level: [hidden], data: "ok" }],
+    ["notifications/message", { level: "verbose", data: "ok" }],
+    ["notifications/message", { level: "Warning", data: "ok" }],
+    ["notifications/message", { level: 3, data: "ok" }],
+    ["notifications/resources/updated", { uri: [hidden] }],
+    ["notifications/resources/updated", { uri: { href: hidden } }],
+    ["notifications/resources/updated", { uri: null }],
+    ["notifications/progress", { progressToken: { t: hidden }, progress: 1 }],
+    ["notifications/progress", { progressToken: true, progress: 1 }],
+    ["notifications/cancelled", { requestId: [1, hidden] }],
+    ["notifications/elicitation/complete", { elicitationId: { id: hidden } }],
+    ["notifications/elicitation/complete", { elicitationId: 7 }],
+    ["notifications/elicitation/complete", { elicitationId: `e-${AWS_KEY}` }],
+  ] as const) {
+    for (const p of [block, annotate]) {
+      assert.equal(p.notification(note(params, method), freshFindings()), undefined, JSON.stringify(params));
+    }
+  }
+});
+
+test("notifications: routing fields of their type pass unchanged", () => {
+  for (const level of ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]) {
+    assert.equal(block.notification(note({ level, data: "x" }), freshFindings())?.params?.level, level);
+  }
+  const progress = block.notification(
+    note({ progressToken: 12, progress: 1, total: 2 }, "notifications/progress"),
+    freshFindings(),
+  );
+  assert.equal(progress?.params?.progressToken, 12);
+  const done = annotate.notification(
+    note({ elicitationId: "e-1" }, "notifications/elicitation/complete"),
+    freshFindings(),
+  );
+  assert.equal(done?.params?.elicitationId, "e-1");
+});
+
+test("property: any value of the wrong type in a routing field drops the notification", () => {
+  const expected: Record<string, (v: unknown) => boolean> = {
+    level: (v) =>
+      typeof v === "string" &&
+      ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"].includes(v),
+    uri: (v) => typeof v === "string",
+    elicitationId: (v) => typeof v === "string",
+    progressToken: (v) => typeof v === "string" || typeof v === "number",
+    requestId: (v) => typeof v === "string" || typeof v === "number",
+  };
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...Object.keys(expected)),
+      fc.jsonValue().filter((v) => typeof v !== "string" && typeof v !== "number"),
+      (field, value) => {
+        assert.ok(!expected[field]!(value));
+        const out = block.notification(note({ [field]: value, data: "ok" }), freshFindings());
+        assert.equal(out, undefined, `${field}: ${JSON.stringify(value)}`);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+const refusedRouting = (field: string) => (e: unknown) =>
+  e instanceof GatewayError &&
+  e.code === -32001 &&
+  e.reason === "routing_field_refused" &&
+  (e.data as { field?: string } | undefined)?.field === field;
+
+test("server→client requests: mode, elicitationId and _meta.progressToken are checked, never relayed unchecked", () => {
+  const form = { message: "Details?", requestedSchema: { type: "object", properties: {} } };
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ ...form, mode: "bogus" }, "mode"],
+    [{ ...form, mode: { x: ATTACK } }, "mode"],
+    [{ ...form, mode: "FORM" }, "mode"],
+    [{ ...form, mode: null }, "mode"],
+    [{ ...form, mode: "form", elicitationId: `id ${AWS_KEY}` }, "elicitationId"],
+    [{ ...form, mode: "form", elicitationId: ATTACK }, "elicitationId"],
+    [{ ...form, mode: "form", elicitationId: encodeURIComponent(ATTACK) }, "elicitationId"],
+    [{ ...form, mode: "form", elicitationId: { id: "e" } }, "elicitationId"],
+    [{ ...form, mode: "form", elicitationId: 5 }, "elicitationId"],
+    [{ ...form, _meta: { progressToken: { t: AWS_KEY } } }, "_meta.progressToken"],
+    [{ ...form, _meta: { progressToken: `t ${AWS_KEY}` } }, "_meta.progressToken"],
+    [sampling("hi", { _meta: { progressToken: ATTACK } }), "_meta.progressToken"],
+    [sampling("hi", { _meta: { progressToken: [1] } }), "_meta.progressToken"],
+  ];
+  for (const [params, field] of cases) {
+    for (const p of [block, annotate]) {
+      assert.throws(
+        () => p.serverRequest(params as never, ctx, freshFindings()),
+        refusedRouting(field),
+        JSON.stringify(params),
+      );
+    }
+  }
+  const fine = block.serverRequest(
+    { ...form, mode: "url", elicitationId: "e-42", url: "https://example.com/", _meta: { progressToken: 3 } },
+    ctx,
+    freshFindings(),
+  );
+  assert.equal(fine.elicitationId, "e-42");
+  assert.equal((fine._meta as { progressToken: number }).progressToken, 3);
+  const stringToken = annotate.serverRequest(
+    sampling("hi", { _meta: { progressToken: "tok-1" } }),
+    ctx,
+    freshFindings(),
+  );
+  assert.equal((stringToken._meta as { progressToken: string }).progressToken, "tok-1");
+});
+
+test("serverInfo: every string at any depth is redacted and checked; instructions anywhere withhold it", () => {
+  const findings = freshFindings();
+  const out = block.serverInfo(
+    {
+      name: "s",
+      version: "1",
+      description: `mail ${EMAIL}`,
+      icons: [{ src: `https://cdn.example.com/${AWS_KEY}.png`, mimeType: "image/png" }],
+    },
+    findings,
+  );
+  assert.ok(out && !JSON.stringify(out).includes(AWS_KEY) && !JSON.stringify(out).includes(EMAIL));
+  assert.equal(findings.redacted.aws_access_key, 1);
+  const withheld: JsonObject[] = [
+    { name: "s", icons: [{ src: "https://cdn.example.com/i.png", sizes: [ATTACK] }] },
+    { name: "s", extra: { deep: [ATTACK] } },
+    { name: "s", title: ATTACK },
+  ];
+  for (const info of withheld) {
+    for (const p of [block, annotate]) assert.equal(p.serverInfo(info, freshFindings()), undefined);
+  }
+  const off = protector("{ injection: off }");
+  assert.ok(off.serverInfo({ name: "s", title: ATTACK }, freshFindings()));
 });

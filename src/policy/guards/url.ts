@@ -32,6 +32,13 @@ export interface UrlGuardOptions {
   readonly resolve?: (host: string) => Promise<readonly string[]>;
   /** A resolution slower than this is a denial (default 2000 ms). */
   readonly resolveTimeoutMs?: number;
+  /**
+   * `false`: judge the URL as written, never resolving its host (for URLs someone else opens, such
+   * as an elicitation's: a lookup would let whoever chose the name see the gateway ask, and the
+   * answer is the gateway's, not the opener's). IP literals are judged as usual; a host name must be
+   * allowed, and one allowed only through `*` must not be internal by convention (below). Default true.
+   */
+  readonly resolveHosts?: boolean;
 }
 
 export interface UrlGuard {
@@ -50,6 +57,25 @@ const METADATA_HOSTS = new Set([
   "metadata.tencentyun.com",
   "metadata.platformequinix.com",
 ]);
+
+/**
+ * Names that point inside a network by convention, refused without resolution unless listed in
+ * `allowedDomains` by name: single labels (completed by search domains) and these suffixes
+ * (RFC 6762 mDNS and its appendix G, RFC 8375, ICANN's `.internal`).
+ */
+const INTERNAL_SUFFIXES = [
+  ".local",
+  ".internal",
+  ".intranet",
+  ".private",
+  ".corp",
+  ".home",
+  ".lan",
+  ".localdomain",
+  ".home.arpa",
+];
+const internalByConvention = (name: string) =>
+  !name.includes(".") || INTERNAL_SUFFIXES.some((s) => name.endsWith(s) || name === s.slice(1));
 
 const deny = (detail: string) => denied("domain_not_allowed", detail);
 
@@ -94,12 +120,14 @@ export function compileUrlGuard(opts: UrlGuardOptions): UrlGuard {
   });
   const exemptions = compileExemptions(opts.allowNetworks ?? []);
   const resolve = opts.resolve ?? defaultResolve;
+  const resolveHosts = opts.resolveHosts ?? true;
   const timeoutMs = opts.resolveTimeoutMs ?? 2000;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     throw new GuardConfigError("resolveTimeoutMs", "must be a positive number");
   }
 
-  const nameAllowed = (name: string) => anyHost || exact.has(name) || suffixes.some((s) => name.endsWith(s));
+  const listed = (name: string) => exact.has(name) || suffixes.some((s) => name.endsWith(s));
+  const nameAllowed = (name: string) => anyHost || listed(name);
 
   function refusal(address: string): AddressClass | undefined {
     const ip = parseAddress(address);
@@ -151,8 +179,13 @@ export function compileUrlGuard(opts: UrlGuardOptions): UrlGuard {
     if (name === "" || name.endsWith(".")) return deny("invalid host");
     if (METADATA_HOSTS.has(name)) return deny("metadata service host");
     if (!nameAllowed(name)) return deny(`host ${name} is not in allowed domains`);
-    const addresses =
-      name === "localhost" || name.endsWith(".localhost") ? ["127.0.0.1", "::1"] : await resolveBounded(name);
+    const loopback = name === "localhost" || name.endsWith(".localhost");
+    if (!resolveHosts && !loopback) {
+      return listed(name) || !internalByConvention(name)
+        ? ALLOWED
+        : deny(`host ${name} is internal by convention`);
+    }
+    const addresses = loopback ? ["127.0.0.1", "::1"] : await resolveBounded(name);
     if (!Array.isArray(addresses) || addresses.length === 0) return deny(`host ${name} did not resolve`);
     for (const address of addresses) {
       const cls = refusal(String(address));
