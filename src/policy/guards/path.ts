@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { percentDecodeRounds } from "./decode.js";
 import { compileDenyList, DEFAULT_PATH_DENY, splitComponents } from "./path-deny.js";
-import { resolvePhysical } from "./path-resolve.js";
+import { PathLimitError, resolvePhysical } from "./path-resolve.js";
 import {
   ALLOWED,
   CONTROL_CHARS,
@@ -130,8 +130,8 @@ export function compilePathGuard(opts: PathGuardOptions): PathGuard {
     async check(value: string): Promise<GuardDecision> {
       try {
         return await check(value);
-      } catch {
-        return deny("path could not be resolved");
+      } catch (err) {
+        return deny(err instanceof PathLimitError ? err.message : "path could not be resolved");
       }
     },
   });
