@@ -3,7 +3,12 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bootstrapFile } from "../admin/bootstrap.js";
-import { compileOwnedFiles, nameKey, physicalSync, type OwnedEntry } from "../policy/guards/path-owned.js";
+import {
+  compileOwnedFiles,
+  physicalSync,
+  type OwnedEntry,
+  type OwnedFiles,
+} from "../policy/guards/path-owned.js";
 import { STATE_KEY_ENV } from "../state/sealed.js";
 import type { Config, ServerConfig } from "./types.js";
 
@@ -62,6 +67,21 @@ export function ownedPaths(config: Config): OwnedPath[] {
   if (config.killSwitch.file !== undefined)
     owned.push({ path: config.killSwitch.file, what: "the kill-switch file", option: "kill_switch.file" });
   return owned;
+}
+
+const compiled = new WeakMap<Config, OwnedFiles>();
+
+/**
+ * The owned files of a config, compiled once per config object (names resolved, one inode cache)
+ * and shared by `check`, the argument guards and the roots filter.
+ */
+export function ownedFilesOf(config: Config): OwnedFiles {
+  let files = compiled.get(config);
+  if (!files) {
+    files = compileOwnedFiles(ownedPaths(config));
+    compiled.set(config, files);
+  }
+  return files;
 }
 
 /** A path a server is given in its config, with its YAML path. */
@@ -155,20 +175,15 @@ export function relativeBases(server: ServerConfig, configFile: string): string[
  * one of the gateway's own files. Compared as written and with symlinks resolved, case-insensitively.
  */
 export function ownedPathProblems(config: Config): string[] {
-  const owned = ownedPaths(config);
-  const files = compileOwnedFiles(owned);
-  const ownedKeys = owned.flatMap((o) =>
-    [...new Set([resolve(o.path), physicalSync(o.path)])].map((p) => ({ owned: o, key: nameKey(p) })),
-  );
+  const files = ownedFilesOf(config);
   const problems: string[] = [];
   config.servers.forEach((server, i) => {
     for (const given of givenPaths(server, config.file, i)) {
       const hits = new Set<OwnedPath>();
       for (const form of new Set([resolve(given.path), physicalSync(given.path)])) {
-        const key = nameKey(form);
         const named = files.byName(form) as OwnedPath | undefined;
         if (named) hits.add(named);
-        for (const o of ownedKeys) if (key === "/" || o.key.startsWith(`${key}/`)) hits.add(o.owned);
+        for (const o of files.inside(form)) hits.add(o as OwnedPath);
       }
       if (hits.size > 0) {
         const what = [...hits].map((o) => `${o.what} ${o.path} (${o.option})`).join(", ");

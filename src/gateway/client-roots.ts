@@ -8,18 +8,12 @@
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ownedPaths, relativeBases } from "../config/owned-files.js";
+import { ownedFilesOf, relativeBases } from "../config/owned-files.js";
 import type { Config, ServerConfig } from "../config/types.js";
 import type { JsonObject } from "../jsonrpc.js";
 import { percentDecodeRounds } from "../policy/guards/decode.js";
 import { compilePathGuard, MAX_VALUE_LENGTH, type PathGuard } from "../policy/guards/index.js";
-import {
-  compileOwnedFiles,
-  compileOwnedPathGuard,
-  nameKey,
-  physicalSync,
-  type OwnedPathGuard,
-} from "../policy/guards/path-owned.js";
+import { compileOwnedPathGuard, type OwnedFiles, type OwnedPathGuard } from "../policy/guards/path-owned.js";
 import { resolvePhysical } from "../policy/guards/path-resolve.js";
 import { CONTROL_CHARS } from "../policy/guards/types.js";
 
@@ -50,18 +44,11 @@ interface ServerRoots {
 
 export class RootsFilter {
   private readonly servers: ReadonlyMap<string, ServerRoots>;
-  /** Every owned file's name as written and as resolved, compared like path-owned.ts compares. */
-  private readonly ownedKeys: ReadonlyArray<{ readonly key: string; readonly what: string }>;
+  private readonly files: OwnedFiles;
 
-  constructor(config: Config) {
-    const owned = ownedPaths(config);
-    const files = compileOwnedFiles(owned);
-    this.ownedKeys = owned.flatMap((o) =>
-      [...new Set([path.resolve(o.path), physicalSync(o.path)])].map((p) => ({
-        key: nameKey(p),
-        what: o.what,
-      })),
-    );
+  /** `files`: the gateway's owned files, compiled once for the config (ownedFilesOf). */
+  constructor(config: Config, files: OwnedFiles = ownedFilesOf(config)) {
+    this.files = files;
     this.servers = new Map(
       config.servers.map((s) => [
         s.name,
@@ -141,9 +128,7 @@ export class RootsFilter {
       forms.add(await resolvePhysical(path.resolve(r)));
     }
     for (const form of forms) {
-      const key = nameKey(form);
-      const prefix = key.endsWith("/") ? key : `${key}/`;
-      const hit = this.ownedKeys.find((o) => o.key === key || o.key.startsWith(prefix));
+      const hit = this.files.inside(form)[0];
       if (hit) return `the root contains a file the gateway owns (${hit.what})`;
     }
     return undefined;

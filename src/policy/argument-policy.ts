@@ -1,15 +1,16 @@
-import { ownedPaths, relativeBases } from "../config/owned-files.js";
+import { ownedFilesOf, relativeBases } from "../config/owned-files.js";
 import type { Config, ServerConfig } from "../config/types.js";
 import {
   argumentPlan,
   checkArguments,
+  fileUriReadings,
   type ArgumentDecision,
   type ArgumentGuards,
   type ArgumentPlan,
   type DeclaredArguments,
 } from "./arguments.js";
 import { compileCommandGuard, compilePathGuard, compileUrlGuard, GuardConfigError } from "./guards/index.js";
-import { compileOwnedFiles, compileOwnedPathGuard, type OwnedFiles } from "./guards/path-owned.js";
+import { compileOwnedPathGuard, type OwnedFiles } from "./guards/path-owned.js";
 
 const PLAN_CACHE_MAX = 2000;
 
@@ -29,8 +30,8 @@ export class ArgumentPolicy {
   private readonly servers: ReadonlyMap<string, ServerArguments>;
   private readonly plans = new Map<string, ArgumentPlan>();
 
-  constructor(config: Config) {
-    const owned = compileOwnedFiles(ownedPaths(config));
+  /** `owned`: the gateway's owned files, compiled once for the config (ownedFilesOf). */
+  constructor(config: Config, owned: OwnedFiles = ownedFilesOf(config)) {
     this.servers = new Map(config.servers.map((s) => [s.name, compileServer(s, owned, config.file)]));
   }
 
@@ -62,15 +63,21 @@ export class ArgumentPolicy {
     return checkArguments(this.plan(server, tool, inputSchema, compiled), compiled.guards, args);
   }
 
-  /** A resource URI: a `file:` URI is a path, checked like a path argument. */
+  /**
+   * A resource URI: a `file:` URI (as a URL parser reads one: ` file:///x` is one) is a path,
+   * checked like a path argument in each of its readings.
+   */
   async checkUri(server: string, uri: string): Promise<ArgumentDecision> {
-    if (!/^file:/i.test(uri)) return { allowed: true };
+    const readings = fileUriReadings(uri);
+    if (!readings) return { allowed: true };
     const guards = this.servers.get(server)?.guards;
     if (!guards)
       return { allowed: false, reason: "invalid_arguments", detail: "unknown server", pointer: "" };
-    for (const guard of [guards.owned, guards.path]) {
-      const d = await guard?.check(uri);
-      if (d && !d.allowed) return { ...d, pointer: "/uri" };
+    for (const reading of readings) {
+      for (const guard of [guards.owned, guards.path]) {
+        const d = await guard?.check(reading);
+        if (d && !d.allowed) return { ...d, pointer: "/uri" };
+      }
     }
     return { allowed: true };
   }

@@ -1,6 +1,8 @@
 import type { CommandGuard } from "./guards/command.js";
 import type { PathGuard } from "./guards/path.js";
-import type { OwnedPathGuard } from "./guards/path-owned.js";
+import { MAX_OWNED_CHECKS, type OwnedPathGuard } from "./guards/path-owned.js";
+import { isC0OrSpace, trimEnds } from "./guards/path-owned-words.js";
+import { MAX_VALUE_LENGTH } from "./guards/types.js";
 import type { GuardDecision } from "./guards/types.js";
 import type { UrlGuard } from "./guards/url.js";
 
@@ -46,6 +48,11 @@ export interface Extraction {
    * only the owned-file guard judges them (a `content` starting with `/` is no path to confine).
    */
   readonly pathLike: readonly ExtractedArgument[];
+  /**
+   * Every other string under a name no guard classifies: the owned-file guard judges those that,
+   * decoded and trimmed, start like a path or name one of its files (`.warden/state.db-wal`).
+   */
+  readonly unguarded: readonly ExtractedArgument[];
 }
 
 export interface ArgumentPlan {
@@ -82,6 +89,31 @@ const URL_FORMATS = new Set(["uri", "url", "iri", "uri-reference", "iri-referenc
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
 /** Absolute, home- or dot-relative, on one line; blanks and quotes around it (some servers strip them). */
 const PATH_LIKE = /^[ \t"']*(?:\/|~(?:\/|$)|\.\.?(?:\/|$))[^\n\r]*$/;
+
+/**
+ * The readings of `value` to judge as a path when a URL parser would take it for a `file:` URI, else
+ * undefined. Decided as WHATWG URL decides (C0 controls and spaces trimmed from both ends, tabs and
+ * newlines dropped, scheme case-folded), so ` file:///x` and `fi\tle:///x` are file URIs; the
+ * readings are the value as written, as cleaned, and as the parser serialises it.
+ */
+export function fileUriReadings(value: string): string[] | undefined {
+  const trimmed = trimEnds(value, isC0OrSpace);
+  // The scheme as the parser sees it: the first characters once tabs and newlines are dropped.
+  const scheme = trimmed.slice(0, 64).replace(/[\t\n\r]/g, "");
+  let href: string | undefined;
+  // Asked of every value of a guard's size (a huge text cannot be a URI the guards would pass anyway).
+  if (value.length <= MAX_VALUE_LENGTH || /^file:/i.test(scheme)) {
+    try {
+      const url = new URL(value);
+      if (url.protocol === "file:") href = url.href;
+    } catch {
+      // not a URL at all
+    }
+  }
+  if (href === undefined && !/^file:/i.test(scheme)) return undefined;
+  const cleaned = trimmed.replace(/[\t\n\r]/g, "");
+  return [...new Set([value, cleaned, ...(href !== undefined ? [href] : [])])];
+}
 
 /** The kind a property name suggests: its last word (`outputFile`, `base_url`) or its last two joined (`fileName`). */
 export function kindFromName(key: string): ArgumentKind | undefined {
@@ -220,6 +252,7 @@ export function argumentPlan(inputSchema: unknown, declared?: DeclaredArguments)
       const values: ExtractedArgument[] = [];
       const problems: ArgumentProblem[] = [];
       const pathLike: ExtractedArgument[] = [];
+      const unguarded: ExtractedArgument[] = [];
       let nodes = 0;
       let stopped = false;
       const stop = (pointer: string, problem: ArgumentProblemCode) => {
@@ -246,8 +279,9 @@ export function argumentPlan(inputSchema: unknown, declared?: DeclaredArguments)
         const kind = decl === "none" ? undefined : (decl ?? node?.kind ?? named);
         if (typeof value === "string") {
           const scheme = SCHEME.exec(value)?.[1]?.toLowerCase();
-          if (/^file:/i.test(value)) {
-            emit({ kind: "path", pointer, value });
+          const fileUri = fileUriReadings(value);
+          if (fileUri) {
+            for (const reading of fileUri) emit({ kind: "path", pointer, value: reading });
             // A URL argument given a file: URI also faces the URL guard, which admits only http(s).
             if (kind === "url") emit({ kind, pointer, value });
           } else if (kind === "command") emit({ kind, pointer, value });
@@ -255,7 +289,7 @@ export function argumentPlan(inputSchema: unknown, declared?: DeclaredArguments)
           else if (PATH_LIKE.test(value)) {
             if (pathLike.length >= MAX_PATH_LIKE_VALUES) stop(pointer, "too_large");
             else pathLike.push({ kind: "path", pointer, value });
-          }
+          } else unguarded.push({ kind: "path", pointer, value });
           return;
         }
         if (Array.isArray(value)) {
@@ -300,14 +334,17 @@ export function argumentPlan(inputSchema: unknown, declared?: DeclaredArguments)
       };
 
       walk(args, schema, "", [], undefined, 0);
-      return { values, problems, pathLike };
+      return { values, problems, pathLike, unguarded };
     },
   });
 }
 
 /** The guards configured for one tool (a kind without a guard is not restricted: configure it). */
 export interface ArgumentGuards {
-  /** The gateway's own files: refused to every path argument, and to path-like strings anywhere. */
+  /**
+   * The gateway's own files: refused to every path argument, every command word that may be a path,
+   * and every string anywhere that starts like a path or names one of them.
+   */
   readonly owned?: OwnedPathGuard;
   readonly path?: PathGuard;
   readonly url?: UrlGuard;
@@ -336,7 +373,7 @@ export async function checkArguments(
   args: unknown,
 ): Promise<ArgumentDecision> {
   try {
-    const { values, problems, pathLike } = plan.extract(args);
+    const { values, problems, pathLike, unguarded } = plan.extract(args);
     for (const p of problems) {
       if (p.kind === undefined) {
         return {
@@ -355,25 +392,29 @@ export async function checkArguments(
         };
       }
     }
+    const owned = guards.owned;
+    // Strings judged for the owned files beyond the guarded values: each costs filesystem calls.
+    const budget = { left: MAX_OWNED_CHECKS };
     for (const v of values) {
       let d: GuardDecision | undefined;
       const value = v.value;
-      // A URL argument without a scheme is a path to a server that reads it as one.
-      if (
-        guards.owned &&
-        typeof value === "string" &&
-        (v.kind === "path" || (v.kind === "url" && PATH_LIKE.test(value)))
-      ) {
-        d = await guards.owned.check(value);
-        if (!d.allowed) return { ...d, pointer: v.pointer };
+      if (owned) {
+        if (v.kind === "path" && typeof value === "string") d = await owned.check(value);
+        // A URL argument a server reads as a path (no scheme), and every word a command passes on.
+        else if (v.kind === "url" && typeof value === "string") d = await owned.checkText(value, budget);
+        else if (v.kind === "command") d = await owned.checkCommand(value, budget);
+        if (d && !d.allowed) return { ...d, pointer: v.pointer };
       }
       if (v.kind === "command") d = guards.command?.check(v.value);
       else if (typeof v.value === "string") d = await guards[v.kind]?.check(v.value);
       if (d && !d.allowed) return { ...d, pointer: v.pointer };
     }
-    const owned = guards.owned;
     for (const v of owned ? pathLike : []) {
       const d = typeof v.value === "string" ? await owned?.check(v.value) : undefined;
+      if (d && !d.allowed) return { ...d, pointer: v.pointer };
+    }
+    for (const v of owned ? unguarded : []) {
+      const d = typeof v.value === "string" ? await owned?.checkText(v.value, budget) : undefined;
       if (d && !d.allowed) return { ...d, pointer: v.pointer };
     }
     return { allowed: true };

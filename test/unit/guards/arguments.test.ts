@@ -176,7 +176,7 @@ describe("argument plan: detection", () => {
     assert.equal(plan.extract(deep).problems[0]?.problem, "too_deep");
     const wide = { files: Array.from({ length: 20_000 }, (_, i) => `f${i}`) };
     assert.equal(plan.extract(wide).problems[0]?.problem, "too_large");
-    assert.deepEqual(plan.extract(undefined), { values: [], problems: [], pathLike: [] });
+    assert.deepEqual(plan.extract(undefined), { values: [], problems: [], pathLike: [], unguarded: [] });
     assert.deepEqual(argumentPlan("not a schema").extract({ url: "https://x" }).values.length, 1);
   });
 
