@@ -5,6 +5,10 @@
 // every owned file — direct, relative, `..`, a symlink or hard link placed beside them, a case or
 // Unicode variant — is refused -32001 `path_not_allowed`, audited, never reaches the server, and no
 // secret appears in anything the client receives; a plain file beside them still reads.
+// The same holds where the value is no path argument: a `file:` URI as a URL parser reads it
+// (` file:///…`), every word of a command (globs, nested shells, `cd`), any string under a name no
+// guard knows (relative, percent-encoded, padded), each against a careless server that would have
+// read it; a path too deep to be a file is refused saying why, and a flood of them stalls nobody.
 // Then: `check` and `start` refuse a config that gives a server those files; and a copied state
 // database yields no usable key, and does not start under another key.
 import assert from "node:assert/strict";
@@ -21,6 +25,7 @@ import {
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
+import type { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { connectClient, mcpError, reasonOf, textOf, type ConnectedClient } from "../helpers/client.js";
 import { filesystemStdio, gatewayConfig, READ_ONLY_FILE_TOOLS, recorderStdio } from "../helpers/configs.js";
 import { fixture, makeTempDir, runCli, startGateway, writeConfig, type Gateway } from "../helpers/gateway.js";
@@ -35,6 +40,7 @@ describe("owned files are never served to a tool call", () => {
   let fsRecord: string;
   let recRecord: string;
   let resRecord: string;
+  let looseRecord: string;
   let refusals = 0;
   const secrets: string[] = [];
 
@@ -43,6 +49,7 @@ describe("owned files are never served to a tool call", () => {
     fsRecord = join(records, "fs.jsonl");
     recRecord = join(records, "rec.jsonl");
     resRecord = join(records, "res.jsonl");
+    looseRecord = join(records, "loose.jsonl");
     gw = await startGateway({
       ...gatewayConfig(
         [
@@ -60,6 +67,14 @@ describe("owned files are never served to a tool call", () => {
             command: process.execPath,
             args: [fixture("file-resources-server.mjs")],
             env: { RECORD_FILE: resRecord },
+            tools: { "*": ["files:read"] },
+          },
+          {
+            // No cwd: it runs in the gateway's folder, beside warden.yaml and .warden/.
+            name: "loose",
+            command: process.execPath,
+            args: [fixture("loose-server.mjs")],
+            env: { RECORD_FILE: looseRecord },
             tools: { "*": ["files:read"] },
           },
         ],
@@ -95,14 +110,23 @@ describe("owned files are never served to a tool call", () => {
     await gw?.stop();
   });
 
-  async function refused(tool: string, args: Record<string, unknown>): Promise<void> {
-    const label = `${tool} ${JSON.stringify(args)}`;
-    const before = receivedToolCalls(fsRecord).length;
+  async function refused(
+    tool: string,
+    args: Record<string, unknown>,
+    record: string = fsRecord,
+  ): Promise<McpError> {
+    const label = `${tool} ${JSON.stringify(args).slice(0, 200)}`;
+    const before = receivedToolCalls(record).length;
     const err = await mcpError(() => c.client.callTool({ name: tool, arguments: args }));
     assert.equal(err.code, -32001, `${label}: ${err.message}`);
     assert.equal(reasonOf(err), "path_not_allowed", label);
-    assert.equal(receivedToolCalls(fsRecord).length, before, `${label} reached the server`);
+    assert.equal(receivedToolCalls(record).length, before, `${label} reached the server`);
     refusals++;
+    return err;
+  }
+
+  async function served(tool: string, args: Record<string, unknown>): Promise<string> {
+    return textOf(await c.client.callTool({ name: tool, arguments: args }));
   }
 
   const paths = (dir: string) => ({
@@ -190,6 +214,111 @@ describe("owned files are never served to a tool call", () => {
     }
   });
 
+  test("a file: URI as a URL parser reads it: blanks or controls around it, tabs and newlines inside", async () => {
+    const d = gw.dir;
+    for (const uri of [
+      ` file://${d}/.warden/state.db-wal`,
+      `\u0001file://${d}/.warden/audit.key`,
+      `\tfi\nle://${d}/.warden/admin-bootstrap-token`,
+      `FILE://${d}/.warden/state.key\u001f `,
+      ` file://${d}/public/key-link`,
+    ]) {
+      await refused("loose__open", { uri }, looseRecord);
+    }
+    // The server does read such a URI: shown on a plain file.
+    assert.equal(await served("loose__open", { uri: ` file://${d}/public/notes.txt` }), "plain notes\n");
+    // As a resource, refused before the resource server is asked (authorization may see it first).
+    const asked = readFileSync(resRecord, "utf8");
+    const res = await connectClient(gw.serverUrl("res"));
+    try {
+      for (const uri of [` file://${d}/.warden/state.db-wal`, `\u0000file://${d}/.warden/audit.key`]) {
+        const err = await mcpError(() => res.client.readResource({ uri }));
+        assert.equal(err.code, -32001, JSON.stringify(uri));
+        assert.ok(["path_not_allowed", "uri_not_canonical"].includes(String(reasonOf(err))), err.message);
+        if (reasonOf(err) === "path_not_allowed") refusals++;
+      }
+    } finally {
+      await res.close();
+    }
+    assert.equal(readFileSync(resRecord, "utf8"), asked, "the resource server was asked");
+  });
+
+  test("every word of a command: paths, globs, nested shells, cd, symlinks and hard links", async () => {
+    const d = gw.dir;
+    for (const command of [
+      `cat ${d}/.warden/state.db-wal`,
+      ["cat", `${d}/.warden/audit.key`],
+      ["base64", ".warden/state.key"],
+      "cat .warden/admin-bootstrap-token",
+      "cat warden.yaml",
+      "cd .warden && cat audit.key",
+      "cat .warden/state.d?-wal",
+      "cat .warden/*.key",
+      "cat .ward*/admin-bootstrap-*",
+      ["sh", "-c", "cat '.warden/state'.key"],
+      'sh -c "base64 < .warden/audit.key"',
+      "echo $(cat .warden/audit.key)",
+      "cat public/key-link public/notes.txt",
+      "cat public/wdir/audit.key",
+      "cat ./public/key-hardlink",
+      `cat ${LOG}`,
+    ]) {
+      await refused("loose__run", { command }, looseRecord);
+    }
+    // The same server runs ordinary commands, in both forms.
+    assert.equal(await served("loose__run", { command: "cat public/notes.txt" }), "plain notes\n");
+    assert.equal(await served("loose__run", { command: ["cat", "public/notes.txt"] }), "plain notes\n");
+    assert.match(await served("loose__run", { command: "ls .warden" }), /state\.db/);
+  });
+
+  test("a string under a name no guard knows: relative, percent-encoded, padded, folded", async () => {
+    const d = gw.dir;
+    for (const target of [
+      ".warden/state.db-wal",
+      ".warden/audit.key",
+      `${d}/.warden/state.db-wal`.replaceAll("/", "%2F"),
+      `${d}/.warden/admin-bootstrap-token\n`,
+      ` ${d}/.warden/state.key\t`,
+      "%2Ewarden%2Faudit%2Ekey",
+      "%252Ewarden%252Fstate.key",
+      ".warden/ａｕｄｉｔ.key",
+      ".WARDEN/STATE.KEY",
+      "warden.yaml",
+    ]) {
+      await refused("loose__inspect", { target }, looseRecord);
+    }
+    await refused("rec__echo", { message: ".warden/audit.key" }, recRecord);
+    // The server would have read them: the same spellings of a plain file are served.
+    for (const target of ["public/notes.txt", "public%2Fnotes.txt", "public/notes.txt\n"])
+      assert.equal(await served("loose__inspect", { target }), "plain notes\n", target);
+  });
+
+  test("a path too deep to be a file is refused saying why; a flood of them stalls no one", async () => {
+    const deep = `${gw.dir}/public/${"a/".repeat(300)}x`;
+    const err = await refused("files__read_text_file", { path: deep });
+    assert.match(err.message, /more than 256 components/);
+    const before = receivedToolCalls(fsRecord).length;
+    const flood = Array.from({ length: 10 }, (_, i) =>
+      mcpError(() =>
+        c.client.callTool({
+          name: "files__read_text_file",
+          arguments: { path: `${gw.dir}/public/${`f${i}/`.repeat(2000)}x` },
+        }),
+      ),
+    );
+    const [plain, ...refusedAll] = await Promise.all([
+      served("files__read_text_file", { path: "public/notes.txt" }),
+      ...flood,
+    ]);
+    assert.equal(plain, "plain notes\n");
+    for (const e of refusedAll) {
+      assert.equal(e.code, -32001);
+      assert.equal(reasonOf(e), "path_not_allowed");
+      refusals++;
+    }
+    assert.equal(receivedToolCalls(fsRecord).length, before + 1, "only the plain read reached the server");
+  });
+
   test("a plain file beside them still reads; listings name files without their content", async () => {
     const r = await c.client.callTool({
       name: "files__read_text_file",
@@ -213,8 +342,11 @@ describe("owned files are never served to a tool call", () => {
     for (const h of hashes) assert.ok(!received.includes(h.slice(8)), "an audit line reached the client");
     // The server never saw any of the refused paths.
     const seen = JSON.stringify(receivedMessages(fsRecord));
-    for (const name of ["state.db", "audit.key", "bootstrap", "hardlink", "db-link", "prüfung"])
+    for (const name of ["state.db", "audit.key", "bootstrap", "hardlink", "db-link", "prüfung", "a/a/a/"])
       assert.ok(!seen.includes(name), `the server saw ${name}`);
+    const looseSeen = JSON.stringify(receivedMessages(looseRecord));
+    for (const name of [".warden/", "warden.yaml", "key-link", "wdir", "hardlink", ".key", "state."])
+      assert.ok(!looseSeen.includes(name), `the careless server saw ${name}`);
     const denied = (await auditEvents(gw, "--status", "denied", "--limit", "1000")).filter(
       (e) => e.reason === "path_not_allowed",
     );
