@@ -232,12 +232,15 @@ export class AuditLog {
 
   private written(st: SinkState, stored: readonly StoredEvent[]): void {
     if (!st.sink.readable || stored.length === 0) return;
+    // This process's first events in a log that already held some (a restart, perhaps after a
+    // crash left events unchecked): checkpointed at once, so no log goes an interval without one.
+    const continued = st.last === undefined && (stored[0] as StoredEvent).seq > 1;
     st.unchecked += stored.length;
     st.last = stored[stored.length - 1];
     // A rotation removed files: checkpoint at once, so the copies learn what is kept from now on.
     const rotated = stored.map(rotationOf).findLast((r) => r !== undefined);
     if (rotated) st.first = rotated.retained_from;
-    if (rotated || st.unchecked >= this.opts.checkpointEvery) this.checkpoint(st);
+    if (rotated || continued || st.unchecked >= this.opts.checkpointEvery) this.checkpoint(st);
   }
 
   /** Every sink's newest event into the state store's marks: one transaction per batch. */

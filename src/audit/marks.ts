@@ -5,6 +5,10 @@
  * it but cannot set it back to an earlier point (short of replaying a row copied back then): a
  * log emptied or cut short (even after its last checkpoint), or a checkpoint file deleted or
  * emptied, no longer agrees with the marks, and verify says so.
+ *
+ * Nor is a mark ever removed: the store also records, apart from them, each mark it has begun to
+ * keep (`audit_marks_begun`, migration 8), so marks deleted later are missed. A store upgraded
+ * from a release without marks begins them with its first batch under this one.
  */
 import { createHmac } from "node:crypto";
 import type { Db } from "../state/store.js";
@@ -22,6 +26,8 @@ export interface SinkMarks {
   readonly checkpoint?: Mark;
   /** Marks of this sink whose MAC or shape is wrong. */
   readonly forged: readonly MarkKind[];
+  /** The marks of this sink the store has kept, by when it began to (ISO time). */
+  readonly begun?: Readonly<Partial<Record<MarkKind, string>>>;
 }
 
 function markMac(key: Uint8Array, kind: MarkKind, sink: string, m: Mark): string {
@@ -35,7 +41,14 @@ function markMac(key: Uint8Array, kind: MarkKind, sink: string, m: Mark): string
 export class AuditMarks {
   private readonly upsert;
   private readonly select;
+  private readonly begin;
+  private readonly selectBegun;
   private readonly noteAll;
+  /**
+   * Marks this process has recorded as begun: one insert per sink and kind per process. (A batch
+   * rolled back after it leaves the record to the next process: less evidence, never a false alarm.)
+   */
+  private readonly begunHere = new Set<string>();
 
   constructor(
     db: Db,
@@ -49,6 +62,8 @@ export class AuditMarks {
        WHERE excluded.seq > audit_marks.seq`,
     );
     this.select = db.prepare("SELECT kind, seq, hash, ts, mac FROM audit_marks WHERE sink = ?");
+    this.begin = db.prepare("INSERT OR IGNORE INTO audit_marks_begun (sink, kind, ts) VALUES (?, ?, ?)");
+    this.selectBegun = db.prepare("SELECT kind, ts FROM audit_marks_begun WHERE sink = ?");
     this.noteAll = db.transaction((kind: MarkKind, heads: readonly Head[]) =>
       this.noteInTransaction(kind, heads),
     );
@@ -65,6 +80,11 @@ export class AuditMarks {
     for (const h of heads) {
       const m = { seq: h.seq, hash: h.hash, ts };
       this.upsert.run({ sink: h.sink, kind, ...m, mac: markMac(this.key, kind, h.sink, m) });
+      const begun = `${kind}\n${h.sink}`;
+      if (!this.begunHere.has(begun)) {
+        this.begin.run(h.sink, kind, ts);
+        this.begunHere.add(begun);
+      }
     }
   }
 
@@ -77,7 +97,11 @@ export class AuditMarks {
       if (Number.isSafeInteger(m.seq) && r.mac === markMac(this.key, r.kind, sink, m)) out[r.kind] = m;
       else out.forged.push(r.kind);
     }
-    return out;
+    const begun: Partial<Record<MarkKind, string>> = {};
+    for (const r of this.selectBegun.all(sink) as Array<{ kind: string; ts: string }>) {
+      if (r.kind === "head" || r.kind === "checkpoint") begun[r.kind] = r.ts;
+    }
+    return { ...out, begun };
   }
 }
 

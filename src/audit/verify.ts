@@ -10,6 +10,7 @@ export type ProblemKind =
   | "truncated"
   | "forged_checkpoint"
   | "missing_checkpoints"
+  | "missing_marks"
   | "missing_file";
 
 export interface Problem {
@@ -48,6 +49,13 @@ export interface VerifyOptions {
   readonly marks?: SinkMarks;
   /** For a JSONL sink: what is wrong with its rotated files, given how many should exist. */
   readonly rotatedFiles?: (expected: number) => readonly string[];
+  /**
+   * For a sink only this machine writes (SQLite, a JSONL file; not a Postgres sink that other
+   * instances write too): how its writer checkpoints it (`audit.checkpoint_every`,
+   * `checkpoint_interval`). Then the witnesses such a writer always leaves are expected: a
+   * checkpoint in the local file and marks in the state store.
+   */
+  readonly writtenHere?: { readonly checkpointEvery: number; readonly checkpointIntervalMs: number };
 }
 
 interface Seen {
@@ -57,6 +65,8 @@ interface Seen {
   readonly prev: string;
   readonly macOk: boolean;
   readonly rotation: Rotation | undefined;
+  /** When it was recorded (ms since the epoch); NaN unless its MAC holds. */
+  readonly ts: number;
 }
 
 /**
@@ -66,7 +76,8 @@ interface Seen {
  * Then every witness must agree with the log: each checkpoint (local file, copies, the state
  * store's marks) must be found with the same hash, or lie below what a recorded rotation removed;
  * a checkpoint file the marks say was written must exist and hold that checkpoint; the rotated
- * files the last rotation record counts must exist.
+ * files the last rotation record counts must exist. For a sink written only here, the witnesses
+ * its writer always leaves must exist too (`unwitnessed`).
  */
 export async function verifyEvents(
   sink: string,
@@ -132,7 +143,10 @@ export async function verifyEvents(
     const p = agrees(c.seq, c.hash, `the checkpoint of ${c.ts}`, localKeptFrom);
     if (p) problems.push(p);
   }
-  problems.push(...markProblems(opts, (m, what) => agrees(m.seq, m.hash, what, localKeptFrom)));
+  const marked = markProblems(opts, (m, what) => agrees(m.seq, m.hash, what, localKeptFrom));
+  problems.push(...marked);
+  const fileReported = marked.some((p) => p.kind === "missing_checkpoints");
+  problems.push(...unwitnessed(seen, mine(checkpoints), opts, fileReported));
 
   // A copy trusts only itself: retention counts when the copy recorded it (a checkpoint's `first`).
   let external = 0;
@@ -193,6 +207,7 @@ async function walk(events: AsyncIterable<StoredEvent>, key: Uint8Array): Promis
       prev: shaped ? e.prev_hash : "",
       macOk,
       rotation: macOk ? rotationOf(e) : undefined,
+      ts: macOk && typeof e.ts === "string" ? Date.parse(e.ts) : NaN,
     });
   }
   return seen;
@@ -263,7 +278,7 @@ function chainProblems(seen: readonly Seen[]): { problems: Problem[]; rotation?:
   return { problems, ...(rotation ? { rotation } : {}) };
 }
 
-/** The state store's marks against the log and the local checkpoint file. */
+/** The state store's marks against the log and the local checkpoint file, and those deleted. */
 function markProblems(
   opts: VerifyOptions,
   agrees: (m: Mark, what: string) => Problem | undefined,
@@ -280,6 +295,16 @@ function markProblems(
   if (marks.head) {
     const p = agrees(marks.head, `the state store's high-water mark (written ${marks.head.ts})`);
     if (p) out.push(p);
+  }
+  // A mark is never removed: one the store began to keep and holds no more was deleted.
+  for (const kind of ["head", "checkpoint"] as const) {
+    const began = marks.begun?.[kind];
+    if (began === undefined || marks[kind] !== undefined || marks.forged.includes(kind)) continue;
+    const what = kind === "head" ? "a high-water mark" : "a record of its checkpoints";
+    out.push({
+      kind: "missing_marks",
+      detail: `the state store has kept ${what} for this sink since ${began}, and holds none now: its marks were deleted`,
+    });
   }
   const cp = marks.checkpoint;
   const file = opts.checkpointFile;
@@ -300,4 +325,63 @@ function markProblems(
     }
   }
   return out;
+}
+
+/** How late a writer's checkpoint timer may fire (a busy event loop, a slow batch ahead of it). */
+const TIMER_SLACK_MS = 5_000;
+
+/**
+ * For a sink written only here: a checkpoint of it in the local file, once the log holds
+ * `checkpoint_every` events or its events span more than the interval. Its writer checkpoints at
+ * both, at shutdown, and at once when a restart continues a log; so a log without one had its
+ * checkpoints removed. (`fileReported`: the marks already named the file.)
+ */
+function unwitnessed(
+  seen: readonly Seen[],
+  local: readonly Checkpoint[],
+  opts: VerifyOptions,
+  fileReported: boolean,
+): Problem[] {
+  const cadence = opts.writtenHere;
+  if (!cadence || seen.length === 0) return [];
+  const out: Problem[] = [];
+  const file = opts.checkpointFile;
+  const name = file?.name ?? "the checkpoint file";
+  if (local.length === 0 && !fileReported) {
+    const why =
+      file?.state === "missing"
+        ? "is missing"
+        : file?.state === "empty"
+          ? "is empty"
+          : "holds no checkpoint of this sink";
+    const span = spanOf(seen);
+    if (seen.length >= cadence.checkpointEvery) {
+      out.push({
+        kind: "missing_checkpoints",
+        detail: `${name} ${why}, but the log holds ${seen.length} events and a checkpoint is written every ${cadence.checkpointEvery}`,
+      });
+    } else if (span > cadence.checkpointIntervalMs + TIMER_SLACK_MS) {
+      out.push({
+        kind: "missing_checkpoints",
+        detail: `${name} ${why}, but the log's events span ${seconds(span)} and a checkpoint is written at least every ${seconds(cadence.checkpointIntervalMs)}`,
+      });
+    }
+  }
+  return out;
+}
+
+/** From the earliest to the latest event time (ms), over events whose MAC holds. */
+function spanOf(seen: readonly Seen[]): number {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const s of seen) {
+    if (!Number.isFinite(s.ts)) continue;
+    if (s.ts < min) min = s.ts;
+    if (s.ts > max) max = s.ts;
+  }
+  return max > min ? max - min : 0;
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
 }

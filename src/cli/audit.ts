@@ -7,6 +7,7 @@ import type { StoredEvent } from "../audit/event.js";
 import { openSinks, type AuditFilter, type AuditSink } from "../audit/index.js";
 import { AuditMarks } from "../audit/marks.js";
 import { JsonlSink } from "../audit/sinks/jsonl.js";
+import { SqliteSink } from "../audit/sinks/sqlite.js";
 import { verifyEvents, type VerifyReport } from "../audit/verify.js";
 import { newestEvents } from "../audit/query.js";
 import { durationMs } from "../config/duration.js";
@@ -242,6 +243,8 @@ export function auditVerify(o: AuditOptions): Promise<void> {
     if (local.state === "unreadable") throw new Error(`${local.name}: ${local.error}`);
     const copies = await readCopies(config, key, o.checkpoints ?? []);
     const marks = new AuditMarks(state.db, key);
+    const { checkpointEvery, checkpointIntervalMs } = config.audit;
+    const cadence = { checkpointEvery, checkpointIntervalMs };
     let failed = false;
     for (const sink of chosen) {
       const report = await verifyEvents(sink.id, sink.read(), key, local.valid, {
@@ -249,6 +252,8 @@ export function auditVerify(o: AuditOptions): Promise<void> {
         copies,
         marks: marks.read(sink.id),
         ...(sink instanceof JsonlSink ? { rotatedFiles: (n: number) => sink.rotatedFileProblems(n) } : {}),
+        // Postgres is written by every instance: this machine's checkpoint file holds only its share.
+        ...(sink instanceof JsonlSink || sink instanceof SqliteSink ? { writtenHere: cadence } : {}),
       });
       failed ||= !report.ok;
       process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : describe(report));

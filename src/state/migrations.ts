@@ -120,4 +120,12 @@ export const MIGRATIONS: readonly string[] = [
      mac TEXT NOT NULL,
      PRIMARY KEY (sink, kind)
    ) WITHOUT ROWID;`,
+  // 8: which marks this store has kept, and since when (src/audit/marks.ts): a mark is never
+  // removed, so one the store once kept and holds no more was deleted. Kept apart from the marks.
+  `CREATE TABLE audit_marks_begun (
+     sink TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     ts TEXT NOT NULL,
+     PRIMARY KEY (sink, kind)
+   ) WITHOUT ROWID;`,
 ];

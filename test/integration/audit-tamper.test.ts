@@ -3,15 +3,18 @@
 // by `mcp-warden audit verify` (exit 1, naming what is missing): the head of audit.jsonl deleted
 // and empty audit.jsonl.1 … .N created in its place; the checkpoint file deleted or emptied (alone,
 // or to hide a cut tail or an emptied SQLite table); the tail cut after the last checkpoint; the
-// SQLite audit table emptied; a rotated file deleted or emptied. The honest logs verify: a normal
-// one, one across real rotations that removed old files, and a store that never held events.
+// SQLite audit table emptied; a rotated file deleted or emptied; the tail cut with the checkpoint
+// file and the state store's marks all deleted (SQLite and JSONL). The honest logs verify: a normal
+// one, one across real rotations that removed old files, a store that never held events, a log
+// killed before its first checkpoint, one continued after a crash, one upgraded from a release
+// without marks.
 import assert from "node:assert/strict";
 import { cpSync, existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { gatewayConfig, recorderStdio } from "../helpers/configs.js";
-import { connectClient, makeTempDir, runCli, startGateway } from "../helpers/gateway.js";
+import { connectClient, makeTempDir, runCli, startGateway, writeConfig } from "../helpers/gateway.js";
 
 interface Problem {
   kind: string;
@@ -246,6 +249,66 @@ describe("audit verify against an intruder without the key: no rotation", () => 
     }
   });
 
+  test("SQLite: the tail cut, the checkpoint file deleted and every mark deleted", async () => {
+    for (const keep of [3, 10]) {
+      const dir = copyOf(pristine);
+      sql(dir, `DELETE FROM audit_events WHERE seq > ${keep}`);
+      rmSync(join(dir, "checkpoints.jsonl"));
+      sql(dir, "DELETE FROM audit_marks");
+      const report = await assertCaught(
+        dir,
+        "sqlite",
+        "missing_marks",
+        /kept a high-water mark for this sink since .*, and holds none now/,
+      );
+      assert.equal(report.events, keep);
+      if (keep >= 5) {
+        await assertCaught(
+          dir,
+          "sqlite",
+          "missing_checkpoints",
+          new RegExp(
+            `checkpoints\\.jsonl is missing, but the log holds ${keep} events and a checkpoint is written every 5`,
+          ),
+        );
+      }
+    }
+  });
+
+  test("JSONL: the tail cut, the checkpoint file emptied and every mark deleted", async () => {
+    for (const keep of [3, 10]) {
+      const dir = copyOf(pristine);
+      const log = join(dir, "audit.jsonl");
+      writeLines(log, lines(log).slice(0, keep));
+      truncateSync(join(dir, "checkpoints.jsonl"), 0);
+      sql(dir, "DELETE FROM audit_marks");
+      await assertCaught(
+        dir,
+        JSONL,
+        "missing_marks",
+        /kept a high-water mark for this sink since .*, and holds none now/,
+      );
+      if (keep >= 5) await assertCaught(dir, JSONL, "missing_checkpoints", /is empty, but the log holds/);
+    }
+  });
+
+  test("every mark and the record of them deleted with the checkpoint file: the log's length still shows", async () => {
+    const dir = copyOf(pristine);
+    sql(dir, "DELETE FROM audit_events WHERE seq > 10");
+    rmSync(join(dir, "checkpoints.jsonl"));
+    sql(dir, "DELETE FROM audit_marks");
+    sql(dir, "DELETE FROM audit_marks_begun");
+    await assertCaught(dir, "sqlite", "missing_checkpoints", /is missing, but the log holds 10 events/);
+  });
+
+  test("only the checkpoint mark deleted", async () => {
+    const dir = copyOf(pristine);
+    sql(dir, "DELETE FROM audit_marks WHERE kind = 'checkpoint'");
+    for (const sink of ["sqlite", JSONL]) {
+      await assertCaught(dir, sink, "missing_marks", /kept a record of its checkpoints for this sink since/);
+    }
+  });
+
   test("the state store's marks deleted as well: the checkpoint file still shows a cut tail", async () => {
     const dir = copyOf(pristine);
     sql(dir, "DELETE FROM audit_marks");
@@ -330,5 +393,136 @@ describe("a store that never held events", () => {
     const { code, reports, text } = await verify(dir);
     assert.equal(code, 0, text);
     for (const r of reports.values()) assert.equal(r.ok, true, text);
+  });
+});
+
+/**
+ * A config whose files are all in `dir`, by absolute path: a gateway started on it (from a folder
+ * of its own) writes `dir`'s log; `dir/warden.yaml` is the same config, for verify.
+ */
+function configIn(dir: string, audit: Record<string, unknown> = {}) {
+  const cfg = {
+    ...gatewayConfig([recorderStdio("rec", join(dir, "calls.jsonl"), { echo: ["demo:use"] })]),
+    state: { sqlite: join(dir, "state.db") },
+    audit: {
+      sinks: ["sqlite", { jsonl: join(dir, "audit.jsonl") }],
+      key_file: join(dir, "audit.key"),
+      checkpoint_file: join(dir, "checkpoints.jsonl"),
+      checkpoint_every: 5,
+      ...audit,
+    },
+  };
+  writeConfig(cfg, dir);
+  return cfg;
+}
+
+/** Runs a gateway on `dir`'s log: `calls` echo calls (`pauseMs` after the first), then `signal`. */
+async function continueLog(
+  dir: string,
+  audit: Record<string, unknown>,
+  calls: number,
+  signal: NodeJS.Signals,
+  pauseMs = 0,
+): Promise<void> {
+  const gw = await startGateway(configIn(dir, audit));
+  const c = await connectClient(gw.mcpUrl);
+  try {
+    for (let i = 0; i < calls; i++) {
+      await c.client.callTool({ name: "rec__echo", arguments: { message: `call ${i}` } });
+      if (i === 0 && pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  } finally {
+    await c.close().catch(() => undefined);
+    await gw.stop(signal);
+  }
+}
+
+/** The store as a release without marks left it: no marks tables, schema 6. */
+function beforeMarks(dir: string): void {
+  const db = new Database(join(dir, "state.db"));
+  try {
+    db.exec("DROP TABLE audit_marks; DROP TABLE audit_marks_begun;");
+    db.pragma("user_version = 6");
+  } finally {
+    db.close();
+  }
+}
+
+const checkpointsOf = (dir: string, sink: string) =>
+  existsSync(join(dir, "checkpoints.jsonl"))
+    ? lines(join(dir, "checkpoints.jsonl")).filter((l) => l !== "" && JSON.parse(l).sink === sink)
+    : [];
+const eventCount = (dir: string) => lines(join(dir, "audit.jsonl")).length;
+
+describe("audit verify: the witnesses a writer always leaves", () => {
+  test("a log killed before its first checkpoint verifies; with its marks deleted it does not", async () => {
+    const dir = makeTempDir("warden-witness-");
+    await continueLog(dir, { checkpoint_every: 1000 }, 3, "SIGKILL");
+    assert.deepEqual(checkpointsOf(dir, JSONL), [], "killed before any checkpoint");
+    const { code, text } = await verify(dir);
+    assert.equal(code, 0, text);
+    sql(dir, "DELETE FROM audit_marks");
+    for (const sink of ["sqlite", JSONL])
+      await assertCaught(
+        dir,
+        sink,
+        "missing_marks",
+        /kept a high-water mark for this sink since .*, and holds none now/,
+      );
+  });
+
+  test("a log continued after a crash is checkpointed at once: it verifies while it is short", async () => {
+    const dir = makeTempDir("warden-witness-");
+    await continueLog(dir, { checkpoint_every: 1000 }, 4, "SIGKILL");
+    const first = eventCount(dir);
+    assert.deepEqual(checkpointsOf(dir, JSONL), [], "killed before any checkpoint");
+    // The log now holds more than checkpoint_every events, this run's far fewer.
+    await continueLog(dir, { checkpoint_every: first }, 1, "SIGKILL");
+    assert.ok(eventCount(dir) - first < first, "the second run wrote fewer events than checkpoint_every");
+    const { code, text } = await verify(dir);
+    assert.equal(code, 0, text);
+    assert.equal(checkpointsOf(dir, JSONL).length, 1, "the second run's first events");
+    // The same log with the checkpoint file deleted (and the marks that remember it).
+    rmSync(join(dir, "checkpoints.jsonl"));
+    sql(dir, "DELETE FROM audit_marks WHERE kind = 'checkpoint'");
+    await assertCaught(dir, JSONL, "missing_checkpoints", /is missing, but the log holds \d+ events/);
+  });
+
+  test("a log spanning more than the checkpoint interval has a checkpoint: deleted, it is missed", async () => {
+    const dir = makeTempDir("warden-witness-");
+    await continueLog(dir, { checkpoint_every: 1000, checkpoint_interval: "1s" }, 2, "SIGKILL", 7_000);
+    assert.ok(checkpointsOf(dir, JSONL).length >= 1, "the interval's timer checkpointed");
+    const { code, text } = await verify(dir);
+    assert.equal(code, 0, text);
+    rmSync(join(dir, "checkpoints.jsonl"));
+    sql(dir, "DELETE FROM audit_marks");
+    for (const sink of ["sqlite", JSONL]) {
+      await assertCaught(dir, sink, "missing_checkpoints", /the log's events span .* at least every 1 s/);
+    }
+  });
+
+  test("a store upgraded from a release without marks verifies; its marks begin with its next events", async () => {
+    const dir = makeTempDir("warden-witness-");
+    await continueLog(dir, {}, 8, "SIGTERM");
+    beforeMarks(dir);
+    let r = await verify(dir);
+    assert.equal(r.code, 0, r.text);
+    // Still, a deleted checkpoint file shows by the log's length alone.
+    const noFile = copyOf(dir);
+    configIn(noFile); // its config names its own files
+    rmSync(join(noFile, "checkpoints.jsonl"));
+    await assertCaught(noFile, "sqlite", "missing_checkpoints", /is missing, but the log holds \d+ events/);
+    // The first run of this release: marks from its first events on.
+    await continueLog(dir, {}, 1, "SIGTERM");
+    r = await verify(dir);
+    assert.equal(r.code, 0, r.text);
+    sql(dir, "DELETE FROM audit_marks");
+    for (const sink of ["sqlite", JSONL])
+      await assertCaught(
+        dir,
+        sink,
+        "missing_marks",
+        /kept a high-water mark for this sink since .*, and holds none now/,
+      );
   });
 });

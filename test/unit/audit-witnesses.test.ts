@@ -1,7 +1,9 @@
 // verify's witnesses, in memory: the state store's marks catch a tail cut after the last
 // checkpoint and a checkpoint file deleted or emptied; a checkpoint below the oldest event left is
 // accounted for only by recorded retention; a copy kept elsewhere catches a key holder who
-// recomputed the whole chain, the local checkpoints and the marks. Property-based (fast-check).
+// recomputed the whole chain, the local checkpoints and the marks; a sink written here whose log
+// is long enough (events or time) has a checkpoint in the local file; a mark the store began to
+// keep and holds no more was deleted. Property-based (fast-check).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
@@ -215,4 +217,84 @@ test("a copy that cannot be read is a problem, not a pass", async () => {
   });
   assert.equal(r.problem?.kind, "missing_checkpoints");
   assert.match(r.problem?.detail ?? "", /could not be read: connection refused/);
+});
+
+/** Events stamped `stepMs` apart from a fixed time. */
+const timed = (n: number, stepMs: number): StoredEvent[] =>
+  chainOf(
+    key,
+    Array.from({ length: n }, (_, i) => ({
+      ...call(i),
+      ts: new Date(Date.UTC(2026, 0, 1) + i * stepMs).toISOString(),
+    })),
+  );
+const cadence = { checkpointEvery: 5, checkpointIntervalMs: 60_000 };
+
+test("a sink written here: no checkpoint of it in the file once it holds checkpoint_every events", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 1, max: 12 }),
+      fc.constantFrom("missing", "empty", "present" as const),
+      async (n, state) => {
+        const events = timed(n, 10);
+        // The file may hold another sink's checkpoints: none of this one's.
+        const other = makeCheckpoint(key, { sink: "other", seq: 1, hash: "x" });
+        const local = file(state === "present" ? [other] : [], state);
+        const r = await verifyEvents(SINK, iterate(events), key, local.valid, {
+          checkpointFile: local,
+          writtenHere: cadence,
+        });
+        if (n < cadence.checkpointEvery) return assert.equal(r.ok, true, JSON.stringify(r));
+        assert.equal(r.problem?.kind, "missing_checkpoints");
+        const why = { missing: "is missing", empty: "is empty", present: "holds no checkpoint of this sink" };
+        assert.match(r.problem?.detail ?? "", new RegExp(`${why[state]}, but the log holds ${n} events`));
+        // With one of its checkpoints the file is a witness; a shared (Postgres) sink expects none.
+        const held = [checkpointAt(key, events[0] as StoredEvent)];
+        const withOne = await verifyEvents(SINK, iterate(events), key, held, {
+          checkpointFile: file(held),
+          writtenHere: cadence,
+        });
+        assert.equal(withOne.ok, true, JSON.stringify(withOne));
+        const shared = await verifyEvents(SINK, iterate(events), key, [], { checkpointFile: local });
+        assert.equal(shared.ok, true);
+      },
+    ),
+  );
+});
+
+test("a sink written here: no checkpoint of it though its events span more than the interval", async () => {
+  // Two events, the timer's slack (5 s) past the interval or not.
+  for (const [stepMs, ok] of [
+    [60_000 + 4_000, true],
+    [60_000 + 6_000, false],
+  ] as const) {
+    const r = await verifyEvents(SINK, iterate(timed(2, stepMs)), key, [], {
+      checkpointFile: file([], "missing"),
+      writtenHere: cadence,
+    });
+    assert.equal(r.ok, ok, JSON.stringify(r));
+    if (!ok)
+      assert.match(r.problem?.detail ?? "", /span 66 s and a checkpoint is written at least every 60 s/);
+  }
+});
+
+test("a mark the store began to keep and holds no more was deleted; a forged one is reported as such", async () => {
+  const events = timed(3, 10);
+  const began = "2025-12-31T00:00:00.000Z";
+  const head = markOf(events[2] as StoredEvent);
+  for (const [marks, kinds] of [
+    [{ forged: [], begun: {} }, []],
+    [{ head, forged: [], begun: { head: began } }, []],
+    [{ forged: [], begun: { head: began } }, ["missing_marks"]],
+    [{ head, forged: [], begun: { head: began, checkpoint: began } }, ["missing_marks"]],
+    [{ forged: ["head"], begun: { head: began } }, ["forged_checkpoint"]],
+  ] as Array<[SinkMarks, string[]]>) {
+    const r = await verifyEvents(SINK, iterate(events), key, [], { marks });
+    assert.deepEqual(
+      r.problems.map((p) => p.kind),
+      kinds,
+      JSON.stringify(marks),
+    );
+    if (kinds[0] === "missing_marks") assert.match(r.problem?.detail ?? "", new RegExp(`since ${began}`));
+  }
 });
