@@ -52,10 +52,25 @@ export interface AuditEvent {
   readonly result_sha256?: string;
   readonly trace_id?: string;
   /**
-   * `redacted`: counts by type. `injection`: signal kinds. `admin`/`auth`: the action's details.
+   * `redacted`: counts by type. `injection`: signal kinds. Both: `origin` and `channel` when the
+   * server sent the text on its own (SERVER_ORIGIN). `admin`/`auth`: the action's details.
    * `supply_chain`: what was refused (an integrity mismatch: `file`, `expected`, `actual`).
    */
   readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * `detail.origin` of a `redacted` or `injection` event about what a server sent on its own (its
+ * instructions, serverInfo, notifications, requests to the client, errors outside a call), with
+ * `detail.channel` naming which: it says something about the server, nothing about the user whose
+ * session received it (kill rules count it only toward server and tool rules). Events without an
+ * origin are about the caller's own call: its arguments, the result or error answering it, or the
+ * client's answer to a server's request.
+ */
+export const SERVER_ORIGIN = "server";
+
+export function fromServer(e: AuditEvent): boolean {
+  return e.detail?.origin === SERVER_ORIGIN;
 }
 
 /** An event as a sink stores it: its place in that sink's hash chain. */

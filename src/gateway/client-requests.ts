@@ -4,10 +4,12 @@
  * result (`block` refuses it upstream and the client never sees it; `annotate` wraps its prose),
  * and a URL-mode elicitation's URL must pass the server's URL guard. The client's answer going back
  * to the server is judged like a call's arguments (`redact_arguments`: off, redact, block), and a
- * `roots/list` answer keeps only the roots the server may be given (client-roots.ts). Every relayed
- * request is audited (`server_request`: method, server, decision, reason; never content).
+ * `roots/list` answer keeps only the roots the server may be given (client-roots.ts). A sampling
+ * request may not ask for other servers' context (`includeContext`). Every relayed request is
+ * audited (`server_request`: method, server, decision, reason; never content); what protection
+ * found in the request is the server's (`detail.origin: "server"`), in the answer the client's.
  */
-import { auditEvent, type AuditEvent } from "../audit/event.js";
+import { auditEvent, SERVER_ORIGIN, type AuditEvent } from "../audit/event.js";
 import type { AuditLog } from "../audit/log.js";
 import type { Principal } from "../auth/principal.js";
 import type { Config } from "../config/types.js";
@@ -26,6 +28,11 @@ export interface RelayCaller {
   readonly related: { readonly id: Id; readonly tool: string | undefined } | undefined;
   /** The tools the session sees: calls to action naming them are an injection cue. */
   readonly toolNames: readonly string[];
+  /**
+   * The client's session fronts several servers (the aggregate route): to the client "this server"
+   * is all of them, so a sampling request may ask for no context at all.
+   */
+  readonly aggregate?: boolean;
 }
 
 /** Sends the (protected) request to the client and resolves with its answer. */
@@ -40,8 +47,15 @@ const MAX_DROPS_AUDITED = 20;
 /** The MCP error code of "URL elicitation required" (spec 2025-11-25). */
 const URL_ELICITATION_REQUIRED = -32042;
 
+/** What the audit may name of a sampling request's `includeContext` (anything else is "other"). */
+const CONTEXT_VALUES: ReadonlySet<unknown> = new Set(["none", "thisServer", "allServers"]);
+
 export class ClientRequestGuard {
-  /** Each server's URL guard for URL-mode elicitation: its `allowed_domains`, else any public host. */
+  /**
+   * Each server's URL guard for URL-mode elicitation: its `allowed_domains`, else any public host.
+   * Judged as written, never resolved: the user's browser opens the URL, from its own network, and
+   * a lookup by the gateway would tell whoever chose the name that it asked (a DNS channel out).
+   */
   private readonly urlGuards: ReadonlyMap<string, UrlGuard>;
   private readonly roots: RootsFilter;
 
@@ -58,6 +72,7 @@ export class ClientRequestGuard {
         compileUrlGuard({
           allowedDomains: s.allowedDomains ?? ["*"],
           ...(s.allowedNetworks ? { allowNetworks: s.allowedNetworks } : {}),
+          resolveHosts: false,
         }),
       ]),
     );
@@ -76,9 +91,12 @@ export class ClientRequestGuard {
   ): Promise<JsonObject> {
     const started = Date.now();
     const found = { request: freshFindings(), answer: freshFindings() };
-    const finish = (status: Status, reason?: string, code?: number, roots?: FilteredRoots) =>
-      this.record({ server, method, caller, started, found, status, reason, code, roots });
     let sent = params;
+    let context: ContextRewrite | undefined;
+    if (method === "sampling/createMessage" && sent)
+      ({ params: sent, rewrite: context } = ownContext(sent, caller));
+    const finish = (status: Status, reason?: string, code?: number, roots?: FilteredRoots) =>
+      this.record({ server, method, caller, started, found, status, reason, code, roots, context });
     try {
       // A sink known to be failing refuses the request before the client sees it.
       await this.audit.ready().catch(() => {
@@ -192,6 +210,7 @@ export class ClientRequestGuard {
     reason: string | undefined;
     code: number | undefined;
     roots: FilteredRoots | undefined;
+    context: ContextRewrite | undefined;
   }): Promise<void> {
     const base = {
       principal: principalFields(r.caller.principal),
@@ -217,15 +236,35 @@ export class ClientRequestGuard {
           ...(count(request) ? { request_redacted: { ...request.redacted } } : {}),
           ...(count(answer) ? { answer_redacted: { ...answer.redacted } } : {}),
           ...(r.roots ? { roots: rootsDetail(r.roots) } : {}),
+          ...(r.context ? { include_context: r.context } : {}),
         },
       }),
     ];
-    // Also as the events kill rules count (`when: injection`, `when: redacted`).
+    // Also as the events kill rules count (`when: injection`, `when: redacted`): the request's
+    // findings are the server's doing (never a user's), the answer's are the client's.
+    const channel = { origin: SERVER_ORIGIN, channel: "request" };
     if (signals.length > 0)
-      events.push(auditEvent({ ...base, event: "injection", status: r.status, detail: { signals } }));
-    const types = merged(request, answer);
-    if (Object.keys(types).length > 0)
-      events.push(auditEvent({ ...base, event: "redacted", status: r.status, detail: { types } }));
+      events.push(
+        auditEvent({ ...base, event: "injection", status: r.status, detail: { signals, ...channel } }),
+      );
+    if (count(request) > 0)
+      events.push(
+        auditEvent({
+          ...base,
+          event: "redacted",
+          status: r.status,
+          detail: { types: { ...request.redacted }, ...channel },
+        }),
+      );
+    if (count(answer) > 0)
+      events.push(
+        auditEvent({
+          ...base,
+          event: "redacted",
+          status: r.status,
+          detail: { types: { ...answer.redacted } },
+        }),
+      );
     try {
       await Promise.all(events.map((e) => this.audit.record(e)));
     } catch (err) {
@@ -263,8 +302,25 @@ function count(f: Findings): number {
   return Object.keys(f.redacted).length;
 }
 
-function merged(a: Findings, b: Findings): Record<string, number> {
-  const out: Record<string, number> = { ...a.redacted };
-  for (const [k, n] of Object.entries(b.redacted)) out[k] = (out[k] ?? 0) + n;
-  return out;
+/** How a sampling request's `includeContext` was changed, for its audit event. */
+interface ContextRewrite {
+  readonly requested: string;
+  readonly sent: string;
+}
+
+/**
+ * A sampling request's `includeContext` limited to what the server may see of the client's
+ * context: its own (`thisServer`), or on the aggregate route (where the client's "this server" is
+ * every server behind it) none. `allServers`, or any value not in the spec, is rewritten.
+ */
+function ownContext(
+  params: JsonObject,
+  caller: RelayCaller,
+): { params: JsonObject; rewrite: ContextRewrite | undefined } {
+  const asked = params.includeContext;
+  if (asked === undefined || asked === "none" || (asked === "thisServer" && !caller.aggregate))
+    return { params, rewrite: undefined };
+  const sent = caller.aggregate ? "none" : "thisServer";
+  const requested = CONTEXT_VALUES.has(asked) ? (asked as string) : "other";
+  return { params: { ...params, includeContext: sent }, rewrite: { requested, sent } };
 }

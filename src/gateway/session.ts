@@ -83,6 +83,8 @@ const CLIENT_REQUESTS = new Map([
   ["elicitation/create", "elicitation"],
   ["roots/list", "roots"],
 ]);
+/** Relayed to the request they belong to (relayNotification), not as they are. */
+const ROUTED_NOTIFICATIONS = new Set(["notifications/progress", "notifications/cancelled"]);
 const RELAYED_NOTIFICATIONS = new Set([
   "notifications/message",
   "notifications/resources/updated",
@@ -194,7 +196,7 @@ export class Session implements Forwarder {
     const server = this.route.servers[0] as string;
     const info =
       only && isObject(only.serverInfo)
-        ? this.deps.serverTexts.serverInfo(server, only.serverInfo)
+        ? await this.deps.serverTexts.serverInfo(server, only.serverInfo, this.caller())
         : undefined;
     if (info) result.serverInfo = info;
     const instructions = await this.instructions();
@@ -673,6 +675,7 @@ export class Session implements Forwarder {
       ...this.caller(),
       related: related === undefined ? undefined : { id: related, tool: this.inflight.get(related)?.name },
       toolNames: this.toolNames(),
+      aggregate: this.route.servers.length > 1,
     };
     return this.deps.clientRequests.relay(server, req.method, req.params, caller, (params) =>
       this.askClient(server, req, params, related),
@@ -713,6 +716,8 @@ export class Session implements Forwarder {
 
   private relayNotification(server: string, raw: Notification): void {
     if (this.closed) return;
+    // Methods never relayed are dropped before any inspection: they cost nothing.
+    if (!RELAYED_NOTIFICATIONS.has(raw.method) && !ROUTED_NOTIFICATIONS.has(raw.method)) return;
     const n = this.deps.serverTexts.notification(server, raw, this.caller());
     if (!n) {
       this.log.warn({ server, method: raw.method }, "notification withheld: it could not be inspected");
@@ -737,7 +742,6 @@ export class Session implements Forwarder {
       }
       return;
     }
-    if (!RELAYED_NOTIFICATIONS.has(n.method)) return;
     if (n.method === "notifications/resources/list_changed") this.resources = undefined;
     // The next call or list fetches the new definitions, and the supply-chain checks judge them.
     if (n.method === "notifications/tools/list_changed") this.definitions.delete(`tool\u0000${server}`);

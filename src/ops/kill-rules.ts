@@ -1,4 +1,4 @@
-import type { AuditEvent } from "../audit/event.js";
+import { fromServer, type AuditEvent } from "../audit/event.js";
 import type { KillRule } from "../config/types.js";
 import { ErrorCode } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -22,8 +22,21 @@ const NOT_THE_CALLERS_REASONS: ReadonlySet<string | undefined> = new Set([
   "too_many_sessions",
 ]);
 
-/** The event kinds a rule counts, read off audit events. */
+/** The events that record a call's outcome: only these can be a call the upstream failed. */
+const CALL_EVENTS: ReadonlySet<string> = new Set(["tool_call", "prompt_get", "resource_read", "call"]);
+
+/**
+ * The event kinds a rule counts, read off audit events. What a server sent on its own (`origin:
+ * server`: instructions, serverInfo, notifications, its requests to the client, errors outside a
+ * call) counts only as `redacted` or `injection`, and only toward server and tool rules (observe).
+ * A `server_request` event never counts: its findings come as their own events, and a client that
+ * declined, failed or did not answer a server's request is neither the server's failure nor a
+ * refusal of the user's.
+ */
 function kindOf(e: AuditEvent): KillRule["when"] | undefined {
+  if (e.event === "redacted") return "redacted";
+  if (e.event === "injection") return "injection";
+  if (fromServer(e)) return undefined;
   if (e.event === "denied") {
     const code = e.detail?.code;
     if (NOT_THE_CALLERS.has(code) || NOT_THE_CALLERS_REASONS.has(e.reason)) return undefined;
@@ -33,9 +46,12 @@ function kindOf(e: AuditEvent): KillRule["when"] | undefined {
     if (code === ErrorCode.RateLimited) return "rate_limited";
     return "denied";
   }
-  if (e.event === "redacted") return "redacted";
-  if (e.event === "injection") return "injection";
-  if (e.reason === "upstream_error" || (e.status === "error" && e.server !== undefined))
+  // A call to a server that failed it; a list or broadcast (no server named) is no call of the user's.
+  if (
+    CALL_EVENTS.has(e.event) &&
+    e.server !== undefined &&
+    (e.reason === "upstream_error" || e.status === "error")
+  )
     return "upstream_error";
   return undefined;
 }
@@ -133,7 +149,9 @@ export class LocalRuleCounter implements RuleCounter {
  * Automatic kills (`kill_switch.rules`): each rule counts its kind of event per target (the user,
  * server or tool it came from) in a sliding window, and kills the target when the window holds
  * `count` events from at least `distinctCallers` callers (always 1 for `kill: user`; at least 2 for
- * a server or tool, so that one caller alone can never kill what everyone uses). The counts are the
+ * a server or tool, so that one caller alone can never kill what everyone uses). Findings in what a
+ * server sent on its own are counted under the user that received them, toward server and tool
+ * rules only: they say nothing about that user, who never kills for them. The counts are the
  * counter's (per process, or shared through Redis); the kill itself goes through the kill store,
  * shared by every instance.
  */
@@ -152,9 +170,10 @@ export class KillRules {
     if (kind === undefined) return;
     const caller = callerOf(e);
     if (caller === undefined) return;
+    const server = fromServer(e);
     const now = this.now();
     this.rules.forEach((rule, i) => {
-      if (rule.when !== kind) return;
+      if (rule.when !== kind || (server && rule.kill === "user")) return;
       const target = targetOf(rule, e, caller);
       if (target !== undefined) void this.count(rule, i, target, caller, now);
     });

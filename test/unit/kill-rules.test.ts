@@ -184,6 +184,155 @@ test("property: events from fewer users than distinct_callers never kill a serve
   );
 });
 
+/** A finding in what a server sent on its own (a notification, instructions, a request to the client). */
+const fromServer = (event: "injection" | "redacted", sub: string, extra: Record<string, unknown> = {}) =>
+  ({
+    event,
+    server: "files",
+    method: "notifications/message",
+    status: "withheld",
+    principal: { sub, auth: "bearer" },
+    detail: { origin: "server", channel: "notification" },
+    ...extra,
+  }) as unknown as AuditEvent;
+
+test("a server's own findings never kill the users who received them; server rules count them", async () => {
+  const userRules: KillRule[] = [
+    { ...RULE, when: "injection", count: 2 },
+    { ...RULE, when: "redacted", count: 2 },
+  ];
+  const serverRule: KillRule = { ...SERVER_RULE, when: "injection", count: 2 };
+  const toolRule: KillRule = { ...SERVER_RULE, when: "redacted", kill: "tool", count: 2 };
+  const { kills, observe } = recorder([...userRules, serverRule, toolRule]);
+  for (let i = 0; i < 10; i++) {
+    observe(fromServer("injection", "alice"));
+    observe(
+      fromServer("redacted", "alice", {
+        method: "initialize",
+        detail: { origin: "server", channel: "instructions", types: { email: 1 } },
+      }),
+    );
+  }
+  observe(fromServer("injection", "bob"));
+  await settle();
+  assert.deepEqual(kills, [], "two users received them: no user is killed, the server not yet");
+  observe(fromServer("injection", "carol"));
+  await settle();
+  assert.deepEqual(kills, ["server:files"]);
+  // A server's request to the client during a call names the call's tool: tool rules count it.
+  for (const sub of ["alice", "bob", "carol"])
+    observe(fromServer("redacted", sub, { tool: "read_file", method: "sampling/createMessage" }));
+  await settle();
+  assert.deepEqual(kills, ["server:files", "tool:files/read_file"]);
+});
+
+test("a call's own findings still count toward the caller (results, arguments, the client's answers)", async () => {
+  const { kills, observe } = recorder([{ ...RULE, when: "injection", count: 2 }]);
+  const result = {
+    event: "injection",
+    server: "files",
+    tool: "t",
+    principal: { sub: "eve", auth: "bearer" },
+  };
+  observe(result as unknown as AuditEvent);
+  observe(result as unknown as AuditEvent);
+  await settle();
+  assert.deepEqual(kills, ["user:eve"]);
+});
+
+test("a client that fails or declines a server's request is no upstream error; nor is a failed list", async () => {
+  const rules: KillRule[] = [
+    { ...RULE, when: "upstream_error", count: 2 },
+    { ...SERVER_RULE, when: "upstream_error", count: 2 },
+    { ...RULE, when: "denied", count: 2 },
+  ];
+  const { kills, observe } = recorder(rules);
+  for (const sub of ["a", "b", "c", "d"]) {
+    for (const reason of ["client_timeout", "client_error", "session_closed", "cancelled"]) {
+      observe({
+        event: "server_request",
+        method: "elicitation/create",
+        server: "files",
+        tool: "read_file",
+        status: "error",
+        reason,
+        principal: { sub, auth: "bearer" },
+      } as unknown as AuditEvent);
+    }
+    // The gateway refused the server's request: not the user's denial either.
+    observe({
+      event: "server_request",
+      server: "files",
+      status: "denied",
+      reason: "injection_detected",
+      principal: { sub, auth: "bearer" },
+      detail: { code: -32001 },
+    } as unknown as AuditEvent);
+    // A list the server failed: the user asked for nothing a server could fail on its behalf.
+    observe({
+      event: "call",
+      method: "tools/list",
+      status: "error",
+      reason: "upstream_error",
+      principal: { sub, auth: "bearer" },
+    } as unknown as AuditEvent);
+  }
+  await settle();
+  assert.deepEqual(kills, []);
+  const failed = (sub: string) =>
+    ({
+      event: "tool_call",
+      server: "files",
+      tool: "read_file",
+      status: "error",
+      reason: "upstream_error",
+      principal: { sub, auth: "bearer" },
+    }) as unknown as AuditEvent;
+  for (const sub of ["a", "b", "c"]) observe(failed(sub));
+  await settle();
+  assert.deepEqual(kills, ["server:files"], "a call the server failed still counts toward its rule");
+});
+
+test("property: no event marked as the server's ever kills a user, whatever its kind, status or count", async () => {
+  const userRules: KillRule[] = (
+    ["denied", "rate_limited", "redacted", "injection", "upstream_error"] as const
+  ).map((when) => ({ ...RULE, when, count: 1 }));
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(
+        fc.record({
+          event: fc.constantFrom("injection", "redacted", "denied", "tool_call", "call", "server_request"),
+          status: fc.constantFrom("ok", "error", "withheld", "denied", "annotated"),
+          reason: fc.constantFrom(undefined, "upstream_error", "client_error", "insufficient_scope"),
+          server: fc.constantFrom(undefined, "files"),
+          tool: fc.constantFrom(undefined, "t"),
+          sub: fc.constantFrom("a", "b", "c"),
+          channel: fc.constantFrom("notification", "instructions", "serverInfo", "request", "error"),
+          code: fc.constantFrom(undefined, -32001, -32005),
+        }),
+        { minLength: 1, maxLength: 30 },
+      ),
+      async (events) => {
+        const { kills, observe } = recorder(userRules);
+        for (const e of events) {
+          observe({
+            event: e.event,
+            status: e.status,
+            reason: e.reason,
+            server: e.server,
+            tool: e.tool,
+            principal: { sub: e.sub, auth: "bearer" },
+            detail: { origin: "server", channel: e.channel, code: e.code },
+          } as unknown as AuditEvent);
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.deepEqual(kills, []);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
 function rulesOf(rules: string): readonly KillRule[] {
   const text = `kill_switch: { rules: ${rules} }\nservers: [{ name: s, command: x, tools: { t: [a:b] } }]\n`;
   return parseConfig(text, "/x/t.yaml", {}).killSwitch.rules;
@@ -322,4 +471,25 @@ test("when Redis fails, the counter counts alone (callers too)", async () => {
   } finally {
     await down.close();
   }
+});
+
+test("through Redis too: a server's own findings count toward its rule, never the users'", async () => {
+  await redis.ready();
+  const userRule: KillRule = { ...RULE, when: "injection", count: 2, withinMs: 57_000 };
+  const serverRule: KillRule = { ...SERVER_RULE, when: "injection", count: 2, withinMs: 57_000 };
+  const kills: string[] = [];
+  const kill = async (scope: string, target: string) => kills.push(`${scope}:${target}`);
+  const [a, b] = [
+    new KillRules([userRule, serverRule], kill, log, new RedisRuleCounter(redis, log)),
+    new KillRules([userRule, serverRule], kill, log, new RedisRuleCounter(redis, log)),
+  ];
+  for (let i = 0; i < 5; i++) {
+    a.observe(fromServer("injection", "alice"));
+    b.observe(fromServer("injection", "bob"));
+  }
+  await settle();
+  assert.deepEqual(kills, []);
+  b.observe(fromServer("injection", "carol"));
+  await settle();
+  assert.deepEqual(kills, ["server:files"]);
 });
