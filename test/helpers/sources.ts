@@ -64,3 +64,53 @@ export async function postFrom(
   }
   return { status: res.status, body, headers: res.headers };
 }
+
+/** A raw HTTP answer: status, headers and the body as text. */
+export interface RawAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+/**
+ * One request on a connection of its own, leaving from `localAddress` (default 127.0.0.1), so a
+ * test can flood from one source and watch another. POST unless told.
+ */
+export function sendFrom(
+  url: string,
+  opts: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    localAddress?: string;
+  } = {},
+): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const req = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname + target.search,
+        method: opts.method ?? "POST",
+        headers: opts.headers,
+        localAddress: opts.localAddress ?? "127.0.0.1",
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString(),
+          }),
+        );
+      },
+    );
+    req.setTimeout(20_000, () => req.destroy(new Error(`${url} timed out`)));
+    req.on("error", reject);
+    req.end(opts.body);
+  });
+}

@@ -4,7 +4,7 @@
 // address, a second loopback address (127.0.0.2) standing for another source.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { request as httpRequest } from "node:http";
+import { sendFrom, type RawAnswer } from "../helpers/sources.js";
 import { connect } from "node:net";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
@@ -32,46 +32,9 @@ import { waitFor } from "../helpers/wait.js";
 const LIMITS = { failed_auth: "5/min", authorize: "4/min", sign_in: "3/min", register: "3/hour" };
 const OTHER_SOURCE = "127.0.0.2";
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-}
+type Answer = RawAnswer;
 
-/** One HTTP request from `localAddress` (default 127.0.0.1). */
-function send(
-  url: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; localAddress?: string },
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const target = new URL(url);
-    const req = httpRequest(
-      {
-        host: target.hostname,
-        port: target.port,
-        path: target.pathname + target.search,
-        method: opts.method ?? "POST",
-        headers: opts.headers,
-        localAddress: opts.localAddress ?? "127.0.0.1",
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text: Buffer.concat(chunks).toString(),
-          }),
-        );
-      },
-    );
-    req.setTimeout(20_000, () => req.destroy(new Error(`${url} timed out`)));
-    req.on("error", reject);
-    req.end(opts.body);
-  });
-}
+const send = (url: string, opts: Parameters<typeof sendFrom>[1]) => sendFrom(url, opts);
 
 describe("denial of service", () => {
   let gw: Gateway;

@@ -4,7 +4,8 @@
 // refused tokens costs the IdP nothing more: its tokens are refused before they are introspected.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
+import { sendFrom, type RawAnswer } from "../helpers/sources.js";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -194,47 +195,10 @@ describe("external IdP", () => {
   });
 });
 
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-}
+type Answer = RawAnswer;
 
-/** One request from `localAddress` (another loopback address is another source). */
-function sendFrom(
-  localAddress: string,
-  url: string,
-  opts: { method?: string; headers: Record<string, string>; body?: string },
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const target = new URL(url);
-    const req = httpRequest(
-      {
-        host: target.hostname,
-        port: target.port,
-        path: target.pathname,
-        method: opts.method ?? "POST",
-        headers: opts.headers,
-        localAddress,
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text: Buffer.concat(chunks).toString(),
-          }),
-        );
-      },
-    );
-    req.setTimeout(20_000, () => req.destroy(new Error(`${url} timed out`)));
-    req.on("error", reject);
-    req.end(opts.body);
-  });
-}
+const sendAs = (localAddress: string, url: string, opts: Parameters<typeof sendFrom>[1]) =>
+  sendFrom(url, { ...opts, localAddress });
 
 describe("external IdP: a flood of made-up tokens from one source", () => {
   const BUDGET = 5;
@@ -282,7 +246,7 @@ describe("external IdP: a flood of made-up tokens from one source", () => {
   });
 
   const init = (from: string, token: string) =>
-    sendFrom(from, `${base}/mcp`, {
+    sendAs(from, `${base}/mcp`, {
       headers: mcpHeaders({ authorization: `Bearer ${token}` }),
       body: JSON.stringify(initializeRequest()),
     });
@@ -316,7 +280,7 @@ describe("external IdP: a flood of made-up tokens from one source", () => {
       .setExpirationTime("5m")
       .sign(privateKey);
     assert.equal((await init(FLOODER, forged)).status, 429);
-    const admin = await sendFrom(FLOODER, `${base}/admin/api/me`, {
+    const admin = await sendAs(FLOODER, `${base}/admin/api/me`, {
       method: "GET",
       headers: { authorization: `Bearer ${madeUp()}` },
     });

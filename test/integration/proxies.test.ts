@@ -7,7 +7,6 @@
 // summarised in the audit log and cut with 429 (-32002) while another user is served.
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { request as httpRequest } from "node:http";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -25,7 +24,7 @@ import {
 import { initializeRequest, mcpHeaders, openRawSession, parseMessages, rpcError } from "../helpers/http.js";
 import { spawnTracked, stopChild } from "../helpers/processes.js";
 import { receivedToolCalls } from "../helpers/records.js";
-import { fetchFrom } from "../helpers/sources.js";
+import { fetchFrom, sendFrom, type RawAnswer } from "../helpers/sources.js";
 import { auditEvents } from "../helpers/supply.js";
 import { freePort } from "../helpers/upstreams.js";
 import { waitFor } from "../helpers/wait.js";
@@ -36,47 +35,10 @@ const RAW_PROXY = "127.0.0.5";
 const FAILED_AUTH = 5;
 const REFUSED_BODIES = 5;
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-}
+type Answer = RawAnswer;
 
-/** One request from `localAddress`, on a connection of its own. */
-function send(
-  url: string,
-  localAddress: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string } = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const target = new URL(url);
-    const req = httpRequest(
-      {
-        host: target.hostname,
-        port: target.port,
-        path: target.pathname + target.search,
-        method: opts.method ?? "POST",
-        headers: opts.headers,
-        localAddress,
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text: Buffer.concat(chunks).toString(),
-          }),
-        );
-      },
-    );
-    req.setTimeout(20_000, () => req.destroy(new Error(`${url} timed out`)));
-    req.on("error", reject);
-    req.end(opts.body);
-  });
-}
+const send = (url: string, localAddress: string, opts: Parameters<typeof sendFrom>[1] = {}) =>
+  sendFrom(url, { ...opts, localAddress });
 
 const errorOf = (a: Answer) =>
   rpcError({ messages: parseMessages(a.text, String(a.headers["content-type"] ?? "")) } as never);
