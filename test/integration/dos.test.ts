@@ -150,14 +150,18 @@ describe("denial of service", () => {
         "",
       ].join("\r\n");
       let received = "";
+      let reset = false;
       socket.on("data", (d: Buffer) => (received += d.toString()));
+      // The gateway answers 408 and closes with our drip bytes still unread on its side, so the
+      // kernel may send a reset, which can discard the 408 before we read it: both are the cut.
+      socket.on("error", (err: NodeJS.ErrnoException) => (reset = err.code === "ECONNRESET"));
       const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
       socket.write(`${head}{"jsonrpc":"2.0",`);
       // One byte at a time, long past request_timeout (2 s), until the gateway hangs up.
-      const drip = setInterval(() => socket.writable && socket.write(" "), 200);
+      const drip = setInterval(() => socket.writable && received === "" && socket.write(" "), 200);
       await closed;
       clearInterval(drip);
-      assert.match(received, /^HTTP\/1\.1 408/, received.slice(0, 200));
+      assert.ok(/^HTTP\/1\.1 408/.test(received) || (reset && received === ""), received.slice(0, 200));
     });
   });
 
