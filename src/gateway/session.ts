@@ -646,10 +646,13 @@ export class Session implements Forwarder {
         },
         () => this.principal,
       )
-      .then(({ connection, init }) => {
+      .then(async ({ connection, init }) => {
+        // Delivered before any request: over legacy SSE each message is its own POST, and a server
+        // that registers tools when initialized (server-everything's sampling tools) would
+        // otherwise see a call race ahead of the handshake's end.
+        await connection.notify("notifications/initialized");
         link.init = init;
         link.connection = connection;
-        connection.notify("notifications/initialized");
         if (this.closed) void connection.close();
         return connection;
       })

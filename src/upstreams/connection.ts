@@ -124,11 +124,12 @@ export class UpstreamConnection {
     );
   }
 
-  notify(method: string, params?: JsonObject): void {
-    if (this.closed) return;
+  /** Sends a notification; resolves once the transport has taken it (for HTTP, once it was posted). */
+  notify(method: string, params?: JsonObject): Promise<void> {
+    if (this.closed) return Promise.resolve();
     const message: Notification =
       params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params };
-    this.transport.send(message as JSONRPCMessage).catch(() => {});
+    return this.transport.send(message as JSONRPCMessage).catch(() => {});
   }
 
   async close(): Promise<void> {
