@@ -34,6 +34,11 @@ export const isErrorResponse = (m: Message): m is ErrorResponse => "error" in m;
 const MAX_METHOD = 256;
 
 /** Shape check of one decoded message; returns a reason it is not JSON-RPC, or undefined. */
+/** A JSON object: not null, not an array. */
+export function isObject(v: unknown): v is JsonObject {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 export function invalidMessage(value: unknown): string | undefined {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return "not an object";
   const m = value as Record<string, unknown>;

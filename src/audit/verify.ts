@@ -41,8 +41,6 @@ export interface VerifyReport {
 export interface VerifyOptions {
   /** The local checkpoint file as read (its state: missing, empty…); `checkpoints` are its valid ones. */
   readonly checkpointFile?: CheckpointSource;
-  /** Line numbers of the local checkpoint file that fail their MAC. */
-  readonly invalidCheckpointLines?: readonly number[];
   /** Copies kept elsewhere: a key holder cannot take back what they recorded. */
   readonly copies?: readonly CheckpointSource[];
   /** The state store's high-water marks for this sink. */
@@ -93,7 +91,7 @@ export async function verifyEvents(
   const last = seen[seen.length - 1]?.seq;
   const problems: Problem[] = [];
 
-  const invalid = opts.invalidCheckpointLines ?? opts.checkpointFile?.invalidLines ?? [];
+  const invalid = opts.checkpointFile?.invalidLines ?? [];
   if (invalid.length > 0) {
     problems.push({
       kind: "forged_checkpoint",

@@ -15,6 +15,7 @@ import type { Principal } from "../auth/principal.js";
 import type { Config } from "../config/types.js";
 import { GatewayError, PeerRpcError, policyDenied } from "../errors.js";
 import type { Id, JsonObject } from "../jsonrpc.js";
+import { isObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import { auditUnavailable, principalFields } from "../pipeline/stages/audit.js";
 import { compileUrlGuard, type UrlGuard } from "../policy/guards/index.js";
@@ -292,10 +293,6 @@ function guarded<T>(fn: () => T): T {
   } catch (err) {
     throw err instanceof GatewayError ? err : protectionError(err);
   }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function count(f: Findings): number {

@@ -11,6 +11,7 @@ import type { AuditLog } from "../audit/log.js";
 import type { Principal } from "../auth/principal.js";
 import { PeerRpcError } from "../errors.js";
 import type { JsonObject, Notification } from "../jsonrpc.js";
+import { isObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import { principalFields } from "../pipeline/stages/audit.js";
 import { compileUrlGuard } from "../policy/guards/index.js";
@@ -230,8 +231,4 @@ async function safeLinks(info: JsonObject): Promise<{ info: JsonObject; dropped:
 
 async function allowedLink(url: string): Promise<boolean> {
   return (await linkGuard.check(url)).allowed;
-}
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

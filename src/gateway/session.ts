@@ -11,6 +11,7 @@ import {
   upstreamUnavailable,
 } from "../errors.js";
 import type { Id, JsonObject, Message, Notification, Request } from "../jsonrpc.js";
+import { isObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import type { CallContext, Forwarder, ListOutcome, Outcome, Plan } from "../pipeline/context.js";
 import type { UpstreamConnection } from "../upstreams/connection.js";
@@ -765,8 +766,4 @@ function progressToken(params: JsonObject | undefined): string | number | undefi
   if (!isObject(meta)) return undefined;
   const token = meta.progressToken;
   return typeof token === "string" || typeof token === "number" ? token : undefined;
-}
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

@@ -1,6 +1,7 @@
 import type { ProtectConfig } from "../config/types.js";
 import { ErrorCode, GatewayError, PeerRpcError } from "../errors.js";
 import type { Json, JsonObject, Notification } from "../jsonrpc.js";
+import { isObject } from "../jsonrpc.js";
 import { compileInjectionDetector, type InjectionDetector, type Signal } from "./injection/index.js";
 import { wrapUntrusted } from "./injection/wrap.js";
 import { compileRedactor, type Redactor } from "./redaction/index.js";
@@ -233,7 +234,11 @@ export class Protector {
    * instructions, drops the whole notification. Undefined when it must be dropped or cannot be
    * inspected.
    */
-  notification(n: Notification, findings: Findings = fresh(), source = "upstream"): Notification | undefined {
+  notification(
+    n: Notification,
+    findings: Findings = freshFindings(),
+    source = "upstream",
+  ): Notification | undefined {
     const params = n.params;
     if (!params) return n;
     try {
@@ -280,7 +285,7 @@ export class Protector {
       // Not percent-encoded text: as written is all there is.
     }
     if (decoded === text) return true;
-    const seen = fresh();
+    const seen = freshFindings();
     this.inbound(decoded, [], seen);
     findings.signals.push(...seen.signals);
     return seen.signals.length === 0 && Object.keys(seen.redacted).length === 0;
@@ -352,7 +357,6 @@ export function protectionError(err: unknown): GatewayError {
 export function freshFindings(): Findings {
   return { redacted: {}, signals: [], binary: [] };
 }
-const fresh = freshFindings;
 
 function kinds(signals: readonly Signal[]): string[] {
   return [...new Set(signals.map((s) => s.kind))];
@@ -360,10 +364,6 @@ function kinds(signals: readonly Signal[]): string[] {
 
 function evidence(findings: Findings): JsonObject {
   return { signals: findings.signals.map((s) => ({ kind: s.kind, detail: s.detail })) };
-}
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 let detector: InjectionDetector | undefined;

@@ -1,4 +1,5 @@
 import type { Json, JsonObject } from "../jsonrpc.js";
+import { isObject } from "../jsonrpc.js";
 
 /** Where a text sits in a result: what the LLM will read, and where it came from. */
 export interface TextPlace {
@@ -141,8 +142,4 @@ export function mapStrings(value: Json, maxChars: number, fn: (text: string) => 
     return v;
   };
   return walk(value, 0);
-}
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
