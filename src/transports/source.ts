@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 /**
  * Where a request comes from: the source address that per-source limits, anonymous callers,
  * session binding and audit events go by (docs/operations.md#what-a-source-is). The socket's peer,
@@ -196,8 +197,18 @@ export function bindSource(req: IncomingMessage, trusted: TrustedProxies): void 
  * function every per-source decision uses. A request `bindSource` never saw is its socket's peer.
  */
 export function requestSource(req: IncomingMessage): string {
-  return sources.get(req) ?? sourceOf(req.socket.remoteAddress);
+  const given = sources.get(req);
+  if (given !== undefined) return given;
+  // A socket's peer never changes: parsed once per connection, not per request (keep-alive).
+  let peer = peers.get(req.socket);
+  if (peer === undefined) {
+    peer = sourceOf(req.socket.remoteAddress);
+    peers.set(req.socket, peer);
+  }
+  return peer;
 }
+
+const peers = new WeakMap<Socket, string>();
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
