@@ -3,24 +3,19 @@
 // instance that holds it (routed on the instance id that leads the session id), and a session
 // whose instance is down gets 404, so its client re-initialises on the other.
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { textOf } from "../helpers/client.js";
 import { recorderStdio } from "../helpers/configs.js";
-import { connectClient, makeTempDir, ROOT, startGateway, type Gateway } from "../helpers/gateway.js";
+import { connectClient, makeTempDir, startGateway, type Gateway } from "../helpers/gateway.js";
 import { mcpHeaders, openRawSession, raw } from "../helpers/http.js";
-import { spawnTracked, stopChild } from "../helpers/processes.js";
+import { startNginx, type Nginx } from "../helpers/nginx.js";
 import { freePort } from "../helpers/upstreams.js";
-import { waitFor } from "../helpers/wait.js";
-import type { ChildProcess } from "node:child_process";
-
-const NGINX = "/usr/sbin/nginx";
 
 describe("load balancer from deploy/nginx.conf in front of two instances", () => {
   let one: Gateway;
   let two: Gateway;
-  let nginx: ChildProcess;
+  let nginx: Nginx | undefined;
   let lb: string;
 
   before(async () => {
@@ -35,34 +30,11 @@ describe("load balancer from deploy/nginx.conf in front of two instances", () =>
     });
     one = await startGateway(config(p1, "warden-1"));
     two = await startGateway(config(p2, "warden-2"));
-    // The shipped file, with this test's addresses in place of the compose service names.
-    const conf = readFileSync(join(ROOT, "deploy", "nginx.conf"), "utf8")
-      .replaceAll("warden-1:8808", `127.0.0.1:${p1}`)
-      .replaceAll("warden-2:8808", `127.0.0.1:${p2}`)
-      .replace("listen 8808;", `listen 127.0.0.1:${lbPort};`)
-      .replace(
-        "http {",
-        `http {\n  access_log off;\n  client_body_temp_path ${dir}/body;\n  proxy_temp_path ${dir}/proxy;`,
-      );
-    const file = join(dir, "nginx.conf");
-    writeFileSync(file, conf);
-    nginx = spawnTracked(NGINX, ["-c", file, "-g", `daemon off; pid ${dir}/nginx.pid; error_log stderr;`], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    await waitFor(
-      async () => {
-        try {
-          return (await fetch(`${lb}/healthz`)).ok;
-        } catch {
-          return false;
-        }
-      },
-      { what: "nginx to answer" },
-    );
+    nginx = await startNginx({ dir, port: lbPort, upstreams: [p1, p2] });
   });
 
   after(async () => {
-    if (nginx) await stopChild(nginx, "SIGQUIT");
+    await nginx?.stop();
     await one?.stop();
     await two?.stop();
   });

@@ -6,8 +6,6 @@
 // admin API share the failed_auth budget, and a user's flood of bodies refused for JSON limits is
 // summarised in the audit log and cut with 429 (-32002) while another user is served.
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { textOf } from "../helpers/client.js";
@@ -15,21 +13,18 @@ import { recorderStdio } from "../helpers/configs.js";
 import {
   connectClient,
   makeTempDir,
-  ROOT,
   runCli,
   startGateway,
   type ConnectedClient,
   type Gateway,
 } from "../helpers/gateway.js";
+import { startNginx, type Nginx } from "../helpers/nginx.js";
 import { initializeRequest, mcpHeaders, openRawSession, parseMessages, rpcError } from "../helpers/http.js";
-import { spawnTracked, stopChild } from "../helpers/processes.js";
 import { receivedToolCalls } from "../helpers/records.js";
 import { fetchFrom, sendFrom, type RawAnswer } from "../helpers/sources.js";
 import { auditEvents } from "../helpers/supply.js";
 import { freePort } from "../helpers/upstreams.js";
-import { waitFor } from "../helpers/wait.js";
 
-const NGINX = "/usr/sbin/nginx";
 /** A second proxy, driven by hand: trusted like nginx's own address (127.0.0.1). */
 const RAW_PROXY = "127.0.0.5";
 const FAILED_AUTH = 5;
@@ -45,7 +40,7 @@ const errorOf = (a: Answer) =>
 
 describe("trusted proxies: the client a trusted proxy names is the source", () => {
   let gw: Gateway;
-  let nginx: ChildProcess;
+  let nginx: Nginx | undefined;
   let lb: string;
   let dir: string;
   let recordFile: string;
@@ -79,35 +74,12 @@ describe("trusted proxies: the client a trusted proxy names is the source", () =
       assert.equal(t.code, 0, t.stderr);
       tokens[sub] = t.stdout.trim();
     }
-    // The shipped file, with this test's addresses in place of the compose service names.
-    const conf = readFileSync(join(ROOT, "deploy", "nginx.conf"), "utf8")
-      .replaceAll("warden-1:8808", `127.0.0.1:${port}`)
-      .replaceAll("warden-2:8808", `127.0.0.1:${port}`)
-      .replace("listen 8808;", `listen 127.0.0.1:${lbPort};`)
-      .replace(
-        "http {",
-        `http {\n  access_log off;\n  client_body_temp_path ${dir}/body;\n  proxy_temp_path ${dir}/proxy;`,
-      );
-    const file = join(dir, "nginx.conf");
-    writeFileSync(file, conf);
-    nginx = spawnTracked(NGINX, ["-c", file, "-g", `daemon off; pid ${dir}/nginx.pid; error_log stderr;`], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    await waitFor(
-      async () => {
-        try {
-          return (await fetch(`${lb}/healthz`)).ok;
-        } catch {
-          return false;
-        }
-      },
-      { what: "nginx to answer" },
-    );
+    nginx = await startNginx({ dir, port: lbPort, upstreams: [port, port] });
   });
 
   after(async () => {
     for (const c of clients) await c.close().catch(() => undefined);
-    if (nginx) await stopChild(nginx, "SIGQUIT");
+    await nginx?.stop();
     await gw?.stop();
   });
 
