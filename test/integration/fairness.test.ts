@@ -18,7 +18,7 @@ import {
   writeConfig,
   type ConnectedClient,
 } from "../helpers/gateway.js";
-import { receivedToolCalls } from "../helpers/records.js";
+import { receivedMessages, receivedToolCalls } from "../helpers/records.js";
 import { fetchFrom, postFrom } from "../helpers/sources.js";
 import { freePort } from "../helpers/upstreams.js";
 import { waitFor } from "../helpers/wait.js";
@@ -86,11 +86,18 @@ describe("sessions: caps per user and per anonymous source, and a fair share of 
   const open: ConnectedClient[] = [];
   let url: string;
 
+  let records: string;
+
   before(async () => {
-    g = await gatewayWith("warden-fair-sessions-", () => ({
-      gateway: { max_sessions: 4, max_sessions_per_user: 2 },
-      servers: [everythingStdio("everything", { tools: { echo: ["demo:use"] } })],
-    }));
+    g = await gatewayWith("warden-fair-sessions-", (dir) => {
+      records = join(dir, "sessions.jsonl");
+      return {
+        gateway: { max_sessions: 4, max_sessions_per_user: 2 },
+        // The recorder: each session's upstream process records its initialize, so a refused
+        // session can be shown to have reached no upstream.
+        servers: [recorderStdio("everything", records, { echo: ["demo:use"] })],
+      };
+    });
     url = g.gw.serverUrl("everything");
   });
 
@@ -158,6 +165,9 @@ describe("sessions: caps per user and per anonymous source, and a fair share of 
     ] as const)
       await assertEchoes(c, m);
     // Full, one session each: nobody holds more than a newcomer would, so erin is refused…
+    const initializes = () => receivedMessages(records).filter((m) => m.method === "initialize").length;
+    const opened = initializes();
+    assert.ok(opened >= 4, `the recorder saw ${opened} initializes for the 4 open sessions and more`);
     const refused = await postFrom(A, url, INITIALIZE, {
       authorization: `Bearer ${await g.token("erin", "erin-app")}`,
     });
@@ -170,6 +180,7 @@ describe("sessions: caps per user and per anonymous source, and a fair share of 
       authorization: `Bearer ${await g.token("alice", "client-1")}`,
     });
     assert.equal(again.status, 503);
+    assert.equal(initializes(), opened, "a refused session reached an upstream");
     for (const [c, m] of [
       [alice3, "alice-3c"],
       [bob, "bob-2"],
