@@ -25,6 +25,8 @@ import { matches, type AuditFilter, type AuditSink } from "./sink.js";
 
 const LOCK_STALE_MS = 10_000;
 const LOCK_WAIT_MS = 5_000;
+/** How long a lock may stay without its owner's pid before it counts as a killed owner's. */
+const LOCK_UNWRITTEN_MS = 1_000;
 const TAIL_BYTES = 256 * 1024;
 
 /**
@@ -271,10 +273,12 @@ export class JsonlSink implements AuditSink {
 
 function lockIsStale(file: string): boolean {
   try {
-    if (Date.now() - statSync(file).mtimeMs > LOCK_STALE_MS) return true;
+    const age = Date.now() - statSync(file).mtimeMs;
+    if (age > LOCK_STALE_MS) return true;
     const pid = Number(readFileSync(file, "utf8"));
-    // Written just now by an owner that has not put its pid in yet: not stale.
-    if (!Number.isInteger(pid) || pid <= 0) return false;
+    // No pid yet: an owner between creating the file and writing its pid (microseconds), or one
+    // killed in that gap, whose empty lock would otherwise hold every writer off for LOCK_STALE_MS.
+    if (!Number.isInteger(pid) || pid <= 0) return age > LOCK_UNWRITTEN_MS;
     process.kill(pid, 0);
     return false;
   } catch (err) {
