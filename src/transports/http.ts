@@ -39,13 +39,9 @@ export async function listen(
   // One set of per-source budgets (and one flood recorder) for every route: MCP, the admin API
   // and the embedded issuer; refused tokens on MCP routes and the admin API share one.
   const limits = new SourceLimits(config.gateway.sourceLimits, gateway.redis, gateway.log);
-  const sources = new SourceGuard(limits, gateway.audit, gateway.log, () =>
-    gateway.metrics.denied("source_rate_limited"),
-  );
+  const sources = new SourceGuard(limits, gateway.refusals);
   const failedAuth = new FailedAuthGuard(sources);
-  const bodies = new RefusedBodies(limits, gateway.audit, gateway.log, (reason) =>
-    gateway.metrics.denied(reason),
-  );
+  const bodies = new RefusedBodies(limits, gateway.refusals);
   // Set once listening; until then only health answers.
   const parts: { guard?: RequestGuard; endpoint?: StreamableHttpEndpoint; http?: HttpParts } = {};
   let inflight = 0;
