@@ -30,6 +30,7 @@ import { UpstreamServer, type ServerEvents } from "../upstreams/server.js";
 import { VERSION } from "../version.js";
 import { ClientRequestGuard } from "./client-requests.js";
 import { CallerSessions } from "./caller-sessions.js";
+import { Refusals } from "./refusals.js";
 import { Route } from "./route.js";
 import { ServerTexts } from "./server-texts.js";
 import { Session, type ClientChannel, type SessionDeps } from "./session.js";
@@ -45,6 +46,8 @@ export class Gateway {
   readonly kills: KillSwitch;
   /** Every stdio process of every server counts here (`max_upstream_processes`). */
   readonly processes: ProcessBudget;
+  /** Records refusals made before the pipeline: audited, counted and logged in one place. */
+  readonly refusals: Refusals;
   private readonly sessions = new Map<string, Session>();
   /** The same sessions by caller, for the caps. */
   private readonly callers: CallerSessions<Session>;
@@ -109,6 +112,7 @@ export class Gateway {
       names: configuredNames(config.servers),
       process: config.observability.metrics,
     });
+    this.refusals = new Refusals(audit, this.metrics, log);
     this.tracing = new Tracing(config.observability, log);
     const protectors = new Map(
       config.servers.map((s) => [s.name, new Protector(s.protect, hashKey, sharedInjectionDetector())]),
@@ -249,18 +253,8 @@ export class Gateway {
 
   /** A refused session is audited like any refusal (it never counts toward a kill rule). */
   private refuseSession(principal: Principal, refusal: GatewayError): void {
-    this.metrics.denied(refusal.reason);
-    this.audit
-      .record(
-        auditEvent({
-          event: "denied",
-          principal: principalFields(principal),
-          method: "initialize",
-          status: "denied",
-          reason: refusal.reason,
-          detail: { code: refusal.code },
-        }),
-      )
+    this.refusals
+      .record(refusal, { principal, method: "initialize" })
       .catch((err: unknown) =>
         this.log.error({ err: (err as Error).message }, "session refusal not audited"),
       );
