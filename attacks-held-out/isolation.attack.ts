@@ -16,12 +16,10 @@ import type { Progress } from "@modelcontextprotocol/sdk/types.js";
 import type { ConnectedClient } from "../test/helpers/client.js";
 import { makeTempDir, startGateway, type Gateway } from "../test/helpers/gateway.js";
 import { isAlive } from "../test/helpers/processes.js";
+import { freePort } from "../test/helpers/upstreams.js";
 import { waitFor } from "../test/helpers/wait.js";
 import {
-  cliToken,
   errorFor,
-  http,
-  mcpPostHeaders,
   openSession,
   readJsonl,
   resultFor,
@@ -40,17 +38,22 @@ import {
   recordsOf,
   requestsOf,
   serverProcesses,
+  signingKeyFile,
   textOf,
+  tokenFor,
+  tryCall,
   wireText,
+  type Tried,
 } from "../test/attacks/fixtures/isolation-lib.js";
 
 const HOSTILE2 = fileURLToPath(new URL("./fixtures/hostile-mux2-server.mjs", import.meta.url));
 
-function config(servers: object[], extra: Record<string, unknown> = {}, auditFile?: string) {
+/** A gateway config on a fixed free port: `mcp-warden token` puts the gateway's URL in a token's audience. */
+async function config(servers: object[], extra: Record<string, unknown> = {}, auditFile?: string) {
   const { gateway, ...rest } = extra as { gateway?: Record<string, unknown> };
   return {
-    gateway: { listen: "127.0.0.1:0", ...gateway },
-    auth: { anonymous: ["demo:use"] },
+    gateway: { listen: `127.0.0.1:${await freePort()}`, ...gateway },
+    auth: { anonymous: ["demo:use"], signing_key_file: await signingKeyFile() },
     ...(auditFile ? { audit: { sinks: [{ jsonl: auditFile }] } } : {}),
     servers,
     ...rest,
@@ -84,17 +87,13 @@ describe("held-out isolation: per_user connections", () => {
     const dir = makeTempDir("warden-ho-iso-pu-");
     rec = join(dir, "pu.jsonl");
     gw = await startGateway(
-      config([fixtureServer("pu", "isolation-server.mjs", rec, { isolation: "per_user" })]),
+      await config([fixtureServer("pu", "isolation-server.mjs", rec, { isolation: "per_user" })]),
     );
     const url = gw.serverUrl("pu");
-    const aliceToken = await cliToken(gw, "alice", "demo:use");
+    const aliceToken = await tokenFor(gw, "alice");
     alice1 = await caller(url, { token: aliceToken }, { elicitation: answerElicit("alice1") });
     alice2 = await caller(url, { token: aliceToken }, { elicitation: answerElicit("alice2") });
-    bob = await caller(
-      url,
-      { token: await cliToken(gw, "bob", "demo:use") },
-      { elicitation: answerElicit("bob") },
-    );
+    bob = await caller(url, { token: await tokenFor(gw, "bob") }, { elicitation: answerElicit("bob") });
     anonX = await caller(url, { address: "127.0.3.10" });
     anonY = await caller(url, { address: "127.0.3.11" });
   });
@@ -184,7 +183,7 @@ describe("held-out isolation: shared, other channels and payloads", () => {
     recPs = join(dir, "ps.jsonl");
     audit = join(dir, "audit.jsonl");
     gw = await startGateway(
-      config(
+      await config(
         [
           fixtureServer("sh", "isolation-server.mjs", rec, { isolation: "shared" }),
           fixtureServer("ps", "isolation-server.mjs", recPs, { isolation: "per_session" }),
@@ -386,18 +385,10 @@ describe("held-out isolation: a second hostile server", () => {
 
   before(async () => {
     rec = join(makeTempDir("warden-ho-iso-h2-"), "h2.jsonl");
-    gw = await startGateway(config([fixtureServer("h2", HOSTILE2, rec, { isolation: "shared" })]));
+    gw = await startGateway(await config([fixtureServer("h2", HOSTILE2, rec, { isolation: "shared" })]));
     const url = gw.serverUrl("h2");
-    a = await caller(
-      url,
-      { token: await cliToken(gw, "amy", "demo:use") },
-      { sampling: answerSampling("amy") },
-    );
-    b = await caller(
-      url,
-      { token: await cliToken(gw, "bea", "demo:use") },
-      { sampling: answerSampling("bea") },
-    );
+    a = await caller(url, { token: await tokenFor(gw, "amy") }, { sampling: answerSampling("amy") });
+    b = await caller(url, { token: await tokenFor(gw, "bea") }, { sampling: answerSampling("bea") });
     nosample = await caller(url, { address: "127.0.5.10" });
   });
 
@@ -487,7 +478,7 @@ describe("held-out blast radius", () => {
     audit = join(dir, "audit.jsonl");
     holdFile = join(dir, "hold");
     gw = await startGateway(
-      config(
+      await config(
         [
           fixtureServer("bs", "isolation-server.mjs", recBs, {
             isolation: "shared",
@@ -511,7 +502,7 @@ describe("held-out blast radius", () => {
     );
     tokens = {};
     for (const sub of ["mallory", "bob", "oscar", "peggy", "carol", "victor"])
-      tokens[sub] = await cliToken(gw, sub, "demo:use");
+      tokens[sub] = await tokenFor(gw, sub);
   });
 
   after(async () => {
@@ -706,14 +697,18 @@ describe("held-out blast radius", () => {
 });
 
 describe("held-out floods", () => {
+  /** Refused at initialize or at the call, a refusal must be the documented one. */
+  function assertCapacityRefusal(o: Tried) {
+    assert.equal(o.error?.code, -32005, `refused (${o.refusedAt}) for another reason: ${o.detail}`);
+    assert.equal(o.error?.data?.reason, "upstream_capacity", o.detail);
+  }
+
   test("per_user connections of eight addresses under max_upstream_processes 3", async () => {
     const dir = makeTempDir("warden-ho-iso-fpu-");
     const gw = await startGateway(
-      config(
+      await config(
         [fixtureServer("fpu", "isolation-server.mjs", join(dir, "fpu.jsonl"), { isolation: "per_user" })],
-        {
-          gateway: { max_upstream_processes: 3 },
-        },
+        { gateway: { max_upstream_processes: 3 } },
       ),
     );
     try {
@@ -721,31 +716,15 @@ describe("held-out floods", () => {
       const sample = () => (most = Math.max(most, serverProcesses(gw.proc.pid!, "fpu").length));
       const sampler = setInterval(sample, 25);
       const results = await Promise.all(
-        Array.from({ length: 8 }, async (_, i) => {
-          const s = await openSession(gw.serverUrl("fpu"), { localAddress: `127.0.6.${10 + i}` }).catch(
-            (e: Error) => e,
-          );
-          if (s instanceof Error) return { init: s.message };
-          const r = await s.post(toolCall(1, "pid", {}), { timeoutMs: 30_000 });
-          return { call: r };
-        }),
+        Array.from({ length: 8 }, (_, i) => tryCall(gw.serverUrl("fpu"), `127.0.6.${10 + i}`, "pid")),
       );
       sample();
       clearInterval(sampler);
       assert.ok(most <= 3, `${most} per_user processes under max_upstream_processes 3`);
       let served = 0;
-      for (const r of results) {
-        if ("init" in r) {
-          assert.match(r.init ?? "", /upstream_capacity/, r.init);
-          continue;
-        }
-        if (resultFor(r.call!, 1)) {
-          served++;
-          continue;
-        }
-        const err = errorFor(r.call!, 1);
-        assert.equal(err?.code, -32005, r.call!.text.slice(0, 300));
-        assert.equal(err?.data?.reason, "upstream_capacity", r.call!.text.slice(0, 300));
+      for (const o of results) {
+        if (o.text !== undefined) served++;
+        else assertCapacityRefusal(o);
       }
       assert.ok(served >= 1 && served <= 3, `${served} of 8 per_user connections served with room for 3`);
     } finally {
@@ -756,11 +735,9 @@ describe("held-out floods", () => {
   test("per_session churn: forty sessions opened and closed, never past the cap, none left behind", async () => {
     const dir = makeTempDir("warden-ho-iso-fps-");
     const gw = await startGateway(
-      config(
+      await config(
         [fixtureServer("fps", "isolation-server.mjs", join(dir, "fps.jsonl"), { isolation: "per_session" })],
-        {
-          gateway: { max_upstream_processes: 3 },
-        },
+        { gateway: { max_upstream_processes: 3 } },
       ),
     );
     try {
@@ -770,24 +747,17 @@ describe("held-out floods", () => {
       const sampler = setInterval(sample, 25);
       let served = 0;
       for (let batch = 0; batch < 8; batch++) {
-        await Promise.all(
+        const done = await Promise.all(
           Array.from({ length: 5 }, async (_, i) => {
-            const address = `127.0.7.${10 + i}`;
-            const s = await openSession(url, { localAddress: address }).catch((e: Error) => e);
-            if (s instanceof Error) {
-              assert.match(s.message, /upstream_capacity/, s.message);
-              return;
-            }
-            const r = await s.post(toolCall(1, "echo", { message: `b${batch}` }), { timeoutMs: 30_000 });
-            if (resultFor(r, 1)) served++;
-            else assert.equal(errorFor(r, 1)?.data?.reason, "upstream_capacity", r.text.slice(0, 300));
-            await http(url, {
-              method: "DELETE",
-              localAddress: address,
-              headers: mcpPostHeaders({}, s.sessionId),
-            });
+            const o = await tryCall(url, `127.0.7.${10 + i}`, "echo", { message: `b${batch}` });
+            await o.close?.();
+            return o;
           }),
         );
+        for (const o of done) {
+          if (o.text !== undefined) served++;
+          else assertCapacityRefusal(o);
+        }
         // The closed sessions' processes go (the spare may stay) before the next batch.
         await waitFor(() => serverProcesses(gw.proc.pid!, "fps").length <= 1, {
           what: `batch ${batch}'s processes to exit once their sessions closed`,
@@ -798,10 +768,6 @@ describe("held-out floods", () => {
       clearInterval(sampler);
       assert.ok(most <= 3, `${most} per_session processes under max_upstream_processes 3`);
       assert.ok(served >= 8, `only ${served} of 40 short sessions were served`);
-      await waitFor(() => serverProcesses(gw.proc.pid!, "fps").length <= 1, {
-        what: "the closed sessions' processes to exit (the spare may stay)",
-        timeoutMs: 20_000,
-      });
     } finally {
       await gw.stop();
     }

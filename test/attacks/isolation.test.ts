@@ -10,19 +10,9 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { ConnectedClient } from "../helpers/client.js";
 import { makeTempDir, startGateway, type Gateway } from "../helpers/gateway.js";
+import { freePort } from "../helpers/upstreams.js";
 import { waitFor } from "../helpers/wait.js";
-import {
-  cliToken,
-  errorFor,
-  http,
-  mcpPostHeaders,
-  openSession,
-  readJsonl,
-  resultFor,
-  toolCall,
-  type AttackSession,
-  type HttpResult,
-} from "./fixtures/attack-lib.js";
+import { errorFor, openSession, readJsonl, resultFor, toolCall } from "./fixtures/attack-lib.js";
 import {
   caller,
   callTool,
@@ -35,18 +25,22 @@ import {
   recordsOf,
   requestsOf,
   serverProcesses,
+  signingKeyFile,
   textOf,
+  tokenFor,
+  tryCall,
   wireText,
 } from "./fixtures/isolation-lib.js";
 
 /** Callers' tags: no tag is a substring of another. */
 const NAMES = ["ada", "bob", "cyd", "dee", "eve", "fay", "gus", "hal"];
 
-function config(servers: object[], extra: Record<string, unknown> = {}, auditFile?: string) {
+/** A gateway config on a fixed free port: `mcp-warden token` puts the gateway's URL in a token's audience. */
+async function config(servers: object[], extra: Record<string, unknown> = {}, auditFile?: string) {
   const { gateway, ...rest } = extra as { gateway?: Record<string, unknown> };
   return {
-    gateway: { listen: "127.0.0.1:0", ...gateway },
-    auth: { anonymous: ["demo:use"] },
+    gateway: { listen: `127.0.0.1:${await freePort()}`, ...gateway },
+    auth: { anonymous: ["demo:use"], signing_key_file: await signingKeyFile() },
     ...(auditFile ? { audit: { sinks: [{ jsonl: auditFile }] } } : {}),
     servers,
     ...rest,
@@ -61,6 +55,7 @@ async function pidOf(c: ConnectedClient): Promise<number> {
 describe("isolation: many callers on one shared process", () => {
   let gw: Gateway;
   let rec: string;
+  let hostileRec: string;
   let audit: string;
   const callers: ConnectedClient[] = [];
   let sampA: ConnectedClient;
@@ -70,13 +65,21 @@ describe("isolation: many callers on one shared process", () => {
     const dir = makeTempDir("warden-iso-");
     rec = join(dir, "iso.jsonl");
     audit = join(dir, "audit.jsonl");
+    hostileRec = join(dir, "hostile.jsonl");
     gw = await startGateway(
-      config([fixtureServer("iso", "isolation-server.mjs", rec, { isolation: "shared" })], {}, audit),
+      await config(
+        [
+          fixtureServer("iso", "isolation-server.mjs", rec, { isolation: "shared" }),
+          fixtureServer("hostile", "hostile-mux-server.mjs", hostileRec, { isolation: "shared" }),
+        ],
+        {},
+        audit,
+      ),
     );
     const url = gw.serverUrl("iso");
     // Two users with tokens, the rest anonymous callers from their own addresses.
     for (const [i, name] of NAMES.entries()) {
-      const who = i < 2 ? { token: await cliToken(gw, name, "demo:use") } : { address: `127.0.0.${20 + i}` };
+      const who = i < 2 ? { token: await tokenFor(gw, name) } : { address: `127.0.0.${20 + i}` };
       callers.push(await caller(url, who));
     }
     const answer = (who: string) => () => ({
@@ -292,91 +295,93 @@ describe("isolation: many callers on one shared process", () => {
         what: `${NAMES[i]} to hear tools/list_changed`,
       });
   });
-});
 
-describe("isolation: a hostile server on a shared connection", () => {
-  let gw: Gateway;
-  let rec: string;
-  let a: ConnectedClient;
-  let b: ConnectedClient;
-  let c: ConnectedClient;
-  const noop = () => ({
-    role: "assistant" as const,
-    content: { type: "text" as const, text: "x" },
-    model: "m",
-  });
+  describe("isolation: a hostile server on a shared connection", () => {
+    let rec: string;
+    let a: ConnectedClient;
+    let b: ConnectedClient;
+    let c: ConnectedClient;
+    const noop = () => ({
+      role: "assistant" as const,
+      content: { type: "text" as const, text: "x" },
+      model: "m",
+    });
 
-  before(async () => {
-    rec = join(makeTempDir("warden-iso-hostile-"), "hostile.jsonl");
-    gw = await startGateway(
-      config([fixtureServer("hostile", "hostile-mux-server.mjs", rec, { isolation: "shared" })]),
-    );
-    const url = gw.serverUrl("hostile");
-    const opts = { sampling: noop, elicitation: () => ({ action: "decline" as const }), roots: [] };
-    a = await caller(url, { token: await cliToken(gw, "ann", "demo:use") }, opts);
-    b = await caller(url, { token: await cliToken(gw, "ben", "demo:use") }, opts);
-    c = await caller(url, { address: "127.0.0.60" }, opts);
-  });
+    before(async () => {
+      rec = hostileRec;
+      const url = gw.serverUrl("hostile");
+      const opts = { sampling: noop, elicitation: () => ({ action: "decline" as const }), roots: [] };
+      a = await caller(url, { token: await tokenFor(gw, "ann") }, opts);
+      b = await caller(url, { token: await tokenFor(gw, "ben") }, opts);
+      c = await caller(url, { address: "127.0.0.60" }, opts);
+    });
 
-  after(async () => {
-    await closeAll([a, b, c]);
-    await gw?.stop();
-  });
+    after(async () => {
+      await closeAll([a, b, c]);
+    });
 
-  test("guessed progress tokens, a log line, forged answers and cancellations during calls reach nobody", async () => {
-    const marks = [a.wire.length, b.wire.length, c.wire.length];
-    // Both callers use the same progress token; B's call will fail.
-    const aCall = outcome(callTool(a, "hold", { label: "ha" }, "tok"));
-    const bCall = outcome(callTool(b, "hold", { label: "err-hb" }, "tok"));
-    await waitFor(() => recordsOf(rec, "hold").length >= 2, { what: "both holds upstream" });
-    assert.equal(textOf(await callTool(c, "spray", {})), "sprayed");
-    assert.equal(textOf(await callTool(c, "release_all", {})), "released:2");
-    const [ra, rb] = await Promise.all([aCall, bCall]);
-    assert.equal(ra, "ok: held:ha", `A's result: ${String(ra)}`);
-    assert.ok(typeof rb !== "string" && rb.message.includes("err:err-hb"), `B's error: ${String(rb)}`);
+    test("guessed progress tokens, a log line, forged answers and cancellations during calls reach nobody", async () => {
+      const marks = [a.wire.length, b.wire.length, c.wire.length];
+      // Both callers use the same progress token; B's call will fail.
+      const aCall = outcome(callTool(a, "hold", { label: "ha" }, "tok"));
+      const bCall = outcome(callTool(b, "hold", { label: "err-hb" }, "tok"));
+      await waitFor(() => recordsOf(rec, "hold").length >= 2, { what: "both holds upstream" });
+      assert.equal(textOf(await callTool(c, "spray", {})), "sprayed");
+      assert.equal(textOf(await callTool(c, "release_all", {})), "released:2");
+      const [ra, rb] = await Promise.all([aCall, bCall]);
+      assert.equal(ra, "ok: held:ha", `A's result: ${String(ra)}`);
+      assert.ok(typeof rb !== "string" && rb.message.includes("err:err-hb"), `B's error: ${String(rb)}`);
 
-    const progress = (x: ConnectedClient, i: number) =>
-      notificationsOf(x, "notifications/progress", marks[i]).map((n) => String(n.params?.message));
-    await waitFor(() => progress(a, 0).includes("owner:ha"), { what: "A's own progress" });
-    await waitFor(() => progress(b, 1).includes("owner:err-hb"), { what: "B's own progress" });
-    assert.deepEqual([...new Set(progress(a, 0))], ["owner:ha"], "A got progress for tokens not its own");
-    assert.deepEqual([...new Set(progress(b, 1))], ["owner:err-hb"], "B got progress for tokens not its own");
-    assert.deepEqual(progress(c, 2), [], "C (the sprayer, its call in flight) got guessed progress");
-    for (const [i, x] of [a, b, c].entries()) {
-      const seen = wireText(x, marks[i]);
-      for (const leak of ["forged:", "log:spray", "forged-cancel", "owner:nobody"])
-        assert.ok(!seen.includes(leak), `caller ${i} received ${leak}: ${seen.slice(0, 400)}`);
+      const progress = (x: ConnectedClient, i: number) =>
+        notificationsOf(x, "notifications/progress", marks[i]).map((n) => String(n.params?.message));
+      await waitFor(() => progress(a, 0).includes("owner:ha"), { what: "A's own progress" });
+      await waitFor(() => progress(b, 1).includes("owner:err-hb"), { what: "B's own progress" });
+      assert.deepEqual([...new Set(progress(a, 0))], ["owner:ha"], "A got progress for tokens not its own");
       assert.deepEqual(
-        notificationsOf(x, "notifications/cancelled", marks[i]),
-        [],
-        `caller ${i} got a cancellation`,
+        [...new Set(progress(b, 1))],
+        ["owner:err-hb"],
+        "B got progress for tokens not its own",
       );
-    }
-    // The connection still serves everyone.
-    assert.equal(textOf(await callTool(a, "echo", { message: "after" })), "echo:after");
-    assert.equal(textOf(await callTool(b, "echo", { message: "after" })), "echo:after");
-  });
+      assert.deepEqual(progress(c, 2), [], "C (the sprayer, its call in flight) got guessed progress");
+      for (const [i, x] of [a, b, c].entries()) {
+        const seen = wireText(x, marks[i]);
+        for (const leak of ["forged:", "log:spray", "forged-cancel", "owner:nobody"])
+          assert.ok(!seen.includes(leak), `caller ${i} received ${leak}: ${seen.slice(0, 400)}`);
+        assert.deepEqual(
+          notificationsOf(x, "notifications/cancelled", marks[i]),
+          [],
+          `caller ${i} got a cancellation`,
+        );
+      }
+      // The connection still serves everyone.
+      assert.equal(textOf(await callTool(a, "echo", { message: "after" })), "echo:after");
+      assert.equal(textOf(await callTool(b, "echo", { message: "after" })), "echo:after");
+    });
 
-  test("sampling, elicitation and roots requests with no call in flight are refused upstream and reach nobody", async () => {
-    const marks = [a.wire.length, b.wire.length, c.wire.length];
-    assert.equal(textOf(await callTool(c, "later", { ms: 50 })), "later");
-    const replies = await waitFor(
-      () => {
-        const r = recordsOf(rec, "reply").filter((e) => String(e.id).startsWith("s-"));
-        return r.length >= 3 ? r : undefined;
-      },
-      { what: "the gateway to answer the three requests upstream" },
-    );
-    for (const r of replies)
-      assert.ok(
-        "error" in (r.reply as object),
-        `a request with no call in flight was answered: ${JSON.stringify(r)}`,
+    test("sampling, elicitation and roots requests with no call in flight are refused upstream and reach nobody", async () => {
+      const marks = [a.wire.length, b.wire.length, c.wire.length];
+      assert.equal(textOf(await callTool(c, "later", { ms: 50 })), "later");
+      const replies = await waitFor(
+        () => {
+          const r = recordsOf(rec, "reply").filter((e) => String(e.id).startsWith("s-"));
+          return r.length >= 3 ? r : undefined;
+        },
+        { what: "the gateway to answer the three requests upstream" },
       );
-    for (const [i, x] of [a, b, c].entries()) {
-      assert.deepEqual(requestsOf(x, marks[i]), [], `caller ${i} got a server request outside any call`);
-      assert.deepEqual(x.requests, [], `caller ${i} answered a server request`);
-      assert.ok(!wireText(x, marks[i]).includes("log:later"), `caller ${i} got a log line outside any call`);
-    }
+      for (const r of replies)
+        assert.ok(
+          "error" in (r.reply as object),
+          `a request with no call in flight was answered: ${JSON.stringify(r)}`,
+        );
+      for (const [i, x] of [a, b, c].entries()) {
+        assert.deepEqual(requestsOf(x, marks[i]), [], `caller ${i} got a server request outside any call`);
+        assert.deepEqual(x.requests, [], `caller ${i} answered a server request`);
+        assert.ok(
+          !wireText(x, marks[i]).includes("log:later"),
+          `caller ${i} got a log line outside any call`,
+        );
+      }
+    });
   });
 });
 
@@ -397,7 +402,7 @@ describe("blast radius: a caller crashing a shared server", () => {
     rec2 = join(dir, "blast2.jsonl");
     audit = join(dir, "audit.jsonl");
     gw = await startGateway(
-      config(
+      await config(
         [
           fixtureServer("blast", "isolation-server.mjs", rec, { isolation: "shared" }),
           fixtureServer("blast2", "isolation-server.mjs", rec2, { isolation: "shared" }),
@@ -407,7 +412,7 @@ describe("blast radius: a caller crashing a shared server", () => {
       ),
     );
     const as = async (sub: string, server: string) =>
-      caller(gw.serverUrl(server), { token: await cliToken(gw, sub, "demo:use") });
+      caller(gw.serverUrl(server), { token: await tokenFor(gw, sub) });
     alice = await as("alice", "blast");
     bob = await as("bob", "blast");
     dave = await as("dave", "blast2");
@@ -527,7 +532,7 @@ describe("blast radius: per_session connections, a user_on_server rule, a server
     const dir = makeTempDir("warden-iso-ps-");
     recPs = join(dir, "ps.jsonl");
     gw = await startGateway(
-      config(
+      await config(
         [
           fixtureServer("ps", "isolation-server.mjs", recPs, { isolation: "per_session" }),
           fixtureServer("sh", "isolation-server.mjs", join(dir, "sh.jsonl"), { isolation: "shared" }),
@@ -552,10 +557,10 @@ describe("blast radius: per_session connections, a user_on_server rule, a server
       },
       { what: "ps and sh ready", timeoutMs: 30_000 },
     );
-    aliceToken = await cliToken(gw, "alice", "demo:use");
+    aliceToken = await tokenFor(gw, "alice");
     alice = await caller(gw.serverUrl("ps"), { token: aliceToken });
     aliceShared = await caller(gw.serverUrl("sh"), { token: aliceToken });
-    bob = await caller(gw.serverUrl("ps"), { token: await cliToken(gw, "bob", "demo:use") });
+    bob = await caller(gw.serverUrl("ps"), { token: await tokenFor(gw, "bob") });
   });
 
   after(async () => {
@@ -650,7 +655,7 @@ describe("floods of sessions", () => {
     const dir = makeTempDir("warden-iso-flood-");
     recSh = join(dir, "fsh.jsonl");
     gw = await startGateway(
-      config(
+      await config(
         [
           fixtureServer("fps", "isolation-server.mjs", join(dir, "fps.jsonl"), { isolation: "per_session" }),
           fixtureServer("fsh", "isolation-server.mjs", recSh, { isolation: "shared" }),
@@ -668,38 +673,6 @@ describe("floods of sessions", () => {
     serverProcesses(gw.proc.pid!, "fps").length + serverProcesses(gw.proc.pid!, "fsh").length;
 
   /** A session on `url` from `address` that calls `tool`: its result text, or the refusal. */
-  interface Tried {
-    /** The result, as JSON, when the call was served. */
-    text?: string;
-    refusedAt?: "initialize" | "call";
-    error?: { code: number; message: string; data?: Record<string, unknown> };
-    detail?: string;
-    close?: () => Promise<unknown>;
-  }
-
-  async function tryCall(
-    url: string,
-    address: string,
-    tool: string,
-    args: Record<string, unknown> = {},
-  ): Promise<Tried> {
-    let s: AttackSession;
-    try {
-      s = await openSession(url, { localAddress: address });
-    } catch (err) {
-      return { refusedAt: "initialize", detail: (err as Error).message };
-    }
-    // DELETE from the session's own address (an anonymous session is bound to it).
-    const close = () =>
-      http(url, { method: "DELETE", localAddress: address, headers: mcpPostHeaders({}, s.sessionId) }).catch(
-        () => undefined,
-      );
-    const r: HttpResult = await s.post(toolCall(1, tool, args), { timeoutMs: 30_000 });
-    const res = resultFor(r, 1);
-    if (res) return { close, text: JSON.stringify(res) };
-    return { close, refusedAt: "call", error: errorFor(r, 1), detail: r.text.slice(0, 300) };
-  }
-
   test("per_session sessions flooding past max_upstream_processes: never more processes, refusals say upstream_capacity", async () => {
     let most = count();
     const sampler = setInterval(() => (most = Math.max(most, count())), 25);
