@@ -186,17 +186,22 @@ function merge(rs: Record<string, number>[]): Record<string, number> {
   return out;
 }
 
+/** Outcomes grouped: `ok ×3 (120–450 ms); -32005 …: restarting ×2 (16–59 ms)`. */
 function outcomes(os: Outcome[]): string {
-  return os.map((o) => `${o.result === "ok" ? "ok" : o.result} ${fmt(o.ms)} ms`).join(", ");
+  const groups = new Map<string, number[]>();
+  for (const o of os) groups.set(o.result, [...(groups.get(o.result) ?? []), o.ms]);
+  return [...groups]
+    .map(([result, ms]) => `${result} ×${ms.length} (${fmt(Math.min(...ms))}–${fmt(Math.max(...ms))} ms)`)
+    .join("; ");
 }
 
 function table(results: ModeResult[]): string {
   const lines = [
     `User A calls \`crash\` ${CRASHES} times; after each, A's next call (echo) and user B's new session with ` +
-      `echo every ${INTERVAL_MS} ms for ${WINDOW_MS / 1000} s. Build ${buildOf()}; ${cpus().length} CPUs, ` +
+      `echo every ${INTERVAL_MS} ms for ${WINDOW_MS / 1000} s ("–": no answer in that window). Build ${buildOf()}; ${cpus().length} CPUs, ` +
       `node ${process.version}, load ${fmt(loadavg()[0] ?? NaN, 1)}.`,
     "",
-    "| isolation | B calls ok | B refused | B max call ms | B first ok after crash, ms (per crash) | A's next call (per crash) | /readyz after last crash | /readyz at end |",
+    "| isolation | B calls ok | B refused | B max call ms | B's wait, crash → first answered echo, ms (per crash) | A's next call after each crash | /readyz after last crash | /readyz at end |",
     "|---|---:|---:|---:|---|---|---|---|",
   ];
   for (const r of results) {
