@@ -14,7 +14,7 @@ import type { Id, JsonObject, Message, Notification, Request } from "../jsonrpc.
 import { isObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import type { CallContext, Forwarder, ListOutcome, Outcome, Plan } from "../pipeline/context.js";
-import type { UpstreamConnection } from "../upstreams/connection.js";
+import type { LinkUser, UpstreamLink } from "../upstreams/link.js";
 import type { UpstreamServer } from "../upstreams/server.js";
 import type { Protector } from "../protect/protector.js";
 import { auditUnavailable, principalFields } from "../pipeline/stages/audit.js";
@@ -51,12 +51,6 @@ export interface SessionDeps {
   readonly serverTexts: ServerTexts;
 }
 
-interface Link {
-  connection: UpstreamConnection | undefined;
-  init: JsonObject | undefined;
-  opening: Promise<UpstreamConnection> | undefined;
-}
-
 interface InFlight {
   readonly controller: AbortController;
   server: string | undefined;
@@ -84,9 +78,9 @@ const CLIENT_REQUESTS = new Map([
   ["elicitation/create", "elicitation"],
   ["roots/list", "roots"],
 ]);
-/** Relayed to the request they belong to (relayNotification), not as they are. */
-const ROUTED_NOTIFICATIONS = new Set(["notifications/progress", "notifications/cancelled"]);
 const RELAYED_NOTIFICATIONS = new Set([
+  "notifications/progress",
+  "notifications/cancelled",
   "notifications/message",
   "notifications/resources/updated",
   "notifications/tools/list_changed",
@@ -95,17 +89,22 @@ const RELAYED_NOTIFICATIONS = new Set([
   "notifications/elicitation/complete",
 ]);
 
+/** Log levels from the least severe: a session's `logging/setLevel` on a shared connection filters here. */
+const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
 /**
- * One client session: its own connection to each upstream of its route, the map between the
- * client's request ids and upstream ones, and the relay of everything that flows back.
+ * One client session: the upstream connection it uses for each server of its route (its own, its
+ * user's or a shared one: docs/isolation.md), its requests in flight, and the relay of what the
+ * servers send it.
  */
-export class Session implements Forwarder {
+export class Session implements Forwarder, LinkUser {
   lastSeen = Date.now();
   protocolVersion = "2025-03-26";
   private initParams: JsonObject | undefined;
-  private readonly links = new Map<string, Link>();
+  private readonly links = new Map<string, UpstreamLink>();
   private readonly inflight = new Map<Id, InFlight>();
-  private readonly progress = new Map<string | number, Id>();
+  /** Per server: the lowest log level this session asked for, on a connection it does not own. */
+  private readonly logLevels = new Map<string, number>();
   private readonly outgoing = new Map<number, Outgoing>();
   private nextOutgoing = 1;
   private resources: ResourceIndex | undefined;
@@ -120,10 +119,7 @@ export class Session implements Forwarder {
     private readonly channel: ClientChannel,
     private readonly deps: SessionDeps,
     readonly log: Logger,
-  ) {
-    for (const server of route.servers)
-      this.links.set(server, { connection: undefined, init: undefined, opening: undefined });
-  }
+  ) {}
 
   /**
    * The same caller with a fresh token (a refreshed access token): later calls are decided on it,
@@ -177,14 +173,14 @@ export class Session implements Forwarder {
     }
     this.protocolVersion = negotiateVersion(params.protocolVersion);
     this.initParams = { ...params, protocolVersion: this.protocolVersion };
-    const opened = await Promise.allSettled(servers.map((s) => this.connection(s)));
+    const opened = await Promise.allSettled(servers.map((s) => this.link(s).initialized()));
     const failed = opened.filter((r) => r.status === "rejected");
     if (failed.length === opened.length) {
       throw (failed[0] as PromiseRejectedResult).reason instanceof GatewayError
         ? (failed[0] as PromiseRejectedResult).reason
         : upstreamUnavailable(this.route.servers.join(","));
     }
-    const inits = [...this.links.values()].flatMap((l) => (l.init ? [l.init] : []));
+    const inits = opened.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
     const capabilities = mergeCapabilities(
       inits.map((i) => (isObject(i.capabilities) ? i.capabilities : {})),
     );
@@ -229,7 +225,6 @@ export class Session implements Forwarder {
     const controller = new AbortController();
     const entry: InFlight = { controller, server: undefined, name: undefined };
     this.inflight.set(request.id, entry);
-    let token: string | number | undefined;
     try {
       let plan: Plan;
       try {
@@ -242,8 +237,6 @@ export class Session implements Forwarder {
         entry.server = plan.server;
         entry.name = plan.name;
       }
-      token = progressToken(request.params);
-      if (token !== undefined) this.progress.set(token, request.id);
       const outcome = await this.deps.pipeline({
         session: this,
         principal: this.principal,
@@ -259,7 +252,6 @@ export class Session implements Forwarder {
       return this.shape(outcome);
     } finally {
       if (this.inflight.get(request.id) === entry) this.inflight.delete(request.id);
-      if (token !== undefined) this.progress.delete(token);
     }
   }
 
@@ -353,22 +345,28 @@ export class Session implements Forwarder {
   /** The pipeline's terminal step: carries a plan out on this session's upstream connections. */
   async forward(ctx: CallContext): Promise<Outcome> {
     const plan = ctx.plan;
+    const related = ctx.request.id;
     switch (plan.kind) {
       case "call": {
-        const connection = await this.connection(plan.server);
-        const result = await connection
-          .request(ctx.method, plan.params, ctx.signal)
-          .catch(async (err: unknown) =>
-            Promise.reject(await this.deps.clientRequests.urlRequired(plan.server, err)),
-          );
+        const link = this.link(plan.server);
+        const params = plan.params as JsonObject;
+        const sent =
+          ctx.method === "resources/subscribe"
+            ? link.subscribe(this, related, params, ctx.signal)
+            : ctx.method === "resources/unsubscribe"
+              ? link.unsubscribe(this, related, params, ctx.signal)
+              : link.call(this, related, ctx.method, params, ctx.signal, plan.name);
+        const result = await sent.catch(async (err: unknown) =>
+          Promise.reject(await this.deps.clientRequests.urlRequired(plan.server, err)),
+        );
         return { kind: "result", result };
       }
       case "broadcast": {
         await Promise.all(
           plan.servers.map(async (s) => {
-            const connection = await this.connection(s);
-            return connection
-              .request(ctx.method, plan.params, ctx.signal)
+            if (ctx.method === "logging/setLevel" && this.setLevelHere(s, plan.params)) return;
+            return this.link(s)
+              .call(this, related, ctx.method, plan.params, ctx.signal)
               .catch(async (err: unknown) => Promise.reject(await this.upstreamError(s, ctx.method, err)));
           }),
         );
@@ -378,9 +376,21 @@ export class Session implements Forwarder {
         return {
           kind: "list",
           key: plan.key,
-          items: await this.gather(ctx.method, plan.key, plan.servers, ctx.signal),
+          items: await this.gather(ctx.method, plan.key, plan.servers, ctx.signal, false, related),
         };
     }
+  }
+
+  /**
+   * A log level for a server whose connection others share: kept for this session (messages below
+   * it are not relayed), never sent upstream, where it would change every caller's level.
+   */
+  private setLevelHere(server: string, params: JsonObject | undefined): boolean {
+    if (this.deps.servers.get(server)?.isolation === "per_session") return false;
+    const level = LOG_LEVELS.indexOf(String(params?.level));
+    if (level < 0) throw invalidParams("level must be one of the syslog levels");
+    this.logLevels.set(server, level);
+    return true;
   }
 
   onNotification(n: Notification): void {
@@ -395,7 +405,7 @@ export class Session implements Forwarder {
         return;
       }
       case "notifications/roots/list_changed":
-        for (const link of this.links.values()) link.connection?.notify(n.method);
+        for (const link of this.links.values()) link.notify(n.method);
         return;
       default:
         // notifications/initialized is consumed: the gateway completes each upstream's handshake itself.
@@ -427,7 +437,7 @@ export class Session implements Forwarder {
       this.outgoing.delete(id);
     }
     this.channel.close();
-    await Promise.all([...this.links.values()].map((l) => l.connection?.close()));
+    for (const [server, link] of this.links) this.deps.servers.get(server)?.detach(this, link);
   }
 
   private async plan(request: Request): Promise<Plan> {
@@ -551,18 +561,19 @@ export class Session implements Forwarder {
     servers: readonly string[],
     signal?: AbortSignal,
     strict = false,
+    related?: Id,
   ) {
     const perServer = await Promise.allSettled(
       servers.map(async (server) => {
         const init = this.links.get(server)?.init;
         const capability = key === "resourceTemplates" ? "resources" : key;
         if (init && !hasCapability(init, capability)) return [];
-        const connection = await this.connection(server);
+        const link = this.link(server);
         const items: Array<{ server: string; item: JsonObject }> = [];
         let cursor: string | undefined;
         for (let page = 0; page < MAX_LIST_PAGES; page++) {
-          const result = await connection
-            .request(method, cursor ? { cursor } : undefined, signal)
+          const result = await link
+            .list(this, related, method, cursor, signal)
             .catch(async (err: unknown) => Promise.reject(await this.upstreamError(server, method, err)));
           const list = result[key];
           if (Array.isArray(list)) for (const item of list) if (isObject(item)) items.push({ server, item });
@@ -626,55 +637,29 @@ export class Session implements Forwarder {
     return this.deps.serverTexts.error(server, method, err, this.caller());
   }
 
-  /** This session's connection to a server, opened (again) on demand. */
-  private connection(server: string): Promise<UpstreamConnection> {
-    const link = this.links.get(server);
+  /** The connection this session uses for `server` (attached on first use; it opens when needed). */
+  private link(server: string): UpstreamLink {
+    const attached = this.links.get(server);
+    if (attached) return attached;
     const upstream = this.deps.servers.get(server);
-    if (!link || !upstream) return Promise.reject(upstreamUnavailable(server));
-    if (link.connection?.isOpen) return Promise.resolve(link.connection);
-    if (link.opening) return link.opening;
+    if (!upstream || !this.route.servers.includes(server)) throw upstreamUnavailable(server);
     if (this.closed || !this.initParams)
-      return Promise.reject(upstreamUnavailable(server, "upstream_unavailable", "session closed"));
-    link.opening = upstream
-      .open(
-        this.initParams,
-        {
-          onRequest: (req) => this.relayRequest(server, req),
-          onNotification: (n) => this.relayNotification(server, n),
-          onClose: () => {
-            link.connection = undefined;
-          },
-        },
-        () => this.principal,
-      )
-      .then(async ({ connection, init }) => {
-        // Delivered before any request: over legacy SSE each message is its own POST, and a server
-        // that registers tools when initialized (server-everything's sampling tools) would
-        // otherwise see a call race ahead of the handshake's end.
-        await connection.notify("notifications/initialized");
-        link.init = init;
-        link.connection = connection;
-        if (this.closed) void connection.close();
-        return connection;
-      })
-      .finally(() => {
-        link.opening = undefined;
-      });
-    return link.opening;
+      throw upstreamUnavailable(server, "upstream_unavailable", "session closed");
+    const link = upstream.attach(this, this.initParams);
+    this.links.set(server, link);
+    return link;
   }
 
   /**
    * A server→client request: protected both ways (client-requests.ts) and relayed to this
    * session's client under a gateway id.
    */
-  private relayRequest(server: string, req: Request): Promise<JsonObject> {
-    if (req.method === "ping") return Promise.resolve({});
+  serverRequest(server: string, req: Request, related: Id | undefined): Promise<JsonObject> {
     const capability = CLIENT_REQUESTS.get(req.method);
     if (!capability) return Promise.reject(methodNotFound(req.method));
     if (!hasCapability(this.initParams, capability)) {
       return Promise.reject(methodNotFound(`${req.method} (the client did not declare ${capability})`));
     }
-    const related = this.relatedTo(server);
     const caller = {
       ...this.caller(),
       related: related === undefined ? undefined : { id: related, tool: this.inflight.get(related)?.name },
@@ -718,10 +703,12 @@ export class Session implements Forwarder {
     });
   }
 
-  private relayNotification(server: string, raw: Notification): void {
+  /** A notification its connection tied to this session (progress carries this client's own token). */
+  serverNotification(server: string, raw: Notification, related: Id | undefined): void {
     if (this.closed) return;
     // Methods never relayed are dropped before any inspection: they cost nothing.
-    if (!RELAYED_NOTIFICATIONS.has(raw.method) && !ROUTED_NOTIFICATIONS.has(raw.method)) return;
+    if (!RELAYED_NOTIFICATIONS.has(raw.method)) return;
+    if (raw.method === "notifications/message" && this.belowLevel(server, raw.params?.level)) return;
     const n = this.deps.serverTexts.notification(server, raw, this.caller());
     if (!n) {
       this.log.warn({ server, method: raw.method }, "notification withheld: it could not be inspected");
@@ -729,10 +716,7 @@ export class Session implements Forwarder {
     }
     const params = n.params;
     if (n.method === "notifications/progress") {
-      const token = params?.progressToken;
-      const related =
-        typeof token === "string" || typeof token === "number" ? this.progress.get(token) : undefined;
-      if (related !== undefined) this.channel.send(n, related);
+      if (related !== undefined && this.inflight.has(related)) this.channel.send(n, related);
       return;
     }
     if (n.method === "notifications/cancelled") {
@@ -750,20 +734,12 @@ export class Session implements Forwarder {
     // The next call or list fetches the new definitions, and the supply-chain checks judge them.
     if (n.method === "notifications/tools/list_changed") this.definitions.delete(`tool\u0000${server}`);
     if (n.method === "notifications/prompts/list_changed") this.definitions.delete(`prompt\u0000${server}`);
-    this.channel.send(n, n.method === "notifications/message" ? this.relatedTo(server) : undefined);
+    const stream = related !== undefined && this.inflight.has(related) ? related : undefined;
+    this.channel.send(n, n.method === "notifications/message" ? stream : undefined);
   }
 
-  /** The newest client request in flight on `server`: its stream carries what the server sends meanwhile. */
-  private relatedTo(server: string): Id | undefined {
-    let found: Id | undefined;
-    for (const [id, entry] of this.inflight) if (entry.server === server) found = id;
-    return found;
+  private belowLevel(server: string, level: unknown): boolean {
+    const floor = this.logLevels.get(server);
+    return floor !== undefined && LOG_LEVELS.indexOf(String(level)) < floor;
   }
-}
-
-function progressToken(params: JsonObject | undefined): string | number | undefined {
-  const meta = params?._meta;
-  if (!isObject(meta)) return undefined;
-  const token = meta.progressToken;
-  return typeof token === "string" || typeof token === "number" ? token : undefined;
 }
