@@ -24,6 +24,8 @@ const { values: opts } = parseArgs({
     "legacy-config": { type: "boolean", default: false },
     "build-dir": { type: "string", default: ROOT },
     "timeout-s": { type: "string", default: "60" },
+    // Adds the kill rule of issue 23 §3: `{ when: upstream_crash, count: N, within: 1m, kill: user_on_server }`.
+    "kill-after": { type: "string" },
   },
 });
 const CRASHES = Number(opts.crashes);
@@ -45,6 +47,8 @@ interface Round {
   /** /readyz's entry for the server right after the crash call returned. */
   readyAfterCrash: unknown;
   b: {
+    /** B's new session: the time to open it (refused attempts and retries included). */
+    openMs: number;
     ok: number;
     refused: Record<string, number>;
     maxCallMs: number;
@@ -95,10 +99,11 @@ async function openRetrying(
 
 /** B's window: a new session, then echo in a loop until the window ends. */
 async function userB(url: string, token: string, crashedAt: number): Promise<Round["b"]> {
-  const b: Round["b"] = { ok: 0, refused: {}, maxCallMs: 0, firstOkMs: NaN };
+  const b: Round["b"] = { openMs: NaN, ok: 0, refused: {}, maxCallMs: 0, firstOkMs: NaN };
   const end = crashedAt + WINDOW_MS;
   const session = await openRetrying(url, token, end, b.refused);
   if (!session) return b;
+  b.openMs = performance.now() - crashedAt;
   for (let n = 0; performance.now() < end; n++) {
     const out = await timed(() => echo(session, `b ${n}`));
     b.maxCallMs = Math.max(b.maxCallMs, out.ms);
@@ -134,7 +139,10 @@ async function runMode(isolation: string): Promise<ModeResult> {
     tools: { "*": ["demo:use"] },
   };
   if (!opts["legacy-config"]) server.isolation = isolation;
-  const warden = await startWarden({ buildDir: opts["build-dir"], config: { servers: [server] } });
+  const killAfter = opts["kill-after"];
+  const rules = [{ when: "upstream_crash", count: Number(killAfter), within: "1m", kill: "user_on_server" }];
+  const config = { servers: [server], ...(killAfter === undefined ? {} : { kill_switch: { rules } }) };
+  const warden = await startWarden({ buildDir: opts["build-dir"], config });
   try {
     const url = `${warden.base}/servers/${SERVER}/mcp`;
     const [tokenA, tokenB] = (await warden.tokens(["user-a", "user-b"], "demo:use")) as [string, string];
@@ -198,11 +206,15 @@ function outcomes(os: Outcome[]): string {
 function table(results: ModeResult[]): string {
   const lines = [
     `User A calls \`crash\` ${CRASHES} times; after each, A's next call (echo) and user B's new session with ` +
-      `echo every ${INTERVAL_MS} ms for ${WINDOW_MS / 1000} s ("–": no answer in that window). Build ${buildOf()}; ${cpus().length} CPUs, ` +
+      `echo every ${INTERVAL_MS} ms for ${WINDOW_MS / 1000} s ("–": no answer in that window)` +
+      (opts["kill-after"]
+        ? `; kill rule: user_on_server after ${opts["kill-after"]} upstream_crash in 1m`
+        : "") +
+      `. Build ${buildOf()}; ${cpus().length} CPUs, ` +
       `node ${process.version}, load ${fmt(loadavg()[0] ?? NaN, 1)}.`,
     "",
-    "| isolation | B calls ok | B refused | B max call ms | B's wait, crash → first answered echo, ms (per crash) | A's next call after each crash | /readyz after last crash | /readyz at end |",
-    "|---|---:|---:|---:|---|---|---|---|",
+    "| isolation | B calls ok | B refused | B open ms (per crash) | B max call ms | B's wait, crash → first answered echo, ms (per crash) | A's next call after each crash | /readyz after last crash | /readyz at end |",
+    "|---|---:|---:|---|---:|---|---|---|---|",
   ];
   for (const r of results) {
     const bOk = r.rounds.reduce((s, x) => s + x.b.ok, 0);
@@ -211,7 +223,8 @@ function table(results: ModeResult[]): string {
     const firstOk = r.rounds.map((x) => fmt(x.b.firstOkMs)).join(", ");
     const last = r.rounds[r.rounds.length - 1];
     lines.push(
-      `| ${r.isolation} | ${bOk} | ${total(refused)} | ${fmt(maxCall)} | ${firstOk} | ` +
+      `| ${r.isolation} | ${bOk} | ${total(refused)} | ${r.rounds.map((x) => fmt(x.b.openMs)).join(", ")} | ` +
+        `${fmt(maxCall)} | ${firstOk} | ` +
         `${outcomes(r.rounds.map((x) => x.aNext))} | \`${JSON.stringify(last?.readyAfterCrash)}\` | ` +
         `\`${JSON.stringify(r.readyAtEnd)}\` |`,
     );
