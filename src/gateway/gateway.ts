@@ -109,6 +109,7 @@ export class Gateway {
         for (const [name, server] of servers) yield [name, server.state] as const;
       },
       auditQueue: () => this.auditQueueDepth(),
+      upstreamProcesses: () => this.processes.count,
       names: configuredNames(config.servers),
       process: config.observability.metrics,
     });
@@ -142,7 +143,7 @@ export class Gateway {
       clientRequests: new ClientRequestGuard(config, protectors, audit, log),
       serverTexts: new ServerTexts(protectors, definitions, audit, log),
       audit,
-      refused: (reason) => this.metrics.denied(reason),
+      refusals: this.refusals,
       version: VERSION,
       timeoutMs: config.gateway.upstreamTimeoutMs,
     };

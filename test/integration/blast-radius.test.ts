@@ -9,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { connectClient, mcpError, reasonOf, textOf, type ConnectedClient } from "../helpers/client.js";
 import { everythingStdio, recorderStdio } from "../helpers/configs.js";
 import { makeTempDir, runCli, startGateway, writeConfig, type Gateway } from "../helpers/gateway.js";
+import { descendants } from "../helpers/processes.js";
 import { readRecords } from "../helpers/records.js";
 import { freePort } from "../helpers/upstreams.js";
 import { waitFor } from "../helpers/wait.js";
@@ -202,5 +203,54 @@ describe("unattributed crashes kill nobody", () => {
       );
     const kills = await cli("kill", "--list", "--json");
     assert.doesNotMatch(kills.stdout, /carol|dave/);
+  });
+});
+
+describe("max_upstream_processes: a per_session server cannot launch past the machine", () => {
+  let gw: Gateway;
+
+  before(async () => {
+    const dir = makeTempDir("warden-processes-");
+    gw = await startGateway({
+      gateway: { listen: "127.0.0.1:0", max_upstream_processes: 3 },
+      auth: { anonymous: ["demo:use"] },
+      servers: [
+        { ...recorderStdio("flaky", join(dir, "r.jsonl"), { "*": ["demo:use"] }), isolation: "per_session" },
+      ],
+    });
+  });
+
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test("past the budget a session is refused upstream_capacity; a closed session frees its place", async () => {
+    // The control connection, then two sessions (the spare serves the first).
+    const first = await connectClient(gw.serverUrl("flaky"));
+    const second = await connectClient(gw.serverUrl("flaky"));
+    assert.equal(
+      await first.client.callTool({ name: "echo", arguments: { message: "1" } }).then(textOf),
+      "recorder: 1",
+    );
+    assert.equal(descendants(gw.proc.pid as number).length, 3);
+    const refused = await connectClient(gw.serverUrl("flaky")).then(
+      async (c) => {
+        await c.close();
+        return undefined;
+      },
+      (err: Error) => err,
+    );
+    assert.ok(refused, "a third session was opened past max_upstream_processes");
+    assert.match(refused.message, /upstream_capacity|maximum of upstream processes|503/);
+    assert.equal(descendants(gw.proc.pid as number).length, 3, "no process was launched past the budget");
+    await first.close();
+    const third = await waitFor(() => connectClient(gw.serverUrl("flaky")).catch(() => undefined), {
+      what: "a place to be freed by the closed session",
+    });
+    assert.equal(
+      await third.client.callTool({ name: "echo", arguments: { message: "3" } }).then(textOf),
+      "recorder: 3",
+    );
+    await Promise.all([second.close(), third.close()]);
   });
 });
