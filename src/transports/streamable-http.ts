@@ -332,13 +332,16 @@ export class StreamableHttpEndpoint {
       );
     }
     this.channels.set(session, channel);
-    const stream = new ResponseStream(res, { "mcp-session-id": session.id });
+    const headers: Record<string, string> = { "mcp-session-id": session.id };
+    const stream = new ResponseStream(res, headers);
     channel.track(message.id, stream);
     try {
       const result = await session.initialize(message.params);
       stream.finish({ jsonrpc: "2.0", id: message.id, result });
     } catch (err) {
       await this.gateway.closeSession(session.id);
+      // No session came of it: an answer not yet begun names none (a client would only get 404 with it).
+      delete headers["mcp-session-id"];
       stream.finish({ jsonrpc: "2.0", id: message.id, error: rpcError(err) });
     } finally {
       channel.untrack(message.id);

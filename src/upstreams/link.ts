@@ -198,14 +198,14 @@ export class UpstreamLink {
       this.progress.set(mapped, { user, token, related });
       sent = { ...params, _meta: { ...(params?._meta as JsonObject), progressToken: mapped } };
     }
-    const { id, result } = connection.send(method, sent, signal);
-    live.calls.set(id, { user, related, name });
-    try {
-      return await result;
-    } finally {
+    // Out of the calls in flight as its answer is read: a server request written after the answer
+    // (even in the same read) then finds no call to tie it to.
+    const { id, result } = connection.send(method, sent, signal, () => {
       live.calls.delete(id);
       if (mapped !== undefined) this.progress.delete(mapped);
-    }
+    });
+    live.calls.set(id, { user, related, name });
+    return result;
   }
 
   /**
