@@ -80,8 +80,9 @@ const LIST_CACHE_MS = 5_000;
  * otherwise, never guessed. Resource subscriptions are held once upstream and fanned out to their
  * subscribers.
  *
- * A crash ends this connection only: calls in flight get -32005, and the link reopens at once for
- * the first crash, then after a backoff of its own; calls made meanwhile wait for it. A link
+ * A crash ends this connection only: calls in flight get -32005, and the link reopens at once (a
+ * process that keeps dying with no call in flight, after a backoff of its own); calls made
+ * meanwhile wait for it. A link
  * nobody uses any more (a closed session's) is not reopened, except the server's own (`keepOpen`).
  */
 export class UpstreamLink {
@@ -337,7 +338,10 @@ export class UpstreamLink {
     const only = callers.size === 1 ? calls[calls.length - 1] : undefined;
     this.crashedBefore = true;
     if (Date.now() - live.openedAt > STABLE_MS) this.crashes = 0;
-    this.crashes++;
+    // A process that dies on its own waits longer each time. One that died under calls restarts at
+    // once: its callers owe nothing to a backoff, and a caller who keeps crashing it is the kill
+    // rule's to stop, not everyone's to wait for (each such restart needs a call to cause it).
+    if (calls.length === 0) this.crashes++;
     this.notBefore = Date.now() + crashDelay(this.crashes);
     this.host.crashed({
       inFlight: calls.length,
@@ -434,7 +438,7 @@ export class UpstreamLink {
   }
 }
 
-/** The first crash reopens at once; a link that keeps crashing waits longer each time, up to 5 s. */
+/** Reopen at once, unless the process keeps dying on its own: then longer each time, up to 5 s. */
 function crashDelay(crashes: number): number {
   return crashes <= 1 ? 0 : Math.min(CRASH_DELAY_MAX_MS, 250 * 2 ** (crashes - 2));
 }
