@@ -246,7 +246,7 @@ export class UpstreamServer implements LinkHost {
     this.crashes++;
     this.log.warn(
       { server: this.name, in_flight: crash.inFlight, sub: crash.caller?.subject ?? "unattributed" },
-      "upstream connection crashed",
+      "upstream crashed",
     );
     this.events.crashed(crash);
   }

@@ -8,50 +8,37 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { connectClient, mcpError, reasonOf, textOf, type ConnectedClient } from "../helpers/client.js";
 import { everythingStdio, recorderStdio } from "../helpers/configs.js";
-import { makeTempDir, runCli, startGateway, writeConfig, type Gateway } from "../helpers/gateway.js";
+import { makeTempDir, startGateway, type Gateway } from "../helpers/gateway.js";
 import { descendants } from "../helpers/processes.js";
 import { readRecords } from "../helpers/records.js";
-import { freePort } from "../helpers/upstreams.js";
+import { gatewayWithUsers } from "../helpers/users.js";
 import { waitFor } from "../helpers/wait.js";
 
-interface AuditLine {
-  event?: string;
-  server?: string;
-  reason?: string;
-  principal?: { sub?: string };
-  detail?: Record<string, unknown>;
-}
+type WithUsers = Awaited<ReturnType<typeof gatewayWithUsers>>;
 
 for (const isolation of ["per_session", "shared"] as const) {
   describe(`blast radius: ${isolation}`, () => {
+    let g: WithUsers;
     let gw: Gateway;
     let records: string;
-    let cli: (...args: string[]) => ReturnType<typeof runCli>;
     const tokens = new Map<string, string>();
     const open: ConnectedClient[] = [];
 
     before(async () => {
-      const dir = makeTempDir(`warden-blast-${isolation}-`);
-      records = join(dir, "recorder.jsonl");
-      const port = await freePort();
-      const config = {
-        gateway: { listen: `127.0.0.1:${port}` },
-        state: { sqlite: join(dir, "state.db") },
-        auth: { signing_key_file: join(dir, "signing.jwk") },
-        kill_switch: { rules: [{ when: "upstream_crash", count: 3, within: "1m", kill: "user_on_server" }] },
-        servers: [
-          { ...recorderStdio("flaky", records, { "*": ["demo:use"] }), isolation },
-          everythingStdio("everything", { isolation: "shared" }),
-        ],
-      };
-      const configFile = writeConfig(config, dir);
-      gw = await startGateway(config);
-      cli = (...args: string[]) => runCli([...args, "-c", configFile], { cwd: dir });
-      for (const sub of ["alice", "bob"]) {
-        const r = await cli("token", "--sub", sub, "--scope", "demo:use");
-        assert.equal(r.code, 0, r.stderr);
-        tokens.set(sub, r.stdout.trim());
-      }
+      g = await gatewayWithUsers(`warden-blast-${isolation}-`, (dir) => {
+        records = join(dir, "recorder.jsonl");
+        return {
+          kill_switch: {
+            rules: [{ when: "upstream_crash", count: 3, within: "1m", kill: "user_on_server" }],
+          },
+          servers: [
+            { ...recorderStdio("flaky", records, { "*": ["demo:use"] }), isolation },
+            everythingStdio("everything", { isolation: "shared" }),
+          ],
+        };
+      });
+      gw = g.gw;
+      for (const sub of ["alice", "bob"]) tokens.set(sub, await g.token(sub));
     });
 
     after(async () => {
@@ -66,16 +53,8 @@ for (const isolation of ["per_session", "shared"] as const) {
     };
     const echo = async (c: ConnectedClient, message: string) =>
       textOf(await c.client.callTool({ name: "flaky__echo", arguments: { message } }));
-    const crashes = async (): Promise<AuditLine[]> => {
-      const q = await cli("audit", "query", "--json", "--limit", "10000");
-      assert.equal(q.code, 0, q.stderr);
-      return q.stdout
-        .trim()
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as AuditLine)
-        .filter((e) => e.event === "upstream_crash" && e.server === "flaky");
-    };
+    const crashes = async () =>
+      (await g.audit()).filter((e) => e.event === "upstream_crash" && e.server === "flaky");
 
     test("B is never refused while A crashes the server; A waits for its own restart", async () => {
       const a = await session("alice");
@@ -144,7 +123,7 @@ for (const isolation of ["per_session", "shared"] as const) {
         "Echo: elsewhere",
       );
       assert.equal(await echo(b, "bob unaffected"), "recorder: bob unaffected");
-      const kills = await cli("kill", "--list", "--json");
+      const kills = await g.cli("kill", "--list", "--json");
       assert.match(kills.stdout, /user_on_server/);
       assert.match(kills.stdout, /flaky\/alice/);
     });
@@ -152,38 +131,31 @@ for (const isolation of ["per_session", "shared"] as const) {
 }
 
 describe("unattributed crashes kill nobody", () => {
-  let gw: Gateway;
+  let g: WithUsers;
   let records: string;
-  let cli: (...args: string[]) => ReturnType<typeof runCli>;
   const open: ConnectedClient[] = [];
 
   before(async () => {
-    const dir = makeTempDir("warden-blast-unattributed-");
-    records = join(dir, "recorder.jsonl");
-    const port = await freePort();
-    const config = {
-      gateway: { listen: `127.0.0.1:${port}` },
-      state: { sqlite: join(dir, "state.db") },
-      auth: { signing_key_file: join(dir, "signing.jwk") },
-      kill_switch: { rules: [{ when: "upstream_crash", count: 1, within: "1m", kill: "user" }] },
-      servers: [{ ...recorderStdio("flaky", records, { "*": ["demo:use"] }), isolation: "shared" }],
-    };
-    const configFile = writeConfig(config, dir);
-    gw = await startGateway(config);
-    cli = (...args: string[]) => runCli([...args, "-c", configFile], { cwd: dir });
+    g = await gatewayWithUsers("warden-blast-unattributed-", (dir) => {
+      records = join(dir, "recorder.jsonl");
+      return {
+        kill_switch: { rules: [{ when: "upstream_crash", count: 1, within: "1m", kill: "user" }] },
+        servers: [{ ...recorderStdio("flaky", records, { "*": ["demo:use"] }), isolation: "shared" }],
+      };
+    });
   });
 
   after(async () => {
     await Promise.all(open.map((c) => c.close()));
-    await gw?.stop();
+    await g?.gw.stop();
   });
 
   test("a crash while two users' calls are in flight is audited unattributed and kills neither", async () => {
     const clients: ConnectedClient[] = [];
     for (const sub of ["carol", "dave"]) {
-      const r = await cli("token", "--sub", sub, "--scope", "demo:use");
-      assert.equal(r.code, 0, r.stderr);
-      const c = await connectClient(gw.mcpUrl, { headers: { authorization: `Bearer ${r.stdout.trim()}` } });
+      const c = await connectClient(g.gw.mcpUrl, {
+        headers: { authorization: `Bearer ${await g.token(sub)}` },
+      });
       open.push(c);
       clients.push(c);
     }
@@ -201,7 +173,7 @@ describe("unattributed crashes kill nobody", () => {
         textOf(await c.client.callTool({ name: "flaky__echo", arguments: { message: "still in" } })),
         "recorder: still in",
       );
-    const kills = await cli("kill", "--list", "--json");
+    const kills = await g.cli("kill", "--list", "--json");
     assert.doesNotMatch(kills.stdout, /carol|dave/);
   });
 });

@@ -15,54 +15,40 @@ import {
   type ConnectedClient,
 } from "../helpers/client.js";
 import { everythingStdio, recorderStdio } from "../helpers/configs.js";
-import { makeTempDir, runCli, startGateway, writeConfig, type Gateway } from "../helpers/gateway.js";
+import type { Gateway } from "../helpers/gateway.js";
 import { descendants } from "../helpers/processes.js";
 import { readRecords } from "../helpers/records.js";
-import { freePort } from "../helpers/upstreams.js";
+import { gatewayWithUsers } from "../helpers/users.js";
 import { waitFor } from "../helpers/wait.js";
 
 const FEATURES_DOC = "demo://resource/static/document/features.md";
 const USERS = ["ada", "ben", "cy", "dee", "eve", "fay", "gus", "hal"];
 
-interface AuditLine {
-  event?: string;
-  reason?: string;
-  server?: string;
-  principal?: { sub?: string };
-  detail?: Record<string, unknown>;
-}
-
 describe("one shared upstream, many callers", () => {
   let gw: Gateway;
-  let dir: string;
   let records: string;
-  let cli: (...args: string[]) => ReturnType<typeof runCli>;
+  let cli: Awaited<ReturnType<typeof gatewayWithUsers>>["cli"];
+  let audit: Awaited<ReturnType<typeof gatewayWithUsers>>["audit"];
   const callers = new Map<string, ConnectedClient>();
   const asked = new Map<string, string[]>();
 
   before(async () => {
-    dir = makeTempDir("warden-shared-");
-    records = join(dir, "recorder.jsonl");
-    const port = await freePort();
-    const config = {
-      gateway: { listen: `127.0.0.1:${port}` },
-      state: { sqlite: join(dir, "state.db") },
-      auth: { signing_key_file: join(dir, "signing.jwk") },
-      servers: [
-        everythingStdio("everything", { isolation: "shared" }),
-        { ...recorderStdio("recorder", records, { "*": ["demo:use"] }), isolation: "shared" },
-      ],
-    };
-    const configFile = writeConfig(config, dir);
-    gw = await startGateway(config);
-    cli = (...args: string[]) => runCli([...args, "-c", configFile], { cwd: dir });
+    const g = await gatewayWithUsers("warden-shared-", (dir) => {
+      records = join(dir, "recorder.jsonl");
+      return {
+        servers: [
+          everythingStdio("everything", { isolation: "shared" }),
+          { ...recorderStdio("recorder", records, { "*": ["demo:use"] }), isolation: "shared" },
+        ],
+      };
+    });
+    ({ gw, cli, audit } = g);
     await Promise.all(
       USERS.map(async (sub) => {
-        const r = await cli("token", "--sub", sub, "--scope", "demo:use");
-        assert.equal(r.code, 0, r.stderr);
+        const token = await g.token(sub);
         asked.set(sub, []);
         const c = await connectClient(gw.mcpUrl, {
-          headers: { authorization: `Bearer ${r.stdout.trim()}` },
+          headers: { authorization: `Bearer ${token}` },
           sampling: (req) => {
             asked.get(sub)?.push(JSON.stringify(req.params));
             return {
@@ -83,16 +69,6 @@ describe("one shared upstream, many callers", () => {
   });
 
   const caller = (sub: string) => callers.get(sub) as ConnectedClient;
-
-  const audit = async (): Promise<AuditLine[]> => {
-    const q = await cli("audit", "query", "--json", "--limit", "10000");
-    assert.equal(q.code, 0, q.stderr);
-    return q.stdout
-      .trim()
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as AuditLine);
-  };
 
   test("every caller gets its own results from one process per server", async () => {
     const results = await Promise.all(

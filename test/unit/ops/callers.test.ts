@@ -89,7 +89,7 @@ test("config: max_sessions_per_user, or its old name max_sessions_per_caller, no
   const server = "servers: [{ name: s, command: x, tools: { t: [a:b] } }]\n";
   const perUser = (gateway: string) =>
     parseConfig(`gateway: { ${gateway} }\n${server}`, "/x/t.yaml", {}).gateway.maxSessionsPerCaller;
-  assert.equal(perUser("max_sessions: 9"), 16);
+  assert.equal(perUser("max_sessions: 9"), 64);
   assert.equal(perUser("max_sessions_per_user: 5"), 5);
   assert.equal(perUser("max_sessions_per_caller: 7"), 7);
   assert.throws(
