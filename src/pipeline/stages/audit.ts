@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { auditEvent, type AuditEvent, type AuditEventType, type AuditPrincipal } from "../../audit/event.js";
 import type { AuditLog } from "../../audit/log.js";
 import { ErrorCode, GatewayError, PeerRpcError } from "../../errors.js";
-import type { Json } from "../../jsonrpc.js";
+import { serialiseResult, type Json } from "../../jsonrpc.js";
 import type { Principal } from "../../auth/principal.js";
 import type { Protector } from "../../protect/protector.js";
 import type { Interceptor } from "../compose.js";
@@ -132,7 +132,8 @@ function callEvents(
       }),
     );
   } else if (outcome?.kind === "result") {
-    const body = Buffer.from(JSON.stringify(outcome.result));
+    // The very text the transport then sends (serialiseResult): serialised once, hashed as sent.
+    const body = Buffer.from(serialiseResult(outcome.result));
     events.push(
       auditEvent({
         ...base,
