@@ -104,7 +104,9 @@ function callEvents(
     duration_ms: endedAt - ctx.startedAt,
   };
   const recordedArgs =
-    args !== undefined && protector ? protector.auditArguments(args as Json, maxArgsBytes) : undefined;
+    args !== undefined && protector
+      ? protector.auditArguments(args as Json, maxArgsBytes, ctx.argumentsClean === true)
+      : undefined;
   const events: AuditEvent[] = [];
   if (error instanceof GatewayError) {
     events.push(
