@@ -1,5 +1,5 @@
 // npm run bench [-- --rounds 3 --calls 2000 --warm 2000 --only direct,mcp-proxy,warden-server,bare
-//                   --modes c1,c8x8 --bytes 256]
+//                   --modes c1,c8x8 --bytes 256 --base-dir /tmp/base]
 // Echo calls to server-everything: directly over stdio, through mcp-warden, through mcp-proxy,
 // through a relay with no checks (the floor for any bridge).
 // All in one run, rounds interleaved; prints a markdown table and writes bench/results/*.json.
@@ -36,6 +36,9 @@ const { values: opts } = parseArgs({
     only: { type: "string", default: ALL_TARGETS.join(",") },
     modes: { type: "string", default: MODES.map((m) => m.key).join(",") },
     bytes: { type: "string", default: "256" },
+    // Another checkout's build (`npx tsc -p tsconfig.build.json` there), measured in the same run as
+    // target warden-base-server: a change's before and after under the same load.
+    "base-dir": { type: "string" },
     "timeout-min": { type: "string", default: "20" },
   },
 });
@@ -113,6 +116,9 @@ async function main(): Promise<void> {
     const w = await wardenTargets();
     if (only.has("warden-server")) targets.push(w.server);
     if (only.has("warden-aggregate")) targets.push(w.aggregate);
+  }
+  if (opts["base-dir"] !== undefined) {
+    targets.push((await wardenTargets({ root: opts["base-dir"], name: "warden-base" })).server);
   }
   if (only.has("mcp-proxy")) targets.push(await mcpProxyTarget({ eventStore: true }));
   if (only.has("mcp-proxy-noes")) targets.push(await mcpProxyTarget({ eventStore: false }));
@@ -200,7 +206,7 @@ async function main(): Promise<void> {
     { name: "bare", label: "bare relay (no checks)", target: 3 },
   ];
   const ratios: { gateway: string; vs: string; mode: string; ratio: number; perRound: number[] }[] = [];
-  for (const g of ["warden-server", "warden-aggregate"]) {
+  for (const g of ["warden-server", "warden-aggregate", "warden-base-server"]) {
     for (const b of BASELINES) {
       for (const m of MODES) {
         const gs = pick(g, m.key);

@@ -265,9 +265,15 @@ export interface Warden {
 
 /**
  * One mcp-warden process, two targets: its per-server route and its aggregate route. `nodeArgs`
- * go to its node (`--cpu-prof` for bench/profile.ts).
+ * go to its node (`--cpu-prof` for bench/profile.ts); `root` is another checkout's build to run
+ * (its `bin/mcp-warden.js`), and `name` prefixes the targets' names (`warden-base-server`).
  */
-export async function wardenTargets(options: { nodeArgs?: readonly string[] } = {}): Promise<Warden> {
+export async function wardenTargets(
+  options: { nodeArgs?: readonly string[]; root?: string; name?: string } = {},
+): Promise<Warden> {
+  const name = options.name ?? "warden";
+  const wardenJs = options.root === undefined ? WARDEN_JS : join(options.root, "bin", "mcp-warden.js");
+  const build = options.root === undefined ? "" : ` (build in ${options.root})`;
   const dir = mkdtempSync(join(tmpdir(), "warden-bench-"));
   const config = join(dir, "warden.yaml");
   writeFileSync(
@@ -283,11 +289,11 @@ export async function wardenTargets(options: { nodeArgs?: readonly string[] } = 
       "",
     ].join("\n"),
   );
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), WARDEN_JS, "start", "-c", config], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), wardenJs, "start", "-c", config], {
     cwd: dir,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const bridge = new Bridge("mcp-warden", child);
+  const bridge = new Bridge(name, child);
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   let listening: URL | undefined;
   if (child.stderr) {
@@ -321,15 +327,15 @@ export async function wardenTargets(options: { nodeArgs?: readonly string[] } = 
   }
   const server = bridgeTarget(
     bridge,
-    "warden-server",
-    "mcp-warden /servers/everything/mcp, tool echo",
+    `${name}-server`,
+    `mcp-warden${build} /servers/everything/mcp, tool echo`,
     new URL("/servers/everything/mcp", base),
     "echo",
   );
   const aggregate = bridgeTarget(
     bridge,
-    "warden-aggregate",
-    "mcp-warden /mcp (aggregate), tool everything__echo",
+    `${name}-aggregate`,
+    `mcp-warden${build} /mcp (aggregate), tool everything__echo`,
     new URL("/mcp", base),
     "everything__echo",
   );
