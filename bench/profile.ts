@@ -77,7 +77,7 @@ const header =
   `${calls} calls in ${(wallMs / 1000).toFixed(1)} s; gateway CPU ${cpuPerCall.toFixed(0)} µs/call ` +
   `(/proc, profiler on)`;
 if (perf) {
-  const report = perfReport(perfData, pid, header);
+  const report = perfReport(perfData, pid, header, join(dir, "stacks.folded"));
   rmSync(`/tmp/perf-${pid}.map`, { force: true }); // node's JIT symbol map, needed by perf script only
   writeFileSync(join(dir, "summary.md"), `${report}\n`);
   console.log(report);
@@ -91,7 +91,7 @@ if (perf) {
  * it called), or when it has none to the innermost node::/libuv frame; samples of other threads
  * (GC, the JIT compiler) apart. Also each JS function's inclusive share (the call and all it called).
  */
-function perfReport(data: string, mainTid: number, title: string): string {
+function perfReport(data: string, mainTid: number, title: string, foldedFile: string): string {
   const text = execFileSync("perf", ["script", "-i", data, "-F", "tid,ip,sym"], {
     encoding: "utf8",
     maxBuffer: 1 << 30,
@@ -99,6 +99,7 @@ function perfReport(data: string, mainTid: number, title: string): string {
   const self = new Map<string, number>();
   const inclusive = new Map<string, number>();
   const add = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
+  const folded = new Map<string, number>();
   let main = 0;
   let other = 0;
   for (const block of text.split("\n\n")) {
@@ -114,7 +115,17 @@ function perfReport(data: string, mainTid: number, title: string): string {
     const native = syms.find((f) => /^(node::|uv_|uv__)/.test(f));
     add(self, js[0] ?? `(native) ${(native ?? syms[0] ?? "?").replace(/\(.*$/, "").slice(0, 80)}`);
     for (const f of new Set(js)) add(inclusive, f);
+    // Root first, one line per distinct stack: for flame graphs and for reading a profile again
+    // (the JIT's symbol map is gone with the gateway).
+    add(
+      folded,
+      syms
+        .map((f) => (f.startsWith("JS:") ? jsName(f) : f.replace(/ \(\S+\)$/, "")))
+        .reverse()
+        .join(";"),
+    );
   }
+  writeFileSync(foldedFile, [...folded].map(([stack, n]) => `${stack} ${n}\n`).join(""));
   const pct = (n: number) => ((100 * n) / main).toFixed(1);
   const table = (m: Map<string, number>, what: string) => [
     `| # | ${what} | % |`,
