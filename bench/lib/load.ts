@@ -19,12 +19,18 @@ export const MODES: readonly Mode[] = [
   { key: "c16x16", label: "c=16, 16 sessions", sessions: 16, callers: 16 },
 ];
 
+/** Plain prose: what the gateway's detectors see in a real result costs them what prose costs. */
+const PROSE = "The quick brown fox jumps over the lazy dog while the committee reviews the report. ";
+
 /**
- * An echo message of exactly `bytes` UTF-8 bytes (at least the prefix): the caller and the call's
- * number first, so every message differs, padded with ASCII.
+ * An echo message of exactly `bytes` ASCII bytes (at least the prefix): the caller and the call's
+ * number first, so every message differs, padded with prose (a run of one letter would be a
+ * base64 candidate to every encoded-text check, which real text is not).
  */
 export function echoMessage(prefix: string, bytes: number): string {
-  return prefix.length >= bytes ? prefix : prefix + " " + "x".repeat(bytes - prefix.length - 1);
+  if (prefix.length >= bytes) return prefix;
+  const pad = bytes - prefix.length - 1;
+  return `${prefix} ${PROSE.repeat(Math.ceil(pad / PROSE.length)).slice(0, pad)}`;
 }
 
 export interface PhaseResult {
