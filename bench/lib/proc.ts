@@ -81,6 +81,46 @@ export function rssMiB(pid: number): number | undefined {
   }
 }
 
+/** Proportional set size in MiB (shared pages split between their users), or undefined. */
+export function pssMiB(pid: number): number | undefined {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** MemAvailable of the whole machine, in MiB. */
+export function memAvailableMiB(): number {
+  const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+export interface TreeMemory {
+  /** Sum of VmRSS over the process and every descendant (shared pages counted in each). */
+  rssMiB: number;
+  /** The same sum of Pss: what the tree really holds. */
+  pssMiB: number;
+  /** Descendants (not counting the root). */
+  children: number;
+  /** Descendants whose command line contains `match`. */
+  matching: number;
+}
+
+/** Memory of a process and all its descendants. */
+export function treeMemory(pid: number, match?: string): TreeMemory {
+  const kids = descendants(pid);
+  let rss = 0;
+  let pss = 0;
+  for (const p of [pid, ...kids]) {
+    rss += rssMiB(p) ?? 0;
+    pss += pssMiB(p) ?? 0;
+  }
+  const matching = match === undefined ? 0 : kids.filter((p) => commandLine(p).includes(match)).length;
+  return { rssMiB: rss, pssMiB: pss, children: kids.length, matching };
+}
+
 export function isAlive(pid: number): boolean {
   const st = readStat(pid);
   return st !== undefined && st.state !== "Z" && st.state !== "X";

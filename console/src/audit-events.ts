@@ -12,5 +12,6 @@ export const AUDIT_EVENTS = [
   "auth",
   "supply_chain",
   "server_request",
+  "upstream_crash",
   "audit",
 ] as const;

@@ -3,15 +3,18 @@ import type { KillScope } from "../ops/kill-store.js";
 import { who, type AdminHandler } from "./api.js";
 import { AdminRefusal, reasonOf, recordedRefusal } from "./http.js";
 
-const SCOPES: ReadonlySet<string> = new Set(["all", "server", "tool", "user", "client"]);
+const SCOPES: ReadonlySet<string> = new Set(["all", "server", "tool", "user", "user_on_server", "client"]);
 
 function killOf(body: Record<string, unknown>): { scope: KillScope; target: string; reason: string } {
   const scope = body.scope ?? "all";
   const target = body.target ?? "";
   if (typeof scope !== "string" || !SCOPES.has(scope))
-    throw new AdminRefusal(400, "scope: all, server, tool, user or client");
+    throw new AdminRefusal(400, "scope: all, server, tool, user, user_on_server or client");
   if (typeof target !== "string" || target.length > 300 || (scope === "all") !== (target === ""))
-    throw new AdminRefusal(400, "target: empty for all, else the server, server/tool, user or client");
+    throw new AdminRefusal(
+      400,
+      "target: empty for all, else the server, server/tool, user, server/user or client",
+    );
   return { scope: scope as KillScope, target, reason: reasonOf(body) };
 }
 

@@ -23,6 +23,8 @@ export type AuditEventType =
   | "supply_chain"
   /** A server→client request (sampling, elicitation, roots) relayed or refused: docs/data-protection.md. */
   | "server_request"
+  /** An upstream connection died under its callers: `principal` is the caller it is attributed to. */
+  | "upstream_crash"
   /** The audit log's own housekeeping, in a sink's chain: `reason: "rotated"` (JSONL rotation). */
   | "audit";
 

@@ -1,3 +1,4 @@
+import type { ServerResponse } from "node:http";
 import type { ServerConfig } from "../config/types.js";
 import type { Route } from "../gateway/route.js";
 import type { AuthError } from "./errors.js";
@@ -37,6 +38,16 @@ export class ResourceMetadata {
   /** The JSON text of the document at `path`, or undefined when `path` is not one. */
   document(path: string): string | undefined {
     return this.documents.get(path);
+  }
+
+  /** Answers with the document at `path`: public, cacheable, read by browser clients of other origins. */
+  serve(res: ServerResponse, path: string): void {
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "access-control-allow-origin": "*",
+      "cache-control": "max-age=300",
+    });
+    res.end(this.documents.get(path));
   }
 
   /** Every scope some tool of the route needs: what a client should ask for. */

@@ -85,6 +85,8 @@ function authAudit(log: AuditLog): AuthAudit {
 }
 
 export interface AuthServer {
+  /** Whether `path` is one of the issuer's own: its metadata, `/oauth/*`, its sign-in pages. */
+  serves(path: string): boolean;
   /** Serves the issuer's own paths; resolves false for any other path. */
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /** Grants not yet expired, the newest first (the admin API lists them). */
@@ -221,6 +223,9 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   ]);
   const interactionBase = `${prefix}${INTERACTION_PATH}`;
   const oauthBase = `${prefix}/oauth`;
+  const under = (path: string, base: string) => path === base || path.startsWith(`${base}/`);
+  // The sign-in pages (interactionBase) are under oauthBase.
+  const serves = (path: string) => wellKnown.has(path) || under(path, oauthBase);
 
   log.info(
     {
@@ -233,14 +238,16 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   );
 
   return {
+    serves,
     async handle(req, res) {
       const url = req.url ?? "/";
       const q = url.indexOf("?");
       const path = q >= 0 ? url.slice(0, q) : url;
       const search = q >= 0 ? url.slice(q) : "";
+      if (!serves(path)) return false;
       let target: string | undefined = wellKnown.get(path);
       if (target === undefined) {
-        if (path === interactionBase || path.startsWith(`${interactionBase}/`)) {
+        if (under(path, interactionBase)) {
           if (closed) return unavailable(res);
           try {
             await (await interactionPages()).handle(req, res, path);
@@ -255,7 +262,6 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
           }
           return true;
         }
-        if (path !== oauthBase && !path.startsWith(`${oauthBase}/`)) return false;
         target = path.slice(prefix.length);
       }
       if (closed) return unavailable(res);

@@ -19,13 +19,16 @@ class UsageError extends Error {}
 
 /** The one scope the flags name: none is everything; --tool needs its server (or `server__tool`). */
 export function scopeOf(o: KillOptions): { scope: KillScope; target: string } {
+  // --user with --server: that user on that server only.
+  if (o.user !== undefined && o.server !== undefined && o.tool === undefined && o.client === undefined)
+    return { scope: "user_on_server", target: `${o.server}/${o.user}` };
   const named = [
     o.user !== undefined,
     o.client !== undefined,
     o.server !== undefined || o.tool !== undefined,
   ];
   if (named.filter(Boolean).length > 1)
-    throw new UsageError("name one of --server/--tool, --user or --client");
+    throw new UsageError("name one of --server/--tool, --user (with --server: on it only) or --client");
   if (o.user !== undefined) return { scope: "user", target: o.user };
   if (o.client !== undefined) return { scope: "client", target: o.client };
   if (o.tool !== undefined) {

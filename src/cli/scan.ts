@@ -5,12 +5,15 @@
  * which the gateway scans and pins like a definition); then reports the posture of the whole config.
  * Exit 1 when anything has a finding, 2 when a server could not be scanned, else 0.
  */
+import { anonymousPrincipal } from "../auth/principal.js";
 import type { Config, ServerConfig } from "../config/types.js";
 import type { JsonObject } from "../jsonrpc.js";
 import { createLogger } from "../log.js";
 import { scanDefinition, type DefinitionKind, type Finding } from "../supply/poisoning.js";
 import { definitionName, INSTRUCTIONS_NAME } from "../supply/pins.js";
 import { UpstreamServer } from "../upstreams/server.js";
+import { ProcessBudget } from "../upstreams/processes.js";
+import type { LinkUser } from "../upstreams/link.js";
 import { VERSION } from "../version.js";
 import { loadOrExit } from "./run.js";
 
@@ -67,26 +70,30 @@ export async function scan(config: Config, log: ReturnType<typeof createLogger>)
 }
 
 async function listDefinitions(s: ServerConfig, config: Config, log: ReturnType<typeof createLogger>) {
-  const server = new UpstreamServer(s, log, config.gateway.upstreamTimeoutMs, {
-    name: "mcp-warden-scan",
-    version: VERSION,
-  });
+  const server = new UpstreamServer(
+    s,
+    log,
+    config.gateway.upstreamTimeoutMs,
+    { name: "mcp-warden-scan", version: VERSION },
+    new ProcessBudget(2),
+    { refused: () => undefined, crashed: () => undefined, unattributable: () => undefined },
+  );
+  // The scan lists as a caller of its own; a token-exchange server needs a real caller and is refused.
+  const scanner: LinkUser = {
+    id: "scan",
+    principal: anonymousPrincipal([]),
+    serverRequest: () => Promise.reject(new Error("the scan answers no server requests")),
+    serverNotification: () => undefined,
+  };
   server.start();
   try {
     await server.whenReady(READY_MS);
-    const { connection, init } = await server.open(
-      {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "mcp-warden-scan", version: VERSION },
-      },
-      {
-        onRequest: () => Promise.reject(new Error("the scan answers no server requests")),
-        onNotification: () => undefined,
-        onClose: () => undefined,
-      },
-      // A token-exchange server needs a caller; the scan has none, and such a server is refused.
-    );
+    const link = server.attach(scanner, {
+      protocolVersion: "2025-06-18",
+      capabilities: {},
+      clientInfo: { name: "mcp-warden-scan", version: VERSION },
+    });
+    const init = await link.initialized();
     const capabilities = (init.capabilities ?? {}) as Record<string, unknown>;
     const out: Definition[] = [];
     // Clients put instructions in the system prompt: scanned as the gateway scans them (definition-guard.ts).
@@ -99,7 +106,7 @@ async function listDefinitions(s: ServerConfig, config: Config, log: ReturnType<
         if (capabilities[capability] === undefined) continue;
         let cursor: string | undefined;
         for (let page = 0; page < 100; page++) {
-          const result = await connection.request(method, cursor ? { cursor } : undefined);
+          const result = await link.call(scanner, 0, method, cursor ? { cursor } : undefined);
           const list = result[key];
           if (Array.isArray(list)) {
             for (const item of list) {
@@ -114,7 +121,7 @@ async function listDefinitions(s: ServerConfig, config: Config, log: ReturnType<
         }
       }
     } finally {
-      await connection.close();
+      server.detach(scanner, link);
     }
     return out;
   } finally {

@@ -13,7 +13,7 @@ import type { SourceGuard } from "../ops/source-limits.js";
 import type { PostgresState } from "../state/postgres.js";
 import { StateKeyError } from "../state/sealed.js";
 import { StateStore } from "../state/store.js";
-import { listen, type HttpParts } from "../transports/http.js";
+import { listen, type HttpParts } from "../http/server.js";
 import { loadOrExit, onShutdown, openApiKeys, openGateway, openPostgres } from "./run.js";
 
 export async function startCommand(option: string | undefined): Promise<void> {

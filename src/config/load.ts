@@ -25,6 +25,7 @@ import type {
   AuditSinkConfig,
   AuthConfig,
   Config,
+  Isolation,
   ProtectConfig,
   PackagePin,
   Rate,
@@ -34,7 +35,7 @@ import type {
 } from "./types.js";
 
 /** `gateway.max_sessions_per_user` when neither it nor its old name is set. */
-const DEFAULT_SESSIONS_PER_USER = 16;
+const DEFAULT_SESSIONS_PER_USER = 64;
 /** A server or tool rule without `distinct_callers`: events from this many users kill it. */
 export const DEFAULT_DISTINCT_CALLERS = 3;
 export const DEMO_CONFIG = resolve(dirname(fileURLToPath(import.meta.url)), "../../config/demo.yaml");
@@ -134,7 +135,11 @@ function compile(doc: ConfigDocument, file: string): Config {
   const [host, port] = splitHostPort(doc.gateway.listen);
   const protect = compileProtect(PROTECT_DEFAULTS, doc.protect);
   const servers: ServerConfig[] = doc.servers.map((s) => {
-    const policy = { ...compilePolicyFields(s, file), protect: compileProtect(protect, s.protect ?? {}) };
+    const policy = {
+      ...compilePolicyFields(s, file),
+      protect: compileProtect(protect, s.protect ?? {}),
+      isolation: s.isolation ?? DEFAULT_ISOLATION,
+    };
     if (!("url" in s)) {
       const pkg = s.package === undefined ? undefined : compilePackage(s.package, file, doc.state.sqlite);
       // A package runs on the gateway's own Node.js; inside a sandbox its cache entry is mounted read-only.
@@ -200,6 +205,7 @@ function compile(doc: ConfigDocument, file: string): Config {
       maxSessions: doc.gateway.max_sessions,
       maxSessionsPerCaller:
         doc.gateway.max_sessions_per_user ?? doc.gateway.max_sessions_per_caller ?? DEFAULT_SESSIONS_PER_USER,
+      maxUpstreamProcesses: doc.gateway.max_upstream_processes,
       sessionIdleMs: durationMs(doc.gateway.session_idle_timeout),
       upstreamTimeoutMs: durationMs(doc.gateway.upstream_timeout),
       shutdownGraceMs: durationMs(doc.gateway.shutdown_grace),
@@ -221,7 +227,10 @@ function compile(doc: ConfigDocument, file: string): Config {
             count: r.count,
             withinMs: durationMs(r.within),
             kill: r.kill,
-            distinctCallers: r.kill === "user" ? 1 : (r.distinct_callers ?? DEFAULT_DISTINCT_CALLERS),
+            distinctCallers:
+              r.kill === "user" || r.kill === "user_on_server"
+                ? 1
+                : (r.distinct_callers ?? DEFAULT_DISTINCT_CALLERS),
           }),
         ),
       ),
@@ -339,6 +348,12 @@ function compileAuth(auth: ConfigDocument["auth"], file: string): AuthConfig {
 }
 
 type ServerDocument = ConfigDocument["servers"][number];
+
+/**
+ * `per_session`: what a server keeps per connection (a memory graph, a browser, roots, log level)
+ * stays one session's unless the operator says the server may be shared (docs/isolation.md).
+ */
+const DEFAULT_ISOLATION: Isolation = "per_session";
 
 function compilePolicyFields(s: ServerDocument, file: string) {
   const scopeMap = (m: Record<string, string[]>) =>

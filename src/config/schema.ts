@@ -111,6 +111,11 @@ const policyFields = {
     .default({}),
   protect: protectSchema.optional(),
   rate_limit: rateLimitSchema.optional(),
+  /**
+   * Which callers share an upstream connection (docs/isolation.md): one for everyone, one per
+   * user, or one per client session (the default).
+   */
+  isolation: z.enum(["shared", "per_user", "per_session"]).optional(),
 };
 
 /** Bubblewrap around a stdio server: what it may read and write, network, limits. */
@@ -236,6 +241,13 @@ const remoteServer = z
         message: "credentials need https (or http to a loopback address)",
       });
     }
+    if (server.auth.type === "token_exchange" && server.isolation === "shared") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["isolation"],
+        message: "a token-exchange server acts for each caller: per_user or per_session, not shared",
+      });
+    }
     if ("token_url" in server.auth && !safeForCredentials(server.auth.token_url)) {
       ctx.addIssue({
         code: "custom",
@@ -342,10 +354,12 @@ export const configSchema = z.strictObject({
         )
         .max(1000)
         .default([]),
-      max_sessions: z.number().int().min(1).max(100_000).default(64),
+      max_sessions: z.number().int().min(1).max(1_000_000).default(10_000),
       /** Per user (any client) or anonymous source address; `max_sessions_per_caller` is its old name. */
       max_sessions_per_user: z.number().int().min(1).max(100_000).optional(),
       max_sessions_per_caller: z.number().int().min(1).max(100_000).optional(),
+      /** Every stdio process the gateway runs (all servers, all isolation modes, the spares). */
+      max_upstream_processes: z.number().int().min(1).max(100_000).default(256),
       session_idle_timeout: durationText.default("15m"),
       upstream_timeout: durationText.default("5m"),
       shutdown_grace: durationText.default("10s"),
@@ -405,10 +419,18 @@ export const configSchema = z.strictObject({
         .array(
           z
             .strictObject({
-              when: z.enum(["denied", "rate_limited", "redacted", "injection", "upstream_error"]),
+              when: z.enum([
+                "denied",
+                "rate_limited",
+                "redacted",
+                "injection",
+                "upstream_error",
+                "upstream_crash",
+              ]),
               count: z.number().int().min(1).max(1_000_000),
               within: durationText,
-              kill: z.enum(["user", "server", "tool"]),
+              /** `user_on_server`: that user on the server the events came from, and nowhere else. */
+              kill: z.enum(["user", "user_on_server", "server", "tool"]),
               /** Server and tool rules: the events come from at least this many users (default 3). */
               distinct_callers: z
                 .number()
@@ -418,7 +440,10 @@ export const configSchema = z.strictObject({
                 .optional(),
             })
             .superRefine((rule, ctx) => {
-              if (rule.kill === "user" && rule.distinct_callers !== undefined)
+              if (
+                (rule.kill === "user" || rule.kill === "user_on_server") &&
+                rule.distinct_callers !== undefined
+              )
                 ctx.addIssue({
                   code: "custom",
                   path: ["distinct_callers"],

@@ -37,10 +37,11 @@ export interface StateConfig {
 }
 
 export interface KillRule {
-  readonly when: "denied" | "rate_limited" | "redacted" | "injection" | "upstream_error";
+  readonly when: "denied" | "rate_limited" | "redacted" | "injection" | "upstream_error" | "upstream_crash";
   readonly count: number;
   readonly withinMs: number;
-  readonly kill: "user" | "server" | "tool";
+  /** `user_on_server`: that user on the server the events came from. */
+  readonly kill: "user" | "user_on_server" | "server" | "tool";
   /** How many distinct callers (users) the window's events must come from: 1 for a user rule. */
   readonly distinctCallers: number;
 }
@@ -148,6 +149,7 @@ export interface GatewayConfig {
   readonly trustedProxies: TrustedProxies;
   readonly maxSessions: number;
   readonly maxSessionsPerCaller: number;
+  readonly maxUpstreamProcesses: number;
   readonly sessionIdleMs: number;
   readonly upstreamTimeoutMs: number;
   readonly shutdownGraceMs: number;
@@ -198,7 +200,11 @@ interface ServerBase {
   readonly protect: ProtectConfig;
   /** Undefined: no limit on this server. */
   readonly rateLimit: RateLimitConfig | undefined;
+  /** Which callers share an upstream connection (docs/isolation.md). */
+  readonly isolation: Isolation;
 }
+
+export type Isolation = "shared" | "per_user" | "per_session";
 
 export interface ProtectConfig {
   readonly redactResults: boolean;

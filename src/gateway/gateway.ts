@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { callerId, type Principal } from "../auth/principal.js";
-import type { Config } from "../config/types.js";
+import type { Config, ServerConfig } from "../config/types.js";
 import { GatewayError, ErrorCode } from "../errors.js";
 import type { JsonObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
@@ -25,10 +25,12 @@ import { RateLimits } from "../ops/rate-limit.js";
 import { AccessPolicy } from "../policy/access.js";
 import { ArgumentPolicy } from "../policy/argument-policy.js";
 import { Protector, sharedInjectionDetector } from "../protect/protector.js";
-import { UpstreamServer } from "../upstreams/server.js";
+import { ProcessBudget } from "../upstreams/processes.js";
+import { UpstreamServer, type ServerEvents } from "../upstreams/server.js";
 import { VERSION } from "../version.js";
 import { ClientRequestGuard } from "./client-requests.js";
 import { CallerSessions } from "./caller-sessions.js";
+import { Refusals } from "./refusals.js";
 import { Route } from "./route.js";
 import { ServerTexts } from "./server-texts.js";
 import { Session, type ClientChannel, type SessionDeps } from "./session.js";
@@ -42,6 +44,10 @@ export class Gateway {
   readonly metrics: Metrics;
   readonly tracing: Tracing;
   readonly kills: KillSwitch;
+  /** Every stdio process of every server counts here (`max_upstream_processes`). */
+  readonly processes: ProcessBudget;
+  /** Records refusals made before the pipeline: audited, counted and logged in one place. */
+  readonly refusals: Refusals;
   private readonly sessions = new Map<string, Session>();
   /** The same sessions by caller, for the caps. */
   private readonly callers: CallerSessions<Session>;
@@ -78,23 +84,17 @@ export class Gateway {
     );
     audit.onRecord((e) => rules.observe(e));
     const clientInfo: JsonObject = { name: "mcp-warden", version: VERSION };
+    this.processes = new ProcessBudget(config.gateway.maxUpstreamProcesses);
     this.servers = new Map(
       config.servers.map((s) => [
         s.name,
-        new UpstreamServer(s, log, config.gateway.upstreamTimeoutMs, clientInfo, (refusal) =>
-          audit
-            .record(
-              auditEvent({
-                event: "supply_chain",
-                server: s.name,
-                status: "blocked",
-                reason: refusal.reason,
-                detail: refusal.detail,
-              }),
-            )
-            .catch((err: unknown) =>
-              log.error({ server: s.name, err: (err as Error).message }, "launch refusal not audited"),
-            ),
+        new UpstreamServer(
+          s,
+          log,
+          config.gateway.upstreamTimeoutMs,
+          clientInfo,
+          this.processes,
+          serverEvents(s, audit, log),
         ),
       ]),
     );
@@ -109,9 +109,11 @@ export class Gateway {
         for (const [name, server] of servers) yield [name, server.state] as const;
       },
       auditQueue: () => this.auditQueueDepth(),
+      upstreamProcesses: () => this.processes.count,
       names: configuredNames(config.servers),
       process: config.observability.metrics,
     });
+    this.refusals = new Refusals(audit, this.metrics, log);
     this.tracing = new Tracing(config.observability, log);
     const protectors = new Map(
       config.servers.map((s) => [s.name, new Protector(s.protect, hashKey, sharedInjectionDetector())]),
@@ -141,7 +143,7 @@ export class Gateway {
       clientRequests: new ClientRequestGuard(config, protectors, audit, log),
       serverTexts: new ServerTexts(protectors, definitions, audit, log),
       audit,
-      refused: (reason) => this.metrics.denied(reason),
+      refusals: this.refusals,
       version: VERSION,
       timeoutMs: config.gateway.upstreamTimeoutMs,
     };
@@ -252,18 +254,8 @@ export class Gateway {
 
   /** A refused session is audited like any refusal (it never counts toward a kill rule). */
   private refuseSession(principal: Principal, refusal: GatewayError): void {
-    this.metrics.denied(refusal.reason);
-    this.audit
-      .record(
-        auditEvent({
-          event: "denied",
-          principal: principalFields(principal),
-          method: "initialize",
-          status: "denied",
-          reason: refusal.reason,
-          detail: { code: refusal.code },
-        }),
-      )
+    this.refusals
+      .record(refusal, { principal, method: "initialize" })
       .catch((err: unknown) =>
         this.log.error({ err: (err as Error).message }, "session refusal not audited"),
       );
@@ -273,4 +265,61 @@ export class Gateway {
     const cutoff = Date.now() - this.config.gateway.sessionIdleMs;
     for (const [id, s] of this.sessions) if (s.lastSeen < cutoff || s.isClosed) void this.closeSession(id);
   }
+}
+
+/**
+ * What a server's connections report, into the audit log: a refused launch, every crash with the
+ * caller it is attributed to (or none: `attributed: false`, which no kill rule counts), and a
+ * server→client request refused for want of a single caller.
+ */
+function serverEvents(s: ServerConfig, audit: AuditLog, log: Logger): ServerEvents {
+  const record = (event: Parameters<typeof auditEvent>[0], what: string) =>
+    audit
+      .record(auditEvent(event))
+      .catch((err: unknown) =>
+        log.error({ server: s.name, err: (err as Error).message }, `${what} not audited`),
+      );
+  return {
+    refused: (refusal) =>
+      void record(
+        {
+          event: "supply_chain",
+          server: s.name,
+          status: "blocked",
+          reason: refusal.reason,
+          detail: refusal.detail,
+        },
+        "launch refusal",
+      ),
+    crashed: (crash) =>
+      void record(
+        {
+          event: "upstream_crash",
+          server: s.name,
+          principal: crash.caller ? principalFields(crash.caller) : undefined,
+          session: crash.session,
+          tool: crash.tool,
+          status: "error",
+          reason: "upstream_crash",
+          detail: {
+            isolation: s.isolation,
+            in_flight: crash.inFlight,
+            attributed: crash.caller !== undefined,
+          },
+        },
+        "crash",
+      ),
+    unattributable: (method) =>
+      void record(
+        {
+          event: "server_request",
+          server: s.name,
+          method,
+          status: "denied",
+          reason: "unattributable",
+          detail: { isolation: s.isolation },
+        },
+        "server request refusal",
+      ),
+  };
 }

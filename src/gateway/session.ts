@@ -1,37 +1,25 @@
-import { auditEvent } from "../audit/event.js";
 import type { AuditLog } from "../audit/log.js";
 import type { Principal } from "../auth/principal.js";
-import {
-  ErrorCode,
-  GatewayError,
-  PeerRpcError,
-  invalidParams,
-  methodNotFound,
-  policyDenied,
-  upstreamUnavailable,
-} from "../errors.js";
-import type { Id, JsonObject, Message, Notification, Request } from "../jsonrpc.js";
+import { ErrorCode, GatewayError, invalidParams, upstreamUnavailable } from "../errors.js";
+import type { Id, JsonObject, Notification, Request } from "../jsonrpc.js";
 import { isObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
-import type { CallContext, Forwarder, ListOutcome, Outcome, Plan } from "../pipeline/context.js";
-import type { UpstreamConnection } from "../upstreams/connection.js";
+import type { CallContext, Forwarder, Outcome, Plan } from "../pipeline/context.js";
+import type { LinkUser, UpstreamLink } from "../upstreams/link.js";
 import type { UpstreamServer } from "../upstreams/server.js";
 import type { Protector } from "../protect/protector.js";
-import { auditUnavailable, principalFields } from "../pipeline/stages/audit.js";
 import { killedError } from "../pipeline/stages/kill-switch.js";
 import type { KillSwitch } from "../ops/kill-switch.js";
-import { hasCapability, mergeCapabilities, negotiateVersion } from "./capabilities.js";
+import { mergeCapabilities, negotiateVersion } from "./capabilities.js";
+import { Catalog } from "./catalog.js";
 import type { ClientRequestGuard } from "./client-requests.js";
+import { planRequest } from "./plan.js";
+import type { Refusals } from "./refusals.js";
+import { ClientRelay, LOG_LEVELS, type ClientChannel } from "./relay.js";
 import type { ServerTexts } from "./server-texts.js";
-import { ResourceIndex } from "./resource-index.js";
 import type { Route } from "./route.js";
 
-/** Where messages for the client go; `related` names the client request a message belongs to. */
-export interface ClientChannel {
-  send(message: Message, related?: Id): void;
-  /** Ends whatever the transport holds open for the session (a GET stream). */
-  close(): void;
-}
+export type { ClientChannel } from "./relay.js";
 
 export interface SessionDeps {
   readonly servers: ReadonlyMap<string, UpstreamServer>;
@@ -41,20 +29,14 @@ export interface SessionDeps {
   readonly version: string;
   readonly timeoutMs: number;
   readonly audit: AuditLog;
-  /** Counts a refusal made before the pipeline (metrics). */
-  readonly refused: (reason: string) => void;
+  /** Audits, counts and logs a refusal made before the pipeline. */
+  readonly refusals: Refusals;
   /** The kill switch: a killed caller opens no session, a killed server no connection. */
   readonly kills: KillSwitch;
   /** Protects server→client requests and the client's answers (client-requests.ts). */
   readonly clientRequests: ClientRequestGuard;
   /** Protects instructions, notifications and errors outside calls (server-texts.ts). */
   readonly serverTexts: ServerTexts;
-}
-
-interface Link {
-  connection: UpstreamConnection | undefined;
-  init: JsonObject | undefined;
-  opening: Promise<UpstreamConnection> | undefined;
 }
 
 interface InFlight {
@@ -64,66 +46,60 @@ interface InFlight {
   name: string | undefined;
 }
 
-interface Outgoing {
-  resolve(result: JsonObject): void;
-  reject(err: Error): void;
-  readonly server: string;
-  readonly upstreamId: Id;
-  readonly timer: NodeJS.Timeout;
-}
-
-const MAX_LIST_PAGES = 100;
-const LIST_KEYS = {
-  "tools/list": "tools",
-  "prompts/list": "prompts",
-  "resources/list": "resources",
-  "resources/templates/list": "resourceTemplates",
-} as const;
-const CLIENT_REQUESTS = new Map([
-  ["sampling/createMessage", "sampling"],
-  ["elicitation/create", "elicitation"],
-  ["roots/list", "roots"],
-]);
-/** Relayed to the request they belong to (relayNotification), not as they are. */
-const ROUTED_NOTIFICATIONS = new Set(["notifications/progress", "notifications/cancelled"]);
-const RELAYED_NOTIFICATIONS = new Set([
-  "notifications/message",
-  "notifications/resources/updated",
-  "notifications/tools/list_changed",
-  "notifications/prompts/list_changed",
-  "notifications/resources/list_changed",
-  "notifications/elicitation/complete",
-]);
-
 /**
- * One client session: its own connection to each upstream of its route, the map between the
- * client's request ids and upstream ones, and the relay of everything that flows back.
+ * One client session: the upstream connection it uses for each server of its route (its own, its
+ * user's or a shared one: docs/isolation.md), its requests in flight, and what it has been shown
+ * (catalog.ts). A request is planned (plan.ts), run through the pipeline, and carried out here on
+ * the session's connections; what servers send it outside a result goes through its relay (relay.ts).
  */
-export class Session implements Forwarder {
+export class Session implements Forwarder, LinkUser {
   lastSeen = Date.now();
   protocolVersion = "2025-03-26";
   private initParams: JsonObject | undefined;
-  private readonly links = new Map<string, Link>();
+  private readonly links = new Map<string, UpstreamLink>();
   private readonly inflight = new Map<Id, InFlight>();
-  private readonly progress = new Map<string | number, Id>();
-  private readonly outgoing = new Map<number, Outgoing>();
-  private nextOutgoing = 1;
-  private resources: ResourceIndex | undefined;
-  /** Tool and prompt definitions each server listed to this session (key `kind\0server`), for supply-chain checks. */
-  private readonly definitions = new Map<string, Map<string, JsonObject>>();
+  readonly catalog: Catalog;
+  private readonly relay: ClientRelay;
   private closed = false;
 
   constructor(
     readonly id: string,
     readonly route: Route,
     private _principal: Principal,
-    private readonly channel: ClientChannel,
+    channel: ClientChannel,
     private readonly deps: SessionDeps,
     readonly log: Logger,
   ) {
-    for (const server of route.servers)
-      this.links.set(server, { connection: undefined, init: undefined, opening: undefined });
+    this.catalog = new Catalog(
+      route,
+      {
+        list: (server, method, cursor, signal, related) =>
+          this.link(server).list(this, related, method, cursor, signal),
+        init: (server) => this.links.get(server)?.init,
+        error: (server, method, err) => this.upstreamError(server, method, err),
+      },
+      log,
+    );
+    this.relay = new ClientRelay(
+      {
+        id,
+        principal: () => this.principal,
+        clientParams: () => this.initParams,
+        aggregate: route.servers.length > 1,
+        inFlight: (related) => this.inflight.get(related),
+        toolNames: () => this.catalog.toolNames(),
+        listChanged: (server, method) => this.catalog.forget(server, method),
+      },
+      channel,
+      deps.clientRequests,
+      deps.serverTexts,
+      deps.timeoutMs,
+      log,
+    );
+    this.channel = channel;
   }
+
+  private readonly channel: ClientChannel;
 
   /**
    * The same caller with a fresh token (a refreshed access token): later calls are decided on it,
@@ -161,30 +137,24 @@ export class Session implements Forwarder {
         : undefined);
     if (kill) {
       const refusal = killedError(kill);
-      this.deps.refused("killed");
-      await this.deps.audit.record(
-        auditEvent({
-          event: "denied",
-          principal: principalFields(this.principal),
-          session: this.id,
-          method: "initialize",
-          status: "denied",
-          reason: "killed",
-          detail: { code: refusal.code, scope: kill.scope },
-        }),
-      );
+      await this.deps.refusals.record(refusal, {
+        principal: this.principal,
+        session: this.id,
+        method: "initialize",
+        detail: { scope: kill.scope },
+      });
       throw refusal;
     }
     this.protocolVersion = negotiateVersion(params.protocolVersion);
     this.initParams = { ...params, protocolVersion: this.protocolVersion };
-    const opened = await Promise.allSettled(servers.map((s) => this.connection(s)));
+    const opened = await Promise.allSettled(servers.map((s) => this.link(s).initialized()));
     const failed = opened.filter((r) => r.status === "rejected");
     if (failed.length === opened.length) {
       throw (failed[0] as PromiseRejectedResult).reason instanceof GatewayError
         ? (failed[0] as PromiseRejectedResult).reason
         : upstreamUnavailable(this.route.servers.join(","));
     }
-    const inits = [...this.links.values()].flatMap((l) => (l.init ? [l.init] : []));
+    const inits = opened.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
     const capabilities = mergeCapabilities(
       inits.map((i) => (isObject(i.capabilities) ? i.capabilities : {})),
     );
@@ -229,11 +199,10 @@ export class Session implements Forwarder {
     const controller = new AbortController();
     const entry: InFlight = { controller, server: undefined, name: undefined };
     this.inflight.set(request.id, entry);
-    let token: string | number | undefined;
     try {
       let plan: Plan;
       try {
-        plan = await this.plan(request);
+        plan = await planRequest(request, this.route, this.catalog);
       } catch (err) {
         await this.refused(request, err);
         throw err;
@@ -242,10 +211,9 @@ export class Session implements Forwarder {
         entry.server = plan.server;
         entry.name = plan.name;
       }
-      token = progressToken(request.params);
-      if (token !== undefined) this.progress.set(token, request.id);
       const outcome = await this.deps.pipeline({
         session: this,
+        catalog: this.catalog,
         principal: this.principal,
         sessionId: this.id,
         request,
@@ -259,30 +227,23 @@ export class Session implements Forwarder {
       return this.shape(outcome);
     } finally {
       if (this.inflight.get(request.id) === entry) this.inflight.delete(request.id);
-      if (token !== undefined) this.progress.delete(token);
     }
   }
 
   /** A request refused before the pipeline (unknown method, unmapped tool or resource): audited too. */
-  private async refused(request: Request, err: unknown): Promise<void> {
+  private refused(request: Request, err: unknown): Promise<void> {
     const name = request.params?.name ?? request.params?.uri;
-    const event = auditEvent({
-      event: "denied",
-      principal: principalFields(this.principal),
+    const refusal =
+      err instanceof GatewayError
+        ? err
+        : { reason: "invalid_request", code: (err as { code?: number } | undefined)?.code };
+    return this.deps.refusals.record(refusal, {
+      principal: this.principal,
       session: this.id,
       request_id: request.id,
       method: request.method.slice(0, 100),
       tool: typeof name === "string" ? name.slice(0, 200) : undefined,
-      status: "denied",
-      reason: err instanceof GatewayError ? err.reason : "invalid_request",
-      detail: { code: err instanceof GatewayError ? err.code : (err as { code?: number })?.code },
     });
-    this.deps.refused(event.reason ?? "invalid_request");
-    try {
-      await this.deps.audit.record(event);
-    } catch {
-      throw auditUnavailable();
-    }
   }
 
   /**
@@ -304,71 +265,31 @@ export class Session implements Forwarder {
     return n;
   }
 
-  /** A tool's input schema from the server's current list (the argument guards' map of it). */
-  async inputSchema(server: string, tool: string): Promise<unknown> {
-    try {
-      return (await this.definition(server, "tool", tool))?.inputSchema;
-    } catch {
-      // Unknown schema: the guards still walk the actual arguments by name.
-      return undefined;
-    }
-  }
-
-  /**
-   * An item's definition from the server's current list, fetched when this session has none (or
-   * the server announced a change). Undefined only when the server lists no such item, or proved
-   * at initialize that it has no such list; a list that could not be read throws the server's own
-   * error: unknown must be refused, not waved through.
-   */
-  async definition(server: string, kind: "tool" | "prompt", name: string): Promise<JsonObject | undefined> {
-    const key = `${kind}\u0000${server}`;
-    if (!this.definitions.has(key)) {
-      // Strict: the server's own error (auth failed, down) is the answer, never "unknown".
-      await this.gather(
-        kind === "tool" ? "tools/list" : "prompts/list",
-        `${kind}s`,
-        [server],
-        undefined,
-        true,
-      );
-      if (!this.definitions.has(key)) {
-        const init = this.links.get(server)?.init;
-        if (init && !hasCapability(init, `${kind}s`)) return undefined;
-        throw upstreamUnavailable(server, "upstream_unavailable", `its ${kind} list could not be read`);
-      }
-    }
-    return this.definitions.get(key)?.get(name);
-  }
-
-  toolNames(): readonly string[] {
-    const names: string[] = [];
-    for (const [key, tools] of this.definitions) {
-      const [kind, server] = key.split("\u0000") as [string, string];
-      if (kind !== "tool") continue;
-      for (const tool of tools.keys()) names.push(tool, this.route.exposeName(server, tool));
-    }
-    return names;
-  }
-
   /** The pipeline's terminal step: carries a plan out on this session's upstream connections. */
   async forward(ctx: CallContext): Promise<Outcome> {
     const plan = ctx.plan;
+    const related = ctx.request.id;
     switch (plan.kind) {
       case "call": {
-        const connection = await this.connection(plan.server);
-        const result = await connection
-          .request(ctx.method, plan.params, ctx.signal)
-          .catch(async (err: unknown) =>
-            Promise.reject(await this.deps.clientRequests.urlRequired(plan.server, err)),
-          );
+        const link = this.link(plan.server);
+        const params = plan.params as JsonObject;
+        const sent =
+          ctx.method === "resources/subscribe"
+            ? link.subscribe(this, related, params, ctx.signal)
+            : ctx.method === "resources/unsubscribe"
+              ? link.unsubscribe(this, related, params, ctx.signal)
+              : link.call(this, related, ctx.method, params, ctx.signal, plan.name);
+        const result = await sent.catch(async (err: unknown) =>
+          Promise.reject(await this.deps.clientRequests.urlRequired(plan.server, err)),
+        );
         return { kind: "result", result };
       }
       case "broadcast": {
         await Promise.all(
           plan.servers.map(async (s) => {
-            const connection = await this.connection(s);
-            return connection
-              .request(ctx.method, plan.params, ctx.signal)
+            if (ctx.method === "logging/setLevel" && this.setLevelHere(s, plan.params)) return;
+            return this.link(s)
+              .call(this, related, ctx.method, plan.params, ctx.signal)
               .catch(async (err: unknown) => Promise.reject(await this.upstreamError(s, ctx.method, err)));
           }),
         );
@@ -378,7 +299,7 @@ export class Session implements Forwarder {
         return {
           kind: "list",
           key: plan.key,
-          items: await this.gather(ctx.method, plan.key, plan.servers, ctx.signal),
+          items: await this.catalog.gather(ctx.method, plan.key, plan.servers, ctx.signal, false, related),
         };
     }
   }
@@ -395,7 +316,7 @@ export class Session implements Forwarder {
         return;
       }
       case "notifications/roots/list_changed":
-        for (const link of this.links.values()) link.connection?.notify(n.method);
+        for (const link of this.links.values()) link.notify(n.method);
         return;
       default:
         // notifications/initialized is consumed: the gateway completes each upstream's handshake itself.
@@ -409,193 +330,44 @@ export class Session implements Forwarder {
     result: JsonObject | undefined,
     error: { code: number; message: string; data?: unknown } | undefined,
   ): void {
-    const pending = typeof id === "number" ? this.outgoing.get(id) : undefined;
-    if (!pending) return;
-    this.outgoing.delete(id as number);
-    clearTimeout(pending.timer);
-    if (error) pending.reject(new PeerRpcError(error.code, error.message, error.data));
-    else pending.resolve(result ?? {});
+    this.relay.response(id, result, error);
+  }
+
+  // LinkUser: what the session's connections hand it.
+
+  serverRequest(server: string, req: Request, related: Id | undefined): Promise<JsonObject> {
+    return this.relay.request(server, req, related);
+  }
+
+  serverNotification(server: string, n: Notification, related: Id | undefined): void {
+    this.relay.notification(server, n, related);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const entry of this.inflight.values()) entry.controller.abort("session closed");
-    for (const [id, o] of this.outgoing) {
-      clearTimeout(o.timer);
-      o.reject(new GatewayError(ErrorCode.InternalError, "session_closed", "client session closed"));
-      this.outgoing.delete(id);
-    }
+    this.relay.close();
     this.channel.close();
-    await Promise.all([...this.links.values()].map((l) => l.connection?.close()));
+    for (const [server, link] of this.links) this.deps.servers.get(server)?.detach(this, link);
   }
 
-  private async plan(request: Request): Promise<Plan> {
-    const params = request.params;
-    const method = request.method;
-    const listKey = LIST_KEYS[method as keyof typeof LIST_KEYS];
-    if (listKey) return { kind: "list", key: listKey, servers: this.route.servers };
-    switch (method) {
-      case "tools/call":
-      case "prompts/get": {
-        const target = this.byName(params?.name, method === "tools/call");
-        return {
-          kind: "call",
-          server: target.server,
-          item: method === "tools/call" ? "tool" : "prompt",
-          name: target.name,
-          params: { ...params, name: target.name },
-        };
-      }
-      case "resources/read":
-      case "resources/subscribe":
-      case "resources/unsubscribe": {
-        if (typeof params?.uri !== "string") throw invalidParams("uri must be a string");
-        return {
-          kind: "call",
-          server: await this.serverForUri(params.uri),
-          item: "resource",
-          name: params.uri,
-          params,
-        };
-      }
-      case "completion/complete": {
-        const ref = params?.ref;
-        if (!isObject(ref)) throw invalidParams("ref must be an object");
-        if (ref.type === "ref/prompt") {
-          const target = this.byName(ref.name);
-          return {
-            kind: "call",
-            server: target.server,
-            item: "prompt",
-            name: target.name,
-            params: { ...params, ref: { ...ref, name: target.name } },
-          };
-        }
-        if (ref.type === "ref/resource" && typeof ref.uri === "string") {
-          return {
-            kind: "call",
-            server: await this.serverForUri(ref.uri),
-            item: "resource",
-            name: ref.uri,
-            params,
-          };
-        }
-        throw invalidParams("ref must be ref/prompt or ref/resource");
-      }
-      case "logging/setLevel":
-        return { kind: "broadcast", servers: this.serversWith("logging"), params };
-      default:
-        throw methodNotFound(method);
-    }
-  }
-
-  private byName(name: unknown, tool = false): { server: string; name: string } {
-    if (typeof name !== "string" || name.length === 0) throw invalidParams("name must be a non-empty string");
-    const target = this.route.resolveName(name);
-    if (target) return target;
-    // A tool no server owns is refused like an unmapped one: the caller learns nothing more.
-    if (tool) throw policyDenied("tool_not_mapped", `tool ${name.slice(0, 200)} is not available`);
-    throw invalidParams(`unknown name: ${name.slice(0, 200)}`);
-  }
-
-  private serversWith(capability: string): string[] {
-    return this.route.servers.filter((s) => hasCapability(this.links.get(s)?.init, capability));
-  }
-
-  private async serverForUri(uri: string): Promise<string> {
-    if (!this.route.prefixed) return this.route.servers[0] as string;
-    const found = this.lookupUri(uri);
-    if (found) return found;
-    await this.indexResources();
-    const again = this.lookupUri(uri);
-    if (again) return again;
-    const owners = this.serversWith("resources");
-    if (owners.length === 1) return owners[0] as string;
-    throw invalidParams(`no server owns resource ${uri.slice(0, 200)}`);
-  }
-
-  async resourceTemplatesFor(server: string, uri: string): Promise<readonly JsonObject[]> {
-    if (!this.resources) await this.indexResources();
-    return this.resources?.templatesMatching(server, uri) ?? [];
-  }
-
-  private lookupUri(uri: string): string | undefined {
-    return this.resources?.lookup(uri);
-  }
-
-  private async indexResources(): Promise<void> {
-    const servers = this.serversWith("resources");
-    const [resources, templates] = await Promise.all([
-      this.gather("resources/list", "resources", servers),
-      this.gather("resources/templates/list", "resourceTemplates", servers),
-    ]);
-    this.remember(resources, templates);
-  }
-
-  private remember(
-    resources: ListOutcome["items"] | undefined,
-    templates: ListOutcome["items"] | undefined,
-  ): void {
-    (this.resources ??= new ResourceIndex()).remember(resources, templates);
-  }
-
-  /** Every page of a list from each server; in an aggregate a server that is down contributes nothing. */
   /**
-   * Lists `servers` and records their definitions. A failing server throws on a single-server
-   * route, or with `strict` (one server's definitions are needed); an aggregate list skips it.
+   * A log level for a server whose connection others share: kept for this session (messages below
+   * it are not relayed), never sent upstream, where it would change every caller's level.
    */
-  private async gather(
-    method: string,
-    key: string,
-    servers: readonly string[],
-    signal?: AbortSignal,
-    strict = false,
-  ) {
-    const perServer = await Promise.allSettled(
-      servers.map(async (server) => {
-        const init = this.links.get(server)?.init;
-        const capability = key === "resourceTemplates" ? "resources" : key;
-        if (init && !hasCapability(init, capability)) return [];
-        const connection = await this.connection(server);
-        const items: Array<{ server: string; item: JsonObject }> = [];
-        let cursor: string | undefined;
-        for (let page = 0; page < MAX_LIST_PAGES; page++) {
-          const result = await connection
-            .request(method, cursor ? { cursor } : undefined, signal)
-            .catch(async (err: unknown) => Promise.reject(await this.upstreamError(server, method, err)));
-          const list = result[key];
-          if (Array.isArray(list)) for (const item of list) if (isObject(item)) items.push({ server, item });
-          cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined;
-          if (!cursor) break;
-        }
-        if (key === "tools" || key === "prompts") {
-          const kind = key === "tools" ? "tool" : "prompt";
-          this.definitions.set(
-            `${kind}\u0000${server}`,
-            new Map(items.map(({ item }) => [String(item.name), item])),
-          );
-        }
-        return items;
-      }),
-    );
-    const out: Array<{ server: string; item: JsonObject }> = [];
-    perServer.forEach((r, i) => {
-      if (r.status === "fulfilled") out.push(...r.value);
-      else if (strict || !this.route.prefixed) throw r.reason;
-      else
-        this.log.warn(
-          { server: servers[i], method, err: String(r.reason?.message ?? r.reason) },
-          "list: server skipped",
-        );
-    });
-    return out;
+  private setLevelHere(server: string, params: JsonObject | undefined): boolean {
+    if (this.deps.servers.get(server)?.isolation === "per_session") return false;
+    const level = LOG_LEVELS.indexOf(String(params?.level));
+    if (level < 0) throw invalidParams("level must be one of the syslog levels");
+    this.relay.setLevel(server, level);
+    return true;
   }
 
   private shape(outcome: Outcome): JsonObject {
     if (outcome.kind === "result") return outcome.result;
-    if (outcome.key === "resources") this.remember(outcome.items, undefined);
-    if (outcome.key === "resourceTemplates") this.remember(undefined, outcome.items);
+    if (outcome.key === "resources") this.catalog.remember(outcome.items, undefined);
+    if (outcome.key === "resourceTemplates") this.catalog.remember(undefined, outcome.items);
     const rename = outcome.key === "tools" || outcome.key === "prompts";
     const items = outcome.items.map(({ server, item }) =>
       rename && typeof item.name === "string"
@@ -611,7 +383,12 @@ export class Session implements Forwarder {
     for (const [server, link] of this.links) {
       const raw = link.init?.instructions;
       if (typeof raw !== "string" || !raw.trim()) continue;
-      const text = await this.deps.serverTexts.instructions(server, raw, this.caller(), this.toolNames());
+      const text = await this.deps.serverTexts.instructions(
+        server,
+        raw,
+        this.caller(),
+        this.catalog.toolNames(),
+      );
       if (text) parts.push(this.route.prefixed ? `[${server}] ${text}` : text);
     }
     return parts.length > 0 ? parts.join("\n\n") : undefined;
@@ -626,144 +403,16 @@ export class Session implements Forwarder {
     return this.deps.serverTexts.error(server, method, err, this.caller());
   }
 
-  /** This session's connection to a server, opened (again) on demand. */
-  private connection(server: string): Promise<UpstreamConnection> {
-    const link = this.links.get(server);
+  /** The connection this session uses for `server` (attached on first use; it opens when needed). */
+  private link(server: string): UpstreamLink {
+    const attached = this.links.get(server);
+    if (attached) return attached;
     const upstream = this.deps.servers.get(server);
-    if (!link || !upstream) return Promise.reject(upstreamUnavailable(server));
-    if (link.connection?.isOpen) return Promise.resolve(link.connection);
-    if (link.opening) return link.opening;
+    if (!upstream || !this.route.servers.includes(server)) throw upstreamUnavailable(server);
     if (this.closed || !this.initParams)
-      return Promise.reject(upstreamUnavailable(server, "upstream_unavailable", "session closed"));
-    link.opening = upstream
-      .open(
-        this.initParams,
-        {
-          onRequest: (req) => this.relayRequest(server, req),
-          onNotification: (n) => this.relayNotification(server, n),
-          onClose: () => {
-            link.connection = undefined;
-          },
-        },
-        () => this.principal,
-      )
-      .then(async ({ connection, init }) => {
-        // Delivered before any request: over legacy SSE each message is its own POST, and a server
-        // that registers tools when initialized (server-everything's sampling tools) would
-        // otherwise see a call race ahead of the handshake's end.
-        await connection.notify("notifications/initialized");
-        link.init = init;
-        link.connection = connection;
-        if (this.closed) void connection.close();
-        return connection;
-      })
-      .finally(() => {
-        link.opening = undefined;
-      });
-    return link.opening;
+      throw upstreamUnavailable(server, "upstream_unavailable", "session closed");
+    const link = upstream.attach(this, this.initParams);
+    this.links.set(server, link);
+    return link;
   }
-
-  /**
-   * A server→client request: protected both ways (client-requests.ts) and relayed to this
-   * session's client under a gateway id.
-   */
-  private relayRequest(server: string, req: Request): Promise<JsonObject> {
-    if (req.method === "ping") return Promise.resolve({});
-    const capability = CLIENT_REQUESTS.get(req.method);
-    if (!capability) return Promise.reject(methodNotFound(req.method));
-    if (!hasCapability(this.initParams, capability)) {
-      return Promise.reject(methodNotFound(`${req.method} (the client did not declare ${capability})`));
-    }
-    const related = this.relatedTo(server);
-    const caller = {
-      ...this.caller(),
-      related: related === undefined ? undefined : { id: related, tool: this.inflight.get(related)?.name },
-      toolNames: this.toolNames(),
-      aggregate: this.route.servers.length > 1,
-    };
-    return this.deps.clientRequests.relay(server, req.method, req.params, caller, (params) =>
-      this.askClient(server, req, params, related),
-    );
-  }
-
-  /** Sends a server's request to the client and resolves with the client's answer. */
-  private askClient(
-    server: string,
-    req: Request,
-    params: JsonObject | undefined,
-    related: Id | undefined,
-  ): Promise<JsonObject> {
-    if (this.closed)
-      return Promise.reject(
-        new GatewayError(ErrorCode.InternalError, "session_closed", "client session closed"),
-      );
-    const id = this.nextOutgoing++;
-    return new Promise<JsonObject>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.outgoing.delete(id);
-        this.channel.send({
-          jsonrpc: "2.0",
-          method: "notifications/cancelled",
-          params: { requestId: id, reason: "timeout" },
-        });
-        reject(
-          new GatewayError(ErrorCode.InternalError, "client_timeout", "the client did not answer in time"),
-        );
-      }, this.deps.timeoutMs);
-      timer.unref();
-      this.outgoing.set(id, { resolve, reject, server, upstreamId: req.id, timer });
-      const message: Request = { jsonrpc: "2.0", id, method: req.method };
-      if (params) message.params = params;
-      this.channel.send(message, related);
-    });
-  }
-
-  private relayNotification(server: string, raw: Notification): void {
-    if (this.closed) return;
-    // Methods never relayed are dropped before any inspection: they cost nothing.
-    if (!RELAYED_NOTIFICATIONS.has(raw.method) && !ROUTED_NOTIFICATIONS.has(raw.method)) return;
-    const n = this.deps.serverTexts.notification(server, raw, this.caller());
-    if (!n) {
-      this.log.warn({ server, method: raw.method }, "notification withheld: it could not be inspected");
-      return;
-    }
-    const params = n.params;
-    if (n.method === "notifications/progress") {
-      const token = params?.progressToken;
-      const related =
-        typeof token === "string" || typeof token === "number" ? this.progress.get(token) : undefined;
-      if (related !== undefined) this.channel.send(n, related);
-      return;
-    }
-    if (n.method === "notifications/cancelled") {
-      for (const [id, o] of this.outgoing) {
-        if (o.server === server && o.upstreamId === params?.requestId) {
-          clearTimeout(o.timer);
-          this.outgoing.delete(id);
-          o.reject(new GatewayError(ErrorCode.InternalError, "cancelled", "cancelled by the server"));
-          this.channel.send({ jsonrpc: "2.0", method: n.method, params: { ...params, requestId: id } });
-        }
-      }
-      return;
-    }
-    if (n.method === "notifications/resources/list_changed") this.resources = undefined;
-    // The next call or list fetches the new definitions, and the supply-chain checks judge them.
-    if (n.method === "notifications/tools/list_changed") this.definitions.delete(`tool\u0000${server}`);
-    if (n.method === "notifications/prompts/list_changed") this.definitions.delete(`prompt\u0000${server}`);
-    this.channel.send(n, n.method === "notifications/message" ? this.relatedTo(server) : undefined);
-  }
-
-  /** The newest client request in flight on `server`: its stream carries what the server sends meanwhile. */
-  private relatedTo(server: string): Id | undefined {
-    let found: Id | undefined;
-    for (const [id, entry] of this.inflight) if (entry.server === server) found = id;
-    return found;
-  }
-}
-
-function progressToken(params: JsonObject | undefined): string | number | undefined {
-  const meta = params?._meta;
-  if (!isObject(meta)) return undefined;
-  const token = meta.progressToken;
-  return typeof token === "string" || typeof token === "number" ? token : undefined;
 }

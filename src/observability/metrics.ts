@@ -9,6 +9,8 @@ export interface MetricsSources {
   readonly upstreams: () => Iterable<readonly [name: string, state: string]>;
   /** Audit events accepted but not yet written, read at scrape time. */
   readonly auditQueue: () => number;
+  /** Upstream processes running now (`max_upstream_processes` counts them), read at scrape time. */
+  readonly upstreamProcesses?: () => number;
   /** Tool and prompt names the config maps explicitly: labelled by name from the first call on. */
   readonly names?: Iterable<readonly [server: string, name: string]>;
   /** Also export the process's own metrics (CPU, memory, event loop, GC), prefixed `warden_`. */
@@ -130,6 +132,14 @@ export class Metrics {
       registers,
       collect() {
         this.set(sources.auditQueue());
+      },
+    });
+    new Gauge({
+      name: "warden_upstream_processes",
+      help: "Upstream processes the gateway runs now, of every server (spares included)",
+      registers,
+      collect() {
+        this.set(sources.upstreamProcesses?.() ?? 0);
       },
     });
     for (const [server, name] of sources.names ?? []) this.admitTool(this.labels.server.of(server), name);

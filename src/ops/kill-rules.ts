@@ -35,6 +35,8 @@ const CALL_EVENTS: ReadonlySet<string> = new Set(["tool_call", "prompt_get", "re
  */
 function kindOf(e: AuditEvent): KillRule["when"] | undefined {
   if (e.event === "redacted") return "redacted";
+  // Attributed crashes only: an unattributed one has no principal, and so no caller to count.
+  if (e.event === "upstream_crash") return e.detail?.attributed === true ? "upstream_crash" : undefined;
   if (e.event === "injection") return "injection";
   if (fromServer(e)) return undefined;
   if (e.event === "denied") {
@@ -72,6 +74,8 @@ function targetOf(rule: KillRule, e: AuditEvent, caller: string): string | undef
     case "user":
       // A token whose subject is literally "anonymous" would kill every anonymous caller with it.
       return caller === ANONYMOUS ? undefined : caller;
+    case "user_on_server":
+      return caller === ANONYMOUS || e.server === undefined ? undefined : `${e.server}/${caller}`;
     case "server":
       return e.server;
     case "tool":
@@ -173,7 +177,7 @@ export class KillRules {
     const server = fromServer(e);
     const now = this.now();
     this.rules.forEach((rule, i) => {
-      if (rule.when !== kind || (server && rule.kill === "user")) return;
+      if (rule.when !== kind || (server && (rule.kill === "user" || rule.kill === "user_on_server"))) return;
       const target = targetOf(rule, e, caller);
       if (target !== undefined) void this.count(rule, i, target, caller, now);
     });

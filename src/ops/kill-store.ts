@@ -1,7 +1,8 @@
 import type { Db } from "../state/store.js";
 import type { RedisState } from "../state/redis.js";
 
-export type KillScope = "all" | "server" | "tool" | "user" | "client";
+/** `user_on_server`: target `<server>/<subject>`, that user refused on that server only. */
+export type KillScope = "all" | "server" | "tool" | "user" | "user_on_server" | "client";
 
 /**
  * One kill: what it stops (`target`: "" for all, a server name, `server/tool`, a subject or a

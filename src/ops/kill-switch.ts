@@ -22,6 +22,8 @@ export function killMatches(kill: Kill, t: KillTarget): boolean {
       return t.server !== undefined && t.name !== undefined && `${t.server}/${t.name}` === kill.target;
     case "user":
       return t.subject === kill.target;
+    case "user_on_server":
+      return t.server !== undefined && `${t.server}/${t.subject}` === kill.target;
     case "client":
       return t.clientId !== undefined && t.clientId === kill.target;
   }
@@ -92,6 +94,7 @@ export class KillSwitch {
         ? undefined
         : k.get(killKey("tool", `${t.server}/${t.name}`))) ??
       k.get(killKey("user", t.subject)) ??
+      (t.server === undefined ? undefined : k.get(killKey("user_on_server", `${t.server}/${t.subject}`))) ??
       (t.clientId === undefined ? undefined : k.get(killKey("client", t.clientId)))
     );
   }

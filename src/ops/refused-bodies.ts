@@ -1,8 +1,6 @@
-import { auditEvent } from "../audit/event.js";
-import type { AuditLog } from "../audit/log.js";
 import { callerId, type Principal } from "../auth/principal.js";
 import { ErrorCode } from "../errors.js";
-import type { Logger } from "../log.js";
+import type { Refusals } from "../gateway/refusals.js";
 import { principalFields } from "../pipeline/stages/audit.js";
 import { FloodRecorder, type SourceLimits, type SourceRefusal } from "./source-limits.js";
 
@@ -10,6 +8,8 @@ import { FloodRecorder, type SourceLimits, type SourceRefusal } from "./source-l
 export type BodyRefusalReason = "json_limit_exceeded" | "body_too_large";
 
 const LIMIT = "refused_bodies";
+/** A caller cut for a flood of refused bodies, as audited. */
+const CUT = { reason: "rate_limited", code: ErrorCode.RateLimited } as const;
 /** Callers remembered as cut at once; past it, expired cuts and then the oldest are forgotten. */
 const MAX_CUT_CALLERS = 10_000;
 
@@ -29,24 +29,16 @@ export class RefusedBodies {
 
   constructor(
     private readonly limits: SourceLimits,
-    private readonly audit: AuditLog,
-    private readonly log: Logger,
-    /** `warden_denials_total` by reason, for every refusal recorded or not. */
-    private readonly counted: (reason: string) => void = () => {},
+    /** Where refusals are counted (`warden_denials_total`), logged and audited. */
+    private readonly refusals: Refusals,
   ) {
-    this.recorder = new FloodRecorder((kind, _caller, refused, who) =>
-      this.record({
-        event: "denied",
-        ...(who ? { principal: who } : {}),
-        status: "denied",
-        reason: kind === LIMIT ? "rate_limited" : kind,
-        detail: {
-          ...(kind === LIMIT ? { limit: LIMIT } : {}),
-          code: kind === LIMIT ? ErrorCode.RateLimited : ErrorCode.InvalidRequest,
+    this.recorder = new FloodRecorder(
+      (kind, _caller, refused, who) =>
+        void this.refusals.summarise(
+          kind === LIMIT ? CUT : { reason: kind, code: ErrorCode.InvalidRequest },
           refused,
-          summary: true,
-        },
-      }),
+          { principal: who, detail: kind === LIMIT ? { limit: LIMIT } : {} },
+        ),
     );
   }
 
@@ -60,7 +52,7 @@ export class RefusedBodies {
       this.cuts.delete(id);
       return undefined;
     }
-    this.counted("rate_limited");
+    this.refusals.count(CUT.reason);
     this.recorder.count(LIMIT, id, principalFields(principal));
     return { limit: LIMIT, retryAfterS: Math.max(1, Math.ceil(left / 1000)), first: false };
   }
@@ -79,31 +71,29 @@ export class RefusedBodies {
     const cut = await this.limits.take(LIMIT, id);
     if (cut) {
       this.remember(id, cut.retryAfterS);
-      this.counted("rate_limited");
-      if (!this.recorder.fresh(LIMIT, id, who)) return cut;
-      this.log.warn(
-        { caller: who, limit: LIMIT, retry_after_s: cut.retryAfterS },
-        "caller past its budget of refused bodies: cut until the window ends",
-      );
-      await this.record({
-        event: "denied",
-        principal: who,
-        status: "denied",
-        reason: "rate_limited",
-        detail: { ...detail, limit: LIMIT, code: ErrorCode.RateLimited, retry_after_s: cut.retryAfterS },
-      });
+      if (!this.recorder.fresh(LIMIT, id, who)) {
+        this.refusals.count(CUT.reason);
+        return cut;
+      }
+      await this.refusals
+        .record(CUT, {
+          principal,
+          detail: { ...detail, limit: LIMIT, retry_after_s: cut.retryAfterS },
+          log: { level: "warn", msg: "caller past its budget of refused bodies: cut until the window ends" },
+        })
+        .catch(() => undefined); // refused either way
       return cut;
     }
-    this.counted(reason);
-    if (!this.recorder.fresh(reason, id, who)) return undefined;
-    this.log.info({ caller: who, reason, ...detail }, "request body refused before parsing");
-    await this.record({
-      event: "denied",
-      principal: who,
-      status: "denied",
-      reason,
-      detail: { ...detail, code: ErrorCode.InvalidRequest },
-    });
+    if (!this.recorder.fresh(reason, id, who)) {
+      this.refusals.count(reason);
+      return undefined;
+    }
+    await this.refusals
+      .record(
+        { reason, code: ErrorCode.InvalidRequest },
+        { principal, detail, log: { msg: "request body refused before parsing" } },
+      )
+      .catch(() => undefined); // refused either way
     return undefined;
   }
 
@@ -118,9 +108,5 @@ export class RefusedBodies {
       if (this.cuts.size >= MAX_CUT_CALLERS) this.cuts.delete(this.cuts.keys().next().value as string);
     }
     this.cuts.set(id, Date.now() + retryAfterS * 1000);
-  }
-
-  private async record(fields: Parameters<typeof auditEvent>[0]): Promise<void> {
-    await this.audit.record(auditEvent(fields)).catch(() => undefined); // refused either way
   }
 }

@@ -7,9 +7,9 @@ import {
   RLWrapperTimeouts,
   type RateLimiterAbstract,
 } from "rate-limiter-flexible";
-import { auditEvent, type AuditPrincipal } from "../audit/event.js";
-import type { AuditLog } from "../audit/log.js";
+import type { AuditPrincipal } from "../audit/event.js";
 import type { Rate, SourceLimitsConfig } from "../config/types.js";
+import type { Refusals } from "../gateway/refusals.js";
 import type { Logger } from "../log.js";
 import type { RedisState } from "../state/redis.js";
 import { requestSource } from "../transports/source.js";
@@ -189,6 +189,8 @@ interface FloodCount {
 
 /** Sources remembered as cut at once; past it, expired cuts and then the oldest are forgotten. */
 const MAX_CUT_SOURCES = 10_000;
+/** A source past one of its budgets, as audited: no JSON-RPC code (the answer is HTTP's or OAuth's). */
+const SOURCE_RATE_LIMITED = { reason: "source_rate_limited" } as const;
 
 /**
  * The per-source check as the HTTP handlers use it: counts one event from the request's source
@@ -207,13 +209,12 @@ export class SourceGuard {
 
   constructor(
     private readonly limits: SourceLimits,
-    private readonly audit: AuditLog,
-    private readonly log: Logger,
-    /** Counted per refusal, recorded or not (the gateway's `warden_denials_total`). */
-    private readonly counted: () => void = () => {},
+    /** Where refusals are counted (`warden_denials_total`), logged and audited. */
+    private readonly refusals: Refusals,
   ) {
-    this.recorder = new FloodRecorder((limit, source, refused) =>
-      this.record(limit as SourceLimitName, source, { refused, summary: true }),
+    this.recorder = new FloodRecorder(
+      (limit, source, refused) =>
+        void this.refusals.summarise(SOURCE_RATE_LIMITED, refused, { detail: { limit, source } }),
     );
   }
 
@@ -225,14 +226,18 @@ export class SourceGuard {
     const source = requestSource(req);
     const refusal = this.remembered(limit, source) ?? (await this.limits.take(limit, source));
     if (!refusal) return undefined;
-    this.counted();
     this.remember(limit, source, refusal);
     if (!refusal.first) {
+      this.refusals.count(SOURCE_RATE_LIMITED.reason);
       this.recorder.count(limit, source);
       return refusal;
     }
-    this.log.warn({ limit, source, ...detail }, "source over its limit: refused until the window ends");
-    await this.record(limit, source, { ...detail, retry_after_s: refusal.retryAfterS });
+    await this.refusals
+      .record(SOURCE_RATE_LIMITED, {
+        detail: { limit, source, ...detail, retry_after_s: refusal.retryAfterS },
+        log: { level: "warn", msg: "source over its limit: refused until the window ends" },
+      })
+      .catch(() => undefined); // refused either way; the audit log reports its own failures
     return refusal;
   }
 
@@ -246,7 +251,7 @@ export class SourceGuard {
     const source = requestSource(req);
     const refusal = this.remembered(limit, source);
     if (!refusal || exempt?.()) return undefined;
-    this.counted();
+    this.refusals.count(SOURCE_RATE_LIMITED.reason);
     this.recorder.count(limit, source);
     return refusal;
   }
@@ -274,22 +279,5 @@ export class SourceGuard {
       if (this.cuts.size >= MAX_CUT_SOURCES) this.cuts.delete(this.cuts.keys().next().value as string);
     }
     this.cuts.set(key, Date.now() + refusal.retryAfterS * 1000);
-  }
-
-  private async record(
-    limit: SourceLimitName,
-    source: string,
-    detail: Record<string, unknown>,
-  ): Promise<void> {
-    await this.audit
-      .record(
-        auditEvent({
-          event: "denied",
-          status: "denied",
-          reason: "source_rate_limited",
-          detail: { limit, source, ...detail },
-        }),
-      )
-      .catch(() => undefined); // refused either way; the audit log reports its own failures
   }
 }

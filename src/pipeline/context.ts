@@ -37,14 +37,18 @@ export type Plan =
 /** The session's side of the terminal step; stages never call it. */
 export interface Forwarder {
   forward(ctx: CallContext): Promise<Outcome>;
-  /** A tool's input schema as its server listed it to this session (undefined when unknown). */
+}
+
+/** What the caller has been shown of its servers (gateway/catalog.ts): what stages judge calls against. */
+export interface CatalogView {
+  /** A tool's input schema as its server listed it to this caller (undefined when unknown). */
   inputSchema(server: string, tool: string): Promise<unknown>;
   /**
    * A tool's or prompt's definition as its server lists it now (listed once per session and after
    * each list_changed); undefined when the server does not list it. Throws when the list cannot be read.
    */
   definition(server: string, kind: "tool" | "prompt", name: string): Promise<JsonObject | undefined>;
-  /** The tools this session has seen listed, by their original and exposed names. */
+  /** The tools this caller has seen listed, by their original and exposed names. */
   toolNames(): readonly string[];
   /** The resource templates of `server` a URI matches (its lists fetched once if not yet seen). */
   resourceTemplatesFor(server: string, uri: string): Promise<readonly JsonObject[]>;
@@ -52,6 +56,7 @@ export interface Forwarder {
 
 export interface CallContext {
   readonly session: Forwarder;
+  readonly catalog: CatalogView;
   readonly principal: Principal;
   readonly sessionId: string;
   readonly request: Request;

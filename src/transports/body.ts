@@ -13,7 +13,7 @@ export class JsonTooComplex extends Error {
 /**
  * Reads a request body, refusing (without buffering) anything past `limit` bytes, and with `json`
  * anything past those limits as its bytes arrive (JsonScanner), so that `JSON.parse` never sees it.
- * A body that stops arriving is cut by the server's `requestTimeout` (http.ts).
+ * A body that stops arriving is cut by the server's `requestTimeout` (http/server.ts).
  */
 export function readBody(req: IncomingMessage, limit: number, json?: JsonLimits): Promise<string> {
   const declared = Number(req.headers["content-length"]);

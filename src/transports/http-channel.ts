@@ -1,5 +1,5 @@
 import type { ServerResponse } from "node:http";
-import type { ClientChannel } from "../gateway/session.js";
+import type { ClientChannel } from "../gateway/relay.js";
 import { messageJson, type Id, type Message } from "../jsonrpc.js";
 import { openEventStream, writeComment, writeEvent } from "./sse.js";
 

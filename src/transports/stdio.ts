@@ -1,12 +1,10 @@
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { auditEvent } from "../audit/event.js";
 import { anonymousPrincipal } from "../auth/principal.js";
 import { ErrorCode } from "../errors.js";
 import type { Gateway } from "../gateway/gateway.js";
 import type { Session } from "../gateway/session.js";
 import { errorResponse, isNotification, isRequest, type Message } from "../jsonrpc.js";
-import { principalFields } from "../pipeline/stages/audit.js";
 import { rpcError } from "../upstreams/connection.js";
 import { EXCESS_MESSAGES } from "./json-scan.js";
 import { scanStdioInput, ScanningReadBuffer } from "./stdio-scan.js";
@@ -30,17 +28,14 @@ export async function serveStdio(gateway: Gateway): Promise<{ closed: Promise<vo
     new ScanningReadBuffer(
       limits,
       (excess) => {
-        gateway.log.info({ limit: excess }, "stdio message refused: past a JSON limit");
-        gateway.metrics.denied("json_limit_exceeded");
-        void gateway.audit
+        void gateway.refusals
           .record(
-            auditEvent({
-              event: "denied",
-              principal: principalFields(principal),
-              status: "denied",
-              reason: "json_limit_exceeded",
-              detail: { limit: excess, code: ErrorCode.InvalidRequest },
-            }),
+            { reason: "json_limit_exceeded", code: ErrorCode.InvalidRequest },
+            {
+              principal,
+              detail: { limit: excess },
+              log: { msg: "stdio message refused: past a JSON limit" },
+            },
           )
           .catch(() => undefined);
       },

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { auditEvent } from "../audit/event.js";
 import { samePrincipal, type Principal } from "../auth/principal.js";
 import { AuthError, AuthUnavailable } from "../auth/errors.js";
 import type { ResourceMetadata } from "../auth/metadata.js";
@@ -119,20 +118,11 @@ export class StreamableHttpEndpoint {
         refuseFlood(res, flood);
         return undefined;
       }
-      this.gateway.log.info(
-        { path: route.path, error: err.error ?? "no_token", why: err.message },
-        "authentication refused",
-      );
-      this.gateway.metrics.denied("authentication");
-      await this.gateway.audit
-        .record(
-          auditEvent({
-            event: "denied",
-            status: "denied",
-            reason: "authentication",
-            detail: { error: err.error ?? "no_token", path: route.path },
-          }),
-        )
+      await this.gateway.refusals
+        .record(AUTHENTICATION, {
+          detail: { error: err.error ?? "no_token", path: route.path },
+          log: { msg: "authentication refused", context: { why: err.message } },
+        })
         .catch(() => undefined); // refused either way; the failure is logged by the audit log
       reply(res, 401, errorResponse(null, ErrorCode.InvalidRequest, "authentication required"), {
         "www-authenticate": this.auth.metadata.challenge(route, err),
@@ -170,20 +160,15 @@ export class StreamableHttpEndpoint {
   }
 
   private async refuseUnavailable(route: Route, res: ServerResponse, err: AuthUnavailable): Promise<void> {
-    this.gateway.log.warn(
-      { path: route.path, why: err.message, err: (err.cause as Error | undefined)?.message },
-      "authentication unavailable: request refused",
-    );
-    this.gateway.metrics.denied("authentication");
-    await this.gateway.audit
-      .record(
-        auditEvent({
-          event: "denied",
-          status: "denied",
-          reason: "authentication",
-          detail: { error: "auth_unavailable", path: route.path },
-        }),
-      )
+    await this.gateway.refusals
+      .record(AUTHENTICATION, {
+        detail: { error: "auth_unavailable", path: route.path },
+        log: {
+          level: "warn",
+          msg: "authentication unavailable: request refused",
+          context: { why: err.message, err: (err.cause as Error | undefined)?.message },
+        },
+      })
       .catch(() => undefined);
     reply(
       res,
@@ -347,13 +332,16 @@ export class StreamableHttpEndpoint {
       );
     }
     this.channels.set(session, channel);
-    const stream = new ResponseStream(res, { "mcp-session-id": session.id });
+    const headers: Record<string, string> = { "mcp-session-id": session.id };
+    const stream = new ResponseStream(res, headers);
     channel.track(message.id, stream);
     try {
       const result = await session.initialize(message.params);
       stream.finish({ jsonrpc: "2.0", id: message.id, result });
     } catch (err) {
       await this.gateway.closeSession(session.id);
+      // No session came of it: an answer not yet begun names none (a client would only get 404 with it).
+      delete headers["mcp-session-id"];
       stream.finish({ jsonrpc: "2.0", id: message.id, error: rpcError(err) });
     } finally {
       channel.untrack(message.id);
@@ -430,6 +418,9 @@ export class StreamableHttpEndpoint {
     return session;
   }
 }
+
+/** A refused authentication, as audited: no JSON-RPC code (the answer is a 401 or 503). */
+const AUTHENTICATION = { reason: "authentication" } as const;
 
 function reply(
   res: ServerResponse,

@@ -9,6 +9,8 @@ interface Pending {
   resolve(result: JsonObject): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout | undefined;
+  /** Run as the answer is read, before anything read after it (the promise settles a tick later). */
+  settled: (() => void) | undefined;
 }
 
 export interface ConnectionHandlers {
@@ -68,6 +70,7 @@ export class UpstreamConnection {
     method: string,
     params: JsonObject | undefined,
     signal?: AbortSignal,
+    settled?: () => void,
   ): { id: number; result: Promise<JsonObject> } {
     const id = this.nextId++;
     if (this.closed) return { id, result: Promise.reject(upstreamUnavailable(this.server)) };
@@ -81,7 +84,7 @@ export class UpstreamConnection {
             }, this.timeoutMs)
           : undefined;
       timer?.unref();
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, timer, settled });
     });
     const message: Request =
       params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params };
@@ -173,6 +176,7 @@ export class UpstreamConnection {
     if (!entry) return;
     this.pending.delete(id as number);
     if (entry.timer) clearTimeout(entry.timer);
+    entry.settled?.();
     if (err) entry.reject(err);
     else entry.resolve(result as JsonObject);
   }
@@ -180,6 +184,8 @@ export class UpstreamConnection {
   private handleClose(): void {
     if (this.closed) return;
     this.closed = true;
+    // Told first, while the calls it died under are still in flight (a crash is attributed by them).
+    this.handlers.onClose(this.closing);
     for (const [id] of this.pending) {
       this.settle(
         id,
@@ -187,7 +193,6 @@ export class UpstreamConnection {
         this.closedFor ?? upstreamUnavailable(this.server, "upstream_unavailable", "connection closed"),
       );
     }
-    this.handlers.onClose(this.closing);
   }
 }
 

@@ -1,10 +1,13 @@
 import { connect as tcpConnect } from "node:net";
-import type { Principal } from "../auth/principal.js";
-import type { ServerConfig } from "../config/types.js";
+import { callerId, type Principal } from "../auth/principal.js";
+import type { Isolation, ServerConfig } from "../config/types.js";
 import { GatewayError, upstreamUnavailable } from "../errors.js";
 import type { JsonObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
+import { LATEST_VERSION } from "../gateway/capabilities.js";
 import { UpstreamConnection, type ConnectionHandlers } from "./connection.js";
+import { UpstreamLink, type Crash, type LinkHost, type LinkUser } from "./link.js";
+import type { ProcessBudget } from "./processes.js";
 import { UpstreamCredentials } from "./credentials.js";
 import { LaunchRefused } from "../supply/launch-refused.js";
 import { createTransport, type RemoteAuth } from "./transport.js";
@@ -18,39 +21,56 @@ export interface Opened {
   init: JsonObject;
 }
 
+/** What the gateway hears from a server: audited there. */
+export interface ServerEvents {
+  /** A launch the supply-chain checks refused; told once per distinct refusal, not on every re-check. */
+  refused(refusal: LaunchRefused): void;
+  /** A connection died under its callers. */
+  crashed(crash: Crash): void;
+  /** A server→client request refused: no single caller could be tied to it. */
+  unattributable(method: string): void;
+}
+
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 /** A server that stays up this long after a restart has its backoff reset. */
 const STABLE_AFTER_MS = 60_000;
 const REACHABILITY_TIMEOUT_MS = 10_000;
 
-const NO_HANDLERS: Omit<ConnectionHandlers, "onClose"> = {
-  onRequest: () => Promise.reject(new Error("the gateway's own connection serves no requests")),
-  onNotification: () => {},
-};
+/** What a connection of the gateway's own declares: what it relays when one caller can be told. */
+const SHARED_CAPABILITIES: JsonObject = { sampling: {}, elicitation: { form: {}, url: {} } };
 
 /**
- * One configured server. It keeps a control connection of the gateway's own (readiness, and the
- * definitions later stages pin and scan), and opens a connection per client session so that each
- * session's state (roots, subscriptions, log level, server→client requests) stays its own.
- * An unexpected close anywhere counts as a crash: the server restarts with exponential backoff,
- * and connections are refused (-32005) until it is ready again.
+ * One configured server and its connections (docs/isolation.md). A `shared` server has one
+ * connection, which every caller uses and which also tells whether the server is ready; the other
+ * modes have a connection per user or per session, opened when the caller first needs it and
+ * closed when its last session ends, plus a control connection of the gateway's own for readiness.
+ *
+ * A crash ends one connection (UpstreamLink): the server stays ready and the others never notice.
+ * Server-wide backoff is for a server that cannot start: a launch that fails or exits before
+ * `initialize` answers. Then the server is `restarting` (or `blocked`, when the supply-chain
+ * checks refused the launch) until its control connection opens again, and new connections are
+ * refused (-32005) meanwhile.
  *
  * A token-exchange server only accepts connections made on behalf of a caller, so the gateway has
  * no control connection to it: readiness is a TCP connect to its host and port (no HTTP request,
- * so nothing unauthenticated ever reaches it), and the MCP handshake happens per session.
+ * so nothing unauthenticated ever reaches it), and the MCP handshake happens per caller.
  */
-export class UpstreamServer {
+export class UpstreamServer implements LinkHost {
   private _state: UpstreamState = "starting";
   private lastError: string | undefined;
-  /** Why the last start failed: what `open` reports while the server is not ready. */
+  /** Why the last start failed: what new connections are refused with while the server is not ready. */
   private lastReason = "upstream_unavailable";
   private restarts = 0;
+  private crashes = 0;
   private failures = 0;
   private readySince = 0;
-  private control: UpstreamConnection | undefined;
-  /** A launched, not yet initialized stdio process, so a new session does not wait for a spawn. */
-  private spare: { connection: UpstreamConnection; started: Promise<void> } | undefined;
+  /** The shared connection, or the control connection; none for a token-exchange server. */
+  private readonly primary: UpstreamLink | undefined;
+  /** per_user and per_session connections, by user or session. */
+  private readonly links = new Map<string, UpstreamLink>();
+  /** A launched, not yet initialized stdio process (per_session only), so a session does not wait for a spawn. */
+  private spare: { connection: UpstreamConnection; started: Promise<void>; release: () => void } | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly waiters = new Set<() => void>();
   /** Remote servers only: the server's own credentials, shared by all its connections. */
@@ -58,17 +78,23 @@ export class UpstreamServer {
 
   constructor(
     readonly config: ServerConfig,
-    private readonly log: Logger,
-    private readonly timeoutMs: number,
+    readonly log: Logger,
+    readonly timeoutMs: number,
     private readonly clientInfo: JsonObject,
-    /** Told once per distinct refusal (audited by the gateway), not on every re-check. */
-    private readonly onRefused: (refusal: LaunchRefused) => void = () => {},
+    private readonly processes: ProcessBudget,
+    private readonly events: ServerEvents,
   ) {
     this.credentials = config.kind === "stdio" ? undefined : new UpstreamCredentials(config, log);
+    if (!this.credentials?.needsCaller)
+      this.primary = new UpstreamLink("primary", this, this.ownInit(), true);
   }
 
   get name(): string {
     return this.config.name;
+  }
+
+  get isolation(): Isolation {
+    return this.config.isolation;
   }
 
   get state(): UpstreamState {
@@ -76,7 +102,14 @@ export class UpstreamServer {
   }
 
   status(): JsonObject {
-    const s: JsonObject = { state: this._state, kind: this.config.kind, restarts: this.restarts };
+    const s: JsonObject = {
+      state: this._state,
+      kind: this.config.kind,
+      isolation: this.isolation,
+      restarts: this.restarts,
+      crashes: this.crashes,
+      connections: this.links.size + (this.primary?.isOpen ? 1 : 0),
+    };
     if (this.lastError) s.error = this.lastError;
     if (this.credentials?.needsCaller) s.readiness = "reachability";
     return s;
@@ -103,73 +136,82 @@ export class UpstreamServer {
   }
 
   /**
-   * Opens and initializes a connection for one client session. `caller` gives the principal the
-   * session acts for: a token-exchange server gets a token obtained for that caller, and a caller
-   * without a bearer token is refused (upstream_auth_failed) before anything is sent.
+   * The connection `user` uses: the shared one, its user's, or a new one of its own
+   * (`initParams`: the client's initialize params, which a per_session connection passes on).
+   * Nothing is opened yet: the link opens on first use.
    */
-  async open(
-    initParams: JsonObject,
-    handlers: ConnectionHandlers,
-    caller?: () => Principal,
-  ): Promise<Opened> {
-    if (this._state !== "ready") throw upstreamUnavailable(this.name, this.lastReason, this._state);
-    try {
-      return await this.connect(
-        initParams,
-        {
-          ...handlers,
-          onClose: (expected) => {
-            if (!expected) this.crashed("session connection closed");
-            handlers.onClose(expected);
-          },
-        },
-        caller,
-      );
-    } catch (err) {
-      if (!(err instanceof LaunchRefused)) throw err;
-      // The file changed (or the sandbox broke) while the server ran: no more launches until fixed.
-      this.blocked(err);
-      throw upstreamUnavailable(this.name, err.reason, "blocked");
+  attach(user: LinkUser, initParams: JsonObject): UpstreamLink {
+    if (this.isolation === "shared" && this.primary) {
+      this.primary.attach(user);
+      return this.primary;
     }
+    const key = this.isolation === "per_user" ? callerId(user.principal) : `session:${user.id}`;
+    let link = this.links.get(key);
+    if (!link) {
+      const params = this.isolation === "per_session" ? initParams : this.ownInit();
+      link = new UpstreamLink(key, this, params, false);
+      this.links.set(key, link);
+    }
+    link.attach(user);
+    return link;
+  }
+
+  /** `user` is done with `link`; a link of a user's or session's own closes with its last session. */
+  detach(user: LinkUser, link: UpstreamLink): void {
+    if (!link.detach(user) || link === this.primary) return;
+    if (this.links.get(link.key) === link) this.links.delete(link.key);
+    void link.close();
   }
 
   async stop(): Promise<void> {
     this._state = "stopped";
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    await Promise.all([this.control?.close(), this.dropSpare()]);
+    await Promise.all([
+      this.primary?.close(),
+      ...[...this.links.values()].map((l) => l.close()),
+      this.dropSpare(),
+    ]);
   }
 
-  private async connect(
-    initParams: JsonObject,
-    handlers: ConnectionHandlers,
-    caller?: () => Principal,
-  ): Promise<Opened> {
-    const auth = this.remoteAuth(caller);
-    const spare = this.spare;
-    this.spare = undefined;
+  // LinkHost: what the links ask of their server.
+
+  admits(): GatewayError | undefined {
+    return this._state === "ready" ? undefined : upstreamUnavailable(this.name, this.lastReason, this._state);
+  }
+
+  /** Opens and initializes a connection for `link`, with the credentials of the caller it acts for. */
+  async connect(link: UpstreamLink, handlers: ConnectionHandlers): Promise<Opened> {
+    const auth = this.remoteAuth(link === this.primary ? undefined : () => link.caller() as Principal);
     let connection: UpstreamConnection;
     let started: Promise<void>;
+    let release: (() => void) | undefined;
+    // A restart after a crash launches afresh: the launch is checked again (integrity, sandbox) and
+    // a server that can no longer start is found, instead of being hidden by the spare.
+    const spare = link === this.primary || link.restarting ? undefined : this.spare;
     if (spare) {
-      connection = spare.connection;
-      connection.attach(handlers);
-      started = spare.started;
+      this.spare = undefined;
+      ({ connection, started, release } = spare);
+      connection.attach(this.releasing(handlers, release));
     } else {
+      if (this.config.kind === "stdio") release = this.processes.require(this.name);
       connection = new UpstreamConnection(
         this.name,
         createTransport(this.config, this.log, auth),
-        handlers,
+        release ? this.releasing(handlers, release) : handlers,
         this.timeoutMs,
       );
       started = connection.start();
     }
-    this.makeSpare();
+    if (link !== this.primary) this.makeSpare();
     try {
       await started;
-      const init = await connection.request("initialize", initParams);
+      const init = await connection.request("initialize", link.initParams);
       if (typeof init.protocolVersion === "string") connection.setProtocolVersion(init.protocolVersion);
       return { connection, init };
     } catch (err) {
       await connection.close();
+      release?.();
+      if (err instanceof LaunchRefused) throw err;
       // An auth failure is reported as such even when the transport wrapped it (the SSE stream does).
       const authFailure = auth?.connection.failure;
       if (authFailure) throw authFailure;
@@ -183,16 +225,70 @@ export class UpstreamServer {
     }
   }
 
+  /**
+   * A connection could not be opened while the server was ready. A refused launch blocks the
+   * server; a failed launch or handshake means it cannot start (server-wide backoff); a caller's
+   * own credential failing, or the process budget, is that caller's answer only.
+   */
+  openFailed(err: unknown): void {
+    if (this._state !== "ready") return;
+    if (err instanceof LaunchRefused) return this.blocked(err);
+    if (
+      err instanceof GatewayError &&
+      (err.reason === "upstream_auth_failed" || err.reason === "upstream_capacity")
+    )
+      return;
+    this.failedToStart(err);
+  }
+
+  crashed(crash: Crash): void {
+    if (this._state === "stopped") return;
+    this.crashes++;
+    this.log.warn(
+      { server: this.name, in_flight: crash.inFlight, sub: crash.caller?.subject ?? "unattributed" },
+      "upstream connection crashed",
+    );
+    this.events.crashed(crash);
+  }
+
+  unattributable(method: string): void {
+    this.events.unattributable(method);
+  }
+
+  /** The params of a connection the gateway opens for several callers (or for itself). */
+  private ownInit(): JsonObject {
+    return {
+      protocolVersion: LATEST_VERSION,
+      capabilities: this.isolation === "per_session" ? {} : SHARED_CAPABILITIES,
+      clientInfo: this.clientInfo,
+    };
+  }
+
+  /** The handlers, with the connection's place in the process budget given back when it closes. */
+  private releasing(handlers: ConnectionHandlers, release: () => void): ConnectionHandlers {
+    return {
+      ...handlers,
+      onClose: (expected) => {
+        release();
+        handlers.onClose(expected);
+      },
+    };
+  }
+
   private makeSpare(): void {
-    if (this.config.kind !== "stdio" || this._state !== "ready" || this.spare) return;
+    if (this.config.kind !== "stdio" || this.isolation !== "per_session") return;
+    if (this._state !== "ready" || this.spare) return;
+    const release = this.processes.take();
+    if (!release) return;
     const connection: UpstreamConnection = new UpstreamConnection(
       this.name,
       createTransport(this.config, this.log, undefined),
       {
-        ...NO_HANDLERS,
-        onClose: (expected) => {
+        onRequest: () => Promise.reject(new Error("a spare process serves no requests")),
+        onNotification: () => {},
+        onClose: () => {
+          release();
           if (this.spare?.connection === connection) this.spare = undefined;
-          if (!expected) this.crashed("spare process exited");
         },
       },
       this.timeoutMs,
@@ -200,9 +296,10 @@ export class UpstreamServer {
     const started = connection.start();
     started.catch((err: unknown) => {
       if (this.spare?.connection === connection) this.spare = undefined;
+      void connection.close();
       if (err instanceof LaunchRefused) this.blocked(err);
     });
-    this.spare = { connection, started };
+    this.spare = { connection, started, release };
   }
 
   private async dropSpare(): Promise<void> {
@@ -219,16 +316,10 @@ export class UpstreamServer {
 
   private async probe(): Promise<void> {
     if (this._state === "stopped") return;
-    if (this.credentials?.needsCaller && this.config.kind !== "stdio")
-      return this.probeReachability(this.config.url);
+    if (!this.primary && this.config.kind !== "stdio") return this.probeReachability(this.config.url);
     try {
-      const { connection } = await this.connect(
-        { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: this.clientInfo },
-        { ...NO_HANDLERS, onClose: (expected) => !expected && this.crashed("control connection closed") },
-      );
-      connection.notify("notifications/initialized");
-      if ((this._state as UpstreamState) === "stopped") return void (await connection.close());
-      this.control = connection;
+      await this.primary?.probe();
+      if ((this._state as UpstreamState) === "stopped") return;
       this.ready();
     } catch (err) {
       this.failedToStart(err);
@@ -264,18 +355,6 @@ export class UpstreamServer {
     this.scheduleRestart();
   }
 
-  private crashed(why: string): void {
-    if (this._state === "stopped" || this._state === "restarting" || this._state === "blocked") return;
-    this.log.warn({ server: this.name, why }, "upstream crashed");
-    this.lastError = why;
-    this.lastReason = "upstream_unavailable";
-    const old = this.control;
-    this.control = undefined;
-    void old?.close();
-    void this.dropSpare();
-    this.scheduleRestart();
-  }
-
   /** Refused by a supply-chain check: down until a re-check on the backoff passes; audited once. */
   private blocked(refusal: LaunchRefused): void {
     if (this._state === "stopped") return;
@@ -288,11 +367,10 @@ export class UpstreamServer {
         { server: this.name, reason: refusal.reason, ...refusal.detail },
         "upstream launch refused",
       );
-      this.onRefused(refusal);
+      this.events.refused(refusal);
     }
-    const old = this.control;
-    this.control = undefined;
-    void old?.close();
+    // The file changed (or the sandbox broke) while the server ran: nothing new runs until it is fixed.
+    void this.primary?.drop();
     void this.dropSpare();
     this.scheduleRestart("blocked");
   }

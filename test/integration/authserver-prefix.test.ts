@@ -15,6 +15,7 @@ import { makeTempDir } from "../helpers/paths.js";
 import { KeyStore } from "../../src/auth/keys.js";
 import { hashPassword } from "../../src/auth/passwords.js";
 import { createAuthServer, type AuthServer } from "../../src/authserver/index.js";
+import { Refusals } from "../../src/gateway/refusals.js";
 import { SourceGuard, SourceLimits } from "../../src/ops/source-limits.js";
 import type { Config } from "../../src/config/types.js";
 import { StateStore } from "../../src/state/store.js";
@@ -89,7 +90,8 @@ describe("authorization server under an issuer path", () => {
       register: undefined,
       refusedBodies: undefined,
     };
-    sources = new SourceGuard(new SourceLimits(off, undefined, silent), audit, silent);
+    const refusals = new Refusals(audit, { denied: () => {} }, silent);
+    sources = new SourceGuard(new SourceLimits(off, undefined, silent), refusals);
     as = await createAuthServer({
       config,
       issuer,

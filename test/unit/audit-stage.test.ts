@@ -25,7 +25,8 @@ const log = createLogger("silent");
 function context(args: JsonObject): CallContext {
   const params = { name: "echo", arguments: args };
   return {
-    session: { toolNames: () => ["echo"] } as unknown as CallContext["session"],
+    session: {} as CallContext["session"],
+    catalog: { toolNames: () => ["echo"] } as unknown as CallContext["catalog"],
     principal: { subject: "alice", clientId: "agent-7", method: "bearer", scopes: new Set() },
     sessionId: "sess-1",
     request: { jsonrpc: "2.0", id: 4, method: "tools/call", params },

@@ -20,10 +20,39 @@ test("a minimal config compiles with defaults and is frozen", () => {
   assert.equal(config.gateway.host, "127.0.0.1");
   assert.equal(config.gateway.port, 8808);
   assert.equal(config.gateway.sessionIdleMs, 15 * 60_000);
-  assert.equal(config.gateway.maxSessions, 64);
+  assert.equal(config.gateway.maxSessions, 10_000);
+  assert.equal(config.gateway.maxSessionsPerCaller, 64);
+  assert.equal(config.gateway.maxUpstreamProcesses, 256);
+  assert.equal(config.servers[0]?.isolation, "per_session", "isolation by default");
   assert.deepEqual(config.auth.anonymous, []);
   assert.equal(config.servers[0]?.kind, "stdio");
   assert.ok(Object.isFrozen(config) && Object.isFrozen(config.gateway) && Object.isFrozen(config.servers[0]));
+});
+
+test("isolation: any mode for a server, but never shared for a token-exchange server", () => {
+  const shared = parseConfig(`${minimal}    isolation: shared\n`, "/x/test.yaml", {});
+  assert.equal(shared.servers[0]?.isolation, "shared");
+  const found = problems(
+    [
+      "servers:",
+      "  - name: remote",
+      "    url: https://mcp.example/mcp",
+      "    isolation: shared",
+      "    auth: { type: token_exchange, token_url: https://idp.example/token, client_id: gw, client_secret: s }",
+      "  - name: odd",
+      "    command: x",
+      "    isolation: per_tool",
+      "",
+    ].join("\n"),
+  );
+  assert.ok(
+    found.some((p) => p.startsWith("servers[0].isolation: a token-exchange server acts for each caller")),
+    found.join("\n"),
+  );
+  assert.ok(
+    found.some((p) => p.startsWith("servers[1].isolation: ")),
+    found.join("\n"),
+  );
 });
 
 test("every problem is reported with its YAML path", () => {

@@ -493,3 +493,50 @@ test("through Redis too: a server's own findings count toward its rule, never th
   await settle();
   assert.deepEqual(kills, ["server:files"]);
 });
+
+test("attributed crashes kill the user on that server (or everywhere); unattributed ones never count", async () => {
+  const crash = (sub: string | undefined, server = "flaky") =>
+    ({
+      event: "upstream_crash",
+      server,
+      status: "error",
+      reason: "upstream_crash",
+      ...(sub === undefined ? {} : { principal: { sub, auth: "bearer" } }),
+      detail: { isolation: "shared", in_flight: 1, attributed: sub !== undefined },
+    }) as unknown as AuditEvent;
+  const onServer: KillRule = {
+    when: "upstream_crash",
+    count: 3,
+    withinMs: 60_000,
+    kill: "user_on_server",
+    distinctCallers: 1,
+  };
+  const everywhere: KillRule = { ...onServer, kill: "user" };
+  const { kills, observe } = recorder([onServer, everywhere]);
+  for (let i = 0; i < 5; i++) observe(crash(undefined));
+  // A crash event that claims a caller but says unattributed is not counted either.
+  for (let i = 0; i < 5; i++) observe({ ...crash("bob"), detail: { attributed: false } } as AuditEvent);
+  observe(crash("alice"));
+  observe(crash("alice", "other"));
+  await settle();
+  assert.deepEqual(kills, []);
+  observe(crash("alice"));
+  observe(crash("alice"));
+  await settle();
+  // (Two events in one tick may each see the full window: the same kill twice, which is idempotent.)
+  assert.deepEqual([...new Set(kills)].sort(), ["user:alice", "user_on_server:flaky/alice"]);
+  // A crash is no denial and no upstream error for the other rules.
+  const other = recorder([RULE, { ...SERVER_RULE, when: "upstream_error" }]);
+  for (let i = 0; i < 10; i++) other.observe(crash(`u${i % 4}`));
+  await settle();
+  assert.deepEqual(other.kills, []);
+});
+
+test("a user_on_server kill refuses that user on that server and nowhere else", async () => {
+  const { killMatches } = await import("../../src/ops/kill-switch.js");
+  const kill = { scope: "user_on_server" as const, target: "flaky/alice", reason: "r", by: "rule", at: "" };
+  assert.equal(killMatches(kill, { server: "flaky", subject: "alice" }), true);
+  assert.equal(killMatches(kill, { server: "other", subject: "alice" }), false);
+  assert.equal(killMatches(kill, { server: "flaky", subject: "bob" }), false);
+  assert.equal(killMatches(kill, { subject: "alice" }), false);
+});

@@ -184,6 +184,7 @@ describe("telemetry stage", () => {
   function ctxFor(plan: Plan, traceparent?: string): CallContext {
     return {
       session: {} as CallContext["session"],
+      catalog: {} as CallContext["catalog"],
       principal,
       sessionId: "s",
       request: { jsonrpc: "2.0", id: 1, method: "tools/call" },

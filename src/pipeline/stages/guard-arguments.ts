@@ -18,7 +18,7 @@ export function guardArguments(policy: ArgumentPolicy): Interceptor<CallContext,
       if (ctx.method === "completion/complete") return next();
       decision = await policy.checkUri(plan.server, plan.name);
     } else {
-      const schema = plan.item === "tool" ? await ctx.session.inputSchema(plan.server, plan.name) : undefined;
+      const schema = plan.item === "tool" ? await ctx.catalog.inputSchema(plan.server, plan.name) : undefined;
       decision = await policy.check(plan.server, plan.name, schema, plan.params?.arguments ?? {});
     }
     if (!decision.allowed) {

@@ -32,7 +32,7 @@ export function protect(protectors: ReadonlyMap<string, Protector>): Interceptor
       }
       if (outcome.kind !== "result") return outcome;
       const source = `${plan.server}/${plan.name}`.slice(0, 200);
-      const toolNames = ctx.session.toolNames();
+      const toolNames = ctx.catalog.toolNames();
       const result = outcome.result;
       outcome.result = guarded(() => protector.result(ctx.method, result, { source, toolNames }, findings));
       return outcome;

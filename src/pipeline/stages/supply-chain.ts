@@ -24,7 +24,7 @@ export function supplyChain(guard: DefinitionGuard): Interceptor<CallContext, Ou
     if (plan.kind === "call") {
       if (plan.item === "resource") {
         // A read is governed by the templates its URI matches: a held or poisoned one refuses it.
-        for (const template of await ctx.session.resourceTemplatesFor(plan.server, plan.name)) {
+        for (const template of await ctx.catalog.resourceTemplatesFor(plan.server, plan.name)) {
           const verdict = await guard.review(plan.server, "resourceTemplate", template);
           if (!verdict.serve) {
             throw quarantinedError("resourceTemplate", String(template.uriTemplate), verdict.why);
@@ -32,7 +32,7 @@ export function supplyChain(guard: DefinitionGuard): Interceptor<CallContext, Ou
         }
         return next();
       }
-      const def = await ctx.session.definition(plan.server, plan.item, plan.name);
+      const def = await ctx.catalog.definition(plan.server, plan.item, plan.name);
       const verdict = def
         ? await guard.review(plan.server, plan.item, def)
         : guard.stored(plan.server, plan.item, plan.name);

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import type { AuditEvent } from "../../../src/audit/event.js";
 import type { AuditLog } from "../../../src/audit/log.js";
 import { anonymousPrincipal, tokenPrincipal } from "../../../src/auth/principal.js";
+import { Refusals } from "../../../src/gateway/refusals.js";
 import { createLogger } from "../../../src/log.js";
 import { RefusedBodies } from "../../../src/ops/refused-bodies.js";
 import { SourceLimits } from "../../../src/ops/source-limits.js";
@@ -30,7 +31,7 @@ function setup(points: number) {
     undefined,
     log,
   );
-  const bodies = new RefusedBodies(limits, audit, log, (r) => counted.push(r));
+  const bodies = new RefusedBodies(limits, new Refusals(audit, { denied: (r) => counted.push(r) }, log));
   return { events, counted, bodies };
 }
 

@@ -12,6 +12,7 @@ import type { AuditEvent } from "../../../src/audit/event.js";
 import { ConfigError } from "../../../src/config/errors.js";
 import { parseConfig } from "../../../src/config/load.js";
 import type { AuditLog } from "../../../src/audit/log.js";
+import { Refusals } from "../../../src/gateway/refusals.js";
 import { createLogger } from "../../../src/log.js";
 import { FailedAuthGuard } from "../../../src/ops/failed-auth.js";
 import {
@@ -50,6 +51,9 @@ test("password checks beyond the running and waiting slots are refused at once, 
 /** A request from `address`, as the guard sees it. */
 const from = (address: string) => ({ socket: { remoteAddress: address } }) as unknown as IncomingMessage;
 
+/** Refusals recorded into `audit`, counted nowhere. */
+const refusals = (audit: AuditLog) => new Refusals(audit, { denied: () => {} }, log);
+
 function recordingAudit(): { audit: AuditLog; events: AuditEvent[] } {
   const events: AuditEvent[] = [];
   const audit = { record: async (e: AuditEvent) => void events.push(e) } as unknown as AuditLog;
@@ -78,7 +82,7 @@ test("a source past its budget is refused; other sources, and an IPv6 host's nei
   assert.equal(await limits.take("authorize", "192.0.2.1"), undefined, "a limit set to off never refuses");
 
   const { audit } = recordingAudit();
-  const guard = new SourceGuard(limits, audit, log);
+  const guard = new SourceGuard(limits, refusals(audit));
   // Addresses of one /64 are one source; the next /64 is another.
   for (let i = 0; i < 3; i++)
     assert.equal(await guard.check("failed_auth", from(`2001:db8:0:1::${i + 1}`)), undefined);
@@ -102,7 +106,7 @@ test("a flood is recorded once in full and then as one summary per source", asyn
     log,
   );
   const { audit, events } = recordingAudit();
-  const guard = new SourceGuard(limits, audit, log);
+  const guard = new SourceGuard(limits, refusals(audit));
   for (let i = 0; i < 50; i++) await guard.check("failed_auth", from("198.51.100.7"));
   for (let i = 0; i < 10; i++) await guard.check("failed_auth", from("198.51.100.8"));
   assert.equal(events.length, 2, "one full event per source so far");
@@ -190,7 +194,7 @@ test("a source this instance refused is cut until its window ends: answered from
   const limits = failedAuthOnly(2);
   const { audit, events } = recordingAudit();
   let counted = 0;
-  const guard = new SourceGuard(limits, audit, log, () => counted++);
+  const guard = new SourceGuard(limits, new Refusals(audit, { denied: () => counted++ }, log));
   const flooder = from("192.0.2.50");
   assert.equal(guard.cut("failed_auth", flooder), undefined, "nobody is cut yet");
   for (let i = 0; i < 2; i++) assert.equal(await guard.check("failed_auth", flooder), undefined);
@@ -222,7 +226,7 @@ test("a source this instance refused is cut until its window ends: answered from
 test("failed_auth: past the budget a credential is refused before verification unless it passed in the last minute", async (t) => {
   t.mock.timers.enable({ apis: ["Date"], now: Date.now() });
   const { audit } = recordingAudit();
-  const sources = new SourceGuard(failedAuthOnly(3), audit, log);
+  const sources = new SourceGuard(failedAuthOnly(3), refusals(audit));
   const gate = new FailedAuthGuard(sources);
   const flooder = from("198.51.100.20");
   gate.passed("Bearer agent");
@@ -258,7 +262,7 @@ test("failed_auth: a credential's pass lapses a minute after it was last verifie
     undefined,
     log,
   );
-  const sources = new SourceGuard(limits, audit, log);
+  const sources = new SourceGuard(limits, refusals(audit));
   const gate = new FailedAuthGuard(sources);
   const flooder = from("203.0.113.40");
   gate.passed("Bearer agent");

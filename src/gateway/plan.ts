@@ -1,0 +1,88 @@
+import { invalidParams, methodNotFound, policyDenied } from "../errors.js";
+import type { Request } from "../jsonrpc.js";
+import { isObject } from "../jsonrpc.js";
+import type { Plan } from "../pipeline/context.js";
+import type { Catalog } from "./catalog.js";
+import type { Route } from "./route.js";
+
+const LIST_KEYS = {
+  "tools/list": "tools",
+  "prompts/list": "prompts",
+  "resources/list": "resources",
+  "resources/templates/list": "resourceTemplates",
+} as const;
+
+/**
+ * How a client request is carried out, decided before the pipeline runs: which server and item it
+ * is for (a name resolved through the route, a URI through the caller's catalog), or a list or
+ * broadcast over the route. A request nothing can carry out is refused here: unknown method,
+ * unmapped tool (-32001 `tool_not_mapped`, so the caller learns nothing more), bad params.
+ */
+export async function planRequest(request: Request, route: Route, catalog: Catalog): Promise<Plan> {
+  const params = request.params;
+  const method = request.method;
+  const listKey = LIST_KEYS[method as keyof typeof LIST_KEYS];
+  if (listKey) return { kind: "list", key: listKey, servers: route.servers };
+  switch (method) {
+    case "tools/call":
+    case "prompts/get": {
+      const target = byName(route, params?.name, method === "tools/call");
+      return {
+        kind: "call",
+        server: target.server,
+        item: method === "tools/call" ? "tool" : "prompt",
+        name: target.name,
+        params: { ...params, name: target.name },
+      };
+    }
+    case "resources/read":
+    case "resources/subscribe":
+    case "resources/unsubscribe": {
+      if (typeof params?.uri !== "string") throw invalidParams("uri must be a string");
+      return {
+        kind: "call",
+        server: await catalog.serverForUri(params.uri),
+        item: "resource",
+        name: params.uri,
+        params,
+      };
+    }
+    case "completion/complete": {
+      const ref = params?.ref;
+      if (!isObject(ref)) throw invalidParams("ref must be an object");
+      if (ref.type === "ref/prompt") {
+        const target = byName(route, ref.name);
+        return {
+          kind: "call",
+          server: target.server,
+          item: "prompt",
+          name: target.name,
+          params: { ...params, ref: { ...ref, name: target.name } },
+        };
+      }
+      if (ref.type === "ref/resource" && typeof ref.uri === "string") {
+        return {
+          kind: "call",
+          server: await catalog.serverForUri(ref.uri),
+          item: "resource",
+          name: ref.uri,
+          params,
+        };
+      }
+      throw invalidParams("ref must be ref/prompt or ref/resource");
+    }
+    case "logging/setLevel":
+      return { kind: "broadcast", servers: catalog.serversWith("logging"), params };
+    default:
+      throw methodNotFound(method);
+  }
+}
+
+function byName(route: Route, name: unknown, tool = false): { server: string; name: string } {
+  if (typeof name !== "string" || name.length === 0) throw invalidParams("name must be a non-empty string");
+  const target = route.resolveName(name);
+  if (target) return target;
+  // A tool no server owns is refused like an unmapped one: the caller learns nothing more.
+  if (tool) throw policyDenied("tool_not_mapped", `tool ${name.slice(0, 200)} is not available`);
+  throw invalidParams(`unknown name: ${name.slice(0, 200)}`);
+}

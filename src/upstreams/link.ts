@@ -1,0 +1,473 @@
+import { setTimeout as delay } from "node:timers/promises";
+import { callerId, type Principal } from "../auth/principal.js";
+import type { Isolation } from "../config/types.js";
+import { ErrorCode, GatewayError, methodNotFound, upstreamUnavailable } from "../errors.js";
+import type { Id, JsonObject, Notification, Request } from "../jsonrpc.js";
+import { isObject } from "../jsonrpc.js";
+import type { Logger } from "../log.js";
+import type { ConnectionHandlers, UpstreamConnection } from "./connection.js";
+
+/** One caller of a link: a client session. */
+export interface LinkUser {
+  readonly id: string;
+  readonly principal: Principal;
+  /** A server→client request tied to this caller; `related` is the caller's request it belongs to. */
+  serverRequest(server: string, request: Request, related: Id | undefined): Promise<JsonObject>;
+  /** A notification for this caller alone (progress with the caller's own token). */
+  serverNotification(server: string, notification: Notification, related: Id | undefined): void;
+}
+
+/** A connection that died under its callers, and who made it die when that can be told. */
+export interface Crash {
+  readonly inFlight: number;
+  /** The caller of every call in flight, when they were all one caller's; else unattributed. */
+  readonly caller: Principal | undefined;
+  readonly session: string | undefined;
+  readonly tool: string | undefined;
+}
+
+/** What a link needs of its server: a connection, and someone to tell about failures. */
+export interface LinkHost {
+  readonly name: string;
+  readonly isolation: Isolation;
+  readonly timeoutMs: number;
+  readonly log: Logger;
+  /** Whether a new connection may be opened now (the server is not in its start-up backoff). */
+  admits(): GatewayError | undefined;
+  connect(
+    link: UpstreamLink,
+    handlers: ConnectionHandlers,
+  ): Promise<{ connection: UpstreamConnection; init: JsonObject }>;
+  /** Opening failed: whether it means the server cannot start is the server's to judge. */
+  openFailed(err: unknown): void;
+  crashed(crash: Crash): void;
+  /** A server→client request refused because no single caller could be tied to it. */
+  unattributable(method: string): void;
+}
+
+interface Call {
+  readonly user: LinkUser;
+  readonly related: Id | undefined;
+  readonly name: string | undefined;
+}
+
+/** One connection's life: its calls in flight and the server→client requests it made. */
+interface Live {
+  connection: UpstreamConnection | undefined;
+  init: JsonObject | undefined;
+  /** Up: initialized. A close before that is a failed start, not a crash. */
+  up: boolean;
+  readonly openedAt: number;
+  readonly calls: Map<number, Call>;
+  /** Upstream request id → the caller it was relayed to (to route the server's cancellation). */
+  readonly asked: Map<Id, LinkUser>;
+}
+
+/** A connection up this long before it crashes starts its link's backoff over. */
+const STABLE_MS = 30_000;
+const CRASH_DELAY_MAX_MS = 5_000;
+/** Shared list results are reused this long, unless the server announces a change first. */
+const LIST_CACHE_MS = 5_000;
+
+/**
+ * One upstream connection and the callers it serves (docs/isolation.md): every caller of a
+ * `shared` server, one user's sessions (`per_user`), or one session (`per_session`).
+ *
+ * Callers never see each other through it. Upstream ids are the connection's own; progress tokens
+ * are replaced by the link's and mapped back to the caller that sent them; a notification or a
+ * server→client request with no id of a caller's goes to a caller only when exactly one can be
+ * meant (the link's only session, or the only call in flight), and is dropped or refused
+ * otherwise, never guessed. Resource subscriptions are held once upstream and fanned out to their
+ * subscribers.
+ *
+ * A crash ends this connection only: calls in flight get -32005, and the link reopens at once (a
+ * process that keeps dying with no call in flight, after a backoff of its own); calls made
+ * meanwhile wait for it. A link
+ * nobody uses any more (a closed session's) is not reopened, except the server's own (`keepOpen`).
+ */
+export class UpstreamLink {
+  private live: Live | undefined;
+  private opening: Promise<Live> | undefined;
+  private readonly users = new Set<LinkUser>();
+  private readonly progress = new Map<
+    number,
+    { user: LinkUser; token: string | number; related: Id | undefined }
+  >();
+  private nextToken = 1;
+  private readonly subscriptions = new Map<string, Set<LinkUser>>();
+  private readonly lists = new Map<string, { at: number; result: Promise<JsonObject> }>();
+  private crashes = 0;
+  private notBefore = 0;
+  private closed = false;
+  private lastInit: JsonObject | undefined;
+  /** Restarted after a crash: a fresh launch then, never the server's spare (see UpstreamServer.connect). */
+  private crashedBefore = false;
+
+  constructor(
+    readonly key: string,
+    private readonly host: LinkHost,
+    /** The `initialize` params sent upstream: the session's own (per_session), else the gateway's. */
+    readonly initParams: JsonObject,
+    private readonly keepOpen: boolean,
+  ) {}
+
+  /** Whether this link's connection died under it before: its reopen is then a fresh launch. */
+  get restarting(): boolean {
+    return this.crashedBefore;
+  }
+
+  /** The upstream's last `initialize` result (capabilities, instructions, serverInfo). */
+  get init(): JsonObject | undefined {
+    return this.lastInit;
+  }
+
+  get isOpen(): boolean {
+    return this.live?.connection?.isOpen === true;
+  }
+
+  get userCount(): number {
+    return this.users.size;
+  }
+
+  /** A caller the connection acts for, when the server's credentials need one (token exchange). */
+  caller(): Principal | undefined {
+    let last: LinkUser | undefined;
+    for (const u of this.users) last = u;
+    return last?.principal;
+  }
+
+  attach(user: LinkUser): void {
+    this.users.add(user);
+  }
+
+  /** Forgets `user` (its subscriptions too); true when the link serves nobody any more. */
+  detach(user: LinkUser): boolean {
+    this.users.delete(user);
+    for (const [token, p] of this.progress) if (p.user === user) this.progress.delete(token);
+    for (const [uri, subscribers] of this.subscriptions) {
+      if (!subscribers.delete(user) || subscribers.size > 0) continue;
+      this.subscriptions.delete(uri);
+      void this.live?.connection?.request("resources/unsubscribe", { uri }).catch(() => undefined);
+    }
+    return this.users.size === 0;
+  }
+
+  /** The open connection, opened (again) when needed; waits for a restart within the timeout. */
+  ready(signal?: AbortSignal): Promise<Live> {
+    const live = this.live;
+    if (live?.up && live.connection?.isOpen) return Promise.resolve(live);
+    if (!this.opening) {
+      const refusal = this.host.admits();
+      if (refusal) return Promise.reject(refusal);
+      this.opening = this.open().finally(() => {
+        this.opening = undefined;
+      });
+    }
+    return within(this.opening, this.host.timeoutMs, signal, this.host.name);
+  }
+
+  /** The upstream's `initialize` result, once the connection is open. */
+  async initialized(signal?: AbortSignal): Promise<JsonObject> {
+    return (await this.ready(signal)).init as JsonObject;
+  }
+
+  /** Opens the connection when the server admits it, ignoring `admits` (the server's own probe). */
+  probe(): Promise<unknown> {
+    if (this.live?.up && this.live.connection?.isOpen) return Promise.resolve();
+    this.opening ??= this.open().finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
+  }
+
+  /** One request of `user`'s (its request `related`), with its progress token made the link's own. */
+  async call(
+    user: LinkUser,
+    related: Id | undefined,
+    method: string,
+    params: JsonObject | undefined,
+    signal?: AbortSignal,
+    name?: string,
+  ): Promise<JsonObject> {
+    const live = await this.ready(signal);
+    const connection = live.connection as UpstreamConnection;
+    const token = progressToken(params);
+    let sent = params;
+    let mapped: number | undefined;
+    if (token !== undefined) {
+      mapped = this.nextToken++;
+      this.progress.set(mapped, { user, token, related });
+      sent = { ...params, _meta: { ...(params?._meta as JsonObject), progressToken: mapped } };
+    }
+    // Out of the calls in flight as its answer is read: a server request written after the answer
+    // (even in the same read) then finds no call to tie it to.
+    const { id, result } = connection.send(method, sent, signal, () => {
+      live.calls.delete(id);
+      if (mapped !== undefined) this.progress.delete(mapped);
+    });
+    live.calls.set(id, { user, related, name });
+    return result;
+  }
+
+  /**
+   * A list page. On a connection several sessions share, the same page is fetched once and reused
+   * until the server announces a change (or briefly, for servers that announce nothing); each
+   * caller's pipeline still filters and checks it.
+   */
+  list(
+    user: LinkUser,
+    related: Id | undefined,
+    method: string,
+    cursor: string | undefined,
+    signal?: AbortSignal,
+  ) {
+    const params = cursor ? { cursor } : undefined;
+    if (this.host.isolation === "per_session") return this.call(user, related, method, params, signal);
+    const key = `${method}\u0000${cursor ?? ""}`;
+    const hit = this.lists.get(key);
+    if (hit && Date.now() - hit.at < LIST_CACHE_MS) return hit.result;
+    const result = this.call(user, related, method, params);
+    this.lists.set(key, { at: Date.now(), result });
+    result.catch(() => {
+      if (this.lists.get(key)?.result === result) this.lists.delete(key);
+    });
+    return result;
+  }
+
+  /** Subscribes upstream for the first subscriber of a URI; later ones only join the fan-out. */
+  async subscribe(
+    user: LinkUser,
+    related: Id | undefined,
+    params: JsonObject,
+    signal?: AbortSignal,
+  ): Promise<JsonObject> {
+    const uri = String(params.uri);
+    const subscribers = this.subscriptions.get(uri);
+    if (subscribers && subscribers.size > 0) {
+      subscribers.add(user);
+      return {};
+    }
+    const result = await this.call(user, related, "resources/subscribe", params, signal);
+    if (this.users.has(user)) {
+      const set = this.subscriptions.get(uri) ?? new Set<LinkUser>();
+      set.add(user);
+      this.subscriptions.set(uri, set);
+    }
+    return result;
+  }
+
+  /** Unsubscribes upstream when the last subscriber of a URI leaves. */
+  async unsubscribe(
+    user: LinkUser,
+    related: Id | undefined,
+    params: JsonObject,
+    signal?: AbortSignal,
+  ): Promise<JsonObject> {
+    const uri = String(params.uri);
+    const subscribers = this.subscriptions.get(uri);
+    if (!subscribers?.delete(user) || subscribers.size > 0) return {};
+    this.subscriptions.delete(uri);
+    return this.call(user, related, "resources/unsubscribe", params, signal);
+  }
+
+  /** A notification of the client's to its server (roots changed), for a link of its own only. */
+  notify(method: string): void {
+    if (this.host.isolation === "per_session") void this.live?.connection?.notify(method);
+  }
+
+  /** Closes the connection as the gateway's own decision (no crash); the link may open again. */
+  async drop(): Promise<void> {
+    await this.live?.connection?.close();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.live?.connection?.close();
+  }
+
+  private async open(): Promise<Live> {
+    const wait = this.notBefore - Date.now();
+    if (wait > 0) await delay(wait, undefined, { ref: false });
+    if (this.closed) throw upstreamUnavailable(this.host.name, "upstream_unavailable", "connection closed");
+    const live: Live = {
+      connection: undefined,
+      init: undefined,
+      up: false,
+      openedAt: Date.now(),
+      calls: new Map(),
+      asked: new Map(),
+    };
+    let opened: { connection: UpstreamConnection; init: JsonObject };
+    try {
+      opened = await this.host.connect(this, {
+        onRequest: (request) => this.request(live, request),
+        onNotification: (n) => this.notification(live, n),
+        onClose: (expected) => this.closedUnder(live, expected),
+      });
+    } catch (err) {
+      this.host.openFailed(err);
+      throw err;
+    }
+    live.connection = opened.connection;
+    live.init = opened.init;
+    this.lastInit = opened.init;
+    // Delivered before any request: a server that registers tools once initialized (server-everything's
+    // sampling tools) would otherwise see a call race ahead of the handshake's end.
+    await opened.connection.notify("notifications/initialized");
+    if (this.closed || !opened.connection.isOpen) {
+      void opened.connection.close();
+      throw upstreamUnavailable(this.host.name, "upstream_unavailable", "connection closed");
+    }
+    live.up = true;
+    this.live = live;
+    this.lists.clear();
+    // Subscriptions are held per connection: a new process knows none of them.
+    for (const uri of this.subscriptions.keys())
+      void opened.connection.request("resources/subscribe", { uri }).catch(() => undefined);
+    return live;
+  }
+
+  private closedUnder(live: Live, expected: boolean): void {
+    // A close before `initialize` answered is a failed start, reported by `open`.
+    if (!live.up) return;
+    live.up = false;
+    if (this.live === live) this.live = undefined;
+    if (expected || this.closed) return;
+    const calls = [...live.calls.values()];
+    const callers = new Set(calls.map((c) => callerId(c.user.principal)));
+    const only = callers.size === 1 ? calls[calls.length - 1] : undefined;
+    this.crashedBefore = true;
+    if (Date.now() - live.openedAt > STABLE_MS) this.crashes = 0;
+    // A process that dies on its own waits longer each time. One that died under calls restarts at
+    // once: its callers owe nothing to a backoff, and a caller who keeps crashing it is the kill
+    // rule's to stop, not everyone's to wait for (each such restart needs a call to cause it).
+    if (calls.length === 0) this.crashes++;
+    this.notBefore = Date.now() + crashDelay(this.crashes);
+    this.host.crashed({
+      inFlight: calls.length,
+      caller: only?.user.principal,
+      session: only?.user.id,
+      tool: only?.name,
+    });
+    // Restarted now, not by the next call: one restart for every caller of a shared connection, and
+    // a launch the supply-chain checks now refuse is found at once (the server is then blocked).
+    if (this.keepOpen || this.users.size > 0) void this.ready().catch(() => undefined);
+  }
+
+  /** The caller a message with no caller's id can be meant for: its only session, or only call. */
+  private soleCaller(live: Live): { user: LinkUser; related: Id | undefined } | undefined {
+    if (this.host.isolation === "per_session") {
+      const [user] = this.users;
+      if (!user) return undefined;
+      let related: Id | undefined;
+      for (const c of live.calls.values()) related = c.related;
+      return { user, related };
+    }
+    if (live.calls.size !== 1) return undefined;
+    const call = live.calls.values().next().value as Call;
+    return { user: call.user, related: call.related };
+  }
+
+  private request(live: Live, request: Request): Promise<JsonObject> {
+    if (request.method === "ping") return Promise.resolve({});
+    // Roots are one client's folders: a connection several sessions share has none to ask for.
+    if (request.method === "roots/list" && this.host.isolation !== "per_session")
+      return Promise.reject(methodNotFound(request.method));
+    const target = this.soleCaller(live);
+    if (!target) {
+      this.host.unattributable(request.method);
+      return Promise.reject(
+        new GatewayError(
+          ErrorCode.InvalidRequest,
+          "unattributable",
+          "no single caller this request belongs to: the gateway relays it only during one call",
+        ),
+      );
+    }
+    live.asked.set(request.id, target.user);
+    return target.user
+      .serverRequest(this.host.name, request, target.related)
+      .finally(() => live.asked.delete(request.id));
+  }
+
+  private notification(live: Live, n: Notification): void {
+    const params = n.params ?? {};
+    switch (n.method) {
+      case "notifications/progress": {
+        const p =
+          typeof params.progressToken === "number" ? this.progress.get(params.progressToken) : undefined;
+        if (p)
+          p.user.serverNotification(
+            this.host.name,
+            { ...n, params: { ...params, progressToken: p.token } },
+            p.related,
+          );
+        return;
+      }
+      case "notifications/cancelled": {
+        const user = live.asked.get(params.requestId as Id);
+        if (user) user.serverNotification(this.host.name, n, undefined);
+        return;
+      }
+      case "notifications/resources/updated": {
+        // A session's own connection: what its server says is for it, subscribed or not.
+        if (this.host.isolation === "per_session") break;
+        const subscribers = typeof params.uri === "string" ? this.subscriptions.get(params.uri) : undefined;
+        for (const user of subscribers ?? []) user.serverNotification(this.host.name, n, undefined);
+        return;
+      }
+      case "notifications/tools/list_changed":
+      case "notifications/prompts/list_changed":
+      case "notifications/resources/list_changed":
+        this.forgetLists(n.method);
+        for (const user of this.users) user.serverNotification(this.host.name, n, undefined);
+        return;
+    }
+    const target = this.soleCaller(live);
+    if (target) target.user.serverNotification(this.host.name, n, target.related);
+    else
+      this.host.log.debug(
+        { server: this.host.name, method: n.method },
+        "notification for no single caller: dropped",
+      );
+  }
+
+  private forgetLists(changed: string): void {
+    const kind = changed.split("/")[1] as string;
+    for (const key of this.lists.keys()) if (key.startsWith(`${kind}/`)) this.lists.delete(key);
+  }
+}
+
+/** Reopen at once, unless the process keeps dying on its own: then longer each time, up to 5 s. */
+function crashDelay(crashes: number): number {
+  return crashes <= 1 ? 0 : Math.min(CRASH_DELAY_MAX_MS, 250 * 2 ** (crashes - 2));
+}
+
+/** `opening` within `ms`, or -32005 `upstream_timeout`; an aborted caller stops waiting. */
+function within<T>(
+  opening: Promise<T>,
+  ms: number,
+  signal: AbortSignal | undefined,
+  server: string,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(upstreamUnavailable(server, "upstream_timeout", "not restarted in time")),
+      ms,
+    );
+    timer.unref();
+    const abort = () => reject(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
+    signal?.addEventListener("abort", abort, { once: true });
+    opening.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", abort);
+    });
+  });
+}
+
+function progressToken(params: JsonObject | undefined): string | number | undefined {
+  const meta = params?._meta;
+  if (!isObject(meta)) return undefined;
+  const token = meta.progressToken;
+  return typeof token === "string" || typeof token === "number" ? token : undefined;
+}
