@@ -1,4 +1,4 @@
-// node --import tsx bench/profile.ts [--calls 20000 --sessions 8 --bytes 256 --top 20]
+// node --import tsx bench/profile.ts [--calls 20000 --sessions 8 --bytes 256 --top 20 --perf --base-dir DIR]
 // Where mcp-warden's CPU goes on a forwarded tools/call: the gateway (the default config of
 // bench/run.ts: audit on SQLite, redaction on) runs under `node --cpu-prof`; echo calls go through
 // its /servers/everything/mcp route, one in flight per session; the samples taken while the
@@ -21,6 +21,8 @@ const { values: opts } = parseArgs({
     // Linux perf (task-clock: on-CPU time only) instead of V8's sampler, which samples wall time:
     // on a loaded machine a thread preempted inside a syscall keeps collecting samples there.
     perf: { type: "boolean", default: false },
+    // Profile another checkout's build instead (bench/run.ts --base-dir): a change's before.
+    "base-dir": { type: "string" },
   },
 });
 const calls = Number(opts.calls);
@@ -45,7 +47,7 @@ const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const dir = join(ROOT, "bench", "results", `profile-${stamp}`);
 mkdirSync(dir, { recursive: true });
 const nodeArgs = opts.perf ? ["--perf-basic-prof-only-functions"] : ["--cpu-prof", "--cpu-prof-dir", dir];
-const warden = await wardenTargets({ nodeArgs });
+const warden = await wardenTargets({ nodeArgs, root: opts["base-dir"] });
 const target = warden.server;
 const pid = target.bridgePid as number;
 const sessions = await Promise.all(Array.from({ length: sessionsWanted }, () => target.connect()));
@@ -73,7 +75,8 @@ if (perf) {
 await Promise.all(sessions.map((s) => s.close()));
 await target.stop();
 const header =
-  `mcp-warden /servers/everything/mcp, echo tools/call, ${bytes} B, ${sessionsWanted} sessions × 1 in flight, ` +
+  `mcp-warden${opts["base-dir"] ? ` (build in ${opts["base-dir"]})` : ""} /servers/everything/mcp, echo tools/call, ` +
+  `${bytes} B, ${sessionsWanted} sessions × 1 in flight, ` +
   `${calls} calls in ${(wallMs / 1000).toFixed(1)} s; gateway CPU ${cpuPerCall.toFixed(0)} µs/call ` +
   `(/proc, profiler on)`;
 if (perf) {
@@ -135,15 +138,49 @@ function perfReport(data: string, mainTid: number, title: string, foldedFile: st
       .slice(0, top)
       .map(([k, n], i) => `| ${i + 1} | ${k} | ${pct(n)} |`),
   ];
+  const parts = new Map<string, number>();
+  for (const [stack, n] of folded) {
+    // The innermost frame that names a part decides: a write under the transport is node I/O.
+    let part = "other";
+    for (const frame of stack.split(";").reverse()) {
+      const found = PARTS.find(([, re]) => re.test(frame));
+      if (found) {
+        part = found[0];
+        break;
+      }
+    }
+    parts.set(part, (parts.get(part) ?? 0) + n);
+  }
   return [
     `${title}; perf task-clock (on-CPU time only), ${main} main-thread samples, ` +
       `${other} on other threads (GC, JIT) not in the tables. % of main-thread samples.`,
+    "",
+    ...table(parts, "part of the gateway (innermost frame that names one)"),
     "",
     ...table(self, "self (nearest JS frame)"),
     "",
     ...table(inclusive, "inclusive (JS function and all it called)"),
   ].join("\n");
 }
+
+/** Parts of the gateway by the files their frames come from; the first that matches wins. */
+const PARTS: ReadonlyArray<readonly [string, RegExp]> = [
+  ["audit sink (SQLite, chain)", /dist\/audit\/|better-sqlite3|canonicalize/],
+  ["audit stage (events)", /`(?:callEvents|callEvent|auditCall)`|dist\/pipeline\/stages\/audit/],
+  ["protect (injection, redaction)", /dist\/protect\//],
+  ["policy (guards, access)", /dist\/policy\//],
+  ["supply chain", /dist\/supply\//],
+  ["telemetry (metrics, spans)", /dist\/observability|prom-client|opentelemetry|`recordCall`/],
+  ["upstream stdio (SDK, connection)", /dist\/upstreams\/|modelcontextprotocol\/sdk|npm:zod/],
+  [
+    "node I/O (http, net, streams)",
+    /node:_http|node:net|node:internal\/stream|node:stream|^uv__|node::LibuvStreamWrap|Parser::/,
+  ],
+  ["transport (streamable-http)", /dist\/transports\//],
+  ["session, relay, catalog", /dist\/gateway\//],
+  ["pipeline (compose, other stages)", /dist\/pipeline\//],
+  ["promises, microtasks, timers", /processTicksAndRejections|RunMicrotasks|node:timers/],
+];
 
 /** `JS:*name file:///…/dist/x.js:12:3` → `` `name` dist/x.js:12 `` (`*` optimised, `~` interpreted). */
 function jsName(frame: string): string {
