@@ -41,6 +41,25 @@ interface Profile {
   timeDeltas: number[];
 }
 
+/** Parts of the gateway by the files their frames come from; the first that matches wins. */
+const PARTS: ReadonlyArray<readonly [string, RegExp]> = [
+  ["audit sink (SQLite, chain)", /dist\/audit\/|better-sqlite3|canonicalize/],
+  ["audit stage (events)", /`(?:callEvents|callEvent|auditCall)`|dist\/pipeline\/stages\/audit/],
+  ["protect (injection, redaction)", /dist\/protect\//],
+  ["policy (guards, access)", /dist\/policy\//],
+  ["supply chain", /dist\/supply\//],
+  ["telemetry (metrics, spans)", /dist\/observability|prom-client|opentelemetry|`recordCall`/],
+  ["upstream stdio (SDK, connection)", /dist\/upstreams\/|modelcontextprotocol\/sdk|npm:zod/],
+  [
+    "node I/O (http, net, streams)",
+    /node:_http|node:net|node:internal\/stream|node:stream|^uv__|node::LibuvStreamWrap|Parser::/,
+  ],
+  ["transport (streamable-http)", /dist\/transports\//],
+  ["session, relay, catalog", /dist\/gateway\//],
+  ["pipeline (compose, other stages)", /dist\/pipeline\//],
+  ["promises, microtasks, timers", /processTicksAndRejections|RunMicrotasks|node:timers/],
+];
+
 process.removeAllListeners("warning"); // the SDK client's MaxListenersExceededWarning (bench/README.md)
 
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -162,25 +181,6 @@ function perfReport(data: string, mainTid: number, title: string, foldedFile: st
     ...table(inclusive, "inclusive (JS function and all it called)"),
   ].join("\n");
 }
-
-/** Parts of the gateway by the files their frames come from; the first that matches wins. */
-const PARTS: ReadonlyArray<readonly [string, RegExp]> = [
-  ["audit sink (SQLite, chain)", /dist\/audit\/|better-sqlite3|canonicalize/],
-  ["audit stage (events)", /`(?:callEvents|callEvent|auditCall)`|dist\/pipeline\/stages\/audit/],
-  ["protect (injection, redaction)", /dist\/protect\//],
-  ["policy (guards, access)", /dist\/policy\//],
-  ["supply chain", /dist\/supply\//],
-  ["telemetry (metrics, spans)", /dist\/observability|prom-client|opentelemetry|`recordCall`/],
-  ["upstream stdio (SDK, connection)", /dist\/upstreams\/|modelcontextprotocol\/sdk|npm:zod/],
-  [
-    "node I/O (http, net, streams)",
-    /node:_http|node:net|node:internal\/stream|node:stream|^uv__|node::LibuvStreamWrap|Parser::/,
-  ],
-  ["transport (streamable-http)", /dist\/transports\//],
-  ["session, relay, catalog", /dist\/gateway\//],
-  ["pipeline (compose, other stages)", /dist\/pipeline\//],
-  ["promises, microtasks, timers", /processTicksAndRejections|RunMicrotasks|node:timers/],
-];
 
 /** `JS:*name file:///…/dist/x.js:12:3` → `` `name` dist/x.js:12 `` (`*` optimised, `~` interpreted). */
 function jsName(frame: string): string {
