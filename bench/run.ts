@@ -1,5 +1,7 @@
-// npm run bench [-- --rounds 3 --calls 2000 --warm 2000 --only direct,mcp-proxy,warden-server]
-// Echo calls to server-everything: directly over stdio, through mcp-warden, through mcp-proxy.
+// npm run bench [-- --rounds 3 --calls 2000 --warm 2000 --only direct,mcp-proxy,warden-server,bare
+//                   --modes c1,c8x8 --bytes 256 --base-dir /tmp/base]
+// Echo calls to server-everything: directly over stdio, through mcp-warden, through mcp-proxy,
+// through a relay with no checks (the floor for any bridge).
 // All in one run, rounds interleaved; prints a markdown table and writes bench/results/*.json.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -7,9 +9,23 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { MODES, median, runPhase, type Mode, type PhaseResult } from "./lib/load.js";
 import { CLK_TCK } from "./lib/proc.js";
-import { directTarget, mcpProxyTarget, ROOT, wardenTargets, type Target } from "./lib/targets.js";
+import {
+  bareRelayTarget,
+  directTarget,
+  mcpProxyTarget,
+  ROOT,
+  wardenTargets,
+  type Target,
+} from "./lib/targets.js";
 
-const ALL_TARGETS = ["direct", "warden-server", "warden-aggregate", "mcp-proxy", "mcp-proxy-noes"] as const;
+const ALL_TARGETS = [
+  "direct",
+  "warden-server",
+  "warden-aggregate",
+  "mcp-proxy",
+  "mcp-proxy-noes",
+  "bare",
+] as const;
 
 const { values: opts } = parseArgs({
   options: {
@@ -18,6 +34,11 @@ const { values: opts } = parseArgs({
     warm: { type: "string", default: "2000" },
     "phase-warm": { type: "string", default: "200" },
     only: { type: "string", default: ALL_TARGETS.join(",") },
+    modes: { type: "string", default: MODES.map((m) => m.key).join(",") },
+    bytes: { type: "string", default: "256" },
+    // Another checkout's build (`npx tsc -p tsconfig.build.json` there), measured in the same run as
+    // target warden-base-server: a change's before and after under the same load.
+    "base-dir": { type: "string" },
     "timeout-min": { type: "string", default: "20" },
   },
 });
@@ -25,13 +46,18 @@ const rounds = Number(opts.rounds);
 const calls = Number(opts.calls);
 const warm = Number(opts.warm);
 const phaseWarm = Number(opts["phase-warm"]);
-for (const [k, v] of Object.entries({ rounds, calls, warm, phaseWarm })) {
+const bytes = Number(opts.bytes);
+for (const [k, v] of Object.entries({ rounds, calls, warm, phaseWarm, bytes })) {
   if (!Number.isInteger(v) || v < (k === "rounds" || k === "calls" ? 1 : 0))
     throw new Error(`bad --${k}: ${v}`);
 }
 const only = new Set(opts.only.split(",").map((s) => s.trim()));
 for (const name of only) {
   if (!(ALL_TARGETS as readonly string[]).includes(name)) throw new Error(`unknown target ${name}`);
+}
+const modeKeys = new Set(opts.modes.split(",").map((s) => s.trim()));
+for (const key of modeKeys) {
+  if (!MODES.some((m) => m.key === key)) throw new Error(`unknown mode ${key}`);
 }
 
 const targets: Target[] = [];
@@ -91,15 +117,20 @@ async function main(): Promise<void> {
     if (only.has("warden-server")) targets.push(w.server);
     if (only.has("warden-aggregate")) targets.push(w.aggregate);
   }
+  if (opts["base-dir"] !== undefined) {
+    targets.push((await wardenTargets({ root: opts["base-dir"], name: "warden-base" })).server);
+  }
   if (only.has("mcp-proxy")) targets.push(await mcpProxyTarget({ eventStore: true }));
   if (only.has("mcp-proxy-noes")) targets.push(await mcpProxyTarget({ eventStore: false }));
+  if (only.has("bare")) targets.push(await bareRelayTarget());
   const measured = targets;
 
-  const modesOf = (t: Target): Mode[] => MODES.filter((m) => t.multiSession || m.sessions === 1);
+  const modesOf = (t: Target): Mode[] =>
+    MODES.filter((m) => modeKeys.has(m.key) && (t.multiSession || m.sessions === 1));
   console.error(`bench: warm-up, ${warm} calls per target`);
   for (const t of measured) {
-    await runPhase(t, MODES[0] as Mode, 0, Math.ceil(warm / 2));
-    await runPhase(t, MODES[1] as Mode, 0, Math.floor(warm / 2));
+    await runPhase(t, MODES[0] as Mode, 0, Math.ceil(warm / 2), bytes);
+    await runPhase(t, MODES[1] as Mode, 0, Math.floor(warm / 2), bytes);
   }
 
   const results: PhaseResult[][] = [];
@@ -109,7 +140,7 @@ async function main(): Promise<void> {
     const round: PhaseResult[] = [];
     for (const t of order) {
       for (const m of modesOf(t)) {
-        const res = await runPhase(t, m, phaseWarm, calls);
+        const res = await runPhase(t, m, phaseWarm, calls, bytes);
         round.push(res);
         console.error(
           `bench: round ${r + 1}/${rounds} ${t.name} ${m.key}: p50 ${fmt(res.p50Ms, 3)} ms, ` +
@@ -149,7 +180,7 @@ async function main(): Promise<void> {
 
   const lines: string[] = [];
   lines.push(
-    `Echo tools/call to server-everything; ${rounds} rounds × ${calls} measured calls per cell, medians over rounds ` +
+    `Echo tools/call to server-everything, ${bytes} B messages; ${rounds} rounds × ${calls} measured calls per cell, medians over rounds ` +
       `(bridge CPU range over rounds in parentheses). ${cpus().length} CPUs, node ${process.version}, ` +
       `load average ${fmt(loadAtStart[0], 1)} at start, ${fmt(loadavg()[0], 1)} at end ` +
       `(above the CPU count, other work is competing and the numbers are noisy).`,
@@ -167,36 +198,43 @@ async function main(): Promise<void> {
     );
   }
 
-  // The target from the issue: gateway CPU per call ≤ 0.5 × mcp-proxy's, same server, same client.
-  const ratios: { gateway: string; proxy: string; mode: string; ratio: number; perRound: number[] }[] = [];
-  for (const g of ["warden-server", "warden-aggregate"]) {
-    for (const p of ["mcp-proxy", "mcp-proxy-noes"]) {
+  // The targets of issue 15: gateway CPU per call ≤ 0.5 × mcp-proxy's and ≤ 3 × a relay with no
+  // checks, same server, same client, same run.
+  const BASELINES = [
+    { name: "mcp-proxy", label: "mcp-proxy (defaults)", target: 0.5 },
+    { name: "mcp-proxy-noes", label: "mcp-proxy --no-eventStore", target: 0.5 },
+    { name: "bare", label: "bare relay (no checks)", target: 3 },
+  ];
+  const ratios: { gateway: string; vs: string; mode: string; ratio: number; perRound: number[] }[] = [];
+  for (const g of ["warden-server", "warden-aggregate", "warden-base-server"]) {
+    for (const b of BASELINES) {
       for (const m of MODES) {
         const gs = pick(g, m.key);
-        const ps = pick(p, m.key);
-        if (gs.length === 0 || ps.length === 0) continue;
+        const bs = pick(b.name, m.key);
+        if (gs.length === 0 || bs.length === 0) continue;
         const cpu = (xs: PhaseResult[]) => median(xs.map((x) => x.bridgeCpuUsPerCall as number));
         const perRound = gs.map(
-          (x, i) => (x.bridgeCpuUsPerCall as number) / (ps[i]?.bridgeCpuUsPerCall as number),
+          (x, i) => (x.bridgeCpuUsPerCall as number) / (bs[i]?.bridgeCpuUsPerCall as number),
         );
-        ratios.push({ gateway: g, proxy: p, mode: m.key, ratio: cpu(gs) / cpu(ps), perRound });
+        ratios.push({ gateway: g, vs: b.name, mode: m.key, ratio: cpu(gs) / cpu(bs), perRound });
       }
     }
   }
   if (ratios.length > 0) {
     lines.push(
       "",
-      "Gateway CPU per call ÷ mcp-proxy CPU per call (target ≤ 0.50; per-round ratios in parentheses):",
+      "Gateway CPU per call ÷ the baseline's CPU per call (targets: ≤ 0.50 of mcp-proxy, ≤ 3 of the bare " +
+        "relay; per-round ratios in parentheses):",
       "",
-      "| gateway route | vs | mode | ratio | target met |",
-      "|---|---|---|---:|---|",
+      "| gateway route | vs | mode | ratio | target | met |",
+      "|---|---|---|---:|---:|---|",
     );
     for (const x of ratios) {
       const label = MODES.find((m) => m.key === x.mode)?.label ?? x.mode;
-      const proxy = x.proxy === "mcp-proxy" ? "mcp-proxy (defaults)" : "mcp-proxy --no-eventStore";
+      const b = BASELINES.find((y) => y.name === x.vs) as (typeof BASELINES)[number];
       lines.push(
-        `| ${x.gateway} | ${proxy} | ${label} | ${fmt(x.ratio, 2)} (${x.perRound.map((v) => fmt(v, 2)).join(", ")}) | ` +
-          `${x.ratio <= 0.5 ? "yes" : "**no**"} |`,
+        `| ${x.gateway} | ${b.label} | ${label} | ${fmt(x.ratio, 2)} (${x.perRound.map((v) => fmt(v, 2)).join(", ")}) | ` +
+          `${fmt(b.target, 2)} | ${x.ratio <= b.target ? "yes" : "**no**"} |`,
       );
     }
   }
@@ -222,7 +260,14 @@ async function main(): Promise<void> {
       clkTck: CLK_TCK,
     },
     node: process.version,
-    settings: { rounds, calls, warm, phaseWarm, targets: measured.map((t) => [t.name, t.description]) },
+    settings: {
+      rounds,
+      calls,
+      warm,
+      phaseWarm,
+      bytes,
+      targets: measured.map((t) => [t.name, t.description]),
+    },
     modes: MODES,
     summary,
     ratios,

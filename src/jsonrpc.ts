@@ -90,6 +90,44 @@ export function depthExceeds(value: unknown, limit: number): boolean {
   return false;
 }
 
+/**
+ * Results already serialised on their way out (the audit stage hashes their JSON), so that the
+ * transport writes those very bytes rather than serialising the result a second time. A result
+ * must not change once serialised: the client gets what the audit log recorded.
+ */
+const serialisedResults = new WeakMap<object, string>();
+
+/** `JSON.stringify(result)`, remembered for `messageJson`. */
+export function serialiseResult(result: JsonObject): string {
+  let text = serialisedResults.get(result);
+  if (text === undefined) {
+    text = JSON.stringify(result);
+    serialisedResults.set(result, text);
+  }
+  return text;
+}
+
+const RESPONSE_KEYS = ["jsonrpc", "id", "result"];
+
+/** `JSON.stringify(message)`, reusing the text of a result serialised before (serialiseResult). */
+export function messageJson(message: Message): string {
+  const m = message as { jsonrpc?: unknown; id?: unknown; result?: unknown };
+  const text =
+    typeof m.result === "object" && m.result !== null ? serialisedResults.get(m.result) : undefined;
+  if (
+    text === undefined ||
+    typeof m.jsonrpc !== "string" ||
+    !(typeof m.id === "string" || typeof m.id === "number")
+  ) {
+    return JSON.stringify(message);
+  }
+  // Only a response of exactly these members, in this order, is written as JSON.stringify would.
+  let n = 0;
+  for (const key in m) if (key !== RESPONSE_KEYS[n++]) return JSON.stringify(message);
+  if (n !== RESPONSE_KEYS.length) return JSON.stringify(message);
+  return `{"jsonrpc":${JSON.stringify(m.jsonrpc)},"id":${JSON.stringify(m.id)},"result":${text}}`;
+}
+
 export function errorResponse(id: Id | null, code: number, message: string, data?: unknown): ErrorResponse {
   return data === undefined
     ? { jsonrpc: "2.0", id, error: { code, message } }

@@ -14,8 +14,24 @@ export interface Mode {
 export const MODES: readonly Mode[] = [
   { key: "c1", label: "c=1", sessions: 1, callers: 1 },
   { key: "c16x1", label: "c=16, 1 session", sessions: 1, callers: 16 },
+  // Issue 15's measure: 8 sessions, one call in flight each.
+  { key: "c8x8", label: "c=8, 8 sessions", sessions: 8, callers: 8 },
   { key: "c16x16", label: "c=16, 16 sessions", sessions: 16, callers: 16 },
 ];
+
+/** Plain prose: what the gateway's detectors see in a real result costs them what prose costs. */
+const PROSE = "The quick brown fox jumps over the lazy dog while the committee reviews the report. ";
+
+/**
+ * An echo message of exactly `bytes` ASCII bytes (at least the prefix): the caller and the call's
+ * number first, so every message differs, padded with prose (a run of one letter would be a
+ * base64 candidate to every encoded-text check, which real text is not).
+ */
+export function echoMessage(prefix: string, bytes: number): string {
+  if (prefix.length >= bytes) return prefix;
+  const pad = bytes - prefix.length - 1;
+  return `${prefix} ${PROSE.repeat(Math.ceil(pad / PROSE.length)).slice(0, pad)}`;
+}
 
 export interface PhaseResult {
   target: string;
@@ -46,14 +62,19 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 /** Runs `calls` echo calls with `callers` concurrent callers; returns each call's latency in ms. */
-async function drive(sessions: readonly Session[], callers: number, calls: number): Promise<Float64Array> {
+export async function drive(
+  sessions: readonly Session[],
+  callers: number,
+  calls: number,
+  bytes: number,
+): Promise<Float64Array> {
   const latencies = new Float64Array(calls);
   let next = 0;
   const caller = async (k: number) => {
     const session = sessions[k % sessions.length] as Session;
     for (let i = next++; i < calls; i = next++) {
       const t0 = performance.now();
-      await session.call(`bench ${k} ${i}`);
+      await session.call(echoMessage(`bench ${k} ${i}`, bytes));
       latencies[i] = performance.now() - t0;
     }
   };
@@ -89,16 +110,17 @@ export async function runPhase(
   mode: Mode,
   warm: number,
   calls: number,
+  bytes: number,
 ): Promise<PhaseResult> {
   const sessions = await Promise.all(Array.from({ length: mode.sessions }, () => target.connect()));
   try {
-    await drive(sessions, mode.callers, warm > 0 ? Math.max(warm, 50 * mode.sessions) : 0);
+    await drive(sessions, mode.callers, warm > 0 ? Math.max(warm, 50 * mode.sessions) : 0, bytes);
     // Let trailing work (SSE stream setup, GC of the warm-up) settle before the first snapshot.
     await new Promise((r) => setTimeout(r, 100));
     const upstream = target.upstreamPids();
     const before = snapshot(target, upstream);
     const t0 = performance.now();
-    const latencies = await drive(sessions, mode.callers, calls);
+    const latencies = await drive(sessions, mode.callers, calls, bytes);
     const wallMs = performance.now() - t0;
     const after = snapshot(target, upstream);
     const bridgeRss = target.bridgePid === undefined ? null : (rssMiB(target.bridgePid) ?? null);

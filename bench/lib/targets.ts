@@ -27,6 +27,7 @@ function binOf(pkg: string, name: string): string {
 export const EVERYTHING_JS = binOf("@modelcontextprotocol/server-everything", "mcp-server-everything");
 export const MCP_PROXY_JS = binOf("mcp-proxy", "mcp-proxy");
 export const WARDEN_JS = join(ROOT, "bin", "mcp-warden.js");
+export const BARE_RELAY_TS = join(ROOT, "bench", "lib", "bare-relay.ts");
 /** The upstream command line shared by every target. */
 export const UPSTREAM = { command: process.execPath, args: [EVERYTHING_JS, "stdio"] };
 
@@ -233,13 +234,46 @@ export async function mcpProxyTarget(options: { eventStore: boolean }): Promise<
   );
 }
 
+/** The floor: a relay with no checks (bare-relay.ts), one upstream per session like mcp-warden. */
+export async function bareRelayTarget(): Promise<BridgeTarget> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", BARE_RELAY_TS, String(port), UPSTREAM.command, ...UPSTREAM.args],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const bridge = new Bridge("bare", child);
+  try {
+    await waitFor(`bare relay on port ${port}`, 30_000, async () => (bridge.check(), tcpOpen(port)));
+  } catch (err) {
+    await bridge.stop();
+    throw bridge.fail(String(err));
+  }
+  return bridgeTarget(
+    bridge,
+    "bare",
+    "bench/lib/bare-relay.ts: HTTP to stdio with no checks, one upstream per session",
+    new URL(`http://127.0.0.1:${port}/mcp`),
+    "echo",
+  );
+}
+
 export interface Warden {
   server: BridgeTarget;
   aggregate: BridgeTarget;
 }
 
-/** One mcp-warden process, two targets: its per-server route and its aggregate route. */
-export async function wardenTargets(): Promise<Warden> {
+/**
+ * One mcp-warden process, two targets: its per-server route and its aggregate route. `nodeArgs`
+ * go to its node (`--cpu-prof` for bench/profile.ts); `root` is another checkout's build to run
+ * (its `bin/mcp-warden.js`), and `name` prefixes the targets' names (`warden-base-server`).
+ */
+export async function wardenTargets(
+  options: { nodeArgs?: readonly string[]; root?: string; name?: string } = {},
+): Promise<Warden> {
+  const name = options.name ?? "warden";
+  const wardenJs = options.root === undefined ? WARDEN_JS : join(options.root, "bin", "mcp-warden.js");
+  const build = options.root === undefined ? "" : ` (build in ${options.root})`;
   const dir = mkdtempSync(join(tmpdir(), "warden-bench-"));
   const config = join(dir, "warden.yaml");
   writeFileSync(
@@ -255,11 +289,11 @@ export async function wardenTargets(): Promise<Warden> {
       "",
     ].join("\n"),
   );
-  const child = spawn(process.execPath, [WARDEN_JS, "start", "-c", config], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), wardenJs, "start", "-c", config], {
     cwd: dir,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const bridge = new Bridge("mcp-warden", child);
+  const bridge = new Bridge(name, child);
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   let listening: URL | undefined;
   if (child.stderr) {
@@ -293,15 +327,15 @@ export async function wardenTargets(): Promise<Warden> {
   }
   const server = bridgeTarget(
     bridge,
-    "warden-server",
-    "mcp-warden /servers/everything/mcp, tool echo",
+    `${name}-server`,
+    `mcp-warden${build} /servers/everything/mcp, tool echo`,
     new URL("/servers/everything/mcp", base),
     "echo",
   );
   const aggregate = bridgeTarget(
     bridge,
-    "warden-aggregate",
-    "mcp-warden /mcp (aggregate), tool everything__echo",
+    `${name}-aggregate`,
+    `mcp-warden${build} /mcp (aggregate), tool everything__echo`,
     new URL("/mcp", base),
     "everything__echo",
   );

@@ -35,8 +35,25 @@ export function eventMac(key: Uint8Array, event: Omit<StoredEvent, "hash">): str
 
 /** Places `event` after `head`: the stored form, and the new head. */
 export function chain(key: Uint8Array, head: ChainHead, event: AuditEvent): StoredEvent {
-  const linked = { ...event, seq: head.seq + 1, prev_hash: head.hash };
-  return { ...linked, hash: eventMac(key, linked) };
+  const linked = copyOf(event) as Record<string, unknown>;
+  linked.seq = head.seq + 1;
+  linked.prev_hash = head.hash;
+  // The MAC is of everything but `hash`, which joins the same object last.
+  linked.hash = eventMac(key, linked as Omit<StoredEvent, "hash">);
+  return linked as unknown as StoredEvent;
+}
+
+/**
+ * A shallow copy with the members of `{ ...value }`, in the same order: Object.assign copies an
+ * event of sixteen members several times faster than a spread does (bench/README.md, the hot
+ * path). A `__proto__` member (an event read back from a file) would set the copy's prototype
+ * there instead of being copied: such a value is spread.
+ */
+function copyOf(value: object): Record<string, unknown> {
+  return (Object.hasOwn(value, "__proto__") ? { ...value } : Object.assign({}, value)) as Record<
+    string,
+    unknown
+  >;
 }
 
 /** Places a batch after `head`, in order: the stored events (non-empty batch: the last is the new head). */

@@ -71,4 +71,9 @@ export interface CallContext {
   traceId?: string;
   /** Set by the protect stage: what it found (counts by type, never values), for audit and metrics. */
   findings?: Findings;
+  /**
+   * Set by the protect stage when it redacted the arguments and found nothing to redact: the
+   * arguments as forwarded are then already as the audit log records them (Protector.auditArguments).
+   */
+  argumentsClean?: boolean;
 }

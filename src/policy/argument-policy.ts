@@ -29,6 +29,8 @@ interface ServerArguments {
 export class ArgumentPolicy {
   private readonly servers: ReadonlyMap<string, ServerArguments>;
   private readonly plans = new Map<string, ArgumentPlan>();
+  /** The same plans by schema object (a listed definition's), held no longer than the definition is. */
+  private readonly plansBySchema = new WeakMap<object, Map<string, ArgumentPlan>>();
 
   /** `owned`: the gateway's owned files, compiled once for the config (ownedFilesOf). */
   constructor(config: Config, owned: OwnedFiles = ownedFilesOf(config)) {
@@ -83,12 +85,23 @@ export class ArgumentPolicy {
   }
 
   private plan(server: string, tool: string, inputSchema: unknown, compiled: ServerArguments): ArgumentPlan {
+    // A session asks with the same schema object on every call until its server lists anew: found
+    // by identity first, so that the schema is not serialised for the key on each call.
+    const schemaObject = typeof inputSchema === "object" && inputSchema !== null ? inputSchema : undefined;
+    const bySchema = schemaObject && this.plansBySchema.get(schemaObject);
+    const known = bySchema?.get(`${server}\u0000${tool}`);
+    if (known) return known;
     const key = `${server}\u0000${tool}\u0000${inputSchema === undefined ? "" : JSON.stringify(inputSchema)}`;
     let plan = this.plans.get(key);
     if (!plan) {
       plan = argumentPlan(inputSchema, compiled.declared.get(tool) ?? compiled.declared.get("*"));
       if (this.plans.size >= PLAN_CACHE_MAX) this.plans.clear();
       this.plans.set(key, plan);
+    }
+    if (schemaObject) {
+      const map = bySchema ?? new Map<string, ArgumentPlan>();
+      if (!bySchema) this.plansBySchema.set(schemaObject, map);
+      map.set(`${server}\u0000${tool}`, plan);
     }
     return plan;
   }

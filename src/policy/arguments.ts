@@ -98,6 +98,9 @@ const PATH_LIKE = /^[ \t"']*(?:\/|~(?:\/|$)|\.\.?(?:\/|$))[^\n\r]*$/;
  */
 export function fileUriReadings(value: string): string[] | undefined {
   const trimmed = trimEnds(value, isC0OrSpace);
+  // Nothing but a `file` scheme parses to a file: URI (without a base, no scheme is no URL), and a
+  // failed parse throws an error whose making costs more than every other check of the call.
+  if (!hasFileScheme(trimmed)) return undefined;
   // The scheme as the parser sees it: the first characters once tabs and newlines are dropped.
   const scheme = trimmed.slice(0, 64).replace(/[\t\n\r]/g, "");
   let href: string | undefined;
@@ -113,6 +116,25 @@ export function fileUriReadings(value: string): string[] | undefined {
   if (href === undefined && !/^file:/i.test(scheme)) return undefined;
   const cleaned = trimmed.replace(/[\t\n\r]/g, "");
   return [...new Set([value, cleaned, ...(href !== undefined ? [href] : [])])];
+}
+
+const FILE_SCHEME = [0x66, 0x69, 0x6c, 0x65]; // "file", lower case
+
+/**
+ * Whether `trimmed` (C0 controls and spaces already trimmed from its ends) starts with `file:` as a
+ * WHATWG URL parser reads it: tabs and newlines dropped anywhere, the scheme's ASCII case folded.
+ */
+function hasFileScheme(trimmed: string): boolean {
+  let matched = 0;
+  for (let i = 0; i < trimmed.length; i++) {
+    const c = trimmed.charCodeAt(i);
+    if (c === 0x09 || c === 0x0a || c === 0x0d) continue;
+    if (matched === FILE_SCHEME.length) return c === 0x3a;
+    // `| 0x20` folds an ASCII capital to its small letter; only F, I, L, E (and f, i, l, e) land on these.
+    if ((c | 0x20) !== FILE_SCHEME[matched]) return false;
+    matched++;
+  }
+  return false;
 }
 
 /** The kind a property name suggests: its last word (`outputFile`, `base_url`) or its last two joined (`fileName`). */

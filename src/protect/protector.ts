@@ -63,13 +63,15 @@ export class Protector {
   /**
    * Arguments as the audit log records them: every string redacted whatever `redact_arguments`
    * says, as JSON cut to `maxBytes`. Never throws: what cannot be inspected is not recorded.
+   * `clean`: these arguments already passed `arguments` here and nothing was redacted, so a second
+   * pass would find nothing and change nothing; they are recorded as they are.
    */
-  auditArguments(args: Json, maxBytes: number): string | undefined {
+  auditArguments(args: Json, maxBytes: number, clean = false): string | undefined {
     if (maxBytes === 0) return undefined;
     try {
       const findings: Findings = { redacted: {}, signals: [], binary: [] };
       const text = JSON.stringify(
-        mapStrings(args, this.options.maxResultBytes, (t) => this.redactText(t, findings)),
+        clean ? args : mapStrings(args, this.options.maxResultBytes, (t) => this.redactText(t, findings)),
       );
       if (text.length <= maxBytes / 3 || Buffer.byteLength(text) <= maxBytes) return text;
       // Cut on a character boundary, by bytes.

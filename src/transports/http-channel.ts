@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { ClientChannel } from "../gateway/relay.js";
-import type { Id, Message } from "../jsonrpc.js";
+import { messageJson, type Id, type Message } from "../jsonrpc.js";
 import { openEventStream, writeComment, writeEvent } from "./sse.js";
 
 /** Events kept per session for replay and for delivery once the GET stream opens. */
@@ -79,7 +79,10 @@ export class ResponseStream {
 
   private finishCollected(): void {
     this.res.writeHead(200, { ...this.headers, "content-type": "application/json" });
-    this.res.end(JSON.stringify(this.batch ? this.collected : this.collected[0]));
+    const body = this.batch
+      ? `[${this.collected.map(messageJson).join(",")}]`
+      : messageJson(this.collected[0] as Message);
+    this.res.end(body);
     this.mode = "done";
   }
 }

@@ -1,5 +1,5 @@
 import type { ServerResponse } from "node:http";
-import type { Message } from "../jsonrpc.js";
+import { messageJson, type Message } from "../jsonrpc.js";
 
 /**
  * Server-sent events for MCP messages. The SDK's server transport is not used downstream (see
@@ -17,7 +17,7 @@ export function openEventStream(res: ServerResponse, headers: Record<string, str
 }
 
 export function writeEvent(res: ServerResponse, message: Message, id?: string): void {
-  res.write(`${id === undefined ? "" : `id: ${id}\n`}event: message\ndata: ${JSON.stringify(message)}\n\n`);
+  res.write(`${id === undefined ? "" : `id: ${id}\n`}event: message\ndata: ${messageJson(message)}\n\n`);
 }
 
 export function writeComment(res: ServerResponse, text: string): void {

@@ -177,6 +177,11 @@ describe("audit sinks after real calls", () => {
     assert.equal(read.result_sha256, createHash("sha256").update(body).digest("hex"));
   });
 
+  test("arguments that protection passed clean are recorded as the call wrote them", () => {
+    const read = sqliteEvents().find((e) => e.tool === "read_text_file") as Event;
+    assert.equal(read.args, JSON.stringify({ path: join(dir, "files", "notes.txt") }));
+  });
+
   test("audit verify: every readable sink's chain and checkpoints hold", async () => {
     const r = await runCli(["audit", "verify", "-c", gw.configFile, "--json"], { cwd: gw.dir });
     assert.equal(r.code, 0, r.stdout + r.stderr);

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import fc from "fast-check";
-import { chain, EMPTY_HEAD, GENESIS } from "../../src/audit/chain.js";
+import { chain, EMPTY_HEAD, eventMac, GENESIS } from "../../src/audit/chain.js";
 import type { Checkpoint } from "../../src/audit/checkpoints.js";
 import { auditEvent, type StoredEvent } from "../../src/audit/event.js";
 import { verifyEvents } from "../../src/audit/verify.js";
@@ -41,6 +41,18 @@ test("the first event links to the genesis hash and seq 1", () => {
   assert.equal(first?.seq, 1);
   assert.equal(first?.prev_hash, GENESIS);
   assert.match(first?.hash ?? "", /^[0-9a-f]{64}$/);
+});
+
+test("a stored event is the event's members in their order, then seq, prev_hash and hash", () => {
+  const event = auditEvent({ event: "tool_call", status: "ok", tool: "t", detail: { n: 1 } });
+  const stored = chain(key, { seq: 4, hash: "a".repeat(64) }, event);
+  const linked = { ...event, seq: 5, prev_hash: "a".repeat(64) };
+  assert.equal(JSON.stringify(stored), JSON.stringify({ ...linked, hash: eventMac(key, linked) }));
+  // A `__proto__` member (an event read back from a file) is a member like any other.
+  const odd = JSON.parse('{"id":"x","ts":"t","event":"audit","__proto__":{"a":1}}') as typeof event;
+  const s = chain(key, EMPTY_HEAD, odd);
+  assert.deepEqual(Object.keys(s), ["id", "ts", "event", "__proto__", "seq", "prev_hash", "hash"]);
+  assert.equal(Object.getPrototypeOf(s), Object.prototype);
 });
 
 test("an untouched chain verifies", async () => {

@@ -1,6 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { depthExceeds, invalidMessage } from "../../src/jsonrpc.js";
+import {
+  depthExceeds,
+  invalidMessage,
+  messageJson,
+  serialiseResult,
+  type JsonObject,
+  type Message,
+} from "../../src/jsonrpc.js";
 import { RequestGuard } from "../../src/transports/guard.js";
 import { parseConfig } from "../../src/config/load.js";
 import type { IncomingMessage } from "node:http";
@@ -25,6 +32,30 @@ test("invalidMessage accepts the four JSON-RPC shapes and rejects the rest", () 
   ]) {
     assert.notEqual(invalidMessage(bad), undefined, JSON.stringify(bad));
   }
+});
+
+test("messageJson writes what JSON.stringify writes, reusing a result's text serialised before", () => {
+  const result: JsonObject = {
+    content: [{ type: "text", text: 'Echo: "quoted" \u2028 \ud800 ü' }],
+    isError: false,
+  };
+  const other: JsonObject = { x: 1 };
+  assert.equal(serialiseResult(result), JSON.stringify(result));
+  const messages = [
+    { jsonrpc: "2.0", id: 7, result },
+    { jsonrpc: "2.0", id: 'a"b', result },
+    { jsonrpc: "2.0", id: 7, result: other }, // never serialised before
+    { id: 7, jsonrpc: "2.0", result }, // another member order
+    { jsonrpc: "2.0", id: 7, result, extra: 1 },
+    { jsonrpc: "2.0", result, id: 7 },
+    { jsonrpc: "2.0", id: null, error: { code: 1, message: "m" } },
+    { jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: 1 } },
+  ] as unknown as Message[];
+  for (const m of messages) assert.equal(messageJson(m), JSON.stringify(m));
+  // The text reused is the one the audit stage hashed, even were the object changed afterwards.
+  const before = JSON.stringify({ jsonrpc: "2.0", id: 1, result });
+  result.isError = true;
+  assert.equal(messageJson({ jsonrpc: "2.0", id: 1, result } as Message), before);
 });
 
 test("depthExceeds bounds nesting without recursion", () => {

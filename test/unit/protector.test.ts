@@ -37,6 +37,18 @@ test("default arguments policy blocks sensitive data with -32006 and its counts,
   assert.deepEqual(protector.arguments({ q: "weather in Paris" }, fresh()), { q: "weather in Paris" });
 });
 
+test("audit arguments: a clean pass is recorded as forwarded, the same text a second redaction gives", () => {
+  const args = { q: "weather in Paris", n: [1, { deep: "ok ü \u2028" }], flag: null };
+  const findings = fresh();
+  const forwarded = protector.arguments(args, findings);
+  assert.deepEqual(findings.redacted, {});
+  assert.equal(protector.auditArguments(forwarded, 4096, true), protector.auditArguments(args, 4096));
+  assert.equal(protector.auditArguments(forwarded, 20, true), protector.auditArguments(args, 20));
+  // Not clean (redaction off, or something found): the audit log redacts on its own.
+  const email = "bob" + "@mail.example.org";
+  assert.match(protector.auditArguments({ to: email }, 4096) ?? "", /\[REDACTED:email\]/);
+});
+
 test("a result too large to inspect is refused, not passed through", () => {
   const small = parseConfig(
     "protect: { max_result_bytes: 1024 }\nservers:\n  - name: s\n    command: x\n",

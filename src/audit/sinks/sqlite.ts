@@ -33,7 +33,11 @@ export class SqliteSink implements AuditSink {
     this.write = db.transaction((events: readonly AuditEvent[]): StoredEvent[] => {
       const head = (this.head.get() as ChainHead | undefined) ?? EMPTY_HEAD;
       const stored = chainAll(this.key, head, events);
-      for (const e of stored) this.insert.run({ ...columns(e), body: JSON.stringify(e) });
+      for (const e of stored) {
+        const row: Record<string, unknown> = columns(e);
+        row.body = JSON.stringify(e);
+        this.insert.run(row);
+      }
       const top = stored[stored.length - 1];
       if (top) this.marks.noteInTransaction("head", [{ sink: this.id, seq: top.seq, hash: top.hash }]);
       return stored;

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { auditEvent, type AuditEvent, type AuditEventType, type AuditPrincipal } from "../../audit/event.js";
 import type { AuditLog } from "../../audit/log.js";
 import { ErrorCode, GatewayError, PeerRpcError } from "../../errors.js";
-import type { Json } from "../../jsonrpc.js";
+import { serialiseResult, type Json } from "../../jsonrpc.js";
 import type { Principal } from "../../auth/principal.js";
 import type { Protector } from "../../protect/protector.js";
 import type { Interceptor } from "../compose.js";
@@ -77,6 +77,51 @@ export function principalFields(p: Principal): AuditPrincipal {
   };
 }
 
+/** What every event of one call records, whatever its outcome. */
+interface CallFields {
+  readonly principal: AuditPrincipal;
+  readonly session: string;
+  readonly request_id: string | number;
+  readonly method: string;
+  readonly server: string | undefined;
+  readonly tool: string | undefined;
+  readonly trace_id: string | undefined;
+}
+
+type Outcomes = Pick<
+  AuditEvent,
+  "event" | "args" | "status" | "reason" | "detail" | "result_bytes" | "result_sha256"
+>;
+
+/**
+ * One event of a call, its members in the order they always had (the call's, its timing, its
+ * outcome). Written out rather than spread: spreading these objects cost several µs a call.
+ */
+function callEvent(
+  c: CallFields,
+  timing: { started_at: string; duration_ms: number } | undefined,
+  o: Outcomes,
+): AuditEvent {
+  return auditEvent({
+    principal: c.principal,
+    session: c.session,
+    request_id: c.request_id,
+    method: c.method,
+    server: c.server,
+    tool: c.tool,
+    trace_id: c.trace_id,
+    started_at: timing?.started_at,
+    duration_ms: timing?.duration_ms,
+    event: o.event,
+    args: o.args,
+    status: o.status,
+    reason: o.reason,
+    detail: o.detail,
+    result_bytes: o.result_bytes,
+    result_sha256: o.result_sha256,
+  });
+}
+
 function callEvents(
   ctx: CallContext,
   outcome: Outcome | undefined,
@@ -90,7 +135,7 @@ function callEvents(
   const endedAt = Date.now();
   const args = isCall ? plan.params?.arguments : undefined;
   const protector = isCall ? protectors.get(plan.server) : undefined;
-  const base = {
+  const base: CallFields = {
     principal: principalFields(ctx.principal),
     session: ctx.sessionId,
     request_id: ctx.request.id,
@@ -104,13 +149,13 @@ function callEvents(
     duration_ms: endedAt - ctx.startedAt,
   };
   const recordedArgs =
-    args !== undefined && protector ? protector.auditArguments(args as Json, maxArgsBytes) : undefined;
+    args !== undefined && protector
+      ? protector.auditArguments(args as Json, maxArgsBytes, ctx.argumentsClean === true)
+      : undefined;
   const events: AuditEvent[] = [];
   if (error instanceof GatewayError) {
     events.push(
-      auditEvent({
-        ...base,
-        ...timing,
+      callEvent(base, timing, {
         event: "denied",
         args: recordedArgs,
         status: "denied",
@@ -121,9 +166,7 @@ function callEvents(
   } else if (error !== undefined) {
     const cancelled = ctx.signal.aborted;
     events.push(
-      auditEvent({
-        ...base,
-        ...timing,
+      callEvent(base, timing, {
         event: EVENT_OF[ctx.method] ?? "call",
         args: recordedArgs,
         status: cancelled ? "cancelled" : "error",
@@ -132,11 +175,10 @@ function callEvents(
       }),
     );
   } else if (outcome?.kind === "result") {
-    const body = Buffer.from(JSON.stringify(outcome.result));
+    // The very text the transport then sends (serialiseResult): serialised once, hashed as sent.
+    const body = Buffer.from(serialiseResult(outcome.result));
     events.push(
-      auditEvent({
-        ...base,
-        ...timing,
+      callEvent(base, timing, {
         event: EVENT_OF[ctx.method] ?? "call",
         args: recordedArgs,
         status: outcome.result.isError === true ? "tool_error" : "ok",
@@ -148,13 +190,12 @@ function callEvents(
   const f = ctx.findings;
   if (f && Object.keys(f.redacted).length > 0) {
     events.push(
-      auditEvent({ ...base, event: "redacted", status: "ok", detail: { types: { ...f.redacted } } }),
+      callEvent(base, undefined, { event: "redacted", status: "ok", detail: { types: { ...f.redacted } } }),
     );
   }
   if (f && f.signals.length > 0) {
     events.push(
-      auditEvent({
-        ...base,
+      callEvent(base, undefined, {
         event: "injection",
         status: "ok",
         detail: { signals: [...new Set(f.signals.map((s) => s.kind))] },

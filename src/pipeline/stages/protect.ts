@@ -20,6 +20,8 @@ export function protect(protectors: ReadonlyMap<string, Protector>): Interceptor
       const args = plan.params?.arguments;
       if (args !== undefined && (ctx.method === "tools/call" || ctx.method === "prompts/get")) {
         plan.params = { ...plan.params, arguments: guarded(() => protector.arguments(args, findings)) };
+        ctx.argumentsClean =
+          protector.options.redactArguments !== "off" && Object.keys(findings.redacted).length === 0;
       }
       let outcome: Outcome;
       try {

@@ -91,9 +91,11 @@ export function textCandidates(value: string, mentions: (text: string) => boolea
   for (const form of looseForms(value)) {
     if (form === "") continue;
     const single = !/\s/.test(form);
-    if ((PATH_START.test(form) || mentions(form)) && (single || pathLimit(form) === undefined))
-      out.add(value);
-    if (single || !mentions(form)) continue;
+    // Asked at most once per form: it runs a pattern over the whole text.
+    let named: boolean | undefined;
+    const mentioned = () => (named ??= mentions(form));
+    if ((PATH_START.test(form) || mentioned()) && (single || pathLimit(form) === undefined)) out.add(value);
+    if (single || !mentioned()) continue;
     for (const token of form.split(TOKEN_SPLIT)) if (token !== "" && mentions(token)) out.add(token);
   }
   return [...out];

@@ -46,14 +46,46 @@ function decode(encoding: Decoded["encoding"], run: string): string | undefined 
   }
 }
 
+/** The shortest run of its alphabet each of BASE64 and HEX can match. */
+const BASE64_MIN = 24;
+const HEX_MIN = 32;
+
+/**
+ * Whether `text` holds a run of BASE64's alphabet, and of hex digits, as long as either pattern
+ * needs: without one the pattern cannot match and is not run. Their lookbehinds make them slow on
+ * prose (a tenth of the detector's time on a short answer), where this loop costs little. Exported
+ * for its test.
+ */
+export function longRuns(text: string): { base64: boolean; hex: boolean } {
+  let base64 = 0;
+  let hex = 0;
+  let longBase64 = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const digit = c >= 0x30 && c <= 0x39;
+    const lower = c >= 0x61 && c <= 0x7a;
+    const upper = c >= 0x41 && c <= 0x5a;
+    if (digit || lower || upper || c === 0x2b || c === 0x2f || c === 0x5f || c === 0x2d) {
+      if (++base64 >= BASE64_MIN) longBase64 = true;
+    } else base64 = 0;
+    if (digit || (lower && c <= 0x66) || (upper && c <= 0x46)) {
+      // Hex digits are in BASE64's alphabet too: nothing more to learn.
+      if (++hex >= HEX_MIN) return { base64: true, hex: true };
+    } else hex = 0;
+  }
+  return { base64: longBase64, hex: false };
+}
+
 export function decodedRuns(text: string): Decoded[] {
   const out: Decoded[] = [];
+  const long = longRuns(text);
   const table: ReadonlyArray<readonly [Decoded["encoding"], RegExp]> = [
     ["base64", BASE64],
     ["hex", HEX],
     ["percent", PERCENT],
   ];
   for (const [encoding, re] of table) {
+    if ((encoding === "base64" && !long.base64) || (encoding === "hex" && !long.hex)) continue;
     for (const m of matches(re, text, MAX_CANDIDATES)) {
       if (out.length >= MAX_CANDIDATES) return out;
       const s = decode(encoding, m[0]);

@@ -29,7 +29,14 @@ function joinsEmoji(text: string, i: number): boolean {
   return i > 0 && i + 1 < text.length && text.charCodeAt(i - 1) > 0x7f && text.charCodeAt(i + 1) > 0x7f;
 }
 
+/**
+ * Every code unit the scan below acts on (a tag character's high surrogate, zero-width, bidi):
+ * text without any is returned as it is, after one native pass instead of the loop's.
+ */
+const MAYBE_HIDDEN = /[\udb40\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]/;
+
 export function stripHidden(text: string): HiddenScan {
+  if (!MAYBE_HIDDEN.test(text)) return { text, smuggled: "", smuggledOffset: 0, cues: [] };
   const parts: string[] = [];
   let smuggled = "";
   let smuggledOffset = -1;

@@ -13,8 +13,13 @@ const TARGET =
   /~\/|\.ssh|id_rsa|\.env\b|passwd|shadow|credentials?|secret|token|api[\s_-]?key|password|authorized_keys|rm\s+-rf|curl\s|wget\s|base64|https?:\/\/|@[a-z0-9-]+\.[a-z]{2,}|credencial|contraseña|identifiants|mot\s+de\s+passe|passwort|zugangsdaten|senha|密钥|密码|令牌/i;
 const TOOL_WORD = /^\s*[`"'”」]?\s*(?:tool|function|工具)/i;
 
+/** The last list asked about and its set: one session's calls ask about the same names each time. */
+let lastNames: readonly string[] = [];
+let lastSet: ReadonlySet<string> = new Set();
+
 /** Lower-cased names the session can see, with `server__tool` also known by its bare name. */
-export function toolNameSet(names: readonly string[]): Set<string> {
+export function toolNameSet(names: readonly string[]): ReadonlySet<string> {
+  if (sameNames(names, lastNames)) return lastSet;
   const set = new Set<string>();
   for (const n of names) {
     if (typeof n !== "string" || n.length === 0 || n.length > 128) continue;
@@ -23,7 +28,16 @@ export function toolNameSet(names: readonly string[]): Set<string> {
     const bare = lower.lastIndexOf("__");
     if (bare >= 0 && bare + 2 < lower.length) set.add(lower.slice(bare + 2));
   }
+  // A copy: the caller's array may change after this.
+  lastNames = [...names];
+  lastSet = set;
   return set;
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export function toolCues(text: string, base: number, tools: ReadonlySet<string>): Cue[] {

@@ -17,6 +17,7 @@ import { RootsFilter } from "../../../src/gateway/client-roots.js";
 import { ArgumentPolicy } from "../../../src/policy/argument-policy.js";
 import { argumentPlan, checkArguments, fileUriReadings } from "../../../src/policy/arguments.js";
 import { compilePathGuard } from "../../../src/policy/guards/index.js";
+import { MAX_VALUE_LENGTH } from "../../../src/policy/guards/types.js";
 import {
   compileOwnedFiles,
   compileOwnedPathGuard,
@@ -216,6 +217,44 @@ describe("a file: URI is decided as a URL parser reads it", () => {
     }
     for (const v of ["/x", "https://x/y", "files:///x", "x file:///y", "\u00a0file:///x", "file"])
       assert.equal(fileUriReadings(v), undefined, JSON.stringify(v));
+  });
+
+  test("only values with a file scheme are parsed: the answers are those of parsing every value", () => {
+    // The readings as they were computed before the scheme pre-check: every value of a guard's
+    // size through the URL parser.
+    const parsingEvery = (value: string): string[] | undefined => {
+      let start = 0;
+      let end = value.length;
+      while (start < end && value.charCodeAt(start) <= 0x20) start++;
+      while (end > start && value.charCodeAt(end - 1) <= 0x20) end--;
+      const trimmed = value.slice(start, end);
+      const scheme = trimmed.slice(0, 64).replace(/[\t\n\r]/g, "");
+      let href: string | undefined;
+      if (value.length <= MAX_VALUE_LENGTH || /^file:/i.test(scheme)) {
+        try {
+          const url = new URL(value);
+          if (url.protocol === "file:") href = url.href;
+        } catch {
+          // not a URL
+        }
+      }
+      if (href === undefined && !/^file:/i.test(scheme)) return undefined;
+      const cleaned = trimmed.replace(/[\t\n\r]/g, "");
+      return [...new Set([value, cleaned, ...(href !== undefined ? [href] : [])])];
+    };
+    const parts = ["f", "F", "i", "I", "l", "L", "e", "E", ":", "/", "\t", "\n", "\r", " ", "\u0000"];
+    parts.push("\u0130", "\u212a", "\u017f", "s", "+", ".", "x", "%2F", "file", "FILE:", "//h/p", "\u00a0");
+    const long = "x".repeat(MAX_VALUE_LENGTH);
+    const values = [`f${"\t".repeat(70)}ile:///x`, `${"\t".repeat(70)}file:///x`, "file:", "file:\t"];
+    values.push(`f${"\t".repeat(70)}ile:///${long}`, `file:///${long}`, `https://${long}`);
+    for (const v of values) assert.deepEqual(fileUriReadings(v), parsingEvery(v), JSON.stringify(v));
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...parts), { maxLength: 10 }), (chosen) => {
+        const v = chosen.join("");
+        assert.deepEqual(fileUriReadings(v), parsingEvery(v), JSON.stringify(v));
+      }),
+      { numRuns: 20_000 },
+    );
   });
 
   test("resource URIs and URI arguments: neither the owned files nor allowed_paths can be stepped round", async () => {

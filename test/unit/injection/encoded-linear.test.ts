@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { decodedRuns } from "../../../src/protect/injection/encoded.js";
+import { decodedRuns, longRuns } from "../../../src/protect/injection/encoded.js";
 
 test("a run of one letter case is not base64 worth decoding; mixed case is", () => {
   assert.deepEqual(decodedRuns("x".repeat(16384)), []);
@@ -24,4 +24,40 @@ test("property: the gate reads letters' case only, wherever they are", () => {
     }),
     { numRuns: 300 },
   );
+});
+
+test("property: a text either pattern matches always has the long run that lets it be scanned", () => {
+  const BASE64 = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}/;
+  const HEX = /(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])/;
+  const pieces = [
+    "a",
+    "F",
+    "0",
+    "9",
+    "g",
+    "Z",
+    "+",
+    "/",
+    "_",
+    "-",
+    "=",
+    " ",
+    ".",
+    "é",
+    "\n",
+    "deadbeef",
+    "QUJD",
+  ];
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 60 }), (chosen) => {
+      const text = chosen.join("");
+      const long = longRuns(text);
+      if (BASE64.test(text)) assert.ok(long.base64, JSON.stringify(text));
+      if (HEX.test(text)) assert.ok(long.hex, JSON.stringify(text));
+    }),
+    { numRuns: 5000 },
+  );
+  assert.deepEqual(longRuns("a".repeat(23)), { base64: false, hex: false });
+  assert.deepEqual(longRuns("a".repeat(24)), { base64: true, hex: false });
+  assert.deepEqual(longRuns("0f".repeat(16)), { base64: true, hex: true });
 });
