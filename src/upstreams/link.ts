@@ -125,10 +125,6 @@ export class UpstreamLink {
     return this.live?.connection?.isOpen === true;
   }
 
-  get userCount(): number {
-    return this.users.size;
-  }
-
   /** A caller the connection acts for, when the server's credentials need one (token exchange). */
   caller(): Principal | undefined {
     let last: LinkUser | undefined;
@@ -171,7 +167,7 @@ export class UpstreamLink {
     return (await this.ready(signal)).init as JsonObject;
   }
 
-  /** Opens the connection when the server admits it, ignoring `admits` (the server's own probe). */
+  /** Opens the connection whatever `admits` says: the server's own probe, which decides readiness. */
   probe(): Promise<unknown> {
     if (this.live?.up && this.live.connection?.isOpen) return Promise.resolve();
     this.opening ??= this.open().finally(() => {
