@@ -37,6 +37,8 @@ export class Catalog implements CatalogView {
   private resources: ResourceIndex | undefined;
   /** Key `kind\0server` → name → definition. */
   private readonly definitions = new Map<string, Map<string, JsonObject>>();
+  /** `toolNames()`, kept until a tool list is fetched again or forgotten (it is read on every call). */
+  private names: readonly string[] | undefined;
 
   constructor(
     private readonly route: Route,
@@ -81,12 +83,14 @@ export class Catalog implements CatalogView {
   }
 
   toolNames(): readonly string[] {
+    if (this.names) return this.names;
     const names: string[] = [];
     for (const [key, tools] of this.definitions) {
       const [kind, server] = key.split("\u0000") as [string, string];
       if (kind !== "tool") continue;
       for (const tool of tools.keys()) names.push(tool, this.route.exposeName(server, tool));
     }
+    this.names = names;
     return names;
   }
 
@@ -121,7 +125,10 @@ export class Catalog implements CatalogView {
   /** A server said its list changed: the next call or list fetches it again, and the checks judge it. */
   forget(server: string, method: string): void {
     if (method === "notifications/resources/list_changed") this.resources = undefined;
-    if (method === "notifications/tools/list_changed") this.definitions.delete(`tool\u0000${server}`);
+    if (method === "notifications/tools/list_changed") {
+      this.definitions.delete(`tool\u0000${server}`);
+      this.names = undefined;
+    }
     if (method === "notifications/prompts/list_changed") this.definitions.delete(`prompt\u0000${server}`);
   }
 
@@ -156,6 +163,7 @@ export class Catalog implements CatalogView {
         }
         if (key === "tools" || key === "prompts") {
           const kind = key === "tools" ? "tool" : "prompt";
+          if (kind === "tool") this.names = undefined;
           this.definitions.set(
             `${kind}\u0000${server}`,
             new Map(items.map(({ item }) => [String(item.name), item])),

@@ -33,7 +33,8 @@ import { CallerSessions } from "./caller-sessions.js";
 import { Refusals } from "./refusals.js";
 import { Route } from "./route.js";
 import { ServerTexts } from "./server-texts.js";
-import { Session, type ClientChannel, type SessionDeps } from "./session.js";
+import type { ClientChannel } from "./relay.js";
+import { Session, type SessionDeps } from "./session.js";
 
 const SWEEP_MS = 30_000;
 

@@ -19,8 +19,6 @@ import { ClientRelay, LOG_LEVELS, type ClientChannel } from "./relay.js";
 import type { ServerTexts } from "./server-texts.js";
 import type { Route } from "./route.js";
 
-export type { ClientChannel } from "./relay.js";
-
 export interface SessionDeps {
   readonly servers: ReadonlyMap<string, UpstreamServer>;
   readonly pipeline: (ctx: CallContext) => Promise<Outcome>;
