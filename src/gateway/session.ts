@@ -152,6 +152,12 @@ export class Session implements Forwarder, LinkUser {
     return this._principal;
   }
 
+  /** The client's capabilities (its `initialize`, or a modern request's `_meta`). */
+  get clientCapabilities(): JsonObject {
+    const caps = this.initParams?.capabilities;
+    return isObject(caps) ? caps : {};
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
