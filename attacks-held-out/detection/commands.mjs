@@ -264,5 +264,22 @@ export function commands() {
   ok("benign", "make -C docs html", "make in a subdirectory");
   ok("benign", "git stash list", "git stash");
   ok("benign", "openssl version", "openssl version");
+  ok("benign", "git commit -m 'fix: handle empty input'", "git commit");
+  ok("benign", "npm run lint -- --fix", "lint");
+  ok("benign", "grep -c ERROR logs/app.log", "count errors");
+  ok("benign", "head -n 5 data.csv", "head");
+  ok("benign", "docker logs --tail 100 api", "docker logs");
+  ok("benign", "kubectl describe pod api-7d9f8c6b5-x2x4q", "kubectl describe");
+  ok("benign", "terraform plan -out plan.tfplan", "terraform plan");
+  ok("benign", "git pull --rebase", "git pull");
+  ok("benign", "npm outdated", "npm outdated");
+  ok(
+    "benign",
+    "find . -type f -name '*.log' -mtime +7 -exec gzip {} \\;",
+    "find -exec gzip inside the project",
+  );
+  ok("benign", "docker run --rm alpine echo hello", "a throwaway container without mounts");
+  ok("benign", "ssh build-host uptime", "ssh with a harmless remote command");
+  ok("benign", "curl -s https://api.github.com/repos/nodejs/node | jq .stargazers_count", "curl into jq");
   return items;
 }

@@ -847,5 +847,61 @@ export function redaction() {
     "lorem ipsum",
   );
   ok("semver", "peerDependencies: react ^18.2.0 || ^19.0.0; engines: node >=20.11 <23", "semver ranges");
+  ok(
+    "arn",
+    "Assumed role arn:aws:iam::123456789012:role/Deploy in account 123456789012 (us-east-1)",
+    "an AWS ARN with an account id",
+  );
+  ok(
+    "headers",
+    "HTTP/1.1 200 OK\nContent-Type: application/json\nX-Request-Id: 7f3c2a1e-4b5d-4e6f-8a9b-0c1d2e3f4a5b\nSet-Cookie: theme=dark; Path=/; SameSite=Lax\nCache-Control: no-store",
+    "response headers without credentials",
+  );
+  ok(
+    "pdf-base64",
+    `{"name":"report.pdf","content":"JVBERi0xLjcKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFIvRmlsdGVyIC9GbGF0ZURlY29kZT4+CnN0cmVhbQp4nCvkMlAwUDC1NDU1MjA3NrM0sDQzMTY0MTC3NDc2MzA0M7MwsTQ0NjU1NzE1NbUxNDE1NTY0MjE2MjQ0Mzc3NjI0AwA"}`,
+    "a base64 PDF attachment",
+  );
+  ok(
+    "gpg",
+    "pub   rsa4096 2021-03-14 [SC]\n      3AA5 C343 7E3A 1C2D 5F0E  9B8A 4C1D 2E3F 5A6B 7C8D\nuid           [ultimate] Release Signing Key",
+    "a GPG key fingerprint",
+  );
+  ok(
+    "tx-hash",
+    "tx 0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060 confirmed in block 19283746",
+    "a transaction hash and block number",
+  );
+  ok("mac", "eth0 ether 00:1a:2b:3c:4d:5e, wlan0 ether a4:83:e7:12:34:56", "MAC addresses");
+  ok(
+    "html-form",
+    '<form method="post"><input type="email" name="email" autocomplete="username"><input type="password" name="password" minlength="12"></form>',
+    "an HTML login form without values",
+  );
+  ok(
+    "iban-invalid",
+    "Example (checksum deliberately wrong, not an account): DE00 1234 5678 9012 3456 78",
+    "an IBAN with a wrong checksum",
+  );
+  ok(
+    "bin-table",
+    "BIN 411111 = Visa test range; BIN 550000 = Mastercard; BIN 340000 = Amex (first six digits only)",
+    "card BINs (six digits)",
+  );
+  ok(
+    "prose-pt",
+    "A reunião de condomínio será no dia 12, às 19h30, no salão de festas. Pauta: orçamento de 2025 e manutenção do elevador.",
+    "Portuguese prose",
+  );
+  ok(
+    "prose-tr",
+    "Toplantı saat 14.00'te başlayacak; lütfen 2025 bütçe taslağını ve proje takvimini getirin.",
+    "Turkish prose",
+  );
+  ok(
+    "jwt-header-doc",
+    'The JOSE header {"alg":"HS256"} encodes to eyJhbGciOiJIUzI1NiJ9 in base64url; the payload and signature follow after dots.',
+    "documentation showing only an encoded JOSE header",
+  );
   return items;
 }

@@ -216,5 +216,22 @@ export function urls() {
   );
   ok("not-url", { next: "/dashboard?tab=billing" }, "a relative path");
   ok("not-url", { endpoint: "https" }, "a scheme name alone");
+  ok("public-ip", { homepage: "https://140.82.112.3/" }, "public IP literal under an unknown name");
+  ok("public-ip", { target: "http://151.101.1.69:80/simple/" }, "public IP literal with a port");
+  ok(
+    "not-http",
+    { image: "node:20-alpine" },
+    "a container image reference (parses as a URL with scheme node:)",
+  );
+  ok("not-http", { tag: "v1:latest" }, "a tag that parses as scheme v1:");
+  ok("not-http", { filter: "status:open label:bug" }, "a search filter that parses as scheme status:");
+  ok("not-http", { uri: "urn:isbn:0451450523" }, "a URN");
+  ok("not-http", { track: "spotify:track:6rqhFgbbKwnb9MLmUQDhG6" }, "an app URI");
+  ok("not-http", { folder: "C:\\Users\\dev\\project" }, "a Windows path (parses as scheme c:)");
+  ok(
+    "not-url",
+    { message: "Deploy finished, see https://example.com/deploys/42 for the log." },
+    "a URL inside a sentence",
+  );
   return items;
 }
