@@ -1,9 +1,14 @@
-// The 2026-07-28 test kit proved on its own: the official v2 client pinned to 2026-07-28 against the
+// The 2026-07-28 test kit proved on its own (and the fixture's 2025 face): the official v2 client pinned to 2026-07-28 against the
 // v2 fixture server directly (no gateway), and the raw-HTTP helper's envelope and headers accepted
 // as the SDK's server expects them. Gateway tests build on both.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { CallToolResult } from "@modelcontextprotocol/client";
+import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport as V1HttpTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { ElicitRequestSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import {
   connectModern,
   MODERN_VERSION,
@@ -14,13 +19,14 @@ import {
 import {
   FAKE_SECRET,
   FIXED_DESCRIPTION,
+  MODERN_FIXTURE,
   startModernServer,
   type ModernServer,
 } from "../helpers/modern-server.js";
 import { waitFor } from "../helpers/wait.js";
 
-function textOf(result: CallToolResult | { content?: unknown }): string {
-  const content = (result.content ?? []) as { type: string; text?: string }[];
+function textOf(result: CallToolResult | Record<string, unknown>): string {
+  const content = (result["content"] ?? []) as { type: string; text?: string }[];
   return content.map((c) => (c.type === "text" ? c.text : `[${c.type}]`)).join("");
 }
 
@@ -157,5 +163,55 @@ describe("the v2 fixture, directly, with the v2 client pinned to 2026-07-28", ()
     assert.equal(mismatch.status, 400, mismatch.text);
     const calls = JSON.parse(textOf(await mcp.call("calls"))) as string[];
     assert.equal(calls.filter((c) => c === "echo").length, 2, "the mismatched call never ran");
+  });
+});
+
+describe("the v2 fixture, directly, with the v1 client (2025 era)", () => {
+  const elicit = async () => ({ action: "accept" as const, content: { name: "Bo" } });
+
+  async function legacyClient(transport: Transport): Promise<V1Client> {
+    const client = new V1Client(
+      { name: "legacy-test", version: "1.0.0" },
+      { capabilities: { elicitation: {} } },
+    );
+    client.setRequestHandler(ElicitRequestSchema, elicit);
+    await client.connect(transport);
+    return client;
+  }
+
+  test("over HTTP: a session, a pushed elicitation and an unsolicited list_changed", async () => {
+    const server = await startModernServer();
+    const client = await legacyClient(new V1HttpTransport(new URL(server.url)));
+    try {
+      assert.ok(client.getServerVersion()?.name === "modern-fixture");
+      assert.equal(textOf(await client.callTool({ name: "ask_name", arguments: {} })), "Hello, Bo!");
+      let changed = false;
+      client.setNotificationHandler(ToolListChangedNotificationSchema, () => void (changed = true));
+      await client.callTool({ name: "add_tool", arguments: { name: "legacy_extra" } });
+      await waitFor(() => changed, { what: "notifications/tools/list_changed on the session" });
+    } finally {
+      await client.close();
+      await server.stop();
+    }
+  });
+
+  test("over stdio", async () => {
+    const client = await legacyClient(
+      new StdioClientTransport({ command: process.execPath, args: [MODERN_FIXTURE, "stdio"] }),
+    );
+    try {
+      assert.equal(textOf(await client.callTool({ name: "ask_name", arguments: {} })), "Hello, Bo!");
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("with --legacy reject, a 2025 initialize is refused", async () => {
+    const server = await startModernServer({ legacy: "reject" });
+    try {
+      await assert.rejects(legacyClient(new V1HttpTransport(new URL(server.url))));
+    } finally {
+      await server.stop();
+    }
   });
 });
