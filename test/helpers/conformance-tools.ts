@@ -40,7 +40,8 @@ async function withLock<T>(fn: () => Promise<T>): Promise<T> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       try {
-        if (Date.now() - statSync(LOCK).mtimeMs > STALE_LOCK_MS) rmSync(LOCK, { recursive: true, force: true });
+        if (Date.now() - statSync(LOCK).mtimeMs > STALE_LOCK_MS)
+          rmSync(LOCK, { recursive: true, force: true });
       } catch {
         // released between the mkdir and the stat
       }
@@ -59,11 +60,10 @@ export async function ensureConformanceTools(): Promise<void> {
   if (installed()) return;
   await withLock(async () => {
     if (installed()) return; // another test file installed it while this one waited
-    const npm = spawn(
-      "npm",
-      ["ci", "--prefix", TOOLS_DIR, "--no-audit", "--no-fund", "--loglevel=error"],
-      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const npm = spawn("npm", ["ci", "--prefix", TOOLS_DIR, "--no-audit", "--no-fund", "--loglevel=error"], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     npm.stdout.on("data", (d: Buffer) => (output += d.toString()));
     npm.stderr.on("data", (d: Buffer) => (output += d.toString()));

@@ -3,7 +3,8 @@
 // as the SDK's server expects them. Gateway tests build on both.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { CallToolResult } from "@modelcontextprotocol/client";
+import { Client, type CallToolResult } from "@modelcontextprotocol/client";
+import { StdioClientTransport as StdioClientTransportV2 } from "@modelcontextprotocol/client/stdio";
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport as V1HttpTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -164,6 +165,30 @@ describe("the v2 fixture, directly, with the v2 client pinned to 2026-07-28", ()
     const calls = JSON.parse(textOf(await mcp.call("calls"))) as string[];
     assert.equal(calls.filter((c) => c === "echo").length, 2, "the mismatched call never ran");
   });
+});
+
+test("over stdio in 2026-07-28: input_required and listen", async () => {
+  const client = new Client(
+    { name: "modern-stdio-test", version: "1.0.0" },
+    { versionNegotiation: { mode: { pin: MODERN_VERSION } }, capabilities: { elicitation: { form: {} } } },
+  );
+  client.setRequestHandler("elicitation/create", async () => ({ action: "accept", content: { name: "Cy" } }));
+  // The pinned probe runs in a short-lived sibling process; the session process spawns once after.
+  await client.connect(
+    new StdioClientTransportV2({ command: process.execPath, args: [MODERN_FIXTURE, "stdio"] }),
+  );
+  try {
+    assert.equal(client.getProtocolEra(), "modern");
+    assert.equal(textOf(await client.callTool({ name: "ask_name", arguments: {} })), "Hello, Cy!");
+    let changed = false;
+    client.setNotificationHandler("notifications/tools/list_changed", () => void (changed = true));
+    const sub = await client.listen({ toolsListChanged: true });
+    await client.callTool({ name: "add_tool", arguments: { name: "stdio_extra" } });
+    await waitFor(() => changed, { what: "list_changed on the stdio listen stream" });
+    await sub.close();
+  } finally {
+    await client.close();
+  }
 });
 
 describe("the v2 fixture, directly, with the v1 client (2025 era)", () => {
