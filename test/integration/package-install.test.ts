@@ -71,6 +71,8 @@ describe("the npm package, installed into an empty folder", () => {
       dir: folder,
       configFile,
       env: { WARDEN_LISTEN: "127.0.0.1:0" },
+      // npx, then the gateway: two Node start-ups before the "listening" line.
+      listenTimeoutMs: 60_000,
     });
     client = await connectClient(gw.mcpUrl);
   });

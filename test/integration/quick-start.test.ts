@@ -21,6 +21,8 @@ describe("the README's quick start", () => {
     gw = await launchGateway([npm, "start", "--silent", "--", "--listen", "127.0.0.1:0"], {
       dir: ROOT,
       configFile: DEMO,
+      // npm, then the gateway: two Node start-ups before the "listening" line.
+      listenTimeoutMs: 60_000,
     });
     client = await connectClient(gw.mcpUrl);
   });
