@@ -52,7 +52,10 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
   try {
     text = await readFile(file, "utf8");
   } catch (err) {
-    throw new ConfigError(file, [`(file): cannot read: ${(err as NodeJS.ErrnoException).code ?? err}`]);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : String(code ?? err);
+    throw new ConfigError(file, [`(file): cannot read ${file}: ${why}`]);
   }
   return parseConfig(text, file, env);
 }
@@ -66,9 +69,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     );
   }
   const problems: string[] = [];
-  const raw = interpolate(doc.toJS({ maxAliasCount: 100 }) ?? {}, env, problems);
+  const missing = new Set<string>();
+  const raw = interpolate(doc.toJS({ maxAliasCount: 100 }) ?? {}, env, problems, missing);
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) problems.push(...parsed.error.issues.map(formatIssue));
+  // A value that named a missing variable is reported once, as that: not again for being empty.
+  if (!parsed.success)
+    problems.push(...parsed.error.issues.filter((i) => !missing.has(yamlPath(i.path))).map(formatIssue));
   problems.push(...duplicateNames(raw));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
   const config = compile(parsed.data, file);
