@@ -14,10 +14,11 @@ import type { PostgresState } from "../state/postgres.js";
 import { StateKeyError } from "../state/sealed.js";
 import { StateStore } from "../state/store.js";
 import { listen, type HttpParts } from "../http/server.js";
-import { loadOrExit, onShutdown, openApiKeys, openGateway, openPostgres } from "./run.js";
+import { openApiKeys, openGateway, openPostgres } from "./open.js";
+import { loadOrExit, onShutdown } from "./run.js";
 
 export async function startCommand(option: string | undefined): Promise<void> {
-  const { config, log } = await loadOrExit(option);
+  const { config, log } = await loadOrExit(option, { launch: true });
   for (const warning of configWarnings(config)) log.warn({ config: config.file }, warning);
   const state = StateStore.openWithKey(config.state);
   const postgres = openPostgres(config, log, state.stateKey);
