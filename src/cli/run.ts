@@ -2,7 +2,7 @@
 import { ConfigError } from "../config/errors.js";
 import { configPath, loadConfig } from "../config/load.js";
 import type { Config } from "../config/types.js";
-import { createLogger, type Logger } from "../log.js";
+import type { Logger } from "../log.js";
 import { commandProblems } from "../upstreams/command.js";
 import { RedisKillStore, SqliteKillStore, type KillStore } from "../ops/kill-store.js";
 import type { RedisState } from "../state/redis.js";
@@ -16,6 +16,20 @@ export async function loadOrExit(
   option: string | undefined,
   opts: { launch?: boolean } = {},
 ): Promise<{ config: Config; log: Logger }> {
+  const config = await configOrExit(option, opts);
+  // pino is loaded here, not by every command: `token` needs no logger.
+  const { createLogger } = await import("../log.js");
+  const log = createLogger();
+  // A stray rejection is a bug to log, not a reason to drop every client's session.
+  process.on("unhandledRejection", (err) => log.error({ err: String(err) }, "unhandled rejection"));
+  return { config, log };
+}
+
+/** The config alone, for a command that logs nothing; problems printed, exit 2, as `loadOrExit`. */
+export async function configOrExit(
+  option: string | undefined,
+  opts: { launch?: boolean } = {},
+): Promise<Config> {
   const file = configPath(option);
   try {
     const config = await loadConfig(file);
@@ -23,10 +37,7 @@ export async function loadOrExit(
       const problems = await commandProblems(config);
       if (problems.length > 0) throw new ConfigError(file, problems);
     }
-    const log = createLogger();
-    // A stray rejection is a bug to log, not a reason to drop every client's session.
-    process.on("unhandledRejection", (err) => log.error({ err: String(err) }, "unhandled rejection"));
-    return { config, log };
+    return config;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`mcp-warden: invalid config ${file}\n`);
