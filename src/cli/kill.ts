@@ -1,8 +1,7 @@
-import { operator, withAdminAudit } from "../audit/index.js";
 import type { Kill, KillScope } from "../ops/kill-store.js";
 import { createLogger } from "../log.js";
 import { StateStore } from "../state/store.js";
-import { waitForGateway, type Seen } from "./kill-wait.js";
+import type { Seen } from "./kill-wait.js";
 import { formatTable } from "./table.js";
 import { loadOrExit, openRedis, openKillStore } from "./run.js";
 
@@ -83,6 +82,8 @@ async function run(o: KillOptions, action: "kill" | "revive"): Promise<void> {
     const reason = (o.reason as string).trim();
     const detail = { ...scope, why: reason };
     // Refused unless the audit log can record it; recorded before this command reports success.
+    // Only a change needs the audit log and the gateway's answer: `--list` stays quick without them.
+    const { operator, withAdminAudit } = await import("../audit/index.js");
     const by = operator();
     const done = await withAdminAudit(config, state, log, action, async () => {
       if (action === "kill") {
@@ -104,6 +105,7 @@ async function run(o: KillOptions, action: "kill" | "revive"): Promise<void> {
     if (o.wait === false) return;
     const held = (kills: readonly Kill[]) =>
       kills.some((k) => k.scope === scope.scope && k.target === scope.target);
+    const { waitForGateway } = await import("./kill-wait.js");
     const seen = await waitForGateway(config, by, action === "kill" ? held : (k) => !held(k));
     process.exitCode = report(seen, action, config.state.redis !== undefined);
   } finally {
