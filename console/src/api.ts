@@ -57,7 +57,9 @@ export interface Server {
   state: string;
   reason?: string;
   route: string;
+  /** Tool definitions the server offered (pinned), and how many of them the mapping exposes. */
   tools: number | null;
+  exposed: number | null;
   held: number;
   poisoned: number;
   sandbox: boolean;
@@ -77,6 +79,8 @@ export interface ToolItem {
   kind: "tool" | "prompt" | "resourceTemplate";
   name: string;
   state: "pinned" | "held" | "poisoned";
+  /** No caller is shown it: the server's mapping leaves it out. */
+  hidden: boolean;
   pinned_hash: string;
   current_hash: string;
   findings: Finding[];
@@ -124,6 +128,8 @@ export interface Grant {
   id: string;
   account_id: string;
   client_id: string;
+  /** The name the client registered with (self-chosen: shown beside its id, never instead of it). */
+  client_name: string | null;
   scopes: string[];
   resources: string[];
   created_at: string;

@@ -6,6 +6,7 @@ import { finishSignIn, forgetToken, readToken } from "./auth";
 import { ActionsContext, describeKill, type Actions } from "./context";
 import { ReasonDialog, type ReasonRequest } from "./dialog";
 import { Login } from "./login";
+import { when } from "./util";
 import { Access } from "./views/access";
 import { Audit } from "./views/audit";
 import { Dashboard } from "./views/dashboard";
@@ -131,14 +132,14 @@ function Console({ me, onSignOut }: { me: Me | undefined; onSignOut(): void }) {
       refreshKills,
       kill: (scope: KillScope, target: string) =>
         setRequest({
-          title: scope === "all" ? "Stop everything" : `Stop ${describeKill(scope, target)}`,
+          title: scope === "all" ? "Stop the whole gateway" : `Stop ${describeKill(scope, target)}`,
           body: (
             <p>
               Every call to {describeKill(scope, target)} is refused with error -32003 until revived; calls in
               flight are cancelled.
             </p>
           ),
-          confirm: scope === "all" ? "Stop everything" : "Stop",
+          confirm: scope === "all" ? "Stop the whole gateway" : "Stop",
           danger: true,
           run: async (reason) => {
             await api.kill(scope, target, reason);
@@ -192,16 +193,16 @@ function Console({ me, onSignOut }: { me: Me | undefined; onSignOut(): void }) {
         <button type="button" onClick={onSignOut}>
           Sign out
         </button>
+        {/* "the whole gateway", not "everything": a server may well be named `everything`. */}
         <button type="button" class="danger big" onClick={() => actions.kill("all", "")}>
-          Stop everything
+          Stop the whole gateway
         </button>
       </header>
       {all && (
         <div class="banner" role="status">
-          <strong>Everything is stopped</strong> since {new Date(all.at).toLocaleString()} by {all.by}: “
-          {all.reason}”.
+          <strong>The whole gateway is stopped</strong> since {when(all.at)} by {all.by}: “{all.reason}”.
           <button type="button" onClick={() => actions.revive(all)}>
-            Revive everything
+            Revive the whole gateway
           </button>
         </div>
       )}

@@ -27,7 +27,7 @@ export const ActionsContext = createContext<Actions>({
 export function describeKill(scope: KillScope, target: string): string {
   switch (scope) {
     case "all":
-      return "everything (every call to every server)";
+      return "the whole gateway (every call to every server)";
     case "server":
       return `server ${target}`;
     case "tool":

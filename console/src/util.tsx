@@ -51,11 +51,20 @@ export function ErrorNote({ error }: { error: string }) {
   );
 }
 
-/** A local date and time to the second, or "—". */
+/**
+ * The one time format of the console: UTC to the second, `2026-12-07 05:30:59 UTC`, as the CLI,
+ * the audit log and the gateway's logs write it (they use ISO 8601 in UTC), or "—".
+ */
 export function when(iso: string | null | undefined): string {
   if (!iso) return "—";
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { hour12: false });
+  return Number.isNaN(d.getTime()) ? iso : `${d.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+/** A time of day in the same zone, for chart axes: `05:30`. */
+export function clock(iso: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? "" : d.toISOString().slice(11, 16);
 }
 
 export function duration(seconds: number): string {

@@ -17,6 +17,7 @@ const grants: AdminHandler = async (ctx) => ({
       id: g.id,
       account_id: g.accountId,
       client_id: g.clientId,
+      client_name: g.clientName ?? null,
       scopes: g.scopes,
       resources: g.resources,
       created_at: iso(g.createdAt),

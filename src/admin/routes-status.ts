@@ -1,6 +1,6 @@
 /** Who am I, the dashboard, and the servers: what the console shows first. */
 import type { AdminContext, AdminHandler } from "./api.js";
-import { pinState } from "./routes-tools.js";
+import { hiddenByPolicy, pinState } from "./routes-tools.js";
 
 const UPSTREAM_STATE: Readonly<Record<string, string>> = {
   ready: "up",
@@ -57,6 +57,10 @@ const servers: AdminHandler = (ctx) => {
           ...(u?.reason ? { reason: u.reason } : {}),
           route: `/servers/${s.name}/mcp`,
           tools: tracked ? own.filter((p) => p.kind === "tool").length : null,
+          // What callers can be shown at all: the rest is hidden by the server's `tools` mapping.
+          exposed: tracked
+            ? own.filter((p) => p.kind === "tool" && !hiddenByPolicy(p, gw.config)).length
+            : null,
           held: states.filter((x) => x === "held").length,
           poisoned: states.filter((x) => x === "poisoned").length,
           sandbox: s.kind === "stdio" && s.sandbox !== undefined,

@@ -2,6 +2,7 @@
 import { diffLines } from "diff";
 import { auditEvent } from "../audit/event.js";
 import type { Config } from "../config/types.js";
+import { AccessPolicy } from "../policy/access.js";
 import { approveDefinition } from "../supply/approve.js";
 import type { Pin } from "../supply/pins.js";
 import type { DefinitionKind } from "../supply/poisoning.js";
@@ -10,6 +11,19 @@ import { AdminRefusal, reasonOf, recordedRefusal, stringField } from "./http.js"
 
 const KINDS: ReadonlySet<string> = new Set(["tool", "prompt", "resourceTemplate", "instructions"]);
 const HASH = /^sha256:[0-9a-f]{64}$/;
+
+const policies = new WeakMap<Config, AccessPolicy>();
+
+/**
+ * Whether no caller is ever shown the item: a tool or prompt the server's mapping leaves out (no
+ * entry and no `*`) is hidden and denied, whatever the caller holds.
+ */
+export function hiddenByPolicy(pin: Pin, config: Config): boolean {
+  if (pin.kind !== "tool" && pin.kind !== "prompt") return false;
+  let policy = policies.get(config);
+  if (!policy) policies.set(config, (policy = new AccessPolicy(config)));
+  return policy.needed(pin.kind, pin.server, pin.name) === undefined;
+}
 
 /** `poisoned` when the scan blocks it (approval does not lift that), `held` when it changed. */
 export function pinState(pin: Pin, config: Config): "pinned" | "held" | "poisoned" {
@@ -24,6 +38,7 @@ function item(pin: Pin, config: Config) {
     kind: pin.kind,
     name: pin.name,
     state: pinState(pin, config),
+    hidden: hiddenByPolicy(pin, config),
     pinned_hash: pin.pinnedHash,
     current_hash: pin.currentHash,
     findings: pin.findings.map((f) => ({

@@ -64,16 +64,39 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${N}$${R}$${P}$${salt.toString("base64url")}$${key.toString("base64url")}`;
 }
 
-/** Constant-time check; a malformed hash never verifies. Throws PasswordCheckBusy when saturated. */
-export async function verifyPassword(password: string, hash: string): Promise<boolean> {
+/** A hash as `hashPassword` writes it, its parameters within what `verifyPassword` will derive. */
+interface ParsedHash {
+  readonly n: number;
+  readonly r: number;
+  readonly p: number;
+  readonly salt: Buffer;
+  readonly expected: Buffer;
+}
+
+function parseHash(hash: string): ParsedHash | undefined {
   const parts = hash.split("$");
-  if (parts.length !== 6 || parts[0] !== "scrypt") return false;
+  if (parts.length !== 6 || parts[0] !== "scrypt") return undefined;
   const [n, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
   if (![n, r, p].every((x) => Number.isSafeInteger(x) && x > 0) || n > 2 ** 20 || r > 32 || p > 16)
-    return false;
+    return undefined;
+  // A power of two (scrypt's own rule), and base64url without padding, as hashPassword writes them.
+  if (n < 2 || (n & (n - 1)) !== 0 || !/^[A-Za-z0-9_-]+$/.test(`${parts[4]}${parts[5]}`)) return undefined;
   const salt = Buffer.from(parts[4] as string, "base64url");
   const expected = Buffer.from(parts[5] as string, "base64url");
-  if (salt.length < 8 || expected.length < 16) return false;
+  if (salt.length < 8 || expected.length < 16) return undefined;
+  return { n, r, p, salt, expected };
+}
+
+/** Whether `hash` is one `verifyPassword` can check (`check` refuses anything else: a plain password never signs in). */
+export function isPasswordHash(hash: string): boolean {
+  return parseHash(hash) !== undefined;
+}
+
+/** Constant-time check; a malformed hash never verifies. Throws PasswordCheckBusy when saturated. */
+export async function verifyPassword(password: string, hash: string): Promise<boolean> {
+  const parsed = parseHash(hash);
+  if (!parsed) return false;
+  const { n, r, p, salt, expected } = parsed;
   try {
     const actual = await derive(password, salt, { N: n, r, p }, expected.length);
     return timingSafeEqual(actual, expected);

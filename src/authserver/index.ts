@@ -90,7 +90,8 @@ export interface AuthServer {
   /** Serves the issuer's own paths; resolves false for any other path. */
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /** Grants not yet expired, the newest first (the admin API lists them). */
-  grants(): Promise<GrantInfo[]>;
+  /** The grants, each with its client's registered name when it has one. */
+  grants(): Promise<Array<GrantInfo & { readonly clientName: string | undefined }>>;
   /**
    * Revokes a grant and everything it issued (codes, refresh tokens, JWT access tokens, on every
    * instance), recorded as a `grant_revoked` event; undefined when there is no such grant.
@@ -279,7 +280,14 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
       return true;
     },
     async grants() {
-      return store.listGrants();
+      const list = await store.listGrants();
+      // Each client once: a name makes a grant recognisable, its id says which client it really is.
+      const names = new Map<string, string | undefined>();
+      for (const id of new Set(list.flatMap((g) => (g.clientId ? [g.clientId] : [])))) {
+        const client = await provider.Client.find(id).catch(() => undefined);
+        names.set(id, typeof client?.clientName === "string" ? client.clientName : undefined);
+      }
+      return list.map((g) => ({ ...g, clientName: g.clientId ? names.get(g.clientId) : undefined }));
     },
     async revokeGrant(grantId, reason) {
       if (!(await store.find("Grant", grantId))) return undefined;

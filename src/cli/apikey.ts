@@ -3,7 +3,8 @@ import { durationMs } from "../config/duration.js";
 import { withAdminAudit } from "../audit/index.js";
 import { PostgresState } from "../state/postgres.js";
 import { StateStore } from "../state/store.js";
-import { loadOrExit, openApiKeys } from "./run.js";
+import { openApiKeys } from "./open.js";
+import { loadOrExit } from "./run.js";
 
 type Awaitable<T> = T | Promise<T>;
 

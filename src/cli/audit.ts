@@ -3,6 +3,7 @@ import { loadAuditKey } from "../audit/chain.js";
 import { openCheckpointCopies } from "../audit/checkpoint-copies.js";
 import { readCheckpoints, type CheckpointSource } from "../audit/checkpoints.js";
 import { terminalJson, terminalText } from "../audit/display.js";
+import { formatTable, Table } from "./table.js";
 import type { StoredEvent } from "../audit/event.js";
 import { openSinks, type AuditFilter, type AuditSink } from "../audit/index.js";
 import { AuditMarks } from "../audit/marks.js";
@@ -126,20 +127,7 @@ function cells(e: StoredEvent): string[] {
     e.server ?? "",
     e.tool ?? "",
     e.duration_ms === undefined ? "" : String(e.duration_ms),
-  ].map(terminalText); // an event's text never moves the terminal nor reads as something else
-}
-
-function printTable(events: readonly StoredEvent[]): void {
-  const rows = [COLUMNS.map((c) => c.toUpperCase()), ...events.map(cells)];
-  const widths = COLUMNS.map((_, i) => Math.min(60, Math.max(...rows.map((r) => (r[i] as string).length))));
-  for (const r of rows) {
-    process.stdout.write(
-      `${r
-        .map((c, i) => c.slice(0, 60).padEnd(widths[i] as number))
-        .join("  ")
-        .trimEnd()}\n`,
-    );
-  }
+  ];
 }
 
 function limitOf(o: AuditOptions, fallback: number): number {
@@ -152,7 +140,7 @@ export function auditQuery(o: AuditOptions): Promise<void> {
   return run(o, async ({ sinks }) => {
     const events = await newestEvents(pick(sinks, o.sink), filterOf(o), limitOf(o, 100));
     if (o.json) for (const e of events) process.stdout.write(`${terminalJson(e)}\n`);
-    else printTable(events);
+    else process.stdout.write(formatTable(COLUMNS, events.map(cells)));
     return 0;
   });
 }
@@ -162,8 +150,11 @@ export function auditTail(o: AuditOptions): Promise<void> {
     const sink = pick(sinks, o.sink);
     const filter = filterOf(o);
     const first = await newestEvents(sink, filter, limitOf(o, 10));
+    // Followed events keep the first ones' columns: one header, rows that line up under it.
+    const table = new Table(COLUMNS, first.map(cells));
+    if (!o.json) process.stdout.write(table.header());
     const print = (e: StoredEvent) =>
-      process.stdout.write(o.json ? `${terminalJson(e)}\n` : `${cells(e).filter(Boolean).join("  ")}\n`);
+      process.stdout.write(o.json ? `${terminalJson(e)}\n` : table.line(cells(e)));
     first.forEach(print);
     if (!o.follow) return 0;
     let after = first[first.length - 1]?.seq ?? 0;

@@ -1,8 +1,9 @@
-import { operator, withAdminAudit } from "../audit/index.js";
-import type { KillScope } from "../ops/kill-store.js";
+import type { Kill, KillScope } from "../ops/kill-store.js";
 import { createLogger } from "../log.js";
 import { StateStore } from "../state/store.js";
-import { loadOrExit, openKillStore, openRedis } from "./run.js";
+import type { Seen } from "./kill-wait.js";
+import { formatTable } from "./table.js";
+import { loadOrExit, openRedis, openKillStore } from "./run.js";
 
 export interface KillOptions {
   config?: string;
@@ -13,6 +14,8 @@ export interface KillOptions {
   reason?: string;
   list?: boolean;
   json?: boolean;
+  /** `--no-wait`: false; return once the kill is stored, without asking the gateway. */
+  wait?: boolean;
 }
 
 class UsageError extends Error {}
@@ -65,21 +68,26 @@ async function run(o: KillOptions, action: "kill" | "revive"): Promise<void> {
     const store = openKillStore(state, redis);
     if (o.list) {
       const kills = await store.list();
-      for (const k of kills) {
+      if (o.json) for (const k of kills) process.stdout.write(`${JSON.stringify(k)}\n`);
+      else if (kills.length === 0) process.stdout.write("no kills in force\n");
+      else
         process.stdout.write(
-          o.json
-            ? `${JSON.stringify(k)}\n`
-            : `${k.scope}\t${k.target || "*"}\t${k.at}\t${k.by}\t${k.reason}\n`,
+          formatTable(
+            ["scope", "target", "since", "by", "reason"],
+            kills.map((k) => [k.scope, k.target || "(everything)", k.at, k.by, k.reason]),
+          ),
         );
-      }
       return;
     }
     const reason = (o.reason as string).trim();
     const detail = { ...scope, why: reason };
     // Refused unless the audit log can record it; recorded before this command reports success.
+    // Only a change needs the audit log and the gateway's answer: `--list` stays quick without them.
+    const { operator, withAdminAudit } = await import("../audit/index.js");
+    const by = operator();
     const done = await withAdminAudit(config, state, log, action, async () => {
       if (action === "kill") {
-        await store.put({ ...scope, reason, by: operator(), at: new Date().toISOString() });
+        await store.put({ ...scope, reason, by, at: new Date().toISOString() });
         return { result: true, detail };
       }
       const removed = await store.remove(scope.scope, scope.target);
@@ -92,12 +100,44 @@ async function run(o: KillOptions, action: "kill" | "revive"): Promise<void> {
       process.exitCode = 1;
       return;
     }
-    process.stdout.write(
-      `${action === "kill" ? "killed" : "revived"} ${scope.scope} ${scope.target || "(everything)"}\n`,
-    );
+    const what = `${scope.scope} ${scope.target || "(everything)"}`;
+    process.stdout.write(`${action === "kill" ? "killed" : "revived"} ${what}\n`);
+    if (o.wait === false) return;
+    const held = (kills: readonly Kill[]) =>
+      kills.some((k) => k.scope === scope.scope && k.target === scope.target);
+    const { waitForGateway } = await import("./kill-wait.js");
+    const seen = await waitForGateway(config, by, action === "kill" ? held : (k) => !held(k));
+    process.exitCode = report(seen, action, config.state.redis !== undefined);
   } finally {
     await redis?.close();
     state.close();
+  }
+}
+
+/** Says whether the gateway enforces the change: exit 1 when it answered but did not apply it in time. */
+function report(seen: Seen, action: "kill" | "revive", redis: boolean): number {
+  const applied = action === "kill" ? "in force" : "lifted";
+  const propagation = redis ? "at once (Redis)" : "within 250 ms (they poll the state store)";
+  switch (seen.kind) {
+    case "seen":
+      process.stdout.write(`${applied} on the gateway at ${seen.url} (after ${seen.ms} ms)\n`);
+      return 0;
+    case "no_gateway":
+      process.stdout.write(
+        `no gateway answers at ${seen.url}: one started on this config applies it as it starts\n`,
+      );
+      return 0;
+    case "unconfirmed":
+      process.stdout.write(
+        `not confirmed (${seen.why}); gateways on this state store apply it ${propagation}\n`,
+      );
+      return 0;
+    case "timeout":
+      process.stderr.write(
+        `mcp-warden ${action}: the gateway at ${seen.url} has not applied it after ${seen.ms} ms; ` +
+          "does it run on this config's state store?\n",
+      );
+      return 1;
   }
 }
 

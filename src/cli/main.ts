@@ -128,10 +128,11 @@ export async function main(argv: readonly string[]): Promise<void> {
   )
     .option("--list", "print the kills in force")
     .option("--json", "with --list: one JSON object per line")
+    .option("--no-wait", "return once the kill is stored, without asking the running gateway")
     .action(async (opts: KillOptions) => (await import("./kill.js")).killCommand(opts));
-  scopeFlags(program.command("revive").description("lift a kill (the same flags as the kill)")).action(
-    async (opts: KillOptions) => (await import("./kill.js")).reviveCommand(opts),
-  );
+  scopeFlags(program.command("revive").description("lift a kill (the same flags as the kill)"))
+    .option("--no-wait", "return once the kill is lifted in the store, without asking the running gateway")
+    .action(async (opts: KillOptions) => (await import("./kill.js")).reviveCommand(opts));
   const tools = program.command("tools").description("tool-definition pins: list, diff, approve");
   const pinFlags = (c: Command) =>
     c

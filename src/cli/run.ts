@@ -1,45 +1,52 @@
-import { ApiKeys, type ApiKeyStore } from "../auth/api-keys.js";
-import { PostgresApiKeys } from "../auth/api-keys-postgres.js";
+// What every command needs, and nothing more: a quick verb loads only this and its own modules.
 import { ConfigError } from "../config/errors.js";
 import { configPath, loadConfig } from "../config/load.js";
 import type { Config } from "../config/types.js";
-import { createLogger, type Logger } from "../log.js";
+import type { Logger } from "../log.js";
+import { commandProblems } from "../upstreams/command.js";
 import { RedisKillStore, SqliteKillStore, type KillStore } from "../ops/kill-store.js";
-import { PostgresState } from "../state/postgres.js";
-import { RedisState } from "../state/redis.js";
-import { openAuditLog } from "../audit/index.js";
-import { Gateway } from "../gateway/gateway.js";
-import { SqlitePinStore } from "../supply/pins.js";
-import { SharedPinStore } from "../supply/pins-shared.js";
-import { PostgresPinChannel } from "../supply/pins-postgres.js";
-import { RedisPinChannel } from "../supply/pins-redis.js";
-import { redactionHashKey } from "../protect/key.js";
-import type { StateKey } from "../state/sealed.js";
+import type { RedisState } from "../state/redis.js";
 import type { StateStore } from "../state/store.js";
 
 /**
- * Loads the config for a command, printing problems and exiting 2 when it is invalid. The listening
- * address is `--listen` (start), else `WARDEN_LISTEN`, else the file's: every command reads the
- * variable, so `token` mints for the address the gateway was moved to.
+ * Loads the config for a command, printing problems and exiting 2 when it is invalid. `launch`
+ * (the serving commands): also refuse a stdio server whose program cannot be found, as `check` does.
+ * The listening address is `listen` (start's `--listen`), else `WARDEN_LISTEN`, else the file's:
+ * every command reads the variable, so `token` mints for the address the gateway was moved to.
  */
 export async function loadOrExit(
   option: string | undefined,
-  listenFlag?: string,
+  opts: { launch?: boolean; listen?: string } = {},
 ): Promise<{ config: Config; log: Logger }> {
+  const config = await configOrExit(option, opts);
+  // pino is loaded here, not by every command: `token` needs no logger.
+  const { createLogger } = await import("../log.js");
+  const log = createLogger();
+  // A stray rejection is a bug to log, not a reason to drop every client's session.
+  process.on("unhandledRejection", (err) => log.error({ err: String(err) }, "unhandled rejection"));
+  return { config, log };
+}
+
+/** The config alone, for a command that logs nothing; problems printed, exit 2, as `loadOrExit`. */
+export async function configOrExit(
+  option: string | undefined,
+  opts: { launch?: boolean; listen?: string } = {},
+): Promise<Config> {
   const file = configPath(option);
   const envListen = process.env.WARDEN_LISTEN;
   const listen =
-    listenFlag !== undefined
-      ? { value: listenFlag, from: "--listen" }
+    opts.listen !== undefined
+      ? { value: opts.listen, from: "--listen" }
       : envListen
         ? { value: envListen, from: "WARDEN_LISTEN" }
         : undefined;
   try {
     const config = await loadConfig(file, process.env, listen ? { listen } : {});
-    const log = createLogger();
-    // A stray rejection is a bug to log, not a reason to drop every client's session.
-    process.on("unhandledRejection", (err) => log.error({ err: String(err) }, "unhandled rejection"));
-    return { config, log };
+    if (opts.launch) {
+      const problems = await commandProblems(config);
+      if (problems.length > 0) throw new ConfigError(file, problems);
+    }
+    return config;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`mcp-warden: invalid config ${file}\n`);
@@ -78,6 +85,8 @@ export function onShutdown(log: Logger, stop: () => Promise<void>): void {
  */
 export async function openRedis(config: Config, log: Logger): Promise<RedisState | undefined> {
   if (config.state.redis === undefined) return undefined;
+  // ioredis is loaded only when a deployment shares state: `kill` on the embedded store stays quick.
+  const { RedisState } = await import("../state/redis.js");
   const redis = new RedisState(config.state.redis, config.state.redisPrefix, log);
   try {
     await redis.ready(10_000);
@@ -94,93 +103,4 @@ export async function openRedis(config: Config, log: Logger): Promise<RedisState
 /** Where kills live: Redis when the instances share state, else the state store's table. */
 export function openKillStore(state: StateStore, redis: RedisState | undefined): KillStore {
   return redis ? new RedisKillStore(redis) : new SqliteKillStore(state.db);
-}
-
-/**
- * The shared Postgres state when `state.postgres` is set. Unlike Redis, it is not required at
- * start: what needs it (revocation and API-key checks, the authorization server) refuses while it
- * is down, and works again when it is back. Its schema is created now when it can be.
- */
-export function openPostgres(config: Config, log: Logger, stateKey?: StateKey): PostgresState | undefined {
-  if (config.state.postgres === undefined) return undefined;
-  const postgres = new PostgresState(config.state.postgres, log, stateKey);
-  postgres.ready().then(
-    () => log.info({ postgres: postgres.where }, "postgres state ready"),
-    (err: unknown) =>
-      log.error(
-        { postgres: postgres.where, err: (err as Error).message },
-        "state.postgres is not reachable: tokens and API keys that need it are refused until it is",
-      ),
-  );
-  return postgres;
-}
-
-/** Where API keys live: Postgres when the instances share it, else the state store's table. */
-export function openApiKeys(state: StateStore, postgres: PostgresState | undefined): ApiKeyStore {
-  return postgres ? new PostgresApiKeys(postgres) : new ApiKeys(state);
-}
-
-/** The gateway on a config, with the state store, shared state and audit log it runs on; started. */
-export async function openGateway(
-  config: Config,
-  log: Logger,
-  state: StateStore,
-  /** The process's shared Postgres (`openPostgres`), when it has one: pins use its connections. */
-  postgres?: PostgresState,
-): Promise<Gateway> {
-  const redis = await openRedis(config, log);
-  const audit = openAuditLog(config, state, log);
-  const gateway = new Gateway(
-    config,
-    log,
-    redactionHashKey(state),
-    audit,
-    redis,
-    openKillStore(state, redis),
-    await openPinStore(config, state, redis, log, { postgres }),
-  );
-  await gateway.start();
-  return gateway;
-}
-
-/**
- * Pins: the state store's table, copied to and from every instance through Postgres when
- * `state.postgres` is set (pins then live there), else through Redis when `state.redis` is. Under
- * `tool_pinning: enforce` the shared pins must load before any definition is judged: a gateway
- * that judged without them would trust a changed definition on first use, so a shared store that
- * cannot be read stops the start. Under `warn` or `off` no call depends on them: the gateway starts
- * on its local pins and loads the shared ones when the store is back. `requireShared` (the
- * `tools` commands, whose reads and approvals are about the shared pins) always needs them.
- */
-export async function openPinStore(
-  config: Config,
-  state: StateStore,
-  redis: RedisState | undefined,
-  log: Logger,
-  options: { requireShared?: boolean; postgres?: PostgresState } = {},
-): Promise<SqlitePinStore | SharedPinStore> {
-  const { requireShared = false, postgres } = options;
-  const local = new SqlitePinStore(state.db);
-  const channel =
-    config.state.postgres !== undefined
-      ? postgres
-        ? new PostgresPinChannel(postgres, false)
-        : new PostgresPinChannel(new PostgresState(config.state.postgres, log), true)
-      : redis
-        ? new RedisPinChannel(redis)
-        : undefined;
-  if (!channel) return local;
-  const shared = new SharedPinStore(local, channel, log);
-  try {
-    await shared.start();
-  } catch (err) {
-    const why = `the tool-definition pins in ${channel.name} could not be loaded: ${(err as Error).message}`;
-    if (config.supplyChain.toolPinning === "enforce" || requireShared) {
-      await channel.close().catch(() => undefined);
-      throw new Error(why);
-    }
-    log.error({ store: channel.name }, `${why}; judging by this instance's pins until it is back`);
-    shared.startLater();
-  }
-  return shared;
 }

@@ -15,10 +15,11 @@ import { StateKeyError } from "../state/sealed.js";
 import { StateStore } from "../state/store.js";
 import { listen, type HttpParts } from "../http/server.js";
 import { startBanner } from "./banner.js";
-import { loadOrExit, onShutdown, openApiKeys, openGateway, openPostgres } from "./run.js";
+import { openApiKeys, openGateway, openPostgres } from "./open.js";
+import { loadOrExit, onShutdown } from "./run.js";
 
 export async function startCommand(option: string | undefined, listenAt?: string): Promise<void> {
-  const { config, log } = await loadOrExit(option, listenAt);
+  const { config, log } = await loadOrExit(option, { launch: true, listen: listenAt });
   for (const warning of configWarnings(config)) log.warn({ config: config.file }, warning);
   const state = StateStore.openWithKey(config.state);
   const postgres = openPostgres(config, log, state.stateKey);

@@ -6,7 +6,7 @@ import { createRevocationCheck } from "../authserver/access-tokens.js";
 import type { Config } from "../config/types.js";
 import type { PostgresState } from "../state/postgres.js";
 import type { StateStore } from "../state/store.js";
-import { openApiKeys } from "./run.js";
+import { openApiKeys } from "./open.js";
 
 /** The environment variable a desktop client sets to give `stdio` callers an identity. */
 export const STDIO_TOKEN_VARIABLE = "WARDEN_TOKEN";

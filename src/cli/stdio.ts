@@ -1,13 +1,14 @@
 import { serveStdio } from "../transports/stdio.js";
 import { StateStore } from "../state/store.js";
-import { loadOrExit, onShutdown, openGateway, openPostgres } from "./run.js";
+import { openGateway, openPostgres } from "./open.js";
+import { loadOrExit, onShutdown } from "./run.js";
 import { stdioCaller, StdioIdentityError } from "./stdio-identity.js";
 
 /** Waits for upstreams before reading stdin, so a desktop client's first call finds them up. */
 const READY_WAIT_MS = 30_000;
 
 export async function stdioCommand(option: string | undefined): Promise<void> {
-  const { config, log } = await loadOrExit(option);
+  const { config, log } = await loadOrExit(option, { launch: true });
   if (config.audit.sinks.some((s) => s.kind === "stdout")) {
     // Standard output is the MCP channel here: audit lines would corrupt it.
     process.stderr.write(`${config.file}: audit.sinks: stdout cannot be used with the stdio command\n`);

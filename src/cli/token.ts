@@ -1,7 +1,7 @@
 import { KeyStore } from "../auth/keys.js";
 import { durationMs } from "../config/duration.js";
 import { StateStore } from "../state/store.js";
-import { loadOrExit } from "./run.js";
+import { configOrExit } from "./run.js";
 
 export interface TokenOptions {
   config?: string;
@@ -17,7 +17,7 @@ export interface TokenOptions {
  * `gateway.public_url`, else `http://<gateway.listen>`: what a gateway on this config uses.
  */
 export async function tokenCommand(opts: TokenOptions): Promise<void> {
-  const { config } = await loadOrExit(opts.config);
+  const config = await configOrExit(opts.config);
   if (config.auth.issuer !== "embedded") {
     process.stderr.write(
       "mcp-warden: token needs auth.issuer: embedded (an external IdP mints its own tokens)\n",

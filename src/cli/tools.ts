@@ -6,7 +6,9 @@ import { StateStore } from "../state/store.js";
 import { INSTRUCTIONS_NAME, type Pin, type PinStore } from "../supply/pins.js";
 import { approveDefinition } from "../supply/approve.js";
 import type { DefinitionKind } from "../supply/poisoning.js";
-import { loadOrExit, openPinStore, openRedis } from "./run.js";
+import { openPinStore } from "./open.js";
+import { formatTable } from "./table.js";
+import { loadOrExit, openRedis } from "./run.js";
 
 export interface ToolsOptions {
   config?: string;
@@ -80,19 +82,32 @@ async function withPins(
 
 export function toolsList(o: ToolsOptions): Promise<void> {
   return withPins(o, "list", async (config, _state, pins) => {
-    for (const pin of pins.list(o.server)) {
-      const state = pinState(pin, config);
-      if (o.json) {
+    const list = pins.list(o.server);
+    if (o.json) {
+      for (const pin of list) {
         const { pinnedDef: _p, currentDef: _c, ...rest } = pin;
-        process.stdout.write(`${JSON.stringify({ ...rest, state })}\n`);
-        continue;
+        process.stdout.write(`${JSON.stringify({ ...rest, state: pinState(pin, config) })}\n`);
       }
-      const reasons = [...new Set(pin.findings.map((f) => f.reason))].join(",");
-      process.stdout.write(
-        `${pin.server}\t${pin.kind}\t${pin.name}\t${state}\t${pin.pinnedHash.slice(0, 19)}\t${pin.seenAt}` +
-          `${reasons ? `\t${reasons}` : ""}\n`,
-      );
+      return;
     }
+    if (list.length === 0) {
+      process.stdout.write(
+        "no pinned definitions (a server's are pinned when the gateway first lists them)\n",
+      );
+      return;
+    }
+    const rows = list.map((pin) => [
+      pin.server,
+      pin.kind,
+      pin.name,
+      pinState(pin, config),
+      pin.pinnedHash.slice(0, 19),
+      pin.seenAt,
+      [...new Set(pin.findings.map((f) => f.reason))].join(","),
+    ]);
+    process.stdout.write(
+      formatTable(["server", "kind", "name", "state", "pinned", "seen", "findings"], rows),
+    );
   });
 }
 

@@ -62,7 +62,10 @@ export async function loadConfig(
   try {
     text = await readFile(file, "utf8");
   } catch (err) {
-    throw new ConfigError(file, [`(file): cannot read: ${(err as NodeJS.ErrnoException).code ?? err}`]);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : String(code ?? err);
+    throw new ConfigError(file, [`(file): cannot read ${file}: ${why}`]);
   }
   return parseConfig(text, file, env, overrides);
 }
@@ -81,10 +84,13 @@ export function parseConfig(
     );
   }
   const problems: string[] = [];
-  const raw = interpolate(doc.toJS({ maxAliasCount: 100 }) ?? {}, env, problems);
+  const missing = new Set<string>();
+  const raw = interpolate(doc.toJS({ maxAliasCount: 100 }) ?? {}, env, problems, missing);
   if (overrides.listen) overrideListen(raw, overrides.listen, problems);
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) problems.push(...parsed.error.issues.map(formatIssue));
+  // A value that named a missing variable is reported once, as that: not again for being empty.
+  if (!parsed.success)
+    problems.push(...parsed.error.issues.filter((i) => !missing.has(yamlPath(i.path))).map(formatIssue));
   problems.push(...duplicateNames(raw));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, problems);
   const config = compile(parsed.data, file);

@@ -9,6 +9,7 @@ import {
   type OwnedEntry,
   type OwnedFiles,
 } from "../policy/guards/path-owned.js";
+import { unheldScopeWarnings } from "../policy/unheld-scopes.js";
 import { STATE_KEY_ENV } from "../state/sealed.js";
 import type { Config, ServerConfig } from "./types.js";
 
@@ -234,5 +235,6 @@ export function configWarnings(config: Config, env: NodeJS.ProcessEnv = process.
         `that folder carries both; keep the key elsewhere or set ${STATE_KEY_ENV} (docs/deployment.md)`,
     );
   }
+  warnings.push(...unheldScopeWarnings(config));
   return warnings;
 }

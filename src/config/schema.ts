@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isPasswordHash } from "../auth/passwords.js";
 import { parseAddressRange } from "../transports/source.js";
 import { safeForCredentials } from "../upstreams/origin.js";
 import { durationMs } from "./duration.js";
@@ -269,7 +270,14 @@ const externalIssuer = z.strictObject({
 
 const authUser = z.strictObject({
   name: z.string().min(1).max(200),
-  password_hash: z.string().min(1),
+  // Never echoed: a value that is not a hash may well be the password itself.
+  password_hash: z
+    .string()
+    .min(1)
+    .refine(
+      isPasswordHash,
+      "not a password hash (scrypt$…); make one with `mcp-warden hash-password` (a plain password never signs in)",
+    ),
   scopes: z.array(scope).default([]),
 });
 
@@ -513,7 +521,13 @@ export const configSchema = z.strictObject({
       anonymous: z.array(scope).default([]),
       users: z.array(authUser).default([]),
       clients: z.array(authClient).default([]),
-      access_token_ttl: durationText.default("15m"),
+      // Common clients refresh a token that expires within a minute before every call.
+      access_token_ttl: durationText
+        .refine(
+          (t) => durationMs(t) > 60_000,
+          "more than 60s (clients refresh a shorter-lived token before every call)",
+        )
+        .default("15m"),
       refresh_token_ttl: durationText.default("30d"),
       grant_ttl: durationText.default("30d"),
     })

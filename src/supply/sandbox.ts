@@ -1,7 +1,7 @@
-import { constants } from "node:fs";
-import { access, lstat, readlink, stat } from "node:fs/promises";
-import { delimiter, isAbsolute, join, resolve, sep } from "node:path";
+import { lstat, readlink, stat } from "node:fs/promises";
+import { sep } from "node:path";
 import type { SandboxConfig, StdioServerConfig } from "../config/types.js";
+import { executable, resolveCommand } from "../upstreams/command.js";
 import { sandboxUnavailable } from "./launch-refused.js";
 
 /** Where bubblewrap is looked for; `WARDEN_BWRAP` (the operator's environment) overrides. */
@@ -121,20 +121,6 @@ async function systemMount(dir: string): Promise<string[]> {
   return info.isDirectory() ? ["--ro-bind", dir, dir] : [];
 }
 
-/** The command as the sandbox will exec it: absolute, found on the server's PATH like execvp. */
-async function resolveCommand(command: string, path: string, cwd: string): Promise<string | undefined> {
-  if (command.includes("/")) {
-    const abs = isAbsolute(command) ? command : resolve(cwd, command);
-    return (await executable(abs)) ? abs : undefined;
-  }
-  for (const dir of path.split(delimiter)) {
-    if (!isAbsolute(dir)) continue;
-    const candidate = join(dir, command);
-    if (await executable(candidate)) return candidate;
-  }
-  return undefined;
-}
-
 function within(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 }
@@ -144,15 +130,4 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-async function executable(path: string): Promise<boolean> {
-  try {
-    const s = await stat(path);
-    if (!s.isFile()) return false;
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }

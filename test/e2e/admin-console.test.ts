@@ -189,7 +189,7 @@ describe("the admin console in Chromium", () => {
     await page.click("button:has-text('Sign in')");
     // The console's built-in client may still be asked for consent once.
     const allow = page.getByRole("button", { name: "Allow" });
-    const home = page.getByRole("button", { name: "Stop everything" });
+    const home = page.getByRole("button", { name: "Stop the whole gateway" });
     await Promise.race([allow.waitFor(), home.waitFor()]);
     if (await allow.isVisible()) await allow.click();
     await home.waitFor();
@@ -271,20 +271,20 @@ describe("the admin console in Chromium", () => {
     );
   });
 
-  test("Stop everything by keyboard only: MCP calls refused with -32003; revived with a reason", async () => {
+  test("Stop the whole gateway by keyboard only: MCP calls refused with -32003; revived with a reason", async () => {
     await view("kills", "Kill switch");
     await page.getByText("Nothing is stopped.").waitFor();
     // From the top of the page, Tab until the header's button has focus.
     await page.locator("body").focus();
     await page.evaluate("document.activeElement && document.activeElement.blur()");
     let focused = "";
-    for (let i = 0; i < 10 && focused !== "Stop everything"; i++) {
+    for (let i = 0; i < 10 && focused !== "Stop the whole gateway"; i++) {
       await page.keyboard.press("Tab");
       focused = String(await page.evaluate("document.activeElement && document.activeElement.textContent"));
     }
-    assert.equal(focused, "Stop everything");
+    assert.equal(focused, "Stop the whole gateway");
     await page.keyboard.press("Enter");
-    const dialog = page.getByRole("dialog", { name: "Stop everything" });
+    const dialog = page.getByRole("dialog", { name: "Stop the whole gateway" });
     await dialog.waitFor();
     assert.equal(
       await page.evaluate("document.activeElement.id"),
@@ -295,10 +295,10 @@ describe("the admin console in Chromium", () => {
     await page.keyboard.press("Tab");
     assert.equal(await page.evaluate("document.activeElement.textContent"), "Cancel");
     await page.keyboard.press("Tab");
-    assert.equal(await page.evaluate("document.activeElement.textContent"), "Stop everything");
+    assert.equal(await page.evaluate("document.activeElement.textContent"), "Stop the whole gateway");
     await page.keyboard.press("Enter");
     await dialog.waitFor({ state: "detached" });
-    await page.getByText("Everything is stopped").waitFor();
+    await page.getByText("The whole gateway is stopped").waitFor();
 
     const err = await mcpError(() =>
       agent.client.callTool({ name: "rp__weather", arguments: { city: "Oslo" } }),
@@ -309,8 +309,8 @@ describe("the admin console in Chromium", () => {
     assert.deepEqual(await unnamedControls(page), []);
     await shot("kill-switch");
 
-    await page.getByRole("button", { name: "Revive everything", exact: true }).click();
-    const revive = page.getByRole("dialog", { name: /Revive everything/ });
+    await page.getByRole("button", { name: "Revive the whole gateway", exact: true }).click();
+    const revive = page.getByRole("dialog", { name: /Revive the whole gateway/ });
     await revive.waitFor();
     await revive.getByLabel(/Reason/).fill("incident 42 contained");
     await revive.getByRole("button", { name: "Revive" }).click();
@@ -355,6 +355,37 @@ describe("the admin console in Chromium", () => {
     );
   });
 
+  test("admin rows in the audit view name their target and the operator's reason, in UTC", async () => {
+    await view("audit", "Audit log");
+    await page.getByLabel("Event").selectOption("admin");
+    await page.getByRole("button", { name: "Apply filters" }).click();
+    const row = page.locator("table.audit tbody tr", { hasText: "eve's laptop was stolen" }).first();
+    await row.waitFor();
+    assert.match(await row.innerText(), /user eve/);
+    const whole = page.locator("table.audit tbody tr", { hasText: "incident 42: exfiltration suspected" });
+    assert.match(await whole.first().innerText(), /the whole gateway/);
+    assert.match(await row.locator("td").nth(1).innerText(), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+    await shot("audit-admin");
+  });
+
+  test("servers count the tools callers are shown apart from those the mapping hides", async () => {
+    // The recorder offers more tools than `rec` maps (echo, admin_tool): the rest are hidden.
+    await view("servers", "Servers & tools");
+    const rec = page.getByRole("row", { name: /^rec \/servers\/rec\/mcp / });
+    await rec.waitFor();
+    const cells = await rec.locator("td").allInnerTexts();
+    const [shown, hidden] = [Number(cells[2]), Number(cells[3])];
+    assert.equal(shown, 2, cells.join(" | "));
+    assert.ok(hidden > 0, cells.join(" | "));
+    const hiddenRows = page.locator("tr.tool-hidden", { hasText: "hidden by policy" });
+    assert.equal(await hiddenRows.count(), hidden);
+    const echo = page.getByRole("row", { name: /^rec tool echo / });
+    assert.doesNotMatch((await echo.getAttribute("class")) ?? "", /tool-hidden/);
+    const pid = page.getByRole("row", { name: /^rec tool pid / });
+    assert.match((await pid.getAttribute("class")) ?? "", /tool-hidden/);
+    await shot("servers");
+  });
+
   test("the dashboard counts the calls and denials", async () => {
     await view("dashboard", "Dashboard");
     const denials = page.locator("section", {
@@ -389,7 +420,7 @@ describe("the admin console in Chromium", () => {
     await page.getByRole("heading", { name: "Use a token" }).waitFor();
     await page.reload();
     await page.getByRole("heading", { name: "Use a token" }).waitFor();
-    assert.equal(await page.getByRole("button", { name: "Stop everything" }).count(), 0);
+    assert.equal(await page.getByRole("button", { name: "Stop the whole gateway" }).count(), 0);
   });
 
   test("a pasted token signs in too; one without warden:admin is refused", async () => {

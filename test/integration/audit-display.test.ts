@@ -57,6 +57,7 @@ describe("audit query and tail on hostile event text", () => {
         const r = await runCli([...args, "-c", gw.configFile, "--sink", sink], { cwd: gw.dir });
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /\?gnp\.exe\?2J\?x\?y\?z\?w\?\[31m/, r.stdout);
+        assert.match(r.stdout, /^SEQ +TS +EVENT +STATUS +REASON +USER +SERVER +TOOL +MS\n/);
         const body = r.stdout.replace(/\n/g, "");
         assert.doesNotMatch(body, SPOOFING, JSON.stringify(r.stdout));
       }

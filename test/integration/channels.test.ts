@@ -809,7 +809,7 @@ describe("instructions: tool_pinning enforce, poisoning block", () => {
     writeFileSync(g.file("pinned"), "Answer briefly, in French.");
     assert.equal(await g.instructionsOf("pinned"), undefined, "changed instructions reached the client");
     const list = await g.cli("tools", "list");
-    assert.match(list.stdout, /^pinned\tinstructions\tinstructions\tchanged \(held\)\t/m);
+    assert.match(list.stdout, /^pinned\s+instructions\s+instructions\s+changed \(held\)\s+/m);
     const diff = await g.cli("tools", "diff", "--kind", "instructions", "--server", "pinned");
     assert.equal(diff.code, 1, diff.stderr);
     assert.match(diff.stdout, /^\+\s+"instructions": "Answer briefly, in French\."$/m);
@@ -835,7 +835,7 @@ describe("instructions: tool_pinning enforce, poisoning block", () => {
   test("poisoned instructions are withheld", async () => {
     assert.equal(await g.instructionsOf("poison"), undefined);
     const list = await g.cli("tools", "list");
-    assert.match(list.stdout, /^poison\tinstructions\tinstructions\tpoisoned \(blocked\)\t/m);
+    assert.match(list.stdout, /^poison\s+instructions\s+instructions\s+poisoned \(blocked\)\s+/m);
   });
 
   test("the aggregate carries each server's instructions that pass, prefixed", async () => {

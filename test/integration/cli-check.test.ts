@@ -1,7 +1,7 @@
 // `mcp-warden check -c FILE`: exit 0 for a valid config, exit 2 with one `<yaml path>: <message>`
 // line per problem otherwise. And `start` refuses a bad config instead of serving it.
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { describe, test } from "node:test";
 import { everythingStdio, gatewayConfig } from "../helpers/configs.js";
 import { EVERYTHING_BIN, ROOT, makeTempDir, runCli, writeConfig } from "../helpers/gateway.js";
@@ -39,7 +39,9 @@ describe("mcp-warden check", () => {
   });
 
   test("the bundled demo config is valid", async () => {
-    const r = await runCli(["check", "-c", join(ROOT, "config", "demo.yaml")]);
+    // Its commands are on PATH the way `npx mcp-warden` and `npm start` run it: node_modules/.bin first.
+    const PATH = `${join(ROOT, "node_modules", ".bin")}${delimiter}${process.env.PATH ?? ""}`;
+    const r = await runCli(["check", "-c", join(ROOT, "config", "demo.yaml")], { env: { PATH } });
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   });
 
@@ -107,9 +109,110 @@ describe("mcp-warden check", () => {
     assert.equal(yaml.code, 2, yaml.output);
   });
 
-  test("a missing config file → exit 2", async () => {
-    const r = await runCli(["check", "-c", `${makeTempDir()}/does-not-exist.yaml`]);
+  test("a missing config file → exit 2, naming its path", async () => {
+    const file = `${makeTempDir()}/does-not-exist.yaml`;
+    const r = await runCli(["check", "-c", file]);
     assert.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
+    assert.equal(r.stderr.trim(), `(file): cannot read ${file}: no such file`);
+  });
+});
+
+/** Every problem line (`path: message`) of a failed check. */
+function problemsOf(stderr: string): string[] {
+  return stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("warning: ") && !l.startsWith("mcp-warden: "));
+}
+
+// The mistakes a newcomer makes that used to pass `check` and fail later (issue 17): each is one
+// problem line at its YAML path, and `start` refuses the config with the same lines.
+describe("mistakes caught early", () => {
+  const EMPTY_DIR = makeTempDir("warden-check-cwd-");
+  const user = (password_hash: string) => ({ name: "alice", password_hash, scopes: ["demo:use"] });
+  const cases: Array<[string, object, Record<string, string | undefined>, string[]]> = [
+    [
+      "a plain password as password_hash",
+      { ...gatewayConfig([everythingStdio()]), auth: { users: [user("correct horse")] } },
+      {},
+      [
+        "auth.users[0].password_hash: not a password hash (scrypt$…); make one with `mcp-warden hash-password` (a plain password never signs in)",
+      ],
+    ],
+    [
+      "a missing variable: one problem, not also an empty value",
+      { ...gatewayConfig([everythingStdio()]), auth: { users: [user("${WARDEN_CHECK_NO_HASH}")] } },
+      { WARDEN_CHECK_NO_HASH: undefined },
+      ["auth.users[0].password_hash: environment variable WARDEN_CHECK_NO_HASH is not set"],
+    ],
+    [
+      "access_token_ttl at 60s",
+      { ...gatewayConfig([everythingStdio()]), auth: { access_token_ttl: "60s" } },
+      {},
+      ["auth.access_token_ttl: more than 60s (clients refresh a shorter-lived token before every call)"],
+    ],
+    [
+      "stdio commands that do not resolve: not on PATH, not a file, a relative path from cwd",
+      gatewayConfig([
+        everythingStdio(),
+        { name: "nowhere", command: "warden-no-such-command", tools: { "*": ["demo:use"] } },
+        { name: "gone", command: "/nonexistent/server", tools: { "*": ["demo:use"] } },
+        { name: "rel", command: "./server.mjs", cwd: EMPTY_DIR, tools: { "*": ["demo:use"] } },
+      ]),
+      {},
+      [
+        "servers[1].command: warden-no-such-command is not found on the gateway's PATH",
+        "servers[2].command: /nonexistent/server is not an executable file (/nonexistent/server)",
+        `servers[3].command: ./server.mjs is not an executable file (${EMPTY_DIR}/server.mjs, relative to servers[3].cwd)`,
+      ],
+    ],
+  ];
+  for (const [name, config, env, expected] of cases) {
+    test(`${name} → exit 2, one line per problem at its YAML path`, async () => {
+      const r = await check(config, env);
+      assert.equal(r.code, 2, r.output);
+      assert.deepEqual(problemsOf(r.stderr), expected);
+    });
+  }
+
+  test("a command found on the server's own env.PATH, or relative to its cwd, passes", async () => {
+    const bin = dirname(EVERYTHING_BIN);
+    const r = await check(
+      gatewayConfig([
+        everythingStdio("onpath", { command: "mcp-server-everything", env: { PATH: bin } }),
+        everythingStdio("relative", { command: "./mcp-server-everything", cwd: bin }),
+      ]),
+    );
+    assert.equal(r.code, 0, r.output);
+  });
+
+  test("a scope no grant holds (directly, by wildcard or through implies) is a warning at its YAML path", async () => {
+    const r = await check({
+      ...gatewayConfig([
+        everythingStdio("everything", {
+          tools: { "*": ["demo:use"], echo: ["demo:usr"], add: ["demo:read"] },
+        }),
+      ]),
+      scopes: { implies: { "demo:use": ["demo:read"] } },
+    });
+    assert.equal(r.code, 0, r.output);
+    const warnings = r.stderr.split("\n").filter((l) => l.includes("no user, client or anonymous grant"));
+    assert.deepEqual(warnings, [
+      "warning: servers[0].tools.echo[0]: no user, client or anonymous grant holds demo:usr, directly, by a wildcard or through scopes.implies: only an API key or a `mcp-warden token` naming it can call this",
+    ]);
+  });
+
+  test("start refuses the config with the same lines, before listening", async () => {
+    const file = writeConfig(
+      gatewayConfig([everythingStdio(), { name: "nowhere", command: "warden-no-such-command" }]),
+      makeTempDir("warden-check-"),
+    );
+    const r = await runCli(["start", "-c", file], { timeoutMs: 20_000 });
+    assert.equal(r.code, 2, r.stderr);
+    assert.deepEqual(problemsOf(r.stderr.replace(/^oidc-provider WARNING.*$/m, "")), [
+      "servers[1].command: warden-no-such-command is not found on the gateway's PATH",
+    ]);
+    assert.doesNotMatch(r.stderr, /"msg":"listening"/);
   });
 });
 

@@ -173,6 +173,52 @@ describe("kill switch", () => {
     }
   });
 
+  test("kill returns once the gateway enforces it: the next call is refused without waiting", async () => {
+    const c = await connectClient(`${base}/mcp`);
+    let revived = false;
+    try {
+      const k = await cli("kill", "--tool", "rec__echo", "--reason", "seen at once");
+      assert.equal(k.code, 0, k.stderr);
+      assert.match(
+        k.stdout,
+        /^killed tool rec\/echo\nin force on the gateway at http:\/\/127\.0\.0\.1:\d+ \(after \d+ ms\)\n$/,
+      );
+      const err = await mcpError(() => echo(c, "right-after-kill"));
+      assert.equal(err.code, -32003);
+      const seen = receivedToolCalls(records, "echo").map(
+        (m) => (m.params?.arguments as { message: string }).message,
+      );
+      assert.ok(!seen.includes("right-after-kill"), "a killed call reached the upstream");
+      const r = await cli("revive", "--tool", "rec__echo", "--reason", "back at once");
+      revived = r.code === 0;
+      assert.match(r.stdout, /^revived tool rec\/echo\nlifted on the gateway at /);
+      assert.match(textOf(await echo(c, "right-after-revive")), /right-after-revive/);
+    } finally {
+      if (!revived) await cleanup("--tool", "rec__echo");
+      await c.close();
+    }
+  });
+
+  test("kill with no gateway running says so and stores the kill; kill --list is a table", async () => {
+    const other = makeTempDir("warden-kill-idle-");
+    const port = await freePort();
+    const file = writeConfig(
+      { ...config, gateway: { listen: `127.0.0.1:${port}` }, state: { sqlite: join(other, "state.db") } },
+      other,
+    );
+    const k = await runCli(["kill", "--server", "rec", "--reason", "offline", "-c", file], { cwd: other });
+    assert.equal(k.code, 0, k.stderr);
+    assert.match(
+      k.stdout,
+      new RegExp(
+        `^no gateway answers at http://127\\.0\\.0\\.1:${port}: one started on this config applies it as it starts$`,
+        "m",
+      ),
+    );
+    const list = await runCli(["kill", "--list", "-c", file], { cwd: other });
+    assert.match(list.stdout, /^SCOPE +TARGET +SINCE +BY +REASON\nserver +rec +\S+Z +\S+ +offline\n$/);
+  });
+
   test("a call in flight on a killed scope is cancelled upstream and answered -32003", async () => {
     const c = await connectClient(`${base}/mcp`);
     try {

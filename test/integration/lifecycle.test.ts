@@ -174,7 +174,13 @@ describe("a server that cannot start", () => {
     recordFile = join(dir, "recorder.jsonl");
     gw = await startGateway(
       gatewayConfig([
-        { name: "broken", command: join(dir, "no-such-server"), tools: { "*": ["demo:use"] } },
+        // A program that exists (start refuses one that does not) and exits at once: its script is missing.
+        {
+          name: "broken",
+          command: process.execPath,
+          args: [join(dir, "no-such-server.mjs")],
+          tools: { "*": ["demo:use"] },
+        },
         recorderStdio("recorder", recordFile, { "*": ["demo:use"] }),
       ]),
       { waitReady: false },

@@ -78,8 +78,8 @@ describe("poisoning scan: block", () => {
 
     const list = await runCli(["tools", "list", "-c", gw.configFile, "--server", "rp"], { cwd: gw.dir });
     assert.equal(list.code, 0, list.stderr);
-    assert.match(list.stdout, /^rp\ttool\tadd\tpoisoned \(blocked\)\t.*pseudo_tag/m);
-    assert.match(list.stdout, /^rp\ttool\tweather\tpinned\t/m);
+    assert.match(list.stdout, /^rp\s+tool\s+add\s+poisoned \(blocked\)\s+.*pseudo_tag/m);
+    assert.match(list.stdout, /^rp\s+tool\s+weather\s+pinned\s+/m);
   });
 
   test("a call before any list is refused too", async () => {

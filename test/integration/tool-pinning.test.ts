@@ -68,8 +68,9 @@ describe("tool pinning: enforce", () => {
 
     const list = await runCli(["tools", "list", "-c", gw.configFile], { cwd: gw.dir });
     assert.equal(list.code, 0, list.stderr);
-    assert.match(list.stdout, /^rp\ttool\tweather\tchanged \(held\)\t/m);
-    assert.match(list.stdout, /^rp\ttool\trug_pull\tpinned\t/m);
+    assert.match(list.stdout, /^SERVER +KIND +NAME +STATE +PINNED +SEEN +FINDINGS\n/);
+    assert.match(list.stdout, /^rp\s+tool\s+weather\s+changed \(held\)\s+/m);
+    assert.match(list.stdout, /^rp\s+tool\s+rug_pull\s+pinned\s+/m);
 
     const diff = await runCli(["tools", "diff", "-c", gw.configFile, "--tool", "rp__weather"], {
       cwd: gw.dir,

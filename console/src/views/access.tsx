@@ -38,7 +38,15 @@ export function Access() {
               {grants.data.grants.map((g) => (
                 <tr key={g.id}>
                   <th scope="row">{g.account_id}</th>
-                  <td>{g.client_id}</td>
+                  <td>
+                    {g.client_name ? (
+                      <>
+                        {g.client_name} <span class="muted id">{g.client_id}</span>
+                      </>
+                    ) : (
+                      g.client_id
+                    )}
+                  </td>
                   <td>{g.scopes.join(" ")}</td>
                   <td>{g.resources.join(" ")}</td>
                   <td>{when(g.created_at)}</td>
@@ -49,7 +57,7 @@ export function Access() {
                       class="small danger"
                       onClick={() =>
                         actions.ask({
-                          title: `Revoke the grant of ${g.account_id} to ${g.client_id}`,
+                          title: `Revoke the grant of ${g.account_id} to ${g.client_name ? `${g.client_name} (${g.client_id})` : g.client_id}`,
                           body: <p>The grant and every token issued under it stop working at once.</p>,
                           confirm: "Revoke grant",
                           danger: true,

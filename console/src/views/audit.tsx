@@ -184,7 +184,7 @@ export function Audit() {
             <th scope="col">Status</th>
             <th scope="col">User</th>
             <th scope="col">Server</th>
-            <th scope="col">Tool</th>
+            <th scope="col">Tool or target</th>
             <th scope="col">Reason</th>
             <th scope="col">
               <span class="visually-hidden">Details</span>
@@ -206,6 +206,25 @@ export function Audit() {
   );
 }
 
+/**
+ * What an event is about: the tool or method of a call; for an admin change, what it changed (a
+ * kill's scope and target, an approved definition, a key or grant id).
+ */
+function target(e: AuditEvent): string {
+  const d = e.detail ?? {};
+  const text = (v: unknown) => (typeof v === "string" ? v : undefined);
+  if (e.event === "admin") {
+    const scope = text(d.scope);
+    if (scope === "all") return "the whole gateway";
+    if (scope !== undefined) return `${scope} ${text(d.target) ?? ""}`;
+    const tool = text(d.tool);
+    if (tool !== undefined) return `${text(d.kind) ?? "tool"} ${text(d.server) ?? e.server ?? ""}/${tool}`;
+    const id = text(d.name) ?? text(d.id);
+    if (id !== undefined) return id;
+  }
+  return e.tool ?? e.method ?? "";
+}
+
 function EventRow({ event: e, open, toggle }: { event: AuditEvent; open: boolean; toggle(): void }) {
   return (
     <>
@@ -216,8 +235,11 @@ function EventRow({ event: e, open, toggle }: { event: AuditEvent; open: boolean
         <td>{e.status ?? ""}</td>
         <td>{e.principal?.sub ?? ""}</td>
         <td>{e.server ?? ""}</td>
-        <td>{e.tool ?? e.method ?? ""}</td>
-        <td>{e.reason ?? ""}</td>
+        <td>{target(e)}</td>
+        <td>
+          {e.reason ?? ""}
+          {typeof e.detail?.why === "string" && <q class="why">{e.detail.why}</q>}
+        </td>
         <td>
           <button type="button" class="small" aria-expanded={open} onClick={toggle}>
             {open ? "Hide" : "Details"}

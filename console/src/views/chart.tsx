@@ -1,5 +1,6 @@
 // The last hour per minute, drawn by hand: one polyline per series on a shared scale.
 import type { Minute } from "../api";
+import { clock } from "../util";
 
 const W = 600;
 const H = 180;
@@ -48,7 +49,7 @@ export function MinuteChart({ minutes }: { minutes: Minute[] }) {
         )}
         {last && (
           <text class="chart-axis" x={W - PAD.right} y={H - 6} text-anchor="end">
-            {clock(last.t)}
+            {clock(last.t)} UTC
           </text>
         )}
         {SERIES.map((s) => (
@@ -78,11 +79,4 @@ function niceCeiling(v: number): number {
 
 function formatTick(v: number): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(1);
-}
-
-function clock(iso: string): string {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime())
-    ? ""
-    : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hour12: false });
 }

@@ -30,7 +30,10 @@ export function Servers() {
                 <th scope="col">Transport</th>
                 <th scope="col">State</th>
                 <th scope="col" class="num">
-                  Tools
+                  Tools shown
+                </th>
+                <th scope="col" class="num">
+                  Hidden by policy
                 </th>
                 <th scope="col" class="num">
                   Held
@@ -58,7 +61,8 @@ export function Servers() {
                       {s.killed && <span class="badge badge-bad">stopped</span>}
                       {s.reason && <div class="muted small-text">{s.reason}</div>}
                     </td>
-                    <td class="num">{s.tools ?? "—"}</td>
+                    <td class="num">{s.exposed ?? "—"}</td>
+                    <td class="num">{s.tools === null || s.exposed === null ? "—" : s.tools - s.exposed}</td>
                     <td class="num">{s.held}</td>
                     <td class="num">{s.poisoned}</td>
                     <td>{s.sandbox ? "yes" : "no"}</td>
@@ -146,12 +150,20 @@ function ToolTable({ items, onReview }: { items: ToolItem[]; onReview(item: Tool
       </thead>
       <tbody>
         {sorted.map((t) => (
-          <tr key={`${t.server}/${t.kind}/${t.name}`} class={`tool-${t.state}`}>
+          <tr
+            key={`${t.server}/${t.kind}/${t.name}`}
+            class={`tool-${t.state}${t.hidden ? " tool-hidden" : ""}`}
+          >
             <td>{t.server}</td>
             <td>{t.kind}</td>
             <th scope="row">{t.name}</th>
             <td>
               <StateBadge state={t.state} />
+              {t.hidden && (
+                <span class="badge badge-hidden" title="No tools entry and no * entry: no caller is shown it">
+                  hidden by policy
+                </span>
+              )}
             </td>
             <td>{when(t.seen_at)}</td>
             <td>

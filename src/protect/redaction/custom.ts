@@ -5,7 +5,8 @@
  * pieces: one test per 64 KiB gate (the common case: no match), then 4 KiB windows inside a gate
  * that matched, each extended by CUSTOM_MAX_MATCH so a match near a window's end is found whole.
  */
-import { RE2 } from "re2-wasm";
+import { createRequire } from "node:module";
+import type { RE2 } from "re2-wasm";
 import { RedactionError, RedactorConfigError, type Detector, type Finding } from "./types.js";
 
 /** re2-wasm has a 16 MiB heap and copies its input per call: test 64 KiB gates, match in 4 KiB windows. */
@@ -16,6 +17,14 @@ export const CUSTOM_MAX_MATCH = 1024;
 /** Matches of all custom patterns in one call; past it the call fails (closed). */
 export const CUSTOM_MAX_FINDINGS = 10_000;
 const MAX_PATTERN_LENGTH = 1000;
+
+// Loading re2-wasm compiles its WASM: done on the first custom pattern, so a config without any
+// (and every quick CLI verb) never pays for it.
+let re2: typeof RE2 | undefined;
+function loadRe2(): typeof RE2 {
+  re2 ??= (createRequire(import.meta.url)("re2-wasm") as { RE2: typeof RE2 }).RE2;
+  return re2;
+}
 export const CUSTOM_NAME = /^[a-z][a-z0-9_]{0,31}$/;
 
 interface CompiledCustom {
@@ -73,7 +82,7 @@ export function compileCustom(
     }
     let re: RE2;
     try {
-      re = new RE2(pattern, "gu");
+      re = new (loadRe2())(pattern, "gu");
     } catch (err) {
       const why = err instanceof Error ? err.message.replace(/^Invalid regular expression: /, "") : "invalid";
       throw new RedactorConfigError(`custom[${i}].pattern`, `not a valid RE2 pattern (${why})`);
