@@ -6,9 +6,12 @@
 import { cardValid, cnIdValid, IBAN_LENGTHS, ibanValid, ssnValid } from "./checks.js";
 import type { Detector, Finding } from "./types.js";
 
-// A run of digits with single space or dash separators, optionally after "+" and before "X".
-// Each repetition consumes exactly one digit, so the pattern is unambiguous (linear time).
-const DIGIT_RUN = /(?<![0-9A-Za-z+_.])\+?[0-9](?:[ -]?[0-9]){7,22}X?(?![0-9A-Za-z_])/g;
+// A run of digits with single space, dash or dot separators (or a line break: a card wrapped
+// across lines), optionally after "+" and before "X". Each repetition consumes exactly one digit,
+// so the pattern is unambiguous (linear time).
+const DIGIT_RUN = /(?<![0-9A-Za-z+_.])\+?[0-9](?:(?:[ .-]|\r?\n)?[0-9]){7,22}X?(?![0-9A-Za-z_])/g;
+/** One separator between groups; a line break is one too, and matches any other. */
+const GROUP_SEP = /[ .-]|\r?\n/;
 
 type DigitType = "card_number" | "us_ssn" | "phone" | "cn_resident_id";
 
@@ -16,9 +19,15 @@ type DigitType = "card_number" | "us_ssn" | "phone" | "cn_resident_id";
 export function classifyDigits(candidate: string): DigitType | undefined {
   const plus = candidate.startsWith("+");
   const body = plus ? candidate.slice(1) : candidate;
-  const groups = body.split(/[ -]/);
-  const seps = body.replace(/[0-9X]/g, "");
+  const groups = body.split(GROUP_SEP);
+  const wrapped = body.includes("\n");
+  const seps = body.replace(/[0-9X]|\r?\n/g, "");
   if (seps.length > 0 && seps !== (seps[0] as string).repeat(seps.length)) return undefined;
+  // Across lines only a card: a column of short numbers is no SSN or phone.
+  if (wrapped) {
+    const d = groups.join("");
+    return !plus && groups.every((g) => g.length >= 4) && cardValid(d) ? "card_number" : undefined;
+  }
   const digits = groups.join("");
   const sizes = groups.map((g) => g.length).join(",");
   if (digits.endsWith("X"))
@@ -80,9 +89,11 @@ function scanDigits(text: string, out: Finding[]): void {
     let x = false;
     for (let i = 1; i < run.length; i++) {
       const c = run.charCodeAt(i);
-      if (c === 32 || c === 45) {
-        ENDS[groups] = i;
-        SIZES[groups++] = i - from;
+      if (c === 32 || c === 45 || c === 46 || c === 10) {
+        // "\r\n" is one separator: the group ended at the "\r".
+        const cr = c === 10 && run.charCodeAt(i - 1) === 13 ? 1 : 0;
+        ENDS[groups] = i - cr;
+        SIZES[groups++] = i - cr - from;
         from = i + 1;
       }
     }
@@ -148,6 +159,9 @@ function scanEmail(text: string, out: Finding[]): void {
     while (s > lastEnd && at - s < 64 && LOCAL_CHAR.test(text.charAt(s - 1))) s--;
     while (s < at && /[.]/.test(text.charAt(s))) s++; // a local part never starts with "."
     if (s === at) continue;
+    // `scheme://user:password@host`: the password is a url_password (context.ts), the host no address.
+    if (text.charAt(s - 1) === ":" && /:\/\/[^\s/@]*$/.test(text.slice(Math.max(0, s - 300), s - 1)))
+      continue;
     const d = DOMAIN.exec(text.slice(at + 1, at + 256));
     if (d === null) continue;
     const end = at + 1 + d[0].length;

@@ -7,11 +7,11 @@ import { isPlaceholder, shannonEntropy } from "./checks.js";
 import type { Detector, Finding } from "./types.js";
 
 /** A random-looking token body: no placeholder, enough distinct symbols. */
-function randomLooking(body: string, minEntropy: number): boolean {
+export function randomLooking(body: string, minEntropy: number): boolean {
   return !isPlaceholder(body) && shannonEntropy(body) >= minEntropy;
 }
 
-interface TokenRule {
+export interface TokenRule {
   readonly type: string;
   /** Literals a match starts with: the one prefilter pass finds them, then `re` runs there. */
   readonly lits: readonly string[];
@@ -23,7 +23,7 @@ interface TokenRule {
 const B = "(?<![A-Za-z0-9_-])"; // left boundary: not inside a longer identifier
 const E = "(?![A-Za-z0-9_-])";
 
-const TOKEN_RULES: readonly TokenRule[] = [
+export const TOKEN_RULES: readonly TokenRule[] = [
   {
     type: "aws_access_key",
     lits: ["AKIA", "ASIA"],
@@ -190,7 +190,7 @@ function scanRules(text: string, out: Finding[]): void {
 }
 
 /** Tries the rules whose literal starts at `at`; returns the length of the finding, or 0. */
-function matchRule(text: string, at: number, out: Finding[]): number {
+export function matchRule(text: string, at: number, out: Finding[]): number {
   for (const rule of TOKEN_RULES) {
     let lit = false;
     for (const l of rule.lits) if (text.startsWith(l, at)) lit = true;

@@ -1,0 +1,98 @@
+/**
+ * PII written in forms the shape detectors (pii.ts) leave alone on purpose, accepted only where
+ * the text says what they are: a nine-digit SSN after "SSN" or "social security"; a phone in a
+ * country's national format after a word for phone (or in the North American `(415) 555-0132`
+ * form, distinctive on its own); an e-mail address with its "@" or "." spelled out (`[at]`,
+ * `(dot)`). Bounded, linear patterns; each value is validated as pii.ts would.
+ */
+import { ssnValid } from "./checks.js";
+import type { Detector, Finding } from "./types.js";
+
+// The keyword, up to 24 characters that are neither digits nor a line break, then the number.
+const SSN_RE =
+  /\b(?:ssn|social[ \t]security(?:[ \t]n(?:o|umber))?|soc\.?[ \t]sec\.?)\b[^0-9\n]{0,24}?(\d{3}([ .-]?)\d{2}\2\d{4})(?![0-9])/gi;
+
+function scanSsn(text: string, out: Finding[]): void {
+  SSN_RE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = SSN_RE.exec(text)) !== null) {
+    const value = m[1] as string;
+    if (!ssnValid(value.replace(/[ .-]/g, ""))) continue;
+    const start = m.index + m[0].length - value.length;
+    out.push({ start, end: start + value.length, type: "us_ssn" });
+  }
+}
+
+// (NXX) NXX-XXXX, NXX-NXX-XXXX, NXX.NXX.XXXX: area and exchange codes never start with 0 or 1.
+const NANP_RE =
+  /(?<![\w+.-])(?:\+?1[ .-]?)?(?:\(([2-9]\d{2})\)[ ]?|([2-9]\d{2})([.-]))([2-9]\d{2})[.-](\d{4})(?![\w-]|\.\d)/g;
+
+function scanNanp(text: string, out: Finding[]): void {
+  NANP_RE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = NANP_RE.exec(text)) !== null) {
+    const area = (m[1] ?? m[2]) as string;
+    // N11 codes are services (411, 911), not subscriber numbers.
+    if (area.slice(1) === "11" || (m[4] as string).slice(1) === "11") continue;
+    // The dashed form must be consistent: 415-555.0132 is not a phone number.
+    if (m[3] !== undefined && !m[0].endsWith(`${m[3]}${m[5]}`)) continue;
+    out.push({ start: m.index, end: m.index + m[0].length, type: "phone" });
+  }
+}
+
+// A word for phone, then a national number: a trunk 0, then 8 to 11 more digits in groups.
+const NATIONAL_RE =
+  /(?:\b(?:phone|tel|telephone|mobile|cell|fax|call|whatsapp|t[ée]l[ée]phone|portable|telefon|handy|tel[ée]fono|telefone|celular|móvil|movil|cellulare|телефон|тел)\b\.?|电话|電話|手机|携帯|전화)[^0-9\n]{0,16}?((?:\(0\d{1,4}\)|0\d{1,4})(?:[ .\-/]?\d{2,4}){2,5})(?![0-9])/giu;
+
+function scanNational(text: string, out: Finding[]): void {
+  NATIONAL_RE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = NATIONAL_RE.exec(text)) !== null) {
+    const value = m[1] as string;
+    const digits = value.replace(/\D/g, "").length;
+    if (digits < 9 || digits > 12) continue;
+    const start = m.index + m[0].length - value.length;
+    out.push({ start, end: start + value.length, type: "phone" });
+  }
+}
+
+// local [at] domain [dot] tld, in brackets of any kind or spelled " at " ... " dot ". Found from
+// each "at" outwards (a scan from every letter would retry the local part at each position).
+const AT_WORD = /[ \t]?[[({<][ \t]?at[ \t]?[\])}>][ \t]?|[ \t]at[ \t]/gi;
+const DOT = "(?:[ \\t]?[\\[({<][ \\t]?dot[ \\t]?[\\])}>][ \\t]?|[ \\t]dot[ \\t]|\\.)";
+const DOMAIN_AFTER_AT = new RegExp(
+  `[A-Za-z0-9][A-Za-z0-9-]{0,62}(?:${DOT}[A-Za-z0-9][A-Za-z0-9-]{0,62}){0,4}?${DOT}[A-Za-z]{2,24}(?![A-Za-z0-9])`,
+  "iy",
+);
+const LOCAL_CHAR = /[A-Za-z0-9._%+-]/;
+const SPELLED_DOT = /[[({<][ \t]?dot|[ \t]dot[ \t]/i;
+
+function scanObfuscatedEmail(text: string, out: Finding[]): void {
+  AT_WORD.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = AT_WORD.exec(text)) !== null) {
+    let s = m.index;
+    while (s > 0 && m.index - s < 64 && LOCAL_CHAR.test(text.charAt(s - 1))) s--;
+    while (s < m.index && !/[A-Za-z0-9]/.test(text.charAt(s))) s++;
+    if (s === m.index) continue;
+    DOMAIN_AFTER_AT.lastIndex = m.index + m[0].length;
+    const d = DOMAIN_AFTER_AT.exec(text);
+    if (d === null) continue;
+    // Spelled-out " at " is English ("look at example.com"): an address only with a spelled dot.
+    const bracketed = /[[({<]/.test(m[0]);
+    if (!bracketed && !SPELLED_DOT.test(d[0])) continue;
+    const end = d.index + d[0].length;
+    out.push({ start: s, end, type: "email" });
+    AT_WORD.lastIndex = end;
+  }
+}
+
+export const contextPii: Detector = {
+  types: ["us_ssn", "phone", "email"],
+  scan(text, out) {
+    scanSsn(text, out);
+    scanNanp(text, out);
+    scanNational(text, out);
+    scanObfuscatedEmail(text, out);
+  },
+};
