@@ -15,8 +15,10 @@ export interface DecodedSpan {
   readonly text: string;
 }
 
-// Maximal runs only (a blob is one run, skipped by length, never cut into 4 KiB pieces).
-const BASE64_RUN = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/_=-])/g;
+/** Base64 (standard and URL-safe) characters, by code unit. */
+const B64_CHAR = new Uint8Array(128);
+for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
+  B64_CHAR[ch.charCodeAt(0)] = 1;
 const HEX_RUN = /^(?:[0-9A-Fa-f]{2})+$/;
 
 /** Readable text: printable ASCII or whitespace, at most 3% other, and some letters or digits. */
@@ -32,12 +34,34 @@ export function readable(s: string): boolean {
   return bad <= s.length * 0.03 && word >= s.length * 0.5;
 }
 
-/** The first bytes decode to something readable: a cheap test before decoding a whole span. */
-function startsReadable(bytes: Buffer): boolean {
-  const n = Math.min(bytes.length, 6);
-  for (let i = 0; i < n; i++) {
-    const b = bytes[i] as number;
-    if (b < 0x09 || (b > 0x0d && b < 0x20) || b >= 0x7f) return false;
+const B64_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 64; i++) {
+  B64_VALUE["ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".charCodeAt(i)] = i;
+}
+B64_VALUE[45] = 62; // base64url "-"
+B64_VALUE[95] = 63; // base64url "_"
+const printableByte = (b: number) => b === 9 || b === 10 || b === 13 || (b >= 0x20 && b < 0x7f);
+const hexDigit = (c: number) => (c <= 57 ? c - 48 : (c | 32) - 87);
+
+/**
+ * Whether the first six bytes a run decodes to are printable ASCII: a cheap test, without
+ * allocating, before decoding the whole run (random data fails it at once).
+ */
+function startsReadable(run: string, hex: boolean): boolean {
+  if (hex) {
+    for (let i = 0; i < 12; i += 2) {
+      if (!printableByte(hexDigit(run.charCodeAt(i)) * 16 + hexDigit(run.charCodeAt(i + 1)))) return false;
+    }
+    return true;
+  }
+  for (let i = 0; i < 8; i += 4) {
+    const v =
+      ((B64_VALUE[run.charCodeAt(i)] as number) << 18) |
+      ((B64_VALUE[run.charCodeAt(i + 1)] as number) << 12) |
+      ((B64_VALUE[run.charCodeAt(i + 2)] as number) << 6) |
+      (B64_VALUE[run.charCodeAt(i + 3)] as number);
+    if (!printableByte((v >> 16) & 255) || !printableByte((v >> 8) & 255) || !printableByte(v & 255))
+      return false;
   }
   return true;
 }
@@ -60,17 +84,25 @@ function mixed(run: string): boolean {
 export function decodedSpans(text: string): DecodedSpan[] {
   const out: DecodedSpan[] = [];
   let tried = 0;
-  BASE64_RUN.lastIndex = 0;
-  let m: RegExpExecArray | null;
-  while ((m = BASE64_RUN.exec(text)) !== null && tried < MAX_DECODED) {
-    const run = m[0];
-    if (run.length > MAX_ENCODED) continue;
-    const start = m.index;
+  // One pass over the code units (a regex tried at every letter costs three times more): each
+  // maximal run of base64 characters, whatever its length, is judged once.
+  let from = -1;
+  for (let i = 0; i <= text.length && tried < MAX_DECODED; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0;
+    if (c < 128 && B64_CHAR[c] === 1) {
+      if (from < 0) from = i;
+      continue;
+    }
+    const runStart = from;
+    from = -1;
+    if (runStart < 0 || i - runStart < MIN_ENCODED || i - runStart > MAX_ENCODED) continue;
+    let pad = i;
+    while (pad < i + 2 && text.charCodeAt(pad) === 61) pad++;
+    const run = text.slice(runStart, pad);
+    const start = runStart;
     const hex = run.length % 2 === 0 && HEX_RUN.test(run);
-    if (!hex && !mixed(run)) continue;
     tried++;
-    const head = Buffer.from(run.slice(0, 8), hex ? "hex" : "base64");
-    if (!startsReadable(head)) continue;
+    if (!startsReadable(run, hex) || (!hex && !mixed(run))) continue;
     const decoded = Buffer.from(run, hex ? "hex" : "base64").toString("utf8");
     if (readable(decoded))
       out.push({ start, end: start + run.length, encoding: hex ? "hex" : "base64", text: decoded });

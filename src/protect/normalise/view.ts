@@ -8,7 +8,7 @@
  * Only the neighbourhood of something to normalise is viewed: plain ASCII text (and CJK or other
  * prose without look-alikes) costs one pass over its code units and yields no view at all.
  */
-import { fold, significant } from "./fold.js";
+import { fold, FOLDED_BLOCKS, significant } from "./fold.js";
 
 export interface View {
   /** The normalised text. */
@@ -67,8 +67,16 @@ function escapeAt(text: string, i: number): { out: string; len: number } | undef
     const b = hexValue(text.charCodeAt(i + 2));
     if (a < 0 || b < 0) return undefined;
     const v = a * 16 + b;
-    // Letters, digits and "@" only: %2F and %3D in ordinary URLs stay as they are.
-    const word = (v >= 48 && v <= 57) || (v >= 64 && v <= 90) || (v >= 97 && v <= 122);
+    // Letters, digits, "@" and the unreserved "-", ".", "_", "~" (which nobody needs to escape):
+    // %2F and %3D in ordinary URLs stay as they are.
+    const word =
+      (v >= 48 && v <= 57) ||
+      (v >= 64 && v <= 90) ||
+      (v >= 97 && v <= 122) ||
+      v === 45 ||
+      v === 46 ||
+      v === 95 ||
+      v === 126;
     return word ? { out: String.fromCharCode(v), len: 3 } : undefined;
   }
   if (c === 38) {
@@ -85,6 +93,10 @@ function escapeAt(text: string, i: number): { out: string; len: number } | undef
   return undefined;
 }
 
+/** What may need normalising: a character of the folded blocks, or the start of an escape. */
+// eslint-disable-next-line no-misleading-character-class -- variation selectors alone, on purpose
+const CANDIDATE = new RegExp(`${FOLDED_BLOCKS}|\\\\[ux]|%[0-9A-Fa-f]{2}|&#?[A-Za-z0-9]{1,8};`, "g");
+
 /**
  * Windows `[start, end)` of `text` worth viewing: around each character that folds to a letter,
  * a digit, `@` or nothing, and each escape; merged when they touch. Empty for most text.
@@ -98,15 +110,17 @@ export function changedWindows(text: string, margin = WINDOW_MARGIN): Array<[num
     if (last && s <= last[1]) last[1] = Math.max(last[1], e);
     else windows.push([s, e]);
   };
-  for (let i = 0; i < text.length; i++) {
+  CANDIDATE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = CANDIDATE.exec(text)) !== null) {
+    const i = m.index;
     const c = text.charCodeAt(i);
     if (c < 0x80) {
-      if ((c === 92 || c === 37 || c === 38) && escapeAt(text, i) !== undefined) add(i, 1);
-      continue;
+      if (escapeAt(text, i) !== undefined) add(i, 1);
+      CANDIDATE.lastIndex = i + 1;
+    } else if (significant(text.codePointAt(i) as number)) {
+      add(i, m[0].length);
     }
-    const cp = text.codePointAt(i) as number;
-    if (significant(cp)) add(i, cp > 0xffff ? 2 : 1);
-    if (cp > 0xffff) i++;
   }
   return windows;
 }

@@ -60,22 +60,33 @@ function scanUrlPasswords(text: string, out: Finding[]): void {
   }
 }
 
-// Forty characters of the AWS secret alphabet, standing alone.
+// Forty characters of the AWS secret alphabet, standing alone, within AWS_CONTEXT characters after
+// the word "secret" (found first: a shape test at every position costs more than the word).
 const AWS_SECRET_SHAPE = /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
-/** How far before the value its naming may be ("the secret access key of the AWS account is …"). */
 const AWS_CONTEXT = 160;
-const AWS_NAMED = /secret/i;
+const SECRET_WORD = /secret/gi;
 
 function scanAwsInProse(text: string, out: Finding[]): void {
-  AWS_SECRET_SHAPE.lastIndex = 0;
-  let m: RegExpExecArray | null;
-  while ((m = AWS_SECRET_SHAPE.exec(text)) !== null) {
-    const v = m[0];
-    // Mixed case and a digit: never a hex digest (one case) or a word.
-    if (!/[a-z]/.test(v) || !/[A-Z]/.test(v) || !/[0-9]/.test(v)) continue;
-    if (!AWS_NAMED.test(text.slice(Math.max(0, m.index - AWS_CONTEXT), m.index))) continue;
-    if (isPlaceholder(v) || shannonEntropy(v) < 4) continue;
-    out.push({ start: m.index, end: m.index + v.length, type: "aws_secret_key" });
+  SECRET_WORD.lastIndex = 0;
+  let done = 0;
+  let w: RegExpExecArray | null;
+  while ((w = SECRET_WORD.exec(text)) !== null) {
+    const to = Math.min(text.length, w.index + AWS_CONTEXT + 40);
+    const window = text.slice(Math.max(done, w.index), to);
+    const offset = Math.max(done, w.index);
+    done = Math.max(done, to - 40);
+    AWS_SECRET_SHAPE.lastIndex = 0;
+    let m: RegExpExecArray | null;
+    while ((m = AWS_SECRET_SHAPE.exec(window)) !== null) {
+      const v = m[0];
+      const at = offset + m.index;
+      // Standing alone in the text too, not only in the window.
+      if (/[A-Za-z0-9/+=]/.test(text.charAt(at - 1)) || /[A-Za-z0-9/+=]/.test(text.charAt(at + 40))) continue;
+      // Mixed case and a digit: never a hex digest (one case) or a word.
+      if (!/[a-z]/.test(v) || !/[A-Z]/.test(v) || !/[0-9]/.test(v)) continue;
+      if (isPlaceholder(v) || shannonEntropy(v) < 4) continue;
+      out.push({ start: at, end: at + 40, type: "aws_secret_key" });
+    }
   }
 }
 

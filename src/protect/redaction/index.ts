@@ -201,7 +201,10 @@ function normalised(
       }
     }
   }
+  const known = found.specific;
   for (const span of decodedSpans(text)) {
+    // Inside what is replaced already (a JWT's parts, a PEM body): nothing to add.
+    if (known.some((f) => f.start <= span.start && span.end <= f.end)) continue;
     const inside = run(specific, span.text, disabled);
     if (inside.length === 0) inside.push(...run(generic, span.text, disabled));
     const first = inside[0];

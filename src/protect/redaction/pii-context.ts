@@ -2,7 +2,7 @@
  * PII written in forms the shape detectors (pii.ts) leave alone on purpose, accepted only where
  * the text says what they are: a nine-digit SSN after "SSN" or "social security"; a phone in a
  * country's national format after a word for phone (or in the North American `(415) 555-0132`
- * form, distinctive on its own); an e-mail address with its "@" or "." spelled out (`[at]`,
+ * form, distinctive on its own; its dashed and dotted forms are digit runs, in pii.ts); an e-mail address with its "@" or "." spelled out (`[at]`,
  * `(dot)`). Bounded, linear patterns; each value is validated as pii.ts would.
  */
 import { ssnValid } from "./checks.js";
@@ -23,35 +23,43 @@ function scanSsn(text: string, out: Finding[]): void {
   }
 }
 
-// (NXX) NXX-XXXX, NXX-NXX-XXXX, NXX.NXX.XXXX: area and exchange codes never start with 0 or 1.
-const NANP_RE =
-  /(?<![\w+.-])(?:\+?1[ .-]?)?(?:\(([2-9]\d{2})\)[ ]?|([2-9]\d{2})([.-]))([2-9]\d{2})[.-](\d{4})(?![\w-]|\.\d)/g;
+// (NXX) NXX-XXXX: area and exchange codes never start with 0 or 1 (the dashed and dotted forms
+// are digit runs, classified in pii.ts). Starts with a literal "(", so the engine skips ahead.
+const NANP_PAREN = /\(([2-9]\d{2})\)[ ]?([2-9]\d{2})[.-](\d{4})(?![\w-]|\.\d)/g;
 
 function scanNanp(text: string, out: Finding[]): void {
-  NANP_RE.lastIndex = 0;
+  NANP_PAREN.lastIndex = 0;
   let m: RegExpExecArray | null;
-  while ((m = NANP_RE.exec(text)) !== null) {
-    const area = (m[1] ?? m[2]) as string;
+  while ((m = NANP_PAREN.exec(text)) !== null) {
     // N11 codes are services (411, 911), not subscriber numbers.
-    if (area.slice(1) === "11" || (m[4] as string).slice(1) === "11") continue;
-    // The dashed form must be consistent: 415-555.0132 is not a phone number.
-    if (m[3] !== undefined && !m[0].endsWith(`${m[3]}${m[5]}`)) continue;
-    out.push({ start: m.index, end: m.index + m[0].length, type: "phone" });
+    if ((m[1] as string).slice(1) === "11" || (m[2] as string).slice(1) === "11") continue;
+    let start = m.index;
+    const before = text.slice(Math.max(0, start - 3), start);
+    if (/\+1 ?$/.test(before)) start -= before.length - before.lastIndexOf("+");
+    else if (/[\w+.-]$/.test(before)) continue;
+    out.push({ start, end: m.index + m[0].length, type: "phone" });
   }
 }
 
-// A word for phone, then a national number: a trunk 0, then 8 to 11 more digits in groups.
-const NATIONAL_RE =
-  /(?:\b(?:phone|tel|telephone|mobile|cell|fax|call|whatsapp|t[ée]l[ée]phone|portable|telefon|handy|tel[ée]fono|telefone|celular|móvil|movil|cellulare|телефон|тел)\b\.?|电话|電話|手机|携帯|전화)[^0-9\n]{0,16}?((?:\(0\d{1,4}\)|0\d{1,4})(?:[ .\-/]?\d{2,4}){2,5})(?![0-9])/giu;
+// A national number (a trunk 0, then 8 to 11 more digits in groups), accepted after a word for
+// phone. Found from the digits (a keyword alternation tried at every position costs far more).
+const NATIONAL_RE = /0\d{1,4}\)?(?:[ .\-/]?\d{2,4}){2,5}(?![0-9])/g;
+const PHONE_WORD_BEFORE =
+  /(?:\b(?:phone|tel|telephone|mobile|cell|fax|call|whatsapp|t[ée]l[ée]phone|portable|telefon|handy|tel[ée]fono|telefone|celular|m[oó]vil|cellulare|телефон|тел)\b\.?|电话|電話|手机|携帯|전화)[^0-9\n]{0,16}$/iu;
 
 function scanNational(text: string, out: Finding[]): void {
   NATIONAL_RE.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = NATIONAL_RE.exec(text)) !== null) {
-    const value = m[1] as string;
+    let start = m.index;
+    const prev = text.charAt(start - 1);
+    if (prev >= "0" && prev <= "9") continue; // inside a longer number
+    if (prev === "(") start--;
+    else if (m[0].includes(")")) continue; // "0…)" without its "("
+    const value = text.slice(start, m.index + m[0].length);
     const digits = value.replace(/\D/g, "").length;
     if (digits < 9 || digits > 12) continue;
-    const start = m.index + m[0].length - value.length;
+    if (!PHONE_WORD_BEFORE.test(text.slice(Math.max(0, start - 40), start))) continue;
     out.push({ start, end: start + value.length, type: "phone" });
   }
 }
@@ -63,6 +71,13 @@ const DOT = "(?:[ \\t]?[\\[({<][ \\t]?dot[ \\t]?[\\])}>][ \\t]?|[ \\t]dot[ \\t]|
 const DOMAIN_AFTER_AT = new RegExp(
   `[A-Za-z0-9][A-Za-z0-9-]{0,62}(?:${DOT}[A-Za-z0-9][A-Za-z0-9-]{0,62}){0,4}?${DOT}[A-Za-z]{2,24}(?![A-Za-z0-9])`,
   "iy",
+);
+/** Top-level domains common enough that "name at host dot tld" is an address, not a sentence. */
+const COMMON_TLDS: ReadonlySet<string> = new Set(
+  (
+    "com org net edu gov mil int io co ai app dev me info biz us uk ca au de fr es it nl be ch at se no dk fi " +
+    "pl cz ru ua cn jp kr in br mx ar cl za nz ie pt gr tr il sg hk tw vn id my ph th eu"
+  ).split(" "),
 );
 const LOCAL_CHAR = /[A-Za-z0-9._%+-]/;
 const SPELLED_DOT = /[[({<][ \t]?dot|[ \t]dot[ \t]/i;
@@ -81,6 +96,8 @@ function scanObfuscatedEmail(text: string, out: Finding[]): void {
     // Spelled-out " at " is English ("look at example.com"): an address only with a spelled dot.
     const bracketed = /[[({<]/.test(m[0]);
     if (!bracketed && !SPELLED_DOT.test(d[0])) continue;
+    // Spelled out entirely ("home dot late"), only a common top-level domain makes it an address.
+    if (!bracketed && !COMMON_TLDS.has((/[A-Za-z]+$/.exec(d[0])?.[0] ?? "").toLowerCase())) continue;
     const end = d.index + d[0].length;
     out.push({ start: s, end, type: "email" });
     AT_WORD.lastIndex = end;

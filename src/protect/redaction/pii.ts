@@ -9,7 +9,7 @@ import type { Detector, Finding } from "./types.js";
 // A run of digits with single space, dash or dot separators (or a line break: a card wrapped
 // across lines), optionally after "+" and before "X". Each repetition consumes exactly one digit,
 // so the pattern is unambiguous (linear time).
-const DIGIT_RUN = /(?<![0-9A-Za-z+_.])\+?[0-9](?:(?:[ .-]|\r?\n)?[0-9]){7,22}X?(?![0-9A-Za-z_])/g;
+const DIGIT_RUN = /(?<![0-9A-Za-z+_.])\+?[0-9](?:\r?[ .\n-]?[0-9]){7,22}X?(?![0-9A-Za-z_])/g;
 /** One separator between groups; a line break is one too, and matches any other. */
 const GROUP_SEP = /[ .-]|\r?\n/;
 
@@ -37,6 +37,9 @@ export function classifyDigits(candidate: string): DigitType | undefined {
     return digits.length >= 8 && digits.length <= 15 && digits[0] !== "0" ? "phone" : undefined;
   }
   if (sizes === "3,2,4") return ssnValid(digits) ? "us_ssn" : undefined;
+  // North American NXX-NXX-XXXX (dashes or dots): area and exchange never start with 0 or 1, and
+  // N11 codes are services.
+  if (sizes === "3,3,4" && seps[0] !== " ") return nanpValid(digits) ? "phone" : undefined;
   if (digits.length === 11 && (groups.length === 1 || sizes === "3,4,4") && /^1[3-9]/.test(digits)) {
     return "phone";
   }
@@ -47,10 +50,21 @@ export function classifyDigits(candidate: string): DigitType | undefined {
   return undefined;
 }
 
+function nanpValid(d: string): boolean {
+  return (
+    d[0] !== "0" &&
+    d[0] !== "1" &&
+    d[3] !== "0" &&
+    d[3] !== "1" &&
+    d.slice(1, 3) !== "11" &&
+    d.slice(4, 6) !== "11"
+  );
+}
+
 /** Cheap pre-check on group sizes: could the first `n` groups be any shape classifyDigits accepts? */
 function plausible(sizes: readonly number[], n: number, plus: boolean): boolean {
   if (plus) return true;
-  if (n === 3 && sizes[0] === 3 && sizes[1] === 2 && sizes[2] === 4) return true;
+  if (n === 3 && sizes[0] === 3 && (sizes[1] === 2 || sizes[1] === 3) && sizes[2] === 4) return true;
   if (n > 5) return false;
   let total = 0;
   for (let i = 0; i < n; i++) {
