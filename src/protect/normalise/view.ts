@@ -94,7 +94,6 @@ function escapeAt(text: string, i: number): { out: string; len: number } | undef
 }
 
 /** What may need normalising: a character of the folded blocks, or the start of an escape. */
-// eslint-disable-next-line no-misleading-character-class -- variation selectors alone, on purpose
 const CANDIDATE = new RegExp(`${FOLDED_BLOCKS}|\\\\[ux]|%[0-9A-Fa-f]{2}|&#?[A-Za-z0-9]{1,8};`, "g");
 
 /**
