@@ -52,7 +52,8 @@ function scanUrlPasswords(text: string, out: Finding[]): void {
       if (c === ":" && colon === -1) colon = i;
       i++;
     }
-    if (text.charAt(i) !== "@" || colon === -1 || colon === at + 3 || colon + 1 === i) continue;
+    // An empty user ("redis://:password@host") is how password-only services are written.
+    if (text.charAt(i) !== "@" || colon === -1 || colon + 1 === i) continue;
     const password = text.slice(colon + 1, i);
     if (PASSWORD_WORDS.test(password) || isPlaceholder(password)) continue;
     out.push({ start: colon + 1, end: i, type: "url_password" });

@@ -41,11 +41,14 @@ function scanNanp(text: string, out: Finding[]): void {
   }
 }
 
-// A national number (a trunk 0, then 8 to 11 more digits in groups), accepted after a word for
-// phone. Found from the digits (a keyword alternation tried at every position costs far more).
-const NATIONAL_RE = /0\d{1,4}\)?(?:[ .\-/]?\d{2,4}){2,5}(?![0-9])/g;
+// A national number after a word for phone: 9 to 12 digits in groups, a trunk 0 or not, area
+// code in parentheses or not. Found from the digits (a keyword alternation tried at every position
+// costs far more); only a number with a phone word just before it counts.
+// Groups need a separator between them (optional ones would let a long digit run be split in
+// exponentially many ways).
+const NATIONAL_RE = /(?<![0-9])(?:\d{9,12}|\d{2,5}\)?(?:[ .\-/]\d{2,8}){1,5})(?![0-9])/g;
 const PHONE_WORD_BEFORE =
-  /(?:\b(?:phone|tel|telephone|mobile|cell|fax|call|whatsapp|t[ée]l[ée]phone|portable|telefon|handy|tel[ée]fono|telefone|celular|m[oó]vil|cellulare|телефон|тел)\b\.?|电话|電話|手机|携帯|전화)[^0-9\n]{0,16}$/iu;
+  /(?:\b(?:phone|ph|tel|t[ée]l|telephone|mobile|mob|cell|cel|fax|call|ring|text|sms|whatsapp|signal|contact|contato|contacto|t[ée]l[ée]phone|portable|telefon|handy|tel[ée]fono|telefone|celular|m[oó]vil|cellulare|telefono|телефон|тел)\b\.?|电话|電話|手机|携帯|전화|फ़ोन|फोन|هاتف)[^0-9\n]{0,32}$/iu;
 
 function scanNational(text: string, out: Finding[]): void {
   NATIONAL_RE.lastIndex = 0;
@@ -53,13 +56,13 @@ function scanNational(text: string, out: Finding[]): void {
   while ((m = NATIONAL_RE.exec(text)) !== null) {
     let start = m.index;
     const prev = text.charAt(start - 1);
-    if (prev >= "0" && prev <= "9") continue; // inside a longer number
+    if ((prev >= "0" && prev <= "9") || /[A-Za-z_.:/-]/.test(prev)) continue; // inside a longer token
     if (prev === "(") start--;
     else if (m[0].includes(")")) continue; // "0…)" without its "("
     const value = text.slice(start, m.index + m[0].length);
     const digits = value.replace(/\D/g, "").length;
     if (digits < 9 || digits > 12) continue;
-    if (!PHONE_WORD_BEFORE.test(text.slice(Math.max(0, start - 40), start))) continue;
+    if (!PHONE_WORD_BEFORE.test(text.slice(Math.max(0, start - 56), start))) continue;
     out.push({ start, end: start + value.length, type: "phone" });
   }
 }

@@ -3,7 +3,7 @@
 // precision and recall per type; fails below 0.99 precision or 0.95 recall for any type or class,
 // or if any benign text changes at all. Then the independent corpus (written without sight of the
 // detectors, test/corpora/independent/redaction.json) when present: figures per class, and
-// thresholds on its plain controls and benign texts.
+// thresholds: every benign text intact, at least 85% of the evasions caught.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { describe, test } from "node:test";
@@ -107,8 +107,15 @@ describe("independent redaction corpus", { skip: !existsSync(INDEPENDENT) && "no
     const intactCases = cases.filter((c) => c.expect === "intact");
     const missed =
       failures.length - intactCases.filter((c) => failures.some((f) => f.startsWith(`${c.id} `))).length;
+    const falsePositives = failures.length - missed;
     console.log(
-      `independent: ${redactCases.length - missed}/${redactCases.length} redacted, ${intactCases.length - (failures.length - missed)}/${intactCases.length} intact`,
+      `independent: ${redactCases.length - missed}/${redactCases.length} redacted, ${intactCases.length - falsePositives}/${intactCases.length} intact`,
+    );
+    // Benign texts must pass byte for byte; of the evasions, at least 85% must be caught.
+    assert.equal(falsePositives, 0, "benign texts of the independent corpus were changed");
+    assert.ok(
+      (redactCases.length - missed) / redactCases.length >= 0.85,
+      `independent recall ${missed} missed`,
     );
   });
 });
