@@ -602,13 +602,31 @@ export class Session implements Forwarder, LinkUser {
     if (outcome.key === "resources") this.catalog.remember(outcome.items, undefined);
     if (outcome.key === "resourceTemplates") this.catalog.remember(undefined, outcome.items);
     const rename = outcome.key === "tools" || outcome.key === "prompts";
-    const items = outcome.items.map(({ server, item }) =>
-      rename && typeof item.name === "string"
-        ? { ...item, name: this.route.exposeName(server, item.name) }
-        : item,
-    );
+    const items: JsonObject[] = [];
+    for (const { server, item: raw } of outcome.items) {
+      // Redacted here, after the supply-chain checks judged and pinned the item as the server sent it.
+      const item = this.listed(server, raw);
+      if (!item) continue;
+      items.push(
+        rename && typeof item.name === "string"
+          ? { ...item, name: this.route.exposeName(server, item.name) }
+          : item,
+      );
+    }
     const list = { [outcome.key]: items };
     return this.modern ? completeResult(request.method, list) : list;
+  }
+
+  /** A listed item as the client may see it (Protector.listItem); left out when it cannot be. */
+  private listed(server: string, item: JsonObject): JsonObject | undefined {
+    try {
+      const out = this.deps.protectors.get(server)?.listItem(item);
+      if (!out) this.log.warn({ server }, "list item left out: its name or URI carries sensitive data");
+      return out;
+    } catch (err) {
+      this.log.warn({ server, err: (err as Error).message }, "list item left out: it could not be inspected");
+      return undefined;
+    }
   }
 
   /** Each server's instructions that pass its checks (server-texts.ts); withheld ones are left out. */

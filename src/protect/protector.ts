@@ -5,7 +5,14 @@ import { isObject } from "../jsonrpc.js";
 import { compileInjectionDetector, type InjectionDetector, type Signal } from "./injection/index.js";
 import { wrapUntrusted } from "./injection/wrap.js";
 import { compileRedactor, type Redactor } from "./redaction/index.js";
-import { mapRequestTexts, mapResultTexts, mapStrings, ResultTooLarge } from "./walk.js";
+import {
+  mapRequestTexts,
+  mapResultTexts,
+  mapServerValue,
+  mapStrings,
+  PROSE_AREAS,
+  ResultTooLarge,
+} from "./walk.js";
 
 /** What protection found in one call: counts by type (never values) and injection signals. */
 export interface Findings {
@@ -91,8 +98,12 @@ export class Protector {
     findings: Findings,
   ): JsonObject {
     const out: JsonObject = { ...result };
-    const { binary } = mapResultTexts(method, out, this.options.maxResultBytes, (text) =>
-      this.inbound(text, context.toolNames, findings),
+    const { binary } = mapResultTexts(
+      method,
+      out,
+      this.options.maxResultBytes,
+      (text) => this.inbound(text, context.toolNames, findings),
+      this.options.redactResults ? (parts) => this.redactJoined(parts, findings) : undefined,
     );
     findings.binary.push(...binary);
     if (findings.signals.length > 0 && this.options.injection === "block") {
@@ -107,7 +118,7 @@ export class Protector {
       // Marked as data for the model, with the evidence for the client under _meta. Structured
       // content and completion values are machine-read: their shape is left as it is.
       mapResultTexts(method, out, Number.MAX_SAFE_INTEGER, (t, place) =>
-        place.area === "completion" || place.area === "structured" ? t : wrapUntrusted(t, context.source),
+        PROSE_AREAS.has(place.area) ? wrapUntrusted(t, context.source) : t,
       );
       const meta =
         typeof out._meta === "object" && out._meta !== null && !Array.isArray(out._meta) ? out._meta : {};
@@ -188,7 +199,7 @@ export class Protector {
    * `injection` is not `off` (a name or title cannot usefully be wrapped: the gateway's own is sent).
    */
   serverInfo(info: JsonObject, findings: Findings): JsonObject | undefined {
-    const out = mapStrings(info, this.options.maxResultBytes, (t) => this.inbound(t, [], findings));
+    const out = mapServerValue(info, this.options.maxResultBytes, (t) => this.inbound(t, [], findings));
     return findings.signals.length > 0 && this.options.injection !== "off" ? undefined : (out as JsonObject);
   }
 
@@ -213,7 +224,7 @@ export class Protector {
     const data =
       err.data === undefined
         ? undefined
-        : mapStrings(err.data as Json, this.options.maxResultBytes, (t) => this.inbound(t, [], findings));
+        : mapServerValue(err.data as Json, this.options.maxResultBytes, (t) => this.inbound(t, [], findings));
     if (findings.signals.length === before || this.options.injection === "off")
       return new PeerRpcError(err.code, message, data);
     if (this.options.injection === "block")
@@ -244,19 +255,26 @@ export class Protector {
     const params = n.params;
     if (!params) return n;
     try {
-      const out: JsonObject = {};
-      const texts: string[] = [];
+      const routed: JsonObject = {};
+      const rest: JsonObject = {};
       for (const [key, value] of Object.entries(params)) {
         const routing = ROUTING_FIELDS.get(key);
         if (routing) {
           if (!routing(value)) return undefined;
           if (typeof value === "string" && !this.cleanRoutingText(value, findings)) return undefined;
-          out[key] = value;
-          continue;
+          routed[key] = value;
+        } else if (key === "__proto__") {
+          return undefined;
+        } else {
+          rest[key] = value;
         }
-        out[key] = mapStrings(value, this.options.maxResultBytes, (t) => this.inbound(t, [], findings));
-        texts.push(key);
       }
+      // Every other member, its key included (a secret may be a key), under any notification method.
+      const inspected = mapServerValue(rest, this.options.maxResultBytes, (t) =>
+        this.inbound(t, [], findings),
+      ) as JsonObject;
+      const texts = Object.keys(inspected);
+      const out: JsonObject = { ...inspected, ...routed };
       if (findings.signals.length > 0 && this.options.injection !== "off") {
         for (const key of texts) {
           out[key] =
@@ -304,6 +322,30 @@ export class Protector {
     return this.options.redactResults ? this.redactText(t, findings) : t;
   }
 
+  /**
+   * A tool, prompt, resource or template as a list gives it to the client: every text redacted
+   * (descriptions, titles, annotations, `_meta`, schemas' values). Its name, URI or URI template
+   * identify it and cannot be rewritten: undefined (leave it out) when one of them carries a secret.
+   */
+  listItem(item: JsonObject): JsonObject | undefined {
+    if (!this.options.redactResults) return item;
+    const findings = freshFindings();
+    for (const key of IDENTIFIERS) {
+      const v = item[key];
+      if (typeof v === "string" && this.redactText(v, findings) !== v) return undefined;
+    }
+    return mapServerValue(item, this.options.maxResultBytes, (t) =>
+      this.redactText(t, findings),
+    ) as JsonObject;
+  }
+
+  private redactJoined(parts: readonly string[], findings: Findings): string[] {
+    const { parts: out, counts } = this.redactor.redactJoined(parts);
+    for (const [type, n] of Object.entries(counts))
+      findings.redacted[type] = (findings.redacted[type] ?? 0) + n;
+    return out;
+  }
+
   private redactText(text: string, findings: Findings): string {
     const { text: out, counts } = this.redactor.redact(text);
     for (const [type, n] of Object.entries(counts))
@@ -317,6 +359,9 @@ export { ResultTooLarge };
 /** What replaces a flagged text under `block` when the message itself must still go out. */
 export const WITHHELD_TEXT = "[withheld by mcp-warden: the text carried instructions]";
 export const WITHHELD_ERROR = "the upstream's error message was withheld: it carried instructions";
+
+/** What identifies a listed item: checked, never rewritten. */
+const IDENTIFIERS = ["name", "uri", "uriTemplate"] as const;
 
 /** RFC 5424's severities: the only log levels MCP defines. */
 const LOG_LEVELS: ReadonlySet<unknown> = new Set([

@@ -1,87 +1,195 @@
 import type { Json, JsonObject } from "../jsonrpc.js";
 import { isObject } from "../jsonrpc.js";
 
-/** Where a text sits in a result: what the LLM will read, and where it came from. */
+/**
+ * Where a text sits in a result: what the LLM will read, and where it came from. Prose areas
+ * (`content`, `contents`, `messages`, `description`) are read as text; `completion` values and
+ * `structured` text (structured content, `_meta`, annotations, URIs, names, unknown fields) are
+ * machine-read; `key` is an object key.
+ */
 export interface TextPlace {
-  /** `content`, `structured`, `contents`, `messages`, `completion`, `description`, `error`. */
   readonly area: string;
 }
 
 export type TextFn = (text: string, place: TextPlace) => string;
 
+/**
+ * Texts of adjacent text items, redacted together: a secret split across two items is found in
+ * their concatenation. Returns the parts with what crossed a boundary replaced.
+ */
+export type JoinedFn = (parts: readonly string[]) => string[];
+
 export class ResultTooLarge extends Error {}
 
 const MAX_DEPTH = 64;
 
+/** Areas whose text is prose a model reads as such (annotate mode wraps only these). */
+export const PROSE_AREAS: ReadonlySet<string> = new Set(["content", "contents", "messages", "description"]);
+
+/** Keys too short to hold any secret or PII the redactor knows (the shortest finding is 6). */
+const MIN_KEY = 6;
+/** Integers with fewer digits are no card, phone or ID: left as numbers without a look. */
+const MIN_NUMBER = 1e7;
+
 /**
- * Visits every text of a result that reaches the client's model, by method, replacing each with
- * what `fn` returns; binary blobs are not decoded, their MIME types are collected instead.
- * Bounded: more than `maxChars` of text, or structure deeper than 64, throws ResultTooLarge.
+ * The one walker of what servers send: every string value and every object key at any depth,
+ * and every integer long enough to be a card or phone number (a finding there replaces the number
+ * with the redacted string). `fn` gives each its replacement. Object keys that change are kept
+ * distinct. Bounded: more than `maxChars` of text, or structure deeper than 64, throws
+ * ResultTooLarge.
  */
-export function mapResultTexts(
-  method: string,
-  result: JsonObject,
-  maxChars: number,
-  fn: TextFn,
-): { binary: string[] } {
-  let budget = maxChars;
-  const binary: string[] = [];
-  const text = (value: string, area: string): string => {
-    budget -= value.length;
-    if (budget < 0) throw new ResultTooLarge(`result text exceeds ${maxChars} characters`);
-    return fn(value, { area });
-  };
-  const item = (c: Json, area: string): Json => {
-    if (!isObject(c)) return c;
-    const out: JsonObject = { ...c };
-    if (typeof c.text === "string") out.text = text(c.text, area);
-    if (typeof c.blob === "string" || c.type === "image" || c.type === "audio")
-      binary.push(String(c.mimeType ?? c.type));
-    if (isObject(c.resource)) out.resource = item(c.resource, area);
-    if (c.type === "resource_link" && typeof c.description === "string")
-      out.description = text(c.description, area);
+class Walker {
+  private budget: number;
+  /** Keys seen unchanged in this walk: arrays of records repeat them. */
+  private readonly cleanKeys = new Set<string>();
+
+  constructor(
+    private readonly maxChars: number,
+    private readonly fn: TextFn,
+    private readonly what: string,
+  ) {
+    this.budget = maxChars;
+  }
+
+  text(value: string, area: string): string {
+    this.budget -= value.length;
+    if (this.budget < 0) throw new ResultTooLarge(`${this.what} text exceeds ${this.maxChars} characters`);
+    return this.fn(value, { area });
+  }
+
+  key(k: string): string {
+    if (k.length < MIN_KEY || this.cleanKeys.has(k)) return k;
+    const out = this.text(k, "key");
+    if (out === k) this.cleanKeys.add(k);
     return out;
-  };
-  const deep = (v: Json, depth: number): Json => {
-    if (depth > MAX_DEPTH) throw new ResultTooLarge("result nested too deeply");
-    if (typeof v === "string") return text(v, "structured");
-    if (Array.isArray(v)) return v.map((x) => deep(x, depth + 1));
+  }
+
+  number(v: number): Json {
+    if (!Number.isInteger(v) || Math.abs(v) < MIN_NUMBER) return v;
+    const s = String(v);
+    const out = this.fn(s, { area: "structured" });
+    return out === s ? v : out;
+  }
+
+  /** Every key and value of `v` in `area`; `each` may take over a member (return undefined to decline). */
+  value(v: Json, area: string, depth: number, each?: (k: string, x: Json) => Json | undefined): Json {
+    if (depth > MAX_DEPTH) throw new ResultTooLarge(`${this.what} nested too deeply`);
+    if (typeof v === "string") return this.text(v, area);
+    if (typeof v === "number") return this.number(v);
+    if (Array.isArray(v)) return v.map((x) => this.value(x, area, depth + 1));
     if (isObject(v)) {
       const out: JsonObject = {};
-      for (const [k, x] of Object.entries(v)) out[k] = deep(x, depth + 1);
+      for (const [k, x] of Object.entries(v)) {
+        const taken = each?.(k, x);
+        put(out, this.key(k), taken !== undefined ? taken : this.value(x, area, depth + 1));
+      }
       return out;
     }
     return v;
-  };
-  const list = (key: string, each: (c: Json) => Json) => {
-    const v = result[key];
-    if (Array.isArray(v)) result[key] = v.map(each);
-  };
-
-  switch (method) {
-    case "tools/call":
-      list("content", (c) => item(c, "content"));
-      if (result.structuredContent !== undefined)
-        result.structuredContent = deep(result.structuredContent, 0);
-      break;
-    case "resources/read":
-      list("contents", (c) => item(c, "contents"));
-      break;
-    case "prompts/get":
-      if (typeof result.description === "string")
-        result.description = text(result.description, "description");
-      list("messages", (m) => (isObject(m) ? { ...m, content: item(m.content ?? null, "messages") } : m));
-      break;
-    case "completion/complete":
-      if (isObject(result.completion) && Array.isArray(result.completion.values)) {
-        result.completion = {
-          ...result.completion,
-          values: result.completion.values.map((v) => (typeof v === "string" ? text(v, "completion") : v)),
-        };
-      }
-      break;
   }
+}
+
+/** Sets a member, never the prototype (`__proto__`), and keeps a key that redaction made collide. */
+function put(out: JsonObject, key: string, value: Json): void {
+  let k = key;
+  for (let n = 2; Object.hasOwn(out, k); n++) k = `${key}#${n}`;
+  if (k === "__proto__")
+    Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
+  else out[k] = value;
+}
+
+/**
+ * Visits every text of a result that reaches the client (whatever the method), replacing each
+ * with what `fn` returns: content items of every type (known or not) with all their fields,
+ * structured content, `_meta`, annotations, descriptions, messages, completion values, and every
+ * object key. Binary payloads (`blob`, an image's or audio's `data`) are not decoded; their MIME
+ * types are collected instead. With `joined`, adjacent text items are also redacted together.
+ */
+export function mapResultTexts(
+  _method: string,
+  result: JsonObject,
+  maxChars: number,
+  fn: TextFn,
+  joined?: JoinedFn,
+): { binary: string[] } {
+  const w = new Walker(maxChars, fn, "result");
+  const binary: string[] = [];
+  const item = (c: Json, area: string, depth: number): Json => {
+    if (!isObject(c)) return w.value(c, "structured", depth);
+    const media = c.type === "image" || c.type === "audio";
+    return w.value(c, "structured", depth, (k, x) => {
+      if ((k === "text" || k === "description") && typeof x === "string") return w.text(x, area);
+      if (k === "resource" && isObject(x)) return item(x, area, depth + 1);
+      if (typeof x === "string" && (k === "blob" || (k === "data" && media))) {
+        binary.push(String(c.mimeType ?? c.type));
+        return x;
+      }
+      return undefined;
+    });
+  };
+  const items = (v: Json, area: string): Json => {
+    if (!Array.isArray(v)) return item(v, area, 1);
+    const out = v.map((c) => item(c, area, 2));
+    return joined ? joinAdjacent(out, joined) : out;
+  };
+  const out = w.value(result, "structured", 0, (k, x) => {
+    switch (k) {
+      case "content":
+        return items(x, "content");
+      case "contents":
+        return items(x, "contents");
+      case "messages":
+        if (!Array.isArray(x)) return undefined;
+        return x.map((m) =>
+          isObject(m)
+            ? w.value(m, "structured", 2, (mk, mx) => (mk === "content" ? items(mx, "messages") : undefined))
+            : w.value(m, "structured", 2),
+        );
+      case "description":
+        return typeof x === "string" ? w.text(x, "description") : undefined;
+      case "completion":
+        if (!isObject(x)) return undefined;
+        return w.value(x, "structured", 1, (ck, cx) =>
+          ck === "values" && Array.isArray(cx) ? cx.map((v) => w.value(v, "completion", 3)) : undefined,
+        );
+      default:
+        return undefined;
+    }
+  }) as JsonObject;
+  for (const k of Object.keys(result)) delete result[k];
+  Object.assign(result, out);
   return { binary };
+}
+
+/** Runs of adjacent text items redacted together (JoinedFn); other items as they are. */
+function joinAdjacent(items: Json[], joined: JoinedFn): Json[] {
+  const out = [...items];
+  let i = 0;
+  while (i < out.length) {
+    let j = i;
+    while (j < out.length && isTextItem(out[j] as Json)) j++;
+    if (j - i >= 2) {
+      const run = out.slice(i, j) as JsonObject[];
+      const parts = joined(run.map((c) => c.text as string));
+      run.forEach((c, k) => {
+        if (parts[k] !== c.text) out[i + k] = { ...c, text: parts[k] as string };
+      });
+    }
+    i = Math.max(j, i + 1);
+  }
+  return out;
+}
+
+function isTextItem(c: Json): c is JsonObject {
+  return isObject(c) && c.type === "text" && typeof c.text === "string";
+}
+
+/**
+ * Every string, object key and long integer of a value sent by a server outside a result
+ * (notification params, serverInfo, error data), at any depth; bounded like results.
+ */
+export function mapServerValue(value: Json, maxChars: number, fn: (text: string) => string): Json {
+  return new Walker(maxChars, (t) => fn(t), "message").value(value, "structured", 0);
 }
 
 /**

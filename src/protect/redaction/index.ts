@@ -4,7 +4,11 @@
  * look-alikes are left alone byte for byte. Design notes: README.md beside this file.
  */
 import { createHmac } from "node:crypto";
+import { decodedSpans, normalisedViews, originalSpan } from "../normalise/index.js";
+import { contextSecrets } from "./context.js";
 import { compileCustom } from "./custom.js";
+import { disguisedTokens } from "./disguised.js";
+import { contextPii } from "./pii-context.js";
 import { digitPii, email, iban } from "./pii.js";
 import { assignedSecret, awsSecretKey, secretTokens } from "./secrets.js";
 import { RedactionError, RedactorConfigError, type Detector, type Finding } from "./types.js";
@@ -38,6 +42,15 @@ export interface Redactor {
    * refuse the message, never pass the original on (fail closed).
    */
   redact(text: string): RedactionResult;
+  /**
+   * Texts shown one after the other (adjacent content items) redacted as one: only findings that
+   * cross from one part into the next are replaced here (each part alone goes through `redact`).
+   * The replacement goes where the finding starts; the rest of it is removed from the next parts.
+   */
+  redactJoined(parts: readonly string[]): {
+    readonly parts: string[];
+    readonly counts: Readonly<Record<string, number>>;
+  };
   /** Every type this redactor reports, built-in and custom. */
   readonly types: readonly string[];
 }
@@ -46,12 +59,21 @@ export interface Redactor {
 export const MAX_INPUT_LENGTH = 64 * 1024 * 1024;
 
 /** Specific detectors win over the generic keyword-assigned one where they overlap. */
-const SPECIFIC: readonly Detector[] = [secretTokens, awsSecretKey, digitPii, iban, email];
+const SPECIFIC: readonly Detector[] = [
+  secretTokens,
+  awsSecretKey,
+  disguisedTokens,
+  contextSecrets,
+  digitPii,
+  iban,
+  email,
+  contextPii,
+];
 const GENERIC: readonly Detector[] = [assignedSecret];
 
-export const BUILTIN_TYPES: readonly string[] = Object.freeze(
-  [...SPECIFIC, ...GENERIC].flatMap((d) => d.types),
-);
+export const BUILTIN_TYPES: readonly string[] = Object.freeze([
+  ...new Set([...SPECIFIC, ...GENERIC].flatMap((d) => d.types)),
+]);
 const REPLACEMENTS = new Set<string>(["redact", "partial", "hash"]);
 
 export function compileRedactor(opts: RedactorOptions): Redactor {
@@ -105,15 +127,89 @@ export function compileRedactor(opts: RedactorOptions): Redactor {
       if (text.length > MAX_INPUT_LENGTH) {
         throw new RedactionError("input_too_large", `text longer than ${MAX_INPUT_LENGTH} characters`);
       }
-      try {
-        const accepted = select(run(specific, text, disabled), run(generic, text, disabled));
-        return build(text, accepted, replace);
-      } catch (err) {
-        if (err instanceof RedactionError) throw err;
-        throw new RedactionError("internal_error", `redaction failed: ${(err as Error)?.name ?? "error"}`);
+      return build(text, find(text), replace);
+    },
+    redactJoined(parts: readonly string[]) {
+      if (!Array.isArray(parts) || parts.some((p) => typeof p !== "string"))
+        throw new RedactionError("invalid_input", "parts must be strings");
+      const joined = parts.join("");
+      if (joined.length > MAX_INPUT_LENGTH) {
+        throw new RedactionError("input_too_large", `text longer than ${MAX_INPUT_LENGTH} characters`);
       }
+      const bounds: number[] = [0];
+      for (const p of parts) bounds.push((bounds[bounds.length - 1] as number) + p.length);
+      const part = (at: number) => {
+        let k = 0;
+        while ((bounds[k + 1] as number) <= at) k++;
+        return k;
+      };
+      const crossing = find(joined).filter((f) => part(f.start) !== part(f.end - 1));
+      const counts: Record<string, number> = Object.create(null) as Record<string, number>;
+      if (crossing.length === 0) return { parts: [...parts], counts };
+      for (const f of crossing) counts[f.type] = (counts[f.type] ?? 0) + 1;
+      const out = parts.map((_, k) => {
+        const s = bounds[k] as number;
+        const e = bounds[k + 1] as number;
+        let piece = "";
+        let at = s;
+        for (const f of crossing) {
+          if (f.end <= s || f.start >= e) continue;
+          piece += joined.slice(at, Math.max(f.start, s));
+          if (f.start >= s) piece += replace(f.type, joined.slice(f.start, f.end));
+          at = Math.min(f.end, e);
+        }
+        return piece + joined.slice(at, e);
+      });
+      return { parts: out, counts };
     },
   };
+
+  /** The findings to replace in `text`, selected (no overlaps); throws only RedactionError. */
+  function find(text: string): Finding[] {
+    try {
+      const found = { specific: run(specific, text, disabled), generic: run(generic, text, disabled) };
+      normalised(text, specific, generic, disabled, found);
+      return select(found.specific, found.generic);
+    } catch (err) {
+      if (err instanceof RedactionError) throw err;
+      throw new RedactionError("internal_error", `redaction failed: ${(err as Error)?.name ?? "error"}`);
+    }
+  }
+}
+
+/**
+ * What normalisation reveals (../normalise): findings in each normalised view (look-alikes folded,
+ * invisible characters dropped, escapes decoded), mapped back to exactly the characters sent; and
+ * base64 or hex spans that decode to a secret or PII, replaced whole as the type found inside.
+ * Decoded text is scanned once, never decoded again.
+ */
+function normalised(
+  text: string,
+  specific: readonly Detector[],
+  generic: readonly Detector[],
+  disabled: ReadonlySet<string>,
+  found: { specific: Finding[]; generic: Finding[] },
+): void {
+  for (const view of normalisedViews(text)) {
+    for (const [from, into] of [
+      [specific, found.specific],
+      [generic, found.generic],
+    ] as const) {
+      for (const f of run(from, view.text, disabled)) {
+        const [start, end] = originalSpan(view, f.start, f.end);
+        into.push({ start, end, type: f.type });
+      }
+    }
+  }
+  const known = found.specific;
+  for (const span of decodedSpans(text)) {
+    // Inside what is replaced already (a JWT's parts, a PEM body): nothing to add.
+    if (known.some((f) => f.start <= span.start && span.end <= f.end)) continue;
+    const inside = run(specific, span.text, disabled);
+    if (inside.length === 0) inside.push(...run(generic, span.text, disabled));
+    const first = inside[0];
+    if (first) found.specific.push({ start: span.start, end: span.end, type: first.type });
+  }
 }
 
 function run(detectors: readonly Detector[], text: string, disabled: ReadonlySet<string>): Finding[] {

@@ -6,9 +6,12 @@
 import { cardValid, cnIdValid, IBAN_LENGTHS, ibanValid, ssnValid } from "./checks.js";
 import type { Detector, Finding } from "./types.js";
 
-// A run of digits with single space or dash separators, optionally after "+" and before "X".
-// Each repetition consumes exactly one digit, so the pattern is unambiguous (linear time).
-const DIGIT_RUN = /(?<![0-9A-Za-z+_.])\+?[0-9](?:[ -]?[0-9]){7,22}X?(?![0-9A-Za-z_])/g;
+// A run of digits with single space, dash, dot or slash separators (or a line break and its
+// indentation: a card wrapped across lines), optionally after "+" and before "X". Each repetition
+// ends in exactly one digit, so the pattern stays linear.
+const DIGIT_RUN = /(?<![0-9A-Za-z+_.])\+?[0-9](?:\r?[ ./\n-]?[ \t]{0,16}[0-9]){7,22}X?(?![0-9A-Za-z_])/g;
+/** Separators between groups: one character, or a line break with its indentation. */
+const GROUP_SEP = /[ \t./\r\n-]+/;
 
 type DigitType = "card_number" | "us_ssn" | "phone" | "cn_resident_id";
 
@@ -16,9 +19,21 @@ type DigitType = "card_number" | "us_ssn" | "phone" | "cn_resident_id";
 export function classifyDigits(candidate: string): DigitType | undefined {
   const plus = candidate.startsWith("+");
   const body = plus ? candidate.slice(1) : candidate;
-  const groups = body.split(/[ -]/);
+  const groups = body.split(GROUP_SEP);
+  const wrapped = body.includes("\n");
   const seps = body.replace(/[0-9X]/g, "");
-  if (seps.length > 0 && seps !== (seps[0] as string).repeat(seps.length)) return undefined;
+  // On one line: one separator between groups, the same each time.
+  if (
+    !wrapped &&
+    (seps.length !== groups.length - 1 ||
+      (seps.length > 0 && seps !== (seps[0] as string).repeat(seps.length)))
+  )
+    return undefined;
+  // Across lines only a card: a column of short numbers is no SSN or phone.
+  if (wrapped) {
+    const d = groups.join("");
+    return !plus && groups.every((g) => g.length >= 4) && cardValid(d) ? "card_number" : undefined;
+  }
   const digits = groups.join("");
   const sizes = groups.map((g) => g.length).join(",");
   if (digits.endsWith("X"))
@@ -28,6 +43,9 @@ export function classifyDigits(candidate: string): DigitType | undefined {
     return digits.length >= 8 && digits.length <= 15 && digits[0] !== "0" ? "phone" : undefined;
   }
   if (sizes === "3,2,4") return ssnValid(digits) ? "us_ssn" : undefined;
+  // North American NXX-NXX-XXXX (dashes or dots): area and exchange never start with 0 or 1, and
+  // N11 codes are services.
+  if (sizes === "3,3,4" && seps[0] !== " ") return nanpValid(digits) ? "phone" : undefined;
   if (digits.length === 11 && (groups.length === 1 || sizes === "3,4,4") && /^1[3-9]/.test(digits)) {
     return "phone";
   }
@@ -38,10 +56,21 @@ export function classifyDigits(candidate: string): DigitType | undefined {
   return undefined;
 }
 
+function nanpValid(d: string): boolean {
+  return (
+    d[0] !== "0" &&
+    d[0] !== "1" &&
+    d[3] !== "0" &&
+    d[3] !== "1" &&
+    d.slice(1, 3) !== "11" &&
+    d.slice(4, 6) !== "11"
+  );
+}
+
 /** Cheap pre-check on group sizes: could the first `n` groups be any shape classifyDigits accepts? */
 function plausible(sizes: readonly number[], n: number, plus: boolean): boolean {
   if (plus) return true;
-  if (n === 3 && sizes[0] === 3 && sizes[1] === 2 && sizes[2] === 4) return true;
+  if (n === 3 && sizes[0] === 3 && (sizes[1] === 2 || sizes[1] === 3) && sizes[2] === 4) return true;
   if (n > 5) return false;
   let total = 0;
   for (let i = 0; i < n; i++) {
@@ -78,12 +107,19 @@ function scanDigits(text: string, out: Finding[]): void {
     let groups = 0;
     let from = plus ? 1 : 0;
     let x = false;
+    let inSep = false;
     for (let i = 1; i < run.length; i++) {
       const c = run.charCodeAt(i);
-      if (c === 32 || c === 45) {
-        ENDS[groups] = i;
-        SIZES[groups++] = i - from;
-        from = i + 1;
+      // A run of separator characters (a line break and its indentation) is one separator.
+      if (c === 32 || c === 45 || c === 46 || c === 47 || c === 10 || c === 13 || c === 9) {
+        if (!inSep) {
+          ENDS[groups] = i;
+          SIZES[groups++] = i - from;
+        }
+        inSep = true;
+      } else if (inSep) {
+        from = i;
+        inSep = false;
       }
     }
     ENDS[groups] = run.length;
@@ -133,6 +169,12 @@ export const digitPii: Detector = {
   scan: scanDigits,
 };
 
+/** File extensions that are no top-level domain in use for mail (asset names such as "logo@2x.png"). */
+const FILE_EXTENSIONS: ReadonlySet<string> = new Set(
+  "png jpg jpeg gif webp svg ico bmp avif css js mjs ts map json html htm pdf txt md woff woff2 ttf".split(
+    " ",
+  ),
+);
 const LOCAL_CHAR = /[A-Za-z0-9._%+-]/;
 const DOMAIN =
   /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}/;
@@ -148,10 +190,15 @@ function scanEmail(text: string, out: Finding[]): void {
     while (s > lastEnd && at - s < 64 && LOCAL_CHAR.test(text.charAt(s - 1))) s--;
     while (s < at && /[.]/.test(text.charAt(s))) s++; // a local part never starts with "."
     if (s === at) continue;
+    // `scheme://user:password@host`: the password is a url_password (context.ts), the host no address.
+    if (text.charAt(s - 1) === ":" && /:\/\/[^\s/@]*$/.test(text.slice(Math.max(0, s - 300), s - 1)))
+      continue;
     const d = DOMAIN.exec(text.slice(at + 1, at + 256));
     if (d === null) continue;
     const end = at + 1 + d[0].length;
     if (/[A-Za-z0-9-]/.test(text.charAt(end))) continue; // TLD runs on into something else
+    // "hero@2x.webp", "icon@3x.png": an asset name, not an address.
+    if (FILE_EXTENSIONS.has(d[0].slice(d[0].lastIndexOf(".") + 1).toLowerCase())) continue;
     out.push({ start: s, end, type: "email" });
     lastEnd = end;
     from = end;
@@ -161,7 +208,7 @@ function scanEmail(text: string, out: Finding[]): void {
 export const email: Detector = { types: ["email"], scan: scanEmail };
 
 // Country code, check digits, then 11–30 more letters or digits, optionally in groups.
-const IBAN_RUN = /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}/g;
+const IBAN_RUN = /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]){11,30}/g;
 
 function scanIban(text: string, out: Finding[]): void {
   IBAN_RUN.lastIndex = 0;
@@ -173,11 +220,11 @@ function scanIban(text: string, out: Finding[]): void {
     // Keep exactly the country's length; what follows must end there (a space or a non-word).
     let n = 0;
     let i = 0;
-    for (; i < run.length && n < len; i++) if (run[i] !== " ") n++;
+    for (; i < run.length && n < len; i++) if (run[i] !== " " && run[i] !== "-") n++;
     if (n < len) continue;
     const next = text.charAt(m.index + i);
     if (/[A-Za-z0-9]/.test(next)) continue;
-    const compact = run.slice(0, i).replace(/ /g, "");
+    const compact = run.slice(0, i).replace(/[ -]/g, "");
     if (ibanValid(compact)) {
       out.push({ start: m.index, end: m.index + i, type: "iban" });
       IBAN_RUN.lastIndex = m.index + i;

@@ -7,11 +7,11 @@ import { isPlaceholder, shannonEntropy } from "./checks.js";
 import type { Detector, Finding } from "./types.js";
 
 /** A random-looking token body: no placeholder, enough distinct symbols. */
-function randomLooking(body: string, minEntropy: number): boolean {
+export function randomLooking(body: string, minEntropy: number): boolean {
   return !isPlaceholder(body) && shannonEntropy(body) >= minEntropy;
 }
 
-interface TokenRule {
+export interface TokenRule {
   readonly type: string;
   /** Literals a match starts with: the one prefilter pass finds them, then `re` runs there. */
   readonly lits: readonly string[];
@@ -23,7 +23,7 @@ interface TokenRule {
 const B = "(?<![A-Za-z0-9_-])"; // left boundary: not inside a longer identifier
 const E = "(?![A-Za-z0-9_-])";
 
-const TOKEN_RULES: readonly TokenRule[] = [
+export const TOKEN_RULES: readonly TokenRule[] = [
   {
     type: "aws_access_key",
     lits: ["AKIA", "ASIA"],
@@ -80,6 +80,30 @@ const TOKEN_RULES: readonly TokenRule[] = [
     valid: (m) => randomLooking(m.slice(m.lastIndexOf("/") + 1), 3.5),
   },
   {
+    type: "sendgrid_key",
+    lits: ["SG."],
+    re: new RegExp(`${B}SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}${E}`, "y"),
+    valid: (m) => randomLooking(m.slice(3), 4),
+  },
+  {
+    type: "gitlab_token",
+    lits: ["glpat-"],
+    re: new RegExp(`${B}glpat-[A-Za-z0-9_-]{20}${E}`, "y"),
+    valid: (m) => randomLooking(m.slice(6), 3.5),
+  },
+  {
+    type: "npm_token",
+    lits: ["npm_"],
+    re: new RegExp(`${B}npm_[A-Za-z0-9]{36}${E}`, "y"),
+    valid: (m) => randomLooking(m.slice(4), 3.5),
+  },
+  {
+    type: "huggingface_token",
+    lits: ["hf_"],
+    re: new RegExp(`${B}hf_[A-Za-z]{34}${E}`, "y"),
+    valid: (m) => randomLooking(m.slice(3), 3.5),
+  },
+  {
     type: "google_api_key",
     lits: ["AIza"],
     re: new RegExp(`${B}AIza[A-Za-z0-9_-]{35}${E}`, "y"),
@@ -114,7 +138,8 @@ const JWT_RE = new RegExp(
 const PEM_BEGIN = /-----BEGIN (?:[A-Z0-9]{1,20} ){0,4}PRIVATE KEY(?: BLOCK)?-----/g;
 /** How far a PEM body may run before we stop looking for its END line. */
 const PEM_MAX = 65536;
-const PEM_BODY = /^[A-Za-z0-9+/=\s]*$/;
+// A key inside a JSON string has its line breaks written as "\n".
+const PEM_BODY = /^(?:[A-Za-z0-9+/=\s]|\\[nr])*$/;
 
 /** Whether `s` has at least `n` distinct non-space ASCII characters (stops as soon as it does). */
 function distinctAtLeast(s: string, n: number): boolean {
@@ -130,7 +155,7 @@ function distinctAtLeast(s: string, n: number): boolean {
   return count >= n;
 }
 
-const PEM_BODY_CHAR = /[A-Za-z0-9+/=\s:,-]/;
+const PEM_BODY_CHAR = /[A-Za-z0-9+/=\s:,\\-]/;
 
 /**
  * Private keys: from BEGIN to the matching END line. A block cut off before its END (a truncated
@@ -177,7 +202,7 @@ function scanPem(text: string, out: Finding[]): void {
 
 // One pass finds every place a token could start (first characters factored for the engine).
 const PREFILTER =
-  /(?:A(?:KIA|SIA|Iza)|g(?:h[pousr]_|ithub_pat_)|[sr]k[-_]|xox[abprs]-|https:\/\/hooks\.slack\.com\/|eyJ)/g;
+  /(?:A(?:KIA|SIA|Iza)|g(?:h[pousr]_|ithub_pat_|lpat-)|[sr]k[-_]|xox[abprs]-|https:\/\/hooks\.slack\.com\/|eyJ|SG\.|npm_|hf_)/g;
 
 function scanRules(text: string, out: Finding[]): void {
   PREFILTER.lastIndex = 0;
@@ -190,7 +215,7 @@ function scanRules(text: string, out: Finding[]): void {
 }
 
 /** Tries the rules whose literal starts at `at`; returns the length of the finding, or 0. */
-function matchRule(text: string, at: number, out: Finding[]): number {
+export function matchRule(text: string, at: number, out: Finding[]): number {
   for (const rule of TOKEN_RULES) {
     let lit = false;
     for (const l of rule.lits) if (text.startsWith(l, at)) lit = true;
@@ -230,7 +255,7 @@ const AWS_SECRET_RE =
 // at one position, so this matches exactly what the plain list would), which the engine scans
 // faster.
 const ASSIGNED_RE =
-  /(?:p(?:assw(?:or)?d|wd|rivate[_-]?key)|secret|token|a(?:pi[_-]?key|pikey|ccess[_-]?key|uth[_-]?key)|credentials?)[A-Za-z0-9_.-]{0,32}["']?\s{0,8}(?::=|=>|[:=])\s{0,8}["'`]?([^\s"'`<>,;(){}[\]]{8,256})/gi;
+  /(?:p(?:assw(?:or)?[dt]|wd|rivate[_-]?key)|secret|token|a(?:pi[_-]?key|pikey|ccess[_-]?key|uth[_-]?key)|credentials?|kennwort|contrase[ñn]a|senha|wachtwoord|has[łl]o|[şs]ifre|parola|mot de passe|пароль|密码|密碼|パスワード|비밀번호|mật khẩu|كلمة المرور|पासवर्ड)[A-Za-z0-9_.-]{0,32}(?:[ \t][^\s:=：]{1,16}){0,3}["']?\s{0,8}(?::=|=>|[:=：])\s{0,8}["'`]?([^\s"'`<>,;(){}[\]]{8,256})/gi;
 
 /** Minimum bits per character for a keyword-assigned value to count as a secret. */
 export const ASSIGNED_MIN_ENTROPY = 3;

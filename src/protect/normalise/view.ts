@@ -1,0 +1,175 @@
+/**
+ * Normalised views of a text with a map back to it. A view is what a detector should read:
+ * look-alike characters folded (fold.ts), invisible ones removed, and escapes decoded once (JSON
+ * `\uXXXX`/`\xXX`, HTML character references, URL percent-escapes of letters, digits and `@`).
+ * Every view character knows the original span it came from, so a finding in the view replaces
+ * exactly the characters that were sent.
+ *
+ * Only the neighbourhood of something to normalise is viewed: plain ASCII text (and CJK or other
+ * prose without look-alikes) costs one pass over its code units and yields no view at all.
+ */
+import { fold, FOLDED_BLOCKS, significant } from "./fold.js";
+
+export interface View {
+  /** The normalised text. */
+  readonly text: string;
+  /** For each view code unit, the original index where its source starts. */
+  readonly from: Int32Array;
+  /** For each view code unit, the original index just after its source. */
+  readonly to: Int32Array;
+}
+
+/** Context kept on either side of a character that changes, so that a whole token is viewed. */
+export const WINDOW_MARGIN = 320;
+
+/** HTML named references worth decoding: those that spell characters secrets and addresses use. */
+const NAMED: Readonly<Record<string, string>> = {
+  __proto__: null,
+  amp: "&",
+  lt: "<",
+  gt: ">",
+  quot: '"',
+  apos: "'",
+  commat: "@",
+  period: ".",
+  colon: ":",
+  equals: "=",
+  sol: "/",
+  lowbar: "_",
+  hyphen: "-",
+  dash: "-",
+  plus: "+",
+  num: "#",
+  nbsp: " ",
+} as unknown as Record<string, string>;
+
+const hexValue = (c: number): number =>
+  c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1;
+
+/** A decoded escape at `i`: the text it stands for and its length, or undefined. */
+function escapeAt(text: string, i: number): { out: string; len: number } | undefined {
+  const c = text.charCodeAt(i);
+  if (c === 92) {
+    // \uXXXX (JSON, JavaScript) and \xXX.
+    const k = text.charCodeAt(i + 1);
+    const n = k === 117 ? 4 : k === 120 ? 2 : 0;
+    if (n === 0) return undefined;
+    let v = 0;
+    for (let j = 0; j < n; j++) {
+      const h = hexValue(text.charCodeAt(i + 2 + j));
+      if (h < 0) return undefined;
+      v = v * 16 + h;
+    }
+    return { out: String.fromCharCode(v), len: 2 + n };
+  }
+  if (c === 37) {
+    const a = hexValue(text.charCodeAt(i + 1));
+    const b = hexValue(text.charCodeAt(i + 2));
+    if (a < 0 || b < 0) return undefined;
+    const v = a * 16 + b;
+    // Letters, digits, "@" and the unreserved "-", ".", "_", "~" (which nobody needs to escape):
+    // %2F and %3D in ordinary URLs stay as they are.
+    const word =
+      (v >= 48 && v <= 57) ||
+      (v >= 64 && v <= 90) ||
+      (v >= 97 && v <= 122) ||
+      v === 45 ||
+      v === 46 ||
+      v === 95 ||
+      v === 126;
+    return word ? { out: String.fromCharCode(v), len: 3 } : undefined;
+  }
+  if (c === 38) {
+    const semi = text.indexOf(";", i + 2);
+    if (semi === -1 || semi - i > 10) return undefined;
+    const body = text.slice(i + 1, semi);
+    let cp = -1;
+    if (/^#[0-9]{1,7}$/.test(body)) cp = Number(body.slice(1));
+    else if (/^#[xX][0-9A-Fa-f]{1,6}$/.test(body)) cp = parseInt(body.slice(2), 16);
+    else if (Object.hasOwn(NAMED, body)) return { out: NAMED[body] as string, len: semi - i + 1 };
+    if (cp < 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return undefined;
+    return { out: String.fromCodePoint(cp), len: semi - i + 1 };
+  }
+  return undefined;
+}
+
+/** What may need normalising: a character of the folded blocks, or the start of an escape. */
+const CANDIDATE = new RegExp(`${FOLDED_BLOCKS}|\\\\[ux]|%[0-9A-Fa-f]{2}|&#?[A-Za-z0-9]{1,8};`, "g");
+
+/**
+ * Windows `[start, end)` of `text` worth viewing: around each character that folds to a letter,
+ * a digit, `@` or nothing, and each escape; merged when they touch. Empty for most text.
+ */
+export function changedWindows(text: string, margin = WINDOW_MARGIN): Array<[number, number]> {
+  const windows: Array<[number, number]> = [];
+  const add = (at: number, len: number) => {
+    const s = snap(text, Math.max(0, at - margin), -1);
+    const e = snap(text, Math.min(text.length, at + len + margin), 1);
+    const last = windows[windows.length - 1];
+    if (last && s <= last[1]) last[1] = Math.max(last[1], e);
+    else windows.push([s, e]);
+  };
+  CANDIDATE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = CANDIDATE.exec(text)) !== null) {
+    const i = m.index;
+    const c = text.charCodeAt(i);
+    if (c < 0x80) {
+      if (escapeAt(text, i) !== undefined) add(i, 1);
+      CANDIDATE.lastIndex = i + 1;
+    } else if (significant(text.codePointAt(i) as number)) {
+      add(i, m[0].length);
+    }
+  }
+  return windows;
+}
+
+/** Moves a window edge out to the nearest whitespace (at most SNAP more), so no token is cut. */
+const SNAP = 256;
+function snap(text: string, at: number, dir: -1 | 1): number {
+  let i = at;
+  const stop = dir < 0 ? Math.max(0, at - SNAP) : Math.min(text.length, at + SNAP);
+  while (i !== stop && !/\s/.test(text.charAt(dir < 0 ? i - 1 : i))) i += dir;
+  return i;
+}
+
+/** The normalised view of `text.slice(start, end)`; indexes in `from`/`to` are into `text`. */
+export function viewOf(text: string, start = 0, end = text.length): View {
+  const parts: string[] = [];
+  const from: number[] = [];
+  const to: number[] = [];
+  const emit = (s: string, a: number, b: number) => {
+    parts.push(s);
+    for (let k = 0; k < s.length; k++) {
+      from.push(a);
+      to.push(b);
+    }
+  };
+  for (let i = start; i < end;) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) {
+      const esc = c === 92 || c === 37 || c === 38 ? escapeAt(text, i) : undefined;
+      if (esc && i + esc.len <= end) {
+        // Decoded once: what an escape stands for is folded but never decoded again.
+        const cp = esc.out.codePointAt(0) as number;
+        emit(fold(cp) ?? esc.out, i, i + esc.len);
+        i += esc.len;
+      } else {
+        emit(text.charAt(i), i, i + 1);
+        i++;
+      }
+      continue;
+    }
+    const cp = text.codePointAt(i) as number;
+    const w = cp > 0xffff ? 2 : 1;
+    const f = fold(cp);
+    emit(f ?? text.slice(i, i + w), i, i + w);
+    i += w;
+  }
+  return { text: parts.join(""), from: Int32Array.from(from), to: Int32Array.from(to) };
+}
+
+/** A span of a view mapped back to the original text: exactly the characters it came from. */
+export function originalSpan(view: View, start: number, end: number): [number, number] {
+  return [view.from[start] as number, view.to[end - 1] as number];
+}
