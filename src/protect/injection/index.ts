@@ -8,6 +8,7 @@
  * Design notes and weights: README.md beside this file.
  */
 import { decodedRuns } from "./encoded.js";
+import { foldText, rot13, rot13Worth } from "./fold.js";
 import { stripHidden } from "./hidden.js";
 import { linkCues } from "./links.js";
 import { codeBlocks, phraseCues } from "./phrases.js";
@@ -76,7 +77,7 @@ function hiddenPayloadCue(
       kind,
       rule: `${kind}.payload`,
       weight: Math.max(score, 0.5),
-      detail: `${label} hides ${top.rule}`.slice(0, 80),
+      detail: `${label} hides ${top.detail.split(":")[0] ?? top.rule}`.slice(0, 80),
       offset: at,
     },
   ];
@@ -89,6 +90,14 @@ function collect(text: string, ctx: InjectionContext): Cue[] {
     : [];
   const code = codeBlocks(text);
   const cues = [...phraseCues(text, 0, code), ...linkCues(text, allowed), ...toolCues(text, 0, tools)];
+  // The same rules on readings an attacker controls (fold.ts); a rule counts once per window
+  // whichever reading it matched in, so a plain attack is not counted twice.
+  const folded = foldText(text);
+  if (folded !== text.toLowerCase()) cues.push(...phraseCues(folded, 0, codeBlocks(folded)));
+  if (rot13Worth(folded)) {
+    const turned = rot13(folded);
+    cues.push(...phraseCues(turned, 0, codeBlocks(turned)).filter((c) => c.weight >= 0.5));
+  }
   for (const d of decodedRuns(text)) {
     const inner = [...phraseCues(d.text, d.offset, []), ...toolCues(d.text, d.offset, tools)];
     cues.push(...hiddenPayloadCue("encoded", `${d.encoding} run`, inner, d.offset));

@@ -1,28 +1,20 @@
-import { excerpt, matches, type Cue, type SignalKind } from "./types.js";
+import { r, type PhraseRule } from "./rule.js";
+import { forgedTurns, INTENT_RULES } from "./phrases-intent.js";
+import { WORLD_RULES } from "./phrases-world.js";
+import { excerpt, matches, type Cue } from "./types.js";
 
 /**
  * Phrase and tag rules. Weights are tuned so that 1.0 (the threshold, see index.ts) is reached
  * by one unambiguous attack phrase, or by two weaker cues close together. Every pattern uses
  * bounded repetition only, so a match attempt costs a constant number of steps per position.
  */
-interface PhraseRule {
-  readonly id: string;
-  readonly kind: SignalKind;
-  readonly weight: number;
-  /** Weight when the match lies inside a fenced code block (quoted, not addressed to anyone). */
-  readonly inCode?: number;
-  readonly re: RegExp;
-}
 
 const AI = String.raw`(?:ai|llm|assistant|agent|language\s+model|chatbot|model|claude|chatgpt|gpt|copilot|gemini)s?`;
 const PRIOR = String.raw`(?:previous|prior|above|earlier|preceding|former|original|initial|old|existing|system|developer|safety)`;
 const ORDERS = String.raw`(?:instructions?|prompts?|rules|directives?|directions|guidelines|guidance|commands|context|constraints|restrictions|programming|orders)`;
 const SECRETS = String.raw`(?:api[\s_-]?keys?|credentials|passwords?|secrets?|access\s+tokens?|tokens|private\s+keys?|ssh\s+keys?|\.env\b|id_rsa|environment\s+variables|chat\s+history|conversation(?:\s+history)?|previous\s+messages|system\s+prompt|cookies)`;
 
-const r = (id: string, kind: SignalKind, weight: number, source: string, flags = "gi", inCode?: number) =>
-  ({ id, kind, weight, inCode, re: new RegExp(source, flags) }) satisfies PhraseRule;
-
-export const PHRASE_RULES: readonly PhraseRule[] = [
+const BASE_RULES: readonly PhraseRule[] = [
   // English overrides
   r(
     "en.ignore_prior",
@@ -305,6 +297,8 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
   ),
 ];
 
+export const PHRASE_RULES: readonly PhraseRule[] = [...BASE_RULES, ...INTENT_RULES, ...WORLD_RULES];
+
 /** Fenced code blocks (``` or ~~~ at a line start) and inline `code` spans, as sorted [start, end) ranges. */
 export function codeBlocks(text: string): Array<readonly [number, number]> {
   const fences: number[] = [];
@@ -354,6 +348,16 @@ function structureCues(text: string, base: number, code: ReadonlyArray<readonly 
       offset: base + m.index,
     });
   }
+  const turns = forgedTurns(text);
+  if (turns) {
+    cues.push({
+      kind: "role",
+      rule: "tag.forged_turns",
+      weight: inRanges(code, turns.offset) ? 0.1 : 0.6,
+      detail: turns.detail,
+      offset: base + turns.offset,
+    });
+  }
   const open = new Set<string>();
   for (const m of matches(TOOL_TAG, text)) {
     const name = m[2]!.toLowerCase();
@@ -384,7 +388,8 @@ export function phraseCues(
   for (const rule of PHRASE_RULES) {
     for (const m of matches(rule.re, text)) {
       const quoted = rule.inCode !== undefined && inRanges(code, m.index);
-      let weight = quoted ? rule.inCode! : rule.weight;
+      const full = rule.strong?.test(m[0]) ? Math.max(rule.weight, 1) : rule.weight;
+      let weight = quoted ? rule.inCode! : full;
       let note = quoted ? " (in code)" : "";
       if (rule.kind !== "fake_tag") {
         const before = text.slice(Math.max(0, m.index - 40), m.index);
@@ -396,7 +401,7 @@ export function phraseCues(
       if (weight <= 0) continue;
       cues.push({
         kind: rule.kind,
-        rule: rule.id,
+        rule: rule.group,
         weight,
         detail: `${rule.id}${note}: ${excerpt(m[0], 50)}`,
         offset: base + m.index,
