@@ -75,13 +75,14 @@ const LEET: Readonly<Record<string, string>> = {
 };
 /** A leet digit or sign between letters, or at a word's edge next to letters ("1gn0re", "ign0r3"). */
 const LEET_WORD =
-  /(?<![\p{L}\p{N}])(?=[\p{L}0-9@$!|]*\p{L})(?=[\p{L}0-9@$!|]*[0-9@$!|])[\p{L}0-9@$!|]{3,24}(?![\p{L}\p{N}])/gu;
+  /(?<![\p{L}\p{N}])(?=[\p{L}0-9@$!]*\p{L})(?=[\p{L}0-9@$!]*[0-9@$!])[\p{L}0-9@$!]{3,24}(?![\p{L}\p{N}])/gu;
 
 /** Three or more single letters each followed by one separator: "i g n o r e", "i.g.n.o.r.e", "i-g-n". */
-const SPACED = /(?<![\p{L}\p{N}])(?:\p{L}[ ._\-*·]){2,}\p{L}(?![\p{L}\p{N}])/gu;
-/** A hyphen, soft hyphen or underscore inside a word: "ig-nore", "in_struc_tions". */
-const INNER_HYPHEN = /(?<=\p{L})[-\u00ad_](?=\p{L})/gu;
-const MARKS = /[\p{Mn}\u0640]/gu;
+const SPACED = /(?<![\p{L}\p{N}])\p{L}([ ._\-*·])(?:\p{L}\1){1,}\p{L}(?![\p{L}\p{N}])/gu;
+/** A hyphen or soft hyphen inside a word: "ig-nore", "in\u00adstructions". */
+const INNER_HYPHEN = /(?<=\p{L})[-\u00ad](?=\p{L})/gu;
+/** Marks on Latin letters (accents) and Arabic harakat, tatweel and hamza marks; other scripts' marks are letters' vowels. */
+const MARKS = /(?<=\p{Script=Latin})\p{Mn}+|[\u064b-\u065f\u0670\u0640]/gu;
 
 function foldConfusables(text: string): string {
   if (!CONFUSABLE_RE.test(text)) return text;
@@ -124,13 +125,30 @@ export function foldText(text: string): string {
   let t = decodeEntities(text).normalize("NFKC").toLowerCase();
   t = t.replace(STROKED, (c) => UNSTROKED[c] ?? c);
   t = foldConfusables(t);
-  // NFD then drop marks: "ïgnörë" and Arabic harakat read as their base letters.
-  if (/[^\x00-\x7f]/.test(t)) t = t.normalize("NFD").replace(MARKS, "").normalize("NFC");
-  t = t.replace(LEET_WORD, (w) => w.replace(/[0-9@$!|]/g, (c) => LEET[c] ?? c));
-  t = t.replace(SPACED, (w) => w.replace(/[ ._\-*·]/g, ""));
-  t = t.replace(INNER_HYPHEN, "");
+  t = dropMarks(t);
+  // Each step behind a cheap test: most texts need none of them, and the steps' patterns are slow.
+  if (MAYBE_LEET.test(t))
+    t = t.replace(LEET_WORD, (w) => (HEX_LIKE.test(w) ? w : w.replace(/[0-9@$!]/g, (c) => LEET[c] ?? c)));
+  if (MAYBE_SPACED.test(t)) t = t.replace(SPACED, (w) => w.replace(/[ ._\-*·]/g, ""));
+  if (t.includes("-") || t.includes("\u00ad")) t = t.replace(INNER_HYPHEN, "");
   return t;
 }
+
+/** NFD then drop marks: "ïgnörë" and "bỏ qua" read as their base letters, "أرسل" as "ارسل". */
+function dropMarks(t: string): string {
+  return /[^\x00-\x7f]/.test(t) ? t.normalize("NFD").replace(MARKS, "").normalize("NFC") : t;
+}
+
+/** A pattern's source as the folded reading spells it (rules are written with their accents). */
+export function foldSource(source: string): string {
+  return dropMarks(source.replace(STROKED, (c) => UNSTROKED[c] ?? c));
+}
+
+const MAYBE_LEET = /[a-z][0-9@$!]|[0-9@$!][a-z]/;
+const MAYBE_SPACED = /[^\s.\-*·_]([ ._\-*·])[^\s.\-*·_]\1[^\s.\-*·_]\1/;
+
+/** A hash, an id, a colour: digits there are digits. */
+const HEX_LIKE = /^[0-9a-f]+$/;
 
 /** ROT13 of ASCII letters. */
 export function rot13(text: string): string {
@@ -140,10 +158,14 @@ export function rot13(text: string): string {
   });
 }
 
-/** Rot13 is tried on texts up to this size, and on longer ones that name it. */
-export const ROT13_MAX_CHARS = 16 * 1024;
-const ROT13_HINT = /\brot[\s-]?13\b|\bcaesar\b|\bebg13\b/i;
+/**
+ * Words an attack in ROT13 cannot do without, turned: "ignore", "disregard", "previous",
+ * "instruction", "system", "prompt", "password", "secret", "token", "credential", "assistant",
+ * "reveal", "send". A text with none is not read in ROT13.
+ */
+const ROT13_WORDS =
+  /vtaber|qvfertneq|sbetrg|cerivbhf|vafgehpgvba|flfgrz|cebzcg|cnffjbeq|frperg|gbxra|perqragvny|nffvfgnag|erirny|fraq\b/;
 
-export function rot13Worth(text: string): boolean {
-  return /[a-z]{4}/i.test(text) && (text.length <= ROT13_MAX_CHARS || ROT13_HINT.test(text));
+export function rot13Worth(folded: string): boolean {
+  return ROT13_WORDS.test(folded);
 }

@@ -11,7 +11,14 @@ import { decodedRuns } from "./encoded.js";
 import { foldText, rot13, rot13Worth } from "./fold.js";
 import { stripHidden } from "./hidden.js";
 import { linkCues } from "./links.js";
-import { codeBlocks, phraseCues } from "./phrases.js";
+import {
+  codeBlocks,
+  FOLDED_RULES,
+  PHRASE_RULES,
+  phraseCues,
+  STRONG_RULES,
+  WRITTEN_RULES,
+} from "./phrases.js";
 import { toolCues, toolNameSet } from "./tools.js";
 import { excerpt, type Cue, type Signal } from "./types.js";
 
@@ -83,23 +90,31 @@ function hiddenPayloadCue(
   ];
 }
 
+/**
+ * Phrase cues of a text in every reading: as written (the base rules, with its case and accents),
+ * folded (fold.ts; the rules written for it, and every rule when folding changed more than case)
+ * and, when it holds a ROT13-turned keyword, in ROT13. A rule counts once per window whichever
+ * reading it matched in.
+ */
+function readingCues(text: string, base: number, code: ReadonlyArray<readonly [number, number]>): Cue[] {
+  const cues = phraseCues(text, base, code, WRITTEN_RULES);
+  const folded = foldText(text);
+  const foldedCode = folded.length === text.length ? code : codeBlocks(folded);
+  const changed = folded !== text.toLowerCase();
+  cues.push(...phraseCues(folded, base, foldedCode, changed ? PHRASE_RULES : FOLDED_RULES, false));
+  if (rot13Worth(folded)) cues.push(...phraseCues(rot13(folded), base, foldedCode, STRONG_RULES, false));
+  return cues;
+}
+
 function collect(text: string, ctx: InjectionContext): Cue[] {
   const tools = toolNameSet(Array.isArray(ctx?.toolNames) ? ctx.toolNames : []);
   const allowed = Array.isArray(ctx?.allowedHosts)
     ? ctx.allowedHosts.filter((h): h is string => typeof h === "string")
     : [];
   const code = codeBlocks(text);
-  const cues = [...phraseCues(text, 0, code), ...linkCues(text, allowed), ...toolCues(text, 0, tools)];
-  // The same rules on readings an attacker controls (fold.ts); a rule counts once per window
-  // whichever reading it matched in, so a plain attack is not counted twice.
-  const folded = foldText(text);
-  if (folded !== text.toLowerCase()) cues.push(...phraseCues(folded, 0, codeBlocks(folded)));
-  if (rot13Worth(folded)) {
-    const turned = rot13(folded);
-    cues.push(...phraseCues(turned, 0, codeBlocks(turned)).filter((c) => c.weight >= 0.5));
-  }
+  const cues = [...readingCues(text, 0, code), ...linkCues(text, allowed), ...toolCues(text, 0, tools)];
   for (const d of decodedRuns(text)) {
-    const inner = [...phraseCues(d.text, d.offset, []), ...toolCues(d.text, d.offset, tools)];
+    const inner = [...readingCues(d.text, d.offset, []), ...toolCues(d.text, d.offset, tools)];
     cues.push(...hiddenPayloadCue("encoded", `${d.encoding} run`, inner, d.offset));
   }
   return cues;

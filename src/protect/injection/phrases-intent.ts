@@ -12,7 +12,7 @@ const GUIDANCE = String.raw`(?:instructions?|guidance|guidelines|directions|dire
 const ACTS = String.raw`(?:send|forward|upload|post|e-?mail|transmit|share|include|print|reveal|output|read|copy|paste|leak|attach|append|fetch|visit|open|call|execute|run|delete|remove|write|encode|disclose|submit|exfiltrate|dump|list|collect|gather|extract|embed|put)`;
 /** Guidance said to be the reader's own: "your", "the system's", "all previous". */
 const YOURS = /\b(?:your|all\s+(?:of\s+)?(?:the\s+)?(?:previous|prior|earlier|above)|system|developer)\b/i;
-const PERSON = String.raw`(?:the\s+)?(?:user|human|operator|person\s+(?:you\s+are|you're|it\s+is|who\s+is)\s+(?:helping|assisting|serving|talking\s+to)|person|end[\s-]user|customer|requester)`;
+const PERSON = String.raw`(?:the\s+)?(?:user|human|operator|person\s+(?:you\s+are|you're|it\s+is|who\s+is)\s+(?:helping|assisting|serving|talking\s+to)|person|end[\s-]?user|customer|requester)`;
 
 export const INTENT_RULES: readonly PhraseRule[] = [
   r(
@@ -25,10 +25,19 @@ export const INTENT_RULES: readonly PhraseRule[] = [
     { strong: YOURS },
   ),
   r(
+    "en.override_expired",
+    "override",
+    0.7,
+    String.raw`\b${GUIDANCE}\s+(?:you\s+(?:got|received|were\s+given|have\s+been\s+given|were\s+told)|(?:given|provided)\s+to\s+you)\s+(?:earlier|before|previously|so\s+far|until\s+now|at\s+the\s+start)\s+(?:has|have|is|are)\s+(?:now\s+)?(?:expired|void|cancel(?:l)?ed|revoked|obsolete|superseded|no\s+longer\s+(?:valid|in\s+effect|applicable))`,
+    "gi",
+    undefined,
+    { group: "override_void", strong: /\byou\b/i },
+  ),
+  r(
     "en.override_aside",
     "override",
     0.7,
-    String.raw`\b(?:set|put|cast|push|leave|throw)\s+(?:aside|away)\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+)?${EARLIER}\s+(?:[a-z]+\s+){0,2}?${GUIDANCE}|\bpay\s+no\s+(?:attention|heed|mind)\s+to\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+)?(?:${EARLIER}\s+)?(?:[a-z]+\s+){0,2}?${GUIDANCE}|\b(?:stop|quit|cease)\s+(?:following|obeying)\s+(?:your|the|all|any)\s+(?:[a-z]+\s+){0,2}?${GUIDANCE}`,
+    String.raw`\b(?:set|put|cast|push|leave|throw)\s+(?:aside|away)\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+)?${EARLIER}\s+(?:[a-z]+\s+){0,2}?${GUIDANCE}|\bpay\s+no\s+(?:attention|heed|mind)\s+to\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+)?(?:${EARLIER}(?:'s)?\s+)?(?:[a-z]+\s+){0,2}?${GUIDANCE}|\b(?:stop|quit|cease)\s+(?:following|obeying)\s+(?:your|the|all|any)\s+(?:[a-z]+\s+){0,2}?${GUIDANCE}`,
     "gi",
     undefined,
     { strong: YOURS },
@@ -55,7 +64,7 @@ export const INTENT_RULES: readonly PhraseRule[] = [
     "en.sensitive_object",
     "override",
     0.4,
-    String.raw`\b(?:the\s+)?(?:user's|users'|their|your|his|her|all\s+(?:the\s+)?|every|any)\s+(?:saved\s+|stored\s+|private\s+|personal\s+|secret\s+|current\s+)?(?:api[\s_-]?keys?|credentials|passwords?|passphrases?|access\s+tokens?|tokens|secrets|private\s+keys?|ssh\s+keys?|session\s+cookies|cookies|environment\s+variables|env\s+vars|chat\s+history|conversation(?:\s+(?:history|so\s+far))?|previous\s+messages|emails|contacts)\b|\b(?:contents?|body)\s+of\s+(?:the\s+)?(?:user's\s+)?(?:~\/\.ssh|\.env|ssh\s+keys?|credentials?\s+files?|private\s+keys?|keychain|wallet)`,
+    String.raw`\b(?:the\s+)?(?:user's|users'|their|your|his|her|all(?:\s+the)?|every|any)\s+(?:saved\s+|stored\s+|private\s+|personal\s+|secret\s+|current\s+)?(?:api[\s_-]?keys?|credentials|passwords?|passphrases?|access\s+tokens?|tokens|secrets|private\s+keys?|ssh\s+keys?|session\s+cookies|cookies|environment\s+variables|env\s+vars|chat\s+history|conversation(?:\s+(?:history|so\s+far))?|previous\s+messages|emails|contacts)\b|\b(?:contents?|body)\s+of\s+(?:the\s+)?(?:user's\s+)?(?:~\/\.ssh|\.env|ssh\s+keys?|credentials?\s+files?|private\s+keys?|keychain|wallet)`,
     "gi",
     undefined,
     { group: "exfil_request" },
@@ -72,6 +81,10 @@ export const INTENT_RULES: readonly PhraseRule[] = [
     0.6,
     String.raw`(?:^|[\n.!>])\s*(?:dear|hey|hi|hello|attention|psst)\s*,?\s+(?:the\s+)?(?:ai|llm|assistant|agent|model|claude|chatgpt|gpt|copilot|gemini|bot)\b|\b(?:to|for)\s+(?:the|any)\s+(?:ai|assistant|agent|model|llm)\s+(?:reading|processing|summari[sz]ing|that\s+reads)\s+this`,
   ),
+];
+
+/** Template tokens and role headings: matched as written (folding would change `<|x|>` and `_`). */
+export const TEMPLATE_RULES: readonly PhraseRule[] = [
   // Forged turns and template tokens of the common chat formats.
   r(
     "tag.template_token",

@@ -1,5 +1,5 @@
 import { r, type PhraseRule } from "./rule.js";
-import { forgedTurns, INTENT_RULES } from "./phrases-intent.js";
+import { forgedTurns, INTENT_RULES, TEMPLATE_RULES } from "./phrases-intent.js";
 import { WORLD_RULES } from "./phrases-world.js";
 import { excerpt, matches, type Cue } from "./types.js";
 
@@ -14,7 +14,7 @@ const PRIOR = String.raw`(?:previous|prior|above|earlier|preceding|former|origin
 const ORDERS = String.raw`(?:instructions?|prompts?|rules|directives?|directions|guidelines|guidance|commands|context|constraints|restrictions|programming|orders)`;
 const SECRETS = String.raw`(?:api[\s_-]?keys?|credentials|passwords?|secrets?|access\s+tokens?|tokens|private\s+keys?|ssh\s+keys?|\.env\b|id_rsa|environment\s+variables|chat\s+history|conversation(?:\s+history)?|previous\s+messages|system\s+prompt|cookies)`;
 
-const BASE_RULES: readonly PhraseRule[] = [
+export const BASE_RULES: readonly PhraseRule[] = [
   // English overrides
   r(
     "en.ignore_prior",
@@ -118,7 +118,7 @@ const BASE_RULES: readonly PhraseRule[] = [
     "en.from_now_on",
     "role",
     0.5,
-    String.raw`\b(?:from\s+now\s+on|henceforth|for\s+the\s+rest\s+of\s+this\s+(?:conversation|chat|session))\s*,?\s+(?:you|your|act|respond|answer|always|only|never|ignore)`,
+    String.raw`\b(?:from\s+(?:now|here)\s+on|henceforth|for\s+the\s+rest\s+of\s+this\s+(?:conversation|chat|session))\s*,?\s+(?:you|your|act|respond|answer|always|only|never|ignore)`,
   ),
   r(
     "en.act_as",
@@ -298,6 +298,14 @@ const BASE_RULES: readonly PhraseRule[] = [
 ];
 
 export const PHRASE_RULES: readonly PhraseRule[] = [...BASE_RULES, ...INTENT_RULES, ...WORLD_RULES];
+/** The rules for a text as written. */
+export const WRITTEN_RULES: readonly PhraseRule[] = [...BASE_RULES, ...TEMPLATE_RULES];
+/** What the folded reading adds when it only lower-cases the text: the rules written for it. */
+export const FOLDED_RULES: readonly PhraseRule[] = [...INTENT_RULES, ...WORLD_RULES];
+/** A ROT13 reading is searched for the phrases that flag, or nearly, on their own. */
+export const STRONG_RULES: readonly PhraseRule[] = [...BASE_RULES, ...INTENT_RULES].filter(
+  (r) => r.weight >= 0.6,
+);
 
 /** Fenced code blocks (``` or ~~~ at a line start) and inline `code` spans, as sorted [start, end) ranges. */
 export function codeBlocks(text: string): Array<readonly [number, number]> {
@@ -323,7 +331,7 @@ function inRanges(ranges: ReadonlyArray<readonly [number, number]>, at: number):
 /** A reported phrase ("told banks to ignore …") is mentioned, not addressed to the reader. Quoted
  * phrases are not discounted: attacks arrive inside quoted fields (JSON strings, log values). */
 const REPORTED =
-  /\b(?:told|asked|urged|advised|ordered|instructed|allowed|forced|tried|attempts?|trying|how)\b[^.!?\n]{0,30}\bto\s+$/i;
+  /\b(?:told|asked|urged|advised|ordered|instructed|allowed|forced|tried|attempts?|trying|how)\b[^.!?\n]{0,30}\bto\s+$|\b(?:say|says|said|saying|such\s+as|like|phrases?|wording|e\.g\.)\s*[:,]?\s*["'“‘«][^"'“”‘’«»\n]{0,24}$/i;
 /** Texts about prompt injection quote attack phrases; override and role phrases count half there. */
 const META = /prompt[\s-]+injection|提示(?:词)?注入|jailbreak(?:ing)?\s+(?:attack|research|prompts)/i;
 
@@ -382,10 +390,13 @@ export function phraseCues(
   text: string,
   base: number,
   code: ReadonlyArray<readonly [number, number]>,
+  rules: readonly PhraseRule[] = PHRASE_RULES,
+  structure = true,
 ): Cue[] {
-  const cues: Cue[] = structureCues(text, base, code);
+  const cues: Cue[] = structure ? structureCues(text, base, code) : [];
   const meta = META.test(text);
-  for (const rule of PHRASE_RULES) {
+  for (const rule of rules) {
+    if (rule.gate && !rule.gate.test(text)) continue;
     for (const m of matches(rule.re, text)) {
       const quoted = rule.inCode !== undefined && inRanges(code, m.index);
       const full = rule.strong?.test(m[0]) ? Math.max(rule.weight, 1) : rule.weight;

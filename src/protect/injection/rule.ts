@@ -12,6 +12,8 @@ export interface PhraseRule {
   readonly group: string;
   /** A match that also matches this weighs at least 1 ("your previous instructions are void"). */
   readonly strong?: RegExp;
+  /** The rule runs only on a text this matches (a cheap test before a costly pattern). */
+  readonly gate?: RegExp;
 }
 
 /** The language prefix of a rule id says where it is written, not what it finds. */
@@ -24,7 +26,7 @@ export const r = (
   source: string,
   flags = "gi",
   inCode?: number,
-  more: { group?: string; strong?: RegExp } = {},
+  more: { group?: string; strong?: RegExp; gate?: RegExp } = {},
 ): PhraseRule => ({
   id,
   kind,
@@ -33,4 +35,5 @@ export const r = (
   re: new RegExp(source, flags),
   group: more.group ?? id.replace(LANGUAGE, ""),
   strong: more.strong,
+  gate: more.gate,
 });
