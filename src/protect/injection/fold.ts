@@ -136,7 +136,7 @@ export function foldText(text: string): string {
 
 /** NFD then drop marks: "ïgnörë" and "bỏ qua" read as their base letters, "أرسل" as "ارسل". */
 function dropMarks(t: string): string {
-  return /[^\u0001-\u007f]/.test(t) ? t.normalize("NFD").replace(MARKS, "").normalize("NFC") : t;
+  return /[\u0080-\uffff]/.test(t) ? t.normalize("NFD").replace(MARKS, "").normalize("NFC") : t;
 }
 
 /** A pattern's source as the folded reading spells it (rules are written with their accents). */

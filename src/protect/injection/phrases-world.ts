@@ -15,7 +15,7 @@ import type { SignalKind } from "./types.js";
 /** Latin-script patterns are written for the folded reading: accents dropped, lower case. */
 const LATIN_GATE = /[a-z]{3}/;
 /** Patterns in other scripts run only on a text that has a character outside ASCII. */
-const OTHER_GATE = /[^\u0001-\u007f]/;
+const OTHER_GATE = /[\u0080-\uffff]/;
 
 /** One rule as two: Latin-script phrasings (folded like the text) and the other scripts'. */
 function world(id: string, kind: SignalKind, weight: number, latin: string[], other: string[]): PhraseRule[] {
