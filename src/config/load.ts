@@ -245,6 +245,7 @@ function compile(doc: ConfigDocument, file: string): Config {
       allow: doc.supply_chain.allow === undefined ? undefined : Object.freeze([...doc.supply_chain.allow]),
       toolPinning: doc.supply_chain.tool_pinning,
       poisoning: doc.supply_chain.poisoning,
+      newTools: doc.supply_chain.new_tools,
     }),
     audit: compileAudit(doc.audit, file, resolve(dirname(file), doc.state.sqlite), doc.state.postgres),
     observability: Object.freeze({

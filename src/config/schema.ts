@@ -488,6 +488,8 @@ export const configSchema = z.strictObject({
       tool_pinning: z.enum(["off", "warn", "enforce"]).default("warn"),
       /** Instructions hidden in definitions (descriptions, parameters, enums, defaults). */
       poisoning: z.enum(["off", "warn", "block"]).default("warn"),
+      /** A tool, prompt or template that appears after its server's first listing: held for approval under `enforce` (`hold`), or pinned on first use (`trust`). */
+      new_tools: z.enum(["hold", "trust"]).default("hold"),
     })
     .prefault({}),
   audit: z

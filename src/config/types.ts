@@ -264,6 +264,8 @@ export interface SupplyChainConfig {
   readonly allow: readonly string[] | undefined;
   readonly toolPinning: "off" | "warn" | "enforce";
   readonly poisoning: "off" | "warn" | "block";
+  /** Under `enforce`: what a definition first seen after its server's first listing gets. */
+  readonly newTools: "hold" | "trust";
 }
 
 export interface HttpServerConfig extends ServerBase {
