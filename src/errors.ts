@@ -11,6 +11,12 @@ export const ErrorCode = {
   ToolQuarantined: -32004,
   UpstreamUnavailable: -32005,
   SensitiveDataBlocked: -32006,
+  /** Rate limited, as told to a 2026-07-28 caller: that era forbids -32002 (its "resource not found"). */
+  RateLimitedModern: -32008,
+  // The codes MCP 2026-07-28 defines in its reserved range.
+  HeaderMismatch: -32020,
+  MissingRequiredClientCapability: -32021,
+  UnsupportedProtocolVersion: -32022,
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -82,6 +82,7 @@ async function listDefinitions(s: ServerConfig, config: Config, log: ReturnType<
   const scanner: LinkUser = {
     id: "scan",
     principal: anonymousPrincipal([]),
+    clientCapabilities: {},
     serverRequest: () => Promise.reject(new Error("the scan answers no server requests")),
     serverNotification: () => undefined,
   };

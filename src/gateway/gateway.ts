@@ -35,6 +35,12 @@ import { Route } from "./route.js";
 import { ServerTexts } from "./server-texts.js";
 import type { ClientChannel } from "./relay.js";
 import { Session, type SessionDeps } from "./session.js";
+import type { ModernMeta } from "./modern.js";
+import { RequestStates } from "./request-state.js";
+import { ModernChannel } from "../transports/modern-channel.js";
+import * as jcs from "canonicalize";
+
+const canonicalJson = (jcs as unknown as { default: (value: unknown) => string | undefined }).default;
 
 const SWEEP_MS = 30_000;
 
@@ -50,6 +56,9 @@ export class Gateway {
   /** Records refusals made before the pipeline: audited, counted and logged in one place. */
   readonly refusals: Refusals;
   private readonly sessions = new Map<string, Session>();
+  /** Modern callers' sessions by route, caller and capabilities (modernSession). */
+  private readonly modern = new Map<string, { session: Session; channel: ModernChannel }>();
+  private readonly modernKeys = new Map<Session, string>();
   /** The same sessions by caller, for the caps. */
   private readonly callers: CallerSessions<Session>;
   private readonly deps: SessionDeps;
@@ -147,6 +156,7 @@ export class Gateway {
       refusals: this.refusals,
       version: VERSION,
       timeoutMs: config.gateway.upstreamTimeoutMs,
+      requestStates: new RequestStates(hashKey, config.gateway.upstreamTimeoutMs),
     };
   }
 
@@ -186,7 +196,7 @@ export class Gateway {
    * sessions, then takes one from the caller holding the most (CallerSessions); else 503
    * `too_many_sessions`.
    */
-  createSession(route: Route, principal: Principal, channel: ClientChannel): Session {
+  createSession(route: Route, principal: Principal, channel: ClientChannel, modern?: ModernChannel): Session {
     const caller = callerId(principal);
     const own = this.callers.overCap(caller);
     if (own) this.evict(own, "session evicted: caller at its session cap");
@@ -211,7 +221,15 @@ export class Gateway {
     const random = randomBytes(24).toString("base64url");
     const instance = this.config.gateway.instanceId;
     const id = instance === undefined ? random : `${instance}.${random}`;
-    const session = new Session(id, route, principal, channel, this.deps, this.log.child({ session: id }));
+    const session = new Session(
+      id,
+      route,
+      principal,
+      channel,
+      this.deps,
+      this.log.child({ session: id }),
+      modern,
+    );
     this.sessions.set(id, session);
     this.callers.add(caller, session);
     return session;
@@ -219,7 +237,42 @@ export class Gateway {
 
   session(id: string): Session | undefined {
     const s = this.sessions.get(id);
-    return s && !s.isClosed ? s : undefined;
+    // A modern caller's session is the gateway's own bookkeeping: never reachable by a session id.
+    return s && !s.isClosed && !s.modern ? s : undefined;
+  }
+
+  /**
+   * The session the gateway keeps for a modern (2026-07-28) caller: one per route, caller and set
+   * of client capabilities (a request declaring other capabilities gets upstream connections that
+   * declare those), made on first use within the same caps as legacy sessions, and closed when
+   * idle like them (docs/protocol-eras.md).
+   */
+  modernSession(
+    route: Route,
+    principal: Principal,
+    meta: ModernMeta,
+  ): { session: Session; channel: ModernChannel } {
+    const key = `${route.path}\u0000${callerId(principal)}\u0000${canonicalJson(meta.clientCapabilities)}`;
+    const held = this.modern.get(key);
+    if (held && !held.session.isClosed) {
+      held.session.lastSeen = Date.now();
+      held.session.refreshPrincipal(principal);
+      return held;
+    }
+    const refuse = { to: undefined as Session | undefined };
+    const channel = new ModernChannel((id) =>
+      refuse.to?.onResponse(id, undefined, {
+        code: ErrorCode.InternalError,
+        message: "no request of the caller is in flight to carry this request",
+      }),
+    );
+    const session = this.createSession(route, principal, channel, channel);
+    refuse.to = session;
+    session.adopt(meta.clientCapabilities, meta.clientInfo);
+    const entry = { session, channel };
+    this.modern.set(key, entry);
+    this.modernKeys.set(session, key);
+    return entry;
   }
 
   async closeSession(id: string): Promise<void> {
@@ -228,6 +281,11 @@ export class Gateway {
     // Out of both registries at once: the caps count it free before its close completes.
     this.sessions.delete(id);
     this.callers.delete(s);
+    const key = this.modernKeys.get(s);
+    if (key !== undefined) {
+      this.modernKeys.delete(s);
+      if (this.modern.get(key)?.session === s) this.modern.delete(key);
+    }
     await s.close();
   }
 

@@ -1,6 +1,6 @@
 import type { AuditLog } from "../audit/log.js";
-import type { Principal } from "../auth/principal.js";
-import { ErrorCode, GatewayError, invalidParams, upstreamUnavailable } from "../errors.js";
+import { callerId, type Principal } from "../auth/principal.js";
+import { ErrorCode, GatewayError, invalidParams, methodNotFound, upstreamUnavailable } from "../errors.js";
 import type { Id, JsonObject, Notification, Request } from "../jsonrpc.js";
 import { isObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
@@ -16,6 +16,17 @@ import type { ClientRequestGuard } from "./client-requests.js";
 import { planRequest } from "./plan.js";
 import type { Refusals } from "./refusals.js";
 import { ClientRelay, LOG_LEVELS, type ClientChannel } from "./relay.js";
+import {
+  ALL_VERSIONS,
+  META,
+  MODERN_METHODS,
+  MODERN_VERSION,
+  completeResult,
+  modernPeerError,
+} from "./modern.js";
+import { ParkedCalls, type Parked } from "./parked-calls.js";
+import type { RequestStates } from "./request-state.js";
+import type { ModernChannel } from "../transports/modern-channel.js";
 import type { ServerTexts } from "./server-texts.js";
 import type { Route } from "./route.js";
 
@@ -35,6 +46,14 @@ export interface SessionDeps {
   readonly clientRequests: ClientRequestGuard;
   /** Protects instructions, notifications and errors outside calls (server-texts.ts). */
   readonly serverTexts: ServerTexts;
+  /** Seals the `requestState` of modern callers' parked calls (request-state.ts). */
+  readonly requestStates: RequestStates;
+}
+
+/** How one attempt of a modern caller's call relates to a parked call (parked-calls.ts). */
+interface Attempt {
+  readonly resume: Parked | undefined;
+  parked?: Parked;
 }
 
 interface InFlight {
@@ -56,6 +75,9 @@ export class Session implements Forwarder, LinkUser {
   private initParams: JsonObject | undefined;
   private readonly links = new Map<string, UpstreamLink>();
   private readonly inflight = new Map<Id, InFlight>();
+  /** Modern callers only: their calls waiting for input, and each attempt's part in them. */
+  private readonly parked: ParkedCalls | undefined;
+  private readonly attempts = new Map<Id, Attempt>();
   readonly catalog: Catalog;
   private readonly relay: ClientRelay;
   private closed = false;
@@ -67,6 +89,8 @@ export class Session implements Forwarder, LinkUser {
     channel: ClientChannel,
     private readonly deps: SessionDeps,
     readonly log: Logger,
+    /** A modern (2026-07-28) caller's session: sessionless to its client, kept by the gateway. */
+    private readonly modernChannel?: ModernChannel,
   ) {
     this.catalog = new Catalog(
       route,
@@ -84,7 +108,7 @@ export class Session implements Forwarder, LinkUser {
         principal: () => this.principal,
         clientParams: () => this.initParams,
         aggregate: route.servers.length > 1,
-        inFlight: (related) => this.inflight.get(related),
+        inFlight: (related) => this.inflight.get(related) ?? this.parked?.byRelated(related),
         toolNames: () => this.catalog.toolNames(),
         listChanged: (server, method) => this.catalog.forget(server, method),
       },
@@ -95,6 +119,23 @@ export class Session implements Forwarder, LinkUser {
       log,
     );
     this.channel = channel;
+    if (modernChannel) {
+      this.parked = new ParkedCalls(
+        modernChannel,
+        deps.requestStates,
+        {
+          route: route.path,
+          caller: () => callerId(this.principal),
+          deliver: (id, result) => this.relay.response(id, result, undefined),
+        },
+        deps.timeoutMs,
+      );
+    }
+  }
+
+  /** Whether this is a modern caller's session (no handshake; every request says its version). */
+  get modern(): boolean {
+    return this.parked !== undefined;
   }
 
   private readonly channel: ClientChannel;
@@ -111,6 +152,12 @@ export class Session implements Forwarder, LinkUser {
     return this._principal;
   }
 
+  /** The client's capabilities (its `initialize`, or a modern request's `_meta`). */
+  get clientCapabilities(): JsonObject {
+    const caps = this.initParams?.capabilities;
+    return isObject(caps) ? caps : {};
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
@@ -125,7 +172,50 @@ export class Session implements Forwarder, LinkUser {
     ) {
       throw invalidParams("initialize needs protocolVersion, capabilities and clientInfo");
     }
-    // The brake before any upstream work: a killed caller starts no process and opens no session.
+    await this.refuseKilled("initialize");
+    this.protocolVersion = negotiateVersion(params.protocolVersion);
+    this.initParams = { ...params, protocolVersion: this.protocolVersion };
+    const opened = await this.openAll();
+    const result: JsonObject = {
+      protocolVersion: this.protocolVersion,
+      capabilities: opened.capabilities,
+      serverInfo: opened.serverInfo,
+    };
+    if (opened.instructions) result.instructions = opened.instructions;
+    return result;
+  }
+
+  /**
+   * A modern caller's session takes its client's capabilities and info from the request's `_meta`
+   * (no handshake). Upstream connections it opens on their behalf declare those capabilities.
+   */
+  adopt(clientCapabilities: JsonObject, clientInfo: JsonObject | undefined): void {
+    this.protocolVersion = MODERN_VERSION;
+    this.initParams = {
+      protocolVersion: MODERN_VERSION,
+      capabilities: clientCapabilities,
+      clientInfo: clientInfo ?? { name: "unknown", version: "0" },
+    };
+  }
+
+  /**
+   * `server/discover` (2026-07-28): every version the gateway serves (it translates between eras,
+   * so each upstream can be reached in any of them), the route's merged capabilities, identity and
+   * instructions, as `initialize` would give them.
+   */
+  private async discover(): Promise<JsonObject> {
+    const opened = await this.openAll();
+    const result: JsonObject = {
+      supportedVersions: [...ALL_VERSIONS],
+      capabilities: opened.capabilities,
+      _meta: { [META.serverInfo]: opened.serverInfo },
+    };
+    if (opened.instructions) result.instructions = opened.instructions;
+    return completeResult("server/discover", result);
+  }
+
+  /** The brake before any upstream work: a killed caller starts no process and opens no session. */
+  private async refuseKilled(method: string): Promise<void> {
     const caller = { subject: this.principal.subject, clientId: this.principal.clientId };
     const servers = this.route.servers.filter((s) => !this.deps.kills.has("server", s));
     const kill =
@@ -133,22 +223,28 @@ export class Session implements Forwarder, LinkUser {
       (servers.length === 0
         ? this.deps.kills.check({ ...caller, server: this.route.servers[0] })
         : undefined);
-    if (kill) {
-      const refusal = killedError(kill);
-      await this.deps.refusals.record(refusal, {
-        principal: this.principal,
-        session: this.id,
-        method: "initialize",
-        detail: { scope: kill.scope },
-      });
-      throw refusal;
-    }
-    this.protocolVersion = negotiateVersion(params.protocolVersion);
-    this.initParams = { ...params, protocolVersion: this.protocolVersion };
+    if (!kill) return;
+    const refusal = killedError(kill);
+    await this.deps.refusals.record(refusal, {
+      principal: this.principal,
+      session: this.id,
+      method,
+      detail: { scope: kill.scope },
+    });
+    throw refusal;
+  }
+
+  /** Opens each live upstream of the route; merged capabilities, identity and instructions. */
+  private async openAll(): Promise<{
+    capabilities: JsonObject;
+    serverInfo: JsonObject;
+    instructions?: string;
+  }> {
+    const servers = this.route.servers.filter((s) => !this.deps.kills.has("server", s));
     const opened = await Promise.allSettled(servers.map((s) => this.link(s).initialized()));
     const failed = opened.filter((r) => r.status === "rejected");
     if (failed.length === opened.length) {
-      throw (failed[0] as PromiseRejectedResult).reason instanceof GatewayError
+      throw (failed[0] as PromiseRejectedResult | undefined)?.reason instanceof GatewayError
         ? (failed[0] as PromiseRejectedResult).reason
         : upstreamUnavailable(this.route.servers.join(","));
     }
@@ -156,33 +252,41 @@ export class Session implements Forwarder, LinkUser {
     const capabilities = mergeCapabilities(
       inits.map((i) => (isObject(i.capabilities) ? i.capabilities : {})),
     );
-    const result: JsonObject = {
-      protocolVersion: this.protocolVersion,
-      capabilities,
-      serverInfo: { name: "mcp-warden", version: this.deps.version },
-    };
+    let serverInfo: JsonObject = { name: "mcp-warden", version: this.deps.version };
     const only = this.route.prefixed ? undefined : inits[0];
     const server = this.route.servers[0] as string;
     const info =
       only && isObject(only.serverInfo)
         ? await this.deps.serverTexts.serverInfo(server, only.serverInfo, this.caller())
         : undefined;
-    if (info) result.serverInfo = info;
+    if (info) serverInfo = info;
     const instructions = await this.instructions();
-    if (instructions) result.instructions = instructions;
-    return result;
+    return instructions ? { capabilities, serverInfo, instructions } : { capabilities, serverInfo };
   }
 
   /** Runs one client request through the pipeline; resolves with the JSON-RPC result. */
-  async handle(request: Request, meta: { traceparent?: string } = {}): Promise<JsonObject> {
+  async handle(
+    request: Request,
+    meta: { traceparent?: string; resume?: Parked; internal?: boolean } = {},
+  ): Promise<JsonObject> {
     this.lastSeen = Date.now();
-    if (request.method === "ping") return {};
-    if (request.method === "initialize")
-      throw new GatewayError(
-        ErrorCode.InvalidRequest,
-        "already_initialized",
-        "session is already initialized",
-      );
+    if (this.modern && !meta.internal) {
+      // ping, logging/setLevel, resources/subscribe and the rest of the legacy set are gone.
+      if (!MODERN_METHODS.has(request.method) || request.method === "subscriptions/listen") {
+        const refusal = methodNotFound(request.method);
+        await this.refused(request, refusal);
+        throw refusal;
+      }
+      if (request.method === "server/discover") return this.discover();
+    } else {
+      if (request.method === "ping") return {};
+      if (request.method === "initialize")
+        throw new GatewayError(
+          ErrorCode.InvalidRequest,
+          "already_initialized",
+          "session is already initialized",
+        );
+    }
     // Checked and the id taken before any await: a second request with the id of one in flight
     // would otherwise replace it in the table, and the first would escape the kill switch.
     if (this.inflight.has(request.id)) {
@@ -197,6 +301,8 @@ export class Session implements Forwarder, LinkUser {
     const controller = new AbortController();
     const entry: InFlight = { controller, server: undefined, name: undefined };
     this.inflight.set(request.id, entry);
+    const attempt: Attempt = { resume: meta.resume };
+    if (this.modern) this.attempts.set(request.id, attempt);
     try {
       let plan: Plan;
       try {
@@ -221,15 +327,87 @@ export class Session implements Forwarder, LinkUser {
         log: this.log,
         startedAt: Date.now(),
         traceparent: meta.traceparent,
+        protocolVersion: this.protocolVersion,
       });
-      return this.shape(outcome);
+      return await this.shape(outcome, request, attempt);
+    } catch (err) {
+      // A retry refused before it reached its call (policy, kill switch, limits) ends that call.
+      if (attempt.resume && !attempt.parked && this.attempts.has(request.id))
+        this.parked?.drop(attempt.resume, err);
+      throw err;
     } finally {
       if (this.inflight.get(request.id) === entry) this.inflight.delete(request.id);
+      this.attempts.delete(request.id);
+      // A first attempt that did not park its call leaves nothing for a retry.
+      if (this.modern && !attempt.resume && !attempt.parked) this.modernChannel?.end(request.id);
+    }
+  }
+
+  /** The parked call a retry's `requestState` names (2026-07-28); refused and audited otherwise. */
+  async claimParked(request: Request): Promise<Parked> {
+    try {
+      if (!this.parked) throw methodNotFound(request.method);
+      return await this.parked.claim(request);
+    } catch (err) {
+      await this.refused(request, err);
+      throw err;
+    }
+  }
+
+  /** Cancels a request in flight (a modern caller closed its response stream). */
+  cancel(requestId: Id, reason: string): void {
+    this.inflight.get(requestId)?.controller.abort(reason);
+  }
+
+  /** A tool's input schema as this caller is shown it, by its exposed name; undefined when unknown. */
+  async toolSchema(name: unknown): Promise<unknown> {
+    if (typeof name !== "string") return undefined;
+    const target = this.route.resolveName(name);
+    return target ? this.catalog.inputSchema(target.server, target.name) : undefined;
+  }
+
+  /** Attaches the route's upstreams (so their change notifications reach this session). */
+  async prepare(): Promise<void> {
+    const servers = this.route.servers.filter((s) => !this.deps.kills.has("server", s));
+    await Promise.allSettled(servers.map((s) => this.link(s).initialized()));
+  }
+
+  /**
+   * Resource subscriptions of a `subscriptions/listen`: each URI passes the pipeline as a
+   * subscription (policy, audit) and is held upstream; the URIs that passed.
+   */
+  async subscribeFor(listen: Id, uris: readonly string[]): Promise<string[]> {
+    const held: string[] = [];
+    for (const [i, uri] of uris.entries()) {
+      const request: Request = {
+        jsonrpc: "2.0",
+        id: `listen:${String(listen)}:${i}`,
+        method: "resources/subscribe",
+        params: { uri },
+      };
+      const ok = await this.handle(request, { internal: true }).then(
+        () => true,
+        () => false,
+      );
+      if (ok) held.push(uri);
+    }
+    return held;
+  }
+
+  async unsubscribeFor(uris: readonly string[]): Promise<void> {
+    for (const [i, uri] of uris.entries()) {
+      const request: Request = {
+        jsonrpc: "2.0",
+        id: `unlisten:${i}:${Date.now()}`,
+        method: "resources/unsubscribe",
+        params: { uri },
+      };
+      await this.handle(request, { internal: true }).catch(() => undefined);
     }
   }
 
   /** A request refused before the pipeline (unknown method, unmapped tool or resource): audited too. */
-  private refused(request: Request, err: unknown): Promise<void> {
+  refused(request: Request, err: unknown): Promise<void> {
     const name = request.params?.name ?? request.params?.uri;
     const refusal =
       err instanceof GatewayError
@@ -260,6 +438,11 @@ export class Session implements Forwarder, LinkUser {
       entry.controller.abort(error);
       n++;
     }
+    n +=
+      this.parked?.abortMatching(
+        (server, name) => matches({ server, name, subject: p.subject, clientId: p.clientId }),
+        error,
+      ) ?? 0;
     return n;
   }
 
@@ -269,6 +452,8 @@ export class Session implements Forwarder, LinkUser {
     const related = ctx.request.id;
     switch (plan.kind) {
       case "call": {
+        const subscription = ctx.method === "resources/subscribe" || ctx.method === "resources/unsubscribe";
+        if (this.parked && !subscription) return this.forwardModern(ctx, plan);
         const link = this.link(plan.server);
         const params = plan.params as JsonObject;
         const sent =
@@ -300,6 +485,34 @@ export class Session implements Forwarder, LinkUser {
           items: await this.catalog.gather(ctx.method, plan.key, plan.servers, ctx.signal, false, related),
         };
     }
+  }
+
+  /**
+   * A modern caller's call: it may be parked when its server asks the caller something, and taken
+   * up again by a retry (parked-calls.ts). The upstream call has its own cancellation, which each
+   * attempt holds while it answers.
+   */
+  private async forwardModern(ctx: CallContext, plan: Extract<Plan, { kind: "call" }>): Promise<Outcome> {
+    const parked = this.parked as ParkedCalls;
+    const attempt = this.attempts.get(ctx.request.id) as Attempt;
+    const resume = attempt.resume;
+    let call: { run: Promise<JsonObject>; controller: AbortController; server: string; name: string };
+    if (resume) {
+      call = resume;
+    } else {
+      const controller = new AbortController();
+      const run = this.link(plan.server)
+        .call(this, ctx.request.id, ctx.method, plan.params, controller.signal, plan.name)
+        .catch(async (err: unknown) =>
+          Promise.reject(modernPeerError(await this.deps.clientRequests.urlRequired(plan.server, err))),
+        );
+      call = { run, controller, server: plan.server, name: plan.name };
+    }
+    const settled = await parked.settle(ctx.request, ctx.signal, call, resume);
+    if (settled.kind === "result")
+      return { kind: "result", result: completeResult(ctx.method, settled.result) };
+    attempt.parked = settled.parked;
+    return { kind: "result", result: { resultType: "input_required", inputRequests: settled.inputRequests } };
   }
 
   onNotification(n: Notification): void {
@@ -345,6 +558,7 @@ export class Session implements Forwarder, LinkUser {
     if (this.closed) return;
     this.closed = true;
     for (const entry of this.inflight.values()) entry.controller.abort("session closed");
+    this.parked?.close();
     this.relay.close();
     this.channel.close();
     for (const [server, link] of this.links) this.deps.servers.get(server)?.detach(this, link);
@@ -362,8 +576,13 @@ export class Session implements Forwarder, LinkUser {
     return true;
   }
 
-  private shape(outcome: Outcome): JsonObject {
-    if (outcome.kind === "result") return outcome.result;
+  private async shape(outcome: Outcome, request: Request, attempt: Attempt): Promise<JsonObject> {
+    if (outcome.kind === "result") {
+      // The caller's next attempt of a parked call: the state is sealed once the pipeline is done
+      // with the answer (it is the gateway's own, not something to inspect or redact).
+      if (!attempt.parked || !this.parked) return outcome.result;
+      return { ...outcome.result, requestState: await this.parked.seal(attempt.parked) };
+    }
     if (outcome.key === "resources") this.catalog.remember(outcome.items, undefined);
     if (outcome.key === "resourceTemplates") this.catalog.remember(undefined, outcome.items);
     const rename = outcome.key === "tools" || outcome.key === "prompts";
@@ -372,7 +591,8 @@ export class Session implements Forwarder, LinkUser {
         ? { ...item, name: this.route.exposeName(server, item.name) }
         : item,
     );
-    return { [outcome.key]: items };
+    const list = { [outcome.key]: items };
+    return this.modern ? completeResult(request.method, list) : list;
   }
 
   /** Each server's instructions that pass its checks (server-texts.ts); withheld ones are left out. */

@@ -44,6 +44,16 @@ export class ResponseStream {
     return true;
   }
 
+  /** A keep-alive comment on a stream already open (a long `subscriptions/listen`). */
+  comment(): void {
+    if (this.mode === "sse") writeComment(this.res, "keepalive");
+  }
+
+  /** Whether the client closed the HTTP answer before it ended (the spec's cancellation, 2026-07-28). */
+  get abandoned(): boolean {
+    return this.mode === "done" && !this.res.writableEnded;
+  }
+
   /** One response of this POST; the last one ends the HTTP answer. */
   finish(message: Message): void {
     if (this.mode === "sse") writeEvent(this.res, message);

@@ -27,9 +27,12 @@ import type { SourceRefusal } from "../ops/source-limits.js";
 import type { BodyRefusalReason, RefusedBodies } from "../ops/refused-bodies.js";
 import { HttpChannel, ResponseStream } from "./http-channel.js";
 import { requestSource } from "./source.js";
+import { ModernHttp } from "./modern-http.js";
+import { MODERN_VERSIONS, claimedVersion } from "../gateway/modern.js";
 
 /**
- * The MCP streamable-HTTP transport, downstream side (spec 2025-03-26 … 2025-11-25).
+ * The MCP streamable-HTTP transport, downstream side: legacy sessions (spec 2025-03-26 …
+ * 2025-11-25) here, and 2026-07-28 requests, told apart by their `_meta`, in modern-http.ts.
  *
  * Why not the SDK's StreamableHTTPServerTransport: it commits to a 200 before the gateway has
  * decided anything, so the spec's 401/403 challenges cannot be given per request, and it converts
@@ -48,6 +51,7 @@ export class StreamableHttpEndpoint {
   private readonly channels = new WeakMap<Session, HttpChannel>();
   private readonly config: Config;
   private readonly jsonLimits: JsonLimits;
+  private readonly modern: ModernHttp;
 
   constructor(
     private readonly gateway: Gateway,
@@ -58,6 +62,7 @@ export class StreamableHttpEndpoint {
     private readonly bodies: RefusedBodies,
   ) {
     this.config = gateway.config;
+    this.modern = new ModernHttp(gateway, auth.metadata);
     const g = this.config.gateway;
     this.jsonLimits = Object.freeze({
       depth: g.maxJsonDepth,
@@ -67,6 +72,11 @@ export class StreamableHttpEndpoint {
   }
 
   async handle(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // 2026-07-28 has no GET stream and no DELETE: without a legacy session id, neither means anything.
+    if ((req.method === "GET" || req.method === "DELETE") && req.headers["mcp-session-id"] === undefined) {
+      res.writeHead(405, { allow: "POST" }).end();
+      return;
+    }
     const principal = await this.authenticate(route, req, res);
     if (!principal) return;
     switch (req.method) {
@@ -238,6 +248,7 @@ export class StreamableHttpEndpoint {
     const first = messages[0] as Message;
     if (!batch && isRequest(first) && first.method === "initialize")
       return this.initialize(route, principal, first, res);
+    if (!batch && isModern(first, req)) return this.modern.post(route, principal, req, res, first);
 
     const session = this.sessionFor(route, principal, req, res);
     if (!session) return;
@@ -453,6 +464,21 @@ function refuseCut(res: ServerResponse, cut: SourceRefusal): void {
 function idOf(value: unknown): Id | null {
   const id = (value as { id?: unknown } | null)?.id;
   return typeof id === "string" || typeof id === "number" ? id : null;
+}
+
+/**
+ * A 2026-07-28 message: its `_meta` claims a protocol version (any claim: an unknown one is
+ * answered by the modern side with the versions served), or it comes with a modern version header
+ * and no legacy session id.
+ */
+function isModern(m: Message, req: IncomingMessage): boolean {
+  if ("method" in m && claimedVersion(m.params) !== undefined) return true;
+  const version = req.headers["mcp-protocol-version"];
+  return (
+    req.headers["mcp-session-id"] === undefined &&
+    typeof version === "string" &&
+    MODERN_VERSIONS.includes(version)
+  );
 }
 
 function isCancelled(err: unknown): boolean {

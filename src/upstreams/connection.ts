@@ -1,4 +1,4 @@
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, PeerRpcError, upstreamUnavailable, ErrorCode } from "../errors.js";
 import type { Id, JsonObject, Message, Notification, Request } from "../jsonrpc.js";
@@ -31,6 +31,8 @@ export class UpstreamConnection {
   private closed = false;
   private closing = false;
   private closedFor: GatewayError | undefined;
+  /** A 2026-07-28 server: the `_meta` every request carries, and how a request is cancelled. */
+  private modern: { meta: JsonObject; cancelByClose: boolean } | undefined;
 
   constructor(
     readonly server: string,
@@ -60,6 +62,18 @@ export class UpstreamConnection {
     this.handlers = handlers;
   }
 
+  /**
+   * The server speaks 2026-07-28 (upstreams/era.ts): every request carries `meta` (its own
+   * `_meta` wins), and over HTTP a request is cancelled by closing its response stream.
+   */
+  setModern(meta: JsonObject, cancelByClose: boolean): void {
+    this.modern = { meta, cancelByClose };
+  }
+
+  get isModern(): boolean {
+    return this.modern !== undefined;
+  }
+
   /** After `initialize`: the HTTP transports send the negotiated version on every request. */
   setProtocolVersion(version: string): void {
     (this.transport as { setProtocolVersion?: (v: string) => void }).setProtocolVersion?.(version);
@@ -71,12 +85,14 @@ export class UpstreamConnection {
     params: JsonObject | undefined,
     signal?: AbortSignal,
     settled?: () => void,
+    options: { untimed?: boolean; headers?: Record<string, string> } = {},
   ): { id: number; result: Promise<JsonObject> } {
     const id = this.nextId++;
     if (this.closed) return { id, result: Promise.reject(upstreamUnavailable(this.server)) };
+    if (this.modern) params = withMeta(params, this.modern.meta);
     const result = new Promise<JsonObject>((resolve, reject) => {
       const timer =
-        this.timeoutMs > 0
+        this.timeoutMs > 0 && !options.untimed
           ? setTimeout(() => {
               this.pending.delete(id);
               this.notify("notifications/cancelled", { requestId: id, reason: "gateway timeout" });
@@ -88,14 +104,23 @@ export class UpstreamConnection {
     });
     const message: Request =
       params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params };
-    this.transport.send(message as JSONRPCMessage).catch((err: unknown) => {
-      // A GatewayError here is the credentials' own refusal (upstream_auth_failed): kept as it is.
-      const failure =
-        err instanceof GatewayError
-          ? err
-          : upstreamUnavailable(this.server, "upstream_unavailable", errorText(err));
-      this.settle(id, undefined, failure);
-    });
+    // The v2 HTTP transport takes per-request headers (`Mcp-Param-*`) and a signal that closes the
+    // request's response stream (2026-07-28 cancellation); the others ignore both.
+    const sendOptions = this.modern?.cancelByClose
+      ? { requestSignal: signal, headers: options.headers }
+      : options.headers
+        ? { headers: options.headers }
+        : undefined;
+    this.transport
+      .send(message as JSONRPCMessage, sendOptions as TransportSendOptions)
+      .catch((err: unknown) => {
+        // A GatewayError here is the credentials' own refusal (upstream_auth_failed): kept as it is.
+        const failure =
+          err instanceof GatewayError
+            ? err
+            : upstreamUnavailable(this.server, "upstream_unavailable", errorText(err));
+        this.settle(id, undefined, failure);
+      });
     if (signal) {
       // Aborted with a GatewayError (the kill switch): the caller gets that refusal, not silence.
       const abort = () =>
@@ -119,7 +144,8 @@ export class UpstreamConnection {
    */
   cancel(id: number, reason: string, error?: GatewayError): void {
     if (!this.pending.has(id)) return;
-    this.notify("notifications/cancelled", { requestId: id, reason });
+    // Over 2026-07-28 HTTP the closed response stream is the cancellation (the signal did it).
+    if (!this.modern?.cancelByClose) this.notify("notifications/cancelled", { requestId: id, reason });
     this.settle(
       id,
       undefined,
@@ -194,6 +220,15 @@ export class UpstreamConnection {
       );
     }
   }
+}
+
+/** `params` with `meta` under its `_meta`, the request's own entries first. */
+function withMeta(params: JsonObject | undefined, meta: JsonObject): JsonObject {
+  const own = params?._meta;
+  return {
+    ...params,
+    _meta: typeof own === "object" && own !== null && !Array.isArray(own) ? { ...meta, ...own } : meta,
+  };
 }
 
 export function rpcError(err: unknown): { code: number; message: string; data?: unknown } {

@@ -4,6 +4,8 @@ import type { Isolation } from "../config/types.js";
 import { ErrorCode, GatewayError, methodNotFound, upstreamUnavailable } from "../errors.js";
 import type { Id, JsonObject, Notification, Request } from "../jsonrpc.js";
 import { isObject } from "../jsonrpc.js";
+import { META } from "../gateway/modern.js";
+import { paramHeaders, paramHeaderValues } from "../transports/mcp-headers.js";
 import type { Logger } from "../log.js";
 import type { ConnectionHandlers, UpstreamConnection } from "./connection.js";
 
@@ -11,6 +13,8 @@ import type { ConnectionHandlers, UpstreamConnection } from "./connection.js";
 export interface LinkUser {
   readonly id: string;
   readonly principal: Principal;
+  /** What the caller's client can be asked (its capabilities): sent with its requests to a 2026-07-28 server. */
+  readonly clientCapabilities: JsonObject;
   /** A server→client request tied to this caller; `related` is the caller's request it belongs to. */
   serverRequest(server: string, request: Request, related: Id | undefined): Promise<JsonObject>;
   /** A notification for this caller alone (progress with the caller's own token). */
@@ -68,6 +72,9 @@ const STABLE_MS = 30_000;
 const CRASH_DELAY_MAX_MS = 5_000;
 /** Shared list results are reused this long, unless the server announces a change first. */
 const LIST_CACHE_MS = 5_000;
+/** Rounds of `input_required` one call may take with a 2026-07-28 server before it is refused. */
+const MAX_INPUT_ROUNDS = 10;
+const LIST_CHANGES = ["tools", "prompts", "resources"] as const;
 
 /**
  * One upstream connection and the callers it serves (docs/isolation.md): every caller of a
@@ -95,6 +102,10 @@ export class UpstreamLink {
   >();
   private nextToken = 1;
   private readonly subscriptions = new Map<string, Set<LinkUser>>();
+  /** A 2026-07-28 server's tools that mirror parameters into headers: tool → header → property path. */
+  private readonly paramHeaders = new Map<string, ReadonlyMap<string, readonly string[]>>();
+  /** A 2026-07-28 server's resource subscriptions: the listen stream held for each URI. */
+  private readonly resourceListens = new Map<string, AbortController>();
   private readonly lists = new Map<string, { at: number; result: Promise<JsonObject> }>();
   private crashes = 0;
   private notBefore = 0;
@@ -110,6 +121,14 @@ export class UpstreamLink {
     readonly initParams: JsonObject,
     private readonly keepOpen: boolean,
   ) {}
+
+  /**
+   * Whether several sessions may use this connection: any but a per_session server's, and always a
+   * 2026-07-28 server's (the gateway keeps one connection to it, UpstreamServer.attach).
+   */
+  private get shared(): boolean {
+    return this.host.isolation !== "per_session" || this.live?.connection?.isModern === true;
+  }
 
   /** Whether this link's connection died under it before: its reopen is then a fresh launch. */
   get restarting(): boolean {
@@ -143,7 +162,10 @@ export class UpstreamLink {
     for (const [uri, subscribers] of this.subscriptions) {
       if (!subscribers.delete(user) || subscribers.size > 0) continue;
       this.subscriptions.delete(uri);
-      void this.live?.connection?.request("resources/unsubscribe", { uri }).catch(() => undefined);
+      const listening = this.resourceListens.get(uri);
+      this.resourceListens.delete(uri);
+      if (listening) listening.abort("unsubscribed");
+      else void this.live?.connection?.request("resources/unsubscribe", { uri }).catch(() => undefined);
     }
     return this.users.size === 0;
   }
@@ -176,7 +198,13 @@ export class UpstreamLink {
     return this.opening;
   }
 
-  /** One request of `user`'s (its request `related`), with its progress token made the link's own. */
+  /**
+   * One request of `user`'s (its request `related`), with its progress token made the link's own.
+   * With a 2026-07-28 server, the server's `input_required` answers are its questions to the
+   * caller: each is asked through the caller's session (protected there, and turned into the
+   * caller's own `input_required` if the caller is modern too) and the call retried with the
+   * answers, the server's `requestState` kept here, never shown to the caller.
+   */
   async call(
     user: LinkUser,
     related: Id | undefined,
@@ -186,6 +214,39 @@ export class UpstreamLink {
     name?: string,
   ): Promise<JsonObject> {
     const live = await this.ready(signal);
+    const connection = live.connection as UpstreamConnection;
+    if (!connection.isModern) return this.send(live, user, related, method, params, signal, name);
+    const own = { [META.clientCapabilities]: user.clientCapabilities };
+    let sent: JsonObject = { ...params, _meta: { ...(params?._meta as JsonObject), ...own } };
+    for (let round = 0; round < MAX_INPUT_ROUNDS; round++) {
+      const result = await this.send(live, user, related, method, sent, signal, name);
+      if (result.resultType !== "input_required") return result;
+      const asked = isObject(result.inputRequests) ? result.inputRequests : {};
+      const answers: JsonObject = {};
+      await Promise.all(
+        Object.entries(asked).map(async ([key, req]) => {
+          if (!isObject(req) || typeof req.method !== "string") return;
+          const request: Request = { jsonrpc: "2.0", id: key, method: req.method };
+          if (isObject(req.params)) request.params = req.params;
+          answers[key] = await user.serverRequest(this.host.name, request, related);
+        }),
+      );
+      sent = { ...sent, inputResponses: answers };
+      if (result.requestState !== undefined) sent.requestState = result.requestState;
+      else delete sent.requestState;
+    }
+    throw new GatewayError(ErrorCode.InternalError, "too_many_rounds", "the server kept asking for input");
+  }
+
+  private send(
+    live: Live,
+    user: LinkUser,
+    related: Id | undefined,
+    method: string,
+    params: JsonObject | undefined,
+    signal: AbortSignal | undefined,
+    name: string | undefined,
+  ): Promise<JsonObject> {
     const connection = live.connection as UpstreamConnection;
     const token = progressToken(params);
     let sent = params;
@@ -197,10 +258,20 @@ export class UpstreamLink {
     }
     // Out of the calls in flight as its answer is read: a server request written after the answer
     // (even in the same read) then finds no call to tie it to.
-    const { id, result } = connection.send(method, sent, signal, () => {
-      live.calls.delete(id);
-      if (mapped !== undefined) this.progress.delete(mapped);
-    });
+    const headers =
+      connection.isModern && method === "tools/call"
+        ? paramHeaderValues(this.paramHeaders.get(String(params?.name)), params?.arguments)
+        : undefined;
+    const { id, result } = connection.send(
+      method,
+      sent,
+      signal,
+      () => {
+        live.calls.delete(id);
+        if (mapped !== undefined) this.progress.delete(mapped);
+      },
+      headers ? { headers } : undefined,
+    );
     live.calls.set(id, { user, related, name });
     return result;
   }
@@ -218,16 +289,29 @@ export class UpstreamLink {
     signal?: AbortSignal,
   ) {
     const params = cursor ? { cursor } : undefined;
-    if (this.host.isolation === "per_session") return this.call(user, related, method, params, signal);
+    if (!this.shared) return this.call(user, related, method, params, signal);
     const key = `${method}\u0000${cursor ?? ""}`;
     const hit = this.lists.get(key);
     if (hit && Date.now() - hit.at < LIST_CACHE_MS) return hit.result;
-    const result = this.call(user, related, method, params);
+    const result = this.call(user, related, method, params).then((page) => this.learn(method, page));
     this.lists.set(key, { at: Date.now(), result });
     result.catch(() => {
       if (this.lists.get(key)?.result === result) this.lists.delete(key);
     });
     return result;
+  }
+
+  /** What a 2026-07-28 server's tool list says about headers its calls must carry (`x-mcp-header`). */
+  private learn(method: string, page: JsonObject): JsonObject {
+    if (method !== "tools/list" || !this.live?.connection?.isModern || !Array.isArray(page.tools))
+      return page;
+    for (const tool of page.tools) {
+      if (!isObject(tool) || typeof tool.name !== "string") continue;
+      const annotated = paramHeaders(tool.inputSchema);
+      if (annotated.size > 0) this.paramHeaders.set(tool.name, annotated);
+      else this.paramHeaders.delete(tool.name);
+    }
+    return page;
   }
 
   /** Subscribes upstream for the first subscriber of a URI; later ones only join the fan-out. */
@@ -243,13 +327,23 @@ export class UpstreamLink {
       subscribers.add(user);
       return {};
     }
-    const result = await this.call(user, related, "resources/subscribe", params, signal);
+    const live = await this.ready(signal);
+    const result = live.connection?.isModern
+      ? this.listenFor(live.connection, uri)
+      : await this.call(user, related, "resources/subscribe", params, signal);
     if (this.users.has(user)) {
       const set = this.subscriptions.get(uri) ?? new Set<LinkUser>();
       set.add(user);
       this.subscriptions.set(uri, set);
     }
     return result;
+  }
+
+  /** A 2026-07-28 server's resource subscription: a listen stream of its own. */
+  private listenFor(connection: UpstreamConnection, uri: string): JsonObject {
+    this.resourceListens.get(uri)?.abort("replaced");
+    this.resourceListens.set(uri, this.listen(connection, { resourceSubscriptions: [uri] }));
+    return {};
   }
 
   /** Unsubscribes upstream when the last subscriber of a URI leaves. */
@@ -263,12 +357,18 @@ export class UpstreamLink {
     const subscribers = this.subscriptions.get(uri);
     if (!subscribers?.delete(user) || subscribers.size > 0) return {};
     this.subscriptions.delete(uri);
+    const listening = this.resourceListens.get(uri);
+    if (listening) {
+      this.resourceListens.delete(uri);
+      listening.abort("unsubscribed");
+      return {};
+    }
     return this.call(user, related, "resources/unsubscribe", params, signal);
   }
 
   /** A notification of the client's to its server (roots changed), for a link of its own only. */
   notify(method: string): void {
-    if (this.host.isolation === "per_session") void this.live?.connection?.notify(method);
+    if (!this.shared) void this.live?.connection?.notify(method);
   }
 
   /** Closes the connection as the gateway's own decision (no crash); the link may open again. */
@@ -308,8 +408,9 @@ export class UpstreamLink {
     live.init = opened.init;
     this.lastInit = opened.init;
     // Delivered before any request: a server that registers tools once initialized (server-everything's
-    // sampling tools) would otherwise see a call race ahead of the handshake's end.
-    await opened.connection.notify("notifications/initialized");
+    // sampling tools) would otherwise see a call race ahead of the handshake's end. A 2026-07-28
+    // server has no handshake to end.
+    if (!opened.connection.isModern) await opened.connection.notify("notifications/initialized");
     if (this.closed || !opened.connection.isOpen) {
       void opened.connection.close();
       throw upstreamUnavailable(this.host.name, "upstream_unavailable", "connection closed");
@@ -317,10 +418,40 @@ export class UpstreamLink {
     live.up = true;
     this.live = live;
     this.lists.clear();
+    if (opened.connection.isModern) {
+      this.listenUpstream(opened.connection, opened.init);
+      return live;
+    }
     // Subscriptions are held per connection: a new process knows none of them.
     for (const uri of this.subscriptions.keys())
       void opened.connection.request("resources/subscribe", { uri }).catch(() => undefined);
     return live;
+  }
+
+  /**
+   * A 2026-07-28 server tells of changes only on a `subscriptions/listen` stream: the link holds
+   * one for the list changes the server offers (its notifications arrive like any other) and one
+   * per subscribed resource, for as long as the connection lives.
+   */
+  private listenUpstream(connection: UpstreamConnection, init: JsonObject): void {
+    const caps = isObject(init.capabilities) ? init.capabilities : {};
+    const filter: JsonObject = {};
+    for (const kind of LIST_CHANGES) {
+      const cap = caps[kind];
+      if (isObject(cap) && cap.listChanged === true) filter[`${kind}ListChanged`] = true;
+    }
+    if (Object.keys(filter).length > 0) this.listen(connection, filter);
+    for (const uri of this.subscriptions.keys())
+      this.resourceListens.set(uri, this.listen(connection, { resourceSubscriptions: [uri] }));
+  }
+
+  /** One upstream `subscriptions/listen`, open until aborted or the connection ends. */
+  private listen(connection: UpstreamConnection, notifications: JsonObject): AbortController {
+    const stop = new AbortController();
+    connection
+      .send("subscriptions/listen", { notifications }, stop.signal, undefined, { untimed: true })
+      .result.catch(() => undefined);
+    return stop;
   }
 
   private closedUnder(live: Live, expected: boolean): void {
@@ -352,7 +483,7 @@ export class UpstreamLink {
 
   /** The caller a message with no caller's id can be meant for: its only session, or only call. */
   private soleCaller(live: Live): { user: LinkUser; related: Id | undefined } | undefined {
-    if (this.host.isolation === "per_session") {
+    if (!this.shared) {
       const [user] = this.users;
       if (!user) return undefined;
       let related: Id | undefined;
@@ -367,8 +498,7 @@ export class UpstreamLink {
   private request(live: Live, request: Request): Promise<JsonObject> {
     if (request.method === "ping") return Promise.resolve({});
     // Roots are one client's folders: a connection several sessions share has none to ask for.
-    if (request.method === "roots/list" && this.host.isolation !== "per_session")
-      return Promise.reject(methodNotFound(request.method));
+    if (request.method === "roots/list" && this.shared) return Promise.reject(methodNotFound(request.method));
     const target = this.soleCaller(live);
     if (!target) {
       this.host.unattributable(request.method);
@@ -386,7 +516,8 @@ export class UpstreamLink {
       .finally(() => live.asked.delete(request.id));
   }
 
-  private notification(live: Live, n: Notification): void {
+  private notification(live: Live, raw: Notification): void {
+    const n = untagged(raw);
     const params = n.params ?? {};
     switch (n.method) {
       case "notifications/progress": {
@@ -407,11 +538,14 @@ export class UpstreamLink {
       }
       case "notifications/resources/updated": {
         // A session's own connection: what its server says is for it, subscribed or not.
-        if (this.host.isolation === "per_session") break;
+        if (!this.shared) break;
         const subscribers = typeof params.uri === "string" ? this.subscriptions.get(params.uri) : undefined;
         for (const user of subscribers ?? []) user.serverNotification(this.host.name, n, undefined);
         return;
       }
+      case "notifications/subscriptions/acknowledged":
+        // The gateway's own listen stream upstream (listenUpstream): nothing for a caller.
+        return;
       case "notifications/tools/list_changed":
       case "notifications/prompts/list_changed":
       case "notifications/resources/list_changed":
@@ -459,6 +593,17 @@ function within<T>(
       signal?.removeEventListener("abort", abort);
     });
   });
+}
+
+/** A notification without the upstream listen stream's tag: the gateway's callers have their own. */
+function untagged(n: Notification): Notification {
+  const meta = n.params?._meta;
+  if (!isObject(meta) || !(META.subscriptionId in meta)) return n;
+  const { [META.subscriptionId]: _tag, ...rest } = meta;
+  const params: JsonObject = { ...n.params };
+  if (Object.keys(rest).length > 0) params._meta = rest;
+  else delete params._meta;
+  return { ...n, params };
 }
 
 function progressToken(params: JsonObject | undefined): string | number | undefined {

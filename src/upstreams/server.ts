@@ -11,6 +11,7 @@ import type { ProcessBudget } from "./processes.js";
 import { UpstreamCredentials } from "./credentials.js";
 import { LaunchRefused } from "../supply/launch-refused.js";
 import { createTransport, type RemoteAuth } from "./transport.js";
+import { probe, requestMeta, type Era } from "./era.js";
 
 /** `blocked`: a launch the supply-chain checks refused (integrity, sandbox); re-checked on the backoff. */
 export type UpstreamState = "starting" | "ready" | "restarting" | "blocked" | "stopped";
@@ -73,6 +74,8 @@ export class UpstreamServer implements LinkHost {
   private spare: { connection: UpstreamConnection; started: Promise<void>; release: () => void } | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly waiters = new Set<() => void>();
+  /** What the server speaks, once its first connection found out (era.ts); legacy is never re-probed. */
+  private era: Era | undefined;
   /** Remote servers only: the server's own credentials, shared by all its connections. */
   private readonly credentials: UpstreamCredentials | undefined;
 
@@ -104,6 +107,7 @@ export class UpstreamServer implements LinkHost {
   status(): JsonObject {
     const s: JsonObject = {
       state: this._state,
+      protocol: this.era ?? "unknown",
       kind: this.config.kind,
       isolation: this.isolation,
       restarts: this.restarts,
@@ -141,7 +145,9 @@ export class UpstreamServer implements LinkHost {
    * Nothing is opened yet: the link opens on first use.
    */
   attach(user: LinkUser, initParams: JsonObject): UpstreamLink {
-    if (this.isolation === "shared" && this.primary) {
+    // A 2026-07-28 server keeps nothing per connection (every request says who asks and what it
+    // can do): one connection serves every caller, whatever the isolation.
+    if ((this.isolation === "shared" || this.era === "modern") && this.primary) {
       this.primary.attach(user);
       return this.primary;
     }
@@ -205,7 +211,18 @@ export class UpstreamServer implements LinkHost {
     if (link !== this.primary) this.makeSpare();
     try {
       await started;
+      if (this.era !== "legacy") {
+        const verdict = await probe(connection, link.initParams);
+        if (verdict?.era === "modern") {
+          this.era = "modern";
+          const meta = requestMeta(link.initParams.capabilities, link.initParams.clientInfo);
+          connection.setModern(meta, this.config.kind !== "stdio");
+          return { connection, init: verdict.init };
+        }
+      }
       const init = await connection.request("initialize", link.initParams);
+      // It answered `initialize`: a legacy (or dual-era) server, never probed again.
+      this.era = "legacy";
       if (typeof init.protocolVersion === "string") connection.setProtocolVersion(init.protocolVersion);
       return { connection, init };
     } catch (err) {
@@ -276,7 +293,7 @@ export class UpstreamServer implements LinkHost {
   }
 
   private makeSpare(): void {
-    if (this.config.kind !== "stdio" || this.isolation !== "per_session") return;
+    if (this.config.kind !== "stdio" || this.isolation !== "per_session" || this.era === "modern") return;
     if (this._state !== "ready" || this.spare) return;
     const release = this.processes.take();
     if (!release) return;

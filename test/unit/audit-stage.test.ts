@@ -36,6 +36,7 @@ function context(args: JsonObject): CallContext {
     log,
     startedAt: Date.now(),
     traceparent: undefined,
+    protocolVersion: "2025-11-25",
     traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
   };
 }

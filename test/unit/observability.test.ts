@@ -194,6 +194,7 @@ describe("telemetry stage", () => {
       log: {} as CallContext["log"],
       startedAt: Date.now(),
       traceparent,
+      protocolVersion: "2025-11-25",
     };
   }
   const call = (name: string, server = "files"): Plan => ({

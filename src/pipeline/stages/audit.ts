@@ -86,6 +86,8 @@ interface CallFields {
   readonly server: string | undefined;
   readonly tool: string | undefined;
   readonly trace_id: string | undefined;
+  /** The MCP version the call was made in (legacy session or 2026-07-28 request). */
+  readonly protocol_version: string;
 }
 
 type Outcomes = Pick<
@@ -116,7 +118,8 @@ function callEvent(
     args: o.args,
     status: o.status,
     reason: o.reason,
-    detail: o.detail,
+    // The call's own event says which protocol it came in; its findings' events need not repeat it.
+    detail: timing ? { ...o.detail, protocol_version: c.protocol_version } : o.detail,
     result_bytes: o.result_bytes,
     result_sha256: o.result_sha256,
   });
@@ -143,6 +146,7 @@ function callEvents(
     server: isCall ? plan.server : undefined,
     tool: isCall ? plan.name : undefined,
     trace_id: ctx.traceId,
+    protocol_version: ctx.protocolVersion,
   };
   const timing = {
     started_at: new Date(ctx.startedAt).toISOString(),

@@ -1,0 +1,202 @@
+import type { ClientChannel } from "../gateway/relay.js";
+import { LOG_LEVELS } from "../gateway/relay.js";
+import { META } from "../gateway/modern.js";
+import type { Id, JsonObject, Message, Notification, Request } from "../jsonrpc.js";
+import { isObject } from "../jsonrpc.js";
+import type { ResponseStream } from "./http-channel.js";
+
+const KEEPALIVE_MS = 25_000;
+
+/**
+ * One client operation of a modern caller: a request and its retries (multi round-trip). The
+ * answer goes to the stream of the latest attempt; what a server asks meanwhile waits here until
+ * the attempt answers with `input_required`.
+ */
+interface Exchange {
+  stream: ResponseStream | undefined;
+  /** The lowest log level the attempt asked for (`_meta` logLevel); none: no log messages. */
+  logLevel: number | undefined;
+  /** Server→client requests waiting for the caller's input, under the gateway's own ids. */
+  readonly asks: Map<number, Request>;
+  waiter: (() => void) | undefined;
+}
+
+/** A `subscriptions/listen` stream and what it asked for. */
+interface Listen {
+  readonly stream: ResponseStream;
+  readonly id: Id;
+  readonly filter: JsonObject;
+  readonly keepalive: NodeJS.Timeout;
+}
+
+const LIST_FILTERS: Readonly<Record<string, string>> = {
+  "notifications/tools/list_changed": "toolsListChanged",
+  "notifications/prompts/list_changed": "promptsListChanged",
+  "notifications/resources/list_changed": "resourcesListChanged",
+};
+
+/**
+ * A modern (2026-07-28) caller's way back, for the gateway's session of that caller (docs/
+ * protocol-eras.md). There is no standing stream: what belongs to a request (progress, log lines
+ * it asked for) rides that request's response stream; a server's request to the client becomes an
+ * input request of that request's `input_required` answer (the session parks the call, see
+ * gateway/input-required.ts); change notifications go to the caller's `subscriptions/listen`
+ * streams that asked for them, tagged with the subscription's id. Anything else has nowhere to go
+ * and is dropped: 2026-07-28 has no resumable stream to queue it for.
+ */
+export class ModernChannel implements ClientChannel {
+  private readonly exchanges = new Map<Id, Exchange>();
+  private readonly listens = new Set<Listen>();
+
+  /** `refuse` answers a server's request the caller cannot be asked (nothing in flight to carry it). */
+  constructor(private readonly refuse: (id: number) => void) {}
+
+  /** The attempt of `related` now answering on `stream` (a first attempt, or a retry of a parked call). */
+  bind(related: Id, stream: ResponseStream, logLevel: string | undefined): void {
+    const level = logLevel === undefined ? undefined : LOG_LEVELS.indexOf(logLevel);
+    const held = this.exchanges.get(related);
+    if (held) {
+      held.stream = stream;
+      held.logLevel = level;
+      return;
+    }
+    this.exchanges.set(related, { stream, logLevel: level, asks: new Map(), waiter: undefined });
+  }
+
+  /** The attempt answered; the exchange stays while its call is parked (`end` forgets it). */
+  unbind(related: Id): void {
+    const held = this.exchanges.get(related);
+    if (held) held.stream = undefined;
+  }
+
+  end(related: Id): void {
+    const held = this.exchanges.get(related);
+    this.exchanges.delete(related);
+    for (const id of held?.asks.keys() ?? []) this.refuse(id);
+  }
+
+  /** Resolves once a server asked something of the caller during `related` (asks made together are collected). */
+  inputNeeded(related: Id): Promise<void> {
+    const held = this.exchanges.get(related);
+    if (!held) return new Promise(() => {});
+    if (held.asks.size > 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      held.waiter = () => setImmediate(resolve);
+    });
+  }
+
+  /** The asks waiting under `related`, as `inputRequests` (keyed by the gateway's ids). */
+  inputRequests(related: Id): JsonObject {
+    const out: JsonObject = {};
+    for (const [id, req] of this.exchanges.get(related)?.asks ?? []) {
+      const entry: JsonObject = { method: req.method };
+      if (req.params) entry.params = req.params;
+      out[String(id)] = entry;
+    }
+    return out;
+  }
+
+  /**
+   * The caller's `inputResponses` for the asks of `related`: each answered ask is handed to
+   * `deliver` (the session's relay, which protects the answer) and leaves the waiting set.
+   * Responses to keys nobody asked are ignored, as the spec asks.
+   */
+  answer(related: Id, responses: JsonObject, deliver: (id: number, result: JsonObject) => void): void {
+    const held = this.exchanges.get(related);
+    if (!held) return;
+    for (const [key, value] of Object.entries(responses)) {
+      const id = Number(key);
+      if (!held.asks.has(id) || !isObject(value)) continue;
+      held.asks.delete(id);
+      deliver(id, value);
+    }
+  }
+
+  send(message: Message, related?: Id): void {
+    if ("id" in message && "method" in message) return this.ask(message, related);
+    const n = message as Notification;
+    const held = related === undefined ? undefined : this.exchanges.get(related);
+    if (n.method === "notifications/cancelled") {
+      // The server withdrew a request it made: it is no longer the caller's to answer.
+      const id = n.params?.requestId;
+      for (const e of this.exchanges.values()) if (typeof id === "number") e.asks.delete(id);
+      return;
+    }
+    if (held) {
+      if (n.method === "notifications/message" && !this.wantsLog(held, n.params?.level)) return;
+      held.stream?.push(n);
+      return;
+    }
+    this.fanOut(n);
+  }
+
+  /** A `subscriptions/listen` stream: acknowledged at once, then fed what its filter asked for. */
+  listen(id: Id, stream: ResponseStream, honoured: JsonObject): () => void {
+    const keepalive = setInterval(() => stream.comment(), KEEPALIVE_MS);
+    keepalive.unref();
+    const entry: Listen = { stream, id, filter: honoured, keepalive };
+    this.listens.add(entry);
+    stream.push({
+      jsonrpc: "2.0",
+      method: "notifications/subscriptions/acknowledged",
+      params: { _meta: { [META.subscriptionId]: id }, notifications: honoured },
+    });
+    return () => {
+      clearInterval(keepalive);
+      this.listens.delete(entry);
+    };
+  }
+
+  get listening(): boolean {
+    return this.listens.size > 0;
+  }
+
+  close(): void {
+    for (const related of [...this.exchanges.keys()]) this.end(related);
+    for (const l of this.listens) {
+      clearInterval(l.keepalive);
+      // A graceful end: the listen request's own response, then the stream closes.
+      l.stream.finish({
+        jsonrpc: "2.0",
+        id: l.id,
+        result: { resultType: "complete", _meta: { [META.subscriptionId]: l.id } },
+      });
+    }
+    this.listens.clear();
+  }
+
+  private ask(request: Request, related: Id | undefined): void {
+    const held = related === undefined ? undefined : this.exchanges.get(related);
+    const id = request.id;
+    if (!held || typeof id !== "number") {
+      if (typeof id === "number") queueMicrotask(() => this.refuse(id));
+      return;
+    }
+    held.asks.set(id, request);
+    const waiter = held.waiter;
+    held.waiter = undefined;
+    waiter?.();
+  }
+
+  private wantsLog(held: Exchange, level: unknown): boolean {
+    return held.logLevel !== undefined && LOG_LEVELS.indexOf(String(level)) >= held.logLevel;
+  }
+
+  private fanOut(n: Notification): void {
+    const flag = LIST_FILTERS[n.method];
+    for (const l of this.listens) {
+      if (flag) {
+        if (l.filter[flag] !== true) continue;
+      } else if (n.method === "notifications/resources/updated") {
+        const uris = l.filter.resourceSubscriptions;
+        if (!Array.isArray(uris) || !uris.includes(n.params?.uri ?? null)) continue;
+      } else continue;
+      const meta = isObject(n.params?._meta) ? n.params._meta : {};
+      l.stream.push({
+        jsonrpc: "2.0",
+        method: n.method,
+        params: { ...n.params, _meta: { ...meta, [META.subscriptionId]: l.id } },
+      });
+    }
+  }
+}

@@ -1,0 +1,202 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Principal } from "../auth/principal.js";
+import type { ResourceMetadata } from "../auth/metadata.js";
+import { ErrorCode, GatewayError } from "../errors.js";
+import type { Gateway } from "../gateway/gateway.js";
+import {
+  MODERN_VERSIONS,
+  claimedVersion,
+  modernError,
+  modernMeta,
+  unsupportedVersion,
+  type ModernMeta,
+} from "../gateway/modern.js";
+import { LOG_LEVELS } from "../gateway/relay.js";
+import type { Route } from "../gateway/route.js";
+import type { Session } from "../gateway/session.js";
+import { errorResponse, isObject, type JsonObject, type Message, type Request } from "../jsonrpc.js";
+import { rpcError } from "../upstreams/connection.js";
+import { ResponseStream } from "./http-channel.js";
+import type { ModernChannel } from "./modern-channel.js";
+import { checkParamHeaders, checkStandardHeaders } from "./mcp-headers.js";
+
+const LIST_FLAGS = ["toolsListChanged", "promptsListChanged", "resourcesListChanged"] as const;
+
+/**
+ * Streamable HTTP for modern callers (MCP 2026-07-28), on the same endpoints as the legacy
+ * sessions (docs/protocol-eras.md): a request is modern when its `_meta` claims a protocol
+ * version. No handshake and no session id: the gateway keeps a session per caller and client
+ * capabilities itself (Gateway.modernSession), so policy, limits, the kill switch and the audit
+ * log see a modern caller exactly as they see a legacy one.
+ *
+ * Before anything else the headers are checked against the body (400, -32020), so nothing
+ * downstream of this point ever has to trust a header. Closing a response stream cancels its
+ * request. `subscriptions/listen` holds a stream open for the change notifications it asked for.
+ */
+export class ModernHttp {
+  constructor(
+    private readonly gateway: Gateway,
+    private readonly metadata: ResourceMetadata,
+  ) {}
+
+  async post(
+    route: Route,
+    principal: Principal,
+    req: IncomingMessage,
+    res: ServerResponse,
+    message: Message,
+  ): Promise<void> {
+    if (!("method" in message)) {
+      return reply(
+        res,
+        400,
+        errorResponse(null, ErrorCode.InvalidRequest, "clients send no responses in 2026-07-28"),
+      );
+    }
+    // Client notifications have no meaning over HTTP in 2026-07-28 (closing a stream cancels).
+    if (!("id" in message)) {
+      res.writeHead(202).end();
+      return;
+    }
+    const request = message;
+    const version = claimedVersion(request.params);
+    let meta: ModernMeta;
+    let session: Session;
+    let channel: ModernChannel;
+    try {
+      if (typeof version !== "string" || !MODERN_VERSIONS.includes(version))
+        throw unsupportedVersion(version);
+      checkStandardHeaders(req.headers, request, version);
+      meta = modernMeta(request.params);
+      if (meta.logLevel !== undefined && !LOG_LEVELS.includes(meta.logLevel))
+        throw new GatewayError(ErrorCode.InvalidParams, "invalid_params", "unknown log level", {}, 400);
+      ({ session, channel } = this.gateway.modernSession(route, principal, meta));
+    } catch (err) {
+      return this.refuseEarly(res, principal, request, err);
+    }
+    if (request.method === "subscriptions/listen") return this.listen(session, channel, request, res);
+    return this.call(session, channel, request, meta, req, res);
+  }
+
+  private async call(
+    session: Session,
+    channel: ModernChannel,
+    request: Request,
+    meta: ModernMeta,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    const stream = new ResponseStream(res, {});
+    let related = request.id;
+    let bound = false;
+    try {
+      await this.checkParams(session, request, req);
+      const resume =
+        request.params?.requestState !== undefined ? await session.claimParked(request) : undefined;
+      related = resume?.related ?? request.id;
+      channel.bind(related, stream, meta.logLevel);
+      bound = true;
+      // The spec's cancellation: a response stream closed before its answer cancels the request.
+      res.on("close", () => {
+        if (stream.abandoned) session.cancel(request.id, "the caller closed the response stream");
+      });
+      const tp = req.headers.traceparent;
+      const result = await session.handle(request, {
+        traceparent: typeof tp === "string" ? tp : undefined,
+        resume,
+      });
+      stream.finish({ jsonrpc: "2.0", id: request.id, result });
+    } catch (err) {
+      this.fail(session, stream, request, err);
+    } finally {
+      if (bound) channel.unbind(related);
+    }
+  }
+
+  /** `Mcp-Param-*` against the arguments, for a tool whose schema marks parameters `x-mcp-header`. */
+  private async checkParams(session: Session, request: Request, req: IncomingMessage): Promise<void> {
+    if (request.method !== "tools/call") return;
+    const schema = await session.toolSchema(request.params?.name);
+    if (schema === undefined) return;
+    try {
+      checkParamHeaders(req.headers, schema, request.params?.arguments);
+    } catch (err) {
+      await session.refused(request, err);
+      throw err;
+    }
+  }
+
+  private fail(session: Session, stream: ResponseStream, request: Request, err: unknown): void {
+    const error = err instanceof GatewayError ? err : undefined;
+    const body = modernError(error ? error.toJsonRpc() : rpcError(err));
+    if (stream.refusable) {
+      const status = error?.httpStatus ?? (body.code === ErrorCode.MethodNotFound ? 404 : undefined);
+      if (status) {
+        const headers: Record<string, string> = {};
+        if (error?.reason === "insufficient_scope" && Array.isArray(error.data.scopes))
+          headers["www-authenticate"] = this.metadata.stepUp(session.route, error.data.scopes as string[]);
+        stream.refuse(status, headers, errorResponse(request.id, body.code, body.message, body.data));
+        return;
+      }
+    }
+    stream.finish({ jsonrpc: "2.0", id: request.id, error: body });
+  }
+
+  /** A request refused before any session work: bad version, headers, or no room for the caller. */
+  private async refuseEarly(
+    res: ServerResponse,
+    principal: Principal,
+    request: Request,
+    err: unknown,
+  ): Promise<void> {
+    const e =
+      err instanceof GatewayError
+        ? err
+        : new GatewayError(ErrorCode.InternalError, "internal", "internal error");
+    await this.gateway.refusals
+      .record(e, { principal, request_id: request.id, method: request.method.slice(0, 100) })
+      .catch(() => undefined);
+    const body = modernError(e.toJsonRpc());
+    reply(res, e.httpStatus ?? 500, errorResponse(request.id, body.code, body.message, body.data));
+  }
+
+  /**
+   * `subscriptions/listen`: one stream per call, acknowledged with what the gateway will honour.
+   * List changes are honoured as asked; each resource URI only when the caller may read it (it
+   * passes the pipeline like a subscription), so updates reach only callers allowed to see them.
+   */
+  private async listen(
+    session: Session,
+    channel: ModernChannel,
+    request: Request,
+    res: ServerResponse,
+  ): Promise<void> {
+    const asked = isObject(request.params?.notifications) ? request.params.notifications : {};
+    const honoured: JsonObject = {};
+    for (const flag of LIST_FLAGS) if (asked[flag] === true) honoured[flag] = true;
+    const stream = new ResponseStream(res, {});
+    let uris: string[] = [];
+    try {
+      await session.prepare();
+      if (Array.isArray(asked.resourceSubscriptions)) {
+        const wanted = asked.resourceSubscriptions
+          .filter((u): u is string => typeof u === "string")
+          .slice(0, 100);
+        uris = await session.subscribeFor(request.id, wanted);
+        honoured.resourceSubscriptions = uris;
+      }
+    } catch (err) {
+      this.fail(session, stream, request, err);
+      return;
+    }
+    const stop = channel.listen(request.id, stream, honoured);
+    res.on("close", () => {
+      stop();
+      void session.unsubscribeFor(uris);
+    });
+  }
+}
+
+function reply(res: ServerResponse, status: number, body: Message): void {
+  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+}
