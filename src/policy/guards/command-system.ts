@@ -162,6 +162,11 @@ function commandHooks(inv: Invocation): void {
     const verb = args.find(
       (a, i) => !a.startsWith("-") && !["-c", "-C", "--git-dir", "--work-tree"].includes(args[i - 1] ?? ""),
     );
+    if (
+      verb === "config" &&
+      args.some((a, i) => /^alias\./i.test(a) && (args[i + 1] ?? "").trimStart().startsWith("!"))
+    )
+      refuse("git config sets an alias that runs a shell command");
     if (verb === "config" && args.some((a) => GIT_HOOK.test(`${a}=`) || GIT_HOOK.test(a)))
       refuse("git config sets a program git runs");
     const fetches = verb !== undefined && ["clone", "fetch", "pull", "ls-remote", "archive"].includes(verb);
@@ -321,7 +326,7 @@ function packages(inv: Invocation): void {
 /** Processes that keep the machine, its services or this gateway running. */
 const DAEMONS =
   /\b(?:init|systemd\S*|sshd|ssh-agent|dockerd|containerd\S*|kubelet|cron|crond|rsyslogd|syslog-ng|dbus\S*|networkmanager|auditd|firewalld|postgres|postmaster|mysqld|mariadbd|mongod|redis-server|nginx|httpd|apache2|haproxy|envoy|mcp-warden|warden|bwrap|agetty|login|polkitd|udevd|snapd)\b/i;
-const PROCESS_CONTROL = new Set(["pkill", "killall", "skill", "slay", "pkexec"]);
+const PROCESS_CONTROL = new Set(["pkill", "skill", "slay", "pkexec"]);
 const SERVICE_VERBS =
   /^(?:stop|restart|disable|mask|kill|isolate|try-restart|reload-or-restart|daemon-reexec|set-default|unmask|enable)$/;
 const FIREWALL = new Set([
@@ -387,6 +392,8 @@ const KERNEL = new Set([
 
 function systemControl(inv: Invocation): void {
   const args = texts(inv);
+  // killall takes exact names: it ends every process of that name, whoever started it.
+  if (inv.name === "killall" || inv.name === "killall5") refuse(`${inv.name} kills every process of a name`);
   if (PROCESS_CONTROL.has(inv.name)) {
     // A developer stopping their own server (`pkill -f 'node server.js'`) passes; system daemons,
     // the gateway, another user's processes and patterns matching everything do not.
@@ -432,9 +439,30 @@ function systemControl(inv: Invocation): void {
   }
 }
 
+/** kubectl objects that reach the node: privileged, host namespaces, host paths. */
+const KUBE_HOST =
+  /"?(?:privileged"?\s*:\s*true|hostPID|hostNetwork|hostIPC|hostPath|allowPrivilegeEscalation"?\s*:\s*true)/;
+
+function kubernetes(inv: Invocation): void {
+  const args = texts(inv);
+  if (args.some((a) => KUBE_HOST.test(a)) || args.includes("--privileged"))
+    refuse("kubectl runs a pod with host access");
+}
+
+/** `python -m http.server --directory /`: the file system served to the network. */
+function servesFiles(inv: Invocation): void {
+  const args = texts(inv);
+  if (!/^python[\d.]*$/.test(inv.name) || !args.some((a) => a === "http.server" || a === "SimpleHTTPServer"))
+    return;
+  for (const d of optionValues(args, ["--directory", "-d"]))
+    if (protectedTarget(d)) refuse(`serves ${d} over HTTP`);
+}
+
 /** Every rule of this file for one invocation (command-rules.ts calls it from programRules). */
 export function systemRules(inv: Invocation): void {
   if (CONTAINERS.has(inv.name)) container(inv);
+  if (inv.name === "kubectl" || inv.name === "oc") kubernetes(inv);
+  servesFiles(inv);
   if (inv.name === "find") findExec(inv);
   if (inv.viaXargs && DESTRUCTIVE.has(inv.name)) refuse(`${inv.name} over xargs input`);
   uploadsCredential(inv);
@@ -452,6 +480,9 @@ export function exfiltrationPipes(
   if (pipeline.stages.length < 2) return;
   for (let k = 1; k < invocations.length; k++) {
     const inv = invocations[k];
+    // ed and ex run `!command` lines read from stdin.
+    if (inv && (inv.name === "ed" || inv.name === "red" || inv.name === "ex"))
+      refuse(`a pipe into ${inv.name} (runs ! commands)`);
     if (!inv || !readsStdinToNetwork(inv)) continue;
     // `ssh host cmd` reading a pipe is the usual remote pipeline; refused only for what it carries.
     const before = invocations.slice(0, k).filter((i): i is Invocation => i !== undefined);
