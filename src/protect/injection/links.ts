@@ -18,9 +18,11 @@ const PLACEHOLDER =
 const SECRET_WORD =
   /data|secret|key|token|password|passwd|conversation|history|chat|context|prompt|memory|summary|credential|env|info|message|content|cookie|session/i;
 const LONG_DATA = /[A-Za-z0-9+/=_%-]{24,}/;
-/** A query parameter whose name says it carries something the page should not send out. */
+/** A query parameter whose name says it carries what the page should not send out. */
 const SECRET_PARAM =
-  /^(?:d|q|c|m|p|s|x|data|secret|key|token|pw|pass|password|passwd|conversation|convo|history|chat|context|prompt|memory|summary|credentials?|creds|env|info|msg|message|content|cookie|session|leak|exfil|payload|text|body|log)$/i;
+  /^(?:data|secret|pw|pass|password|passwd|conversation|convo|history|chat|context|prompt|memory|summary|credentials?|creds|env|info|msg|message|content|cookie|session|leak|exfil|payload|text|body|log)$/i;
+/** Names that also carry harmless values (a badge's `?token=`, a search's `?q=`): only with a long value. */
+const AMBIGUOUS_PARAM = /^(?:d|q|c|m|p|s|x|key|token)$/i;
 
 /** Outside hosts only: relative URLs and allowed hosts (and their subdomains) are ours. */
 function outsideUrl(raw: string, allowed: readonly string[]): URL | undefined {
@@ -58,7 +60,9 @@ function carried(raw: string, url: URL): Carried {
     secretPlaceholder: p !== null && SECRET_WORD.test(p[0]),
     longData: values.some((v) => v.length >= 24 || LONG_DATA.test(v)) || segments.some((s) => s.length >= 48),
     query: url.search.length > 1,
-    secretParam: [...url.searchParams].some(([k, v]) => v.length > 0 && SECRET_PARAM.test(k)),
+    secretParam: [...url.searchParams].some(
+      ([k, v]) => (v.length > 0 && SECRET_PARAM.test(k)) || (v.length >= 16 && AMBIGUOUS_PARAM.test(k)),
+    ),
   };
 }
 

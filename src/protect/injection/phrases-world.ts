@@ -17,11 +17,31 @@ const LATIN_GATE = /[a-z]{3}/;
 /** Patterns in other scripts run only on a text that has a character outside ASCII. */
 const OTHER_GATE = /[\u0080-\uffff]/;
 
+/**
+ * Words one of a Latin-script rule's phrasings cannot do without, per rule: a text with none skips
+ * the rule's long alternation (most English text).
+ */
+const LATIN_WORDS: Readonly<Record<string, RegExp>> = {
+  "world.ignore_prior":
+    /ignor|dimentic|trascur|tralasc|conto|negeer|vergeet|veronacht|talimat|komut|yonerge|abaikan|lupakan|acuhkan|hiraukan|bo qua|phot lo|lo di|quen|tuan theo|nirdesh|aadesh|hukum|caso|tiens|oublie|desconsider|despreze|esquec|anweisung|bisherig|vorherig/,
+  "world.stealth":
+    /utente|gebruiker|kullanici|pengguna|nguoi dung|user ko|usuario|utilisateur|benutzer|nutzer|anwender|utilizador/,
+  "world.reveal_prompt": /prompt|sistem|systeem|istem|he thong/,
+  "world.exfil_request":
+    /password|credenzial|chiav|token|segret|wachtwoord|inlog|sleutel|geheim|sifre|parola|anahtar|sandi|kredensial|kunci|rahasia|mat khau|khoa|contrase|credencial|clave|mots? de passe|identifiant|cle|jeton|passw|zugangsdaten|schlussel|senha/,
+  "world.role": /ora |da ora|je bent|vanaf nu|artik|bundan sonra|sekarang|bay gio|tu gio/,
+  "world.new_instructions": /istruzioni|instructies|talimatlar|instruksi|perintah|huong dan/,
+};
+
 /** One rule as two: Latin-script phrasings (folded like the text) and the other scripts'. */
 function world(id: string, kind: SignalKind, weight: number, latin: string[], other: string[]): PhraseRule[] {
   const out: PhraseRule[] = [];
   if (latin.length > 0)
-    out.push(r(id, kind, weight, foldSource(latin.join("|")), "gi", undefined, { gate: LATIN_GATE }));
+    out.push(
+      r(id, kind, weight, foldSource(latin.join("|")), "gi", undefined, {
+        gate: LATIN_WORDS[id] ?? LATIN_GATE,
+      }),
+    );
   if (other.length > 0)
     out.push(r(id, kind, weight, foldSource(other.join("|")), "giu", undefined, { gate: OTHER_GATE }));
   return out;
