@@ -39,7 +39,7 @@ const definition = () => ({
 const state = StateStore.open(":memory:");
 const audit = { record: async () => undefined } as unknown as AuditLog;
 const log = createLogger("silent");
-const config = { allow: undefined, toolPinning: "enforce", poisoning: "block" } as const;
+const config = { allow: undefined, toolPinning: "enforce", poisoning: "block", newTools: "hold" } as const;
 const guard = new DefinitionGuard(config, ["files", "other"], new SqlitePinStore(state.db), audit, log);
 
 async function measure(name: string, fn: () => unknown): Promise<void> {

@@ -280,6 +280,7 @@ function compile(doc: ConfigDocument, file: string): Config {
       allow: doc.supply_chain.allow === undefined ? undefined : Object.freeze([...doc.supply_chain.allow]),
       toolPinning: doc.supply_chain.tool_pinning,
       poisoning: doc.supply_chain.poisoning,
+      newTools: doc.supply_chain.new_tools,
     }),
     audit: compileAudit(doc.audit, file, resolve(dirname(file), doc.state.sqlite), doc.state.postgres),
     observability: Object.freeze({
@@ -478,6 +479,7 @@ const PROTECT_DEFAULTS: ProtectConfig = Object.freeze({
   redactResults: true,
   redactArguments: "block",
   injection: "annotate",
+  classifier: undefined,
   replacements: Object.freeze({}),
   disabledTypes: Object.freeze([]),
   customPatterns: Object.freeze([]),
@@ -489,7 +491,19 @@ function compileProtect(base: ProtectConfig, doc: ProtectDocument): ProtectConfi
   return Object.freeze({
     redactResults: doc.redact_results ?? base.redactResults,
     redactArguments: doc.redact_arguments ?? base.redactArguments,
-    injection: doc.injection ?? base.injection,
+    injection: (typeof doc.injection === "object" ? doc.injection.mode : doc.injection) ?? base.injection,
+    // A server's `injection: { classifier }` replaces the default's; a bare mode keeps it.
+    classifier:
+      typeof doc.injection === "object"
+        ? doc.injection.classifier
+          ? {
+              url: doc.injection.classifier.url,
+              timeoutMs: durationMs(doc.injection.classifier.timeout),
+              onError: doc.injection.classifier.on_error,
+              token: doc.injection.classifier.token,
+            }
+          : base.classifier
+        : base.classifier,
     replacements: Object.freeze({ ...base.replacements, ...doc.replacements }),
     disabledTypes: Object.freeze([...(doc.disabled_types ?? base.disabledTypes)]),
     customPatterns: Object.freeze([...(doc.custom_patterns ?? base.customPatterns)]),

@@ -60,11 +60,37 @@ const rateLimitSchema = z.union([
   }),
 ]);
 
+const injectionMode = z.enum(["off", "annotate", "block"]);
+
 /** Data protection: redaction and injection defence. Every key optional, so a server's block overrides only what it names. */
 const protectFields = {
   redact_results: z.boolean().optional(),
   redact_arguments: z.enum(["off", "redact", "block"]).optional(),
-  injection: z.enum(["off", "annotate", "block"]).optional(),
+  /** A mode, or `{ mode, classifier }` to also ask an external guardrail service (docs/protect.md). */
+  injection: z
+    .union([
+      injectionMode,
+      z.strictObject({
+        mode: injectionMode.optional(),
+        classifier: z
+          .strictObject({
+            /** POST endpoint of the guardrail service (http or https). */
+            url: z
+              .string()
+              .url()
+              .refine((u) => /^https?:\/\//i.test(u), "an http or https URL"),
+            timeout: durationText
+              .refine((t) => durationMs(t) >= 10 && durationMs(t) <= 60_000, "between 10ms and 60s")
+              .default("2s"),
+            /** What a failure (timeout, an error status, an answer not of the documented shape) does: `block` withholds the result. */
+            on_error: z.enum(["block", "allow"]).default("block"),
+            /** Sent as `Authorization: Bearer …` when set (use `${VAR}`). */
+            token: z.string().min(1).optional(),
+          })
+          .optional(),
+      }),
+    ])
+    .optional(),
   /** Per detector type: how a finding is replaced. */
   replacements: z.record(z.string().min(1), z.enum(["redact", "partial", "hash"])).optional(),
   /** Detector types turned off. */
@@ -472,6 +498,8 @@ export const configSchema = z.strictObject({
       tool_pinning: z.enum(["off", "warn", "enforce"]).default("warn"),
       /** Instructions hidden in definitions (descriptions, parameters, enums, defaults). */
       poisoning: z.enum(["off", "warn", "block"]).default("warn"),
+      /** A tool, prompt or template that appears after its server's first listing: held for approval under `enforce` (`hold`), or pinned on first use (`trust`). */
+      new_tools: z.enum(["hold", "trust"]).default("hold"),
     })
     .prefault({}),
   audit: z

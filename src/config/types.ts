@@ -206,10 +206,19 @@ interface ServerBase {
 
 export type Isolation = "shared" | "per_user" | "per_session";
 
+export interface InjectionClassifierConfig {
+  readonly url: string;
+  readonly timeoutMs: number;
+  readonly onError: "block" | "allow";
+  readonly token: string | undefined;
+}
+
 export interface ProtectConfig {
   readonly redactResults: boolean;
   readonly redactArguments: "off" | "redact" | "block";
   readonly injection: "off" | "annotate" | "block";
+  /** An external guardrail service asked about results after the local detector (docs/protect.md). */
+  readonly classifier: InjectionClassifierConfig | undefined;
   readonly replacements: Readonly<Record<string, "redact" | "partial" | "hash">>;
   readonly disabledTypes: readonly string[];
   readonly customPatterns: ReadonlyArray<{ readonly name: string; readonly pattern: string }>;
@@ -255,6 +264,8 @@ export interface SupplyChainConfig {
   readonly allow: readonly string[] | undefined;
   readonly toolPinning: "off" | "warn" | "enforce";
   readonly poisoning: "off" | "warn" | "block";
+  /** Under `enforce`: what a definition first seen after its server's first listing gets. */
+  readonly newTools: "hold" | "trust";
 }
 
 export interface HttpServerConfig extends ServerBase {

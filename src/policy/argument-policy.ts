@@ -10,6 +10,7 @@ import {
   type DeclaredArguments,
 } from "./arguments.js";
 import { compileCommandGuard, compilePathGuard, compileUrlGuard, GuardConfigError } from "./guards/index.js";
+import { compileMetadataGuard } from "./guards/url.js";
 import { compileOwnedPathGuard, type OwnedFiles } from "./guards/path-owned.js";
 
 const PLAN_CACHE_MAX = 2000;
@@ -107,6 +108,8 @@ export class ArgumentPolicy {
   }
 }
 
+const METADATA_GUARD = compileMetadataGuard();
+
 /** `owned` absent: for `check`, which compiles the options only. */
 function compileServer(s: ServerConfig, owned?: OwnedFiles, configFile?: string): ServerArguments {
   const guards: { -readonly [K in keyof ArgumentGuards]: ArgumentGuards[K] } = {
@@ -119,7 +122,8 @@ function compileServer(s: ServerConfig, owned?: OwnedFiles, configFile?: string)
       roots: s.allowedPaths,
       ...(s.deniedPaths ? { deny: s.deniedPaths } : {}),
     });
-  if (s.allowedDomains) {
+  if (!s.allowedDomains) guards.metadata = METADATA_GUARD;
+  else {
     guards.url = compileUrlGuard({
       allowedDomains: s.allowedDomains,
       ...(s.allowedNetworks ? { allowNetworks: s.allowedNetworks } : {}),

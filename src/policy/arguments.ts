@@ -87,6 +87,9 @@ const COMMAND_NAMES = new Set(["command", "commands", "cmd", "cmdline", "command
 const ARGV_SIBLINGS = ["args", "argv", "arguments"];
 const URL_FORMATS = new Set(["uri", "url", "iri", "uri-reference", "iri-reference"]);
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
+/** `scheme://…` after what WHATWG URL trims (C0 controls and spaces), so a padded URL is one too. */
+// eslint-disable-next-line no-control-regex -- C0 controls are what the URL parser trims
+const ABSOLUTE_URL = /^[\u0000-\u0020]*[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 /** Absolute, home- or dot-relative, on one line; blanks and quotes around it (some servers strip them). */
 const PATH_LIKE = /^[ \t"']*(?:\/|~(?:\/|$)|\.\.?(?:\/|$))[^\n\r]*$/;
 
@@ -300,7 +303,8 @@ export function argumentPlan(inputSchema: unknown, declared?: DeclaredArguments)
         const decl = declarations.length > 0 ? declaredAt(segments) : undefined;
         const kind = decl === "none" ? undefined : (decl ?? node?.kind ?? named);
         if (typeof value === "string") {
-          const scheme = SCHEME.exec(value)?.[1]?.toLowerCase();
+          // eslint-disable-next-line no-control-regex -- what WHATWG URL trims before the scheme
+          const scheme = SCHEME.exec(value.replace(/^[\u0000-\u0020]+/, ""))?.[1]?.toLowerCase();
           const fileUri = fileUriReadings(value);
           if (fileUri) {
             for (const reading of fileUri) emit({ kind: "path", pointer, value: reading });
@@ -308,6 +312,8 @@ export function argumentPlan(inputSchema: unknown, declared?: DeclaredArguments)
             if (kind === "url") emit({ kind, pointer, value });
           } else if (kind === "command") emit({ kind, pointer, value });
           else if (kind) emit({ kind: scheme !== undefined ? "url" : kind, pointer, value });
+          // Whatever its name (`target`, `webhook`, `redirect_to`): an absolute URL is judged as one.
+          else if (ABSOLUTE_URL.test(value)) emit({ kind: "url", pointer, value });
           else if (PATH_LIKE.test(value)) {
             if (pathLike.length >= MAX_PATH_LIKE_VALUES) stop(pointer, "too_large");
             else pathLike.push({ kind: "path", pointer, value });
@@ -370,6 +376,8 @@ export interface ArgumentGuards {
   readonly owned?: OwnedPathGuard;
   readonly path?: PathGuard;
   readonly url?: UrlGuard;
+  /** Without `url` (no allowed_domains): every URL is still refused a cloud metadata service. */
+  readonly metadata?: UrlGuard;
   readonly command?: CommandGuard;
 }
 
@@ -428,6 +436,8 @@ export async function checkArguments(
         if (d && !d.allowed) return { ...d, pointer: v.pointer };
       }
       if (v.kind === "command") d = guards.command?.check(v.value);
+      else if (v.kind === "url" && typeof v.value === "string")
+        d = await (guards.url ?? guards.metadata)?.check(v.value);
       else if (typeof v.value === "string") d = await guards[v.kind]?.check(v.value);
       if (d && !d.allowed) return { ...d, pointer: v.pointer };
     }

@@ -3,6 +3,7 @@ import { ErrorCode, GatewayError, PeerRpcError } from "../errors.js";
 import type { Json, JsonObject, Notification } from "../jsonrpc.js";
 import { isObject } from "../jsonrpc.js";
 import { compileInjectionDetector, type InjectionDetector, type Signal } from "./injection/index.js";
+import { compileClassifier, type InjectionClassifier } from "./injection/classifier.js";
 import { wrapUntrusted } from "./injection/wrap.js";
 import { compileRedactor, type Redactor } from "./redaction/index.js";
 import {
@@ -26,6 +27,8 @@ export const INJECTION_META = "io.mcp-warden/injection";
 /** One server's protection, compiled once: its redactor, the shared injection detector, its options. */
 export class Protector {
   private readonly redactor: Redactor;
+  /** The external guardrail service, when `protect.injection.classifier` names one. */
+  readonly classifier: InjectionClassifier | undefined;
 
   constructor(
     readonly options: ProtectConfig,
@@ -38,6 +41,8 @@ export class Protector {
       disabled: options.disabledTypes,
       hashKey,
     });
+    this.classifier =
+      options.classifier && options.injection !== "off" ? compileClassifier(options.classifier) : undefined;
   }
 
   /**
@@ -114,17 +119,66 @@ export class Protector {
         { signals: findings.signals.map((s) => s.kind) },
       );
     }
-    if (findings.signals.length > 0 && this.options.injection === "annotate") {
-      // Marked as data for the model, with the evidence for the client under _meta. Structured
-      // content and completion values are machine-read: their shape is left as it is.
-      mapResultTexts(method, out, Number.MAX_SAFE_INTEGER, (t, place) =>
-        PROSE_AREAS.has(place.area) ? wrapUntrusted(t, context.source) : t,
-      );
-      const meta =
-        typeof out._meta === "object" && out._meta !== null && !Array.isArray(out._meta) ? out._meta : {};
-      out._meta = { ...meta, [INJECTION_META]: evidence(findings) };
-    }
+    if (findings.signals.length > 0 && this.options.injection === "annotate")
+      this.annotate(method, out, context.source, findings);
     return out;
+  }
+
+  /**
+   * The external classifier's say on a result `result` passed (no local signal): flagged, it is
+   * withheld (`block`) or annotated like a local finding; a failure withholds it unless
+   * `on_error: allow` (then `error` says what failed, for the log).
+   */
+  async classified(
+    method: string,
+    result: JsonObject,
+    source: string,
+    findings: Findings,
+  ): Promise<{ result: JsonObject; error?: string }> {
+    const classifier = this.classifier;
+    if (!classifier || findings.signals.length > 0) return { result };
+    const texts: string[] = [];
+    mapResultTexts(method, { ...result }, this.options.maxResultBytes, (t) => {
+      if (t.length > 0) texts.push(t);
+      return t;
+    });
+    if (texts.length === 0) return { result };
+    const verdict = await classifier.classify(texts, source);
+    if (!verdict.ok) {
+      if (classifier.onError === "allow") return { result, error: verdict.error };
+      throw new GatewayError(
+        ErrorCode.SensitiveDataBlocked,
+        "classifier_unavailable",
+        "the result could not be checked for injected instructions and was withheld",
+        { detail: verdict.error },
+      );
+    }
+    if (!verdict.flagged) return { result };
+    const what = verdict.categories.length > 0 ? verdict.categories.join(", ") : "injection";
+    const score = verdict.score === undefined ? "" : ` (score ${verdict.score.toFixed(2)})`;
+    findings.signals.push({ kind: "classifier", detail: `classifier: ${what}${score}`.slice(0, 80) });
+    if (this.options.injection === "block") {
+      throw new GatewayError(
+        ErrorCode.PolicyDenied,
+        "injection_detected",
+        "the result carries instructions and was withheld",
+        { signals: ["classifier"] },
+      );
+    }
+    const out: JsonObject = { ...result };
+    this.annotate(method, out, source, findings);
+    return { result: out };
+  }
+
+  /** Marked as data for the model, with the evidence for the client under _meta. Structured
+   * content and completion values are machine-read: their shape is left as it is. */
+  private annotate(method: string, out: JsonObject, source: string, findings: Findings): void {
+    mapResultTexts(method, out, Number.MAX_SAFE_INTEGER, (t, place) =>
+      PROSE_AREAS.has(place.area) ? wrapUntrusted(t, source) : t,
+    );
+    const meta =
+      typeof out._meta === "object" && out._meta !== null && !Array.isArray(out._meta) ? out._meta : {};
+    out._meta = { ...meta, [INJECTION_META]: evidence(findings) };
   }
 
   /**

@@ -11,11 +11,19 @@ import type { AuditLog } from "../audit/log.js";
 import type { SupplyChainConfig } from "../config/types.js";
 import { ErrorCode, GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { canonicalDefinition, definitionHash, definitionName, type Pin, type PinStore } from "./pins.js";
+import {
+  canonicalDefinition,
+  definitionHash,
+  definitionName,
+  isLegacyPin,
+  legacyHash,
+  type Pin,
+  type PinStore,
+} from "./pins.js";
 import { scanDefinition, type DefinitionKind, type Finding } from "./poisoning.js";
 
 /** Why an item is refused: changed since pinned, poisoned, or never listed (so never reviewed). */
-export type QuarantineReason = "changed" | "poisoned" | "unlisted";
+export type QuarantineReason = "changed" | "poisoned" | "unlisted" | "new";
 
 export type Verdict = { readonly serve: true } | { readonly serve: false; readonly why: QuarantineReason };
 
@@ -23,6 +31,7 @@ const WHY: Readonly<Record<QuarantineReason, string>> = {
   poisoned: "its definition failed the poisoning scan",
   changed: "its definition changed since it was pinned and awaits approval",
   unlisted: "its server does not list it, so its definition was never reviewed",
+  new: "it appeared after its server's definitions were first pinned and awaits approval",
 };
 
 const SERVE: Verdict = Object.freeze({ serve: true });
@@ -49,6 +58,8 @@ export class DefinitionGuard {
   private readonly scans = new Map<string, Finding[]>();
   /** Tool names each server listed (pins included), for the shadowing check. */
   private readonly toolsByServer = new Map<string, Set<string>>();
+  /** `server\0kind` whose definitions have been listed (and pinned) once: what appears later is new. */
+  private readonly baselined = new Set<string>();
 
   constructor(
     private readonly config: SupplyChainConfig,
@@ -59,7 +70,18 @@ export class DefinitionGuard {
   ) {
     this.enabled = config.toolPinning !== "off" || config.poisoning !== "off";
     if (this.enabled)
-      for (const p of store.list()) if (p.kind === "tool") this.rememberTool(p.server, p.name);
+      for (const p of store.list()) {
+        if (p.kind === "tool") this.rememberTool(p.server, p.name);
+        this.baselined.add(`${p.server}\u0000${p.kind}`);
+      }
+  }
+
+  /**
+   * A list from these servers was reviewed: from now on a definition they did not list then is new.
+   * Called after the whole list, so the first listing pins every item it carries.
+   */
+  listed(kind: DefinitionKind, servers: Iterable<string>): void {
+    for (const server of servers) this.baselined.add(`${server}\u0000${kind}`);
   }
 
   /** Judges one listed item; records a new pin, a change or a finding (audited) as a side effect. */
@@ -79,13 +101,21 @@ export class DefinitionGuard {
     const now = new Date().toISOString();
     const events: AuditEvent[] = [];
     let pin = this.store.get(server, kind, name);
+    if (pin) pin = this.upgraded(pin, def, hash);
     if (!pin) {
+      // Under enforce, a definition that appears after its server's first listing is held like a
+      // changed one: trusting it on first use would let a server add a poisoned tool at any time.
+      const hold =
+        this.config.toolPinning === "enforce" &&
+        this.config.newTools === "hold" &&
+        kind !== "instructions" &&
+        this.baselined.has(`${server}\u0000${kind}`);
       pin = {
         server,
         kind,
         name,
-        pinnedHash: hash,
-        pinnedDef: def,
+        pinnedHash: hold ? "" : hash,
+        pinnedDef: hold ? {} : def,
         currentHash: hash,
         currentDef: def,
         findings,
@@ -93,7 +123,8 @@ export class DefinitionGuard {
         seenAt: now,
       };
       this.store.put(pin);
-      this.log.info({ server, kind, name, hash }, "definition pinned (first use)");
+      if (hold) events.push(this.newEvent(pin));
+      else this.log.info({ server, kind, name, hash }, "definition pinned (first use)");
       if (findings.length > 0) events.push(this.poisonedEvent(pin, findings));
     } else if (pin.currentHash !== hash || JSON.stringify(pin.findings) !== JSON.stringify(findings)) {
       const newDefinition = pin.currentHash !== hash;
@@ -130,8 +161,29 @@ export class DefinitionGuard {
     return this.config.toolPinning === "enforce" ? { serve: false, why: "unlisted" } : SERVE;
   }
 
+  /**
+   * A pin written before `_meta` and icons were pinned (version 1), for a definition unchanged in
+   * what version 1 pinned, is upgraded in place to the version 2 hash (logged): `_meta` and icons are
+   * then trusted as first seen, once, as the rest was when first pinned. Any other pin as it is.
+   */
+  private upgraded(pin: Pin, def: Record<string, unknown>, hash: string): Pin {
+    if (pin.currentHash === hash || !isLegacyPin(pin)) return pin;
+    const old = legacyHash(def);
+    if (old !== pin.pinnedHash && old !== pin.currentHash) return pin;
+    // A held definition keeps its version 1 hashes: approving it promotes what was reviewed.
+    if (pin.currentHash !== pin.pinnedHash) return pin;
+    const next: Pin = { ...pin, pinnedHash: hash, pinnedDef: def, currentHash: hash, currentDef: def };
+    this.store.put(next);
+    this.log.info(
+      { server: pin.server, kind: pin.kind, name: pin.name, from: pin.pinnedHash, to: hash },
+      "definition pin upgraded to version 2 (now covers _meta and icons)",
+    );
+    return next;
+  }
+
   private verdictOf(pin: Pin, findings: readonly Finding[]): Verdict {
     if (this.config.poisoning === "block" && findings.length > 0) return { serve: false, why: "poisoned" };
+    if (this.config.toolPinning === "enforce" && pin.pinnedHash === "") return { serve: false, why: "new" };
     if (this.config.toolPinning === "enforce" && pin.currentHash !== pin.pinnedHash)
       return { serve: false, why: "changed" };
     return SERVE;
@@ -189,6 +241,21 @@ export class DefinitionGuard {
         current_hash: pin.currentHash,
         mode: this.config.toolPinning,
       },
+    });
+  }
+
+  private newEvent(pin: Pin): AuditEvent {
+    this.log.warn(
+      { server: pin.server, kind: pin.kind, name: pin.name, current: pin.currentHash },
+      "new definition after the first listing: held until approved",
+    );
+    return auditEvent({
+      event: "supply_chain",
+      server: pin.server,
+      tool: pin.name.slice(0, 200),
+      status: "held",
+      reason: "tool_new",
+      detail: { kind: pin.kind, current_hash: pin.currentHash, mode: this.config.toolPinning },
     });
   }
 

@@ -10,11 +10,29 @@ import type { DefinitionKind, Finding } from "./poisoning.js";
 
 /** The fields that make up a definition, per kind: what the model reads and what the call accepts. */
 const FIELDS: Readonly<Record<DefinitionKind, readonly string[]>> = {
-  tool: ["name", "title", "description", "inputSchema", "outputSchema", "annotations"],
-  prompt: ["name", "title", "description", "arguments"],
-  resourceTemplate: ["name", "title", "uriTemplate", "description", "mimeType", "annotations"],
+  tool: ["name", "title", "description", "inputSchema", "outputSchema", "annotations", "icons", "_meta"],
+  prompt: ["name", "title", "description", "arguments", "icons", "_meta"],
+  resourceTemplate: [
+    "name",
+    "title",
+    "uriTemplate",
+    "description",
+    "mimeType",
+    "annotations",
+    "icons",
+    "_meta",
+  ],
   instructions: ["instructions"],
 };
+
+/**
+ * Fields pinned since issue 18 (version 2 pins). A pin written before them (version 1) hashes the
+ * definition without them; `legacyHash` recognises such a pin so it can be upgraded in place
+ * (docs/supply-chain.md) instead of every tool with `_meta` or icons turning up as changed.
+ */
+const SINCE_V2 = ["icons", "_meta"];
+/** Hashed with the definition in a version 2 pin, so its hash never equals a version 1 hash of the same fields. */
+const PIN_VERSION = "io.mcp-warden/pin-version";
 
 /** The one pin of a server's `initialize` instructions: kind `instructions`, this name. */
 export const INSTRUCTIONS_NAME = "instructions";
@@ -32,7 +50,7 @@ export function definitionName(
   return typeof name === "string" && name.length > 0 && name.length <= 1_000 ? name : undefined;
 }
 
-/** The pinned part of a listed item; other fields (`_meta`, icons) may change freely. */
+/** The pinned part of a listed item: everything the model reads or a client shows, `_meta` and icons included. */
 export function canonicalDefinition(
   kind: DefinitionKind,
   item: Readonly<Record<string, unknown>>,
@@ -42,15 +60,36 @@ export function canonicalDefinition(
   return out;
 }
 
-/** `sha256:<hex>` of the definition's canonical JSON (RFC 8785). */
+/** `sha256:<hex>` of the definition's canonical JSON (RFC 8785), with the pin version (2). */
 export function definitionHash(definition: Readonly<Record<string, unknown>>): string {
-  return `sha256:${createHash("sha256").update(canonical(definition)).digest("hex")}`;
+  return sha256({ ...definition, [PIN_VERSION]: 2 });
+}
+
+/** The version 1 hash: the definition without the fields version 2 added, and no version. */
+export function legacyHash(definition: Readonly<Record<string, unknown>>): string {
+  const v1: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(definition)) if (!SINCE_V2.includes(k)) v1[k] = v;
+  return sha256(v1);
+}
+
+/** Whether a stored pin was written by version 1 (its hash is the version 1 hash of its definition). */
+export function isLegacyPin(pin: Pin): boolean {
+  return (
+    pin.pinnedHash !== "" &&
+    pin.pinnedHash === legacyHash(pin.pinnedDef) &&
+    pin.pinnedHash !== definitionHash(pin.pinnedDef)
+  );
+}
+
+function sha256(value: Readonly<Record<string, unknown>>): string {
+  return `sha256:${createHash("sha256").update(canonical(value)).digest("hex")}`;
 }
 
 export interface Pin {
   readonly server: string;
   readonly kind: DefinitionKind;
   readonly name: string;
+  /** Empty while a definition first seen after its server's first listing awaits approval (`new_tools: hold`). */
   readonly pinnedHash: string;
   readonly pinnedDef: Record<string, unknown>;
   /** The definition last seen; differs from the pinned one while it is held. */

@@ -20,7 +20,10 @@ export type FindingReason =
   | "secrecy"
   | "shadowing"
   | "whitespace_run"
-  | "injection";
+  | "injection"
+  | "consent_claim"
+  | "hidden_step"
+  | "other_tools_instruction";
 
 export interface Finding {
   /** Where: a dotted path into the definition, e.g. `inputSchema.properties.path.description`. */
@@ -66,7 +69,16 @@ const CREDENTIAL_VERB =
 const OTHER_TOOLS_DATA =
   /\b(?:contents?|outputs?|results?|data|responses?|arguments?)\s+(?:of|from)\s+(?:all\s+|any\s+|every\s+)?(?:the\s+)?other\s+tools?\b|\b(?:entire|full|whole)\s+(?:conversation|chat)\s+history\b|\b(?:previous|earlier|prior)\s+tool\s+(?:results?|outputs?|calls?)\b|(?:其他|其它)工具的(?:数据|结果|输出)|(?:完整|全部)(?:的)?(?:对话|聊天)(?:历史|记录)/i;
 const SECRECY =
-  /\b(?:do\s+not|don't|dont|never|must\s+not|without)\s+(?:tell(?:ing)?|inform(?:ing)?|notify(?:ing)?|alert(?:ing)?|warn(?:ing)?|let(?:ting)?)\s+(?:the\s+|this\s+)?(?:user|human|operator|person|them)\b|\b(?:do\s+not|don't|dont|never)\s+(?:mention|reveal|disclose)\s+(?:this|that|it|these|any\s+of\s+this|the\s+(?:above|following|instructions?|step|note))\b|\bkeep\s+(?:this|it|these\s+instructions)\s+(?:a\s+)?secret\b|\b(?:the\s+)?user\s+(?:must|should)\s+not\s+(?:know|see|be\s+told|find\s+out)\b|\bwithout\s+(?:the\s+)?user(?:'s)?\s+(?:knowledge|knowing|noticing)\b|(?:不要|别|切勿|勿|不得|无需|不必)(?:告诉|告知|通知|提醒|让)(?:用户|使用者)|(?:不要|别|切勿|勿|不得)(?:提及|提到|透露|泄露|说出)|对用户保密|瞒着用户|用户不(?:会|需要|应该)知道/i;
+  /\b(?:do\s+not|don't|dont|never|must\s+not|without)\s+(?:tell(?:ing)?|inform(?:ing)?|notify(?:ing)?|alert(?:ing)?|warn(?:ing)?|let(?:ting)?)\s+(?:the\s+|this\s+)?(?:user|human|operator|person|them)\b|\b(?:do\s+not|don't|dont|never)\s+(?:mention|reveal|disclose)\s+(?:this|that|it|these|any\s+of\s+this|the\s+(?:above|following|instructions?|step|note))\b|\bkeep\s+(?:this|it|these\s+instructions)\s+(?:a\s+)?secret\b|\b(?:confidential|secret|hidden)\s+from\s+(?:the\s+)?(?:user|person|human|operator)|\bfrom\s+the\s+(?:person|user|human)\s+(?:you\s+are|you're|it\s+is)\s+(?:helping|assisting|serving)|\b(?:the\s+)?user\s+(?:must|should)\s+not\s+(?:know|see|be\s+told|find\s+out)\b|\bwithout\s+(?:the\s+)?user(?:'s)?\s+(?:knowledge|knowing|noticing)\b|(?:不要|别|切勿|勿|不得|无需|不必)(?:告诉|告知|通知|提醒|让)(?:用户|使用者)|(?:不要|别|切勿|勿|不得)(?:提及|提到|透露|泄露|说出)|对用户保密|瞒着用户|用户不(?:会|需要|应该)知道/i;
+/** A claim that the user already agreed, so the model need not ask ("the user has pre-approved all deletions"). */
+const CONSENT_CLAIM =
+  /\b(?:the\s+)?(?:user|human|operator|owner|admin(?:istrator)?)\s+(?:has\s+|have\s+|had\s+)?(?:already\s+)?(?:pre-?approved|approved|authori[sz]ed|consented|agreed|granted\s+(?:permission|consent))|\bpre-?(?:approved|authori[sz]ed|consented)\b|\b(?:no\s+need|(?:do\s+not|don't|never)\s+(?:need\s+to\s+)?)\s*(?:to\s+)?(?:ask|confirm|check)\s+(?:with\s+)?(?:the\s+)?(?:user|human|for\s+(?:confirmation|permission|approval))|\bgranted\s+(?:authori[sz]ation|permission|consent)\s+for\s+(?:all|every|any)\b|\bwithout\s+(?:checking|verifying|asking|confirming|confirmation|(?:the\s+)?user'?s?\s+(?:approval|permission|consent))|\b(?:permission|consent|approval)\s+(?:has\s+been|was|is)\s+(?:already\s+)?(?:granted|given|implied)|(?:用户|使用者)已(?:经)?(?:同意|批准|授权)|无需(?:确认|询问|征得)|el\s+usuario\s+ya\s+(?:ha\s+)?(?:aprobado|autorizado|aceptado)|sin\s+(?:pedir|solicitar)\s+confirmaci[oó]n|l'utilisateur\s+a\s+d[ée]j[àa]\s+(?:approuv[ée]|autoris[ée]|accept[ée])|der\s+(?:benutzer|nutzer)\s+hat\s+bereits\s+(?:zugestimmt|genehmigt)|o\s+usu[aá]rio\s+j[aá]\s+(?:aprovou|autorizou)/i;
+/** A step the model is to take around the tool's own work: before or after it, reading or sending something sensitive. */
+const HIDDEN_STEP =
+  /\b(?:before|prior\s+to|after|first,?|also|additionally)\s+(?:using|calling|running|invoking|responding|answering|replying|returning|completing|executing)?[^.\n]{0,80}?\b(?:read|send|call|include|pass|upload|post|fetch|collect|copy|forward|attach|append|list|cat)\b[^.\n]{0,60}?\b(?:files?|keys?|tokens?|credentials?|passwords?|secrets?|history|conversation|env(?:ironment)?|ssh|configs?|cookies|contacts|emails?)\b|\b(?:as\s+a\s+)?(?:hidden|silent|secret|invisible|background|internal)\s+(?:step|action|task|call|instruction)s?\b[^.\n]{0,40}?(?:not\s+(?:shown|visible|displayed|mentioned)|send|read|upload|forward|also)|\bnot\s+(?:shown|visible|displayed|surfaced)\s+to\s+the\s+(?:user|person|human)|\b(?:silently|quietly|secretly|covertly)\s+(?:call|send|read|forward|upload|post|include|run|execute)\b|(?:在|先)(?:调用|使用)[^。\n]{0,20}(?:之前|前)[^。\n]{0,30}(?:读取|发送|上传)|antes\s+de\s+(?:usar|llamar)[^.\n]{0,60}(?:lee|env[ií]a|sube)/i;
+/** Instructions about how other tools behave: redirecting their recipients, arguments or results. */
+const OTHER_TOOLS_INSTRUCTION =
+  /\bwhen(?:ever)?\s+(?:the\s+|any\s+)?[\w.-]+\s+(?:tool|function)\s+(?:is|gets)\s+(?:used|called|invoked|run)\b[^.\n]{0,80}?\b(?:always|must|should|instead|also|change|replace|add|set|redirect|send|bcc|cc)\b|\bwhen(?:ever)?\s+(?:the\s+user\s+|you\s+)?(?:use|call|invoke|run)s?\s+(?:the\s+|any\s+)?(?:[\w.-]+\s+)?(?:tool|function)\b[^.\n]{0,80}?\b(?:always|must|should|instead|also|change|replace|add|set|redirect|send|bcc|cc)\b|\binstead\s+of\s+(?:using|calling)\s+(?:the\s+)?[\w.-]+(?:\s+tool)?\b|\b(?:all|any|every)\s+(?:e-?mails?|messages?|payments?|transfers?|requests?)\s+(?:sent|made|must\s+be\s+sent|should\s+be\s+sent|must\s+go)\b[^.\n]{0,60}?\bto\b|\b(?:change|modify|redirect|override|replace)\s+(?:the\s+)?(?:behaviou?r|recipient|destination|arguments?|parameters?|results?|outputs?)\s+of\s+(?:the\s+|any\s+|all\s+)?(?:other\s+)?[\w.-]+(?:\s+tools?)?|\bthis\s+tool\s+(?:replaces|overrides|supersedes)\s+(?:the\s+)?[\w.-]+/i;
 const WHITESPACE_RUN = /[ \t\u00A0\u3000]{64,}|(?:[ \t]*\r?\n){12,}/;
 
 interface Scanner {
@@ -103,6 +115,9 @@ const STATIC_SCANNERS: readonly Scanner[] = [
   { reason: "other_tools_data", find: at(OTHER_TOOLS_DATA) },
   { reason: "secrecy", find: at(SECRECY) },
   { reason: "whitespace_run", find: at(WHITESPACE_RUN) },
+  { reason: "consent_claim", find: at(CONSENT_CLAIM) },
+  { reason: "hidden_step", find: at(HIDDEN_STEP) },
+  { reason: "other_tools_instruction", find: at(OTHER_TOOLS_INSTRUCTION) },
   {
     reason: "injection",
     find: (text) => {

@@ -35,6 +35,16 @@ export function protect(protectors: ReadonlyMap<string, Protector>): Interceptor
       const toolNames = ctx.catalog.toolNames();
       const result = outcome.result;
       outcome.result = guarded(() => protector.result(ctx.method, result, { source, toolNames }, findings));
+      if (protector.classifier) {
+        // After the local detector: a result it already flagged is not sent out to be classified.
+        const checked = await protector.classified(ctx.method, outcome.result, source, findings);
+        if (checked.error)
+          ctx.log.warn(
+            { error: checked.error },
+            "injection classifier failed; result passed (on_error: allow)",
+          );
+        outcome.result = checked.result;
+      }
       return outcome;
     } finally {
       // One line per call, whether it was refused, failed upstream or returned.

@@ -45,6 +45,7 @@ export function supplyChain(guard: DefinitionGuard): Interceptor<CallContext, Ou
       const verdicts = await Promise.all(
         outcome.items.map(({ server, item }) => guard.review(server, kind, item)),
       );
+      guard.listed(kind, new Set(outcome.items.map((i) => i.server)));
       outcome.items = outcome.items.filter((_, i) => verdicts[i]?.serve === true);
     }
     return outcome;

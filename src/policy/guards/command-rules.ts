@@ -14,6 +14,7 @@ import {
   SHELLS,
 } from "./command-code.js";
 import { refuse, unwrap, type Inspect, type Invocation } from "./command-model.js";
+import { exfiltrationPipes, systemRules } from "./command-system.js";
 import { protectedTarget, protectedWrite } from "./command-targets.js";
 import type { Group, Pipeline, Redirect, Script, Word } from "./shell.js";
 
@@ -325,6 +326,7 @@ for (const name of ["source", "."]) {
 export function programRules(inv: Invocation, insp: Inspect, strict: boolean, depth: number): void {
   const name = inv.name;
   if (ESCALATION.has(name)) refuse(`privilege escalation (${name})`);
+  systemRules(inv);
   if (insp.downloads.has(name)) refuse("runs a file downloaded in the same command");
   if (name.startsWith("mkfs") || DISK_WIPE.has(name)) refuse(`formats or wipes a disk (${name})`);
   if (PARTITION.has(name) && !inv.args.some((a) => a.text === "-l" || a.text === "--list")) {
@@ -359,6 +361,7 @@ export function pipelineRules(
   depth: number,
 ): void {
   const stages = pipeline.stages;
+  exfiltrationPipes(pipeline, invocations);
   for (let k = 1; k < stages.length; k++) {
     const inv = invocations[k];
     // a pipe into a shell is acceptable only when what it pipes is literal text, checked as code

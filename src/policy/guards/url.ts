@@ -205,6 +205,38 @@ export function compileUrlGuard(opts: UrlGuardOptions): UrlGuard {
   });
 }
 
+/**
+ * The guard of a server without `allowed_domains`: any URL passes except one to a cloud metadata
+ * service (a metadata host name, or an address of that class as WHATWG URL reads the host, so
+ * `http://2852039166/` and `http://[::ffff:a9fe:a9fe]/` count). No resolution: names are not
+ * looked up (that is `allowed_domains`' job), so it costs nothing per call.
+ */
+export function compileMetadataGuard(): UrlGuard {
+  async function check(value: string): Promise<GuardDecision> {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return ALLOWED;
+    }
+    const host = url.hostname.replace(/^\[|\]$/g, "");
+    const name = host.endsWith(".") ? host.slice(0, -1) : host;
+    if (METADATA_HOSTS.has(name.toLowerCase())) return deny("metadata service host");
+    const ip = parseAddress(host);
+    if (ip && classifyAddress(ip) === "metadata") return deny("metadata address");
+    return ALLOWED;
+  }
+  return Object.freeze({
+    async check(value: string): Promise<GuardDecision> {
+      try {
+        return await check(value);
+      } catch {
+        return deny("URL could not be inspected");
+      }
+    },
+  });
+}
+
 /** An allowlist entry normalised like a URL's host: IDNA, lower case, no trailing dot. */
 function normaliseEntry(entry: unknown, option: string): string {
   if (typeof entry !== "string" || entry === "" || /[\s/?#@\\%*]/.test(entry) || CONTROL_CHARS.test(entry)) {

@@ -8,9 +8,17 @@
  * Design notes and weights: README.md beside this file.
  */
 import { decodedRuns } from "./encoded.js";
+import { foldText, rot13, rot13Worth } from "./fold.js";
 import { stripHidden } from "./hidden.js";
 import { linkCues } from "./links.js";
-import { codeBlocks, phraseCues } from "./phrases.js";
+import {
+  codeBlocks,
+  FOLDED_RULES,
+  PHRASE_RULES,
+  phraseCues,
+  STRONG_RULES,
+  WRITTEN_RULES,
+} from "./phrases.js";
 import { toolCues, toolNameSet } from "./tools.js";
 import { excerpt, type Cue, type Signal } from "./types.js";
 
@@ -76,10 +84,26 @@ function hiddenPayloadCue(
       kind,
       rule: `${kind}.payload`,
       weight: Math.max(score, 0.5),
-      detail: `${label} hides ${top.rule}`.slice(0, 80),
+      detail: `${label} hides ${top.detail.split(":")[0] ?? top.rule}`.slice(0, 80),
       offset: at,
     },
   ];
+}
+
+/**
+ * Phrase cues of a text in every reading: as written (the base rules, with its case and accents),
+ * folded (fold.ts; the rules written for it, and every rule when folding changed more than case)
+ * and, when it holds a ROT13-turned keyword, in ROT13. A rule counts once per window whichever
+ * reading it matched in.
+ */
+function readingCues(text: string, base: number, code: ReadonlyArray<readonly [number, number]>): Cue[] {
+  const cues = phraseCues(text, base, code, WRITTEN_RULES);
+  const folded = foldText(text);
+  const foldedCode = folded.length === text.length ? code : codeBlocks(folded);
+  const changed = folded !== text.toLowerCase();
+  cues.push(...phraseCues(folded, base, foldedCode, changed ? PHRASE_RULES : FOLDED_RULES, false));
+  if (rot13Worth(folded)) cues.push(...phraseCues(rot13(folded), base, foldedCode, STRONG_RULES, false));
+  return cues;
 }
 
 function collect(text: string, ctx: InjectionContext): Cue[] {
@@ -88,9 +112,9 @@ function collect(text: string, ctx: InjectionContext): Cue[] {
     ? ctx.allowedHosts.filter((h): h is string => typeof h === "string")
     : [];
   const code = codeBlocks(text);
-  const cues = [...phraseCues(text, 0, code), ...linkCues(text, allowed), ...toolCues(text, 0, tools)];
+  const cues = [...readingCues(text, 0, code), ...linkCues(text, allowed), ...toolCues(text, 0, tools)];
   for (const d of decodedRuns(text)) {
-    const inner = [...phraseCues(d.text, d.offset, []), ...toolCues(d.text, d.offset, tools)];
+    const inner = [...readingCues(d.text, d.offset, []), ...toolCues(d.text, d.offset, tools)];
     cues.push(...hiddenPayloadCue("encoded", `${d.encoding} run`, inner, d.offset));
   }
   return cues;

@@ -1,28 +1,20 @@
-import { excerpt, matches, type Cue, type SignalKind } from "./types.js";
+import { r, type PhraseRule } from "./rule.js";
+import { forgedTurns, INTENT_RULES, TEMPLATE_RULES } from "./phrases-intent.js";
+import { WORLD_RULES } from "./phrases-world.js";
+import { excerpt, matches, type Cue } from "./types.js";
 
 /**
  * Phrase and tag rules. Weights are tuned so that 1.0 (the threshold, see index.ts) is reached
  * by one unambiguous attack phrase, or by two weaker cues close together. Every pattern uses
  * bounded repetition only, so a match attempt costs a constant number of steps per position.
  */
-interface PhraseRule {
-  readonly id: string;
-  readonly kind: SignalKind;
-  readonly weight: number;
-  /** Weight when the match lies inside a fenced code block (quoted, not addressed to anyone). */
-  readonly inCode?: number;
-  readonly re: RegExp;
-}
 
 const AI = String.raw`(?:ai|llm|assistant|agent|language\s+model|chatbot|model|claude|chatgpt|gpt|copilot|gemini)s?`;
 const PRIOR = String.raw`(?:previous|prior|above|earlier|preceding|former|original|initial|old|existing|system|developer|safety)`;
 const ORDERS = String.raw`(?:instructions?|prompts?|rules|directives?|directions|guidelines|guidance|commands|context|constraints|restrictions|programming|orders)`;
 const SECRETS = String.raw`(?:api[\s_-]?keys?|credentials|passwords?|secrets?|access\s+tokens?|tokens|private\s+keys?|ssh\s+keys?|\.env\b|id_rsa|environment\s+variables|chat\s+history|conversation(?:\s+history)?|previous\s+messages|system\s+prompt|cookies)`;
 
-const r = (id: string, kind: SignalKind, weight: number, source: string, flags = "gi", inCode?: number) =>
-  ({ id, kind, weight, inCode, re: new RegExp(source, flags) }) satisfies PhraseRule;
-
-export const PHRASE_RULES: readonly PhraseRule[] = [
+export const BASE_RULES: readonly PhraseRule[] = [
   // English overrides
   r(
     "en.ignore_prior",
@@ -126,7 +118,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     "en.from_now_on",
     "role",
     0.5,
-    String.raw`\b(?:from\s+now\s+on|henceforth|for\s+the\s+rest\s+of\s+this\s+(?:conversation|chat|session))\s*,?\s+(?:you|your|act|respond|answer|always|only|never|ignore)`,
+    String.raw`\b(?:from\s+(?:now|here)\s+on|henceforth|for\s+the\s+rest\s+of\s+this\s+(?:conversation|chat|session))\s*,?\s+(?:you|your|act|respond|answer|always|only|never|ignore)`,
   ),
   r(
     "en.act_as",
@@ -305,6 +297,16 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
   ),
 ];
 
+export const PHRASE_RULES: readonly PhraseRule[] = [...BASE_RULES, ...INTENT_RULES, ...WORLD_RULES];
+/** The rules for a text as written. */
+export const WRITTEN_RULES: readonly PhraseRule[] = [...BASE_RULES, ...TEMPLATE_RULES];
+/** What the folded reading adds when it only lower-cases the text: the rules written for it. */
+export const FOLDED_RULES: readonly PhraseRule[] = [...INTENT_RULES, ...WORLD_RULES];
+/** A ROT13 reading is searched for the phrases that flag, or nearly, on their own. */
+export const STRONG_RULES: readonly PhraseRule[] = [...BASE_RULES, ...INTENT_RULES].filter(
+  (r) => r.weight >= 0.6,
+);
+
 /** Fenced code blocks (``` or ~~~ at a line start) and inline `code` spans, as sorted [start, end) ranges. */
 export function codeBlocks(text: string): Array<readonly [number, number]> {
   const fences: number[] = [];
@@ -329,7 +331,7 @@ function inRanges(ranges: ReadonlyArray<readonly [number, number]>, at: number):
 /** A reported phrase ("told banks to ignore …") is mentioned, not addressed to the reader. Quoted
  * phrases are not discounted: attacks arrive inside quoted fields (JSON strings, log values). */
 const REPORTED =
-  /\b(?:told|asked|urged|advised|ordered|instructed|allowed|forced|tried|attempts?|trying|how)\b[^.!?\n]{0,30}\bto\s+$/i;
+  /\b(?:told|asked|urged|advised|ordered|instructed|allowed|forced|tried|attempts?|trying|how)\b[^.!?\n]{0,30}\bto\s+$|\b(?:say|says|said|saying|such\s+as|like|phrases?|wording|e\.g\.)\s*[:,]?\s*["'“‘«][^"'“”‘’«»\n]{0,24}$/i;
 /** Texts about prompt injection quote attack phrases; override and role phrases count half there. */
 const META = /prompt[\s-]+injection|提示(?:词)?注入|jailbreak(?:ing)?\s+(?:attack|research|prompts)/i;
 
@@ -352,6 +354,16 @@ function structureCues(text: string, base: number, code: ReadonlyArray<readonly 
       weight: quoted ? 0.1 : 0.5,
       detail: `tag.prose_pair: ${excerpt(m[0], 30)}`,
       offset: base + m.index,
+    });
+  }
+  const turns = forgedTurns(text);
+  if (turns) {
+    cues.push({
+      kind: "role",
+      rule: "tag.forged_turns",
+      weight: inRanges(code, turns.offset) ? 0.1 : 0.6,
+      detail: turns.detail,
+      offset: base + turns.offset,
     });
   }
   const open = new Set<string>();
@@ -378,13 +390,17 @@ export function phraseCues(
   text: string,
   base: number,
   code: ReadonlyArray<readonly [number, number]>,
+  rules: readonly PhraseRule[] = PHRASE_RULES,
+  structure = true,
 ): Cue[] {
-  const cues: Cue[] = structureCues(text, base, code);
+  const cues: Cue[] = structure ? structureCues(text, base, code) : [];
   const meta = META.test(text);
-  for (const rule of PHRASE_RULES) {
+  for (const rule of rules) {
+    if (rule.gate && !rule.gate.test(text)) continue;
     for (const m of matches(rule.re, text)) {
       const quoted = rule.inCode !== undefined && inRanges(code, m.index);
-      let weight = quoted ? rule.inCode! : rule.weight;
+      const full = rule.strong?.test(m[0]) ? Math.max(rule.weight, 1) : rule.weight;
+      let weight = quoted ? rule.inCode! : full;
       let note = quoted ? " (in code)" : "";
       if (rule.kind !== "fake_tag") {
         const before = text.slice(Math.max(0, m.index - 40), m.index);
@@ -396,7 +412,7 @@ export function phraseCues(
       if (weight <= 0) continue;
       cues.push({
         kind: rule.kind,
-        rule: rule.id,
+        rule: rule.group,
         weight,
         detail: `${rule.id}${note}: ${excerpt(m[0], 50)}`,
         offset: base + m.index,

@@ -1,5 +1,13 @@
 export type SignalKind =
-  "override" | "role" | "fake_tag" | "hidden_unicode" | "exfil_link" | "encoded" | "tool_call_to_action";
+  | "override"
+  | "role"
+  | "fake_tag"
+  | "hidden_unicode"
+  | "exfil_link"
+  | "encoded"
+  | "tool_call_to_action"
+  /** The external classifier (`protect.injection.classifier`) flagged the result. */
+  | "classifier";
 
 export interface Signal {
   readonly kind: SignalKind;

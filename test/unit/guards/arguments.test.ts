@@ -7,6 +7,7 @@ import {
   MAX_ARGUMENT_DEPTH,
 } from "../../../src/policy/arguments.js";
 import { compileCommandGuard, compilePathGuard, compileUrlGuard } from "../../../src/policy/guards/index.js";
+import { compileMetadataGuard } from "../../../src/policy/guards/url.js";
 import { makeLayout } from "./fixtures.js";
 
 const str = { type: "string" };
@@ -67,7 +68,11 @@ describe("argument plan: detection", () => {
       edits: [{ oldText: "../../etc", newText: "http://x" }],
       dryRun: true,
     });
-    assert.deepEqual(x.values, [{ kind: "path", pointer: "/path", value: "f.ts" }]);
+    // A text that is a whole absolute URL is judged as one, whatever its name (issue 18).
+    assert.deepEqual(x.values, [
+      { kind: "path", pointer: "/path", value: "f.ts" },
+      { kind: "url", pointer: "/edits/0/newText", value: "http://x" },
+    ]);
     assert.deepEqual(x.problems, []);
     const search = argumentPlan({
       type: "object",
@@ -109,7 +114,11 @@ describe("argument plan: detection", () => {
     });
     assert.deepEqual(
       out.values.map((v) => `${v.kind} ${v.pointer} ${String(v.value)}`),
-      ["path /query file:///etc/passwd", "path /extra/deep/0/targetPath ../x"],
+      [
+        "path /query file:///etc/passwd",
+        "path /extra/deep/0/targetPath ../x",
+        "url /note http://not-a-url-field.example",
+      ],
     );
   });
 
@@ -198,9 +207,51 @@ describe("argument plan: detection", () => {
         ["/list/3", ' "/q"'],
       ],
     );
-    assert.deepEqual(out.values, [{ kind: "path", pointer: "/path", value: "/declared/by/name" }]);
+    assert.deepEqual(out.values, [
+      { kind: "url", pointer: "/list/6", value: "https://x/y" },
+      { kind: "path", pointer: "/path", value: "/declared/by/name" },
+    ]);
     const many = plan.extract({ xs: Array.from({ length: 300 }, (_, i) => `/f${i}`) });
     assert.equal(many.problems[0]?.problem, "too_large");
+  });
+
+  test("an absolute URL under any name, at any depth, faces the URL guard; without allowed_domains, a metadata-only guard", async () => {
+    const plan = argumentPlan({ type: "object", properties: { target: str } });
+    const names = [
+      "target",
+      "webhook",
+      "redirect_to",
+      "host",
+      "callback",
+      "next",
+      "dest",
+      "image",
+      "feed",
+      "server",
+      "origin",
+      "api",
+    ];
+    const url = compileUrlGuard({ allowedDomains: ["example.com"], resolve: async () => ["93.184.216.34"] });
+    const metadata = compileMetadataGuard();
+    for (const name of names) {
+      for (const value of [
+        "http://169.254.169.254/latest/meta-data/",
+        " http://metadata.google.internal/",
+        "http://2852039166/",
+      ]) {
+        const args = { outer: [{ [name]: value }] };
+        for (const guards of [{ url }, { metadata }]) {
+          const d = await checkArguments(plan, guards, args);
+          assert.equal(d.allowed, false, `${name}=${value}`);
+          if (!d.allowed) assert.equal(d.reason, "domain_not_allowed");
+        }
+      }
+    }
+    assert.equal(
+      (await checkArguments(plan, { metadata }, { webhook: "https://hooks.internal.example/x" })).allowed,
+      true,
+    );
+    assert.equal((await checkArguments(plan, { url }, { webhook: "https://example.com/x" })).allowed, true);
   });
 
   test("keys with / and ~ are escaped in pointers; __proto__ is just a key", () => {
