@@ -8,7 +8,11 @@ import type { ServerTexts } from "./server-texts.js";
 
 /** Where messages for the client go; `related` names the client request a message belongs to. */
 export interface ClientChannel {
-  send(message: Message, related?: Id): void;
+  /**
+   * `key`: for a server's request, the name the server gave it (its id, or a 2026-07-28 input
+   * request's key), which a modern caller's channel keeps as the `inputRequests` key.
+   */
+  send(message: Message, related?: Id, key?: string): void;
   /** Ends whatever the transport holds open for the session (a GET stream). */
   close(): void;
 }
@@ -177,7 +181,7 @@ export class ClientRelay {
       this.outgoing.set(id, { resolve, reject, server, upstreamId: req.id, timer });
       const message: Request = { jsonrpc: "2.0", id, method: req.method };
       if (params) message.params = params;
-      this.channel.send(message, related);
+      this.channel.send(message, related, String(req.id));
     });
   }
 

@@ -16,8 +16,8 @@ interface Exchange {
   stream: ResponseStream | undefined;
   /** The lowest log level the attempt asked for (`_meta` logLevel); none: no log messages. */
   logLevel: number | undefined;
-  /** Server→client requests waiting for the caller's input, under the gateway's own ids. */
-  readonly asks: Map<number, Request>;
+  /** Server→client requests waiting for the caller's input, by the gateway's own ids, with their keys. */
+  readonly asks: Map<number, { readonly request: Request; readonly key: string }>;
   waiter: (() => void) | undefined;
 }
 
@@ -88,10 +88,10 @@ export class ModernChannel implements ClientChannel {
   /** The asks waiting under `related`, as `inputRequests` (keyed by the gateway's ids). */
   inputRequests(related: Id): JsonObject {
     const out: JsonObject = {};
-    for (const [id, req] of this.exchanges.get(related)?.asks ?? []) {
-      const entry: JsonObject = { method: req.method };
-      if (req.params) entry.params = req.params;
-      out[String(id)] = entry;
+    for (const { request, key } of this.exchanges.get(related)?.asks.values() ?? []) {
+      const entry: JsonObject = { method: request.method };
+      if (request.params) entry.params = request.params;
+      out[key] = entry;
     }
     return out;
   }
@@ -104,16 +104,16 @@ export class ModernChannel implements ClientChannel {
   answer(related: Id, responses: JsonObject, deliver: (id: number, result: JsonObject) => void): void {
     const held = this.exchanges.get(related);
     if (!held) return;
-    for (const [key, value] of Object.entries(responses)) {
-      const id = Number(key);
-      if (!held.asks.has(id) || !isObject(value)) continue;
+    for (const [id, ask] of [...held.asks]) {
+      const value = Object.hasOwn(responses, ask.key) ? responses[ask.key] : undefined;
+      if (!isObject(value)) continue;
       held.asks.delete(id);
       deliver(id, value);
     }
   }
 
-  send(message: Message, related?: Id): void {
-    if ("id" in message && "method" in message) return this.ask(message, related);
+  send(message: Message, related?: Id, key?: string): void {
+    if ("id" in message && "method" in message) return this.ask(message, related, key);
     const n = message as Notification;
     const held = related === undefined ? undefined : this.exchanges.get(related);
     if (n.method === "notifications/cancelled") {
@@ -165,14 +165,18 @@ export class ModernChannel implements ClientChannel {
     this.listens.clear();
   }
 
-  private ask(request: Request, related: Id | undefined): void {
+  private ask(request: Request, related: Id | undefined, key: string | undefined): void {
     const held = related === undefined ? undefined : this.exchanges.get(related);
     const id = request.id;
     if (!held || typeof id !== "number") {
       if (typeof id === "number") queueMicrotask(() => this.refuse(id));
       return;
     }
-    held.asks.set(id, request);
+    // The server's own key when it has one and it is not taken (an aggregate route's servers may
+    // pick the same), else the gateway's id.
+    const taken = new Set([...held.asks.values()].map((a) => a.key));
+    const name = key !== undefined && key.length <= 200 && !taken.has(key) ? key : String(id);
+    held.asks.set(id, { request, key: name });
     const waiter = held.waiter;
     held.waiter = undefined;
     waiter?.();

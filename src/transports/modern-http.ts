@@ -4,6 +4,7 @@ import type { ResourceMetadata } from "../auth/metadata.js";
 import { ErrorCode, GatewayError } from "../errors.js";
 import type { Gateway } from "../gateway/gateway.js";
 import {
+  META,
   MODERN_VERSIONS,
   claimedVersion,
   modernError,
@@ -18,9 +19,22 @@ import { errorResponse, isObject, type JsonObject, type Message, type Request } 
 import { rpcError } from "../upstreams/connection.js";
 import { ResponseStream } from "./http-channel.js";
 import type { ModernChannel } from "./modern-channel.js";
-import { checkParamHeaders, checkStandardHeaders } from "./mcp-headers.js";
+import { checkParamHeaders, checkStandardHeaders, headerMismatch } from "./mcp-headers.js";
 
 const LIST_FLAGS = ["toolsListChanged", "promptsListChanged", "resourcesListChanged"] as const;
+
+/** The HTTP status 2026-07-28 gives these errors, whoever raised them (the gateway or its upstream). */
+const HTTP_STATUS_OF: Readonly<Record<number, number>> = {
+  [ErrorCode.MethodNotFound]: 404,
+  [ErrorCode.HeaderMismatch]: 400,
+  [ErrorCode.MissingRequiredClientCapability]: 400,
+  [ErrorCode.UnsupportedProtocolVersion]: 400,
+};
+
+/** A request whose `_meta` lacks what 2026-07-28 requires: 400, -32602. */
+function badMeta(message: string): GatewayError {
+  return new GatewayError(ErrorCode.InvalidParams, "invalid_meta", message, {}, 400);
+}
 
 /**
  * Streamable HTTP for modern callers (MCP 2026-07-28), on the same endpoints as the legacy
@@ -64,8 +78,17 @@ export class ModernHttp {
     let session: Session;
     let channel: ModernChannel;
     try {
-      if (typeof version !== "string" || !MODERN_VERSIONS.includes(version))
-        throw unsupportedVersion(version);
+      // The request's own claims first: what it says, then whether its headers say the same, then
+      // whether the gateway speaks that version.
+      const claims = isObject(request.params?._meta) ? request.params._meta : undefined;
+      if (typeof version !== "string")
+        throw badMeta("_meta io.modelcontextprotocol/protocolVersion is required");
+      if (!isObject(claims?.[META.clientCapabilities]))
+        throw badMeta("_meta io.modelcontextprotocol/clientCapabilities is required");
+      const header = req.headers["mcp-protocol-version"];
+      if (typeof header === "string" && header.trim() !== version)
+        throw headerMismatch("MCP-Protocol-Version header does not match the body's protocol version");
+      if (!MODERN_VERSIONS.includes(version)) throw unsupportedVersion(version);
       checkStandardHeaders(req.headers, request, version);
       meta = modernMeta(request.params);
       if (meta.logLevel !== undefined && !LOG_LEVELS.includes(meta.logLevel))
@@ -130,7 +153,7 @@ export class ModernHttp {
     const error = err instanceof GatewayError ? err : undefined;
     const body = modernError(error ? error.toJsonRpc() : rpcError(err));
     if (stream.refusable) {
-      const status = error?.httpStatus ?? (body.code === ErrorCode.MethodNotFound ? 404 : undefined);
+      const status = error?.httpStatus ?? HTTP_STATUS_OF[body.code];
       if (status) {
         const headers: Record<string, string> = {};
         if (error?.reason === "insufficient_scope" && Array.isArray(error.data.scopes))

@@ -246,9 +246,11 @@ export class StreamableHttpEndpoint {
         );
     }
     const first = messages[0] as Message;
-    if (!batch && isRequest(first) && first.method === "initialize")
+    // `initialize` opens a legacy session, unless it comes in 2026-07-28 form (which has none).
+    const modern = !batch && isModern(first, req);
+    if (!modern && !batch && isRequest(first) && first.method === "initialize")
       return this.initialize(route, principal, first, res);
-    if (!batch && isModern(first, req)) return this.modern.post(route, principal, req, res, first);
+    if (modern) return this.modern.post(route, principal, req, res, first);
 
     const session = this.sessionFor(route, principal, req, res);
     if (!session) return;
