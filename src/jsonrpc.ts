@@ -1,4 +1,12 @@
-/** JSON-RPC 2.0 shapes as they cross the gateway; validated once at the transport edge. */
+/**
+ * JSON-RPC 2.0 shapes as they cross the gateway; validated once at the transport edge.
+ *
+ * Why not the wire types and zod schemas of `@modelcontextprotocol/core` (v2): the gateway relays
+ * messages of both protocol eras, and of methods and extensions it does not know, as JSON; it
+ * checks the envelope here and the parts it acts on where it acts on them. Parsing every message
+ * with the SDK's schemas cost more CPU per call than the rest of the gateway (bench/README.md), and
+ * would refuse what a newer peer may legitimately send.
+ */
 export type Id = string | number;
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };

@@ -13,7 +13,10 @@ import { sandboxedLaunch, type Launch } from "../supply/sandbox.js";
 const MAX_STDERR_LINE = 2000;
 
 /**
- * A stdio server the gateway launches. Its environment is the SDK's minimal set (HOME, LOGNAME,
+ * A stdio server the gateway launches. (On the v1 SDK's transport, not v2's: stdio-scan.ts bounds
+ * each line inside that transport's read buffer, and stdio needs none of the 2026-07-28 headers
+ * the v2 HTTP transport adds; the messages are the same JSON-RPC in either era.)
+ * Its environment is the SDK's minimal set (HOME, LOGNAME,
  * PATH, SHELL, TERM, USER) plus the configured `env`: the gateway's own variables, which hold its
  * secrets, are never inherited. Its stderr becomes log lines tagged with the server's name.
  *
