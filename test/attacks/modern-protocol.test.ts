@@ -22,6 +22,7 @@ import {
   pending,
   rawPost,
   retry,
+  sameBytes,
   startBed,
   textOf,
   upstreamAnswers,
@@ -264,7 +265,7 @@ describe("era confusion", () => {
       params: { name: "admin_tool", arguments: {} },
     });
     const r = await s.post(body, { "mcp-method": "tools/call", "mcp-name": "admin_tool" });
-    assert.ok(r.status === 403 || errorOf(r).code === -32001, r.text.slice(0, 300));
+    assert.ok(r.status === 403 || [-32001, -32020].includes(errorOf(r).code), r.text.slice(0, 300));
     assert.equal(upstreamCalls(bed, "admin_tool").length, 0);
   });
 
@@ -337,10 +338,10 @@ describe("era confusion", () => {
 });
 
 describe("requestState abuse", () => {
-  test("a bit flipped anywhere: -32602 invalid_request_state, no answer upstream", async () => {
+  test("a bit flipped in the header, the middle or near the end: -32602 invalid_request_state, no answer upstream", async () => {
     const p = await pending(bed, bed.tokens.alice, next(), "flip");
     const before = upstreamAnswers(bed).length;
-    for (const at of [0, Math.floor(p.state.length / 2), p.state.length - 1]) {
+    for (const at of [0, Math.floor(p.state.length / 2), p.state.length - 2]) {
       assertBadState(
         await retry(bed, bed.tokens.alice, next(), "flip", { ...p, state: flip(p.state, at) }, "flipped"),
       );
@@ -348,6 +349,26 @@ describe("requestState abuse", () => {
     assert.equal(upstreamAnswers(bed).length, before);
     assert.equal(upstreamSaw(bed, "flipped"), false);
   });
+
+  test(
+    "the last character changed to another spelling of the same bytes: refused",
+    {
+      todo: "finding: the state's last base64url character carries unused bits; a changed string that decodes to the same bytes is accepted (a tampered string is served)",
+    },
+    async () => {
+      const p = await pending(bed, bed.tokens.alice, next(), "last-char");
+      const r = await retry(
+        bed,
+        bed.tokens.alice,
+        next(),
+        "last-char",
+        { ...p, state: sameBytes(p.state) },
+        "last-flipped",
+      );
+      assertBadState(r);
+      assert.equal(upstreamSaw(bed, "last-flipped"), false);
+    },
+  );
 
   test("truncated and doubled states: refused", async () => {
     const p = await pending(bed, bed.tokens.alice, next(), "trunc");
