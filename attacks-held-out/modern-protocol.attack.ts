@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- wire messages are read loosely in assertions */
 // Held-out attacks, issue 16 (MCP 2026-07-28 callers): variants not in
 // test/attacks/modern-protocol.test.ts. Headers: malformed and wrong-case base64 sentinels, raw
 // non-ASCII bytes, duplicate Mcp-Param headers, booleans spelled otherwise, prefixed names on the
@@ -49,6 +48,14 @@ before(async () => {
 after(async () => {
   await bed?.gw.stop();
 });
+
+function startedProcesses(): number {
+  return new Set(
+    readRecords(bed.recFile())
+      .filter((r) => r.event === "started")
+      .map((r) => r.pid),
+  ).size;
+}
 
 async function gatewayAlive() {
   const r = await callTool(bed.url(), bed.tokens.bob, next(), "echo", { message: `alive-${id}` });
@@ -413,7 +420,25 @@ describe("held-out: requestState abuse", () => {
       },
     );
     assert.ok(r.status < 500, r.text.slice(0, 300));
-    assert.equal(upstreamSaw(bed, "no-state-answer"), false);
+    assert.ok(!upstreamAnswers(bed).some((e) => JSON.stringify(e).includes("no-state-answer")));
+  });
+
+  test("input responses without a state are not forwarded bare to the upstream", async () => {
+    await pending(bed, bed.tokens.alice, next(), "bare-forward");
+    const r = await callTool(
+      bed.url(),
+      bed.tokens.alice,
+      next(),
+      "ask",
+      { q: "bare-forward" },
+      { params: { inputResponses: { "1": { action: "accept", content: { answer: "bare-forwarded" } } } } },
+    );
+    assert.ok(r.status < 500, r.text.slice(0, 300));
+    assert.equal(
+      upstreamSaw(bed, "bare-forwarded"),
+      false,
+      "the upstream received the caller's unsolicited inputResponses",
+    );
   });
 
   test("bob's own state with alice's input key: bob's answer reaches only bob's call", async () => {
@@ -556,13 +581,9 @@ describe("held-out: cross-caller leaks", () => {
       const ack = await s.next((m) => m.method === "notifications/subscriptions/acknowledged");
       assert.ok(!JSON.stringify(ack).includes("mem://secret"), JSON.stringify(ack));
       await callTool(bed.url(), bed.tokens.carol, next(), "change", { uri: "mem://secret/keys" });
-      await s.next((m) => m.method === "notifications/tools/list_changed");
-      await sleep(500);
-      assert.ok(
-        !JSON.stringify(s.messages).includes('mem://secret/keys"}') ||
-          !s.messages.some((m) => m.method === "notifications/resources/updated"),
-        JSON.stringify(s.messages).slice(0, 500),
-      );
+      await sleep(1500);
+      const updates = s.messages.filter((m) => m.method === "notifications/resources/updated");
+      assert.ok(!JSON.stringify(updates).includes("mem://secret"), JSON.stringify(s.messages).slice(0, 500));
       for (const m of s.messages.filter(
         (x) => x.method?.startsWith("notifications/") && x.method !== "notifications/message",
       ))
@@ -598,11 +619,7 @@ describe("held-out: denial of service", () => {
   });
 
   test("two hundred capability sets of one user do not each open an upstream process", async () => {
-    const before = new Set(
-      readRecords(bed.recFile())
-        .filter((r) => r.event === "started")
-        .map((r) => r.pid),
-    ).size;
+    const before = startedProcesses();
     await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
         callTool(
@@ -615,12 +632,10 @@ describe("held-out: denial of service", () => {
         ),
       ),
     );
-    const afterCount = new Set(
-      readRecords(bed.recFile())
-        .filter((r) => r.event === "started")
-        .map((r) => r.pid),
-    ).size;
-    assert.ok(afterCount - before <= 4, `${afterCount - before} new upstream processes`);
+    const grown = startedProcesses() - before;
+    // max_sessions_per_user defaults to 64: whatever a modern caller's capability sets map to, one
+    // user must not hold more upstream processes than that.
+    assert.ok(grown <= 64, `${grown} new upstream processes for one user`);
     await gatewayAlive();
   });
 
