@@ -166,6 +166,43 @@ describe("held-out: header/body smuggling", () => {
     assert.equal(upstreamSaw(bed, "limit-hex"), false);
   });
 
+  test("Mcp-Param-Limit in hexadecimal, binary or octal spelling, or empty for 0: 400 -32020 each", async () => {
+    for (const [limit, header] of [
+      [10, "0b1010"],
+      [10, "0o12"],
+      [10, "0x0a"],
+      [0, ""],
+      [0, " "],
+    ] as const) {
+      const { headers, body } = modernRequest({
+        id: next(),
+        method: "tools/call",
+        token: bed.tokens.alice,
+        params: { name: "sql", arguments: { region: "eu", limit, query: `limit-spelling-${header}` } },
+      });
+      const r = await rawPost(
+        bed.url(),
+        { ...headers, "mcp-param-region": "eu", "mcp-param-limit": header },
+        body,
+      );
+      assertRefused(r, 400, -32020);
+    }
+    assert.equal(upstreamSaw(bed, "limit-spelling-"), false);
+  });
+
+  test("Mcp-Param-Flag 1 for a body true: 400 -32020", async () => {
+    const r = await callTool(
+      bed.url(),
+      bed.tokens.alice,
+      next(),
+      "sql",
+      { region: "eu", flag: true, query: "flag-one" },
+      { headers: { "mcp-param-region": "eu", "mcp-param-flag": "1" } },
+    );
+    assertRefused(r, 400, -32020);
+    assert.equal(upstreamSaw(bed, "flag-one"), false);
+  });
+
   test("Mcp-Param-Region omitted on the aggregate (prefixed name rec__sql): 400 -32020", async () => {
     const r = await callTool(bed.gw.mcpUrl, bed.tokens.alice, next(), "rec__sql", {
       region: "eu",
@@ -367,6 +404,21 @@ describe("held-out: requestState abuse", () => {
       ),
     );
     assert.equal(upstreamSaw(bed, "same-bytes-answer"), false);
+  });
+
+  test("the state with whitespace around it or a trailing dot: refused", async () => {
+    const p = await pending(bed, bed.tokens.alice, next(), "ws-state");
+    for (const state of [
+      ` ${p.state}`,
+      `${p.state}\n`,
+      `${p.state} `,
+      `${p.state}.`,
+      p.state.replace(".", ".."),
+    ])
+      assertBadState(
+        await retry(bed, bed.tokens.alice, next(), "ws-state", { ...p, state }, "ws-state-answer"),
+      );
+    assert.equal(upstreamSaw(bed, "ws-state-answer"), false);
   });
 
   test("a state from /servers/rec/mcp presented on /mcp as rec__ask: refused", async () => {

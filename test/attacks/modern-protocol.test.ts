@@ -214,6 +214,58 @@ describe("header/body smuggling", () => {
   });
 });
 
+describe("header/body smuggling, more shapes", () => {
+  test("on the aggregate, an unprefixed Mcp-Name for a prefixed body name: 400 -32020", async () => {
+    const r = await callTool(
+      bed.gw.mcpUrl,
+      bed.tokens.carol,
+      next(),
+      "rec__admin_tool",
+      {},
+      { headers: { "mcp-name": "admin_tool" } },
+    );
+    assertRefused(r, 400, -32020);
+    assert.equal(upstreamCalls(bed, "admin_tool").length, 0);
+  });
+
+  test("Mcp-Param-Region naming a region the body does not carry: 400 -32020", async () => {
+    const r = await callTool(
+      bed.url(),
+      bed.tokens.alice,
+      next(),
+      "sql",
+      { query: "q-phantom" },
+      { headers: { "mcp-param-region": "eu" } },
+    );
+    assertRefused(r, 400, -32020);
+    assert.equal(upstreamSaw(bed, "q-phantom"), false);
+  });
+
+  test('Mcp-Param-Region "null" for a body region of null: 400 -32020', async () => {
+    const r = await callTool(
+      bed.url(),
+      bed.tokens.alice,
+      next(),
+      "sql",
+      { region: null, query: "q-null" },
+      { headers: { "mcp-param-region": "null" } },
+    );
+    assertRefused(r, 400, -32020);
+    assert.equal(upstreamSaw(bed, "q-null"), false);
+  });
+
+  test("Mcp-Method tools/list on a subscriptions/listen body: 400 -32020", async () => {
+    const r = await modern(bed.url(), {
+      id: next(),
+      method: "subscriptions/listen",
+      token: bed.tokens.alice,
+      params: { notifications: { toolsListChanged: true } },
+      headers: { "mcp-method": "tools/list" },
+    });
+    assertRefused(r, 400, -32020);
+  });
+});
+
 describe("era confusion", () => {
   test("unknown version in header and body: 400 -32022, never upstream", async () => {
     const r = await callTool(
@@ -241,6 +293,26 @@ describe("era confusion", () => {
       assertRefused(r, 404, -32601);
     }
     assert.equal(upstreamSaw(bed, "resources/subscribe"), false);
+  });
+
+  test("on the aggregate: an unknown version 400 -32022, removed methods 404 -32601", async () => {
+    const v = await modern(bed.gw.mcpUrl, {
+      id: next(),
+      method: "tools/list",
+      token: bed.tokens.alice,
+      headers: { "mcp-protocol-version": "2026-07-29" },
+      params: { _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-29" } },
+    });
+    assertRefused(v, 400, -32022);
+    for (const method of ["ping", "resources/unsubscribe", "logging/setLevel"]) {
+      const r = await modern(bed.gw.mcpUrl, {
+        id: next(),
+        method,
+        token: bed.tokens.alice,
+        params: { uri: "mem://public/readme", level: "debug" },
+      });
+      assertRefused(r, 404, -32601);
+    }
   });
 
   test("GET and DELETE without a legacy session: 405", async () => {
@@ -538,6 +610,93 @@ describe("cross-caller leaks", () => {
           m.method === "notifications/resources/updated" || m.method === "notifications/tools/list_changed",
       );
       assert.deepEqual(leaked, []);
+    } finally {
+      stream.close();
+    }
+  });
+});
+
+describe("policy and principal keying on modern requests", () => {
+  test("alice reading the secret resource: refused, never upstream", async () => {
+    const r = await modern(bed.url(), {
+      id: next(),
+      method: "resources/read",
+      token: bed.tokens.alice,
+      params: { uri: "mem://secret/keys" },
+    });
+    assert.ok(r.status === 403 || errorOf(r).code === -32001, r.text.slice(0, 300));
+    assert.equal(upstreamSaw(bed, "mem://secret/keys"), false);
+  });
+
+  test("alice calling admin_tool: 403 insufficient_scope, never upstream", async () => {
+    const r = await callTool(bed.url(), bed.tokens.alice, next(), "admin_tool", {});
+    assert.equal(r.status, 403, r.text.slice(0, 300));
+    assert.match(String(r.headers["www-authenticate"]), /insufficient_scope/);
+    assert.equal(upstreamCalls(bed, "admin_tool").length, 0);
+  });
+
+  test("prompts/list is marked cacheScope private", async () => {
+    const r = answer(
+      await modern(bed.url(), { id: next(), method: "prompts/list", token: bed.tokens.alice }),
+    ).result;
+    assert.equal(r?.cacheScope, "private", JSON.stringify(r));
+  });
+
+  test("a killed user is refused on modern requests; another user is served", async () => {
+    const mallory = await bed.mint("mallory", "demo:use");
+    const k = await bed.cli("kill", "--user", "mallory", "--reason", "visible test");
+    assert.equal(k.code, 0, k.stderr);
+    try {
+      const r = await callTool(bed.url(), mallory, next(), "echo", { message: "killed-mallory" });
+      assert.equal(errorOf(r).code, -32003, r.text.slice(0, 300));
+      assert.equal(upstreamSaw(bed, "killed-mallory"), false);
+      const ok = await callTool(bed.url(), bed.tokens.bob, next(), "echo", { message: "bob-unkilled" });
+      assert.match(textOf(ok), /bob-unkilled/);
+    } finally {
+      await bed.cli("revive", "--user", "mallory", "--reason", "visible test");
+    }
+  });
+});
+
+describe("denial of service", () => {
+  test("thirty parked calls of one user leave the gateway serving another", async () => {
+    const trent = await bed.mint("trent", "demo:use");
+    const rs = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => callTool(bed.url(), trent, i + 1, "ask", { q: `parked-${i}` })),
+    );
+    assert.ok(
+      rs.every((r) => answer(r).result?.resultType === "input_required" || errorOf(r).code !== undefined),
+    );
+    const ok = await callTool(bed.url(), bed.tokens.bob, next(), "echo", { message: "bob-after-parking" });
+    assert.match(textOf(ok), /bob-after-parking/);
+  });
+
+  test("a 2 MB _meta: refused, never upstream", async () => {
+    const r = await callTool(
+      bed.url(),
+      bed.tokens.alice,
+      next(),
+      "echo",
+      { message: "huge-meta" },
+      { params: { _meta: { pad: "x".repeat(2 << 20) } } },
+    );
+    assert.ok(r.status >= 400, `status ${r.status}`);
+    assert.equal(upstreamSaw(bed, "huge-meta"), false);
+  });
+
+  test("a listen stream with an empty filter receives nothing after a change", async () => {
+    const stream = openModern(bed.url(), {
+      id: next(),
+      method: "subscriptions/listen",
+      token: bed.tokens.alice,
+      params: { notifications: {} },
+    });
+    try {
+      await stream.next((m) => m.method === "notifications/subscriptions/acknowledged");
+      await callTool(bed.url(), bed.tokens.carol, next(), "change", { uri: "mem://public/readme" });
+      await sleep(1000);
+      const others = stream.messages.filter((m) => m.method !== "notifications/subscriptions/acknowledged");
+      assert.deepEqual(others, []);
     } finally {
       stream.close();
     }
