@@ -15,7 +15,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { openRawSession } from "../test/helpers/http.js";
 import { answer, MODERN, modern, modernRequest, openModern } from "../test/helpers/modern-raw.js";
-import { readRecords } from "../test/helpers/records.js";
+import { readRecords, receivedMessages } from "../test/helpers/records.js";
 import {
   assertBadState,
   assertRefused,
@@ -234,7 +234,11 @@ describe("held-out: header/body smuggling", () => {
       headers: { "mcp-name": "mem://public/readme" },
     });
     assertRefused(r, 400, -32020);
-    assert.equal(upstreamSaw(bed, "mem://secret/keys"), false);
+    assert.ok(
+      !receivedMessages(bed.recFile()).some(
+        (m) => m.method === "resources/read" && m.params?.uri === "mem://secret/keys",
+      ),
+    );
   });
 
   test("prompts/get with Mcp-Name of another prompt: 400 -32020", async () => {
@@ -650,90 +654,6 @@ describe("held-out: cross-caller leaks", () => {
   });
 });
 
-describe("held-out: denial of service", () => {
-  test("three hundred parked calls of one user leave the gateway serving another", async () => {
-    const eve = await bed.mint("eve", "demo:use");
-    const rs = await Promise.all(
-      Array.from({ length: 300 }, (_, i) =>
-        callTool(bed.url(), eve, i + 1, "ask", { q: `park-${i}` }).catch((e: Error) => ({
-          status: 0,
-          text: e.message,
-          messages: [],
-          headers: {},
-        })),
-      ),
-    );
-    assert.ok(
-      rs.every((r) => r.status > 0),
-      "every parked call was answered",
-    );
-    await gatewayAlive();
-  });
-
-  test("two hundred capability sets of one user do not each open an upstream process", async () => {
-    const before = startedProcesses();
-    await Promise.all(
-      Array.from({ length: 200 }, (_, i) =>
-        callTool(
-          bed.url(),
-          bed.tokens.alice,
-          next(),
-          "echo",
-          { message: `caps-${i}` },
-          { capabilities: { experimental: { [`x-${i}`]: {} } } },
-        ),
-      ),
-    );
-    const grown = startedProcesses() - before;
-    // max_sessions_per_user defaults to 64: whatever a modern caller's capability sets map to, one
-    // user must not hold more upstream processes than that.
-    assert.ok(grown <= 64, `${grown} new upstream processes for one user`);
-    await gatewayAlive();
-  });
-
-  test("a hundred listen streams that never close leave the gateway serving another user", async () => {
-    const streams = Array.from({ length: 100 }, () =>
-      openModern(bed.url(), {
-        id: next(),
-        method: "subscriptions/listen",
-        token: bed.tokens.alice,
-        params: { notifications: { toolsListChanged: true } },
-      }),
-    );
-    try {
-      await Promise.all(streams.map((s) => s.status.catch(() => 0)));
-      await gatewayAlive();
-    } finally {
-      for (const s of streams) s.close();
-    }
-  });
-
-  test("a 5 MB _meta and a 20000-deep _meta: refused, the gateway lives", async () => {
-    const big = await callTool(
-      bed.url(),
-      bed.tokens.alice,
-      next(),
-      "echo",
-      { message: "big-meta" },
-      { params: { _meta: { pad: "x".repeat(5 << 20) } } },
-    );
-    assert.ok(big.status >= 400, `status ${big.status}`);
-    let deep: unknown = {};
-    for (let i = 0; i < 20000; i++) deep = { d: deep };
-    const d = await callTool(
-      bed.url(),
-      bed.tokens.alice,
-      next(),
-      "echo",
-      { message: "deep-meta" },
-      { params: { _meta: { deep } } },
-    ).catch(() => undefined);
-    assert.ok(!d || d.status >= 400 || d.status === 200);
-    assert.equal(upstreamSaw(bed, "big-meta") || upstreamSaw(bed, "deep-meta"), false);
-    await gatewayAlive();
-  });
-});
-
 describe("held-out: principal keying", () => {
   test("a user killed by name is refused whatever client info and capabilities it claims", async () => {
     const frank = await bed.mint("frank", "demo:use");
@@ -819,5 +739,89 @@ describe("held-out: expiry", () => {
     assertBadState(await retry(short, short.tokens.alice, 9101, "expiring", p, "too-late"));
     assert.equal(upstreamSaw(short, "too-late"), false);
     assert.equal(upstreamAnswers(short).length, 0);
+  });
+});
+
+describe("held-out: denial of service", () => {
+  test("three hundred parked calls of one user leave the gateway serving another", async () => {
+    const eve = await bed.mint("eve", "demo:use");
+    const rs = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        callTool(bed.url(), eve, i + 1, "ask", { q: `park-${i}` }).catch((e: Error) => ({
+          status: 0,
+          text: e.message,
+          messages: [],
+          headers: {},
+        })),
+      ),
+    );
+    assert.ok(
+      rs.every((r) => r.status > 0),
+      "every parked call was answered",
+    );
+    await gatewayAlive();
+  });
+
+  test("two hundred capability sets of one user do not each open an upstream process", async () => {
+    const before = startedProcesses();
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        callTool(
+          bed.url(),
+          bed.tokens.alice,
+          next(),
+          "echo",
+          { message: `caps-${i}` },
+          { capabilities: { experimental: { [`x-${i}`]: {} } } },
+        ),
+      ),
+    );
+    const grown = startedProcesses() - before;
+    // max_sessions_per_user defaults to 64: whatever a modern caller's capability sets map to, one
+    // user must not hold more upstream processes than that.
+    assert.ok(grown <= 64, `${grown} new upstream processes for one user`);
+    await gatewayAlive();
+  });
+
+  test("a hundred listen streams that never close leave the gateway serving another user", async () => {
+    const streams = Array.from({ length: 100 }, () =>
+      openModern(bed.url(), {
+        id: next(),
+        method: "subscriptions/listen",
+        token: bed.tokens.alice,
+        params: { notifications: { toolsListChanged: true } },
+      }),
+    );
+    try {
+      await Promise.all(streams.map((s) => s.status.catch(() => 0)));
+      await gatewayAlive();
+    } finally {
+      for (const s of streams) s.close();
+    }
+  });
+
+  test("a _meta just under max_body_bytes in 80000 keys, and a 20000-deep _meta: the gateway lives", async () => {
+    const keys: Record<string, string> = {};
+    for (let i = 0; i < 80_000; i++) keys[`k${i}`] = "x".repeat(30);
+    await callTool(
+      bed.url(),
+      bed.tokens.alice,
+      next(),
+      "echo",
+      { message: "wide-meta" },
+      { params: { _meta: keys } },
+    ).catch(() => undefined);
+    const { headers, body } = modernRequest({
+      id: next(),
+      method: "tools/call",
+      token: bed.tokens.alice,
+      params: { name: "echo", arguments: { message: "deep-meta" } },
+    });
+    const deep = `${'{"d":'.repeat(20_000)}{}${"}".repeat(20_000)}`;
+    const withDeep = body.replace('"_meta":{', `"_meta":{"deep":${deep},`);
+    const d = await rawPost(bed.url(), headers, withDeep).catch(() => undefined);
+    assert.ok(!d || d.status >= 400, `status ${d?.status}`);
+    assert.equal(upstreamSaw(bed, "deep-meta"), false);
+    await gatewayAlive();
   });
 });
