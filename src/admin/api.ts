@@ -80,6 +80,11 @@ export class AdminApi {
     this.routes = new Map([...statusRoutes, ...toolRoutes, ...auditRoutes, ...killRoutes, ...authRoutes]);
   }
 
+  /** Whether this process made a bootstrap token (nobody held `warden:admin` at start). */
+  get hasBootstrapToken(): boolean {
+    return this.ctx.bootstrap !== undefined;
+  }
+
   /**
    * Answers a request under /admin/api/. `guardRefusal` is the HTTP layer's verdict of the
    * DNS-rebinding guard; the API asks the guard again for its coded verdict and refuses when

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { VERSION } from "../version.js";
+import { addPackageBinsToPath } from "./package-path.js";
 import type { AuditOptions } from "./audit.js";
 import type { KillOptions } from "./kill.js";
 import type { TokenOptions } from "./token.js";
@@ -7,6 +8,7 @@ import type { ToolsOptions } from "./tools.js";
 
 // Each command is imported when run: `check` or `token` need not load the authorization server.
 export async function main(argv: readonly string[]): Promise<void> {
+  addPackageBinsToPath();
   const program = new Command()
     .name("mcp-warden")
     .description("A security gateway for the Model Context Protocol")
@@ -15,7 +17,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     .command("start")
     .description("run the gateway (default config: ./warden.yaml, else the bundled demo)")
     .option("-c, --config <file>", "config file")
-    .action(async (opts: { config?: string }) => (await import("./start.js")).startCommand(opts.config));
+    .option("--listen <host:port>", "listen here instead of gateway.listen (also: WARDEN_LISTEN)")
+    .action(async (opts: { config?: string; listen?: string }) =>
+      (await import("./start.js")).startCommand(opts.config, opts.listen),
+    );
   program
     .command("stdio")
     .description("serve the aggregate endpoint over stdio, for desktop clients")

@@ -17,11 +17,25 @@ import { redactionHashKey } from "../protect/key.js";
 import type { StateKey } from "../state/sealed.js";
 import type { StateStore } from "../state/store.js";
 
-/** Loads the config for a serving command, printing problems and exiting 2 when it is invalid. */
-export async function loadOrExit(option: string | undefined): Promise<{ config: Config; log: Logger }> {
+/**
+ * Loads the config for a command, printing problems and exiting 2 when it is invalid. The listening
+ * address is `--listen` (start), else `WARDEN_LISTEN`, else the file's: every command reads the
+ * variable, so `token` mints for the address the gateway was moved to.
+ */
+export async function loadOrExit(
+  option: string | undefined,
+  listenFlag?: string,
+): Promise<{ config: Config; log: Logger }> {
   const file = configPath(option);
+  const envListen = process.env.WARDEN_LISTEN;
+  const listen =
+    listenFlag !== undefined
+      ? { value: listenFlag, from: "--listen" }
+      : envListen
+        ? { value: envListen, from: "WARDEN_LISTEN" }
+        : undefined;
   try {
-    const config = await loadConfig(file);
+    const config = await loadConfig(file, process.env, listen ? { listen } : {});
     const log = createLogger();
     // A stray rejection is a bug to log, not a reason to drop every client's session.
     process.on("unhandledRejection", (err) => log.error({ err: String(err) }, "unhandled rejection"));

@@ -14,10 +14,11 @@ import type { PostgresState } from "../state/postgres.js";
 import { StateKeyError } from "../state/sealed.js";
 import { StateStore } from "../state/store.js";
 import { listen, type HttpParts } from "../http/server.js";
+import { startBanner } from "./banner.js";
 import { loadOrExit, onShutdown, openApiKeys, openGateway, openPostgres } from "./run.js";
 
-export async function startCommand(option: string | undefined): Promise<void> {
-  const { config, log } = await loadOrExit(option);
+export async function startCommand(option: string | undefined, listenAt?: string): Promise<void> {
+  const { config, log } = await loadOrExit(option, listenAt);
   for (const warning of configWarnings(config)) log.warn({ config: config.file }, warning);
   const state = StateStore.openWithKey(config.state);
   const postgres = openPostgres(config, log, state.stateKey);
@@ -35,10 +36,21 @@ export async function startCommand(option: string | undefined): Promise<void> {
   // through Redis (with Postgres every instance already reads the same records).
   const feed = keys && gateway.redis && !postgres ? new RevocationFeed(gateway.redis, log) : undefined;
   await feed?.start();
-  const http = await listen(gateway, (url, sources) =>
-    httpParts(config, gateway, state, postgres, keys, feed, log, url, sources),
-  );
+  let parts: HttpParts | undefined;
+  const http = await listen(gateway, async (url, sources) => {
+    parts = await httpParts(config, gateway, state, postgres, keys, feed, log, url, sources);
+    return parts;
+  });
   log.info({ url: http.url, config: config.file, servers: config.servers.map((s) => s.name) }, "listening");
+  if (process.stderr.isTTY && parts) {
+    const facts = {
+      config,
+      base: parts.auth.urls.base,
+      routes: [...gateway.routes.keys()],
+      bootstrap: parts.admin.hasBootstrapToken,
+    };
+    process.stderr.write(startBanner(facts));
+  }
   onShutdown(log, async () => {
     await http.close(config.gateway.shutdownGraceMs);
     feed?.stop();

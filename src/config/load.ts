@@ -6,6 +6,7 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import {
   configSchema,
+  listenAddress,
   type ConfigDocument,
   type ProtectDocument,
   type StdioServerDocument,
@@ -47,17 +48,31 @@ export function configPath(option: string | undefined): string {
   return existsSync(local) ? local : DEMO_CONFIG;
 }
 
-export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+/** What the command line or the environment sets over the file: `from` names it in problems. */
+export interface ConfigOverrides {
+  readonly listen?: { readonly value: string; readonly from: string };
+}
+
+export async function loadConfig(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: ConfigOverrides = {},
+): Promise<Config> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (err) {
     throw new ConfigError(file, [`(file): cannot read: ${(err as NodeJS.ErrnoException).code ?? err}`]);
   }
-  return parseConfig(text, file, env);
+  return parseConfig(text, file, env, overrides);
 }
 
-export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+export function parseConfig(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: ConfigOverrides = {},
+): Config {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -67,6 +82,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   }
   const problems: string[] = [];
   const raw = interpolate(doc.toJS({ maxAliasCount: 100 }) ?? {}, env, problems);
+  if (overrides.listen) overrideListen(raw, overrides.listen, problems);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) problems.push(...parsed.error.issues.map(formatIssue));
   problems.push(...duplicateNames(raw));
@@ -123,6 +139,19 @@ function duplicateNames(raw: unknown): string[] {
     seen.add(name);
   });
   return problems;
+}
+
+/** Moves the listening address without copying the config (`--listen`, `WARDEN_LISTEN`). */
+function overrideListen(raw: unknown, listen: { value: string; from: string }, problems: string[]): void {
+  const checked = listenAddress.safeParse(listen.value);
+  if (!checked.success) {
+    problems.push(`${listen.from}: ${checked.error.issues[0]?.message ?? "host:port"}`);
+    return;
+  }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return;
+  const doc = raw as { gateway?: unknown };
+  const gateway = doc.gateway && typeof doc.gateway === "object" ? doc.gateway : {};
+  doc.gateway = { ...gateway, listen: checked.data };
 }
 
 function splitHostPort(listen: string): [string, string] {

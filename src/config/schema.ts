@@ -298,14 +298,16 @@ export const serverSchema = z.unknown().transform((value, ctx) => {
 export type StdioServerDocument = z.output<typeof stdioServer>;
 export type RemoteServerDocument = z.output<typeof remoteServer>;
 
+/** `gateway.listen`, and the `--listen` / `WARDEN_LISTEN` that override it. */
+export const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "host:port")
+  .refine((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65535, "port out of range");
+
 export const configSchema = z.strictObject({
   gateway: z
     .strictObject({
-      listen: z
-        .string()
-        .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "host:port")
-        .refine((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65535, "port out of range")
-        .default("127.0.0.1:8808"),
+      listen: listenAddress.default("127.0.0.1:8808"),
       public_url: z.url({ protocol: /^https?$/ }).optional(),
       allowed_origins: z.array(z.url()).default([]),
       allowed_hosts: z.array(z.string().min(1)).default([]),

@@ -26,6 +26,9 @@ export interface Parked {
   timer: NodeJS.Timeout;
 }
 
+/** Calls one caller's session may keep waiting for input at once; past it the new one is refused. */
+const MAX_PARKED = 32;
+
 export type Settled =
   | { readonly kind: "result"; readonly result: JsonObject }
   | { readonly kind: "input_required"; readonly inputRequests: JsonObject; readonly parked: Parked };
@@ -120,6 +123,15 @@ export class ParkedCalls {
       throw err;
     } finally {
       signal.removeEventListener("abort", cancel);
+    }
+    if (!parked && this.calls.size >= MAX_PARKED) {
+      call.controller.abort("too many calls waiting for input");
+      throw new GatewayError(
+        ErrorCode.RateLimited,
+        "too_many_waiting",
+        "too many calls of this caller are waiting for input",
+        { limit: MAX_PARKED },
+      );
     }
     const held = parked ?? this.park(request, related, call);
     held.attempt++;

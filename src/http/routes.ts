@@ -45,6 +45,8 @@ function probes(gateway: Gateway): readonly HttpRoute[] {
 /** The rest of the surface, in the order it is matched; anything else is 404. */
 function routes(gateway: Gateway, s: Surface): readonly HttpRoute[] {
   return [
+    // Someone who opens the base URL in a browser, or points a client at it, learns where to go.
+    { paths: "/", matches: is("/"), serve: (req, res) => index(s, req, res) },
     // The embedded issuer first (`auth.issuer: embedded`): its RFC 8414 and OpenID metadata,
     // /oauth/* and the sign-in pages, under the issuer's path when it has one.
     {
@@ -118,6 +120,22 @@ export class HttpRoutes {
     if (!route) return json(res, 404, { error: "not_found" });
     await route.serve(req, res, path);
   }
+}
+
+/** No server names: what the gateway fronts is told only to callers allowed to see it. */
+function index(s: Surface, req: IncomingMessage, res: ServerResponse): void {
+  const base = s.auth.urls.base;
+  const body = {
+    name: "mcp-warden",
+    mcp: `${base}/mcp`,
+    servers: `${base}/servers/{name}/mcp`,
+    resource_metadata: s.auth.urls.resourceMetadata("/mcp"),
+    admin: `${base}/admin/`,
+    health: `${base}/healthz`,
+  };
+  if (req.method === "GET" || req.method === "HEAD") return json(res, 200, body);
+  res.setHeader("allow", "GET, HEAD");
+  json(res, 405, { error: "method_not_allowed", ...body });
 }
 
 function readiness(gateway: Gateway, res: ServerResponse): void {

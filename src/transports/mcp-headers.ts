@@ -137,12 +137,22 @@ export function checkParamHeaders(
   }
 }
 
-/** The `Mcp-Param-*` headers of a request, as received: forwarded upstream as the spec asks. */
-export function forwardedParamHeaders(headers: IncomingHttpHeaders): Record<string, string> | undefined {
+/**
+ * The `Mcp-Param-*` headers a request to a 2026-07-28 server carries for a tool's annotated
+ * parameters (`paramHeaders` of its schema): each value present in the arguments, as the spec
+ * encodes it. Built from the arguments as the gateway forwards them, never copied from the caller.
+ */
+export function paramHeaderValues(
+  annotated: ReadonlyMap<string, readonly string[]> | undefined,
+  args: Json | undefined,
+): Record<string, string> | undefined {
+  if (!annotated) return undefined;
   let out: Record<string, string> | undefined;
-  for (const [name, v] of Object.entries(headers)) {
-    if (!name.startsWith(PARAM_PREFIX) || typeof v !== "string") continue;
-    (out ??= {})[name] = v;
+  for (const [name, path] of annotated) {
+    const value = valueAt(args, path);
+    if (typeof value === "string") (out ??= {})[PARAM_PREFIX + name] = encodeHeaderValue(value);
+    else if (typeof value === "boolean" || (typeof value === "number" && Number.isSafeInteger(value)))
+      (out ??= {})[PARAM_PREFIX + name] = String(value);
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { anonymousPrincipal } from "../auth/principal.js";
+import { anonymousPrincipal, type Principal } from "../auth/principal.js";
 import { ErrorCode } from "../errors.js";
 import type { Gateway } from "../gateway/gateway.js";
 import type { Session } from "../gateway/session.js";
@@ -9,15 +9,26 @@ import { rpcError } from "../upstreams/connection.js";
 import { EXCESS_MESSAGES } from "./json-scan.js";
 import { scanStdioInput, ScanningReadBuffer } from "./stdio-scan.js";
 
+/** Who calls through stdio, and (a token's holder) how to check again that the token still holds. */
+export interface StdioIdentity {
+  readonly principal: Principal;
+  readonly check?: () => Promise<unknown>;
+}
+
 /**
  * The aggregate endpoint over stdio, for desktop clients that launch their servers. The caller is
- * whoever launched the process, with the scopes of `auth.anonymous`. Framing is the SDK's.
+ * whoever launched the process: by default anonymous, with the scopes of `auth.anonymous`; given a
+ * token's holder, the token is checked again before each request (revoked or expired: refused).
+ * Framing is the SDK's.
  */
-export async function serveStdio(gateway: Gateway): Promise<{ closed: Promise<void> }> {
+export async function serveStdio(
+  gateway: Gateway,
+  identity: StdioIdentity = { principal: anonymousPrincipal(gateway.config.auth.anonymous) },
+): Promise<{ closed: Promise<void> }> {
   const transport = new StdioServerTransport();
   const route = gateway.routes.get("/mcp");
   if (!route) throw new Error("no aggregate route");
-  const principal = anonymousPrincipal(gateway.config.auth.anonymous);
+  const { principal } = identity;
   const write = (m: Message) => void transport.send(m as JSONRPCMessage).catch(() => {});
   const g = gateway.config.gateway;
   const limits = { depth: g.maxJsonDepth, width: g.maxJsonWidth, values: g.maxJsonValues };
@@ -51,8 +62,39 @@ export async function serveStdio(gateway: Gateway): Promise<{ closed: Promise<vo
   let closedResolve: () => void = () => {};
   const closed = new Promise<void>((resolve) => (closedResolve = resolve));
 
+  // Messages are dispatched in arrival order, each after the check of the one before has ended.
+  let gate: Promise<void> = Promise.resolve();
   transport.onmessage = (raw) => {
     const message = raw as Message;
+    if (!identity.check) return dispatch(message);
+    gate = gate.then(() => checkThenDispatch(message, identity.check as () => Promise<unknown>));
+  };
+  const checkThenDispatch = async (message: Message, check: () => Promise<unknown>) => {
+    if (!isRequest(message)) return dispatch(message);
+    try {
+      await check();
+    } catch (err) {
+      const why = (err as Error).message;
+      await gateway.refusals
+        .record(
+          { reason: "invalid_token", code: ErrorCode.PolicyDenied },
+          {
+            principal,
+            method: message.method,
+            log: { msg: "stdio caller's token refused", context: { why } },
+          },
+        )
+        .catch(() => undefined);
+      write(
+        errorResponse(message.id, ErrorCode.PolicyDenied, `token refused: ${why}`, {
+          reason: "invalid_token",
+        }),
+      );
+      return;
+    }
+    dispatch(message);
+  };
+  const dispatch = (message: Message) => {
     if (isRequest(message) && message.method === "initialize") {
       if (session) return write(errorResponse(message.id, ErrorCode.InvalidRequest, "already initialized"));
       const s = gateway.createSession(route, principal, { send: (m) => write(m), close: () => {} });

@@ -1,13 +1,11 @@
 import { META, MODERN_VERSION } from "../gateway/modern.js";
+import { PeerRpcError } from "../errors.js";
 import type { JsonObject } from "../jsonrpc.js";
 import { isObject } from "../jsonrpc.js";
 import type { UpstreamConnection } from "./connection.js";
 
 /** Which protocol a server speaks: the legacy session (initialize) or 2026-07-28. */
 export type Era = "legacy" | "modern";
-
-/** A server that does not answer the probe in this long is taken for a legacy one. */
-const PROBE_MS = 5_000;
 
 /** The `_meta` a 2026-07-28 request carries for a client with these capabilities and identity. */
 export function requestMeta(capabilities: unknown, clientInfo: unknown): JsonObject {
@@ -21,24 +19,23 @@ export function requestMeta(capabilities: unknown, clientInfo: unknown): JsonObj
 /**
  * The era probe of the spec (versioning, "Backward Compatibility"): `server/discover` in
  * 2026-07-28 form, before anything else. A discover result offering 2026-07-28 means a modern
- * server, and it stands in for `initialize`'s result (capabilities, identity, instructions);
- * anything else (an error, a result without that version, no answer in time) means legacy, and
- * the caller goes on with `initialize` on the same connection.
+ * server, and it stands in for `initialize`'s result (capabilities, identity, instructions). An
+ * error or another result means legacy. No answer at all (the connection's timeout, a transport
+ * failure) decides nothing: the caller tries `initialize`, and whether that answers decides.
  */
 export async function probe(
   connection: UpstreamConnection,
   initParams: JsonObject,
-): Promise<JsonObject | undefined> {
+): Promise<{ era: "modern"; init: JsonObject } | { era: "legacy" } | undefined> {
   const meta = requestMeta(initParams.capabilities, initParams.clientInfo);
-  const timeout = AbortSignal.timeout(PROBE_MS);
   let result: JsonObject;
   try {
-    result = await connection.request("server/discover", { _meta: meta }, timeout);
-  } catch {
-    return undefined;
+    result = await connection.request("server/discover", { _meta: meta });
+  } catch (err) {
+    return err instanceof PeerRpcError ? { era: "legacy" } : undefined;
   }
   const versions = result.supportedVersions;
-  if (!Array.isArray(versions) || !versions.includes(MODERN_VERSION)) return undefined;
+  if (!Array.isArray(versions) || !versions.includes(MODERN_VERSION)) return { era: "legacy" };
   const serverMeta = isObject(result._meta) ? result._meta : {};
   const serverInfo = serverMeta[META.serverInfo] ?? result.serverInfo;
   const init: JsonObject = {
@@ -47,5 +44,5 @@ export async function probe(
     serverInfo: isObject(serverInfo) ? serverInfo : { name: "unknown", version: "0" },
   };
   if (typeof result.instructions === "string") init.instructions = result.instructions;
-  return init;
+  return { era: "modern", init };
 }

@@ -5,6 +5,7 @@ import { ErrorCode, GatewayError, methodNotFound, upstreamUnavailable } from "..
 import type { Id, JsonObject, Notification, Request } from "../jsonrpc.js";
 import { isObject } from "../jsonrpc.js";
 import { META } from "../gateway/modern.js";
+import { paramHeaders, paramHeaderValues } from "../transports/mcp-headers.js";
 import type { Logger } from "../log.js";
 import type { ConnectionHandlers, UpstreamConnection } from "./connection.js";
 
@@ -101,6 +102,8 @@ export class UpstreamLink {
   >();
   private nextToken = 1;
   private readonly subscriptions = new Map<string, Set<LinkUser>>();
+  /** A 2026-07-28 server's tools that mirror parameters into headers: tool → header → property path. */
+  private readonly paramHeaders = new Map<string, ReadonlyMap<string, readonly string[]>>();
   /** A 2026-07-28 server's resource subscriptions: the listen stream held for each URI. */
   private readonly resourceListens = new Map<string, AbortController>();
   private readonly lists = new Map<string, { at: number; result: Promise<JsonObject> }>();
@@ -255,10 +258,20 @@ export class UpstreamLink {
     }
     // Out of the calls in flight as its answer is read: a server request written after the answer
     // (even in the same read) then finds no call to tie it to.
-    const { id, result } = connection.send(method, sent, signal, () => {
-      live.calls.delete(id);
-      if (mapped !== undefined) this.progress.delete(mapped);
-    });
+    const headers =
+      connection.isModern && method === "tools/call"
+        ? paramHeaderValues(this.paramHeaders.get(String(params?.name)), params?.arguments)
+        : undefined;
+    const { id, result } = connection.send(
+      method,
+      sent,
+      signal,
+      () => {
+        live.calls.delete(id);
+        if (mapped !== undefined) this.progress.delete(mapped);
+      },
+      headers ? { headers } : undefined,
+    );
     live.calls.set(id, { user, related, name });
     return result;
   }
@@ -280,12 +293,25 @@ export class UpstreamLink {
     const key = `${method}\u0000${cursor ?? ""}`;
     const hit = this.lists.get(key);
     if (hit && Date.now() - hit.at < LIST_CACHE_MS) return hit.result;
-    const result = this.call(user, related, method, params);
+    const result = this.call(user, related, method, params).then((page) => this.learn(method, page));
     this.lists.set(key, { at: Date.now(), result });
     result.catch(() => {
       if (this.lists.get(key)?.result === result) this.lists.delete(key);
     });
     return result;
+  }
+
+  /** What a 2026-07-28 server's tool list says about headers its calls must carry (`x-mcp-header`). */
+  private learn(method: string, page: JsonObject): JsonObject {
+    if (method !== "tools/list" || !this.live?.connection?.isModern || !Array.isArray(page.tools))
+      return page;
+    for (const tool of page.tools) {
+      if (!isObject(tool) || typeof tool.name !== "string") continue;
+      const annotated = paramHeaders(tool.inputSchema);
+      if (annotated.size > 0) this.paramHeaders.set(tool.name, annotated);
+      else this.paramHeaders.delete(tool.name);
+    }
+    return page;
   }
 
   /** Subscribes upstream for the first subscriber of a URI; later ones only join the fan-out. */

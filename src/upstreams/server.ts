@@ -212,15 +212,17 @@ export class UpstreamServer implements LinkHost {
     try {
       await started;
       if (this.era !== "legacy") {
-        const modern = await probe(connection, link.initParams);
-        this.era = modern ? "modern" : "legacy";
-        if (modern) {
+        const verdict = await probe(connection, link.initParams);
+        if (verdict?.era === "modern") {
+          this.era = "modern";
           const meta = requestMeta(link.initParams.capabilities, link.initParams.clientInfo);
           connection.setModern(meta, this.config.kind !== "stdio");
-          return { connection, init: modern };
+          return { connection, init: verdict.init };
         }
       }
       const init = await connection.request("initialize", link.initParams);
+      // It answered `initialize`: a legacy (or dual-era) server, never probed again.
+      this.era = "legacy";
       if (typeof init.protocolVersion === "string") connection.setProtocolVersion(init.protocolVersion);
       return { connection, init };
     } catch (err) {

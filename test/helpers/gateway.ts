@@ -71,7 +71,19 @@ export function writeConfig(
 export async function startGateway(config: object | string, opts: GatewayOptions = {}): Promise<Gateway> {
   const dir = makeTempDir("warden-gw-");
   const configFile = writeConfig(config, dir);
-  const proc = spawnTracked(process.execPath, [CLI, "start", "-c", configFile], {
+  return launchGateway([process.execPath, CLI, "start", "-c", configFile], { ...opts, dir, configFile });
+}
+
+/**
+ * Runs a command that starts a gateway (`argv[0]` is the program: node, npx, npm), in `dir`, and
+ * waits for it like `startGateway`: the quick start and the installed package start it their way.
+ */
+export async function launchGateway(
+  argv: readonly [string, ...string[]],
+  opts: GatewayOptions & { dir: string; configFile: string },
+): Promise<Gateway> {
+  const { dir, configFile } = opts;
+  const proc = spawnTracked(argv[0], argv.slice(1), {
     cwd: dir,
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -76,6 +76,19 @@ describe("the HTTP surface", () => {
     );
   });
 
+  test("/ points at the MCP endpoint, the metadata and the console, naming no server", async () => {
+    const res = await get("/");
+    assert.equal(res.status, 200);
+    const body = JSON.parse(res.text) as Record<string, string>;
+    assert.equal(body.mcp, gw.mcpUrl);
+    assert.equal(body.resource_metadata, `${gw.url}/.well-known/oauth-protected-resource/mcp`);
+    assert.equal(body.admin, `${gw.url}/admin/`);
+    assert.doesNotMatch(res.text, /recorder/);
+    const post = await raw(`${gw.url}/`, { method: "POST", headers: mcpHeaders(), body: "{}" });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.allow, "GET, HEAD");
+  });
+
   test("anything else is 404 not_found, an unknown server's route too", async () => {
     for (const path of ["/nowhere?x=1", "/servers/nope/mcp", "/.well-known/nothing"]) {
       const res = await get(path);

@@ -159,3 +159,18 @@ servers:
   assert.equal(found.length, 1);
   assert.match(found[0]!, /^servers\[0\]\.protect\.custom_patterns\[0\]\.pattern: not a valid RE2 pattern/);
 });
+
+const SERVERS = "servers:\n  - { name: a, command: node }\n";
+
+test("--listen or WARDEN_LISTEN moves the listening address, checked like gateway.listen", () => {
+  const text = "gateway:\n  listen: 127.0.0.1:8808\n" + SERVERS;
+  const moved = parseConfig(text, "t.yaml", {}, { listen: { value: "0.0.0.0:9100", from: "--listen" } });
+  assert.equal(moved.gateway.host, "0.0.0.0");
+  assert.equal(moved.gateway.port, 9100);
+  const bare = parseConfig(SERVERS, "t.yaml", {}, { listen: { value: "[::1]:0", from: "WARDEN_LISTEN" } });
+  assert.equal(bare.gateway.host, "::1");
+  assert.throws(
+    () => parseConfig(text, "t.yaml", {}, { listen: { value: "nope", from: "WARDEN_LISTEN" } }),
+    (err: unknown) => err instanceof ConfigError && err.problems.join() === "WARDEN_LISTEN: host:port",
+  );
+});
