@@ -10,10 +10,17 @@ export function negotiateVersion(requested: unknown): string {
 /** The capabilities the gateway can route; others (tasks, experimental) are not offered. */
 const ROUTED = ["tools", "prompts", "resources", "logging", "completions"] as const;
 
+/** Extensions the gateway routes (the tasks extension: gateway/tasks.ts). */
+const ROUTED_EXTENSIONS = ["io.modelcontextprotocol/tasks"] as const;
+
 /** Capabilities of the route: a capability is offered when any upstream offers it; flags are OR-ed. */
 export function mergeCapabilities(upstreams: readonly JsonObject[]): JsonObject {
-  const merged: Record<string, Record<string, boolean>> = {};
+  const merged: Record<string, Record<string, boolean | JsonObject>> = {};
   for (const caps of upstreams) {
+    const extensions = caps.extensions;
+    if (typeof extensions === "object" && extensions !== null && !Array.isArray(extensions)) {
+      for (const ext of ROUTED_EXTENSIONS) if (ext in extensions) (merged.extensions ??= {})[ext] = {};
+    }
     for (const key of ROUTED) {
       const cap = caps[key];
       if (typeof cap !== "object" || cap === null || Array.isArray(cap)) continue;

@@ -37,6 +37,7 @@ import type { ClientChannel } from "./relay.js";
 import { Session, type SessionDeps } from "./session.js";
 import type { ModernMeta } from "./modern.js";
 import { RequestStates } from "./request-state.js";
+import { TaskOwners } from "./tasks.js";
 import { ModernChannel } from "../transports/modern-channel.js";
 import * as jcs from "canonicalize";
 
@@ -157,6 +158,7 @@ export class Gateway {
       version: VERSION,
       timeoutMs: config.gateway.upstreamTimeoutMs,
       requestStates: new RequestStates(hashKey, config.gateway.upstreamTimeoutMs),
+      tasks: new TaskOwners(),
     };
   }
 

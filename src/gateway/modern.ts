@@ -38,7 +38,13 @@ export const MODERN_METHODS: ReadonlySet<string> = new Set([
   "resources/read",
   "completion/complete",
   "subscriptions/listen",
+  // The tasks extension (io.modelcontextprotocol/tasks): routed to the server that made the task.
+  "tasks/get",
+  "tasks/update",
+  "tasks/cancel",
 ]);
+
+export const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";
 
 /** Lists and reads carry cache hints (`CacheableResult`). */
 export const CACHEABLE: ReadonlySet<string> = new Set([
@@ -92,7 +98,8 @@ export function unsupportedVersion(requested: unknown): GatewayError {
 
 /** A completed result as a modern caller gets it: `resultType`, and cache hints where they belong. */
 export function completeResult(method: string, result: JsonObject): JsonObject {
-  if (result.resultType === "input_required") return result;
+  // `input_required`, and the tasks extension's `task`, are the server's to say.
+  if (result.resultType !== undefined && result.resultType !== "complete") return result;
   const out: JsonObject = { ...result, resultType: "complete" };
   if (CACHEABLE.has(method)) {
     // Every list and read passes the caller's own policy: never shareable across callers, and

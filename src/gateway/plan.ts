@@ -4,6 +4,7 @@ import { isObject } from "../jsonrpc.js";
 import type { Plan } from "../pipeline/context.js";
 import type { Catalog } from "./catalog.js";
 import type { Route } from "./route.js";
+import type { TaskOwner } from "./tasks.js";
 
 const LIST_KEYS = {
   "tools/list": "tools",
@@ -18,7 +19,12 @@ const LIST_KEYS = {
  * broadcast over the route. A request nothing can carry out is refused here: unknown method,
  * unmapped tool (-32001 `tool_not_mapped`, so the caller learns nothing more), bad params.
  */
-export async function planRequest(request: Request, route: Route, catalog: Catalog): Promise<Plan> {
+export async function planRequest(
+  request: Request,
+  route: Route,
+  catalog: Catalog,
+  tasks?: (taskId: unknown) => TaskOwner | undefined,
+): Promise<Plan> {
   const params = request.params;
   const method = request.method;
   const listKey = LIST_KEYS[method as keyof typeof LIST_KEYS];
@@ -70,6 +76,14 @@ export async function planRequest(request: Request, route: Route, catalog: Catal
         };
       }
       throw invalidParams("ref must be ref/prompt or ref/resource");
+    }
+    case "tasks/get":
+    case "tasks/update":
+    case "tasks/cancel": {
+      // Judged as the tool that made the task, on its server; an unknown task goes nowhere.
+      const owner = tasks?.(params?.taskId);
+      if (!owner) throw invalidParams("unknown task");
+      return { kind: "call", server: owner.server, item: "tool", name: owner.tool, params };
     }
     case "logging/setLevel":
       return { kind: "broadcast", servers: catalog.serversWith("logging"), params };

@@ -26,6 +26,7 @@ import {
 } from "./modern.js";
 import { ParkedCalls, type Parked } from "./parked-calls.js";
 import type { RequestStates } from "./request-state.js";
+import type { TaskOwners } from "./tasks.js";
 import type { ModernChannel } from "../transports/modern-channel.js";
 import type { ServerTexts } from "./server-texts.js";
 import type { Route } from "./route.js";
@@ -46,6 +47,8 @@ export interface SessionDeps {
   readonly clientRequests: ClientRequestGuard;
   /** Protects instructions, notifications and errors outside calls (server-texts.ts). */
   readonly serverTexts: ServerTexts;
+  /** Which server and tool made each task, per caller (tasks.ts). */
+  readonly tasks: TaskOwners;
   /** Seals the `requestState` of modern callers' parked calls (request-state.ts). */
   readonly requestStates: RequestStates;
 }
@@ -306,7 +309,9 @@ export class Session implements Forwarder, LinkUser {
     try {
       let plan: Plan;
       try {
-        plan = await planRequest(request, this.route, this.catalog);
+        plan = await planRequest(request, this.route, this.catalog, (taskId) =>
+          this.deps.tasks.owner(this.taskCaller(), taskId),
+        );
       } catch (err) {
         await this.refused(request, err);
         throw err;
@@ -352,6 +357,11 @@ export class Session implements Forwarder, LinkUser {
       await this.refused(request, err);
       throw err;
     }
+  }
+
+  /** Whose tasks these are: the route and caller, whatever client capabilities each request claims. */
+  private taskCaller(): string {
+    return `${this.route.path}\u0000${callerId(this.principal)}`;
   }
 
   /** Cancels a request in flight (a modern caller closed its response stream). */
@@ -509,8 +519,14 @@ export class Session implements Forwarder, LinkUser {
       call = { run, controller, server: plan.server, name: plan.name };
     }
     const settled = await parked.settle(ctx.request, ctx.signal, call, resume);
-    if (settled.kind === "result")
-      return { kind: "result", result: completeResult(ctx.method, settled.result) };
+    if (settled.kind === "result") {
+      const result = settled.result;
+      if (result.resultType === "task" && typeof result.taskId === "string" && ctx.method === "tools/call") {
+        const owner = { server: plan.server, tool: plan.name };
+        this.deps.tasks.remember(this.taskCaller(), result.taskId, owner, result.ttlMs);
+      }
+      return { kind: "result", result: completeResult(ctx.method, result) };
+    }
     attempt.parked = settled.parked;
     return { kind: "result", result: { resultType: "input_required", inputRequests: settled.inputRequests } };
   }

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { changingStdio, everythingStdio, recorderStdio } from "../helpers/configs.js";
+import { fixture } from "../helpers/paths.js";
 import type { Gateway } from "../helpers/gateway.js";
 import { answer, modern, openModern } from "../helpers/modern-raw.js";
 import { receivedMessages, receivedToolCalls, readRecords } from "../helpers/records.js";
@@ -25,6 +26,7 @@ const ANSWER = {
 describe("2026-07-28 callers through the gateway", () => {
   let gw: Gateway;
   let records: string;
+  let jobRecords: string;
   let audit: () => Promise<AuditLine[]>;
   let alice: string;
   let bob: string;
@@ -34,6 +36,7 @@ describe("2026-07-28 callers through the gateway", () => {
   before(async () => {
     const g = await gatewayWithUsers("warden-modern-", (dir) => {
       records = join(dir, "recorder.jsonl");
+      jobRecords = join(dir, "jobs.jsonl");
       return {
         gateway: { upstream_timeout: "8s" },
         servers: [
@@ -48,6 +51,13 @@ describe("2026-07-28 callers through the gateway", () => {
           },
           everythingStdio("everything", { isolation: "shared" }),
           { ...changingStdio("changing"), isolation: "shared" },
+          {
+            name: "jobs",
+            command: process.execPath,
+            args: [fixture("tasks-server.mjs")],
+            env: { RECORD_FILE: jobRecords },
+            tools: { "*": ["demo:use"] },
+          },
         ],
       };
     });
@@ -341,5 +351,63 @@ describe("2026-07-28 callers through the gateway", () => {
     const changed = await listen.next((m) => m.method === "notifications/tools/list_changed");
     assert.equal(changed.params._meta["io.modelcontextprotocol/subscriptionId"], "sub-1");
     listen.close();
+  });
+
+  test("tasks: the handle passes; tasks/* reach the server that made it, for its caller only", async () => {
+    const jobs = gw.serverUrl("jobs");
+    const tasks = { extensions: { "io.modelcontextprotocol/tasks": {} } };
+    const discovered = answer(
+      await modern(jobs, { id: "tk0", method: "server/discover", token: bob }),
+    ).result;
+    assert.ok(
+      discovered.capabilities.extensions?.["io.modelcontextprotocol/tasks"],
+      "the extension is offered",
+    );
+    const made = answer(
+      await modern(jobs, {
+        id: "tk1",
+        method: "tools/call",
+        params: { name: "job", arguments: { label: "nightly" } },
+        token: bob,
+        capabilities: tasks,
+      }),
+    ).result;
+    assert.equal(made.resultType, "task");
+    const taskId = made.taskId as string;
+    const upstreamGets = () =>
+      readRecords(jobRecords).filter((m) => (m as { method?: string }).method === "tasks/get");
+    const foreign = await modern(jobs, { id: "tk2", method: "tasks/get", params: { taskId }, token: alice });
+    assert.equal(answer(foreign).error?.code, -32602, "another caller's task is unknown");
+    const invented = await modern(jobs, {
+      id: "tk3",
+      method: "tasks/get",
+      params: { taskId: "task-999" },
+      token: bob,
+    });
+    assert.equal(answer(invented).error?.code, -32602, "a task the gateway never saw made is unknown");
+    assert.equal(upstreamGets().length, 0, "neither reached the server");
+    let status = "";
+    let polled: Record<string, any> = {};
+    for (let i = 0; i < 5 && status !== "completed"; i++) {
+      polled = answer(
+        await modern(jobs, { id: `tk4-${i}`, method: "tasks/get", params: { taskId }, token: bob }),
+      ).result;
+      status = polled.status;
+    }
+    assert.equal(status, "completed");
+    assert.match(JSON.stringify(polled.result), /job nightly: done/);
+    const again = answer(
+      await modern(jobs, {
+        id: "tk5",
+        method: "tools/call",
+        params: { name: "job", arguments: { label: "second" } },
+        token: bob,
+        capabilities: tasks,
+      }),
+    ).result;
+    const cancelled = answer(
+      await modern(jobs, { id: "tk6", method: "tasks/cancel", params: { taskId: again.taskId }, token: bob }),
+    ).result;
+    assert.equal(cancelled.status, "cancelled");
   });
 });
