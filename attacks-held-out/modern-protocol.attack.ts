@@ -22,6 +22,7 @@ import {
   b64,
   callTool,
   errorOf,
+  killAndWait,
   pending,
   rawPost,
   retry,
@@ -521,8 +522,7 @@ describe("held-out: requestState abuse", () => {
   test("the retry passes the kill switch again: killed between the legs, refused, no answer upstream", async () => {
     const dave = await bed.mint("dave", "demo:use");
     const p = await pending(bed, dave, next(), "kill-between");
-    const k = await bed.cli("kill", "--user", "dave", "--reason", "held-out test");
-    assert.equal(k.code, 0, k.stderr);
+    await killAndWait(bed, "dave", dave);
     try {
       let r = await retry(bed, dave, next(), "kill-between", p, "after-kill");
       for (let i = 0; i < 20 && errorOf(r).code !== -32003 && !textOf(r); i++) {
@@ -657,8 +657,7 @@ describe("held-out: cross-caller leaks", () => {
 describe("held-out: principal keying", () => {
   test("a user killed by name is refused whatever client info and capabilities it claims", async () => {
     const frank = await bed.mint("frank", "demo:use");
-    const k = await bed.cli("kill", "--user", "frank", "--reason", "held-out test");
-    assert.equal(k.code, 0, k.stderr);
+    await killAndWait(bed, "frank", frank);
     try {
       for (const caps of [{}, { elicitation: {} }, { sampling: {}, roots: {} }]) {
         const { headers, body } = modernRequest({

@@ -20,6 +20,7 @@ import {
   b64,
   callTool,
   flip,
+  killAndWait,
   pending,
   rawPost,
   retry,
@@ -649,8 +650,7 @@ describe("policy and principal keying on modern requests", () => {
 
   test("a killed user is refused on modern requests; another user is served", async () => {
     const mallory = await bed.mint("mallory", "demo:use");
-    const k = await bed.cli("kill", "--user", "mallory", "--reason", "visible test");
-    assert.equal(k.code, 0, k.stderr);
+    await killAndWait(bed, "mallory", mallory);
     try {
       const r = await callTool(bed.url(), mallory, next(), "echo", { message: "killed-mallory" });
       assert.equal(errorOf(r).code, -32003, r.text.slice(0, 300));
