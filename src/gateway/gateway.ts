@@ -39,9 +39,6 @@ import type { ModernMeta } from "./modern.js";
 import { RequestStates } from "./request-state.js";
 import { TaskOwners } from "./tasks.js";
 import { ModernChannel } from "../transports/modern-channel.js";
-import * as jcs from "canonicalize";
-
-const canonicalJson = (jcs as unknown as { default: (value: unknown) => string | undefined }).default;
 
 const SWEEP_MS = 30_000;
 
@@ -244,17 +241,19 @@ export class Gateway {
   }
 
   /**
-   * The session the gateway keeps for a modern (2026-07-28) caller: one per route, caller and set
-   * of client capabilities (a request declaring other capabilities gets upstream connections that
-   * declare those), made on first use within the same caps as legacy sessions, and closed when
-   * idle like them (docs/protocol-eras.md).
+   * The session the gateway keeps for a modern (2026-07-28) caller: one per route and caller,
+   * whatever capabilities each request claims (a key on them would let one caller open sessions,
+   * and upstream processes, without end), made on first use within the same caps as legacy
+   * sessions, and closed when idle like them (docs/protocol-eras.md). Each request's own
+   * capabilities still decide what it may be asked (ModernChannel) and go with it to a 2026-07-28
+   * server.
    */
   modernSession(
     route: Route,
     principal: Principal,
     meta: ModernMeta,
   ): { session: Session; channel: ModernChannel } {
-    const key = `${route.path}\u0000${callerId(principal)}\u0000${canonicalJson(meta.clientCapabilities)}`;
+    const key = `${route.path}\u0000${callerId(principal)}`;
     const held = this.modern.get(key);
     if (held && !held.session.isClosed) {
       held.session.lastSeen = Date.now();
@@ -262,11 +261,17 @@ export class Gateway {
       return held;
     }
     const refuse = { to: undefined as Session | undefined };
-    const channel = new ModernChannel((id) =>
-      refuse.to?.onResponse(id, undefined, {
-        code: ErrorCode.InternalError,
-        message: "no request of the caller is in flight to carry this request",
-      }),
+    const channel = new ModernChannel((id, missing) =>
+      refuse.to?.onResponse(
+        id,
+        undefined,
+        missing
+          ? {
+              code: ErrorCode.MissingRequiredClientCapability,
+              message: "the caller's request did not declare the capability this needs",
+            }
+          : { code: ErrorCode.InternalError, message: "no request of the caller is in flight to carry this" },
+      ),
     );
     const session = this.createSession(route, principal, channel, channel);
     refuse.to = session;

@@ -132,3 +132,37 @@ export function modernPeerError(err: unknown): unknown {
     return new PeerRpcError(ErrorCode.InvalidParams, err.message, err.data);
   return err;
 }
+
+/** What a caller's `_meta` says to the gateway about itself: never forwarded upstream as it is. */
+const OWN_META: readonly string[] = [
+  META.protocolVersion,
+  META.clientCapabilities,
+  META.clientInfo,
+  META.logLevel,
+];
+
+/**
+ * A caller's params as they may go upstream: without its 2026-07-28 claims (a dual-era server
+ * would take a legacy session's call for a modern one, and the gateway speaks for itself
+ * upstream), and, unless `keepInput`, without `inputResponses` and `requestState`, which only the
+ * gateway may answer with (a retry's are handed over by its parked call, never forwarded bare).
+ */
+export function upstreamParams(params: JsonObject | undefined, keepInput = false): JsonObject | undefined {
+  if (!params) return params;
+  const meta = params._meta;
+  const claims = isObject(meta) && OWN_META.some((k) => k in meta);
+  const input = !keepInput && ("inputResponses" in params || "requestState" in params);
+  if (!claims && !input) return params;
+  const out: JsonObject = { ...params };
+  if (!keepInput) {
+    delete out.inputResponses;
+    delete out.requestState;
+  }
+  if (claims) {
+    const rest: JsonObject = { ...(meta as JsonObject) };
+    for (const k of OWN_META) delete rest[k];
+    if (Object.keys(rest).length > 0) out._meta = rest;
+    else delete out._meta;
+  }
+  return out;
+}

@@ -44,14 +44,13 @@ export interface ParkingOwner {
 
 /** A refused retry: audited by the session, answered -32602 (the spec's "integrity check failure"). */
 export function invalidRequestState(why: string): GatewayError {
-  return new GatewayError(
+  const refusal = new GatewayError(
     ErrorCode.InvalidParams,
     "invalid_request_state",
     "requestState is not valid for this request",
-    {
-      why,
-    },
   );
+  // For the audit log (Session.refused), not the caller: which check failed would tell it what to try next.
+  return Object.assign(refusal, { why });
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Plan } from "../pipeline/context.js";
 import type { Catalog } from "./catalog.js";
 import type { Route } from "./route.js";
 import type { TaskOwner } from "./tasks.js";
+import { upstreamParams } from "./modern.js";
 
 const LIST_KEYS = {
   "tools/list": "tools",
@@ -25,8 +26,9 @@ export async function planRequest(
   catalog: Catalog,
   tasks?: (taskId: unknown) => TaskOwner | undefined,
 ): Promise<Plan> {
-  const params = request.params;
   const method = request.method;
+  // tasks/update carries the caller's answers to the task's server: they are its params.
+  const params = upstreamParams(request.params, method === "tasks/update");
   const listKey = LIST_KEYS[method as keyof typeof LIST_KEYS];
   if (listKey) return { kind: "list", key: listKey, servers: route.servers };
   switch (method) {

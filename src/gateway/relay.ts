@@ -2,7 +2,6 @@ import type { Principal } from "../auth/principal.js";
 import { ErrorCode, GatewayError, PeerRpcError, methodNotFound } from "../errors.js";
 import type { Id, JsonObject, Message, Notification, Request } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
-import { hasCapability } from "./capabilities.js";
 import type { ClientRequestGuard } from "./client-requests.js";
 import type { ServerTexts } from "./server-texts.js";
 
@@ -21,8 +20,11 @@ export interface ClientChannel {
 export interface RelayedFor {
   readonly id: string;
   principal(): Principal;
-  /** The client's `initialize` params (its capabilities decide what may be asked of it). */
-  clientParams(): JsonObject | undefined;
+  /**
+   * Whether the client may be asked for `capability`: what its `initialize` declared. A modern
+   * caller's session answers yes, and its channel checks each request's own claim instead.
+   */
+  mayAsk(capability: string): boolean;
   readonly aggregate: boolean;
   /** The tool or prompt name of a client request in flight, if it is one. */
   inFlight(related: Id): { name: string | undefined } | undefined;
@@ -88,7 +90,7 @@ export class ClientRelay {
   request(server: string, req: Request, related: Id | undefined): Promise<JsonObject> {
     const capability = CLIENT_REQUESTS.get(req.method);
     if (!capability) return Promise.reject(methodNotFound(req.method));
-    if (!hasCapability(this.session.clientParams(), capability)) {
+    if (!this.session.mayAsk(capability)) {
       return Promise.reject(methodNotFound(`${req.method} (the client did not declare ${capability})`));
     }
     const caller = {

@@ -50,6 +50,10 @@ export class RequestStates {
   /** The claims of a state the gateway sealed and that has not expired; undefined otherwise. */
   async open(state: unknown): Promise<StateClaims | undefined> {
     if (typeof state !== "string" || state.length === 0 || state.length > 4096) return undefined;
+    // Only the very bytes handed out: five base64url parts, each in canonical form (a decoder
+    // would take padding, spaces or spare low bits as the same token).
+    const parts = state.split(".");
+    if (parts.length !== 5 || !parts.every(canonicalBase64url)) return undefined;
     try {
       const { payload } = await jwtDecrypt(state, this.key, {
         keyManagementAlgorithms: ["dir"],
@@ -60,6 +64,10 @@ export class RequestStates {
       return undefined;
     }
   }
+}
+
+function canonicalBase64url(part: string): boolean {
+  return /^[A-Za-z0-9_-]*$/.test(part) && Buffer.from(part, "base64url").toString("base64url") === part;
 }
 
 /** What a retry must ask for again: the call's arguments (or a prompt's), digested. */

@@ -7,10 +7,10 @@ import type { Logger } from "../log.js";
 import type { CallContext, Forwarder, Outcome, Plan } from "../pipeline/context.js";
 import type { LinkUser, UpstreamLink } from "../upstreams/link.js";
 import type { UpstreamServer } from "../upstreams/server.js";
-import type { Protector } from "../protect/protector.js";
+import { freshFindings, protectionError, type Protector } from "../protect/protector.js";
 import { killedError } from "../pipeline/stages/kill-switch.js";
 import type { KillSwitch } from "../ops/kill-switch.js";
-import { mergeCapabilities, negotiateVersion } from "./capabilities.js";
+import { hasCapability, mergeCapabilities, negotiateVersion } from "./capabilities.js";
 import { Catalog } from "./catalog.js";
 import type { ClientRequestGuard } from "./client-requests.js";
 import { planRequest } from "./plan.js";
@@ -22,6 +22,7 @@ import {
   MODERN_METHODS,
   MODERN_VERSION,
   completeResult,
+  modernMeta,
   modernPeerError,
 } from "./modern.js";
 import { ParkedCalls, type Parked } from "./parked-calls.js";
@@ -109,7 +110,8 @@ export class Session implements Forwarder, LinkUser {
       {
         id,
         principal: () => this.principal,
-        clientParams: () => this.initParams,
+        mayAsk: (capability) =>
+          this.modernChannel !== undefined || hasCapability(this.initParams, capability),
         aggregate: route.servers.length > 1,
         inFlight: (related) => this.inflight.get(related) ?? this.parked?.byRelated(related),
         toolNames: () => this.catalog.toolNames(),
@@ -423,12 +425,18 @@ export class Session implements Forwarder, LinkUser {
       err instanceof GatewayError
         ? err
         : { reason: "invalid_request", code: (err as { code?: number } | undefined)?.code };
+    // Why a requestState was refused is the audit log's to know, not the caller's (invalidRequestState).
+    const why = (err as { why?: unknown } | undefined)?.why;
     return this.deps.refusals.record(refusal, {
       principal: this.principal,
       session: this.id,
       request_id: request.id,
       method: request.method.slice(0, 100),
       tool: typeof name === "string" ? name.slice(0, 200) : undefined,
+      detail:
+        typeof why === "string"
+          ? { protocol_version: this.protocolVersion, why }
+          : { protocol_version: this.protocolVersion },
     });
   }
 
@@ -512,7 +520,15 @@ export class Session implements Forwarder, LinkUser {
     } else {
       const controller = new AbortController();
       const run = this.link(plan.server)
-        .call(this, ctx.request.id, ctx.method, plan.params, controller.signal, plan.name)
+        .call(
+          this,
+          ctx.request.id,
+          ctx.method,
+          this.offeredAnswers(plan.server, ctx.request.params, plan.params),
+          controller.signal,
+          plan.name,
+          modernMeta(ctx.request.params).clientCapabilities,
+        )
         .catch(async (err: unknown) =>
           Promise.reject(modernPeerError(await this.deps.clientRequests.urlRequired(plan.server, err))),
         );
@@ -529,6 +545,27 @@ export class Session implements Forwarder, LinkUser {
     }
     attempt.parked = settled.parked;
     return { kind: "result", result: { resultType: "input_required", inputRequests: settled.inputRequests } };
+  }
+
+  /**
+   * Answers a caller offers with a first attempt (`inputResponses` without a state of the
+   * gateway's: 2026-07-28 lets a server take them unasked). Only a 2026-07-28 server can read
+   * them, and they reach it protected as any answer of the client's (`redact_arguments`); a
+   * legacy server never sees them (plan.ts leaves them out).
+   */
+  private offeredAnswers(
+    server: string,
+    asked: JsonObject | undefined,
+    params: JsonObject | undefined,
+  ): JsonObject | undefined {
+    const offered = asked?.inputResponses;
+    if (!isObject(offered) || this.links.get(server)?.init?.protocolVersion !== MODERN_VERSION) return params;
+    const protector = this.deps.protectors.get(server);
+    if (!protector) throw protectionError(new Error("no protection compiled for this server"));
+    const answers: JsonObject = {};
+    for (const [key, value] of Object.entries(offered))
+      if (isObject(value)) answers[key] = protector.clientAnswer(value, freshFindings());
+    return { ...params, inputResponses: answers };
   }
 
   onNotification(n: Notification): void {

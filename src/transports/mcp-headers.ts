@@ -23,6 +23,7 @@ const NAMED: Readonly<Record<string, "name" | "uri">> = {
   "resources/read": "uri",
 };
 const PARAM_PREFIX = "mcp-param-";
+const DECIMAL = /^-?\d+(\.0+)?$/;
 /** Schema depth searched for `x-mcp-header` (the spec allows `properties` chains only). */
 const MAX_HEADER_DEPTH = 8;
 
@@ -131,8 +132,10 @@ export function checkParamHeaders(
     if (raw === undefined) throw headerMismatch(`Mcp-Param-${name} header is required`);
     const sent = decodeHeaderValue(raw);
     if (sent === undefined) throw headerMismatch(`Mcp-Param-${name} header is malformed`);
+    // Integers compare as numbers ("42.0" is 42), written in decimal only: "0x2A" is not 42 to a
+    // proxy that reads the header as text.
     const same =
-      typeof value === "number" ? sent.trim() !== "" && Number(sent) === value : sent === String(value);
+      typeof value === "number" ? DECIMAL.test(sent) && Number(sent) === value : sent === String(value);
     if (!same) throw headerMismatch(`Mcp-Param-${name} header does not match the body`);
   }
 }

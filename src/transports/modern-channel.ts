@@ -16,6 +16,8 @@ interface Exchange {
   stream: ResponseStream | undefined;
   /** The lowest log level the attempt asked for (`_meta` logLevel); none: no log messages. */
   logLevel: number | undefined;
+  /** What the attempt's client said it can be asked (its `_meta` clientCapabilities). */
+  capabilities: JsonObject;
   /** Server→client requests waiting for the caller's input, by the gateway's own ids, with their keys. */
   readonly asks: Map<number, { readonly request: Request; readonly key: string }>;
   waiter: (() => void) | undefined;
@@ -28,6 +30,13 @@ interface Listen {
   readonly filter: JsonObject;
   readonly keepalive: NodeJS.Timeout;
 }
+
+/** The client capability each server→client request needs. */
+const CAPABILITY_OF: Readonly<Record<string, string>> = {
+  "elicitation/create": "elicitation",
+  "sampling/createMessage": "sampling",
+  "roots/list": "roots",
+};
 
 const LIST_FILTERS: Readonly<Record<string, string>> = {
   "notifications/tools/list_changed": "toolsListChanged",
@@ -48,19 +57,29 @@ export class ModernChannel implements ClientChannel {
   private readonly exchanges = new Map<Id, Exchange>();
   private readonly listens = new Set<Listen>();
 
-  /** `refuse` answers a server's request the caller cannot be asked (nothing in flight to carry it). */
-  constructor(private readonly refuse: (id: number) => void) {}
+  /**
+   * `refuse` answers a server's request the caller cannot be asked: nothing in flight to carry it,
+   * or (`missing`) the request's client did not declare the capability it needs.
+   */
+  constructor(private readonly refuse: (id: number, missing: boolean) => void) {}
 
   /** The attempt of `related` now answering on `stream` (a first attempt, or a retry of a parked call). */
-  bind(related: Id, stream: ResponseStream, logLevel: string | undefined): void {
+  bind(related: Id, stream: ResponseStream, logLevel: string | undefined, capabilities: JsonObject): void {
     const level = logLevel === undefined ? undefined : LOG_LEVELS.indexOf(logLevel);
     const held = this.exchanges.get(related);
     if (held) {
       held.stream = stream;
       held.logLevel = level;
+      held.capabilities = capabilities;
       return;
     }
-    this.exchanges.set(related, { stream, logLevel: level, asks: new Map(), waiter: undefined });
+    this.exchanges.set(related, {
+      stream,
+      logLevel: level,
+      capabilities,
+      asks: new Map(),
+      waiter: undefined,
+    });
   }
 
   /** The attempt answered; the exchange stays while its call is parked (`end` forgets it). */
@@ -72,7 +91,7 @@ export class ModernChannel implements ClientChannel {
   end(related: Id): void {
     const held = this.exchanges.get(related);
     this.exchanges.delete(related);
-    for (const id of held?.asks.keys() ?? []) this.refuse(id);
+    for (const id of held?.asks.keys() ?? []) this.refuse(id, false);
   }
 
   /** Resolves once a server asked something of the caller during `related` (asks made together are collected). */
@@ -169,7 +188,14 @@ export class ModernChannel implements ClientChannel {
     const held = related === undefined ? undefined : this.exchanges.get(related);
     const id = request.id;
     if (!held || typeof id !== "number") {
-      if (typeof id === "number") queueMicrotask(() => this.refuse(id));
+      if (typeof id === "number") queueMicrotask(() => this.refuse(id, false));
+      return;
+    }
+    // Never ask a client for what this request did not say it can do (its own capabilities, not
+    // those its session opened with): the server is refused instead (-32021).
+    const needs = CAPABILITY_OF[request.method];
+    if (!needs || !isObject(held.capabilities[needs])) {
+      queueMicrotask(() => this.refuse(id, true));
       return;
     }
     // The server's own key when it has one and it is not taken (an aggregate route's servers may

@@ -117,7 +117,7 @@ export class ModernHttp {
       const resume =
         request.params?.requestState !== undefined ? await session.claimParked(request) : undefined;
       related = resume?.related ?? request.id;
-      channel.bind(related, stream, meta.logLevel);
+      channel.bind(related, stream, meta.logLevel, meta.clientCapabilities);
       bound = true;
       // The spec's cancellation: a response stream closed before its answer cancels the request.
       res.on("close", () => {
@@ -176,8 +176,10 @@ export class ModernHttp {
       err instanceof GatewayError
         ? err
         : new GatewayError(ErrorCode.InternalError, "internal", "internal error");
+    const claimed = claimedVersion(request.params);
+    const detail = { protocol_version: typeof claimed === "string" ? claimed.slice(0, 40) : "unknown" };
     await this.gateway.refusals
-      .record(e, { principal, request_id: request.id, method: request.method.slice(0, 100) })
+      .record(e, { principal, request_id: request.id, method: request.method.slice(0, 100), detail })
       .catch(() => undefined);
     const body = modernError(e.toJsonRpc());
     reply(res, e.httpStatus ?? 500, errorResponse(request.id, body.code, body.message, body.data));

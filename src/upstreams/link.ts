@@ -212,11 +212,13 @@ export class UpstreamLink {
     params: JsonObject | undefined,
     signal?: AbortSignal,
     name?: string,
+    /** The capabilities this request claims (a 2026-07-28 caller's own); else the caller's session's. */
+    capabilities?: JsonObject,
   ): Promise<JsonObject> {
     const live = await this.ready(signal);
     const connection = live.connection as UpstreamConnection;
     if (!connection.isModern) return this.send(live, user, related, method, params, signal, name);
-    const own = { [META.clientCapabilities]: user.clientCapabilities };
+    const own = { [META.clientCapabilities]: capabilities ?? user.clientCapabilities };
     let sent: JsonObject = { ...params, _meta: { ...(params?._meta as JsonObject), ...own } };
     for (let round = 0; round < MAX_INPUT_ROUNDS; round++) {
       const result = await this.send(live, user, related, method, sent, signal, name);

@@ -53,7 +53,10 @@ const SOFT_INFO = {
 };
 // URLs go to the fixture base64-encoded: as a plain `url` argument the gateway's argument guard
 // would refuse the tool call itself, and the server would never ask.
-const b64 = (url: string) => Buffer.from(url).toString("base64").replace(/(.{8})/g, "$1.");
+const b64 = (url: string) =>
+  Buffer.from(url)
+    .toString("base64")
+    .replace(/(.{8})/g, "$1.");
 
 function hostileStdio(
   name: string,
@@ -118,7 +121,9 @@ async function sendNotification(
   params: object,
 ): Promise<ConnectedClient["notifications"]> {
   const seen = c.notifications.length;
-  const what = Buffer.from(JSON.stringify({ method, params })).toString("base64").replace(/(.{8})/g, "$1.");
+  const what = Buffer.from(JSON.stringify({ method, params }))
+    .toString("base64")
+    .replace(/(.{8})/g, "$1.");
   const sent = await c.client.callTool({ name: `${server}__notify`, arguments: { what } });
   assert.equal(textOf(sent), "sent");
   const marker = Buffer.from(
@@ -131,7 +136,9 @@ async function sendNotification(
         sentinel: `sentinel ${seen}`,
       },
     }),
-  ).toString("base64").replace(/(.{8})/g, "$1.");
+  )
+    .toString("base64")
+    .replace(/(.{8})/g, "$1.");
   await c.client.callTool({ name: `${server}__notify`, arguments: { what: marker } });
   await waitFor(
     () => c.notifications.slice(seen).some((n) => JSON.stringify(n.params).includes(`sentinel ${seen}`)),
@@ -149,7 +156,9 @@ async function serverAsks(
   method: string,
   params: object,
 ): Promise<string> {
-  const what = Buffer.from(JSON.stringify({ method, params })).toString("base64").replace(/(.{8})/g, "$1.");
+  const what = Buffer.from(JSON.stringify({ method, params }))
+    .toString("base64")
+    .replace(/(.{8})/g, "$1.");
   return textOf(await c.client.callTool({ name: `${server}__ask`, arguments: { what } }));
 }
 
@@ -572,9 +581,9 @@ describe("every channel from a server passes protect", () => {
         auditEvents(gw).filter((e) => e.event === "tool_call" && e.server === "soft" && e.tool === "notify")
           .length;
       const calls = notifyCalls();
-      const what = Buffer.from(
-        JSON.stringify({ method, params: { note: INJECTION, key: AWS_KEY } }),
-      ).toString("base64").replace(/(.{8})/g, "$1.");
+      const what = Buffer.from(JSON.stringify({ method, params: { note: INJECTION, key: AWS_KEY } }))
+        .toString("base64")
+        .replace(/(.{8})/g, "$1.");
       assert.equal(textOf(await c.client.callTool({ name: "soft__notify", arguments: { what } })), "sent");
       // A relayed one after it, on the same stream: once it is here, the first was handled.
       const after = await sendNotification(c, "soft", "notifications/message", { level: "info", data: "ok" });
@@ -661,9 +670,9 @@ describe("every channel from a server passes protect", () => {
         const c = await connectClient(url, sampler());
         clients.push(c);
         const name = url === gw.mcpUrl ? "soft__ask" : "ask";
-        const what = Buffer.from(
-          JSON.stringify({ method: "sampling/createMessage", params: sample(asked) }),
-        ).toString("base64").replace(/(.{8})/g, "$1.");
+        const what = Buffer.from(JSON.stringify({ method: "sampling/createMessage", params: sample(asked) }))
+          .toString("base64")
+          .replace(/(.{8})/g, "$1.");
         assert.match(textOf(await c.client.callTool({ name, arguments: { what } })), /^answered: /);
         return (c.requests[0]?.params as { includeContext?: unknown }).includeContext;
       };
@@ -939,7 +948,9 @@ describe("kill rules: what a server sends on its own never kills the users who r
 
   const injectedLog = Buffer.from(
     JSON.stringify({ method: "notifications/message", params: { level: "warning", data: INJECTION } }),
-  ).toString("base64").replace(/(.{8})/g, "$1.");
+  )
+    .toString("base64")
+    .replace(/(.{8})/g, "$1.");
   /** The `injection` events of what the server sent on its own, received by `sub`'s sessions. */
   const receivedBy = (sub: string) =>
     auditEvents(gw).filter(
