@@ -138,8 +138,9 @@ export class Protector {
     const classifier = this.classifier;
     if (!classifier || findings.signals.length > 0) return { result };
     const texts: string[] = [];
-    mapResultTexts(method, { ...result }, this.options.maxResultBytes, (t) => {
-      if (t.length > 0) texts.push(t);
+    // What the model reads as prose: not keys, not structured fields (the walk visits those too).
+    mapResultTexts(method, { ...result }, this.options.maxResultBytes, (t, place) => {
+      if (t.length > 0 && PROSE_AREAS.has(place.area)) texts.push(t);
       return t;
     });
     if (texts.length === 0) return { result };
