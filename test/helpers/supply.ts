@@ -24,7 +24,11 @@ export function ran(recordFile: string, tool: string): number {
 
 /** The audit events `audit query` returns for `filter`. */
 export async function auditEvents(gw: Gateway, ...filter: string[]): Promise<Record<string, unknown>[]> {
-  const r = await runCli(["audit", "query", "-c", gw.configFile, "--json", ...filter], { cwd: gw.dir });
+  // Every event, not the newest 100 (`audit query`'s default): a test reads what happened first too.
+  const all = filter.includes("--limit") ? [] : ["--limit", "100000"];
+  const r = await runCli(["audit", "query", "-c", gw.configFile, "--json", ...all, ...filter], {
+    cwd: gw.dir,
+  });
   assert.equal(r.code, 0, r.stderr);
   return r.stdout
     .split("\n")

@@ -175,7 +175,7 @@ describe("rate limits (memory store)", () => {
     assert.ok(first, JSON.stringify(events));
     assert.equal(first.event, "denied");
     assert.equal((first.principal as { sub: string }).sub, "alice");
-    assert.deepEqual(first.detail, { code: -32002 });
+    assert.deepEqual(first.detail, { code: -32002, protocol_version: "2025-11-25" });
     // One event per refusal made above.
     assert.equal(limited.length, 11, JSON.stringify(limited.map((e) => [e.server, e.tool])));
   });

@@ -133,7 +133,7 @@ describe("remote upstreams past the message limits", () => {
     for (const name of NAMES)
       assert.ok(
         denied.some((e) => e.server === name && e.tool === "flood"),
-        `no audit event for ${name}: ${JSON.stringify(denied).slice(0, 500)}`,
+        `no audit event for ${name}: ${JSON.stringify(denied.map((e) => [e.server, e.tool, e.reason]))}`,
       );
   });
 

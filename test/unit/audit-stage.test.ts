@@ -84,10 +84,12 @@ test("a call's event: its members in order, arguments as written, the hash of th
     "event",
     "args",
     "status",
+    "detail",
     "result_bytes",
     "result_sha256",
   ]);
   assert.deepEqual(e.principal, { sub: "alice", client_id: "agent-7", auth: "bearer" });
+  assert.deepEqual(e.detail, { protocol_version: "2025-11-25" });
   assert.equal(e.args, '{"message":"hello"}');
   const result = (JSON.parse(sent) as { result: unknown }).result;
   const text = JSON.stringify(result);
