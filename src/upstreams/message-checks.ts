@@ -10,7 +10,9 @@ export interface MessageBounds {
 
 /**
  * Which bound a message went past. `framing`: an event stream that starts with the characters
- * "ï»¿", which the SDK's two SSE clients frame differently depending on how the bytes are cut.
+ * "ï»¿", or with two byte-order marks, which the SDK's clients frame differently depending on how
+ * the bytes are cut and on the Node version (Node 24's decoder drops both marks when the first is
+ * split across chunks, Node 20's only the first).
  */
 export type UpstreamExcess = "bytes" | "framing" | JsonExcess;
 
@@ -51,7 +53,8 @@ const PARSER_BOM = [0xc3, 0xaf, 0xc2, 0xbb, 0xc2, 0xbf];
  * event's data is exactly the bytes the SDK decodes, and sizes are counted in bytes. Only the
  * start differs: the decoder drops a byte-order mark (done here too), and the parser drops "ï»¿"
  * from its first chunk (turned off here with an empty first chunk; a stream that starts with
- * those characters is refused, since whether the SDK drops them depends on how its chunks fall).
+ * those characters, or with a second byte-order mark, is refused, since whether the SDK drops them
+ * depends on how its chunks fall).
  *
  * An unfinished event is bounded by the parser's own buffer limit (its pending line and data);
  * a finished `message` event's data is scanned as JSON before the chunk that ends it is passed on.
@@ -91,7 +94,7 @@ export class EventStreamCheck implements BodyCheck {
     if (couldStart(head)) return;
     this.head = undefined;
     const afterBom = isPrefix(BOM, head) ? head.slice(BOM.length) : head;
-    if (isPrefix(PARSER_BOM, afterBom)) {
+    if (isPrefix(PARSER_BOM, afterBom) || isPrefix(BOM, afterBom)) {
       this.excess = "framing";
       return;
     }
@@ -112,7 +115,7 @@ export class EventStreamCheck implements BodyCheck {
   }
 }
 
-const MARKS = [BOM, [...BOM, ...PARSER_BOM], PARSER_BOM];
+const MARKS = [BOM, [...BOM, ...BOM], [...BOM, ...PARSER_BOM], PARSER_BOM];
 
 /** Whether `head` is a proper prefix of a byte-order mark, the parser's mark, or both: undecided. */
 function couldStart(head: readonly number[]): boolean {
