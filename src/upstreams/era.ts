@@ -1,5 +1,5 @@
 import { META, MODERN_VERSION } from "../gateway/modern.js";
-import { PeerRpcError } from "../errors.js";
+import { ErrorCode, PeerRpcError } from "../errors.js";
 import type { JsonObject } from "../jsonrpc.js";
 import { isObject } from "../jsonrpc.js";
 import type { UpstreamConnection } from "./connection.js";
@@ -30,7 +30,7 @@ export async function probe(
   const meta = requestMeta(initParams.capabilities, initParams.clientInfo);
   let result: JsonObject;
   try {
-    result = await connection.request("server/discover", { _meta: meta });
+    result = await discover(connection, meta);
   } catch (err) {
     return err instanceof PeerRpcError ? { era: "legacy" } : undefined;
   }
@@ -45,4 +45,21 @@ export async function probe(
   };
   if (typeof result.instructions === "string") init.instructions = result.instructions;
   return { era: "modern", init };
+}
+
+/**
+ * `server/discover`, asked again once when the server refuses the version it was asked in with
+ * -32022 while listing 2026-07-28 among those it supports (the spec's corrective retry: a server
+ * may refuse the first request of a connection to learn what the client can do). Any other
+ * refusal is the server's answer.
+ */
+async function discover(connection: UpstreamConnection, meta: JsonObject): Promise<JsonObject> {
+  try {
+    return await connection.request("server/discover", { _meta: meta });
+  } catch (err) {
+    if (!(err instanceof PeerRpcError) || err.code !== ErrorCode.UnsupportedProtocolVersion) throw err;
+    const supported = isObject(err.data) ? err.data.supported : undefined;
+    if (!Array.isArray(supported) || !supported.includes(MODERN_VERSION)) throw err;
+    return connection.request("server/discover", { _meta: meta });
+  }
 }

@@ -38,6 +38,8 @@ export interface LinkHost {
   readonly log: Logger;
   /** Whether a new connection may be opened now (the server is not in its start-up backoff). */
   admits(): GatewayError | undefined;
+  /** While the gateway's first start of the server runs: when it ends, ready or not. */
+  starting(): Promise<void> | undefined;
   connect(
     link: UpstreamLink,
     handlers: ConnectionHandlers,
@@ -176,6 +178,11 @@ export class UpstreamLink {
     if (live?.up && live.connection?.isOpen) return Promise.resolve(live);
     if (!this.opening) {
       const refusal = this.host.admits();
+      // A caller who came while the gateway was still starting the server waits for that start
+      // (within the timeout) instead of being refused; a server in its backoff refuses at once.
+      const started = refusal && this.host.starting();
+      if (started)
+        return within(started, this.host.timeoutMs, signal, this.host.name).then(() => this.ready(signal));
       if (refusal) return Promise.reject(refusal);
       this.opening = this.open().finally(() => {
         this.opening = undefined;

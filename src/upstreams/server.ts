@@ -74,6 +74,8 @@ export class UpstreamServer implements LinkHost {
   private spare: { connection: UpstreamConnection; started: Promise<void>; release: () => void } | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly waiters = new Set<() => void>();
+  /** Settles when the first start ends, ready or not: a caller who came early waits for it. */
+  private readonly firstStart = settled();
   /** What the server speaks, once its first connection found out (era.ts); legacy is never re-probed. */
   private era: Era | undefined;
   /** Remote servers only: the server's own credentials, shared by all its connections. */
@@ -171,6 +173,7 @@ export class UpstreamServer implements LinkHost {
 
   async stop(): Promise<void> {
     this._state = "stopped";
+    this.firstStart.resolve();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await Promise.all([
       this.primary?.close(),
@@ -180,6 +183,11 @@ export class UpstreamServer implements LinkHost {
   }
 
   // LinkHost: what the links ask of their server.
+
+  /** While the gateway's first start of this server runs: when it ends (then ask `admits` again). */
+  starting(): Promise<void> | undefined {
+    return this._state === "starting" ? this.firstStart.promise : undefined;
+  }
 
   admits(): GatewayError | undefined {
     return this._state === "ready" ? undefined : upstreamUnavailable(this.name, this.lastReason, this._state);
@@ -362,6 +370,7 @@ export class UpstreamServer implements LinkHost {
     this.makeSpare();
     for (const w of this.waiters) w();
     this.waiters.clear();
+    this.firstStart.resolve();
   }
 
   private failedToStart(err: unknown): void {
@@ -397,6 +406,7 @@ export class UpstreamServer implements LinkHost {
     if (this.readySince && Date.now() - this.readySince > STABLE_AFTER_MS) this.failures = 0;
     this.readySince = 0;
     this._state = state;
+    this.firstStart.resolve();
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.failures);
     this.failures++;
     this.restarts++;
@@ -425,4 +435,11 @@ function reachable(url: string, timeoutMs: number): Promise<void> {
       reject(new Error(`no TCP connection to ${u.host}: ${err.message}`));
     });
   });
+}
+
+/** A promise and the function that resolves it (Promise.withResolvers, past this build's lib target). */
+function settled(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }

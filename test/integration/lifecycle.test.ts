@@ -69,6 +69,37 @@ describe("stdio upstream environment", () => {
   });
 });
 
+describe("a caller who comes while the gateway is still starting its server", () => {
+  let gw: Gateway;
+  let recordFile: string;
+
+  before(async () => {
+    recordFile = join(makeTempDir("warden-slow-start-"), "recorder.jsonl");
+    gw = await startGateway(
+      gatewayConfig([recorderStdio("slow", recordFile, { "*": ["demo:use"] }, { START_DELAY_MS: "2000" })]),
+      { waitReady: false },
+    );
+  });
+
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test("waits for that start within the upstream timeout instead of getting -32005", async () => {
+    const early = await gw.readyz();
+    assert.equal(early.status, 503, "the server should still be starting when the caller comes");
+    assert.equal(early.body.upstreams?.slow?.state, "starting");
+    const c = await connectClient(gw.serverUrl("slow"));
+    try {
+      const r = await c.client.callTool({ name: "echo", arguments: { message: "early" } });
+      assert.equal(textOf(r), "recorder: early");
+      assert.ok(readRecords(recordFile).some((e) => JSON.stringify(e).includes('"early"')));
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 describe("stdio upstream crash and restart", () => {
   let gw: Gateway;
   let c: ConnectedClient;
