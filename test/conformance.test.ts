@@ -1,6 +1,6 @@
 // The MCP conformance suite (`@modelcontextprotocol/conformance server --requirements <era>`), run
 // per protocol era directly against the upstreams and then through mcp-warden fronting the same
-// servers over stdio. Per era, whatever passes directly must pass through the gateway, except the
+// servers over stdio (and the v2 fixture over streamable HTTP too, at 2025-11-25). Per era, whatever passes directly must pass through the gateway, except the
 // scenarios named in tools/conformance/expected-failures.<era>.yaml (the gateway's known gaps; an
 // entry that starts passing fails the test, so the list only shrinks) and the per-route exemptions
 // below. The gateway must also pass `dns-rebinding-protection` (server-everything does not).
@@ -239,6 +239,19 @@ const LEGS: { era: Era; upstream: Upstream; route: string; except: Record<string
     },
   },
   { era: "2026-07-28", upstream: "modern", route: "/servers/modern/mcp", except: {} },
+  {
+    // The same fixture over streamable HTTP with the default isolation (per_session): a legacy
+    // session's connection of its own to a 2026-07-28 server, which has no logging/setLevel.
+    era: "2025-11-25",
+    upstream: "modern",
+    route: "/servers/modern-http/mcp",
+    except: {
+      "tools-call-sampling": "the tool pushes sampling, which its server refuses in a 2026-07-28 call",
+      "tools-call-elicitation": "the tool pushes elicitation, refused in a 2026-07-28 call",
+      "elicitation-sep1034-defaults": "the tool pushes elicitation, refused in a 2026-07-28 call",
+      "elicitation-sep1330-enums": "the tool pushes elicitation, refused in a 2026-07-28 call",
+    },
+  },
 ];
 
 describe("MCP conformance suite", { timeout: 6 * 60_000 }, () => {
@@ -283,9 +296,10 @@ describe("MCP conformance suite", { timeout: 6 * 60_000 }, () => {
     });
   }
 
-  async function startWarden(): Promise<URL> {
+  async function startWarden(modernHttp: string): Promise<URL> {
     // mcp-warden fronting both servers over stdio, anonymous caller with every tool. One shared
     // upstream process per server: per-session isolation would start one per scenario (~1.5 s each).
+    // The v2 fixture's HTTP endpoint too, with the default isolation (a connection per session).
     const config = join(work, "warden.yaml");
     const server = (name: string, args: string[]) => [
       `  - name: ${name}`,
@@ -302,6 +316,9 @@ describe("MCP conformance suite", { timeout: 6 * 60_000 }, () => {
         "servers:",
         ...server("everything", [EVERYTHING, "stdio"]),
         ...server("modern", [MODERN, "stdio", "--conformance"]),
+        "  - name: modern-http",
+        `    url: ${JSON.stringify(modernHttp)}`,
+        '    tools: { "*": [demo:use] }',
         "",
       ].join("\n"),
     );
@@ -345,11 +362,8 @@ describe("MCP conformance suite", { timeout: 6 * 60_000 }, () => {
 
   before(async () => {
     await ensureConformanceTools();
-    const [everything, modern, gateway] = await Promise.all([
-      startEverything(),
-      startModern(),
-      startWarden(),
-    ]);
+    const [everything, modern] = await Promise.all([startEverything(), startModern()]);
+    const gateway = await startWarden(modern);
     const upstreams: Record<Upstream, string> = { everything, modern };
     // Two lanes side by side, each run after run: the direct runs and the gateway runs. Running
     // all seven at once on a loaded machine made single scenarios miss the suite's 30 s timeout.

@@ -618,11 +618,15 @@ export class Session implements Forwarder, LinkUser {
   }
 
   /**
-   * A log level for a server whose connection others share: kept for this session (messages below
-   * it are not relayed), never sent upstream, where it would change every caller's level.
+   * A log level for a server whose connection others share, or which speaks 2026-07-28 (no
+   * logging/setLevel there): kept for this session (messages below it are not relayed), never sent
+   * upstream, where it would change every caller's level.
    */
   private setLevelHere(server: string, params: JsonObject | undefined): boolean {
-    if (this.deps.servers.get(server)?.isolation === "per_session") return false;
+    // Only a connection of this session's own takes the level upstream: on one serving other
+    // callers (or a 2026-07-28 server, which has no logging/setLevel) it is kept per session.
+    const upstream = this.deps.servers.get(server);
+    if (upstream?.isolation === "per_session" && !upstream.oneConnection) return false;
     const level = LOG_LEVELS.indexOf(String(params?.level));
     if (level < 0) throw invalidParams("level must be one of the syslog levels");
     this.relay.setLevel(server, level);

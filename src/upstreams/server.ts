@@ -121,6 +121,14 @@ export class UpstreamServer implements LinkHost {
     return s;
   }
 
+  /**
+   * Whether one connection serves every caller: `shared`, or a 2026-07-28 server, which keeps
+   * nothing per connection (every request says who asks and what it can do), whatever the isolation.
+   */
+  get oneConnection(): boolean {
+    return this.isolation === "shared" || this.era === "modern";
+  }
+
   start(): void {
     void this.probe();
   }
@@ -147,9 +155,7 @@ export class UpstreamServer implements LinkHost {
    * Nothing is opened yet: the link opens on first use.
    */
   attach(user: LinkUser, initParams: JsonObject): UpstreamLink {
-    // A 2026-07-28 server keeps nothing per connection (every request says who asks and what it
-    // can do): one connection serves every caller, whatever the isolation.
-    if ((this.isolation === "shared" || this.era === "modern") && this.primary) {
+    if (this.oneConnection && this.primary) {
       this.primary.attach(user);
       return this.primary;
     }
