@@ -80,6 +80,14 @@ export function subjectToken(principal: Principal): string | undefined {
 }
 
 /**
+ * What `samePrincipal` compares, as one string: the key of the session the gateway keeps for a
+ * 2026-07-28 caller, so that one user's clients never share a session (nor its principal).
+ */
+export function principalKey(p: Principal): string {
+  return JSON.stringify([p.method, p.subject, p.clientId ?? null, p.source ?? null]);
+}
+
+/**
  * Sessions are bound to the principal that opened them; another caller cannot ride on one. An
  * anonymous session is bound to its source too: its id is its only credential.
  */

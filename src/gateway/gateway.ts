@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { callerId, type Principal } from "../auth/principal.js";
+import { callerId, principalKey, type Principal } from "../auth/principal.js";
 import type { Config, ServerConfig } from "../config/types.js";
 import { GatewayError, ErrorCode } from "../errors.js";
 import type { JsonObject } from "../jsonrpc.js";
@@ -241,8 +241,9 @@ export class Gateway {
   }
 
   /**
-   * The session the gateway keeps for a modern (2026-07-28) caller: one per route and caller,
-   * whatever capabilities each request claims (a key on them would let one caller open sessions,
+   * The session the gateway keeps for a modern (2026-07-28) caller: one per route and principal
+   * (user, client and credential kind, as `samePrincipal` has it: one user's clients never share
+   * one, nor its principal), whatever capabilities each request claims (a key on them would let one caller open sessions,
    * and upstream processes, without end), made on first use within the same caps as legacy
    * sessions, and closed when idle like them (docs/protocol-eras.md). Each request's own
    * capabilities still decide what it may be asked (ModernChannel) and go with it to a 2026-07-28
@@ -253,7 +254,7 @@ export class Gateway {
     principal: Principal,
     meta: ModernMeta,
   ): { session: Session; channel: ModernChannel } {
-    const key = `${route.path}\u0000${callerId(principal)}`;
+    const key = `${route.path}\u0000${principalKey(principal)}`;
     const held = this.modern.get(key);
     if (held && !held.session.isClosed) {
       held.session.lastSeen = Date.now();

@@ -29,7 +29,8 @@ export async function planRequest(
   const method = request.method;
   // tasks/update carries the caller's answers to the task's server: they are its params.
   const params = upstreamParams(request.params, method === "tasks/update");
-  const listKey = LIST_KEYS[method as keyof typeof LIST_KEYS];
+  // Own keys only: "constructor" or "toString" would find Object.prototype's members.
+  const listKey = Object.hasOwn(LIST_KEYS, method) ? LIST_KEYS[method as keyof typeof LIST_KEYS] : undefined;
   if (listKey) return { kind: "list", key: listKey, servers: route.servers };
   switch (method) {
     case "tools/call":

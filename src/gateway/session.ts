@@ -1,5 +1,5 @@
 import type { AuditLog } from "../audit/log.js";
-import { callerId, type Principal } from "../auth/principal.js";
+import { principalKey, type Principal } from "../auth/principal.js";
 import { ErrorCode, GatewayError, invalidParams, methodNotFound, upstreamUnavailable } from "../errors.js";
 import type { Id, JsonObject, Notification, Request } from "../jsonrpc.js";
 import { isObject } from "../jsonrpc.js";
@@ -130,7 +130,7 @@ export class Session implements Forwarder, LinkUser {
         deps.requestStates,
         {
           route: route.path,
-          caller: () => callerId(this.principal),
+          caller: () => principalKey(this.principal),
           deliver: (id, result) => this.relay.response(id, result, undefined),
         },
         deps.timeoutMs,
@@ -208,7 +208,9 @@ export class Session implements Forwarder, LinkUser {
    * so each upstream can be reached in any of them), the route's merged capabilities, identity and
    * instructions, as `initialize` would give them.
    */
-  private async discover(): Promise<JsonObject> {
+  private async discover(principal: Principal): Promise<JsonObject> {
+    // Like initialize: a killed caller learns nothing and starts no process.
+    await this.refuseKilled("server/discover", principal);
     const opened = await this.openAll();
     const result: JsonObject = {
       supportedVersions: [...ALL_VERSIONS],
@@ -220,8 +222,8 @@ export class Session implements Forwarder, LinkUser {
   }
 
   /** The brake before any upstream work: a killed caller starts no process and opens no session. */
-  private async refuseKilled(method: string): Promise<void> {
-    const caller = { subject: this.principal.subject, clientId: this.principal.clientId };
+  private async refuseKilled(method: string, principal: Principal = this.principal): Promise<void> {
+    const caller = { subject: principal.subject, clientId: principal.clientId };
     const servers = this.route.servers.filter((s) => !this.deps.kills.has("server", s));
     const kill =
       this.deps.kills.check(caller) ??
@@ -231,10 +233,10 @@ export class Session implements Forwarder, LinkUser {
     if (!kill) return;
     const refusal = killedError(kill);
     await this.deps.refusals.record(refusal, {
-      principal: this.principal,
+      principal,
       session: this.id,
       method,
-      detail: { scope: kill.scope },
+      detail: { scope: kill.scope, protocol_version: this.protocolVersion },
     });
     throw refusal;
   }
@@ -269,20 +271,25 @@ export class Session implements Forwarder, LinkUser {
     return instructions ? { capabilities, serverInfo, instructions } : { capabilities, serverInfo };
   }
 
-  /** Runs one client request through the pipeline; resolves with the JSON-RPC result. */
+  /**
+   * Runs one client request through the pipeline; resolves with the JSON-RPC result. `principal`
+   * is the request's own (a modern caller's requests each carry a token): the session's is only
+   * the latest, which a concurrent request of the same caller with another token may have replaced.
+   */
   async handle(
     request: Request,
-    meta: { traceparent?: string; resume?: Parked; internal?: boolean } = {},
+    meta: { traceparent?: string; resume?: Parked; internal?: boolean; principal?: Principal } = {},
   ): Promise<JsonObject> {
     this.lastSeen = Date.now();
+    const principal = meta.principal ?? this.principal;
     if (this.modern && !meta.internal) {
       // ping, logging/setLevel, resources/subscribe and the rest of the legacy set are gone.
       if (!MODERN_METHODS.has(request.method) || request.method === "subscriptions/listen") {
         const refusal = methodNotFound(request.method);
-        await this.refused(request, refusal);
+        await this.refused(request, refusal, principal);
         throw refusal;
       }
-      if (request.method === "server/discover") return this.discover();
+      if (request.method === "server/discover") return this.discover(principal);
     } else {
       if (request.method === "ping") return {};
       if (request.method === "initialize")
@@ -300,7 +307,7 @@ export class Session implements Forwarder, LinkUser {
         "duplicate_request_id",
         "a request with this id is already in flight on this session",
       );
-      await this.refused(request, refusal);
+      await this.refused(request, refusal, principal);
       throw refusal;
     }
     const controller = new AbortController();
@@ -315,7 +322,7 @@ export class Session implements Forwarder, LinkUser {
           this.deps.tasks.owner(this.taskCaller(), taskId),
         );
       } catch (err) {
-        await this.refused(request, err);
+        await this.refused(request, err, principal);
         throw err;
       }
       if (plan.kind === "call") {
@@ -325,7 +332,7 @@ export class Session implements Forwarder, LinkUser {
       const outcome = await this.deps.pipeline({
         session: this,
         catalog: this.catalog,
-        principal: this.principal,
+        principal,
         sessionId: this.id,
         request,
         method: request.method,
@@ -351,19 +358,24 @@ export class Session implements Forwarder, LinkUser {
   }
 
   /** The parked call a retry's `requestState` names (2026-07-28); refused and audited otherwise. */
-  async claimParked(request: Request): Promise<Parked> {
+  async claimParked(request: Request, principal?: Principal): Promise<Parked> {
     try {
       if (!this.parked) throw methodNotFound(request.method);
       return await this.parked.claim(request);
     } catch (err) {
-      await this.refused(request, err);
+      await this.refused(request, err, principal);
       throw err;
     }
   }
 
-  /** Whose tasks these are: the route and caller, whatever client capabilities each request claims. */
+  /** Whether a parked call's first attempt was `related` (its exchange must outlive the attempt). */
+  parkedAt(related: Id): boolean {
+    return this.parked?.byRelated(related) !== undefined;
+  }
+
+  /** Whose tasks these are: the route and principal, whatever client capabilities each request claims. */
   private taskCaller(): string {
-    return `${this.route.path}\u0000${callerId(this.principal)}`;
+    return `${this.route.path}\u0000${principalKey(this.principal)}`;
   }
 
   /** Cancels a request in flight (a modern caller closed its response stream). */
@@ -378,8 +390,9 @@ export class Session implements Forwarder, LinkUser {
     return target ? this.catalog.inputSchema(target.server, target.name) : undefined;
   }
 
-  /** Attaches the route's upstreams (so their change notifications reach this session). */
-  async prepare(): Promise<void> {
+  /** Attaches the route's upstreams (so their change notifications reach this session); not for a killed caller. */
+  async prepare(principal: Principal): Promise<void> {
+    await this.refuseKilled("subscriptions/listen", principal);
     const servers = this.route.servers.filter((s) => !this.deps.kills.has("server", s));
     await Promise.allSettled(servers.map((s) => this.link(s).initialized()));
   }
@@ -388,7 +401,7 @@ export class Session implements Forwarder, LinkUser {
    * Resource subscriptions of a `subscriptions/listen`: each URI passes the pipeline as a
    * subscription (policy, audit) and is held upstream; the URIs that passed.
    */
-  async subscribeFor(listen: Id, uris: readonly string[]): Promise<string[]> {
+  async subscribeFor(listen: Id, uris: readonly string[], principal?: Principal): Promise<string[]> {
     const held: string[] = [];
     for (const [i, uri] of uris.entries()) {
       const request: Request = {
@@ -397,7 +410,7 @@ export class Session implements Forwarder, LinkUser {
         method: "resources/subscribe",
         params: { uri },
       };
-      const ok = await this.handle(request, { internal: true }).then(
+      const ok = await this.handle(request, { internal: true, principal }).then(
         () => true,
         () => false,
       );
@@ -419,7 +432,7 @@ export class Session implements Forwarder, LinkUser {
   }
 
   /** A request refused before the pipeline (unknown method, unmapped tool or resource): audited too. */
-  refused(request: Request, err: unknown): Promise<void> {
+  refused(request: Request, err: unknown, principal: Principal = this.principal): Promise<void> {
     const name = request.params?.name ?? request.params?.uri;
     const refusal =
       err instanceof GatewayError
@@ -428,7 +441,7 @@ export class Session implements Forwarder, LinkUser {
     // Why a requestState was refused is the audit log's to know, not the caller's (invalidRequestState).
     const why = (err as { why?: unknown } | undefined)?.why;
     return this.deps.refusals.record(refusal, {
-      principal: this.principal,
+      principal,
       session: this.id,
       request_id: request.id,
       method: request.method.slice(0, 100),

@@ -16,11 +16,17 @@ import { isObject } from "../jsonrpc.js";
 const SENTINEL = /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/;
 /** Visible ASCII, space and tab: what a header value may carry plainly (RFC 9110). */
 const PLAIN = /^[\x20-\x7e\t]*$/;
-/** Methods whose `Mcp-Name` is required, and which body field it mirrors. */
-const NAMED: Readonly<Record<string, "name" | "uri">> = {
+/**
+ * Methods whose `Mcp-Name` is required, and which body field it mirrors: SEP-2243's, and the tasks
+ * extension's (SEP-2663: `taskId`, so that intermediaries route a task's requests to its instance).
+ */
+const NAMED: Readonly<Record<string, "name" | "uri" | "taskId">> = {
   "tools/call": "name",
   "prompts/get": "name",
   "resources/read": "uri",
+  "tasks/get": "taskId",
+  "tasks/update": "taskId",
+  "tasks/cancel": "taskId",
 };
 const PARAM_PREFIX = "mcp-param-";
 const DECIMAL = /^-?\d+(\.0+)?$/;
@@ -75,7 +81,8 @@ export function checkStandardHeaders(headers: IncomingHttpHeaders, request: Requ
   if (method === undefined) throw headerMismatch("Mcp-Method header is required");
   if (method.trim() !== request.method)
     throw headerMismatch("Mcp-Method header does not match the body's method");
-  const field = NAMED[request.method];
+  // Own keys only: a method named like an Object.prototype member names no field.
+  const field = Object.hasOwn(NAMED, request.method) ? NAMED[request.method] : undefined;
   if (!field) return;
   const raw = single(headers, "mcp-name");
   if (raw === undefined) throw headerMismatch("Mcp-Name header is required");

@@ -82,6 +82,11 @@ export class ModernChannel implements ClientChannel {
     });
   }
 
+  /** Whether a request `related` is in flight or waiting for input: its id is taken. */
+  holds(related: Id): boolean {
+    return this.exchanges.has(related);
+  }
+
   /** The attempt answered; the exchange stays while its call is parked (`end` forgets it). */
   unbind(related: Id): void {
     const held = this.exchanges.get(related);
@@ -193,7 +198,7 @@ export class ModernChannel implements ClientChannel {
     }
     // Never ask a client for what this request did not say it can do (its own capabilities, not
     // those its session opened with): the server is refused instead (-32021).
-    const needs = CAPABILITY_OF[request.method];
+    const needs = Object.hasOwn(CAPABILITY_OF, request.method) ? CAPABILITY_OF[request.method] : undefined;
     if (!needs || !isObject(held.capabilities[needs])) {
       queueMicrotask(() => this.refuse(id, true));
       return;
@@ -213,7 +218,7 @@ export class ModernChannel implements ClientChannel {
   }
 
   private fanOut(n: Notification): void {
-    const flag = LIST_FILTERS[n.method];
+    const flag = Object.hasOwn(LIST_FILTERS, n.method) ? LIST_FILTERS[n.method] : undefined;
     for (const l of this.listens) {
       if (flag) {
         if (l.filter[flag] !== true) continue;

@@ -97,13 +97,15 @@ export class ModernHttp {
     } catch (err) {
       return this.refuseEarly(res, principal, request, err);
     }
-    if (request.method === "subscriptions/listen") return this.listen(session, channel, request, res);
-    return this.call(session, channel, request, meta, req, res);
+    if (request.method === "subscriptions/listen")
+      return this.listen(session, channel, principal, request, res);
+    return this.call(session, channel, principal, request, meta, req, res);
   }
 
   private async call(
     session: Session,
     channel: ModernChannel,
+    principal: Principal,
     request: Request,
     meta: ModernMeta,
     req: IncomingMessage,
@@ -112,11 +114,25 @@ export class ModernHttp {
     const stream = new ResponseStream(res, {});
     let related = request.id;
     let bound = false;
+    let resume: Awaited<ReturnType<Session["claimParked"]>> | undefined;
     try {
-      await this.checkParams(session, request, req);
-      const resume =
-        request.params?.requestState !== undefined ? await session.claimParked(request) : undefined;
+      await this.checkParams(session, principal, request, req);
+      resume =
+        request.params?.requestState !== undefined
+          ? await session.claimParked(request, principal)
+          : undefined;
       related = resume?.related ?? request.id;
+      // The exchange of a request in flight or waiting for input is keyed by its id: another
+      // request with that id would take over its stream, its questions and its answers.
+      if (!resume && channel.holds(related)) {
+        const refusal = new GatewayError(
+          ErrorCode.InvalidRequest,
+          "duplicate_request_id",
+          "a request with this id is in flight or waiting for input",
+        );
+        await session.refused(request, refusal, principal);
+        throw refusal;
+      }
       channel.bind(related, stream, meta.logLevel, meta.clientCapabilities);
       bound = true;
       // The spec's cancellation: a response stream closed before its answer cancels the request.
@@ -127,24 +143,35 @@ export class ModernHttp {
       const result = await session.handle(request, {
         traceparent: typeof tp === "string" ? tp : undefined,
         resume,
+        principal,
       });
       stream.finish({ jsonrpc: "2.0", id: request.id, result });
     } catch (err) {
       this.fail(session, stream, request, err);
     } finally {
-      if (bound) channel.unbind(related);
+      // A first attempt leaves its exchange only to the call it parked; whatever else ended it
+      // (a refusal before the pipeline, server/discover) must not leave it behind.
+      if (bound) {
+        if (!resume && !session.parkedAt(related)) channel.end(related);
+        else channel.unbind(related);
+      }
     }
   }
 
   /** `Mcp-Param-*` against the arguments, for a tool whose schema marks parameters `x-mcp-header`. */
-  private async checkParams(session: Session, request: Request, req: IncomingMessage): Promise<void> {
+  private async checkParams(
+    session: Session,
+    principal: Principal,
+    request: Request,
+    req: IncomingMessage,
+  ): Promise<void> {
     if (request.method !== "tools/call") return;
     const schema = await session.toolSchema(request.params?.name);
     if (schema === undefined) return;
     try {
       checkParamHeaders(req.headers, schema, request.params?.arguments);
     } catch (err) {
-      await session.refused(request, err);
+      await session.refused(request, err, principal);
       throw err;
     }
   }
@@ -193,6 +220,7 @@ export class ModernHttp {
   private async listen(
     session: Session,
     channel: ModernChannel,
+    principal: Principal,
     request: Request,
     res: ServerResponse,
   ): Promise<void> {
@@ -202,12 +230,12 @@ export class ModernHttp {
     const stream = new ResponseStream(res, {});
     let uris: string[] = [];
     try {
-      await session.prepare();
+      await session.prepare(principal);
       if (Array.isArray(asked.resourceSubscriptions)) {
         const wanted = asked.resourceSubscriptions
           .filter((u): u is string => typeof u === "string")
           .slice(0, 100);
-        uris = await session.subscribeFor(request.id, wanted);
+        uris = await session.subscribeFor(request.id, wanted, principal);
         honoured.resourceSubscriptions = uris;
       }
     } catch (err) {

@@ -37,9 +37,14 @@ export function modernRequest(call: ModernCall): { headers: Record<string, strin
     "mcp-protocol-version": MODERN,
     "mcp-method": call.method,
   };
-  const name = call.method === "resources/read" ? params.uri : params.name;
-  if (typeof name === "string" && ["tools/call", "prompts/get", "resources/read"].includes(call.method))
-    headers["mcp-name"] = name;
+  const name =
+    call.method === "resources/read"
+      ? params.uri
+      : call.method.startsWith("tasks/")
+        ? params.taskId
+        : params.name;
+  const named = ["tools/call", "prompts/get", "resources/read", "tasks/get", "tasks/update", "tasks/cancel"];
+  if (typeof name === "string" && named.includes(call.method)) headers["mcp-name"] = name;
   if (call.token) headers.authorization = `Bearer ${call.token}`;
   for (const [k, v] of Object.entries(call.headers ?? {})) {
     if (v === "") delete headers[k];

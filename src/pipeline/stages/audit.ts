@@ -14,6 +14,11 @@ const EVENT_OF: Readonly<Record<string, AuditEventType>> = {
   "resources/read": "resource_read",
 };
 
+/** The event type of a method (own keys only: a method may be named like an Object.prototype member). */
+function eventOf(method: string): AuditEventType {
+  return Object.hasOwn(EVENT_OF, method) ? (EVENT_OF[method] as AuditEventType) : "call";
+}
+
 /**
  * Records every call's outcome, and every refusal of any request, before the response is released:
  * the response waits until the events are durable in every sink. A call whose events cannot be
@@ -171,7 +176,7 @@ function callEvents(
     const cancelled = ctx.signal.aborted;
     events.push(
       callEvent(base, timing, {
-        event: EVENT_OF[ctx.method] ?? "call",
+        event: eventOf(ctx.method),
         args: recordedArgs,
         status: cancelled ? "cancelled" : "error",
         reason: error instanceof PeerRpcError ? "upstream_error" : cancelled ? "cancelled" : "gateway_error",
@@ -183,7 +188,7 @@ function callEvents(
     const body = Buffer.from(serialiseResult(outcome.result));
     events.push(
       callEvent(base, timing, {
-        event: EVENT_OF[ctx.method] ?? "call",
+        event: eventOf(ctx.method),
         args: recordedArgs,
         status: outcome.result.isError === true ? "tool_error" : "ok",
         result_bytes: body.length,
