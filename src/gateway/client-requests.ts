@@ -48,6 +48,9 @@ const MAX_DROPS_AUDITED = 20;
 /** The MCP error code of "URL elicitation required" (spec 2025-11-25). */
 const URL_ELICITATION_REQUIRED = -32042;
 
+/** What a server may ask a client. */
+const ASKABLE: ReadonlySet<string> = new Set(["sampling/createMessage", "elicitation/create", "roots/list"]);
+
 /** What the audit may name of a sampling request's `includeContext` (anything else is "other"). */
 const CONTEXT_VALUES: ReadonlySet<unknown> = new Set(["none", "thisServer", "allServers"]);
 
@@ -152,6 +155,68 @@ export class ClientRequestGuard {
     }
     await finish("ok");
     return answer;
+  }
+
+  /**
+   * A server's questions that reach the caller inside a result, not as requests the gateway asks
+   * (a task's `inputRequests` in `tasks/get`): each is judged as `relay` judges the request it
+   * sends (protect, the URL guard, sampling's `includeContext`) and audited as a `server_request`.
+   * Resolves with the questions as the caller may see them; rejects with the refusal when one of
+   * them may not be asked (the caller then gets none of them). The answers come back as a later
+   * request's arguments, which the pipeline judges like any call's.
+   */
+  async screen(server: string, asked: JsonObject, caller: RelayCaller): Promise<JsonObject> {
+    const out: JsonObject = {};
+    for (const [key, value] of Object.entries(asked)) {
+      const started = Date.now();
+      const found = { request: freshFindings(), answer: freshFindings() };
+      const method = isObject(value) && typeof value.method === "string" ? value.method : "(unknown)";
+      let context: ContextRewrite | undefined;
+      const finish = (status: Status, reason?: string, code?: number) =>
+        this.record({
+          server,
+          method,
+          caller,
+          started,
+          found,
+          status,
+          reason,
+          code,
+          roots: undefined,
+          context,
+        });
+      try {
+        if (!isObject(value) || !ASKABLE.has(method))
+          throw policyDenied("unknown_request", "the server asked the client something it may not ask");
+        await this.audit.ready().catch(() => {
+          throw auditUnavailable();
+        });
+        let params = isObject(value.params) ? value.params : undefined;
+        if (method === "sampling/createMessage" && params)
+          ({ params, rewrite: context } = ownContext(params, caller));
+        const protector = this.protectors.get(server);
+        if (!protector) throw protectionError(new Error("no protection compiled for this server"));
+        if (params && method !== "roots/list") {
+          const request = params;
+          const source = `${server}/${method}`;
+          params = guarded(() =>
+            protector.serverRequest(request, { source, toolNames: caller.toolNames }, found.request),
+          );
+        }
+        // The caller is told that a question was refused, not what the refused URL was.
+        if (method === "elicitation/create")
+          await this.checkUrl(server, params).catch((err: unknown) => {
+            throw err instanceof GatewayError ? policyDenied(err.reason, err.message) : err;
+          });
+        out[key] = params === undefined ? { ...value } : { ...value, params };
+      } catch (err) {
+        const refusal = err instanceof GatewayError ? err : protectionError(err);
+        await finish("denied", refusal.reason, refusal.code);
+        throw refusal;
+      }
+      await finish("ok");
+    }
+    return out;
   }
 
   /**

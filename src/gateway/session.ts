@@ -496,7 +496,7 @@ export class Session implements Forwarder, LinkUser {
         const result = await sent.catch(async (err: unknown) =>
           Promise.reject(await this.deps.clientRequests.urlRequired(plan.server, err)),
         );
-        return { kind: "result", result };
+        return this.screened(ctx, plan.server, { kind: "result", result });
       }
       case "broadcast": {
         await Promise.all(
@@ -516,6 +516,24 @@ export class Session implements Forwarder, LinkUser {
           items: await this.catalog.gather(ctx.method, plan.key, plan.servers, ctx.signal, false, related),
         };
     }
+  }
+
+  /**
+   * An upstream's result that carries the server's questions for the caller (a task's
+   * `inputRequests`) has them judged as the server's requests are (client-requests.ts `screen`)
+   * before it goes on. (The gateway's own `input_required` is built from requests it relayed.)
+   */
+  private async screened(ctx: CallContext, server: string, outcome: Outcome): Promise<Outcome> {
+    if (outcome.kind !== "result" || !isObject(outcome.result.inputRequests)) return outcome;
+    const caller = {
+      principal: ctx.principal,
+      session: this.id,
+      related: { id: ctx.request.id, tool: ctx.plan.kind === "call" ? ctx.plan.name : undefined },
+      toolNames: this.catalog.toolNames(),
+      aggregate: this.route.servers.length > 1,
+    };
+    const inputRequests = await this.deps.clientRequests.screen(server, outcome.result.inputRequests, caller);
+    return { kind: "result", result: { ...outcome.result, inputRequests } };
   }
 
   /**
@@ -554,7 +572,7 @@ export class Session implements Forwarder, LinkUser {
         const owner = { server: plan.server, tool: plan.name };
         this.deps.tasks.remember(this.taskCaller(), result.taskId, owner, result.ttlMs);
       }
-      return { kind: "result", result: completeResult(ctx.method, result) };
+      return this.screened(ctx, plan.server, { kind: "result", result: completeResult(ctx.method, result) });
     }
     attempt.parked = settled.parked;
     return { kind: "result", result: { resultType: "input_required", inputRequests: settled.inputRequests } };

@@ -177,35 +177,33 @@ describe("the kill switch before any upstream work", () => {
 });
 
 describe("a task's questions to the caller", () => {
-  test(
-    "a URL-mode elicitation in tasks/get inputRequests passes the server's URL guard",
-    {
-      todo:
-        "tasks/get results are protected as results (redaction, injection) but their inputRequests " +
-        "never pass ClientRequestGuard: a URL outside allowed_domains reaches the caller, sampling's " +
-        "includeContext is not rewritten, and tasks/update answers skip the roots filter. The fix " +
-        "is to run each inputRequest through the guard (and answers back through its answer side) " +
-        "in Session.forwardModern for tasks/get and tasks/update, which needs a relay entry point " +
-        "that judges a request without asking the caller (client-requests.ts).",
-    },
-    async () => {
-      const g = await gatewayWithUsers("warden-modern-review-tasks-", (dir) => ({
-        servers: [
-          {
-            name: "jobs",
-            command: process.execPath,
-            args: [fixture("tasks-server.mjs")],
-            env: { RECORD_FILE: join(dir, "jobs.jsonl"), URL_TASK: "https://phish.evil.test/login" },
-            tools: { "*": ["demo:use"] },
-            allowed_domains: ["example.com"],
-          },
-        ],
-      }));
-      try {
-        const tok = await g.token("kate");
-        const jobs = g.gw.serverUrl("jobs");
+  test("a URL-mode elicitation in tasks/get inputRequests passes the server's URL guard", async () => {
+    const g = await gatewayWithUsers("warden-modern-review-tasks-", (dir) => ({
+      servers: [
+        {
+          name: "jobs",
+          command: process.execPath,
+          args: [fixture("tasks-server.mjs")],
+          env: { RECORD_FILE: join(dir, "jobs.jsonl"), URL_TASK: "https://phish.evil.test/login" },
+          tools: { "*": ["demo:use"] },
+          allowed_domains: ["example.com"],
+        },
+        {
+          name: "fair",
+          command: process.execPath,
+          args: [fixture("tasks-server.mjs")],
+          env: { RECORD_FILE: join(dir, "fair.jsonl"), URL_TASK: "https://example.com/login" },
+          tools: { "*": ["demo:use"] },
+          allowed_domains: ["example.com"],
+        },
+      ],
+    }));
+    try {
+      const tok = await g.token("kate");
+      const poll = async (server: string) => {
+        const url = g.gw.serverUrl(server);
         const made = answer(
-          await modern(jobs, {
+          await modern(url, {
             id: next(),
             method: "tools/call",
             params: { name: "job_url", arguments: {} },
@@ -214,16 +212,28 @@ describe("a task's questions to the caller", () => {
           }),
         ).result;
         assert.equal(made?.resultType, "task", JSON.stringify(made));
-        const polled = await modern(jobs, {
-          id: next(),
-          method: "tasks/get",
-          params: { taskId: made.taskId },
-          token: tok,
-        });
-        assert.doesNotMatch(polled.text, /phish\.evil\.test/, polled.text.slice(0, 400));
-      } finally {
-        await g.gw.stop();
-      }
-    },
-  );
+        return modern(url, { id: next(), method: "tasks/get", params: { taskId: made.taskId }, token: tok });
+      };
+      // An allowed URL reaches the caller as the server asked it.
+      const fair = answer(await poll("fair")).result;
+      assert.equal(
+        fair?.inputRequests?.login?.params?.url,
+        "https://example.com/login",
+        JSON.stringify(fair),
+      );
+      const polled = await poll("jobs");
+      assert.doesNotMatch(polled.text, /phish\.evil\.test/, polled.text.slice(0, 400));
+      // The documented refusal (-32001), audited as the server's request that was denied.
+      assert.equal(errorOf(polled).code, -32001, polled.text.slice(0, 400));
+      const refused = (await g.audit()).filter(
+        (e) => e.event === "server_request" && e.method === "elicitation/create" && e.server === "jobs",
+      );
+      assert.deepEqual(
+        refused.map((e) => [e.status, e.reason]),
+        [["denied", "domain_not_allowed"]],
+      );
+    } finally {
+      await g.gw.stop();
+    }
+  });
 });
