@@ -171,6 +171,11 @@ export class ModernChannel implements ClientChannel {
     };
   }
 
+  /** The caller's open listen streams. */
+  get listenCount(): number {
+    return this.listens.size;
+  }
+
   get listening(): boolean {
     return this.listens.size > 0;
   }

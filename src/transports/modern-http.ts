@@ -22,6 +22,11 @@ import type { ModernChannel } from "./modern-channel.js";
 import { checkParamHeaders, checkStandardHeaders, headerMismatch } from "./mcp-headers.js";
 
 const LIST_FLAGS = ["toolsListChanged", "promptsListChanged", "resourcesListChanged"] as const;
+/**
+ * Listen streams one caller (route and principal) may hold open at once: each holds a socket and,
+ * for its resources on a 2026-07-28 server, upstream streams; a client needs one, a few at most.
+ */
+export const MAX_LISTENS = 8;
 
 /** The HTTP status 2026-07-28 gives these errors, whoever raised them (the gateway or its upstream). */
 const HTTP_STATUS_OF: Readonly<Record<number, number>> = {
@@ -230,6 +235,16 @@ export class ModernHttp {
     const stream = new ResponseStream(res, {});
     let uris: string[] = [];
     try {
+      if (channel.listenCount >= MAX_LISTENS) {
+        const refusal = new GatewayError(
+          ErrorCode.RateLimited,
+          "rate_limited",
+          `at most ${MAX_LISTENS} subscriptions/listen streams may be open at once`,
+          { limit: "listen_streams", max: MAX_LISTENS },
+        );
+        await session.refused(request, refusal, principal);
+        throw refusal;
+      }
       await session.prepare(principal);
       if (Array.isArray(asked.resourceSubscriptions)) {
         const wanted = asked.resourceSubscriptions

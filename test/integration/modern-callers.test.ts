@@ -353,6 +353,63 @@ describe("2026-07-28 callers through the gateway", () => {
     listen.close();
   });
 
+  test("subscriptions/listen: at most 8 streams open per caller, the next refused with -32008 and audited", async () => {
+    const url = gw.serverUrl("changing");
+    const open = [];
+    try {
+      for (let i = 0; i < 8; i++) {
+        const l = openModern(url, {
+          id: `cap-${i}`,
+          method: "subscriptions/listen",
+          params: { notifications: { toolsListChanged: true } },
+          token: bob,
+        });
+        open.push(l);
+        await l.next((m) => m.method === "notifications/subscriptions/acknowledged");
+      }
+      const over = await modern(url, {
+        id: "cap-8",
+        method: "subscriptions/listen",
+        params: { notifications: { toolsListChanged: true } },
+        token: bob,
+      });
+      const error = answer(over).error;
+      assert.equal(error?.code, -32008, over.text);
+      assert.equal(error?.data?.limit, "listen_streams");
+      // Another caller is not counted against bob's streams.
+      const other = openModern(url, {
+        id: "cap-alice",
+        method: "subscriptions/listen",
+        params: { notifications: { toolsListChanged: true } },
+        token: alice,
+      });
+      open.push(other);
+      await other.next((m) => m.method === "notifications/subscriptions/acknowledged");
+      // A closed stream frees its place.
+      open.shift()?.close();
+      await waitFor(
+        async () => {
+          const again = openModern(url, {
+            id: `cap-again-${Date.now()}`,
+            method: "subscriptions/listen",
+            params: { notifications: { toolsListChanged: true } },
+            token: bob,
+          });
+          open.push(again);
+          const first = await again.next(() => true);
+          return first.method === "notifications/subscriptions/acknowledged" ? true : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 200, what: "a listen stream after one closed" },
+      );
+      const refused = (await audit()).filter(
+        (e) => e.method === "subscriptions/listen" && e.reason === "rate_limited",
+      );
+      assert.ok(refused.length >= 1, "the refused listen is audited");
+    } finally {
+      for (const l of open) l.close();
+    }
+  });
+
   test("tasks: the handle passes; tasks/* reach the server that made it, for its caller only", async () => {
     const jobs = gw.serverUrl("jobs");
     const tasks = { extensions: { "io.modelcontextprotocol/tasks": {} } };
