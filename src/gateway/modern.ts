@@ -144,20 +144,20 @@ const OWN_META: readonly string[] = [
 /**
  * A caller's params as they may go upstream: without its 2026-07-28 claims (a dual-era server
  * would take a legacy session's call for a modern one, and the gateway speaks for itself
- * upstream), and, unless `keepInput`, without `inputResponses` and `requestState`, which only the
- * gateway may answer with (a retry's are handed over by its parked call, never forwarded bare).
+ * upstream), without `requestState`, and, unless `keepInput` (tasks/update's answers), without
+ * `inputResponses`: only the gateway may answer with those (a retry's are handed over by its
+ * parked call, never forwarded bare).
  */
 export function upstreamParams(params: JsonObject | undefined, keepInput = false): JsonObject | undefined {
   if (!params) return params;
   const meta = params._meta;
   const claims = isObject(meta) && OWN_META.some((k) => k in meta);
-  const input = !keepInput && ("inputResponses" in params || "requestState" in params);
+  // A requestState is never the caller's to hand a server (tasks/update has none either).
+  const input = "requestState" in params || (!keepInput && "inputResponses" in params);
   if (!claims && !input) return params;
   const out: JsonObject = { ...params };
-  if (!keepInput) {
-    delete out.inputResponses;
-    delete out.requestState;
-  }
+  delete out.requestState;
+  if (!keepInput) delete out.inputResponses;
   if (claims) {
     const rest: JsonObject = { ...(meta as JsonObject) };
     for (const k of OWN_META) delete rest[k];

@@ -466,5 +466,32 @@ describe("2026-07-28 callers through the gateway", () => {
       await modern(jobs, { id: "tk6", method: "tasks/cancel", params: { taskId: again.taskId }, token: bob }),
     ).result;
     assert.equal(cancelled.status, "cancelled");
+    // tasks/update carries the caller's answers to the task's server, never a requestState: one
+    // that comes with a state not of the gateway's making is refused before anything is forwarded.
+    const taskUpdates = () =>
+      readRecords(jobRecords).filter((m) => (m as { method?: string }).method === "tasks/update");
+    const forged = await modern(jobs, {
+      id: "tk7",
+      method: "tasks/update",
+      params: {
+        taskId: again.taskId,
+        inputResponses: { login: { action: "accept" } },
+        requestState: "forged",
+      },
+      token: bob,
+    });
+    assert.equal(answer(forged).error?.code, -32602, forged.text);
+    assert.equal(taskUpdates().length, 0, "the forged update reached the server");
+    await modern(jobs, {
+      id: "tk8",
+      method: "tasks/update",
+      params: { taskId: again.taskId, inputResponses: { login: { action: "accept" } } },
+      token: bob,
+    });
+    const updates = taskUpdates();
+    assert.equal(updates.length, 1, "the update reached the task's server");
+    const params = (updates[0] as { params?: Record<string, unknown> }).params ?? {};
+    assert.deepEqual(params.inputResponses, { login: { action: "accept" } });
+    assert.equal(params.taskId, again.taskId);
   });
 });
