@@ -13,7 +13,7 @@ import { auditEvent, SERVER_ORIGIN, type AuditEvent } from "../audit/event.js";
 import type { AuditLog } from "../audit/log.js";
 import type { Principal } from "../auth/principal.js";
 import type { Config } from "../config/types.js";
-import { GatewayError, PeerRpcError, policyDenied } from "../errors.js";
+import { ErrorCode, GatewayError, PeerRpcError, policyDenied } from "../errors.js";
 import type { Id, JsonObject } from "../jsonrpc.js";
 import { isObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
@@ -47,6 +47,12 @@ const MAX_DROPS_AUDITED = 20;
 
 /** The MCP error code of "URL elicitation required" (spec 2025-11-25). */
 const URL_ELICITATION_REQUIRED = -32042;
+
+/** A server's request as the client is to get it, and how its `includeContext` was rewritten. */
+interface Judged {
+  params: JsonObject | undefined;
+  context: ContextRewrite | undefined;
+}
 
 /** What a server may ask a client. */
 const ASKABLE: ReadonlySet<string> = new Set(["sampling/createMessage", "elicitation/create", "roots/list"]);
@@ -95,27 +101,22 @@ export class ClientRequestGuard {
   ): Promise<JsonObject> {
     const started = Date.now();
     const found = { request: freshFindings(), answer: freshFindings() };
-    let sent = params;
-    let context: ContextRewrite | undefined;
-    if (method === "sampling/createMessage" && sent)
-      ({ params: sent, rewrite: context } = ownContext(sent, caller));
+    const judged: Judged = { params, context: undefined };
     const finish = (status: Status, reason?: string, code?: number, roots?: FilteredRoots) =>
-      this.record({ server, method, caller, started, found, status, reason, code, roots, context });
-    try {
-      // A sink known to be failing refuses the request before the client sees it.
-      await this.audit.ready().catch(() => {
-        throw auditUnavailable();
+      this.record({
+        server,
+        method,
+        caller,
+        started,
+        found,
+        status,
+        reason,
+        code,
+        roots,
+        context: judged.context,
       });
-      const protector = this.protectors.get(server);
-      if (!protector) throw protectionError(new Error("no protection compiled for this server"));
-      if (sent && method !== "roots/list") {
-        const request = sent;
-        const source = `${server}/${method}`;
-        sent = guarded(() =>
-          protector.serverRequest(request, { source, toolNames: caller.toolNames }, found.request),
-        );
-      }
-      if (method === "elicitation/create") await this.checkUrl(server, sent);
+    try {
+      await this.judge(server, method, caller, found.request, judged);
     } catch (err) {
       const refusal = err instanceof GatewayError ? err : protectionError(err);
       await finish("denied", refusal.reason, refusal.code);
@@ -123,7 +124,7 @@ export class ClientRequestGuard {
     }
     let answer: JsonObject;
     try {
-      answer = await ask(sent);
+      answer = await ask(judged.params);
     } catch (err) {
       const reason = err instanceof GatewayError ? err.reason : "client_error";
       await finish(
@@ -171,7 +172,10 @@ export class ClientRequestGuard {
       const started = Date.now();
       const found = { request: freshFindings(), answer: freshFindings() };
       const method = isObject(value) && typeof value.method === "string" ? value.method : "(unknown)";
-      let context: ContextRewrite | undefined;
+      const judged: Judged = {
+        params: isObject(value) && isObject(value.params) ? value.params : undefined,
+        context: undefined,
+      };
       const finish = (status: Status, reason?: string, code?: number) =>
         this.record({
           server,
@@ -183,32 +187,18 @@ export class ClientRequestGuard {
           reason,
           code,
           roots: undefined,
-          context,
+          context: judged.context,
         });
       try {
         if (!isObject(value) || !ASKABLE.has(method))
           throw policyDenied("unknown_request", "the server asked the client something it may not ask");
-        await this.audit.ready().catch(() => {
-          throw auditUnavailable();
-        });
-        let params = isObject(value.params) ? value.params : undefined;
-        if (method === "sampling/createMessage" && params)
-          ({ params, rewrite: context } = ownContext(params, caller));
-        const protector = this.protectors.get(server);
-        if (!protector) throw protectionError(new Error("no protection compiled for this server"));
-        if (params && method !== "roots/list") {
-          const request = params;
-          const source = `${server}/${method}`;
-          params = guarded(() =>
-            protector.serverRequest(request, { source, toolNames: caller.toolNames }, found.request),
-          );
-        }
         // The caller is told that a question was refused, not what the refused URL was.
-        if (method === "elicitation/create")
-          await this.checkUrl(server, params).catch((err: unknown) => {
-            throw err instanceof GatewayError ? policyDenied(err.reason, err.message) : err;
-          });
-        out[key] = params === undefined ? { ...value } : { ...value, params };
+        await this.judge(server, method, caller, found.request, judged).catch((err: unknown) => {
+          throw err instanceof GatewayError && err.code === ErrorCode.PolicyDenied
+            ? policyDenied(err.reason, err.message)
+            : err;
+        });
+        out[key] = judged.params === undefined ? { ...value } : { ...value, params: judged.params };
       } catch (err) {
         const refusal = err instanceof GatewayError ? err : protectionError(err);
         await finish("denied", refusal.reason, refusal.code);
@@ -217,6 +207,35 @@ export class ClientRequestGuard {
       await finish("ok");
     }
     return out;
+  }
+
+  /**
+   * What a server's request to the client may be, judged before the client sees it: refused while
+   * an audit sink is failing; sampling's `includeContext` made the server's own; protected like a
+   * result; a URL-mode elicitation's URL past the URL guard. Updates `judged` (what is sent).
+   */
+  private async judge(
+    server: string,
+    method: string,
+    caller: RelayCaller,
+    found: Findings,
+    judged: Judged,
+  ): Promise<void> {
+    await this.audit.ready().catch(() => {
+      throw auditUnavailable();
+    });
+    if (method === "sampling/createMessage" && judged.params)
+      ({ params: judged.params, rewrite: judged.context } = ownContext(judged.params, caller));
+    const protector = this.protectors.get(server);
+    if (!protector) throw protectionError(new Error("no protection compiled for this server"));
+    if (judged.params && method !== "roots/list") {
+      const request = judged.params;
+      const source = `${server}/${method}`;
+      judged.params = guarded(() =>
+        protector.serverRequest(request, { source, toolNames: caller.toolNames }, found),
+      );
+    }
+    if (method === "elicitation/create") await this.checkUrl(server, judged.params);
   }
 
   /**
