@@ -102,7 +102,8 @@ function demoCopy(root: string, dir: string): string {
   for (let i = 0; i < (servers?.items.length ?? 0); i++) {
     const cwd = doc.getIn(["servers", i, "cwd"]);
     if (cwd !== undefined) doc.setIn(["servers", i, "cwd"], abs(cwd));
-    const paths = doc.getIn(["servers", i, "allowed_paths"]) as { items: Array<{ value: unknown }> } | undefined;
+    const paths = doc.getIn(["servers", i, "allowed_paths"]) as
+      { items: Array<{ value: unknown }> } | undefined;
     for (const item of paths?.items ?? []) item.value = abs(item.value);
   }
   const file = join(dir, "warden.yaml");
@@ -235,7 +236,9 @@ const lines = [
 ];
 for (const v of verbs)
   for (const m of modes)
-    lines.push(`| ${v.name} | ${m} | ${builds.map((b) => cell(samples.get(key(b, v, m)) ?? [])).join(" | ")} |`);
+    lines.push(
+      `| ${v.name} | ${m} | ${builds.map((b) => cell(samples.get(key(b, v, m)) ?? [])).join(" | ")} |`,
+    );
 console.log(lines.join("\n"));
 
 const results = join(ROOT, "bench", "results");
