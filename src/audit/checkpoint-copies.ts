@@ -7,9 +7,10 @@
  */
 import { appendFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import pg from "pg";
+import type pg from "pg";
 import type { AuditCheckpointCopyConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
+import { pgModule } from "../state/pg.js";
 import { checkedCheckpoint, readCheckpoints, type Checkpoint, type CheckpointSource } from "./checkpoints.js";
 
 export interface CheckpointCopy {
@@ -85,7 +86,7 @@ class PostgresCopy implements CheckpointCopy {
   constructor(url: string, log?: Logger) {
     const u = new URL(url);
     this.name = `checkpoint copy postgres:${u.host}${u.pathname}`;
-    this.pool = new pg.Pool({
+    this.pool = new (pgModule().Pool)({
       connectionString: url,
       max: 2,
       connectionTimeoutMillis: 3_000,

@@ -1,15 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import {
-  SignJWT,
-  createLocalJWKSet,
-  exportJWK,
-  generateKeyPair,
-  importJWK,
-  type JWK,
-  type JWTVerifyGetKey,
-} from "jose";
+// jose's own entry points, not its index: `mcp-warden token` then loads what signing needs, not
+// all of JWE and remote key sets (the same modules the index re-exports).
+import type { JWK, JWTVerifyGetKey } from "jose";
+import { createLocalJWKSet } from "jose/jwks/local";
+import { generateKeyPair } from "jose/key/generate/keypair";
+import { exportJWK } from "jose/key/export";
+import { importJWK } from "jose/key/import";
+import { SignJWT } from "jose/jwt/sign";
 import type { StateStore } from "../state/store.js";
 
 export const SIGNING_ALG = "RS256";

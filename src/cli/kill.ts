@@ -1,9 +1,9 @@
+import type { Config } from "../config/types.js";
 import type { Kill, KillScope } from "../ops/kill-store.js";
-import { createLogger } from "../log.js";
 import { StateStore } from "../state/store.js";
 import type { Seen } from "./kill-wait.js";
 import { formatTable } from "./table.js";
-import { loadOrExit, openRedis, openKillStore } from "./run.js";
+import { commandLogger, configOrExit, openRedis, openKillStore } from "./run.js";
 
 export interface KillOptions {
   config?: string;
@@ -45,44 +45,28 @@ export function scopeOf(o: KillOptions): { scope: KillScope; target: string } {
 }
 
 async function run(o: KillOptions, action: "kill" | "revive"): Promise<void> {
-  const { config } = await loadOrExit(o.config);
-  const log = createLogger(process.env.WARDEN_LOG_LEVEL ?? "warn");
+  const config = await configOrExit(o.config);
+  if (o.list) return list(config, o.json === true);
   let scope: { scope: KillScope; target: string };
   try {
-    if (o.list) scope = { scope: "all", target: "" };
-    else {
-      scope = scopeOf(o);
-      const reason = (o.reason ?? "").trim();
-      if (reason === "") throw new UsageError(`--reason is required: say why you ${action}`);
-      if (reason.length > 500) throw new UsageError("--reason: at most 500 characters");
-    }
+    scope = scopeOf(o);
+    const reason = (o.reason ?? "").trim();
+    if (reason === "") throw new UsageError(`--reason is required: say why you ${action}`);
+    if (reason.length > 500) throw new UsageError("--reason: at most 500 characters");
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`mcp-warden ${action}: ${err.message}\n`);
     process.exitCode = 2;
     return;
   }
+  const log = await commandLogger(process.env.WARDEN_LOG_LEVEL ?? "warn");
   const state = StateStore.open(config.state.sqlite);
   const redis = await openRedis(config, log);
   try {
     const store = openKillStore(state, redis);
-    if (o.list) {
-      const kills = await store.list();
-      if (o.json) for (const k of kills) process.stdout.write(`${JSON.stringify(k)}\n`);
-      else if (kills.length === 0) process.stdout.write("no kills in force\n");
-      else
-        process.stdout.write(
-          formatTable(
-            ["scope", "target", "since", "by", "reason"],
-            kills.map((k) => [k.scope, k.target || "(everything)", k.at, k.by, k.reason]),
-          ),
-        );
-      return;
-    }
     const reason = (o.reason as string).trim();
     const detail = { ...scope, why: reason };
     // Refused unless the audit log can record it; recorded before this command reports success.
-    // Only a change needs the audit log and the gateway's answer: `--list` stays quick without them.
     const { operator, withAdminAudit } = await import("../audit/index.js");
     const by = operator();
     const done = await withAdminAudit(config, state, log, action, async () => {
@@ -108,6 +92,33 @@ async function run(o: KillOptions, action: "kill" | "revive"): Promise<void> {
     const { waitForGateway } = await import("./kill-wait.js");
     const seen = await waitForGateway(config, by, action === "kill" ? held : (k) => !held(k));
     process.exitCode = report(seen, action, config.state.redis !== undefined);
+  } finally {
+    await redis?.close();
+    state.close();
+  }
+}
+
+/**
+ * The kills in force. Only a change needs the audit log, a logger and the gateway's answer:
+ * `--list` loads none of them, and pino only to reach Redis.
+ */
+async function list(config: Config, json: boolean): Promise<void> {
+  const state = StateStore.open(config.state.sqlite);
+  const redis =
+    config.state.redis === undefined
+      ? undefined
+      : await openRedis(config, await commandLogger(process.env.WARDEN_LOG_LEVEL ?? "warn"));
+  try {
+    const kills = await openKillStore(state, redis).list();
+    if (json) for (const k of kills) process.stdout.write(`${JSON.stringify(k)}\n`);
+    else if (kills.length === 0) process.stdout.write("no kills in force\n");
+    else
+      process.stdout.write(
+        formatTable(
+          ["scope", "target", "since", "by", "reason"],
+          kills.map((k) => [k.scope, k.target || "(everything)", k.at, k.by, k.reason]),
+        ),
+      );
   } finally {
     await redis?.close();
     state.close();

@@ -19,12 +19,19 @@ export async function loadOrExit(
   opts: { launch?: boolean; listen?: string } = {},
 ): Promise<{ config: Config; log: Logger }> {
   const config = await configOrExit(option, opts);
-  // pino is loaded here, not by every command: `token` needs no logger.
+  return { config, log: await commandLogger() };
+}
+
+/**
+ * The logger of a command that logs, and the handler of stray rejections. pino is loaded here,
+ * not by every command: `token`, `check` and `kill --list` need no logger.
+ */
+export async function commandLogger(level = process.env.WARDEN_LOG_LEVEL ?? "info"): Promise<Logger> {
   const { createLogger } = await import("../log.js");
-  const log = createLogger();
+  const log = createLogger(level);
   // A stray rejection is a bug to log, not a reason to drop every client's session.
   process.on("unhandledRejection", (err) => log.error({ err: String(err) }, "unhandled rejection"));
-  return { config, log };
+  return log;
 }
 
 /** The config alone, for a command that logs nothing; problems printed, exit 2, as `loadOrExit`. */

@@ -1,5 +1,6 @@
-import pg from "pg";
+import type pg from "pg";
 import type { Logger } from "../log.js";
+import { pgModule } from "./pg.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
 import { isSealed, StateKeyError, type StateKey } from "./sealed.js";
 
@@ -13,7 +14,7 @@ const TYPES = {
   getTypeParser: ((oid: number, format?: "text" | "binary") =>
     oid === INT8 && format !== "binary"
       ? (value: string) => Number(value)
-      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      : pgModule().types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
 /**
@@ -38,7 +39,7 @@ export class PostgresState {
   ) {
     const u = new URL(url);
     this.where = `${u.host}${u.pathname}`;
-    this.pool = new pg.Pool({
+    this.pool = new (pgModule().Pool)({
       connectionString: url,
       max: 10,
       connectionTimeoutMillis: 3_000,
@@ -217,7 +218,7 @@ class Listener {
   ) {}
 
   async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 3_000 });
+    const client = new (pgModule().Client)({ connectionString: this.url, connectionTimeoutMillis: 3_000 });
     client.on("notification", (n) => {
       if (n.channel === this.channel && n.payload !== undefined) this.onMessage(n.payload);
     });
