@@ -34,6 +34,8 @@ function joinsEmoji(text: string, i: number): boolean {
  * text without any is returned as it is, after one native pass instead of the loop's.
  */
 const MAYBE_HIDDEN = /[\udb40\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]/;
+/** The same, to jump from one to the next: the characters in between are left as they are. */
+const HIDDEN_AT = new RegExp(MAYBE_HIDDEN.source, "g");
 
 export function stripHidden(text: string): HiddenScan {
   if (!MAYBE_HIDDEN.test(text)) return { text, smuggled: "", smuggledOffset: 0, cues: [] };
@@ -52,7 +54,15 @@ export function stripHidden(text: string): HiddenScan {
   let firstTag = -1;
   let from = 0;
   let outLen = 0;
-  for (let i = 0; i < text.length; i++) {
+  /** Where the character after the last one looked at is: one further on had nothing to strip. */
+  let next = 0;
+  HIDDEN_AT.lastIndex = 0;
+  for (let m = HIDDEN_AT.exec(text); m !== null; m = HIDDEN_AT.exec(text)) {
+    const i = m.index;
+    if (i > next) {
+      zeroWidthRun = 0;
+      flagTags = 0;
+    }
     const c = text.charCodeAt(i);
     let width = 0;
     if (c === 0xdb40 && i + 1 < text.length) {
@@ -93,13 +103,12 @@ export function stripHidden(text: string): HiddenScan {
     if (width === 0) {
       zeroWidthRun = 0;
       flagTags = 0;
+      next = i + 1;
+      continue;
     }
-    if (width > 0) {
-      parts.push(text.slice(from, i));
-      outLen += i - from;
-      i += width - 1;
-      from = i + 1;
-    }
+    parts.push(text.slice(from, i));
+    outLen += i - from;
+    next = from = HIDDEN_AT.lastIndex = i + width;
   }
   if (from === 0) return { text, smuggled: "", smuggledOffset: 0, cues: [] };
   parts.push(text.slice(from));
