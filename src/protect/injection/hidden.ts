@@ -1,3 +1,4 @@
+import { isBidiControl as isBidi, isZeroWidth } from "../normalise/invisible.js";
 import type { Cue } from "./types.js";
 
 /**
@@ -15,14 +16,6 @@ export interface HiddenScan {
 
 const ZWJ = 0x200d;
 const ZERO_WIDTH_RUN = 4;
-
-function isZeroWidth(c: number): boolean {
-  return (c >= 0x200b && c <= 0x200d) || c === 0x2060 || c === 0xfeff;
-}
-
-function isBidi(c: number): boolean {
-  return (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
-}
 
 /** A ZWJ between two non-ASCII characters joins an emoji sequence; alone it is no cue. */
 function joinsEmoji(text: string, i: number): boolean {

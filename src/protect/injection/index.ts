@@ -7,8 +7,8 @@
  * instructions", a chat-template token, tag-character text) or two weaker cues together do.
  * Design notes and weights: README.md beside this file.
  */
+import { decodedRuns } from "../normalise/decode.js";
 import { around, readingOf, rot13, rot13Worth } from "../normalise/reading.js";
-import { decodedRuns } from "./encoded.js";
 import { stripHidden } from "./hidden.js";
 import { linkCues } from "./links.js";
 import { codeBlocks, cuesNear, phraseCues } from "./phrase-cues.js";
@@ -19,7 +19,7 @@ import { excerpt, type Cue, type Signal } from "./types.js";
 export type { Cue } from "./types.js";
 
 export type { Signal, SignalKind } from "./types.js";
-export { MAX_CANDIDATES, MAX_ENCODED_CHARS } from "./encoded.js";
+export { MAX_CANDIDATES, MAX_ENCODED_CHARS } from "../normalise/decode.js";
 
 export interface InjectionContext {
   /** Names of the tools this session can see (e.g. "files__write_file", "write_file"): calls to action naming them are a signal. */

@@ -1,17 +1,20 @@
 /**
  * The reading of a text for phrase and keyword detectors (the injection detector): what a model
- * reads in it once an author's disguises are undone. HTML entities decoded, NFKC (full-width and
+ * reads in it once an author's disguises are undone. Escapes decoded once (escapes.ts: HTML
+ * references, JSON `\u`, percent-escapes of letters), NFKC (full-width and
  * mathematical letters), lower case, look-alike letters in Latin words read as Latin (Cyrillic and
  * Greek), accents and Arabic harakat dropped, leetspeak read as letters, spaced letters joined and
  * hyphens inside words dropped (words.ts).
  *
  * Every step stays within a line, so the reading is made line by line, and only lines that could
- * change are looked at: a line of plain ASCII without an entity, a leet sign next to a letter, a
+ * change are looked at: a line of plain ASCII without an escape, a leet sign next to a letter, a
  * hyphen inside a word or spaced letters reads as its lower case, and is left as written (the
  * detectors match case-insensitively). Text without any such line is its own reading, at the cost
  * of one scan. Lines keep their places: a reading offset is the offset in the fully folded text,
  * which is the original offset up to the first line folding made longer or shorter.
  */
+import { escapeAt } from "./escapes.js";
+import { fold } from "./fold.js";
 import { inLookalikeScript, isLatin } from "./letters.js";
 import {
   innerHyphens,
@@ -34,11 +37,11 @@ export interface Reading {
 }
 
 /**
- * What can make a line read other than as its lower case: a character outside ASCII, an entity,
+ * What can make a line read other than as its lower case: a character outside ASCII, an escape,
  * a letter next to a leet sign, a hyphen between letters, three letters spaced apart alike.
  */
 const CANDIDATE =
-  /[\u0080-\uffff]|&|[A-Za-z][0-9@$!]|[0-9@$!][A-Za-z]|[A-Za-z]-[A-Za-z]|(?<![A-Za-z0-9])[A-Za-z]([ ._*-])[A-Za-z]\1[A-Za-z](?![A-Za-z0-9])/g;
+  /[\u0080-\uffff]|[&%\\]|[A-Za-z][0-9@$!]|[0-9@$!][A-Za-z]|[A-Za-z]-[A-Za-z]|(?<![A-Za-z0-9])[A-Za-z]([ ._*-])[A-Za-z]\1[A-Za-z](?![A-Za-z0-9])/g;
 const MAYBE_SPACED_ALL = new RegExp(MAYBE_SPACED.source, "g");
 
 interface Line {
@@ -46,7 +49,7 @@ interface Line {
   readonly end: number;
   /** The line folded up to the word steps (words.ts). */
   readonly folded: string;
-  /** Whether `folded` is the line's lower case (ASCII, no entity). */
+  /** Whether `folded` is the line's lower case (ASCII, no escape). */
   readonly lower: boolean;
 }
 
@@ -68,7 +71,7 @@ export function readingOf(text: string): Reading {
       start,
       end,
       folded,
-      lower: folded.length === written.length && !NON_ASCII.test(written) && !written.includes("&"),
+      lower: folded.length === written.length && !NON_ASCII.test(written) && !ESCAPE_START.test(written),
     });
     if (nl < 0) break;
     CANDIDATE.lastIndex = nl + 1;
@@ -176,58 +179,41 @@ function spacedAnywhere(text: string, lines: readonly Line[]): boolean {
   return false;
 }
 
-/** Cyrillic and Greek letters that render like Latin ones (TR39 confusables, the common subset). */
-const CONFUSABLES: Readonly<Record<string, string>> = {
+/**
+ * Cyrillic and Greek letters a reader takes for Latin ones where TR39's prototype (fold.ts) is no
+ * Latin letter, or another one: в reads as b, н as h, η as n.
+ */
+const READ_AS: Readonly<Record<string, string>> = {
   __proto__: null,
-  а: "a",
   в: "b",
-  е: "e",
   ё: "e",
   к: "k",
   м: "m",
   н: "h",
-  о: "o",
-  р: "p",
-  с: "c",
   т: "t",
-  у: "y",
-  х: "x",
-  ѕ: "s",
-  і: "i",
   ї: "i",
-  ј: "j",
-  һ: "h",
-  ԁ: "d",
-  ԛ: "q",
-  ԝ: "w",
-  ɡ: "g",
   ӏ: "l",
-  ᴠ: "v",
-  α: "a",
   β: "b",
   ε: "e",
   η: "n",
-  ι: "i",
   κ: "k",
-  ν: "v",
-  ο: "o",
-  ρ: "p",
   τ: "t",
-  υ: "u",
   χ: "x",
-  γ: "y",
   ω: "w",
   ς: "c",
-  µ: "u",
-  ı: "i",
-  ℓ: "l",
+  μ: "u",
 } as unknown as Record<string, string>;
-const CONFUSABLE_RE = new RegExp(`[${Object.keys(CONFUSABLES).join("")}]`, "g");
+
+/** The Latin letter a look-alike reads as (lower case), or undefined. */
+function latinLetter(ch: string): string | undefined {
+  const read = READ_AS[ch];
+  if (read !== undefined) return read;
+  const f = fold(ch.codePointAt(0) as number);
+  return f !== undefined && f.length === 1 && /[A-Za-z]/.test(f) ? f.toLowerCase() : undefined;
+}
 
 /** Look-alikes read as Latin, only in a word that also has Latin letters: Russian or Greek prose stays. */
 function foldConfusables(t: string): string {
-  CONFUSABLE_RE.lastIndex = 0;
-  if (!CONFUSABLE_RE.test(t)) return t;
   let out = "";
   let copied = 0;
   let i = 0;
@@ -239,39 +225,39 @@ function foldConfusables(t: string): string {
     }
     const start = i;
     let latin = false;
+    let other = false;
     let count = 0;
     for (let c = cp; i < t.length && inLookalikeScript((c = t.codePointAt(i) as number)); count++) {
       if (isLatin(c)) latin = true;
+      if (c > 0x7f) other = true;
       i += c > 0xffff ? 2 : 1;
     }
-    if (!latin || count < 2) continue;
-    out += t.slice(copied, start) + t.slice(start, i).replace(CONFUSABLE_RE, (c) => CONFUSABLES[c] ?? c);
+    if (!latin || !other || count < 2) continue;
+    let word = "";
+    for (const ch of t.slice(start, i)) word += ch.charCodeAt(0) < 0x80 ? ch : (latinLetter(ch) ?? ch);
+    out += t.slice(copied, start) + word;
     copied = i;
   }
   return copied === 0 ? t : out + t.slice(copied);
 }
 
-const ENTITY = /&(?:#(\d{1,7})|#x([0-9a-f]{1,6})|(lt|gt|amp|quot|apos|nbsp));/gi;
-const NAMED: Readonly<Record<string, string>> = {
-  __proto__: null,
-  lt: "<",
-  gt: ">",
-  amp: "&",
-  quot: '"',
-  apos: "'",
-  nbsp: " ",
-} as unknown as Record<string, string>;
+const ESCAPE_START = /[&%\\]/;
 
-function decodeEntities(text: string): string {
-  if (!text.includes("&")) return text;
-  return text.replace(
-    ENTITY,
-    (all, dec: string | undefined, hex: string | undefined, name: string | undefined) => {
-      if (name) return NAMED[name.toLowerCase()] ?? all;
-      const cp = dec !== undefined ? Number(dec) : parseInt(hex!, 16);
-      return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : all;
-    },
-  );
+/** Escapes (escapes.ts) decoded, once: what one stands for is not read again. */
+function decodeEscapes(text: string): string {
+  if (!ESCAPE_START.test(text)) return text;
+  let out = "";
+  let copied = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 38 && c !== 37 && c !== 92) continue;
+    const esc = escapeAt(text, i);
+    if (esc === undefined) continue;
+    out += text.slice(copied, i) + esc.out;
+    i += esc.len - 1;
+    copied = i + 1;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
 }
 
 /** Latin letters NFD does not split into a base and a mark. */
@@ -296,9 +282,9 @@ const UNSETTLED =
   // eslint-disable-next-line no-misleading-character-class
   /[\u0080-\u2fff\u302a-\u302f\u3099-\u309a\u3100-\u33ff\u4dc0-\u4dff\ua000-\uabff\ud7a4-\uffff]/;
 
-/** One line, entities decoded, NFKC, lower case, look-alikes folded, marks dropped. */
+/** One line, escapes decoded, NFKC, lower case, look-alikes folded, marks dropped. */
 function foldLine(line: string): string {
-  const t = decodeEntities(line);
+  const t = decodeEscapes(line);
   if (!NON_ASCII.test(t)) return t.toLowerCase();
   const lower = t.normalize("NFKC").toLowerCase();
   if (!UNSETTLED.test(lower)) return lower;
