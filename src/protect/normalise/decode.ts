@@ -121,30 +121,23 @@ export function decodeRun(text: string, run: EncodedRun, max = Infinity): string
   }
 }
 
-/** Readable text for a secret or PII value: printable ASCII or whitespace, at most 3% other, half letters or digits. */
-export function readable(s: string): boolean {
-  if (s.length < 6) return false;
+/**
+ * Readable text: at most a few control or replacement characters (tabs, line and page breaks are text),
+ * and enough of it letters. As a value (a secret or PII): at least 6 characters, 3% bad, half
+ * ASCII letters or digits. As prose (instructions): at least 8, 5% bad, 40% letters, CJK's too.
+ */
+export function readable(s: string, as: "value" | "prose" = "value"): boolean {
+  const prose = as === "prose";
+  if (s.length < (prose ? 8 : 6)) return false;
   let bad = 0;
-  let word = 0;
+  let good = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c === 0xfffd || c < 0x09 || (c > 0x0d && c < 0x20) || c === 0x7f) bad++;
-    else if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)) word++;
+    if (c < 0x09 || (c > 0x0d && c < 0x20) || c === 0x7f || c === 0xfffd) bad++;
+    else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) good++;
+    else if (prose ? c > 0x2e80 : c >= 48 && c <= 57) good++;
   }
-  return bad <= s.length * 0.03 && word >= s.length * 0.5;
-}
-
-/** Readable text for instructions: almost no control or replacement characters, 40% letters (CJK too). */
-export function readableProse(s: string): boolean {
-  if (s.length < 8) return false;
-  let bad = 0;
-  let letters = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if ((c < 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) || c === 0xfffd || c === 0x7f) bad++;
-    else if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c > 0x2e80) letters++;
-  }
-  return bad <= s.length * 0.05 && letters >= s.length * 0.4;
+  return bad <= s.length * (prose ? 0.05 : 0.03) && good >= s.length * (prose ? 0.4 : 0.5);
 }
 
 // --- The redactor's spans: a value hidden in base64 or hex. ---
@@ -253,7 +246,7 @@ export function decodedRuns(text: string): Decoded[] {
       if (out.length >= MAX_CANDIDATES) return out;
       if (encoding === "base64" && !worthBase64(text, run)) continue;
       const s = decodeRun(text, run, MAX_ENCODED_CHARS);
-      if (s !== undefined && readableProse(s)) out.push({ encoding, offset: run.start, text: s });
+      if (s !== undefined && readable(s, "prose")) out.push({ encoding, offset: run.start, text: s });
     }
   }
   return out;

@@ -14,7 +14,6 @@ export {
   decodeRun,
   encodedRuns,
   readable,
-  readableProse,
   MAX_CANDIDATES,
   MAX_DECODED,
   MAX_ENCODED,
