@@ -60,7 +60,8 @@ const PHONE_SIGN = /电话|電話|手机|携帯|전화|फ़ोन|फोन|ه
 const PHONE_GAP = 32;
 const PHONE_REACH = 56;
 
-function scanNational(text: string, out: Finding[]): void {
+/** Exported for its test. */
+export function scanNational(text: string, out: Finding[]): void {
   const done = new Set<number>();
   const words = text.includes("\u017f") || text.includes("\u212a") ? PHONE_WORD_U : PHONE_WORD;
   for (const re of [words, PHONE_SIGN]) {

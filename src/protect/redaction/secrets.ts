@@ -270,7 +270,8 @@ const ASSIGNED_AT = [new RegExp(KEYWORDS_LATIN, "gi"), new RegExp(KEYWORDS_OTHER
 /** Minimum bits per character for a keyword-assigned value to count as a secret. */
 export const ASSIGNED_MIN_ENTROPY = 3;
 
-function assignedValueIsSecret(v: string): boolean {
+/** Whether a keyword-assigned value is a secret (exported for its test). */
+export function assignedValueIsSecret(v: string): boolean {
   if (v.includes("://") || v.startsWith("/") || v.startsWith("./") || v.startsWith("~/")) return false;
   if (/^\d+(?:\.\d+)*$/.test(v)) return false; // numbers and versions
   if (!/\d/.test(v) && !(/[a-z]/.test(v) && /[A-Z]/.test(v))) return false; // words, not keys
