@@ -33,47 +33,61 @@ const CLASS = new Uint8Array(128);
 for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
   CLASS[ch.charCodeAt(0)] = BASE64_CHAR;
 for (const ch of "0123456789ABCDEFabcdef") (CLASS[ch.charCodeAt(0)] as number) |= HEX_CHAR;
-const isHex = (c: number): boolean => c < 128 && ((CLASS[c] as number) & HEX_CHAR) !== 0;
+
+/** Runs of percent-escapes: a literal "%" starts each, which the engine finds fast. */
+const PERCENT_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
 
 /**
  * The encoded runs of `text`, each kind in text order: maximal runs of base64's alphabet (with up
  * to two "=" after them), maximal runs of hex digits of even length (a run of odd length is no
- * bytes), maximal runs of consecutive `%XX` escapes. Only the kinds asked for; the pass stops once
- * each has its `limit`.
+ * bytes), maximal runs of consecutive `%XX` escapes. Only the kinds asked for; each scan stops
+ * once its kind has its `limit`.
  */
 export function encodedRuns(
   text: string,
   want: { readonly base64?: RunLimits; readonly hex?: RunLimits; readonly percent?: RunLimits },
 ): EncodedRun[] {
   const out: EncodedRun[] = [];
-  let b64 = want.base64 === undefined ? Infinity : 0;
-  let hex = want.hex === undefined ? Infinity : 0;
-  let pct = want.percent === undefined ? Infinity : 0;
-  const b64Limit = want.base64?.limit ?? 0;
-  const hexLimit = want.hex?.limit ?? 0;
-  const pctLimit = want.percent?.limit ?? 0;
+  if (want.base64 !== undefined || want.hex !== undefined) alphabetRuns(text, want.base64, want.hex, out);
+  if (want.percent !== undefined && text.includes("%")) {
+    const { min, max = Infinity, limit } = want.percent;
+    let n = 0;
+    PERCENT_RUN.lastIndex = 0;
+    for (let m = PERCENT_RUN.exec(text); m !== null && n < limit; m = PERCENT_RUN.exec(text)) {
+      const escapes = m[0].length / 3;
+      if (escapes < min || escapes > max) continue;
+      out.push({ encoding: "percent", start: m.index, end: m.index + m[0].length });
+      n++;
+    }
+  }
+  return out;
+}
+
+/** Base64 and hex runs, in one pass over the code units. */
+function alphabetRuns(
+  text: string,
+  b: RunLimits | undefined,
+  h: RunLimits | undefined,
+  out: EncodedRun[],
+): void {
+  const b64Min = b?.min ?? Infinity;
+  const b64Max = b?.max ?? Infinity;
+  const b64Limit = b?.limit ?? 0;
+  const hexMin = h?.min ?? Infinity;
+  const hexMax = h?.max ?? Infinity;
+  const hexLimit = h?.limit ?? 0;
+  let b64 = 0;
+  let hex = 0;
   let b64From = -1;
   let hexFrom = -1;
-  let pctFrom = -1;
-  let pctEnd = -1;
-  let pctCount = 0;
-  const endPercent = () => {
-    if (pctFrom >= 0 && pctCount >= (want.percent as RunLimits).min && pct < pctLimit) {
-      out.push({ encoding: "percent", start: pctFrom, end: pctEnd });
-      pct++;
-    }
-    pctFrom = -1;
-  };
-  for (let i = 0; i <= text.length; i++) {
-    if (b64 >= b64Limit && hex >= hexLimit && pct >= pctLimit) break;
+  for (let i = 0; i <= text.length && (b64 < b64Limit || hex < hexLimit); i++) {
     const c = i < text.length ? text.charCodeAt(i) : 0;
     const cls = c < 128 ? (CLASS[c] as number) : 0;
     if ((cls & BASE64_CHAR) !== 0) {
       if (b64From < 0) b64From = i;
     } else if (b64From >= 0) {
       const n = i - b64From;
-      const { min, max = Infinity } = want.base64 ?? { min: Infinity };
-      if (n >= min && n <= max && b64 < b64Limit) {
+      if (n >= b64Min && n <= b64Max && b64 < b64Limit) {
         let end = i;
         while (end < i + 2 && text.charCodeAt(end) === 61) end++;
         out.push({ encoding: "base64", start: b64From, end });
@@ -85,28 +99,13 @@ export function encodedRuns(
       if (hexFrom < 0) hexFrom = i;
     } else if (hexFrom >= 0) {
       const n = i - hexFrom;
-      if (n % 2 === 0 && n >= (want.hex?.min ?? Infinity) && hex < hexLimit) {
+      if (n % 2 === 0 && n >= hexMin && n <= hexMax && hex < hexLimit) {
         out.push({ encoding: "hex", start: hexFrom, end: i });
         hex++;
       }
       hexFrom = -1;
     }
-    if (c === 37 && pct < pctLimit) {
-      if (!isHex(text.charCodeAt(i + 1)) || !isHex(text.charCodeAt(i + 2))) endPercent();
-      else if (pctFrom >= 0 && pctEnd === i) {
-        pctCount++;
-        pctEnd = i + 3;
-      } else {
-        endPercent();
-        pctFrom = i;
-        pctEnd = i + 3;
-        pctCount = 1;
-      }
-    } else if (pctFrom >= 0 && i >= pctEnd) {
-      endPercent();
-    }
   }
-  return out;
 }
 
 /** The bytes `run` encodes, as UTF-8 text, from at most its first `max` characters; undefined if none. */
