@@ -11,7 +11,7 @@ import { decodedRuns } from "../normalise/decode.js";
 import { around, readingOf, rot13, rot13Worth } from "../normalise/reading.js";
 import { stripHidden } from "./hidden.js";
 import { linkCues } from "./links.js";
-import { codeBlocks, cuesNear, phraseCues } from "./phrase-cues.js";
+import { codeBlocks, cuesNear, literalsIn, phraseCues } from "./phrase-cues.js";
 import { FOLDED_RULES, READING_BASE_RULES, STRONG_RULES, WRITTEN_RULES } from "./phrases.js";
 import { toolCues, toolNameSet } from "./tools.js";
 import { excerpt, type Cue, type Signal } from "./types.js";
@@ -99,9 +99,11 @@ const REACH = 64;
  * it matched in. Offsets in a reading are the reading's.
  */
 function readingCues(text: string, base: number, code: ReadonlyArray<readonly [number, number]>): Cue[] {
-  const cues = phraseCues(text, base, code, WRITTEN_RULES);
+  const held = literalsIn(text);
+  const cues = phraseCues(text, base, code, WRITTEN_RULES, true, held);
   const reading = readingOf(text);
   const read = reading.text;
+  const readHeld = read === text ? held : literalsIn(read);
   const readCode = read.length === text.length ? code : codeBlocks(read);
   if (reading.changed.length > 0) {
     // Around the changed lines; or everywhere, when they are most of the text (a rule then stops at
@@ -109,11 +111,11 @@ function readingCues(text: string, base: number, code: ReadonlyArray<readonly [n
     const near = around(read, reading.changed, REACH, read.length / 4);
     cues.push(
       ...(near === undefined
-        ? phraseCues(read, base, readCode, READING_BASE_RULES, false)
-        : cuesNear(read, base, readCode, READING_BASE_RULES, reading.changed, near)),
+        ? phraseCues(read, base, readCode, READING_BASE_RULES, false, readHeld)
+        : cuesNear(read, base, readCode, READING_BASE_RULES, reading.changed, near, readHeld)),
     );
   }
-  cues.push(...phraseCues(read, base, readCode, FOLDED_RULES, false));
+  cues.push(...phraseCues(read, base, readCode, FOLDED_RULES, false, readHeld));
   if (rot13Worth(read))
     cues.push(...phraseCues(rot13(read.toLowerCase()), base, readCode, STRONG_RULES, false));
   return cues;

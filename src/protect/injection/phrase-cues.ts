@@ -1,5 +1,6 @@
-import { forgedTurns } from "./phrases-intent.js";
-import { PHRASE_RULES } from "./phrases.js";
+import { literalScanner } from "./gates.js";
+import { forgedTurns, TEMPLATE_RULES } from "./phrases-intent.js";
+import { BASE_RULES, PHRASE_RULES } from "./phrases.js";
 import type { PhraseRule } from "./rule.js";
 import { excerpt, matches, MAX_MATCHES_PER_RULE, type Cue } from "./types.js";
 
@@ -8,6 +9,19 @@ import { excerpt, matches, MAX_MATCHES_PER_RULE, type Cue } from "./types.js";
  * weight discounted inside code, when reported or when the text is about prompt injection.
  */
 type Ranges = ReadonlyArray<readonly [number, number]>;
+
+/**
+ * The literals every rule's matches need (gates.ts), found in a text by one scan: what
+ * `phraseCues` and `cuesNear` are given as `present` (undefined runs every rule).
+ */
+export const literalsIn = literalScanner(
+  [...BASE_RULES, ...TEMPLATE_RULES, ...PHRASE_RULES].flatMap((r) => r.needs ?? []),
+);
+
+/** Whether `rule` can match a text holding `present` (undefined: unknown, so it may). */
+function mayMatch(rule: PhraseRule, present: ReadonlySet<string> | undefined): boolean {
+  return present === undefined || rule.needs === undefined || rule.needs.some((s) => present.has(s));
+}
 
 /** Fenced code blocks (``` or ~~~ at a line start) and inline `code` spans, as sorted [start, end) ranges. */
 export function codeBlocks(text: string): Array<readonly [number, number]> {
@@ -87,18 +101,22 @@ function structureCues(text: string, base: number, code: Ranges): Cue[] {
   return cues;
 }
 
-/** Every phrase and tag cue in `text`; offsets are shifted by `base` (for decoded payloads). */
+/**
+ * Every phrase and tag cue in `text`; offsets are shifted by `base` (for decoded payloads). A rule
+ * none of whose literals the text holds (`present`, from `literalsIn`) is not run.
+ */
 export function phraseCues(
   text: string,
   base: number,
   code: Ranges,
   rules: readonly PhraseRule[] = PHRASE_RULES,
   structure = true,
+  present: ReadonlySet<string> | undefined = literalsIn(text),
 ): Cue[] {
   const cues: Cue[] = structure ? structureCues(text, base, code) : [];
   const meta = META.test(text);
   for (const rule of rules) {
-    if (rule.gate && !rule.gate.test(text)) continue;
+    if (!mayMatch(rule, present) || (rule.gate && !rule.gate.test(text))) continue;
     for (const m of matches(rule.re, text)) pushCue(cues, rule, text, m.index, m[0], base, code, meta);
   }
   return cues;
@@ -119,14 +137,16 @@ export function cuesNear(
   rules: readonly PhraseRule[],
   spans: Ranges,
   windows: Ranges,
+  present: ReadonlySet<string> | undefined = literalsIn(text),
 ): Cue[] {
   const cues: Cue[] = [];
   const meta = META.test(text);
   const found = new Map<PhraseRule, number>();
+  const runs = rules.filter((rule) => mayMatch(rule, present));
   for (const [s, e] of windows) {
     const from = Math.max(0, s - CONTEXT);
     const part = text.slice(from, Math.min(text.length, e + CONTEXT));
-    for (const rule of rules) {
+    for (const rule of runs) {
       const n = found.get(rule) ?? 0;
       if (n >= MAX_MATCHES_PER_RULE || (rule.gate && !rule.gate.test(part))) continue;
       let kept = n;
