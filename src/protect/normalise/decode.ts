@@ -76,6 +76,7 @@ function alphabetRuns(
   const hexMin = h?.min ?? Infinity;
   const hexMax = h?.max ?? Infinity;
   const hexLimit = h?.limit ?? 0;
+  const wantHex = hexLimit > 0;
   let b64 = 0;
   let hex = 0;
   let b64From = -1;
@@ -95,6 +96,7 @@ function alphabetRuns(
       }
       b64From = -1;
     }
+    if (!wantHex) continue;
     if ((cls & HEX_CHAR) !== 0) {
       if (hexFrom < 0) hexFrom = i;
     } else if (hexFrom >= 0) {
