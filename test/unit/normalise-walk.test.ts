@@ -10,8 +10,8 @@ import {
   MAX_DECODED,
   normalisedViews,
   originalSpan,
+  readingOf,
   viewOf,
-  wordsView,
 } from "../../src/protect/normalise/index.js";
 import { compileRedactor } from "../../src/protect/redaction/index.js";
 import { mapResultTexts, mapServerValue } from "../../src/protect/walk.js";
@@ -68,8 +68,8 @@ describe("normalise", () => {
     assert.equal(decodedSpans(many.join(" ")).length, MAX_DECODED);
   });
 
-  test("the words view joins spaced letters and reads leetspeak inside words", () => {
-    assert.equal(wordsView("I g n o r e the p4ssw0rd in 2024").text, "ignore the password in 2024");
+  test("the reading joins spaced letters and reads leetspeak inside words", () => {
+    assert.equal(readingOf("I g n o r e the p4ssw0rd in 2024").text, "ignore the password in 2024");
   });
 });
 

@@ -1,3 +1,4 @@
+import { isBidiControl as isBidi, isZeroWidth } from "../normalise/invisible.js";
 import type { Cue } from "./types.js";
 
 /**
@@ -16,14 +17,6 @@ export interface HiddenScan {
 const ZWJ = 0x200d;
 const ZERO_WIDTH_RUN = 4;
 
-function isZeroWidth(c: number): boolean {
-  return (c >= 0x200b && c <= 0x200d) || c === 0x2060 || c === 0xfeff;
-}
-
-function isBidi(c: number): boolean {
-  return (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
-}
-
 /** A ZWJ between two non-ASCII characters joins an emoji sequence; alone it is no cue. */
 function joinsEmoji(text: string, i: number): boolean {
   return i > 0 && i + 1 < text.length && text.charCodeAt(i - 1) > 0x7f && text.charCodeAt(i + 1) > 0x7f;
@@ -34,6 +27,8 @@ function joinsEmoji(text: string, i: number): boolean {
  * text without any is returned as it is, after one native pass instead of the loop's.
  */
 const MAYBE_HIDDEN = /[\udb40\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]/;
+/** The same, to jump from one to the next: the characters in between are left as they are. */
+const HIDDEN_AT = new RegExp(MAYBE_HIDDEN.source, "g");
 
 export function stripHidden(text: string): HiddenScan {
   if (!MAYBE_HIDDEN.test(text)) return { text, smuggled: "", smuggledOffset: 0, cues: [] };
@@ -52,7 +47,15 @@ export function stripHidden(text: string): HiddenScan {
   let firstTag = -1;
   let from = 0;
   let outLen = 0;
-  for (let i = 0; i < text.length; i++) {
+  /** Where the character after the last one looked at is: one further on had nothing to strip. */
+  let next = 0;
+  HIDDEN_AT.lastIndex = 0;
+  for (let m = HIDDEN_AT.exec(text); m !== null; m = HIDDEN_AT.exec(text)) {
+    const i = m.index;
+    if (i > next) {
+      zeroWidthRun = 0;
+      flagTags = 0;
+    }
     const c = text.charCodeAt(i);
     let width = 0;
     if (c === 0xdb40 && i + 1 < text.length) {
@@ -93,13 +96,12 @@ export function stripHidden(text: string): HiddenScan {
     if (width === 0) {
       zeroWidthRun = 0;
       flagTags = 0;
+      next = i + 1;
+      continue;
     }
-    if (width > 0) {
-      parts.push(text.slice(from, i));
-      outLen += i - from;
-      i += width - 1;
-      from = i + 1;
-    }
+    parts.push(text.slice(from, i));
+    outLen += i - from;
+    next = from = HIDDEN_AT.lastIndex = i + width;
   }
   if (from === 0) return { text, smuggled: "", smuggledOffset: 0, cues: [] };
   parts.push(text.slice(from));

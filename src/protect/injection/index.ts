@@ -7,25 +7,19 @@
  * instructions", a chat-template token, tag-character text) or two weaker cues together do.
  * Design notes and weights: README.md beside this file.
  */
-import { decodedRuns } from "./encoded.js";
-import { foldText, rot13, rot13Worth } from "./fold.js";
+import { decodedRuns } from "../normalise/decode.js";
+import { around, readingOf, rot13, rot13Worth } from "../normalise/reading.js";
 import { stripHidden } from "./hidden.js";
 import { linkCues } from "./links.js";
-import {
-  codeBlocks,
-  FOLDED_RULES,
-  PHRASE_RULES,
-  phraseCues,
-  STRONG_RULES,
-  WRITTEN_RULES,
-} from "./phrases.js";
+import { codeBlocks, cuesNear, literalsIn, phraseCues } from "./phrase-cues.js";
+import { FOLDED_RULES, READING_BASE_RULES, STRONG_RULES, WRITTEN_RULES } from "./phrases.js";
 import { toolCues, toolNameSet } from "./tools.js";
 import { excerpt, type Cue, type Signal } from "./types.js";
 
 export type { Cue } from "./types.js";
 
 export type { Signal, SignalKind } from "./types.js";
-export { MAX_CANDIDATES, MAX_ENCODED_CHARS } from "./encoded.js";
+export { MAX_CANDIDATES, MAX_ENCODED_CHARS } from "../normalise/decode.js";
 
 export interface InjectionContext {
   /** Names of the tools this session can see (e.g. "files__write_file", "write_file"): calls to action naming them are a signal. */
@@ -91,18 +85,39 @@ function hiddenPayloadCue(
 }
 
 /**
+ * How far, in words, around a line that folding changed the base rules read the reading: more
+ * than any of them can match (the longest, a fake tag with 80 characters of attributes, spans
+ * about 45).
+ */
+const REACH = 64;
+
+/**
  * Phrase cues of a text in every reading: as written (the base rules, with its case and accents),
- * folded (fold.ts; the rules written for it, and every rule when folding changed more than case)
- * and, when it holds a ROT13-turned keyword, in ROT13. A rule counts once per window whichever
- * reading it matched in.
+ * folded (normalise/reading.ts: the rules written for it; and the base rules too around the lines
+ * where folding changed more than case, as elsewhere they match what they matched as written) and,
+ * when it holds a ROT13-turned keyword, in ROT13. A rule counts once per window whichever reading
+ * it matched in. Offsets in a reading are the reading's.
  */
 function readingCues(text: string, base: number, code: ReadonlyArray<readonly [number, number]>): Cue[] {
-  const cues = phraseCues(text, base, code, WRITTEN_RULES);
-  const folded = foldText(text);
-  const foldedCode = folded.length === text.length ? code : codeBlocks(folded);
-  const changed = folded !== text.toLowerCase();
-  cues.push(...phraseCues(folded, base, foldedCode, changed ? PHRASE_RULES : FOLDED_RULES, false));
-  if (rot13Worth(folded)) cues.push(...phraseCues(rot13(folded), base, foldedCode, STRONG_RULES, false));
+  const held = literalsIn(text);
+  const cues = phraseCues(text, base, code, WRITTEN_RULES, true, held);
+  const reading = readingOf(text);
+  const read = reading.text;
+  const readHeld = read === text ? held : literalsIn(read);
+  const readCode = read.length === text.length ? code : codeBlocks(read);
+  if (reading.changed.length > 0) {
+    // Around the changed lines; or everywhere, when they are most of the text (a rule then stops at
+    // its eighth match instead of searching each window).
+    const near = around(read, reading.changed, REACH, read.length / 4);
+    cues.push(
+      ...(near === undefined
+        ? phraseCues(read, base, readCode, READING_BASE_RULES, false, readHeld)
+        : cuesNear(read, base, readCode, READING_BASE_RULES, reading.changed, near, readHeld)),
+    );
+  }
+  cues.push(...phraseCues(read, base, readCode, FOLDED_RULES, false, readHeld));
+  if (rot13Worth(read))
+    cues.push(...phraseCues(rot13(read.toLowerCase()), base, readCode, STRONG_RULES, false));
   return cues;
 }
 

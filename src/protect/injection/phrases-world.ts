@@ -1,4 +1,4 @@
-import { foldSource } from "./fold.js";
+import { foldSource } from "../normalise/reading.js";
 import { r, type PhraseRule } from "./rule.js";
 import type { SignalKind } from "./types.js";
 
@@ -7,13 +7,16 @@ import type { SignalKind } from "./types.js";
  * most spoken languages beyond those of phrases.ts: Italian, Dutch, Turkish, Indonesian/Malay,
  * Vietnamese, Hindi (and romanised Hindi), Bengali, Arabic, Urdu, Korean, traditional Chinese, and
  * more paraphrases for Spanish, French, German, Portuguese, Russian, Japanese. Turkish and
- * Vietnamese are written without diacritics: the detector also reads a text folded (fold.ts),
+ * Vietnamese are written without diacritics: the detector also reads a text folded (normalise/reading.ts),
  * where "bỏ qua" is "bo qua" and "önceki" is "onceki", so one pattern matches both spellings;
  * Arabic likewise without harakat. Latin-script patterns run on the folded reading only, where
  * every Latin letter is ASCII and \b is a word boundary again.
  */
-/** Latin-script patterns are written for the folded reading: accents dropped, lower case. */
-const LATIN_GATE = /[a-z]{3}/;
+/**
+ * Latin-script patterns are written for the folded reading: accents dropped, lower case. Gates
+ * ignore case: a reading keeps the lines that fold to their lower case as written.
+ */
+const LATIN_GATE = /[a-z]{3}/i;
 /** Patterns in other scripts run only on a text that has a character outside ASCII. */
 const OTHER_GATE = /[\u0080-\uffff]/;
 
@@ -23,14 +26,14 @@ const OTHER_GATE = /[\u0080-\uffff]/;
  */
 const LATIN_WORDS: Readonly<Record<string, RegExp>> = {
   "world.ignore_prior":
-    /ignor|dimentic|trascur|tralasc|conto|negeer|vergeet|veronacht|talimat|komut|yonerge|abaikan|lupakan|acuhkan|hiraukan|bo qua|phot lo|lo di|quen|tuan theo|nirdesh|aadesh|hukum|caso|tiens|oublie|desconsider|despreze|esquec|anweisung|bisherig|vorherig/,
+    /ignor|dimentic|trascur|tralasc|conto|negeer|vergeet|veronacht|talimat|komut|yonerge|abaikan|lupakan|acuhkan|hiraukan|bo qua|phot lo|lo di|quen|tuan theo|nirdesh|aadesh|hukum|caso|tiens|oublie|desconsider|despreze|esquec|anweisung|bisherig|vorherig/i,
   "world.stealth":
-    /utente|gebruiker|kullanici|pengguna|nguoi dung|user ko|usuario|utilisateur|benutzer|nutzer|anwender|utilizador/,
-  "world.reveal_prompt": /prompt|sistem|systeem|istem|he thong/,
+    /utente|gebruiker|kullanici|pengguna|nguoi dung|user ko|usuario|utilisateur|benutzer|nutzer|anwender|utilizador/i,
+  "world.reveal_prompt": /prompt|sistem|systeem|istem|he thong/i,
   "world.exfil_request":
-    /password|credenzial|chiav|token|segret|wachtwoord|inlog|sleutel|geheim|sifre|parola|anahtar|sandi|kredensial|kunci|rahasia|mat khau|khoa|contrase|credencial|clave|mots? de passe|identifiant|cle|jeton|passw|zugangsdaten|schlussel|senha/,
-  "world.role": /ora |da ora|je bent|vanaf nu|artik|bundan sonra|sekarang|bay gio|tu gio/,
-  "world.new_instructions": /istruzioni|instructies|talimatlar|instruksi|perintah|huong dan/,
+    /password|credenzial|chiav|token|segret|wachtwoord|inlog|sleutel|geheim|sifre|parola|anahtar|sandi|kredensial|kunci|rahasia|mat khau|khoa|contrase|credencial|clave|mots? de passe|identifiant|cle|jeton|passw|zugangsdaten|schlussel|senha/i,
+  "world.role": /ora |da ora|je bent|vanaf nu|artik|bundan sonra|sekarang|bay gio|tu gio/i,
+  "world.new_instructions": /istruzioni|instructies|talimatlar|instruksi|perintah|huong dan/i,
 };
 
 /** One rule as two: Latin-script phrasings (folded like the text) and the other scripts'. */

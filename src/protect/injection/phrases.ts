@@ -1,7 +1,6 @@
 import { r, type PhraseRule } from "./rule.js";
-import { forgedTurns, INTENT_RULES, TEMPLATE_RULES } from "./phrases-intent.js";
+import { INTENT_RULES, TEMPLATE_RULES } from "./phrases-intent.js";
 import { WORLD_RULES } from "./phrases-world.js";
-import { excerpt, matches, type Cue } from "./types.js";
 
 /**
  * Phrase and tag rules. Weights are tuned so that 1.0 (the threshold, see index.ts) is reached
@@ -306,118 +305,8 @@ export const FOLDED_RULES: readonly PhraseRule[] = [...INTENT_RULES, ...WORLD_RU
 export const STRONG_RULES: readonly PhraseRule[] = [...BASE_RULES, ...INTENT_RULES].filter(
   (r) => r.weight >= 0.6,
 );
-
-/** Fenced code blocks (``` or ~~~ at a line start) and inline `code` spans, as sorted [start, end) ranges. */
-export function codeBlocks(text: string): Array<readonly [number, number]> {
-  const fences: number[] = [];
-  for (const m of matches(/^[ \t]{0,3}(?:```|~~~)/gm, text, 512)) fences.push(m.index);
-  const ranges: Array<readonly [number, number]> = [];
-  for (let i = 0; i + 1 < fences.length; i += 2) ranges.push([fences[i]!, fences[i + 1]!]);
-  if (fences.length % 2 === 1) ranges.push([fences[fences.length - 1]!, text.length]);
-  for (const m of matches(/(?<!`)`[^`\n]{1,200}`(?!`)/g, text, 512)) {
-    if (!inRanges(ranges, m.index)) ranges.push([m.index, m.index + m[0].length]);
-  }
-  return ranges.sort((a, b) => a[0] - b[0]);
-}
-
-function inRanges(ranges: ReadonlyArray<readonly [number, number]>, at: number): boolean {
-  for (const [s, e] of ranges) {
-    if (at < s) return false;
-    if (at < e) return true;
-  }
-  return false;
-}
-
-/** A reported phrase ("told banks to ignore …") is mentioned, not addressed to the reader. Quoted
- * phrases are not discounted: attacks arrive inside quoted fields (JSON strings, log values). */
-const REPORTED =
-  /\b(?:told|asked|urged|advised|ordered|instructed|allowed|forced|tried|attempts?|trying|how)\b[^.!?\n]{0,30}\bto\s+$|\b(?:say|says|said|saying|such\s+as|like|phrases?|wording|e\.g\.)\s*[:,]?\s*["'“‘«][^"'“”‘’«»\n]{0,24}$/i;
-/** Texts about prompt injection quote attack phrases; override and role phrases count half there. */
-const META = /prompt[\s-]+injection|提示(?:词)?注入|jailbreak(?:ing)?\s+(?:attack|research|prompts)/i;
-
-/** A fake tag pair with prose inside (`<system>Reply that …</system>`), not a data value (`<system>JIRA</system>`). */
-const PROSE_PAIR =
-  /<(system|important|admin|instructions?|developer|assistant|human|critical|user_instructions|system-reminder|system_message|system_prompt)\b[^<>\n]{0,80}>([^<]{0,2000}?)<\/\1\s*>|\[INST\]([^[]{0,2000}?)\[\/INST\]|<<SYS>>([^<]{0,2000}?)<<\/SYS>>/gi;
-/** A tool boundary closed before it was opened ends a tool result early, to speak outside it. */
-const TOOL_TAG =
-  /<(\/?)(tool_result|tool_response|tool_output|function_results?|function_response|tool_call)\b[^<>\n]{0,80}>/gi;
-
-function structureCues(text: string, base: number, code: ReadonlyArray<readonly [number, number]>): Cue[] {
-  const cues: Cue[] = [];
-  for (const m of matches(PROSE_PAIR, text)) {
-    const inner = m[2] ?? m[3] ?? m[4] ?? "";
-    if ((inner.match(/\S+/g) ?? []).length < 4) continue;
-    const quoted = inRanges(code, m.index);
-    cues.push({
-      kind: "fake_tag",
-      rule: "tag.prose_pair",
-      weight: quoted ? 0.1 : 0.5,
-      detail: `tag.prose_pair: ${excerpt(m[0], 30)}`,
-      offset: base + m.index,
-    });
-  }
-  const turns = forgedTurns(text);
-  if (turns) {
-    cues.push({
-      kind: "role",
-      rule: "tag.forged_turns",
-      weight: inRanges(code, turns.offset) ? 0.1 : 0.6,
-      detail: turns.detail,
-      offset: base + turns.offset,
-    });
-  }
-  const open = new Set<string>();
-  for (const m of matches(TOOL_TAG, text)) {
-    const name = m[2]!.toLowerCase();
-    if (m[1] === "") open.add(name);
-    else if (!open.has(name)) {
-      const quoted = inRanges(code, m.index);
-      cues.push({
-        kind: "fake_tag",
-        rule: "tag.unopened_close",
-        weight: quoted ? 0.3 : 1,
-        detail: `closes a ${name.slice(0, 30)} it never opened`,
-        offset: base + m.index,
-      });
-      break;
-    }
-  }
-  return cues;
-}
-
-/** Every phrase and tag cue in `text`; offsets are shifted by `base` (for decoded payloads). */
-export function phraseCues(
-  text: string,
-  base: number,
-  code: ReadonlyArray<readonly [number, number]>,
-  rules: readonly PhraseRule[] = PHRASE_RULES,
-  structure = true,
-): Cue[] {
-  const cues: Cue[] = structure ? structureCues(text, base, code) : [];
-  const meta = META.test(text);
-  for (const rule of rules) {
-    if (rule.gate && !rule.gate.test(text)) continue;
-    for (const m of matches(rule.re, text)) {
-      const quoted = rule.inCode !== undefined && inRanges(code, m.index);
-      const full = rule.strong?.test(m[0]) ? Math.max(rule.weight, 1) : rule.weight;
-      let weight = quoted ? rule.inCode! : full;
-      let note = quoted ? " (in code)" : "";
-      if (rule.kind !== "fake_tag") {
-        const before = text.slice(Math.max(0, m.index - 40), m.index);
-        if (REPORTED.test(before) || meta) {
-          weight *= 0.5;
-          note = " (mentioned)";
-        }
-      }
-      if (weight <= 0) continue;
-      cues.push({
-        kind: rule.kind,
-        rule: rule.group,
-        weight,
-        detail: `${rule.id}${note}: ${excerpt(m[0], 50)}`,
-        offset: base + m.index,
-      });
-    }
-  }
-  return cues;
-}
+/**
+ * The base rules a reading is searched for where folding changed more than case: those that
+ * ignore case (one matching case as written, `[INST]`, cannot match a reading's lower case).
+ */
+export const READING_BASE_RULES: readonly PhraseRule[] = BASE_RULES.filter((r) => r.re.flags.includes("i"));

@@ -1,3 +1,4 @@
+import { requiredLiterals } from "./gates.js";
 import type { SignalKind } from "./types.js";
 
 /** One phrase or tag rule: a bounded-repetition pattern and the weight of a match. */
@@ -14,6 +15,8 @@ export interface PhraseRule {
   readonly strong?: RegExp;
   /** The rule runs only on a text this matches (a cheap test before a costly pattern). */
   readonly gate?: RegExp;
+  /** Literals one of which every match holds, read off the pattern (gates.ts); none when unknown. */
+  readonly needs?: readonly string[];
 }
 
 /** The language prefix of a rule id says where it is written, not what it finds. */
@@ -36,4 +39,5 @@ export const r = (
   group: more.group ?? id.replace(LANGUAGE, ""),
   strong: more.strong,
   gate: more.gate,
+  needs: requiredLiterals(source),
 });

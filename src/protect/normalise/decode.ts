@@ -1,8 +1,149 @@
 /**
- * Candidate base64 and hex spans decoded once (never recursively) to readable text, for a
- * detector to read what they hide. Bounded: spans of MIN_ENCODED to MAX_ENCODED characters
- * (images and other blobs are longer and skipped), at most MAX_DECODED spans per text.
+ * Encoded runs, and what they decode to: base64 (standard and URL-safe), hex and percent-escapes,
+ * found in one pass over the code units and decoded once (never recursively) to readable text,
+ * for a detector to read what they hide. Every count is bounded: runs of each kind are taken in
+ * text order up to a limit the caller sets, and each is decoded from a bounded prefix.
+ *
+ * Two readers use it: the redactor (`decodedSpans`: a secret or PII value hidden in a base64 or hex
+ * span, which is then replaced whole) and the injection detector (`decodedRuns`: instructions
+ * hidden in any of the three). Escapes of single characters (`\u0041`, `&#65;`, `%41`) are the
+ * views' and the reading's (view.ts, reading.ts).
  */
+
+export type Encoding = "base64" | "hex" | "percent";
+
+export interface EncodedRun {
+  readonly encoding: Encoding;
+  /** The run in the text, base64's "=" padding included. */
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Which runs of a kind to take: at least `min` long (characters, escapes for percent), at most `max`, the first `limit`. */
+export interface RunLimits {
+  readonly min: number;
+  readonly max?: number;
+  readonly limit: number;
+}
+
+/** Base64 (standard and URL-safe), hex and percent-escape characters, by code unit. */
+const BASE64_CHAR = 1;
+const HEX_CHAR = 2;
+const CLASS = new Uint8Array(128);
+for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
+  CLASS[ch.charCodeAt(0)] = BASE64_CHAR;
+for (const ch of "0123456789ABCDEFabcdef") (CLASS[ch.charCodeAt(0)] as number) |= HEX_CHAR;
+
+/** Runs of percent-escapes: a literal "%" starts each, which the engine finds fast. */
+const PERCENT_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
+
+/**
+ * The encoded runs of `text`, each kind in text order: maximal runs of base64's alphabet (with up
+ * to two "=" after them), maximal runs of hex digits of even length (a run of odd length is no
+ * bytes), maximal runs of consecutive `%XX` escapes. Only the kinds asked for; each scan stops
+ * once its kind has its `limit`.
+ */
+export function encodedRuns(
+  text: string,
+  want: { readonly base64?: RunLimits; readonly hex?: RunLimits; readonly percent?: RunLimits },
+): EncodedRun[] {
+  const out: EncodedRun[] = [];
+  if (want.base64 !== undefined || want.hex !== undefined) alphabetRuns(text, want.base64, want.hex, out);
+  if (want.percent !== undefined && text.includes("%")) {
+    const { min, max = Infinity, limit } = want.percent;
+    let n = 0;
+    PERCENT_RUN.lastIndex = 0;
+    for (let m = PERCENT_RUN.exec(text); m !== null && n < limit; m = PERCENT_RUN.exec(text)) {
+      const escapes = m[0].length / 3;
+      if (escapes < min || escapes > max) continue;
+      out.push({ encoding: "percent", start: m.index, end: m.index + m[0].length });
+      n++;
+    }
+  }
+  return out;
+}
+
+/** Base64 and hex runs, in one pass over the code units. */
+function alphabetRuns(
+  text: string,
+  b: RunLimits | undefined,
+  h: RunLimits | undefined,
+  out: EncodedRun[],
+): void {
+  const b64Min = b?.min ?? Infinity;
+  const b64Max = b?.max ?? Infinity;
+  const b64Limit = b?.limit ?? 0;
+  const hexMin = h?.min ?? Infinity;
+  const hexMax = h?.max ?? Infinity;
+  const hexLimit = h?.limit ?? 0;
+  const wantHex = hexLimit > 0;
+  let b64 = 0;
+  let hex = 0;
+  let b64From = -1;
+  let hexFrom = -1;
+  for (let i = 0; i <= text.length && (b64 < b64Limit || hex < hexLimit); i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0;
+    const cls = c < 128 ? (CLASS[c] as number) : 0;
+    if ((cls & BASE64_CHAR) !== 0) {
+      if (b64From < 0) b64From = i;
+    } else if (b64From >= 0) {
+      const n = i - b64From;
+      if (n >= b64Min && n <= b64Max && b64 < b64Limit) {
+        let end = i;
+        while (end < i + 2 && text.charCodeAt(end) === 61) end++;
+        out.push({ encoding: "base64", start: b64From, end });
+        b64++;
+      }
+      b64From = -1;
+    }
+    if (!wantHex) continue;
+    if ((cls & HEX_CHAR) !== 0) {
+      if (hexFrom < 0) hexFrom = i;
+    } else if (hexFrom >= 0) {
+      const n = i - hexFrom;
+      if (n % 2 === 0 && n >= hexMin && n <= hexMax && hex < hexLimit) {
+        out.push({ encoding: "hex", start: hexFrom, end: i });
+        hex++;
+      }
+      hexFrom = -1;
+    }
+  }
+}
+
+/** The bytes `run` encodes, as UTF-8 text, from at most its first `max` characters; undefined if none. */
+export function decodeRun(text: string, run: EncodedRun, max = Infinity): string | undefined {
+  const s = text.slice(run.start, Math.min(run.end, run.start + max));
+  try {
+    if (run.encoding === "percent") return decodeURIComponent(s.slice(0, s.length - (s.length % 3)));
+    if (run.encoding === "hex") return Buffer.from(s.slice(0, s.length & ~1), "hex").toString("utf8");
+    return Buffer.from(s, s.includes("-") || s.includes("_") ? "base64url" : "base64").toString("utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Readable text: at most a few control or replacement characters (tabs, line and page breaks are text),
+ * and enough of it letters. As a value (a secret or PII): at least 6 characters, 3% bad, half
+ * ASCII letters or digits. As prose (instructions): at least 8, 5% bad, 40% letters, CJK's too.
+ */
+export function readable(s: string, as: "value" | "prose" = "value"): boolean {
+  const prose = as === "prose";
+  if (s.length < (prose ? 8 : 6)) return false;
+  let bad = 0;
+  let good = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x09 || (c > 0x0d && c < 0x20) || c === 0x7f || c === 0xfffd) bad++;
+    else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) good++;
+    else if (prose ? c > 0x2e80 : c >= 48 && c <= 57) good++;
+  }
+  return bad <= s.length * (prose ? 0.05 : 0.03) && good >= s.length * (prose ? 0.4 : 0.5);
+}
+
+// --- The redactor's spans: a value hidden in base64 or hex. ---
+
+/** Base64 and hex spans of MIN_ENCODED to MAX_ENCODED characters (images and other blobs are longer), at most MAX_DECODED tried a text. */
 export const MIN_ENCODED = 16;
 export const MAX_ENCODED = 4096;
 export const MAX_DECODED = 256;
@@ -15,25 +156,6 @@ export interface DecodedSpan {
   readonly text: string;
 }
 
-/** Base64 (standard and URL-safe) characters, by code unit. */
-const B64_CHAR = new Uint8Array(128);
-for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
-  B64_CHAR[ch.charCodeAt(0)] = 1;
-const HEX_RUN = /^(?:[0-9A-Fa-f]{2})+$/;
-
-/** Readable text: printable ASCII or whitespace, at most 3% other, and some letters or digits. */
-export function readable(s: string): boolean {
-  if (s.length < 6) return false;
-  let bad = 0;
-  let word = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0xfffd || c < 0x09 || (c > 0x0d && c < 0x20) || c === 0x7f) bad++;
-    else if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)) word++;
-  }
-  return bad <= s.length * 0.03 && word >= s.length * 0.5;
-}
-
 const B64_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 64; i++) {
   B64_VALUE["ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".charCodeAt(i)] = i;
@@ -42,6 +164,7 @@ B64_VALUE[45] = 62; // base64url "-"
 B64_VALUE[95] = 63; // base64url "_"
 const printableByte = (b: number) => b === 9 || b === 10 || b === 13 || (b >= 0x20 && b < 0x7f);
 const hexDigit = (c: number) => (c <= 57 ? c - 48 : (c | 32) - 87);
+const HEX_RUN = /^(?:[0-9A-Fa-f]{2})+$/;
 
 /**
  * Whether the first six bytes a run decodes to are printable ASCII: a cheap test, without
@@ -80,32 +203,62 @@ function mixed(run: string): boolean {
   return upper > 0 && lower > 0 && slash * 12 <= run.length;
 }
 
-/** Every candidate span of `text` that decodes (base64 or hex) to readable text. */
+/** Every span of `text` that decodes (base64, or hex when the whole run is hex) to readable text. */
 export function decodedSpans(text: string): DecodedSpan[] {
   const out: DecodedSpan[] = [];
-  let tried = 0;
-  // One pass over the code units (a regex tried at every letter costs three times more): each
-  // maximal run of base64 characters, whatever its length, is judged once.
-  let from = -1;
-  for (let i = 0; i <= text.length && tried < MAX_DECODED; i++) {
-    const c = i < text.length ? text.charCodeAt(i) : 0;
-    if (c < 128 && B64_CHAR[c] === 1) {
-      if (from < 0) from = i;
-      continue;
-    }
-    const runStart = from;
-    from = -1;
-    if (runStart < 0 || i - runStart < MIN_ENCODED || i - runStart > MAX_ENCODED) continue;
-    let pad = i;
-    while (pad < i + 2 && text.charCodeAt(pad) === 61) pad++;
-    const run = text.slice(runStart, pad);
-    const start = runStart;
+  for (const r of encodedRuns(text, { base64: { min: MIN_ENCODED, max: MAX_ENCODED, limit: MAX_DECODED } })) {
+    const run = text.slice(r.start, r.end);
     const hex = run.length % 2 === 0 && HEX_RUN.test(run);
-    tried++;
     if (!startsReadable(run, hex) || (!hex && !mixed(run))) continue;
     const decoded = Buffer.from(run, hex ? "hex" : "base64").toString("utf8");
     if (readable(decoded))
-      out.push({ start, end: start + run.length, encoding: hex ? "hex" : "base64", text: decoded });
+      out.push({ start: r.start, end: r.end, encoding: hex ? "hex" : "base64", text: decoded });
   }
   return out;
+}
+
+// --- The injection detector's runs: instructions hidden in any of the three. ---
+
+/** At most MAX_CANDIDATES runs of each kind looked at, each decoded from its first MAX_ENCODED_CHARS. */
+export const MAX_CANDIDATES = 32;
+export const MAX_ENCODED_CHARS = 16384;
+
+export interface Decoded {
+  readonly encoding: Encoding;
+  readonly offset: number;
+  readonly text: string;
+}
+
+/**
+ * Runs that decode to readable prose: base64 of 24 characters or more, hex of 32 digits or more,
+ * eight percent-escapes or more; the first MAX_CANDIDATES of each kind looked at, base64's first,
+ * and at most MAX_CANDIDATES kept. The caller rescans what they hide once.
+ */
+export function decodedRuns(text: string): Decoded[] {
+  const runs = encodedRuns(text, {
+    base64: { min: 24, limit: MAX_CANDIDATES },
+    hex: { min: 32, limit: MAX_CANDIDATES },
+    percent: { min: 8, limit: MAX_CANDIDATES },
+  });
+  const out: Decoded[] = [];
+  for (const encoding of ["base64", "hex", "percent"] as const) {
+    for (const run of runs) {
+      if (run.encoding !== encoding) continue;
+      if (out.length >= MAX_CANDIDATES) return out;
+      if (encoding === "base64" && !worthBase64(text, run)) continue;
+      const s = decodeRun(text, run, MAX_ENCODED_CHARS);
+      if (s !== undefined && readable(s, "prose")) out.push({ encoding, offset: run.start, text: s });
+    }
+  }
+  return out;
+}
+
+/**
+ * A lone run of letters (an identifier, a path) is not base64 worth decoding: it needs a digit or
+ * a sign, or both cases. Two linear tests, not /[a-z].*[A-Z]|[A-Z].*[a-z]/, which backtracks
+ * quadratically on a long run of one case.
+ */
+function worthBase64(text: string, run: EncodedRun): boolean {
+  const s = text.slice(run.start, Math.min(run.end, run.start + MAX_ENCODED_CHARS));
+  return /[0-9+/=_-]/.test(s) || (/[a-z]/.test(s) && /[A-Z]/.test(s));
 }

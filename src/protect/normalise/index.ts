@@ -1,13 +1,29 @@
 /**
  * Normalisation before detection, shared by the detectors: views of a text that fold look-alikes,
- * drop invisible characters and decode escapes once (view.ts), base64 and hex spans decoded once
- * (decode.ts), and a words view for disguised keywords (words.ts). Each view maps back to the
- * original text, so a finding replaces exactly what was sent.
+ * drop invisible characters and decode escapes once (view.ts), for the redactor; the reading of a
+ * text for phrase detectors, which also reads leetspeak and joins spaced letters (reading.ts,
+ * words.ts), for the injection detector; base64 and hex spans decoded once (decode.ts). Each maps
+ * back to the original text, so a finding replaces exactly what was sent.
  */
-export { fold, invisible, significant } from "./fold.js";
+export { fold, significant } from "./fold.js";
+export { invisible, isBidiControl, isTag, isZeroWidth } from "./invisible.js";
 export { changedWindows, originalSpan, viewOf, WINDOW_MARGIN, type View } from "./view.js";
-export { decodedSpans, readable, MAX_DECODED, MAX_ENCODED, MIN_ENCODED, type DecodedSpan } from "./decode.js";
-export { wordsView } from "./words.js";
+export {
+  decodedRuns,
+  decodedSpans,
+  decodeRun,
+  encodedRuns,
+  readable,
+  MAX_CANDIDATES,
+  MAX_DECODED,
+  MAX_ENCODED,
+  MAX_ENCODED_CHARS,
+  MIN_ENCODED,
+  type Decoded,
+  type DecodedSpan,
+  type EncodedRun,
+} from "./decode.js";
+export { around, readingOf, rot13, rot13Worth, type Reading } from "./reading.js";
 
 import { changedWindows, viewOf, type View } from "./view.js";
 

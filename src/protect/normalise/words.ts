@@ -1,13 +1,14 @@
 /**
- * A view for finding words an author disguised: letters spaced or dotted apart ("i g n o r e",
- * "p-a-s-s-w-o-r-d") joined, leetspeak digits and symbols inside words read as letters ("p4ssw0rd",
- * "s3cr3t"), and case folded to lower. Meant for keyword and phrase detectors (injection, poisoning,
- * keyword-anchored secrets), never for validating a value: it changes digits. One pass, linear.
+ * Words an author disguised, read back (the last steps of the reading, reading.ts): leetspeak
+ * signs inside words read as letters ("p4ssw0rd", "1gn0re"), letters spaced or dotted apart
+ * joined ("i g n o r e", "p.a.s.s"), hyphens inside words dropped ("ig-nore"). Each step is one
+ * linear pass over a line already folded to lower case; each does exactly what the regex in its
+ * comment does with `replace`, which a loop over the characters does many times faster.
  */
-import type { View } from "./view.js";
+import { isLetter, isLetterOrNumber, isNumber } from "./letters.js";
 
-/** Leetspeak read as letters, only between letters (so "2024" and "v1.2" stay digits). */
-const LEET: Readonly<Record<string, string>> = {
+/** Leetspeak read as letters. Digits without a letter's shape (2, 6, 9) stay digits. */
+export const LEET: Readonly<Record<string, string>> = {
   __proto__: null,
   "0": "o",
   "1": "i",
@@ -19,40 +20,165 @@ const LEET: Readonly<Record<string, string>> = {
   "@": "a",
   $: "s",
   "!": "i",
-  "|": "l",
 } as unknown as Record<string, string>;
 
-const isLetter = (c: string): boolean => /^\p{L}$/u.test(c);
-const SEPARATOR = /^[ \t.\-_*·•]$/;
+/** A letter next to a leet sign: without one, no word holds both and `leetWords` changes nothing. */
+export const MAYBE_LEET = /[a-z][0-9@$!]|[0-9@$!][a-z]/;
+/** Four characters spaced apart by one repeated separator: what makes `spacedLetters` worth it. */
+export const MAYBE_SPACED = /[^\s.\-*·_]([ ._\-*·])[^\s.\-*·_]\1[^\s.\-*·_]\1/;
 
-/** The words view of `text` (whole text: callers pass a bounded text). */
-export function wordsView(text: string): View {
-  const chars = [...text];
-  const starts: number[] = [];
-  let at = 0;
-  for (const c of chars) {
-    starts.push(at);
-    at += c.length;
-  }
-  const letterish = (k: number): boolean => {
-    const c = chars[k];
-    return c !== undefined && (isLetter(c) || Object.hasOwn(LEET, c));
-  };
+const isSign = (c: number): boolean => (c >= 48 && c <= 57) || c === 64 || c === 36 || c === 33;
+const SIGN = 1;
+const LETTER = 2;
+/** What an ASCII code unit is to a leet word: a sign, a letter or neither. */
+const ASCII_KIND = new Uint8Array(128);
+for (let c = 0; c < 128; c++) ASCII_KIND[c] = isSign(c) ? SIGN : isLetter(c) ? LETTER : 0;
+const kindOf = (c: number): number => (c < 128 ? (ASCII_KIND[c] as number) : isLetter(c) ? LETTER : 0);
+/** A sign that is neither a letter nor a number: a word may start right after it. */
+const isSymbolSign = (c: number): boolean => c === 64 || c === 36 || c === 33;
+/** A hash, an id, a colour: digits there are digits. */
+const HEX_LIKE = /^[0-9a-f]+$/;
+const SURROGATE = /[\ud800-\udfff]/;
+
+/** Per code unit of the run being read: a letter or a sign from here to the run's end. */
+let letterFrom = new Uint8Array(256);
+let signFrom = new Uint8Array(256);
+
+/**
+ * Leet words read as letters, as
+ * `s.replace(/(?<![\p{L}\p{N}])(?=[\p{L}0-9@$!]*\p{L})(?=[\p{L}0-9@$!]*[0-9@$!])[\p{L}0-9@$!]{3,24}(?![\p{L}\p{N}])/gu, …)`
+ * replacing the signs of each match that is not HEX_LIKE. Only a run of word characters with a
+ * letter and a sign in it can hold a match, so the rest of the line costs one test a character.
+ */
+export function leetWords(s: string): string {
+  // Code units are code points without surrogates; with them, the same steps over code points.
+  if (SURROGATE.test(s)) return leetWordsByCodePoint(s);
   const parts: string[] = [];
-  const from: number[] = [];
-  const to: number[] = [];
-  for (let k = 0; k < chars.length; k++) {
-    const c = chars[k] as string;
-    // A separator between two single letters ("p a s s"): the letters are one word.
-    if (SEPARATOR.test(c) && letterish(k - 1) && letterish(k + 1) && !letterish(k - 2) && !letterish(k + 2))
+  let copied = 0;
+  const n = s.length;
+  let i = 0;
+  while (i < n) {
+    if (kindOf(s.charCodeAt(i)) === 0) {
+      i++;
       continue;
-    const inWord = letterish(k - 1) || letterish(k + 1);
-    const out = Object.hasOwn(LEET, c) && !isLetter(c) && inWord ? (LEET[c] as string) : c.toLowerCase();
-    parts.push(out);
-    for (let j = 0; j < out.length; j++) {
-      from.push(starts[k] as number);
-      to.push((starts[k] as number) + c.length);
+    }
+    const start = i;
+    let kinds = 0;
+    for (let k: number; i < n && (k = kindOf(s.charCodeAt(i))) !== 0; i++) kinds |= k;
+    if (kinds !== (SIGN | LETTER)) continue;
+    const len = i - start;
+    if (letterFrom.length < len) {
+      letterFrom = new Uint8Array(len * 2);
+      signFrom = new Uint8Array(len * 2);
+    }
+    let l = 0;
+    let g = 0;
+    for (let k = len - 1; k >= 0; k--) {
+      if (isSign(s.charCodeAt(start + k))) g = 1;
+      else l = 1;
+      letterFrom[k] = l;
+      signFrom[k] = g;
+    }
+    const startsAfter = start === 0 || !isLetterOrNumber(s.charCodeAt(start - 1));
+    const numberAfter = i < n && isNumber(s.charCodeAt(i));
+    let j = 0;
+    while (j <= len - 3) {
+      const open = j === 0 ? startsAfter : isSymbolSign(s.charCodeAt(start + j - 1));
+      if (open && letterFrom[j] === 1 && signFrom[j] === 1) {
+        let k = Math.min(len - j, 24);
+        // The longest match that ends before neither a letter nor a number.
+        for (; k >= 3; k--) {
+          if (j + k === len ? !numberAfter : isSymbolSign(s.charCodeAt(start + j + k))) break;
+        }
+        if (k >= 3) {
+          const word = s.slice(start + j, start + j + k);
+          if (!HEX_LIKE.test(word)) {
+            parts.push(s.slice(copied, start + j), readLeet(word));
+            copied = start + j + k;
+          }
+          j += k;
+          continue;
+        }
+      }
+      j++;
     }
   }
-  return { text: parts.join(""), from: Int32Array.from(from), to: Int32Array.from(to) };
+  if (copied === 0) return s;
+  parts.push(s.slice(copied));
+  return parts.join("");
+}
+
+/** leetWords over code points: a line with characters outside the BMP or lone surrogates (rare). */
+function leetWordsByCodePoint(s: string): string {
+  const chars = [...s];
+  // Each code point as one code unit that reads alike (no sign is one of them, so words start and
+  // end where they did): a BMP letter for a letter, a number for a number, a space for the rest.
+  const stand = chars.map((ch) => {
+    const u = ch.codePointAt(0) as number;
+    if (u < 0xd800 || (u > 0xdfff && u <= 0xffff)) return ch;
+    return isLetter(u) ? "\u4e00" : isNumber(u) ? "\u0660" : " ";
+  });
+  const bmp = stand.join("");
+  const read = leetWords(bmp);
+  if (read === bmp) return s;
+  // Reading leetspeak keeps a word's length and only turns ASCII signs into ASCII letters.
+  let out = "";
+  for (let k = 0; k < chars.length; k++) out += stand[k] === chars[k] ? read.charAt(k) : chars[k];
+  return out;
+}
+
+/** Whether `s[i]` is the low half of a surrogate pair. */
+function isLow(s: string, i: number): boolean {
+  const c = s.charCodeAt(i);
+  const h = s.charCodeAt(i - 1);
+  return c >= 0xdc00 && c <= 0xdfff && h >= 0xd800 && h <= 0xdbff;
+}
+
+function readLeet(word: string): string {
+  let out = "";
+  for (const c of word) out += LEET[c] ?? c;
+  return out;
+}
+
+/** Three or more single letters each followed by one separator: "i g n o r e", "i.g.n.o.r.e", "i-g-n". */
+const SPACED = /(?<![\p{L}\p{N}])\p{L}([ ._\-*·])(?:\p{L}\1){1,}\p{L}(?![\p{L}\p{N}])/gu;
+/**
+ * What every match of SPACED holds, without `\p` (cheap on a line that has none): three single
+ * characters apart, not inside a word of ASCII letters and digits.
+ */
+const SPACED_QUICK = /(?<![A-Za-z0-9])[^\s.\-*·_]([ ._\-*·])[^\s.\-*·_]\1[^\s.\-*·_](?![A-Za-z0-9])/;
+
+/** Whether `s` may have letters spaced apart (a line without any is left alone by spacedLetters). */
+export function mayHaveSpacedLetters(s: string): boolean {
+  return SPACED_QUICK.test(s);
+}
+
+/** Letters spaced apart joined: the separators inside each match of SPACED removed. */
+export function spacedLetters(s: string): string {
+  return s.replace(SPACED, (w) => w.replace(/[ ._\-*·]/g, ""));
+}
+
+/**
+ * Hyphens and soft hyphens inside words dropped ("ig-nore", "in\u00adstructions"), as
+ * `s.replace(/(?<=\p{L})[-\u00ad](?=\p{L})/gu, "")`.
+ */
+export function innerHyphens(s: string): string {
+  let i = s.indexOf("-");
+  const soft = s.indexOf("\u00ad");
+  if (i < 0 || (soft >= 0 && soft < i)) i = soft;
+  if (i < 0) return s;
+  const parts: string[] = [];
+  let copied = 0;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 45 && c !== 0xad) continue;
+    if (i === 0 || i + 1 >= s.length) continue;
+    const prev = s.codePointAt(i - 1 - (isLow(s, i - 1) ? 1 : 0)) as number;
+    if (!isLetter(prev) || !isLetter(s.codePointAt(i + 1) as number)) continue;
+    parts.push(s.slice(copied, i));
+    copied = i + 1;
+  }
+  if (copied === 0) return s;
+  parts.push(s.slice(copied));
+  return parts.join("");
 }

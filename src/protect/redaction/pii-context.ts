@@ -42,29 +42,64 @@ function scanNanp(text: string, out: Finding[]): void {
 }
 
 // A national number after a word for phone: 9 to 12 digits in groups, a trunk 0 or not, area
-// code in parentheses or not. Found from the digits (a keyword alternation tried at every position
-// costs far more); only a number with a phone word just before it counts.
-// Groups need a separator between them (optional ones would let a long digit run be split in
-// exponentially many ways).
-const NATIONAL_RE = /(?<![0-9])(?:\d{9,12}|\d{2,5}\)?(?:[ .\-/]\d{2,8}){1,5})(?![0-9])/g;
-const PHONE_WORD_BEFORE =
-  /(?:\b(?:phone|ph|tel|t[ée]l|telephone|mobile|mob|cell|cel|fax|call|ring|text|sms|whatsapp|signal|contact|contato|contacto|t[ée]l[ée]phone|portable|telefon|handy|tel[ée]fono|telefone|celular|m[oó]vil|cellulare|telefono|телефон|тел)\b\.?|电话|電話|手机|携帯|전화|फ़ोन|फोन|هاتف)[^0-9\n]{0,32}$/iu;
+// code in parentheses or not, with at most 32 characters that are neither digits nor a line break
+// between the word (or the dot after it) and the number, the word starting at most 56 characters
+// before the number. Found from the word (digits are everywhere in tool output, words for phone
+// rarely): the number after it is the first digit the gap allows. Groups need a separator between
+// them (optional ones would let a long digit run be split in exponentially many ways).
+const NATIONAL_AT = /(?:\d{9,12}|\d{2,5}\)?(?:[ .\-/]\d{2,8}){1,5})(?![0-9])/y;
+// Latin and Cyrillic words between ASCII word boundaries, as `\b` has them (so a Cyrillic word counts
+// only next to ASCII letters or digits). The `u` flag makes the scan three times slower and only
+// changes what "ſ" and the Kelvin sign are (letters s and k): it is used only for a text with one,
+// where a word may also end right at the number ("ſmſ0612…", whose "ſ" no check below refuses).
+const PHONE_WORDS =
+  "(?:phone|ph|tel|t[ée]l|telephone|mobile|mob|cell|cel|fax|call|ring|text|sms|whatsapp|signal|contact|contato|contacto|t[ée]l[ée]phone|portable|telefon|handy|tel[ée]fono|telefone|celular|m[oó]vil|cellulare|telefono|телефон|тел)";
+const PHONE_WORD = new RegExp(`\\b${PHONE_WORDS}\\b`, "gi");
+const PHONE_WORD_U = new RegExp(`\\b${PHONE_WORDS}(?:\\b|(?=[0-9]))`, "giu");
+const PHONE_SIGN = /电话|電話|手机|携帯|전화|फ़ोन|फोन|هاتف/g;
+const PHONE_GAP = 32;
+const PHONE_REACH = 56;
 
-function scanNational(text: string, out: Finding[]): void {
-  NATIONAL_RE.lastIndex = 0;
-  let m: RegExpExecArray | null;
-  while ((m = NATIONAL_RE.exec(text)) !== null) {
-    let start = m.index;
-    const prev = text.charAt(start - 1);
-    if ((prev >= "0" && prev <= "9") || /[A-Za-z_.:/-]/.test(prev)) continue; // inside a longer token
-    if (prev === "(") start--;
-    else if (m[0].includes(")")) continue; // "0…)" without its "("
-    const value = text.slice(start, m.index + m[0].length);
-    const digits = value.replace(/\D/g, "").length;
-    if (digits < 9 || digits > 12) continue;
-    if (!PHONE_WORD_BEFORE.test(text.slice(Math.max(0, start - 56), start))) continue;
-    out.push({ start, end: start + value.length, type: "phone" });
+/** Exported for its test. */
+export function scanNational(text: string, out: Finding[]): void {
+  const done = new Set<number>();
+  const words = text.includes("\u017f") || text.includes("\u212a") ? PHONE_WORD_U : PHONE_WORD;
+  for (const re of [words, PHONE_SIGN]) {
+    re.lastIndex = 0;
+    let w: RegExpExecArray | null;
+    while ((w = re.exec(text)) !== null) {
+      const word = w.index;
+      const after = word + w[0].length;
+      let from = after;
+      if (re === words && text.charCodeAt(from) === 46) from++; // "tel.", "ph."
+      let d = from;
+      while (d < text.length && d - from <= PHONE_GAP + 1 && !/[0-9\n]/.test(text.charAt(d))) d++;
+      if (done.has(d) || !/[0-9]/.test(text.charAt(d))) continue;
+      const found = nationalAt(text, d);
+      if (found === undefined) continue;
+      const [start, end] = found;
+      if (start - from > PHONE_GAP || start < from || word < start - PHONE_REACH) continue;
+      // Right before the number, a word must end in an ASCII letter to end as `\b` sees it.
+      if (re === words && start === after && !/\w/iu.test(text.charAt(after - 1))) continue;
+      out.push({ start, end, type: "phone" });
+      done.add(d);
+    }
   }
+}
+
+/** The national number whose digits start at `d`: its span, or undefined if it is none. */
+function nationalAt(text: string, d: number): [number, number] | undefined {
+  NATIONAL_AT.lastIndex = d;
+  const m = NATIONAL_AT.exec(text);
+  if (m === null) return undefined;
+  let start = d;
+  const prev = text.charAt(start - 1);
+  if (/[A-Za-z_.:/-]/.test(prev)) return undefined; // inside a longer token
+  if (prev === "(") start--;
+  else if (m[0].includes(")")) return undefined; // "0…)" without its "("
+  const end = d + m[0].length;
+  const digits = text.slice(start, end).replace(/\D/g, "").length;
+  return digits < 9 || digits > 12 ? undefined : [start, end];
 }
 
 // local [at] domain [dot] tld, in brackets of any kind or spelled " at " ... " dot ". Found from

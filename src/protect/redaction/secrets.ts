@@ -254,13 +254,24 @@ const AWS_SECRET_RE =
 // keywords are grouped by first letter (alternatives with different first letters never compete
 // at one position, so this matches exactly what the plain list would), which the engine scans
 // faster.
-const ASSIGNED_RE =
-  /(?:p(?:assw(?:or)?[dt]|wd|rivate[_-]?key)|secret|token|a(?:pi[_-]?key|pikey|ccess[_-]?key|uth[_-]?key)|credentials?|kennwort|contrase[ñn]a|senha|wachtwoord|has[łl]o|[şs]ifre|parola|mot de passe|пароль|密码|密碼|パスワード|비밀번호|mật khẩu|كلمة المرور|पासवर्ड)[A-Za-z0-9_.-]{0,32}(?:[ \t][^\s:=：]{1,16}){0,3}["']?\s{0,8}(?::=|=>|[:=：])\s{0,8}["'`]?([^\s"'`<>,;(){}[\]]{8,256})/gi;
+const KEYWORDS_LATIN =
+  "p(?:assw(?:or)?[dt]|wd|rivate[_-]?key)|secret|token|a(?:pi[_-]?key|pikey|ccess[_-]?key|uth[_-]?key)|credentials?|kennwort|contrase[ñn]a|senha|wachtwoord|has[łl]o|[şs]ifre|parola|mot de passe";
+const KEYWORDS_OTHER = "пароль|密码|密碼|パスワード|비밀번호|mật khẩu|كلمة المرور|पासवर्ड";
+const ASSIGNED_RE = new RegExp(
+  `(?:${KEYWORDS_LATIN}|${KEYWORDS_OTHER})[A-Za-z0-9_.-]{0,32}(?:[ \\t][^\\s:=：]{1,16}){0,3}["']?\\s{0,8}(?::=|=>|[:=：])\\s{0,8}["'\`]?([^\\s"'\`<>,;(){}[\\]]{8,256})`,
+  "iy",
+);
+/**
+ * Where ASSIGNED_RE can match: at a keyword. Two scans, as the keywords in Latin script and the
+ * others: one alternation of both costs the engine twice as much as the two together.
+ */
+const ASSIGNED_AT = [new RegExp(KEYWORDS_LATIN, "gi"), new RegExp(KEYWORDS_OTHER, "gi")];
 
 /** Minimum bits per character for a keyword-assigned value to count as a secret. */
 export const ASSIGNED_MIN_ENTROPY = 3;
 
-function assignedValueIsSecret(v: string): boolean {
+/** Whether a keyword-assigned value is a secret (exported for its test). */
+export function assignedValueIsSecret(v: string): boolean {
   if (v.includes("://") || v.startsWith("/") || v.startsWith("./") || v.startsWith("~/")) return false;
   if (/^\d+(?:\.\d+)*$/.test(v)) return false; // numbers and versions
   if (!/\d/.test(v) && !(/[a-z]/.test(v) && /[A-Z]/.test(v))) return false; // words, not keys
@@ -270,12 +281,14 @@ function assignedValueIsSecret(v: string): boolean {
 function scanValues(re: RegExp, type: string, valid: (v: string) => boolean, text: string, out: Finding[]) {
   re.lastIndex = 0;
   let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) {
-    let value = m[1] as string;
-    value = value.replace(/[.:]+$/, ""); // sentence punctuation after the value
-    const start = m.index + m[0].length - (m[1] as string).length;
-    if (valid(value)) out.push({ start, end: start + value.length, type });
-  }
+  while ((m = re.exec(text)) !== null) valueFound(m, type, valid, out);
+}
+
+/** The value a match of an assignment pattern captured, pushed when `valid`. */
+function valueFound(m: RegExpExecArray, type: string, valid: (v: string) => boolean, out: Finding[]): void {
+  const value = (m[1] as string).replace(/[.:]+$/, ""); // sentence punctuation after the value
+  const start = m.index + m[0].length - (m[1] as string).length;
+  if (valid(value)) out.push({ start, end: start + value.length, type });
 }
 
 export const awsSecretKey: Detector = {
@@ -286,5 +299,27 @@ export const awsSecretKey: Detector = {
 /** Generic: weaker than every specific detector, so it only fills in what they did not find. */
 export const assignedSecret: Detector = {
   types: ["generic_secret"],
-  scan: (text, out) => scanValues(ASSIGNED_RE, "generic_secret", assignedValueIsSecret, text, out),
+  scan(text, out) {
+    // Every place a keyword starts (overlapping ones too), in order; ASSIGNED_RE tried there, as
+    // its own scan from the start would be: the next try after a match only past its end.
+    const at: number[] = [];
+    for (const re of ASSIGNED_AT) {
+      re.lastIndex = 0;
+      for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+        at.push(m.index);
+        re.lastIndex = m.index + 1;
+      }
+    }
+    if (at.length === 0) return;
+    at.sort((a, b) => a - b);
+    let next = 0;
+    for (const p of at) {
+      if (p < next) continue;
+      ASSIGNED_RE.lastIndex = p;
+      const m = ASSIGNED_RE.exec(text);
+      if (m === null) continue;
+      valueFound(m, "generic_secret", assignedValueIsSecret, out);
+      next = p + m[0].length;
+    }
+  },
 };

@@ -1,10 +1,12 @@
 // The base64 gate must stay linear: a long run of one letter case once took quadratic time in a
 // regex (about 100 ms for 16 KiB on this machine), on every text a server returned. Counted in
-// steps, not timed: the gate's decision must not depend on anything but which cases occur.
+// steps, not timed: the gate's decision must not depend on anything but which cases occur. And the
+// one pass that finds encoded runs (normalise/decode.ts) finds exactly what the patterns it
+// replaced matched.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { decodedRuns, longRuns } from "../../../src/protect/injection/encoded.js";
+import { decodedRuns, encodedRuns } from "../../../src/protect/normalise/decode.js";
 
 test("a run of one letter case is not base64 worth decoding; mixed case is", () => {
   assert.deepEqual(decodedRuns("x".repeat(16384)), []);
@@ -26,9 +28,12 @@ test("property: the gate reads letters' case only, wherever they are", () => {
   );
 });
 
-test("property: a text either pattern matches always has the long run that lets it be scanned", () => {
-  const BASE64 = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}/;
-  const HEX = /(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])/;
+test("property: one pass finds the runs the base64, hex and percent patterns match, in order", () => {
+  const patterns = {
+    base64: /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}/g,
+    hex: /(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])/g,
+    percent: /(?:%[0-9A-Fa-f]{2}){8,}/g,
+  };
   const pieces = [
     "a",
     "F",
@@ -41,6 +46,10 @@ test("property: a text either pattern matches always has the long run that lets 
     "_",
     "-",
     "=",
+    "%",
+    "%4",
+    "%41",
+    "%e4",
     " ",
     ".",
     "é",
@@ -48,16 +57,24 @@ test("property: a text either pattern matches always has the long run that lets 
     "deadbeef",
     "QUJD",
   ];
+  const limits = { min: 0, limit: 32 };
   fc.assert(
-    fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 60 }), (chosen) => {
+    fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 80 }), (chosen) => {
       const text = chosen.join("");
-      const long = longRuns(text);
-      if (BASE64.test(text)) assert.ok(long.base64, JSON.stringify(text));
-      if (HEX.test(text)) assert.ok(long.hex, JSON.stringify(text));
+      const runs = encodedRuns(text, {
+        base64: { ...limits, min: 24 },
+        hex: { ...limits, min: 32 },
+        percent: { ...limits, min: 8 },
+      });
+      for (const [encoding, re] of Object.entries(patterns)) {
+        const expected = [...text.matchAll(re)].slice(0, 32).map((m) => [m.index, m.index + m[0].length]);
+        const found = runs.filter((r) => r.encoding === encoding).map((r) => [r.start, r.end]);
+        assert.deepEqual(found, expected, `${encoding} in ${JSON.stringify(text)}`);
+      }
     }),
     { numRuns: 5000 },
   );
-  assert.deepEqual(longRuns("a".repeat(23)), { base64: false, hex: false });
-  assert.deepEqual(longRuns("a".repeat(24)), { base64: true, hex: false });
-  assert.deepEqual(longRuns("0f".repeat(16)), { base64: true, hex: true });
+  assert.deepEqual(encodedRuns("a".repeat(23), { base64: { min: 24, limit: 1 } }), []);
+  assert.equal(encodedRuns("a".repeat(24), { base64: { min: 24, limit: 1 } }).length, 1);
+  assert.deepEqual(encodedRuns(`${"0f".repeat(16)}a`, { hex: { min: 32, limit: 1 } }), []);
 });
