@@ -40,6 +40,11 @@ export class GatewayError extends Error {
   }
 }
 
+/** A request whose id is taken by one in flight (or, for a 2026-07-28 caller, waiting for input). */
+export function duplicateRequestId(detail = "a request with this id is already in flight") {
+  return new GatewayError(ErrorCode.InvalidRequest, "duplicate_request_id", detail);
+}
+
 export function policyDenied(reason: string, message: string, data: Record<string, unknown> = {}) {
   return new GatewayError(ErrorCode.PolicyDenied, reason, message, data);
 }

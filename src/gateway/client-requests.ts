@@ -99,22 +99,9 @@ export class ClientRequestGuard {
     caller: RelayCaller,
     ask: AskClient,
   ): Promise<JsonObject> {
-    const started = Date.now();
     const found = { request: freshFindings(), answer: freshFindings() };
     const judged: Judged = { params, context: undefined };
-    const finish = (status: Status, reason?: string, code?: number, roots?: FilteredRoots) =>
-      this.record({
-        server,
-        method,
-        caller,
-        started,
-        found,
-        status,
-        reason,
-        code,
-        roots,
-        context: judged.context,
-      });
+    const finish = this.finisher(server, method, caller, found, judged);
     try {
       await this.judge(server, method, caller, found.request, judged);
     } catch (err) {
@@ -169,26 +156,13 @@ export class ClientRequestGuard {
   async screen(server: string, asked: JsonObject, caller: RelayCaller): Promise<JsonObject> {
     const out: JsonObject = {};
     for (const [key, value] of Object.entries(asked)) {
-      const started = Date.now();
       const found = { request: freshFindings(), answer: freshFindings() };
       const method = isObject(value) && typeof value.method === "string" ? value.method : "(unknown)";
       const judged: Judged = {
         params: isObject(value) && isObject(value.params) ? value.params : undefined,
         context: undefined,
       };
-      const finish = (status: Status, reason?: string, code?: number) =>
-        this.record({
-          server,
-          method,
-          caller,
-          started,
-          found,
-          status,
-          reason,
-          code,
-          roots: undefined,
-          context: judged.context,
-        });
+      const finish = this.finisher(server, method, caller, found, judged);
       try {
         if (!isObject(value) || !ASKABLE.has(method))
           throw policyDenied("unknown_request", "the server asked the client something it may not ask");
@@ -207,6 +181,30 @@ export class ClientRequestGuard {
       await finish("ok");
     }
     return out;
+  }
+
+  /** Records how one server request ended (its audit event), timed from now. */
+  private finisher(
+    server: string,
+    method: string,
+    caller: RelayCaller,
+    found: { request: Findings; answer: Findings },
+    judged: Judged,
+  ) {
+    const started = Date.now();
+    return (status: Status, reason?: string, code?: number, roots?: FilteredRoots) =>
+      this.record({
+        server,
+        method,
+        caller,
+        started,
+        found,
+        status,
+        reason,
+        code,
+        roots,
+        context: judged.context,
+      });
   }
 
   /**

@@ -1,6 +1,13 @@
 import type { AuditLog } from "../audit/log.js";
 import { principalKey, type Principal } from "../auth/principal.js";
-import { ErrorCode, GatewayError, invalidParams, methodNotFound, upstreamUnavailable } from "../errors.js";
+import {
+  duplicateRequestId,
+  ErrorCode,
+  GatewayError,
+  invalidParams,
+  methodNotFound,
+  upstreamUnavailable,
+} from "../errors.js";
 import type { Id, JsonObject, Notification, Request } from "../jsonrpc.js";
 import { isObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
@@ -302,11 +309,7 @@ export class Session implements Forwarder, LinkUser {
     // Checked and the id taken before any await: a second request with the id of one in flight
     // would otherwise replace it in the table, and the first would escape the kill switch.
     if (this.inflight.has(request.id)) {
-      const refusal = new GatewayError(
-        ErrorCode.InvalidRequest,
-        "duplicate_request_id",
-        "a request with this id is already in flight on this session",
-      );
+      const refusal = duplicateRequestId("a request with this id is already in flight on this session");
       await this.refused(request, refusal, principal);
       throw refusal;
     }

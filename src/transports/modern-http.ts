@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Principal } from "../auth/principal.js";
 import type { ResourceMetadata } from "../auth/metadata.js";
-import { ErrorCode, GatewayError } from "../errors.js";
+import { duplicateRequestId, ErrorCode, GatewayError } from "../errors.js";
 import type { Gateway } from "../gateway/gateway.js";
 import {
   META,
@@ -130,11 +130,7 @@ export class ModernHttp {
       // The exchange of a request in flight or waiting for input is keyed by its id: another
       // request with that id would take over its stream, its questions and its answers.
       if (!resume && channel.holds(related)) {
-        const refusal = new GatewayError(
-          ErrorCode.InvalidRequest,
-          "duplicate_request_id",
-          "a request with this id is in flight or waiting for input",
-        );
+        const refusal = duplicateRequestId("a request with this id is in flight or waiting for input");
         await session.refused(request, refusal, principal);
         throw refusal;
       }
