@@ -11,6 +11,8 @@ export const ErrorCode = {
   ToolQuarantined: -32004,
   UpstreamUnavailable: -32005,
   SensitiveDataBlocked: -32006,
+  /** The caller has not connected their own account at this server's authorization server (docs/upstream-oauth.md). */
+  UpstreamAuthRequired: -32007,
   /** Rate limited, as told to a 2026-07-28 caller: that era forbids -32002 (its "resource not found"). */
   RateLimitedModern: -32008,
   // The codes MCP 2026-07-28 defines in its reserved range.
@@ -55,6 +57,19 @@ export function upstreamUnavailable(server: string, reason = "upstream_unavailab
     reason,
     `upstream ${server} is unavailable${detail ? `: ${detail}` : ""}`,
     { server },
+  );
+}
+
+/**
+ * The calling user has no usable connection to an `oauth_user` server: `url` is the gateway's
+ * connect page for it (never the upstream's authorization URL), absent for an anonymous caller.
+ */
+export function upstreamAuthRequired(server: string, reason: string, detail: string, url?: string) {
+  return new GatewayError(
+    ErrorCode.UpstreamAuthRequired,
+    reason,
+    `connect your account at ${server} first: ${detail}`,
+    url === undefined ? { server } : { server, url },
   );
 }
 

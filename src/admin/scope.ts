@@ -8,3 +8,11 @@ export const CONSOLE_CLIENT_ID = "mcp-warden-console";
 export function consoleRedirectUri(base: string): string {
   return `${base.replace(/\/+$/, "")}/admin/`;
 }
+
+/** The embedded issuer's built-in public client for the connect pages' sign-in (per-user upstream OAuth). */
+export const CONNECT_CLIENT_ID = "mcp-warden-connect";
+
+/** Where the connect pages receive their sign-in codes. */
+export function connectRedirectUri(base: string): string {
+  return `${base.replace(/\/+$/, "")}/connect/signed-in`;
+}

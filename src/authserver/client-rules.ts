@@ -1,4 +1,10 @@
-import { ADMIN_SCOPE, CONSOLE_CLIENT_ID, consoleRedirectUri } from "../admin/scope.js";
+import {
+  ADMIN_SCOPE,
+  CONNECT_CLIENT_ID,
+  CONSOLE_CLIENT_ID,
+  connectRedirectUri,
+  consoleRedirectUri,
+} from "../admin/scope.js";
 import type { AuthClient } from "../config/types.js";
 
 // Rules on configured clients that `mcp-warden check` applies too: kept free of oidc-provider so that
@@ -30,6 +36,8 @@ export function configuredClientProblems(clients: readonly AuthClient[]): string
     if (/^https?:\/\//i.test(c.clientId)) problems.push(`${at}: client_id must not be a URL`);
     if (c.clientId === CONSOLE_CLIENT_ID)
       problems.push(`${at}: client_id ${CONSOLE_CLIENT_ID} is the built-in admin console's`);
+    if (c.clientId === CONNECT_CLIENT_ID)
+      problems.push(`${at}: client_id ${CONNECT_CLIENT_ID} is the built-in connect pages'`);
     if (c.grantTypes.includes("client_credentials") && c.clientSecret === undefined)
       problems.push(`${at}: client_credentials needs a client_secret`);
     if (c.grantTypes.includes("refresh_token") && !c.grantTypes.includes("authorization_code"))
@@ -57,5 +65,20 @@ export function consoleClient(base: string): AuthClient {
     scopes: Object.freeze([ADMIN_SCOPE]),
     grantTypes: Object.freeze(["authorization_code" as const]),
     redirectUris: Object.freeze([consoleRedirectUri(base)]),
+  });
+}
+
+/**
+ * The connect pages (per-user upstream OAuth) as a client of the embedded issuer: public (PKCE),
+ * the code flow only, codes delivered to `<base>/connect/signed-in` alone. The gateway uses the
+ * token it gets only to learn who signed in, then drops it; it never carries warden:admin.
+ */
+export function connectClient(base: string): AuthClient {
+  return Object.freeze({
+    clientId: CONNECT_CLIENT_ID,
+    clientSecret: undefined,
+    scopes: Object.freeze([]),
+    grantTypes: Object.freeze(["authorization_code" as const]),
+    redirectUris: Object.freeze([connectRedirectUri(base)]),
   });
 }

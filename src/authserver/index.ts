@@ -22,7 +22,7 @@ import type { RedisState } from "../state/redis.js";
 import { PROVIDER_CSP } from "./pages.js";
 import type { GrantInfo, GrantRevocation, OAuthModelStore } from "./models.js";
 import { MAX_DYNAMIC_CLIENTS, ScopePolicy } from "./policy.js";
-import { configuredClientProblems, consoleClient } from "./client-rules.js";
+import { configuredClientProblems, connectClient, consoleClient } from "./client-rules.js";
 import { createProvider, INTERACTION_PATH, ROUTES } from "./provider.js";
 
 export { createRevocationCheck } from "./access-tokens.js";
@@ -119,7 +119,7 @@ export async function createAuthServer(opts: AuthServerOptions): Promise<AuthSer
   const prefix = issuerUrl.pathname.replace(/\/+$/, "");
   const log = opts.log.child({ component: "authserver" });
   // The admin console is a client like a configured one, built in (client-rules.ts).
-  const clients = [...opts.config.auth.clients, consoleClient(issuer)];
+  const clients = [...opts.config.auth.clients, consoleClient(issuer), connectClient(issuer)];
   // With the embedded issuer the gateway's base URL (the issuer) is the admin API's resource.
   const policy = new ScopePolicy(opts.config.auth.users, clients, opts.resources, issuer);
   const audit = authAudit(opts.audit);

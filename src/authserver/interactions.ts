@@ -1,3 +1,4 @@
+import { CONNECT_CLIENT_ID } from "../admin/scope.js";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type Provider from "oidc-provider";
@@ -83,6 +84,14 @@ export class InteractionPages {
     }
     if (interaction.uid !== uid) return this.expired(res);
 
+    // The connect pages' own sign-in (per-user upstream OAuth) asks for no permission and is the
+    // gateway's first-party client: there is nothing to consent to, so consent is not asked.
+    if (
+      action === "" &&
+      interaction.prompt.name === "consent" &&
+      interaction.params.client_id === CONNECT_CLIENT_ID
+    )
+      return this.confirm(req, res, interaction);
     if (action === "") return this.show(res, interaction);
     const form = await readForm(req);
     if (!form || !this.sameOrigin(req) || !this.csrfMatches(uid, form.get("csrf"))) {

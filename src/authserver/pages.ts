@@ -71,7 +71,8 @@ export function sendPage(
   res.end(html);
 }
 
-function layout(title: string, body: string): string {
+/** A page of the gateway's own: the stylesheet, the brand, `body` (already escaped). */
+export function layout(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { VERSION } from "../version.js";
 import { addPackageBinsToPath } from "./package-path.js";
 import type { AuditOptions } from "./audit.js";
+import type { ConnectionsOptions } from "./connections.js";
 import type { KillOptions } from "./kill.js";
 import type { TokenOptions } from "./token.js";
 import type { ToolsOptions } from "./tools.js";
@@ -79,6 +80,25 @@ export async function main(argv: readonly string[]): Promise<void> {
     .action(async (id: string, opts: { config?: string }) =>
       (await import("./apikey.js")).apikeyRevoke({ ...opts, id }),
     );
+  const connections = program
+    .command("connections")
+    .description("users' own accounts at oauth_user servers (per-user upstream OAuth)");
+  for (const name of ["list", "revoke"] as const)
+    connections
+      .command(name)
+      .description(
+        name === "list"
+          ? "who connected which server (never a token)"
+          : "remove connections and revoke their tokens upstream",
+      )
+      .option("-c, --config <file>", "config file")
+      .option("--user <subject>", "only this user's")
+      .option("--server <name>", "only this server's")
+      .option("--json", "one JSON object per line")
+      .action(async (opts: ConnectionsOptions) => {
+        const m = await import("./connections.js");
+        await (name === "list" ? m.connectionsList(opts) : m.connectionsRevoke(opts));
+      });
   program
     .command("policy")
     .description("inspect the policy")

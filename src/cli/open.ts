@@ -1,7 +1,11 @@
 // The stores and the gateway a command opens on a config; loaded only by the commands that open them.
 import { ApiKeys, type ApiKeyStore } from "../auth/api-keys.js";
 import { PostgresApiKeys } from "../auth/api-keys-postgres.js";
-import type { Config } from "../config/types.js";
+import type { Config, HttpServerConfig } from "../config/types.js";
+import type { AuditLog } from "../audit/log.js";
+import { OAuthUserBroker } from "../upstreams/oauth-user/broker.js";
+import { SqliteConnectionStore } from "../upstreams/oauth-user/store.js";
+import { PostgresConnectionStore } from "../upstreams/oauth-user/store-postgres.js";
 import type { Logger } from "../log.js";
 import { PostgresState } from "../state/postgres.js";
 import { openKillStore, openRedis } from "./run.js";
@@ -58,9 +62,30 @@ export async function openGateway(
     redis,
     openKillStore(state, redis),
     await openPinStore(config, state, redis, log, { postgres }),
+    openBroker(config, state, postgres, audit, log),
   );
   await gateway.start();
   return gateway;
+}
+
+/**
+ * Each user's upstream connections (`oauth_user` servers): in Postgres when instances share state,
+ * else in the state store. Undefined when no server takes per-user OAuth.
+ */
+export function openBroker(
+  config: Config,
+  state: StateStore,
+  postgres: PostgresState | undefined,
+  audit: AuditLog,
+  log: Logger,
+): OAuthUserBroker | undefined {
+  if (!OAuthUserBroker.needed(config)) return undefined;
+  const store =
+    config.state.postgres !== undefined
+      ? new PostgresConnectionStore(postgres ?? new PostgresState(config.state.postgres, log))
+      : new SqliteConnectionStore(state.db);
+  const servers = config.servers.filter((s): s is HttpServerConfig => s.kind !== "stdio");
+  return new OAuthUserBroker(servers, store, state.stateKey, audit, log.child({ component: "oauth-user" }));
 }
 
 /**

@@ -14,6 +14,8 @@ import type { PostgresState } from "../state/postgres.js";
 import { StateKeyError } from "../state/sealed.js";
 import { StateStore } from "../state/store.js";
 import { listen, type HttpParts } from "../http/server.js";
+import { ConnectPages } from "../connect/routes.js";
+import { ConnectSignIn } from "../connect/sign-in.js";
 import { startBanner } from "./banner.js";
 import { openApiKeys, openGateway, openPostgres } from "./open.js";
 import { loadOrExit, onShutdown } from "./run.js";
@@ -109,7 +111,15 @@ async function httpParts(
   }
   const auth = { verifier, metadata, urls };
   const admin = await createAdminApi({ gateway, auth, authServer, apiKeys, listeningUrl });
-  return { auth, authServer, admin };
+  let connect: ConnectPages | undefined;
+  if (gateway.broker) {
+    gateway.broker.setBase(urls.base);
+    connect = new ConnectPages(
+      gateway.broker,
+      new ConnectSignIn(config, urls.base, verifier, state.stateKey),
+    );
+  }
+  return { auth, authServer, admin, connect };
 }
 
 /** This instance's record of revoked tokens, or (with the feed) any instance's. */

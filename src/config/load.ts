@@ -173,7 +173,8 @@ function compile(doc: ConfigDocument, file: string): Config {
     const policy = {
       ...compilePolicyFields(s, file),
       protect: compileProtect(protect, s.protect ?? {}),
-      isolation: s.isolation ?? DEFAULT_ISOLATION,
+      // One user's own token opens their connection: per user, unless the operator says per session.
+      isolation: s.isolation ?? ("url" in s && s.auth.type === "oauth_user" ? "per_user" : DEFAULT_ISOLATION),
     };
     if (!("url" in s)) {
       const pkg = s.package === undefined ? undefined : compilePackage(s.package, file, doc.state.sqlite);
@@ -355,6 +356,12 @@ function compileAuth(auth: ConfigDocument["auth"], file: string): AuthConfig {
                   url: issuer.introspection.url,
                   clientId: issuer.introspection.client_id,
                   clientSecret: issuer.introspection.client_secret,
+                })
+              : undefined,
+            connectClient: issuer.connect_client
+              ? Object.freeze({
+                  clientId: issuer.connect_client.client_id,
+                  clientSecret: issuer.connect_client.client_secret,
                 })
               : undefined,
           }),

@@ -196,10 +196,20 @@ const stdioServer = z.strictObject({
   sandbox: sandboxSchema.optional(),
   /** Files (the script, the binary) and their digests, checked before every launch. */
   integrity: z.record(z.string().min(1), sha256Pin).optional(),
+  /** Never valid here: accepted only to say why (below). */
+  auth: z.unknown().optional(),
   ...policyFields,
 });
 
 const stdioServerChecked = stdioServer.superRefine((server, ctx) => {
+  if (server.auth !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["auth"],
+      message:
+        "a stdio server takes no auth: upstream credentials, per-user OAuth (oauth_user) included, need a url: server",
+    });
+  }
   if ((server.command === undefined) === (server.package === undefined)) {
     ctx.addIssue({
       code: "custom",
@@ -248,6 +258,25 @@ export const upstreamAuthSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("bearer"), token: secret }),
   z.strictObject({ type: z.literal("oauth2_client_credentials"), ...tokenRequest }),
   z.strictObject({ type: z.literal("token_exchange"), ...tokenRequest }),
+  // Each user's own account at the server's authorization server (docs/upstream-oauth.md). Every
+  // key is an override: without them all is discovered from the server's 401, as MCP clients do.
+  z.strictObject({
+    type: z.literal("oauth_user"),
+    /** A client registered at the upstream's authorization server: used before CIMD and DCR. */
+    client_id: z.string().min(1).optional(),
+    client_secret: secret.optional(),
+    /** The authorization server's issuer, when its metadata cannot be discovered (checked as RFC 9207 `iss`). */
+    issuer: httpsOrLoopback.optional(),
+    authorization_endpoint: httpsOrLoopback.optional(),
+    token_endpoint: httpsOrLoopback.optional(),
+    revocation_endpoint: httpsOrLoopback.optional(),
+    /** Scopes asked for; default: the server's challenge, else its metadata's `scopes_supported`. */
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, "an OAuth scope")).optional(),
+    /** The RFC 8707 resource; default: the protected-resource metadata's, else the server URL. */
+    resource: httpsOrLoopback.optional(),
+    /** Extra authorization request parameters (e.g. `prompt`, `audience`); the flow's own are refused. */
+    authorize_params: z.record(z.string().min(1), z.string()).default({}),
+  }),
 ]);
 
 const remoteServer = z
@@ -275,6 +304,7 @@ const remoteServer = z
         message: "a token-exchange server acts for each caller: per_user or per_session, not shared",
       });
     }
+    if (server.auth.type === "oauth_user") oauthUserProblems(server.auth, server.isolation, ctx);
     if ("token_url" in server.auth && !safeForCredentials(server.auth.token_url)) {
       ctx.addIssue({
         code: "custom",
@@ -284,6 +314,56 @@ const remoteServer = z
     }
   });
 
+/** Flow parameters the gateway sets itself: `authorize_params` may not replace them. */
+const OWN_AUTHORIZE_PARAMS = new Set([
+  "response_type",
+  "client_id",
+  "redirect_uri",
+  "state",
+  "code_challenge",
+  "code_challenge_method",
+  "scope",
+  "resource",
+]);
+
+function oauthUserProblems(
+  auth: Extract<z.infer<typeof upstreamAuthSchema>, { type: "oauth_user" }>,
+  isolation: string | undefined,
+  ctx: z.RefinementCtx,
+): void {
+  if (isolation === "shared")
+    ctx.addIssue({
+      code: "custom",
+      path: ["isolation"],
+      message:
+        "an oauth_user server acts for each user with their own token: per_user (the default) or per_session, not shared",
+    });
+  if ((auth.authorization_endpoint === undefined) !== (auth.token_endpoint === undefined))
+    ctx.addIssue({
+      code: "custom",
+      path: ["auth", auth.token_endpoint === undefined ? "token_endpoint" : "authorization_endpoint"],
+      message: "authorization_endpoint and token_endpoint go together",
+    });
+  if (auth.client_secret !== undefined && auth.client_id === undefined)
+    ctx.addIssue({ code: "custom", path: ["auth", "client_secret"], message: "needs client_id" });
+  for (const name of Object.keys(auth.authorize_params))
+    if (OWN_AUTHORIZE_PARAMS.has(name))
+      ctx.addIssue({
+        code: "custom",
+        path: ["auth", "authorize_params", name],
+        message: "a parameter the gateway sets itself",
+      });
+  for (const key of ["issuer", "authorization_endpoint", "token_endpoint", "revocation_endpoint"] as const) {
+    const url = auth[key];
+    if (url !== undefined && !safeForCredentials(url))
+      ctx.addIssue({
+        code: "custom",
+        path: ["auth", key],
+        message: "needs https (or http to a loopback address)",
+      });
+  }
+}
+
 const externalIssuer = z.strictObject({
   url: httpsOrLoopback,
   /** Accepted `aud` values besides the route URLs and public_url (some IdPs cannot set a URL audience). */
@@ -291,6 +371,13 @@ const externalIssuer = z.strictObject({
   jwks_uri: httpsOrLoopback.optional(),
   introspection: z
     .strictObject({ url: httpsOrLoopback, client_id: z.string().min(1), client_secret: secret })
+    .optional(),
+  /**
+   * The client the gateway signs users in with on its connect pages (per-user upstream OAuth,
+   * docs/upstream-oauth.md): registered at this issuer with the redirect URI `<public_url>/connect/signed-in`.
+   */
+  connect_client: z
+    .strictObject({ client_id: z.string().min(1), client_secret: secret.optional() })
     .optional(),
 });
 

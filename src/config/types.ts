@@ -113,6 +113,9 @@ export interface ExternalIssuer {
   readonly jwksUri: string | undefined;
   readonly introspection:
     { readonly url: string; readonly clientId: string; readonly clientSecret: string } | undefined;
+  /** The gateway's own client for signing users in on its connect pages (per-user upstream OAuth). */
+  readonly connectClient:
+    { readonly clientId: string; readonly clientSecret: string | undefined } | undefined;
 }
 
 export interface AuthUser {

@@ -27,6 +27,7 @@ import { ArgumentPolicy } from "../policy/argument-policy.js";
 import { Protector, sharedInjectionDetector } from "../protect/protector.js";
 import { ProcessBudget } from "../upstreams/processes.js";
 import { UpstreamServer, type ServerEvents } from "../upstreams/server.js";
+import type { OAuthUserBroker } from "../upstreams/oauth-user/broker.js";
 import { VERSION } from "../version.js";
 import { ClientRequestGuard } from "./client-requests.js";
 import { CallerSessions } from "./caller-sessions.js";
@@ -75,6 +76,8 @@ export class Gateway {
     killStore: KillStore,
     /** Where tool-definition pins persist: the state store's table, shared through Postgres or Redis. */
     readonly pins: PinStore,
+    /** Each user's own upstream tokens, when a server takes per-user OAuth (`oauth_user`). */
+    readonly broker?: OAuthUserBroker,
   ) {
     this.callers = new CallerSessions(config.gateway.maxSessions, config.gateway.maxSessionsPerCaller);
     this.kills = new KillSwitch(killStore, config.killSwitch.file, audit, log);
@@ -103,6 +106,7 @@ export class Gateway {
           clientInfo,
           this.processes,
           serverEvents(s, audit, log),
+          broker,
         ),
       ]),
     );
@@ -142,7 +146,12 @@ export class Gateway {
         arguments: new ArgumentPolicy(config),
         protectors,
         telemetry: telemetry(this.metrics, this.tracing, config.servers),
-        audit: auditStage(audit, protectors, config.audit.maxArgsBytes),
+        audit: auditStage(
+          audit,
+          protectors,
+          config.audit.maxArgsBytes,
+          broker && ((server, p) => broker.connectionOf(server, p)),
+        ),
         rateLimit: rateLimit(new RateLimits(config.servers, redis, log)),
         killSwitch: killSwitch(this.kills),
         supplyChain: supplyChain(definitions),

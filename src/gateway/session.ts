@@ -39,6 +39,9 @@ import type { ModernChannel } from "../transports/modern-channel.js";
 import type { ServerTexts } from "./server-texts.js";
 import type { Route } from "./route.js";
 
+/** What a server a user has not connected yet (per-user OAuth) is taken to offer, until they do. */
+const UNCONNECTED_INIT: JsonObject = Object.freeze({ capabilities: { tools: { listChanged: true } } });
+
 export interface SessionDeps {
   readonly servers: ReadonlyMap<string, UpstreamServer>;
   readonly pipeline: (ctx: CallContext) => Promise<Outcome>;
@@ -255,7 +258,16 @@ export class Session implements Forwarder, LinkUser {
     instructions?: string;
   }> {
     const servers = this.route.servers.filter((s) => !this.deps.kills.has("server", s));
-    const opened = await Promise.allSettled(servers.map((s) => this.link(s).initialized()));
+    const opened = (await Promise.allSettled(servers.map((s) => this.link(s).initialized()))).map(
+      // A user who has not connected their account (per-user OAuth) still gets a session: its
+      // calls answer -32007 with the connect URL, and its lists are asked again once connected.
+      (r): PromiseSettledResult<JsonObject> =>
+        r.status === "rejected" &&
+        r.reason instanceof GatewayError &&
+        r.reason.code === ErrorCode.UpstreamAuthRequired
+          ? { status: "fulfilled", value: UNCONNECTED_INIT }
+          : r,
+    );
     const failed = opened.filter((r) => r.status === "rejected");
     if (failed.length === opened.length) {
       throw (failed[0] as PromiseRejectedResult | undefined)?.reason instanceof GatewayError

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AdminApi } from "../admin/api.js";
 import { serveAdminConsole } from "../admin/console.js";
 import type { AuthServer } from "../authserver/index.js";
+import type { ConnectPages } from "../connect/routes.js";
 import { ErrorCode } from "../errors.js";
 import type { Gateway } from "../gateway/gateway.js";
 import type { Route } from "../gateway/route.js";
@@ -21,6 +22,8 @@ export interface Surface {
   readonly mcp: StreamableHttpEndpoint;
   /** Refused tokens per source: one budget for the MCP routes and the admin API. */
   readonly failedAuth: FailedAuthGuard;
+  /** The connect pages, when a server takes per-user OAuth. */
+  readonly connect?: ConnectPages | undefined;
 }
 
 /** One entry of the surface: the paths it answers (as the docs name them), and how. */
@@ -69,6 +72,13 @@ function routes(gateway: Gateway, s: Surface): readonly HttpRoute[] {
         if (refused) return json(res, 403, { error: `forbidden: ${refused}` });
         return serveAdminConsole(gateway.config, req, res, path);
       },
+    },
+    // Per-user upstream OAuth: the connect pages, the user's connections, the gateway's client
+    // metadata document (docs/upstream-oauth.md). Only when a server takes `oauth_user`.
+    {
+      paths: "/connect/*, /connections",
+      matches: (path) => s.connect?.serves(path) === true,
+      serve: (req, res, path) => s.connect?.handle(req, res, path, s.guard.refuse(req)),
     },
     // The guard's verdict goes with the request: the admin API answers and audits its refusals.
     {

@@ -9,6 +9,7 @@ import { FailedAuthGuard } from "../ops/failed-auth.js";
 import { RefusedBodies } from "../ops/refused-bodies.js";
 import { SourceGuard, SourceLimits } from "../ops/source-limits.js";
 import { RequestGuard } from "../transports/guard.js";
+import type { ConnectPages } from "../connect/routes.js";
 import { StreamableHttpEndpoint, type EndpointAuth } from "../transports/streamable-http.js";
 import { HttpRoutes } from "./routes.js";
 
@@ -23,6 +24,7 @@ export interface HttpParts {
   readonly auth: EndpointAuth;
   readonly authServer: AuthServer | undefined;
   readonly admin: AdminApi;
+  readonly connect?: ConnectPages | undefined;
 }
 
 /**

@@ -128,4 +128,36 @@ export const MIGRATIONS: readonly string[] = [
      ts TEXT NOT NULL,
      PRIMARY KEY (sink, kind)
    ) WITHOUT ROWID;`,
+  // 9: per-user upstream OAuth (src/upstreams/oauth-user/): each user's connection to a server,
+  // its tokens sealed with the state key (user and server as associated data); connect flows in
+  // progress, found by an HMAC of their `state`; clients registered (RFC 7591) per upstream issuer.
+  // Times in epoch milliseconds.
+  `CREATE TABLE upstream_connections (
+     id TEXT PRIMARY KEY,
+     subject TEXT NOT NULL,
+     server TEXT NOT NULL,
+     status TEXT NOT NULL,
+     issuer TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     scopes TEXT NOT NULL,
+     tokens TEXT NOT NULL,
+     expires_at INTEGER,
+     version INTEGER NOT NULL,
+     refreshing_until INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     last_used_at INTEGER,
+     UNIQUE (subject, server)
+   );
+   CREATE TABLE upstream_flows (
+     state_digest TEXT PRIMARY KEY,
+     subject TEXT NOT NULL,
+     server TEXT NOT NULL,
+     data TEXT NOT NULL,
+     expires_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE upstream_clients (
+     issuer TEXT PRIMARY KEY,
+     data TEXT NOT NULL
+   ) WITHOUT ROWID;`,
 ];

@@ -92,4 +92,33 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      seen_at TEXT NOT NULL,
      PRIMARY KEY (server, kind, name)
    );`,
+  // 4: per-user upstream OAuth (src/upstreams/oauth-user/), the same tables as SQLite migration 9.
+  `CREATE TABLE IF NOT EXISTS warden_upstream_connections (
+     id TEXT PRIMARY KEY,
+     subject TEXT NOT NULL,
+     server TEXT NOT NULL,
+     status TEXT NOT NULL,
+     issuer TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     scopes TEXT NOT NULL,
+     tokens TEXT NOT NULL,
+     expires_at BIGINT,
+     version BIGINT NOT NULL,
+     refreshing_until BIGINT NOT NULL DEFAULT 0,
+     created_at BIGINT NOT NULL,
+     updated_at BIGINT NOT NULL,
+     last_used_at BIGINT,
+     UNIQUE (subject, server)
+   );
+   CREATE TABLE IF NOT EXISTS warden_upstream_flows (
+     state_digest TEXT PRIMARY KEY,
+     subject TEXT NOT NULL,
+     server TEXT NOT NULL,
+     data TEXT NOT NULL,
+     expires_at BIGINT NOT NULL
+   );
+   CREATE TABLE IF NOT EXISTS warden_upstream_clients (
+     issuer TEXT PRIMARY KEY,
+     data TEXT NOT NULL
+   );`,
 ];

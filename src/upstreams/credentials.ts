@@ -7,6 +7,7 @@ import type { HttpServerConfig, UpstreamAuth } from "../config/types.js";
 import { GatewayError, upstreamUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { headersSetter } from "../observability/tracing.js";
+import type { OAuthUserBroker } from "./oauth-user/broker.js";
 import { safeForCredentials } from "./origin.js";
 import {
   CachedToken,
@@ -27,6 +28,8 @@ type OAuthAuth = Extract<UpstreamAuth, { type: "oauth2_client_credentials" | "to
 interface Credential {
   readonly value: string;
   readonly cached?: { readonly cache: CachedToken; readonly token: string };
+  /** A user's own token (oauth_user): what to present instead once the upstream refused this one. */
+  readonly renew?: () => Promise<Credential>;
 }
 
 /**
@@ -47,6 +50,8 @@ export class UpstreamCredentials {
   constructor(
     private readonly server: HttpServerConfig,
     private readonly log: Logger,
+    /** Each user's own tokens, for `oauth_user` servers (upstreams/oauth-user/). */
+    private readonly broker?: OAuthUserBroker,
   ) {
     const auth = server.auth;
     this.origin = new URL(server.url).origin;
@@ -82,9 +87,9 @@ export class UpstreamCredentials {
     }
   }
 
-  /** Token exchange acts on behalf of a caller: a connection without one cannot authenticate. */
+  /** Token exchange and per-user OAuth act for a caller: a connection without one cannot authenticate. */
   get needsCaller(): boolean {
-    return this.server.auth.type === "token_exchange";
+    return this.server.auth.type === "token_exchange" || this.server.auth.type === "oauth_user";
   }
 
   /** The configured `headers`, minus the one the credential sets: credentials win. */
@@ -134,6 +139,20 @@ export class UpstreamCredentials {
         source = async () => bearer(this.exchangedToken(auth, subject()));
         break;
       }
+      case "oauth_user": {
+        const broker = this.broker;
+        if (!broker || !caller) throw this.failure("per-user OAuth needs the user the connection acts for");
+        const name = this.server.name;
+        // The connection's user, read for every request: a per_user link's user never changes.
+        const own = async (token: string): Promise<Credential> => ({
+          value: `Bearer ${token}`,
+          renew: async () => own(await broker.refused(name, caller(), token)),
+        });
+        source = async () => own(await broker.accessToken(name, caller()));
+        break;
+      }
+      default:
+        throw this.failure("unknown credential type");
     }
     return new ConnectionCredentials(this.server.name, this.origin, this.header, source, this.unsafeUrl);
   }
@@ -225,10 +244,15 @@ export class ConnectionCredentials {
     if (this.unsafeUrl) throw this.fail("credentials are only sent over https or to a loopback address");
     let credential = await this.credential();
     let res = await this.send(target, init, credential);
-    if (res.status === 401 && credential?.cached && replayable(init)) {
+    if (res.status === 401 && (credential?.cached || credential?.renew) && replayable(init)) {
       await res.body?.cancel().catch(() => {});
-      credential.cached.cache.invalidate(credential.cached.token);
-      credential = await this.credential();
+      if (credential.renew) {
+        const renew = credential.renew;
+        credential = await this.credential(renew);
+      } else {
+        credential.cached?.cache.invalidate(credential.cached.token);
+        credential = await this.credential();
+      }
       res = await this.send(target, init, credential);
     }
     if (res.status === 401) {
@@ -238,9 +262,9 @@ export class ConnectionCredentials {
     return res;
   };
 
-  private async credential(): Promise<Credential | undefined> {
+  private async credential(source = this.source): Promise<Credential | undefined> {
     try {
-      return await this.source();
+      return await source();
     } catch (err) {
       throw this.record(
         err instanceof GatewayError

@@ -1,7 +1,8 @@
 import { connect as tcpConnect } from "node:net";
 import { callerId, type Principal } from "../auth/principal.js";
 import type { Isolation, ServerConfig } from "../config/types.js";
-import { GatewayError, upstreamUnavailable } from "../errors.js";
+import { ErrorCode, GatewayError, upstreamUnavailable } from "../errors.js";
+import type { OAuthUserBroker } from "./oauth-user/broker.js";
 import type { JsonObject } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import { LATEST_VERSION } from "../gateway/capabilities.js";
@@ -88,8 +89,9 @@ export class UpstreamServer implements LinkHost {
     private readonly clientInfo: JsonObject,
     private readonly processes: ProcessBudget,
     private readonly events: ServerEvents,
+    broker?: OAuthUserBroker,
   ) {
-    this.credentials = config.kind === "stdio" ? undefined : new UpstreamCredentials(config, log);
+    this.credentials = config.kind === "stdio" ? undefined : new UpstreamCredentials(config, log, broker);
     if (!this.credentials?.needsCaller)
       this.primary = new UpstreamLink("primary", this, this.ownInit(), true);
   }
@@ -266,7 +268,9 @@ export class UpstreamServer implements LinkHost {
     if (err instanceof LaunchRefused) return this.blocked(err);
     if (
       err instanceof GatewayError &&
-      (err.reason === "upstream_auth_failed" || err.reason === "upstream_capacity")
+      (err.reason === "upstream_auth_failed" ||
+        err.reason === "upstream_capacity" ||
+        err.code === ErrorCode.UpstreamAuthRequired)
     )
       return;
     this.failedToStart(err);

@@ -29,6 +29,8 @@ export function audit(
   log: AuditLog,
   protectors: ReadonlyMap<string, Protector>,
   maxArgsBytes: number,
+  /** Per-user upstream OAuth: the connection a call used (its id, never a token), for its event. */
+  connectionOf?: (server: string, principal: Principal) => string | undefined,
 ): Interceptor<CallContext, Outcome> {
   return async function auditCall(ctx, next) {
     // A sink known to be failing refuses the call before it reaches an upstream.
@@ -44,7 +46,7 @@ export function audit(
     } catch (err) {
       error = err;
     }
-    const events = callEvents(ctx, outcome, error, protectors, maxArgsBytes);
+    const events = callEvents(ctx, outcome, error, protectors, maxArgsBytes, connectionOf);
     if (events.length > 0) {
       try {
         await Promise.all(events.map((e) => log.record(e)));
@@ -136,6 +138,7 @@ function callEvents(
   error: unknown,
   protectors: ReadonlyMap<string, Protector>,
   maxArgsBytes: number,
+  connectionOf: ((server: string, principal: Principal) => string | undefined) | undefined,
 ): AuditEvent[] {
   const plan = ctx.plan;
   const isCall = plan.kind === "call";
@@ -186,10 +189,12 @@ function callEvents(
   } else if (outcome?.kind === "result") {
     // The very text the transport then sends (serialiseResult): serialised once, hashed as sent.
     const body = Buffer.from(serialiseResult(outcome.result));
+    const connection = isCall && connectionOf ? connectionOf(plan.server, ctx.principal) : undefined;
     events.push(
       callEvent(base, timing, {
         event: eventOf(ctx.method),
         args: recordedArgs,
+        ...(connection === undefined ? {} : { detail: { connection } }),
         status: outcome.result.isError === true ? "tool_error" : "ok",
         result_bytes: body.length,
         result_sha256: createHash("sha256").update(body).digest("hex"),

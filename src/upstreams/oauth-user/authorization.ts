@@ -1,0 +1,333 @@
+import {
+  discoverOAuthServerInfo,
+  exchangeAuthorization,
+  extractWWWAuthenticateParams,
+  refreshAuthorization,
+  registerClient,
+  startAuthorization,
+  type AuthorizationServerMetadata,
+  type OAuthClientInformationMixed,
+  type OAuthTokens,
+} from "@modelcontextprotocol/client";
+import type { HttpServerConfig, UpstreamAuth } from "../../config/types.js";
+import type { Logger } from "../../log.js";
+import type { StateKey } from "../../state/sealed.js";
+import { isLoopbackUrl } from "../origin.js";
+import { authFetch } from "./auth-fetch.js";
+import type { ConnectionStore } from "./store.js";
+
+export type OAuthUserAuth = Extract<UpstreamAuth, { type: "oauth_user" }>;
+
+/** What the gateway knows of a server's authorization server, discovered or configured. */
+export interface ServerInfo {
+  readonly issuer: string;
+  readonly metadata: AuthorizationServerMetadata;
+  /** The RFC 8707 resource every authorization and token request names. */
+  readonly resource: string;
+  /** What is asked for (may be empty: the authorization server's default). */
+  readonly scopes: readonly string[];
+}
+
+/** Discovery is repeated after this (a failure is never kept). */
+const INFO_TTL_MS = 10 * 60_000;
+/** Where the gateway's Client ID Metadata Document is served, under its public URL. */
+export const CLIENT_METADATA_PATH = "/connect/client-metadata.json";
+export const CALLBACK_PATH = "/connect/callback";
+
+/** A step of the OAuth dance with an upstream failed: said to the user, never with secrets. */
+export class UpstreamAuthError extends Error {
+  readonly code = "ERR_UPSTREAM_AUTH";
+  constructor(
+    message: string,
+    /** The authorization server's OAuth error code, when it answered with one (`invalid_grant`). */
+    readonly oauthError?: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The gateway as an OAuth client of one server's authorization server: discovery the way MCP
+ * clients do it (the server's 401 → RFC 9728 → RFC 8414 / OpenID metadata), client registration
+ * (configured client, else a Client ID Metadata Document, else RFC 7591), PKCE S256 with the RFC
+ * 8707 resource, the code exchange with the RFC 9207 `iss` check, refresh and revocation. The
+ * MCP SDK's client functions do each step; every request goes through `authFetch`.
+ */
+export class UpstreamAuthorization {
+  private info: { at: number; value: Promise<ServerInfo> } | undefined;
+  private base: string | undefined;
+
+  constructor(
+    readonly server: HttpServerConfig,
+    private readonly auth: OAuthUserAuth,
+    private readonly store: ConnectionStore,
+    private readonly key: StateKey,
+    private readonly log: Logger,
+  ) {}
+
+  /** The gateway's public URL, known once it listens. */
+  setBase(base: string): void {
+    this.base = base;
+  }
+
+  get redirectUri(): string {
+    return `${this.requireBase()}${CALLBACK_PATH}`;
+  }
+
+  get clientMetadataUrl(): string {
+    return `${this.requireBase()}${CLIENT_METADATA_PATH}`;
+  }
+
+  serverInfo(): Promise<ServerInfo> {
+    const cached = this.info;
+    if (cached && Date.now() - cached.at < INFO_TTL_MS) return cached.value;
+    const value = this.discover();
+    this.info = { at: Date.now(), value };
+    value.catch(() => {
+      if (this.info?.value === value) this.info = undefined;
+    });
+    return value;
+  }
+
+  /** The client the gateway is at this authorization server: configured, CIMD, or registered. */
+  async client(info: ServerInfo): Promise<OAuthClientInformationMixed> {
+    if (this.auth.client_id !== undefined)
+      return {
+        client_id: this.auth.client_id,
+        ...(this.auth.client_secret === undefined ? {} : { client_secret: this.auth.client_secret }),
+      };
+    if (info.metadata.client_id_metadata_document_supported === true)
+      return { client_id: this.clientMetadataUrl };
+    if (info.metadata.registration_endpoint) return this.registered(info);
+    throw new UpstreamAuthError(
+      `${info.issuer} supports neither Client ID Metadata Documents nor dynamic registration: set auth.client_id`,
+    );
+  }
+
+  /** The configured or registered client named `clientId`, with its secret; undefined for any other. */
+  async knownClient(info: ServerInfo, clientId: string): Promise<OAuthClientInformationMixed | undefined> {
+    if (this.auth.client_id === clientId)
+      return {
+        client_id: clientId,
+        ...(this.auth.client_secret === undefined ? {} : { client_secret: this.auth.client_secret }),
+      };
+    const stored = await this.store.client(info.issuer);
+    if (stored === undefined) return undefined;
+    const client = JSON.parse(
+      this.key.open(stored, `upstream_client:${info.issuer}`),
+    ) as OAuthClientInformationMixed;
+    return client.client_id === clientId ? client : undefined;
+  }
+
+  /** Where the user's browser goes: the authorization URL, and the PKCE verifier to keep. */
+  async start(
+    info: ServerInfo,
+    client: OAuthClientInformationMixed,
+    state: string,
+  ): Promise<{ url: string; verifier: string }> {
+    const { authorizationUrl, codeVerifier } = await startAuthorization(info.issuer, {
+      metadata: info.metadata,
+      clientInformation: client,
+      redirectUrl: this.redirectUri,
+      state,
+      resource: new URL(info.resource),
+      ...(info.scopes.length > 0 ? { scope: info.scopes.join(" ") } : {}),
+    });
+    for (const [name, value] of Object.entries(this.auth.authorize_params))
+      authorizationUrl.searchParams.set(name, value);
+    return { url: authorizationUrl.href, verifier: codeVerifier };
+  }
+
+  async exchange(
+    info: ServerInfo,
+    client: OAuthClientInformationMixed,
+    code: string,
+    verifier: string,
+    iss: string | undefined,
+  ): Promise<OAuthTokens> {
+    return this.step("code exchange", () =>
+      exchangeAuthorization(info.issuer, {
+        metadata: info.metadata,
+        clientInformation: client,
+        authorizationCode: code,
+        iss,
+        codeVerifier: verifier,
+        redirectUri: this.redirectUri,
+        resource: new URL(info.resource),
+        fetchFn: authFetch,
+      }),
+    );
+  }
+
+  async refresh(
+    info: ServerInfo,
+    client: OAuthClientInformationMixed,
+    refreshToken: string,
+  ): Promise<OAuthTokens> {
+    return this.step("refresh", () =>
+      refreshAuthorization(info.issuer, {
+        metadata: info.metadata,
+        clientInformation: client,
+        refreshToken,
+        resource: new URL(info.resource),
+        fetchFn: authFetch,
+      }),
+    );
+  }
+
+  /** RFC 7009 at the upstream, when it has a revocation endpoint; failures are logged, not thrown. */
+  async revoke(
+    info: ServerInfo,
+    client: OAuthClientInformationMixed,
+    token: string,
+    hint: string,
+  ): Promise<boolean> {
+    const endpoint =
+      this.auth.revocation_endpoint ??
+      (info.metadata as { revocation_endpoint?: string }).revocation_endpoint;
+    if (!endpoint) return false;
+    const body = new URLSearchParams({ token, token_type_hint: hint, client_id: client.client_id });
+    const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" };
+    if (client.client_secret !== undefined) {
+      body.delete("client_id");
+      headers.authorization = `Basic ${Buffer.from(
+        `${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`,
+      ).toString("base64")}`;
+    }
+    try {
+      const res = await authFetch(endpoint, { method: "POST", headers, body: body.toString() });
+      return res.ok;
+    } catch (err) {
+      this.log.warn(
+        { server: this.server.name, err: (err as Error).message },
+        "upstream token revocation failed",
+      );
+      return false;
+    }
+  }
+
+  private async step<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      const code =
+        typeof (err as { code?: unknown }).code === "string" ? (err as { code: string }).code : undefined;
+      this.log.warn(
+        { server: this.server.name, step: what, oauth_error: code },
+        "upstream authorization step failed",
+      );
+      throw new UpstreamAuthError(`${what} failed${code ? ` (${code})` : ""}`, code);
+    }
+  }
+
+  private async discover(): Promise<ServerInfo> {
+    const a = this.auth;
+    if (a.authorization_endpoint !== undefined && a.token_endpoint !== undefined) {
+      const issuer = a.issuer ?? new URL(a.authorization_endpoint).origin;
+      return Object.freeze({
+        issuer,
+        metadata: {
+          issuer,
+          authorization_endpoint: a.authorization_endpoint,
+          token_endpoint: a.token_endpoint,
+          response_types_supported: ["code"],
+          code_challenge_methods_supported: ["S256"],
+          ...(a.revocation_endpoint ? { revocation_endpoint: a.revocation_endpoint } : {}),
+        } as AuthorizationServerMetadata,
+        resource: a.resource ?? this.server.url,
+        scopes: a.scopes ?? [],
+      });
+    }
+    let challenge: ReturnType<typeof extractWWWAuthenticateParams> = {};
+    try {
+      const res = await authFetch(this.server.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "ping" }),
+      });
+      if (res.status === 401) challenge = extractWWWAuthenticateParams(res);
+    } catch (err) {
+      throw new UpstreamAuthError(`the server cannot be reached for discovery: ${(err as Error).message}`);
+    }
+    let found: Awaited<ReturnType<typeof discoverOAuthServerInfo>>;
+    try {
+      found = await discoverOAuthServerInfo(this.server.url, {
+        ...(challenge.resourceMetadataUrl ? { resourceMetadataUrl: challenge.resourceMetadataUrl } : {}),
+        fetchFn: authFetch,
+      });
+    } catch (err) {
+      throw new UpstreamAuthError(`authorization server discovery failed: ${(err as Error).message}`);
+    }
+    const metadata = found.authorizationServerMetadata;
+    if (!metadata) throw new UpstreamAuthError("the authorization server publishes no metadata");
+    // MCP clients refuse an authorization server that does not say it supports PKCE S256.
+    if (!metadata.code_challenge_methods_supported?.includes("S256"))
+      throw new UpstreamAuthError("the authorization server does not support PKCE S256");
+    const resource = a.resource ?? this.resourceOf(found.resourceMetadata?.resource);
+    let scopes =
+      a.scopes ??
+      (challenge.scope?.split(" ").filter(Boolean) || found.resourceMetadata?.scopes_supported || []);
+    // A refresh token lets the connection outlive one access token: asked for where it is offered.
+    if (
+      a.scopes === undefined &&
+      metadata.scopes_supported?.includes("offline_access") &&
+      !scopes.includes("offline_access")
+    )
+      scopes = [...scopes, "offline_access"];
+    return Object.freeze({ issuer: metadata.issuer, metadata, resource, scopes: Object.freeze([...scopes]) });
+  }
+
+  /** RFC 9728 §3.3: the metadata must be about this server, else it is someone else's. */
+  private resourceOf(declared: string | undefined): string {
+    if (declared === undefined) return this.server.url;
+    const want = new URL(this.server.url);
+    const got = new URL(declared);
+    const path = got.pathname.endsWith("/") ? got.pathname : `${got.pathname}/`;
+    if (got.origin !== want.origin || !`${want.pathname}/`.startsWith(path))
+      throw new UpstreamAuthError(`the protected-resource metadata is for ${got.href}, not this server`);
+    return got.href;
+  }
+
+  private async registered(info: ServerInfo): Promise<OAuthClientInformationMixed> {
+    const context = `upstream_client:${info.issuer}`;
+    const stored = await this.store.client(info.issuer);
+    if (stored !== undefined) {
+      const client = JSON.parse(this.key.open(stored, context)) as OAuthClientInformationMixed & {
+        redirect_uris?: string[];
+      };
+      if (client.redirect_uris?.includes(this.redirectUri) ?? true) return client;
+    }
+    const client = await this.step("dynamic client registration", () =>
+      registerClient(info.issuer, {
+        metadata: info.metadata,
+        clientMetadata: this.clientMetadata(),
+        fetchFn: authFetch,
+      }),
+    );
+    await this.store.saveClient(info.issuer, this.key.seal(JSON.stringify(client), context));
+    this.log.info(
+      { server: this.server.name, issuer: info.issuer },
+      "registered at the upstream authorization server",
+    );
+    return client;
+  }
+
+  /** What the gateway says about itself as a client: the CIMD document and the DCR request alike. */
+  clientMetadata() {
+    return {
+      client_name: "mcp-warden",
+      redirect_uris: [this.redirectUri],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "none",
+      // OpenID registration allows http redirect URIs on loopback only for native clients (RFC 8252).
+      application_type:
+        this.redirectUri.startsWith("http:") && isLoopbackUrl(this.redirectUri) ? "native" : "web",
+    };
+  }
+
+  private requireBase(): string {
+    if (this.base === undefined) throw new UpstreamAuthError("the gateway's public URL is not known yet");
+    return this.base;
+  }
+}

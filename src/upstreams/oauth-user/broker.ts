@@ -1,0 +1,554 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import type { OAuthClientInformationMixed } from "@modelcontextprotocol/client";
+import { auditEvent, type AuditPrincipal } from "../../audit/event.js";
+import type { AuditLog } from "../../audit/log.js";
+import type { Principal } from "../../auth/principal.js";
+import type { Config, HttpServerConfig } from "../../config/types.js";
+import { GatewayError, upstreamAuthRequired, upstreamUnavailable } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import type { StateKey } from "../../state/sealed.js";
+import {
+  UpstreamAuthError,
+  UpstreamAuthorization,
+  type OAuthUserAuth,
+  type ServerInfo,
+} from "./authorization.js";
+import type { ConnectionFilter, ConnectionRow, ConnectionStore } from "./store.js";
+import { fromResponse, openTokens, sealTokens, type VaultTokens } from "./vault.js";
+
+/** A token this close to its expiry is refreshed before use. */
+const REFRESH_MARGIN_MS = 60_000;
+/** A token without a stated lifetime is refreshed (when it can be) after this. */
+const UNSTATED_LIFETIME_MS = 10 * 60_000;
+/** How long one instance may hold a row's refresh; others wait for its result meanwhile. */
+const LEASE_MS = 20_000;
+const LEASE_POLL_MS = 200;
+/** A connect flow's `state` is good for this long, once. */
+const FLOW_TTL_MS = 10 * 60_000;
+/** `last_used_at` is written at most this often per connection. */
+const TOUCH_EVERY_MS = 60_000;
+
+/** What a connect flow keeps between the redirect and the callback (sealed in the store). */
+interface FlowData {
+  readonly verifier: string;
+  readonly issuer: string;
+  readonly client: OAuthClientInformationMixed;
+}
+
+/** A connection as the CLI, the admin API and the user's page show it: never a token. */
+export interface ConnectionView {
+  readonly id: string;
+  readonly user: string;
+  readonly server: string;
+  readonly status: string;
+  readonly issuer: string;
+  readonly scopes: string;
+  readonly expires_at: string | null;
+  readonly connected_at: string;
+  readonly last_used_at: string | null;
+}
+
+/** Audit events made here, with who they are about. */
+function event(
+  reason: string,
+  who: AuditPrincipal,
+  server: string,
+  status: string,
+  detail: Record<string, unknown>,
+) {
+  return auditEvent({ event: "auth", principal: who, server, status, reason, detail });
+}
+
+/**
+ * The gateway as each user's credential broker for `oauth_user` servers (docs/upstream-oauth.md):
+ * connect flows, the token vault, refresh (one in flight per connection, across instances),
+ * revocation. A user's token is handed out only for that user and that server.
+ */
+export class OAuthUserBroker {
+  private readonly servers = new Map<string, UpstreamAuthorization>();
+  private readonly refreshing = new Map<string, Promise<VaultTokens>>();
+  private readonly ids = new Map<string, string>();
+  private readonly touched = new Map<string, number>();
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private base: string | undefined;
+
+  constructor(
+    servers: readonly HttpServerConfig[],
+    private readonly store: ConnectionStore,
+    private readonly key: StateKey,
+    private readonly audit: AuditLog,
+    private readonly log: Logger,
+  ) {
+    for (const s of servers)
+      if (s.auth.type === "oauth_user")
+        this.servers.set(s.name, new UpstreamAuthorization(s, s.auth as OAuthUserAuth, store, key, log));
+  }
+
+  static needed(config: Config): boolean {
+    return config.servers.some((s) => s.kind !== "stdio" && s.auth.type === "oauth_user");
+  }
+
+  setBase(base: string): void {
+    this.base = base;
+    for (const a of this.servers.values()) a.setBase(base);
+  }
+
+  has(server: string): boolean {
+    return this.servers.has(server);
+  }
+
+  serverNames(): string[] {
+    return [...this.servers.keys()];
+  }
+
+  authorization(server: string): UpstreamAuthorization | undefined {
+    return this.servers.get(server);
+  }
+
+  /**
+   * The gateway's connect page for `server`: where a user who has not connected is sent. With
+   * `subject`, the link names (by a keyed digest, not the name) the user it is for, and the page
+   * refuses any other signed-in user.
+   */
+  connectUrl(server: string, subject?: string): string | undefined {
+    if (this.base === undefined) return undefined;
+    const url = `${this.base}/connect/${encodeURIComponent(server)}`;
+    return subject === undefined ? url : `${url}?for=${this.userHint(subject)}`;
+  }
+
+  userHint(subject: string): string {
+    return this.key.digest(`connect-for:${subject}`).slice(0, 22);
+  }
+
+  /** A refused step of the connect pages, audited (the broker audits its own refusals). */
+  async auditRefusal(reason: string, who: Principal | undefined, server: string): Promise<void> {
+    await this.audit
+      .record(event(reason, who ? principalOf(who) : { sub: "anonymous" }, server, "denied", {}))
+      .catch(() => undefined);
+  }
+
+  /** The connection id last used for `principal` at `server`, for the call's audit event. */
+  connectionOf(server: string, principal: Principal): string | undefined {
+    return this.ids.get(key(server, principal.subject));
+  }
+
+  /**
+   * The user's access token for `server`, refreshed when it is about to expire. Throws -32007
+   * (upstream_auth_required, with the connect URL) when the user has no usable connection.
+   */
+  async accessToken(server: string, principal: Principal): Promise<string> {
+    if (principal.method === "anonymous")
+      throw upstreamAuthRequired(server, "sign_in_required", "this server acts for a signed-in user");
+    const row = await this.store.get(principal.subject, server);
+    if (!row) throw this.required(server, "not_connected", "no account connected", principal.subject);
+    if (row.status !== "connected")
+      throw this.required(server, "reconnect_required", "the connection must be renewed", principal.subject);
+    this.ids.set(key(server, row.subject), row.id);
+    let tokens = this.open(row);
+    if (due(tokens, row)) tokens = await this.refreshed(server, row, tokens, false);
+    this.touch(row.id);
+    return tokens.access_token;
+  }
+
+  /** The upstream refused `token` (401): refreshed once, else the connection is broken. */
+  async refused(server: string, principal: Principal, token: string): Promise<string> {
+    const row = await this.store.get(principal.subject, server);
+    if (!row || row.status !== "connected")
+      throw this.required(server, "reconnect_required", "the upstream refused the token", principal.subject);
+    const tokens = this.open(row);
+    if (tokens.access_token !== token) return tokens.access_token;
+    if (tokens.refresh_token === undefined) {
+      await this.broken(row, "the upstream refused the token");
+      throw this.required(server, "reconnect_required", "the upstream refused the token", principal.subject);
+    }
+    return (await this.refreshed(server, row, tokens, true)).access_token;
+  }
+
+  /** Resolves true once `subject` has connected `server` (this instance's callbacks), false after `ms`. */
+  waitForConnection(server: string, subject: string, ms: number, signal?: AbortSignal): Promise<boolean> {
+    return new Promise((resolve) => {
+      const k = key(server, subject);
+      let set = this.waiters.get(k);
+      if (!set) this.waiters.set(k, (set = new Set()));
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", abort);
+        set.delete(wake);
+        if (set.size === 0) this.waiters.delete(k);
+        resolve(ok);
+      };
+      const wake = () => done(true);
+      const abort = () => done(false);
+      const timer = setTimeout(() => done(false), ms);
+      signal?.addEventListener("abort", abort, { once: true });
+      set.add(wake);
+    });
+  }
+
+  // The connect flow (connect/routes.ts drives it).
+
+  /** Starts a connect of `server` for `subject`: the upstream authorization URL to redirect to. */
+  async begin(server: string, subject: string): Promise<string> {
+    const auth = this.requireServer(server);
+    const info = await auth.serverInfo();
+    const client = await auth.client(info);
+    const state = randomBytes(32).toString("base64url");
+    const { url, verifier } = await auth.start(info, client, state);
+    const digest = this.key.digest(`upstream_flow:${state}`);
+    const data: FlowData = { verifier, issuer: info.issuer, client };
+    await this.store.sweepFlows(Date.now());
+    await this.store.saveFlow({
+      stateDigest: digest,
+      subject,
+      server,
+      data: this.key.seal(JSON.stringify(data), flowContext(digest, server, subject)),
+      expiresAt: Date.now() + FLOW_TTL_MS,
+    });
+    return url;
+  }
+
+  /**
+   * The callback: the flow its `state` names (used up here, whatever happens next), checked against
+   * the signed-in user, the authorization server's `iss`, then the code exchanged and stored.
+   * Throws ConnectRefused (audited) for anything that does not add up.
+   */
+  async complete(
+    params: { state?: string; code?: string; iss?: string; error?: string },
+    signedIn: Principal,
+  ): Promise<{ server: string; connection: string }> {
+    const who = principalOf(signedIn);
+    const refuse = async (
+      reason: string,
+      message: string,
+      server = "",
+      detail: Record<string, unknown> = {},
+    ) => {
+      await this.audit.record(event(reason, who, server || "-", "denied", detail)).catch(() => undefined);
+      return new ConnectRefused(reason, message);
+    };
+    if (!params.state) throw await refuse("connect_state_missing", "The sign-in answer carries no state.");
+    const flow = await this.store.takeFlow(this.key.digest(`upstream_flow:${params.state}`));
+    if (!flow)
+      throw await refuse("connect_state_invalid", "This sign-in link was already used, or never issued.");
+    const server = flow.server;
+    if (flow.expiresAt < Date.now())
+      throw await refuse("connect_state_expired", "This sign-in took too long: start again.", server);
+    if (flow.subject !== signedIn.subject)
+      throw await refuse("connect_user_mismatch", "This sign-in was started by another user.", server, {
+        started_by: flow.subject,
+      });
+    if (params.error)
+      throw await refuse("connect_declined", "The authorization server did not grant access.", server, {
+        error: params.error.slice(0, 100),
+      });
+    if (!params.code)
+      throw await refuse("connect_code_missing", "The sign-in answer carries no code.", server);
+    const auth = this.requireServer(server);
+    let data: FlowData;
+    try {
+      data = JSON.parse(
+        this.key.open(flow.data, flowContext(flow.stateDigest, server, flow.subject)),
+      ) as FlowData;
+    } catch {
+      throw await refuse("connect_state_invalid", "This sign-in could not be read.", server);
+    }
+    const info = await auth.serverInfo();
+    if (info.issuer !== data.issuer)
+      throw await refuse(
+        "connect_issuer_changed",
+        "The server's authorization server changed: start again.",
+        server,
+      );
+    if (params.iss !== undefined && params.iss !== info.issuer)
+      throw await refuse(
+        "connect_iss_mismatch",
+        "The answer came from another authorization server.",
+        server,
+        {
+          iss: params.iss.slice(0, 200),
+        },
+      );
+    let tokens: VaultTokens;
+    let granted: string | undefined;
+    try {
+      const response = await auth.exchange(info, data.client, params.code, data.verifier, params.iss);
+      if (response.token_type && response.token_type.toLowerCase() !== "bearer")
+        throw new UpstreamAuthError(`token type ${response.token_type} is not supported`);
+      tokens = fromResponse(response);
+      granted = response.scope;
+    } catch (err) {
+      const issMismatch =
+        (err as Error).name === "IssuerMismatchError" || /iss/i.test(String((err as Error).message));
+      throw await refuse(
+        issMismatch && params.iss === undefined ? "connect_iss_missing" : "connect_exchange_failed",
+        "The authorization server's answer could not be used.",
+        server,
+        { error: err instanceof UpstreamAuthError ? err.message : "exchange failed" },
+      );
+    }
+    const now = Date.now();
+    const row: ConnectionRow = {
+      id: `conn_${randomUUID()}`,
+      subject: signedIn.subject,
+      server,
+      status: "connected",
+      issuer: info.issuer,
+      clientId: data.client.client_id,
+      scopes: granted ?? info.scopes.join(" "),
+      tokens: sealTokens(this.key, server, signedIn.subject, tokens),
+      expiresAt: tokens.expires_at ?? null,
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+      lastUsedAt: null,
+    };
+    const old = await this.store.get(signedIn.subject, server);
+    await this.audit.record(
+      event("upstream_connected", who, server, "ok", {
+        connection: row.id,
+        issuer: info.issuer,
+        scopes: row.scopes,
+        ...(old ? { replaced: old.id } : {}),
+      }),
+    );
+    await this.store.replace(row);
+    this.ids.set(key(server, row.subject), row.id);
+    for (const wake of this.waiters.get(key(server, row.subject)) ?? []) wake();
+    return { server, connection: row.id };
+  }
+
+  // Management (CLI, admin API, the user's own page).
+
+  /** Resolves when every audit sink answers: a change is refused before it is made otherwise. */
+  auditReady(): Promise<void> {
+    return this.audit.ready();
+  }
+
+  async list(filter: ConnectionFilter): Promise<ConnectionView[]> {
+    return (await this.store.list(filter)).map(view);
+  }
+
+  /**
+   * Removes connections matching `filter` (and only the user's own when `filter.subject` is set by
+   * the caller), revoking their tokens at the upstream where it has a revocation endpoint.
+   */
+  async revoke(filter: ConnectionFilter & { id?: string }, who: AuditPrincipal): Promise<ConnectionView[]> {
+    const rows = (await this.store.list(filter)).filter((r) => filter.id === undefined || r.id === filter.id);
+    const done: ConnectionView[] = [];
+    for (const row of rows) {
+      let revokedUpstream = false;
+      const auth = this.servers.get(row.server);
+      try {
+        const tokens = openTokens(this.key, row);
+        if (auth) {
+          const info = await auth.serverInfo();
+          const client = await this.clientFor(auth, info, row);
+          const target = tokens.refresh_token ?? tokens.access_token;
+          revokedUpstream = await auth.revoke(
+            info,
+            client,
+            target,
+            tokens.refresh_token ? "refresh_token" : "access_token",
+          );
+        }
+      } catch (err) {
+        this.log.warn(
+          { server: row.server, connection: row.id, err: (err as Error).message },
+          "upstream revocation skipped",
+        );
+      }
+      await this.audit.record(
+        event("upstream_revoked", who, row.server, "ok", {
+          connection: row.id,
+          user: row.subject,
+          revoked_upstream: revokedUpstream,
+        }),
+      );
+      if (await this.store.remove(row.id)) done.push(view(row));
+      this.ids.delete(key(row.server, row.subject));
+    }
+    return done;
+  }
+
+  /** The client a connection was made with (its secret, when it has one), whatever is current now. */
+  private async clientFor(
+    auth: UpstreamAuthorization,
+    info: ServerInfo,
+    row: ConnectionRow,
+  ): Promise<OAuthClientInformationMixed> {
+    return (await auth.knownClient(info, row.clientId)) ?? { client_id: row.clientId };
+  }
+
+  private async refreshed(
+    server: string,
+    row: ConnectionRow,
+    tokens: VaultTokens,
+    force: boolean,
+  ): Promise<VaultTokens> {
+    let pending = this.refreshing.get(row.id);
+    if (!pending) {
+      pending = this.refreshOnce(server, row, tokens, force).finally(() => this.refreshing.delete(row.id));
+      this.refreshing.set(row.id, pending);
+    }
+    return pending;
+  }
+
+  private async refreshOnce(
+    server: string,
+    row: ConnectionRow,
+    tokens: VaultTokens,
+    force: boolean,
+  ): Promise<VaultTokens> {
+    const usable = () => !force && tokens.expires_at !== undefined && tokens.expires_at > Date.now();
+    if (tokens.refresh_token === undefined) {
+      if (usable()) return tokens;
+      await this.broken(row, "the token expired and there is no refresh token");
+      throw this.required(server, "reconnect_required", "the connection expired", row.subject);
+    }
+    const now = Date.now();
+    if (!(await this.store.lease(row.id, now, now + LEASE_MS))) return this.awaitOther(server, row);
+    const auth = this.requireServer(server);
+    try {
+      const info = await auth.serverInfo();
+      const client = await this.clientFor(auth, info, row);
+      const fresh = fromResponse(await auth.refresh(info, client, tokens.refresh_token), tokens);
+      const written = await this.store.update(row.id, row.version, {
+        tokens: sealTokens(this.key, server, row.subject, fresh),
+        expiresAt: fresh.expires_at ?? null,
+        scopes: row.scopes,
+        status: "connected",
+      });
+      if (!written) return this.awaitOther(server, row);
+      this.log.debug({ server, connection: row.id }, "upstream token refreshed");
+      return fresh;
+    } catch (err) {
+      await this.store.release(row.id).catch(() => undefined);
+      if (
+        err instanceof UpstreamAuthError &&
+        (err.oauthError === "invalid_grant" || err.oauthError === "unauthorized_client")
+      ) {
+        await this.broken(row, `refresh refused (${err.oauthError})`);
+        throw this.required(
+          server,
+          "reconnect_required",
+          "the authorization server refused to renew the connection",
+          row.subject,
+        );
+      }
+      if (usable()) return tokens;
+      if (err instanceof GatewayError) throw err;
+      throw upstreamUnavailable(server, "upstream_auth_failed", "the connection could not be renewed now");
+    }
+  }
+
+  /** Another instance (or request) holds the refresh: wait for the row's next version. */
+  private async awaitOther(server: string, row: ConnectionRow): Promise<VaultTokens> {
+    const until = Date.now() + LEASE_MS;
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, LEASE_POLL_MS));
+      const now = await this.store.get(row.subject, server);
+      if (!now || now.id !== row.id)
+        throw this.required(server, "reconnect_required", "the connection was replaced", row.subject);
+      if (now.status !== "connected")
+        throw this.required(server, "reconnect_required", "the connection must be renewed", row.subject);
+      if (now.version !== row.version) return this.open(now);
+    }
+    throw upstreamUnavailable(server, "upstream_auth_failed", "the connection is being renewed: try again");
+  }
+
+  private async broken(row: ConnectionRow, why: string): Promise<void> {
+    await this.store.markBroken(row.id);
+    this.log.warn(
+      { server: row.server, connection: row.id, why },
+      "upstream connection broken: the user must reconnect",
+    );
+    await this.audit
+      .record(
+        event("upstream_refresh_failed", { sub: row.subject }, row.server, "error", {
+          connection: row.id,
+          why,
+        }),
+      )
+      .catch(() => undefined);
+  }
+
+  private open(row: ConnectionRow): VaultTokens {
+    try {
+      return openTokens(this.key, row);
+    } catch (err) {
+      // Tampered, moved from another user's row, or another state key: never used, never guessed.
+      this.log.error(
+        { server: row.server, connection: row.id, err: (err as Error).message },
+        "stored upstream tokens do not open",
+      );
+      throw this.required(
+        row.server,
+        "reconnect_required",
+        "the stored connection cannot be used",
+        row.subject,
+      );
+    }
+  }
+
+  private touch(id: string): void {
+    const now = Date.now();
+    if (now - (this.touched.get(id) ?? 0) < TOUCH_EVERY_MS) return;
+    this.touched.set(id, now);
+    if (this.touched.size > 10_000) this.touched.clear();
+    this.store.touch(id, now).catch(() => undefined);
+  }
+
+  private required(server: string, reason: string, detail: string, subject?: string): GatewayError {
+    return upstreamAuthRequired(server, reason, detail, this.connectUrl(server, subject));
+  }
+
+  private requireServer(server: string): UpstreamAuthorization {
+    const auth = this.servers.get(server);
+    if (!auth)
+      throw new ConnectRefused("connect_unknown_server", "No such server takes a connected account.");
+    return auth;
+  }
+}
+
+/** A connect callback or start the gateway refused: shown to the user, audited by the broker. */
+export class ConnectRefused extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function key(server: string, subject: string): string {
+  return `${server}\u0000${subject}`;
+}
+
+function flowContext(digest: string, server: string, subject: string): string {
+  return `upstream_flow:${JSON.stringify([digest, server, subject])}`;
+}
+
+function due(tokens: VaultTokens, row: ConnectionRow): boolean {
+  const expiresAt = tokens.expires_at ?? row.updatedAt + UNSTATED_LIFETIME_MS;
+  if (tokens.expires_at === undefined && tokens.refresh_token === undefined) return false;
+  return expiresAt - Date.now() < REFRESH_MARGIN_MS;
+}
+
+function principalOf(p: Principal): AuditPrincipal {
+  return { sub: p.subject, ...(p.clientId ? { client_id: p.clientId } : {}), auth: p.method };
+}
+
+function view(r: ConnectionRow): ConnectionView {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    id: r.id,
+    user: r.subject,
+    server: r.server,
+    status: r.status,
+    issuer: r.issuer,
+    scopes: r.scopes,
+    expires_at: iso(r.expiresAt),
+    connected_at: new Date(r.createdAt).toISOString(),
+    last_used_at: iso(r.lastUsedAt),
+  };
+}

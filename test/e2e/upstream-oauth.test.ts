@@ -1,0 +1,370 @@
+// Per-user upstream OAuth end to end (issue 19), with Debian's Chromium on every page: a remote MCP
+// server protected by its own authorization server (test/fixtures/oauth-upstream.mjs, a separate
+// process and issuer), discovered from its 401. Alice calls a tool → -32007 with the gateway's
+// connect URL → signs in to the gateway → consents at the upstream (which fetched the gateway's
+// Client ID Metadata Document) → her call acts as her upstream identity. Bob gets his own link,
+// never Alice's identity. Refresh on every call (short-lived tokens), invalid_grant → reconnect,
+// revoke → reconnect, callbacks replayed / for another user / with a forged `iss` refused and
+// audited, and the vault: a row moved to another user does not open, no token in the database.
+import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import Database from "better-sqlite3";
+import { chromium, type Browser, type BrowserContext } from "playwright-core";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { hashPassword } from "../../src/auth/passwords.js";
+import { textOf } from "../helpers/client.js";
+import { makeTempDir, runCli, startGateway, type Gateway } from "../helpers/gateway.js";
+import { spawnTracked, stopChild } from "../helpers/processes.js";
+import { fixture } from "../helpers/paths.js";
+import { createInterface } from "node:readline";
+import type { ChildProcess } from "node:child_process";
+import {
+  FormBrowser,
+  authorize,
+  pkcePair,
+  registerPublicClient,
+  tokenRequest,
+  type UserName,
+} from "./oauth-client.js";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const USERS = {
+  alice: { password: "alice-correct-horse-battery", scopes: ["demo:use"] },
+  bob: { password: "bob-staple-orbit-lantern", scopes: ["demo:use"] },
+} as const;
+
+interface Upstream {
+  as: string;
+  mcp: string;
+  origin: string;
+  proc: ChildProcess;
+}
+
+async function startUpstream(env: Record<string, string>): Promise<Upstream> {
+  const proc = spawnTracked(process.execPath, [fixture("oauth-upstream.mjs")], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const errors: string[] = [];
+  createInterface({ input: proc.stderr! }).on("line", (l) => errors.push(l));
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`upstream did not start: ${errors.join("\n")}`)), 15_000);
+    createInterface({ input: proc.stdout! }).once("line", (l) => {
+      clearTimeout(timer);
+      resolve(l);
+    });
+  });
+  const urls = JSON.parse(line) as { as: string; mcp: string };
+  return { ...urls, origin: new URL(urls.mcp).origin, proc };
+}
+
+async function control<T>(up: Upstream, path: string, method = "GET"): Promise<T> {
+  const res = await fetch(`${up.origin}${path}`, { method });
+  return (await res.json()) as T;
+}
+
+/** A gateway token for `user` (the embedded issuer, scripted sign-in and consent). */
+async function gatewayToken(gw: Gateway, user: UserName): Promise<string> {
+  const redirect = "http://127.0.0.1:9/cb";
+  const client = await registerPublicClient(gw.url, redirect, `agent of ${user}`);
+  const { verifier, challenge } = pkcePair();
+  const resource = gw.serverUrl("remote");
+  const q = new URLSearchParams({
+    response_type: "code",
+    client_id: client.client_id,
+    redirect_uri: redirect,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    resource,
+    scope: "demo:use",
+    state: "s",
+  });
+  const outcome = await authorize(new FormBrowser(gw.url), `${gw.url}/oauth/authorize?${q}`, {
+    user,
+    password: USERS[user as keyof typeof USERS].password,
+  });
+  assert.ok(outcome.code, `no code for ${user}`);
+  const t = await tokenRequest(gw.url, {
+    grant_type: "authorization_code",
+    code: outcome.code,
+    redirect_uri: redirect,
+    code_verifier: verifier,
+    client_id: client.client_id,
+    resource,
+  });
+  assert.equal(t.status, 200, JSON.stringify(t.body));
+  return t.body.access_token as string;
+}
+
+async function mcpClient(gw: Gateway, token: string): Promise<Client> {
+  const client = new Client({ name: "agent", version: "1.0.0" });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(gw.serverUrl("remote")), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
+  return client;
+}
+
+async function callError(client: Client, name = "whoami"): Promise<McpError> {
+  try {
+    await client.callTool({ name, arguments: {} });
+  } catch (err) {
+    assert.ok(err instanceof McpError, String(err));
+    return err;
+  }
+  assert.fail("the call succeeded");
+}
+
+function auditEvents(gw: Gateway): Record<string, unknown>[] {
+  return gw.stdoutLines.flatMap((l) => {
+    try {
+      const e = JSON.parse(l) as Record<string, unknown>;
+      return typeof e.event === "string" ? [e] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () => {
+  let upstream: Upstream;
+  let gw: Gateway;
+  let browser: Browser;
+  let stateFile: string;
+  const tokens: Partial<Record<UserName, string>> = {};
+  const clients: Partial<Record<UserName, Client>> = {};
+
+  before(async () => {
+    // Access tokens live 30 s: every use is within the gateway's refresh margin, so every call
+    // refreshes (and rotates the refresh token) first.
+    upstream = await startUpstream({ TOKEN_TTL_S: "30", REGISTRATION: "both" });
+    const dir = makeTempDir("warden-oauth-user-");
+    stateFile = join(dir, "state.db");
+    const users = [];
+    for (const [name, u] of Object.entries(USERS))
+      users.push({ name, password_hash: await hashPassword(u.password), scopes: [...u.scopes] });
+    gw = await startGateway({
+      gateway: { listen: "127.0.0.1:0" },
+      state: { sqlite: stateFile },
+      auth: { anonymous: [], users },
+      audit: { sinks: ["sqlite", "stdout"] },
+      servers: [
+        { name: "remote", url: upstream.mcp, auth: { type: "oauth_user" }, tools: { "*": ["demo:use"] } },
+      ],
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    for (const user of ["alice", "bob"] as const) {
+      tokens[user] = await gatewayToken(gw, user);
+      clients[user] = await mcpClient(gw, tokens[user] as string);
+    }
+  });
+
+  after(async () => {
+    for (const c of Object.values(clients)) await c?.close().catch(() => undefined);
+    await browser?.close();
+    await gw?.stop();
+    if (upstream) await stopChild(upstream.proc, "SIGTERM", 5_000);
+  });
+
+  /** Signs in to the gateway as `user` on the page `url` leads to, then stops at the confirm page. */
+  async function signInAt(context: BrowserContext, url: string, user: UserName) {
+    const page = await context.newPage();
+    await page.goto(url);
+    // A browser already signed in to the gateway goes straight through; the connect pages' sign-in
+    // asks for no consent (the gateway's own client, asking for nothing but who).
+    if (new URL(page.url()).pathname.startsWith("/oauth/")) {
+      await page.fill("#username", user);
+      await page.fill("#password", USERS[user as keyof typeof USERS].password);
+      await page.click("button:has-text('Sign in')");
+      await page.waitForURL((u) => !u.pathname.startsWith("/oauth/"));
+    }
+    return page;
+  }
+
+  /** Runs a connect link to the end as `user`, signing in upstream as `upstreamName`. */
+  async function connect(context: BrowserContext, url: string, user: UserName, upstreamName: string) {
+    const page = await signInAt(context, url, user);
+    await page.click("button:has-text('Continue to remote')");
+    await page.fill("input[name=login]", upstreamName);
+    await page.fill("input[name=password]", "any");
+    await page.click("button[type=submit]");
+    await page.click("button:has-text('Continue')");
+    await page.waitForSelector("h1:has-text('Connected')");
+    return page;
+  }
+
+  /**
+   * Runs a connect link as `user` up to the upstream's consent, then consents through the
+   * context's own request client (same cookies) and keeps the redirect to the gateway's callback
+   * instead of following it: the flow stays unused, for the test to deliver.
+   */
+  async function capturedCallback(context: BrowserContext, url: string, user: UserName): Promise<string> {
+    const page = await signInAt(context, url, user);
+    await page.click("button:has-text('Continue to remote')");
+    await page.fill("input[name=login]", `${user}-upstream`);
+    await page.fill("input[name=password]", "any");
+    await page.click("button[type=submit]");
+    await page.waitForSelector("button:has-text('Continue')");
+    let next = new URL((await page.getAttribute("form", "action")) as string, page.url()).href;
+    let response = await context.request.post(next, { form: { prompt: "consent" }, maxRedirects: 0 });
+    for (let hops = 0; hops < 5; hops++) {
+      const location = response.headers()["location"];
+      assert.ok(location, `the authorization server stopped at ${next} (${response.status()})`);
+      next = new URL(location, next).href;
+      if (new URL(next).pathname === "/connect/callback") return next;
+      response = await context.request.get(next, { maxRedirects: 0 });
+    }
+    assert.fail("the upstream never redirected back");
+  }
+
+  test("a user who has not connected gets -32007 with the gateway's own connect URL; nothing reached the upstream", async () => {
+    const err = await callError(clients.alice as Client);
+    assert.equal(err.code, -32007);
+    const data = err.data as { reason: string; url: string; server: string };
+    assert.equal(data.reason, "not_connected");
+    assert.equal(data.server, "remote");
+    assert.ok(data.url.startsWith(`${gw.url}/connect/remote?for=`), data.url);
+    assert.ok(!data.url.includes(upstream.as), "the upstream's authorization URL is never handed out");
+    const seen = await control<Array<{ iss?: string }>>(upstream, "/_seen");
+    assert.ok(!seen.some((s) => s.iss === gw.url), "the caller's gateway token went upstream");
+  });
+
+  test("Alice connects through the pages and her calls act as her upstream identity; CIMD was used", async () => {
+    const err = await callError(clients.alice as Client);
+    const context = await browser.newContext();
+    const page = await connect(context, (err.data as { url: string }).url, "alice", "alice-upstream");
+    assert.match((await page.textContent("main")) ?? "", /Return to your agent/);
+    const result = await (clients.alice as Client).callTool({ name: "whoami", arguments: {} });
+    assert.match(textOf(result), /^sub=alice-upstream /);
+    const fetched = await control<string[]>(upstream, "/_cimd");
+    assert.ok(fetched.includes(`${gw.url}/connect/client-metadata.json`), JSON.stringify(fetched));
+    const seen = await control<Array<{ sub?: string; iss?: string; client_id?: string }>>(upstream, "/_seen");
+    assert.ok(
+      seen.every((s) => s.iss !== gw.url),
+      "a gateway token reached the upstream",
+    );
+    assert.ok(
+      seen.some(
+        (s) => s.sub === "alice-upstream" && s.client_id === `${gw.url}/connect/client-metadata.json`,
+      ),
+    );
+    const connected = auditEvents(gw).find((e) => e.reason === "upstream_connected");
+    assert.equal((connected?.principal as { sub: string }).sub, "alice");
+    const use = auditEvents(gw).find((e) => e.event === "tool_call" && e.status === "ok");
+    assert.match(String((use?.detail as { connection?: string }).connection), /^conn_/);
+    await context.close();
+  });
+
+  test("Bob gets his own link, cannot use Alice's, and never her identity", async () => {
+    const err = await callError(clients.bob as Client);
+    const bobUrl = (err.data as { url: string }).url;
+    const context = await browser.newContext();
+    // Alice's link opened by Bob (signed in as Bob) is refused and audited.
+    const aliceLink = bobUrl.replace(/for=[^&]+/, "for=AAAAAAAAAAAAAAAAAAAAAA");
+    const page = await signInAt(context, aliceLink, "bob");
+    assert.match((await page.textContent("h1")) ?? "", /Another user's link/);
+    assert.ok(auditEvents(gw).some((e) => e.reason === "connect_user_mismatch"));
+    await connect(context, bobUrl, "bob", "bob-upstream");
+    const calls = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        (clients[i % 2 === 0 ? "alice" : "bob"] as Client).callTool({ name: "whoami", arguments: {} }),
+      ),
+    );
+    calls.forEach((r, i) =>
+      assert.match(textOf(r), i % 2 === 0 ? /^sub=alice-upstream / : /^sub=bob-upstream /),
+    );
+    await context.close();
+  });
+
+  test("a replayed callback, another user's callback and a forged iss are refused and audited", async () => {
+    const context = await browser.newContext();
+    // Alice reconnects: her flow's callback is captured instead of delivered.
+    const aliceLink = `${gw.url}/connect/remote`;
+    const callback = await capturedCallback(context, aliceLink, "alice");
+    // Bob's browser delivers Alice's callback: refused (it was Alice's flow), and the flow is used up.
+    const bobContext = await browser.newContext();
+    const bobPage = await signInAt(bobContext, `${gw.url}/connections`, "bob");
+    const bobResponse = await bobPage.goto(callback);
+    assert.equal(bobResponse?.status(), 400);
+    assert.ok(auditEvents(gw).some((e) => e.reason === "connect_user_mismatch" && e.status === "denied"));
+    // Alice's own browser then replays it: the state was single use.
+    const replay = await (await context.newPage()).goto(callback);
+    assert.equal(replay?.status(), 400);
+    assert.ok(auditEvents(gw).some((e) => e.reason === "connect_state_invalid"));
+    // A fresh flow (in a fresh browser: no upstream session to skip its pages) claiming another issuer.
+    const third = await browser.newContext();
+    const second = await capturedCallback(third, aliceLink, "alice");
+    const forged = new URL(second);
+    forged.searchParams.set("iss", "https://evil.example");
+    const forgedResponse = await (await third.newPage()).goto(forged.href);
+    assert.equal(forgedResponse?.status(), 400);
+    assert.ok(auditEvents(gw).some((e) => e.reason === "connect_iss_mismatch"));
+    // Through all of it Alice's own connection stayed hers.
+    assert.match(
+      textOf(await (clients.alice as Client).callTool({ name: "whoami", arguments: {} })),
+      /^sub=alice-upstream /,
+    );
+    await context.close();
+    await bobContext.close();
+    await third.close();
+  });
+
+  test("the vault: no token in the database or WAL, and a row moved to another user does not open", async () => {
+    const seen = await control<Array<{ token?: string }>>(upstream, "/_seen");
+    const used = seen.map((s) => s.token).filter((t): t is string => typeof t === "string");
+    assert.ok(used.length > 0);
+    const dir = join(stateFile, "..");
+    for (const file of readdirSync(dir).filter((f) => f.startsWith("state.db"))) {
+      const bytes = readFileSync(join(dir, file)).toString("latin1");
+      for (const t of used) assert.ok(!bytes.includes(t.slice(-40)), `${file} holds an upstream token`);
+    }
+    // Alice's sealed tokens written into Bob's row: Bob's next call cannot use them.
+    const db = new Database(stateFile);
+    const alice = db.prepare("SELECT tokens FROM upstream_connections WHERE subject = 'alice'").get() as {
+      tokens: string;
+    };
+    db.prepare("UPDATE upstream_connections SET tokens = ? WHERE subject = 'bob'").run(alice.tokens);
+    db.close();
+    const err = await callError(clients.bob as Client);
+    assert.equal(err.code, -32007);
+    assert.equal((err.data as { reason: string }).reason, "reconnect_required");
+  });
+
+  test("refresh refused (invalid_grant) asks to reconnect; revoke removes the connection and revokes upstream", async () => {
+    await control(upstream, "/_break-refresh", "POST");
+    const err = await callError(clients.alice as Client);
+    assert.equal(err.code, -32007);
+    assert.equal((err.data as { reason: string }).reason, "reconnect_required");
+    assert.ok(auditEvents(gw).some((e) => e.reason === "upstream_refresh_failed"));
+    // Reconnect, then revoke from the CLI.
+    const context = await browser.newContext();
+    await connect(context, (err.data as { url: string }).url, "alice", "alice-upstream");
+    assert.match(
+      textOf(await (clients.alice as Client).callTool({ name: "whoami", arguments: {} })),
+      /alice-upstream/,
+    );
+    const listed = await runCli(["connections", "list", "-c", gw.configFile, "--json"], { cwd: gw.dir });
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /"user":"alice"/);
+    assert.doesNotMatch(listed.stdout, /eyJ/, "a token in the listing");
+    const revoked = await runCli(
+      ["connections", "revoke", "-c", gw.configFile, "--user", "alice", "--server", "remote"],
+      {
+        cwd: gw.dir,
+      },
+    );
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.ok((await control<string[]>(upstream, "/_revoked")).includes("grant"));
+    const after = await callError(clients.alice as Client);
+    assert.equal(after.code, -32007);
+    assert.equal((after.data as { reason: string }).reason, "not_connected");
+    for (const line of [...gw.stdoutLines, ...gw.stderrLines])
+      assert.doesNotMatch(line, /eyJ[\w-]+\.eyJ/, "a JWT in a log or audit line");
+    await context.close();
+  });
+});
