@@ -74,16 +74,24 @@ describe("held-out issue 21: virtual servers", () => {
   let root: string;
   const ops = () => bed.session(v(bed, "ops"), alice);
   const all = () => bed.session(v(bed, "all"), alice);
-  const smuggled = () =>
+  /** Queries rec2 ran (from record `from` on) carrying a caller's value for a fixed or hidden argument. */
+  const smuggled = (from = 0) =>
     bed
       .calls("rec2", "query")
+      .slice(from)
       .filter(
         (c) =>
           c.args.database !== "billing" ||
           c.args.debug !== undefined ||
           c.args.limit !== undefined ||
-          /prod/.test(JSON.stringify(c)),
+          Object.keys(c.args).some(
+            (k) =>
+              k !== "database" && ["database", "debug", "limit"].includes(k.normalize("NFKC").toLowerCase()),
+          ) ||
+          JSON.stringify(c.args.__proto__ ?? {}).includes("database") ||
+          JSON.stringify(c.meta ?? {}).includes("prod"),
       );
+  const mark = () => bed.calls("rec2", "query").length;
 
   before(async () => {
     bed = await startPolicyBed("warden-virtual-held-", () => virtualServers(), { tools: TOOLS });
@@ -115,6 +123,7 @@ describe("held-out issue 21: virtual servers", () => {
   });
 
   test("a rename onto another tool's real name runs the selected tool only", async () => {
+    const from = mark();
     const s = await ops();
     const before = bed.calls("rec", "transfer").length;
     await callOn(s, "transfer", { amount: 1e9, to: "offshore", message: "hi" });
@@ -126,10 +135,11 @@ describe("held-out issue 21: virtual servers", () => {
         `${JSON.stringify(name)} served by /v/ops`,
       );
     }
-    assert.deepEqual(smuggled(), []);
+    assert.deepEqual(smuggled(from), []);
   });
 
   test("2026-07-28 requests to a virtual endpoint: real names and a disagreeing Mcp-Name", async () => {
+    const from = mark();
     const url = v(bed, "ops");
     const r1 = answer(
       await modern(url, {
@@ -160,10 +170,11 @@ describe("held-out issue 21: virtual servers", () => {
       r3.error || !JSON.stringify(bed.calls("rec2", "query").at(-1) ?? {}).includes("debug"),
       "modern hidden arg",
     );
-    assert.deepEqual(smuggled(), []);
+    assert.deepEqual(smuggled(from), []);
   });
 
   test("call_tool with duplicate name keys, names as arrays, NUL and missing names", async () => {
+    const from = mark();
     const s = await all();
     const adminBefore = bed.calls("rec", "admin_tool").length;
     for (const body of [
@@ -180,7 +191,7 @@ describe("held-out issue 21: virtual servers", () => {
     }
     assert.equal(bed.calls("rec", "admin_tool").length, adminBefore, "admin_tool ran for alice");
     assert.equal(bed.calls("rec", "secret_tool").length, 0);
-    assert.deepEqual(smuggled(), []);
+    assert.deepEqual(smuggled(from), []);
   });
 
   test("search through a modern request, for exact names and descriptions", async () => {
