@@ -8,6 +8,7 @@
 // document, huge or odd token answers), other leak places (/metrics, /readyz, admin servers, the
 // caller's own error text), ciphertexts swapped in place, revoke-all.
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
@@ -303,6 +304,16 @@ describe("held-out issue 19: per-user upstream OAuth", () => {
     };
     for (const [where, text] of Object.entries(places))
       assert.deepEqual(leaks(text, secrets), [], `tokens in ${where}`);
+    // Every file the gateway wrote (state DB, -wal, -shm, audit sinks, keys): no token bytes.
+    for (const file of filesUnder(bed.dir)) {
+      assert.deepEqual(leaks(readFileSync(file).toString("latin1"), secrets), [], `token bytes in ${file}`);
+    }
+    // And the gateway's own tokens (every caller's) never went upstream.
+    const upstreamSaw = JSON.stringify(
+      (await up.requests()).filter((r) => r.kind === "mcp" || r.kind === "token"),
+    );
+    for (const t of Object.values(tokens))
+      assert.ok(!upstreamSaw.includes(t.split(".")[2]!), "a gateway token went upstream");
   });
 
   test("ciphertexts swapped in place between Alice's and Bob's rows do not decrypt", async () => {
@@ -345,3 +356,12 @@ describe("held-out issue 19: per-user upstream OAuth", () => {
     );
   });
 });
+
+/** Every regular file under `dir`, recursively. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    const st = statSync(p);
+    return st.isDirectory() ? filesUnder(p) : st.isFile() ? [p] : [];
+  });
+}

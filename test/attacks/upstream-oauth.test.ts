@@ -46,6 +46,8 @@ const HOSTILE: Record<string, Record<string, unknown>> = {
   nopkce: { meta: { code_challenge_methods_supported: null } },
   metaip: { meta: { token_endpoint: "http://169.254.169.254/latest/meta-data/iam/token" } },
   hugemeta: { metaBytes: 64 * 1024 * 1024 },
+  bigexp: { tokenExpiresIn: 2 ** 53 + 1 },
+  zeroexp: { tokenExpiresIn: 0 },
 };
 
 describe("issue 19 attacks: per-user upstream OAuth", () => {
@@ -326,6 +328,26 @@ describe("issue 19 attacks: per-user upstream OAuth", () => {
     assert.equal(auth.length, 0, "an authorization request reached the AS without S256 support");
     assert.equal(bed.gw.proc.exitCode, null, "the gateway survived the hostile authorization servers");
     assert.deepEqual(await whoami("alice", "gh"), { identity: "alice-gh" }, "the gateway still serves Alice");
+  });
+
+  test("token answers with an expires_in past 2^53 or of zero neither crash nor live forever", async () => {
+    for (const server of ["bigexp", "zeroexp"]) {
+      const url = connectUrlOf(await call(await sessionOf("mallory", server), "whoami"), bed.gw, server);
+      const b = new FormBrowser(bed.gw.url);
+      const w = await walk(b, url, "mallory");
+      if (!w.redirect) continue; // refused up front: fine
+      await b.navigate((await approveAtUpstream(w.redirect, `mallory-${server}`)).href);
+      for (let i = 0; i < 2; i++) {
+        const r = await whoami("mallory", server);
+        assert.ok(
+          r.code !== undefined || r.identity === `mallory-${server}`,
+          `${server}: ${JSON.stringify(r)}`,
+        );
+      }
+    }
+    const list = await bed.cli("connections", "list", "--user", "mallory");
+    assert.ok(!/NaN|Invalid Date|Infinity|275760/.test(list.stdout), `odd expiry shown: ${list.stdout}`);
+    assert.equal(bed.gw.proc.exitCode, null);
   });
 
   test("no upstream token in logs, audit, the JSONL sink, connections list or the admin API", async () => {
