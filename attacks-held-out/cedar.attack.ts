@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { chmodSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { runCli } from "../test/helpers/gateway.js";
 import { answer, modern } from "../test/helpers/modern-raw.js";
 import { raw } from "../test/helpers/http.js";
 import { modernRequest } from "../test/helpers/modern-raw.js";
@@ -237,6 +238,31 @@ describe("held-out issue 20: Cedar policy", () => {
     );
     const opsList = toolNames(await listTools(await bed.session(bed.gw.mcpUrl, ops)));
     assert.ok(opsList.includes("rec__admin_tool"), "ops sees admin_tool (control)");
+  });
+
+  test("policy test: a wrong expectation, an empty or mistyped case list and an unknown policy file fail", async () => {
+    writeFileSync(join(dir, "ci.cedar"), POLICIES);
+    const run = async (yaml: string) => {
+      const f = join(dir, `c-${Math.random().toString(36).slice(2)}.yaml`);
+      writeFileSync(f, yaml);
+      return runCli(["policy", "test", f], { cwd: dir });
+    };
+    const billing =
+      "  - name: billing on rec2\n    principal: { sub: alice }\n    action: tools/call\n" +
+      "    resource: { server: rec2, tool: query }\n    args: { sql: x, database: billing }\n";
+    assert.equal(
+      (await run(`policies: [ci.cedar]\ncases:\n${billing}    expect: deny\n`)).code,
+      0,
+      "control",
+    );
+    for (const [what, yaml] of [
+      ["a wrong expectation", `policies: [ci.cedar]\ncases:\n${billing}    expect: allow\n`],
+      ["a missing policy file", `policies: [nosuch.cedar]\ncases:\n${billing}    expect: deny\n`],
+      ["cases as a map", `policies: [ci.cedar]\ncases: { a: 1 }\n`],
+      ["expect: yes", `policies: [ci.cedar]\ncases:\n${billing}    expect: yes\n`],
+    ] as const) {
+      assert.notEqual((await run(yaml)).code, 0, `policy test passed ${what}`);
+    }
   });
 
   test("reloads by rename, symlink swap, unreadable file and unknown action keep the old set", async () => {

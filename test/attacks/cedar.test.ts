@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { runCli } from "../helpers/gateway.js";
 import { answer, modern } from "../helpers/modern-raw.js";
 import { waitFor } from "../helpers/wait.js";
 import { signWith } from "./fixtures/attack-lib.js";
@@ -264,6 +265,31 @@ describe("issue 20 attacks: Cedar policy", () => {
       .calls("rec", "transfer")
       .filter((c) => typeof c.args.to !== "string" || /offshore/.test(c.args.to));
     assert.deepEqual(bad, []);
+  });
+
+  test("policy test fails a CI run on a wrong expectation or a malformed case, never passes it", async () => {
+    const dir = bed.dir;
+    writeFileSync(join(dir, "ci.cedar"), POLICIES);
+    const cases = (body: string) => {
+      const f = join(dir, `cases-${Math.random().toString(36).slice(2)}.yaml`);
+      writeFileSync(f, `policies: [ci.cedar]\ncases:\n${body}`);
+      return f;
+    };
+    const vault =
+      "    principal: { sub: alice }\n    action: tools/call\n    resource: { server: rec, tool: secret_tool }\n";
+    const ok = await runCli(["policy", "test", cases(`  - name: vault closed\n${vault}    expect: deny\n`)], {
+      cwd: dir,
+    });
+    assert.equal(ok.code, 0, `a correct case failed: ${ok.stdout}${ok.stderr}`);
+    for (const [what, body] of [
+      ["a wrong expectation", `  - name: vault open\n${vault}    expect: allow\n`],
+      ["an expectation in another case", `  - name: vault\n${vault}    expect: Allow\n`],
+      ["no expectation", `  - name: vault\n${vault}`],
+      ["an unknown action", `  - name: vault\n${vault.replace("tools/call", "tools/cal")}    expect: deny\n`],
+    ] as const) {
+      const r = await runCli(["policy", "test", cases(body)], { cwd: dir });
+      assert.notEqual(r.code, 0, `policy test passed ${what}: ${r.stdout}`);
+    }
   });
 
   test("a broken reload keeps the old policy set; a good one takes effect", async () => {
