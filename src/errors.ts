@@ -11,7 +11,7 @@ export const ErrorCode = {
   ToolQuarantined: -32004,
   UpstreamUnavailable: -32005,
   SensitiveDataBlocked: -32006,
-  /** The caller has not connected their own account at this server's authorization server (docs/upstream-oauth.md). */
+  /** The caller has not connected their own account at this server's authorization server (docs/upstream-credentials.md). */
   UpstreamAuthRequired: -32007,
   /** Rate limited, as told to a 2026-07-28 caller: that era forbids -32002 (its "resource not found"). */
   RateLimitedModern: -32008,

@@ -258,7 +258,7 @@ export const upstreamAuthSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("bearer"), token: secret }),
   z.strictObject({ type: z.literal("oauth2_client_credentials"), ...tokenRequest }),
   z.strictObject({ type: z.literal("token_exchange"), ...tokenRequest }),
-  // Each user's own account at the server's authorization server (docs/upstream-oauth.md). Every
+  // Each user's own account at the server's authorization server (docs/upstream-credentials.md). Every
   // key is an override: without them all is discovered from the server's 401, as MCP clients do.
   z.strictObject({
     type: z.literal("oauth_user"),
@@ -304,7 +304,7 @@ const remoteServer = z
         message: "a token-exchange server acts for each caller: per_user or per_session, not shared",
       });
     }
-    if (server.auth.type === "oauth_user") oauthUserProblems(server.auth, server.isolation, ctx);
+    if (server.auth.type === "oauth_user") oauthUserProblems(server.auth, ctx);
     if ("token_url" in server.auth && !safeForCredentials(server.auth.token_url)) {
       ctx.addIssue({
         code: "custom",
@@ -328,16 +328,8 @@ const OWN_AUTHORIZE_PARAMS = new Set([
 
 function oauthUserProblems(
   auth: Extract<z.infer<typeof upstreamAuthSchema>, { type: "oauth_user" }>,
-  isolation: string | undefined,
   ctx: z.RefinementCtx,
 ): void {
-  if (isolation === "shared")
-    ctx.addIssue({
-      code: "custom",
-      path: ["isolation"],
-      message:
-        "an oauth_user server acts for each user with their own token: per_user (the default) or per_session, not shared",
-    });
   if ((auth.authorization_endpoint === undefined) !== (auth.token_endpoint === undefined))
     ctx.addIssue({
       code: "custom",
@@ -374,7 +366,7 @@ const externalIssuer = z.strictObject({
     .optional(),
   /**
    * The client the gateway signs users in with on its connect pages (per-user upstream OAuth,
-   * docs/upstream-oauth.md): registered at this issuer with the redirect URI `<public_url>/connect/signed-in`.
+   * docs/upstream-credentials.md): registered at this issuer with the redirect URI `<public_url>/connect/signed-in`.
    */
   connect_client: z
     .strictObject({ client_id: z.string().min(1), client_secret: secret.optional() })

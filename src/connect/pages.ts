@@ -13,6 +13,8 @@ export function confirmPage(opts: {
   scopes: readonly string[];
   csrf: string;
   replacing: boolean;
+  /** Where the form posts: the page's own path. */
+  action: string;
 }): string {
   const scopes =
     opts.scopes.length > 0
@@ -26,7 +28,7 @@ export function confirmPage(opts: {
 <h2>Access asked for</h2>
 ${scopes}
 ${opts.replacing ? `<p class="muted">This replaces your current connection to ${escapeHtml(opts.server)}.</p>` : ""}
-<form method="post" action="">${csrfField(opts.csrf)}<button class="full" type="submit">Continue to ${escapeHtml(opts.server)}</button></form>
+<form method="post" action="${escapeHtml(opts.action)}">${csrfField(opts.csrf)}<button class="full" type="submit">Continue to ${escapeHtml(opts.server)}</button></form>
 <p class="fine">Not you, or not expected? Close this page: nothing is connected until you continue.</p>`,
   );
 }

@@ -11,7 +11,7 @@ import { SignInFailed, type ConnectSignIn } from "./sign-in.js";
 const MAX_FORM_BYTES = 4096;
 
 /**
- * The pages a user's browser sees for per-user upstream OAuth (docs/upstream-oauth.md):
+ * The pages a user's browser sees for per-user upstream OAuth (docs/upstream-credentials.md):
  * `/connect/{server}` (sign in to the gateway, see what is asked, continue to the upstream),
  * `/connect/callback` (the upstream's answer), `/connect/signed-in` (the gateway's own sign-in),
  * `/connections` (the user's own connections, revocable), and the gateway's Client ID Metadata
@@ -150,6 +150,7 @@ export class ConnectPages {
         scopes: info.scopes,
         csrf: this.signIn.csrf(req),
         replacing: current !== undefined,
+        action: path,
       }),
       // The form's answer redirects to the authorization server: CSP form-action covers redirects.
       [new URL(info.metadata.authorization_endpoint).origin],

@@ -74,7 +74,7 @@ function routes(gateway: Gateway, s: Surface): readonly HttpRoute[] {
       },
     },
     // Per-user upstream OAuth: the connect pages, the user's connections, the gateway's client
-    // metadata document (docs/upstream-oauth.md). Only when a server takes `oauth_user`.
+    // metadata document (docs/upstream-credentials.md). Only when a server takes `oauth_user`.
     {
       paths: "/connect/*, /connections",
       matches: (path) => s.connect?.serves(path) === true,

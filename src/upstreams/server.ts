@@ -161,7 +161,10 @@ export class UpstreamServer implements LinkHost {
       this.primary.attach(user);
       return this.primary;
     }
-    const key = this.isolation === "per_user" ? callerId(user.principal) : `session:${user.id}`;
+    // A server that acts for each caller (token exchange, per-user OAuth) never shares a connection
+    // between users: under `shared` each user gets one, opened and used with that user's token.
+    const perUser = this.isolation === "per_user" || (this.isolation === "shared" && !this.primary);
+    const key = perUser ? callerId(user.principal) : `session:${user.id}`;
     let link = this.links.get(key);
     if (!link) {
       const params = this.isolation === "per_session" ? initParams : this.ownInit();

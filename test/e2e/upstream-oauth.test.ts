@@ -256,7 +256,7 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
     const connected = auditEvents(gw).find((e) => e.reason === "upstream_connected");
     assert.equal((connected?.principal as { sub: string }).sub, "alice");
     const use = auditEvents(gw).find((e) => e.event === "tool_call" && e.status === "ok");
-    assert.match(String((use?.detail as { connection?: string }).connection), /^conn_/);
+    assert.match(String((use?.detail as { connection?: string }).connection), /^[0-9a-f-]{36}$/);
     await context.close();
   });
 

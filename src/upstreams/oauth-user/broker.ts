@@ -60,7 +60,7 @@ function event(
 }
 
 /**
- * The gateway as each user's credential broker for `oauth_user` servers (docs/upstream-oauth.md):
+ * The gateway as each user's credential broker for `oauth_user` servers (docs/upstream-credentials.md):
  * connect flows, the token vault, refresh (one in flight per connection, across instances),
  * revocation. A user's token is handed out only for that user and that server.
  */
@@ -288,7 +288,7 @@ export class OAuthUserBroker {
     }
     const now = Date.now();
     const row: ConnectionRow = {
-      id: `conn_${randomUUID()}`,
+      id: randomUUID(),
       subject: signedIn.subject,
       server,
       status: "connected",
