@@ -164,6 +164,7 @@ export class Gateway {
       version: VERSION,
       timeoutMs: config.gateway.upstreamTimeoutMs,
       requestStates: new RequestStates(hashKey, config.gateway.upstreamTimeoutMs),
+      broker,
       tasks: new TaskOwners(),
     };
   }

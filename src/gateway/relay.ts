@@ -106,6 +106,19 @@ export class ClientRelay {
     );
   }
 
+  /**
+   * A request of the gateway's own to the client (the connect prompt of per-user OAuth): no server
+   * wrote it, so no server's guards judge it; the client's answer is returned as it is.
+   */
+  own(method: string, params: JsonObject, related: Id | undefined): Promise<JsonObject> {
+    return this.ask("(gateway)", { jsonrpc: "2.0", id: `gateway:${method}`, method }, params, related);
+  }
+
+  /** A notification of the gateway's own (`notifications/elicitation/complete`). */
+  ownNotification(n: Notification): void {
+    if (!this.closed) this.channel.send(n);
+  }
+
   /** A notification its connection tied to this session (progress carries this client's own token). */
   notification(server: string, raw: Notification, related: Id | undefined): void {
     if (this.closed) return;

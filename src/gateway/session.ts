@@ -1,4 +1,6 @@
+import { randomUUID } from "node:crypto";
 import type { AuditLog } from "../audit/log.js";
+import type { OAuthUserBroker } from "../upstreams/oauth-user/broker.js";
 import { principalKey, type Principal } from "../auth/principal.js";
 import {
   duplicateRequestId,
@@ -39,6 +41,9 @@ import type { ModernChannel } from "../transports/modern-channel.js";
 import type { ServerTexts } from "./server-texts.js";
 import type { Route } from "./route.js";
 
+/** How long a call waits for its user to finish connecting their account, once they agreed to. */
+const CONNECT_WAIT_MS = 5 * 60_000;
+
 /** What a server a user has not connected yet (per-user OAuth) is taken to offer, until they do. */
 const UNCONNECTED_INIT: JsonObject = Object.freeze({ capabilities: { tools: { listChanged: true } } });
 
@@ -62,6 +67,8 @@ export interface SessionDeps {
   readonly tasks: TaskOwners;
   /** Seals the `requestState` of modern callers' parked calls (request-state.ts). */
   readonly requestStates: RequestStates;
+  /** Each user's upstream tokens (per-user OAuth), when a server takes them. */
+  readonly broker?: OAuthUserBroker | undefined;
 }
 
 /** How one attempt of a modern caller's call relates to a parked call (parked-calls.ts). */
@@ -299,6 +306,18 @@ export class Session implements Forwarder, LinkUser {
     request: Request,
     meta: { traceparent?: string; resume?: Parked; internal?: boolean; principal?: Principal } = {},
   ): Promise<JsonObject> {
+    try {
+      return await this.handleOnce(request, meta);
+    } catch (err) {
+      if (!(await this.connected(err, request, meta.principal ?? this.principal))) throw err;
+      return this.handleOnce(request, meta);
+    }
+  }
+
+  private async handleOnce(
+    request: Request,
+    meta: { traceparent?: string; resume?: Parked; internal?: boolean; principal?: Principal },
+  ): Promise<JsonObject> {
     this.lastSeen = Date.now();
     const principal = meta.principal ?? this.principal;
     if (this.modern && !meta.internal) {
@@ -531,6 +550,54 @@ export class Session implements Forwarder, LinkUser {
           items: await this.catalog.gather(ctx.method, plan.key, plan.servers, ctx.signal, false, related),
         };
     }
+  }
+
+  /**
+   * A request that found its user has not connected their account at a server (per-user OAuth,
+   * -32007): a client that takes URL-mode elicitation is asked to open the gateway's connect page,
+   * and once the user has connected (within CONNECT_WAIT_MS) true is returned and the request is
+   * made again. Any other answer, or none in time: false, and the -32007 with its URL stands.
+   */
+  private async connected(err: unknown, request: Request, principal: Principal): Promise<boolean> {
+    const broker = this.deps.broker;
+    if (
+      !broker ||
+      this.modern ||
+      !(err instanceof GatewayError) ||
+      err.code !== ErrorCode.UpstreamAuthRequired
+    )
+      return false;
+    const url = err.data.url;
+    const server = err.data.server;
+    const elicitation = this.clientCapabilities.elicitation;
+    if (
+      typeof url !== "string" ||
+      typeof server !== "string" ||
+      !isObject(elicitation) ||
+      !isObject(elicitation.url)
+    )
+      return false;
+    const elicitationId = randomUUID();
+    const answer = await this.relay
+      .own(
+        "elicitation/create",
+        {
+          mode: "url",
+          elicitationId,
+          url,
+          message: `Connect your account at ${server} so this agent can use it as you. The page opens at the gateway: you sign in there, then at ${server}'s own sign-in page.`,
+        },
+        request.id,
+      )
+      .catch(() => undefined);
+    if (answer?.action !== "accept") return false;
+    if (!(await broker.waitForConnection(server, principal.subject, CONNECT_WAIT_MS))) return false;
+    this.relay.ownNotification({
+      jsonrpc: "2.0",
+      method: "notifications/elicitation/complete",
+      params: { elicitationId },
+    });
+    return true;
   }
 
   /**

@@ -14,7 +14,7 @@ import Database from "better-sqlite3";
 import { chromium, type Browser, type BrowserContext } from "playwright-core";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { ElicitRequestSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { hashPassword } from "../../src/auth/passwords.js";
 import { textOf } from "../helpers/client.js";
 import { makeTempDir, runCli, startGateway, type Gateway } from "../helpers/gateway.js";
@@ -35,6 +35,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const USERS = {
   alice: { password: "alice-correct-horse-battery", scopes: ["demo:use"] },
   bob: { password: "bob-staple-orbit-lantern", scopes: ["demo:use"] },
+  carol: { password: "carol-quiet-meadow-violin", scopes: ["demo:use"] },
 } as const;
 
 interface Upstream {
@@ -100,8 +101,18 @@ async function gatewayToken(gw: Gateway, user: UserName): Promise<string> {
   return t.body.access_token as string;
 }
 
-async function mcpClient(gw: Gateway, token: string): Promise<Client> {
-  const client = new Client({ name: "agent", version: "1.0.0" });
+async function mcpClient(gw: Gateway, token: string, elicitation?: (url: string) => void): Promise<Client> {
+  const client = new Client(
+    { name: "agent", version: "1.0.0" },
+    elicitation ? { capabilities: { elicitation: { url: {} } } } : {},
+  );
+  if (elicitation)
+    client.setRequestHandler(ElicitRequestSchema, (request) => {
+      const params = request.params as { mode?: string; url?: string };
+      if (params.mode !== "url" || typeof params.url !== "string") return { action: "decline" };
+      elicitation(params.url);
+      return { action: "accept" };
+    });
   await client.connect(
     new StreamableHTTPClientTransport(new URL(gw.serverUrl("remote")), {
       requestInit: { headers: { authorization: `Bearer ${token}` } },
@@ -278,6 +289,23 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
     calls.forEach((r, i) =>
       assert.match(textOf(r), i % 2 === 0 ? /^sub=alice-upstream / : /^sub=bob-upstream /),
     );
+    await context.close();
+  });
+
+  test("a client that takes URL elicitation is asked to open the connect page, and the call goes through once connected", async () => {
+    const context = await browser.newContext();
+    let asked: string | undefined;
+    let flow: Promise<unknown> | undefined;
+    // The "user" opens the link the agent shows, in a browser, and finishes connecting.
+    const carol = await mcpClient(gw, await gatewayToken(gw, "carol"), (url) => {
+      asked = url;
+      flow = connect(context, url, "carol", "carol-upstream");
+    });
+    const result = await carol.callTool({ name: "whoami", arguments: {} });
+    assert.match(textOf(result), /^sub=carol-upstream /);
+    assert.ok(asked?.startsWith(`${gw.url}/connect/remote?for=`), asked);
+    await flow;
+    await carol.close();
     await context.close();
   });
 

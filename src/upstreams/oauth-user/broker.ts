@@ -25,6 +25,8 @@ const LEASE_MS = 20_000;
 const LEASE_POLL_MS = 200;
 /** A connect flow's `state` is good for this long, once. */
 const FLOW_TTL_MS = 10 * 60_000;
+/** How often a call waiting for its user to connect looks in the store (another instance's callback). */
+const WAIT_POLL_MS = 1000;
 /** `last_used_at` is written at most this often per connection. */
 const TOUCH_EVERY_MS = 60_000;
 
@@ -164,25 +166,38 @@ export class OAuthUserBroker {
     return (await this.refreshed(server, row, tokens, true)).access_token;
   }
 
-  /** Resolves true once `subject` has connected `server` (this instance's callbacks), false after `ms`. */
-  waitForConnection(server: string, subject: string, ms: number, signal?: AbortSignal): Promise<boolean> {
-    return new Promise((resolve) => {
-      const k = key(server, subject);
+  /**
+   * Resolves true once `subject` has a working connection to `server` made after now (this
+   * instance's callback wakes it at once; another instance's is found in the store), false after
+   * `ms` or when `signal` aborts.
+   */
+  async waitForConnection(
+    server: string,
+    subject: string,
+    ms: number,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const since = Date.now();
+    const until = since + ms;
+    const k = key(server, subject);
+    while (Date.now() < until && !signal?.aborted) {
+      let wake: () => void = () => undefined;
+      const woken = new Promise<void>((resolve) => (wake = resolve));
       let set = this.waiters.get(k);
       if (!set) this.waiters.set(k, (set = new Set()));
-      const done = (ok: boolean) => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", abort);
-        set.delete(wake);
-        if (set.size === 0) this.waiters.delete(k);
-        resolve(ok);
-      };
-      const wake = () => done(true);
-      const abort = () => done(false);
-      const timer = setTimeout(() => done(false), ms);
-      signal?.addEventListener("abort", abort, { once: true });
       set.add(wake);
-    });
+      const abort = () => wake();
+      signal?.addEventListener("abort", abort, { once: true });
+      const timer = setTimeout(wake, Math.min(WAIT_POLL_MS, Math.max(0, until - Date.now())));
+      await woken;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", abort);
+      set.delete(wake);
+      if (set.size === 0) this.waiters.delete(k);
+      const row = await this.store.get(subject, server).catch(() => undefined);
+      if (row?.status === "connected" && row.createdAt >= since) return true;
+    }
+    return false;
   }
 
   // The connect flow (connect/routes.ts drives it).
