@@ -222,7 +222,23 @@ export const api = {
   revokeGrant: (id: string, reason: string) => request<unknown>("POST", "grants/revoke", { id, reason }),
   keys: () => request<{ keys: ApiKey[] }>("GET", "keys"),
   revokeKey: (id: string, reason: string) => request<unknown>("POST", "keys/revoke", { id, reason }),
+  connections: () => request<{ connections: Connection[]; servers: string[] }>("GET", "connections"),
+  revokeConnection: (id: string, reason: string) =>
+    request<unknown>("POST", "connections/revoke", { id, reason }),
 };
+
+/** A user's own account at an oauth_user server (per-user upstream OAuth); never a token. */
+export interface Connection {
+  id: string;
+  user: string;
+  server: string;
+  status: string;
+  issuer: string;
+  scopes: string;
+  expires_at: string | null;
+  connected_at: string;
+  last_used_at: string | null;
+}
 
 function pick(item: Pick<ToolItem, "server" | "kind" | "name">) {
   return { server: item.server, kind: item.kind, name: item.name };

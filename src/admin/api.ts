@@ -23,6 +23,7 @@ import { AdminRefusal, readJsonObject, send } from "./http.js";
 import type { LoginInfo } from "./login.js";
 import { authRoutes } from "./routes-auth.js";
 import { killRoutes } from "./routes-kill.js";
+import { connectionRoutes } from "./routes-connections.js";
 import { statusRoutes } from "./routes-status.js";
 import { toolRoutes } from "./routes-tools.js";
 import { auditRoutes } from "./routes-audit.js";
@@ -77,7 +78,14 @@ export class AdminApi {
   private readonly routes: AdminRoutes;
 
   constructor(private readonly ctx: AdminContext) {
-    this.routes = new Map([...statusRoutes, ...toolRoutes, ...auditRoutes, ...killRoutes, ...authRoutes]);
+    this.routes = new Map([
+      ...statusRoutes,
+      ...toolRoutes,
+      ...auditRoutes,
+      ...killRoutes,
+      ...authRoutes,
+      ...connectionRoutes,
+    ]);
   }
 
   /** Whether this process made a bootstrap token (nobody held `warden:admin` at start). */

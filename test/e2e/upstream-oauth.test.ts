@@ -15,6 +15,7 @@ import { chromium, type Browser, type BrowserContext } from "playwright-core";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { BOOTSTRAP_FILE } from "../../src/admin/bootstrap.js";
 import { hashPassword } from "../../src/auth/passwords.js";
 import { textOf } from "../helpers/client.js";
 import { makeTempDir, runCli, startGateway, type Gateway } from "../helpers/gateway.js";
@@ -394,5 +395,42 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
     for (const line of [...gw.stdoutLines, ...gw.stderrLines])
       assert.doesNotMatch(line, /eyJ[\w-]+\.eyJ/, "a JWT in a log or audit line");
     await context.close();
+  });
+
+  test("the admin API lists connections without token values and revokes one", async () => {
+    const token = readFileSync(join(stateFile, "..", BOOTSTRAP_FILE), "utf8").trim();
+    const admin = (path: string, body?: unknown) =>
+      fetch(`${gw.url}/admin/api/${path}`, {
+        method: body === undefined ? "GET" : "POST",
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const listed = await admin("connections");
+    assert.equal(listed.status, 200);
+    const text = await listed.text();
+    const body = JSON.parse(text) as {
+      connections: Array<{ user: string; server: string }>;
+      servers: string[];
+    };
+    assert.deepEqual(body.servers, ["remote"]);
+    assert.ok(
+      body.connections.some((c) => c.user === "carol" && c.server === "remote"),
+      text,
+    );
+    assert.doesNotMatch(text, /eyJ|access_token|refresh_token/);
+    const revoked = await admin("connections/revoke", {
+      user: "carol",
+      server: "remote",
+      reason: "offboarding",
+    });
+    assert.equal(revoked.status, 200, await revoked.text());
+    assert.ok(
+      auditEvents(gw).some(
+        (e) => e.reason === "upstream_revoked" && (e.detail as { user?: string }).user === "carol",
+      ),
+    );
   });
 });

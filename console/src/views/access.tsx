@@ -1,4 +1,5 @@
-// Who can call: the embedded authorization server's grants and the API keys, each revocable.
+// Who can call: the embedded authorization server's grants, the API keys, and users' connected
+// accounts at oauth_user servers, each revocable.
 import { useContext } from "preact/hooks";
 import { api } from "../api";
 import { ActionsContext } from "../context";
@@ -9,6 +10,7 @@ export function Access() {
   const actions = useContext(ActionsContext);
   const grants = useLoad(() => api.grants(), []);
   const keys = useLoad(() => api.keys(), []);
+  const connections = useLoad(() => api.connections(), []);
   const noEmbedded = grants.error !== "" && /no embedded authorization server/.test(grants.error);
 
   return (
@@ -77,6 +79,69 @@ export function Access() {
           </table>
         )}
       </section>
+      {connections.data && connections.data.servers.length > 0 && (
+        <section aria-labelledby="connections-title">
+          <h2 id="connections-title">Upstream connections</h2>
+          {connections.data.connections.length === 0 ? (
+            <p class="muted">No user has connected an account at {connections.data.servers.join(", ")}.</p>
+          ) : (
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">User</th>
+                  <th scope="col">Server</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Scopes</th>
+                  <th scope="col">Token expires</th>
+                  <th scope="col">Last used</th>
+                  <th scope="col">Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {connections.data.connections.map((c) => (
+                  <tr key={c.id}>
+                    <th scope="row">{c.user}</th>
+                    <td>{c.server}</td>
+                    <td>{c.status}</td>
+                    <td>{c.scopes}</td>
+                    <td>{when(c.expires_at)}</td>
+                    <td>{when(c.last_used_at)}</td>
+                    <td>
+                      <button
+                        type="button"
+                        class="small danger"
+                        onClick={() =>
+                          actions.ask({
+                            title: `Revoke ${c.user}'s connection to ${c.server}`,
+                            body: (
+                              <p>
+                                The gateway forgets the tokens and revokes them at {c.issuer} where it can;
+                                the user's next call asks them to connect again.
+                              </p>
+                            ),
+                            confirm: "Revoke connection",
+                            danger: true,
+                            run: async (reason) => {
+                              await api.revokeConnection(c.id, reason);
+                              connections.reload();
+                            },
+                          })
+                        }
+                      >
+                        Revoke
+                        <span class="visually-hidden">
+                          {" "}
+                          connection of {c.user} to {c.server}
+                        </span>
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </section>
+      )}
       <section aria-labelledby="keys-title">
         <h2 id="keys-title">API keys</h2>
         {!keys.data ? (
