@@ -70,11 +70,10 @@ async function control<T>(up: Upstream, path: string, method = "GET"): Promise<T
 }
 
 /** A gateway token for `user` (the embedded issuer, scripted sign-in and consent). */
-async function gatewayToken(gw: Gateway, user: UserName): Promise<string> {
+async function gatewayToken(gw: Gateway, user: UserName, resource = gw.serverUrl("remote")): Promise<string> {
   const redirect = "http://127.0.0.1:9/cb";
   const client = await registerPublicClient(gw.url, redirect, `agent of ${user}`);
   const { verifier, challenge } = pkcePair();
-  const resource = gw.serverUrl("remote");
   const q = new URLSearchParams({
     response_type: "code",
     client_id: client.client_id,
@@ -89,7 +88,7 @@ async function gatewayToken(gw: Gateway, user: UserName): Promise<string> {
     user,
     password: USERS[user as keyof typeof USERS].password,
   });
-  assert.ok(outcome.code, `no code for ${user}`);
+  assert.ok(outcome.code, `no code for ${user}: ${outcome.redirect?.href}`);
   const t = await tokenRequest(gw.url, {
     grant_type: "authorization_code",
     code: outcome.code,
@@ -145,6 +144,8 @@ function auditEvents(gw: Gateway): Record<string, unknown>[] {
 
 describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () => {
   let upstream: Upstream;
+  /** A second server whose authorization server offers dynamic registration only (no CIMD). */
+  let dcrUpstream: Upstream;
   let gw: Gateway;
   let browser: Browser;
   let stateFile: string;
@@ -155,6 +156,7 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
     // Access tokens live 30 s: every use is within the gateway's refresh margin, so every call
     // refreshes (and rotates the refresh token) first.
     upstream = await startUpstream({ TOKEN_TTL_S: "30", REGISTRATION: "both" });
+    dcrUpstream = await startUpstream({ REGISTRATION: "dcr" });
     const dir = makeTempDir("warden-oauth-user-");
     stateFile = join(dir, "state.db");
     const users = [];
@@ -167,6 +169,7 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
       audit: { sinks: ["sqlite", "stdout"] },
       servers: [
         { name: "remote", url: upstream.mcp, auth: { type: "oauth_user" }, tools: { "*": ["demo:use"] } },
+        { name: "dcr", url: dcrUpstream.mcp, auth: { type: "oauth_user" }, tools: { "*": ["demo:use"] } },
       ],
     });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
@@ -181,6 +184,7 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
     await browser?.close();
     await gw?.stop();
     if (upstream) await stopChild(upstream.proc, "SIGTERM", 5_000);
+    if (dcrUpstream) await stopChild(dcrUpstream.proc, "SIGTERM", 5_000);
   });
 
   /** Signs in to the gateway as `user` on the page `url` leads to, then stops at the confirm page. */
@@ -199,9 +203,15 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
   }
 
   /** Runs a connect link to the end as `user`, signing in upstream as `upstreamName`. */
-  async function connect(context: BrowserContext, url: string, user: UserName, upstreamName: string) {
+  async function connect(
+    context: BrowserContext,
+    url: string,
+    user: UserName,
+    upstreamName: string,
+    server = "remote",
+  ) {
     const page = await signInAt(context, url, user);
-    await page.click("button:has-text('Continue to remote')");
+    await page.click(`button:has-text('Continue to ${server}')`);
     await page.fill("input[name=login]", upstreamName);
     await page.fill("input[name=password]", "any");
     await page.click("button[type=submit]");
@@ -269,6 +279,26 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
     assert.equal((connected?.principal as { sub: string }).sub, "alice");
     const use = auditEvents(gw).find((e) => e.event === "tool_call" && e.status === "ok");
     assert.match(String((use?.detail as { connection?: string }).connection), /^[0-9a-f-]{36}$/);
+    await context.close();
+  });
+
+  test("an authorization server without CIMD gets a dynamically registered client, kept for the next user", async () => {
+    const alice = new Client({ name: "agent", version: "1.0.0" });
+    await alice.connect(
+      // Through the aggregate route this time: the tool is `dcr__whoami` there.
+      new StreamableHTTPClientTransport(new URL(gw.mcpUrl), {
+        requestInit: { headers: { authorization: `Bearer ${await gatewayToken(gw, "alice", gw.mcpUrl)}` } },
+      }),
+    );
+    const err = await callError(alice, "dcr__whoami");
+    const context = await browser.newContext();
+    await connect(context, (err.data as { url: string }).url, "alice", "alice-dcr", "dcr");
+    assert.match(textOf(await alice.callTool({ name: "dcr__whoami", arguments: {} })), /^sub=alice-dcr /);
+    const seen = await control<Array<{ client_id?: string }>>(dcrUpstream, "/_seen");
+    const used = seen.filter((s) => s.client_id).map((s) => s.client_id as string);
+    assert.ok(used.length > 0 && used.every((c) => !c.startsWith("http")), JSON.stringify(used));
+    assert.deepEqual(await control<string[]>(dcrUpstream, "/_cimd"), []);
+    await alice.close();
     await context.close();
   });
 
@@ -415,7 +445,7 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
       connections: Array<{ user: string; server: string }>;
       servers: string[];
     };
-    assert.deepEqual(body.servers, ["remote"]);
+    assert.deepEqual(body.servers, ["remote", "dcr"]);
     assert.ok(
       body.connections.some((c) => c.user === "carol" && c.server === "remote"),
       text,
