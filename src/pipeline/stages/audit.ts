@@ -169,7 +169,7 @@ function callEvents(
         args: recordedArgs,
         status: "denied",
         reason: error.reason,
-        detail: { code: error.code },
+        detail: ctx.policies ? { code: error.code, policies: ctx.policies } : { code: error.code },
       }),
     );
   } else if (error !== undefined) {
@@ -191,6 +191,7 @@ function callEvents(
         event: eventOf(ctx.method),
         args: recordedArgs,
         status: outcome.result.isError === true ? "tool_error" : "ok",
+        detail: ctx.policies ? { policies: ctx.policies } : undefined,
         result_bytes: body.length,
         result_sha256: createHash("sha256").update(body).digest("hex"),
       }),

@@ -1,0 +1,267 @@
+import type { Principal } from "../../auth/principal.js";
+import type { ItemKind } from "../access.js";
+import { addReads, emptyReads, scopeMatches, type Reads } from "./analysis.js";
+import type { Cedar, EntityJson } from "./engine.js";
+import {
+  ACTION_OF,
+  principalEntity,
+  resourceEntity,
+  resourceUid,
+  timeRecord,
+  type ClaimMapping,
+} from "./entities.js";
+import type { LoadedPolicy } from "./files.js";
+import { argumentsRecord, CedarValueError, type CedarValue } from "./values.js";
+
+/** What the Cedar step is asked: who, which item, with which arguments. */
+export interface CedarQuery {
+  readonly principal: Principal;
+  readonly kind: ItemKind;
+  readonly server: string;
+  /** A tool or prompt name, or a resource URI. */
+  readonly name: string;
+  /** The call's arguments (tools and prompts); ignored by `mayAllow`. */
+  readonly args?: unknown;
+  readonly protocol: string;
+  /** The tool's annotations as its server lists them (read only when a policy reads them). */
+  readonly annotations?: unknown;
+  readonly now?: Date;
+}
+
+export type CedarDecision =
+  | { readonly allowed: true; readonly policies: readonly string[] }
+  | {
+      readonly allowed: false;
+      readonly reason: "cedar_denied" | "cedar_error";
+      /** The forbid policies that matched, or the policies that erred; empty: no permit matched. */
+      readonly policies: readonly string[];
+      readonly detail: string;
+    };
+
+/** The policies whose scope can match one (action, resource): preparsed once, with what they read. */
+interface Subset {
+  readonly ids: readonly string[];
+  readonly setId: string | undefined;
+  readonly permits: boolean;
+  readonly reads: Reads;
+  readonly text: Readonly<Record<string, string>>;
+}
+
+const SUBSETS_MAX = 4096;
+const LIST_CACHE_MAX = 10_000;
+const LIST_CACHE_MS = 60_000;
+const MEMO_MAX = 10_000;
+const NOT_PERMITTED: CedarDecision = Object.freeze({
+  allowed: false,
+  reason: "cedar_denied",
+  policies: Object.freeze([]) as readonly string[],
+  detail: "no policy permits it",
+});
+const UNKNOWN_ARGUMENTS = { __extn: { fn: "unknown", arg: "arguments" } };
+let generations = 0;
+
+/**
+ * One loaded policy set, decided with the Cedar engine. Each (action, resource) is decided by the
+ * policies whose scope can match it only, preparsed once per distinct subset; a subset without a
+ * permit denies without calling the engine (Cedar's default deny). Any error denies: an engine
+ * failure, an argument the model cannot carry, a policy that errs on this request (Cedar would skip
+ * it, which for a forbid would allow).
+ */
+export class CedarAuthorizer {
+  readonly generation = ++generations;
+  readonly policies: ReadonlyMap<string, LoadedPolicy>;
+  /** Whether a policy reads `resource.annotations` (the tool's definition is then fetched per call). */
+  readonly readsAnnotations: boolean;
+  private readonly subsets = new Map<string, Subset>();
+  private readonly preparsed = new Map<string, string>();
+  private readonly listCache = new Map<string, { until: number; shown: boolean }>();
+  private readonly memo = new Map<string, CedarDecision>();
+
+  constructor(
+    private readonly cedar: Cedar,
+    policies: readonly LoadedPolicy[],
+    private readonly mapping: ClaimMapping,
+    /** The files the set came from (for reload's watch and for explain). */
+    readonly files: readonly string[] = [],
+  ) {
+    this.policies = new Map(policies.map((p) => [p.id, p]));
+    this.readsAnnotations = policies.some((p) => addReads(p.json, emptyReads()).annotations);
+  }
+
+  /** The decision on one call. Never throws. */
+  decide(q: CedarQuery): CedarDecision {
+    const action = ACTION_OF[q.kind];
+    const uid = resourceUid(q.kind, q.server, q.name);
+    const subset = this.subset(action, uid.type, uid.id);
+    if (!subset.permits) return NOT_PERMITTED;
+    if (subset.setId === undefined) return errored([], "the policy set could not be prepared");
+    // A decision that reads neither the arguments nor the time is the same for the same entities:
+    // remembered, so a tool whose policies look only at who calls costs one lookup.
+    const memoKey =
+      subset.reads.context.size === 0 || onlyProtocol(subset.reads)
+        ? JSON.stringify([action, uid, this.entities(q, subset.reads), q.protocol])
+        : undefined;
+    if (memoKey !== undefined) {
+      const hit = this.memo.get(memoKey);
+      if (hit) return hit;
+      const d = this.evaluate(q, action, uid, subset);
+      if (this.memo.size >= MEMO_MAX) this.memo.clear();
+      this.memo.set(memoKey, d);
+      return d;
+    }
+    return this.evaluate(q, action, uid, subset);
+  }
+
+  private evaluate(
+    q: CedarQuery,
+    action: string,
+    uid: { type: string; id: string },
+    subset: Subset,
+  ): CedarDecision {
+    let context: { [k: string]: CedarValue };
+    try {
+      context = this.context(q, subset.reads, q.kind === "resource" ? {} : argumentsRecord(q.args));
+    } catch (err) {
+      if (!(err instanceof CedarValueError)) throw err;
+      const at = err.pointer ? ` at ${err.pointer}` : "";
+      return { allowed: false, reason: "cedar_error", policies: [], detail: `argument${at}: ${err.message}` };
+    }
+    try {
+      const answer = this.cedar.statefulIsAuthorized({
+        principal: principalUid(q.principal),
+        action: { type: "Action", id: action },
+        resource: uid,
+        context,
+        entities: this.entities(q, subset.reads),
+        preparsedPolicySetId: subset.setId as string,
+      });
+      if (answer.type === "failure")
+        return errored([], answer.errors.map((e) => e.message).join("; ") || "engine failure");
+      const { decision, diagnostics } = answer.response;
+      if (diagnostics.errors.length > 0)
+        return errored(
+          diagnostics.errors.map((e) => e.policyId),
+          diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`).join("; "),
+        );
+      if (decision === "allow") return { allowed: true, policies: diagnostics.reason };
+      const detail = diagnostics.reason.length > 0 ? "forbidden" : "no policy permits it";
+      return { allowed: false, reason: "cedar_denied", policies: diagnostics.reason, detail };
+    } catch (err) {
+      return errored([], (err as Error).message);
+    }
+  }
+
+  /**
+   * Whether some call to an item could be allowed for this principal (list filtering): exact when
+   * no policy of its subset reads `context.arguments`; otherwise Cedar's partial evaluation with the
+   * arguments unknown, shown unless the answer is a definite deny. Never throws; an error hides.
+   */
+  mayAllow(q: CedarQuery): boolean {
+    const action = ACTION_OF[q.kind];
+    const uid = resourceUid(q.kind, q.server, q.name);
+    const subset = this.subset(action, uid.type, uid.id);
+    if (!subset.permits || subset.setId === undefined) return false;
+    const readsArguments = subset.reads.context.has("arguments") || subset.reads.context.has("*");
+    if (!readsArguments) return this.decide({ ...q, args: undefined }).allowed;
+    const entities = this.entities(q, subset.reads);
+    const key = JSON.stringify([uid, entities, q.protocol]);
+    const now = Date.now();
+    const hit = this.listCache.get(key);
+    if (hit && hit.until > now) return hit.shown;
+    let shown = false;
+    try {
+      const answer = this.cedar.isAuthorizedPartial({
+        principal: principalUid(q.principal),
+        action: { type: "Action", id: action },
+        resource: uid,
+        context: { ...this.context(q, subset.reads, {}), arguments: UNKNOWN_ARGUMENTS },
+        entities,
+        policies: { staticPolicies: subset.text },
+      });
+      shown = answer.type === "residuals" && answer.response.decision !== "deny";
+    } catch {
+      shown = false;
+    }
+    if (this.listCache.size >= LIST_CACHE_MAX) this.listCache.clear();
+    this.listCache.set(key, { until: now + LIST_CACHE_MS, shown });
+    return shown;
+  }
+
+  /** Frees the engine's copies of this set's subsets (after a reload replaced it). */
+  release(): void {
+    for (const id of this.preparsed.values())
+      try {
+        this.cedar.preparsePolicySet(id, { staticPolicies: "" });
+      } catch {
+        // Nothing to free.
+      }
+    this.preparsed.clear();
+    this.subsets.clear();
+    this.memo.clear();
+    this.listCache.clear();
+  }
+
+  private subset(action: string, type: string, id: string): Subset {
+    const key = `${action}\u0000${type}\u0000${id}`;
+    const hit = this.subsets.get(key);
+    if (hit) return hit;
+    const ids: string[] = [];
+    const reads = emptyReads();
+    let permits = false;
+    const text: Record<string, string> = {};
+    for (const p of this.policies.values())
+      if (scopeMatches(p.json, action, type, id)) {
+        ids.push(p.id);
+        addReads(p.json, reads);
+        text[p.id] = p.text;
+        if (p.json.effect === "permit") permits = true;
+      }
+    const signature = JSON.stringify(ids);
+    let setId = this.preparsed.get(signature);
+    if (setId === undefined && permits) {
+      setId = `g${this.generation}s${this.preparsed.size}`;
+      const r = this.cedar.preparsePolicySet(setId, { staticPolicies: text });
+      if (r.type === "failure") setId = undefined;
+      else this.preparsed.set(signature, setId);
+    }
+    const subset = { ids, setId, permits, reads, text };
+    if (this.subsets.size >= SUBSETS_MAX) this.subsets.delete(this.subsets.keys().next().value as string);
+    this.subsets.set(key, subset);
+    return subset;
+  }
+
+  private context(
+    q: CedarQuery,
+    reads: Reads,
+    args: { [k: string]: CedarValue },
+  ): { [k: string]: CedarValue } {
+    const all = reads.context.has("*");
+    const context: { [k: string]: CedarValue } = {
+      arguments: all || reads.context.has("arguments") ? args : {},
+      protocol: q.protocol,
+    };
+    if (all || reads.context.has("time")) context.time = timeRecord(q.now ?? new Date());
+    return context;
+  }
+
+  private entities(q: CedarQuery, reads: Reads): EntityJson[] {
+    const out: EntityJson[] = [];
+    if (reads.principal) out.push(principalEntity(q.principal, this.mapping));
+    if (reads.resource) out.push(resourceEntity(q.kind, q.server, q.name, q.annotations));
+    return out;
+  }
+}
+
+function onlyProtocol(reads: Reads): boolean {
+  return reads.context.size === 1 && reads.context.has("protocol");
+}
+
+function principalUid(p: Principal): { type: string; id: string } {
+  return p.method === "anonymous"
+    ? { type: "Anonymous", id: p.source ?? "unknown" }
+    : { type: "User", id: p.subject };
+}
+
+function errored(policies: string[], detail: string): CedarDecision {
+  return { allowed: false, reason: "cedar_error", policies, detail: detail.slice(0, 500) };
+}
