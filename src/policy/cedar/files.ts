@@ -37,7 +37,10 @@ export async function loadPolicyFiles(
   const files: string[] = [];
   const ids = new Map<string, LoadedPolicy>();
   const base = dirname(configFile);
-  const show = (file: string) => relative(base, file) || file;
+  const show = (file: string) => {
+    const r = relative(base, file);
+    return r === "" || r.startsWith("..") ? file : r;
+  };
   for (const [i, pattern] of patterns.entries()) {
     const where = `policy.cedar[${i}]`;
     let matched: string[];
