@@ -99,7 +99,7 @@ export class CedarAuthorizer {
     // remembered, so a tool whose policies look only at who calls costs one lookup.
     const memoKey =
       subset.reads.context.size === 0 || onlyProtocol(subset.reads)
-        ? JSON.stringify([action, uid, this.entities(q, subset.reads), q.protocol])
+        ? JSON.stringify([principalUid(q.principal), action, uid, this.entities(q, subset.reads), q.protocol])
         : undefined;
     if (memoKey !== undefined) {
       const hit = this.memo.get(memoKey);
@@ -164,7 +164,7 @@ export class CedarAuthorizer {
     const readsArguments = subset.reads.context.has("arguments") || subset.reads.context.has("*");
     if (!readsArguments) return this.decide({ ...q, args: undefined }).allowed;
     const entities = this.entities(q, subset.reads);
-    const key = JSON.stringify([uid, entities, q.protocol]);
+    const key = JSON.stringify([principalUid(q.principal), action, uid, entities, q.protocol]);
     const now = Date.now();
     const hit = this.listCache.get(key);
     if (hit && hit.until > now) return hit.shown;
