@@ -99,11 +99,16 @@ describe("Cedar on the command line", () => {
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stderr, /policy\.cedar: typo\.cedar:3: policy t: .*grups/);
     const unknown = writeConfig(
-      { policy: { cedar: ["x.cedar"], extra: 1 }, servers: [] },
+      {
+        policy: { cedar: ["policies.cedar"], extra: 1 },
+        servers: [{ name: "files", command: process.execPath, tools: { "*": [] } }],
+      },
       dir,
       "unknown.yaml",
     );
-    assert.equal((await runCli(["check", "-c", unknown])).code, 2, "unknown keys are refused");
+    const u = await runCli(["check", "-c", unknown]);
+    assert.equal(u.code, 2, "unknown keys are refused");
+    assert.match(u.stderr, /policy.*extra/);
   });
 
   test("policy explain names the Cedar policies that decided", async () => {
