@@ -51,6 +51,7 @@ const SUBSETS_MAX = 4096;
 const LIST_CACHE_MAX = 10_000;
 const LIST_CACHE_MS = 60_000;
 const MEMO_MAX = 10_000;
+const MEMO_KEY_MAX = 2048;
 const NOT_PERMITTED: CedarDecision = Object.freeze({
   allowed: false,
   reason: "cedar_denied",
@@ -95,44 +96,47 @@ export class CedarAuthorizer {
     const subset = this.subset(action, uid.type, uid.id);
     if (!subset.permits) return NOT_PERMITTED;
     if (subset.setId === undefined) return errored([], "the policy set could not be prepared");
-    // A decision that reads neither the arguments nor the time is the same for the same entities:
-    // remembered, so a tool whose policies look only at who calls costs one lookup.
-    const memoKey =
-      subset.reads.context.size === 0 || onlyProtocol(subset.reads)
-        ? JSON.stringify([principalUid(q.principal), action, uid, this.entities(q, subset.reads), q.protocol])
-        : undefined;
-    if (memoKey !== undefined) {
-      const hit = this.memo.get(memoKey);
-      if (hit) return hit;
-      const d = this.evaluate(q, action, uid, subset);
-      if (this.memo.size >= MEMO_MAX) this.memo.clear();
-      this.memo.set(memoKey, d);
-      return d;
-    }
-    return this.evaluate(q, action, uid, subset);
-  }
-
-  private evaluate(
-    q: CedarQuery,
-    action: string,
-    uid: { type: string; id: string },
-    subset: Subset,
-  ): CedarDecision {
     let context: { [k: string]: CedarValue };
     try {
-      context = this.context(q, subset.reads, q.kind === "resource" ? {} : argumentsRecord(q.args));
+      context = this.context(
+        q,
+        subset.reads,
+        q.kind === "resource" ? {} : argumentsRecord(readArgs(q.args, subset.reads)),
+      );
     } catch (err) {
       if (!(err instanceof CedarValueError)) throw err;
       const at = err.pointer ? ` at ${err.pointer}` : "";
       return { allowed: false, reason: "cedar_error", policies: [], detail: `argument${at}: ${err.message}` };
     }
+    const entities = this.entities(q, subset.reads);
+    // Cedar is deterministic: the same request to the same set gets the same answer. Remembered
+    // when what the engine would see is small (a call whose policies read only who calls, or a few
+    // short arguments), keyed by all of it.
+    const key = JSON.stringify([principalUid(q.principal), action, uid, entities, context]);
+    if (key.length > MEMO_KEY_MAX) return this.evaluate(q.principal, action, uid, subset, context, entities);
+    const hit = this.memo.get(key);
+    if (hit) return hit;
+    const d = this.evaluate(q.principal, action, uid, subset, context, entities);
+    if (this.memo.size >= MEMO_MAX) this.memo.clear();
+    this.memo.set(key, d);
+    return d;
+  }
+
+  private evaluate(
+    principal: Principal,
+    action: string,
+    uid: { type: string; id: string },
+    subset: Subset,
+    context: { [k: string]: CedarValue },
+    entities: EntityJson[],
+  ): CedarDecision {
     try {
       const answer = this.cedar.statefulIsAuthorized({
-        principal: principalUid(q.principal),
+        principal: principalUid(principal),
         action: { type: "Action", id: action },
         resource: uid,
         context,
-        entities: this.entities(q, subset.reads),
+        entities,
         preparsedPolicySetId: subset.setId as string,
       });
       if (answer.type === "failure")
@@ -244,16 +248,36 @@ export class CedarAuthorizer {
     return context;
   }
 
+  /** The entities whose attributes some policy reads, with those attributes only: less for the engine to parse. */
   private entities(q: CedarQuery, reads: Reads): EntityJson[] {
     const out: EntityJson[] = [];
-    if (reads.principal) out.push(principalEntity(q.principal, this.mapping));
-    if (reads.resource) out.push(resourceEntity(q.kind, q.server, q.name, q.annotations));
+    if (reads.principal.size > 0) out.push(only(principalEntity(q.principal, this.mapping), reads.principal));
+    if (reads.resource.size > 0)
+      out.push(only(resourceEntity(q.kind, q.server, q.name, q.annotations), reads.resource));
     return out;
   }
 }
 
-function onlyProtocol(reads: Reads): boolean {
-  return reads.context.size === 1 && reads.context.has("protocol");
+/** Only the arguments some policy reads by name (all when one reads them otherwise): less to convert and send. */
+function readArgs(args: unknown, reads: Reads): unknown {
+  if (reads.args.has("*") || args === null || typeof args !== "object" || Array.isArray(args)) return args;
+  const out: Record<string, unknown> = {};
+  for (const name of reads.args)
+    if (Object.hasOwn(args, name))
+      Object.defineProperty(out, name, {
+        value: (args as Record<string, unknown>)[name],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+  return out;
+}
+
+function only(entity: EntityJson, attrs: ReadonlySet<string>): EntityJson {
+  if (attrs.has("*")) return entity;
+  const kept: EntityJson["attrs"] = {};
+  for (const a of attrs) if (Object.hasOwn(entity.attrs, a)) kept[a] = entity.attrs[a] as never;
+  return { uid: entity.uid, attrs: kept, parents: entity.parents };
 }
 
 function principalUid(p: Principal): { type: string; id: string } {

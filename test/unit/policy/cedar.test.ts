@@ -159,6 +159,27 @@ describe("Cedar remembered decisions", () => {
   });
 });
 
+describe("Cedar reads only what policies read", () => {
+  test("arguments no policy names are not converted nor sent", async () => {
+    const named = await authorizer(
+      `@id("p") permit (principal, action, resource == Tool::"s/t") when { context.arguments.path like "/srv/*" };`,
+    );
+    // An unread argument cannot change the decision, so its shape is not judged here.
+    assert.equal(
+      named.decide(tool(user("u"), "s", "t", { path: "/srv/a", blob: { __entity: {} } })).allowed,
+      true,
+    );
+    assert.equal(
+      named.decide(tool(user("u"), "s", "t", { path: { __entity: { type: "User", id: "x" } } })).allowed,
+      false,
+    );
+    const nested = await authorizer(
+      `@id("n") permit (principal, action, resource == Tool::"s/t") when { context has arguments.path && context.arguments.path == "/x" };`,
+    );
+    assert.equal(nested.decide(tool(user("u"), "s", "t", { path: "/x", other: 1 })).allowed, true);
+  });
+});
+
 describe("Cedar list filtering", () => {
   test("shown when some call could be allowed; hidden when every call is denied", async () => {
     const a = await authorizer(`
