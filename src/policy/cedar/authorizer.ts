@@ -186,8 +186,10 @@ export class CedarAuthorizer {
     } catch {
       shown = false;
     }
-    if (this.listCache.size >= LIST_CACHE_MAX) this.listCache.clear();
-    this.listCache.set(key, { until: now + LIST_CACHE_MS, shown });
+    if (key.length <= MEMO_KEY_MAX * 4) {
+      if (this.listCache.size >= LIST_CACHE_MAX) this.listCache.clear();
+      this.listCache.set(key, { until: now + LIST_CACHE_MS, shown });
+    }
     return shown;
   }
 
