@@ -106,6 +106,10 @@ describe("Cedar on the command line", () => {
       dir,
       "unknown.yaml",
     );
+    // The gateway refuses to start on it, the same way.
+    const start = await runCli(["start", "-c", typo]);
+    assert.equal(start.code, 2, start.stdout + start.stderr);
+    assert.match(start.stderr, /typo\.cedar:3/);
     const u = await runCli(["check", "-c", unknown]);
     assert.equal(u.code, 2, "unknown keys are refused");
     assert.match(u.stderr, /policy.*extra/);
