@@ -107,6 +107,8 @@ describe("Cedar policies", () => {
       state: { sqlite: join(dir, "state.db") },
       auth: { issuer: { url: idp.url, jwks_uri: `${idp.url}/jwks` } },
       policy: { cedar: [join(policyDir, "*.cedar")], claims: ["department"], groups_claim: "roles" },
+      // An audit file beside the policies, written on every call: it must not set off reloads.
+      audit: { sinks: ["sqlite", { jsonl: join(policyDir, "audit.jsonl") }] },
       servers: [{ ...recorderStdio("recorder", records, { "*": ["demo:use"] }), isolation: "shared" }],
     });
     aliceToken = await jwt("alice", { roles: ["staff"] });
@@ -215,6 +217,12 @@ describe("Cedar policies", () => {
   });
 
   test("reload on file change and on SIGHUP; a broken set keeps the old one", async () => {
+    assert.equal(
+      logged("cedar policies reloaded").length,
+      0,
+      "audit writes beside the policies reload nothing",
+    );
+    assert.equal(logged("cedar policies not reloaded").length, 0);
     const extra = join(policyDir, "extra.cedar");
     writeFileSync(
       extra,

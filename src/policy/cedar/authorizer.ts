@@ -84,6 +84,8 @@ export class CedarAuthorizer {
     private readonly mapping: ClaimMapping,
     /** The files the set came from (for reload's watch and for explain). */
     readonly files: readonly string[] = [],
+    /** What the files held (files.ts): a reload with the same digest changes nothing. */
+    readonly digest = "",
   ) {
     this.policies = new Map(policies.map((p) => [p.id, p]));
     this.readsAnnotations = policies.some((p) => addReads(p.json, emptyReads()).annotations);
@@ -226,9 +228,14 @@ export class CedarAuthorizer {
     let setId = this.preparsed.get(signature);
     if (setId === undefined && permits) {
       setId = `g${this.generation}s${this.preparsed.size}`;
-      const r = this.cedar.preparsePolicySet(setId, { staticPolicies: text });
-      if (r.type === "failure") setId = undefined;
-      else this.preparsed.set(signature, setId);
+      let prepared = false;
+      try {
+        prepared = this.cedar.preparsePolicySet(setId, { staticPolicies: text }).type === "success";
+      } catch {
+        // Decided as an error below (fail closed).
+      }
+      if (prepared) this.preparsed.set(signature, setId);
+      else setId = undefined;
     }
     const subset = { ids, setId, permits, reads, text };
     if (this.subsets.size >= SUBSETS_MAX) this.subsets.delete(this.subsets.keys().next().value as string);

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { basename, dirname, relative } from "node:path";
 import { globMatch } from "../glob.js";
@@ -18,7 +19,13 @@ export interface LoadedPolicy {
 }
 
 export type PolicyFiles =
-  | { readonly ok: true; readonly files: readonly string[]; readonly policies: readonly LoadedPolicy[] }
+  | {
+      readonly ok: true;
+      readonly files: readonly string[];
+      readonly policies: readonly LoadedPolicy[];
+      /** SHA-256 over every file's name and text: tells a reload that nothing changed. */
+      readonly digest: string;
+    }
   | { readonly ok: false; readonly problems: readonly string[] };
 
 /**
@@ -36,6 +43,7 @@ export async function loadPolicyFiles(
   const policies: LoadedPolicy[] = [];
   const files: string[] = [];
   const ids = new Map<string, LoadedPolicy>();
+  const hash = createHash("sha256");
   const base = dirname(configFile);
   const show = (file: string) => {
     const r = relative(base, file);
@@ -65,6 +73,7 @@ export async function loadPolicyFiles(
         problems.push(`${where}: ${show(file)}: larger than ${MAX_FILE_BYTES} bytes`);
         continue;
       }
+      hash.update(`${file}\u0000${text}\u0000`);
       const parsed = parseFile(cedar, text, show(file), file);
       if (!parsed.ok) {
         problems.push(...parsed.problems.map((p) => `${where}: ${p}`));
@@ -85,7 +94,9 @@ export async function loadPolicyFiles(
   }
   if (policies.length > MAX_POLICIES) problems.push(`policy.cedar: more than ${MAX_POLICIES} policies`);
   if (problems.length === 0) problems.push(...validate(cedar, policies, show));
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, files, policies };
+  return problems.length > 0
+    ? { ok: false, problems }
+    : { ok: true, files, policies, digest: hash.digest("hex") };
 }
 
 async function expand(pattern: string): Promise<string[]> {

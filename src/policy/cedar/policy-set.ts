@@ -1,10 +1,11 @@
 import { watch, type FSWatcher } from "node:fs";
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import type { AuditLog } from "../../audit/log.js";
 import { auditEvent } from "../../audit/event.js";
 import { ConfigError } from "../../config/errors.js";
 import type { PolicyConfig } from "../../config/types.js";
 import type { Logger } from "../../log.js";
+import { globMatch } from "../glob.js";
 import { CedarAuthorizer } from "./authorizer.js";
 import { loadCedar } from "./engine.js";
 import { loadPolicyFiles } from "./files.js";
@@ -23,7 +24,7 @@ export async function loadAuthorizer(policy: PolicyConfig, configFile: string): 
   const cedar = await loadCedar();
   const loaded = await loadPolicyFiles(cedar, policy.cedar, configFile);
   if (!loaded.ok) throw new ConfigError(configFile, loaded.problems);
-  return new CedarAuthorizer(cedar, loaded.policies, policy, loaded.files);
+  return new CedarAuthorizer(cedar, loaded.policies, policy, loaded.files, loaded.digest);
 }
 
 /**
@@ -72,10 +73,15 @@ export class CedarPolicySet {
   /** Reload on SIGHUP and on changes to the policy files or their directories (new files of a glob). */
   watch(): void {
     process.on("SIGHUP", this.onHangup);
-    const dirs = new Set([...this.config.cedar.map((p) => dirname(p))]);
-    for (const dir of dirs) {
+    const names = new Map<string, string[]>();
+    for (const p of this.config.cedar) names.set(dirname(p), [...(names.get(dirname(p)) ?? []), basename(p)]);
+    for (const [dir, patterns] of names) {
       try {
-        const w = watch(dir, { persistent: false }, () => this.settle());
+        // Only the policy files' own names: an audit log or database in the same folder, written on
+        // every call, must not set off reloads (each of which is audited: a loop).
+        const w = watch(dir, { persistent: false }, (_event, name) => {
+          if (name === null || patterns.some((p) => globMatch(p, String(name)))) this.settle();
+        });
         w.on("error", () => undefined);
         this.watchers.push(w);
       } catch (err) {
@@ -127,6 +133,10 @@ export class CedarPolicySet {
       return false;
     }
     const old = this.authorizer;
+    if (next.digest === old.digest && why !== "SIGHUP") {
+      next.release();
+      return true;
+    }
     this.authorizer = next;
     old.release();
     this.log.info({ why, policies: next.policies.size }, "cedar policies reloaded");
