@@ -169,7 +169,11 @@ function callEvents(
         args: recordedArgs,
         status: "denied",
         reason: error.reason,
-        detail: ctx.policies ? { code: error.code, policies: ctx.policies } : { code: error.code },
+        // The policies name the decision only when Cedar made it (a later guard may refuse too).
+        detail:
+          ctx.policies && error.reason.startsWith("cedar_")
+            ? { code: error.code, policies: ctx.policies }
+            : { code: error.code },
       }),
     );
   } else if (error !== undefined) {
