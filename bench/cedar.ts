@@ -110,9 +110,15 @@ const ctx = (q: CedarQuery) =>
       params: { name: q.name, arguments: q.args },
     },
     log: { info: () => undefined },
-    catalog: {},
+    catalog: { inputSchema: () => Promise.resolve(SCHEMA) },
   }) as unknown as CallContext;
 
+/** tool_3's declared arguments: the stage checks every call's argument types against them. */
+const SCHEMA = {
+  type: "object",
+  properties: { path: { type: "string" }, encoding: { type: "string" }, limit: { type: "integer" } },
+  required: ["path"],
+};
 let seq = 0;
 const fresh = () => call("tool_3", { path: `/srv/3/report-${seq++}.txt`, encoding: "utf8", limit: 100 });
 const rows: Array<[string, { p50: number; p99: number; mean: number }]> = [

@@ -36,7 +36,7 @@ const testCase = z.strictObject({
   expect: z.enum(["allow", "deny"]),
   /** When given: exactly these policies decided (the permits that allowed, the forbids or errors that denied). */
   policies: z.array(z.string()).optional(),
-  reason: z.enum(["cedar_denied", "cedar_error"]).optional(),
+  reason: z.enum(["cedar_denied", "cedar_error", "argument_type_mismatch"]).optional(),
 });
 const caseFile = z.strictObject({
   /** Policy files, relative to the case file; absent: the config's `policy.cedar`. */

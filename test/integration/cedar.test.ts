@@ -1,5 +1,5 @@
 // Cedar policies through the gateway (issue 20): argument-based allow and deny, groups and claims
-// from an external IdP's token, type confusion refused, lists filtered on the legacy and the
+// from an external IdP's token, type confusion refused (declared types, the policies' compared types), lists filtered on the legacy and the
 // 2026-07-28 path, the audit naming the deciding policies, and reloads (file change, SIGHUP) that
 // keep the old set when the new one is broken. One gateway, one upstream (the recorder), whose
 // record proves that a denied call never reached it.
@@ -36,6 +36,11 @@ when {
   principal.groups.contains("ops") &&
   principal.claims has department && principal.claims.department == "infra"
 };
+
+// The recorder declares deep's "value" as any JSON and no "target": only this policy types target.
+@id("deep-no-prod")
+forbid (principal, action == Action::"tools/call", resource == Tool::"recorder/deep")
+when { context.arguments has target && context.arguments.target == "prod" };
 
 @id("pid-everyone")
 permit (principal, action == Action::"tools/call", resource == Tool::"recorder/pid");
@@ -136,30 +141,23 @@ describe("Cedar policies", () => {
     assert.deepEqual(unpermitted.policies, []);
   });
 
-  test("type confusion is refused: numbers as strings, fractions, Cedar escapes, nesting", async () => {
+  test("type confusion is refused: declared types first, then Cedar's own type errors", async () => {
     await call(alice, "sleep", { ms: 5 });
     assert.equal(receivedToolCalls(records, "sleep").length, 1);
     assert.equal((await denied(alice, "sleep", { ms: 50 })).reason, "cedar_denied");
-    // "5" <= 10 is a type error in Cedar: the policy errs and the call is denied, not skipped.
-    const asString = await denied(alice, "sleep", { ms: "5" });
-    assert.equal(asString.reason, "cedar_error");
-    assert.deepEqual(asString.policies, ["sleep-short"]);
-    assert.equal((await denied(alice, "sleep", { ms: 5.5 })).reason, "cedar_error");
-    assert.equal((await denied(alice, "sleep", { ms: 1e300 })).reason, "cedar_error");
-    // An argument shaped like Cedar's JSON escapes must never become an entity or extension value.
-    assert.equal(
-      (await denied(alice, "sleep", { ms: { __extn: { fn: "decimal", arg: "1.0" } } })).reason,
-      "cedar_error",
-    );
-    assert.equal(
-      (await denied(alice, "echo", { message: { __entity: { type: "User", id: "bob" } } })).reason,
-      "cedar_error",
-    );
-    let deep: unknown = "hello";
-    for (let i = 0; i < 40; i++) deep = { deep };
-    assert.equal((await denied(alice, "echo", { message: deep })).reason, "cedar_error");
-    // An array where a string is expected: `like` on a set is a type error.
-    assert.equal((await denied(alice, "echo", { message: ["hello"] })).reason, "cedar_error");
+    // sleep declares ms an integer: a string, a fraction, an array, an escape object contradict it.
+    for (const ms of ["5", 5.5, [5], { __extn: { fn: "decimal", arg: "1.0" } }]) {
+      const d = await denied(alice, "sleep", { ms });
+      assert.equal(d.reason, "argument_type_mismatch", JSON.stringify(ms));
+      assert.deepEqual(d.policies, []);
+    }
+    // A whole number past 2^53 fits "integer" but reaches Cedar as text: `<=` on it errs, denied.
+    const huge = await denied(alice, "sleep", { ms: 1e300 });
+    assert.equal(huge.reason, "cedar_error");
+    assert.deepEqual(huge.policies, ["sleep-short"]);
+    // echo declares message a string.
+    for (const message of [{ __entity: { type: "User", id: "bob" } }, ["hello"], { 0: "hello" }])
+      assert.equal((await denied(alice, "echo", { message })).reason, "argument_type_mismatch");
   });
 
   test("groups and claims come from the external IdP's token", async () => {
@@ -176,6 +174,27 @@ describe("Cedar policies", () => {
     } finally {
       await noClaim.close();
     }
+  });
+
+  test("an argument no schema types is judged by the type the policy compares it with", async () => {
+    const ok = await call(bob, "deep", { value: 1, target: "staging" });
+    assert.equal(ok.isError, undefined);
+    assert.equal((await denied(bob, "deep", { value: 1, target: "prod" })).reason, "cedar_denied");
+    for (const target of [["prod"], { prod: true }, ["staging", "prod"], null, 7]) {
+      const d = await denied(bob, "deep", { value: 1, target });
+      assert.equal(d.reason, "argument_type_mismatch", JSON.stringify(target));
+      assert.deepEqual(d.policies, ["deep-no-prod"]);
+    }
+    // Anything may go in "value" (declared as any JSON, compared by no policy).
+    assert.equal((await call(bob, "deep", { value: ["prod", { a: null }] })).isError, undefined);
+    // The audit record names the policy whose comparison refused the argument.
+    const q = await runCli(["audit", "query", "--json", "--limit", "1000", "-c", gw.configFile]);
+    const mismatch = q.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, any>)
+      .find((e) => e.status === "denied" && e.reason === "argument_type_mismatch" && e.tool === "deep");
+    assert.deepEqual(mismatch?.detail?.policies, ["deep-no-prod"]);
   });
 
   test("lists show what some call could be allowed, on the legacy and the 2026-07-28 path", async () => {

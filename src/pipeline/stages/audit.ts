@@ -171,7 +171,7 @@ function callEvents(
         reason: error.reason,
         // The policies name the decision only when Cedar made it (a later guard may refuse too).
         detail:
-          ctx.policies && error.reason.startsWith("cedar_")
+          ctx.policies && (error.reason.startsWith("cedar_") || error.reason === "argument_type_mismatch")
             ? { code: error.code, policies: ctx.policies }
             : { code: error.code },
       }),

@@ -13,7 +13,8 @@ const LISTED: Readonly<Record<ListOutcome["key"], { kind: ItemKind; field: strin
 
 /**
  * Policy as code: a call the Cedar policies do not allow is refused (-32001 `cedar_denied`, or
- * `cedar_error` when deciding failed) before anything reaches an upstream, and the deciding policy
+ * `cedar_error` when deciding failed, or `argument_type_mismatch` when an argument contradicts the
+ * tool's declared types or the type a policy compares it with) before anything reaches an upstream, and the deciding policy
  * ids go to the audit record. Lists keep an item when some call to it could be allowed
  * (CedarAuthorizer.mayAllow). The set is read per request, so a reload applies to the next call.
  */
@@ -30,6 +31,10 @@ export function cedar(policy: CedarPolicySet): Interceptor<CallContext, Outcome>
           throw policyDenied("cedar_error", `tool ${plan.name.slice(0, 200)}: its definition cannot be read`);
         }
       }
+      // The declared types judge the arguments before Cedar compares them (unknown schema: none;
+      // the policies' own comparisons still do).
+      const inputSchema =
+        plan.item === "tool" ? await ctx.catalog.inputSchema(plan.server, plan.name) : undefined;
       const d = authorizer.decide({
         principal: ctx.principal,
         kind: plan.item,
@@ -38,16 +43,16 @@ export function cedar(policy: CedarPolicySet): Interceptor<CallContext, Outcome>
         args: plan.params?.arguments,
         protocol: ctx.protocolVersion,
         annotations,
+        inputSchema,
       });
       ctx.policies = d.policies;
       if (!d.allowed) {
         ctx.log.info({ reason: d.reason, policies: d.policies, detail: d.detail }, "cedar denied");
+        const what = `${plan.item} ${plan.name.slice(0, 200)} on ${plan.server}`;
         throw policyDenied(
           d.reason,
-          `${plan.item} ${plan.name.slice(0, 200)} on ${plan.server} is not allowed by policy`,
-          {
-            policies: [...d.policies],
-          },
+          d.reason === "argument_type_mismatch" ? `${what}: ${d.detail}` : `${what} is not allowed by policy`,
+          { policies: [...d.policies] },
         );
       }
       return next();

@@ -1,6 +1,14 @@
 import type { Principal } from "../../auth/principal.js";
 import type { ItemKind } from "../access.js";
 import { addReads, emptyReads, scopeMatches, type Reads } from "./analysis.js";
+import {
+  addCompared,
+  comparedMismatch,
+  comparesArguments,
+  emptyCompared,
+  type Compared,
+} from "./compared-types.js";
+import { declaredMismatch } from "./declared-types.js";
 import type { Cedar, EntityJson } from "./engine.js";
 import {
   ACTION_OF,
@@ -25,6 +33,8 @@ export interface CedarQuery {
   readonly protocol: string;
   /** The tool's annotations as its server lists them (read only when a policy reads them). */
   readonly annotations?: unknown;
+  /** The tool's inputSchema as its server lists it: arguments of another JSON type are refused. */
+  readonly inputSchema?: unknown;
   readonly now?: Date;
 }
 
@@ -32,8 +42,11 @@ export type CedarDecision =
   | { readonly allowed: true; readonly policies: readonly string[] }
   | {
       readonly allowed: false;
-      readonly reason: "cedar_denied" | "cedar_error";
-      /** The forbid policies that matched, or the policies that erred; empty: no permit matched. */
+      readonly reason: "cedar_denied" | "cedar_error" | "argument_type_mismatch";
+      /**
+       * The forbid policies that matched, or the policies that erred, or those comparing an argument
+       * of the wrong type; empty: no permit matched (or the input schema refused the argument).
+       */
       readonly policies: readonly string[];
       readonly detail: string;
     };
@@ -44,6 +57,8 @@ interface Subset {
   readonly setId: string | undefined;
   readonly permits: boolean;
   readonly reads: Reads;
+  /** What the subset's policies compare arguments with (compared-types.ts); undefined: nothing. */
+  readonly compared: Compared | undefined;
   readonly text: Readonly<Record<string, string>>;
 }
 
@@ -59,6 +74,8 @@ const NOT_PERMITTED: CedarDecision = Object.freeze({
   detail: "no policy permits it",
 });
 const UNKNOWN_ARGUMENTS = { __extn: { fn: "unknown", arg: "arguments" } };
+/** MCP prompt arguments are strings (GetPromptRequest): anything else is refused. */
+const PROMPT_ARGUMENTS = Object.freeze({ type: "object", additionalProperties: { type: "string" } });
 let generations = 0;
 
 /**
@@ -98,6 +115,10 @@ export class CedarAuthorizer {
     const subset = this.subset(action, uid.type, uid.id);
     if (!subset.permits) return NOT_PERMITTED;
     if (subset.setId === undefined) return errored([], "the policy set could not be prepared");
+    if (q.kind !== "resource") {
+      const refused = mistyped(q, subset);
+      if (refused) return refused;
+    }
     let context: { [k: string]: CedarValue };
     try {
       context = this.context(
@@ -217,10 +238,12 @@ export class CedarAuthorizer {
     const reads = emptyReads();
     let permits = false;
     const text: Record<string, string> = {};
+    const compared = emptyCompared();
     for (const p of this.policies.values())
       if (scopeMatches(p.json, action, type, id)) {
         ids.push(p.id);
         addReads(p.json, reads);
+        addCompared(p.id, p.json, compared);
         text[p.id] = p.text;
         if (p.json.effect === "permit") permits = true;
       }
@@ -237,7 +260,14 @@ export class CedarAuthorizer {
       if (prepared) this.preparsed.set(signature, setId);
       else setId = undefined;
     }
-    const subset = { ids, setId, permits, reads, text };
+    const subset = {
+      ids,
+      setId,
+      permits,
+      reads,
+      text,
+      compared: comparesArguments(compared) ? compared : undefined,
+    };
     if (this.subsets.size >= SUBSETS_MAX) this.subsets.delete(this.subsets.keys().next().value as string);
     this.subsets.set(key, subset);
     return subset;
@@ -265,6 +295,26 @@ export class CedarAuthorizer {
       out.push(only(resourceEntity(q.kind, q.server, q.name, q.annotations), reads.resource));
     return out;
   }
+}
+
+/**
+ * A call whose arguments contradict the tool's declared types (its inputSchema; a prompt's are
+ * strings), or the type a policy in scope compares one with: refused before Cedar, which would
+ * compare across types as simply unequal and so skip a forbid.
+ */
+function mistyped(q: CedarQuery, subset: Subset): CedarDecision | undefined {
+  const declared = declaredMismatch(q.kind === "prompt" ? PROMPT_ARGUMENTS : q.inputSchema, q.args);
+  const m = declared
+    ? { ...declared, policies: [] }
+    : subset.compared && comparedMismatch(subset.compared, q.args, q.principal);
+  if (!m) return undefined;
+  const at = m.pointer ? `argument ${m.pointer}` : "the arguments";
+  return {
+    allowed: false,
+    reason: "argument_type_mismatch",
+    policies: m.policies,
+    detail: `${at}: ${m.detail}`.slice(0, 500),
+  };
 }
 
 /** Only the arguments some policy reads by name (all when one reads them otherwise): less to convert and send. */
