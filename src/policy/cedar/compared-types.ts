@@ -67,6 +67,24 @@ export function addCompared(id: string, policy: PolicyJson, into: Compared): Com
     if (known === "set" && Array.isArray(o.Set) && !operand.element)
       for (const v of o.Set) relate({ path: operand.path, element: true }, v, depth + 1);
   };
+  /**
+   * `a` and `b` are compared for equality: each argument place in one takes the other's type, also
+   * inside record and set literals (`{"db": context.arguments.db} == {"db": "prod"}`).
+   */
+  const unify = (a: unknown, b: unknown, depth: number): void => {
+    if (depth > MAX_DEPTH) return;
+    for (const p of places(a)) relate(p, b, 0);
+    for (const p of places(b)) relate(p, a, 0);
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ]) {
+      if (!isRecord(x)) continue;
+      if (isRecord(x.Record))
+        for (const [k, v] of Object.entries(x.Record)) unify(v, fieldOf(y, k), depth + 1);
+      if (Array.isArray(x.Set)) for (const v of x.Set) unify(v, { [ELEMENT]: y }, depth + 1);
+    }
+  };
   const visit = (node: unknown, depth: number): void => {
     if (depth > 200 || node === null || typeof node !== "object") return;
     if (Array.isArray(node)) {
@@ -74,23 +92,17 @@ export function addCompared(id: string, policy: PolicyJson, into: Compared): Com
       return;
     }
     const obj = node as Record<string, unknown>;
+    const operands = (op: string) => obj[op] as { left?: unknown; right?: unknown } | undefined;
     for (const op of ["==", "!="]) {
-      const b = obj[op] as { left?: unknown; right?: unknown } | undefined;
-      if (!b) continue;
-      for (const p of places(b.left)) relate(p, b.right, 0);
-      for (const p of places(b.right)) relate(p, b.left, 0);
+      const b = operands(op);
+      if (b) unify(b.left, b.right, 0);
     }
-    const c = obj.contains as { left?: unknown; right?: unknown } | undefined;
-    if (c) {
-      // `set.contains(arg)`: arg has the set's element type; `arg.contains(x)` errs unless arg is a set.
-      for (const p of places(c.right)) relate(p, elementExpr(c.left), 0);
-      for (const p of places(c.left)) relate({ path: p.path, element: true }, c.right, 0);
-    }
+    // `set.contains(x)`: x has the set's element type; `arg.contains(x)` errs unless arg is a set.
+    const c = operands("contains");
+    if (c) unify({ [ELEMENT]: c.left }, c.right, 0);
     for (const op of ["containsAll", "containsAny"]) {
-      const b = obj[op] as { left?: unknown; right?: unknown } | undefined;
-      if (!b) continue;
-      for (const p of places(b.left)) relate({ path: p.path, element: true }, elementExpr(b.right), 0);
-      for (const p of places(b.right)) relate({ path: p.path, element: true }, elementExpr(b.left), 0);
+      const b = operands(op);
+      if (b) unify({ [ELEMENT]: b.left }, { [ELEMENT]: b.right }, 0);
     }
     for (const key of Object.keys(obj)) visit(obj[key], depth + 1);
   };
@@ -104,13 +116,31 @@ function elementOf(e: Expect): Expect {
 
 type Place = { path: readonly string[]; element?: boolean };
 
-/** The argument places an expression's value comes from: an argument path, or either branch of an `if`. */
+/** A pseudo-expression standing for the elements of a set expression (for `contains` and friends). */
+const ELEMENT = "element of";
+
+/**
+ * The argument places an expression's value comes from: an argument path, either branch of an
+ * `if`, or (for the elements of a set) the elements of an argument or of a set literal.
+ */
 function places(expr: unknown, depth = 0): Place[] {
   const path = argPath(expr);
   if (path) return [{ path }];
   if (depth > MAX_DEPTH || !isRecord(expr)) return [];
   const ite = expr["if-then-else"] as { then?: unknown; else?: unknown } | undefined;
-  return ite ? [...places(ite.then, depth + 1), ...places(ite.else, depth + 1)] : [];
+  if (ite) return [...places(ite.then, depth + 1), ...places(ite.else, depth + 1)];
+  if (!(ELEMENT in expr)) return [];
+  const set = expr[ELEMENT];
+  if (isRecord(set) && Array.isArray(set.Set)) return set.Set.flatMap((v) => places(v, depth + 1));
+  return places(set, depth + 1)
+    .filter((p) => !p.element)
+    .map((p) => ({ path: p.path, element: true }));
+}
+
+/** The expression for attribute `k` of `expr` (a record literal's field, else `expr.k`). */
+function fieldOf(expr: unknown, k: string): unknown {
+  if (isRecord(expr) && isRecord(expr.Record)) return expr.Record[k];
+  return { ".": { left: expr, attr: k } };
 }
 
 /** `context.arguments.a.b` → ["a", "b"]; `context.arguments` → []; otherwise undefined. */
@@ -148,14 +178,6 @@ function dynamicOf(expr: unknown): Dynamic | undefined {
   if (a) return { from: "arg", path: a };
   const c = claimPath(expr);
   return c ? { from: "claim", path: c } : undefined;
-}
-
-/** An expression standing for the elements of the set `expr` (for `contains` and friends). */
-function elementExpr(expr: unknown): unknown {
-  if (isRecord(expr) && Array.isArray(expr.Set)) return { "if-elements": expr.Set };
-  const attr = modelAttr(expr);
-  if (attr === "principal.groups" || attr === "principal.scopes") return { Value: "" };
-  return undefined;
 }
 
 const BOOLEAN_OPS = [
@@ -208,9 +230,14 @@ function modelAttr(expr: unknown): string | undefined {
 /** The type of a value expression when it is known from the policy alone; undefined otherwise. */
 function kindOf(expr: unknown): Kind | undefined {
   if (!isRecord(expr)) return undefined;
-  if (Array.isArray(expr["if-elements"])) {
-    const kinds = new Set(expr["if-elements"].map(kindOf));
-    return kinds.size === 1 ? [...kinds][0] : undefined;
+  if (ELEMENT in expr) {
+    const set = expr[ELEMENT];
+    if (isRecord(set) && Array.isArray(set.Set)) {
+      const kinds = new Set(set.Set.map(kindOf));
+      return kinds.size === 1 ? [...kinds][0] : undefined;
+    }
+    const attr = modelAttr(set);
+    return attr === "principal.groups" || attr === "principal.scopes" ? "string" : undefined;
   }
   if ("Value" in expr) {
     const v = expr.Value;

@@ -229,6 +229,28 @@ describe("types the policies compare arguments with", () => {
     assert.equal(reason({ c: "y", d: ["x"] }), "argument_type_mismatch branch");
   });
 
+  test("arguments inside record and set literals are typed by what they are compared with", async () => {
+    const a = await authorizer(`
+      @id("all") permit (principal, action, resource);
+      @id("rec") forbid (principal, action, resource == Tool::"db/query")
+      when { context.arguments has db && {"db": context.arguments.db} == {"db": "prod"} };
+      @id("set") forbid (principal, action, resource == Tool::"db/query")
+      when { context.arguments has t && [context.arguments.t].containsAny(["admin"]) };
+      @id("elem") forbid (principal, action, resource == Tool::"db/query")
+      when { context.arguments has u && context.arguments.u.contains(7) };`);
+    const reason = (args: unknown) => {
+      const d = a.decide(call("query", args));
+      return d.allowed ? "allowed" : `${d.reason} ${d.policies.join(",")}`;
+    };
+    assert.equal(reason({ db: "public", t: "x", u: [1] }), "allowed");
+    assert.equal(reason({ db: "prod" }), "cedar_denied rec");
+    assert.equal(reason({ db: ["prod"] }), "argument_type_mismatch rec");
+    assert.equal(reason({ t: "admin" }), "cedar_denied set");
+    assert.equal(reason({ t: ["admin"] }), "argument_type_mismatch set");
+    assert.equal(reason({ u: ["7"] }), "argument_type_mismatch elem");
+    assert.equal(reason({ u: [[7]] }), "argument_type_mismatch elem");
+  });
+
   test("compared with a value of unknown type: only a string, whole number or boolean", async () => {
     const a = await authorizer(`
       @id("all") permit (principal, action, resource);
