@@ -278,11 +278,12 @@ export class CedarAuthorizer {
     reads: Reads,
     args: { [k: string]: CedarValue },
   ): { [k: string]: CedarValue } {
+    // Only the members some policy reads (analysis.ts: `context` read whole reads them all): each
+    // one the engine parses costs it time, and one no policy reads cannot change the decision.
     const all = reads.context.has("*");
-    const context: { [k: string]: CedarValue } = {
-      arguments: all || reads.context.has("arguments") ? args : {},
-      protocol: q.protocol,
-    };
+    const context: { [k: string]: CedarValue } = {};
+    if (all || reads.context.has("arguments")) context.arguments = args;
+    if (all || reads.context.has("protocol")) context.protocol = q.protocol;
     if (all || reads.context.has("time")) context.time = timeRecord(q.now ?? new Date());
     return context;
   }
