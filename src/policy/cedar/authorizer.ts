@@ -19,6 +19,7 @@ import {
   type ClaimMapping,
 } from "./entities.js";
 import type { LoadedPolicy } from "./files.js";
+import { prepareResidual, type Residual } from "./residuals.js";
 import { argumentsRecord, CedarValueError, type CedarValue } from "./values.js";
 
 /** What the Cedar step is asked: who, which item, with which arguments. */
@@ -51,6 +52,15 @@ export type CedarDecision =
       readonly detail: string;
     };
 
+/** One request as the engine gets it. */
+interface Request {
+  readonly principal: { type: string; id: string };
+  readonly action: string;
+  readonly uid: { type: string; id: string };
+  readonly context: { [k: string]: CedarValue };
+  readonly entities: EntityJson[];
+}
+
 /** The policies whose scope can match one (action, resource): preparsed once, with what they read. */
 interface Subset {
   readonly ids: readonly string[];
@@ -67,6 +77,7 @@ const LIST_CACHE_MAX = 10_000;
 const LIST_CACHE_MS = 60_000;
 const MEMO_MAX = 10_000;
 const MEMO_KEY_MAX = 2048;
+const RESIDUALS_MAX = 1024;
 const NOT_PERMITTED: CedarDecision = Object.freeze({
   allowed: false,
   reason: "cedar_denied",
@@ -94,6 +105,12 @@ export class CedarAuthorizer {
   private readonly preparsed = new Map<string, string>();
   private readonly listCache = new Map<string, { until: number; shown: boolean }>();
   private readonly memo = new Map<string, CedarDecision>();
+  /**
+   * Per caller attributes and item (everything but the arguments): its residual set once it was
+   * asked twice, `null` when partial evaluation is not usable for it, absent when seen once.
+   */
+  private readonly residuals = new Map<string, Residual | null | "seen">();
+  private residualIds = 0;
 
   constructor(
     private readonly cedar: Cedar,
@@ -132,35 +149,100 @@ export class CedarAuthorizer {
       return { allowed: false, reason: "cedar_error", policies: [], detail: `argument${at}: ${err.message}` };
     }
     const entities = this.entities(q, subset.reads);
+    const request: Request = { principal: principalUid(q.principal), action, uid, context, entities };
     // Cedar is deterministic: the same request to the same set gets the same answer. Remembered
     // when what the engine would see is small (a call whose policies read only who calls, or a few
     // short arguments), keyed by all of it.
-    const key = JSON.stringify([principalUid(q.principal), action, uid, entities, context]);
-    if (key.length > MEMO_KEY_MAX) return this.evaluate(q.principal, action, uid, subset, context, entities);
+    const key = JSON.stringify([request.principal, action, uid, entities, context]);
+    if (key.length > MEMO_KEY_MAX) return this.fresh(subset, request);
     const hit = this.memo.get(key);
     if (hit) return hit;
-    const d = this.evaluate(q.principal, action, uid, subset, context, entities);
+    const d = this.fresh(subset, request);
     if (this.memo.size >= MEMO_MAX) this.memo.clear();
     this.memo.set(key, d);
     return d;
   }
 
+  /**
+   * A decision not remembered. When the policies read the arguments and this caller and item were
+   * decided before, by the residual set (residuals.ts): fewer policies, and often nothing but the
+   * arguments for the engine to parse.
+   */
+  private fresh(subset: Subset, r: Request): CedarDecision {
+    const reads = subset.reads;
+    // Not worth it when the arguments are not read (remembered whole), nor when the clock is
+    // (a residual would last a second).
+    if (!reads.context.has("arguments") || reads.context.has("*") || reads.context.has("time"))
+      return this.evaluate(r, subset.setId as string, r.context, r.entities);
+    const { arguments: args, ...rest } = r.context;
+    const rkey = `${subset.setId as string}\u0000${JSON.stringify([r.principal, r.uid, r.entities, rest])}`;
+    let residual = this.residuals.get(rkey);
+    if (residual === undefined || residual === "seen") {
+      if (residual === undefined) {
+        // Seen once: prepared only when asked again (a one-off caller costs no partial evaluation).
+        this.remember(rkey, "seen");
+        return this.evaluate(r, subset.setId as string, r.context, r.entities);
+      }
+      const setId = `g${this.generation}r${this.residualIds++}`;
+      residual =
+        prepareResidual(
+          this.cedar,
+          setId,
+          { principal: r.principal, action: r.action, resource: r.uid, context: rest, entities: r.entities },
+          subset.text,
+        ) ?? null;
+      // Checked once against the whole set on this very request: a residual set that decides it
+      // otherwise is never used (the whole set decides, as for a caller seen once).
+      const whole = this.evaluate(r, subset.setId as string, r.context, r.entities);
+      if (residual && !same(whole, this.byResidual(r, residual, args))) {
+        this.free(residual.setId);
+        residual = null;
+      }
+      this.remember(rkey, residual);
+      return whole;
+    }
+    if (residual === null) return this.evaluate(r, subset.setId as string, r.context, r.entities);
+    return this.byResidual(r, residual, args);
+  }
+
+  private byResidual(r: Request, residual: Residual, args: CedarValue | undefined): CedarDecision {
+    return residual.readsRequest
+      ? this.evaluate(r, residual.setId, r.context, r.entities)
+      : this.evaluate(r, residual.setId, { arguments: args ?? {} }, []);
+  }
+
+  private remember(key: string, value: Residual | null | "seen"): void {
+    const old = this.residuals.get(key);
+    if (old === undefined && this.residuals.size >= RESIDUALS_MAX) {
+      const [first, evicted] = this.residuals.entries().next().value as [string, Residual | null | "seen"];
+      this.residuals.delete(first);
+      if (evicted !== null && evicted !== "seen") this.free(evicted.setId);
+    }
+    this.residuals.set(key, value);
+  }
+
+  private free(setId: string): void {
+    try {
+      this.cedar.preparsePolicySet(setId, { staticPolicies: "" });
+    } catch {
+      // Nothing to free.
+    }
+  }
+
   private evaluate(
-    principal: Principal,
-    action: string,
-    uid: { type: string; id: string },
-    subset: Subset,
+    r: Request,
+    setId: string,
     context: { [k: string]: CedarValue },
     entities: EntityJson[],
   ): CedarDecision {
     try {
       const answer = this.cedar.statefulIsAuthorized({
-        principal: principalUid(principal),
-        action: { type: "Action", id: action },
-        resource: uid,
+        principal: r.principal,
+        action: { type: "Action", id: r.action },
+        resource: r.uid,
         context,
         entities,
-        preparsedPolicySetId: subset.setId as string,
+        preparsedPolicySetId: setId,
       });
       if (answer.type === "failure")
         return errored([], answer.errors.map((e) => e.message).join("; ") || "engine failure");
@@ -218,13 +300,10 @@ export class CedarAuthorizer {
 
   /** Frees the engine's copies of this set's subsets (after a reload replaced it). */
   release(): void {
-    for (const id of this.preparsed.values())
-      try {
-        this.cedar.preparsePolicySet(id, { staticPolicies: "" });
-      } catch {
-        // Nothing to free.
-      }
+    for (const id of this.preparsed.values()) this.free(id);
+    for (const r of this.residuals.values()) if (r !== null && r !== "seen") this.free(r.setId);
     this.preparsed.clear();
+    this.residuals.clear();
     this.subsets.clear();
     this.memo.clear();
     this.listCache.clear();
@@ -344,6 +423,12 @@ function principalUid(p: Principal): { type: string; id: string } {
   return p.method === "anonymous"
     ? { type: "Anonymous", id: p.source ?? "unknown" }
     : { type: "User", id: p.subject };
+}
+
+/** Whether two decisions agree (allowed, reason and policies; the detail text may differ). */
+function same(a: CedarDecision, b: CedarDecision): boolean {
+  const ids = (d: CedarDecision) => [...d.policies].sort().join("\u0000");
+  return a.allowed === b.allowed && (a.allowed || b.allowed || a.reason === b.reason) && ids(a) === ids(b);
 }
 
 function errored(policies: string[], detail: string): CedarDecision {

@@ -180,6 +180,74 @@ describe("Cedar reads only what policies read", () => {
   });
 });
 
+describe("Cedar residuals", () => {
+  test("a caller and item asked again are decided by the residual set, exactly as by the whole set", async () => {
+    const text = `
+      @id("read") permit (principal is User, action, resource == Tool::"fs/read")
+      when { principal.claims has department && principal.claims.department == "eng" &&
+             context.arguments has path && context.arguments.path like "/srv/*" };
+      @id("wide") permit (principal, action, resource is Tool) when { resource.server == "fs" && context.arguments has ok };
+      @id("other") permit (principal, action, resource == Tool::"fs/write") when { context.arguments has path };
+      @id("dots") forbid (principal, action, resource) when { context.arguments has path && context.arguments.path like "*..*" };
+      @id("errs-late") forbid (principal, action, resource == Tool::"fs/read")
+      when { context.arguments has boom && principal.claims.nosuch == 1 };
+      @id("branch") forbid (principal, action, resource == Tool::"fs/read")
+      when { if context.arguments has n then context.arguments.n > 5 else principal.scopes.contains("zz") };
+      @id("proto") forbid (principal, action, resource) when { context.arguments has p && context.arguments.p == context.protocol };`;
+    // The warm authorizer's engine calls are watched: the residual sets must really be used.
+    const file = join(dir, "residuals.cedar");
+    writeFileSync(file, text);
+    const loaded = await loadPolicyFiles(cedar, [file], configFile);
+    assert.ok(loaded.ok);
+    const sets: { id: string; entities: number }[] = [];
+    const spy: Cedar = {
+      ...cedar,
+      statefulIsAuthorized: (c) => {
+        sets.push({ id: c.preparsedPolicySetId, entities: (c.entities as unknown[]).length });
+        return cedar.statefulIsAuthorized(c);
+      },
+    };
+    const warm = new CedarAuthorizer(spy, loaded.policies, mapping);
+    const eng = user("alice", { department: "eng" });
+    const ops = user("bob", { department: "ops" });
+    const argsList: Record<string, unknown>[] = [
+      { path: "/srv/a" },
+      { path: "/srv/../etc" },
+      { path: "/etc/x" },
+      { path: "/srv/a", boom: 1 },
+      { path: "/srv/a", n: 3 },
+      { path: "/srv/a", n: 9 },
+      { path: "/srv/a", n: "9" },
+      { ok: true },
+      { ok: true, path: "a..b" },
+      { path: "/srv/a", p: "2025-11-25" },
+      { path: 7 },
+      {},
+    ];
+    for (const p of [eng, ops])
+      for (const name of ["read", "write", "list"]) {
+        // Twice with throwaway arguments: the residual set is prepared on the second.
+        warm.decide(tool(p, "fs", name, { path: "/warm/1" }));
+        warm.decide(tool(p, "fs", name, { path: "/warm/2" }));
+        for (const args of argsList) {
+          const cold = (await authorizer(text)).decide(tool(p, "fs", name, args));
+          const hot = warm.decide(tool(p, "fs", name, args));
+          const view = (d: typeof hot) =>
+            d.allowed
+              ? `allow ${[...d.policies].sort().join(",")}`
+              : `${d.reason} ${[...d.policies].sort().join(",")}`;
+          assert.equal(view(hot), view(cold), `${p.subject} ${name} ${JSON.stringify(args)}`);
+        }
+      }
+    const residual = sets.filter((s) => /r\d+$/.test(s.id));
+    assert.ok(residual.length >= argsList.length * 4, `residual sets decided ${residual.length} calls`);
+    assert.ok(
+      residual.some((s) => s.entities === 0),
+      "some residual set needs only the arguments",
+    );
+  });
+});
+
 describe("Cedar list filtering", () => {
   test("shown when some call could be allowed; hidden when every call is denied", async () => {
     const a = await authorizer(`
