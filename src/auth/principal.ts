@@ -16,6 +16,9 @@ export interface Principal {
 // The caller's raw token, for RFC 8693 token exchange only. Kept off the principal object so that
 // no log line or serialised context can ever carry it.
 const subjectTokens = new WeakMap<Principal, string>();
+// The verified token's claims, for policy (Cedar's `principal.groups` and `principal.claims`); kept
+// off the principal object for the same reason: no log line or audit record carries them.
+const tokenClaimSets = new WeakMap<Principal, Readonly<Record<string, unknown>>>();
 
 /** The source of a caller that came over no network (stdio: whoever launched the process). */
 export const LOCAL_SOURCE = "local";
@@ -63,6 +66,8 @@ export function tokenPrincipal(
     method: "bearer" | "api_key";
   },
   rawToken?: string,
+  /** The verified JWT's payload, for policy that reads claims (`tokenClaims`). */
+  claims?: Readonly<Record<string, unknown>>,
 ): Principal {
   const principal: Principal = Object.freeze({
     subject: fields.subject,
@@ -71,7 +76,13 @@ export function tokenPrincipal(
     scopes: new Set(fields.scopes),
   });
   if (rawToken !== undefined && fields.method === "bearer") subjectTokens.set(principal, rawToken);
+  if (claims !== undefined) tokenClaimSets.set(principal, claims);
   return principal;
+}
+
+/** The claims of the JWT the caller presented; undefined for API keys, opaque tokens, anonymous callers. */
+export function tokenClaims(principal: Principal): Readonly<Record<string, unknown>> | undefined {
+  return tokenClaimSets.get(principal);
 }
 
 /** The token the caller presented, when it was a bearer token (for token exchange upstream). */

@@ -154,6 +154,7 @@ export class TokenVerifier {
         method: "bearer",
       },
       token,
+      payload,
     );
   }
 

@@ -99,9 +99,16 @@ export async function main(argv: readonly string[]): Promise<void> {
         const m = await import("./connections.js");
         await (name === "list" ? m.connectionsList(opts) : m.connectionsRevoke(opts));
       });
-  program
-    .command("policy")
-    .description("inspect the policy")
+  const policy = program.command("policy").description("inspect and test the policy");
+  policy
+    .command("test <file>")
+    .description("decide each case of a YAML file with the Cedar policies; exit 1 on a mismatch")
+    .option("-c, --config <file>", "config file (its policy.cedar, when the case file names no policies)")
+    .option("--json", "one JSON object per case")
+    .action((file: string, opts: { config?: string; json?: boolean }) =>
+      import("./policy-test.js").then((m) => m.policyTestCommand({ ...opts, file })),
+    );
+  policy
     .command("explain")
     .description("show the decision on a tool call, the rule that made it and the scopes it needs")
     .option("-c, --config <file>", "config file")
@@ -109,10 +116,20 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("--scope <scopes>", "the caller's scopes, space-separated", "")
     .requiredOption("--tool <server__tool>", "the tool, as the aggregate endpoint names it")
     .option("--args <json>", "the call's arguments", "{}")
+    .option("--groups <groups>", "the caller's groups, space-separated (Cedar's principal.groups)", "")
+    .option("--claims <json>", "the caller's token claims (Cedar's principal.claims)", "{}")
     .option("--json", "one JSON object")
     .action(
-      (opts: { config?: string; sub: string; scope: string; tool: string; args: string; json?: boolean }) =>
-        import("./policy-explain.js").then((m) => m.policyExplainCommand(opts)),
+      (opts: {
+        config?: string;
+        sub: string;
+        scope: string;
+        tool: string;
+        args: string;
+        groups: string;
+        claims: string;
+        json?: boolean;
+      }) => import("./policy-explain.js").then((m) => m.policyExplainCommand(opts)),
     );
   program
     .command("scan")

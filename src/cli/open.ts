@@ -11,6 +11,7 @@ import { PostgresState } from "../state/postgres.js";
 import { openKillStore, openRedis } from "./run.js";
 import type { RedisState } from "../state/redis.js";
 import { openAuditLog } from "../audit/index.js";
+import type { CedarPolicySet } from "../policy/cedar/policy-set.js";
 import { Gateway } from "../gateway/gateway.js";
 import { SqlitePinStore } from "../supply/pins.js";
 import { SharedPinStore } from "../supply/pins-shared.js";
@@ -63,9 +64,19 @@ export async function openGateway(
     openKillStore(state, redis),
     await openPinStore(config, state, redis, log, { postgres }),
     openBroker(config, state, postgres, audit, log),
+    await openCedar(config, log, audit),
   );
   await gateway.start();
   return gateway;
+}
+
+/** The Cedar policies when `policy.cedar` is set (the engine is loaded only then), watched for changes. */
+async function openCedar(config: Config, log: Logger, audit: AuditLog): Promise<CedarPolicySet | undefined> {
+  if (config.policy === undefined) return undefined;
+  const { CedarPolicySet } = await import("../policy/cedar/policy-set.js");
+  const set = await CedarPolicySet.open(config.policy, config.file, log.child({ component: "cedar" }), audit);
+  set.watch();
+  return set;
 }
 
 /**

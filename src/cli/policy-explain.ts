@@ -10,6 +10,10 @@ export interface ExplainOptions {
   scope: string;
   tool: string;
   args: string;
+  /** Space-separated: the caller's groups, for Cedar (default none). */
+  groups?: string;
+  /** JSON: the caller's token claims, for Cedar (default `{}`). */
+  claims?: string;
   json?: boolean;
 }
 
@@ -28,12 +32,26 @@ export async function policyExplainCommand(opts: ExplainOptions): Promise<void> 
   }
   const names = config.servers.map((s) => s.name);
   const target = new Route("/mcp", names, true).resolveName(opts.tool);
-  const principal = tokenPrincipal({
-    subject: opts.sub,
-    clientId: undefined,
-    method: "bearer",
-    scopes: opts.scope.split(/\s+/).filter(Boolean),
-  });
+  let claims: Record<string, unknown>;
+  try {
+    claims = JSON.parse(opts.claims ?? "{}") as Record<string, unknown>;
+  } catch {
+    throw new Error("--claims: not JSON");
+  }
+  if (claims === null || typeof claims !== "object" || Array.isArray(claims))
+    throw new Error("--claims: not a JSON object");
+  const groups = (opts.groups ?? "").split(/\s+/).filter(Boolean);
+  if (config.policy) claims = { ...claims, [config.policy.groupsClaim]: groups };
+  const principal = tokenPrincipal(
+    {
+      subject: opts.sub,
+      clientId: undefined,
+      method: "bearer",
+      scopes: opts.scope.split(/\s+/).filter(Boolean),
+    },
+    undefined,
+    claims,
+  );
   const access = new AccessPolicy(config);
   const lines: Array<[string, string]> = [];
   const out: Record<string, unknown> = { tool: opts.tool, subject: opts.sub };
@@ -56,7 +74,30 @@ export async function policyExplainCommand(opts: ExplainOptions): Promise<void> 
     lines.push(["holds", held.length > 0 ? held.join(" ") : "(nothing on this server)"]);
     const d = access.decide("tool", target.server, target.name, principal);
     decision = d.allowed ? { allowed: true } : { allowed: false, reason: d.reason };
+    if (d.allowed && config.policy) {
+      // Cedar, as the gateway runs it: after scopes, before the argument guards.
+      const { loadAuthorizer } = await import("../policy/cedar/policy-set.js");
+      const c = (await loadAuthorizer(config.policy, config.file)).decide({
+        principal,
+        kind: "tool",
+        server: target.server,
+        name: target.name,
+        args,
+        protocol: "2025-11-25",
+      });
+      out.cedar = c.allowed
+        ? { decision: "allow", policies: c.policies }
+        : { decision: "deny", reason: c.reason, policies: c.policies, detail: c.detail };
+      lines.push([
+        "cedar",
+        c.allowed
+          ? `allow, permitted by ${c.policies.join(", ")}`
+          : `deny (${c.reason}): ${c.detail}${c.policies.length > 0 ? `; policies: ${c.policies.join(", ")}` : ""}`,
+      ]);
+      if (!c.allowed) decision = { allowed: false, reason: c.reason };
+    }
     if (d.allowed) {
+      if (!decision.allowed) return finish(opts, out, lines, decision);
       const a = await new ArgumentPolicy(config).check(target.server, target.name, undefined, args);
       out.arguments = a;
       lines.push([
@@ -71,6 +112,15 @@ export async function policyExplainCommand(opts: ExplainOptions): Promise<void> 
       lines.push(["missing", missing.join(" ")]);
     }
   }
+  finish(opts, out, lines, decision);
+}
+
+function finish(
+  opts: ExplainOptions,
+  out: Record<string, unknown>,
+  lines: Array<[string, string]>,
+  decision: { allowed: boolean; reason?: string },
+): void {
   out.decision = decision.allowed ? "allow" : "deny";
   if (decision.reason) out.reason = decision.reason;
   if (opts.json) {

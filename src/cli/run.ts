@@ -4,6 +4,7 @@ import { configPath, loadConfig } from "../config/load.js";
 import type { Config } from "../config/types.js";
 import type { Logger } from "../log.js";
 import { commandProblems } from "../upstreams/command.js";
+import { policyProblems } from "./policy-problems.js";
 import { RedisKillStore, SqliteKillStore, type KillStore } from "../ops/kill-store.js";
 import type { RedisState } from "../state/redis.js";
 import type { StateStore } from "../state/store.js";
@@ -50,7 +51,7 @@ export async function configOrExit(
   try {
     const config = await loadConfig(file, process.env, listen ? { listen } : {});
     if (opts.launch) {
-      const problems = await commandProblems(config);
+      const problems = [...(await commandProblems(config)), ...(await policyProblems(config))];
       if (problems.length > 0) throw new ConfigError(file, problems);
     }
     return config;

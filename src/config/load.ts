@@ -291,6 +291,14 @@ function compile(doc: ConfigDocument, file: string): Config {
     }),
     admin: Object.freeze({ clientId: doc.admin.client_id, bootstrap: doc.admin.bootstrap }),
     servers: Object.freeze(servers),
+    policy:
+      doc.policy === undefined
+        ? undefined
+        : Object.freeze({
+            cedar: Object.freeze(doc.policy.cedar.map((p) => resolve(dirname(file), p))),
+            claims: Object.freeze([...doc.policy.claims]),
+            groupsClaim: doc.policy.groups_claim,
+          }),
   });
 }
 

@@ -647,6 +647,20 @@ export const configSchema = z.strictObject({
       bootstrap: z.boolean().default(true),
     })
     .prefault({}),
+  /** Policy as code (docs/authorization.md, "Cedar"): absent, no Cedar step at all. */
+  policy: z
+    .strictObject({
+      /** Cedar policy files; `*` in a file name matches many (e.g. `policies/*.cedar`). */
+      cedar: z.array(z.string().min(1).max(1000)).min(1).max(256),
+      /** Token claims copied onto the principal as `principal.claims.<name>`. */
+      claims: z
+        .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "a claim name (letters, digits, '_')"))
+        .max(64)
+        .default([]),
+      /** The token claim whose strings are `principal.groups`. */
+      groups_claim: z.string().min(1).max(200).default("groups"),
+    })
+    .optional(),
   servers: z.array(serverSchema).min(1, "at least one server is required"),
 });
 

@@ -18,6 +18,16 @@ export interface Config {
   readonly observability: ObservabilityConfig;
   readonly admin: AdminConfig;
   readonly servers: readonly ServerConfig[];
+  /** `policy`: undefined when no Cedar policy files are configured (no Cedar step, no engine loaded). */
+  readonly policy: PolicyConfig | undefined;
+}
+
+export interface PolicyConfig {
+  /** Absolute file patterns (`*` in the last segment only), in the order written. */
+  readonly cedar: readonly string[];
+  /** Token claims copied to `principal.claims`. */
+  readonly claims: readonly string[];
+  readonly groupsClaim: string;
 }
 
 export interface AdminConfig {

@@ -19,6 +19,8 @@ import { audit as auditStage, principalFields } from "../pipeline/stages/audit.j
 import { telemetry } from "../pipeline/stages/telemetry.js";
 import { rateLimit } from "../pipeline/stages/rate-limit.js";
 import { supplyChain } from "../pipeline/stages/supply-chain.js";
+import { cedar as cedarStage } from "../pipeline/stages/cedar.js";
+import type { CedarPolicySet } from "../policy/cedar/policy-set.js";
 import { DefinitionGuard } from "../supply/definition-guard.js";
 import type { PinStore } from "../supply/pins.js";
 import { RateLimits } from "../ops/rate-limit.js";
@@ -78,6 +80,8 @@ export class Gateway {
     readonly pins: PinStore,
     /** Each user's own upstream tokens, when a server takes per-user OAuth (`oauth_user`). */
     readonly broker?: OAuthUserBroker,
+    /** The Cedar policies in force (`policy.cedar`); undefined: no Cedar step. */
+    readonly cedar?: CedarPolicySet,
   ) {
     this.callers = new CallerSessions(config.gateway.maxSessions, config.gateway.maxSessionsPerCaller);
     this.kills = new KillSwitch(killStore, config.killSwitch.file, audit, log);
@@ -155,6 +159,7 @@ export class Gateway {
         rateLimit: rateLimit(new RateLimits(config.servers, redis, log)),
         killSwitch: killSwitch(this.kills),
         supplyChain: supplyChain(definitions),
+        cedar: cedar ? cedarStage(cedar) : undefined,
       }),
       protectors,
       clientRequests: new ClientRequestGuard(config, protectors, audit, log),

@@ -69,6 +69,8 @@ export interface CallContext {
   readonly traceparent: string | undefined;
   /** The MCP version the caller speaks (its session's, or the request's own in 2026-07-28): audited. */
   readonly protocolVersion: string;
+  /** Set by the Cedar stage: the policies that decided the call (audited as `detail.policies`). */
+  policies?: readonly string[];
   /** Set by the telemetry stage: the trace this call belongs to, recorded in its audit event. */
   traceId?: string;
   /** Set by the protect stage: what it found (counts by type, never values), for audit and metrics. */

@@ -21,6 +21,8 @@ export interface PipelineParts {
   readonly killSwitch: Interceptor<CallContext, Outcome>;
   /** Refuses calls over a server's rate limits (src/pipeline/stages/rate-limit.ts). */
   readonly rateLimit: Interceptor<CallContext, Outcome>;
+  /** Policy as code (src/pipeline/stages/cedar.ts); absent without `policy.cedar`: no stage at all. */
+  readonly cedar?: Interceptor<CallContext, Outcome> | undefined;
   /** Refuses held or poisoned tool definitions and filters them from lists (src/pipeline/stages/supply-chain.ts). */
   readonly supplyChain: Interceptor<CallContext, Outcome>;
 }
@@ -51,6 +53,10 @@ export function buildPipeline(parts: PipelineParts): (ctx: CallContext) => Promi
     parts.rateLimit,
     // Authorization: before anything reaches an upstream; also filters list results on the way back.
     authorize(parts.access),
+    // Cedar: after scopes (a caller without the tool's scopes learns nothing of the policies, and a
+    // policy can only narrow what scopes allow: deny overrides), before the guards, which may fetch
+    // a schema upstream. On the way back it filters lists by the same policies.
+    ...(parts.cedar ? [parts.cedar] : []),
     // After scopes: a caller without the tool's scopes learns nothing about which arguments pass.
     // May fetch the tool's schema from its server, so it runs only for authorized calls.
     guardArguments(parts.arguments),

@@ -172,7 +172,11 @@ function callEvents(
         args: recordedArgs,
         status: "denied",
         reason: error.reason,
-        detail: { code: error.code },
+        // The policies name the decision only when Cedar made it (a later guard may refuse too).
+        detail:
+          ctx.policies && (error.reason.startsWith("cedar_") || error.reason === "argument_type_mismatch")
+            ? { code: error.code, policies: ctx.policies }
+            : { code: error.code },
       }),
     );
   } else if (error !== undefined) {
@@ -196,6 +200,7 @@ function callEvents(
         args: recordedArgs,
         ...(connection === undefined ? {} : { detail: { connection } }),
         status: outcome.result.isError === true ? "tool_error" : "ok",
+        detail: ctx.policies ? { policies: ctx.policies } : undefined,
         result_bytes: body.length,
         result_sha256: createHash("sha256").update(body).digest("hex"),
       }),

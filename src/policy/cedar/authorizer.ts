@@ -1,0 +1,436 @@
+import type { Principal } from "../../auth/principal.js";
+import type { ItemKind } from "../access.js";
+import { addReads, emptyReads, scopeMatches, type Reads } from "./analysis.js";
+import {
+  addCompared,
+  comparedMismatch,
+  comparesArguments,
+  emptyCompared,
+  type Compared,
+} from "./compared-types.js";
+import { declaredMismatch } from "./declared-types.js";
+import type { Cedar, EntityJson } from "./engine.js";
+import {
+  ACTION_OF,
+  principalEntity,
+  resourceEntity,
+  resourceUid,
+  timeRecord,
+  type ClaimMapping,
+} from "./entities.js";
+import type { LoadedPolicy } from "./files.js";
+import { prepareResidual, type Residual } from "./residuals.js";
+import { argumentsRecord, CedarValueError, type CedarValue } from "./values.js";
+
+/** What the Cedar step is asked: who, which item, with which arguments. */
+export interface CedarQuery {
+  readonly principal: Principal;
+  readonly kind: ItemKind;
+  readonly server: string;
+  /** A tool or prompt name, or a resource URI. */
+  readonly name: string;
+  /** The call's arguments (tools and prompts); ignored by `mayAllow`. */
+  readonly args?: unknown;
+  readonly protocol: string;
+  /** The tool's annotations as its server lists them (read only when a policy reads them). */
+  readonly annotations?: unknown;
+  /** The tool's inputSchema as its server lists it: arguments of another JSON type are refused. */
+  readonly inputSchema?: unknown;
+  readonly now?: Date;
+}
+
+export type CedarDecision =
+  | { readonly allowed: true; readonly policies: readonly string[] }
+  | {
+      readonly allowed: false;
+      readonly reason: "cedar_denied" | "cedar_error" | "argument_type_mismatch";
+      /**
+       * The forbid policies that matched, or the policies that erred, or those comparing an argument
+       * of the wrong type; empty: no permit matched (or the input schema refused the argument).
+       */
+      readonly policies: readonly string[];
+      readonly detail: string;
+    };
+
+/** One request as the engine gets it. */
+interface Request {
+  readonly principal: { type: string; id: string };
+  readonly action: string;
+  readonly uid: { type: string; id: string };
+  readonly context: { [k: string]: CedarValue };
+  readonly entities: EntityJson[];
+}
+
+/** The policies whose scope can match one (action, resource): preparsed once, with what they read. */
+interface Subset {
+  readonly ids: readonly string[];
+  readonly setId: string | undefined;
+  readonly permits: boolean;
+  readonly reads: Reads;
+  /** What the subset's policies compare arguments with (compared-types.ts); undefined: nothing. */
+  readonly compared: Compared | undefined;
+  readonly text: Readonly<Record<string, string>>;
+}
+
+const SUBSETS_MAX = 4096;
+const LIST_CACHE_MAX = 10_000;
+const LIST_CACHE_MS = 60_000;
+const MEMO_MAX = 10_000;
+const MEMO_KEY_MAX = 2048;
+const RESIDUALS_MAX = 1024;
+const NOT_PERMITTED: CedarDecision = Object.freeze({
+  allowed: false,
+  reason: "cedar_denied",
+  policies: Object.freeze([]) as readonly string[],
+  detail: "no policy permits it",
+});
+const UNKNOWN_ARGUMENTS = { __extn: { fn: "unknown", arg: "arguments" } };
+/** MCP prompt arguments are strings (GetPromptRequest): anything else is refused. */
+const PROMPT_ARGUMENTS = Object.freeze({ type: "object", additionalProperties: { type: "string" } });
+let generations = 0;
+
+/**
+ * One loaded policy set, decided with the Cedar engine. Each (action, resource) is decided by the
+ * policies whose scope can match it only, preparsed once per distinct subset; a subset without a
+ * permit denies without calling the engine (Cedar's default deny). Any error denies: an engine
+ * failure, an argument the model cannot carry, a policy that errs on this request (Cedar would skip
+ * it, which for a forbid would allow).
+ */
+export class CedarAuthorizer {
+  readonly generation = ++generations;
+  readonly policies: ReadonlyMap<string, LoadedPolicy>;
+  /** Whether a policy reads `resource.annotations` (the tool's definition is then fetched per call). */
+  readonly readsAnnotations: boolean;
+  private readonly subsets = new Map<string, Subset>();
+  private readonly preparsed = new Map<string, string>();
+  private readonly listCache = new Map<string, { until: number; shown: boolean }>();
+  private readonly memo = new Map<string, CedarDecision>();
+  /**
+   * Per caller attributes and item (everything but the arguments): its residual set once it was
+   * asked twice, `null` when partial evaluation is not usable for it, absent when seen once.
+   */
+  private readonly residuals = new Map<string, Residual | null | "seen">();
+  private residualIds = 0;
+
+  constructor(
+    private readonly cedar: Cedar,
+    policies: readonly LoadedPolicy[],
+    private readonly mapping: ClaimMapping,
+    /** The files the set came from (for reload's watch and for explain). */
+    readonly files: readonly string[] = [],
+    /** What the files held (files.ts): a reload with the same digest changes nothing. */
+    readonly digest = "",
+  ) {
+    this.policies = new Map(policies.map((p) => [p.id, p]));
+    this.readsAnnotations = policies.some((p) => addReads(p.json, emptyReads()).annotations);
+  }
+
+  /** The decision on one call. Never throws. */
+  decide(q: CedarQuery): CedarDecision {
+    const action = ACTION_OF[q.kind];
+    const uid = resourceUid(q.kind, q.server, q.name);
+    const subset = this.subset(action, uid.type, uid.id);
+    if (!subset.permits) return NOT_PERMITTED;
+    if (subset.setId === undefined) return errored([], "the policy set could not be prepared");
+    if (q.kind !== "resource") {
+      const refused = mistyped(q, subset);
+      if (refused) return refused;
+    }
+    let context: { [k: string]: CedarValue };
+    try {
+      context = this.context(
+        q,
+        subset.reads,
+        q.kind === "resource" ? {} : argumentsRecord(readArgs(q.args, subset.reads)),
+      );
+    } catch (err) {
+      if (!(err instanceof CedarValueError)) throw err;
+      const at = err.pointer ? ` at ${err.pointer}` : "";
+      return { allowed: false, reason: "cedar_error", policies: [], detail: `argument${at}: ${err.message}` };
+    }
+    const entities = this.entities(q, subset.reads);
+    const request: Request = { principal: principalUid(q.principal), action, uid, context, entities };
+    // Cedar is deterministic: the same request to the same set gets the same answer. Remembered
+    // when what the engine would see is small (a call whose policies read only who calls, or a few
+    // short arguments), keyed by all of it.
+    const key = JSON.stringify([request.principal, action, uid, entities, context]);
+    if (key.length > MEMO_KEY_MAX) return this.fresh(subset, request);
+    const hit = this.memo.get(key);
+    if (hit) return hit;
+    const d = this.fresh(subset, request);
+    if (this.memo.size >= MEMO_MAX) this.memo.clear();
+    this.memo.set(key, d);
+    return d;
+  }
+
+  /**
+   * A decision not remembered. When the policies read the arguments and this caller and item were
+   * decided before, by the residual set (residuals.ts): fewer policies, and often nothing but the
+   * arguments for the engine to parse.
+   */
+  private fresh(subset: Subset, r: Request): CedarDecision {
+    const reads = subset.reads;
+    // Not worth it when the arguments are not read (remembered whole), nor when the clock is
+    // (a residual would last a second).
+    if (!reads.context.has("arguments") || reads.context.has("*") || reads.context.has("time"))
+      return this.evaluate(r, subset.setId as string, r.context, r.entities);
+    const { arguments: args, ...rest } = r.context;
+    const rkey = `${subset.setId as string}\u0000${JSON.stringify([r.principal, r.uid, r.entities, rest])}`;
+    let residual = this.residuals.get(rkey);
+    if (residual === undefined || residual === "seen") {
+      if (residual === undefined) {
+        // Seen once: prepared only when asked again (a one-off caller costs no partial evaluation).
+        this.remember(rkey, "seen");
+        return this.evaluate(r, subset.setId as string, r.context, r.entities);
+      }
+      const setId = `g${this.generation}r${this.residualIds++}`;
+      residual =
+        prepareResidual(
+          this.cedar,
+          setId,
+          { principal: r.principal, action: r.action, resource: r.uid, context: rest, entities: r.entities },
+          subset.text,
+        ) ?? null;
+      // Checked once against the whole set on this very request: a residual set that decides it
+      // otherwise is never used (the whole set decides, as for a caller seen once).
+      const whole = this.evaluate(r, subset.setId as string, r.context, r.entities);
+      if (residual && !same(whole, this.byResidual(r, residual, args))) {
+        this.free(residual.setId);
+        residual = null;
+      }
+      this.remember(rkey, residual);
+      return whole;
+    }
+    if (residual === null) return this.evaluate(r, subset.setId as string, r.context, r.entities);
+    return this.byResidual(r, residual, args);
+  }
+
+  private byResidual(r: Request, residual: Residual, args: CedarValue | undefined): CedarDecision {
+    return residual.readsRequest
+      ? this.evaluate(r, residual.setId, r.context, r.entities)
+      : this.evaluate(r, residual.setId, { arguments: args ?? {} }, []);
+  }
+
+  private remember(key: string, value: Residual | null | "seen"): void {
+    const old = this.residuals.get(key);
+    if (old === undefined && this.residuals.size >= RESIDUALS_MAX) {
+      const [first, evicted] = this.residuals.entries().next().value as [string, Residual | null | "seen"];
+      this.residuals.delete(first);
+      if (evicted !== null && evicted !== "seen") this.free(evicted.setId);
+    }
+    this.residuals.set(key, value);
+  }
+
+  private free(setId: string): void {
+    try {
+      this.cedar.preparsePolicySet(setId, { staticPolicies: "" });
+    } catch {
+      // Nothing to free.
+    }
+  }
+
+  private evaluate(
+    r: Request,
+    setId: string,
+    context: { [k: string]: CedarValue },
+    entities: EntityJson[],
+  ): CedarDecision {
+    try {
+      const answer = this.cedar.statefulIsAuthorized({
+        principal: r.principal,
+        action: { type: "Action", id: r.action },
+        resource: r.uid,
+        context,
+        entities,
+        preparsedPolicySetId: setId,
+      });
+      if (answer.type === "failure")
+        return errored([], answer.errors.map((e) => e.message).join("; ") || "engine failure");
+      const { decision, diagnostics } = answer.response;
+      if (diagnostics.errors.length > 0)
+        return errored(
+          diagnostics.errors.map((e) => e.policyId),
+          diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`).join("; "),
+        );
+      if (decision === "allow") return { allowed: true, policies: diagnostics.reason };
+      const detail = diagnostics.reason.length > 0 ? "forbidden" : "no policy permits it";
+      return { allowed: false, reason: "cedar_denied", policies: diagnostics.reason, detail };
+    } catch (err) {
+      return errored([], (err as Error).message);
+    }
+  }
+
+  /**
+   * Whether some call to an item could be allowed for this principal (list filtering): exact when
+   * no policy of its subset reads `context.arguments`; otherwise Cedar's partial evaluation with the
+   * arguments unknown, shown unless the answer is a definite deny. Never throws; an error hides.
+   */
+  mayAllow(q: CedarQuery): boolean {
+    const action = ACTION_OF[q.kind];
+    const uid = resourceUid(q.kind, q.server, q.name);
+    const subset = this.subset(action, uid.type, uid.id);
+    if (!subset.permits || subset.setId === undefined) return false;
+    const readsArguments = subset.reads.context.has("arguments") || subset.reads.context.has("*");
+    if (!readsArguments) return this.decide({ ...q, args: undefined }).allowed;
+    const entities = this.entities(q, subset.reads);
+    const key = JSON.stringify([principalUid(q.principal), action, uid, entities, q.protocol]);
+    const now = Date.now();
+    const hit = this.listCache.get(key);
+    if (hit && hit.until > now) return hit.shown;
+    let shown = false;
+    try {
+      const answer = this.cedar.isAuthorizedPartial({
+        principal: principalUid(q.principal),
+        action: { type: "Action", id: action },
+        resource: uid,
+        context: { ...this.context(q, subset.reads, {}), arguments: UNKNOWN_ARGUMENTS },
+        entities,
+        policies: { staticPolicies: subset.text },
+      });
+      shown = answer.type === "residuals" && answer.response.decision !== "deny";
+    } catch {
+      shown = false;
+    }
+    if (key.length <= MEMO_KEY_MAX * 4) {
+      if (this.listCache.size >= LIST_CACHE_MAX) this.listCache.clear();
+      this.listCache.set(key, { until: now + LIST_CACHE_MS, shown });
+    }
+    return shown;
+  }
+
+  /** Frees the engine's copies of this set's subsets (after a reload replaced it). */
+  release(): void {
+    for (const id of this.preparsed.values()) this.free(id);
+    for (const r of this.residuals.values()) if (r !== null && r !== "seen") this.free(r.setId);
+    this.preparsed.clear();
+    this.residuals.clear();
+    this.subsets.clear();
+    this.memo.clear();
+    this.listCache.clear();
+  }
+
+  private subset(action: string, type: string, id: string): Subset {
+    const key = `${action}\u0000${type}\u0000${id}`;
+    const hit = this.subsets.get(key);
+    if (hit) return hit;
+    const ids: string[] = [];
+    const reads = emptyReads();
+    let permits = false;
+    const text: Record<string, string> = {};
+    const compared = emptyCompared();
+    for (const p of this.policies.values())
+      if (scopeMatches(p.json, action, type, id)) {
+        ids.push(p.id);
+        addReads(p.json, reads);
+        addCompared(p.id, p.json, compared);
+        text[p.id] = p.text;
+        if (p.json.effect === "permit") permits = true;
+      }
+    const signature = JSON.stringify(ids);
+    let setId = this.preparsed.get(signature);
+    if (setId === undefined && permits) {
+      setId = `g${this.generation}s${this.preparsed.size}`;
+      let prepared = false;
+      try {
+        prepared = this.cedar.preparsePolicySet(setId, { staticPolicies: text }).type === "success";
+      } catch {
+        // Decided as an error below (fail closed).
+      }
+      if (prepared) this.preparsed.set(signature, setId);
+      else setId = undefined;
+    }
+    const subset = {
+      ids,
+      setId,
+      permits,
+      reads,
+      text,
+      compared: comparesArguments(compared) ? compared : undefined,
+    };
+    if (this.subsets.size >= SUBSETS_MAX) this.subsets.delete(this.subsets.keys().next().value as string);
+    this.subsets.set(key, subset);
+    return subset;
+  }
+
+  private context(
+    q: CedarQuery,
+    reads: Reads,
+    args: { [k: string]: CedarValue },
+  ): { [k: string]: CedarValue } {
+    // Only the members some policy reads (analysis.ts: `context` read whole reads them all): each
+    // one the engine parses costs it time, and one no policy reads cannot change the decision.
+    const all = reads.context.has("*");
+    const context: { [k: string]: CedarValue } = {};
+    if (all || reads.context.has("arguments")) context.arguments = args;
+    if (all || reads.context.has("protocol")) context.protocol = q.protocol;
+    if (all || reads.context.has("time")) context.time = timeRecord(q.now ?? new Date());
+    return context;
+  }
+
+  /** The entities whose attributes some policy reads, with those attributes only: less for the engine to parse. */
+  private entities(q: CedarQuery, reads: Reads): EntityJson[] {
+    const out: EntityJson[] = [];
+    if (reads.principal.size > 0) out.push(only(principalEntity(q.principal, this.mapping), reads.principal));
+    if (reads.resource.size > 0)
+      out.push(only(resourceEntity(q.kind, q.server, q.name, q.annotations), reads.resource));
+    return out;
+  }
+}
+
+/**
+ * A call whose arguments contradict the tool's declared types (its inputSchema; a prompt's are
+ * strings), or the type a policy in scope compares one with: refused before Cedar, which would
+ * compare across types as simply unequal and so skip a forbid.
+ */
+function mistyped(q: CedarQuery, subset: Subset): CedarDecision | undefined {
+  const declared = declaredMismatch(q.kind === "prompt" ? PROMPT_ARGUMENTS : q.inputSchema, q.args);
+  const m = declared
+    ? { ...declared, policies: [] }
+    : subset.compared && comparedMismatch(subset.compared, q.args, q.principal);
+  if (!m) return undefined;
+  const at = m.pointer ? `argument ${m.pointer}` : "the arguments";
+  return {
+    allowed: false,
+    reason: "argument_type_mismatch",
+    policies: m.policies,
+    detail: `${at}: ${m.detail}`.slice(0, 500),
+  };
+}
+
+/** Only the arguments some policy reads by name (all when one reads them otherwise): less to convert and send. */
+function readArgs(args: unknown, reads: Reads): unknown {
+  if (reads.args.has("*") || args === null || typeof args !== "object" || Array.isArray(args)) return args;
+  const out: Record<string, unknown> = {};
+  for (const name of reads.args)
+    if (Object.hasOwn(args, name))
+      Object.defineProperty(out, name, {
+        value: (args as Record<string, unknown>)[name],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+  return out;
+}
+
+function only(entity: EntityJson, attrs: ReadonlySet<string>): EntityJson {
+  if (attrs.has("*")) return entity;
+  const kept: EntityJson["attrs"] = {};
+  for (const a of attrs) if (Object.hasOwn(entity.attrs, a)) kept[a] = entity.attrs[a] as never;
+  return { uid: entity.uid, attrs: kept, parents: entity.parents };
+}
+
+function principalUid(p: Principal): { type: string; id: string } {
+  return p.method === "anonymous"
+    ? { type: "Anonymous", id: p.source ?? "unknown" }
+    : { type: "User", id: p.subject };
+}
+
+/** Whether two decisions agree (allowed, reason and policies; the detail text may differ). */
+function same(a: CedarDecision, b: CedarDecision): boolean {
+  const ids = (d: CedarDecision) => [...d.policies].sort().join("\u0000");
+  return a.allowed === b.allowed && (a.allowed || b.allowed || a.reason === b.reason) && ids(a) === ids(b);
+}
+
+function errored(policies: string[], detail: string): CedarDecision {
+  return { allowed: false, reason: "cedar_error", policies, detail: detail.slice(0, 500) };
+}
