@@ -103,12 +103,25 @@ export function parseConfig(
           "admin.client_id: only with an external auth.issuer (the embedded one has the console's client built in)",
         ]
       : []),
+    ...connectClientProblems(config),
     ...protectProblems(config),
     ...allowlistProblems(config),
     ...ownedPathProblems(config),
   ];
   if (semanticProblems.length > 0) throw new ConfigError(file, semanticProblems);
   return config;
+}
+
+/** Users sign in to the gateway before they connect an account: an external issuer needs a client for it. */
+function connectClientProblems(config: Config): string[] {
+  const issuer = config.auth.issuer;
+  if (issuer === "embedded" || issuer.connectClient !== undefined) return [];
+  const server = config.servers.find((s) => s.kind !== "stdio" && s.auth.type === "oauth_user");
+  return server
+    ? [
+        `auth.issuer.connect_client: needed by servers with auth oauth_user (${server.name}): the client users sign in to the gateway with before they connect their account, registered at the issuer with the redirect URI <public_url>/connect/signed-in`,
+      ]
+    : [];
 }
 
 export function yamlPath(path: readonly PropertyKey[]): string {

@@ -51,15 +51,17 @@ function refusal(url: URL): string | undefined {
 
 async function readBounded(res: Response): Promise<Uint8Array> {
   if (!res.body) return new Uint8Array(0);
+  const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return Buffer.concat(chunks);
+    size += value.byteLength;
     if (size > MAX_BODY_BYTES) {
-      await res.body.cancel().catch(() => {});
+      await reader.cancel().catch(() => {});
       throw new AuthFetchRefused("response too large");
     }
-    chunks.push(chunk);
+    chunks.push(value);
   }
-  return Buffer.concat(chunks);
 }
