@@ -99,14 +99,34 @@ export class Catalog implements CatalogView {
     return this.resources?.templatesMatching(server, uri) ?? [];
   }
 
-  /** The servers of the route that declared `capability` at initialize. */
+  /** The servers of the route (for resources: those the route serves them from) that declared `capability`. */
   serversWith(capability: string): string[] {
-    return this.route.servers.filter((s) => hasCapability(this.source.init(s), capability));
+    const servers = capability === "resources" ? this.route.serversFor("resources") : this.route.servers;
+    return servers.filter((s) => hasCapability(this.source.init(s), capability));
+  }
+
+  /**
+   * A server's tools by name, as its current list has them (fetched when this caller has none);
+   * undefined when the list cannot be read or the server has no tools. A virtual route resolves
+   * its names against these.
+   */
+  async toolList(server: string): Promise<ReadonlyMap<string, JsonObject> | undefined> {
+    try {
+      await this.definition(server, "tool", "");
+    } catch {
+      return undefined;
+    }
+    return this.definitions.get(`tool\u0000${server}`);
+  }
+
+  /** A server's tools by name if this caller has its list already (no fetch). */
+  knownTools(server: string): ReadonlyMap<string, JsonObject> | undefined {
+    return this.definitions.get(`tool\u0000${server}`);
   }
 
   /** The server that owns a resource URI (an aggregate route asks the servers' lists). */
   async serverForUri(uri: string): Promise<string> {
-    if (!this.route.prefixed) return this.route.servers[0] as string;
+    if (!this.route.aggregate) return this.route.servers[0] as string;
     const found = this.resources?.lookup(uri);
     if (found) return found;
     await this.indexResources();
@@ -175,7 +195,7 @@ export class Catalog implements CatalogView {
     const out: ListItems = [];
     perServer.forEach((r, i) => {
       if (r.status === "fulfilled") out.push(...r.value);
-      else if (strict || !this.route.prefixed) throw r.reason;
+      else if (strict || !this.route.aggregate) throw r.reason;
       else
         this.log.warn(
           { server: servers[i], method, err: String(r.reason?.message ?? r.reason) },

@@ -19,6 +19,7 @@ import { audit as auditStage, principalFields } from "../pipeline/stages/audit.j
 import { telemetry } from "../pipeline/stages/telemetry.js";
 import { rateLimit } from "../pipeline/stages/rate-limit.js";
 import { supplyChain } from "../pipeline/stages/supply-chain.js";
+import { curate } from "../pipeline/stages/curate.js";
 import { DefinitionGuard } from "../supply/definition-guard.js";
 import type { PinStore } from "../supply/pins.js";
 import { RateLimits } from "../ops/rate-limit.js";
@@ -32,6 +33,7 @@ import { ClientRequestGuard } from "./client-requests.js";
 import { CallerSessions } from "./caller-sessions.js";
 import { Refusals } from "./refusals.js";
 import { Route } from "./route.js";
+import { VirtualServer } from "./virtual/server.js";
 import { ServerTexts } from "./server-texts.js";
 import type { ClientChannel } from "./relay.js";
 import { Session, type SessionDeps } from "./session.js";
@@ -110,6 +112,12 @@ export class Gateway {
     const routes: Array<[string, Route]> = [["/mcp", new Route("/mcp", names, true)]];
     for (const name of names)
       routes.push([`/servers/${name}/mcp`, new Route(`/servers/${name}/mcp`, [name], false)]);
+    // Virtual servers: curated endpoints, each with its own metadata and audience like any route.
+    for (const v of config.virtualServers) {
+      const path = `/v/${v.name}/mcp`;
+      const virtual = new VirtualServer(v);
+      routes.push([path, new Route(path, virtual.servers, false, virtual)]);
+    }
     this.routes = new Map(routes);
     const servers = this.servers;
     this.metrics = new Metrics({
@@ -146,6 +154,7 @@ export class Gateway {
         rateLimit: rateLimit(new RateLimits(config.servers, redis, log)),
         killSwitch: killSwitch(this.kills),
         supplyChain: supplyChain(definitions),
+        curate: curate(log.child({ component: "virtual" })),
       }),
       protectors,
       clientRequests: new ClientRequestGuard(config, protectors, audit, log),

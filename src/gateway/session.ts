@@ -38,6 +38,11 @@ import type { TaskOwners } from "./tasks.js";
 import type { ModernChannel } from "../transports/modern-channel.js";
 import type { ServerTexts } from "./server-texts.js";
 import type { Route } from "./route.js";
+import { CALL_TOOL, SEARCH_TOOL } from "../config/virtual.js";
+import { present } from "./virtual/present.js";
+import { SEARCH_TOOLS, ToolSearch, searchArguments, searchResult, unwrapCallTool } from "./virtual/search.js";
+import { VirtualTools } from "./virtual/tools.js";
+import type { ToolBinding } from "./virtual/server.js";
 
 export interface SessionDeps {
   readonly servers: ReadonlyMap<string, UpstreamServer>;
@@ -90,6 +95,11 @@ export class Session implements Forwarder, LinkUser {
   private readonly parked: ParkedCalls | undefined;
   private readonly attempts = new Map<Id, Attempt>();
   readonly catalog: Catalog;
+  /** On a virtual server's route: its tools as this caller's lists resolve them. */
+  private readonly virtualTools: VirtualTools | undefined;
+  /** On a `search: true` route: the index of what this caller may call. */
+  private readonly search: ToolSearch | undefined;
+  private searches = 0;
   private readonly relay: ClientRelay;
   private closed = false;
 
@@ -113,6 +123,10 @@ export class Session implements Forwarder, LinkUser {
       },
       log,
     );
+    if (route.virtual) {
+      this.virtualTools = new VirtualTools(route.virtual, this.catalog, log);
+      if (route.virtual.search) this.search = new ToolSearch();
+    }
     this.relay = new ClientRelay(
       {
         id,
@@ -121,7 +135,7 @@ export class Session implements Forwarder, LinkUser {
           this.modernChannel !== undefined || hasCapability(this.initParams, capability),
         aggregate: route.servers.length > 1,
         inFlight: (related) => this.inflight.get(related) ?? this.parked?.byRelated(related),
-        toolNames: () => this.catalog.toolNames(),
+        toolNames: () => this.toolNames(),
         listChanged: (server, method) => this.catalog.forget(server, method),
       },
       channel,
@@ -267,7 +281,7 @@ export class Session implements Forwarder, LinkUser {
       inits.map((i) => (isObject(i.capabilities) ? i.capabilities : {})),
     );
     let serverInfo: JsonObject = { name: "mcp-warden", version: this.deps.version };
-    const only = this.route.prefixed ? undefined : inits[0];
+    const only = this.route.aggregate ? undefined : inits[0];
     const server = this.route.servers[0] as string;
     const info =
       only && isObject(only.serverInfo)
@@ -285,10 +299,32 @@ export class Session implements Forwarder, LinkUser {
    */
   async handle(
     request: Request,
-    meta: { traceparent?: string; resume?: Parked; internal?: boolean; principal?: Principal } = {},
+    meta: {
+      traceparent?: string;
+      resume?: Parked;
+      internal?: boolean;
+      principal?: Principal;
+      /** A search endpoint's own list of what the caller may call, instead of its two tools. */
+      catalog?: boolean;
+    } = {},
   ): Promise<JsonObject> {
     this.lastSeen = Date.now();
     const principal = meta.principal ?? this.principal;
+    let via: "call_tool" | undefined;
+    if (this.search && request.method === "tools/call") {
+      try {
+        if (request.params?.name === SEARCH_TOOL) return await this.searchTools(request, meta, principal);
+        if (request.params?.name === CALL_TOOL) {
+          // The named tool, through the whole pipeline exactly as a direct call of it.
+          request = unwrapCallTool(request);
+          via = "call_tool";
+        }
+      } catch (err) {
+        if (err instanceof GatewayError && err.reason === "invalid_params")
+          await this.refused(request, err, principal);
+        throw err;
+      }
+    }
     if (this.modern && !meta.internal) {
       // ping, logging/setLevel, resources/subscribe and the rest of the legacy set are gone.
       if (!MODERN_METHODS.has(request.method) || request.method === "subscriptions/listen") {
@@ -321,8 +357,12 @@ export class Session implements Forwarder, LinkUser {
     try {
       let plan: Plan;
       try {
-        plan = await planRequest(request, this.route, this.catalog, (taskId) =>
-          this.deps.tasks.owner(this.taskCaller(), taskId),
+        plan = await planRequest(
+          request,
+          this.route,
+          this.catalog,
+          (taskId) => this.deps.tasks.owner(this.taskCaller(), taskId),
+          this.virtualTools ? { tools: this.virtualTools, via } : undefined,
         );
       } catch (err) {
         await this.refused(request, err, principal);
@@ -346,7 +386,7 @@ export class Session implements Forwarder, LinkUser {
         traceparent: meta.traceparent,
         protocolVersion: this.protocolVersion,
       });
-      return await this.shape(outcome, request, attempt);
+      return await this.shape(outcome, request, attempt, meta.catalog === true);
     } catch (err) {
       // A retry refused before it reached its call (policy, kill switch, limits) ends that call.
       if (attempt.resume && !attempt.parked && this.attempts.has(request.id))
@@ -358,6 +398,28 @@ export class Session implements Forwarder, LinkUser {
       // A first attempt that did not park its call leaves nothing for a retry.
       if (this.modern && !attempt.resume && !attempt.parked) this.modernChannel?.end(request.id);
     }
+  }
+
+  /**
+   * `search_tools` on a search endpoint: the caller's own list of the curated tools (through the
+   * pipeline, so filtered exactly as a list is: scopes, policy, pins and the poisoning scan) ranked
+   * for the query. A tool the caller cannot call is never in that list, so never in the results.
+   */
+  private async searchTools(
+    request: Request,
+    meta: { traceparent?: string; principal?: Principal },
+    principal: Principal,
+  ): Promise<JsonObject> {
+    const { query, limit } = searchArguments(request.params?.arguments);
+    const list: Request = {
+      jsonrpc: "2.0",
+      id: `search:${String(request.id)}:${++this.searches}`,
+      method: "tools/list",
+    };
+    const listed = await this.handle(list, { ...meta, principal, internal: true, catalog: true });
+    const tools = Array.isArray(listed.tools) ? listed.tools.filter(isObject) : [];
+    const result = searchResult((this.search as ToolSearch).rank(tools, query, limit));
+    return this.modern ? completeResult("tools/call", result) : result;
   }
 
   /** The parked call a retry's `requestState` names (2026-07-28); refused and audited otherwise. */
@@ -389,6 +451,14 @@ export class Session implements Forwarder, LinkUser {
   /** A tool's input schema as this caller is shown it, by its exposed name; undefined when unknown. */
   async toolSchema(name: unknown): Promise<unknown> {
     if (typeof name !== "string") return undefined;
+    if (this.virtualTools) {
+      const b = await this.virtualTools.binding(name).catch(() => undefined);
+      const def = b
+        ? await this.catalog.definition(b.server, "tool", b.tool).catch(() => undefined)
+        : undefined;
+      const shown = b && def ? present(b, def) : undefined;
+      return shown && "item" in shown ? shown.item.inputSchema : undefined;
+    }
     const target = this.route.resolveName(name);
     return target ? this.catalog.inputSchema(target.server, target.name) : undefined;
   }
@@ -512,13 +582,53 @@ export class Session implements Forwarder, LinkUser {
         );
         return { kind: "result", result: {} };
       }
-      case "list":
-        return {
-          kind: "list",
-          key: plan.key,
-          items: await this.catalog.gather(ctx.method, plan.key, plan.servers, ctx.signal, false, related),
-        };
+      case "list": {
+        const items = await this.catalog.gather(
+          ctx.method,
+          plan.key,
+          plan.servers,
+          ctx.signal,
+          false,
+          related,
+        );
+        if (this.virtualTools && plan.key === "tools") return this.curatedList(items);
+        if (this.route.virtual && plan.key === "prompts")
+          return { kind: "list", key: plan.key, items: this.selectedPrompts(items) };
+        return { kind: "list", key: plan.key, items };
+      }
     }
+  }
+
+  /**
+   * A virtual route's tool list: each tool it shows, as the upstream tool behind it (the stages on
+   * the way back judge and filter by the real name and definition), with the binding that presents
+   * it; everything listed goes along to be pinned and scanned.
+   */
+  private async curatedList(listed: Array<{ server: string; item: JsonObject }>): Promise<Outcome> {
+    const resolution = await (this.virtualTools as VirtualTools).resolution();
+    const bySource = new Map<string, JsonObject>();
+    for (const { server, item } of listed) bySource.set(`${server}\u0000${String(item.name)}`, item);
+    const items: Array<{ server: string; item: JsonObject; binding: ToolBinding }> = [];
+    for (const binding of resolution.bindings.values()) {
+      const item = bySource.get(`${binding.server}\u0000${binding.tool}`);
+      if (item) items.push({ server: binding.server, item, binding });
+    }
+    return { kind: "list", key: "tools", items, listed };
+  }
+
+  /** A virtual route's prompts: those its selections name, but no name two servers would both show. */
+  private selectedPrompts(listed: Array<{ server: string; item: JsonObject }>): typeof listed {
+    const v = this.route.virtual;
+    const selected = listed.filter(({ server, item }) => v?.selectsPrompt(server, String(item.name)));
+    const count = new Map<string, number>();
+    for (const { item } of selected) count.set(String(item.name), (count.get(String(item.name)) ?? 0) + 1);
+    return selected.filter(({ item }) => count.get(String(item.name)) === 1);
+  }
+
+  /** Tool names this caller may have seen (original, exposed and curated), for the detectors. */
+  private toolNames(): readonly string[] {
+    const names = this.catalog.toolNames();
+    return this.virtualTools ? [...names, ...this.virtualTools.names()] : names;
   }
 
   /**
@@ -532,7 +642,7 @@ export class Session implements Forwarder, LinkUser {
       principal: ctx.principal,
       session: this.id,
       related: { id: ctx.request.id, tool: ctx.plan.kind === "call" ? ctx.plan.name : undefined },
-      toolNames: this.catalog.toolNames(),
+      toolNames: this.toolNames(),
       aggregate: this.route.servers.length > 1,
     };
     const inputRequests = await this.deps.clientRequests.screen(server, outcome.result.inputRequests, caller);
@@ -667,7 +777,12 @@ export class Session implements Forwarder, LinkUser {
     return true;
   }
 
-  private async shape(outcome: Outcome, request: Request, attempt: Attempt): Promise<JsonObject> {
+  private async shape(
+    outcome: Outcome,
+    request: Request,
+    attempt: Attempt,
+    catalog = false,
+  ): Promise<JsonObject> {
     if (outcome.kind === "result") {
       // The caller's next attempt of a parked call: the state is sealed once the pipeline is done
       // with the answer (it is the gateway's own, not something to inspect or redact).
@@ -678,12 +793,29 @@ export class Session implements Forwarder, LinkUser {
     if (outcome.key === "resourceTemplates") this.catalog.remember(undefined, outcome.items);
     const rename = outcome.key === "tools" || outcome.key === "prompts";
     const items: JsonObject[] = [];
-    for (const { server, item: raw } of outcome.items) {
+    if (this.search && outcome.key === "tools" && !catalog) {
+      // A search endpoint lists its two tools; the catalog is what search_tools ranks.
+      const list = { tools: SEARCH_TOOLS.map((t) => ({ ...t })) };
+      return this.modern ? completeResult(request.method, list) : list;
+    }
+    for (const { server, item: upstream, binding } of outcome.items) {
+      let raw = upstream;
+      if (binding) {
+        const shown = present(binding, upstream);
+        if ("problem" in shown) {
+          this.log.warn(
+            { virtual_server: this.route.virtual?.name, tool: binding.exposed, problem: shown.problem },
+            "virtual tool not served",
+          );
+          continue;
+        }
+        raw = shown.item;
+      }
       // Redacted here, after the supply-chain checks judged and pinned the item as the server sent it.
       const item = this.listed(server, raw);
       if (!item) continue;
       items.push(
-        rename && typeof item.name === "string"
+        rename && !binding && typeof item.name === "string"
           ? { ...item, name: this.route.exposeName(server, item.name) }
           : item,
       );
@@ -716,7 +848,7 @@ export class Session implements Forwarder, LinkUser {
         this.caller(),
         this.catalog.toolNames(),
       );
-      if (text) parts.push(this.route.prefixed ? `[${server}] ${text}` : text);
+      if (text) parts.push(this.route.aggregate ? `[${server}] ${text}` : text);
     }
     return parts.length > 0 ? parts.join("\n\n") : undefined;
   }

@@ -23,6 +23,8 @@ export interface PipelineParts {
   readonly rateLimit: Interceptor<CallContext, Outcome>;
   /** Refuses held or poisoned tool definitions and filters them from lists (src/pipeline/stages/supply-chain.ts). */
   readonly supplyChain: Interceptor<CallContext, Outcome>;
+  /** A virtual server's fixed, default and hidden arguments (src/pipeline/stages/curate.ts). */
+  readonly curate: Interceptor<CallContext, Outcome>;
 }
 
 /** The terminal step: the session carries the plan out on its upstream connections. */
@@ -51,6 +53,9 @@ export function buildPipeline(parts: PipelineParts): (ctx: CallContext) => Promi
     parts.rateLimit,
     // Authorization: before anything reaches an upstream; also filters list results on the way back.
     authorize(parts.access),
+    // A virtual server's argument overrides: after scopes (a caller without the tool learns nothing
+    // of what is fixed), before the guards, so they judge the arguments as forwarded (injected).
+    parts.curate,
     // After scopes: a caller without the tool's scopes learns nothing about which arguments pass.
     // May fetch the tool's schema from its server, so it runs only for authorized calls.
     guardArguments(parts.arguments),

@@ -151,6 +151,50 @@ export class DefinitionGuard {
   }
 
   /**
+   * A tool as a virtual server shows it (`shown`: renamed, re-described, arguments removed) over the
+   * upstream's definition (`item`), which is reviewed as any listed one: pinned, its changes held,
+   * scanned and audited. A change since pinning is held whatever the curated text says. A poisoned
+   * upstream definition is served only when what callers see instead passes the same scan: the
+   * curated text replaced, or removed, every field the scan flagged (docs/virtual-servers.md).
+   * What callers see is itself scanned, so a curated text is held to the same rules.
+   */
+  async reviewShown(
+    server: string,
+    item: Readonly<Record<string, unknown>>,
+    shown: Readonly<Record<string, unknown>>,
+  ): Promise<Verdict> {
+    const verdict = await this.review(server, "tool", item);
+    if (!this.enabled) return verdict;
+    if (!verdict.serve && verdict.why !== "poisoned") return verdict;
+    const name = definitionName("tool", item);
+    const pin = name === undefined ? undefined : this.store.get(server, "tool", name);
+    if (!verdict.serve && pin) {
+      // Poisoned, and perhaps also changed or new: the pin's own state still holds it.
+      const held = this.verdictOf(pin, []);
+      if (!held.serve) return held;
+    }
+    if (this.config.poisoning === "off") return SERVE;
+    const def = canonicalDefinition("tool", shown);
+    const shownName = definitionName("tool", shown) ?? "";
+    const findings = this.scan(server, "tool", `shown\u0000${shownName}`, def, definitionHash(def));
+    if (findings.length > 0) {
+      this.log.warn(
+        { server, tool: name, shown: shownName, reasons: findings.map((f) => f.reason) },
+        this.config.poisoning === "block"
+          ? "virtual tool's curated definition poisoned: hidden"
+          : "virtual tool's curated definition poisoned: served (poisoning: warn)",
+      );
+      if (this.config.poisoning === "block") return { serve: false, why: "poisoned" };
+    } else if (!verdict.serve) {
+      this.log.info(
+        { server, tool: name, shown: shownName },
+        "poisoned upstream definition served under its curated text",
+      );
+    }
+    return SERVE;
+  }
+
+  /**
    * A call to an item its server did not list: judged on what the store last recorded. Under
    * `enforce`, an item never listed (no pin) was never reviewed, so it is refused (`unlisted`).
    */

@@ -1,0 +1,33 @@
+import { policyDenied } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import { forwardedArguments, present } from "../../gateway/virtual/present.js";
+import type { Interceptor } from "../compose.js";
+import type { CallContext, Outcome } from "../context.js";
+
+/**
+ * A virtual server's argument overrides (docs/virtual-servers.md): a caller who sets a fixed or a
+ * hidden argument is refused; defaults fill what it left out and fixed values are injected, so the
+ * stages after this one (argument guards, protect) and the upstream see the arguments as forwarded.
+ * A tool its entry does not fit (a fixed argument the schema lacks) is refused, never forwarded
+ * without the value the operator meant to fix. Calls on other routes pass untouched.
+ */
+export function curate(log: Logger): Interceptor<CallContext, Outcome> {
+  return async function curateArguments(ctx, next) {
+    const plan = ctx.plan;
+    if (plan.kind !== "call" || !plan.virtual) return next();
+    const b = plan.virtual.binding;
+    const def = await ctx.catalog.definition(b.server, "tool", b.tool);
+    if (def) {
+      const shown = present(b, def);
+      if ("problem" in shown) {
+        log.warn(
+          { virtual_server: plan.virtual.server, tool: b.exposed, problem: shown.problem },
+          "virtual tool not served",
+        );
+        throw policyDenied("virtual_tool_invalid", `tool ${b.exposed.slice(0, 200)} is not available`);
+      }
+    }
+    plan.params = { ...plan.params, arguments: forwardedArguments(b, plan.params?.arguments) };
+    return next();
+  };
+}
