@@ -72,7 +72,7 @@ describe("virtual servers", () => {
         },
         // One process for every caller: a rug pull through one route changes what all see.
         { ...rugPullStdio("rp", rugPull, { POISONED: "1" }), isolation: "shared" },
-        changingStdio("changing"),
+        { ...changingStdio("changing"), isolation: "shared" },
       ]),
       supply_chain: { tool_pinning: "enforce", poisoning: "block", new_tools: "trust" },
       virtual_servers: [
@@ -98,6 +98,8 @@ describe("virtual servers", () => {
             { tool: "rp/weather", name: "forecast" },
             { tool: "changing/add_*" },
           ],
+          prompts: ["changing/base_*"],
+          resources: ["changing"],
         },
         {
           name: "finder",
@@ -235,6 +237,20 @@ describe("virtual servers", () => {
     assert.ok(names.includes("add_widget"), names.join());
   });
 
+  test("prompts by server/glob and resources by server: only what the endpoint selects", async () => {
+    const prompts = (await team.client.listPrompts()).prompts.map((p) => p.name);
+    assert.deepEqual(prompts, ["base_prompt"]);
+    const got = await team.client.getPrompt({ name: "base_prompt" });
+    assert.match(JSON.stringify(got.messages), /base prompt/);
+    const resources = (await team.client.listResources()).resources.map((r) => r.uri);
+    assert.ok(resources.includes("changing://static/base"), resources.join());
+    // rp's templates are not the endpoint's: its resources come from `changing` only.
+    const templates = (await team.client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
+    assert.ok(!templates.includes("forecast://{city}"), templates.join());
+    const read = await team.client.readResource({ uri: "changing://static/base" });
+    assert.match(JSON.stringify(read.contents), /base resource/);
+  });
+
   test("own protected-resource metadata", async () => {
     const res = await fetch(`${gw.url}/.well-known/oauth-protected-resource/v/team/mcp`);
     assert.equal(res.status, 200);
@@ -268,6 +284,22 @@ describe("virtual servers", () => {
     }
   });
 
+  test("2026-07-28: an upstream's list_changed reaches subscriptions/listen on the virtual endpoint", async () => {
+    const modern = await connectModern(`${gw.url}/v/team/mcp`);
+    try {
+      let resolve!: () => void;
+      const seen = new Promise<void>((r) => (resolve = r));
+      const sub = await modern.listen({ toolsListChanged: true }, (n) => {
+        if (n.method === "notifications/tools/list_changed") resolve();
+      });
+      await team.client.callTool({ name: "add_tool", arguments: { name: "add_gadget" } });
+      await seen;
+      await sub.close?.();
+    } finally {
+      await modern.close();
+    }
+  });
+
   describe("search: true", () => {
     let finder: ConnectedClient;
     before(async () => {
@@ -295,6 +327,20 @@ describe("virtual servers", () => {
       });
       const all = (del.structuredContent as { tools: Array<{ name: string }> }).tools.map((t) => t.name);
       assert.ok(!all.includes("delete_repo"), `a tool the caller cannot call was found: ${all.join()}`);
+      // weather changed after it was pinned (the rug pull above): held, so never found either.
+      const weather = await finder.client.callTool({
+        name: "search_tools",
+        arguments: { query: "weather city" },
+      });
+      const w = (weather.structuredContent as { tools: Array<{ name: string }> }).tools.map((t) => t.name);
+      assert.ok(!w.includes("weather"), `a held tool was found: ${w.join()}`);
+      const held = await refusalOf(() =>
+        finder.client.callTool({
+          name: "call_tool",
+          arguments: { name: "weather", arguments: { city: "Oslo" } },
+        }),
+      );
+      assert.deepEqual(held, { code: -32004, reason: "tool_quarantined" });
     });
 
     test("call_tool runs the tool through the pipeline, refused exactly where the direct call is", async () => {
