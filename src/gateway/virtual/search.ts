@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import MiniSearch from "minisearch";
 import { invalidParams } from "../../errors.js";
 import type { JsonObject } from "../../jsonrpc.js";
@@ -57,10 +56,71 @@ function tokenize(text: string): string[] {
     .filter((t) => t.length > 0);
 }
 
+/**
+ * Words that say nothing about which tool ("on" would match every "on call" tool): left out of
+ * the index and of queries alike.
+ */
+const STOP_WORDS: ReadonlySet<string> = new Set(
+  (
+    "a an and are as at be by can do does for from has have how i if in into is it its me my of on " +
+    "or our please that the their them then there these this to us was we what when where which who " +
+    "why will with you your"
+  ).split(" "),
+);
+
+/**
+ * How people ask for the verbs tools are named by (create, get, list, update, delete, search): a
+ * query's "remove" also looks for "delete", at half weight. Generic to CRUD-shaped tools, never
+ * tuned to one catalog; the query's own words still count in full.
+ */
+const VERB_OF: Readonly<Record<string, string>> = {
+  add: "create",
+  new: "create",
+  make: "create",
+  open: "create",
+  post: "create",
+  send: "create",
+  write: "create",
+  publish: "create",
+  upload: "create",
+  schedule: "create",
+  show: "list",
+  display: "list",
+  latest: "list",
+  recent: "list",
+  fetch: "get",
+  read: "get",
+  view: "get",
+  detail: "get",
+  download: "get",
+  change: "update",
+  edit: "update",
+  modify: "update",
+  move: "update",
+  rename: "update",
+  scale: "update",
+  remove: "delete",
+  cancel: "delete",
+  drop: "delete",
+  destroy: "delete",
+  erase: "delete",
+  find: "search",
+  look: "search",
+};
+
+/** The query's words, then the tool verbs they stand for (weighted by `boostTerm`). */
+function expand(query: string): { text: string; own: number } {
+  const words = tokenize(query)
+    .map(processTerm)
+    .filter((w): w is string => w !== null);
+  const verbs = [...new Set(words.flatMap((w) => (Object.hasOwn(VERB_OF, w) ? [VERB_OF[w] as string] : [])))];
+  return { text: [...words, ...verbs.filter((v) => !words.includes(v))].join(" "), own: words.length };
+}
+
 /** Lower case, and the plural or third-person `s` off, so "issues" finds "issue" and back. */
 function processTerm(term: string): string | null {
   const t = term.toLowerCase();
-  if (t.length <= 1) return null;
+  if (t.length <= 1 || STOP_WORDS.has(t)) return null;
   if (t.length > 4 && t.endsWith("ies")) return `${t.slice(0, -3)}y`;
   if (t.length > 3 && t.endsWith("s") && !t.endsWith("ss")) return t.slice(0, -1);
   return t;
@@ -88,17 +148,24 @@ export class ToolSearch {
 
   rank(tools: readonly JsonObject[], query: string, limit: number): JsonObject[] {
     this.ensure(tools);
-    const hits = (this.index as MiniSearch<Doc>).search(query, {
+    const { text, own } = expand(query);
+    const hits = (this.index as MiniSearch<Doc>).search(text, {
+      boostTerm: (_term, i) => (i < own ? 1 : 0.5),
       boost: { name: 3, title: 2, description: 1, args: 1 },
       prefix: (term) => term.length >= 4,
-      fuzzy: (term) => (term.length >= 6 ? 0.2 : false),
+      fuzzy: false,
       combineWith: "OR",
     });
     return hits.slice(0, limit).map((h) => this.tools[h.id as number] as JsonObject);
   }
 
   private ensure(tools: readonly JsonObject[]): void {
-    const key = createHash("sha256").update(JSON.stringify(tools)).digest("hex");
+    // What is indexed, as one string: the same list again (the usual case) reuses the index.
+    const key = tools
+      .map(
+        (t) => `${text(t.name)}\u0000${text(t.title)}\u0000${text(t.description)}\u0000${argumentNames(t)}`,
+      )
+      .join("\u0001");
     if (key === this.key && this.index) return;
     const index = new MiniSearch<Doc>({
       fields: ["name", "title", "description", "args"],
