@@ -34,6 +34,7 @@ import { CallerSessions } from "./caller-sessions.js";
 import { Refusals } from "./refusals.js";
 import { Route } from "./route.js";
 import { VirtualServer } from "./virtual/server.js";
+import { describeVirtual } from "./virtual/describe.js";
 import { ServerTexts } from "./server-texts.js";
 import type { ClientChannel } from "./relay.js";
 import { Session, type SessionDeps } from "./session.js";
@@ -176,8 +177,27 @@ export class Gateway {
       this.log.error({ err: (err as Error).message }, "audit log not writable: calls are refused");
     });
     for (const server of this.servers.values()) server.start();
+    this.reportVirtualServers();
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
+  }
+
+  /**
+   * What the definitions last listed (pins) say of each virtual server at start: a selection that
+   * matches nothing, a clash, an entry that does not fit its tool (a fixed argument the schema
+   * lacks). Logged, not fatal: the servers' lists may have changed; each session resolves again.
+   */
+  private reportVirtualServers(): void {
+    for (const v of this.config.virtualServers) {
+      const report = describeVirtual(this.config, this.pins, v.name);
+      if (!report) continue;
+      const problems = report.tools.flatMap((t) => (t.problem ? [`${t.name}: ${t.problem}`] : []));
+      if (report.unmatched.length + report.clashes.length + problems.length === 0) continue;
+      this.log.warn(
+        { virtual_server: v.name, unmatched: report.unmatched, clashes: report.clashes, problems },
+        "virtual server: some selections show no tool (from the definitions last listed)",
+      );
+    }
   }
 
   /** Ready when every upstream is: a route with a server down still answers, but /readyz says so. */

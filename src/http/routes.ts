@@ -76,9 +76,9 @@ function routes(gateway: Gateway, s: Surface): readonly HttpRoute[] {
       matches: (path) => path.startsWith("/admin/api/"),
       serve: (req, res, path) => s.admin.handle(req, res, path, s.guard.refuse(req), s.failedAuth),
     },
-    // MCP over streamable HTTP: the aggregate route and one per server, behind the guard.
+    // MCP over streamable HTTP: the aggregate route, one per server and one per virtual server.
     {
-      paths: "/mcp, /servers/{name}/mcp",
+      paths: "/mcp, /servers/{name}/mcp, /v/{name}/mcp",
       matches: (path) => gateway.routes.has(path),
       serve: (req, res, path) => {
         const refused = s.guard.refuse(req);

@@ -13,6 +13,7 @@ import { changingStdio, gatewayConfig } from "../helpers/configs.js";
 import { fixture, makeTempDir, runCli, startGateway, type Gateway } from "../helpers/gateway.js";
 import { connectModern } from "../helpers/modern-client.js";
 import { auditEvents, ran, rugPullStdio } from "../helpers/supply.js";
+import { freePort } from "../helpers/upstreams.js";
 
 /**
  * A refusal's JSON-RPC code and reason, whether it came as a JSON-RPC error or as the HTTP 403
@@ -55,6 +56,8 @@ describe("virtual servers", () => {
     dir = makeTempDir("warden-virtual-");
     tracker = join(dir, "tracker.jsonl");
     rugPull = join(dir, "rp.jsonl");
+    // A fixed port: a token's audience names the endpoint's URL.
+    const port = await freePort();
     gw = await startGateway({
       ...gatewayConfig([
         {
@@ -74,6 +77,7 @@ describe("virtual servers", () => {
         { ...rugPullStdio("rp", rugPull, { POISONED: "1" }), isolation: "shared" },
         { ...changingStdio("changing"), isolation: "shared" },
       ]),
+      gateway: { listen: `127.0.0.1:${port}` },
       supply_chain: { tool_pinning: "enforce", poisoning: "block", new_tools: "trust" },
       virtual_servers: [
         {
@@ -257,6 +261,52 @@ describe("virtual servers", () => {
     const doc = (await res.json()) as { resource: string };
     assert.equal(doc.resource, `${gw.url}/v/team/mcp`);
     assert.equal((await fetch(`${gw.url}/.well-known/oauth-protected-resource/v/nope/mcp`)).status, 404);
+  });
+
+  test("its own audience: a token for /v/team/mcp is served there, refused 401 on other routes", async () => {
+    const minted = await runCli(
+      [
+        "token",
+        "-c",
+        gw.configFile,
+        "--sub",
+        "alice",
+        "--scope",
+        "demo:use",
+        "--resource",
+        `${gw.url}/v/team/mcp`,
+      ],
+      { cwd: gw.dir },
+    );
+    assert.equal(minted.code, 0, minted.stderr);
+    const headers = { authorization: `Bearer ${minted.stdout.trim()}` };
+    const c = await connectClient(`${gw.url}/v/team/mcp`, { headers });
+    try {
+      assert.ok((await c.client.listTools()).tools.some((t) => t.name === "new_issue"));
+    } finally {
+      await c.close();
+    }
+    for (const path of ["/mcp", "/v/finder/mcp"]) {
+      const res = await fetch(`${gw.url}${path}`, {
+        method: "POST",
+        headers: {
+          ...headers,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: {
+            protocolVersion: "2025-06-18",
+            capabilities: {},
+            clientInfo: { name: "t", version: "1" },
+          },
+        }),
+      });
+      assert.equal(res.status, 401, path);
+    }
   });
 
   test("2026-07-28: the same curated tools and refusals, sessionless", async () => {
