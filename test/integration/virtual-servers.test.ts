@@ -393,6 +393,32 @@ describe("virtual servers", () => {
       assert.deepEqual(held, { code: -32004, reason: "tool_quarantined" });
     });
 
+    test("2026-07-28: the same two tools, search and call_tool", async () => {
+      const modern = await connectModern(`${gw.url}/v/finder/mcp`);
+      try {
+        assert.deepEqual(
+          (await modern.listTools()).tools.map((t) => t.name),
+          ["search_tools", "call_tool"],
+        );
+        const found = await modern.call("search_tools", { query: "search issues", limit: 3 });
+        const names = (found.structuredContent as { tools: Array<{ name: string }> }).tools.map(
+          (t) => t.name,
+        );
+        assert.equal(names[0], "search_issues");
+        const r = await modern.call("call_tool", {
+          name: "search_issues",
+          arguments: { repo: "acme/api", query: "modern" },
+        });
+        assert.match(textOf(r), /search_issues/);
+        assert.deepEqual(upstreamCalls(tracker).at(-1), {
+          name: "search_issues",
+          arguments: { repo: "acme/api", query: "modern" },
+        });
+      } finally {
+        await modern.close();
+      }
+    });
+
     test("call_tool runs the tool through the pipeline, refused exactly where the direct call is", async () => {
       const r = await finder.client.callTool({
         name: "call_tool",
