@@ -42,7 +42,6 @@ import { CALL_TOOL, SEARCH_TOOL } from "../config/virtual.js";
 import { present } from "./virtual/present.js";
 import { SEARCH_TOOLS, ToolSearch, searchArguments, searchResult, unwrapCallTool } from "./virtual/search.js";
 import { VirtualTools } from "./virtual/tools.js";
-import type { ToolBinding } from "./virtual/server.js";
 
 export interface SessionDeps {
   readonly servers: ReadonlyMap<string, UpstreamServer>;
@@ -591,38 +590,12 @@ export class Session implements Forwarder, LinkUser {
           false,
           related,
         );
-        if (this.virtualTools && plan.key === "tools") return this.curatedList(items);
-        if (this.route.virtual && plan.key === "prompts")
-          return { kind: "list", key: plan.key, items: this.selectedPrompts(items) };
+        if (this.virtualTools && plan.key === "tools") return this.virtualTools.list(items);
+        if (this.virtualTools && plan.key === "prompts")
+          return { kind: "list", key: plan.key, items: this.virtualTools.prompts(items) };
         return { kind: "list", key: plan.key, items };
       }
     }
-  }
-
-  /**
-   * A virtual route's tool list: each tool it shows, as the upstream tool behind it (the stages on
-   * the way back judge and filter by the real name and definition), with the binding that presents
-   * it; everything listed goes along to be pinned and scanned.
-   */
-  private async curatedList(listed: Array<{ server: string; item: JsonObject }>): Promise<Outcome> {
-    const resolution = await (this.virtualTools as VirtualTools).resolution();
-    const bySource = new Map<string, JsonObject>();
-    for (const { server, item } of listed) bySource.set(`${server}\u0000${String(item.name)}`, item);
-    const items: Array<{ server: string; item: JsonObject; binding: ToolBinding }> = [];
-    for (const binding of resolution.bindings.values()) {
-      const item = bySource.get(`${binding.server}\u0000${binding.tool}`);
-      if (item) items.push({ server: binding.server, item, binding });
-    }
-    return { kind: "list", key: "tools", items, listed };
-  }
-
-  /** A virtual route's prompts: those its selections name, but no name two servers would both show. */
-  private selectedPrompts(listed: Array<{ server: string; item: JsonObject }>): typeof listed {
-    const v = this.route.virtual;
-    const selected = listed.filter(({ server, item }) => v?.selectsPrompt(server, String(item.name)));
-    const count = new Map<string, number>();
-    for (const { item } of selected) count.set(String(item.name), (count.get(String(item.name)) ?? 0) + 1);
-    return selected.filter(({ item }) => count.get(String(item.name)) === 1);
   }
 
   /** Tool names this caller may have seen (original, exposed and curated), for the detectors. */

@@ -461,4 +461,36 @@ describe("virtual servers", () => {
     assert.match(r.stdout, /new_issue\s+tracker\/create_issue/);
     assert.match(r.stdout, /fixed:repo/);
   });
+
+  test("the admin API (the console's source) shows each virtual server resolved", async () => {
+    const minted = await runCli(["token", "-c", gw.configFile, "--sub", "ops", "--scope", "warden:admin"], {
+      cwd: gw.dir,
+    });
+    assert.equal(minted.code, 0, minted.stderr);
+    const res = await fetch(`${gw.url}/admin/api/virtual`, {
+      headers: { authorization: `Bearer ${minted.stdout.trim()}` },
+    });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as {
+      items: Array<{
+        name: string;
+        search: boolean;
+        tools: Array<{ name: string; tool: string; overrides: string[]; state: string }>;
+      }>;
+    };
+    assert.deepEqual(
+      body.items.map((v) => [v.name, v.search]),
+      [
+        ["team", false],
+        ["finder", true],
+      ],
+    );
+    const team = body.items[0]!.tools;
+    const issue = team.find((t) => t.name === "new_issue");
+    assert.equal(issue?.tool, "tracker/create_issue");
+    assert.ok(issue?.overrides.includes("fixed:repo"));
+    assert.equal(team.find((t) => t.name === "add")?.state, "served (curated text replaces a poisoned one)");
+    assert.equal(team.find((t) => t.name === "forecast")?.state, "held");
+    assert.equal(team.find((t) => t.name === "delete_repo")?.state, "served");
+  });
 });
