@@ -155,7 +155,7 @@ export class Gateway {
         rateLimit: rateLimit(new RateLimits(config.servers, redis, log)),
         killSwitch: killSwitch(this.kills),
         supplyChain: supplyChain(definitions),
-        curate: curate(log.child({ component: "virtual" })),
+        curate: curate(log.child({ component: "virtual" }), config.virtualServers.length > 0),
       }),
       protectors,
       clientRequests: new ClientRequestGuard(config, protectors, audit, log),

@@ -425,7 +425,12 @@ export class Session implements Forwarder, LinkUser {
   async claimParked(request: Request, principal?: Principal): Promise<Parked> {
     try {
       if (!this.parked) throw methodNotFound(request.method);
-      return await this.parked.claim(request);
+      // A call_tool was parked as the call it stands for (handle() unwraps it the same way).
+      const asked =
+        this.search && request.method === "tools/call" && request.params?.name === CALL_TOOL
+          ? unwrapCallTool(request)
+          : request;
+      return await this.parked.claim(asked);
     } catch (err) {
       await this.refused(request, err, principal);
       throw err;

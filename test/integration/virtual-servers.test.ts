@@ -14,6 +14,7 @@ import { fixture, makeTempDir, runCli, startGateway, type Gateway } from "../hel
 import { connectModern } from "../helpers/modern-client.js";
 import { auditEvents, ran, rugPullStdio } from "../helpers/supply.js";
 import { freePort } from "../helpers/upstreams.js";
+import { modernStdio } from "../helpers/modern-server.js";
 
 /**
  * A refusal's JSON-RPC code and reason, whether it came as a JSON-RPC error or as the HTTP 403
@@ -76,6 +77,7 @@ describe("virtual servers", () => {
         // One process for every caller: a rug pull through one route changes what all see.
         { ...rugPullStdio("rp", rugPull, { POISONED: "1" }), isolation: "shared" },
         { ...changingStdio("changing"), isolation: "shared" },
+        { ...modernStdio("modern"), isolation: "shared" },
       ]),
       gateway: { listen: `127.0.0.1:${port}` },
       supply_chain: { tool_pinning: "enforce", poisoning: "block", new_tools: "trust" },
@@ -108,7 +110,7 @@ describe("virtual servers", () => {
         {
           name: "finder",
           search: true,
-          tools: [{ tool: "tracker/*" }, { tool: "rp/weather" }],
+          tools: [{ tool: "tracker/*" }, { tool: "rp/weather" }, { tool: "modern/ask_name" }],
         },
       ],
     });
@@ -414,6 +416,23 @@ describe("virtual servers", () => {
           name: "search_issues",
           arguments: { repo: "acme/api", query: "modern" },
         });
+      } finally {
+        await modern.close();
+      }
+    });
+
+    test("2026-07-28: a call_tool whose server asks the caller something resumes as that call", async () => {
+      const asked: string[] = [];
+      const modern = await connectModern(`${gw.url}/v/finder/mcp`, {
+        elicit: (params) => {
+          asked.push(String(params.message));
+          return { action: "accept", content: { name: "Ada" } };
+        },
+      });
+      try {
+        const r = await modern.call("call_tool", { name: "ask_name", arguments: {} });
+        assert.equal(textOf(r), "Hello, Ada!");
+        assert.deepEqual(asked, ["What is your name?"]);
       } finally {
         await modern.close();
       }

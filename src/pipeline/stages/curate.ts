@@ -11,7 +11,9 @@ import type { CallContext, Outcome } from "../context.js";
  * A tool its entry does not fit (a fixed argument the schema lacks) is refused, never forwarded
  * without the value the operator meant to fix. Calls on other routes pass untouched.
  */
-export function curate(log: Logger): Interceptor<CallContext, Outcome> {
+export function curate(log: Logger, enabled: boolean): Interceptor<CallContext, Outcome> {
+  // Without virtual servers the stage is a pass-through, chosen once.
+  if (!enabled) return (_ctx, next) => next();
   return async function curateArguments(ctx, next) {
     const plan = ctx.plan;
     if (plan.kind !== "call" || !plan.virtual) return next();
