@@ -63,6 +63,14 @@ export class Catalog implements CatalogView {
    * error: unknown must be refused, not waved through.
    */
   async definition(server: string, kind: "tool" | "prompt", name: string): Promise<JsonObject | undefined> {
+    return (await this.items(server, kind))?.get(name);
+  }
+
+  /** A server's whole current list of `kind` by name, fetched (strictly) when this caller has none. */
+  private async items(
+    server: string,
+    kind: "tool" | "prompt",
+  ): Promise<ReadonlyMap<string, JsonObject> | undefined> {
     const key = `${kind}\u0000${server}`;
     if (!this.definitions.has(key)) {
       // Strict: the server's own error (auth failed, down) is the answer, never "unknown".
@@ -79,7 +87,7 @@ export class Catalog implements CatalogView {
         throw upstreamUnavailable(server, "upstream_unavailable", `its ${kind} list could not be read`);
       }
     }
-    return this.definitions.get(key)?.get(name);
+    return this.definitions.get(key);
   }
 
   toolNames(): readonly string[] {
@@ -110,18 +118,8 @@ export class Catalog implements CatalogView {
    * undefined when the list cannot be read or the server has no tools. A virtual route resolves
    * its names against these.
    */
-  async toolList(server: string): Promise<ReadonlyMap<string, JsonObject> | undefined> {
-    try {
-      await this.definition(server, "tool", "");
-    } catch {
-      return undefined;
-    }
-    return this.definitions.get(`tool\u0000${server}`);
-  }
-
-  /** A server's tools by name if this caller has its list already (no fetch). */
-  knownTools(server: string): ReadonlyMap<string, JsonObject> | undefined {
-    return this.definitions.get(`tool\u0000${server}`);
+  toolList(server: string): Promise<ReadonlyMap<string, JsonObject> | undefined> {
+    return this.items(server, "tool").catch(() => undefined);
   }
 
   /** The server that owns a resource URI (an aggregate route asks the servers' lists). */
