@@ -55,6 +55,8 @@ export class DefinitionGuard {
   readonly enabled: boolean;
   /** Listed items already judged servable, by identity: a session's calls reuse its list's objects. */
   private readonly served = new WeakMap<object, true>();
+  /** What a virtual server shows for a listed definition, scanned once per shown object. */
+  private readonly shownScans = new WeakMap<object, Finding[]>();
   private readonly scans = new Map<string, Finding[]>();
   /** Tool names each server listed (pins included), for the shadowing check. */
   private readonly toolsByServer = new Map<string, Set<string>>();
@@ -174,9 +176,13 @@ export class DefinitionGuard {
       if (!held.serve) return held;
     }
     if (this.config.poisoning === "off") return SERVE;
-    const def = canonicalDefinition("tool", shown);
     const shownName = definitionName("tool", shown) ?? "";
-    const findings = this.scan(server, "tool", `shown\u0000${shownName}`, def, definitionHash(def));
+    let findings = this.shownScans.get(shown);
+    if (!findings) {
+      const def = canonicalDefinition("tool", shown);
+      findings = this.scan(server, "tool", `shown\u0000${shownName}`, def, definitionHash(def));
+      this.shownScans.set(shown, findings);
+    }
     if (findings.length > 0) {
       this.log.warn(
         { server, tool: name, shown: shownName, reasons: findings.map((f) => f.reason) },

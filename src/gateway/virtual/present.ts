@@ -13,6 +13,21 @@ export type Presented = { readonly item: JsonObject } | { readonly problem: stri
  * not served, rather than served with a choice the operator meant to take away.
  */
 export function present(b: ToolBinding, def: JsonObject): Presented {
+  // The same listed definition and entry always show the same: computed once (calls reuse lists).
+  let byEntry = shownOf.get(def);
+  if (!byEntry) shownOf.set(def, (byEntry = new Map()));
+  const key = `${b.entry.selector}\u0000${b.exposed}`;
+  let shown = byEntry.get(key);
+  if (!shown) {
+    shown = presentOnce(b, def);
+    if (byEntry.size < 64) byEntry.set(key, shown);
+  }
+  return shown;
+}
+
+const shownOf = new WeakMap<object, Map<string, Presented>>();
+
+function presentOnce(b: ToolBinding, def: JsonObject): Presented {
   const e = b.entry;
   const schema = isObject(def.inputSchema) ? def.inputSchema : { type: "object" };
   const properties = isObject(schema.properties) ? schema.properties : {};
