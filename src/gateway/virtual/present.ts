@@ -1,6 +1,7 @@
 import { invalidParams, policyDenied } from "../../errors.js";
 import type { JsonObject } from "../../jsonrpc.js";
 import { isObject } from "../../jsonrpc.js";
+import type { VirtualToolConfig } from "../../config/types.js";
 import type { ToolBinding } from "./server.js";
 
 export type Presented = { readonly item: JsonObject } | { readonly problem: string };
@@ -16,16 +17,16 @@ export function present(b: ToolBinding, def: JsonObject): Presented {
   // The same listed definition and entry always show the same: computed once (calls reuse lists).
   let byEntry = shownOf.get(def);
   if (!byEntry) shownOf.set(def, (byEntry = new Map()));
-  const key = `${b.entry.selector}\u0000${b.exposed}`;
-  let shown = byEntry.get(key);
+  // An entry and a definition decide the exposed name too (an exact entry's, or the tool's own).
+  let shown = byEntry.get(b.entry);
   if (!shown) {
     shown = presentOnce(b, def);
-    if (byEntry.size < 64) byEntry.set(key, shown);
+    if (byEntry.size < 64) byEntry.set(b.entry, shown);
   }
   return shown;
 }
 
-const shownOf = new WeakMap<object, Map<string, Presented>>();
+const shownOf = new WeakMap<object, Map<VirtualToolConfig, Presented>>();
 
 function presentOnce(b: ToolBinding, def: JsonObject): Presented {
   const e = b.entry;
