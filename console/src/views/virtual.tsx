@@ -7,7 +7,8 @@ import { Loading } from "./dashboard";
 
 export function VirtualServers() {
   const virtual = useLoad(() => api.virtual(), []);
-  if (!virtual.data) return <Loading error={virtual.error} />;
+  // Nothing while loading: most configs have no virtual server, and the page above is the point.
+  if (!virtual.data) return virtual.error ? <Loading error={virtual.error} /> : null;
   if (virtual.data.items.length === 0) return null;
   return (
     <section aria-labelledby="virtual-title">
