@@ -474,6 +474,32 @@ describe("virtual servers", () => {
     });
   });
 
+  test("the kill switch names the upstream tool: killed on every endpoint, never found by search", async () => {
+    const killed = await runCli(
+      ["kill", "-c", gw.configFile, "--server", "tracker", "--tool", "read_file", "--reason", "test"],
+      { cwd: gw.dir },
+    );
+    assert.equal(killed.code, 0, killed.stderr);
+    const finder = await connectClient(`${gw.url}/v/finder/mcp`);
+    try {
+      const found = await finder.client.callTool({
+        name: "search_tools",
+        arguments: { query: "read a file" },
+      });
+      const names = (found.structuredContent as { tools: Array<{ name: string }> }).tools.map((t) => t.name);
+      assert.ok(!names.includes("read_file"), names.join());
+      const args = { path: join(dir, "a.txt") };
+      const direct = await refusalOf(() => team.client.callTool({ name: "read_file", arguments: args }));
+      const via = await refusalOf(() =>
+        finder.client.callTool({ name: "call_tool", arguments: { name: "read_file", arguments: args } }),
+      );
+      assert.deepEqual(direct, { code: -32003, reason: "killed" });
+      assert.deepEqual(via, direct);
+    } finally {
+      await finder.close();
+    }
+  });
+
   test("tools list --virtual shows the resolved tools and what was overridden", async () => {
     const r = await runCli(["tools", "list", "-c", gw.configFile, "--virtual", "team"], { cwd: gw.dir });
     assert.equal(r.code, 0, r.stderr);
