@@ -6,6 +6,9 @@
 import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
 import { SEARCH_TOOLS, ToolSearch, searchResult } from "../src/gateway/virtual/search.js";
+import { forwardedArguments, present } from "../src/gateway/virtual/present.js";
+import { VirtualServer } from "../src/gateway/virtual/server.js";
+import { parseConfig } from "../src/config/load.js";
 import { generateCatalog } from "./lib/tool-catalog.js";
 import { QUERIES } from "./lib/tool-search-queries.js";
 
@@ -50,3 +53,26 @@ console.log(
   `  index: ${indexMs.toFixed(1)} ms once per distinct list; search: p50 ${(times[times.length >> 1]! * 1000).toFixed(0)} µs, max ${(times.at(-1)! * 1000).toFixed(0)} µs`,
 );
 if (misses.length > 0) console.log(`misses (top 5):\n${misses.join("\n")}`);
+
+// What a curated call adds on the gateway's hot path (stages/curate.ts): the shown definition
+// (computed once per listed definition, then a lookup) and the forwarded arguments.
+const config = parseConfig(
+  [
+    "servers:\n  - name: github\n    command: node",
+    "virtual_servers:\n  - name: t\n    tools:\n      - tool: github/github_create_issue",
+    "        name: new_issue\n        arguments: { fixed: { name: web }, defaults: { fields: {} } }",
+  ].join("\n"),
+  "bench.yaml",
+  {},
+);
+const binding = new VirtualServer(config.virtualServers[0]!).exactBinding("new_issue")!;
+const def = catalog.find((t) => t.name === "github_create_issue")!;
+const N = 200_000;
+const t1 = performance.now();
+for (let i = 0; i < N; i++) {
+  present(binding, def);
+  forwardedArguments(binding, { title: "broken", body: "steps" });
+}
+console.log(
+  `  a curated call's overrides: ${(((performance.now() - t1) * 1000) / N).toFixed(2)} µs (shown definition + forwarded arguments)`,
+);
