@@ -129,6 +129,7 @@ function index(s: Surface, req: IncomingMessage, res: ServerResponse): void {
     name: "mcp-warden",
     mcp: `${base}/mcp`,
     servers: `${base}/servers/{name}/mcp`,
+    virtual_servers: `${base}/v/{name}/mcp`,
     resource_metadata: s.auth.urls.resourceMetadata("/mcp"),
     admin: `${base}/admin/`,
     health: `${base}/healthz`,
