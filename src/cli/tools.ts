@@ -90,8 +90,11 @@ function virtualList(o: ToolsOptions, config: Config, pins: PinStore): void {
     const known = config.virtualServers.map((v) => v.name).join(", ") || "none configured";
     throw new UsageError(`no virtual server named ${o.virtual} (${known})`);
   }
+  const attention =
+    report.clashes.length + report.unmatched.length > 0 || report.tools.some((t) => t.problem);
   if (o.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
+    if (attention) process.exitCode = 1;
     return;
   }
   const out = process.stdout;
@@ -116,6 +119,8 @@ function virtualList(o: ToolsOptions, config: Config, pins: PinStore): void {
     );
   if (report.prompts.length > 0) out.write(`prompts: ${report.prompts.join(", ")}\n`);
   if (report.resources.length > 0) out.write(`resources from: ${report.resources.join(", ")}\n`);
+  // Like `tools diff`: exit 1 when something needs the operator (a selection shows no tool).
+  if (attention) process.exitCode = 1;
 }
 
 export function toolsList(o: ToolsOptions): Promise<void> {

@@ -107,6 +107,14 @@ describe("virtual servers", () => {
           prompts: ["changing/base_*"],
           resources: ["changing"],
         },
+        // What check cannot know offline: a glob that matches nothing, a fixed argument the tool lacks.
+        {
+          name: "broken",
+          tools: [
+            { tool: "tracker/nothing_*" },
+            { tool: "tracker/search_issues", arguments: { fixed: { org: "acme" } } },
+          ],
+        },
         {
           name: "finder",
           search: true,
@@ -507,6 +515,29 @@ describe("virtual servers", () => {
     assert.match(r.stdout, /fixed:repo/);
   });
 
+  test("tools list --virtual exits 1 on a selection that shows no tool; such a tool is refused", async () => {
+    const r = await runCli(["tools", "list", "-c", gw.configFile, "--virtual", "broken"], { cwd: gw.dir });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /unmatched: tracker\/nothing_\* matches no listed tool/);
+    assert.match(
+      r.stdout,
+      /search_issues\s+tracker\/search_issues\s+not served: fixed argument org is not in/,
+    );
+    const broken = await connectClient(`${gw.url}/v/broken/mcp`);
+    try {
+      assert.deepEqual((await broken.client.listTools()).tools, []);
+      const before = upstreamCalls(tracker).length;
+      const err = await mcpError(() =>
+        broken.client.callTool({ name: "search_issues", arguments: { repo: "a", query: "b" } }),
+      );
+      assert.equal(err.code, -32001);
+      assert.equal(reasonOf(err), "virtual_tool_invalid");
+      assert.equal(upstreamCalls(tracker).length, before);
+    } finally {
+      await broken.close();
+    }
+  });
+
   test("the admin API (the console's source) shows each virtual server resolved", async () => {
     const minted = await runCli(["token", "-c", gw.configFile, "--sub", "ops", "--scope", "warden:admin"], {
       cwd: gw.dir,
@@ -527,6 +558,7 @@ describe("virtual servers", () => {
       body.items.map((v) => [v.name, v.search]),
       [
         ["team", false],
+        ["broken", false],
         ["finder", true],
       ],
     );
