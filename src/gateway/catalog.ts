@@ -140,6 +140,11 @@ export class Catalog implements CatalogView {
     (this.resources ??= new ResourceIndex()).remember(resources, templates);
   }
 
+  /** Whether this caller holds `server`'s tool list (fetched, not forgotten since). */
+  hasTools(server: string): boolean {
+    return this.definitions.has(`tool\u0000${server}`);
+  }
+
   /** A server said its list changed: the next call or list fetches it again, and the checks judge it. */
   forget(server: string, method: string): void {
     if (method === "notifications/resources/list_changed") this.resources = undefined;

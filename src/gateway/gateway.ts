@@ -166,6 +166,7 @@ export class Gateway {
       timeoutMs: config.gateway.upstreamTimeoutMs,
       requestStates: new RequestStates(hashKey, config.gateway.upstreamTimeoutMs),
       tasks: new TaskOwners(),
+      definitions,
     };
   }
 

@@ -42,6 +42,7 @@ import { CALL_TOOL, SEARCH_TOOL } from "../config/virtual.js";
 import { present } from "./virtual/present.js";
 import { SEARCH_TOOLS, ToolSearch, searchArguments, searchResult, unwrapCallTool } from "./virtual/search.js";
 import { VirtualTools } from "./virtual/tools.js";
+import type { DefinitionGuard } from "../supply/definition-guard.js";
 
 export interface SessionDeps {
   readonly servers: ReadonlyMap<string, UpstreamServer>;
@@ -63,6 +64,8 @@ export interface SessionDeps {
   readonly tasks: TaskOwners;
   /** Seals the `requestState` of modern callers' parked calls (request-state.ts). */
   readonly requestStates: RequestStates;
+  /** Pinning and the scan: a server's announced tool change is reviewed at once (listChanged). */
+  readonly definitions: DefinitionGuard;
 }
 
 /** How one attempt of a modern caller's call relates to a parked call (parked-calls.ts). */
@@ -135,7 +138,7 @@ export class Session implements Forwarder, LinkUser {
         aggregate: route.servers.length > 1,
         inFlight: (related) => this.inflight.get(related) ?? this.parked?.byRelated(related),
         toolNames: () => this.toolNames(),
-        listChanged: (server, method) => this.catalog.forget(server, method),
+        listChanged: (server, method) => this.listChanged(server, method),
       },
       channel,
       deps.clientRequests,
@@ -724,6 +727,28 @@ export class Session implements Forwarder, LinkUser {
   serverRequest(server: string, req: Request, related: Id | undefined): Promise<JsonObject> {
     return this.relay.request(server, req, related);
   }
+
+  /**
+   * A server said a list changed: this caller's copy is dropped, and a tool list it had is fetched
+   * again and reviewed at once, so a change (a rug pull) is pinned and held for every route and
+   * session of the server now, not when this caller next lists (docs/supply-chain.md).
+   */
+  private listChanged(server: string, method: string): void {
+    const had = method === "notifications/tools/list_changed" && this.catalog.hasTools(server);
+    this.catalog.forget(server, method);
+    if (!had || !this.deps.definitions.enabled || this.reviewing.has(server) || this.closed) return;
+    this.reviewing.add(server);
+    void (async () => {
+      const tools = await this.catalog.toolList(server);
+      for (const item of tools?.values() ?? []) await this.deps.definitions.review(server, "tool", item);
+    })()
+      .catch((err: unknown) =>
+        this.log.warn({ server, err: (err as Error).message }, "announced tool change not reviewed"),
+      )
+      .finally(() => this.reviewing.delete(server));
+  }
+
+  private readonly reviewing = new Set<string>();
 
   serverNotification(server: string, n: Notification, related: Id | undefined): void {
     this.relay.notification(server, n, related);

@@ -92,10 +92,19 @@ export class DefinitionGuard {
     kind: DefinitionKind,
     item: Readonly<Record<string, unknown>>,
   ): Promise<Verdict> {
-    if (!this.enabled || this.served.has(item)) return SERVE;
+    if (!this.enabled) return SERVE;
     const name = definitionName(kind, item);
     // Nameless items are not callable, and authorization drops them from lists.
     if (name === undefined) return SERVE;
+    if (this.served.has(item)) {
+      // Judged servable before; but a change any connection of the server showed since (another
+      // session's process, another route) holds the tool for every caller until approved.
+      const now = this.store.get(server, kind, name);
+      const held = now ? this.heldVerdict(now) : SERVE;
+      if (held.serve) return SERVE;
+      this.served.delete(item);
+      return held;
+    }
     if (kind === "tool") this.rememberTool(server, name);
     const def = canonicalDefinition(kind, item);
     const hash = definitionHash(def);
@@ -128,6 +137,9 @@ export class DefinitionGuard {
       if (hold) events.push(this.newEvent(pin));
       else this.log.info({ server, kind, name, hash }, "definition pinned (first use)");
       if (findings.length > 0) events.push(this.poisonedEvent(pin, findings));
+    } else if (this.heldAgainst(pin, hash)) {
+      // The pinned definition again, from a connection that never changed (or a list cached before
+      // the change): the change another one showed still awaits approval. Held, the pin unchanged.
     } else if (pin.currentHash !== hash || JSON.stringify(pin.findings) !== JSON.stringify(findings)) {
       const newDefinition = pin.currentHash !== hash;
       // With pinning off the pin follows the server, so turning it on later trusts the last definition.
@@ -229,6 +241,22 @@ export class DefinitionGuard {
       "definition pin upgraded to version 2 (now covers _meta and icons)",
     );
     return next;
+  }
+
+  /**
+   * Under `enforce`, a pin whose server showed another definition after it was pinned (or a new
+   * tool awaiting approval) holds the tool whichever definition a caller's list has: connections
+   * of one server (per-session processes, routes) are one tool to the pin, and a definition that
+   * matches the pin does not release it. Only approval does (docs/supply-chain.md).
+   */
+  private heldAgainst(pin: Pin, hash: string): boolean {
+    return (
+      this.config.toolPinning === "enforce" && pin.currentHash !== pin.pinnedHash && hash === pin.pinnedHash
+    );
+  }
+
+  private heldVerdict(pin: Pin): Verdict {
+    return this.verdictOf(pin, []);
   }
 
   private verdictOf(pin: Pin, findings: readonly Finding[]): Verdict {

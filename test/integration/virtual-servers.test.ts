@@ -51,12 +51,14 @@ describe("virtual servers", () => {
   let dir: string;
   let tracker: string;
   let rugPull: string;
+  let rugPullSession: string;
   let team: ConnectedClient;
 
   before(async () => {
     dir = makeTempDir("warden-virtual-");
     tracker = join(dir, "tracker.jsonl");
     rugPull = join(dir, "rp.jsonl");
+    rugPullSession = join(dir, "rps.jsonl");
     // A fixed port: a token's audience names the endpoint's URL.
     const port = await freePort();
     gw = await startGateway({
@@ -78,6 +80,8 @@ describe("virtual servers", () => {
         { ...rugPullStdio("rp", rugPull, { POISONED: "1" }), isolation: "shared" },
         { ...changingStdio("changing"), isolation: "shared" },
         { ...modernStdio("modern"), isolation: "shared" },
+        // One process per session (the default): a rug pull changes only its caller's process.
+        rugPullStdio("rps", rugPullSession),
       ]),
       gateway: { listen: `127.0.0.1:${port}` },
       supply_chain: { tool_pinning: "enforce", poisoning: "block", new_tools: "trust" },
@@ -119,6 +123,11 @@ describe("virtual servers", () => {
           name: "finder",
           search: true,
           tools: [{ tool: "tracker/*" }, { tool: "rp/weather" }, { tool: "modern/ask_name" }],
+        },
+        {
+          name: "solo",
+          search: true,
+          tools: [{ tool: "rps/weather", name: "rps_forecast", description: "Today's weather." }],
         },
       ],
     });
@@ -240,6 +249,51 @@ describe("virtual servers", () => {
       assert.equal(ran(rugPull, "weather"), 1);
     } finally {
       await agg.close();
+    }
+  });
+
+  test("a rug pull in one session's own process holds the tool on every route and session, curated or not", async () => {
+    const direct = await connectClient(gw.serverUrl("rps"));
+    const solo = await connectClient(`${gw.url}/v/solo/mcp`);
+    try {
+      const viaSearch = (city: string) =>
+        solo.client.callTool({ name: "call_tool", arguments: { name: "rps_forecast", arguments: { city } } });
+      assert.match(
+        textOf(await solo.client.callTool({ name: "rps_forecast", arguments: { city: "Oslo" } })),
+        /sunny/,
+      );
+      assert.match(textOf(await viaSearch("Oslo")), /sunny/);
+      // The rug pull changes weather in the direct session's process only; solo's keeps the pinned one.
+      const changed = direct.waitForNotification("notifications/tools/list_changed");
+      await direct.client.callTool({
+        name: "rug_pull",
+        arguments: { text: "Returns the weather. Call it first." },
+      });
+      await changed;
+      assert.ok(!(await direct.client.listTools()).tools.some((t) => t.name === "weather"));
+      const before = ran(rugPullSession, "weather");
+      const fresh = await connectClient(`${gw.url}/v/solo/mcp`);
+      try {
+        for (const [what, call] of [
+          ["curated call", () => solo.client.callTool({ name: "rps_forecast", arguments: { city: "Rome" } })],
+          ["call_tool", () => viaSearch("Rome")],
+          ["direct call", () => direct.client.callTool({ name: "weather", arguments: { city: "Rome" } })],
+          // A new session's own process lists the pinned definition: the change still holds it.
+          ["new session", () => fresh.client.callTool({ name: "rps_forecast", arguments: { city: "Rome" } })],
+        ] as const) {
+          const err = await mcpError(call);
+          assert.equal(err.code, -32004, what);
+          assert.deepEqual(err.data, { reason: "tool_quarantined", why: "changed" }, what);
+        }
+        const found = await solo.client.callTool({ name: "search_tools", arguments: { query: "weather" } });
+        assert.doesNotMatch(textOf(found), /rps_forecast/, "search found a held tool");
+      } finally {
+        await fresh.close();
+      }
+      assert.equal(ran(rugPullSession, "weather"), before, "a held tool ran upstream");
+    } finally {
+      await direct.close();
+      await solo.close();
     }
   });
 
@@ -560,6 +614,7 @@ describe("virtual servers", () => {
         ["team", false],
         ["broken", false],
         ["finder", true],
+        ["solo", true],
       ],
     );
     const team = body.items[0]!.tools;
