@@ -3,6 +3,7 @@ import type { JsonObject } from "../../jsonrpc.js";
 import { isObject } from "../../jsonrpc.js";
 import type { VirtualToolConfig } from "../../config/types.js";
 import type { ToolBinding } from "./server.js";
+import { argumentKey } from "./arguments.js";
 
 export type Presented = { readonly item: JsonObject } | { readonly problem: string };
 
@@ -48,7 +49,10 @@ function presentOnce(b: ToolBinding, def: JsonObject): Presented {
         problem: `hidden argument ${key} is required by ${b.server}/${b.tool} (fix its value instead)`,
       };
   }
-  const gone = new Set([...Object.keys(e.fixed), ...e.hide]);
+  // A property that reads as a fixed or hidden one (another case or spelling of it) goes too: it
+  // would be refused (forwardedArguments), so it is not offered.
+  const taken = takenKeys(b);
+  const gone = new Set(Object.keys(properties).filter((key) => taken.has(argumentKey(key))));
   const shown = Object.fromEntries(
     Object.entries(properties)
       .filter(([key]) => !gone.has(key))
@@ -88,24 +92,69 @@ export function overrides(b: ToolBinding): string[] {
   return out;
 }
 
+/** Each fixed and hidden argument's normalised name (argumentKey), and what it is. */
+const takenOf = new WeakMap<object, ReadonlyMap<string, "fixed" | "hidden">>();
+
+function takenKeys(b: ToolBinding): ReadonlyMap<string, "fixed" | "hidden"> {
+  let taken = takenOf.get(b.entry);
+  if (!taken) {
+    const map = new Map<string, "fixed" | "hidden">();
+    for (const key of b.entry.hide) map.set(argumentKey(key), "hidden");
+    for (const key of Object.keys(b.entry.fixed)) map.set(argumentKey(key), "fixed");
+    takenOf.set(b.entry, (taken = map));
+  }
+  return taken;
+}
+
 /**
- * The arguments forwarded for a caller's: a fixed or hidden argument the caller set is refused
- * (-32001, nothing is forwarded), absent ones take their defaults, fixed values are injected.
+ * Whether a curated tool's arguments must be exactly those its shown schema lists: when its entry
+ * fixes or hides anything (the choices it removed must not come back under a key the schema does
+ * not show), or when the upstream's schema says `additionalProperties: false`.
  */
-export function forwardedArguments(b: ToolBinding, given: unknown): JsonObject {
+export function exactArguments(b: ToolBinding, def: JsonObject | undefined): boolean {
+  if (Object.keys(b.entry.fixed).length > 0 || b.entry.hide.length > 0) return true;
+  const schema = def && isObject(def.inputSchema) ? def.inputSchema : undefined;
+  return schema?.additionalProperties === false;
+}
+
+/**
+ * The arguments forwarded for a caller's: a key that reads as a fixed or hidden argument (exactly,
+ * or once normalised: case, width, look-alikes, invisible characters, spaces, `_`, `-`) is refused
+ * (-32001 `fixed_argument`, `hidden_argument`; nothing is forwarded). With `shown` (the input
+ * schema callers see) of a tool whose arguments are exact (exactArguments), a key the schema does
+ * not list is refused too (`unknown_argument`). Absent arguments take their defaults and fixed
+ * values are injected.
+ */
+export function forwardedArguments(
+  b: ToolBinding,
+  given: unknown,
+  shown?: { readonly schema: JsonObject },
+): JsonObject {
   if (given !== undefined && !isObject(given)) throw invalidParams("arguments must be an object");
   const args = given ?? {};
   const e = b.entry;
-  for (const key of Object.keys(e.fixed))
-    if (Object.hasOwn(args, key))
-      throw policyDenied("fixed_argument", `argument ${key} is fixed by the gateway and may not be set`, {
-        argument: key,
+  const taken = takenKeys(b);
+  const properties = shown && isObject(shown.schema.properties) ? shown.schema.properties : undefined;
+  for (const key of Object.keys(args)) {
+    const what = taken.get(argumentKey(key));
+    const argument = key.slice(0, 200);
+    if (what === "fixed")
+      throw policyDenied(
+        "fixed_argument",
+        `argument ${argument} is fixed by the gateway and may not be set`,
+        { argument },
+      );
+    if (what === "hidden")
+      throw policyDenied("hidden_argument", `argument ${argument} is not offered on this endpoint`, {
+        argument,
       });
-  for (const key of e.hide)
-    if (Object.hasOwn(args, key))
-      throw policyDenied("hidden_argument", `argument ${key} is not offered on this endpoint`, {
-        argument: key,
-      });
+    if (shown && !(properties && Object.hasOwn(properties, key)))
+      throw policyDenied(
+        "unknown_argument",
+        `argument ${argument} is not in this tool's input schema on this endpoint`,
+        { argument },
+      );
+  }
   // fromEntries: a caller's "__proto__" stays an own key, never the object's prototype.
   return Object.fromEntries([
     ...Object.entries(e.defaults).filter(([key]) => !Object.hasOwn(args, key)),

@@ -1,6 +1,8 @@
 import { policyDenied } from "../../errors.js";
 import type { Logger } from "../../log.js";
-import { forwardedArguments, present } from "../../gateway/virtual/present.js";
+import { forwardedMeta } from "../../gateway/virtual/arguments.js";
+import { exactArguments, forwardedArguments, present } from "../../gateway/virtual/present.js";
+import type { JsonObject } from "../../jsonrpc.js";
 import type { Interceptor } from "../compose.js";
 import type { CallContext, Outcome } from "../context.js";
 
@@ -9,7 +11,9 @@ import type { CallContext, Outcome } from "../context.js";
  * hidden argument is refused; defaults fill what it left out and fixed values are injected, so the
  * stages after this one (argument guards, protect) and the upstream see the arguments as forwarded.
  * A tool its entry does not fit (a fixed argument the schema lacks) is refused, never forwarded
- * without the value the operator meant to fix. Calls on other routes pass untouched.
+ * without the value the operator meant to fix. A curated tool's arguments are exactly its shown
+ * schema's when its entry fixes or hides anything (an unknown key is refused), and of the caller's
+ * `_meta` only the protocol's own keys go on. Calls on other routes pass untouched.
  */
 export function curate(log: Logger, enabled: boolean): Interceptor<CallContext, Outcome> {
   // Without virtual servers the stage is a pass-through, chosen once.
@@ -19,6 +23,7 @@ export function curate(log: Logger, enabled: boolean): Interceptor<CallContext, 
     if (plan.kind !== "call" || !plan.virtual) return next();
     const b = plan.virtual.binding;
     const def = await ctx.catalog.definition(b.server, "tool", b.tool);
+    let schema: JsonObject | undefined;
     if (def) {
       const shown = present(b, def);
       if ("problem" in shown) {
@@ -28,8 +33,20 @@ export function curate(log: Logger, enabled: boolean): Interceptor<CallContext, 
         );
         throw policyDenied("virtual_tool_invalid", `tool ${b.exposed.slice(0, 200)} is not available`);
       }
+      schema = shown.item.inputSchema as JsonObject;
     }
-    plan.params = { ...plan.params, arguments: forwardedArguments(b, plan.params?.arguments) };
+    const exact = exactArguments(b, def);
+    // Exact arguments need the schema: a tool its server does not list is not served curated.
+    if (exact && !schema)
+      throw policyDenied("virtual_tool_invalid", `tool ${b.exposed.slice(0, 200)} is not available`);
+    const { _meta: meta, ...rest } = plan.params ?? {};
+    const params: JsonObject = {
+      ...rest,
+      arguments: forwardedArguments(b, plan.params?.arguments, exact && schema ? { schema } : undefined),
+    };
+    const kept = forwardedMeta(meta);
+    if (kept) params._meta = kept;
+    plan.params = params;
     return next();
   };
 }

@@ -6,7 +6,13 @@ import { test } from "node:test";
 import { ConfigError } from "../../../src/config/errors.js";
 import { parseConfig } from "../../../src/config/load.js";
 import type { JsonObject } from "../../../src/jsonrpc.js";
-import { forwardedArguments, overrides, present } from "../../../src/gateway/virtual/present.js";
+import { argumentKey, forwardedMeta } from "../../../src/gateway/virtual/arguments.js";
+import {
+  exactArguments,
+  forwardedArguments,
+  overrides,
+  present,
+} from "../../../src/gateway/virtual/present.js";
 import { VirtualServer } from "../../../src/gateway/virtual/server.js";
 import { GatewayError } from "../../../src/errors.js";
 
@@ -187,4 +193,91 @@ test("forwarded arguments: defaults fill, fixed values win, a caller's fixed or 
   const out = forwardedArguments(b, tricky);
   assert.equal(out.repo, "acme/web");
   assert.ok(Object.hasOwn(out, "__proto__"));
+});
+
+const refusedWith = (reason: string) => (err: unknown) =>
+  err instanceof GatewayError && err.code === -32001 && err.reason === reason;
+
+test("forwarded arguments: a fixed or hidden argument in another spelling is refused as that argument", () => {
+  const b = binding("{ fixed: { repo: acme/web }, hide: [who] }");
+  for (const key of [
+    "Repo",
+    "REPO",
+    "repo ",
+    " repo",
+    "ｒｅｐｏ",
+    "re\u200bpo",
+    "rеpo",
+    "re_po",
+    "re-po",
+    "RE.PO",
+  ]) {
+    const args = JSON.parse(`{"title":"t","${key}":"evil/x"}`) as JsonObject;
+    assert.throws(() => forwardedArguments(b, args), refusedWith("fixed_argument"), JSON.stringify(key));
+  }
+  for (const key of ["WHO", "Who", "ｗｈｏ", "w\u2060ho"]) {
+    const args = JSON.parse(`{"title":"t","${key}":"mallory"}`) as JsonObject;
+    assert.throws(() => forwardedArguments(b, args), refusedWith("hidden_argument"), JSON.stringify(key));
+  }
+  assert.equal(argumentKey("Ｄａｔａ\u200bBase "), "database");
+});
+
+test("forwarded arguments: a tool whose entry fixes or hides anything takes exactly its shown schema's keys", () => {
+  const b = binding("{ fixed: { repo: acme/web }, hide: [who] }");
+  const shown = present(b, ISSUE);
+  assert.ok("item" in shown);
+  const schema = shown.item.inputSchema as JsonObject;
+  assert.ok(exactArguments(b, ISSUE));
+  assert.deepEqual(forwardedArguments(b, { title: "t", labels: [] }, { schema }), {
+    title: "t",
+    labels: [],
+    repo: "acme/web",
+  });
+  for (const args of [
+    { title: "t", options: { repo: "evil/x" } },
+    { title: "t", arguments: { repo: "evil/x" } },
+    JSON.parse('{"title":"t","__proto__":{"repo":"evil"}}') as JsonObject,
+  ])
+    assert.throws(() => forwardedArguments(b, args, { schema }), refusedWith("unknown_argument"));
+  // Without fixed or hidden arguments the upstream's schema decides: closed only when it says so.
+  const open = binding("{ defaults: { labels: [triage] } }");
+  assert.ok(!exactArguments(open, ISSUE));
+  const closed = {
+    ...ISSUE,
+    inputSchema: { ...(ISSUE.inputSchema as JsonObject), additionalProperties: false },
+  };
+  assert.ok(exactArguments(open, closed));
+});
+
+test("present: a property that reads as a fixed or hidden one is not offered", () => {
+  const withLookalike: JsonObject = {
+    ...ISSUE,
+    inputSchema: {
+      type: "object",
+      properties: { repo: { type: "string" }, Repo: { type: "string" }, title: { type: "string" } },
+    },
+  };
+  const shown = present(binding("{ fixed: { repo: acme/web } }"), withLookalike);
+  assert.ok("item" in shown);
+  assert.deepEqual(Object.keys((shown.item.inputSchema as { properties: JsonObject }).properties), ["title"]);
+});
+
+test("a curated call's _meta: only the protocol's own keys go on", () => {
+  assert.deepEqual(
+    forwardedMeta({
+      progressToken: 7,
+      "io.modelcontextprotocol/related-task": { taskId: "t" },
+      "modelcontextprotocol.io/x": 1,
+      database: "prod",
+      arguments: { repo: "evil/x" },
+      "vendor.example/trace": "abc",
+    }),
+    {
+      progressToken: 7,
+      "io.modelcontextprotocol/related-task": { taskId: "t" },
+      "modelcontextprotocol.io/x": 1,
+    },
+  );
+  assert.equal(forwardedMeta({ repo: "evil/x" }), undefined);
+  assert.equal(forwardedMeta("x"), undefined);
 });
