@@ -18,6 +18,7 @@ import {
   isLegacyPin,
   legacyHash,
   type Pin,
+  type PinHashes,
   type PinStore,
 } from "./pins.js";
 import { scanDefinition, type DefinitionKind, type Finding } from "./poisoning.js";
@@ -99,8 +100,8 @@ export class DefinitionGuard {
     if (this.served.has(item)) {
       // Judged servable before; but a change any connection of the server showed since (another
       // session's process, another route) holds the tool for every caller until approved.
-      const now = this.store.get(server, kind, name);
-      const held = now ? this.heldVerdict(now) : SERVE;
+      const now = this.store.hashes(server, kind, name);
+      const held = now ? this.verdictOf(now, []) : SERVE;
       if (held.serve) return SERVE;
       this.served.delete(item);
       return held;
@@ -255,11 +256,7 @@ export class DefinitionGuard {
     );
   }
 
-  private heldVerdict(pin: Pin): Verdict {
-    return this.verdictOf(pin, []);
-  }
-
-  private verdictOf(pin: Pin, findings: readonly Finding[]): Verdict {
+  private verdictOf(pin: PinHashes, findings: readonly Finding[]): Verdict {
     if (this.config.poisoning === "block" && findings.length > 0) return { serve: false, why: "poisoned" };
     if (this.config.toolPinning === "enforce" && pin.pinnedHash === "") return { serve: false, why: "new" };
     if (this.config.toolPinning === "enforce" && pin.currentHash !== pin.pinnedHash)
