@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import { connectClient, mcpError, reasonOf, textOf, type ConnectedClient } from "../helpers/client.js";
 import { changingStdio, gatewayConfig } from "../helpers/configs.js";
 import { fixture, makeTempDir, runCli, startGateway, type Gateway } from "../helpers/gateway.js";
@@ -192,6 +193,37 @@ describe("virtual servers", () => {
     assert.equal(upstreamCalls(tracker).length, before, "the upstream saw a refused call");
     const denied = await auditEvents(gw, "--event", "denied");
     assert.ok(denied.some((e) => e.reason === "fixed_argument" && e.tool === "create_issue"));
+  });
+
+  test("a fixed or hidden argument's look-alikes, unknown keys and a caller's own _meta never reach the upstream", async () => {
+    const before = upstreamCalls(tracker).length;
+    for (const [args, reason] of [
+      [{ title: "x", Repo: "evil/repo" }, "fixed_argument"],
+      [{ title: "x", ｒｅｐｏ: "evil/repo" }, "fixed_argument"],
+      [{ title: "x", "re\u200bpo ": "evil/repo" }, "fixed_argument"],
+      [{ title: "x", ASSIGNEE: "mallory" }, "hidden_argument"],
+      [{ title: "x", options: { repo: "evil/repo" } }, "unknown_argument"],
+    ] as const) {
+      const err = await mcpError(() => team.client.callTool({ name: "new_issue", arguments: args }));
+      assert.equal(err.code, -32001, JSON.stringify(args));
+      assert.equal(reasonOf(err), reason, JSON.stringify(args));
+    }
+    const beside = await mcpError(() =>
+      team.client.request(
+        { method: "tools/call", params: { name: "new_issue", arguments: { title: "x" }, Repo: "evil/repo" } },
+        CallToolResultSchema,
+      ),
+    );
+    assert.equal(reasonOf(beside), "fixed_argument");
+    assert.equal(upstreamCalls(tracker).length, before, "the upstream saw a refused call");
+    await team.client.callTool({
+      name: "new_issue",
+      arguments: { title: "meta" },
+      _meta: { repo: "evil/repo", arguments: { repo: "evil/repo" }, "vendor.example/x": "evil" },
+    });
+    const sent = upstreamCalls(tracker).at(-1) as { arguments?: Record<string, unknown>; _meta?: unknown };
+    assert.equal(sent.arguments?.repo, "acme/web");
+    assert.doesNotMatch(JSON.stringify(sent._meta ?? {}), /evil/, "a caller's _meta reached the upstream");
   });
 
   test("argument guards judge the arguments as forwarded (a default is guarded too)", async () => {

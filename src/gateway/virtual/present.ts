@@ -107,6 +107,23 @@ function takenKeys(b: ToolBinding): ReadonlyMap<string, "fixed" | "hidden"> {
 }
 
 /**
+ * Refuses a key that reads as a fixed (-32001 `fixed_argument`) or hidden (`hidden_argument`)
+ * argument once normalised (argumentKey): in the arguments, or beside them in the call's params.
+ */
+export function refuseTaken(b: ToolBinding, key: string): void {
+  const what = takenKeys(b).get(argumentKey(key));
+  const argument = key.slice(0, 200);
+  if (what === "fixed")
+    throw policyDenied("fixed_argument", `argument ${argument} is fixed by the gateway and may not be set`, {
+      argument,
+    });
+  if (what === "hidden")
+    throw policyDenied("hidden_argument", `argument ${argument} is not offered on this endpoint`, {
+      argument,
+    });
+}
+
+/**
  * Whether a curated tool's arguments must be exactly those its shown schema lists: when its entry
  * fixes or hides anything (the choices it removed must not come back under a key the schema does
  * not show), or when the upstream's schema says `additionalProperties: false`.
@@ -133,21 +150,10 @@ export function forwardedArguments(
   if (given !== undefined && !isObject(given)) throw invalidParams("arguments must be an object");
   const args = given ?? {};
   const e = b.entry;
-  const taken = takenKeys(b);
   const properties = shown && isObject(shown.schema.properties) ? shown.schema.properties : undefined;
   for (const key of Object.keys(args)) {
-    const what = taken.get(argumentKey(key));
+    refuseTaken(b, key);
     const argument = key.slice(0, 200);
-    if (what === "fixed")
-      throw policyDenied(
-        "fixed_argument",
-        `argument ${argument} is fixed by the gateway and may not be set`,
-        { argument },
-      );
-    if (what === "hidden")
-      throw policyDenied("hidden_argument", `argument ${argument} is not offered on this endpoint`, {
-        argument,
-      });
     if (shown && !(properties && Object.hasOwn(properties, key)))
       throw policyDenied(
         "unknown_argument",

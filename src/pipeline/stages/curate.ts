@@ -1,10 +1,13 @@
 import { policyDenied } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import { forwardedMeta } from "../../gateway/virtual/arguments.js";
-import { exactArguments, forwardedArguments, present } from "../../gateway/virtual/present.js";
+import { exactArguments, forwardedArguments, present, refuseTaken } from "../../gateway/virtual/present.js";
 import type { JsonObject } from "../../jsonrpc.js";
 import type { Interceptor } from "../compose.js";
 import type { CallContext, Outcome } from "../context.js";
+
+/** `tools/call` params of the protocol (both eras), never read as a tool's arguments. */
+const PROTOCOL_PARAMS = new Set(["name", "arguments", "task", "inputResponses", "requestState"]);
 
 /**
  * A virtual server's argument overrides (docs/virtual-servers.md): a caller who sets a fixed or a
@@ -40,6 +43,9 @@ export function curate(log: Logger, enabled: boolean): Interceptor<CallContext, 
     if (exact && !schema)
       throw policyDenied("virtual_tool_invalid", `tool ${b.exposed.slice(0, 200)} is not available`);
     const { _meta: meta, ...rest } = plan.params ?? {};
+    // A fixed or hidden argument's look-alike beside the arguments (params.database) is refused
+    // too; the protocol's own params keep their meaning whatever an entry fixes.
+    for (const key of Object.keys(rest)) if (!PROTOCOL_PARAMS.has(key)) refuseTaken(b, key);
     const params: JsonObject = {
       ...rest,
       arguments: forwardedArguments(b, plan.params?.arguments, exact && schema ? { schema } : undefined),
