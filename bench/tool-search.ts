@@ -6,9 +6,11 @@
 import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
 import { SEARCH_TOOLS, ToolSearch, searchResult } from "../src/gateway/virtual/search.js";
-import { forwardedArguments, present } from "../src/gateway/virtual/present.js";
+import { forwardedMeta } from "../src/gateway/virtual/arguments.js";
+import { exactArguments, forwardedArguments, present } from "../src/gateway/virtual/present.js";
 import { VirtualServer } from "../src/gateway/virtual/server.js";
 import { parseConfig } from "../src/config/load.js";
+import type { JsonObject } from "../src/jsonrpc.js";
 import { generateCatalog } from "./lib/tool-catalog.js";
 import { QUERIES } from "./lib/tool-search-queries.js";
 
@@ -70,9 +72,12 @@ const def = catalog.find((t) => t.name === "github_create_issue")!;
 const N = 200_000;
 const t1 = performance.now();
 for (let i = 0; i < N; i++) {
-  present(binding, def);
-  forwardedArguments(binding, { title: "broken", body: "steps" });
+  const shown = present(binding, def);
+  const schema = "item" in shown ? (shown.item.inputSchema as JsonObject) : {};
+  const exact = exactArguments(binding, def);
+  forwardedArguments(binding, { fields: { title: "broken", body: "steps" } }, exact ? { schema } : undefined);
+  forwardedMeta({ progressToken: 1, trace: "t" });
 }
 console.log(
-  `  a curated call's overrides: ${(((performance.now() - t1) * 1000) / N).toFixed(2)} µs (shown definition + forwarded arguments)`,
+  `  a curated call's overrides: ${(((performance.now() - t1) * 1000) / N).toFixed(2)} µs (shown definition + forwarded arguments, normalised keys, _meta)`,
 );
