@@ -146,6 +146,25 @@ export interface ApiKey {
 }
 
 /** A refusal or failure of the admin API, with its HTTP status and the server's message. */
+export interface VirtualToolRow {
+  name: string;
+  tool: string;
+  state: string;
+  overrides: string[];
+  problem?: string;
+  description?: string;
+}
+
+export interface VirtualReport {
+  name: string;
+  path: string;
+  search: boolean;
+  tools: VirtualToolRow[];
+  clashes: string[];
+  unmatched: string[];
+  unlisted: string[];
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -207,6 +226,7 @@ export const api = {
   summary: () => request<Summary>("GET", "summary"),
   servers: () => request<{ servers: Server[] }>("GET", "servers"),
   tools: (server?: string) => request<{ items: ToolItem[] }>("GET", `tools${query({ server })}`),
+  virtual: () => request<{ items: VirtualReport[] }>("GET", "virtual"),
   diff: (item: Pick<ToolItem, "server" | "kind" | "name">) =>
     request<ToolDiff>("GET", `tools/diff${query({ server: item.server, kind: item.kind, name: item.name })}`),
   approve: (item: Pick<ToolItem, "server" | "kind" | "name">, hash: string, reason: string) =>

@@ -5,6 +5,7 @@ import type { Config } from "../config/types.js";
 import { AccessPolicy } from "../policy/access.js";
 import { approveDefinition } from "../supply/approve.js";
 import type { Pin } from "../supply/pins.js";
+import { describeVirtual } from "../gateway/virtual/describe.js";
 import type { DefinitionKind } from "../supply/poisoning.js";
 import { who, type AdminCall, type AdminContext, type AdminHandler } from "./api.js";
 import { AdminRefusal, reasonOf, recordedRefusal, stringField } from "./http.js";
@@ -144,8 +145,17 @@ const approve: AdminHandler = async (ctx, { caller, body }) => {
   return { body: { approved: { server: pin.server, kind: pin.kind, name: pin.name, hash } } };
 };
 
+/** The virtual servers, each resolved against the definitions last listed (as `tools list --virtual`). */
+const virtualServers: AdminHandler = (ctx) => {
+  const config = ctx.gateway.config;
+  return {
+    body: { items: config.virtualServers.map((v) => describeVirtual(config, ctx.gateway.pins, v.name)) },
+  };
+};
+
 export const toolRoutes: ReadonlyArray<[string, AdminHandler]> = [
   ["GET tools", list],
+  ["GET virtual", virtualServers],
   ["GET tools/diff", diff],
   ["POST tools/approve", approve],
 ];

@@ -68,6 +68,7 @@ export class ResourceMetadata {
   }
 }
 
+/** A virtual route's: every scope its servers' mappings name (a glob may select any of their tools). */
 function routeScopes(route: Route, servers: readonly ServerConfig[]): string[] {
   const scopes = new Set<string>();
   for (const server of servers) {

@@ -186,6 +186,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .description("every pinned definition and its state (pinned, changed, poisoned)")
     .option("-c, --config <file>", "config file")
     .option("--server <name>", "one server")
+    .option("--virtual <name>", "a virtual server's resolved tools and what each overrides")
     .option("--json", "one JSON object per line")
     .action(async (opts: ToolsOptions) => (await import("./tools.js")).toolsList(opts));
   pinFlags(

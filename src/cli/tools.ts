@@ -8,11 +8,14 @@ import { approveDefinition } from "../supply/approve.js";
 import type { DefinitionKind } from "../supply/poisoning.js";
 import { openPinStore } from "./open.js";
 import { formatTable } from "./table.js";
+import { describeVirtual } from "../gateway/virtual/describe.js";
 import { loadOrExit, openRedis } from "./run.js";
 
 export interface ToolsOptions {
   config?: string;
   server?: string;
+  /** `tools list --virtual NAME`: a virtual server's resolved tools. */
+  virtual?: string;
   tool?: string;
   kind?: string;
   json?: boolean;
@@ -80,8 +83,49 @@ async function withPins(
   }
 }
 
+/** A virtual server's tools as the last listed definitions resolve them, and what each overrides. */
+function virtualList(o: ToolsOptions, config: Config, pins: PinStore): void {
+  const report = describeVirtual(config, pins, o.virtual as string);
+  if (!report) {
+    const known = config.virtualServers.map((v) => v.name).join(", ") || "none configured";
+    throw new UsageError(`no virtual server named ${o.virtual} (${known})`);
+  }
+  const attention =
+    report.clashes.length + report.unmatched.length > 0 || report.tools.some((t) => t.problem);
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    if (attention) process.exitCode = 1;
+    return;
+  }
+  const out = process.stdout;
+  out.write(`${report.path}${report.search ? " (search: lists search_tools and call_tool)" : ""}\n`);
+  if (report.tools.length > 0)
+    out.write(
+      formatTable(
+        ["name", "tool", "state", "overrides"],
+        report.tools.map((t) => [
+          t.name,
+          t.tool,
+          t.problem ? `${t.state}: ${t.problem}` : t.state,
+          t.overrides.join(","),
+        ]),
+      ),
+    );
+  for (const c of report.clashes) out.write(`clash: ${c} is selected twice (neither is served)\n`);
+  for (const u of report.unmatched) out.write(`unmatched: ${u} matches no listed tool\n`);
+  for (const s of report.unlisted)
+    out.write(
+      `unknown: ${s} has no listed definitions yet (the gateway pins them when it first lists them)\n`,
+    );
+  if (report.prompts.length > 0) out.write(`prompts: ${report.prompts.join(", ")}\n`);
+  if (report.resources.length > 0) out.write(`resources from: ${report.resources.join(", ")}\n`);
+  // Like `tools diff`: exit 1 when something needs the operator (a selection shows no tool).
+  if (attention) process.exitCode = 1;
+}
+
 export function toolsList(o: ToolsOptions): Promise<void> {
   return withPins(o, "list", async (config, _state, pins) => {
+    if (o.virtual !== undefined) return virtualList(o, config, pins);
     const list = pins.list(o.server);
     if (o.json) {
       for (const pin of list) {

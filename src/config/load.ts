@@ -15,6 +15,7 @@ import { ConfigError } from "./errors.js";
 import { interpolate } from "./interpolate.js";
 import { ownedPathProblems } from "./owned-files.js";
 import { durationMs } from "./duration.js";
+import { compileVirtualServers, virtualProblems } from "./virtual.js";
 import { ScopeAlgebra } from "../policy/scopes.js";
 import { ArgumentPolicy } from "../policy/argument-policy.js";
 import { configuredClientProblems } from "../authserver/client-rules.js";
@@ -107,6 +108,7 @@ export function parseConfig(
     ...protectProblems(config),
     ...allowlistProblems(config),
     ...ownedPathProblems(config),
+    ...virtualProblems(config),
   ];
   if (semanticProblems.length > 0) throw new ConfigError(file, semanticProblems);
   return config;
@@ -312,6 +314,7 @@ function compile(doc: ConfigDocument, file: string): Config {
             claims: Object.freeze([...doc.policy.claims]),
             groupsClaim: doc.policy.groups_claim,
           }),
+    virtualServers: compileVirtualServers(doc.virtual_servers),
   });
 }
 

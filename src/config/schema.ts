@@ -3,6 +3,7 @@ import { isPasswordHash } from "../auth/passwords.js";
 import { parseAddressRange } from "../transports/source.js";
 import { safeForCredentials } from "../upstreams/origin.js";
 import { durationMs } from "./duration.js";
+import { virtualServerSchema } from "./schema-virtual.js";
 
 // Server names become tool-name prefixes (`server__tool`) and URL path segments.
 const serverName = z
@@ -662,6 +663,8 @@ export const configSchema = z.strictObject({
     })
     .optional(),
   servers: z.array(serverSchema).min(1, "at least one server is required"),
+  /** Curated endpoints over the servers' tools, prompts and resources (docs/virtual-servers.md). */
+  virtual_servers: z.array(virtualServerSchema).max(1_000).default([]),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

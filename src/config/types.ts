@@ -20,6 +20,8 @@ export interface Config {
   readonly servers: readonly ServerConfig[];
   /** `policy`: undefined when no Cedar policy files are configured (no Cedar step, no engine loaded). */
   readonly policy: PolicyConfig | undefined;
+  /** Curated endpoints at `/v/{name}/mcp` (docs/virtual-servers.md). */
+  readonly virtualServers: readonly VirtualServerConfig[];
 }
 
 export interface PolicyConfig {
@@ -28,6 +30,36 @@ export interface PolicyConfig {
   /** Token claims copied to `principal.claims`. */
   readonly claims: readonly string[];
   readonly groupsClaim: string;
+}
+
+/** One curated endpoint: which tools (renamed, re-described, with arguments fixed), prompts and resources it serves. */
+export interface VirtualServerConfig {
+  readonly name: string;
+  readonly tools: readonly VirtualToolConfig[];
+  /** Prompts by `server/name-or-glob`, shown under their own names. */
+  readonly prompts: readonly VirtualSelector[];
+  /** Servers whose resources the endpoint serves. */
+  readonly resources: readonly string[];
+  /** List `search_tools` and `call_tool` instead of the catalog. */
+  readonly search: boolean;
+}
+
+/** `server/pattern` as written; `glob` when the pattern selects by glob rather than by name. */
+export interface VirtualSelector {
+  readonly selector: string;
+  readonly server: string;
+  readonly pattern: string;
+  readonly glob: boolean;
+}
+
+export interface VirtualToolConfig extends VirtualSelector {
+  readonly name: string | undefined;
+  readonly title: string | undefined;
+  readonly description: string | undefined;
+  readonly fixed: Readonly<Record<string, unknown>>;
+  readonly defaults: Readonly<Record<string, unknown>>;
+  readonly hide: readonly string[];
+  readonly annotations: Readonly<Record<string, unknown>> | undefined;
 }
 
 export interface AdminConfig {

@@ -63,6 +63,14 @@ export class Catalog implements CatalogView {
    * error: unknown must be refused, not waved through.
    */
   async definition(server: string, kind: "tool" | "prompt", name: string): Promise<JsonObject | undefined> {
+    return (await this.items(server, kind))?.get(name);
+  }
+
+  /** A server's whole current list of `kind` by name, fetched (strictly) when this caller has none. */
+  private async items(
+    server: string,
+    kind: "tool" | "prompt",
+  ): Promise<ReadonlyMap<string, JsonObject> | undefined> {
     const key = `${kind}\u0000${server}`;
     if (!this.definitions.has(key)) {
       // Strict: the server's own error (auth failed, down) is the answer, never "unknown".
@@ -79,7 +87,7 @@ export class Catalog implements CatalogView {
         throw upstreamUnavailable(server, "upstream_unavailable", `its ${kind} list could not be read`);
       }
     }
-    return this.definitions.get(key)?.get(name);
+    return this.definitions.get(key);
   }
 
   toolNames(): readonly string[] {
@@ -99,14 +107,24 @@ export class Catalog implements CatalogView {
     return this.resources?.templatesMatching(server, uri) ?? [];
   }
 
-  /** The servers of the route that declared `capability` at initialize. */
+  /** The servers of the route (for resources: those the route serves them from) that declared `capability`. */
   serversWith(capability: string): string[] {
-    return this.route.servers.filter((s) => hasCapability(this.source.init(s), capability));
+    const servers = capability === "resources" ? this.route.serversFor("resources") : this.route.servers;
+    return servers.filter((s) => hasCapability(this.source.init(s), capability));
+  }
+
+  /**
+   * A server's tools by name, as its current list has them (fetched when this caller has none);
+   * undefined when the list cannot be read or the server has no tools. A virtual route resolves
+   * its names against these.
+   */
+  toolList(server: string): Promise<ReadonlyMap<string, JsonObject> | undefined> {
+    return this.items(server, "tool").catch(() => undefined);
   }
 
   /** The server that owns a resource URI (an aggregate route asks the servers' lists). */
   async serverForUri(uri: string): Promise<string> {
-    if (!this.route.prefixed) return this.route.servers[0] as string;
+    if (!this.route.aggregate) return this.route.servers[0] as string;
     const found = this.resources?.lookup(uri);
     if (found) return found;
     await this.indexResources();
@@ -120,6 +138,11 @@ export class Catalog implements CatalogView {
   /** What a list the caller was given adds to what it may be asked about. */
   remember(resources: ListItems | undefined, templates: ListItems | undefined): void {
     (this.resources ??= new ResourceIndex()).remember(resources, templates);
+  }
+
+  /** Whether this caller holds `server`'s tool list (fetched, not forgotten since). */
+  hasTools(server: string): boolean {
+    return this.definitions.has(`tool\u0000${server}`);
   }
 
   /** A server said its list changed: the next call or list fetches it again, and the checks judge it. */
@@ -175,7 +198,7 @@ export class Catalog implements CatalogView {
     const out: ListItems = [];
     perServer.forEach((r, i) => {
       if (r.status === "fulfilled") out.push(...r.value);
-      else if (strict || !this.route.prefixed) throw r.reason;
+      else if (strict || !this.route.aggregate) throw r.reason;
       else
         this.log.warn(
           { server: servers[i], method, err: String(r.reason?.message ?? r.reason) },

@@ -21,6 +21,7 @@ import { rateLimit } from "../pipeline/stages/rate-limit.js";
 import { supplyChain } from "../pipeline/stages/supply-chain.js";
 import { cedar as cedarStage } from "../pipeline/stages/cedar.js";
 import type { CedarPolicySet } from "../policy/cedar/policy-set.js";
+import { curate } from "../pipeline/stages/curate.js";
 import { DefinitionGuard } from "../supply/definition-guard.js";
 import type { PinStore } from "../supply/pins.js";
 import { RateLimits } from "../ops/rate-limit.js";
@@ -35,6 +36,8 @@ import { ClientRequestGuard } from "./client-requests.js";
 import { CallerSessions } from "./caller-sessions.js";
 import { Refusals } from "./refusals.js";
 import { Route } from "./route.js";
+import { VirtualServer } from "./virtual/server.js";
+import { describeVirtual } from "./virtual/describe.js";
 import { ServerTexts } from "./server-texts.js";
 import type { ClientChannel } from "./relay.js";
 import { Session, type SessionDeps } from "./session.js";
@@ -118,6 +121,12 @@ export class Gateway {
     const routes: Array<[string, Route]> = [["/mcp", new Route("/mcp", names, true)]];
     for (const name of names)
       routes.push([`/servers/${name}/mcp`, new Route(`/servers/${name}/mcp`, [name], false)]);
+    // Virtual servers: curated endpoints, each with its own metadata and audience like any route.
+    for (const v of config.virtualServers) {
+      const path = `/v/${v.name}/mcp`;
+      const virtual = new VirtualServer(v);
+      routes.push([path, new Route(path, virtual.servers, false, virtual)]);
+    }
     this.routes = new Map(routes);
     const servers = this.servers;
     this.metrics = new Metrics({
@@ -160,6 +169,7 @@ export class Gateway {
         killSwitch: killSwitch(this.kills),
         supplyChain: supplyChain(definitions),
         cedar: cedar ? cedarStage(cedar) : undefined,
+        curate: curate(log.child({ component: "virtual" }), config.virtualServers.length > 0),
       }),
       protectors,
       clientRequests: new ClientRequestGuard(config, protectors, audit, log),
@@ -171,6 +181,7 @@ export class Gateway {
       requestStates: new RequestStates(hashKey, config.gateway.upstreamTimeoutMs),
       broker,
       tasks: new TaskOwners(),
+      definitions,
     };
   }
 
@@ -182,8 +193,27 @@ export class Gateway {
       this.log.error({ err: (err as Error).message }, "audit log not writable: calls are refused");
     });
     for (const server of this.servers.values()) server.start();
+    this.reportVirtualServers();
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
+  }
+
+  /**
+   * What the definitions last listed (pins) say of each virtual server at start: a selection that
+   * matches nothing, a clash, an entry that does not fit its tool (a fixed argument the schema
+   * lacks). Logged, not fatal: the servers' lists may have changed; each session resolves again.
+   */
+  private reportVirtualServers(): void {
+    for (const v of this.config.virtualServers) {
+      const report = describeVirtual(this.config, this.pins, v.name);
+      if (!report) continue;
+      const problems = report.tools.flatMap((t) => (t.problem ? [`${t.name}: ${t.problem}`] : []));
+      if (report.unmatched.length + report.clashes.length + problems.length === 0) continue;
+      this.log.warn(
+        { virtual_server: v.name, unmatched: report.unmatched, clashes: report.clashes, problems },
+        "virtual server: some selections show no tool (from the definitions last listed)",
+      );
+    }
   }
 
   /** Ready when every upstream is: a route with a server down still answers, but /readyz says so. */

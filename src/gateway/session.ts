@@ -40,6 +40,11 @@ import type { TaskOwners } from "./tasks.js";
 import type { ModernChannel } from "../transports/modern-channel.js";
 import type { ServerTexts } from "./server-texts.js";
 import type { Route } from "./route.js";
+import { CALL_TOOL, SEARCH_TOOL } from "../config/virtual.js";
+import { present } from "./virtual/present.js";
+import { SEARCH_TOOLS, ToolSearch, searchArguments, searchResult, unwrapCallTool } from "./virtual/search.js";
+import { VirtualTools } from "./virtual/tools.js";
+import type { DefinitionGuard } from "../supply/definition-guard.js";
 
 /** How long a call waits for its user to finish connecting their account, once they agreed to. */
 const CONNECT_WAIT_MS = 5 * 60_000;
@@ -69,6 +74,8 @@ export interface SessionDeps {
   readonly requestStates: RequestStates;
   /** Each user's upstream tokens (per-user OAuth), when a server takes them. */
   readonly broker?: OAuthUserBroker | undefined;
+  /** Pinning and the scan: a server's announced tool change is reviewed at once (listChanged). */
+  readonly definitions: DefinitionGuard;
 }
 
 /** How one attempt of a modern caller's call relates to a parked call (parked-calls.ts). */
@@ -100,6 +107,11 @@ export class Session implements Forwarder, LinkUser {
   private readonly parked: ParkedCalls | undefined;
   private readonly attempts = new Map<Id, Attempt>();
   readonly catalog: Catalog;
+  /** On a virtual server's route: its tools as this caller's lists resolve them. */
+  private readonly virtualTools: VirtualTools | undefined;
+  /** On a `search: true` route: the index of what this caller may call. */
+  private readonly search: ToolSearch | undefined;
+  private searches = 0;
   private readonly relay: ClientRelay;
   private closed = false;
 
@@ -123,6 +135,10 @@ export class Session implements Forwarder, LinkUser {
       },
       log,
     );
+    if (route.virtual) {
+      this.virtualTools = new VirtualTools(route.virtual, this.catalog, log);
+      if (route.virtual.search) this.search = new ToolSearch();
+    }
     this.relay = new ClientRelay(
       {
         id,
@@ -131,8 +147,8 @@ export class Session implements Forwarder, LinkUser {
           this.modernChannel !== undefined || hasCapability(this.initParams, capability),
         aggregate: route.servers.length > 1,
         inFlight: (related) => this.inflight.get(related) ?? this.parked?.byRelated(related),
-        toolNames: () => this.catalog.toolNames(),
-        listChanged: (server, method) => this.catalog.forget(server, method),
+        toolNames: () => this.toolNames(),
+        listChanged: (server, method) => this.listChanged(server, method),
       },
       channel,
       deps.clientRequests,
@@ -286,7 +302,7 @@ export class Session implements Forwarder, LinkUser {
       inits.map((i) => (isObject(i.capabilities) ? i.capabilities : {})),
     );
     let serverInfo: JsonObject = { name: "mcp-warden", version: this.deps.version };
-    const only = this.route.prefixed ? undefined : inits[0];
+    const only = this.route.aggregate ? undefined : inits[0];
     const server = this.route.servers[0] as string;
     const info =
       only && isObject(only.serverInfo)
@@ -304,7 +320,14 @@ export class Session implements Forwarder, LinkUser {
    */
   async handle(
     request: Request,
-    meta: { traceparent?: string; resume?: Parked; internal?: boolean; principal?: Principal } = {},
+    meta: {
+      traceparent?: string;
+      resume?: Parked;
+      internal?: boolean;
+      principal?: Principal;
+      /** A search endpoint's own list of what the caller may call, instead of its two tools. */
+      catalog?: boolean;
+    } = {},
   ): Promise<JsonObject> {
     try {
       return await this.handleOnce(request, meta);
@@ -316,10 +339,31 @@ export class Session implements Forwarder, LinkUser {
 
   private async handleOnce(
     request: Request,
-    meta: { traceparent?: string; resume?: Parked; internal?: boolean; principal?: Principal },
+    meta: {
+      traceparent?: string;
+      resume?: Parked;
+      internal?: boolean;
+      principal?: Principal;
+      catalog?: boolean;
+    },
   ): Promise<JsonObject> {
     this.lastSeen = Date.now();
     const principal = meta.principal ?? this.principal;
+    let via: "call_tool" | undefined;
+    if (this.search && request.method === "tools/call") {
+      try {
+        if (request.params?.name === SEARCH_TOOL) return await this.searchTools(request, meta, principal);
+        if (request.params?.name === CALL_TOOL) {
+          // The named tool, through the whole pipeline exactly as a direct call of it.
+          request = unwrapCallTool(request);
+          via = "call_tool";
+        }
+      } catch (err) {
+        if (err instanceof GatewayError && err.reason === "invalid_params")
+          await this.refused(request, err, principal);
+        throw err;
+      }
+    }
     if (this.modern && !meta.internal) {
       // ping, logging/setLevel, resources/subscribe and the rest of the legacy set are gone.
       if (!MODERN_METHODS.has(request.method) || request.method === "subscriptions/listen") {
@@ -352,8 +396,12 @@ export class Session implements Forwarder, LinkUser {
     try {
       let plan: Plan;
       try {
-        plan = await planRequest(request, this.route, this.catalog, (taskId) =>
-          this.deps.tasks.owner(this.taskCaller(), taskId),
+        plan = await planRequest(
+          request,
+          this.route,
+          this.catalog,
+          (taskId) => this.deps.tasks.owner(this.taskCaller(), taskId),
+          this.virtualTools ? { tools: this.virtualTools, via } : undefined,
         );
       } catch (err) {
         await this.refused(request, err, principal);
@@ -377,7 +425,7 @@ export class Session implements Forwarder, LinkUser {
         traceparent: meta.traceparent,
         protocolVersion: this.protocolVersion,
       });
-      return await this.shape(outcome, request, attempt);
+      return await this.shape(outcome, request, attempt, meta.catalog === true);
     } catch (err) {
       // A retry refused before it reached its call (policy, kill switch, limits) ends that call.
       if (attempt.resume && !attempt.parked && this.attempts.has(request.id))
@@ -391,11 +439,38 @@ export class Session implements Forwarder, LinkUser {
     }
   }
 
+  /**
+   * `search_tools` on a search endpoint: the caller's own list of the curated tools (through the
+   * pipeline, so filtered exactly as a list is: scopes, policy, pins and the poisoning scan) ranked
+   * for the query. A tool the caller cannot call is never in that list, so never in the results.
+   */
+  private async searchTools(
+    request: Request,
+    meta: { traceparent?: string; principal?: Principal },
+    principal: Principal,
+  ): Promise<JsonObject> {
+    const { query, limit } = searchArguments(request.params?.arguments);
+    const list: Request = {
+      jsonrpc: "2.0",
+      id: `search:${String(request.id)}:${++this.searches}`,
+      method: "tools/list",
+    };
+    const listed = await this.handle(list, { ...meta, principal, internal: true, catalog: true });
+    const tools = Array.isArray(listed.tools) ? listed.tools.filter(isObject) : [];
+    const result = searchResult((this.search as ToolSearch).rank(tools, query, limit));
+    return this.modern ? completeResult("tools/call", result) : result;
+  }
+
   /** The parked call a retry's `requestState` names (2026-07-28); refused and audited otherwise. */
   async claimParked(request: Request, principal?: Principal): Promise<Parked> {
     try {
       if (!this.parked) throw methodNotFound(request.method);
-      return await this.parked.claim(request);
+      // A call_tool was parked as the call it stands for (handle() unwraps it the same way).
+      const asked =
+        this.search && request.method === "tools/call" && request.params?.name === CALL_TOOL
+          ? unwrapCallTool(request)
+          : request;
+      return await this.parked.claim(asked);
     } catch (err) {
       await this.refused(request, err, principal);
       throw err;
@@ -420,6 +495,14 @@ export class Session implements Forwarder, LinkUser {
   /** A tool's input schema as this caller is shown it, by its exposed name; undefined when unknown. */
   async toolSchema(name: unknown): Promise<unknown> {
     if (typeof name !== "string") return undefined;
+    if (this.virtualTools) {
+      const b = await this.virtualTools.binding(name).catch(() => undefined);
+      const def = b
+        ? await this.catalog.definition(b.server, "tool", b.tool).catch(() => undefined)
+        : undefined;
+      const shown = b && def ? present(b, def) : undefined;
+      return shown && "item" in shown ? shown.item.inputSchema : undefined;
+    }
     const target = this.route.resolveName(name);
     return target ? this.catalog.inputSchema(target.server, target.name) : undefined;
   }
@@ -543,13 +626,27 @@ export class Session implements Forwarder, LinkUser {
         );
         return { kind: "result", result: {} };
       }
-      case "list":
-        return {
-          kind: "list",
-          key: plan.key,
-          items: await this.catalog.gather(ctx.method, plan.key, plan.servers, ctx.signal, false, related),
-        };
+      case "list": {
+        const items = await this.catalog.gather(
+          ctx.method,
+          plan.key,
+          plan.servers,
+          ctx.signal,
+          false,
+          related,
+        );
+        if (this.virtualTools && plan.key === "tools") return this.virtualTools.list(items);
+        if (this.virtualTools && plan.key === "prompts")
+          return { kind: "list", key: plan.key, items: this.virtualTools.prompts(items) };
+        return { kind: "list", key: plan.key, items };
+      }
     }
+  }
+
+  /** Tool names this caller may have seen (original, exposed and curated), for the detectors. */
+  private toolNames(): readonly string[] {
+    const names = this.catalog.toolNames();
+    return this.virtualTools ? [...names, ...this.virtualTools.names()] : names;
   }
 
   /**
@@ -611,7 +708,7 @@ export class Session implements Forwarder, LinkUser {
       principal: ctx.principal,
       session: this.id,
       related: { id: ctx.request.id, tool: ctx.plan.kind === "call" ? ctx.plan.name : undefined },
-      toolNames: this.catalog.toolNames(),
+      toolNames: this.toolNames(),
       aggregate: this.route.servers.length > 1,
     };
     const inputRequests = await this.deps.clientRequests.screen(server, outcome.result.inputRequests, caller);
@@ -716,6 +813,28 @@ export class Session implements Forwarder, LinkUser {
     return this.relay.request(server, req, related);
   }
 
+  /**
+   * A server said a list changed: this caller's copy is dropped, and a tool list it had is fetched
+   * again and reviewed at once, so a change (a rug pull) is pinned and held for every route and
+   * session of the server now, not when this caller next lists (docs/supply-chain.md).
+   */
+  private listChanged(server: string, method: string): void {
+    const had = method === "notifications/tools/list_changed" && this.catalog.hasTools(server);
+    this.catalog.forget(server, method);
+    if (!had || !this.deps.definitions.enabled || this.reviewing.has(server) || this.closed) return;
+    this.reviewing.add(server);
+    void (async () => {
+      const tools = await this.catalog.toolList(server);
+      for (const item of tools?.values() ?? []) await this.deps.definitions.review(server, "tool", item);
+    })()
+      .catch((err: unknown) =>
+        this.log.warn({ server, err: (err as Error).message }, "announced tool change not reviewed"),
+      )
+      .finally(() => this.reviewing.delete(server));
+  }
+
+  private readonly reviewing = new Set<string>();
+
   serverNotification(server: string, n: Notification, related: Id | undefined): void {
     this.relay.notification(server, n, related);
   }
@@ -746,7 +865,12 @@ export class Session implements Forwarder, LinkUser {
     return true;
   }
 
-  private async shape(outcome: Outcome, request: Request, attempt: Attempt): Promise<JsonObject> {
+  private async shape(
+    outcome: Outcome,
+    request: Request,
+    attempt: Attempt,
+    catalog = false,
+  ): Promise<JsonObject> {
     if (outcome.kind === "result") {
       // The caller's next attempt of a parked call: the state is sealed once the pipeline is done
       // with the answer (it is the gateway's own, not something to inspect or redact).
@@ -757,12 +881,29 @@ export class Session implements Forwarder, LinkUser {
     if (outcome.key === "resourceTemplates") this.catalog.remember(undefined, outcome.items);
     const rename = outcome.key === "tools" || outcome.key === "prompts";
     const items: JsonObject[] = [];
-    for (const { server, item: raw } of outcome.items) {
+    if (this.search && outcome.key === "tools" && !catalog) {
+      // A search endpoint lists its two tools; the catalog is what search_tools ranks.
+      const list = { tools: SEARCH_TOOLS.map((t) => ({ ...t })) };
+      return this.modern ? completeResult(request.method, list) : list;
+    }
+    for (const { server, item: upstream, binding } of outcome.items) {
+      let raw = upstream;
+      if (binding) {
+        const shown = present(binding, upstream);
+        if ("problem" in shown) {
+          this.log.warn(
+            { virtual_server: this.route.virtual?.name, tool: binding.exposed, problem: shown.problem },
+            "virtual tool not served",
+          );
+          continue;
+        }
+        raw = shown.item;
+      }
       // Redacted here, after the supply-chain checks judged and pinned the item as the server sent it.
       const item = this.listed(server, raw);
       if (!item) continue;
       items.push(
-        rename && typeof item.name === "string"
+        rename && !binding && typeof item.name === "string"
           ? { ...item, name: this.route.exposeName(server, item.name) }
           : item,
       );
@@ -795,7 +936,7 @@ export class Session implements Forwarder, LinkUser {
         this.caller(),
         this.catalog.toolNames(),
       );
-      if (text) parts.push(this.route.prefixed ? `[${server}] ${text}` : text);
+      if (text) parts.push(this.route.aggregate ? `[${server}] ${text}` : text);
     }
     return parts.length > 0 ? parts.join("\n\n") : undefined;
   }

@@ -86,9 +86,9 @@ function routes(gateway: Gateway, s: Surface): readonly HttpRoute[] {
       matches: (path) => path.startsWith("/admin/api/"),
       serve: (req, res, path) => s.admin.handle(req, res, path, s.guard.refuse(req), s.failedAuth),
     },
-    // MCP over streamable HTTP: the aggregate route and one per server, behind the guard.
+    // MCP over streamable HTTP: the aggregate route, one per server and one per virtual server.
     {
-      paths: "/mcp, /servers/{name}/mcp",
+      paths: "/mcp, /servers/{name}/mcp, /v/{name}/mcp",
       matches: (path) => gateway.routes.has(path),
       serve: (req, res, path) => {
         const refused = s.guard.refuse(req);
@@ -139,6 +139,7 @@ function index(s: Surface, req: IncomingMessage, res: ServerResponse): void {
     name: "mcp-warden",
     mcp: `${base}/mcp`,
     servers: `${base}/servers/{name}/mcp`,
+    virtual_servers: `${base}/v/{name}/mcp`,
     resource_metadata: s.auth.urls.resourceMetadata("/mcp"),
     admin: `${base}/admin/`,
     health: `${base}/healthz`,

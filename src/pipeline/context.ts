@@ -3,12 +3,28 @@ import type { JsonObject, Request } from "../jsonrpc.js";
 import type { Logger } from "../log.js";
 import type { ItemKind } from "../policy/access.js";
 import type { Findings } from "../protect/protector.js";
+import type { ToolBinding } from "../gateway/virtual/server.js";
+
+/** A call made on a virtual server's route: the tool as the caller named it, over the upstream's. */
+export interface VirtualCall {
+  /** The virtual server's name (`/v/{name}/mcp`). */
+  readonly server: string;
+  readonly binding: ToolBinding;
+  /** Set when the caller went through the search endpoint's `call_tool`. */
+  readonly via: "call_tool" | undefined;
+}
 
 /** What a list method returns before it is shaped for the client: each item with its server. */
 export interface ListOutcome {
   readonly kind: "list";
   readonly key: "tools" | "prompts" | "resources" | "resourceTemplates";
-  items: Array<{ server: string; item: JsonObject }>;
+  /** `binding`: on a virtual route, the curated tool a listed upstream tool is shown as. */
+  items: Array<{ server: string; item: JsonObject; binding?: ToolBinding }>;
+  /**
+   * On a virtual route: everything its servers listed, pinned and scanned as any list is (so a
+   * tool the endpoint does not show is not "new" when the aggregate route lists it later).
+   */
+  readonly listed?: ReadonlyArray<{ server: string; item: JsonObject }>;
 }
 export interface ResultOutcome {
   readonly kind: "result";
@@ -30,6 +46,8 @@ export type Plan =
       readonly item: ItemKind;
       readonly name: string;
       params: JsonObject | undefined;
+      /** A tool called through a virtual server's name: its overrides apply (stages/curate.ts). */
+      readonly virtual?: VirtualCall;
     }
   | { readonly kind: "list"; readonly servers: readonly string[]; readonly key: ListOutcome["key"] }
   | { readonly kind: "broadcast"; readonly servers: readonly string[]; params: JsonObject | undefined };

@@ -25,6 +25,8 @@ export interface PipelineParts {
   readonly cedar?: Interceptor<CallContext, Outcome> | undefined;
   /** Refuses held or poisoned tool definitions and filters them from lists (src/pipeline/stages/supply-chain.ts). */
   readonly supplyChain: Interceptor<CallContext, Outcome>;
+  /** A virtual server's fixed, default and hidden arguments (src/pipeline/stages/curate.ts). */
+  readonly curate: Interceptor<CallContext, Outcome>;
 }
 
 /** The terminal step: the session carries the plan out on its upstream connections. */
@@ -53,6 +55,10 @@ export function buildPipeline(parts: PipelineParts): (ctx: CallContext) => Promi
     parts.rateLimit,
     // Authorization: before anything reaches an upstream; also filters list results on the way back.
     authorize(parts.access),
+    // A virtual server's argument overrides: after scopes (a caller without the tool learns nothing
+    // of what is fixed), before Cedar and the guards, so both judge the arguments as forwarded
+    // (fixed values injected) on the underlying tool.
+    parts.curate,
     // Cedar: after scopes (a caller without the tool's scopes learns nothing of the policies, and a
     // policy can only narrow what scopes allow: deny overrides), before the guards, which may fetch
     // a schema upstream. On the way back it filters lists by the same policies.

@@ -18,6 +18,7 @@ import {
   isLegacyPin,
   legacyHash,
   type Pin,
+  type PinHashes,
   type PinStore,
 } from "./pins.js";
 import { scanDefinition, type DefinitionKind, type Finding } from "./poisoning.js";
@@ -55,6 +56,8 @@ export class DefinitionGuard {
   readonly enabled: boolean;
   /** Listed items already judged servable, by identity: a session's calls reuse its list's objects. */
   private readonly served = new WeakMap<object, true>();
+  /** What a virtual server shows for a listed definition, scanned once per shown object. */
+  private readonly shownScans = new WeakMap<object, Finding[]>();
   private readonly scans = new Map<string, Finding[]>();
   /** Tool names each server listed (pins included), for the shadowing check. */
   private readonly toolsByServer = new Map<string, Set<string>>();
@@ -90,10 +93,19 @@ export class DefinitionGuard {
     kind: DefinitionKind,
     item: Readonly<Record<string, unknown>>,
   ): Promise<Verdict> {
-    if (!this.enabled || this.served.has(item)) return SERVE;
+    if (!this.enabled) return SERVE;
     const name = definitionName(kind, item);
     // Nameless items are not callable, and authorization drops them from lists.
     if (name === undefined) return SERVE;
+    if (this.served.has(item)) {
+      // Judged servable before; but a change any connection of the server showed since (another
+      // session's process, another route) holds the tool for every caller until approved.
+      const now = this.store.hashes(server, kind, name);
+      const held = now ? this.verdictOf(now, []) : SERVE;
+      if (held.serve) return SERVE;
+      this.served.delete(item);
+      return held;
+    }
     if (kind === "tool") this.rememberTool(server, name);
     const def = canonicalDefinition(kind, item);
     const hash = definitionHash(def);
@@ -126,6 +138,9 @@ export class DefinitionGuard {
       if (hold) events.push(this.newEvent(pin));
       else this.log.info({ server, kind, name, hash }, "definition pinned (first use)");
       if (findings.length > 0) events.push(this.poisonedEvent(pin, findings));
+    } else if (this.heldAgainst(pin, hash)) {
+      // The pinned definition again, from a connection that never changed (or a list cached before
+      // the change): the change another one showed still awaits approval. Held, the pin unchanged.
     } else if (pin.currentHash !== hash || JSON.stringify(pin.findings) !== JSON.stringify(findings)) {
       const newDefinition = pin.currentHash !== hash;
       // With pinning off the pin follows the server, so turning it on later trusts the last definition.
@@ -148,6 +163,54 @@ export class DefinitionGuard {
     const verdict = this.verdictOf(pin, findings);
     if (verdict.serve) this.served.set(item, true);
     return verdict;
+  }
+
+  /**
+   * A tool as a virtual server shows it (`shown`: renamed, re-described, arguments removed) over the
+   * upstream's definition (`item`), which is reviewed as any listed one: pinned, its changes held,
+   * scanned and audited. A change since pinning is held whatever the curated text says. A poisoned
+   * upstream definition is served only when what callers see instead passes the same scan: the
+   * curated text replaced, or removed, every field the scan flagged (docs/virtual-servers.md).
+   * What callers see is itself scanned, so a curated text is held to the same rules.
+   */
+  async reviewShown(
+    server: string,
+    item: Readonly<Record<string, unknown>>,
+    shown: Readonly<Record<string, unknown>>,
+  ): Promise<Verdict> {
+    const verdict = await this.review(server, "tool", item);
+    if (!this.enabled) return verdict;
+    if (!verdict.serve && verdict.why !== "poisoned") return verdict;
+    const name = definitionName("tool", item);
+    const pin = name === undefined ? undefined : this.store.get(server, "tool", name);
+    if (!verdict.serve && pin) {
+      // Poisoned, and perhaps also changed or new: the pin's own state still holds it.
+      const held = this.verdictOf(pin, []);
+      if (!held.serve) return held;
+    }
+    if (this.config.poisoning === "off") return SERVE;
+    const shownName = definitionName("tool", shown) ?? "";
+    let findings = this.shownScans.get(shown);
+    if (!findings) {
+      const def = canonicalDefinition("tool", shown);
+      findings = this.scan(server, "tool", `shown\u0000${shownName}`, def, definitionHash(def));
+      this.shownScans.set(shown, findings);
+    }
+    if (findings.length > 0) {
+      this.log.warn(
+        { server, tool: name, shown: shownName, reasons: findings.map((f) => f.reason) },
+        this.config.poisoning === "block"
+          ? "virtual tool's curated definition poisoned: hidden"
+          : "virtual tool's curated definition poisoned: served (poisoning: warn)",
+      );
+      if (this.config.poisoning === "block") return { serve: false, why: "poisoned" };
+    } else if (!verdict.serve) {
+      this.log.info(
+        { server, tool: name, shown: shownName },
+        "poisoned upstream definition served under its curated text",
+      );
+    }
+    return SERVE;
   }
 
   /**
@@ -181,7 +244,19 @@ export class DefinitionGuard {
     return next;
   }
 
-  private verdictOf(pin: Pin, findings: readonly Finding[]): Verdict {
+  /**
+   * Under `enforce`, a pin whose server showed another definition after it was pinned (or a new
+   * tool awaiting approval) holds the tool whichever definition a caller's list has: connections
+   * of one server (per-session processes, routes) are one tool to the pin, and a definition that
+   * matches the pin does not release it. Only approval does (docs/supply-chain.md).
+   */
+  private heldAgainst(pin: Pin, hash: string): boolean {
+    return (
+      this.config.toolPinning === "enforce" && pin.currentHash !== pin.pinnedHash && hash === pin.pinnedHash
+    );
+  }
+
+  private verdictOf(pin: PinHashes, findings: readonly Finding[]): Verdict {
     if (this.config.poisoning === "block" && findings.length > 0) return { serve: false, why: "poisoned" };
     if (this.config.toolPinning === "enforce" && pin.pinnedHash === "") return { serve: false, why: "new" };
     if (this.config.toolPinning === "enforce" && pin.currentHash !== pin.pinnedHash)

@@ -1,6 +1,6 @@
 import type { Logger } from "../log.js";
 import type { DefinitionKind } from "./poisoning.js";
-import type { Pin, PinStore } from "./pins.js";
+import type { Pin, PinHashes, PinStore } from "./pins.js";
 
 const RELOAD_MS = 30_000;
 
@@ -82,6 +82,10 @@ export class SharedPinStore implements PinStore {
 
   get(server: string, kind: DefinitionKind, name: string): Pin | undefined {
     return this.local.get(server, kind, name);
+  }
+
+  hashes(server: string, kind: DefinitionKind, name: string): PinHashes | undefined {
+    return this.local.hashes(server, kind, name);
   }
 
   list(server?: string): Pin[] {

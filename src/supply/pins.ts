@@ -101,8 +101,13 @@ export interface Pin {
   readonly seenAt: string;
 }
 
+/** A pin's two hashes: enough to tell whether it holds its item (read on every call). */
+export type PinHashes = Pick<Pin, "pinnedHash" | "currentHash">;
+
 export interface PinStore {
   get(server: string, kind: DefinitionKind, name: string): Pin | undefined;
+  /** The pin's hashes only, without reading its definitions. */
+  hashes(server: string, kind: DefinitionKind, name: string): PinHashes | undefined;
   list(server?: string): Pin[];
   /** Inserts or replaces the pin of (server, kind, name). */
   put(pin: Pin): void;
@@ -162,6 +167,7 @@ export function pinToRow(pin: Pin): PinRow {
 /** The embedded default: the state store's `tool_pins` table (migration 5). */
 export class SqlitePinStore implements PinStore {
   private readonly one;
+  private readonly oneHashes;
   private readonly all;
   private readonly ofServer;
   private readonly upsert;
@@ -169,6 +175,9 @@ export class SqlitePinStore implements PinStore {
 
   constructor(db: Db) {
     this.one = db.prepare(`SELECT ${PIN_COLUMNS} FROM tool_pins WHERE server = ? AND kind = ? AND name = ?`);
+    this.oneHashes = db.prepare(
+      "SELECT pinned_hash, current_hash FROM tool_pins WHERE server = ? AND kind = ? AND name = ?",
+    );
     this.all = db.prepare(`SELECT ${PIN_COLUMNS} FROM tool_pins ORDER BY server, kind, name`);
     this.ofServer = db.prepare(`SELECT ${PIN_COLUMNS} FROM tool_pins WHERE server = ? ORDER BY kind, name`);
     this.upsert = db.prepare(
@@ -188,6 +197,12 @@ export class SqlitePinStore implements PinStore {
   get(server: string, kind: DefinitionKind, name: string): Pin | undefined {
     const row = this.one.get(server, kind, name) as PinRow | undefined;
     return row ? pinFromRow(row) : undefined;
+  }
+
+  hashes(server: string, kind: DefinitionKind, name: string): PinHashes | undefined {
+    const row = this.oneHashes.get(server, kind, name) as
+      { pinned_hash: string; current_hash: string } | undefined;
+    return row ? { pinnedHash: row.pinned_hash, currentHash: row.current_hash } : undefined;
   }
 
   list(server?: string): Pin[] {

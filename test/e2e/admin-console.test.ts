@@ -87,6 +87,12 @@ describe("the admin console in Chromium", () => {
         recorderStdio("rec", join(dir, "rec.jsonl"), { echo: ["demo:use"], admin_tool: ["demo:admin"] }),
         rugPullStdio("rp", join(dir, "ran.jsonl")),
       ],
+      virtual_servers: [
+        {
+          name: "weather-desk",
+          tools: [{ tool: "rp/weather", name: "forecast", description: "Today's weather." }],
+        },
+      ],
     });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -241,6 +247,13 @@ describe("the admin console in Chromium", () => {
     assert.equal(held.code, -32004);
 
     await view("servers", "Servers & tools");
+    // The virtual server that shows weather as `forecast`, with what its entry overrides.
+    const virtual = page.locator("section", { has: page.getByRole("heading", { name: "Virtual servers" }) });
+    await virtual.getByRole("rowheader", { name: "forecast" }).waitFor();
+    assert.match(
+      await virtual.innerText(),
+      /\/v\/weather-desk\/mcp[\s\S]*rp\/weather[\s\S]*name, description/,
+    );
     await page.getByRole("button", { name: "Refresh" }).click();
     const review = page.getByRole("button", { name: "Review weather" });
     await review.waitFor();

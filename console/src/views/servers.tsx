@@ -5,6 +5,7 @@ import { ApiError, api, type DiffLine, type ToolDiff, type ToolItem } from "../a
 import { ActionsContext } from "../context";
 import { ErrorNote, useLoad, when } from "../util";
 import { Loading, StateBadge } from "./dashboard";
+import { VirtualServers } from "./virtual";
 
 export function Servers() {
   const actions = useContext(ActionsContext);
@@ -116,6 +117,7 @@ export function Servers() {
           <ToolTable items={tools.data.items} onReview={setReview} />
         )}
       </section>
+      <VirtualServers />
       {review && (
         <Review
           item={review}

@@ -95,6 +95,8 @@ interface CallFields {
   readonly trace_id: string | undefined;
   /** The MCP version the call was made in (legacy session or 2026-07-28 request). */
   readonly protocol_version: string;
+  /** A call through a virtual server: its name and the tool's name there (`tool` is the upstream's). */
+  readonly virtual: Readonly<Record<string, string>> | undefined;
 }
 
 type Outcomes = Pick<
@@ -126,7 +128,11 @@ function callEvent(
     status: o.status,
     reason: o.reason,
     // The call's own event says which protocol it came in; its findings' events need not repeat it.
-    detail: timing ? { ...o.detail, protocol_version: c.protocol_version } : o.detail,
+    detail: timing
+      ? c.virtual
+        ? { ...o.detail, protocol_version: c.protocol_version, virtual: c.virtual }
+        : { ...o.detail, protocol_version: c.protocol_version }
+      : o.detail,
     result_bytes: o.result_bytes,
     result_sha256: o.result_sha256,
   });
@@ -155,6 +161,14 @@ function callEvents(
     tool: isCall ? plan.name : undefined,
     trace_id: ctx.traceId,
     protocol_version: ctx.protocolVersion,
+    virtual:
+      isCall && plan.virtual
+        ? {
+            server: plan.virtual.server,
+            tool: plan.virtual.binding.exposed,
+            ...(plan.virtual.via ? { via: plan.virtual.via } : {}),
+          }
+        : undefined,
   };
   const timing = {
     started_at: new Date(ctx.startedAt).toISOString(),

@@ -3,6 +3,24 @@ import { quarantinedError } from "../../supply/definition-guard.js";
 import type { DefinitionKind } from "../../supply/poisoning.js";
 import type { Interceptor } from "../compose.js";
 import type { CallContext, ListOutcome, Outcome } from "../context.js";
+import { present } from "../../gateway/virtual/present.js";
+import type { ToolBinding } from "../../gateway/virtual/server.js";
+import type { JsonObject } from "../../jsonrpc.js";
+import type { Verdict } from "../../supply/definition-guard.js";
+
+/** A virtual tool: judged on the upstream's definition and on what its callers are shown instead. */
+async function reviewShown(
+  guard: DefinitionGuard,
+  server: string,
+  def: JsonObject,
+  binding: ToolBinding,
+): Promise<Verdict> {
+  const shown = present(binding, def);
+  // An entry that does not fit its tool is not served (stages/curate.ts says why); the upstream's
+  // definition is still reviewed.
+  if ("problem" in shown) return guard.review(server, "tool", def);
+  return guard.reviewShown(server, def, shown.item);
+}
 
 const LISTED: Readonly<Partial<Record<ListOutcome["key"], DefinitionKind>>> = {
   tools: "tool",
@@ -33,19 +51,26 @@ export function supplyChain(guard: DefinitionGuard): Interceptor<CallContext, Ou
         return next();
       }
       const def = await ctx.catalog.definition(plan.server, plan.item, plan.name);
-      const verdict = def
-        ? await guard.review(plan.server, plan.item, def)
-        : guard.stored(plan.server, plan.item, plan.name);
+      const verdict = !def
+        ? guard.stored(plan.server, plan.item, plan.name)
+        : plan.virtual
+          ? await reviewShown(guard, plan.server, def, plan.virtual.binding)
+          : await guard.review(plan.server, plan.item, def);
       if (!verdict.serve) throw quarantinedError(plan.item, plan.name, verdict.why);
       return next();
     }
     const outcome = await next();
     const kind = outcome.kind === "list" ? LISTED[outcome.key] : undefined;
     if (outcome.kind === "list" && kind) {
+      // A virtual route's list: every listed tool is pinned and scanned, shown or not.
+      if (outcome.listed)
+        for (const { server, item } of outcome.listed) await guard.review(server, kind, item);
       const verdicts = await Promise.all(
-        outcome.items.map(({ server, item }) => guard.review(server, kind, item)),
+        outcome.items.map(({ server, item, binding }) =>
+          binding ? reviewShown(guard, server, item, binding) : guard.review(server, kind, item),
+        ),
       );
-      guard.listed(kind, new Set(outcome.items.map((i) => i.server)));
+      guard.listed(kind, new Set((outcome.listed ?? outcome.items).map((i) => i.server)));
       outcome.items = outcome.items.filter((_, i) => verdicts[i]?.serve === true);
     }
     return outcome;
