@@ -394,6 +394,25 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
     assert.equal((err.data as { reason: string }).reason, "reconnect_required");
   });
 
+  test("a user sees and revokes their own connections at /connections, and only theirs", async () => {
+    const context = await browser.newContext();
+    const page = await signInAt(context, `${gw.url}/connections`, "bob");
+    const text = (await page.textContent("main")) ?? "";
+    assert.match(text, /Signed in as bob/);
+    assert.match(text, /remote/);
+    assert.doesNotMatch(text, /alice|carol|eyJ/);
+    await page.click("button:has-text('Revoke')");
+    await page.waitForSelector("text=No account is connected");
+    const err = await callError(clients.bob as Client);
+    assert.equal((err.data as { reason: string }).reason, "not_connected");
+    // Alice's connection was not touched.
+    const listed = await runCli(["connections", "list", "-c", gw.configFile, "--json", "--user", "alice"], {
+      cwd: gw.dir,
+    });
+    assert.match(listed.stdout, /"server":"remote"/);
+    await context.close();
+  });
+
   test("refresh refused (invalid_grant) asks to reconnect; revoke removes the connection and revokes upstream", async () => {
     await control(upstream, "/_break-refresh", "POST");
     const err = await callError(clients.alice as Client);

@@ -212,9 +212,14 @@ function callEvents(
       callEvent(base, timing, {
         event: eventOf(ctx.method),
         args: recordedArgs,
-        ...(connection === undefined ? {} : { detail: { connection } }),
         status: outcome.result.isError === true ? "tool_error" : "ok",
-        detail: ctx.policies ? { policies: ctx.policies } : undefined,
+        detail:
+          ctx.policies || connection !== undefined
+            ? {
+                ...(ctx.policies ? { policies: ctx.policies } : {}),
+                ...(connection === undefined ? {} : { connection }),
+              }
+            : undefined,
         result_bytes: body.length,
         result_sha256: createHash("sha256").update(body).digest("hex"),
       }),
