@@ -21,15 +21,22 @@ export function argumentKey(name: string): string {
     .replace(/[\s_.-]/gu, "");
 }
 
-/** The protocol's own `_meta` keys: `progressToken` and reserved prefixes (`io.modelcontextprotocol/…`, `…mcp…/`). */
+/**
+ * The `_meta` keys the protocol defines for a request, by name: a reserved prefix is not enough, a
+ * caller can write any key under `io.modelcontextprotocol/` (and an upstream may read it).
+ */
+const PROTOCOL_META: ReadonlySet<string> = new Set([
+  "progressToken",
+  "io.modelcontextprotocol/related-task",
+  "io.modelcontextprotocol/protocolVersion",
+  "io.modelcontextprotocol/clientCapabilities",
+  "io.modelcontextprotocol/clientInfo",
+  "io.modelcontextprotocol/logLevel",
+  "io.modelcontextprotocol/tasks",
+]);
+
 export function isProtocolMeta(key: string): boolean {
-  if (key === "progressToken") return true;
-  const slash = key.indexOf("/");
-  if (slash <= 0) return false;
-  return key
-    .slice(0, slash)
-    .split(".")
-    .some((label) => label === "modelcontextprotocol" || label === "mcp");
+  return PROTOCOL_META.has(key);
 }
 
 /**

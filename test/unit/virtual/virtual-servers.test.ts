@@ -262,12 +262,13 @@ test("present: a property that reads as a fixed or hidden one is not offered", (
   assert.deepEqual(Object.keys((shown.item.inputSchema as { properties: JsonObject }).properties), ["title"]);
 });
 
-test("a curated call's _meta: only the protocol's own keys go on", () => {
+test("a curated call's _meta: only the keys the protocol defines go on, not any key under its prefix", () => {
   assert.deepEqual(
     forwardedMeta({
       progressToken: 7,
       "io.modelcontextprotocol/related-task": { taskId: "t" },
       "modelcontextprotocol.io/x": 1,
+      "io.modelcontextprotocol/arguments": { database: "prod" },
       database: "prod",
       arguments: { repo: "evil/x" },
       "vendor.example/trace": "abc",
@@ -275,7 +276,6 @@ test("a curated call's _meta: only the protocol's own keys go on", () => {
     {
       progressToken: 7,
       "io.modelcontextprotocol/related-task": { taskId: "t" },
-      "modelcontextprotocol.io/x": 1,
     },
   );
   assert.equal(forwardedMeta({ repo: "evil/x" }), undefined);
