@@ -1,7 +1,37 @@
-// Runs every test file under test/ with node's test runner (Node 20 has no glob for --test).
+// Runs every test file under test/ with node's test runner, in two passes:
+//  1. most files, three at a time, the longest first (a long file started last would be the run's
+//     tail: on two cores the whole suite then takes about as long as its longest files allow);
+//  2. the files that measure throughput under load, one at a time, with the machine to themselves.
+// Three at a time suits two cores because most of a test's time is spent waiting on the processes
+// it starts (gateways, upstreams, Chromium, Postgres), not computing. TEST_CONCURRENCY overrides it.
+// Named files (`node scripts/run-tests.js a.test.ts b.test.ts`) run in one pass, as given.
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+
+/** The longest files, longest first (seconds measured on two cores, December 2026). */
+const LONGEST = [
+  "test/integration/package-pinning.test.ts", // 150
+  "test/conformance.test.ts", // 124
+  "test/conformance-client.test.ts", // 118
+  "test/integration/own-secrets.test.ts", // 117
+  "test/integration/channels.test.ts", // 117
+  "test/integration/audit-tamper.test.ts", // 108
+  "test/integration/fairness.test.ts", // 64
+  "test/integration/kill-switch.test.ts", // 63
+  "test/integration/scan.test.ts", // 62
+  "test/attacks/fairness.test.ts", // 56
+  "test/e2e/upstream-oauth.test.ts", // 54
+  "test/integration/rate-limit.test.ts", // 53
+  "test/integration/authserver-postgres.test.ts", // 50
+  "test/attacks/modern-protocol.test.ts", // 49
+  "test/attacks/isolation.test.ts", // 48
+  "test/integration/admin-api.test.ts", // 48
+  "test/integration/lifecycle.test.ts", // 46
+];
+
+/** Files whose assertions need the machine's throughput (calls per second reaching a limit). */
+const ALONE = new Set(["test/integration/load.test.ts"]);
 
 function find(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -10,8 +40,32 @@ function find(dir) {
   });
 }
 
+function run(files, concurrency) {
+  if (files.length === 0) return 0;
+  const args = [
+    "--import",
+    "tsx",
+    "--test",
+    `--test-concurrency=${concurrency}`,
+    "--test-timeout=180000",
+    ...files,
+  ];
+  return spawnSync(process.execPath, args, { stdio: "inherit" }).status ?? 1;
+}
+
 const only = process.argv.slice(2);
-const files = only.length > 0 ? only : find("test").sort();
-const args = ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=180000", ...files];
-const res = spawnSync(process.execPath, args, { stdio: "inherit" });
-process.exit(res.status ?? 1);
+if (only.length > 0) process.exit(run(only, 2));
+
+const concurrency = Number(process.env.TEST_CONCURRENCY ?? 3);
+const all = find("test").sort();
+const rank = (f) => {
+  const i = LONGEST.indexOf(f);
+  return i === -1 ? LONGEST.length : i;
+};
+const shared = all.filter((f) => !ALONE.has(f)).sort((a, b) => rank(a) - rank(b));
+const first = run(shared, concurrency);
+const second = run(
+  all.filter((f) => ALONE.has(f)),
+  1,
+);
+process.exit(first !== 0 ? first : second);

@@ -132,7 +132,7 @@ export const MIGRATIONS: readonly string[] = [
   // its tokens sealed with the state key (user and server as associated data); connect flows in
   // progress, found by an HMAC of their `state`; clients registered (RFC 7591) per upstream issuer.
   // Times in epoch milliseconds.
-  `CREATE TABLE upstream_connections (
+  `CREATE TABLE IF NOT EXISTS upstream_connections (
      id TEXT PRIMARY KEY,
      subject TEXT NOT NULL,
      server TEXT NOT NULL,
@@ -149,14 +149,14 @@ export const MIGRATIONS: readonly string[] = [
      last_used_at INTEGER,
      UNIQUE (subject, server)
    );
-   CREATE TABLE upstream_flows (
+   CREATE TABLE IF NOT EXISTS upstream_flows (
      state_digest TEXT PRIMARY KEY,
      subject TEXT NOT NULL,
      server TEXT NOT NULL,
      data TEXT NOT NULL,
      expires_at INTEGER NOT NULL
    ) WITHOUT ROWID;
-   CREATE TABLE upstream_clients (
+   CREATE TABLE IF NOT EXISTS upstream_clients (
      issuer TEXT PRIMARY KEY,
      data TEXT NOT NULL
    ) WITHOUT ROWID;`,
