@@ -46,6 +46,16 @@ import { SEARCH_TOOLS, ToolSearch, searchArguments, searchResult, unwrapCallTool
 import { VirtualTools } from "./virtual/tools.js";
 import type { DefinitionGuard } from "../supply/definition-guard.js";
 
+/** How a request reaches `Session.handle`: its trace, a resumed call, who sends it. */
+interface HandleMeta {
+  traceparent?: string;
+  resume?: Parked;
+  internal?: boolean;
+  principal?: Principal;
+  /** A search endpoint's own list of what the caller may call, instead of its two tools. */
+  catalog?: boolean;
+}
+
 /** How long a call waits for its user to finish connecting their account, once they agreed to. */
 const CONNECT_WAIT_MS = 5 * 60_000;
 
@@ -318,17 +328,7 @@ export class Session implements Forwarder, LinkUser {
    * is the request's own (a modern caller's requests each carry a token): the session's is only
    * the latest, which a concurrent request of the same caller with another token may have replaced.
    */
-  async handle(
-    request: Request,
-    meta: {
-      traceparent?: string;
-      resume?: Parked;
-      internal?: boolean;
-      principal?: Principal;
-      /** A search endpoint's own list of what the caller may call, instead of its two tools. */
-      catalog?: boolean;
-    } = {},
-  ): Promise<JsonObject> {
+  async handle(request: Request, meta: HandleMeta = {}): Promise<JsonObject> {
     try {
       return await this.handleOnce(request, meta);
     } catch (err) {
@@ -337,16 +337,7 @@ export class Session implements Forwarder, LinkUser {
     }
   }
 
-  private async handleOnce(
-    request: Request,
-    meta: {
-      traceparent?: string;
-      resume?: Parked;
-      internal?: boolean;
-      principal?: Principal;
-      catalog?: boolean;
-    },
-  ): Promise<JsonObject> {
+  private async handleOnce(request: Request, meta: HandleMeta): Promise<JsonObject> {
     this.lastSeen = Date.now();
     const principal = meta.principal ?? this.principal;
     let via: "call_tool" | undefined;
