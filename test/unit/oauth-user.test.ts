@@ -40,7 +40,10 @@ describe("oauth_user config", () => {
 
   test("an external issuer needs a client for the connect pages' sign-in", () => {
     const text = `auth:\n  issuer: { url: https://idp.example }\n${remote("{ type: oauth_user }")}`;
-    assert.match(problems(text).join("\n"), /auth\.issuer\.connect_client: needed by servers with auth oauth_user \(gh\)/);
+    assert.match(
+      problems(text).join("\n"),
+      /auth\.issuer\.connect_client: needed by servers with auth oauth_user \(gh\)/,
+    );
     const ok = `auth:\n  issuer: { url: https://idp.example, connect_client: { client_id: warden } }\n${remote("{ type: oauth_user }")}`;
     assert.equal(parseConfig(ok, "t.yaml", {}).servers.length, 1);
   });
