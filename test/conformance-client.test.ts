@@ -76,40 +76,44 @@ function results(outDir: string): Map<string, Check[]> {
   return found;
 }
 
-before(async () => {
-  await ensureConformanceTools();
-  // One era after the other: each scenario starts a gateway of its own.
-  for (const era of ERAS) {
-    const listed = await conformance(["list", "--client", "--requirements", era]);
-    const required: string[] = [];
-    let inClient = false;
-    for (const line of listed.output.split("\n")) {
-      if (/^\S/.test(line)) inClient = line.startsWith("Client scenarios");
-      const m = /^ {2}- (\S+)$/.exec(line);
-      if (inClient && m) required.push(m[1] as string);
+// The hook runs both eras (each up to RUN_TIMEOUT_MS): not the runner's per-test default.
+before(
+  async () => {
+    await ensureConformanceTools();
+    // One era after the other: each scenario starts a gateway of its own.
+    for (const era of ERAS) {
+      const listed = await conformance(["list", "--client", "--requirements", era]);
+      const required: string[] = [];
+      let inClient = false;
+      for (const line of listed.output.split("\n")) {
+        if (/^\S/.test(line)) inClient = line.startsWith("Client scenarios");
+        const m = /^ {2}- (\S+)$/.exec(line);
+        if (inClient && m) required.push(m[1] as string);
+      }
+      const outDir = mkdtempSync(join(work, `${era}-`));
+      const command = `${process.execPath} ${HARNESS}`;
+      // The suite runs an era's scenarios at once, each starting a gateway: on two loaded cores that
+      // takes longer than its default 30 s per scenario.
+      const run = await conformance([
+        "client",
+        "--command",
+        command,
+        "--requirements",
+        era,
+        "--timeout",
+        "150000",
+        "-o",
+        outDir,
+      ]);
+      assert.ok(
+        run.code === 0 || run.code === 1,
+        `conformance client exited ${run.code}\n${run.output.slice(-4000)}`,
+      );
+      runs.set(era, { results: results(outDir), required, output: run.output });
     }
-    const outDir = mkdtempSync(join(work, `${era}-`));
-    const command = `${process.execPath} ${HARNESS}`;
-    // The suite runs an era's scenarios at once, each starting a gateway: on two loaded cores that
-    // takes longer than its default 30 s per scenario.
-    const run = await conformance([
-      "client",
-      "--command",
-      command,
-      "--requirements",
-      era,
-      "--timeout",
-      "150000",
-      "-o",
-      outDir,
-    ]);
-    assert.ok(
-      run.code === 0 || run.code === 1,
-      `conformance client exited ${run.code}\n${run.output.slice(-4000)}`,
-    );
-    runs.set(era, { results: results(outDir), required, output: run.output });
-  }
-});
+  },
+  { timeout: 2 * RUN_TIMEOUT_MS },
+);
 
 after(() => rmSync(work, { recursive: true, force: true }));
 

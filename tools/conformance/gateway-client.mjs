@@ -23,6 +23,7 @@ import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, URL } from "node:url";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { Browser, connectAccount, gatewayToken, USER } from "./gateway-auth.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const WARDEN = join(ROOT, "bin", "mcp-warden.js");
@@ -40,6 +41,20 @@ const NO_DISCOVER = new Set([
   "http-custom-headers",
   "http-invalid-tool-headers",
   "sep-2322-client-request-state",
+]);
+
+/**
+ * auth/* extension scenarios whose grant or token type the gateway does not speak as a per-user
+ * client (client credentials, JWT client auth, DPoP, ID-JAG, workload identity): answered at once,
+ * as a failure, rather than left to run into the suite's timeout.
+ */
+const AUTH_UNSUPPORTED = new Set([
+  "auth/client-credentials-basic",
+  "auth/client-credentials-jwt",
+  "auth/dpop",
+  "auth/dpop-nonce",
+  "auth/enterprise-managed-authorization",
+  "auth/wif-jwt-bearer",
 ]);
 
 /** A relay to `target` that answers `server/discover` itself (2026-07-28, tools, resources, prompts). */
@@ -98,18 +113,30 @@ async function discoverRelay(target) {
   return { url: `http://127.0.0.1:${server.address().port}/mcp`, close: () => server.close() };
 }
 
-/** mcp-warden with `upstream` as server `conf`, every tool open to an anonymous caller. */
-async function startGateway(upstream) {
+/**
+ * mcp-warden with `upstream` as server `conf`: every tool open to an anonymous caller, or with
+ * `upstreamAuth` (an auth/* scenario) to USER, a user of the embedded issuer, whose own account at
+ * the upstream the gateway connects (per-user OAuth).
+ */
+async function startGateway(upstream, upstreamAuth) {
   const dir = mkdtempSync(join(tmpdir(), "warden-conformance-client-"));
   const config = join(dir, "warden.yaml");
+  let auth = "auth: { anonymous: [conf:use] }";
+  if (upstreamAuth) {
+    const { hashPassword } = await import(join(ROOT, "dist", "auth", "passwords.js"));
+    const user = { name: USER.name, password_hash: await hashPassword(USER.password), scopes: ["conf:use"] };
+    auth = `auth: ${JSON.stringify({ anonymous: [], users: [user] })}`;
+  }
   writeFileSync(
     config,
     [
       "gateway: { listen: 127.0.0.1:0 }",
-      "auth: { anonymous: [conf:use] }",
+      `state: { sqlite: ${JSON.stringify(join(dir, "state.db"))} }`,
+      auth,
       "servers:",
       "  - name: conf",
       `    url: ${JSON.stringify(upstream)}`,
+      ...(upstreamAuth ? [`    auth: ${JSON.stringify(upstreamAuth)}`] : []),
       '    tools: { "*": [conf:use] }',
       '    prompts: { "*": [conf:use] }',
       '    resources: { "**": [conf:use] }',
@@ -135,6 +162,7 @@ async function startGateway(upstream) {
   });
   const base = await listening;
   return {
+    base,
     url: new URL("/servers/conf/mcp", base),
     stop: async (failed) => {
       if (child.exitCode === null) {
@@ -147,12 +175,45 @@ async function startGateway(upstream) {
   };
 }
 
-async function connect(url, capabilities = {}, setup = () => {}) {
+async function connect(url, capabilities = {}, setup = () => {}, token = undefined) {
   const options = modern ? { capabilities, versionNegotiation: { mode: "auto" } } : { capabilities };
   const client = new Client({ name: "gateway-conformance-client", version: "1.0.0" }, options);
   setup(client);
-  await client.connect(new StreamableHTTPClientTransport(url));
+  const requestInit = token ? { headers: { authorization: `Bearer ${token}` } } : undefined;
+  await client.connect(new StreamableHTTPClientTransport(url, { requestInit }));
   return client;
+}
+
+/** -32007 upstream_auth_required: the gateway's connect link, else undefined. */
+function connectLink(err) {
+  return err?.code === -32007 && typeof err.data?.url === "string" ? err.data.url : undefined;
+}
+
+/**
+ * An auth/* scenario: USER's agent lists and calls the mock's tools through the gateway; each time
+ * the gateway answers -32007 with its connect link, USER walks the connect flow in the scripted
+ * browser, and the agent tries again (a few rounds: step-up asks again).
+ */
+async function authScenario(gateway) {
+  const browser = new Browser(gateway.base.href);
+  const token = await gatewayToken(browser, gateway.base.origin, gateway.url.href, "conf:use");
+  const client = await connect(gateway.url, {}, () => {}, token);
+  const withConnect = async (what, call) => {
+    for (let round = 0; ; round++) {
+      try {
+        return await call();
+      } catch (err) {
+        const link = connectLink(err);
+        if (!link || round >= 3) throw err;
+        log(`${what}: -32007 (${err.data?.reason ?? err.message}): connecting at ${link}`);
+        await connectAccount(browser, link, log);
+      }
+    }
+  };
+  const { tools } = await withConnect("tools/list", () => client.listTools());
+  for (const tool of tools)
+    await withConnect(tool.name, () => client.callTool({ name: tool.name, arguments: {} }));
+  await client.close();
 }
 
 /** What each scenario asks of a client, done through the gateway. */
@@ -244,17 +305,27 @@ const scenarios = {
   },
 };
 
+/** The server's `auth` for an auth/* scenario: per-user OAuth, with what the scenario gives a client. */
+function authConfig() {
+  const auth = { type: "oauth_user" };
+  if (typeof context.client_id === "string") auth.client_id = context.client_id;
+  if (typeof context.client_secret === "string") auth.client_secret = context.client_secret;
+  return auth;
+}
+
 async function main() {
-  const run = scenarios[scenario];
+  const upstreamAuth =
+    scenario.startsWith("auth/") && !AUTH_UNSUPPORTED.has(scenario) ? authConfig() : undefined;
+  const run = upstreamAuth ? authScenario : scenarios[scenario];
   if (!run) {
     log(`no client steps for scenario ${scenario || "(none)"}; known: ${Object.keys(scenarios).join(", ")}`);
     process.exit(1);
   }
   const relay = modern && NO_DISCOVER.has(scenario) ? await discoverRelay(mockUrl) : undefined;
-  const gateway = await startGateway(relay?.url ?? mockUrl);
+  const gateway = await startGateway(relay?.url ?? mockUrl, upstreamAuth);
   let failed = true;
   try {
-    await run(gateway.url);
+    await run(upstreamAuth ? gateway : gateway.url);
     failed = false;
   } finally {
     await gateway.stop(failed);

@@ -130,7 +130,7 @@ export class UpstreamAuthorization {
       clientInformation: client,
       redirectUrl: this.redirectUri,
       state,
-      resource: new URL(info.resource),
+      resource: info.resource,
       ...(info.scopes.length > 0 ? { scope: info.scopes.join(" ") } : {}),
     });
     for (const [name, value] of Object.entries(this.auth.authorize_params))
@@ -153,7 +153,7 @@ export class UpstreamAuthorization {
         iss,
         codeVerifier: verifier,
         redirectUri: this.redirectUri,
-        resource: new URL(info.resource),
+        resource: info.resource,
         fetchFn: authFetch,
       }),
     );
@@ -169,7 +169,7 @@ export class UpstreamAuthorization {
         metadata: info.metadata,
         clientInformation: client,
         refreshToken,
-        resource: new URL(info.resource),
+        resource: info.resource,
         fetchFn: authFetch,
       }),
     );
@@ -277,7 +277,10 @@ export class UpstreamAuthorization {
     return Object.freeze({ issuer: metadata.issuer, metadata, resource, scopes: Object.freeze([...scopes]) });
   }
 
-  /** RFC 9728 §3.3: the metadata must be about this server, else it is someone else's. */
+  /**
+   * RFC 9728 §3.3: the metadata must be about this server, else it is someone else's. The value is
+   * then sent exactly as published (a URL parser would add "/" to a pathless one).
+   */
   private resourceOf(declared: string | undefined): string {
     if (declared === undefined) return this.server.url;
     const want = new URL(this.server.url);
@@ -285,7 +288,7 @@ export class UpstreamAuthorization {
     const path = got.pathname.endsWith("/") ? got.pathname : `${got.pathname}/`;
     if (got.origin !== want.origin || !`${want.pathname}/`.startsWith(path))
       throw new UpstreamAuthError(`the protected-resource metadata is for ${got.href}, not this server`);
-    return got.href;
+    return declared;
   }
 
   private async registered(info: ServerInfo): Promise<OAuthClientInformationMixed> {
