@@ -11,11 +11,13 @@ import { join } from "node:path";
 
 /** The longest files, longest first (seconds measured on two cores, December 2026). */
 const LONGEST = [
+  // The two conformance files are the heaviest on CPU (a second Node, the suite's mocks): they
+  // start after the first wave, not beside the package installs.
   "test/integration/package-pinning.test.ts", // 150
-  "test/conformance.test.ts", // 124
-  "test/conformance-client.test.ts", // 118
   "test/integration/own-secrets.test.ts", // 117
   "test/integration/channels.test.ts", // 117
+  "test/conformance.test.ts", // 124
+  "test/conformance-client.test.ts", // 118
   "test/integration/audit-tamper.test.ts", // 108
   "test/integration/fairness.test.ts", // 64
   "test/integration/kill-switch.test.ts", // 63
