@@ -21,6 +21,7 @@ import { textOf } from "../helpers/client.js";
 import { makeTempDir, runCli, startGateway, type Gateway } from "../helpers/gateway.js";
 import { spawnTracked, stopChild } from "../helpers/processes.js";
 import { fixture } from "../helpers/paths.js";
+import { waitFor } from "../helpers/wait.js";
 import { createInterface } from "node:readline";
 import type { ChildProcess } from "node:child_process";
 import {
@@ -129,6 +130,14 @@ async function callError(client: Client, name = "whoami"): Promise<McpError> {
     return err;
   }
   assert.fail("the call succeeded");
+}
+
+/** The first audit event matching `match`, waited for: the stdout sink's lines come through a pipe, after the answer. */
+function audited(
+  gw: Gateway,
+  match: (e: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>> {
+  return waitFor(() => auditEvents(gw).find(match), { what: "the audit event", timeoutMs: 10_000 });
 }
 
 function auditEvents(gw: Gateway): Record<string, unknown>[] {
@@ -275,9 +284,9 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
         (s) => s.sub === "alice-upstream" && s.client_id === `${gw.url}/connect/client-metadata.json`,
       ),
     );
-    const connected = auditEvents(gw).find((e) => e.reason === "upstream_connected");
+    const connected = await audited(gw, (e) => e.reason === "upstream_connected");
     assert.equal((connected?.principal as { sub: string }).sub, "alice");
-    const use = auditEvents(gw).find((e) => e.event === "tool_call" && e.status === "ok");
+    const use = await audited(gw, (e) => e.event === "tool_call" && e.status === "ok");
     assert.match(String((use?.detail as { connection?: string }).connection), /^[0-9a-f-]{36}$/);
     await context.close();
   });
@@ -310,7 +319,7 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
     const aliceLink = bobUrl.replace(/for=[^&]+/, "for=AAAAAAAAAAAAAAAAAAAAAA");
     const page = await signInAt(context, aliceLink, "bob");
     assert.match((await page.textContent("h1")) ?? "", /Another user's link/);
-    assert.ok(auditEvents(gw).some((e) => e.reason === "connect_user_mismatch"));
+    await audited(gw, (e) => e.reason === "connect_user_mismatch");
     await connect(context, bobUrl, "bob", "bob-upstream");
     const calls = await Promise.all(
       Array.from({ length: 6 }, (_, i) =>
@@ -350,11 +359,11 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
     const bobPage = await signInAt(bobContext, `${gw.url}/connections`, "bob");
     const bobResponse = await bobPage.goto(callback);
     assert.equal(bobResponse?.status(), 400);
-    assert.ok(auditEvents(gw).some((e) => e.reason === "connect_user_mismatch" && e.status === "denied"));
+    await audited(gw, (e) => e.reason === "connect_user_mismatch" && e.status === "denied");
     // Alice's own browser then replays it: the state was single use.
     const replay = await (await context.newPage()).goto(callback);
     assert.equal(replay?.status(), 400);
-    assert.ok(auditEvents(gw).some((e) => e.reason === "connect_state_invalid"));
+    await audited(gw, (e) => e.reason === "connect_state_invalid");
     // A fresh flow (in a fresh browser: no upstream session to skip its pages) claiming another issuer.
     const third = await browser.newContext();
     const second = await capturedCallback(third, aliceLink, "alice");
@@ -362,7 +371,7 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
     forged.searchParams.set("iss", "https://evil.example");
     const forgedResponse = await (await third.newPage()).goto(forged.href);
     assert.equal(forgedResponse?.status(), 400);
-    assert.ok(auditEvents(gw).some((e) => e.reason === "connect_iss_mismatch"));
+    await audited(gw, (e) => e.reason === "connect_iss_mismatch");
     // Through all of it Alice's own connection stayed hers.
     assert.match(
       textOf(await (clients.alice as Client).callTool({ name: "whoami", arguments: {} })),
@@ -418,7 +427,7 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
     const err = await callError(clients.alice as Client);
     assert.equal(err.code, -32007);
     assert.equal((err.data as { reason: string }).reason, "reconnect_required");
-    assert.ok(auditEvents(gw).some((e) => e.reason === "upstream_refresh_failed"));
+    await audited(gw, (e) => e.reason === "upstream_refresh_failed");
     // Reconnect, then revoke from the CLI.
     const context = await browser.newContext();
     await connect(context, (err.data as { url: string }).url, "alice", "alice-upstream");
@@ -476,10 +485,9 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
       reason: "offboarding",
     });
     assert.equal(revoked.status, 200, await revoked.text());
-    assert.ok(
-      auditEvents(gw).some(
-        (e) => e.reason === "upstream_revoked" && (e.detail as { user?: string }).user === "carol",
-      ),
+    await audited(
+      gw,
+      (e) => e.reason === "upstream_revoked" && (e.detail as { user?: string }).user === "carol",
     );
   });
 });
