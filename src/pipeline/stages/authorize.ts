@@ -1,14 +1,7 @@
-import type { AccessPolicy, ItemKind } from "../../policy/access.js";
+import type { AccessPolicy } from "../../policy/access.js";
 import type { Interceptor } from "../compose.js";
-import type { CallContext, ListOutcome, Outcome } from "../context.js";
-
-/** Which field of a listed item is its name for the decision. */
-const LISTED: Readonly<Record<ListOutcome["key"], { kind: ItemKind; field: string }>> = {
-  tools: { kind: "tool", field: "name" },
-  prompts: { kind: "prompt", field: "name" },
-  resources: { kind: "resource", field: "uri" },
-  resourceTemplates: { kind: "resource", field: "uriTemplate" },
-};
+import type { CallContext, Outcome } from "../context.js";
+import { filterListed } from "../listed.js";
 
 /**
  * Scopes: a call to a tool, prompt or resource the caller may not use is refused before it is
@@ -23,13 +16,8 @@ export function authorize(policy: AccessPolicy): Interceptor<CallContext, Outcom
       return next();
     }
     const outcome = await next();
-    if (outcome.kind === "list") {
-      const { kind, field } = LISTED[outcome.key];
-      outcome.items = outcome.items.filter(({ server, item }) => {
-        const name = item[field];
-        return typeof name === "string" && policy.decide(kind, server, name, ctx.principal).allowed;
-      });
-    }
+    if (outcome.kind === "list")
+      filterListed(outcome, (kind, server, name) => policy.decide(kind, server, name, ctx.principal).allowed);
     return outcome;
   };
 }

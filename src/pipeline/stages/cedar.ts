@@ -1,15 +1,8 @@
 import { policyDenied } from "../../errors.js";
-import type { ItemKind } from "../../policy/access.js";
 import type { CedarPolicySet } from "../../policy/cedar/policy-set.js";
 import type { Interceptor } from "../compose.js";
-import type { CallContext, ListOutcome, Outcome } from "../context.js";
-
-const LISTED: Readonly<Record<ListOutcome["key"], { kind: ItemKind; field: string }>> = {
-  tools: { kind: "tool", field: "name" },
-  prompts: { kind: "prompt", field: "name" },
-  resources: { kind: "resource", field: "uri" },
-  resourceTemplates: { kind: "resource", field: "uriTemplate" },
-};
+import type { CallContext, Outcome } from "../context.js";
+import { filterListed } from "../listed.js";
 
 /**
  * Policy as code: a call the Cedar policies do not allow is refused (-32001 `cedar_denied`, or
@@ -58,23 +51,17 @@ export function cedar(policy: CedarPolicySet): Interceptor<CallContext, Outcome>
       return next();
     }
     const outcome = await next();
-    if (outcome.kind === "list") {
-      const { kind, field } = LISTED[outcome.key];
-      outcome.items = outcome.items.filter(({ server, item }) => {
-        const name = item[field];
-        return (
-          typeof name === "string" &&
-          authorizer.mayAllow({
-            principal: ctx.principal,
-            kind,
-            server,
-            name,
-            protocol: ctx.protocolVersion,
-            annotations: item.annotations,
-          })
-        );
-      });
-    }
+    if (outcome.kind === "list")
+      filterListed(outcome, (kind, server, name, item) =>
+        authorizer.mayAllow({
+          principal: ctx.principal,
+          kind,
+          server,
+          name,
+          protocol: ctx.protocolVersion,
+          annotations: item.annotations,
+        }),
+      );
     return outcome;
   };
 }
