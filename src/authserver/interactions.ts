@@ -1,5 +1,6 @@
 import { CONNECT_CLIENT_ID } from "../admin/scope.js";
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac } from "node:crypto";
+import { readForm, sameSecret } from "../http/forms.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type Provider from "oidc-provider";
 import { errors, type InteractionResults } from "oidc-provider";
@@ -93,7 +94,7 @@ export class InteractionPages {
     )
       return this.confirm(req, res, interaction);
     if (action === "") return this.show(res, interaction);
-    const form = await readForm(req);
+    const form = await readForm(req, MAX_FORM_BYTES);
     if (!form || !this.sameOrigin(req) || !this.csrfMatches(uid, form.get("csrf"))) {
       this.parts.log.warn({ event: "csrf_refused", uid, action }, "authorization form refused (CSRF check)");
       return sendPage(
@@ -325,10 +326,7 @@ export class InteractionPages {
   }
 
   private csrfMatches(uid: string, given: string | null): boolean {
-    if (!given) return false;
-    const expected = Buffer.from(this.csrf(uid));
-    const actual = Buffer.from(given);
-    return actual.length === expected.length && timingSafeEqual(actual, expected);
+    return sameSecret(given, this.csrf(uid));
   }
 
   private sameOrigin(req: IncomingMessage): boolean {
@@ -365,23 +363,4 @@ function asRecord(value: unknown): Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value)
     ? (value as Record<string, unknown>)
     : {};
-}
-
-/** A bounded application/x-www-form-urlencoded body, or undefined. */
-async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
-  const type = String(req.headers["content-type"] ?? "")
-    .split(";")[0]
-    ?.trim()
-    .toLowerCase();
-  if (type !== "application/x-www-form-urlencoded") return undefined;
-  const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > MAX_FORM_BYTES) return undefined;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_FORM_BYTES) return undefined;
-    chunks.push(chunk);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
 }

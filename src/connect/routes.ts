@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { timingSafeEqual } from "node:crypto";
 import { messagePage, sendPage } from "../authserver/pages.js";
+import { readForm, sameSecret } from "../http/forms.js";
 import type { Principal } from "../auth/principal.js";
 import { principalFields } from "../pipeline/stages/audit.js";
 import { CALLBACK_PATH, CLIENT_METADATA_PATH } from "../upstreams/oauth-user/authorization.js";
@@ -125,7 +125,7 @@ export class ConnectPages {
     const user = await this.user(req, res, back);
     if (!user) return;
     // The link an agent was given names (by a keyed digest) the user it was made for.
-    if (hint !== null && !same(hint, this.broker.userHint(user.subject))) {
+    if (hint !== null && !sameSecret(hint, this.broker.userHint(user.subject))) {
       await this.broker.auditRefusal("connect_user_mismatch", user, server);
       return sendPage(
         res,
@@ -212,16 +212,9 @@ export class ConnectPages {
   }
 
   private async checkCsrf(req: IncomingMessage): Promise<boolean> {
-    const form = await readForm(req);
-    const sent = form?.get("csrf");
-    return sent !== undefined && sent !== null && same(sent, this.signIn.csrf(req));
+    const form = await readForm(req, MAX_FORM_BYTES);
+    return sameSecret(form?.get("csrf"), this.signIn.csrf(req));
   }
-}
-
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 function safeDecode(s: string): string | undefined {
@@ -230,15 +223,4 @@ function safeDecode(s: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_FORM_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
 }

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { OAuthClientInformationMixed } from "@modelcontextprotocol/client";
 import { auditEvent, type AuditPrincipal } from "../../audit/event.js";
 import type { AuditLog } from "../../audit/log.js";
+import { principalFields } from "../../pipeline/stages/audit.js";
 import type { Principal } from "../../auth/principal.js";
 import type { Config, HttpServerConfig } from "../../config/types.js";
 import { GatewayError, upstreamAuthRequired, upstreamUnavailable } from "../../errors.js";
@@ -125,7 +126,7 @@ export class OAuthUserBroker {
   /** A refused step of the connect pages, audited (the broker audits its own refusals). */
   async auditRefusal(reason: string, who: Principal | undefined, server: string): Promise<void> {
     await this.audit
-      .record(event(reason, who ? principalOf(who) : { sub: "anonymous" }, server, "denied", {}))
+      .record(event(reason, who ? principalFields(who) : { sub: "anonymous" }, server, "denied", {}))
       .catch(() => undefined);
   }
 
@@ -231,7 +232,7 @@ export class OAuthUserBroker {
     params: { state?: string; code?: string; iss?: string; error?: string },
     signedIn: Principal,
   ): Promise<{ server: string; connection: string }> {
-    const who = principalOf(signedIn);
+    const who = principalFields(signedIn);
     const refuse = async (
       reason: string,
       message: string,
@@ -547,10 +548,6 @@ function due(tokens: VaultTokens, row: ConnectionRow): boolean {
   const expiresAt = tokens.expires_at ?? row.updatedAt + UNSTATED_LIFETIME_MS;
   if (tokens.expires_at === undefined && tokens.refresh_token === undefined) return false;
   return expiresAt - Date.now() < REFRESH_MARGIN_MS;
-}
-
-function principalOf(p: Principal): AuditPrincipal {
-  return { sub: p.subject, ...(p.clientId ? { client_id: p.clientId } : {}), auth: p.method };
 }
 
 function view(r: ConnectionRow): ConnectionView {
