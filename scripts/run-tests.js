@@ -1,10 +1,7 @@
-// Runs every test file under test/ with node's test runner, in two passes:
-//  1. most files, three at a time, the longest first (a long file started last would be the run's
-//     tail: on two cores the whole suite then takes about as long as its longest files allow);
-//  2. the files that measure throughput under load, one at a time, with the machine to themselves.
-// Three at a time suits two cores because most of a test's time is spent waiting on the processes
-// it starts (gateways, upstreams, Chromium, Postgres), not computing. TEST_CONCURRENCY overrides it.
-// Named files (`node scripts/run-tests.js a.test.ts b.test.ts`) run in one pass, as given.
+// Runs every test file under test/ with node's test runner, three at a time, the longest first (a
+// long file started last would be the run's tail). Three at a time suits two cores: most of a
+// test's time is spent waiting on the processes it starts (gateways, upstreams, Chromium,
+// Postgres), not computing. TEST_CONCURRENCY overrides it. Named files run two at a time, as given.
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -31,9 +28,6 @@ const LONGEST = [
   "test/integration/admin-api.test.ts", // 48
   "test/integration/lifecycle.test.ts", // 46
 ];
-
-/** Files whose assertions need the machine's throughput (calls per second reaching a limit). */
-const ALONE = new Set(["test/integration/load.test.ts"]);
 
 function find(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -64,10 +58,9 @@ const rank = (f) => {
   const i = LONGEST.indexOf(f);
   return i === -1 ? LONGEST.length : i;
 };
-const shared = all.filter((f) => !ALONE.has(f)).sort((a, b) => rank(a) - rank(b));
-const first = run(shared, concurrency);
-const second = run(
-  all.filter((f) => ALONE.has(f)),
-  1,
+process.exit(
+  run(
+    all.sort((a, b) => rank(a) - rank(b)),
+    concurrency,
+  ),
 );
-process.exit(first !== 0 ? first : second);

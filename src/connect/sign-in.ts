@@ -7,6 +7,7 @@ import type { TokenVerifier } from "../auth/verifier.js";
 import type { Config } from "../config/types.js";
 import type { StateKey } from "../state/sealed.js";
 import { authFetch } from "../upstreams/oauth-user/auth-fetch.js";
+import { basicAuthorization } from "../upstreams/token-endpoint.js";
 
 /** A signed-in browser stays signed in to the connect pages this long. */
 const SESSION_MS = 30 * 60_000;
@@ -135,9 +136,7 @@ export class ConnectSignIn {
     });
     const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" };
     if (client.clientSecret !== undefined)
-      headers.authorization = `Basic ${Buffer.from(
-        `${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret)}`,
-      ).toString("base64")}`;
+      headers.authorization = basicAuthorization(client.clientId, client.clientSecret);
     const answer = await authFetch(endpoints.token, { method: "POST", headers, body: body.toString() });
     const json = (await answer.json().catch(() => ({}))) as { access_token?: unknown };
     if (!answer.ok || typeof json.access_token !== "string")

@@ -1,4 +1,5 @@
 import { safeForCredentials } from "./origin.js";
+import { BodyTooLarge, readBounded } from "./read-bounded.js";
 
 /** An OAuth 2.0 token endpoint the gateway authenticates to as a confidential client. */
 export interface TokenEndpoint {
@@ -50,16 +51,13 @@ export async function requestToken(
     throw new TokenRequestError("token_url must use https (plain http only to a loopback address)");
   const body = new URLSearchParams();
   for (const [k, v] of Object.entries(grant)) if (v !== undefined && v !== "") body.set(k, v);
-  const basic = Buffer.from(`${formEncode(endpoint.clientId)}:${formEncode(endpoint.clientSecret)}`).toString(
-    "base64",
-  );
   const started = Date.now();
   let res: Response;
   try {
     res = await fetch(endpoint.url, {
       method: "POST",
       headers: {
-        authorization: `Basic ${basic}`,
+        authorization: basicAuthorization(endpoint.clientId, endpoint.clientSecret),
         "content-type": "application/x-www-form-urlencoded",
         accept: "application/json",
       },
@@ -72,11 +70,16 @@ export async function requestToken(
       `token endpoint unreachable (${err instanceof Error && err.name === "TimeoutError" ? "timeout" : "network error"})`,
     );
   }
-  const text = await readLimited(res, MAX_RESPONSE_BYTES).catch((err: unknown) => {
-    throw err instanceof TokenRequestError
-      ? err
-      : new TokenRequestError("token endpoint response unreadable");
-  });
+  const text = await readBounded(res, MAX_RESPONSE_BYTES).then(
+    (body) => body.toString("utf8"),
+    (err: unknown) => {
+      throw new TokenRequestError(
+        err instanceof BodyTooLarge
+          ? "token endpoint answered too large a body"
+          : "token endpoint response unreadable",
+      );
+    },
+  );
   const json = parseObject(text);
   if (!res.ok) {
     const code = typeof json?.error === "string" && OAUTH_ERROR_CODE.test(json.error) ? ` ${json.error}` : "";
@@ -150,26 +153,13 @@ export class CachedToken {
 }
 
 /** application/x-www-form-urlencoded encoding of one value (RFC 6749 Appendix B). */
-function formEncode(value: string): string {
-  return new URLSearchParams([["", value]]).toString().slice(1);
+/** HTTP Basic client authentication: id and secret each form-encoded first (RFC 6749 §2.3.1). */
+export function basicAuthorization(clientId: string, clientSecret: string): string {
+  return `Basic ${Buffer.from(`${formEncode(clientId)}:${formEncode(clientSecret)}`).toString("base64")}`;
 }
 
-async function readLimited(res: Response, limit: number): Promise<string> {
-  if (!res.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = res.body.getReader();
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new TokenRequestError("token endpoint answered too large a body");
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString("utf8");
+function formEncode(value: string): string {
+  return new URLSearchParams([["", value]]).toString().slice(1);
 }
 
 function parseObject(text: string): Record<string, unknown> | undefined {

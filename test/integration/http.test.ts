@@ -43,7 +43,7 @@ describe("streamable HTTP surface", () => {
             allowed_origins: [ALLOWED_ORIGIN],
             max_body_bytes: 4096,
             max_json_depth: 8,
-            upstream_timeout: "2s",
+            upstream_timeout: "5s", // short for the timeout test, long enough to launch a session's server on a busy machine
             allowed_hosts: ["warden.test"],
             public_url: "http://public.warden.test:8808",
           },

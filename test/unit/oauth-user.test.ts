@@ -16,6 +16,7 @@ import {
 } from "../../src/upstreams/oauth-user/store.js";
 import { PostgresConnectionStore } from "../../src/upstreams/oauth-user/store-postgres.js";
 import { fromResponse, openTokens, sealTokens } from "../../src/upstreams/oauth-user/vault.js";
+import { AuthFetchRefused, authFetch } from "../../src/upstreams/oauth-user/auth-fetch.js";
 
 function problems(text: string): string[] {
   try {
@@ -74,6 +75,24 @@ describe("oauth_user config", () => {
       /authorization_endpoint: needs https/,
     );
     assert.match(problems(remote('{ type: oauth_user, scopes: ["a b"] }')).join("\n"), /an OAuth scope/);
+  });
+});
+
+describe("what the OAuth steps may fetch", () => {
+  test("never a metadata service (by address or name), plain http elsewhere than loopback, or credentials in the URL", async () => {
+    for (const url of [
+      "https://169.254.169.254/latest/meta-data/",
+      "https://[fd00:ec2::254]/latest",
+      "https://metadata.google.internal/computeMetadata/v1/",
+      "http://as.example.com/.well-known/oauth-authorization-server",
+      "https://user:pw@as.example.com/token",
+    ])
+      await assert.rejects(authFetch(url), AuthFetchRefused, url);
+    // Loopback over http passes the checks: what fails then is the connection itself.
+    await assert.rejects(
+      authFetch("http://127.0.0.1:9/token"),
+      (err: unknown) => !(err instanceof AuthFetchRefused),
+    );
   });
 });
 

@@ -14,6 +14,7 @@ import type { Logger } from "../../log.js";
 import type { StateKey } from "../../state/sealed.js";
 import { isLoopbackUrl } from "../origin.js";
 import { authFetch } from "./auth-fetch.js";
+import { basicAuthorization } from "../token-endpoint.js";
 import type { ConnectionStore } from "./store.js";
 
 export type OAuthUserAuth = Extract<UpstreamAuth, { type: "oauth_user" }>;
@@ -190,9 +191,7 @@ export class UpstreamAuthorization {
     const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" };
     if (client.client_secret !== undefined) {
       body.delete("client_id");
-      headers.authorization = `Basic ${Buffer.from(
-        `${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`,
-      ).toString("base64")}`;
+      headers.authorization = basicAuthorization(client.client_id, client.client_secret);
     }
     try {
       const res = await authFetch(endpoint, { method: "POST", headers, body: body.toString() });
