@@ -58,9 +58,5 @@ const rank = (f) => {
   const i = LONGEST.indexOf(f);
   return i === -1 ? LONGEST.length : i;
 };
-process.exit(
-  run(
-    all.sort((a, b) => rank(a) - rank(b)),
-    concurrency,
-  ),
-);
+const ordered = all.sort((a, b) => rank(a) - rank(b));
+process.exit(run(ordered, concurrency));
