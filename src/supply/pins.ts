@@ -149,6 +149,10 @@ export function pinFromRow(r: PinRow): Pin {
   };
 }
 
+function hashKey(server: string, kind: DefinitionKind, name: string): string {
+  return `${server}\u0000${kind}\u0000${name}`;
+}
+
 export function pinToRow(pin: Pin): PinRow {
   return {
     server: pin.server,
@@ -164,8 +168,19 @@ export function pinToRow(pin: Pin): PinRow {
   };
 }
 
-/** The embedded default: the state store's `tool_pins` table (migration 5). */
+/** Pins whose hashes are kept in memory at most: past it the memory starts over (read again). */
+const MAX_REMEMBERED_HASHES = 100_000;
+
+/**
+ * The embedded default: the state store's `tool_pins` table (migration 5). Every call of a tool
+ * already judged servable asks for its pin's hashes (DefinitionGuard), so those are kept in memory:
+ * read from the table once, then kept by every write this process makes (`put`, `approve`, and
+ * the shared stores' copies, which come through them) and refreshed by every full read (`get`).
+ * Another process's write to the same file (`tools approve` from the CLI) reaches the memory at
+ * the next `get`, which a held tool's call always makes.
+ */
 export class SqlitePinStore implements PinStore {
+  private readonly remembered = new Map<string, PinHashes | null>();
   private readonly one;
   private readonly oneHashes;
   private readonly all;
@@ -196,13 +211,24 @@ export class SqlitePinStore implements PinStore {
 
   get(server: string, kind: DefinitionKind, name: string): Pin | undefined {
     const row = this.one.get(server, kind, name) as PinRow | undefined;
+    this.remember(
+      server,
+      kind,
+      name,
+      row ? { pinnedHash: row.pinned_hash, currentHash: row.current_hash } : null,
+    );
     return row ? pinFromRow(row) : undefined;
   }
 
   hashes(server: string, kind: DefinitionKind, name: string): PinHashes | undefined {
+    const key = hashKey(server, kind, name);
+    const known = this.remembered.get(key);
+    if (known !== undefined) return known ?? undefined;
     const row = this.oneHashes.get(server, kind, name) as
       { pinned_hash: string; current_hash: string } | undefined;
-    return row ? { pinnedHash: row.pinned_hash, currentHash: row.current_hash } : undefined;
+    const hashes = row ? { pinnedHash: row.pinned_hash, currentHash: row.current_hash } : null;
+    this.remember(server, kind, name, hashes);
+    return hashes ?? undefined;
   }
 
   list(server?: string): Pin[] {
@@ -212,10 +238,21 @@ export class SqlitePinStore implements PinStore {
 
   put(pin: Pin): void {
     this.upsert.run(pinToRow(pin));
+    this.remember(pin.server, pin.kind, pin.name, {
+      pinnedHash: pin.pinnedHash,
+      currentHash: pin.currentHash,
+    });
   }
 
   approve(server: string, kind: DefinitionKind, name: string, currentHash: string, at: string): boolean {
-    return this.promote.run(at, server, kind, name, currentHash).changes > 0;
+    const done = this.promote.run(at, server, kind, name, currentHash).changes > 0;
+    if (done) this.remember(server, kind, name, { pinnedHash: currentHash, currentHash });
+    return done;
+  }
+
+  private remember(server: string, kind: DefinitionKind, name: string, hashes: PinHashes | null): void {
+    if (this.remembered.size >= MAX_REMEMBERED_HASHES) this.remembered.clear();
+    this.remembered.set(hashKey(server, kind, name), hashes);
   }
 
   async close(): Promise<void> {
