@@ -115,6 +115,21 @@ describe("Cedar policies", () => {
       // An audit file beside the policies, written on every call: it must not set off reloads.
       audit: { sinks: ["sqlite", { jsonl: join(policyDir, "audit.jsonl") }] },
       servers: [{ ...recorderStdio("recorder", records, { "*": ["demo:use"] }), isolation: "shared" }],
+      // echo under fixed messages: one a forbid refuses, one the permit allows, one no permit allows.
+      virtual_servers: [
+        {
+          name: "curated",
+          tools: [
+            {
+              tool: "recorder/echo",
+              name: "echo_secret",
+              arguments: { fixed: { message: "hello, secret" } },
+            },
+            { tool: "recorder/echo", name: "echo_hello", arguments: { fixed: { message: "hello there" } } },
+            { tool: "recorder/echo", name: "echo_bye", arguments: { fixed: { message: "bye" } } },
+          ],
+        },
+      ],
     });
     aliceToken = await jwt("alice", { roles: ["staff"] });
     bobToken = await jwt("bob", { roles: ["ops"], department: "infra" });
@@ -221,6 +236,28 @@ describe("Cedar policies", () => {
     assert.equal(denial.error.data.reason, "cedar_denied");
   });
 
+  test("a virtual tool whose fixed arguments every call is refused for is not listed", async () => {
+    const url = `${base}/v/curated/mcp`;
+    const token = await jwt("alice", { roles: ["staff"], aud: url });
+    const curated = await connectClient(url, { headers: { authorization: `Bearer ${token}` } });
+    try {
+      const listed = (await curated.client.listTools()).tools.map((t) => t.name);
+      assert.deepEqual(listed, ["echo_hello"]);
+      // The calls agree with the list: the hidden ones are refused and never reach the upstream.
+      const before = receivedToolCalls(records, "echo").length;
+      for (const name of ["echo_secret", "echo_bye"]) {
+        const err: McpError = await mcpError(() => curated.client.callTool({ name, arguments: {} }));
+        assert.equal(err.code, -32001, err.message);
+        assert.equal((err.data as { reason: string }).reason, "cedar_denied");
+      }
+      assert.equal(receivedToolCalls(records, "echo").length, before, "the upstream never saw them");
+      assert.equal((await curated.client.callTool({ name: "echo_hello", arguments: {} })).isError, undefined);
+      assert.equal(receivedToolCalls(records, "echo").length, before + 1);
+    } finally {
+      await curated.close();
+    }
+  });
+
   test("the audit log names the deciding policies", async () => {
     const q = await runCli(["audit", "query", "--json", "--limit", "1000", "-c", gw.configFile]);
     assert.equal(q.code, 0, q.stderr);
@@ -242,6 +279,7 @@ describe("Cedar policies", () => {
       "audit writes beside the policies reload nothing",
     );
     assert.equal(logged("cedar policies not reloaded").length, 0);
+    const seen = receivedToolCalls(records, "echo").length;
     const extra = join(policyDir, "extra.cedar");
     writeFileSync(
       extra,
@@ -249,7 +287,7 @@ describe("Cedar policies", () => {
     );
     await waitFor(() => logged("cedar policies reloaded").length >= 1, { what: "reload after a new file" });
     await call(alice, "echo", { message: "bye" });
-    assert.equal(receivedToolCalls(records, "echo").length, 2);
+    assert.equal(receivedToolCalls(records, "echo").length, seen + 1);
 
     // A broken file: the reload fails, says where, and the old set (with echo-bye) stays.
     writeFileSync(
@@ -259,7 +297,7 @@ describe("Cedar policies", () => {
     const failure = await waitFor(() => logged("cedar policies not reloaded")[0], { what: "failed reload" });
     assert.match(JSON.stringify(failure.problems), /extra\.cedar:3/);
     await call(alice, "echo", { message: "bye" });
-    assert.equal(receivedToolCalls(records, "echo").length, 3);
+    assert.equal(receivedToolCalls(records, "echo").length, seen + 2);
     const failures = logged("cedar policies not reloaded").length;
     gw.proc.kill("SIGHUP");
     await waitFor(() => logged("cedar policies not reloaded").length > failures, { what: "SIGHUP reload" });

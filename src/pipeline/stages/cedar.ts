@@ -9,7 +9,7 @@ import { filterListed } from "../listed.js";
  * `cedar_error` when deciding failed, or `argument_type_mismatch` when an argument contradicts the
  * tool's declared types or the type a policy compares it with) before anything reaches an upstream, and the deciding policy
  * ids go to the audit record. Lists keep an item when some call to it could be allowed
- * (CedarAuthorizer.mayAllow). The set is read per request, so a reload applies to the next call.
+ * (CedarAuthorizer.mayAllow), with a virtual tool's fixed arguments as every call will carry them. The set is read per request, so a reload applies to the next call.
  */
 export function cedar(policy: CedarPolicySet): Interceptor<CallContext, Outcome> {
   return async function authorizeCedar(ctx, next) {
@@ -52,7 +52,7 @@ export function cedar(policy: CedarPolicySet): Interceptor<CallContext, Outcome>
     }
     const outcome = await next();
     if (outcome.kind === "list")
-      filterListed(outcome, (kind, server, name, item) =>
+      filterListed(outcome, (kind, server, name, item, binding) =>
         authorizer.mayAllow({
           principal: ctx.principal,
           kind,
@@ -60,6 +60,7 @@ export function cedar(policy: CedarPolicySet): Interceptor<CallContext, Outcome>
           name,
           protocol: ctx.protocolVersion,
           annotations: item.annotations,
+          fixed: binding?.entry.fixed,
         }),
       );
     return outcome;

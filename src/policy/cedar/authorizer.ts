@@ -36,6 +36,11 @@ export interface CedarQuery {
   readonly annotations?: unknown;
   /** The tool's inputSchema as its server lists it: arguments of another JSON type are refused. */
   readonly inputSchema?: unknown;
+  /**
+   * For `mayAllow` on a virtual route: the arguments the gateway fixes (docs/virtual-servers.md),
+   * which every call to the item carries whatever its caller sends.
+   */
+  readonly fixed?: Readonly<Record<string, unknown>>;
   readonly now?: Date;
 }
 
@@ -102,6 +107,8 @@ export class CedarAuthorizer {
   /** Whether a policy reads `resource.annotations` (the tool's definition is then fetched per call). */
   readonly readsAnnotations: boolean;
   private readonly subsets = new Map<string, Subset>();
+  /** What each policy reads, by id (for judging a virtual tool's fixed arguments in lists). */
+  private readonly reads: ReadonlyMap<string, Reads>;
   private readonly preparsed = new Map<string, string>();
   private readonly listCache = new Map<string, { until: number; shown: boolean }>();
   private readonly memo = new Map<string, CedarDecision>();
@@ -122,6 +129,7 @@ export class CedarAuthorizer {
     readonly digest = "",
   ) {
     this.policies = new Map(policies.map((p) => [p.id, p]));
+    this.reads = new Map(policies.map((p) => [p.id, addReads(p.json, emptyReads())]));
     this.readsAnnotations = policies.some((p) => addReads(p.json, emptyReads()).annotations);
   }
 
@@ -263,9 +271,38 @@ export class CedarAuthorizer {
   /**
    * Whether some call to an item could be allowed for this principal (list filtering): exact when
    * no policy of its subset reads `context.arguments`; otherwise Cedar's partial evaluation with the
-   * arguments unknown, shown unless the answer is a definite deny. Never throws; an error hides.
+   * arguments unknown, shown unless the answer is a definite deny. A virtual tool with fixed
+   * arguments is also hidden when those alone decide a deny (fixedDenies). Never throws; an error
+   * hides.
    */
   mayAllow(q: CedarQuery): boolean {
+    const shown = this.mayAllowAny(q);
+    return shown && !(q.fixed && Object.keys(q.fixed).length > 0 && this.fixedDenies(q, q.fixed));
+  }
+
+  /**
+   * Whether the fixed arguments alone make every call to the item denied: the request decided with
+   * the fixed arguments as its only ones is denied, and what denied it reads no other argument
+   * (a forbid reading only fixed ones matched, or every permit in scope reads only fixed ones), so
+   * no argument a caller adds can change it. Anything less certain (an error, a permit that reads
+   * another argument) keeps the item shown: its calls are still decided one by one.
+   */
+  private fixedDenies(q: CedarQuery, fixed: Readonly<Record<string, unknown>>): boolean {
+    const d = this.decide({ ...q, args: fixed, inputSchema: undefined });
+    if (d.allowed) return false;
+    if (d.reason === "argument_type_mismatch") return true;
+    if (d.reason !== "cedar_denied") return false;
+    const onlyFixed = (id: string) => {
+      const r = this.reads.get(id);
+      return r !== undefined && !r.context.has("*") && [...r.args].every((a) => Object.hasOwn(fixed, a));
+    };
+    if (d.policies.length > 0) return d.policies.some(onlyFixed);
+    const uid = resourceUid(q.kind, q.server, q.name);
+    const subset = this.subset(ACTION_OF[q.kind], uid.type, uid.id);
+    return subset.ids.every((id) => this.policies.get(id)?.json.effect !== "permit" || onlyFixed(id));
+  }
+
+  private mayAllowAny(q: CedarQuery): boolean {
     const action = ACTION_OF[q.kind];
     const uid = resourceUid(q.kind, q.server, q.name);
     const subset = this.subset(action, uid.type, uid.id);

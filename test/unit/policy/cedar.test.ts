@@ -307,3 +307,55 @@ describe("Cedar policy files", () => {
     assert.match(t[0] ?? "", /template/);
   });
 });
+
+describe("Cedar lists on a virtual route: the fixed arguments", () => {
+  const listed = (a: CedarAuthorizer, fixed?: Record<string, unknown>) =>
+    a.mayAllow({ ...tool(user("u"), "db", "query"), fixed });
+
+  test("a forbid that reads only fixed arguments hides the tool; one reading another keeps it", async () => {
+    const a = await authorizer(`
+      @id("all") permit (principal, action, resource);
+      @id("no-prod") forbid (principal, action, resource) when { context.arguments has database && context.arguments.database == "prod" };
+      @id("no-drop") forbid (principal, action, resource) when { context.arguments has sql && context.arguments.sql like "*DROP*" };
+    `);
+    assert.equal(listed(a), true);
+    assert.equal(listed(a, { database: "prod" }), false);
+    assert.equal(listed(a, { database: "staging" }), true);
+    // Fixed SQL that matches a forbid on sql: hidden; a forbid on an argument the caller sets: shown.
+    assert.equal(listed(a, { sql: "DROP TABLE x" }), false);
+    assert.equal(listed(a, { limit: 10 }), true);
+    // The call itself agrees: every call with the fixed value is refused.
+    assert.equal(
+      a.decide(tool(user("u"), "db", "query", { database: "prod", sql: "SELECT 1" })).allowed,
+      false,
+    );
+  });
+
+  test("permits that read only fixed arguments and none matches: hidden; a permit on a free one: shown", async () => {
+    const onlyFixed = await authorizer(
+      `@id("staging") permit (principal, action, resource) when { context.arguments has database && context.arguments.database == "staging" };`,
+    );
+    assert.equal(listed(onlyFixed, { database: "prod" }), false);
+    assert.equal(listed(onlyFixed, { database: "staging" }), true);
+    const free = await authorizer(`
+      @id("staging") permit (principal, action, resource) when { context.arguments has database && context.arguments.database == "staging" };
+      @id("ticket") permit (principal, action, resource) when { context.arguments has ticket };
+    `);
+    // A caller who sends a ticket is allowed whatever the fixed database: the tool stays listed.
+    assert.equal(listed(free, { database: "prod" }), true);
+  });
+
+  test("a fixed value of the wrong type for a policy's comparison hides; a forbid erring keeps it shown", async () => {
+    const typed = await authorizer(`
+      @id("all") permit (principal, action, resource);
+      @id("no-prod") forbid (principal, action, resource) when { context.arguments has database && context.arguments.database == "prod" };
+    `);
+    assert.equal(listed(typed, { database: ["prod"] }), false);
+    const erring = await authorizer(`
+      @id("all") permit (principal, action, resource);
+      @id("small") forbid (principal, action, resource) when { context.arguments.limit > 100 };
+    `);
+    // Without `limit` the forbid errs on the fixed arguments alone: not proof, the calls decide.
+    assert.equal(listed(erring, { database: "prod" }), true);
+  });
+});
