@@ -45,6 +45,11 @@ when { context.arguments has target && context.arguments.target == "prod" };
 @id("pid-everyone")
 permit (principal, action == Action::"tools/call", resource == Tool::"recorder/pid");
 
+// slow declares label a string: this forbid's \`>\` cannot apply to it (said when slow is listed).
+@id("slow-label-number")
+forbid (principal, action == Action::"tools/call", resource == Tool::"recorder/slow")
+when { context.arguments has label && context.arguments.label > 3 };
+
 @id("sleep-short")
 permit (principal is User, action == Action::"tools/call", resource == Tool::"recorder/sleep")
 when { context.arguments has ms && context.arguments.ms <= 10 };
@@ -234,6 +239,11 @@ describe("Cedar policies", () => {
     );
     assert.equal(denial.error.code, -32001);
     assert.equal(denial.error.data.reason, "cedar_denied");
+    // The policies written for a tool are checked against its listed input schema, once.
+    const misfits = logged("cedar policies do not fit the tool's arguments");
+    assert.equal(misfits.length, 1, JSON.stringify(misfits));
+    assert.equal(misfits[0]?.tool, "slow");
+    assert.match(JSON.stringify(misfits[0]?.problems), /main\.cedar:\d+: policy slow-label-number: /);
   });
 
   test("a virtual tool whose fixed arguments every call is refused for is not listed", async () => {

@@ -52,8 +52,13 @@ export function cedar(policy: CedarPolicySet): Interceptor<CallContext, Outcome>
     }
     const outcome = await next();
     if (outcome.kind === "list")
-      filterListed(outcome, (kind, server, name, item, binding) =>
-        authorizer.mayAllow({
+      filterListed(outcome, (kind, server, name, item, binding) => {
+        if (kind === "tool") {
+          const problems = authorizer.toolProblems(server, name, item.inputSchema);
+          if (problems && problems.length > 0)
+            ctx.log.warn({ server, tool: name, problems }, "cedar policies do not fit the tool's arguments");
+        }
+        return authorizer.mayAllow({
           principal: ctx.principal,
           kind,
           server,
@@ -61,8 +66,8 @@ export function cedar(policy: CedarPolicySet): Interceptor<CallContext, Outcome>
           protocol: ctx.protocolVersion,
           annotations: item.annotations,
           fixed: binding?.entry.fixed,
-        }),
-      );
+        });
+      });
     return outcome;
   };
 }

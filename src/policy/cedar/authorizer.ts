@@ -20,6 +20,7 @@ import {
 } from "./entities.js";
 import type { LoadedPolicy } from "./files.js";
 import { prepareResidual, type Residual } from "./residuals.js";
+import { namesTool, toolPolicyProblems } from "./tool-schema.js";
 import { argumentsRecord, CedarValueError, type CedarValue } from "./values.js";
 
 /** What the Cedar step is asked: who, which item, with which arguments. */
@@ -109,6 +110,9 @@ export class CedarAuthorizer {
   private readonly subsets = new Map<string, Subset>();
   /** What each policy reads, by id (for judging a virtual tool's fixed arguments in lists). */
   private readonly reads: ReadonlyMap<string, Reads>;
+  /** Input schemas already checked against their tool's policies (toolProblems), by object and by text. */
+  private readonly checkedSchemas = new WeakSet<object>();
+  private readonly checkedTexts = new Set<string>();
   private readonly preparsed = new Map<string, string>();
   private readonly listCache = new Map<string, { until: number; shown: boolean }>();
   private readonly memo = new Map<string, CedarDecision>();
@@ -335,6 +339,33 @@ export class CedarAuthorizer {
     return shown;
   }
 
+  /**
+   * The problems of the policies written for one tool (`resource == Tool::"server/name"`) that read
+   * its arguments, against its input schema as listed (tool-schema.ts): returned the first time a
+   * tool is listed with a given schema, undefined after (and when no such policy exists), so each
+   * is reported once. Never throws.
+   */
+  toolProblems(server: string, name: string, inputSchema: unknown): readonly string[] | undefined {
+    if (inputSchema === null || typeof inputSchema !== "object" || this.checkedSchemas.has(inputSchema))
+      return undefined;
+    this.checkedSchemas.add(inputSchema);
+    const id = `${server}/${name}`;
+    const written = [...this.policies.values()].filter(
+      (p) => namesTool(p, id) && (this.reads.get(p.id)?.args.size ?? 0) > 0,
+    );
+    if (written.length === 0) return undefined;
+    let text: string;
+    try {
+      text = `${id}\u0000${JSON.stringify(inputSchema)}`;
+    } catch {
+      return undefined;
+    }
+    if (this.checkedTexts.has(text)) return undefined;
+    if (this.checkedTexts.size >= LIST_CACHE_MAX) this.checkedTexts.clear();
+    this.checkedTexts.add(text);
+    return toolPolicyProblems(this.cedar, written, inputSchema, (pid) => this.reads.get(pid)?.args);
+  }
+
   /** Frees the engine's copies of this set's subsets (after a reload replaced it). */
   release(): void {
     for (const id of this.preparsed.values()) this.free(id);
@@ -344,6 +375,7 @@ export class CedarAuthorizer {
     this.subsets.clear();
     this.memo.clear();
     this.listCache.clear();
+    this.checkedTexts.clear();
   }
 
   private subset(action: string, type: string, id: string): Subset {

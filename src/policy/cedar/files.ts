@@ -153,19 +153,39 @@ function parseFile(
 
 // Paths whose attributes the base schema cannot know (schema.ts): the validator's "not found" there
 // is expected; anything else it finds is a problem.
-const OPEN_PATHS = /^(context\s*\.\s*arguments|principal\s*\.\s*claims)\s*[.[]/;
+export const OPEN_PATHS = /^(context\s*\.\s*arguments|principal\s*\.\s*claims)\s*[.[]/;
 
 function validate(cedar: Cedar, policies: readonly LoadedPolicy[], show: (f: string) => string): string[] {
+  return validationProblems(cedar, policies, baseSchema(), show, (snippet) => OPEN_PATHS.test(snippet));
+}
+
+/**
+ * `policies` validated (strict) against `schema`: each problem with file, line and policy id. A
+ * "not found" on a path `expected` says the schema cannot know (its snippet) is not a problem. The
+ * validator's "policy is impossible" warnings count for the policies `impossible` names (where the
+ * schema is known to be whole).
+ */
+export function validationProblems(
+  cedar: Cedar,
+  policies: readonly LoadedPolicy[],
+  schema: ReturnType<typeof baseSchema>,
+  show: (f: string) => string,
+  expected: (snippet: string) => boolean,
+  impossible: (policyId: string) => boolean = () => false,
+): string[] {
   if (policies.length === 0) return [];
   const byId = new Map(policies.map((p) => [p.id, p]));
   const answer = cedar.validate({
-    schema: baseSchema(),
+    schema,
     policies: { staticPolicies: Object.fromEntries(policies.map((p) => [p.id, p.text])) },
     validationSettings: { mode: "strict" },
   });
   if (answer.type === "failure") return answer.errors.map((e) => `policy.cedar: schema: ${e.message}`);
   const problems: string[] = [];
-  for (const { policyId, error } of answer.validationErrors) {
+  const warnings = answer.validationWarnings.filter(
+    (w) => / policy is impossible/.test(w.error.message) && impossible(w.policyId),
+  );
+  for (const { policyId, error } of [...answer.validationErrors, ...warnings]) {
     const p = byId.get(policyId);
     if (!p) {
       problems.push(`policy.cedar: ${error.message}`);
@@ -173,9 +193,10 @@ function validate(cedar: Cedar, policies: readonly LoadedPolicy[], show: (f: str
     }
     const span = error.sourceLocations?.[0];
     const snippet = span ? p.text.slice(span.start, span.end) : "";
-    if (/ not found$/.test(error.message) && OPEN_PATHS.test(snippet)) continue;
+    if (/ not found$/.test(error.message) && expected(snippet)) continue;
     const line = p.line + (span ? lineOf(p.text, span.start) - 1 : 0);
-    problems.push(`policy.cedar: ${show(p.file)}:${line}: policy ${p.id}: ${strip(error.message)}`);
+    const help = error.help ? ` (${error.help})` : "";
+    problems.push(`policy.cedar: ${show(p.file)}:${line}: policy ${p.id}: ${strip(error.message)}${help}`);
   }
   return problems;
 }

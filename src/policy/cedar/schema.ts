@@ -19,13 +19,16 @@ const optional = <T extends object>(t: T) => ({ ...t, required: false });
  * and `principal.claims` are declared empty: their attributes depend on each tool's input schema
  * and on the identity provider, unknown when policies load, so the validator's "attribute not
  * found" on a path into either is not counted (files.ts); a rule that reads a missing or mistyped
- * one errs at evaluation, which denies.
+ * one errs at evaluation, which denies. `args`: one tool's arguments typed from its input schema
+ * (tool-schema.ts), to validate the policies written for that tool.
  */
-export function baseSchema(): SchemaJson<string> {
+export function baseSchema(
+  args: Readonly<Record<string, unknown>> = { type: "Record", attributes: {} },
+): SchemaJson<string> {
   const context = {
     type: "Record",
     attributes: {
-      arguments: { type: "Record", attributes: {} },
+      arguments: args,
       protocol: STRING,
       time: {
         type: "Record",

@@ -359,3 +359,53 @@ describe("Cedar lists on a virtual route: the fixed arguments", () => {
     assert.equal(listed(erring, { database: "prod" }), true);
   });
 });
+
+describe("Cedar policies against a tool's listed input schema", () => {
+  const schema = {
+    type: "object",
+    properties: {
+      limit: { type: "integer" },
+      path: { type: "string" },
+      tags: { type: "array", items: { type: "string" } },
+      value: {},
+    },
+    required: ["path"],
+  };
+
+  test("a comparison of the wrong type, `like` on a number, `<` on a string: each named once", async () => {
+    const a = await authorizer(`
+      @id("ok") permit (principal, action, resource == Tool::"s/t") when { context.arguments.path like "/srv/*" && context.arguments has limit && context.arguments.limit <= 10 };
+      @id("limit-as-text") forbid (principal, action, resource == Tool::"s/t") when { context.arguments has limit && context.arguments.limit == "10" };
+      @id("like-number") forbid (principal, action, resource == Tool::"s/t") when { context.arguments has limit && context.arguments.limit like "9*" };
+      @id("less-text") forbid (principal, action, resource == Tool::"s/t") when { context.arguments.path < 3 };
+      @id("untyped") forbid (principal, action, resource == Tool::"s/t") when { context.arguments has value && context.arguments.value == "x" };
+      @id("other-tool") forbid (principal, action, resource == Tool::"s/u") when { context.arguments has limit && context.arguments.limit == "10" };
+    `);
+    const problems = a.toolProblems("s", "t", schema) ?? [];
+    const named = (id: string) => problems.some((p) => p.includes(`policy ${id}:`));
+    assert.ok(named("limit-as-text"), problems.join("\n"));
+    assert.ok(named("like-number"), problems.join("\n"));
+    assert.ok(named("less-text"), problems.join("\n"));
+    assert.equal(named("ok"), false, problems.join("\n"));
+    assert.equal(named("untyped"), false, "an argument without a type is judged at call time only");
+    assert.equal(named("other-tool"), false);
+    assert.match(problems[0] ?? "", /\.cedar:\d+: policy /);
+    // Reported once per schema: the same object, or the same schema listed again.
+    assert.equal(a.toolProblems("s", "t", schema), undefined);
+    assert.equal(a.toolProblems("s", "t", structuredClone(schema)), undefined);
+    // Another tool with no policy of its own: nothing to report.
+    assert.equal(a.toolProblems("s", "v", schema), undefined);
+  });
+
+  test("on a closed schema an argument the tool does not take is named; on an open one it is not", async () => {
+    const text = `@id("typo") forbid (principal, action, resource == Tool::"s/t") when { context.arguments has pth && context.arguments.pth like "/etc/*" };`;
+    const closed = await authorizer(text);
+    const problems = closed.toolProblems("s", "t", { ...schema, additionalProperties: false }) ?? [];
+    assert.ok(
+      problems.some((p) => p.includes("policy typo:")),
+      problems.join("\n"),
+    );
+    const open = await authorizer(text);
+    assert.deepEqual(open.toolProblems("s", "t", schema), []);
+  });
+});
