@@ -113,8 +113,9 @@ function demoCopy(root: string, dir: string): string {
 
 function makeBuild(name: string, root: string): Build {
   const cli = join(root, "bin", "mcp-warden.js");
-  if (!existsSync(join(root, "dist", "cli", "main.js")))
-    throw new Error(`${root}: no dist/cli/main.js (npx tsc -p tsconfig.build.json there first)`);
+  // The CLI bundle (scripts/build-cli.js), or tsc's dist/cli/ in a checkout from before it.
+  if (!["cli-bundle", "cli"].some((d) => existsSync(join(root, "dist", d, "main.js"))))
+    throw new Error(`${root}: not built (npm run build there first)`);
   const dir = join(work, name);
   mkdirSync(dir);
   return {

@@ -7,6 +7,7 @@ import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
+import { sourceOf } from "./lib/bundle-frames.js";
 import { drive } from "./lib/load.js";
 import { cpuUs } from "./lib/proc.js";
 import { ROOT, wardenTargets } from "./lib/targets.js";
@@ -32,7 +33,7 @@ const top = Number(opts.top);
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
 }
 interface Profile {
   nodes: ProfileNode[];
@@ -41,22 +42,25 @@ interface Profile {
   timeDeltas: number[];
 }
 
-/** Parts of the gateway by the files their frames come from; the first that matches wins. */
+/**
+ * Parts of the gateway by the files their frames come from; the first that matches wins. src/ is
+ * this build's (frames in the CLI bundle, mapped back); dist/ a build from before the bundle.
+ */
 const PARTS: ReadonlyArray<readonly [string, RegExp]> = [
-  ["audit sink (SQLite, chain)", /dist\/audit\/|better-sqlite3|canonicalize/],
-  ["audit stage (events)", /`(?:callEvents|callEvent|auditCall)`|dist\/pipeline\/stages\/audit/],
-  ["protect (injection, redaction)", /dist\/protect\//],
-  ["policy (guards, access)", /dist\/policy\//],
-  ["supply chain", /dist\/supply\//],
-  ["telemetry (metrics, spans)", /dist\/observability|prom-client|opentelemetry|`recordCall`/],
-  ["upstream stdio (SDK, connection)", /dist\/upstreams\/|modelcontextprotocol\/sdk|npm:zod/],
+  ["audit sink (SQLite, chain)", /(?:src|dist)\/audit\/|better-sqlite3|canonicalize/],
+  ["audit stage (events)", /`(?:callEvents|callEvent|auditCall)`|(?:src|dist)\/pipeline\/stages\/audit/],
+  ["protect (injection, redaction)", /(?:src|dist)\/protect\//],
+  ["policy (guards, access)", /(?:src|dist)\/policy\//],
+  ["supply chain", /(?:src|dist)\/supply\//],
+  ["telemetry (metrics, spans)", /(?:src|dist)\/observability|prom-client|opentelemetry|`recordCall`/],
+  ["upstream stdio (SDK, connection)", /(?:src|dist)\/upstreams\/|modelcontextprotocol\/sdk|npm:zod/],
   [
     "node I/O (http, net, streams)",
     /node:_http|node:net|node:internal\/stream|node:stream|^uv__|node::LibuvStreamWrap|Parser::/,
   ],
-  ["transport (streamable-http)", /dist\/transports\//],
-  ["session, relay, catalog", /dist\/gateway\//],
-  ["pipeline (compose, other stages)", /dist\/pipeline\//],
+  ["transport (streamable-http)", /(?:src|dist)\/transports\//],
+  ["session, relay, catalog", /(?:src|dist)\/gateway\//],
+  ["pipeline (compose, other stages)", /(?:src|dist)\/pipeline\//],
   ["promises, microtasks, timers", /processTicksAndRejections|RunMicrotasks|node:timers/],
 ];
 
@@ -184,9 +188,12 @@ function perfReport(data: string, mainTid: number, title: string, foldedFile: st
 
 /** `JS:*name file:///…/dist/x.js:12:3` → `` `name` dist/x.js:12 `` (`*` optimised, `~` interpreted). */
 function jsName(frame: string): string {
-  const m = /^JS:[*~^]?(\S*) (\S+?)(?::(\d+):\d+)?$/.exec(frame.replace(/ \(\S+\)$/, ""));
+  const m = /^JS:[*~^]?(\S*) (\S+?)(?::(\d+):(\d+))?$/.exec(frame.replace(/ \(\S+\)$/, ""));
   if (!m) return frame.slice(0, 100);
-  return `\`${m[1] || "(anonymous)"}\` ${place(m[2] as string)}${m[3] ? `:${m[3]}` : ""}`;
+  if (!m[3]) return `\`${m[1] || "(anonymous)"}\` ${place(m[2] as string)}`;
+  // perf's lines and columns count from 1, a source map's from 0.
+  const at = sourceOf(m[2] as string, Number(m[3]) - 1, Number(m[4]) - 1);
+  return `\`${m[1] || "(anonymous)"}\` ${place(at.url)}:${at.line + 1}`;
 }
 
 const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
@@ -208,8 +215,9 @@ for (let i = 0; i < profile.samples.length; i++) {
     idle++;
     continue;
   }
-  const where = place(frame.url);
-  const key = `${frame.functionName || "(anonymous)"}\t${where}${frame.url ? `:${frame.lineNumber + 1}` : ""}`;
+  const at = sourceOf(frame.url, frame.lineNumber, frame.columnNumber);
+  const where = place(at.url);
+  const key = `${frame.functionName || "(anonymous)"}\t${where}${at.url ? `:${at.line + 1}` : ""}`;
   self.set(key, (self.get(key) ?? 0) + 1);
   perFile.set(where || frame.functionName, (perFile.get(where || frame.functionName) ?? 0) + 1);
 }
@@ -219,7 +227,8 @@ function place(url: string): string {
   if (!url) return "";
   const path = url.startsWith("file://") ? new URL(url).pathname : url;
   const rel = path.startsWith(ROOT) ? relative(ROOT, path) : path;
-  return rel.replace(/^node_modules\//, "npm:");
+  // Also a node_modules/ outside ROOT (a checkout whose node_modules is a link).
+  return rel.replace(/^(?:.*\/)?node_modules\//, "npm:");
 }
 
 const pct = (n: number) => ((100 * n) / busy).toFixed(1);

@@ -1,4 +1,5 @@
-import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+import { packageFile } from "./package/root.js";
 
-const pkg = createRequire(import.meta.url)("../package.json") as { version: string };
+const pkg = JSON.parse(readFileSync(packageFile("package.json"), "utf8")) as { version: string };
 export const VERSION: string = pkg.version;

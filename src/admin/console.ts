@@ -1,12 +1,12 @@
 import { readFile, readdir } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extname, join, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
 import { issuerEndpoints } from "./issuer-endpoints.js";
+import { packageFile } from "../package/root.js";
 import type { Config } from "../config/types.js";
 
-/** Where `npm run build` puts the console (vite, console/vite.config.ts): the same from src/ and dist/. */
-export const CONSOLE_DIR = fileURLToPath(new URL("../../dist/console/", import.meta.url));
+/** Where `npm run build` puts the console (vite, console/vite.config.ts). */
+export const CONSOLE_DIR = packageFile("dist", "console");
 const PREFIX = "/admin/";
 /** A sanity bound on what is held in memory; the console is well under 1 MiB. */
 const MAX_BYTES = 8 * 1024 * 1024;

@@ -1,9 +1,6 @@
 import { existsSync } from "node:fs";
 import { basename, delimiter, dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-/** The package's root: dist/cli/ → the folder holding package.json. */
-const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+import { PACKAGE_ROOT } from "../package/root.js";
 
 /**
  * Appends this package's own `node_modules/.bin` folders and the running Node's folder to PATH, so
@@ -12,10 +9,10 @@ const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
  * bare PATH, `npx` in an empty folder. Appended, never prepended: the caller's PATH still wins.
  */
 export function addPackageBinsToPath(env: NodeJS.ProcessEnv = process.env): void {
-  const root = PACKAGE_ROOT.replace(/\/$/, "");
   // Nested dependencies, and (installed as a dependency itself) the hoisted ones beside it.
-  const candidates = [join(root, "node_modules", ".bin")];
-  if (basename(dirname(root)) === "node_modules") candidates.push(join(dirname(root), ".bin"));
+  const candidates = [join(PACKAGE_ROOT, "node_modules", ".bin")];
+  if (basename(dirname(PACKAGE_ROOT)) === "node_modules")
+    candidates.push(join(dirname(PACKAGE_ROOT), ".bin"));
   candidates.push(dirname(process.execPath));
   const path = (env.PATH ?? "").split(delimiter).filter((p) => p !== "");
   const added = candidates.filter((dir) => !path.includes(dir) && existsSync(dir));

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import { anonymousPrincipal, tokenPrincipal, type Principal } from "../auth/principal.js";
 import { ConfigError } from "../config/errors.js";
 import type { ItemKind } from "../policy/access.js";

