@@ -165,11 +165,13 @@ export class CedarAuthorizer {
     // Cedar is deterministic: the same request to the same set gets the same answer. Remembered
     // when what the engine would see is small (a call whose policies read only who calls, or a few
     // short arguments), keyed by all of it.
-    const key = JSON.stringify([request.principal, action, uid, entities, context]);
-    if (key.length > MEMO_KEY_MAX) return this.fresh(subset, request);
+    // Who and which item, written once: part of this key and of the residual's.
+    const caller = JSON.stringify([request.principal, uid, entities]);
+    const key = `${action}\u0000${caller}\u0000${JSON.stringify(context)}`;
+    if (key.length > MEMO_KEY_MAX) return this.fresh(subset, request, caller);
     const hit = this.memo.get(key);
     if (hit) return hit;
-    const d = this.fresh(subset, request);
+    const d = this.fresh(subset, request, caller);
     if (this.memo.size >= MEMO_MAX) this.memo.clear();
     this.memo.set(key, d);
     return d;
@@ -180,14 +182,14 @@ export class CedarAuthorizer {
    * decided before, by the residual set (residuals.ts): fewer policies, and often nothing but the
    * arguments for the engine to parse.
    */
-  private fresh(subset: Subset, r: Request): CedarDecision {
+  private fresh(subset: Subset, r: Request, caller: string): CedarDecision {
     const reads = subset.reads;
     // Not worth it when the arguments are not read (remembered whole), nor when the clock is
     // (a residual would last a second).
     if (!reads.context.has("arguments") || reads.context.has("*") || reads.context.has("time"))
       return this.evaluate(r, subset.setId as string, r.context, r.entities);
     const { arguments: args, ...rest } = r.context;
-    const rkey = `${subset.setId as string}\u0000${JSON.stringify([r.principal, r.uid, r.entities, rest])}`;
+    const rkey = `${subset.setId as string}\u0000${caller}\u0000${JSON.stringify(rest)}`;
     let residual = this.residuals.get(rkey);
     if (residual === undefined || residual === "seen") {
       if (residual === undefined) {
