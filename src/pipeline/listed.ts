@@ -14,8 +14,8 @@ const LISTED: Readonly<Record<ListOutcome["key"], { kind: ItemKind; field: strin
 /**
  * Keeps the items of a list that `keep` allows, asked with each item's kind, server and name (a
  * resource's URI or template, and on a virtual route the curated tool it is shown as); an item
- * without a name is dropped. One rule for every stage that
- * filters lists by the same decision as calls (scopes, Cedar).
+ * without a name is dropped. One rule for every stage that filters lists by the same decision as
+ * calls (scopes, Cedar).
  */
 export function filterListed(
   outcome: ListOutcome,

@@ -7,9 +7,12 @@ import { filterListed } from "../listed.js";
 /**
  * Policy as code: a call the Cedar policies do not allow is refused (-32001 `cedar_denied`, or
  * `cedar_error` when deciding failed, or `argument_type_mismatch` when an argument contradicts the
- * tool's declared types or the type a policy compares it with) before anything reaches an upstream, and the deciding policy
- * ids go to the audit record. Lists keep an item when some call to it could be allowed
- * (CedarAuthorizer.mayAllow), with a virtual tool's fixed arguments as every call will carry them. The set is read per request, so a reload applies to the next call.
+ * tool's declared types or the type a policy compares it with) before anything reaches an
+ * upstream, and the deciding policy ids go to the audit record. Lists keep an item when some call
+ * to it could be allowed (CedarAuthorizer.mayAllow), a virtual tool's fixed arguments known as
+ * every call will carry them; the policies written for a listed tool are checked against its
+ * input schema once (toolProblems). The set is read per request, so a reload applies to the next
+ * call.
  */
 export function cedar(policy: CedarPolicySet): Interceptor<CallContext, Outcome> {
   return async function authorizeCedar(ctx, next) {
