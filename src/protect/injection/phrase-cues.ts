@@ -1,4 +1,4 @@
-import { literalScanner } from "./gates.js";
+import { literalScanner } from "../patterns.js";
 import { forgedTurns, TEMPLATE_RULES } from "./phrases-intent.js";
 import { BASE_RULES, PHRASE_RULES } from "./phrases.js";
 import type { PhraseRule } from "./rule.js";
@@ -11,7 +11,7 @@ import { excerpt, matches, MAX_MATCHES_PER_RULE, type Cue } from "./types.js";
 type Ranges = ReadonlyArray<readonly [number, number]>;
 
 /**
- * The literals every rule's matches need (gates.ts), found in a text by one scan: what
+ * The literals every rule's matches need (../patterns.ts), found in a text by one scan: what
  * `phraseCues` and `cuesNear` are given as `present` (undefined runs every rule).
  */
 export const literalsIn = literalScanner(

@@ -1,4 +1,4 @@
-import { requiredLiterals } from "./gates.js";
+import { requiredLiterals } from "../patterns.js";
 import type { SignalKind } from "./types.js";
 
 /** One phrase or tag rule: a bounded-repetition pattern and the weight of a match. */
@@ -15,7 +15,7 @@ export interface PhraseRule {
   readonly strong?: RegExp;
   /** The rule runs only on a text this matches (a cheap test before a costly pattern). */
   readonly gate?: RegExp;
-  /** Literals one of which every match holds, read off the pattern (gates.ts); none when unknown. */
+  /** Literals one of which every match holds, read off the pattern (../patterns.ts); none when unknown. */
   readonly needs?: readonly string[];
 }
 
