@@ -1,9 +1,11 @@
 /**
- * Keyword gates for the phrase rules, read off each rule's own pattern: the literal strings one of
- * which every match must contain ("ignore", "disregard", … for an override). A text holding none
- * of a rule's strings cannot match it, so the rule is not run there. One scan finds which strings
- * a text holds, for every rule at once: most rules then cost nothing on most text (tool output
- * rarely says "disregard" or "system prompt"), where each used to cost a scan of the whole text.
+ * Keyword gates, read off a regex's own pattern. For the injection detector's phrase rules, the
+ * literal strings one of which every match must contain ("ignore", "disregard", … for an
+ * override): a text holding none of a rule's strings cannot match it, so the rule is not run
+ * there. For the redactor's detectors, the strings one of which every match starts with: the
+ * pattern is tried only where one starts. One scan (literal-scan.ts) finds the strings for every
+ * rule at once: most rules then cost nothing on most text (tool output rarely says "disregard" or
+ * "system prompt"), where each used to cost a scan of the whole text.
  *
  * The strings are derived, not written: a small parser reads the pattern and keeps only what it
  * is sure of. What it does not understand, or a pattern that can match without any literal (a
@@ -13,7 +15,9 @@
 /** A pattern's parts, as far as literals go. */
 type Node =
   | { readonly kind: "char"; readonly ch: string }
-  | { readonly kind: "other" } // a class, an escape such as \s, a backreference: one or more characters
+  // A class, an escape such as \s, a backreference: one or more characters. `chars`: the characters
+  // of a small class (`[ \t]`, `[2-9]`), each one alone; absent when there are many or unknown.
+  | { readonly kind: "other"; readonly chars?: readonly string[] }
   | { readonly kind: "assert" } // \b, ^, $, lookarounds: nothing consumed
   | { readonly kind: "group"; readonly alt: Node[][] };
 
@@ -24,6 +28,9 @@ interface Item {
 }
 
 class Unsupported extends Error {}
+
+/** A class of at most this many characters is read as its characters (for prefixes). */
+const CLASS_MAX = 10;
 
 /** Strings this long make a gate worth having: three ASCII characters, or two others (a CJK word). */
 const worthIt = (s: string): boolean => s.length >= (/^[\x20-\x7e]*$/.test(s) ? 3 : 2);
@@ -149,8 +156,7 @@ class Parser {
     const c = this.s[this.i++] as string;
     if (c === "(") return this.group();
     if (c === "[") {
-      this.skipClass();
-      return { kind: "other" };
+      return { kind: "other", chars: this.classChars() };
     }
     if (c === "^" || c === "$") return { kind: "assert" };
     if (c === ".") return { kind: "other" };
@@ -181,12 +187,33 @@ class Parser {
     return look ? { kind: "assert" } : { kind: "group", alt };
   }
 
-  private skipClass(): void {
+  /** Reads a class; its characters when it has at most CLASS_MAX of them, written plainly. */
+  private classChars(): string[] | undefined {
+    const chars: string[] = [];
+    let plain = this.s[this.i] !== "^";
     while (this.i < this.s.length && this.s[this.i] !== "]") {
-      if (this.s[this.i] === "\\") this.i++;
-      this.i++;
+      let c = this.s[this.i++] as string;
+      if (c === "\\") {
+        const e = this.s[this.i++] ?? "";
+        if (Object.hasOwn(SIMPLE_ESCAPES, e)) c = SIMPLE_ESCAPES[e] as string;
+        else if (/^[\\\]^$.|?*+(){}[/-]$/.test(e)) c = e;
+        else plain = false; // \d, \w, \u…: not read here
+      }
+      const to = this.s[this.i + 1];
+      if (this.s[this.i] === "-" && to !== undefined && to !== "]") {
+        // A range: read when short and plain; otherwise its end is read as one more character.
+        if (!plain || to === "\\" || to < c || to.charCodeAt(0) - c.charCodeAt(0) >= CLASS_MAX) {
+          plain = false;
+          continue;
+        }
+        this.i += 2;
+        for (let k = c.charCodeAt(0); k <= to.charCodeAt(0); k++) chars.push(String.fromCharCode(k));
+        continue;
+      }
+      chars.push(c);
     }
     if (this.s[this.i++] !== "]") throw new Unsupported();
+    return plain && chars.length > 0 && chars.length <= CLASS_MAX ? [...new Set(chars)] : undefined;
   }
 
   private escape(): Node {
@@ -212,105 +239,92 @@ class Parser {
   }
 }
 
-/** A code unit as case-insensitive matching compares it: upper case when that is one unit. */
-const FOLDED = new Uint16Array(0x10000);
-for (let c = 0; c < 0x10000; c++) {
-  const up = c >= 0xd800 && c <= 0xdfff ? "" : String.fromCharCode(c).toUpperCase();
-  FOLDED[c] = up.length === 1 ? up.charCodeAt(0) : c;
+// --- Prefixes: where a match can start. ---
+
+/** At most this many prefixes a pattern, each at most this long: enough to be rare in text. */
+const PREFIX_COUNT = 64;
+const PREFIX_LENGTH = 16;
+
+/** Strings a match may start with: `open` ones are the whole match so far (they may grow). */
+interface Prefixes {
+  readonly open: string[];
+  readonly closed: string[];
 }
-// With the `u` flag, case folding also joins these to letters their upper case does not give.
-FOLDED[0x212a] = 0x4b; // Kelvin sign: k
-FOLDED[0x017f] = 0x53; // long s: s
-FOLDED[0x2126] = 0x03a9; // ohm sign: ω
-FOLDED[0x212b] = 0x00c5; // angstrom sign: å
-FOLDED[0x1e9e] = 0x00df; // capital sharp s: ß
-FOLDED[0x03f4] = 0x0398; // capital theta symbol: θ
 
 /**
- * Which of `strings` a text holds, ignoring case, found by one pass over its code units (an
- * Aho–Corasick automaton: one table step a character, whatever the number of strings; a regex
- * alternation of them all costs ten times more).
+ * The strings one of which every match of `source` starts with (its leading assertions, such as
+ * a lookbehind, ignored), as written; undefined when none is known or one is shorter than two
+ * characters. A scanner that folds case may match them case-insensitively: it finds more starts,
+ * never fewer. Optional characters and small classes (`[ \t]?`, `[2-9]`) branch; anything else
+ * ends the strings where it stands.
  */
-export function literalScanner(strings: Iterable<string>): (text: string) => ReadonlySet<string> {
-  const all = [...new Set(strings)];
-  // The trie: ASCII steps in a flat table, others in a map per state.
-  const ascii: number[] = [];
-  const other: Array<Map<number, number>> = [];
-  const ends: number[][] = [];
-  const add = () => {
-    for (let c = 0; c < 128; c++) ascii.push(-1);
-    other.push(new Map());
-    ends.push([]);
-    return ends.length - 1;
-  };
-  add();
-  const step = (state: number, c: number): number =>
-    c < 128 ? (ascii[state * 128 + c] as number) : ((other[state] as Map<number, number>).get(c) ?? -1);
-  all.forEach((str, k) => {
-    let state = 0;
-    for (let i = 0; i < str.length; i++) {
-      const c = FOLDED[str.charCodeAt(i)] as number;
-      let next = step(state, c);
-      if (next < 0) {
-        next = add();
-        if (c < 128) ascii[state * 128 + c] = next;
-        else (other[state] as Map<number, number>).set(c, next);
-      }
-      state = next;
-    }
-    (ends[state] as number[]).push(k);
-  });
-  // Failure links, breadth first; ASCII steps completed into a table (a miss goes where the
-  // failure link's step goes), other steps followed through the links at match time.
-  const fail = new Int32Array(ends.length);
-  const order: number[] = [];
-  for (let c = 0; c < 128; c++) {
-    const s = ascii[c] as number;
-    if (s < 0) ascii[c] = 0;
-    else order.push(s);
+export function prefixLiterals(source: string): readonly string[] | undefined {
+  try {
+    const p = new Parser(source);
+    const alt = p.alternatives() as unknown as Item[][];
+    if (!p.done()) return undefined;
+    const found = prefixesOf(alt);
+    const all = [...new Set([...found.open, ...found.closed])].sort((a, b) => a.length - b.length);
+    if (all.length === 0 || (all[0] as string).length < 2) return undefined;
+    const kept: string[] = []; // a string that starts with a kept one adds nothing
+    for (const s of all) if (!kept.some((k) => s.startsWith(k))) kept.push(s);
+    return kept;
+  } catch (err) {
+    if (err instanceof Unsupported) return undefined;
+    throw err;
   }
-  for (const s of other[0] as Map<number, number>) order.push(s[1]);
-  for (let q = 0; q < order.length; q++) {
-    const state = order[q] as number;
-    (ends[state] as number[]).push(...(ends[fail[state] as number] as number[]));
-    for (let c = 0; c < 128; c++) {
-      const s = ascii[state * 128 + c] as number;
-      if (s < 0) ascii[state * 128 + c] = ascii[(fail[state] as number) * 128 + c] as number;
-      else {
-        fail[s] = ascii[(fail[state] as number) * 128 + c] as number;
-        order.push(s);
-      }
-    }
-    for (const [c, s] of other[state] as Map<number, number>) {
-      let f = fail[state] as number;
-      while (f > 0 && step(f, c) < 0) f = fail[f] as number;
-      const to = step(f, c);
-      fail[s] = to >= 0 && to !== s ? to : 0;
-      order.push(s);
-    }
+}
+
+function prefixesOf(alt: readonly Item[][]): Prefixes {
+  const open: string[] = [];
+  const closed: string[] = [];
+  for (const seq of alt) {
+    const r = extend([""], seq);
+    open.push(...r.open);
+    closed.push(...r.closed);
   }
-  const table = Int32Array.from(ascii);
-  const hasEnd = Uint8Array.from(ends, (e) => (e.length > 0 ? 1 : 0));
-  /** Code units outside ASCII that some string has: any other one sends the automaton home. */
-  const used = new Uint8Array(0x10000);
-  for (const str of all) for (let i = 0; i < str.length; i++) used[FOLDED[str.charCodeAt(i)] as number] = 1;
-  return (text) => {
-    const found = new Set<string>();
-    let state = 0;
-    for (let i = 0; i < text.length; i++) {
-      const c = FOLDED[text.charCodeAt(i)] as number;
-      if (c < 128) state = table[state * 128 + c] as number;
-      else if (used[c] === 0) state = 0;
-      else {
-        let next = step(state, c);
-        while (next < 0 && state > 0) {
-          state = fail[state] as number;
-          next = step(state, c);
-        }
-        state = next < 0 ? 0 : next;
-      }
-      if (hasEnd[state] === 1) for (const k of ends[state] as number[]) found.add(all[k] as string);
+  return { open, closed };
+}
+
+function extend(start: string[], items: readonly Item[]): Prefixes {
+  let open = start;
+  const closed: string[] = [];
+  for (const { node, min, max } of items) {
+    if (open.length === 0) break;
+    if (node.kind === "assert") continue; // consumes nothing
+    // Zero or more: nothing certain follows. Otherwise one repetition, then certain only if exactly one.
+    const once = min === 0 && max > 1 ? undefined : step(open, node);
+    let next: Prefixes | undefined;
+    if (once === undefined) next = undefined;
+    else if (min === 1 && max === 1) next = once;
+    else if (min === 0) next = { open: [...open, ...once.open], closed: once.closed };
+    else next = { open: [], closed: [...once.open, ...once.closed] };
+    if (next === undefined || next.open.length + next.closed.length + closed.length > PREFIX_COUNT) {
+      closed.push(...open);
+      return { open: [], closed };
     }
-    return found;
-  };
+    open = next.open;
+    closed.push(...next.closed);
+  }
+  return { open, closed };
+}
+
+/** `open` followed by one repetition of `node`, or undefined when `node` is not read. */
+function step(open: readonly string[], node: Node): Prefixes | undefined {
+  const choices: Prefixes | undefined =
+    node.kind === "char"
+      ? { open: [node.ch], closed: [] }
+      : node.kind === "group"
+        ? prefixesOf(node.alt as unknown as Item[][])
+        : node.kind === "other" && node.chars !== undefined
+          ? { open: [...node.chars], closed: [] }
+          : undefined;
+  if (choices === undefined) return undefined;
+  const out: Prefixes = { open: [], closed: [] };
+  for (const p of open) {
+    for (const q of choices.open) out.open.push(p + q);
+    for (const q of choices.closed) out.closed.push(p + q);
+  }
+  const tooLong = (s: string) => s.length > PREFIX_LENGTH;
+  return out.open.some(tooLong) || out.closed.some(tooLong) ? undefined : out;
 }

@@ -1,4 +1,4 @@
-import { literalScanner } from "../patterns.js";
+import { literalScanner } from "../literal-scan.js";
 import { forgedTurns, TEMPLATE_RULES } from "./phrases-intent.js";
 import { BASE_RULES, PHRASE_RULES } from "./phrases.js";
 import type { PhraseRule } from "./rule.js";

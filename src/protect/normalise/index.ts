@@ -7,7 +7,15 @@
  */
 export { fold, significant } from "./fold.js";
 export { invisible, isBidiControl, isTag, isZeroWidth } from "./invisible.js";
-export { changedWindows, originalSpan, viewOf, WINDOW_MARGIN, type View } from "./view.js";
+export {
+  CHANGE_CANDIDATE,
+  changedWindows,
+  mayChange,
+  originalSpan,
+  viewOf,
+  WINDOW_MARGIN,
+  type View,
+} from "./view.js";
 export {
   decodedRuns,
   decodedSpans,
@@ -25,9 +33,13 @@ export {
 } from "./decode.js";
 export { around, readingOf, rot13, rot13Worth, type Reading } from "./reading.js";
 
-import { changedWindows, viewOf, type View } from "./view.js";
+import type { Matcher } from "../literal-scan.js";
+import { changedWindows, viewOf, WINDOW_MARGIN, type View } from "./view.js";
 
-/** Views of every part of `text` that normalisation changes; none for text it leaves alone. */
-export function normalisedViews(text: string): View[] {
-  return changedWindows(text).map(([s, e]) => viewOf(text, s, e));
+/**
+ * Views of every part of `text` that normalisation changes; none for text it leaves alone.
+ * `candidates`: as changedWindows takes them.
+ */
+export function normalisedViews(text: string, candidates?: Matcher): View[] {
+  return changedWindows(text, WINDOW_MARGIN, candidates).map(([s, e]) => viewOf(text, s, e));
 }

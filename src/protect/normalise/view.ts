@@ -9,6 +9,7 @@
  * prose without look-alikes) costs one pass over its code units and yields no view at all.
  */
 import { escapeAt } from "./escapes.js";
+import type { Matcher } from "../literal-scan.js";
 import { fold, FOLDED_BLOCKS, significant } from "./fold.js";
 
 export interface View {
@@ -24,13 +25,36 @@ export interface View {
 export const WINDOW_MARGIN = 320;
 
 /** What may need normalising: a character of the folded blocks, or the start of an escape. */
-const CANDIDATE = new RegExp(`${FOLDED_BLOCKS}|\\\\[ux]|%[0-9A-Fa-f]{2}|&#?[A-Za-z0-9]{1,8};`, "g");
+export const CHANGE_CANDIDATE = new RegExp(
+  `${FOLDED_BLOCKS}|\\\\[ux]|%[0-9A-Fa-f]{2}|&#?[A-Za-z0-9]{1,8};`,
+  "g",
+);
+const CANDIDATE = CHANGE_CANDIDATE;
+
+/**
+ * Whether a CHANGE_CANDIDATE match that changes a window may start at code unit `c`: an escape's
+ * first character, a surrogate that starts a folded pair, or a character that folds to something
+ * significant. Other matches (a character of the folded blocks that folds to punctuation, such as
+ * a full-width comma in Chinese text) change nothing, so a scan may skip them (redaction's gate).
+ */
+export function mayChange(c: number): boolean {
+  if (c === 0x5c || c === 0x25 || c === 0x26) return true;
+  if (c === 0xd835 || c === 0xd83c || c === 0xdb40) return true;
+  if (c < 0x80 || (c >= 0xd800 && c <= 0xdfff)) return false;
+  return IN_FOLDED_BLOCKS.test(String.fromCharCode(c)) && significant(c);
+}
+const IN_FOLDED_BLOCKS = new RegExp(`^(?:${FOLDED_BLOCKS})$`);
 
 /**
  * Windows `[start, end)` of `text` worth viewing: around each character that folds to a letter,
  * a digit, `@` or nothing, and each escape; merged when they touch. Empty for most text.
+ * `candidates`: CHANGE_CANDIDATE's matches as a gate finds them (every one `mayChange` admits).
  */
-export function changedWindows(text: string, margin = WINDOW_MARGIN): Array<[number, number]> {
+export function changedWindows(
+  text: string,
+  margin = WINDOW_MARGIN,
+  candidates: Matcher = CANDIDATE,
+): Array<[number, number]> {
   const windows: Array<[number, number]> = [];
   const add = (at: number, len: number) => {
     const s = snap(text, Math.max(0, at - margin), -1);
@@ -39,14 +63,14 @@ export function changedWindows(text: string, margin = WINDOW_MARGIN): Array<[num
     if (last && s <= last[1]) last[1] = Math.max(last[1], e);
     else windows.push([s, e]);
   };
-  CANDIDATE.lastIndex = 0;
+  candidates.lastIndex = 0;
   let m: RegExpExecArray | null;
-  while ((m = CANDIDATE.exec(text)) !== null) {
+  while ((m = candidates.exec(text)) !== null) {
     const i = m.index;
     const c = text.charCodeAt(i);
     if (c < 0x80) {
       if (escapeAt(text, i) !== undefined) add(i, 1);
-      CANDIDATE.lastIndex = i + 1;
+      candidates.lastIndex = i + 1;
     } else if (significant(text.codePointAt(i) as number)) {
       add(i, m[0].length);
     }

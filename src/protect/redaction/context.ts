@@ -5,6 +5,7 @@
  * the keyword-assigned secret.
  */
 import { isPlaceholder, shannonEntropy } from "./checks.js";
+import { matcher, type Gate } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 
 // "Bearer <token>" anywhere; any scheme after an Authorization header or key. Bounded, one class
@@ -18,10 +19,11 @@ function opaqueToken(v: string): boolean {
   return shannonEntropy(v) >= 3;
 }
 
-function scanAuth(text: string, out: Finding[]): void {
-  AUTH_RE.lastIndex = 0;
+function scanAuth(text: string, out: Finding[], gate: Gate | undefined): void {
+  const auth = matcher(gate, AUTH_RE);
+  auth.lastIndex = 0;
   let m: RegExpExecArray | null;
-  while ((m = AUTH_RE.exec(text)) !== null) {
+  while ((m = auth.exec(text)) !== null) {
     const value = (m[1] as string).replace(/[.]+$/, "");
     const start = m.index + m[0].length - (m[1] as string).length;
     if (opaqueToken(value)) out.push({ start, end: start + value.length, type: "bearer_token" });
@@ -67,11 +69,12 @@ const AWS_SECRET_SHAPE = /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])
 const AWS_CONTEXT = 160;
 const SECRET_WORD = /secret/gi;
 
-function scanAwsInProse(text: string, out: Finding[]): void {
-  SECRET_WORD.lastIndex = 0;
+function scanAwsInProse(text: string, out: Finding[], gate: Gate | undefined): void {
+  const word = matcher(gate, SECRET_WORD);
+  word.lastIndex = 0;
   let done = 0;
   let w: RegExpExecArray | null;
-  while ((w = SECRET_WORD.exec(text)) !== null) {
+  while ((w = word.exec(text)) !== null) {
     const to = Math.min(text.length, w.index + AWS_CONTEXT + 40);
     const window = text.slice(Math.max(done, w.index), to);
     const offset = Math.max(done, w.index);
@@ -93,9 +96,10 @@ function scanAwsInProse(text: string, out: Finding[]): void {
 
 export const contextSecrets: Detector = {
   types: ["bearer_token", "url_password", "aws_secret_key"],
-  scan(text, out) {
-    scanAuth(text, out);
+  patterns: [AUTH_RE, SECRET_WORD],
+  scan(text, out, gate) {
+    scanAuth(text, out, gate);
     scanUrlPasswords(text, out);
-    scanAwsInProse(text, out);
+    scanAwsInProse(text, out, gate);
   },
 };

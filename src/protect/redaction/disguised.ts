@@ -5,6 +5,7 @@
  * never in a token's alphabet (or only line breaks are allowed), so the patterns stay unambiguous.
  */
 import { matchRule, randomLooking, TOKEN_RULES } from "./secrets.js";
+import { matcher, type Gate } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 
 /** Between any two characters of a fixed-length token: one or two of space, tab, dash, dot, or a line break. */
@@ -108,10 +109,11 @@ const COMPILED: readonly Compiled[] = LOOSE.map((rule) => {
 // Where a loose token could start (one pass): its prefix is written as it is.
 const LOOSE_START = /(?<![A-Za-z0-9_])(?:A(?:KIA|SIA|Iza)|gh[pousr]_|[sr]k[-_])/g;
 
-function scanLoose(text: string, out: Finding[]): void {
-  LOOSE_START.lastIndex = 0;
+function scanLoose(text: string, out: Finding[], gate: Gate | undefined): void {
+  const starts = matcher(gate, LOOSE_START);
+  starts.lastIndex = 0;
   let p: RegExpExecArray | null;
-  while ((p = LOOSE_START.exec(text)) !== null) {
+  while ((p = starts.exec(text)) !== null) {
     const at = p.index;
     for (const c of COMPILED) {
       c.re.lastIndex = at;
@@ -123,7 +125,7 @@ function scanLoose(text: string, out: Finding[]): void {
       const prefix = c.rule.prefixes.find((x) => compact.startsWith(x));
       if (prefix === undefined || !randomLooking(compact.slice(prefix.length), c.rule.entropy)) continue;
       out.push({ start: at, end: at + m[0].length, type: c.rule.type });
-      LOOSE_START.lastIndex = at + m[0].length;
+      starts.lastIndex = at + m[0].length;
       break;
     }
   }
@@ -141,11 +143,12 @@ const REVERSED_START = new RegExp(
 );
 
 /** A token written backwards: its reversed prefix ends it; the exact rules judge it reversed back. */
-function scanReversed(text: string, out: Finding[]): void {
-  REVERSED_START.lastIndex = 0;
+function scanReversed(text: string, out: Finding[], gate: Gate | undefined): void {
+  const starts = matcher(gate, REVERSED_START);
+  starts.lastIndex = 0;
   let p: RegExpExecArray | null;
   const found: Finding[] = [];
-  while ((p = REVERSED_START.exec(text)) !== null) {
+  while ((p = starts.exec(text)) !== null) {
     const end = p.index + p[0].length;
     if (/[A-Za-z0-9_-]/.test(text.charAt(end))) continue;
     const from = Math.max(0, end - REVERSED_SPAN);
@@ -159,8 +162,9 @@ function scanReversed(text: string, out: Finding[]): void {
 
 export const disguisedTokens: Detector = {
   types: [...new Set(LOOSE.map((r) => r.type))],
-  scan(text, out) {
-    scanLoose(text, out);
-    scanReversed(text, out);
+  patterns: [LOOSE_START, REVERSED_START],
+  scan(text, out, gate) {
+    scanLoose(text, out, gate);
+    scanReversed(text, out, gate);
   },
 };

@@ -8,8 +8,9 @@ import { decodedSpans, normalisedViews, originalSpan } from "../normalise/index.
 import { contextSecrets } from "./context.js";
 import { compileCustom } from "./custom.js";
 import { disguisedTokens } from "./disguised.js";
+import { compileGate, type Gate } from "./gate.js";
 import { contextPii } from "./pii-context.js";
-import { digitPii, email, iban } from "./pii.js";
+import { DIGIT_RUN, digitPii, email, IBAN_RUN, iban } from "./pii.js";
 import { assignedSecret, awsSecretKey, secretTokens } from "./secrets.js";
 import { RedactionError, RedactorConfigError, type Detector, type Finding } from "./types.js";
 
@@ -71,12 +72,30 @@ const SPECIFIC: readonly Detector[] = [
 ];
 const GENERIC: readonly Detector[] = [assignedSecret];
 
+/** One scan of a text for every built-in detector's keywords, then each pattern tried only there. */
+const gateOf = compileGate(
+  [...SPECIFIC, ...GENERIC].flatMap((d) => d.patterns ?? []),
+  { digitRun: DIGIT_RUN, iban: IBAN_RUN },
+);
+
 export const BUILTIN_TYPES: readonly string[] = Object.freeze([
   ...new Set([...SPECIFIC, ...GENERIC].flatMap((d) => d.types)),
 ]);
 const REPLACEMENTS = new Set<string>(["redact", "partial", "hash"]);
 
 export function compileRedactor(opts: RedactorOptions): Redactor {
+  return compile(opts, gateOf);
+}
+
+/**
+ * The redactor without the keyword gate: every pattern scans the whole text. Only for the test
+ * that the gate changes no finding (test/unit/redaction/gate.test.ts).
+ */
+export function compileUngatedRedactor(opts: RedactorOptions): Redactor {
+  return compile(opts, () => undefined);
+}
+
+function compile(opts: RedactorOptions, gate: (text: string) => Gate | undefined): Redactor {
   if (typeof opts !== "object" || opts === null)
     throw new RedactorConfigError("(options)", "must be an object");
   if (!(opts.hashKey instanceof Uint8Array) || opts.hashKey.length < 16) {
@@ -167,8 +186,12 @@ export function compileRedactor(opts: RedactorOptions): Redactor {
   /** The findings to replace in `text`, selected (no overlaps); throws only RedactionError. */
   function find(text: string): Finding[] {
     try {
-      const found = { specific: run(specific, text, disabled), generic: run(generic, text, disabled) };
-      normalised(text, specific, generic, disabled, found);
+      const g = gate(text);
+      const found = {
+        specific: run(specific, text, disabled, g),
+        generic: run(generic, text, disabled, g),
+      };
+      normalised(text, specific, generic, disabled, found, gate, g);
       return select(found.specific, found.generic);
     } catch (err) {
       if (err instanceof RedactionError) throw err;
@@ -189,13 +212,16 @@ function normalised(
   generic: readonly Detector[],
   disabled: ReadonlySet<string>,
   found: { specific: Finding[]; generic: Finding[] },
+  gate: (text: string) => Gate | undefined,
+  textGate: Gate | undefined,
 ): void {
-  for (const view of normalisedViews(text)) {
+  for (const view of normalisedViews(text, textGate?.changes)) {
+    const g = gate(view.text);
     for (const [from, into] of [
       [specific, found.specific],
       [generic, found.generic],
     ] as const) {
-      for (const f of run(from, view.text, disabled)) {
+      for (const f of run(from, view.text, disabled, g)) {
         const [start, end] = originalSpan(view, f.start, f.end);
         into.push({ start, end, type: f.type });
       }
@@ -205,16 +231,22 @@ function normalised(
   for (const span of decodedSpans(text)) {
     // Inside what is replaced already (a JWT's parts, a PEM body): nothing to add.
     if (known.some((f) => f.start <= span.start && span.end <= f.end)) continue;
-    const inside = run(specific, span.text, disabled);
-    if (inside.length === 0) inside.push(...run(generic, span.text, disabled));
+    const g = gate(span.text);
+    const inside = run(specific, span.text, disabled, g);
+    if (inside.length === 0) inside.push(...run(generic, span.text, disabled, g));
     const first = inside[0];
     if (first) found.specific.push({ start: span.start, end: span.end, type: first.type });
   }
 }
 
-function run(detectors: readonly Detector[], text: string, disabled: ReadonlySet<string>): Finding[] {
+function run(
+  detectors: readonly Detector[],
+  text: string,
+  disabled: ReadonlySet<string>,
+  gate: Gate | undefined,
+): Finding[] {
   const out: Finding[] = [];
-  for (const d of detectors) d.scan(text, out);
+  for (const d of detectors) d.scan(text, out, gate);
   return disabled.size === 0 ? out : out.filter((f) => !disabled.has(f.type));
 }
 

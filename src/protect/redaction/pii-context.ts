@@ -6,16 +6,18 @@
  * `(dot)`). Bounded, linear patterns; each value is validated as pii.ts would.
  */
 import { ssnValid } from "./checks.js";
+import { matcher, type Gate } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 
 // The keyword, up to 24 characters that are neither digits nor a line break, then the number.
 const SSN_RE =
   /\b(?:ssn|social[ \t]security(?:[ \t]n(?:o|umber))?|soc\.?[ \t]sec\.?)\b[^0-9\n]{0,24}?(\d{3}([ .-]?)\d{2}\2\d{4})(?![0-9])/gi;
 
-function scanSsn(text: string, out: Finding[]): void {
-  SSN_RE.lastIndex = 0;
+function scanSsn(text: string, out: Finding[], gate: Gate | undefined): void {
+  const ssn = matcher(gate, SSN_RE);
+  ssn.lastIndex = 0;
   let m: RegExpExecArray | null;
-  while ((m = SSN_RE.exec(text)) !== null) {
+  while ((m = ssn.exec(text)) !== null) {
     const value = m[1] as string;
     if (!ssnValid(value.replace(/[ .-]/g, ""))) continue;
     const start = m.index + m[0].length - value.length;
@@ -27,10 +29,11 @@ function scanSsn(text: string, out: Finding[]): void {
 // are digit runs, classified in pii.ts). Starts with a literal "(", so the engine skips ahead.
 const NANP_PAREN = /\(([2-9]\d{2})\)[ ]?([2-9]\d{2})[.-](\d{4})(?![\w-]|\.\d)/g;
 
-function scanNanp(text: string, out: Finding[]): void {
-  NANP_PAREN.lastIndex = 0;
+function scanNanp(text: string, out: Finding[], gate: Gate | undefined): void {
+  const paren = matcher(gate, NANP_PAREN);
+  paren.lastIndex = 0;
   let m: RegExpExecArray | null;
-  while ((m = NANP_PAREN.exec(text)) !== null) {
+  while ((m = paren.exec(text)) !== null) {
     // N11 codes are services (411, 911), not subscriber numbers.
     if ((m[1] as string).slice(1) === "11" || (m[2] as string).slice(1) === "11") continue;
     let start = m.index;
@@ -61,17 +64,18 @@ const PHONE_GAP = 32;
 const PHONE_REACH = 56;
 
 /** Exported for its test. */
-export function scanNational(text: string, out: Finding[]): void {
+export function scanNational(text: string, out: Finding[], gate?: Gate): void {
   const done = new Set<number>();
   const words = text.includes("\u017f") || text.includes("\u212a") ? PHONE_WORD_U : PHONE_WORD;
-  for (const re of [words, PHONE_SIGN]) {
+  for (const isWord of [true, false]) {
+    const re = matcher(gate, isWord ? words : PHONE_SIGN);
     re.lastIndex = 0;
     let w: RegExpExecArray | null;
     while ((w = re.exec(text)) !== null) {
       const word = w.index;
       const after = word + w[0].length;
       let from = after;
-      if (re === words && text.charCodeAt(from) === 46) from++; // "tel.", "ph."
+      if (isWord && text.charCodeAt(from) === 46) from++; // "tel.", "ph."
       let d = from;
       while (d < text.length && d - from <= PHONE_GAP + 1 && !/[0-9\n]/.test(text.charAt(d))) d++;
       if (done.has(d) || !/[0-9]/.test(text.charAt(d))) continue;
@@ -80,7 +84,7 @@ export function scanNational(text: string, out: Finding[]): void {
       const [start, end] = found;
       if (start - from > PHONE_GAP || start < from || word < start - PHONE_REACH) continue;
       // Right before the number, a word must end in an ASCII letter to end as `\b` sees it.
-      if (re === words && start === after && !/\w/iu.test(text.charAt(after - 1))) continue;
+      if (isWord && start === after && !/\w/iu.test(text.charAt(after - 1))) continue;
       out.push({ start, end, type: "phone" });
       done.add(d);
     }
@@ -120,10 +124,11 @@ const COMMON_TLDS: ReadonlySet<string> = new Set(
 const LOCAL_CHAR = /[A-Za-z0-9._%+-]/;
 const SPELLED_DOT = /[[({<][ \t]?dot|[ \t]dot[ \t]/i;
 
-function scanObfuscatedEmail(text: string, out: Finding[]): void {
-  AT_WORD.lastIndex = 0;
+function scanObfuscatedEmail(text: string, out: Finding[], gate: Gate | undefined): void {
+  const at = matcher(gate, AT_WORD);
+  at.lastIndex = 0;
   let m: RegExpExecArray | null;
-  while ((m = AT_WORD.exec(text)) !== null) {
+  while ((m = at.exec(text)) !== null) {
     let s = m.index;
     while (s > 0 && m.index - s < 64 && LOCAL_CHAR.test(text.charAt(s - 1))) s--;
     while (s < m.index && !/[A-Za-z0-9]/.test(text.charAt(s))) s++;
@@ -138,16 +143,17 @@ function scanObfuscatedEmail(text: string, out: Finding[]): void {
     if (!bracketed && !COMMON_TLDS.has((/[A-Za-z]+$/.exec(d[0])?.[0] ?? "").toLowerCase())) continue;
     const end = d.index + d[0].length;
     out.push({ start: s, end, type: "email" });
-    AT_WORD.lastIndex = end;
+    at.lastIndex = end;
   }
 }
 
 export const contextPii: Detector = {
   types: ["us_ssn", "phone", "email"],
-  scan(text, out) {
-    scanSsn(text, out);
-    scanNanp(text, out);
-    scanNational(text, out);
-    scanObfuscatedEmail(text, out);
+  patterns: [SSN_RE, NANP_PAREN, PHONE_WORD, PHONE_WORD_U, PHONE_SIGN, AT_WORD],
+  scan(text, out, gate) {
+    scanSsn(text, out, gate);
+    scanNanp(text, out, gate);
+    scanNational(text, out, gate);
+    scanObfuscatedEmail(text, out, gate);
   },
 };

@@ -4,6 +4,7 @@
  * validation step; a look-alike that fails it is left alone.
  */
 import { isPlaceholder, shannonEntropy } from "./checks.js";
+import { matcher, type Gate, type Matcher } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 
 /** A random-looking token body: no placeholder, enough distinct symbols. */
@@ -162,14 +163,15 @@ const PEM_BODY_CHAR = /[A-Za-z0-9+/=\s:,\\-]/;
  * result) is still redacted, through the last line that looks like key material. A body stops at
  * the next BEGIN, and the END and BEGIN searches are cached, so many headers cost linear time.
  */
-function scanPem(text: string, out: Finding[]): void {
-  PEM_BEGIN.lastIndex = 0;
+function scanPem(text: string, out: Finding[], gate: Gate | undefined): void {
+  const begin = matcher(gate, PEM_BEGIN);
+  begin.lastIndex = 0;
   let nextEnd = -2;
   let nextBegin = -2;
   let runFrom = -1;
   let runEnd = -1;
   let m: RegExpExecArray | null;
-  while ((m = PEM_BEGIN.exec(text)) !== null) {
+  while ((m = begin.exec(text)) !== null) {
     const start = m.index;
     const bodyStart = start + m[0].length;
     if (nextEnd !== -1 && nextEnd < bodyStart) nextEnd = text.indexOf("-----END ", bodyStart);
@@ -195,7 +197,7 @@ function scanPem(text: string, out: Finding[]): void {
     const b64 = body.includes(":") ? body.replace(/^[A-Za-z-]+:.*$/gm, "") : body;
     if (PEM_BODY.test(b64) && distinctAtLeast(b64, 16)) {
       out.push({ start, end, type: "private_key" });
-      PEM_BEGIN.lastIndex = end;
+      begin.lastIndex = end;
     }
   }
 }
@@ -204,13 +206,14 @@ function scanPem(text: string, out: Finding[]): void {
 const PREFILTER =
   /(?:A(?:KIA|SIA|Iza)|g(?:h[pousr]_|ithub_pat_|lpat-)|[sr]k[-_]|xox[abprs]-|https:\/\/hooks\.slack\.com\/|eyJ|SG\.|npm_|hf_)/g;
 
-function scanRules(text: string, out: Finding[]): void {
-  PREFILTER.lastIndex = 0;
+function scanRules(text: string, out: Finding[], gate: Gate | undefined): void {
+  const pre = matcher(gate, PREFILTER);
+  pre.lastIndex = 0;
   let p: RegExpExecArray | null;
-  while ((p = PREFILTER.exec(text)) !== null) {
+  while ((p = pre.exec(text)) !== null) {
     const at = p.index;
     const end = at + 1 + (text.startsWith("eyJ", at) ? matchJwt(text, at, out) : matchRule(text, at, out));
-    if (end > PREFILTER.lastIndex) PREFILTER.lastIndex = end;
+    if (end > pre.lastIndex) pre.lastIndex = end;
   }
 }
 
@@ -240,9 +243,10 @@ function matchJwt(text: string, at: number, out: Finding[]): number {
 
 export const secretTokens: Detector = {
   types: [...new Set([...TOKEN_RULES.map((r) => r.type), "jwt", "private_key"])],
-  scan(text, out) {
-    scanRules(text, out);
-    scanPem(text, out);
+  patterns: [PREFILTER, PEM_BEGIN],
+  scan(text, out, gate) {
+    scanRules(text, out, gate);
+    scanPem(text, out, gate);
   },
 };
 
@@ -266,6 +270,8 @@ const ASSIGNED_RE = new RegExp(
  * others: one alternation of both costs the engine twice as much as the two together.
  */
 const ASSIGNED_AT = [new RegExp(KEYWORDS_LATIN, "gi"), new RegExp(KEYWORDS_OTHER, "gi")];
+/** ASSIGNED_RE as a scan of the whole text: what a gate tries where a keyword starts. */
+const ASSIGNED_ALL = new RegExp(ASSIGNED_RE.source, "gi");
 
 /** Minimum bits per character for a keyword-assigned value to count as a secret. */
 export const ASSIGNED_MIN_ENTROPY = 3;
@@ -278,7 +284,7 @@ export function assignedValueIsSecret(v: string): boolean {
   return !isPlaceholder(v) && shannonEntropy(v) >= ASSIGNED_MIN_ENTROPY;
 }
 
-function scanValues(re: RegExp, type: string, valid: (v: string) => boolean, text: string, out: Finding[]) {
+function scanValues(re: Matcher, type: string, valid: (v: string) => boolean, text: string, out: Finding[]) {
   re.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = re.exec(text)) !== null) valueFound(m, type, valid, out);
@@ -293,13 +299,20 @@ function valueFound(m: RegExpExecArray, type: string, valid: (v: string) => bool
 
 export const awsSecretKey: Detector = {
   types: ["aws_secret_key"],
-  scan: (text, out) => scanValues(AWS_SECRET_RE, "aws_secret_key", (v) => randomLooking(v, 3.5), text, out),
+  patterns: [AWS_SECRET_RE],
+  scan: (text, out, gate) =>
+    scanValues(matcher(gate, AWS_SECRET_RE), "aws_secret_key", (v) => randomLooking(v, 3.5), text, out),
 };
 
 /** Generic: weaker than every specific detector, so it only fills in what they did not find. */
 export const assignedSecret: Detector = {
   types: ["generic_secret"],
-  scan(text, out) {
+  patterns: [ASSIGNED_ALL],
+  scan(text, out, gate) {
+    if (gate !== undefined) {
+      scanValues(gate.matcher(ASSIGNED_ALL), "generic_secret", assignedValueIsSecret, text, out);
+      return;
+    }
     // Every place a keyword starts (overlapping ones too), in order; ASSIGNED_RE tried there, as
     // its own scan from the start would be: the next try after a match only past its end.
     const at: number[] = [];

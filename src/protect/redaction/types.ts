@@ -1,3 +1,5 @@
+import type { Gate } from "./gate.js";
+
 /** One span to replace: `[start, end)` in UTF-16 code units, and the type it is reported as. */
 export interface Finding {
   start: number;
@@ -8,10 +10,13 @@ export interface Finding {
 /**
  * A detector: a regex prefilter by keyword or shape, then validation. `scan` appends what it
  * finds to `out`; it holds no state between calls beyond its compiled regexes (reset per call).
+ * `patterns`: its global regexes that scan the whole text, which a gate (gate.ts) may try only
+ * where they can start; without a gate each scans the whole text, as it did before gates.
  */
 export interface Detector {
   readonly types: readonly string[];
-  scan(text: string, out: Finding[]): void;
+  readonly patterns?: readonly RegExp[];
+  scan(text: string, out: Finding[], gate?: Gate): void;
 }
 
 /** Options are invalid: thrown by `compileRedactor` at start-up, never at redaction time. */

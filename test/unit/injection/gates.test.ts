@@ -1,10 +1,11 @@
-// Keyword gates (src/protect/patterns.ts): the literals read off a rule's pattern are in
+// Keyword gates (src/protect/patterns.ts, literal-scan.ts): the literals read off a rule's pattern are in
 // every string the pattern matches, so a rule skipped on a text could not have matched there; the
 // one-pass scanner finds exactly the strings a text holds, ignoring case.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { literalScanner, requiredLiterals } from "../../../src/protect/patterns.js";
+import { literalScanner } from "../../../src/protect/literal-scan.js";
+import { requiredLiterals } from "../../../src/protect/patterns.js";
 import { literalsIn } from "../../../src/protect/injection/phrase-cues.js";
 import { TEMPLATE_RULES } from "../../../src/protect/injection/phrases-intent.js";
 import { BASE_RULES, PHRASE_RULES } from "../../../src/protect/injection/phrases.js";
