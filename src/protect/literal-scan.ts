@@ -204,22 +204,25 @@ export function compileAutomaton(sets: ReadonlyArray<readonly string[]>): Automa
 }
 
 /**
- * Adds the starts of the strings a reporting state ends at `end` to `starts` (by set, created on
- * the first one).
+ * Where strings start, by set, from where the automaton reported (`ends[h]`, in state
+ * `states[h]`): unsorted, possibly repeated; undefined for a set with none.
  */
-export function addStarts(
+export function startsBySet(
   a: Automaton,
-  state: number,
-  end: number,
-  starts: Array<number[] | undefined>,
-): void {
-  const r = a.reports[state / a.width] as readonly number[];
-  for (let j = 0; j < r.length; j += 2) {
-    const start = end - (r[j] as number) + 1;
-    for (let mask = r[j + 1] as number, k = 0; mask !== 0; mask >>>= 1, k++) {
-      if ((mask & 1) !== 0) (starts[k] ??= []).push(start);
+  ends: readonly number[],
+  states: readonly number[],
+): Array<number[] | undefined> {
+  const starts: Array<number[] | undefined> = [];
+  for (let h = 0; h < ends.length; h++) {
+    const r = a.reports[(states[h] as number) / a.width] as readonly number[];
+    for (let j = 0; j < r.length; j += 2) {
+      const start = (ends[h] as number) - (r[j] as number) + 1;
+      for (let mask = r[j + 1] as number, k = 0; mask !== 0; mask >>>= 1, k++) {
+        if ((mask & 1) !== 0) (starts[k] ??= []).push(start);
+      }
     }
   }
+  return starts;
 }
 
 /**
@@ -232,12 +235,17 @@ export function literalStarts(
   const a = compileAutomaton(sets);
   const { columns, table, reportsFrom } = a;
   return (text) => {
-    const starts: Array<number[] | undefined> = [];
+    const ends: number[] = [];
+    const states: number[] = [];
     let state = 0;
     for (let i = 0; i < text.length; i++) {
       state = table[state + (columns[text.charCodeAt(i)] as number)] as number;
-      if (state >= reportsFrom) addStarts(a, state, i, starts);
+      if (state >= reportsFrom) {
+        ends.push(i);
+        states.push(state);
+      }
     }
+    const starts = startsBySet(a, ends, states);
     return sets.map((_, k) => sortedDistinct(starts[k]));
   };
 }

@@ -10,7 +10,7 @@ import { compileCustom } from "./custom.js";
 import { disguisedTokens } from "./disguised.js";
 import { compileGate, type Gate } from "./gate.js";
 import { contextPii } from "./pii-context.js";
-import { DIGIT_RUN, digitPii, email, IBAN_RUN, iban } from "./pii.js";
+import { digitPii, email, iban } from "./pii.js";
 import { assignedSecret, awsSecretKey, secretTokens } from "./secrets.js";
 import { RedactionError, RedactorConfigError, type Detector, type Finding } from "./types.js";
 
@@ -73,10 +73,7 @@ const SPECIFIC: readonly Detector[] = [
 const GENERIC: readonly Detector[] = [assignedSecret];
 
 /** One scan of a text for every built-in detector's keywords, then each pattern tried only there. */
-const gateOf = compileGate(
-  [...SPECIFIC, ...GENERIC].flatMap((d) => d.patterns ?? []),
-  { digitRun: DIGIT_RUN, iban: IBAN_RUN },
-);
+const gateOf = compileGate([...SPECIFIC, ...GENERIC].flatMap((d) => d.patterns ?? []));
 
 export const BUILTIN_TYPES: readonly string[] = Object.freeze([
   ...new Set([...SPECIFIC, ...GENERIC].flatMap((d) => d.types)),

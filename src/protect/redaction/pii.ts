@@ -4,14 +4,12 @@
  * addresses are found from their "@" outwards, so a long run of word characters costs linear time.
  */
 import { cardValid, cnIdValid, IBAN_LENGTHS, ibanValid, ssnValid } from "./checks.js";
-import { matcher, type Gate } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 
 // A run of digits with single space, dash, dot or slash separators (or a line break and its
 // indentation: a card wrapped across lines), optionally after "+" and before "X". Each repetition
 // ends in exactly one digit, so the pattern stays linear.
-export const DIGIT_RUN =
-  /(?<![0-9A-Za-z+_.])\+?[0-9](?:\r?[ ./\n-]?[ \t]{0,16}[0-9]){7,22}X?(?![0-9A-Za-z_])/g;
+const DIGIT_RUN = /(?<![0-9A-Za-z+_.])\+?[0-9](?:\r?[ ./\n-]?[ \t]{0,16}[0-9]){7,22}X?(?![0-9A-Za-z_])/g;
 /** Separators between groups: one character, or a line break with its indentation. */
 const GROUP_SEP = /[ \t./\r\n-]+/;
 
@@ -99,11 +97,10 @@ function classifyBare(digits: string): DigitType | undefined {
   return undefined;
 }
 
-function scanDigits(text: string, out: Finding[], gate?: Gate): void {
-  const runs = matcher(gate, DIGIT_RUN);
-  runs.lastIndex = 0;
+function scanDigits(text: string, out: Finding[]): void {
+  DIGIT_RUN.lastIndex = 0;
   let m: RegExpExecArray | null;
-  while ((m = runs.exec(text)) !== null) {
+  while ((m = DIGIT_RUN.exec(text)) !== null) {
     const run = m[0];
     const plus = run.charCodeAt(0) === 43;
     // Group ends (exclusive, relative to the run) and sizes, without allocating.
@@ -155,7 +152,7 @@ function scanDigits(text: string, out: Finding[], gate?: Gate): void {
       const t = classifyDigits(sub);
       if (t !== undefined) {
         out.push({ start: m.index, end: m.index + sub.length, type: t });
-        runs.lastIndex = m.index + sub.length;
+        DIGIT_RUN.lastIndex = m.index + sub.length;
         found = true;
       }
     }
@@ -163,7 +160,7 @@ function scanDigits(text: string, out: Finding[], gate?: Gate): void {
     // No shape starts with a group of fewer than three digits: skip those groups at once.
     let g = 1;
     while (g < groups - 1 && (sizes[g] as number) < 3) g++;
-    runs.lastIndex = m.index + (ends[g - 1] as number) + 1;
+    DIGIT_RUN.lastIndex = m.index + (ends[g - 1] as number) + 1;
   }
 }
 
@@ -211,13 +208,12 @@ function scanEmail(text: string, out: Finding[]): void {
 export const email: Detector = { types: ["email"], scan: scanEmail };
 
 // Country code, check digits, then 11–30 more letters or digits, optionally in groups.
-export const IBAN_RUN = /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]){11,30}/g;
+const IBAN_RUN = /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]){11,30}/g;
 
-function scanIban(text: string, out: Finding[], gate?: Gate): void {
-  const runs = matcher(gate, IBAN_RUN);
-  runs.lastIndex = 0;
+function scanIban(text: string, out: Finding[]): void {
+  IBAN_RUN.lastIndex = 0;
   let m: RegExpExecArray | null;
-  while ((m = runs.exec(text)) !== null) {
+  while ((m = IBAN_RUN.exec(text)) !== null) {
     const run = m[0];
     const len = IBAN_LENGTHS[run.slice(0, 2)];
     if (len === undefined) continue;
@@ -231,7 +227,7 @@ function scanIban(text: string, out: Finding[], gate?: Gate): void {
     const compact = run.slice(0, i).replace(/[ -]/g, "");
     if (ibanValid(compact)) {
       out.push({ start: m.index, end: m.index + i, type: "iban" });
-      runs.lastIndex = m.index + i;
+      IBAN_RUN.lastIndex = m.index + i;
     }
   }
 }
