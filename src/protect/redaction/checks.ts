@@ -221,6 +221,31 @@ export function shannonEntropy(s: string): number {
   return h;
 }
 
+/**
+ * Which code units `re` (a class of one character) matches, as a table: a lookup instead of a
+ * regex test per character, the same answers by construction.
+ */
+export function charTable(re: RegExp): Uint8Array {
+  const table = new Uint8Array(0x10000);
+  for (let c = 0; c < 0x10000; c++) table[c] = re.test(String.fromCharCode(c)) ? 1 : 0;
+  return table;
+}
+
+/** `\s` as a table. */
+export const SPACE = charTable(/\s/);
+
+/** Whether `s` repeats one character six times in a row, as /(.)\1{5,}/ finds (not line ends). */
+function repeatsSix(s: string): boolean {
+  let run = 1;
+  for (let i = 1; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === s.charCodeAt(i - 1) && c !== 10 && c !== 13 && c !== 0x2028 && c !== 0x2029) {
+      if (++run === 6) return true;
+    } else run = 1;
+  }
+  return false;
+}
+
 /** Whether `s` has at most three distinct code points (stops at the fourth). */
 function atMostThreeDistinct(s: string): boolean {
   let a = -1;
@@ -250,6 +275,6 @@ export function isPlaceholder(value: string): boolean {
   if (value.includes("${") || value.includes("{{")) return true;
   if (PLACEHOLDER_WORDS.test(value)) return true;
   if (/^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(value)) return true; // an environment variable's name
-  if (/(.)\1{5,}/.test(value)) return true; // aaaaaa, 000000
+  if (repeatsSix(value)) return true; // aaaaaa, 000000
   return atMostThreeDistinct(value);
 }

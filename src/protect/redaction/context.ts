@@ -4,7 +4,7 @@
  * access key named in prose rather than assigned. Each is validated (placeholders, entropy) like
  * the keyword-assigned secret.
  */
-import { isPlaceholder, shannonEntropy } from "./checks.js";
+import { isPlaceholder, shannonEntropy, SPACE } from "./checks.js";
 import { matcher, type Gate } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 
@@ -33,14 +33,19 @@ function scanAuth(text: string, out: Finding[], gate: Gate | undefined): void {
 /** Words that stand for a password in documentation, never one. */
 const PASSWORD_WORDS = /^(?:pass(?:word)?|passwd|pwd|secret|pw|\*+|x+|\.+)$/i;
 
+/** Each "://", found as indexOf would (a gate finds them in its one pass). */
+const SCHEME_END = /:\/\//g;
+
 /**
  * `scheme://user:password@host`: the password, whatever its strength (a weak one is still a
  * credential). Found from each "://" (no regex scan from every letter).
  */
-function scanUrlPasswords(text: string, out: Finding[]): void {
+function scanUrlPasswords(text: string, out: Finding[], gate: Gate | undefined): void {
+  const schemeEnd = matcher(gate, SCHEME_END);
   let from = 0;
   for (;;) {
-    const at = text.indexOf("://", from);
+    schemeEnd.lastIndex = from;
+    const at = schemeEnd.exec(text)?.index ?? -1;
     if (at === -1) return;
     from = at + 3;
     if (!/[A-Za-z0-9]/.test(text.charAt(at - 1))) continue;
@@ -50,7 +55,7 @@ function scanUrlPasswords(text: string, out: Finding[]): void {
     const stop = Math.min(text.length, at + 3 + 512);
     while (i < stop) {
       const c = text.charAt(i);
-      if (c === "@" || c === "/" || c === "?" || c === "#" || /\s/.test(c)) break;
+      if (c === "@" || c === "/" || c === "?" || c === "#" || SPACE[text.charCodeAt(i)] === 1) break;
       if (c === ":" && colon === -1) colon = i;
       i++;
     }
@@ -96,10 +101,10 @@ function scanAwsInProse(text: string, out: Finding[], gate: Gate | undefined): v
 
 export const contextSecrets: Detector = {
   types: ["bearer_token", "url_password", "aws_secret_key"],
-  patterns: [AUTH_RE, SECRET_WORD],
+  patterns: [AUTH_RE, SECRET_WORD, SCHEME_END],
   scan(text, out, gate) {
     scanAuth(text, out, gate);
-    scanUrlPasswords(text, out);
+    scanUrlPasswords(text, out, gate);
     scanAwsInProse(text, out, gate);
   },
 };

@@ -3,7 +3,7 @@
  * bounded, unambiguous repetitions (no overlapping nested quantifiers: linear time), and has a
  * validation step; a look-alike that fails it is left alone.
  */
-import { isPlaceholder, shannonEntropy } from "./checks.js";
+import { charTable, isPlaceholder, shannonEntropy, SPACE } from "./checks.js";
 import { matcher, type Gate, type Matcher } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 
@@ -156,7 +156,16 @@ function distinctAtLeast(s: string, n: number): boolean {
   return count >= n;
 }
 
-const PEM_BODY_CHAR = /[A-Za-z0-9+/=\s:,\\-]/;
+const PEM_BODY_CHAR = charTable(/[A-Za-z0-9+/=\s:,\\-]/);
+// The next BEGIN and END lines, found as indexOf would (a gate finds them in its one pass).
+const NEXT_BEGIN = /-----BEGIN /g;
+const NEXT_END = /-----END /g;
+
+/** Where `lit` (a global regex of a literal) is next found at or after `from`, or -1: indexOf. */
+function nextAt(lit: Matcher, text: string, from: number): number {
+  lit.lastIndex = from;
+  return lit.exec(text)?.index ?? -1;
+}
 
 /**
  * Private keys: from BEGIN to the matching END line. A block cut off before its END (a truncated
@@ -165,6 +174,8 @@ const PEM_BODY_CHAR = /[A-Za-z0-9+/=\s:,\\-]/;
  */
 function scanPem(text: string, out: Finding[], gate: Gate | undefined): void {
   const begin = matcher(gate, PEM_BEGIN);
+  const beginLine = matcher(gate, NEXT_BEGIN);
+  const endLine = matcher(gate, NEXT_END);
   begin.lastIndex = 0;
   let nextEnd = -2;
   let nextBegin = -2;
@@ -174,8 +185,8 @@ function scanPem(text: string, out: Finding[], gate: Gate | undefined): void {
   while ((m = begin.exec(text)) !== null) {
     const start = m.index;
     const bodyStart = start + m[0].length;
-    if (nextEnd !== -1 && nextEnd < bodyStart) nextEnd = text.indexOf("-----END ", bodyStart);
-    if (nextBegin !== -1 && nextBegin < bodyStart) nextBegin = text.indexOf("-----BEGIN ", bodyStart);
+    if (nextEnd !== -1 && nextEnd < bodyStart) nextEnd = nextAt(endLine, text, bodyStart);
+    if (nextBegin !== -1 && nextBegin < bodyStart) nextBegin = nextAt(beginLine, text, bodyStart);
     const limit = Math.min(text.length, bodyStart + PEM_MAX, nextBegin === -1 ? Infinity : nextBegin);
     let end: number;
     let body: string;
@@ -187,10 +198,10 @@ function scanPem(text: string, out: Finding[], gate: Gate | undefined): void {
       if (!(runFrom <= bodyStart && bodyStart <= runEnd)) {
         runFrom = bodyStart;
         runEnd = bodyStart;
-        while (runEnd < text.length && PEM_BODY_CHAR.test(text.charAt(runEnd))) runEnd++;
+        while (runEnd < text.length && PEM_BODY_CHAR[text.charCodeAt(runEnd)] === 1) runEnd++;
       }
       end = Math.min(runEnd, limit);
-      while (end > bodyStart && /\s/.test(text.charAt(end - 1))) end--;
+      while (end > bodyStart && SPACE[text.charCodeAt(end - 1)] === 1) end--;
       body = text.slice(bodyStart, end);
     }
     // Headers such as "Proc-Type: 4,ENCRYPTED" precede the base64 in legacy encrypted keys.
@@ -243,7 +254,7 @@ function matchJwt(text: string, at: number, out: Finding[]): number {
 
 export const secretTokens: Detector = {
   types: [...new Set([...TOKEN_RULES.map((r) => r.type), "jwt", "private_key"])],
-  patterns: [PREFILTER, PEM_BEGIN],
+  patterns: [PREFILTER, PEM_BEGIN, NEXT_BEGIN, NEXT_END],
   scan(text, out, gate) {
     scanRules(text, out, gate);
     scanPem(text, out, gate);
