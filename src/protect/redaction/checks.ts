@@ -266,15 +266,18 @@ function atMostThreeDistinct(s: string): boolean {
 const PLACEHOLDER_WORDS =
   /example|sample|dummy|placeholder|changeme|change_me|your[_-]|redacted|xxxx|\*\*\*|\.\.\.|lorem|test[_-](?:key|token|secret)|undefined/i;
 
+const TEMPLATE_REFERENCE = /^(?:\$\{?[A-Za-z_][\w.]*\}?|\{\{.*\}\}|<[^>]*>|%[\w]+%|\[[^\]]*\])$/;
+const ENV_NAME = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/;
+
 /**
  * Values that only stand for a secret: template and environment references (`${VAR}`, `{{x}}`,
  * `<token>`, `%VAR%`, `$VAR`), documentation words, masked values and repeated characters.
  */
 export function isPlaceholder(value: string): boolean {
-  if (/^(?:\$\{?[A-Za-z_][\w.]*\}?|\{\{.*\}\}|<[^>]*>|%[\w]+%|\[[^\]]*\])$/.test(value)) return true;
+  if (TEMPLATE_REFERENCE.test(value)) return true;
   if (value.includes("${") || value.includes("{{")) return true;
   if (PLACEHOLDER_WORDS.test(value)) return true;
-  if (/^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(value)) return true; // an environment variable's name
+  if (ENV_NAME.test(value)) return true; // an environment variable's name
   if (repeatsSix(value)) return true; // aaaaaa, 000000
   return atMostThreeDistinct(value);
 }

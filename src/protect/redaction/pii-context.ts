@@ -66,7 +66,8 @@ const PHONE_REACH = 56;
 /** Exported for its test. */
 export function scanNational(text: string, out: Finding[], gate?: Gate): void {
   const done = new Set<number>();
-  const words = text.includes("\u017f") || text.includes("\u212a") ? PHONE_WORD_U : PHONE_WORD;
+  const has = (c: string) => (gate === undefined ? text.includes(c) : gate.includes(c));
+  const words = has("\u017f") || has("\u212a") ? PHONE_WORD_U : PHONE_WORD;
   for (const isWord of [true, false]) {
     const re = matcher(gate, isWord ? words : PHONE_SIGN);
     re.lastIndex = 0;

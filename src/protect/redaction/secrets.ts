@@ -140,7 +140,18 @@ const PEM_BEGIN = /-----BEGIN (?:[A-Z0-9]{1,20} ){0,4}PRIVATE KEY(?: BLOCK)?----
 /** How far a PEM body may run before we stop looking for its END line. */
 const PEM_MAX = 65536;
 // A key inside a JSON string has its line breaks written as "\n".
-const PEM_BODY = /^(?:[A-Za-z0-9+/=\s]|\\[nr])*$/;
+const PEM_BODY_PLAIN = charTable(/[A-Za-z0-9+/=\s]/);
+
+/** Whether `s` is all key material, as /^(?:[A-Za-z0-9+/=\s]|\\[nr])*$/ tests. */
+function pemBody(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    if (PEM_BODY_PLAIN[s.charCodeAt(i)] === 1) continue;
+    const next = s.charCodeAt(i + 1);
+    if (s.charCodeAt(i) !== 92 || (next !== 110 && next !== 114)) return false;
+    i++; // "\n" or "\r"
+  }
+  return true;
+}
 
 /** Whether `s` has at least `n` distinct non-space ASCII characters (stops as soon as it does). */
 function distinctAtLeast(s: string, n: number): boolean {
@@ -206,7 +217,7 @@ function scanPem(text: string, out: Finding[], gate: Gate | undefined): void {
     }
     // Headers such as "Proc-Type: 4,ENCRYPTED" precede the base64 in legacy encrypted keys.
     const b64 = body.includes(":") ? body.replace(/^[A-Za-z-]+:.*$/gm, "") : body;
-    if (PEM_BODY.test(b64) && distinctAtLeast(b64, 16)) {
+    if (pemBody(b64) && distinctAtLeast(b64, 16)) {
       out.push({ start, end, type: "private_key" });
       begin.lastIndex = end;
     }
@@ -228,9 +239,19 @@ function scanRules(text: string, out: Finding[], gate: Gate | undefined): void {
   }
 }
 
+/** The rules in order, by the first characters of their literals (others cannot start there). */
+const RULES_BY_FIRST = new Map<number, TokenRule[]>();
+for (const rule of TOKEN_RULES) {
+  for (const c of new Set(rule.lits.map((l) => l.charCodeAt(0)))) {
+    const rules = RULES_BY_FIRST.get(c) ?? [];
+    rules.push(rule);
+    RULES_BY_FIRST.set(c, rules);
+  }
+}
+
 /** Tries the rules whose literal starts at `at`; returns the length of the finding, or 0. */
 export function matchRule(text: string, at: number, out: Finding[]): number {
-  for (const rule of TOKEN_RULES) {
+  for (const rule of RULES_BY_FIRST.get(text.charCodeAt(at)) ?? []) {
     let lit = false;
     for (const l of rule.lits) if (text.startsWith(l, at)) lit = true;
     if (!lit) continue;
