@@ -6,12 +6,13 @@
  *   (../patterns.ts: "AKIA", "bearer ", a word for phone), found by one Aho–Corasick automaton
  *   (../literal-scan.ts), case folded;
  * - normalisation: characters that fold to a letter, digit, `@` or nothing, and escape starts
- *   (../normalise/view.ts `mayChange`), flagged in the same table.
+ *   (../normalise/view.ts `mayChange`), flagged in the same table;
+ * - IBANs: the classes of the last five characters in a shift register (other, capital, digit,
+ *   small letter): other, two capitals, two digits is where IBAN_RUN may start.
  * A gated pattern runs with a sticky copy at each possible start (`atStarts`): the same matches,
- * in the same order, as its scan of the whole text. Patterns led by a class keep their own scans:
- * digit runs (cards, phones, IDs) and IBANs. Gating them cost more than their scans, measured on
- * bench/redaction.ts's text: runs of eight digits counted in this loop (a variable, or the
- * automaton's states), then DIGIT_RUN tried at each digit there, 2.8 ms a MiB against 2.2.
+ * in the same order, as its scan of the whole text. Digit runs (cards, phones, IDs) keep their
+ * own scan: counting runs of eight digits in this loop, then trying DIGIT_RUN at each digit there,
+ * cost about what the scan does (measured on bench/redaction.ts's text).
  * test/unit/redaction/gate.test.ts checks that every finding is the same with and without the gate.
  */
 import { atStarts, compileAutomaton, sortedDistinct, startsBySet, type Matcher } from "../literal-scan.js";
@@ -35,15 +36,26 @@ export function matcher(gate: Gate | undefined, re: RegExp): Matcher {
   return gate === undefined ? re : gate.matcher(re);
 }
 
-// Per code unit: the automaton's column in the low byte; a flag for what normalisation changes.
+// Per code unit: the automaton's column in the low byte; a flag for what normalisation changes;
+// the character's class for IBANs in the top two bits.
 const COLUMN = 0xff;
 const CHANGE = 0x100;
+const CLASS = 14;
+/** Other, capital, capital, digit, digit (two bits each, oldest first): an IBAN's first four. */
+const IBAN_SHAPE = 0b00_01_01_10_10;
+
+/** A code unit's class for IBAN_RUN: 0 other, 1 capital A–Z, 2 digit, 3 small a–z. */
+function ibanClass(c: number): number {
+  if (c >= 65 && c <= 90) return 1;
+  if (c >= 48 && c <= 57) return 2;
+  return c >= 97 && c <= 122 ? 3 : 0;
+}
 
 /**
  * Compiles the gate of `patterns` (global regexes, each scanning the whole text in a detector):
  * each one whose prefixes can be read is gated, any other is left to its own scan.
  */
-export function compileGate(patterns: readonly RegExp[]): (text: string) => Gate {
+export function compileGate(patterns: readonly RegExp[], iban: RegExp): (text: string) => Gate {
   const keyed = new Map<RegExp, number>();
   const sticky: RegExp[] = [];
   const sets: string[][] = [];
@@ -58,15 +70,20 @@ export function compileGate(patterns: readonly RegExp[]): (text: string) => Gate
   const automaton = compileAutomaton(sets);
   if (automaton.width > COLUMN + 1) throw new RangeError("gate: too many distinct characters");
   const codes = new Uint16Array(0x10000);
-  for (let c = 0; c < 0x10000; c++) codes[c] = (automaton.columns[c] as number) | (mayChange(c) ? CHANGE : 0);
+  for (let c = 0; c < 0x10000; c++) {
+    codes[c] = (automaton.columns[c] as number) | (mayChange(c) ? CHANGE : 0) | (ibanClass(c) << CLASS);
+  }
   const { table, reportsFrom } = automaton;
   const change = new RegExp(CHANGE_CANDIDATE.source, "y");
+  const ibanSticky = new RegExp(iban.source, "y");
 
   return (text) => {
     const ends: number[] = []; // where strings end, and the state that says which
     const states: number[] = [];
     const changes: number[] = [];
+    const ibans: number[] = [];
     let state = 0;
+    let shape = 0; // the last five characters' classes; "other" before the text
     for (let i = 0; i < text.length; i++) {
       const code = codes[text.charCodeAt(i)] as number;
       state = table[state + (code & COLUMN)] as number;
@@ -75,10 +92,13 @@ export function compileGate(patterns: readonly RegExp[]): (text: string) => Gate
         states.push(state);
       }
       if ((code & CHANGE) !== 0) changes.push(i);
+      shape = ((shape << 2) | (code >>> CLASS)) & 0x3ff;
+      if (shape === IBAN_SHAPE) ibans.push(i - 3);
     }
     const starts = startsBySet(automaton, ends, states);
     return {
       matcher(re) {
+        if (re === iban) return atStarts(ibanSticky, sortedDistinct(ibans));
         const k = keyed.get(re);
         return k === undefined ? re : atStarts(sticky[k] as RegExp, sortedDistinct(starts[k]));
       },

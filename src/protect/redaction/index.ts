@@ -10,7 +10,7 @@ import { compileCustom } from "./custom.js";
 import { disguisedTokens } from "./disguised.js";
 import { compileGate, type Gate } from "./gate.js";
 import { contextPii } from "./pii-context.js";
-import { digitPii, email, iban } from "./pii.js";
+import { digitPii, email, IBAN_RUN, iban } from "./pii.js";
 import { assignedSecret, awsSecretKey, secretTokens } from "./secrets.js";
 import { RedactionError, RedactorConfigError, type Detector, type Finding } from "./types.js";
 
@@ -73,7 +73,10 @@ const SPECIFIC: readonly Detector[] = [
 const GENERIC: readonly Detector[] = [assignedSecret];
 
 /** One scan of a text for every built-in detector's keywords, then each pattern tried only there. */
-const gateOf = compileGate([...SPECIFIC, ...GENERIC].flatMap((d) => d.patterns ?? []));
+const gateOf = compileGate(
+  [...SPECIFIC, ...GENERIC].flatMap((d) => d.patterns ?? []),
+  IBAN_RUN,
+);
 
 export const BUILTIN_TYPES: readonly string[] = Object.freeze([
   ...new Set([...SPECIFIC, ...GENERIC].flatMap((d) => d.types)),

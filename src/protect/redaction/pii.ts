@@ -4,6 +4,7 @@
  * addresses are found from their "@" outwards, so a long run of word characters costs linear time.
  */
 import { cardValid, cnIdValid, IBAN_LENGTHS, ibanValid, ssnValid } from "./checks.js";
+import { matcher, type Gate } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 
 // A run of digits with single space, dash, dot or slash separators (or a line break and its
@@ -208,12 +209,13 @@ function scanEmail(text: string, out: Finding[]): void {
 export const email: Detector = { types: ["email"], scan: scanEmail };
 
 // Country code, check digits, then 11–30 more letters or digits, optionally in groups.
-const IBAN_RUN = /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]){11,30}/g;
+export const IBAN_RUN = /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]){11,30}/g;
 
-function scanIban(text: string, out: Finding[]): void {
-  IBAN_RUN.lastIndex = 0;
+function scanIban(text: string, out: Finding[], gate?: Gate): void {
+  const runs = matcher(gate, IBAN_RUN);
+  runs.lastIndex = 0;
   let m: RegExpExecArray | null;
-  while ((m = IBAN_RUN.exec(text)) !== null) {
+  while ((m = runs.exec(text)) !== null) {
     const run = m[0];
     const len = IBAN_LENGTHS[run.slice(0, 2)];
     if (len === undefined) continue;
@@ -227,7 +229,7 @@ function scanIban(text: string, out: Finding[]): void {
     const compact = run.slice(0, i).replace(/[ -]/g, "");
     if (ibanValid(compact)) {
       out.push({ start: m.index, end: m.index + i, type: "iban" });
-      IBAN_RUN.lastIndex = m.index + i;
+      runs.lastIndex = m.index + i;
     }
   }
 }
