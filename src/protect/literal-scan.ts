@@ -6,22 +6,32 @@
  * they start (the redactor's detectors).
  */
 
-/** A code unit as case-insensitive matching compares it: upper case when that is one unit. */
-export const FOLDED = new Uint16Array(0x10000);
-for (let c = 0; c < 0x10000; c++) {
-  const up = c >= 0xd800 && c <= 0xdfff ? "" : String.fromCharCode(c).toUpperCase();
-  FOLDED[c] = up.length === 1 ? up.charCodeAt(0) : c;
+let folded: Uint16Array | undefined;
+
+/**
+ * Each code unit as case-insensitive matching compares it: upper case when that is one unit.
+ * Built on first use (65,536 case mappings), not when a module that may never scan loads.
+ */
+export function foldedUnits(): Uint16Array {
+  if (folded !== undefined) return folded;
+  const f = new Uint16Array(0x10000);
+  for (let c = 0; c < 0x10000; c++) {
+    const up = c >= 0xd800 && c <= 0xdfff ? "" : String.fromCharCode(c).toUpperCase();
+    f[c] = up.length === 1 ? up.charCodeAt(0) : c;
+  }
+  // With the `u` flag, case folding also joins these to letters their upper case does not give.
+  f[0x212a] = 0x4b; // Kelvin sign: k
+  f[0x017f] = 0x53; // long s: s
+  f[0x2126] = 0x03a9; // ohm sign: ω
+  f[0x212b] = 0x00c5; // angstrom sign: å
+  f[0x1e9e] = 0x00df; // capital sharp s: ß
+  f[0x03f4] = 0x0398; // capital theta symbol: θ
+  return (folded = f);
 }
-// With the `u` flag, case folding also joins these to letters their upper case does not give.
-FOLDED[0x212a] = 0x4b; // Kelvin sign: k
-FOLDED[0x017f] = 0x53; // long s: s
-FOLDED[0x2126] = 0x03a9; // ohm sign: ω
-FOLDED[0x212b] = 0x00c5; // angstrom sign: å
-FOLDED[0x1e9e] = 0x00df; // capital sharp s: ß
-FOLDED[0x03f4] = 0x0398; // capital theta symbol: θ
 
 /** Which of `strings` a text holds, ignoring case. */
 export function literalScanner(strings: Iterable<string>): (text: string) => ReadonlySet<string> {
+  const FOLDED = foldedUnits();
   const all = [...new Set(strings)];
   // The trie: ASCII steps in a flat table, others in a map per state.
   const ascii: number[] = [];
@@ -120,6 +130,7 @@ export interface Automaton {
 }
 
 export function compileAutomaton(sets: ReadonlyArray<readonly string[]>): Automaton {
+  const FOLDED = foldedUnits();
   if (sets.length > 31) throw new RangeError("compileAutomaton: at most 31 sets");
   const column = new Map<number, number>();
   for (const set of sets) {
@@ -132,8 +143,10 @@ export function compileAutomaton(sets: ReadonlyArray<readonly string[]>): Automa
     }
   }
   const width = column.size + 1;
+  const byFolded = new Uint16Array(0x10000);
+  for (const [c, col] of column) byFolded[c] = col;
   const columns = new Uint16Array(0x10000);
-  for (let c = 0; c < 0x10000; c++) columns[c] = column.get(FOLDED[c] as number) ?? 0;
+  for (let c = 0; c < 0x10000; c++) columns[c] = byFolded[FOLDED[c] as number] as number;
 
   // The trie; each state's outputs as string length → bit mask of the sets that string is in.
   const next: Int32Array[] = [new Int32Array(width).fill(-1)];

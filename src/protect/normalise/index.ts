@@ -10,6 +10,7 @@ export { invisible, isBidiControl, isTag, isZeroWidth } from "./invisible.js";
 export {
   CHANGE_CANDIDATE,
   changedWindows,
+  changeStartUnits,
   mayChange,
   originalSpan,
   viewOf,

@@ -32,18 +32,30 @@ export const CHANGE_CANDIDATE = new RegExp(
 const CANDIDATE = CHANGE_CANDIDATE;
 
 /**
- * Whether a CHANGE_CANDIDATE match that changes a window may start at code unit `c`: an escape's
- * first character, a surrogate that starts a folded pair, or a character that folds to something
- * significant. Other matches (a character of the folded blocks that folds to punctuation, such as
- * a full-width comma in Chinese text) change nothing, so a scan may skip them (redaction's gate).
+ * The code units a CHANGE_CANDIDATE match may start with: an escape's first character, the first
+ * unit of a folded surrogate pair, a character of the folded blocks. Built by matching the blocks
+ * over a string of every code unit (lone surrogates decode to U+FFFD, outside every block; the
+ * pairs' first units are added by hand).
+ */
+export function changeStartUnits(): Uint8Array {
+  const all = new TextDecoder("utf-16le").decode(Uint16Array.from({ length: 0x10000 }, (_, i) => i));
+  if (all.length !== 0x10000) throw new Error("changeStartUnits: code units lost in decoding");
+  const table = new Uint8Array(0x10000);
+  for (const m of all.matchAll(new RegExp(FOLDED_BLOCKS, "g"))) table[m.index] = 1;
+  for (const c of [0x5c, 0x25, 0x26, 0xd835, 0xd83c, 0xdb40]) table[c] = 1;
+  return table;
+}
+
+/**
+ * Whether a CHANGE_CANDIDATE match starting with code unit `c` (one changeStartUnits admits) may
+ * change a window: an escape or a surrogate pair (judged when matched), or a character that folds
+ * to something significant. Other matches (a character of the folded blocks that folds to
+ * punctuation, such as a full-width comma in Chinese text) change nothing, so a scan may skip
+ * them (redaction's gate).
  */
 export function mayChange(c: number): boolean {
-  if (c === 0x5c || c === 0x25 || c === 0x26) return true;
-  if (c === 0xd835 || c === 0xd83c || c === 0xdb40) return true;
-  if (c < 0x80 || (c >= 0xd800 && c <= 0xdfff)) return false;
-  return IN_FOLDED_BLOCKS.test(String.fromCharCode(c)) && significant(c);
+  return c < 0x80 || (c >= 0xd800 && c <= 0xdfff) || significant(c);
 }
-const IN_FOLDED_BLOCKS = new RegExp(`^(?:${FOLDED_BLOCKS})$`);
 
 /**
  * Windows `[start, end)` of `text` worth viewing: around each character that folds to a letter,

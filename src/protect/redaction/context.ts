@@ -4,7 +4,7 @@
  * access key named in prose rather than assigned. Each is validated (placeholders, entropy) like
  * the keyword-assigned secret.
  */
-import { isPlaceholder, shannonEntropy, SPACE } from "./checks.js";
+import { isPlaceholder, isSpace, shannonEntropy } from "./checks.js";
 import { matcher, type Gate } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 
@@ -55,7 +55,7 @@ function scanUrlPasswords(text: string, out: Finding[], gate: Gate | undefined):
     const stop = Math.min(text.length, at + 3 + 512);
     while (i < stop) {
       const c = text.charAt(i);
-      if (c === "@" || c === "/" || c === "?" || c === "#" || SPACE[text.charCodeAt(i)] === 1) break;
+      if (c === "@" || c === "/" || c === "?" || c === "#" || isSpace(text.charCodeAt(i))) break;
       if (c === ":" && colon === -1) colon = i;
       i++;
     }

@@ -16,7 +16,7 @@
  * test/unit/redaction/gate.test.ts checks that every finding is the same with and without the gate.
  */
 import { atStarts, compileAutomaton, sortedDistinct, startsBySet, type Matcher } from "../literal-scan.js";
-import { CHANGE_CANDIDATE, mayChange } from "../normalise/index.js";
+import { CHANGE_CANDIDATE, changeStartUnits, mayChange } from "../normalise/index.js";
 import { prefixLiterals } from "../patterns.js";
 
 export type { Matcher } from "../literal-scan.js";
@@ -69,10 +69,13 @@ export function compileGate(patterns: readonly RegExp[], iban: RegExp): (text: s
   }
   const automaton = compileAutomaton(sets);
   if (automaton.width > COLUMN + 1) throw new RangeError("gate: too many distinct characters");
+  const starts = changeStartUnits();
   const codes = new Uint16Array(0x10000);
   for (let c = 0; c < 0x10000; c++) {
-    codes[c] = (automaton.columns[c] as number) | (mayChange(c) ? CHANGE : 0) | (ibanClass(c) << CLASS);
+    codes[c] = (automaton.columns[c] as number) | (starts[c] === 1 ? CHANGE : 0) | (ibanClass(c) << CLASS);
   }
+  // mayChange of each code unit flagged CHANGE, found on first sight: 0 not yet, 1 no, 2 yes.
+  const changing = new Uint8Array(0x10000);
   const { table, reportsFrom } = automaton;
   const change = new RegExp(CHANGE_CANDIDATE.source, "y");
   const ibanSticky = new RegExp(iban.source, "y");
@@ -91,7 +94,11 @@ export function compileGate(patterns: readonly RegExp[], iban: RegExp): (text: s
         ends.push(i);
         states.push(state);
       }
-      if ((code & CHANGE) !== 0) changes.push(i);
+      if ((code & CHANGE) !== 0) {
+        const c = text.charCodeAt(i);
+        if (changing[c] === 0) changing[c] = mayChange(c) ? 2 : 1;
+        if (changing[c] === 2) changes.push(i);
+      }
       shape = ((shape << 2) | (code >>> CLASS)) & 0x3ff;
       if (shape === IBAN_SHAPE) ibans.push(i - 3);
     }

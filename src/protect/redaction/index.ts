@@ -72,11 +72,17 @@ const SPECIFIC: readonly Detector[] = [
 ];
 const GENERIC: readonly Detector[] = [assignedSecret];
 
-/** One scan of a text for every built-in detector's keywords, then each pattern tried only there. */
-const gateOf = compileGate(
-  [...SPECIFIC, ...GENERIC].flatMap((d) => d.patterns ?? []),
-  IBAN_RUN,
-);
+/**
+ * One scan of a text for every built-in detector's keywords, then each pattern tried only there.
+ * Compiled on the first redaction, not at load: its table folds every code unit (a config that is
+ * only checked never pays for it).
+ */
+let compiledGate: ((text: string) => Gate) | undefined;
+const gateOf = (text: string): Gate =>
+  (compiledGate ??= compileGate(
+    [...SPECIFIC, ...GENERIC].flatMap((d) => d.patterns ?? []),
+    IBAN_RUN,
+  ))(text);
 
 export const BUILTIN_TYPES: readonly string[] = Object.freeze([
   ...new Set([...SPECIFIC, ...GENERIC].flatMap((d) => d.types)),

@@ -3,7 +3,7 @@
  * bounded, unambiguous repetitions (no overlapping nested quantifiers: linear time), and has a
  * validation step; a look-alike that fails it is left alone.
  */
-import { charTable, isPlaceholder, shannonEntropy, SPACE } from "./checks.js";
+import { charClass, isPlaceholder, isSpace, shannonEntropy } from "./checks.js";
 import { matcher, type Gate, type Matcher } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 
@@ -140,12 +140,12 @@ const PEM_BEGIN = /-----BEGIN (?:[A-Z0-9]{1,20} ){0,4}PRIVATE KEY(?: BLOCK)?----
 /** How far a PEM body may run before we stop looking for its END line. */
 const PEM_MAX = 65536;
 // A key inside a JSON string has its line breaks written as "\n".
-const PEM_BODY_PLAIN = charTable(/[A-Za-z0-9+/=\s]/);
+const pemBodyPlain = charClass(/[A-Za-z0-9+/=\s]/);
 
 /** Whether `s` is all key material, as /^(?:[A-Za-z0-9+/=\s]|\\[nr])*$/ tests. */
 function pemBody(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
-    if (PEM_BODY_PLAIN[s.charCodeAt(i)] === 1) continue;
+    if (pemBodyPlain(s.charCodeAt(i))) continue;
     const next = s.charCodeAt(i + 1);
     if (s.charCodeAt(i) !== 92 || (next !== 110 && next !== 114)) return false;
     i++; // "\n" or "\r"
@@ -167,7 +167,7 @@ function distinctAtLeast(s: string, n: number): boolean {
   return count >= n;
 }
 
-const PEM_BODY_CHAR = charTable(/[A-Za-z0-9+/=\s:,\\-]/);
+const pemBodyChar = charClass(/[A-Za-z0-9+/=\s:,\\-]/);
 // The next BEGIN and END lines, found as indexOf would (a gate finds them in its one pass).
 const NEXT_BEGIN = /-----BEGIN /g;
 const NEXT_END = /-----END /g;
@@ -209,10 +209,10 @@ function scanPem(text: string, out: Finding[], gate: Gate | undefined): void {
       if (!(runFrom <= bodyStart && bodyStart <= runEnd)) {
         runFrom = bodyStart;
         runEnd = bodyStart;
-        while (runEnd < text.length && PEM_BODY_CHAR[text.charCodeAt(runEnd)] === 1) runEnd++;
+        while (runEnd < text.length && pemBodyChar(text.charCodeAt(runEnd))) runEnd++;
       }
       end = Math.min(runEnd, limit);
-      while (end > bodyStart && SPACE[text.charCodeAt(end - 1)] === 1) end--;
+      while (end > bodyStart && isSpace(text.charCodeAt(end - 1))) end--;
       body = text.slice(bodyStart, end);
     }
     // Headers such as "Proc-Type: 4,ENCRYPTED" precede the base64 in legacy encrypted keys.

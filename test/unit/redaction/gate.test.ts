@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
-import { FOLDED, literalStarts } from "../../../src/protect/literal-scan.js";
+import { foldedUnits, literalStarts } from "../../../src/protect/literal-scan.js";
 import { changedWindows, WINDOW_MARGIN } from "../../../src/protect/normalise/index.js";
 import { prefixLiterals } from "../../../src/protect/patterns.js";
 import { contextSecrets } from "../../../src/protect/redaction/context.js";
@@ -147,7 +147,7 @@ const piece = fc.oneof(
 const text = fc.array(piece, { maxLength: 40, size: "max" }).map((a) => a.join(""));
 
 const fold = (s: string) =>
-  Array.from(s, (c) => String.fromCharCode(FOLDED[c.charCodeAt(0)] as number)).join("");
+  Array.from(s, (c) => String.fromCharCode(foldedUnits()[c.charCodeAt(0)] as number)).join("");
 
 function sameFindings(t: string): void {
   const gate = gateOf(t);
