@@ -63,11 +63,15 @@ const PHONE_SIGN = /电话|電話|手机|携帯|전화|फ़ोन|फोन|ه
 const PHONE_GAP = 32;
 const PHONE_REACH = 56;
 
+/** Whether `text` has a long s or a Kelvin sign, which fold to letters with the `u` flag only. */
+const longS = (text: string) => text.includes("\u017f") || text.includes("\u212a");
+
 /** Exported for its test. */
 export function scanNational(text: string, out: Finding[], gate?: Gate): void {
   const done = new Set<number>();
-  const has = (c: string) => (gate === undefined ? text.includes(c) : gate.includes(c));
-  const words = has("\u017f") || has("\u212a") ? PHONE_WORD_U : PHONE_WORD;
+  const words = (gate === undefined ? longS(text) : gate.includes("\u017f") || gate.includes("\u212a"))
+    ? PHONE_WORD_U
+    : PHONE_WORD;
   for (const isWord of [true, false]) {
     const re = matcher(gate, isWord ? words : PHONE_SIGN);
     re.lastIndex = 0;
