@@ -74,11 +74,12 @@ export function compileGate(patterns: readonly RegExp[], iban: RegExp): (text: s
   for (let c = 0; c < 0x10000; c++) {
     codes[c] = (automaton.columns[c] as number) | (starts[c] === 1 ? CHANGE : 0) | (ibanClass(c) << CLASS);
   }
-  // mayChange of each code unit flagged CHANGE, found on first sight: 0 not yet, 1 no, 2 yes.
-  const changing = new Uint8Array(0x10000);
+  // mayChange of a code unit flagged CHANGE, judged on first sight: one that cannot change a
+  // window loses its flag, so the pass stops noting it (full-width punctuation in CJK text).
   const mayChangeUnit = (c: number): boolean => {
-    if (changing[c] === 0) changing[c] = mayChange(c) ? 2 : 1;
-    return changing[c] === 2;
+    if (mayChange(c)) return true;
+    codes[c] = (codes[c] as number) & ~CHANGE;
+    return false;
   };
   const { table, reportsFrom } = automaton;
   const change = new RegExp(CHANGE_CANDIDATE.source, "y");
