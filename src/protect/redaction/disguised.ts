@@ -106,6 +106,14 @@ const COMPILED: readonly Compiled[] = LOOSE.map((rule) => {
   };
 });
 
+/** The compiled rules in order, by their prefixes' first characters (no other can match there). */
+const BY_FIRST = new Map<number, Compiled[]>();
+for (const c of COMPILED) {
+  for (const first of new Set(c.rule.prefixes.map((p) => p.charCodeAt(0)))) {
+    BY_FIRST.set(first, [...(BY_FIRST.get(first) ?? []), c]);
+  }
+}
+
 // Where a loose token could start (one pass): its prefix is written as it is.
 const LOOSE_START = /(?<![A-Za-z0-9_])(?:A(?:KIA|SIA|Iza)|gh[pousr]_|[sr]k[-_])/g;
 
@@ -115,7 +123,7 @@ function scanLoose(text: string, out: Finding[], gate: Gate | undefined): void {
   let p: RegExpExecArray | null;
   while ((p = starts.exec(text)) !== null) {
     const at = p.index;
-    for (const c of COMPILED) {
+    for (const c of BY_FIRST.get(text.charCodeAt(at)) ?? []) {
       c.re.lastIndex = at;
       const m = c.re.exec(text);
       if (m === null) continue;

@@ -5,7 +5,7 @@
  * form, distinctive on its own; its dashed and dotted forms are digit runs, in pii.ts); an e-mail address with its "@" or "." spelled out (`[at]`,
  * `(dot)`). Bounded, linear patterns; each value is validated as pii.ts would.
  */
-import { ssnValid } from "./checks.js";
+import { charClass, ssnValid } from "./checks.js";
 import { matcher, type Gate } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 
@@ -126,7 +126,8 @@ const COMMON_TLDS: ReadonlySet<string> = new Set(
     "pl cz ru ua cn jp kr in br mx ar cl za nz ie pt gr tr il sg hk tw vn id my ph th eu"
   ).split(" "),
 );
-const LOCAL_CHAR = /[A-Za-z0-9._%+-]/;
+const localChar = charClass(/[A-Za-z0-9._%+-]/);
+const alnum = charClass(/[A-Za-z0-9]/);
 const SPELLED_DOT = /[[({<][ \t]?dot|[ \t]dot[ \t]/i;
 
 function scanObfuscatedEmail(text: string, out: Finding[], gate: Gate | undefined): void {
@@ -135,8 +136,8 @@ function scanObfuscatedEmail(text: string, out: Finding[], gate: Gate | undefine
   let m: RegExpExecArray | null;
   while ((m = at.exec(text)) !== null) {
     let s = m.index;
-    while (s > 0 && m.index - s < 64 && LOCAL_CHAR.test(text.charAt(s - 1))) s--;
-    while (s < m.index && !/[A-Za-z0-9]/.test(text.charAt(s))) s++;
+    while (s > 0 && m.index - s < 64 && localChar(text.charCodeAt(s - 1))) s--;
+    while (s < m.index && !alnum(text.charCodeAt(s))) s++;
     if (s === m.index) continue;
     DOMAIN_AFTER_AT.lastIndex = m.index + m[0].length;
     const d = DOMAIN_AFTER_AT.exec(text);
