@@ -293,6 +293,8 @@ const NONE = new Int32Array(0);
 
 class AtStarts implements Matcher {
   lastIndex = 0;
+  /** Every start before this one is below the lastIndex of the last call. */
+  private next = 0;
   constructor(
     private readonly sticky: RegExp,
     private readonly starts: Int32Array,
@@ -300,23 +302,32 @@ class AtStarts implements Matcher {
 
   exec(text: string): RegExpExecArray | null {
     const starts = this.starts;
-    // The first start at or after lastIndex (a scan loop may move lastIndex on, or back to 0).
-    let lo = 0;
-    let hi = starts.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((starts[mid] as number) < this.lastIndex) lo = mid + 1;
-      else hi = mid;
+    const from = this.lastIndex;
+    // The first start at or after lastIndex: onwards from the last one tried, as scan loops
+    // mostly move lastIndex on; searched again when a loop moved it back (to 0, say).
+    let k = this.next;
+    if (k > 0 && (starts[k - 1] as number) >= from) {
+      let lo = 0;
+      let hi = k - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if ((starts[mid] as number) < from) lo = mid + 1;
+        else hi = mid;
+      }
+      k = lo;
     }
-    for (let k = lo; k < starts.length; k++) {
+    while (k < starts.length && (starts[k] as number) < from) k++;
+    for (; k < starts.length; k++) {
       this.sticky.lastIndex = starts[k] as number;
       const m = this.sticky.exec(text);
       if (m !== null) {
         this.lastIndex = this.sticky.lastIndex;
+        this.next = k + 1;
         return m;
       }
     }
     this.lastIndex = 0;
+    this.next = k;
     return null;
   }
 }

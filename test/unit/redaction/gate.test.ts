@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
-import { foldedUnits, literalStarts } from "../../../src/protect/literal-scan.js";
+import { atStarts, foldedUnits, literalStarts } from "../../../src/protect/literal-scan.js";
 import { changedWindows, WINDOW_MARGIN } from "../../../src/protect/normalise/index.js";
 import { prefixLiterals } from "../../../src/protect/patterns.js";
 import { contextSecrets } from "../../../src/protect/redaction/context.js";
@@ -208,6 +208,34 @@ describe("redaction gate", () => {
         });
       }),
       { numRuns: 3000 },
+    );
+  });
+
+  test("a matcher at starts runs as the global regex does, wherever a loop moves lastIndex", () => {
+    const re = /ab+|b[a-c]/g;
+    const sticky = /ab+|b[a-c]/y;
+    fc.assert(
+      fc.property(
+        fc.string({ unit: fc.constantFrom(..."abcx"), maxLength: 30 }),
+        fc.array(fc.option(fc.nat(32), { nil: undefined }), { maxLength: 12 }),
+        (t, moves) => {
+          const starts = Int32Array.from([...t].flatMap((c, i) => (c === "a" || c === "b" ? [i] : [])));
+          const m = atStarts(sticky, starts.length > 0 ? starts : undefined);
+          re.lastIndex = 0;
+          for (const move of moves) {
+            if (move !== undefined) {
+              re.lastIndex = move;
+              m.lastIndex = move;
+            }
+            const a = re.exec(t);
+            const b = m.exec(t);
+            assert.equal(b?.index, a?.index, JSON.stringify([t, moves]));
+            assert.equal(b?.[0], a?.[0]);
+            assert.equal(m.lastIndex, re.lastIndex);
+          }
+        },
+      ),
+      { numRuns: 5000 },
     );
   });
 
