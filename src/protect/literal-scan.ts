@@ -6,14 +6,14 @@
  * they start (the redactor's detectors).
  */
 
-let folded: Uint16Array | undefined;
+let foldedCache: Uint16Array | undefined;
 
 /**
  * Each code unit as case-insensitive matching compares it: upper case when that is one unit.
  * Built on first use (65,536 case mappings), not when a module that may never scan loads.
  */
 export function foldedUnits(): Uint16Array {
-  if (folded !== undefined) return folded;
+  if (foldedCache !== undefined) return foldedCache;
   const f = new Uint16Array(0x10000);
   for (let c = 0; c < 0x10000; c++) {
     const up = c >= 0xd800 && c <= 0xdfff ? "" : String.fromCharCode(c).toUpperCase();
@@ -26,12 +26,12 @@ export function foldedUnits(): Uint16Array {
   f[0x212b] = 0x00c5; // angstrom sign: å
   f[0x1e9e] = 0x00df; // capital sharp s: ß
   f[0x03f4] = 0x0398; // capital theta symbol: θ
-  return (folded = f);
+  return (foldedCache = f);
 }
 
 /** Which of `strings` a text holds, ignoring case. */
 export function literalScanner(strings: Iterable<string>): (text: string) => ReadonlySet<string> {
-  const FOLDED = foldedUnits();
+  const folded = foldedUnits();
   const all = [...new Set(strings)];
   // The trie: ASCII steps in a flat table, others in a map per state.
   const ascii: number[] = [];
@@ -49,7 +49,7 @@ export function literalScanner(strings: Iterable<string>): (text: string) => Rea
   all.forEach((str, k) => {
     let state = 0;
     for (let i = 0; i < str.length; i++) {
-      const c = FOLDED[str.charCodeAt(i)] as number;
+      const c = folded[str.charCodeAt(i)] as number;
       let next = step(state, c);
       if (next < 0) {
         next = add();
@@ -93,12 +93,12 @@ export function literalScanner(strings: Iterable<string>): (text: string) => Rea
   const hasEnd = Uint8Array.from(ends, (e) => (e.length > 0 ? 1 : 0));
   /** Code units outside ASCII that some string has: any other one sends the automaton home. */
   const used = new Uint8Array(0x10000);
-  for (const str of all) for (let i = 0; i < str.length; i++) used[FOLDED[str.charCodeAt(i)] as number] = 1;
+  for (const str of all) for (let i = 0; i < str.length; i++) used[folded[str.charCodeAt(i)] as number] = 1;
   return (text) => {
     const found = new Set<string>();
     let state = 0;
     for (let i = 0; i < text.length; i++) {
-      const c = FOLDED[text.charCodeAt(i)] as number;
+      const c = folded[text.charCodeAt(i)] as number;
       if (c < 128) state = table[state * 128 + c] as number;
       else if (used[c] === 0) state = 0;
       else {
@@ -130,14 +130,14 @@ export interface Automaton {
 }
 
 export function compileAutomaton(sets: ReadonlyArray<readonly string[]>): Automaton {
-  const FOLDED = foldedUnits();
+  const folded = foldedUnits();
   if (sets.length > 31) throw new RangeError("compileAutomaton: at most 31 sets");
   const column = new Map<number, number>();
   for (const set of sets) {
     for (const str of set) {
       if (str.length === 0) throw new RangeError("compileAutomaton: empty string");
       for (let i = 0; i < str.length; i++) {
-        const c = FOLDED[str.charCodeAt(i)] as number;
+        const c = folded[str.charCodeAt(i)] as number;
         if (!column.has(c)) column.set(c, column.size + 1);
       }
     }
@@ -146,7 +146,7 @@ export function compileAutomaton(sets: ReadonlyArray<readonly string[]>): Automa
   const byFolded = new Uint16Array(0x10000);
   for (const [c, col] of column) byFolded[c] = col;
   const columns = new Uint16Array(0x10000);
-  for (let c = 0; c < 0x10000; c++) columns[c] = byFolded[FOLDED[c] as number] as number;
+  for (let c = 0; c < 0x10000; c++) columns[c] = byFolded[folded[c] as number] as number;
 
   // The trie; each state's outputs as string length → bit mask of the sets that string is in.
   const next: Int32Array[] = [new Int32Array(width).fill(-1)];

@@ -1,7 +1,7 @@
 /**
  * The redactor's gate: where each detector's keyword patterns can match, from one pass over the
  * text, so that each is tried only there instead of scanning the whole text (0.3–2 ms a MiB per
- * pattern, fifteen of them). The pass steps one automaton per code unit:
+ * pattern, and there are about fifteen). The pass steps one automaton per code unit:
  * - keywords and literals: the strings a match of each pattern starts with, read off its source
  *   (../patterns.ts: "AKIA", "bearer ", a word for phone), found by one Aho–Corasick automaton
  *   (../literal-scan.ts), case folded;
@@ -69,10 +69,11 @@ export function compileGate(patterns: readonly RegExp[], iban: RegExp): (text: s
   }
   const automaton = compileAutomaton(sets);
   if (automaton.width > COLUMN + 1) throw new RangeError("gate: too many distinct characters");
-  const starts = changeStartUnits();
+  const changeStarts = changeStartUnits();
   const codes = new Uint16Array(0x10000);
   for (let c = 0; c < 0x10000; c++) {
-    codes[c] = (automaton.columns[c] as number) | (starts[c] === 1 ? CHANGE : 0) | (ibanClass(c) << CLASS);
+    const flag = changeStarts[c] === 1 ? CHANGE : 0;
+    codes[c] = (automaton.columns[c] as number) | flag | (ibanClass(c) << CLASS);
   }
   // mayChange of a code unit flagged CHANGE, judged on first sight: one that cannot change a
   // window loses its flag, so the pass stops noting it (full-width punctuation in CJK text).
