@@ -261,8 +261,14 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
     assert.equal(data.server, "remote");
     assert.ok(data.url.startsWith(`${gw.url}/connect/remote?for=`), data.url);
     assert.ok(!data.url.includes(upstream.as), "the upstream's authorization URL is never handed out");
-    const seen = await control<Array<{ iss?: string }>>(upstream, "/_seen");
-    assert.ok(!seen.some((s) => s.iss === gw.url), "the caller's gateway token went upstream");
+    // At most the gateway's own unauthenticated probes (the 401 that starts discovery): no token
+    // of any kind, the caller's gateway token least of all, and so no call.
+    const seen = await control<Array<{ none?: boolean }>>(upstream, "/_seen");
+    assert.deepEqual(
+      seen.filter((s) => s.none !== true),
+      [],
+      "a credential reached the upstream before the user connected",
+    );
   });
 
   test("Alice connects through the pages and her calls act as her upstream identity; CIMD was used", async () => {
@@ -424,7 +430,14 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
 
   test("refresh refused (invalid_grant) asks to reconnect; revoke removes the connection and revokes upstream", async () => {
     await control(upstream, "/_break-refresh", "POST");
+    const before = (await control<unknown[]>(upstream, "/_seen")).length;
     const err = await callError(clients.alice as Client);
+    // The refresh was refused before anything was sent: the upstream saw no request for this call.
+    assert.equal(
+      (await control<unknown[]>(upstream, "/_seen")).length,
+      before,
+      "the refused call reached the upstream",
+    );
     assert.equal(err.code, -32007);
     assert.equal((err.data as { reason: string }).reason, "reconnect_required");
     await audited(gw, (e) => e.reason === "upstream_refresh_failed");
