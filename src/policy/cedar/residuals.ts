@@ -51,7 +51,11 @@ export function prepareResidual(
       if (only && isFalse(only.kind, only.body)) continue;
       // A scope left in the residual (`principal in …`) may need the entities.
       if (p.principal.op !== "All" || p.action.op !== "All" || p.resource.op !== "All") found.vars = true;
-      policies[id] = rewrite(p, found) as PolicyJson;
+      const rewritten = rewrite(p, found) as PolicyJson;
+      policies[id] = {
+        ...rewritten,
+        conditions: rewritten.conditions.map((c) => ({ ...c, body: withoutTrue(c.body) })),
+      } as PolicyJson;
     }
     if (found.otherUnknown) return undefined;
     const prepared = cedar.preparsePolicySet(setId, { staticPolicies: policies });
@@ -59,6 +63,26 @@ export function prepareResidual(
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A condition without the `true &&` (and `&& true`) that partial evaluation leaves where a known
+ * part was decided: each costs the engine an evaluation per call. Only through a condition's own
+ * conjunctions, where every operand must be a boolean (else the policy errs either way), so the
+ * same requests match, err or not.
+ */
+function withoutTrue(node: unknown): unknown {
+  const and = (node as { "&&"?: { left: unknown; right: unknown } } | null)?.["&&"];
+  if (!and || typeof and !== "object") return node;
+  const left = withoutTrue(and.left);
+  const right = withoutTrue(and.right);
+  if (isTrue(left)) return right;
+  if (isTrue(right)) return left;
+  return { "&&": { left, right } };
+}
+
+function isTrue(node: unknown): boolean {
+  return (node as { Value?: unknown } | null)?.Value === true;
 }
 
 function isFalse(kind: string, body: unknown): boolean {
