@@ -7,6 +7,14 @@
  * A pure function of its input, so `mcp-warden scan` reuses it.
  */
 import { explainInjection, THRESHOLD } from "../protect/injection/index.js";
+import {
+  BRACKET_TAG,
+  CREDENTIAL_VERB_WORLD,
+  foldedReading,
+  HIDDEN_STEP_WORLD,
+  OTHER_TOOLS_HARVEST,
+  SECRECY_WORLD,
+} from "./poisoning-world.js";
 
 /** `instructions`: a server's `initialize` instructions, pinned and scanned like a definition. */
 export type DefinitionKind = "tool" | "prompt" | "resourceTemplate" | "instructions";
@@ -95,6 +103,17 @@ const at = (re: RegExp) => (text: string) => {
   return m ? m.index : -1;
 };
 
+/** The first offset any of `res` matches at, or -1. */
+const atAny =
+  (...res: RegExp[]) =>
+  (text: string) => {
+    for (const re of res) {
+      const i = at(re)(text);
+      if (i >= 0) return i;
+    }
+    return -1;
+  };
+
 const STATIC_SCANNERS: readonly Scanner[] = [
   {
     reason: "hidden_unicode",
@@ -104,7 +123,7 @@ const STATIC_SCANNERS: readonly Scanner[] = [
       return i >= 0 ? i : plain.search(ZWJ_ALONE);
     },
   },
-  { reason: "pseudo_tag", find: at(PSEUDO_TAG) },
+  { reason: "pseudo_tag", find: atAny(PSEUDO_TAG, BRACKET_TAG) },
   { reason: "html_comment", find: at(HTML_COMMENT) },
   {
     reason: "credential_access",
@@ -112,15 +131,15 @@ const STATIC_SCANNERS: readonly Scanner[] = [
       const m = CREDENTIAL_PATH.exec(text);
       if (!m) return -1;
       const around = text.slice(Math.max(0, m.index - 120), m.index + m[0].length + 120);
-      return CREDENTIAL_VERB.test(around) ? m.index : -1;
+      return CREDENTIAL_VERB.test(around) || CREDENTIAL_VERB_WORLD.test(around) ? m.index : -1;
     },
   },
   { reason: "other_tools_data", find: at(OTHER_TOOLS_DATA) },
-  { reason: "secrecy", find: at(SECRECY) },
+  { reason: "secrecy", find: atAny(SECRECY, SECRECY_WORLD) },
   { reason: "whitespace_run", find: at(WHITESPACE_RUN) },
   { reason: "consent_claim", find: at(CONSENT_CLAIM) },
-  { reason: "hidden_step", find: at(HIDDEN_STEP) },
-  { reason: "other_tools_instruction", find: at(OTHER_TOOLS_INSTRUCTION) },
+  { reason: "hidden_step", find: atAny(HIDDEN_STEP, HIDDEN_STEP_WORLD) },
+  { reason: "other_tools_instruction", find: atAny(OTHER_TOOLS_INSTRUCTION, OTHER_TOOLS_HARVEST) },
   {
     reason: "injection",
     find: (text) => {
@@ -181,11 +200,17 @@ export function scanDefinition(kind: DefinitionKind, definition: unknown, contex
     let scanned = text.length > MAX_SCAN_CHARS ? text.slice(0, MAX_SCAN_CHARS) : text;
     // Names spell words with underscores (`content_of_id_rsa`): read them as words.
     if (isName) scanned = scanned.replace(/_/g, " ");
+    // Look-alike letters ("rеad thе .еnv" with Cyrillic е) are read folded, as the injection detector does.
+    const folded = isName ? undefined : foldedReading(scanned);
     for (const s of scanners) {
       if (isName && (s === shadowing || s.reason === "injection")) continue;
-      const i = s.find(scanned);
-      if (i >= 0)
-        findings.push({ field: field || "(root)", reason: s.reason, excerpt: excerptAt(scanned, i) });
+      let where = scanned;
+      let i = s.find(scanned);
+      if (i < 0 && folded !== undefined && s.reason !== "hidden_unicode") {
+        where = folded;
+        i = s.find(folded);
+      }
+      if (i >= 0) findings.push({ field: field || "(root)", reason: s.reason, excerpt: excerptAt(where, i) });
       if (findings.length >= MAX_FINDINGS) return;
     }
   };

@@ -88,10 +88,10 @@ function definition(p: { name: string; title?: string; description: string; para
 /** Floors: (precision, recall) per detector and set. */
 const BARS: Record<string, [number, number]> = {
   "injection/classes": [0.95, 0.95],
-  "injection/independent": [0.95, 0.65],
-  "poisoning/independent": [0.95, 0.7],
+  "injection/independent": [0.95, 0.95],
+  "poisoning/independent": [0.95, 0.95],
   "commands/project": [1, 1],
-  "commands/independent": [0.95, 0.85],
+  "commands/independent": [0.95, 0.95],
   "urls/independent (no allowed_domains)": [0.95, 0.45],
   'urls/independent (allowed_domains: ["*"])': [0.7, 0.95],
 };

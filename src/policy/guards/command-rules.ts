@@ -103,6 +103,10 @@ const find: Rule = (inv, insp, strict, depth) => {
       command.push(args[i] as Word);
     }
     if (command.length === 0) refuse("find -exec without a command");
+    // each match deleted one by one is a recursive delete of the starting point: `find ~ -exec rm {} +`
+    const program = base(command[0]?.text ?? "");
+    if (risky.length > 0 && ["rm", "shred", "unlink", "truncate", "srm", "wipe"].includes(program))
+      refuse(`find ${(risky[0] as Word).text} -exec ${program}`);
     // a protected starting point is itself among the matches: `find / -exec rm -rf {} +` deletes /
     for (const root of risky.length > 0 ? risky : [undefined]) {
       const words = root ? command.map((w) => (w.text === "{}" ? root : w)) : command;

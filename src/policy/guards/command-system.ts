@@ -315,6 +315,26 @@ function packages(inv: Invocation): void {
       refuse(`${inv.name} global install`);
     if (named(/^(?:install|i|add|isntall|in)$/)) refuse(`${inv.name} install of a named package`);
   }
+  // Runners that fetch a package and run it in one step: npx with a version, `--yes` or
+  // `--package` (a bare `npx tsc` runs the project's own tool), and the always-fetching dlx forms.
+  if (/^(?:npx|pnpx|bunx)$/.test(inv.name)) {
+    const first = operands[0] ?? "";
+    // npx's own options come before the package; after it they are the package's (`tsc -p`)
+    const own = args.slice(0, Math.max(0, args.indexOf(first)));
+    if (
+      own.some((a) => /^(?:-y|--yes|-p|--package)(?:=|$)/.test(a)) ||
+      /^@?[^@\s]+@/.test(first) ||
+      /^(?:https?:|git[+:]|github:|file:)/.test(first)
+    )
+      refuse(`${inv.name} fetches and runs a package`);
+  }
+  if (
+    (/^(?:pnpm|yarn)$/.test(inv.name) && operands[0] === "dlx") ||
+    (inv.name === "pipx" && operands[0] === "run") ||
+    inv.name === "uvx" ||
+    (inv.name === "uv" && operands[0] === "tool" && operands[1] === "run")
+  )
+    refuse(`${inv.name} fetches and runs a package`);
   if (
     (inv.name === "gem" || inv.name === "cargo" || inv.name === "go") &&
     operands[0] === "install" &&

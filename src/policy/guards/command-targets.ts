@@ -31,6 +31,20 @@ const SYSTEM_TOP = new Set([
   "private",
 ]);
 
+/** Parents whose children are each a service's whole state: deleting one is deleting its data. */
+const DATA_PARENTS = new Set([
+  "var/lib",
+  "var/spool",
+  "var/mail",
+  "var/backups",
+  "var/www",
+  "var/opt",
+  "var/db",
+  "usr/local",
+  "usr/share",
+  "usr/lib",
+]);
+
 /** Directories a command must not write into: the OS, its configuration, logs, the admin's home. */
 const WRITE_PROTECTED_TOP = new Set([
   "bin",
@@ -100,7 +114,9 @@ export function protectedTarget(raw: string): boolean {
     if (comps.length <= 1) return true;
     const top = comps[0] as string;
     if (hasGlob(top)) return true;
-    return comps.length === 2 && SYSTEM_TOP.has(top.toLowerCase());
+    if (comps.length === 2) return SYSTEM_TOP.has(top.toLowerCase());
+    // a service's whole data or spool directory (`/var/lib/postgresql`, `/var/www/site`)
+    return comps.length === 3 && DATA_PARENTS.has(`${top}/${comps[1]}`.toLowerCase());
   }
   const comps = t.split("/").filter((c) => c !== "");
   return comps.length === 0 || comps.every(wholeDirectory);
@@ -174,8 +190,12 @@ function globRegExp(glob: string): RegExp {
   return new RegExp(`^${re}`);
 }
 
+/** One path to a public key (`~/.ssh/id_ed25519.pub`): reading it (a fingerprint) gives nothing away. */
+const PUBLIC_KEY = /^(?:~|\/[\w.-]+(?:\/[\w.-]+)*)?\/\.ssh\/[\w.@-]+\.pub$/;
+
 export function credentialReference(text: string): string | undefined {
   const t = homeAsTilde(text);
+  if (PUBLIC_KEY.test(t) && !t.includes("..")) return undefined;
   for (const [pattern, label] of CREDENTIALS) if (pattern.test(t)) return label;
   if (/[*?]/.test(t) && !t.includes("[") && t.length < 256) {
     const re = globRegExp(t);
@@ -197,7 +217,12 @@ const EVAL_API =
 const DELETE_ROOT =
   /\b(rmtree|rm_rf|rm_r|rmSync|rimraf|remove_dir_all|deleteRecursively|removeRecursively)\s*\(\s*(['"](\/|~|~\/|\/\*)['"]|os\.path\.expanduser\(\s*['"]~['"]\s*\)|Dir\.home|os\.homedir\(\)|\$ENV\{HOME\})/;
 
+/** Inline code that hands a command line to the system: what it runs is hidden from this guard's parser. */
+const EXEC_CALL =
+  /\b(?:system|passthru|shell_exec|popen|proc_open|pcntl_exec|execSync|spawnSync|execFileSync|execFile|execv[pe]?|execl[pe]?|IO\.popen|Open3\.\w+)\s*\(|\bos\.(?:system|popen|exec\w*|spawn\w*)\b|\bsubprocess\.\w+\s*\(|child_process|Runtime\.getRuntime|\bqx\s*[({[/|]|%x\s*[({[]|\|\s*getline\b|\bprint[^;{}]{0,80}\|\s*"/;
+
 export function inlineCodeDanger(code: string): string | undefined {
+  if (EXEC_CALL.test(code)) return "inline code runs a shell command";
   if (NETWORK_API.test(code) && PROCESS_API.test(code))
     return "inline code connecting a shell to the network";
   if (DECODE_API.test(code) && EVAL_API.test(code)) return "inline code that decodes and runs a payload";
@@ -215,4 +240,17 @@ export function stringLiterals(code: string): string[] {
     if (/[\s/|;&]/.test(body)) out.push(body);
   }
   return out;
+}
+
+/** Variables whose value is a command line another program runs (git, ssh, man, less, shells). */
+const COMMAND_VARIABLES =
+  /^(GIT_SSH_COMMAND|GIT_SSH|GIT_PROXY_COMMAND|GIT_EDITOR|GIT_SEQUENCE_EDITOR|GIT_PAGER|GIT_ASKPASS|SSH_ASKPASS|GIT_EXTERNAL_DIFF|PAGER|MANPAGER|SYSTEMD_PAGER|EDITOR|VISUAL|BROWSER|LESSOPEN|LESSCLOSE|PROMPT_COMMAND|ENV|RSYNC_RSH|RSYNC_CONNECT_PROG|CVS_RSH|SUDO_ASKPASS)=(.*)$/s;
+/** A value that is more than a program name and plain options: a shell, an interpreter or shell syntax. */
+const SHELL_VALUE =
+  /(?:^|[\s/'"])(?:sh|bash|dash|zsh|ksh|fish|csh|tcsh|python\d?|perl|ruby|node|php|nc|ncat|socat|curl|wget)(?:[\s'"]|$)|[;&|`<>]|\$\(/;
+
+/** The variable of `NAME=value` when it hands a shell command to the program it prefixes; else undefined. */
+export function commandVariable(text: string): string | undefined {
+  const m = COMMAND_VARIABLES.exec(text);
+  return m && SHELL_VALUE.test(m[2] as string) ? m[1] : undefined;
 }

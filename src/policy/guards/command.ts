@@ -1,5 +1,5 @@
 import path from "node:path";
-import { credentialReference } from "./command-targets.js";
+import { commandVariable, credentialReference } from "./command-targets.js";
 import { forkBomb, pipelineRules, programRules, protectedWriteOp } from "./command-rules.js";
 import { refuse, Refusal, unwrap, type Inspect, type Invocation } from "./command-model.js";
 import { parseShell, ShellSyntaxError, type Redirect, type Script, type Stage, type Word } from "./shell.js";
@@ -170,6 +170,8 @@ export class Inspector implements Inspect {
       refuse("opens a network socket through /dev/tcp");
     const injected = /^(LD_PRELOAD|LD_AUDIT|LD_LIBRARY_PATH|BASH_ENV|PERL5OPT)=/.exec(w.text);
     if (injected) refuse(`injects code through ${injected[1]}`);
+    const hook = commandVariable(w.text);
+    if (hook) refuse(`runs a shell command through ${hook}`);
   }
 
   private redirects(redirects: readonly Redirect[], strict: boolean, depth: number): void {

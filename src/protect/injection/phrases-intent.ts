@@ -1,3 +1,4 @@
+import { PARAPHRASE_RULES } from "./phrases-paraphrase.js";
 import { r, type PhraseRule } from "./rule.js";
 
 /**
@@ -46,7 +47,7 @@ export const INTENT_RULES: readonly PhraseRule[] = [
     "en.override_told",
     "override",
     1,
-    String.raw`\b(?:disregard|ignore|forget|discard|drop|skip|override|bypass|abandon)\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+)?(?:${GUIDANCE}|everything|anything|what(?:ever)?)\s+(?:you\s+(?:were|have\s+been|got)\s+(?:told|instructed|given|asked)|(?:you\s+)?(?:given|provided|received)\s+(?:to\s+you\s+)?(?:before|earlier|previously|so\s+far|until\s+now)|(?:from|by)\s+(?:before|earlier|your\s+(?:developers?|operators?|creators?|system|owners?)))|\b(?:everything|anything|whatever)\s+(?:you\s+(?:were|have\s+been)\s+(?:told|instructed|given)|(?:that\s+)?(?:came|was\s+said)\s+before)\s+(?:[a-z']+\s+){0,3}?(?:no\s+longer|is\s+(?:void|cancel(?:l)?ed|obsolete)|doesn't\s+matter|does\s+not\s+(?:matter|apply))`,
+    String.raw`\b(?:disregard|ignore|forget|discard|drop|skip|override|bypass|abandon)\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+)?(?:${GUIDANCE}|everything|anything|what(?:ever)?)\s+(?:you\s+(?:were|have\s+been|got)\s+(?:told|instructed|given|asked)|(?:you\s+)?(?:given|provided|received)\s+(?:to\s+you\s+)?(?:before|earlier|previously|so\s+far|until\s+now)|(?:from|by)\s+(?:before|earlier|your\s+(?:developers?|operators?|creators?|system|owners?)))|\b(?:everything|anything|whatever)\s+(?:you\s+(?:were|have\s+been)\s+(?:told|instructed|given|asked)|(?:that\s+)?(?:came|was\s+said)\s+before)\s+(?:[a-z']+\s+){0,8}?(?:no\s+longer|is\s+(?:void|cancel(?:l)?ed|obsolete)|doesn't\s+matter|does\s+not\s+(?:matter|apply))`,
   ),
   r(
     "en.model_imperative",
@@ -81,6 +82,7 @@ export const INTENT_RULES: readonly PhraseRule[] = [
     0.6,
     String.raw`(?:^|[\n.!>])\s*(?:dear|hey|hi|hello|attention|psst)\s*,?\s+(?:the\s+)?(?:ai|llm|assistant|agent|model|claude|chatgpt|gpt|copilot|gemini|bot)\b|\b(?:to|for)\s+(?:the|any)\s+(?:ai|assistant|agent|model|llm)\s+(?:reading|processing|summari[sz]ing|that\s+reads)\s+this`,
   ),
+  ...PARAPHRASE_RULES,
 ];
 
 /** Template tokens and role headings: matched as written (folding would change `<|x|>` and `_`). */
@@ -93,6 +95,15 @@ export const TEMPLATE_RULES: readonly PhraseRule[] = [
     String.raw`<\|?(?:start_of_turn|end_of_turn|start_of_role|end_of_role|begin_of_turn|end_of_text)\|?>|<\|(?:channel|message|start|end|return|call|constrain|tool|tool_call|observation|prompter|model)\|>|\[\/?(?:SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_RESULTS)\]|<｜(?:User|Assistant|begin▁of▁sentence|end▁of▁sentence)｜>`,
     "gi",
     0.5,
+  ),
+  // A system turn inside structured content: `{"role": "system", "content": "…"}` in a tool result.
+  r(
+    "tag.json_system_turn",
+    "role",
+    0.6,
+    String.raw`"role"\s*:\s*"(?:system|developer)"\s*,\s*"content"\s*:\s*"`,
+    "gi",
+    0.2,
   ),
   r(
     "tag.alpaca",

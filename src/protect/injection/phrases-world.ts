@@ -26,9 +26,9 @@ const OTHER_GATE = /[\u0080-\uffff]/;
  */
 const LATIN_WORDS: Readonly<Record<string, RegExp>> = {
   "world.ignore_prior":
-    /ignor|dimentic|trascur|tralasc|conto|negeer|vergeet|veronacht|talimat|komut|yonerge|abaikan|lupakan|acuhkan|hiraukan|bo qua|phot lo|lo di|quen|tuan theo|nirdesh|aadesh|hukum|caso|tiens|oublie|desconsider|despreze|esquec|anweisung|bisherig|vorherig/i,
+    /ignor|dimentic|trascur|tralasc|conto|negeer|vergeet|veronacht|talimat|komut|yonerge|abaikan|lupakan|acuhkan|hiraukan|bo qua|phot lo|lo di|quen|tuan theo|nirdesh|aadesh|hukum|caso|tiens|oublie|desconsider|despreze|esquec|anweisung|bisherig|vorherig|puuza|maagizo|pansinin|tagubilin|utos|wey dem|tins/i,
   "world.stealth":
-    /utente|gebruiker|kullanici|pengguna|nguoi dung|user ko|usuario|utilisateur|benutzer|nutzer|anwender|utilizador/i,
+    /utente|gebruiker|kullanici|pengguna|nguoi dung|user ko|usuario|utilisateur|benutzer|nutzer|anwender|utilizador|mtumiaji|sabihin|tell di|tell am/i,
   "world.reveal_prompt": /prompt|sistem|systeem|istem|he thong/i,
   "world.exfil_request":
     /password|credenzial|chiav|token|segret|wachtwoord|inlog|sleutel|geheim|sifre|parola|anahtar|sandi|kredensial|kunci|rahasia|mat khau|khoa|contrase|credencial|clave|mots? de passe|identifiant|cle|jeton|passw|zugangsdaten|schlussel|senha/i,
@@ -68,6 +68,10 @@ export const WORLD_RULES: readonly PhraseRule[] = [
       String.raw`\bhaz\s+caso\s+omiso\s+(?:de\s+)?(?:todas\s+)?(?:las\s+)?(?:instrucciones|indicaciones)|\b(?:ignora|olvida|olvidá)\s+todo\s+lo\s+(?:anterior|que\s+te\s+(?:dijeron|han\s+dicho))`,
       String.raw`\bne\s+tiens?\s+(?:plus\s+)?(?:pas\s+)?compte\s+des\s+(?:instructions|consignes|règles)|\boublie[zr]?\s+tout\s+ce\s+qu(?:e\s+|')(?:on\s+t'a|vous\s+avez|tu\s+as)`,
       String.raw`\bignorier(?:e|en\s+sie)\s+alles\s+(?:bisherige|vorherige|obige|davor)|\b(?:vorherigen|bisherigen|früheren|obigen)\s+anweisungen\s+(?:ignorieren|vergessen|missachten)`,
+      // Swahili, Tagalog, Nigerian Pidgin.
+      String.raw`\b(?:puuza|sahau|usifuate|acha\s+kufuata)\s+(?:maagizo|maelekezo|amri|sheria)\s+(?:yote\s+)?(?:ya\s+|za\s+)?(?:awali|zamani|kwanza|hapo\s+juu|uliyopewa|yaliyotangulia)`,
+      String.raw`\b(?:huwag\s+(?:mong\s+)?(?:pansinin|sundin|intindihin)|kalimutan(?:\s+mo)?|balewalain)\s+(?:ang\s+)?(?:lahat\s+(?:ng\s+)?)?(?:mga\s+)?(?:nauna(?:ng)?|dating|naunang|lumang|nakaraang)\s+(?:mga\s+)?(?:tagubilin|utos|instruksyon|panuto|direksyon)`,
+      String.raw`\b(?:forget|ignore|no\s+mind|no\s+follow)\s+(?:all\s+)?(?:di|de|the)\s+(?:tins?|things?|instruction|instructions|tori)\s+(?:wey|wen|we)\s+(?:dem|dey|person|dem\s+don)\s+(?:tell|give|talk)`,
       String.raw`\b(?:desconsidere|desconsidera|despreze|ignore|esqueça)\s+(?:todas\s+)?(?:as\s+)?(?:instrucoes|instruções|orientações|orientacoes|regras)\s+(?:anteriores|previas|prévias|recebidas)`,
     ],
     [
@@ -80,6 +84,10 @@ export const WORLD_RULES: readonly PhraseRule[] = [
       String.raw`(?:이전|앞의|위의|기존)\s*(?:의\s*)?(?:모든\s*)?(?:지시|명령|지침|규칙)(?:사항|들)?(?:을|를|은|는)?\s*(?:모두\s*)?(?:무시|잊어)`,
       String.raw`(?:忽略|無視|忽視|忘記|忘掉|不要理會|別管)掉?\s*你?(?:之前|以前|先前|此前|上面|上述|以上|前面|原來|原有|系統)[^，。,.!！？\n]{0,8}?(?:指令|指示|命令|說明|規則|提示詞?|設定|要求|約束)`,
       String.raw`(?:すべての|全ての|これまでの|以前の|前の)(?:指示|命令|ルール)を(?:無視|忘れ)`,
+      // Ukrainian, Marathi, Persian.
+      String.raw`(?:проігноруй(?:те)?|ігноруй(?:те)?|забудь(?:те)?|не\s+зважай(?:те)?\s+на)\s+(?:усі\s+|всі\s+)?(?:попередні|попередніх|минулі|початкові|отримані)\s+(?:інструкції|інструкцій|вказівки|вказівок|правила|команди)`,
+      String.raw`(?:आधीच्या|मागील|पूर्वीच्या|आधीचे|वरील)\s+(?:सर्व\s+)?(?:सूचना|सूचनांकडे|सूचनांना|आदेश|आदेशांकडे|निर्देश|नियम)\S*\s*(?:दुर्लक्ष|विसर)`,
+      String.raw`(?:دستور(?:العمل)?|دستورات|راهنمایی|قوانین)\S{0,6}\s+(?:قبلی|پیشین|سابق|اولیه|بالا)\s+(?:را\s+)?(?:نادیده\s+بگیر|فراموش\s+کن|کنار\s+بگذار|رعایت\s+نکن)`,
       String.raw`(?:не\s+обращай(?:те)?\s+внимания\s+на|пренебреги|отмени)\s+(?:все\s+)?(?:предыдущие|прежние|прошлые|ранее\s+полученные|изначальные)\s+(?:инструкции|указания|правила|команды)`,
     ],
   ),
@@ -93,6 +101,9 @@ export const WORLD_RULES: readonly PhraseRule[] = [
       String.raw`\bkullaniciya\s+(?:bundan\s+|bunu\s+|hicbir\s+sey\s+|sakin\s+)?(?:soyleme|bahsetme|bildirme|haber\s+verme|gosterme|aciklama)|\bkullanici(?:nin)?\s+(?:bunu\s+)?(?:bilmemeli|fark\s+etmemeli|gormemeli)|kullaniciya\s+haber\s+vermeden|kullanicidan\s+gizle`,
       String.raw`\bjangan\s+(?:beri\s*tahu|memberi\s*tahu|memberitahu|bilang|kasih\s+tahu|katakan|sampaikan)\s+(?:[a-z]+\s+){0,2}?(?:kepada\s+|ke\s+|pada\s+)?pengguna|\btanpa\s+(?:memberi\s*tahu|sepengetahuan|diketahui)\s+pengguna|\bpengguna\s+tidak\s+boleh\s+tahu|rahasiakan\s+dari\s+pengguna`,
       String.raw`\b(?:dung|khong\s+duoc|khong)\s+(?:noi|bao|cho\s+biet|tiet\s+lo|thong\s+bao|de\s+cap)\s+(?:[a-z]+\s+){0,2}?(?:voi\s+|cho\s+)?nguoi\s+dung|\b(?:khong\s+cho|dung\s+de)\s+nguoi\s+dung\s+biet|\bma\s+khong\s+(?:bao|cho)\s+nguoi\s+dung|giu\s+bi\s+mat\s+voi\s+nguoi\s+dung`,
+      String.raw`\busimwambie\s+(?:mtumiaji|mtu)|\bbila\s+(?:kumwambia|kumjulisha)\s+mtumiaji|\bmtumiaji\s+asijue`,
+      String.raw`\bhuwag\s+(?:mong\s+)?(?:sabihin|ipaalam|banggitin)\s+(?:ito\s+)?(?:sa\s+)?(?:user|gumagamit)|\bnang\s+hindi\s+(?:sinasabi|ipinapaalam)\s+sa\s+(?:user|gumagamit)`,
+      String.raw`\b(?:no|make\s+you\s+no|no\s+go)\s+tell\s+(?:di|de|the)\s+(?:user|person|oga)|\bwithout\s+(?:say|tell)\s+(?:di|de)\s+user`,
       String.raw`\bsin\s+(?:decirle|avisar|informar)(?:le)?\s+(?:nada\s+)?al\s+usuario|\bel\s+usuario\s+no\s+(?:debe|puede|tiene\s+que)\s+(?:saber|enterarse)|\bno\s+(?:se\s+lo\s+)?(?:comuniques|reveles|cuentes)\s+al\s+usuario`,
       String.raw`\bsans\s+(?:le\s+dire|prévenir|prevenir|informer|avertir)\s+(?:à\s+)?l['’]utilisateur|\bl['’]utilisateur\s+ne\s+doit\s+pas\s+(?:le\s+)?savoir|\bne\s+(?:préviens|prévenez|informe|informez)\s+pas\s+l['’]utilisateur`,
       String.raw`\bohne\s+(?:den|die)\s+(?:benutzer|nutzer|anwender)(?:in)?\s+zu\s+(?:informieren|benachrichtigen|warnen|fragen)|\b(?:informiere|benachrichtige)\s+(?:den\s+)?(?:benutzer|nutzer)\s+nicht|\bder\s+(?:benutzer|nutzer)\s+darf\s+(?:das\s+|davon\s+)?nichts?\s+(?:wissen|erfahren)`,
@@ -106,6 +117,9 @@ export const WORLD_RULES: readonly PhraseRule[] = [
       String.raw`不要(?:告訴|通知|提醒|讓)(?:用戶|使用者)|(?:用戶|使用者)(?:不會|不應|不能)(?:知道|發現)|對(?:用戶|使用者)保密|瞞著用戶|对(?:用户|使用者)保密|瞒着用户`,
       String.raw`ユーザーに(?:は)?(?:知らせずに|伝えずに|言わずに|秘密に|内緒で)|ユーザーには秘密`,
       String.raw`사용자(?:에게|한테)\s*(?:알리지|말하지|알려주지)\s*(?:마|말)|사용자\s*몰래`,
+      String.raw`(?:нічого\s+)?не\s+(?:кажи|повідомляй|розповідай|кажіть)\s+(?:нічого\s+)?користувач|без\s+відома\s+користувача`,
+      String.raw`वापरकर्त्याला\s+(?:हे\s+|काहीही\s+|काही\s+)?(?:सांगू\s+नको|कळवू\s+नको|सांगू\s+नका)|वापरकर्त्याला\s+न\s+सांगता`,
+      String.raw`(?:به\s+)?کاربر\s+(?:چیزی\s+|هیچ\s+چیز\s+)?(?:نگو|نگویید|اطلاع\s+نده)|بدون\s+(?:اطلاع|آگاهی)\s+کاربر`,
       String.raw`не\s+(?:сообщай|говори|рассказывай|сообщайте|говорите)\s+(?:об\s+этом\s+)?пользовател|без\s+ведома\s+пользователя|втайне\s+от\s+пользователя`,
     ],
   ),

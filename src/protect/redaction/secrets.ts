@@ -110,6 +110,14 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     re: new RegExp(`${B}AIza[A-Za-z0-9_-]{35}${E}`, "y"),
     valid: (m) => randomLooking(m.slice(4), 3.5),
   },
+  {
+    // A private key's DER in base64 without its BEGIN/END lines: PKCS#8 (Ed25519, RSA, EC P-256),
+    // PKCS#1 RSA and SEC1 EC headers, which a certificate or a public key never starts with.
+    type: "private_key",
+    lits: ["MC4CAQAw", "MII", "MIGHAgEA", "MHcCAQEE"],
+    re: /(?<![A-Za-z0-9+/])(?:MC4CAQAwBQYDK2Vw|MII[A-Za-z0-9+/]{3}(?:IBADANBgkqhkiG9w0BAQEFAAS|IBAAKCA)|MIGHAgEAMBMGByqGSM49|MHcCAQEEI)[A-Za-z0-9+/]{16,8192}={0,2}(?![A-Za-z0-9+/=])/y,
+    valid: (m) => randomLooking(m.slice(16), 3.5),
+  },
 ];
 
 /** Decodes base64url to a string, or returns undefined; bounded by the caller's match length. */
@@ -122,7 +130,7 @@ function base64urlJson(part: string): unknown {
 }
 
 function jwtValid(token: string): boolean {
-  const [header, payload, signature = ""] = token.split(".");
+  const [header, payload, signature = ""] = token.split(".").map((p) => p.trim());
   if (header === undefined || payload === undefined) return false;
   const h = base64urlJson(header);
   if (typeof h !== "object" || h === null || Array.isArray(h)) return false;
@@ -132,7 +140,9 @@ function jwtValid(token: string): boolean {
 }
 
 const JWT_RE = new RegExp(
-  `${B}eyJ[A-Za-z0-9_-]{5,4096}\\.[A-Za-z0-9_-]{2,65536}\\.[A-Za-z0-9_-]{0,8192}${E}`,
+  // A token wrapped before its dots (`eyJ…\n  .eyJ…\n  .sig`) is still one token; a line that
+  // ends in a dot is not continued (`value=eyJ….` then prose on the next line).
+  `${B}eyJ[A-Za-z0-9_-]{5,4096}(?:[ \\t]{0,16}\\r?\\n[ \\t]{0,16})?\\.[A-Za-z0-9_-]{2,65536}(?:[ \\t]{0,16}\\r?\\n[ \\t]{0,16})?\\.[A-Za-z0-9_-]{0,8192}${E}`,
   "y",
 );
 
@@ -226,7 +236,7 @@ function scanPem(text: string, out: Finding[], gate: Gate | undefined): void {
 
 // One pass finds every place a token could start (first characters factored for the engine).
 const PREFILTER =
-  /(?:A(?:KIA|SIA|Iza)|g(?:h[pousr]_|ithub_pat_|lpat-)|[sr]k[-_]|xox[abprs]-|https:\/\/hooks\.slack\.com\/|eyJ|SG\.|npm_|hf_)/g;
+  /(?:A(?:KIA|SIA|Iza)|g(?:h[pousr]_|ithub_pat_|lpat-)|[sr]k[-_]|xox[abprs]-|https:\/\/hooks\.slack\.com\/|eyJ|SG\.|npm_|hf_|M(?:C4CAQAw|II|IGHAgEA|HcCAQEE))/g;
 
 function scanRules(text: string, out: Finding[], gate: Gate | undefined): void {
   const pre = matcher(gate, PREFILTER);
@@ -291,7 +301,7 @@ const AWS_SECRET_RE =
 // at one position, so this matches exactly what the plain list would), which the engine scans
 // faster.
 const KEYWORDS_LATIN =
-  "p(?:assw(?:or)?[dt]|wd|rivate[_-]?key)|secret|token|a(?:pi[_-]?key|pikey|ccess[_-]?key|uth[_-]?key)|credentials?|kennwort|contrase[ñn]a|senha|wachtwoord|has[łl]o|[şs]ifre|parola|mot de passe";
+  "p(?:assw(?:or)?[dt]|wd|rivate[_-]?key)|s(?:ecret|ession[_-]?(?:id|token|key)|essid)|token|a(?:pi[_-]?key|pikey|ccess[_-]?key|uth[_-]?key)|credentials?|kennwort|contrase[ñn]a|senha|wachtwoord|has[łl]o|[şs]ifre|parola|mot de passe";
 const KEYWORDS_OTHER = "пароль|密码|密碼|パスワード|비밀번호|mật khẩu|كلمة المرور|पासवर्ड";
 const ASSIGNED_RE = new RegExp(
   `(?:${KEYWORDS_LATIN}|${KEYWORDS_OTHER})[A-Za-z0-9_.-]{0,32}(?:[ \\t][^\\s:=：]{1,16}){0,3}["']?\\s{0,8}(?::=|=>|[:=：])\\s{0,8}["'\`]?([^\\s"'\`<>,;(){}[\\]]{8,256})`,

@@ -233,6 +233,38 @@ export function generateEvasions(seed = 1818, per = 12): { positives: Evasion[];
       const text = `${pick(["postgres", "mysql", "redis", "mongodb+srv", "amqp"])}://${str(LOWER, 5)}:${v}@db.${domain()}.internal:5432/app`;
       return { type: "url_password", cls: "url_password", text, value: v };
     },
+    // Added after the classes above (their draws stay the same): issue 18's independent misses.
+    jwt_wrapped: () => {
+      const h = Buffer.from(JSON.stringify({ alg: pick(["HS256", "RS256"]), typ: "JWT" })).toString(
+        "base64url",
+      );
+      const body = Buffer.from(JSON.stringify({ sub: digits(4), role: str(LOWER, 5) })).toString("base64url");
+      const pad = pick(["", "  ", "\t"]);
+      const v = `${h}\n${pad}.${body}\n${pad}.${str(ALNUM + "_-", 43)}`;
+      return {
+        type: "jwt",
+        cls: "jwt_wrapped",
+        text: `${pick(["id_token:", "token ="])}\n${pad}${v}\n`,
+        value: v,
+      };
+    },
+    der_private_key: () => {
+      const v = pick([
+        () => "MC4CAQAwBQYDK2VwBCIEI" + str(ALNUM + "+/", 43),
+        () => "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" + str(ALNUM + "+/", 180) + "==",
+        () => "MHcCAQEEI" + str(ALNUM + "+/", 100),
+      ])();
+      return { type: "private_key", cls: "der_private_key", text: prose(v), value: v };
+    },
+    session_cookie: () => {
+      const v = str(ALNUM, 30) + digits(2);
+      const text = pick([
+        `Cookie: theme=dark; session_id=${v}; lang=en`,
+        `Set-Cookie: sessionid=${v}; Path=/; HttpOnly`,
+        `{"session_token": "${v}"}`,
+      ]);
+      return { type: "generic_secret", cls: "session_cookie", text, value: v };
+    },
   };
 
   const positives: Evasion[] = [];
@@ -297,6 +329,20 @@ export function generateEvasions(seed = 1818, per = 12): { positives: Evasion[];
       ]),
     json_escapes: () =>
       pick(['{"msg": "caf\\u00e9 \\u2014 ok"}', "a &amp; b &lt; c &gt; d", "100%25 done, path%2Fto%2Ffile"]),
+    der_public: () =>
+      pick([
+        "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + str(ALNUM, 60),
+        "MIIDdzCCAl+gAwIBAgIU" + str(ALNUM, 60),
+        "MCowBQYDK2VwAyEA" + str(ALNUM, 43),
+      ]),
+    session_words: () =>
+      pick([
+        "Dec 07 10:22:31 web-1 systemd[1]: Started Session 42 of user deploy.",
+        `session_id=${digits(8)} closed after ${int(90)} s`,
+        "session: active, sessions: 3",
+        "sessionStorage.setItem('theme', 'dark');",
+      ]),
+    jwt_lines: () => "eyJhbGciOiJIUzI1NiJ9\n.github/workflows/ci.yml changed",
     logs: () =>
       `2026-11-26T07:${digits(2)}:12.345Z INFO request handled in ${int(900)} ms path=/api/v1/items/${digits(6)} user_id=${digits(7)}`,
   };
