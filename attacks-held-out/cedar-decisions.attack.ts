@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- wire messages are read loosely in assertions */
 // Held-out attacks on the Cedar step's remembered decisions and residual sets, fixed-argument list
 // filtering and the schema-fit warning (the classes of test/attacks/cedar-decisions.test.ts, other
 // attacks): residuals keyed without the server, groups that join into one string, a principal

@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- wire messages are read loosely in assertions */
 // Attacks on the Cedar step's remembered decisions and residual sets (docs/authorization.md,
 // "Cost"), on list filtering under fixed arguments (docs/authorization.md "Lists",
 // docs/virtual-servers.md), and on the schema-fit warning under hostile upstream schemas. Classes:
@@ -81,6 +80,15 @@ when { context.arguments.database == "prod" && !(context.arguments has limit) };
 forbid (principal, action == Action::"tools/call", resource == Tool::"rec2/query")
 when { context.arguments.database == "billing" && (context.arguments.sql like "*DROP*" || context.arguments has debug) };
 
+@id("rec2-no-staging")
+forbid (principal, action == Action::"tools/call", resource == Tool::"rec2/query")
+when { context.arguments.database == "staging" };
+
+// No has-guard: errs when sql is absent, so it cannot be judged on fixed arguments alone.
+@id("rec2-one-statement")
+forbid (principal, action == Action::"tools/call", resource == Tool::"rec2/query")
+when { context.arguments.sql like "*;*" };
+
 @id("probe")
 permit (principal, action == Action::"tools/call", resource == Tool::"rec2/echo");
 
@@ -124,6 +132,7 @@ const VIRTUAL = [
       { tool: "rec/echo", name: "e_bad", arguments: { fixed: { message: "hi bad" } } },
       { tool: "rec2/query", name: "r2_prod", arguments: { fixed: { database: "prod" } } },
       { tool: "rec2/query", name: "r2_billing", arguments: { fixed: { database: "billing" } } },
+      { tool: "rec2/query", name: "r2_staging", arguments: { fixed: { database: "staging" } } },
     ],
   },
 ];
@@ -300,6 +309,22 @@ describe("Cedar decisions, residual sets, lists and schema fit (attacks)", () =>
     assert.ok((await shown(aliceRoot)).includes("e_bad"), "e_bad hidden for root");
     // Lists are cached per caller: alice's list after the others' must not have changed.
     assert.deepEqual((await shown(alice)).sort(), [...a].sort());
+  });
+
+  test("class 2: a fixed-only forbid hides the tool even when another policy reads a caller argument", async () => {
+    // rec2-no-staging reads only the fixed database and matches: every call is denied. That
+    // rec2-one-statement cannot be judged without sql does not make some call allowed.
+    const s = await vs(alice);
+    await denied(
+      bed,
+      s,
+      { server: "rec2", tool: "query", name: "r2_staging" },
+      { sql: "s" },
+      ["cedar_denied"],
+      ["rec2-no-staging"],
+    );
+    const names = toolNames(await listTools(s));
+    assert.ok(!names.includes("r2_staging"), `r2_staging listed: ${names.join(",")}`);
   });
 
   test("class 2: the calls agree with the lists", async () => {
