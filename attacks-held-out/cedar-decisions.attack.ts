@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { MODERN, answer, modern } from "../test/helpers/modern-raw.js";
 import { waitFor } from "../test/helpers/wait.js";
 import { errorFor, openSession } from "../test/attacks/fixtures/attack-lib.js";
 import {
@@ -42,6 +43,10 @@ when { context.arguments has message && context.arguments.message like "lit\\*" 
 forbid (principal, action == Action::"tools/call", resource == Tool::"rec/echo")
 when { context.arguments has message && context.arguments.message like "*bad*" }
 unless { principal is User && principal.groups.contains("ops") && principal.groups.contains("root") };
+
+@id("echo-old-era")
+forbid (principal, action == Action::"tools/call", resource == Tool::"rec/echo")
+when { context.protocol == "2025-03-26" && context.arguments has message && context.arguments.message like "*era*" };
 
 @id("deep-set")
 permit (principal, action == Action::"tools/call", resource == Tool::"rec/deep")
@@ -200,6 +205,26 @@ describe("held-out: Cedar decisions, residual sets, lists and schema fit", () =>
     await denied(bed, agg, { server: "rec2", tool: "echo", name: "rec2__echo" }, { message: "hi 0" }, [
       "cedar_denied",
     ]);
+  });
+
+  test("class 1: residuals built on 2025-11-25 and 2026-07-28 are not 2025-03-26's", async () => {
+    const url = bed.gw.serverUrl("rec");
+    for (let i = 0; i < 4; i++) {
+      const r = answer(
+        await modern(url, {
+          id: 300 + i,
+          method: "tools/call",
+          params: { name: "echo", arguments: { message: "hi era" } },
+          token: alice,
+        }),
+      );
+      assert.ok(r.result && !r.result.isError, `${MODERN}: ${JSON.stringify(r).slice(0, 300)}`);
+    }
+    const newer = await openSession(url, { token: alice, protocolVersion: "2025-11-25" });
+    for (let i = 0; i < 4; i++) await passes(bed, newer, ECHO, { message: "hi era" });
+    const older = await openSession(url, { token: alice, protocolVersion: "2025-03-26" });
+    assert.equal(older.protocolVersion, "2025-03-26");
+    await denied(bed, older, ECHO, { message: "hi era" }, ["cedar_denied"], ["echo-old-era"]);
   });
 
   test("class 1: groups that join into the same text are other principals", async () => {

@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { answer, modern } from "../helpers/modern-raw.js";
 import { waitFor } from "../helpers/wait.js";
 import { errorFor } from "./fixtures/attack-lib.js";
 import {
@@ -39,6 +40,10 @@ when { context.arguments has message && context.arguments.message like "hi*" };
 forbid (principal, action == Action::"tools/call", resource == Tool::"rec/echo")
 when { context.arguments has message && context.arguments.message like "*bad*" }
 unless { principal is User && principal.groups.contains("root") };
+
+@id("echo-modern")
+forbid (principal, action == Action::"tools/call", resource == Tool::"rec/echo")
+when { context.protocol == "2026-07-28" && context.arguments has message && context.arguments.message like "*modern*" };
 
 @id("query-public")
 permit (principal, action == Action::"tools/call", resource == Tool::"rec/query")
@@ -179,6 +184,24 @@ describe("Cedar decisions, residual sets, lists and schema fit (attacks)", () =>
     await denied(bed, s, ECHO, {}, ["cedar_denied"], []);
     await passes(bed, s, ECHO, { message: "hi 5" });
     await denied(bed, s, ECHO, { message: "hi bad" }, ["cedar_denied"], ["echo-bad"]);
+  });
+
+  test("class 1: a residual built on the legacy era is not the 2026-07-28 era's", async () => {
+    const s = await rec(alice);
+    for (let i = 0; i < 4; i++) await passes(bed, s, ECHO, { message: "hi modern" });
+    const before = upstreamCalls(bed, "rec", "echo").length;
+    const r = answer(
+      await modern(bed.gw.serverUrl("rec"), {
+        id: 91,
+        method: "tools/call",
+        params: { name: "echo", arguments: { message: "hi modern" } },
+        token: alice,
+      }),
+    );
+    assert.equal(r.error?.code, -32001, JSON.stringify(r).slice(0, 300));
+    assert.equal(r.error?.data?.reason, "cedar_denied");
+    assert.deepEqual(r.error?.data?.policies, ["echo-modern"]);
+    assert.equal(upstreamCalls(bed, "rec", "echo").length, before, "the upstream saw the modern call");
   });
 
   test("class 1: the same sub with other groups never inherits another token's decisions", async () => {
