@@ -138,6 +138,8 @@ const VIRTUAL = [
       { tool: "rec2/query", name: "r2_prod", arguments: { fixed: { database: "prod" } } },
       { tool: "rec2/query", name: "r2_billing", arguments: { fixed: { database: "billing" } } },
       { tool: "rec2/query", name: "r2_staging", arguments: { fixed: { database: "staging" } } },
+      // amount past 2^53 reaches Cedar as text: transfer-small's `<=` errs on every call.
+      { tool: "rec/transfer", name: "t_huge", arguments: { fixed: { amount: 2 ** 60 } } },
     ],
   },
 ];
@@ -348,6 +350,15 @@ describe("Cedar decisions, residual sets, lists and schema fit (attacks)", () =>
     );
     const names = toolNames(await listTools(s));
     assert.ok(!names.includes("r2_staging"), `r2_staging listed: ${names.join(",")}`);
+  });
+
+  test("class 2: a fixed value that makes a policy err on every call hides the tool", async () => {
+    const s = await vs(alice);
+    const T = { server: "rec", tool: "transfer", name: "t_huge" };
+    await denied(bed, s, T, { to: "acct" }, ["cedar_error"], ["transfer-small"]);
+    await denied(bed, s, T, { to: "other" }, ["cedar_error"], ["transfer-small"]);
+    const names = toolNames(await listTools(s));
+    assert.ok(!names.includes("t_huge"), `t_huge listed though every call errs: ${names.join(",")}`);
   });
 
   test("class 2: the calls agree with the lists", async () => {
