@@ -96,6 +96,10 @@ when { context.arguments.database == "public" && (context.arguments has limit &&
 permit (principal is User, action == Action::"tools/call", resource == Tool::"rec2/echo")
 when { context.arguments has message && context.arguments.message == "alice" };
 
+@id("echo-level")
+forbid (principal is User, action == Action::"tools/call", resource == Tool::"rec2/echo")
+when { principal.claims has level && principal.claims.level < 3 && context.arguments has message };
+
 @id("probe")
 permit (principal, action == Action::"tools/call", resource == Tool::"rec2/secret_tool");
 
@@ -225,6 +229,18 @@ describe("held-out: Cedar decisions, residual sets, lists and schema fit", () =>
     const older = await openSession(url, { token: alice, protocolVersion: "2025-03-26" });
     assert.equal(older.protocolVersion, "2025-03-26");
     await denied(bed, older, ECHO, { message: "hi era" }, ["cedar_denied"], ["echo-old-era"]);
+  });
+
+  test("class 1: a numeric claim in a forbid, per token, and a claim of the wrong type errs", async () => {
+    const E = { server: "rec2", tool: "echo" };
+    const high = await rec(await tokenWith(bed, "alice", [], "demo:use", { level: 5 }), "rec2");
+    for (let i = 0; i < 4; i++) await passes(bed, high, E, { message: "alice" });
+    const low = await rec(await tokenWith(bed, "alice", [], "demo:use", { level: 1 }), "rec2");
+    await denied(bed, low, E, { message: "alice" }, ["cedar_denied"], ["echo-level"]);
+    const text = await rec(await tokenWith(bed, "alice", [], "demo:use", { level: "5" }), "rec2");
+    await denied(bed, text, E, { message: "alice" }, ["cedar_error"], ["echo-level"]);
+    const big = await rec(await tokenWith(bed, "alice", [], "demo:use", { level: 2 ** 60 }), "rec2");
+    await denied(bed, big, E, { message: "alice" }, ["cedar_error"], ["echo-level"]);
   });
 
   test("class 1: groups that join into the same text are other principals", async () => {

@@ -94,6 +94,10 @@ when { context.arguments.database == "staging" };
 forbid (principal, action == Action::"tools/call", resource == Tool::"rec2/query")
 when { context.arguments.sql like "*;*" };
 
+@id("transfer-infra")
+permit (principal is User, action == Action::"tools/call", resource == Tool::"rec2/transfer")
+when { principal.claims has department && principal.claims.department == "infra" && context.arguments.amount < 100 };
+
 @id("probe")
 permit (principal, action == Action::"tools/call", resource == Tool::"rec2/echo");
 
@@ -152,7 +156,7 @@ describe("Cedar decisions, residual sets, lists and schema fit (attacks)", () =>
   let aliceRoot: string; // same sub, groups [root]
   let aliceFinance: string; // same sub, groups [finance]
   let aliceDebug: string; // same sub, scope debug:use too
-  const rec = (t: string) => bed.session(bed.gw.serverUrl("rec"), t);
+  const rec = (t: string, server = "rec") => bed.session(bed.gw.serverUrl(server), t);
   const vs = (t: string) => bed.session(`${bed.gw.url}/v/vs/mcp`, t);
   const ECHO = { server: "rec", tool: "echo" };
   const QUERY = { server: "rec", tool: "query" };
@@ -204,6 +208,16 @@ describe("Cedar decisions, residual sets, lists and schema fit (attacks)", () =>
     assert.equal(r.error?.data?.reason, "cedar_denied");
     assert.deepEqual(r.error?.data?.policies, ["echo-modern"]);
     assert.equal(upstreamCalls(bed, "rec", "echo").length, before, "the upstream saw the modern call");
+  });
+
+  test("class 1: a token claim in a permit is the caller's own, residual or not", async () => {
+    const T = { server: "rec2", tool: "transfer" };
+    const infra = await rec(await tokenWith(bed, "alice", [], "demo:use", { department: "infra" }), "rec2");
+    for (let i = 0; i < 4; i++) await passes(bed, infra, T, { amount: 5, to: "acct" });
+    const sales = await rec(await tokenWith(bed, "alice", [], "demo:use", { department: "sales" }), "rec2");
+    await denied(bed, sales, T, { amount: 5, to: "acct" }, ["cedar_denied"], []);
+    await denied(bed, await rec(alice, "rec2"), T, { amount: 5, to: "acct" }, ["cedar_denied"], []);
+    await denied(bed, infra, T, { amount: 100, to: "acct" }, ["cedar_denied"], []);
   });
 
   test("class 1: the same sub with other groups never inherits another token's decisions", async () => {
