@@ -54,23 +54,26 @@ export function cedar(policy: CedarPolicySet): Interceptor<CallContext, Outcome>
       return next();
     }
     const outcome = await next();
-    if (outcome.kind === "list")
-      filterListed(outcome, (kind, server, name, item, binding) => {
-        if (kind === "tool") {
-          const problems = authorizer.toolProblems(server, name, item.inputSchema);
-          if (problems && problems.length > 0)
-            ctx.log.warn({ server, tool: name, problems }, "cedar policies do not fit the tool's arguments");
-        }
-        return authorizer.mayAllow({
-          principal: ctx.principal,
-          kind,
-          server,
-          name,
-          protocol: ctx.protocolVersion,
-          annotations: item.annotations,
-          fixed: binding?.entry.fixed,
-        });
+    if (outcome.kind !== "list") return outcome;
+    filterListed(outcome, (kind, server, name, item, binding) => {
+      if (kind === "tool") {
+        const problems = authorizer.toolProblems(server, name, item.inputSchema);
+        if (problems && problems.length > 0)
+          ctx.log.warn({ server, tool: name, problems }, "cedar policies do not fit the tool's arguments");
+      }
+      return authorizer.mayAllow({
+        principal: ctx.principal,
+        kind,
+        server,
+        name,
+        protocol: ctx.protocolVersion,
+        annotations: item.annotations,
+        fixed: binding?.entry.fixed,
+        // Listed items are the upstream's own, on a virtual route too: its declared types judge
+        // the fixed values.
+        inputSchema: binding ? item.inputSchema : undefined,
       });
+    });
     return outcome;
   };
 }

@@ -287,25 +287,89 @@ export class CedarAuthorizer {
   }
 
   /**
-   * Whether the fixed arguments alone make every call to the item denied: the request decided with
-   * the fixed arguments as its only ones is denied, and what denied it reads no other argument
-   * (a forbid reading only fixed ones matched, or every permit in scope reads only fixed ones), so
-   * no argument a caller adds can change it. Anything less certain (an error, a permit that reads
-   * another argument) keeps the item shown: its calls are still decided one by one.
+   * Whether the fixed arguments alone make every call to the item denied, whatever its caller adds:
+   * a fixed value of the wrong type for the tool's declared types (`q.inputSchema`, the upstream
+   * tool's) or for a policy's comparison; a forbid reading no other argument that matches, or errs,
+   * on the fixed ones; or every permit reading no other argument, and none allowing. Policies that
+   * read an argument a caller sets are left out of the judgement (they prove nothing), so one of
+   * them erring on the fixed values alone does not keep a denied tool listed. Cached like lists.
    */
   private fixedDenies(q: CedarQuery, fixed: Readonly<Record<string, unknown>>): boolean {
-    const d = this.decide({ ...q, args: fixed, inputSchema: undefined });
-    if (d.allowed) return false;
-    if (d.reason === "argument_type_mismatch") return true;
-    if (d.reason !== "cedar_denied") return false;
+    const action = ACTION_OF[q.kind];
+    const uid = resourceUid(q.kind, q.server, q.name);
+    const subset = this.subset(action, uid.type, uid.id);
+    let key: string | undefined;
+    try {
+      const entities = this.entities(q, subset.reads);
+      key = JSON.stringify(["fixed", principalUid(q.principal), action, uid, entities, q.protocol, fixed]);
+    } catch {
+      key = undefined;
+    }
+    const now = Date.now();
+    const hit = key === undefined ? undefined : this.listCache.get(key);
+    if (hit && hit.until > now) return !hit.shown;
+    const denied = this.judgeFixed(q, fixed, subset);
+    if (key !== undefined && key.length <= MEMO_KEY_MAX * 4) {
+      if (this.listCache.size >= LIST_CACHE_MAX) this.listCache.clear();
+      this.listCache.set(key, { until: now + LIST_CACHE_MS, shown: !denied });
+    }
+    return denied;
+  }
+
+  private judgeFixed(q: CedarQuery, fixed: Readonly<Record<string, unknown>>, subset: Subset): boolean {
+    if (q.kind !== "resource" && mistyped({ ...q, args: fixed }, subset)) return true;
     const onlyFixed = (id: string) => {
       const r = this.reads.get(id);
       return r !== undefined && !r.context.has("*") && [...r.args].every((a) => Object.hasOwn(fixed, a));
     };
-    if (d.policies.length > 0) return d.policies.some(onlyFixed);
-    const uid = resourceUid(q.kind, q.server, q.name);
-    const subset = this.subset(ACTION_OF[q.kind], uid.type, uid.id);
-    return subset.ids.every((id) => this.policies.get(id)?.json.effect !== "permit" || onlyFixed(id));
+    const effect = (id: string) => this.policies.get(id)?.json.effect;
+    const forbids = subset.ids.filter((id) => effect(id) === "forbid" && onlyFixed(id));
+    if (forbids.length > 0 && this.deniedBy(q, fixed, forbids, true)) return true;
+    const permits = subset.ids.filter((id) => effect(id) === "permit");
+    return permits.length > 0 && permits.every(onlyFixed) && this.deniedBy(q, fixed, permits, false);
+  }
+
+  /**
+   * The request with the fixed values as its only arguments, decided by the policies `ids` alone
+   * (and a permit of everything when `permitAll`): whether it is denied. An error counts as a
+   * deny: these policies read nothing but fixed values, so what errs here errs on every call, and
+   * an erring policy denies the call (cedar_error). An engine failure proves nothing: false.
+   */
+  private deniedBy(
+    q: CedarQuery,
+    fixed: Readonly<Record<string, unknown>>,
+    ids: readonly string[],
+    permitAll: boolean,
+  ): boolean {
+    const reads = emptyReads();
+    const text: Record<string, string> = {};
+    for (const id of ids) {
+      const p = this.policies.get(id) as LoadedPolicy;
+      addReads(p.json, reads);
+      text[id] = p.text;
+    }
+    if (permitAll) text["\u0000every call"] = "permit (principal, action, resource);";
+    let context: { [k: string]: CedarValue };
+    try {
+      context = this.context(q, reads, argumentsRecord(readArgs(fixed, reads)));
+    } catch (err) {
+      // A fixed value these policies read that Cedar cannot carry: every call errs the same way.
+      return err instanceof CedarValueError;
+    }
+    try {
+      const answer = this.cedar.isAuthorized({
+        principal: principalUid(q.principal),
+        action: { type: "Action", id: ACTION_OF[q.kind] },
+        resource: resourceUid(q.kind, q.server, q.name),
+        context,
+        entities: this.entities(q, reads),
+        policies: { staticPolicies: text },
+      });
+      if (answer.type === "failure") return false;
+      return answer.response.diagnostics.errors.length > 0 || answer.response.decision === "deny";
+    } catch {
+      return false;
+    }
   }
 
   private mayAllowAny(q: CedarQuery): boolean {
