@@ -152,12 +152,12 @@ export class CachedToken {
   }
 }
 
-/** application/x-www-form-urlencoded encoding of one value (RFC 6749 Appendix B). */
 /** HTTP Basic client authentication: id and secret each form-encoded first (RFC 6749 §2.3.1). */
 export function basicAuthorization(clientId: string, clientSecret: string): string {
   return `Basic ${Buffer.from(`${formEncode(clientId)}:${formEncode(clientSecret)}`).toString("base64")}`;
 }
 
+/** application/x-www-form-urlencoded encoding of one value (RFC 6749 Appendix B). */
 function formEncode(value: string): string {
   return new URLSearchParams([["", value]]).toString().slice(1);
 }

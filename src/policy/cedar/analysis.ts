@@ -89,7 +89,8 @@ function isVar(n: unknown): n is { Var: string } {
 
 type Uid = { type: string; id: string };
 
-function uidOf(e: unknown): Uid | undefined {
+/** An entity reference in a policy's JSON form (`{type, id}` or `{__entity: {type, id}}`). */
+export function uidOf(e: unknown): Uid | undefined {
   if (e === null || typeof e !== "object") return undefined;
   const inner = (e as { __entity?: unknown }).__entity ?? e;
   const { type, id } = inner as { type?: unknown; id?: unknown };

@@ -134,7 +134,7 @@ export class CedarAuthorizer {
   ) {
     this.policies = new Map(policies.map((p) => [p.id, p]));
     this.reads = new Map(policies.map((p) => [p.id, addReads(p.json, emptyReads())]));
-    this.readsAnnotations = policies.some((p) => addReads(p.json, emptyReads()).annotations);
+    this.readsAnnotations = [...this.reads.values()].some((r) => r.annotations);
   }
 
   /** The decision on one call. Never throws. */

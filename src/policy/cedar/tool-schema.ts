@@ -5,6 +5,7 @@
 // on a number, `<` on a string, and on a closed schema an argument the tool does not take. Such a
 // rule never does what it says (a permit that cannot match, a forbid that errs and so refuses
 // every call that sets the argument), so the gateway says so when the tool is listed.
+import { uidOf } from "./analysis.js";
 import type { Cedar } from "./engine.js";
 import { OPEN_PATHS, validationProblems, type LoadedPolicy } from "./files.js";
 import { baseSchema } from "./schema.js";
@@ -69,10 +70,8 @@ function firstArgument(snippet: string): string | undefined {
 /** Whether a policy's scope names exactly this resource (`resource == Tool::"server/name"`). */
 export function namesTool(policy: LoadedPolicy, id: string): boolean {
   const r = policy.json.resource;
-  if (r.op !== "==" || !("entity" in r)) return false;
-  const e = r.entity as { type?: unknown; id?: unknown; __entity?: { type?: unknown; id?: unknown } };
-  const uid = e.__entity ?? e;
-  return uid.type === "Tool" && uid.id === id;
+  const uid = r.op === "==" && "entity" in r ? uidOf(r.entity) : undefined;
+  return uid?.type === "Tool" && uid.id === id;
 }
 
 /**
