@@ -9,39 +9,9 @@ import { requiredLiterals } from "../../../src/protect/patterns.js";
 import { literalsIn } from "../../../src/protect/injection/phrase-cues.js";
 import { TEMPLATE_RULES } from "../../../src/protect/injection/phrases-intent.js";
 import { BASE_RULES, PHRASE_RULES } from "../../../src/protect/injection/phrases.js";
+import { withoutAssertions } from "../../helpers/regex.js";
 
 const RULES = [...new Set([...BASE_RULES, ...TEMPLATE_RULES, ...PHRASE_RULES])];
-
-/** The pattern without its assertions (\b, ^, $, lookarounds): a larger language, the same literals. */
-function withoutAssertions(src: string): string {
-  let out = "";
-  const classEnd = (k: number) => {
-    while (src[k] !== "]") k += src[k] === "\\" ? 2 : 1;
-    return k;
-  };
-  for (let i = 0; i < src.length; i++) {
-    const c = src[i]!;
-    if (c === "\\") {
-      if (src[i + 1] !== "b" && src[i + 1] !== "B") out += c + src[i + 1];
-      i++;
-    } else if (c === "[") {
-      const j = classEnd(i + 1);
-      out += src.slice(i, j + 1);
-      i = j;
-    } else if (c === "(" && /^\(\?(?:=|!|<=|<!)/.test(src.slice(i))) {
-      let depth = 0;
-      let k = i;
-      for (; k < src.length; k++) {
-        if (src[k] === "\\") k++;
-        else if (src[k] === "[") k = classEnd(k + 1);
-        else if (src[k] === "(") depth++;
-        else if (src[k] === ")" && --depth === 0) break;
-      }
-      i = k;
-    } else if (c !== "^" && c !== "$") out += c;
-  }
-  return out;
-}
 
 describe("keyword gates", () => {
   test("every rule but a few has a gate; the ones without always run", () => {

@@ -23,6 +23,7 @@ import { assignedSecret, awsSecretKey, secretTokens } from "../../../src/protect
 import type { Finding } from "../../../src/protect/redaction/types.js";
 import { generateEvasions } from "../../corpora/redaction/evasions.js";
 import { generateCorpus } from "../../corpora/redaction/generate.js";
+import { withoutAssertions } from "../../helpers/regex.js";
 
 const DETECTORS = {
   secretTokens,
@@ -298,39 +299,3 @@ describe("redaction gate", () => {
     );
   });
 });
-
-/**
- * The pattern without its assertions (\b, ^, $, lookarounds) and with any three characters for a
- * backreference (which the prefixes never reach): a larger language, the same prefixes.
- */
-function withoutAssertions(src: string): string {
-  let out = "";
-  const classEnd = (k: number) => {
-    while (src[k] !== "]") k += src[k] === "\\" ? 2 : 1;
-    return k;
-  };
-  for (let i = 0; i < src.length; i++) {
-    const c = src[i]!;
-    if (c === "\\") {
-      const e = src[i + 1]!;
-      if (e >= "1" && e <= "9") out += "(?:.{0,3})";
-      else if (e !== "b" && e !== "B") out += c + e;
-      i++;
-    } else if (c === "[") {
-      const j = classEnd(i + 1);
-      out += src.slice(i, j + 1);
-      i = j;
-    } else if (c === "(" && /^\(\?(?:=|!|<=|<!)/.test(src.slice(i))) {
-      let depth = 0;
-      let k = i;
-      for (; k < src.length; k++) {
-        if (src[k] === "\\") k++;
-        else if (src[k] === "[") k = classEnd(k + 1);
-        else if (src[k] === "(") depth++;
-        else if (src[k] === ")" && --depth === 0) break;
-      }
-      i = k;
-    } else if (c !== "^" && c !== "$") out += c;
-  }
-  return out;
-}
