@@ -333,7 +333,7 @@ export class CedarAuthorizer {
    * The request with the fixed values as its only arguments, decided by the policies `ids` alone
    * (and a permit of everything when `permitAll`): whether it is denied. An error counts as a
    * deny: these policies read nothing but fixed values, so what errs here errs on every call, and
-   * an erring policy denies the call (cedar_error). An engine failure proves nothing: false.
+   * an erring policy denies the call (cedar_error). An engine failure hides too, as in `mayAllow`.
    */
   private deniedBy(
     q: CedarQuery,
@@ -352,9 +352,9 @@ export class CedarAuthorizer {
     let context: { [k: string]: CedarValue };
     try {
       context = this.context(q, reads, argumentsRecord(readArgs(fixed, reads)));
-    } catch (err) {
+    } catch {
       // A fixed value these policies read that Cedar cannot carry: every call errs the same way.
-      return err instanceof CedarValueError;
+      return true;
     }
     try {
       const answer = this.cedar.isAuthorized({
@@ -365,10 +365,10 @@ export class CedarAuthorizer {
         entities: this.entities(q, reads),
         policies: { staticPolicies: text },
       });
-      if (answer.type === "failure") return false;
+      if (answer.type === "failure") return true;
       return answer.response.diagnostics.errors.length > 0 || answer.response.decision === "deny";
     } catch {
-      return false;
+      return true;
     }
   }
 
