@@ -315,12 +315,20 @@ function packages(inv: Invocation): void {
       refuse(`${inv.name} global install`);
     if (named(/^(?:install|i|add|isntall|in)$/)) refuse(`${inv.name} install of a named package`);
   }
-  // Runners that fetch a package and run it in one step: npx with a version, `--yes` or
-  // `--package` (a bare `npx tsc` runs the project's own tool), and the always-fetching dlx forms.
-  if (/^(?:npx|pnpx|bunx)$/.test(inv.name)) {
-    const first = operands[0] ?? "";
-    // npx's own options come before the package; after it they are the package's (`tsc -p`)
-    const own = args.slice(0, Math.max(0, args.indexOf(first)));
+  // Runners that fetch a package and run it in one step: npx (and `npm exec`/`npm x`, bunx,
+  // `bun x`) with a version, a URL, `--yes` or `--package`; a bare `npx tsc` runs the project's own
+  // tool (docs/authorization.md: a package missing locally is fetched; not covered). pnpx is
+  // `pnpm dlx`: it always fetches.
+  const runner =
+    /^(?:npx|bunx)$/.test(inv.name) ||
+    (inv.name === "npm" && /^(?:exec|x)$/.test(operands[0] ?? "")) ||
+    (inv.name === "bun" && operands[0] === "x");
+  if (runner) {
+    const sub = /^(?:npx|bunx)$/.test(inv.name) ? undefined : operands[0];
+    const first = (sub === undefined ? operands[0] : operands[1]) ?? "";
+    // The runner's own options come before the package; after it they are the package's (`tsc -p`).
+    const from = sub === undefined ? 0 : args.indexOf(sub) + 1;
+    const own = args.slice(from, Math.max(from, args.indexOf(first, from)));
     if (
       own.some((a) => /^(?:-y|--yes|-p|--package)(?:=|$)/.test(a)) ||
       /^@?[^@\s]+@/.test(first) ||
@@ -328,6 +336,7 @@ function packages(inv: Invocation): void {
     )
       refuse(`${inv.name} fetches and runs a package`);
   }
+  if (inv.name === "pnpx" && operands.length > 0) refuse("pnpx fetches and runs a package");
   if (
     (/^(?:pnpm|yarn)$/.test(inv.name) && operands[0] === "dlx") ||
     (inv.name === "pipx" && operands[0] === "run") ||
