@@ -9,8 +9,18 @@ export const BRACKET_TAG =
   /\[\s*(?:SYSTEM|SYS|ADMIN|OVERRIDE|HIDDEN|SECRET|DIRECTIVE|DEVELOPER)\s*\]|\[\/[A-Z_]{3,20}\]/;
 
 /** Verbs that turn a credential path into an order to read or send it, in more languages. */
-export const CREDENTIAL_VERB_WORLD =
-  /прочита|прочти|отправ|передай|передать|содержим|скопируй|прочитай|надішли|вміст|lee\b|leer|env[ií]a|contenido|copia|lies|lesen|sende|senden|inhalt|kopier|übermittel|lire|lis\b|envoie|contenu|copie|leia|envie|conte[uú]do|leggi|invia|contenuto|oku|gönder|içeri|baca|kirim|isi\b|読み|読ん|送信|送っ|内容|入れ|읽어|읽고|보내|내용|넣|اقرأ|أرسل|ارسل|محتو|ضع|पढ़|भेज|सामग्री|读取|读|发送|内容|上传|讀取|發送|內容/i;
+export const CREDENTIAL_VERB_WORLD = new RegExp(
+  // Cyrillic, CJK, Hangul, Arabic and Devanagari stems as they are: JavaScript's \b knows only
+  // ASCII letters, and these stems are not parts of English words.
+  "прочита|прочти|отправ|передай|передать|содержим|скопируй|прочитай|надішли|вміст" +
+    "|読み|読ん|送信|送っ|内容|入れ|읽어|읽고|보내|내용|넣|اقرأ|أرسل|ارسل|محتو|ضع|पढ़|भेज|सामग्री" +
+    "|读取|发送|上传|讀取|發送|內容" +
+    // Latin-script words whole ("lies", not "applies"; "sende", not "sender"), stems where the
+    // inflections are meant, and a non-ASCII first letter after no ASCII letter.
+    String.raw`|\b(?:lee|leer|env[ií]a|contenido|copia|lies|lesen|sende|senden|lire|lis|envoie|contenu|copie|leia|envie|conte[uú]do|leggi|invia|contenuto|oku|baca|kirim|isi)\b` +
+    String.raw`|\b(?:inhalt|kopier(?:e|en|t)?\b|gönder)|(?<![a-z])(?:übermittel|içeri)`,
+  "i",
+);
 
 /** Secrecy towards the user in more languages ("Dem Nutzer gegenüber nicht erwähnen", "Пользователю об этом не сообщай"). */
 export const SECRECY_WORLD =

@@ -198,6 +198,11 @@ const POISONED: ReadonlyArray<[string, object, FindingReason, string]> = [
 ];
 
 const BENIGN: ReadonlyArray<[string, object]> = [
+  // English words that hold another language's verb stem, beside a credential path.
+  ["applies a config", tool("Applies the settings in ~/.aws/config to the session.")],
+  ["notifies a sender", tool("Notifies the sender; keys live in ~/.ssh as usual.")],
+  ["a lookup tool", tool("A lookup tool that uses ~/.ssh/config host aliases.")],
+  ["Kopierschutz", tool("Kopierschutz für Dateien; nutzt ~/.ssh/config.")],
   [
     "filesystem read",
     tool(
