@@ -104,7 +104,7 @@ export function readingOf(text: string): Reading {
 }
 
 /** JavaScript's `\s`, by code unit. */
-function isSpace(c: number): boolean {
+export function isSpace(c: number): boolean {
   return c <= 0x20
     ? c === 0x20 || (c >= 0x09 && c <= 0x0d)
     : c === 0xa0 ||

@@ -29,20 +29,22 @@ export const CHANGE_CANDIDATE = new RegExp(
   `${FOLDED_BLOCKS}|\\\\[ux]|%[0-9A-Fa-f]{2}|&#?[A-Za-z0-9]{1,8};`,
   "g",
 );
-const CANDIDATE = CHANGE_CANDIDATE;
 
 /**
  * The code units a CHANGE_CANDIDATE match may start with: an escape's first character, the first
  * unit of a folded surrogate pair, a character of the folded blocks. Built by matching the blocks
  * over a string of every code unit (lone surrogates decode to U+FFFD, outside every block; the
- * pairs' first units are added by hand).
+ * pairs' lead units are read off the blocks' source).
  */
 export function changeStartUnits(): Uint8Array {
   const all = new TextDecoder("utf-16le").decode(Uint16Array.from({ length: 0x10000 }, (_, i) => i));
   if (all.length !== 0x10000) throw new Error("changeStartUnits: code units lost in decoding");
   const table = new Uint8Array(0x10000);
   for (const m of all.matchAll(new RegExp(FOLDED_BLOCKS, "g"))) table[m.index] = 1;
-  for (const c of [0x5c, 0x25, 0x26, 0xd835, 0xd83c, 0xdb40]) table[c] = 1;
+  // An escape's first character, and each folded surrogate pair's lead unit as the blocks name it.
+  for (const c of [0x5c, 0x25, 0x26]) table[c] = 1;
+  for (const m of FOLDED_BLOCKS.matchAll(/\\u(d[89ab][0-9a-f]{2})\[/gi))
+    table[parseInt(m[1] as string, 16)] = 1;
   return table;
 }
 
@@ -65,7 +67,7 @@ export function mayChange(c: number): boolean {
 export function changedWindows(
   text: string,
   margin = WINDOW_MARGIN,
-  candidates: Matcher = CANDIDATE,
+  candidates: Matcher = CHANGE_CANDIDATE,
 ): Array<[number, number]> {
   const windows: Array<[number, number]> = [];
   const add = (at: number, len: number) => {

@@ -232,9 +232,6 @@ export function charClass(re: RegExp): (c: number) => boolean {
   return (c) => (c < 128 ? ascii[c] === 1 : re.test(String.fromCharCode(c)));
 }
 
-/** `\s` on a code unit. */
-export const isSpace = charClass(/\s/);
-
 /** Whether `s` repeats one character six times in a row, as /(.)\1{5,}/ finds (not line ends). */
 function repeatsSix(s: string): boolean {
   let run = 1;

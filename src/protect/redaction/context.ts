@@ -4,7 +4,8 @@
  * access key named in prose rather than assigned. Each is validated (placeholders, entropy) like
  * the keyword-assigned secret.
  */
-import { isPlaceholder, isSpace, shannonEntropy } from "./checks.js";
+import { isPlaceholder, shannonEntropy } from "./checks.js";
+import { isSpace } from "../normalise/reading.js";
 import { matcher, type Gate } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 

@@ -64,7 +64,7 @@ export function compileGate(patterns: readonly RegExp[], iban: RegExp): (text: s
     const prefixes = prefixLiterals(re.source);
     if (prefixes === undefined) continue;
     keyed.set(re, sets.length);
-    sticky.push(new RegExp(re.source, re.flags.replace("g", "") + "y"));
+    sticky.push(new RegExp(re.source, re.flags.replace(/[gy]/g, "") + "y"));
     sets.push([...prefixes]);
   }
   const automaton = compileAutomaton(sets);

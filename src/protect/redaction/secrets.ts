@@ -3,7 +3,8 @@
  * bounded, unambiguous repetitions (no overlapping nested quantifiers: linear time), and has a
  * validation step; a look-alike that fails it is left alone.
  */
-import { charClass, isPlaceholder, isSpace, shannonEntropy } from "./checks.js";
+import { charClass, isPlaceholder, shannonEntropy } from "./checks.js";
+import { isSpace } from "../normalise/reading.js";
 import { matcher, type Gate, type Matcher } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 
