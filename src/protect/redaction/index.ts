@@ -4,6 +4,7 @@
  * look-alikes are left alone byte for byte. Design notes: README.md beside this file.
  */
 import { createHmac } from "node:crypto";
+import { loadConfusables } from "../normalise/fold.js";
 import { decodedSpans, normalisedViews, originalSpan } from "../normalise/index.js";
 import { contextSecrets } from "./context.js";
 import { compileCustom } from "./custom.js";
@@ -83,6 +84,15 @@ const gateOf = (text: string): Gate =>
     [...SPECIFIC, ...GENERIC].flatMap((d) => d.patterns ?? []),
     IBAN_RUN,
   ))(text);
+
+/**
+ * Compiles the gate and reads the confusables table now: a gateway calls it at start, so its first
+ * caller's result does not wait for them (`check` and the quick CLI verbs never do).
+ */
+export function warmRedaction(): void {
+  gateOf("");
+  loadConfusables();
+}
 
 export const BUILTIN_TYPES: readonly string[] = Object.freeze([
   ...new Set([...SPECIFIC, ...GENERIC].flatMap((d) => d.types)),
