@@ -279,3 +279,21 @@ export function isPlaceholder(value: string): boolean {
   if (repeatsSix(value)) return true; // aaaaaa, 000000
   return atMostThreeDistinct(value);
 }
+
+/**
+ * `items` in order, indexed by the first code unit of each of their literals: at a position, only
+ * the items listed under its character can start there (a scan's lookup instead of trying all).
+ */
+export function byFirstChar<T>(
+  items: readonly T[],
+  literals: (item: T) => readonly string[],
+): Map<number, T[]> {
+  const index = new Map<number, T[]>();
+  for (const item of items)
+    for (const c of new Set(literals(item).map((l) => l.charCodeAt(0)))) {
+      const list = index.get(c);
+      if (list) list.push(item);
+      else index.set(c, [item]);
+    }
+  return index;
+}

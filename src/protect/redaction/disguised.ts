@@ -4,6 +4,7 @@
  * alphabets, lengths and entropy checks as secrets.ts; only the separators are new. Separators are
  * never in a token's alphabet (or only line breaks are allowed), so the patterns stay unambiguous.
  */
+import { byFirstChar } from "./checks.js";
 import { matchRule, randomLooking, TOKEN_RULES } from "./secrets.js";
 import { matcher, type Gate } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
@@ -107,12 +108,7 @@ const COMPILED: readonly Compiled[] = LOOSE.map((rule) => {
 });
 
 /** The compiled rules in order, by their prefixes' first characters (no other can match there). */
-const BY_FIRST = new Map<number, Compiled[]>();
-for (const c of COMPILED) {
-  for (const first of new Set(c.rule.prefixes.map((p) => p.charCodeAt(0)))) {
-    BY_FIRST.set(first, [...(BY_FIRST.get(first) ?? []), c]);
-  }
-}
+const BY_FIRST = byFirstChar(COMPILED, (c) => c.rule.prefixes);
 
 // Where a loose token could start (one pass): its prefix is written as it is.
 const LOOSE_START = /(?<![A-Za-z0-9_])(?:A(?:KIA|SIA|Iza)|gh[pousr]_|[sr]k[-_])/g;

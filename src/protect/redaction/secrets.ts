@@ -3,7 +3,7 @@
  * bounded, unambiguous repetitions (no overlapping nested quantifiers: linear time), and has a
  * validation step; a look-alike that fails it is left alone.
  */
-import { charClass, isPlaceholder, shannonEntropy } from "./checks.js";
+import { byFirstChar, charClass, isPlaceholder, shannonEntropy } from "./checks.js";
 import { isSpace } from "../normalise/reading.js";
 import { matcher, type Gate, type Matcher } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
@@ -251,14 +251,7 @@ function scanRules(text: string, out: Finding[], gate: Gate | undefined): void {
 }
 
 /** The rules in order, by the first characters of their literals (others cannot start there). */
-const RULES_BY_FIRST = new Map<number, TokenRule[]>();
-for (const rule of TOKEN_RULES) {
-  for (const c of new Set(rule.lits.map((l) => l.charCodeAt(0)))) {
-    const rules = RULES_BY_FIRST.get(c) ?? [];
-    rules.push(rule);
-    RULES_BY_FIRST.set(c, rules);
-  }
-}
+const RULES_BY_FIRST = byFirstChar(TOKEN_RULES, (rule) => rule.lits);
 
 /** Tries the rules whose literal starts at `at`; returns the length of the finding, or 0. */
 export function matchRule(text: string, at: number, out: Finding[]): number {
