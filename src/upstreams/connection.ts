@@ -11,6 +11,8 @@ interface Pending {
   timer: NodeJS.Timeout | undefined;
   /** Run as the answer is read, before anything read after it (the promise settles a tick later). */
   settled: (() => void) | undefined;
+  /** Stops listening to the caller's abort signal (set once the request is sent). */
+  unlisten?: () => void;
 }
 
 export interface ConnectionHandlers {
@@ -94,9 +96,14 @@ export class UpstreamConnection {
       const timer =
         this.timeoutMs > 0 && !options.untimed
           ? setTimeout(() => {
-              this.pending.delete(id);
               this.notify("notifications/cancelled", { requestId: id, reason: "gateway timeout" });
-              reject(upstreamUnavailable(this.server, "upstream_timeout", "no response in time"));
+              // Settled like any answer: its caller's abort listener and its place among the
+              // link's calls in flight go with it.
+              this.settle(
+                id,
+                undefined,
+                upstreamUnavailable(this.server, "upstream_timeout", "no response in time"),
+              );
             }, this.timeoutMs)
           : undefined;
       timer?.unref();
@@ -127,9 +134,13 @@ export class UpstreamConnection {
         signal.reason instanceof GatewayError
           ? this.cancel(id, signal.reason.reason, signal.reason)
           : this.cancel(id, String(signal.reason ?? "cancelled"));
+      const entry = this.pending.get(id);
       if (signal.aborted) abort();
-      else signal.addEventListener("abort", abort, { once: true });
-      void result.finally(() => signal.removeEventListener("abort", abort)).catch(() => {});
+      else if (entry) {
+        // Removed when the request settles (settle()), not by a promise chained on its result.
+        signal.addEventListener("abort", abort, { once: true });
+        entry.unlisten = () => signal.removeEventListener("abort", abort);
+      }
     }
     return { id, result };
   }
@@ -202,6 +213,7 @@ export class UpstreamConnection {
     if (!entry) return;
     this.pending.delete(id as number);
     if (entry.timer) clearTimeout(entry.timer);
+    entry.unlisten?.();
     entry.settled?.();
     if (err) entry.reject(err);
     else entry.resolve(result as JsonObject);

@@ -244,3 +244,49 @@ test("stdio lines: a refused request is reported with its id once its line has e
   assert.deepEqual(dropped, [["depth", "call-9"]]);
   assert.equal(buffer.readMessage(), null);
 });
+
+test("stdio lines: a response reads exactly as the SDK's own parse reads it, fast path or not", async () => {
+  const { JSONRPCMessageSchema } = await import("@modelcontextprotocol/sdk/types.js");
+  const none = { depth: 1000, width: 100000, values: 1000000 };
+  const member = fc.oneof(
+    fc.jsonValue({ maxDepth: 2 }),
+    fc.constantFrom(undefined, null, [], {}, "2.0", 1.5, -0, 2 ** 53, "x", { _meta: { progressToken: {} } }),
+  );
+  const response = fc.record(
+    {
+      jsonrpc: fc.oneof(fc.constant("2.0"), member),
+      id: fc.oneof(fc.integer(), fc.string({ maxLength: 4 }), member),
+      result: fc.oneof(
+        fc.dictionary(fc.constantFrom("content", "isError", "_meta", "__proto__", "x"), member, {
+          maxKeys: 3,
+        }),
+        member,
+      ),
+      error: member,
+      extra: member,
+    },
+    { requiredKeys: [] },
+  );
+  fc.assert(
+    fc.property(response, (value) => {
+      const text = JSON.stringify(value);
+      if (text === undefined) return;
+      const buffer = new ScanningReadBuffer(none, () => {});
+      buffer.append(Buffer.from(`${text}\r\n`));
+      let ours: unknown;
+      let theirs: unknown;
+      try {
+        ours = buffer.readMessage();
+      } catch {
+        ours = "rejected";
+      }
+      try {
+        theirs = JSONRPCMessageSchema.parse(JSON.parse(text));
+      } catch {
+        theirs = "rejected";
+      }
+      assert.deepEqual(ours, theirs);
+    }),
+    { numRuns: 2000 },
+  );
+});
