@@ -88,10 +88,15 @@ export class ResponseStream {
   }
 
   private finishCollected(): void {
-    this.res.writeHead(200, { ...this.headers, "content-type": "application/json" });
     const body = this.batch
       ? `[${this.collected.map(messageJson).join(",")}]`
       : messageJson(this.collected[0] as Message);
+    // With its length, the answer goes out as it is; without, Node frames it in chunks.
+    this.res.writeHead(200, {
+      ...this.headers,
+      "content-type": "application/json",
+      "content-length": String(Buffer.byteLength(body)),
+    });
     this.res.end(body);
     this.mode = "done";
   }
