@@ -23,6 +23,7 @@ import {
   BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
+  RandomIdGenerator,
 } from "@opentelemetry/sdk-trace-base";
 import type { ObservabilityConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
@@ -49,10 +50,14 @@ export class Tracing {
   private readonly provider: BasicTracerProvider;
   private readonly tracer: Tracer;
   private readonly propagator = new W3CTraceContextPropagator();
+  private readonly ids = new RandomIdGenerator();
   private stopped: Promise<void> | undefined;
+  /** Whether spans go anywhere (`otlp_endpoint`); without, a span is only its trace id. */
+  readonly exporting: boolean;
 
   constructor(config: ObservabilityConfig, log?: Logger) {
     registerGlobals(this.propagator, log);
+    this.exporting = config.otlpEndpoint !== undefined && config.otlpEndpoint !== "";
     const resource = defaultResource().merge(
       resourceFromAttributes({ "service.name": config.serviceName, "service.version": VERSION }),
     );
@@ -78,6 +83,16 @@ export class Tracing {
   /** Starts the server span of one client request. */
   start(name: string, traceparent: string | undefined, attributes: Attributes): Span {
     return this.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, this.parent(traceparent));
+  }
+
+  /**
+   * The trace id a request's span would carry, without the span: the client's valid `traceparent`'s,
+   * else a new one. For a request whose span nobody would see: nothing is exported and it reaches
+   * no HTTP upstream (measured: starting and ending the span was ~1% of a forwarded call's CPU).
+   */
+  traceId(traceparent: string | undefined): string {
+    const parent = trace.getSpanContext(this.parent(traceparent));
+    return parent && trace.isSpanContextValid(parent) ? parent.traceId : this.ids.generateTraceId();
   }
 
   /** Runs `fn` with `span` active, so what it does (an upstream fetch) carries the span on. */

@@ -123,6 +123,12 @@ export function fileUriReadings(value: string): string[] | undefined {
 
 const FILE_SCHEME = [0x66, 0x69, 0x6c, 0x65]; // "file", lower case
 
+/** Whether `value` starts with a URL scheme, after what WHATWG URL trims before it. */
+function hasScheme(value: string): boolean {
+  // eslint-disable-next-line no-control-regex -- what WHATWG URL trims before the scheme
+  return SCHEME.test(value.replace(/^[\u0000-\u0020]+/, ""));
+}
+
 /**
  * Whether `trimmed` (C0 controls and spaces already trimmed from its ends) starts with `file:` as a
  * WHATWG URL parser reads it: tabs and newlines dropped anywhere, the scheme's ASCII case folded.
@@ -140,8 +146,26 @@ function hasFileScheme(trimmed: string): boolean {
   return false;
 }
 
+/**
+ * Names already read (a tool's argument names repeat on every call): bounded, and only short names,
+ * so a caller sending endless new names costs memory no more than it costs the reading.
+ */
+const NAME_KINDS = new Map<string, ArgumentKind | null>();
+const MAX_NAME_KINDS = 4096;
+const MAX_CACHED_NAME = 64;
+
 /** The kind a property name suggests: its last word (`outputFile`, `base_url`) or its last two joined (`fileName`). */
 export function kindFromName(key: string): ArgumentKind | undefined {
+  if (key.length > MAX_CACHED_NAME) return readKind(key);
+  const known = NAME_KINDS.get(key);
+  if (known !== undefined) return known ?? undefined;
+  const kind = readKind(key);
+  if (NAME_KINDS.size >= MAX_NAME_KINDS) NAME_KINDS.clear();
+  NAME_KINDS.set(key, kind ?? null);
+  return kind;
+}
+
+function readKind(key: string): ArgumentKind | undefined {
   const words = key
     .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
     .toLowerCase()
@@ -303,15 +327,13 @@ export function argumentPlan(inputSchema: unknown, declared?: DeclaredArguments)
         const decl = declarations.length > 0 ? declaredAt(segments) : undefined;
         const kind = decl === "none" ? undefined : (decl ?? node?.kind ?? named);
         if (typeof value === "string") {
-          // eslint-disable-next-line no-control-regex -- what WHATWG URL trims before the scheme
-          const scheme = SCHEME.exec(value.replace(/^[\u0000-\u0020]+/, ""))?.[1]?.toLowerCase();
           const fileUri = fileUriReadings(value);
           if (fileUri) {
             for (const reading of fileUri) emit({ kind: "path", pointer, value: reading });
             // A URL argument given a file: URI also faces the URL guard, which admits only http(s).
             if (kind === "url") emit({ kind, pointer, value });
           } else if (kind === "command") emit({ kind, pointer, value });
-          else if (kind) emit({ kind: scheme !== undefined ? "url" : kind, pointer, value });
+          else if (kind) emit({ kind: hasScheme(value) ? "url" : kind, pointer, value });
           // Whatever its name (`target`, `webhook`, `redirect_to`): an absolute URL is judged as one.
           else if (ABSOLUTE_URL.test(value)) emit({ kind: "url", pointer, value });
           else if (PATH_LIKE.test(value)) {

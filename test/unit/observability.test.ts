@@ -157,6 +157,26 @@ describe("Tracing", () => {
     assert.equal(ids.size, bad.length, "every new trace has its own id");
   });
 
+  test("traceId() without a span: the trace id the span would have had", () => {
+    for (const flags of ["01", "00"])
+      assert.equal(tracing.traceId(`00-${TRACE_ID}-${PARENT_ID}-${flags}`), TRACE_ID);
+    const ids = new Set<string>();
+    for (const tp of [
+      undefined,
+      "",
+      "garbage",
+      `00-${"0".repeat(32)}-${PARENT_ID}-01`,
+      `ff-${TRACE_ID}-${PARENT_ID}-01`,
+    ]) {
+      const id = tracing.traceId(tp);
+      assert.match(id, HEX32, String(tp));
+      assert.notEqual(id, TRACE_ID);
+      assert.notEqual(id, "0".repeat(32));
+      ids.add(id);
+    }
+    assert.equal(ids.size, 5, "every new trace has its own id");
+  });
+
   test("within(): the span is active across awaits, and injects as traceparent", async () => {
     const span = tracing.start("tools/call", `00-${TRACE_ID}-${PARENT_ID}-01`, {});
     const headers = await tracing.within(span, async () => {

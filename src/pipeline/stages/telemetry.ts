@@ -32,18 +32,18 @@ export function telemetry(
     const plan = ctx.plan;
     const server = plan.kind === "call" ? plan.server : EVERY;
     const tool = plan.kind !== "call" ? EVERY : plan.item === "resource" ? RESOURCE : plan.name;
-    const attributes: Attributes = { "mcp.method.name": ctx.method, "warden.server": server };
-    if (plan.kind === "call" && plan.item !== "resource") {
-      const key = plan.item === "tool" ? "gen_ai.tool.name" : "gen_ai.prompt.name";
-      attributes[key] = tool.slice(0, MAX_ATTRIBUTE);
-    }
-    const span = tracing.start(ctx.method, ctx.traceparent, attributes);
-    ctx.traceId = span.spanContext().traceId;
+    const toHttp = reachesHttp(plan, http);
+    // A span nobody would see (nothing exported, no HTTP upstream to carry it to) is only its trace id.
+    const span =
+      tracing.exporting || toHttp
+        ? tracing.start(ctx.method, ctx.traceparent, spanAttributes(ctx, tool))
+        : undefined;
+    ctx.traceId = span ? span.spanContext().traceId : tracing.traceId(ctx.traceparent);
     const started = performance.now();
     let status = "ok";
     let outcome: CallOutcome = "ok";
     try {
-      const answer = await (reachesHttp(plan, http) ? tracing.within(span, next) : next());
+      const answer = await (span && toHttp ? tracing.within(span, next) : next());
       if (answer.kind === "result" && answer.result.isError === true) {
         status = "tool_error";
         outcome = "error";
@@ -60,9 +60,20 @@ export function telemetry(
         for (const type in findings.redacted) metrics.redacted(type, findings.redacted[type] ?? 0);
         for (const signal of findings.signals) metrics.injection(signal.kind);
       }
-      tracing.end(span, status === "ok" ? undefined : status);
+      if (span) tracing.end(span, status === "ok" ? undefined : status);
     }
   };
+}
+
+function spanAttributes(ctx: CallContext, tool: string): Attributes {
+  const plan = ctx.plan;
+  const server = plan.kind === "call" ? plan.server : EVERY;
+  const attributes: Attributes = { "mcp.method.name": ctx.method, "warden.server": server };
+  if (plan.kind === "call" && plan.item !== "resource") {
+    const key = plan.item === "tool" ? "gen_ai.tool.name" : "gen_ai.prompt.name";
+    attributes[key] = tool.slice(0, MAX_ATTRIBUTE);
+  }
+  return attributes;
 }
 
 function reachesHttp(plan: Plan, http: ReadonlySet<string>): boolean {
