@@ -1,5 +1,5 @@
 import type { PostgresState } from "../../state/postgres.js";
-import { chainAll, EMPTY_HEAD, type ChainHead } from "../chain.js";
+import { EMPTY_HEAD, linkAll, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
 import { columns, fromRow, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
 
@@ -33,12 +33,12 @@ export class PostgresSink implements AuditSink {
       );
       const top = r.rows[0];
       const head: ChainHead = top ? { seq: Number(top.seq), hash: top.hash } : EMPTY_HEAD;
-      const stored = chainAll(this.key, head, events);
+      const linked = linkAll(this.key, head, events);
       const values: unknown[] = [];
-      const rows = stored.map((s) => {
+      const rows = linked.map(({ stored: s, text }) => {
         const base = values.length;
         const c = columns(s);
-        values.push(c.seq, c.id, c.ts, c.event, c.sub, c.server, c.tool, c.status, c.hash, JSON.stringify(s));
+        values.push(c.seq, c.id, c.ts, c.event, c.sub, c.server, c.tool, c.status, c.hash, text);
         return `(${Array.from({ length: 10 }, (_, i) => `$${base + i + 1}`).join(",")})`;
       });
       await tx.query(
@@ -46,7 +46,7 @@ export class PostgresSink implements AuditSink {
          VALUES ${rows.join(",")}`,
         values,
       );
-      return stored;
+      return linked.map((l) => l.stored);
     });
   }
 
