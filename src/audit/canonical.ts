@@ -3,7 +3,7 @@
  * audit chain serialises every event on every call. The package walks each member in JavaScript
  * (`reduce`, a JSON.stringify per key and per value); here plain data is copied with its members
  * in canonical order and written by one native JSON.stringify, which keeps a copy's order. For a
- * tool_call event that is 1.6 µs instead of 3.9 (bench/audit-canonical.ts).
+ * tool_call event that is 1.5 µs instead of 4.4 (bench/audit-canonical.ts).
  *
  * A log written through either must verify through the other, so this covers only what it writes
  * identically and answers `undefined` for the rest, which the caller hands to the package: a
@@ -34,12 +34,13 @@ export function canonicalData(value: unknown): string | undefined {
  */
 export function canonicalHalves(value: object, name: string): [string, string] | undefined {
   try {
-    const whole = sortedObject(value) as Record<string, unknown>;
+    const record = plain(value);
     const before: Record<string, unknown> = {};
     const after: Record<string, unknown> = {};
-    for (const k in whole) {
+    for (const k of orderOf(Object.keys(record))) {
       if (k === name) return undefined;
-      (k < name ? before : after)[k] = whole[k];
+      const v = record[k];
+      if (v !== undefined) (k < name ? before : after)[k] = sorted(v);
     }
     return [JSON.stringify(before), JSON.stringify(after)];
   } catch {
@@ -88,17 +89,23 @@ function sortedArray(list: readonly unknown[]): unknown[] {
 }
 
 function sortedObject(value: object): object {
-  const proto: unknown = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) throw OUTSIDE;
-  const record = value as Record<string, unknown>;
-  // An own `toJSON` that is not a function is a member like any other, for the package too.
-  if (typeof record.toJSON === "function") throw OUTSIDE;
+  const record = plain(value);
   const out: Record<string, unknown> = {};
   for (const k of orderOf(Object.keys(record))) {
     const v = record[k];
     if (v !== undefined) out[k] = sorted(v);
   }
   return out;
+}
+
+/** `value` as a record when it is a plain object, else OUTSIDE. */
+function plain(value: object): Record<string, unknown> {
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) throw OUTSIDE;
+  const record = value as Record<string, unknown>;
+  // An own `toJSON` that is not a function is a member like any other, for the package too.
+  if (typeof record.toJSON === "function") throw OUTSIDE;
+  return record;
 }
 
 /** Objects' member names in canonical order, remembered for the few shapes events come in. */
