@@ -1,7 +1,7 @@
 import type { PostgresState } from "../../state/postgres.js";
 import { EMPTY_HEAD, linkAll, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
-import { columns, fromRow, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
+import { fromRow, ROW_COLUMNS, rowOf, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
 
 /** Any constant: every writer of the table serialises on this advisory lock. */
 const LOCK_KEY = 0x77617264; // "ward"
@@ -37,12 +37,11 @@ export class PostgresSink implements AuditSink {
       const values: unknown[] = [];
       const rows = linked.map(({ stored: s, text }) => {
         const base = values.length;
-        const c = columns(s);
-        values.push(c.seq, c.id, c.ts, c.event, c.sub, c.server, c.tool, c.status, c.hash, text);
+        values.push(...rowOf(s, text));
         return `(${Array.from({ length: 10 }, (_, i) => `$${base + i + 1}`).join(",")})`;
       });
       await tx.query(
-        `INSERT INTO warden_audit_events (seq, id, ts, event, sub, server, tool, status, hash, body)
+        `INSERT INTO warden_audit_events (${ROW_COLUMNS})
          VALUES ${rows.join(",")}`,
         values,
       );

@@ -2,7 +2,7 @@ import type { Db } from "../../state/store.js";
 import { EMPTY_HEAD, linkAll, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
 import { AuditMarks } from "../marks.js";
-import { fromRow, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
+import { fromRow, ROW_COLUMNS, rowOf, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
 
 /**
  * The embedded default: the `audit_events` table of the state store (WAL). A batch is one
@@ -26,28 +26,15 @@ export class SqliteSink implements AuditSink {
   ) {
     this.marks = marks ?? new AuditMarks(db, key);
     this.head = db.prepare("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
-    // Bound by position, the query columns as `columns` (sink.ts) has them: no object per row.
     this.insert = db.prepare(
-      `INSERT INTO audit_events (seq, id, ts, event, sub, server, tool, status, hash, body)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO audit_events (${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.write = db.transaction((events: readonly AuditEvent[]): StoredEvent[] => {
       const head = (this.head.get() as ChainHead | undefined) ?? EMPTY_HEAD;
       const linked = linkAll(this.key, head, events);
       const stored: StoredEvent[] = [];
       for (const { stored: e, text } of linked) {
-        this.insert.run(
-          e.seq,
-          e.id,
-          e.ts,
-          e.event,
-          e.principal?.sub ?? null,
-          e.server ?? null,
-          e.tool ?? null,
-          e.status ?? null,
-          e.hash,
-          text,
-        );
+        this.insert.run(rowOf(e, text));
         stored.push(e);
       }
       const top = stored[stored.length - 1];
