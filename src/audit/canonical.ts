@@ -29,8 +29,9 @@ export function canonicalData(value: unknown): string | undefined {
 
 /**
  * The canonical text of the plain object `value` in two halves: its members named before `name`
- * and those after, each as an object's text (`{}` when none). `name` must not be a member of it.
- * Joined, they are the object's text; with a member `name` between them, that of the object with it.
+ * and those after, each as an object's text (`{}` when none). Joined, they are the object's text;
+ * with a member `name` between them, that of the object with it. Undefined when `value` is not
+ * plain data or already has a member `name`.
  */
 export function canonicalHalves(value: object, name: string): [string, string] | undefined {
   try {
@@ -51,10 +52,9 @@ export function canonicalHalves(value: object, name: string): [string, string] |
 /** `{a}` and `{b}` (object texts) as one object's text, with `middle` (`"k":v`, or "") between. */
 export function joinMembers(before: string, middle: string, after: string): string {
   let out = before.slice(0, -1);
-  for (const part of [middle, after.slice(1, -1)]) {
-    if (part === "") continue;
-    out += out.length > 1 ? `,${part}` : part;
-  }
+  const rest = after.slice(1, -1);
+  if (middle !== "") out += out.length > 1 ? `,${middle}` : middle;
+  if (rest !== "") out += out.length > 1 ? `,${rest}` : rest;
   return `${out}}`;
 }
 
