@@ -7,6 +7,7 @@
 import { createHmac } from "node:crypto";
 import * as jcs from "canonicalize";
 import { loadKeyFile } from "../state/key-file.js";
+import { canonicalData, canonicalHalves, joinMembers } from "./canonical.js";
 import type { AuditEvent, StoredEvent } from "./event.js";
 
 /** The `prev_hash` of a chain's first event. */
@@ -22,25 +23,54 @@ export const EMPTY_HEAD: ChainHead = Object.freeze({ seq: 0, hash: GENESIS });
 // A CommonJS module whose types declare an ES default export: its function, typed here.
 const canonicalize = (jcs as unknown as { default: (value: unknown) => string | undefined }).default;
 
+/** RFC 8785 text of `value`: plain data written here (canonical.ts), anything else by the package. */
 export function canonical(value: unknown): string {
-  const text = canonicalize(value);
+  const text = canonicalData(value) ?? canonicalize(value);
   if (text === undefined) throw new Error("audit event cannot be serialized");
   return text;
 }
 
+const mac = (key: Uint8Array, text: string) => createHmac("sha256", key).update(text).digest("hex");
+
 /** The MAC of a stored event: everything but its own `hash`. */
 export function eventMac(key: Uint8Array, event: Omit<StoredEvent, "hash">): string {
-  return createHmac("sha256", key).update(canonical(event)).digest("hex");
+  return mac(key, canonical(event));
+}
+
+/** A stored event, and its RFC 8785 text with `hash`, or JSON.stringify's when it is not plain data. */
+export interface ChainedEvent {
+  readonly stored: StoredEvent;
+  /** What the database sinks keep as `body`: read back (JSON.parse), the same event. */
+  readonly text: string;
 }
 
 /** Places `event` after `head`: the stored form, and the new head. */
 export function chain(key: Uint8Array, head: ChainHead, event: AuditEvent): StoredEvent {
-  const linked = copyOf(event) as Record<string, unknown>;
+  return link(key, head, event).stored;
+}
+
+/**
+ * `chain`, with the stored event's text. The event is serialised once: the MAC's text is the
+ * canonical halves before and after `hash`, and the body is the same halves with `hash` between.
+ */
+export function link(key: Uint8Array, head: ChainHead, event: AuditEvent): ChainedEvent {
+  const linked = copyOf(event);
   linked.seq = head.seq + 1;
   linked.prev_hash = head.hash;
-  // The MAC is of everything but `hash`, which joins the same object last.
-  linked.hash = eventMac(key, linked as Omit<StoredEvent, "hash">);
-  return linked as unknown as StoredEvent;
+  const halves = canonicalHalves(linked, "hash");
+  if (halves === undefined) {
+    // Not plain data, or it has a `hash` of its own (which the MAC covers, as it always has).
+    linked.hash = eventMac(key, linked as unknown as Omit<StoredEvent, "hash">);
+    return { stored: linked as unknown as StoredEvent, text: JSON.stringify(linked) };
+  }
+  const [before, after] = halves;
+  // `hash` joins the stored object last, outside what its MAC covers.
+  const hash = mac(key, joinMembers(before, "", after));
+  linked.hash = hash;
+  return {
+    stored: linked as unknown as StoredEvent,
+    text: joinMembers(before, `"hash":"${hash}"`, after),
+  };
 }
 
 /**
@@ -64,6 +94,18 @@ export function chainAll(key: Uint8Array, head: ChainHead, events: readonly Audi
     const s = chain(key, at, e);
     out.push(s);
     at = s;
+  }
+  return out;
+}
+
+/** `chainAll` with each stored event's text (`link`), for the sinks that keep it. */
+export function linkAll(key: Uint8Array, head: ChainHead, events: readonly AuditEvent[]): ChainedEvent[] {
+  const out: ChainedEvent[] = [];
+  let at = head;
+  for (const e of events) {
+    const c = link(key, at, e);
+    out.push(c);
+    at = c.stored;
   }
   return out;
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { Logger } from "../log.js";
 import type { CheckpointCopy } from "./checkpoint-copies.js";
 import { makeCheckpoint, writeCheckpoint } from "./checkpoints.js";
-import { rotationOf, type AuditEvent, type StoredEvent } from "./event.js";
+import { rotationOf, type AuditEvent, type Rotation, type StoredEvent } from "./event.js";
 import type { AuditMarks } from "./marks.js";
 import type { AuditSink } from "./sinks/sink.js";
 
@@ -193,15 +193,13 @@ export class AuditLog {
     this.inFlight = batch.length;
     const events = batch.map((w) => w.event);
     let failure: AuditUnavailable | undefined;
-    await Promise.all(
-      this.states.map(async (st) => {
-        try {
-          await this.write(st, events);
-        } catch (err) {
-          failure ??= err instanceof AuditUnavailable ? err : new AuditUnavailable(st.sink.id, err);
-        }
+    const writes = this.states.map((st) =>
+      this.write(st, events).catch((err: unknown) => {
+        failure ??= err instanceof AuditUnavailable ? err : new AuditUnavailable(st.sink.id, err);
       }),
     );
+    // One sink (the default) is awaited as it is: no Promise.all per batch around it.
+    await (writes.length === 1 ? writes[0] : Promise.all(writes));
     this.inFlight = 0;
     this.markHeads();
     for (const w of batch) {
@@ -238,7 +236,10 @@ export class AuditLog {
     st.unchecked += stored.length;
     st.last = stored[stored.length - 1];
     // A rotation removed files: checkpoint at once, so the copies learn what is kept from now on.
-    const rotated = stored.map(rotationOf).findLast((r) => r !== undefined);
+    let rotated: Rotation | undefined;
+    for (let i = stored.length - 1; i >= 0 && rotated === undefined; i--) {
+      rotated = rotationOf(stored[i] as StoredEvent);
+    }
     if (rotated) st.first = rotated.retained_from;
     if (rotated || continued || st.unchecked >= this.opts.checkpointEvery) this.checkpoint(st);
   }
@@ -250,6 +251,7 @@ export class AuditLog {
     const moved = this.states.filter(
       (s) => !s.sink.marksItself && s.last !== undefined && s.last.seq !== s.marked,
     );
+    if (moved.length === 0) return;
     try {
       marks.note(
         "head",

@@ -55,8 +55,9 @@ export class AuditMarks {
     private readonly key: Uint8Array,
   ) {
     // Only forward: a writer that lost a race (the CLI beside the gateway) never moves a mark back.
+    // Bound by position: this runs with every batch of the SQLite sink, and named binding costs more.
     this.upsert = db.prepare(
-      `INSERT INTO audit_marks (sink, kind, seq, hash, ts, mac) VALUES (@sink, @kind, @seq, @hash, @ts, @mac)
+      `INSERT INTO audit_marks (sink, kind, seq, hash, ts, mac) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (sink, kind) DO UPDATE
        SET seq = excluded.seq, hash = excluded.hash, ts = excluded.ts, mac = excluded.mac
        WHERE excluded.seq > audit_marks.seq`,
@@ -79,7 +80,7 @@ export class AuditMarks {
     const ts = new Date().toISOString();
     for (const h of heads) {
       const m = { seq: h.seq, hash: h.hash, ts };
-      this.upsert.run({ sink: h.sink, kind, ...m, mac: markMac(this.key, kind, h.sink, m) });
+      this.upsert.run(h.sink, kind, m.seq, m.hash, ts, markMac(this.key, kind, h.sink, m));
       const begun = `${kind}\n${h.sink}`;
       if (!this.begunHere.has(begun)) {
         this.begin.run(h.sink, kind, ts);

@@ -1,7 +1,7 @@
 import type { PostgresState } from "../../state/postgres.js";
-import { chainAll, EMPTY_HEAD, type ChainHead } from "../chain.js";
+import { EMPTY_HEAD, linkAll, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
-import { columns, fromRow, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
+import { fromRow, ROW_COLUMNS, rowOf, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
 
 /** Any constant: every writer of the table serialises on this advisory lock. */
 const LOCK_KEY = 0x77617264; // "ward"
@@ -33,20 +33,19 @@ export class PostgresSink implements AuditSink {
       );
       const top = r.rows[0];
       const head: ChainHead = top ? { seq: Number(top.seq), hash: top.hash } : EMPTY_HEAD;
-      const stored = chainAll(this.key, head, events);
+      const linked = linkAll(this.key, head, events);
       const values: unknown[] = [];
-      const rows = stored.map((s) => {
+      const rows = linked.map(({ stored: s, text }) => {
         const base = values.length;
-        const c = columns(s);
-        values.push(c.seq, c.id, c.ts, c.event, c.sub, c.server, c.tool, c.status, c.hash, JSON.stringify(s));
+        values.push(...rowOf(s, text));
         return `(${Array.from({ length: 10 }, (_, i) => `$${base + i + 1}`).join(",")})`;
       });
       await tx.query(
-        `INSERT INTO warden_audit_events (seq, id, ts, event, sub, server, tool, status, hash, body)
+        `INSERT INTO warden_audit_events (${ROW_COLUMNS})
          VALUES ${rows.join(",")}`,
         values,
       );
-      return stored;
+      return linked.map((l) => l.stored);
     });
   }
 

@@ -61,19 +61,42 @@ export interface AuditRow {
   body: string;
 }
 
+/** A table row as the SQLite and Postgres sinks insert it, in `ROW_COLUMNS` order. */
+export type AuditRowValues = [
+  seq: number,
+  id: string,
+  ts: string,
+  event: string,
+  sub: string | null,
+  server: string | null,
+  tool: string | null,
+  status: string | null,
+  hash: string,
+  body: string,
+];
+
+export const ROW_COLUMNS = "seq, id, ts, event, sub, server, tool, status, hash, body";
+
+/** The row of a stored event whose text is `body`, bound by position (named parameters cost more). */
+export function rowOf(e: StoredEvent, body: string): AuditRowValues {
+  return [
+    e.seq,
+    e.id,
+    e.ts,
+    e.event,
+    e.principal?.sub ?? null,
+    e.server ?? null,
+    e.tool ?? null,
+    e.status ?? null,
+    e.hash,
+    body,
+  ];
+}
+
 /** The query columns of a stored event. */
 export function columns(e: StoredEvent) {
-  return {
-    seq: e.seq,
-    id: e.id,
-    ts: e.ts,
-    event: e.event,
-    sub: e.principal?.sub ?? null,
-    server: e.server ?? null,
-    tool: e.tool ?? null,
-    status: e.status ?? null,
-    hash: e.hash,
-  };
+  const [seq, id, ts, event, sub, server, tool, status, hash] = rowOf(e, "");
+  return { seq, id, ts, event, sub, server, tool, status, hash };
 }
 
 /**

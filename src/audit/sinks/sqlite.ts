@@ -1,8 +1,8 @@
 import type { Db } from "../../state/store.js";
-import { chainAll, EMPTY_HEAD, type ChainHead } from "../chain.js";
+import { EMPTY_HEAD, linkAll, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
 import { AuditMarks } from "../marks.js";
-import { columns, fromRow, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
+import { fromRow, ROW_COLUMNS, rowOf, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
 
 /**
  * The embedded default: the `audit_events` table of the state store (WAL). A batch is one
@@ -27,16 +27,15 @@ export class SqliteSink implements AuditSink {
     this.marks = marks ?? new AuditMarks(db, key);
     this.head = db.prepare("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
     this.insert = db.prepare(
-      `INSERT INTO audit_events (seq, id, ts, event, sub, server, tool, status, hash, body)
-       VALUES (@seq, @id, @ts, @event, @sub, @server, @tool, @status, @hash, @body)`,
+      `INSERT INTO audit_events (${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.write = db.transaction((events: readonly AuditEvent[]): StoredEvent[] => {
       const head = (this.head.get() as ChainHead | undefined) ?? EMPTY_HEAD;
-      const stored = chainAll(this.key, head, events);
-      for (const e of stored) {
-        const row: Record<string, unknown> = columns(e);
-        row.body = JSON.stringify(e);
-        this.insert.run(row);
+      const linked = linkAll(this.key, head, events);
+      const stored: StoredEvent[] = [];
+      for (const { stored: e, text } of linked) {
+        this.insert.run(rowOf(e, text));
+        stored.push(e);
       }
       const top = stored[stored.length - 1];
       if (top) this.marks.noteInTransaction("head", [{ sink: this.id, seq: top.seq, hash: top.hash }]);
