@@ -17,7 +17,6 @@ import {
 } from "node:fs";
 import { access, mkdir } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import { createInterface } from "node:readline";
 import type { Logger } from "../../log.js";
 import { chainAll, EMPTY_HEAD, eventMac, jsonLines, withoutHash, type ChainHead } from "../chain.js";
 import { auditEvent, rotationOf, type AuditEvent, type Rotation, type StoredEvent } from "../event.js";
@@ -120,7 +119,7 @@ export class JsonlSink implements AuditSink {
         if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
         throw err;
       }
-      for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+      for await (const line of lines(input)) {
         if (line.trim() === "") continue;
         const e = parseLine(line);
         if (matches(e, filter)) yield e;
@@ -391,4 +390,23 @@ function readTail(fd: number, size: number, length: number): string {
   const buf = Buffer.alloc(length);
   readSync(fd, buf, 0, length, size - length);
   return buf.toString("utf8");
+}
+
+/**
+ * The lines of a file, split at "\n" only. Not readline: it also ends a line at U+2028 and U+2029,
+ * which JSON.stringify leaves unescaped inside strings, so an event carrying one (a caller's own
+ * argument) read back as two lines and its log as edited.
+ */
+async function* lines(input: AsyncIterable<string>): AsyncIterable<string> {
+  let pending = "";
+  for await (const chunk of input) {
+    pending += chunk;
+    let start = 0;
+    for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n", start)) {
+      yield pending.slice(start, nl).replace(/\r$/, "");
+      start = nl + 1;
+    }
+    pending = pending.slice(start);
+  }
+  if (pending !== "") yield pending;
 }
