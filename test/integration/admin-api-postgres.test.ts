@@ -120,4 +120,24 @@ describe("admin API reads from Postgres", () => {
     );
     assert.deepEqual(await newestEvents(sink, { user: "nobody" }, 5), []);
   });
+
+  test("audit: NUL in a query column (which Postgres text refuses) is stored, read back whole and found", async () => {
+    const pg = new PostgresState(url);
+    const key = new Uint8Array(32).fill(9);
+    const sink = new PostgresSink(pg, key);
+    opened.push(sink);
+    const event = auditEvent({
+      event: "denied",
+      principal: { sub: "mal\u0000lory" },
+      server: "files",
+      tool: "re\u0000ad",
+      status: "denied",
+    });
+    const [stored] = await sink.append([event]);
+    const found = await newestEvents(sink, { user: "mal\u0000lory", tool: "re\u0000ad" }, 5);
+    assert.equal(found.length, 1);
+    assert.equal(found[0]!.principal?.sub, "mal\u0000lory", "the body keeps the exact value");
+    assert.equal(found[0]!.hash, stored!.hash);
+    assert.equal((found[0] as unknown as Record<string, unknown>)._column_mismatch, undefined);
+  });
 });

@@ -1,7 +1,15 @@
 import type { PostgresState } from "../../state/postgres.js";
 import { EMPTY_HEAD, linkAll, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
-import { fromRow, ROW_COLUMNS, rowOf, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
+import {
+  columnText,
+  fromRow,
+  ROW_COLUMNS,
+  rowOf,
+  type AuditFilter,
+  type AuditRow,
+  type AuditSink,
+} from "./sink.js";
 
 /** Any constant: every writer of the table serialises on this advisory lock. */
 const LOCK_KEY = 0x77617264; // "ward"
@@ -94,10 +102,10 @@ function whereOf(filter: AuditFilter): { where: string[]; params: unknown[] } {
     params.push(value);
     where.push(`${column} ${op} $${params.length}`);
   };
-  add("sub", "=", filter.user);
-  add("server", "=", filter.server);
-  add("tool", "=", filter.tool);
-  add("status", "=", filter.status);
+  add("sub", "=", columnText(filter.user));
+  add("server", "=", columnText(filter.server));
+  add("tool", "=", columnText(filter.tool));
+  add("status", "=", columnText(filter.status));
   add("event", "=", filter.event);
   add("ts", ">=", filter.since);
   add("ts", "<=", filter.until);

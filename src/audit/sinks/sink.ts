@@ -84,13 +84,23 @@ export function rowOf(e: StoredEvent, body: string): AuditRowValues {
     e.id,
     e.ts,
     e.event,
-    e.principal?.sub ?? null,
-    e.server ?? null,
-    e.tool ?? null,
-    e.status ?? null,
+    columnText(e.principal?.sub) ?? null,
+    columnText(e.server) ?? null,
+    columnText(e.tool) ?? null,
+    columnText(e.status) ?? null,
     e.hash,
     body,
   ];
+}
+
+/**
+ * A query column's text: NUL as U+FFFD, since Postgres refuses NUL in text (the INSERT would fail
+ * and every call be refused as unauditable). The body keeps the exact value (JSON escapes NUL);
+ * columns are compared with the body through this same mapping, and filters are mapped alike.
+ */
+export function columnText(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  return value.includes("\u0000") ? value.replaceAll("\u0000", "\uFFFD") : value;
 }
 
 /** The query columns of a stored event. */
@@ -111,9 +121,14 @@ export function fromRow(r: AuditRow): StoredEvent {
     c.hash === r.hash &&
     c.event === r.event &&
     c.ts === r.ts &&
-    c.sub === r.sub &&
-    c.server === r.server &&
-    c.tool === r.tool &&
-    c.status === r.status;
+    sameColumn(body.principal?.sub, r.sub) &&
+    sameColumn(body.server, r.server) &&
+    sameColumn(body.tool, r.tool) &&
+    sameColumn(body.status, r.status);
   return same ? body : ({ ...body, _column_mismatch: true } as StoredEvent);
+}
+
+/** A column as written now (columnText), or as rows written before NUL was mapped hold it. */
+function sameColumn(value: string | undefined, column: string | null): boolean {
+  return column === (columnText(value) ?? null) || column === (value ?? null);
 }

@@ -2,7 +2,15 @@ import type { Db } from "../../state/store.js";
 import { EMPTY_HEAD, linkAll, type ChainHead } from "../chain.js";
 import type { AuditEvent, StoredEvent } from "../event.js";
 import { AuditMarks } from "../marks.js";
-import { fromRow, ROW_COLUMNS, rowOf, type AuditFilter, type AuditRow, type AuditSink } from "./sink.js";
+import {
+  columnText,
+  fromRow,
+  ROW_COLUMNS,
+  rowOf,
+  type AuditFilter,
+  type AuditRow,
+  type AuditSink,
+} from "./sink.js";
 
 /**
  * The embedded default: the `audit_events` table of the state store (WAL). A batch is one
@@ -94,10 +102,10 @@ function whereOf(filter: AuditFilter): { where: string; params: Record<string, s
     params[name] = value;
   };
   add("seq > @afterSeq", "afterSeq", filter.afterSeq);
-  add("sub = @user", "user", filter.user);
-  add("server = @server", "server", filter.server);
-  add("tool = @tool", "tool", filter.tool);
-  add("status = @status", "status", filter.status);
+  add("sub = @user", "user", columnText(filter.user));
+  add("server = @server", "server", columnText(filter.server));
+  add("tool = @tool", "tool", columnText(filter.tool));
+  add("status = @status", "status", columnText(filter.status));
   add("event = @event", "event", filter.event);
   add("ts >= @since", "since", filter.since);
   add("ts <= @until", "until", filter.until);
