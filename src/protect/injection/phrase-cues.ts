@@ -18,9 +18,38 @@ export const literalsIn = literalScanner(
   [...BASE_RULES, ...TEMPLATE_RULES, ...PHRASE_RULES].flatMap((r) => r.needs ?? []),
 );
 
-/** Whether `rule` can match a text holding `present` (undefined: unknown, so it may). */
-function mayMatch(rule: PhraseRule, present: ReadonlySet<string> | undefined): boolean {
-  return present === undefined || rule.needs === undefined || rule.needs.some((s) => present.has(s));
+/** A rule list's gates turned round: the rules that need no literal, and the rules each literal opens. */
+interface RuleIndex {
+  readonly free: Uint8Array;
+  readonly opens: ReadonlyMap<string, readonly number[]>;
+}
+const indexes = new WeakMap<readonly PhraseRule[], RuleIndex>();
+
+function indexOf(rules: readonly PhraseRule[]): RuleIndex {
+  let index = indexes.get(rules);
+  if (index !== undefined) return index;
+  const free = new Uint8Array(rules.length);
+  const opens = new Map<string, number[]>();
+  rules.forEach((rule, k) => {
+    if (rule.needs === undefined) free[k] = 1;
+    else for (const s of rule.needs) opens.set(s, [...(opens.get(s) ?? []), k]);
+  });
+  index = { free, opens };
+  indexes.set(rules, index);
+  return index;
+}
+
+/**
+ * Which of `rules` can match a text holding `present` (undefined: unknown, so all may), by index:
+ * a rule runs when it needs no literal or the text holds one of its literals. Read from the few
+ * literals a text holds, not from every rule's list (hundreds of set look-ups a text).
+ */
+function mayMatch(rules: readonly PhraseRule[], present: ReadonlySet<string> | undefined): Uint8Array {
+  if (present === undefined) return new Uint8Array(rules.length).fill(1);
+  const { free, opens } = indexOf(rules);
+  const may = free.slice();
+  for (const s of present) for (const k of opens.get(s) ?? []) may[k] = 1;
+  return may;
 }
 
 /** Fenced code blocks (``` or ~~~ at a line start) and inline `code` spans, as sorted [start, end) ranges. */
@@ -115,8 +144,10 @@ export function phraseCues(
 ): Cue[] {
   const cues: Cue[] = structure ? structureCues(text, base, code) : [];
   const meta = META.test(text);
-  for (const rule of rules) {
-    if (!mayMatch(rule, present) || (rule.gate && !rule.gate.test(text))) continue;
+  const may = mayMatch(rules, present);
+  for (let k = 0; k < rules.length; k++) {
+    const rule = rules[k] as PhraseRule;
+    if (may[k] === 0 || (rule.gate && !rule.gate.test(text))) continue;
     for (const m of matches(rule.re, text)) pushCue(cues, rule, text, m.index, m[0], base, code, meta);
   }
   return cues;
@@ -142,7 +173,8 @@ export function cuesNear(
   const cues: Cue[] = [];
   const meta = META.test(text);
   const found = new Map<PhraseRule, number>();
-  const runs = rules.filter((rule) => mayMatch(rule, present));
+  const may = mayMatch(rules, present);
+  const runs = rules.filter((_, k) => may[k] === 1);
   for (const [s, e] of windows) {
     const from = Math.max(0, s - CONTEXT);
     const part = text.slice(from, Math.min(text.length, e + CONTEXT));
