@@ -15,13 +15,29 @@ type Ranges = ReadonlyArray<readonly [number, number]>;
  * `phraseCues` and `cuesNear` are given as `present` (undefined runs every rule).
  */
 export const literalsIn = literalScanner(
-  [...BASE_RULES, ...TEMPLATE_RULES, ...PHRASE_RULES].flatMap((r) => r.needs ?? []),
+  [...BASE_RULES, ...TEMPLATE_RULES, ...PHRASE_RULES].flatMap((r) => gateOf(r)?.flat(2) ?? []),
 );
 
-/** A rule list's gates turned round: the rules that need no literal, and the rules each literal opens. */
+/** A rule's literal gate: its branches, or failing them its one set of literals (`needs`). */
+function gateOf(rule: PhraseRule): ReadonlyArray<ReadonlyArray<readonly string[]>> | undefined {
+  return rule.branches ?? (rule.needs === undefined ? undefined : [[rule.needs]]);
+}
+
+/**
+ * A rule list's gates turned round: the rules that need no literal; for every set of every branch
+ * of a rule's gate, a slot; for each literal, the slots it fills; for each slot, its branch; for
+ * each branch, its rule and how many slots it has. With scratch space for `runnable`, kept here as
+ * a typed array allocated per text costs more than the look-ups.
+ */
 interface RuleIndex {
   readonly free: Uint8Array;
-  readonly opens: ReadonlyMap<string, readonly number[]>;
+  readonly fills: ReadonlyMap<string, readonly number[]>;
+  readonly branchOf: Int32Array;
+  readonly ruleOf: Int32Array;
+  readonly sets: Int32Array;
+  readonly filled: Uint8Array;
+  readonly held: Int32Array;
+  readonly may: Uint8Array;
 }
 const indexes = new WeakMap<readonly PhraseRule[], RuleIndex>();
 
@@ -29,27 +45,59 @@ function indexOf(rules: readonly PhraseRule[]): RuleIndex {
   let index = indexes.get(rules);
   if (index !== undefined) return index;
   const free = new Uint8Array(rules.length);
-  const opens = new Map<string, number[]>();
+  const fills = new Map<string, number[]>();
+  const branchOf: number[] = [];
+  const ruleOf: number[] = [];
+  const sets: number[] = [];
   rules.forEach((rule, k) => {
-    if (rule.needs === undefined) free[k] = 1;
-    else for (const s of rule.needs) opens.set(s, [...(opens.get(s) ?? []), k]);
+    const gate = gateOf(rule);
+    if (gate === undefined) free[k] = 1;
+    for (const branch of gate ?? []) {
+      for (const set of branch) {
+        for (const s of new Set(set)) fills.set(s, [...(fills.get(s) ?? []), branchOf.length]);
+        branchOf.push(ruleOf.length);
+      }
+      ruleOf.push(k);
+      sets.push(branch.length);
+    }
   });
-  index = { free, opens };
+  index = {
+    free,
+    fills,
+    branchOf: Int32Array.from(branchOf),
+    ruleOf: Int32Array.from(ruleOf),
+    sets: Int32Array.from(sets),
+    filled: new Uint8Array(branchOf.length),
+    held: new Int32Array(ruleOf.length),
+    may: new Uint8Array(rules.length),
+  };
   indexes.set(rules, index);
   return index;
 }
 
 /**
- * Which of `rules` can match a text holding `present` (undefined: unknown, so all may), by index:
- * a rule runs when it needs no literal or the text holds one of its literals. Read from the few
- * literals a text holds, not from every rule's list (hundreds of set look-ups a text).
+ * The rules of `rules` that can match a text holding `present` (undefined: unknown, so all), in
+ * order: each that needs no literal, or for one branch of whose gate the text holds a literal of
+ * every set. Read from the few literals a text holds, not from every rule's lists.
  */
-function mayMatch(rules: readonly PhraseRule[], present: ReadonlySet<string> | undefined): Uint8Array {
-  if (present === undefined) return new Uint8Array(rules.length).fill(1);
-  const { free, opens } = indexOf(rules);
-  const may = free.slice();
-  for (const s of present) for (const k of opens.get(s) ?? []) may[k] = 1;
-  return may;
+function runnable(rules: readonly PhraseRule[], present: ReadonlySet<string> | undefined): PhraseRule[] {
+  if (present === undefined) return [...rules];
+  const { free, fills, branchOf, ruleOf, sets, filled, held, may } = indexOf(rules);
+  for (const s of present) {
+    for (const slot of fills.get(s) ?? []) {
+      if (filled[slot] === 1) continue;
+      filled[slot] = 1;
+      const branch = branchOf[slot] as number;
+      held[branch] = (held[branch] as number) + 1;
+      if (held[branch] === sets[branch]) may[ruleOf[branch] as number] = 1;
+    }
+  }
+  const out: PhraseRule[] = [];
+  for (let k = 0; k < rules.length; k++) if (free[k] === 1 || may[k] === 1) out.push(rules[k] as PhraseRule);
+  filled.fill(0);
+  held.fill(0);
+  may.fill(0);
+  return out;
 }
 
 /** Fenced code blocks (``` or ~~~ at a line start) and inline `code` spans, as sorted [start, end) ranges. */
@@ -144,10 +192,8 @@ export function phraseCues(
 ): Cue[] {
   const cues: Cue[] = structure ? structureCues(text, base, code) : [];
   const meta = META.test(text);
-  const may = mayMatch(rules, present);
-  for (let k = 0; k < rules.length; k++) {
-    const rule = rules[k] as PhraseRule;
-    if (may[k] === 0 || (rule.gate && !rule.gate.test(text))) continue;
+  for (const rule of runnable(rules, present)) {
+    if (rule.gate && !rule.gate.test(text)) continue;
     for (const m of matches(rule.re, text)) pushCue(cues, rule, text, m.index, m[0], base, code, meta);
   }
   return cues;
@@ -173,8 +219,7 @@ export function cuesNear(
   const cues: Cue[] = [];
   const meta = META.test(text);
   const found = new Map<PhraseRule, number>();
-  const may = mayMatch(rules, present);
-  const runs = rules.filter((_, k) => may[k] === 1);
+  const runs = runnable(rules, present);
   for (const [s, e] of windows) {
     const from = Math.max(0, s - CONTEXT);
     const part = text.slice(from, Math.min(text.length, e + CONTEXT));
