@@ -3,12 +3,14 @@
 // the default config: `Protector.arguments` on `{message: <256 B of prose>}`, `Protector.result`
 // on `{content:[{type:"text", text:"Echo: …"}]}` (injection check and redaction of every text and
 // key, the joined pass), `Protector.auditArguments`; then the detector's `inspect`, the redactor's
-// `redact` and `redactJoined` alone on the echo text. CPU µs per call (process.cpuUsage over
-// batches of 200 calls; the median batch), issue 15's measure. `--base DIR`: the same measured on
-// another checkout too (its node_modules linked), batches taken in turn with this one's.
+// `redact` and `redactJoined` alone on the echo text. Every input is parsed from JSON, as the
+// gateway's are. CPU µs per call (process.cpuUsage over batches of 200 calls; the median batch),
+// issue 15's measure. `--base DIR`: the same measured on another checkout too (its node_modules
+// linked), batches taken in turn with this one's.
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as config from "../src/config/load.js";
+import type { Json, JsonObject } from "../src/jsonrpc.js";
 import * as protector from "../src/protect/protector.js";
 import * as redaction from "../src/protect/redaction/index.js";
 import { echoMessage } from "./lib/load.js";
@@ -46,14 +48,20 @@ const context = { source: "everything/echo", toolNames: ["echo", "add", "longRun
 /** Every call's message differs (its number first), as the gateway's do. */
 const messages = Array.from({ length: 1000 }, (_, i) => echoMessage(`s${i % 8}-${i}`, 256));
 
-interface Steps {
-  args(m: string): unknown;
-  result(m: string): unknown;
-  audit(m: string): unknown;
-  inspect(m: string): unknown;
-  redact(m: string): unknown;
-  joined(m: string): unknown;
+/**
+ * A step, and its `i`th call's input: made before the batch is timed, parsed from JSON as the
+ * gateway's are (flat strings: a template literal's rope is slower to read unit by unit).
+ */
+interface Step {
+  input(i: number): unknown;
+  run(input: unknown): unknown;
 }
+const names = ["args", "result", "audit", "inspect", "redact", "joined"] as const;
+type Steps = Record<(typeof names)[number], Step>;
+const parsed = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
+const message = (i: number) => messages[i % messages.length]!;
+const args = (i: number) => parsed({ message: message(i) });
+const echoText = (i: number) => parsed(`Echo: ${message(i)}`);
 
 function steps([cfg, prot, red]: Modules): Steps {
   const server = cfg.parseConfig(YAML, "/tmp/bench.yaml").servers[0]!;
@@ -61,36 +69,36 @@ function steps([cfg, prot, red]: Modules): Steps {
   const p = new prot.Protector(server.protect, key, prot.sharedInjectionDetector());
   const detector = prot.sharedInjectionDetector();
   const redactor = red.compileRedactor({ hashKey: key });
-  const echo = (m: string) => ({ content: [{ type: "text", text: `Echo: ${m}` }] });
   return {
-    args: (m) => p.arguments({ message: m }, prot.freshFindings()),
-    result: (m) => p.result("tools/call", echo(m), context, prot.freshFindings()),
-    audit: (m) => p.auditArguments({ message: m }, 4096, true),
-    inspect: (m) => detector.inspect(`Echo: ${m}`, context),
-    redact: (m) => redactor.redact(`Echo: ${m}`),
-    joined: (m) => redactor.redactJoined([`Echo: ${m}`]),
+    args: { input: args, run: (a) => p.arguments(a as Json, prot.freshFindings()) },
+    result: {
+      input: (i) => parsed({ content: [{ type: "text", text: `Echo: ${message(i)}` }] }),
+      run: (r) => p.result("tools/call", r as JsonObject, context, prot.freshFindings()),
+    },
+    audit: { input: args, run: (a) => p.auditArguments(a as Json, 4096, true) },
+    inspect: { input: echoText, run: (t) => detector.inspect(t as string, context) },
+    redact: { input: echoText, run: (t) => redactor.redact(t as string) },
+    joined: { input: echoText, run: (t) => redactor.redactJoined([t as string]) },
   };
 }
 
 const variants = checkouts.map(([name, mods]) => ({ name, steps: steps(mods) }));
-const names = ["args", "result", "audit", "inspect", "redact", "joined"] as const;
 const cpuUs = () => {
   const u = process.cpuUsage();
   return u.user + u.system;
 };
 
 /** CPU µs per call of each step, median over batches; variants' batches taken in turn. */
-function measure(step: (typeof names)[number], calls: number): number[] {
+function measure(name: (typeof names)[number], calls: number): number[] {
   const samples = variants.map(() => [] as number[]);
-  let n = 0;
   for (let done = 0; done < calls; done += BATCH) {
     variants.forEach((v, k) => {
-      const run = v.steps[step];
+      const step = v.steps[name];
+      const inputs = Array.from({ length: BATCH }, (_, i) => step.input(done + i));
       const t0 = cpuUs();
-      for (let i = 0; i < BATCH; i++) run(messages[(n + i) % messages.length]!);
+      for (const input of inputs) step.run(input);
       samples[k]!.push((cpuUs() - t0) / BATCH);
     });
-    n += BATCH;
   }
   return samples.map((s) => s.sort((a, b) => a - b)[Math.floor(s.length / 2)]!);
 }
