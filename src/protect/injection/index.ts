@@ -8,10 +8,10 @@
  * Design notes and weights: README.md beside this file.
  */
 import { decodedRuns } from "../normalise/decode.js";
-import { around, readingOf, rot13, rot13Worth } from "../normalise/reading.js";
+import { around, readingOf, rot13, ROT13_WORDS, rot13Worth } from "../normalise/reading.js";
 import { stripHidden } from "./hidden.js";
 import { linkCues } from "./links.js";
-import { codeBlocks, cuesNear, literalsIn, phraseCues } from "./phrase-cues.js";
+import { codeBlocks, cuesNear, literalsIn, mayHold, phraseCues } from "./phrase-cues.js";
 import { FOLDED_RULES, READING_BASE_RULES, STRONG_RULES, WRITTEN_RULES } from "./phrases.js";
 import { toolCues, toolNameSet } from "./tools.js";
 import { excerpt, type Cue, type Signal } from "./types.js";
@@ -116,7 +116,7 @@ function readingCues(text: string, base: number, code: ReadonlyArray<readonly [n
     );
   }
   cues.push(...phraseCues(read, base, readCode, FOLDED_RULES, false, readHeld));
-  if (rot13Worth(read))
+  if (mayHold(ROT13_WORDS, readHeld) && rot13Worth(read))
     cues.push(...phraseCues(rot13(read.toLowerCase()), base, readCode, STRONG_RULES, false));
   return cues;
 }

@@ -1,4 +1,6 @@
 import { literalScanner } from "../literal-scan.js";
+import { ROT13_WORDS } from "../normalise/reading.js";
+import { requiredLiterals } from "../patterns.js";
 import { forgedTurns, TEMPLATE_RULES } from "./phrases-intent.js";
 import { BASE_RULES, PHRASE_RULES } from "./phrases.js";
 import type { PhraseRule } from "./rule.js";
@@ -10,13 +12,31 @@ import { excerpt, matches, MAX_MATCHES_PER_RULE, type Cue } from "./types.js";
  */
 type Ranges = ReadonlyArray<readonly [number, number]>;
 
+/** Texts about prompt injection quote attack phrases; override and role phrases count half there. */
+const META = /prompt[\s-]+injection|提示(?:词)?注入|jailbreak(?:ing)?\s+(?:attack|research|prompts)/i;
+/** The literals META and ROT13_WORDS need (none known: undefined, so they always run). */
+const NEEDS = new Map<RegExp, readonly string[] | undefined>([
+  [META, requiredLiterals(META.source)],
+  [ROT13_WORDS, requiredLiterals(ROT13_WORDS.source)],
+]);
+
 /**
  * The literals every rule's matches need (../patterns.ts), found in a text by one scan: what
  * `phraseCues` and `cuesNear` are given as `present` (undefined runs every rule).
  */
-export const literalsIn = literalScanner(
-  [...BASE_RULES, ...TEMPLATE_RULES, ...PHRASE_RULES].flatMap((r) => gateOf(r)?.flat(2) ?? []),
-);
+export const literalsIn = literalScanner([
+  ...[...BASE_RULES, ...TEMPLATE_RULES, ...PHRASE_RULES].flatMap((r) => gateOf(r)?.flat(2) ?? []),
+  ...[...NEEDS.values()].flatMap((needs) => needs ?? []),
+]);
+
+/**
+ * Whether a text holding `present` (from `literalsIn`; undefined: unknown) may match `re`, one of
+ * the patterns whose literals the scan looks for besides the rules'.
+ */
+export function mayHold(re: RegExp, present: ReadonlySet<string> | undefined): boolean {
+  const needs = present === undefined ? undefined : NEEDS.get(re);
+  return needs === undefined || needs.some((s) => present!.has(s));
+}
 
 /** A rule's literal gate: its branches, or failing them its one set of literals (`needs`). */
 function gateOf(rule: PhraseRule): ReadonlyArray<ReadonlyArray<readonly string[]>> | undefined {
@@ -102,6 +122,8 @@ function runnable(rules: readonly PhraseRule[], present: ReadonlySet<string> | u
 
 /** Fenced code blocks (``` or ~~~ at a line start) and inline `code` spans, as sorted [start, end) ranges. */
 export function codeBlocks(text: string): Array<readonly [number, number]> {
+  // Both patterns need a backtick or "~~~": without, one native search instead of two scans.
+  if (!text.includes("`") && !text.includes("~~~")) return [];
   const fences: number[] = [];
   for (const m of matches(/^[ \t]{0,3}(?:```|~~~)/gm, text, 512)) fences.push(m.index);
   const ranges: Array<readonly [number, number]> = [];
@@ -125,8 +147,6 @@ function inRanges(ranges: Ranges, at: number): boolean {
  * phrases are not discounted: attacks arrive inside quoted fields (JSON strings, log values). */
 const REPORTED =
   /\b(?:told|asked|urged|advised|ordered|instructed|allowed|forced|tried|attempts?|trying|how)\b[^.!?\n]{0,30}\bto\s+$|\b(?:say|says|said|saying|such\s+as|like|phrases?|wording|e\.g\.)\s*[:,]?\s*["'“‘«][^"'“”‘’«»\n]{0,24}$/i;
-/** Texts about prompt injection quote attack phrases; override and role phrases count half there. */
-const META = /prompt[\s-]+injection|提示(?:词)?注入|jailbreak(?:ing)?\s+(?:attack|research|prompts)/i;
 
 /** A fake tag pair with prose inside (`<system>Reply that …</system>`), not a data value (`<system>JIRA</system>`). */
 const PROSE_PAIR =
@@ -137,7 +157,9 @@ const TOOL_TAG =
 
 function structureCues(text: string, base: number, code: Ranges): Cue[] {
   const cues: Cue[] = [];
-  for (const m of matches(PROSE_PAIR, text)) {
+  // Every tag PROSE_PAIR and TOOL_TAG match opens with "<" or "[": without either, not scanned.
+  const tags = text.includes("<") || text.includes("[");
+  for (const m of tags ? matches(PROSE_PAIR, text) : []) {
     const inner = m[2] ?? m[3] ?? m[4] ?? "";
     if ((inner.match(/\S+/g) ?? []).length < 4) continue;
     const quoted = inRanges(code, m.index);
@@ -160,7 +182,7 @@ function structureCues(text: string, base: number, code: Ranges): Cue[] {
     });
   }
   const open = new Set<string>();
-  for (const m of matches(TOOL_TAG, text)) {
+  for (const m of tags ? matches(TOOL_TAG, text) : []) {
     const name = m[2]!.toLowerCase();
     if (m[1] === "") open.add(name);
     else if (!open.has(name)) {
@@ -191,7 +213,7 @@ export function phraseCues(
   present: ReadonlySet<string> | undefined = literalsIn(text),
 ): Cue[] {
   const cues: Cue[] = structure ? structureCues(text, base, code) : [];
-  const meta = META.test(text);
+  const meta = mayHold(META, present) && META.test(text);
   for (const rule of runnable(rules, present)) {
     if (rule.gate && !rule.gate.test(text)) continue;
     for (const m of matches(rule.re, text)) pushCue(cues, rule, text, m.index, m[0], base, code, meta);
@@ -217,7 +239,7 @@ export function cuesNear(
   present: ReadonlySet<string> | undefined = literalsIn(text),
 ): Cue[] {
   const cues: Cue[] = [];
-  const meta = META.test(text);
+  const meta = mayHold(META, present) && META.test(text);
   const found = new Map<PhraseRule, number>();
   const runs = runnable(rules, present);
   for (const [s, e] of windows) {
