@@ -103,20 +103,27 @@ function indexOf(rules: readonly PhraseRule[]): RuleIndex {
 function runnable(rules: readonly PhraseRule[], present: ReadonlySet<string> | undefined): PhraseRule[] {
   if (present === undefined) return [...rules];
   const { free, fills, branchOf, ruleOf, sets, filled, held, may } = indexOf(rules);
+  const touched: number[] = [];
   for (const s of present) {
     for (const slot of fills.get(s) ?? []) {
       if (filled[slot] === 1) continue;
       filled[slot] = 1;
+      touched.push(slot);
       const branch = branchOf[slot] as number;
       held[branch] = (held[branch] as number) + 1;
       if (held[branch] === sets[branch]) may[ruleOf[branch] as number] = 1;
     }
   }
+  for (const slot of touched) {
+    filled[slot] = 0;
+    held[branchOf[slot] as number] = 0;
+  }
   const out: PhraseRule[] = [];
-  for (let k = 0; k < rules.length; k++) if (free[k] === 1 || may[k] === 1) out.push(rules[k] as PhraseRule);
-  filled.fill(0);
-  held.fill(0);
-  may.fill(0);
+  for (let k = 0; k < rules.length; k++) {
+    if (free[k] === 0 && may[k] === 0) continue;
+    may[k] = 0;
+    out.push(rules[k] as PhraseRule);
+  }
   return out;
 }
 

@@ -163,15 +163,15 @@ export function spacedLetters(s: string): string {
  * `s.replace(/(?<=\p{L})[-\u00ad](?=\p{L})/gu, "")`.
  */
 export function innerHyphens(s: string): string {
-  let i = s.indexOf("-");
-  const soft = s.indexOf("\u00ad");
-  if (i < 0 || (soft >= 0 && soft < i)) i = soft;
-  if (i < 0) return s;
+  // From one hyphen to the next by native search: most of a line has none.
+  let hyphen = s.indexOf("-");
+  let soft = s.indexOf("\u00ad");
   const parts: string[] = [];
   let copied = 0;
-  for (; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c !== 45 && c !== 0xad) continue;
+  while (hyphen >= 0 || soft >= 0) {
+    const i = soft < 0 || (hyphen >= 0 && hyphen < soft) ? hyphen : soft;
+    if (i === hyphen) hyphen = s.indexOf("-", i + 1);
+    else soft = s.indexOf("\u00ad", i + 1);
     if (i === 0 || i + 1 >= s.length) continue;
     const prev = s.codePointAt(i - 1 - (isLow(s, i - 1) ? 1 : 0)) as number;
     if (!isLetter(prev) || !isLetter(s.codePointAt(i + 1) as number)) continue;
