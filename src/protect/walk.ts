@@ -157,7 +157,8 @@ export function mapResultTexts(
     }
   }) as JsonObject;
   for (const k of Object.keys(result)) delete result[k];
-  Object.assign(result, out);
+  // Member by member: Object.assign would set a `__proto__` member as the result's prototype.
+  for (const k of Object.keys(out)) put(result, k, out[k] as Json);
   return { binary };
 }
 
