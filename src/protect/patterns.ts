@@ -62,9 +62,15 @@ function ofAlternatives(alt: Node[][]): string[] | undefined {
   return [...out];
 }
 
-/** The best of what a sequence requires: each run of required literal characters, each required group. */
+/** The best of what a sequence requires (requiredSets). */
 function ofSequence(seq: Node[] | Item[]): string[] | undefined {
-  const items = seq as Item[];
+  let best: string[] | undefined;
+  for (const c of requiredSets(seq as Item[])) if (best === undefined || better(c, best)) best = c;
+  return best;
+}
+
+/** What a sequence requires: each run of required literal characters, each required group. */
+function requiredSets(items: readonly Item[]): string[][] {
   const candidates: string[][] = [];
   let run = "";
   const endRun = () => {
@@ -84,9 +90,7 @@ function ofSequence(seq: Node[] | Item[]): string[] | undefined {
     }
   }
   endRun();
-  let best: string[] | undefined;
-  for (const c of candidates) if (best === undefined || better(c, best)) best = c;
-  return best;
+  return candidates;
 }
 
 /** Longer shortest string first (fewer texts hold it), then fewer strings. */
@@ -94,6 +98,31 @@ function better(a: string[], b: string[]): boolean {
   const la = Math.min(...a.map((s) => s.length));
   const lb = Math.min(...b.map((s) => s.length));
   return la !== lb ? la > lb : a.length < b.length;
+}
+
+/**
+ * A finer gate than requiredLiterals: for each top-level branch of `source`, every set of literals
+ * (lower case) one of which each match of that branch holds (each run of required characters,
+ * each required group); a text can match only where, for some branch, it holds one literal of
+ * every set. "the real task is" needs "the", "real" and "task", not only "the". Undefined when a
+ * branch has no such set.
+ */
+export function literalBranches(source: string): ReadonlyArray<ReadonlyArray<readonly string[]>> | undefined {
+  try {
+    const p = new Parser(source);
+    const alt = p.alternatives();
+    if (!p.done()) return undefined;
+    const branches: string[][][] = [];
+    for (const seq of alt) {
+      const sets = requiredSets(seq as unknown as Item[]).filter((set) => set.every(worthIt));
+      if (sets.length === 0) return undefined;
+      branches.push(sets);
+    }
+    return branches;
+  } catch (err) {
+    if (err instanceof Unsupported) return undefined;
+    throw err;
+  }
 }
 
 const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {

@@ -10,6 +10,7 @@ import {
   mapRequestTexts,
   mapResultTexts,
   mapServerValue,
+  resultTexts,
   mapStrings,
   PROSE_AREAS,
   ResultTooLarge,
@@ -102,15 +103,14 @@ export class Protector {
     context: { source: string; toolNames: readonly string[] },
     findings: Findings,
   ): JsonObject {
-    const out: JsonObject = { ...result };
-    const { binary } = mapResultTexts(
+    const { out, binary } = resultTexts(
       method,
-      out,
+      result,
       this.options.maxResultBytes,
       (text) => this.inbound(text, context.toolNames, findings),
       this.options.redactResults ? (parts) => this.redactJoined(parts, findings) : undefined,
     );
-    findings.binary.push(...binary);
+    if (binary.length > 0) findings.binary.push(...binary);
     if (findings.signals.length > 0 && this.options.injection === "block") {
       throw new GatewayError(
         ErrorCode.PolicyDenied,
@@ -372,7 +372,7 @@ export class Protector {
     if (this.options.injection !== "off") {
       const inspected = this.detector.inspect(t, { toolNames });
       t = inspected.text;
-      findings.signals.push(...inspected.signals);
+      if (inspected.signals.length > 0) findings.signals.push(...inspected.signals);
     }
     return this.options.redactResults ? this.redactText(t, findings) : t;
   }
@@ -396,15 +396,13 @@ export class Protector {
 
   private redactJoined(parts: readonly string[], findings: Findings): string[] {
     const { parts: out, counts } = this.redactor.redactJoined(parts);
-    for (const [type, n] of Object.entries(counts))
-      findings.redacted[type] = (findings.redacted[type] ?? 0) + n;
+    addCounts(findings, counts);
     return out;
   }
 
   private redactText(text: string, findings: Findings): string {
     const { text: out, counts } = this.redactor.redact(text);
-    for (const [type, n] of Object.entries(counts))
-      findings.redacted[type] = (findings.redacted[type] ?? 0) + n;
+    addCounts(findings, counts);
     return out;
   }
 }
@@ -454,6 +452,14 @@ export function protectionError(err: unknown): GatewayError {
     "protection_failed",
     "the data could not be inspected and was withheld",
   );
+}
+
+/** A redaction's counts added to the findings (for…in: no array of entries a text; the counts have no prototype). */
+function addCounts(findings: Findings, counts: Readonly<Record<string, number>>): void {
+  for (const type in counts) {
+    if (Object.hasOwn(counts, type))
+      findings.redacted[type] = (findings.redacted[type] ?? 0) + (counts[type] as number);
+  }
 }
 
 export function freshFindings(): Findings {

@@ -31,6 +31,17 @@ const MIN_KEY = 6;
 /** Integers with fewer digits are no card, phone or ID: left as numbers without a look. */
 const MIN_NUMBER = 1e7;
 
+/** One place per area, made once: a walk asks for one per text. */
+const places = new Map<string, TextPlace>();
+function placeOf(area: string): TextPlace {
+  let place = places.get(area);
+  if (place === undefined) {
+    place = Object.freeze({ area });
+    places.set(area, place);
+  }
+  return place;
+}
+
 /**
  * The one walker of what servers send: every string value and every object key at any depth,
  * and every integer long enough to be a card or phone number (a finding there replaces the number
@@ -54,7 +65,7 @@ class Walker {
   text(value: string, area: string): string {
     this.budget -= value.length;
     if (this.budget < 0) throw new ResultTooLarge(`${this.what} text exceeds ${this.maxChars} characters`);
-    return this.fn(value, { area });
+    return this.fn(value, placeOf(area));
   }
 
   key(k: string): string {
@@ -67,7 +78,7 @@ class Walker {
   number(v: number): Json {
     if (!Number.isInteger(v) || Math.abs(v) < MIN_NUMBER) return v;
     const s = String(v);
-    const out = this.fn(s, { area: "structured" });
+    const out = this.fn(s, placeOf("structured"));
     return out === s ? v : out;
   }
 
@@ -106,12 +117,27 @@ function put(out: JsonObject, key: string, value: Json): void {
  * types are collected instead. With `joined`, adjacent text items are also redacted together.
  */
 export function mapResultTexts(
-  _method: string,
+  method: string,
   result: JsonObject,
   maxChars: number,
   fn: TextFn,
   joined?: JoinedFn,
 ): { binary: string[] } {
+  const { out, binary } = resultTexts(method, result, maxChars, fn, joined);
+  for (const k of Object.keys(result)) delete result[k];
+  // Member by member: Object.assign would set a `__proto__` member as the result's prototype.
+  for (const k of Object.keys(out)) put(result, k, out[k] as Json);
+  return { binary };
+}
+
+/** mapResultTexts, the result left as it is: what it would become is returned. */
+export function resultTexts(
+  _method: string,
+  result: JsonObject,
+  maxChars: number,
+  fn: TextFn,
+  joined?: JoinedFn,
+): { out: JsonObject; binary: string[] } {
   const w = new Walker(maxChars, fn, "result");
   const binary: string[] = [];
   const item = (c: Json, area: string, depth: number): Json => {
@@ -156,9 +182,7 @@ export function mapResultTexts(
         return undefined;
     }
   }) as JsonObject;
-  for (const k of Object.keys(result)) delete result[k];
-  Object.assign(result, out);
-  return { binary };
+  return { out, binary };
 }
 
 /** Runs of adjacent text items redacted together (JoinedFn); other items as they are. */

@@ -67,3 +67,20 @@ test("a result too large to inspect is refused, not passed through", () => {
     /exceeds 1024/,
   );
 });
+
+test("a result's __proto__ member stays a member, inspected, and never becomes its prototype", () => {
+  const aws = "AKIA" + "Z7Q2XK4M5P3L2R6T";
+  for (const text of ["plain", ATTACK]) {
+    const result = JSON.parse(
+      `{"content": [{"type": "text", "text": ${JSON.stringify(text)}}], "__proto__": {"isError": true, "k": "${aws}"}}`,
+    );
+    const out = protector.result("tools/call", result, { source: "s/t", toolNames: [] }, fresh());
+    assert.equal(Object.getPrototypeOf(out), Object.prototype);
+    assert.equal(out.isError, undefined);
+    assert.ok(Object.hasOwn(out, "__proto__"));
+    assert.deepEqual(Object.getOwnPropertyDescriptor(out, "__proto__")!.value, {
+      isError: true,
+      k: "[REDACTED:aws_access_key]",
+    });
+  }
+});

@@ -8,10 +8,10 @@
  * Design notes and weights: README.md beside this file.
  */
 import { decodedRuns } from "../normalise/decode.js";
-import { around, readingOf, rot13, rot13Worth } from "../normalise/reading.js";
+import { around, readingOf, rot13, ROT13_WORDS, rot13Worth } from "../normalise/reading.js";
 import { stripHidden } from "./hidden.js";
 import { linkCues } from "./links.js";
-import { codeBlocks, cuesNear, literalsIn, phraseCues } from "./phrase-cues.js";
+import { codeBlocks, cuesNear, literalsIn, mayHold, phraseCues } from "./phrase-cues.js";
 import { FOLDED_RULES, READING_BASE_RULES, STRONG_RULES, WRITTEN_RULES } from "./phrases.js";
 import { toolCues, toolNameSet } from "./tools.js";
 import { excerpt, type Cue, type Signal } from "./types.js";
@@ -116,7 +116,7 @@ function readingCues(text: string, base: number, code: ReadonlyArray<readonly [n
     );
   }
   cues.push(...phraseCues(read, base, readCode, FOLDED_RULES, false, readHeld));
-  if (rot13Worth(read))
+  if (mayHold(ROT13_WORDS, readHeld) && rot13Worth(read))
     cues.push(...phraseCues(rot13(read.toLowerCase()), base, readCode, STRONG_RULES, false));
   return cues;
 }
@@ -167,11 +167,43 @@ export function explainInjection(
   return { text, score: windowScore(cues), cues };
 }
 
+/**
+ * Texts at most this long that came out clean are remembered, at most CLEAN_MEMO of them: keys,
+ * type names and statuses come back in every result (`"content"`, `"text"`), and each costs a
+ * whole inspection (about twenty patterns) for nothing.
+ */
+const CLEAN_SHORT = 64;
+const CLEAN_MEMO = 1024;
+
 export function compileInjectionDetector(): InjectionDetector {
+  // An inspection depends on the text, the tool set and the allowed hosts, nothing else: a short
+  // text found clean (nothing stripped, no signal) with this tool set and no allowed host is clean
+  // again. Another tool set (toolNameSet gives another object) forgets them all.
+  const clean = new Set<string>();
+  let cleanFor: ReadonlySet<string> | undefined;
   return {
     inspect(input: string, ctx: InjectionContext): InjectionResult {
+      const memo =
+        typeof input === "string" &&
+        input.length <= CLEAN_SHORT &&
+        !(Array.isArray(ctx?.allowedHosts) && ctx.allowedHosts.length > 0);
+      if (memo) {
+        const tools = toolNameSet(Array.isArray(ctx?.toolNames) ? ctx.toolNames : []);
+        if (tools !== cleanFor) {
+          clean.clear();
+          cleanFor = tools;
+        }
+        if (clean.has(input)) return { text: input, signals: [] };
+      }
       const { text, score, cues } = explainInjection(input, ctx);
-      return { text, signals: score >= THRESHOLD ? toSignals(cues) : [] };
+      if (score < THRESHOLD) {
+        if (memo && text === input) {
+          if (clean.size >= CLEAN_MEMO) clean.clear();
+          clean.add(input);
+        }
+        return { text, signals: [] };
+      }
+      return { text, signals: toSignals(cues) };
     },
   };
 }

@@ -88,7 +88,14 @@ export function linkCues(text: string, allowed: readonly string[]): Cue[] {
     raw: d.url,
     at: d.at,
   }));
-  for (const re of [MD_IMAGE, HTML_IMAGE]) {
+  // What each pattern cannot match without ("![" for Markdown, "<" or "url(" for HTML, "://" for a
+  // URL): a text without it is not scanned.
+  const patterns = [
+    text.includes("![") ? MD_IMAGE : undefined,
+    text.includes("<") || text.includes("(") ? HTML_IMAGE : undefined,
+  ];
+  for (const re of patterns) {
+    if (re === undefined) continue;
     for (const m of matches(re, text)) {
       // `![a](<url> "title")`: drop the title, and the angle brackets when the URL opened with one.
       const bare = (m[1] ?? m[2]!).replace(/\s+"[^"]*"\s*$/, "").trim();
@@ -114,7 +121,7 @@ export function linkCues(text: string, allowed: readonly string[]): Cue[] {
       }
     }
   }
-  for (const m of matches(ANY_URL, text, 64)) {
+  for (const m of text.includes("://") ? matches(ANY_URL, text, 64) : []) {
     if (images.has(m.index)) continue;
     const url = outsideUrl(m[0], allowed);
     if (url === undefined) continue;

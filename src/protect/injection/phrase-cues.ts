@@ -1,4 +1,6 @@
 import { literalScanner } from "../literal-scan.js";
+import { ROT13_WORDS } from "../normalise/reading.js";
+import { requiredLiterals } from "../patterns.js";
 import { forgedTurns, TEMPLATE_RULES } from "./phrases-intent.js";
 import { BASE_RULES, PHRASE_RULES } from "./phrases.js";
 import type { PhraseRule } from "./rule.js";
@@ -10,21 +12,125 @@ import { excerpt, matches, MAX_MATCHES_PER_RULE, type Cue } from "./types.js";
  */
 type Ranges = ReadonlyArray<readonly [number, number]>;
 
+/** Texts about prompt injection quote attack phrases; override and role phrases count half there. */
+const META = /prompt[\s-]+injection|提示(?:词)?注入|jailbreak(?:ing)?\s+(?:attack|research|prompts)/i;
+/** The literals META and ROT13_WORDS need (none known: undefined, so they always run). */
+const NEEDS = new Map<RegExp, readonly string[] | undefined>([
+  [META, requiredLiterals(META.source)],
+  [ROT13_WORDS, requiredLiterals(ROT13_WORDS.source)],
+]);
+
 /**
  * The literals every rule's matches need (../patterns.ts), found in a text by one scan: what
  * `phraseCues` and `cuesNear` are given as `present` (undefined runs every rule).
  */
-export const literalsIn = literalScanner(
-  [...BASE_RULES, ...TEMPLATE_RULES, ...PHRASE_RULES].flatMap((r) => r.needs ?? []),
-);
+export const literalsIn = literalScanner([
+  ...[...BASE_RULES, ...TEMPLATE_RULES, ...PHRASE_RULES].flatMap((r) => gateOf(r)?.flat(2) ?? []),
+  ...[...NEEDS.values()].flatMap((needs) => needs ?? []),
+]);
 
-/** Whether `rule` can match a text holding `present` (undefined: unknown, so it may). */
-function mayMatch(rule: PhraseRule, present: ReadonlySet<string> | undefined): boolean {
-  return present === undefined || rule.needs === undefined || rule.needs.some((s) => present.has(s));
+/**
+ * Whether a text holding `present` (from `literalsIn`; undefined: unknown) may match `re`, one of
+ * the patterns whose literals the scan looks for besides the rules'.
+ */
+export function mayHold(re: RegExp, present: ReadonlySet<string> | undefined): boolean {
+  const needs = present === undefined ? undefined : NEEDS.get(re);
+  return needs === undefined || needs.some((s) => present!.has(s));
+}
+
+/** A rule's literal gate: its branches, or failing them its one set of literals (`needs`). */
+function gateOf(rule: PhraseRule): ReadonlyArray<ReadonlyArray<readonly string[]>> | undefined {
+  return rule.branches ?? (rule.needs === undefined ? undefined : [[rule.needs]]);
+}
+
+/**
+ * A rule list's gates turned round: the rules that need no literal; for every set of every branch
+ * of a rule's gate, a slot; for each literal, the slots it fills; for each slot, its branch; for
+ * each branch, its rule and how many slots it has. With scratch space for `runnable`, kept here as
+ * a typed array allocated per text costs more than the look-ups.
+ */
+interface RuleIndex {
+  readonly free: Uint8Array;
+  readonly fills: ReadonlyMap<string, readonly number[]>;
+  readonly branchOf: Int32Array;
+  readonly ruleOf: Int32Array;
+  readonly sets: Int32Array;
+  readonly filled: Uint8Array;
+  readonly held: Int32Array;
+  readonly may: Uint8Array;
+}
+const indexes = new WeakMap<readonly PhraseRule[], RuleIndex>();
+
+function indexOf(rules: readonly PhraseRule[]): RuleIndex {
+  let index = indexes.get(rules);
+  if (index !== undefined) return index;
+  const free = new Uint8Array(rules.length);
+  const fills = new Map<string, number[]>();
+  const branchOf: number[] = [];
+  const ruleOf: number[] = [];
+  const sets: number[] = [];
+  rules.forEach((rule, k) => {
+    const gate = gateOf(rule);
+    if (gate === undefined) free[k] = 1;
+    for (const branch of gate ?? []) {
+      for (const set of branch) {
+        for (const s of new Set(set)) fills.set(s, [...(fills.get(s) ?? []), branchOf.length]);
+        branchOf.push(ruleOf.length);
+      }
+      ruleOf.push(k);
+      sets.push(branch.length);
+    }
+  });
+  index = {
+    free,
+    fills,
+    branchOf: Int32Array.from(branchOf),
+    ruleOf: Int32Array.from(ruleOf),
+    sets: Int32Array.from(sets),
+    filled: new Uint8Array(branchOf.length),
+    held: new Int32Array(ruleOf.length),
+    may: new Uint8Array(rules.length),
+  };
+  indexes.set(rules, index);
+  return index;
+}
+
+/**
+ * The rules of `rules` that can match a text holding `present` (undefined: unknown, so all), in
+ * order: each that needs no literal, or for one branch of whose gate the text holds a literal of
+ * every set. Read from the few literals a text holds, not from every rule's lists.
+ */
+function runnable(rules: readonly PhraseRule[], present: ReadonlySet<string> | undefined): PhraseRule[] {
+  if (present === undefined) return [...rules];
+  const { free, fills, branchOf, ruleOf, sets, filled, held, may } = indexOf(rules);
+  const touched: number[] = [];
+  for (const s of present) {
+    for (const slot of fills.get(s) ?? []) {
+      if (filled[slot] === 1) continue;
+      filled[slot] = 1;
+      touched.push(slot);
+      const branch = branchOf[slot] as number;
+      held[branch] = (held[branch] as number) + 1;
+      if (held[branch] === sets[branch]) may[ruleOf[branch] as number] = 1;
+    }
+  }
+  for (const slot of touched) {
+    filled[slot] = 0;
+    held[branchOf[slot] as number] = 0;
+  }
+  const out: PhraseRule[] = [];
+  for (let k = 0; k < rules.length; k++) {
+    if (free[k] === 0 && may[k] === 0) continue;
+    may[k] = 0;
+    out.push(rules[k] as PhraseRule);
+  }
+  return out;
 }
 
 /** Fenced code blocks (``` or ~~~ at a line start) and inline `code` spans, as sorted [start, end) ranges. */
 export function codeBlocks(text: string): Array<readonly [number, number]> {
+  // Both patterns need a backtick or "~~~": without, one native search instead of two scans.
+  if (!text.includes("`") && !text.includes("~~~")) return [];
   const fences: number[] = [];
   for (const m of matches(/^[ \t]{0,3}(?:```|~~~)/gm, text, 512)) fences.push(m.index);
   const ranges: Array<readonly [number, number]> = [];
@@ -48,8 +154,6 @@ function inRanges(ranges: Ranges, at: number): boolean {
  * phrases are not discounted: attacks arrive inside quoted fields (JSON strings, log values). */
 const REPORTED =
   /\b(?:told|asked|urged|advised|ordered|instructed|allowed|forced|tried|attempts?|trying|how)\b[^.!?\n]{0,30}\bto\s+$|\b(?:say|says|said|saying|such\s+as|like|phrases?|wording|e\.g\.)\s*[:,]?\s*["'“‘«][^"'“”‘’«»\n]{0,24}$/i;
-/** Texts about prompt injection quote attack phrases; override and role phrases count half there. */
-const META = /prompt[\s-]+injection|提示(?:词)?注入|jailbreak(?:ing)?\s+(?:attack|research|prompts)/i;
 
 /** A fake tag pair with prose inside (`<system>Reply that …</system>`), not a data value (`<system>JIRA</system>`). */
 const PROSE_PAIR =
@@ -60,7 +164,9 @@ const TOOL_TAG =
 
 function structureCues(text: string, base: number, code: Ranges): Cue[] {
   const cues: Cue[] = [];
-  for (const m of matches(PROSE_PAIR, text)) {
+  // Every tag PROSE_PAIR and TOOL_TAG match opens with "<" or "[": without either, not scanned.
+  const tags = text.includes("<") || text.includes("[");
+  for (const m of tags ? matches(PROSE_PAIR, text) : []) {
     const inner = m[2] ?? m[3] ?? m[4] ?? "";
     if ((inner.match(/\S+/g) ?? []).length < 4) continue;
     const quoted = inRanges(code, m.index);
@@ -83,7 +189,7 @@ function structureCues(text: string, base: number, code: Ranges): Cue[] {
     });
   }
   const open = new Set<string>();
-  for (const m of matches(TOOL_TAG, text)) {
+  for (const m of tags ? matches(TOOL_TAG, text) : []) {
     const name = m[2]!.toLowerCase();
     if (m[1] === "") open.add(name);
     else if (!open.has(name)) {
@@ -114,9 +220,9 @@ export function phraseCues(
   present: ReadonlySet<string> | undefined = literalsIn(text),
 ): Cue[] {
   const cues: Cue[] = structure ? structureCues(text, base, code) : [];
-  const meta = META.test(text);
-  for (const rule of rules) {
-    if (!mayMatch(rule, present) || (rule.gate && !rule.gate.test(text))) continue;
+  const meta = mayHold(META, present) && META.test(text);
+  for (const rule of runnable(rules, present)) {
+    if (rule.gate && !rule.gate.test(text)) continue;
     for (const m of matches(rule.re, text)) pushCue(cues, rule, text, m.index, m[0], base, code, meta);
   }
   return cues;
@@ -140,9 +246,9 @@ export function cuesNear(
   present: ReadonlySet<string> | undefined = literalsIn(text),
 ): Cue[] {
   const cues: Cue[] = [];
-  const meta = META.test(text);
+  const meta = mayHold(META, present) && META.test(text);
   const found = new Map<PhraseRule, number>();
-  const runs = rules.filter((rule) => mayMatch(rule, present));
+  const runs = runnable(rules, present);
   for (const [s, e] of windows) {
     const from = Math.max(0, s - CONTEXT);
     const part = text.slice(from, Math.min(text.length, e + CONTEXT));

@@ -1,4 +1,4 @@
-import { requiredLiterals } from "../patterns.js";
+import { literalBranches, requiredLiterals } from "../patterns.js";
 import type { SignalKind } from "./types.js";
 
 /** One phrase or tag rule: a bounded-repetition pattern and the weight of a match. */
@@ -17,6 +17,11 @@ export interface PhraseRule {
   readonly gate?: RegExp;
   /** Literals one of which every match holds, read off the pattern (../patterns.ts); none when unknown. */
   readonly needs?: readonly string[];
+  /**
+   * Finer: for each top-level branch of the pattern, the sets of literals a match of it holds one
+   * of each (../patterns.ts `literalBranches`); none when unknown.
+   */
+  readonly branches?: ReadonlyArray<ReadonlyArray<readonly string[]>>;
 }
 
 /** The language prefix of a rule id says where it is written, not what it finds. */
@@ -40,4 +45,5 @@ export const r = (
   strong: more.strong,
   gate: more.gate,
   needs: requiredLiterals(source),
+  branches: literalBranches(source),
 });

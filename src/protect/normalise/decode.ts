@@ -63,7 +63,16 @@ export function encodedRuns(
   return out;
 }
 
-/** Base64 and hex runs, in one pass over the code units. */
+const isBase64Unit = (c: number): boolean => c < 128 && ((CLASS[c] as number) & BASE64_CHAR) !== 0;
+
+/**
+ * Base64 and hex runs. Hex digits are base64 characters, so every hex run lies in a base64 run;
+ * and a run long enough to take (`reach`: the shorter minimum asked for) holds one of every
+ * `reach` code units, counted from the text's start and again from the end of each run read. Only
+ * those are probed, and a run is read whole from one in it: prose, whose words are shorter, is
+ * mostly skipped. The runs, their order and the limits are those of a scan of every code unit
+ * (test/unit/injection/encoded-linear.test.ts compares the two).
+ */
 function alphabetRuns(
   text: string,
   b: RunLimits | undefined,
@@ -74,40 +83,72 @@ function alphabetRuns(
   const b64Max = b?.max ?? Infinity;
   const b64Limit = b?.limit ?? 0;
   const hexMin = h?.min ?? Infinity;
-  const hexMax = h?.max ?? Infinity;
   const hexLimit = h?.limit ?? 0;
-  const wantHex = hexLimit > 0;
-  let b64 = 0;
-  let hex = 0;
-  let b64From = -1;
-  let hexFrom = -1;
-  for (let i = 0; i <= text.length && (b64 < b64Limit || hex < hexLimit); i++) {
-    const c = i < text.length ? text.charCodeAt(i) : 0;
-    const cls = c < 128 ? (CLASS[c] as number) : 0;
-    if ((cls & BASE64_CHAR) !== 0) {
-      if (b64From < 0) b64From = i;
-    } else if (b64From >= 0) {
-      const n = i - b64From;
-      if (n >= b64Min && n <= b64Max && b64 < b64Limit) {
-        let end = i;
-        while (end < i + 2 && text.charCodeAt(end) === 61) end++;
-        out.push({ encoding: "base64", start: b64From, end });
-        b64++;
-      }
-      b64From = -1;
+  const reach = Math.max(
+    1,
+    Math.floor(Math.min(b64Limit > 0 ? b64Min : Infinity, hexLimit > 0 ? hexMin : Infinity)),
+  );
+  if (reach === Infinity) return;
+  const count = { b64: 0, hex: 0 };
+  let i = reach - 1;
+  while (i < text.length && (count.b64 < b64Limit || count.hex < hexLimit)) {
+    if (!isBase64Unit(text.charCodeAt(i))) {
+      i += reach;
+      continue;
     }
-    if (!wantHex) continue;
-    if ((cls & HEX_CHAR) !== 0) {
-      if (hexFrom < 0) hexFrom = i;
-    } else if (hexFrom >= 0) {
-      const n = i - hexFrom;
-      if (n % 2 === 0 && n >= hexMin && n <= hexMax && hex < hexLimit) {
-        out.push({ encoding: "hex", start: hexFrom, end: i });
-        hex++;
-      }
-      hexFrom = -1;
+    let start = i;
+    while (start > 0 && isBase64Unit(text.charCodeAt(start - 1))) start--;
+    let end = i + 1;
+    while (end < text.length && isBase64Unit(text.charCodeAt(end))) end++;
+    // As the scan of every unit emits them: hex runs by where they end, base64 first at a tie.
+    const n = end - start;
+    const last =
+      count.hex < hexLimit && n >= hexMin ? hexRuns(text, start, end, h as RunLimits, count, out) : undefined;
+    if (n >= b64Min && n <= b64Max && count.b64 < b64Limit) {
+      let stop = end;
+      while (stop < end + 2 && text.charCodeAt(stop) === 61) stop++;
+      out.push({ encoding: "base64", start, end: stop });
+      count.b64++;
     }
+    if (last !== undefined) {
+      out.push(last);
+      count.hex++;
+    }
+    i = end + reach;
   }
+}
+
+/**
+ * The hex runs of the base64 run `[start, end)` taken, in order, up to the limit; the one that
+ * ends the base64 run is returned instead, for the caller to push after that run.
+ */
+function hexRuns(
+  text: string,
+  start: number,
+  end: number,
+  h: RunLimits,
+  count: { hex: number },
+  out: EncodedRun[],
+): EncodedRun | undefined {
+  const max = h.max ?? Infinity;
+  let from = -1;
+  for (let i = start; i <= end && count.hex < h.limit; i++) {
+    const c = i < end ? text.charCodeAt(i) : 0;
+    if (c < 128 && ((CLASS[c] as number) & HEX_CHAR) !== 0) {
+      if (from < 0) from = i;
+      continue;
+    }
+    if (from < 0) continue;
+    const n = i - from;
+    if (n % 2 === 0 && n >= h.min && n <= max) {
+      const run: EncodedRun = { encoding: "hex", start: from, end: i };
+      if (i === end) return run;
+      out.push(run);
+      count.hex++;
+    }
+    from = -1;
+  }
+  return undefined;
 }
 
 /** The bytes `run` encodes, as UTF-8 text, from at most its first `max` characters; undefined if none. */

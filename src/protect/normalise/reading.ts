@@ -314,7 +314,7 @@ export function rot13(text: string): string {
  * "instruction", "system", "prompt", "password", "secret", "token", "credential", "assistant",
  * "reveal", "send". A text with none is not read in ROT13.
  */
-const ROT13_WORDS =
+export const ROT13_WORDS =
   /vtaber|qvfertneq|sbetrg|cerivbhf|vafgehpgvba|flfgrz|cebzcg|cnffjbeq|frperg|gbxra|perqragvny|nffvfgnag|erirny|fraq\b/i;
 
 export function rot13Worth(reading: string): boolean {

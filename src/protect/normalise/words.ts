@@ -39,6 +39,8 @@ const isSymbolSign = (c: number): boolean => c === 64 || c === 36 || c === 33;
 /** A hash, an id, a colour: digits there are digits. */
 const HEX_LIKE = /^[0-9a-f]+$/;
 const SURROGATE = /[\ud800-\udfff]/;
+/** The signs: where a leet word's run is found from. */
+const SIGN_AT = /[0-9@$!]/g;
 
 /** Per code unit of the run being read: a letter or a sign from here to the run's end. */
 let letterFrom = new Uint8Array(256);
@@ -56,56 +58,63 @@ export function leetWords(s: string): string {
   const parts: string[] = [];
   let copied = 0;
   const n = s.length;
-  let i = 0;
-  while (i < n) {
-    if (kindOf(s.charCodeAt(i)) === 0) {
-      i++;
-      continue;
-    }
-    const start = i;
+  // Only a run that holds a sign can be a leet word: from one sign to the next by native search,
+  // each read back to its run's start; the rest of the line is not looked at.
+  SIGN_AT.lastIndex = 0;
+  for (let m = SIGN_AT.exec(s); m !== null; m = SIGN_AT.exec(s)) {
     let kinds = 0;
+    let start = m.index;
+    for (let k: number; start > 0 && (k = kindOf(s.charCodeAt(start - 1))) !== 0; start--) kinds |= k;
+    let i = m.index;
     for (let k: number; i < n && (k = kindOf(s.charCodeAt(i))) !== 0; i++) kinds |= k;
-    if (kinds !== (SIGN | LETTER)) continue;
-    const len = i - start;
-    if (letterFrom.length < len) {
-      letterFrom = new Uint8Array(len * 2);
-      signFrom = new Uint8Array(len * 2);
-    }
-    let l = 0;
-    let g = 0;
-    for (let k = len - 1; k >= 0; k--) {
-      if (isSign(s.charCodeAt(start + k))) g = 1;
-      else l = 1;
-      letterFrom[k] = l;
-      signFrom[k] = g;
-    }
-    const startsAfter = start === 0 || !isLetterOrNumber(s.charCodeAt(start - 1));
-    const numberAfter = i < n && isNumber(s.charCodeAt(i));
-    let j = 0;
-    while (j <= len - 3) {
-      const open = j === 0 ? startsAfter : isSymbolSign(s.charCodeAt(start + j - 1));
-      if (open && letterFrom[j] === 1 && signFrom[j] === 1) {
-        let k = Math.min(len - j, 24);
-        // The longest match that ends before neither a letter nor a number.
-        for (; k >= 3; k--) {
-          if (j + k === len ? !numberAfter : isSymbolSign(s.charCodeAt(start + j + k))) break;
-        }
-        if (k >= 3) {
-          const word = s.slice(start + j, start + j + k);
-          if (!HEX_LIKE.test(word)) {
-            parts.push(s.slice(copied, start + j), readLeet(word));
-            copied = start + j + k;
-          }
-          j += k;
-          continue;
-        }
-      }
-      j++;
-    }
+    SIGN_AT.lastIndex = i;
+    if (kinds === (SIGN | LETTER)) copied = readRun(s, start, i, parts, copied);
   }
   if (copied === 0) return s;
   parts.push(s.slice(copied));
   return parts.join("");
+}
+
+/** The leet words of the run `[start, end)` of letters and signs read, pushed to `parts`; where the copy is then. */
+function readRun(s: string, start: number, end: number, parts: string[], from: number): number {
+  let copied = from;
+  const len = end - start;
+  if (letterFrom.length < len) {
+    letterFrom = new Uint8Array(len * 2);
+    signFrom = new Uint8Array(len * 2);
+  }
+  let l = 0;
+  let g = 0;
+  for (let k = len - 1; k >= 0; k--) {
+    if (isSign(s.charCodeAt(start + k))) g = 1;
+    else l = 1;
+    letterFrom[k] = l;
+    signFrom[k] = g;
+  }
+  const startsAfter = start === 0 || !isLetterOrNumber(s.charCodeAt(start - 1));
+  const numberAfter = end < s.length && isNumber(s.charCodeAt(end));
+  let j = 0;
+  while (j <= len - 3) {
+    const open = j === 0 ? startsAfter : isSymbolSign(s.charCodeAt(start + j - 1));
+    if (open && letterFrom[j] === 1 && signFrom[j] === 1) {
+      let k = Math.min(len - j, 24);
+      // The longest match that ends before neither a letter nor a number.
+      for (; k >= 3; k--) {
+        if (j + k === len ? !numberAfter : isSymbolSign(s.charCodeAt(start + j + k))) break;
+      }
+      if (k >= 3) {
+        const word = s.slice(start + j, start + j + k);
+        if (!HEX_LIKE.test(word)) {
+          parts.push(s.slice(copied, start + j), readLeet(word));
+          copied = start + j + k;
+        }
+        j += k;
+        continue;
+      }
+    }
+    j++;
+  }
+  return copied;
 }
 
 /** leetWords over code points: a line with characters outside the BMP or lone surrogates (rare). */
@@ -163,15 +172,15 @@ export function spacedLetters(s: string): string {
  * `s.replace(/(?<=\p{L})[-\u00ad](?=\p{L})/gu, "")`.
  */
 export function innerHyphens(s: string): string {
-  let i = s.indexOf("-");
-  const soft = s.indexOf("\u00ad");
-  if (i < 0 || (soft >= 0 && soft < i)) i = soft;
-  if (i < 0) return s;
+  // From one hyphen to the next by native search: most of a line has none.
+  let hyphen = s.indexOf("-");
+  let soft = s.indexOf("\u00ad");
   const parts: string[] = [];
   let copied = 0;
-  for (; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c !== 45 && c !== 0xad) continue;
+  while (hyphen >= 0 || soft >= 0) {
+    const i = soft < 0 || (hyphen >= 0 && hyphen < soft) ? hyphen : soft;
+    if (i === hyphen) hyphen = s.indexOf("-", i + 1);
+    else soft = s.indexOf("\u00ad", i + 1);
     if (i === 0 || i + 1 >= s.length) continue;
     const prev = s.codePointAt(i - 1 - (isLow(s, i - 1) ? 1 : 0)) as number;
     if (!isLetter(prev) || !isLetter(s.codePointAt(i + 1) as number)) continue;

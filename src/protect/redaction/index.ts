@@ -57,6 +57,14 @@ export interface Redactor {
   readonly types: readonly string[];
 }
 
+/**
+ * Texts at most this long found clean are remembered, at most CLEAN_MEMO of them: keys, type
+ * names and statuses come back in every result (`"content"`, `"text"`), each a whole redaction
+ * (the gate's pass, every detector) for nothing.
+ */
+const CLEAN_SHORT = 64;
+const CLEAN_MEMO = 1024;
+
 /** Longest text redacted in one call (UTF-16 code units); the caller bounds results below it. */
 export const MAX_INPUT_LENGTH = 64 * 1024 * 1024;
 
@@ -155,6 +163,10 @@ function compile(opts: RedactorOptions, gate: (text: string) => Gate | undefined
     return `[REDACTED:${type}]`;
   };
 
+  // A redaction depends on the text and this redactor's options only: a short text with no finding
+  // has none the next time.
+  const clean = new Set<string>();
+
   return {
     types,
     redact(text: string): RedactionResult {
@@ -162,7 +174,13 @@ function compile(opts: RedactorOptions, gate: (text: string) => Gate | undefined
       if (text.length > MAX_INPUT_LENGTH) {
         throw new RedactionError("input_too_large", `text longer than ${MAX_INPUT_LENGTH} characters`);
       }
-      return build(text, find(text), replace);
+      if (text.length <= CLEAN_SHORT && clean.has(text)) return { text, counts: Object.create(null) };
+      const found = find(text);
+      if (found.length === 0 && text.length <= CLEAN_SHORT) {
+        if (clean.size >= CLEAN_MEMO) clean.clear();
+        clean.add(text);
+      }
+      return build(text, found, replace);
     },
     redactJoined(parts: readonly string[]) {
       if (!Array.isArray(parts) || parts.some((p) => typeof p !== "string"))

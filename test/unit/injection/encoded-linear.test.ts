@@ -78,3 +78,93 @@ test("property: one pass finds the runs the base64, hex and percent patterns mat
   assert.equal(encodedRuns("a".repeat(24), { base64: { min: 24, limit: 1 } }).length, 1);
   assert.deepEqual(encodedRuns(`${"0f".repeat(16)}a`, { hex: { min: 32, limit: 1 } }), []);
 });
+
+/** The scan of every code unit that encodedRuns' base64 and hex runs replaced: the reference. */
+function scanEveryUnit(
+  text: string,
+  b: { min: number; max?: number; limit: number } | undefined,
+  h: { min: number; max?: number; limit: number } | undefined,
+): Array<{ encoding: string; start: number; end: number }> {
+  const out: Array<{ encoding: string; start: number; end: number }> = [];
+  const isB64 = (c: string) => /^[A-Za-z0-9+/_-]$/.test(c);
+  const isHex = (c: string) => /^[0-9A-Fa-f]$/.test(c);
+  let b64 = 0;
+  let hex = 0;
+  let b64From = -1;
+  let hexFrom = -1;
+  const bLimit = b?.limit ?? 0;
+  const hLimit = h?.limit ?? 0;
+  for (let i = 0; i <= text.length && (b64 < bLimit || hex < hLimit); i++) {
+    const c = text[i] ?? "";
+    if (isB64(c)) {
+      if (b64From < 0) b64From = i;
+    } else if (b64From >= 0) {
+      const n = i - b64From;
+      if (b !== undefined && n >= b.min && n <= (b.max ?? Infinity) && b64 < bLimit) {
+        let end = i;
+        while (end < i + 2 && text[end] === "=") end++;
+        out.push({ encoding: "base64", start: b64From, end });
+        b64++;
+      }
+      b64From = -1;
+    }
+    if (hLimit === 0) continue;
+    if (isHex(c)) {
+      if (hexFrom < 0) hexFrom = i;
+    } else if (hexFrom >= 0) {
+      const n = i - hexFrom;
+      if (h !== undefined && n % 2 === 0 && n >= h.min && n <= (h.max ?? Infinity) && hex < hLimit) {
+        out.push({ encoding: "hex", start: hexFrom, end: i });
+        hex++;
+      }
+      hexFrom = -1;
+    }
+  }
+  return out;
+}
+
+test("property: encodedRuns' base64 and hex runs are a scan of every unit's, in its order, whatever the limits", () => {
+  const pieces = [
+    "a",
+    "Z",
+    "0",
+    "f",
+    "9",
+    "deadbeef",
+    "QUJDREVGR0g",
+    "+",
+    "/",
+    "_",
+    "-",
+    "=",
+    "==",
+    " ",
+    ".",
+    "é",
+    "\n",
+    "the ",
+    "quick ",
+  ];
+  const limits = fc.record(
+    { min: fc.nat(40), max: fc.option(fc.nat(80), { nil: undefined }), limit: fc.nat(4) },
+    { requiredKeys: ["min", "limit"] },
+  );
+  fc.assert(
+    fc.property(
+      fc.array(fc.constantFrom(...pieces), { maxLength: 120 }),
+      fc.option(limits, { nil: undefined }),
+      fc.option(limits, { nil: undefined }),
+      (chosen, b, h) => {
+        const text = chosen.join("");
+        const want = { ...(b && { base64: b }), ...(h && { hex: h }) };
+        const found = encodedRuns(text, want).map((r) => ({
+          encoding: r.encoding,
+          start: r.start,
+          end: r.end,
+        }));
+        assert.deepEqual(found, scanEveryUnit(text, b, h), JSON.stringify({ text, b, h }));
+      },
+    ),
+    { numRuns: 20000 },
+  );
+});

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { literalScanner } from "../../../src/protect/literal-scan.js";
-import { requiredLiterals } from "../../../src/protect/patterns.js";
+import { literalBranches, requiredLiterals } from "../../../src/protect/patterns.js";
 import { literalsIn } from "../../../src/protect/injection/phrase-cues.js";
 import { TEMPLATE_RULES } from "../../../src/protect/injection/phrases-intent.js";
 import { BASE_RULES, PHRASE_RULES } from "../../../src/protect/injection/phrases.js";
@@ -38,6 +38,42 @@ describe("keyword gates", () => {
         { numRuns: 200 },
       );
     }
+  });
+
+  test("property: every string a rule's pattern matches holds, for one branch, a literal of each set", () => {
+    for (const rule of RULES) {
+      if (rule.branches === undefined) continue;
+      const arb = fc.stringMatching(
+        new RegExp(withoutAssertions(rule.re.source), rule.re.flags.replace(/[gim]/g, "")),
+      );
+      fc.assert(
+        fc.property(arb, (s) => {
+          const held = literalsIn(s);
+          assert.ok(
+            rule.branches!.some((branch) => branch.every((set) => set.some((n) => held.has(n)))),
+            `${rule.id}: ${JSON.stringify(s)}`,
+          );
+        }),
+        { numRuns: 200 },
+      );
+    }
+  });
+
+  test("branches: each set a branch requires, not only the best one", () => {
+    const real = String.raw`\b(?:your|the)\s+(?:real|actual)\s+(?:task|goal)\s+(?:is|are)\b`;
+    assert.deepEqual(literalBranches(real), [
+      [
+        ["your", "the"],
+        ["real", "actual"],
+        ["task", "goal"],
+      ],
+    ]);
+    assert.deepEqual(literalBranches(String.raw`\bsend\s+secrets|\bleak\s+(?:keys|tokens)`), [
+      [["send"], ["secrets"]],
+      [["leak"], ["keys", "tokens"]],
+    ]);
+    // A branch without a set worth a scan ("is" is not): no gate at all.
+    assert.equal(literalBranches(String.raw`\bsecret\b|\bis\b`), undefined);
   });
 
   test("what the pattern reader keeps, and where it gives up", () => {

@@ -269,3 +269,26 @@ describe("linear time on hostile input", () => {
     });
   }
 });
+
+describe("short texts remembered clean", () => {
+  test("remembered or not, the same result as a fresh redactor's", () => {
+    const r = compileRedactor({ hashKey: key, custom: [{ name: "ticket", pattern: "TK-[0-9]{4}" }] });
+    const texts = [
+      "text",
+      "content",
+      "a@b.co",
+      "mail a@b.co",
+      "TK-1234",
+      "TK-12",
+      "4111 1111 1111 1111",
+      "x".repeat(65),
+    ];
+    for (let round = 0; round < 3; round++) {
+      for (const t of texts) {
+        const fresh = compileRedactor({ hashKey: key, custom: [{ name: "ticket", pattern: "TK-[0-9]{4}" }] });
+        assert.deepEqual({ ...r.redact(t) }, { ...fresh.redact(t) }, t);
+      }
+    }
+    assert.equal(r.redact("TK-1234").text, "[REDACTED:ticket]");
+  });
+});
