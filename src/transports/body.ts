@@ -18,7 +18,7 @@ export class JsonTooComplex extends Error {
 export function readBody(req: IncomingMessage, limit: number, json?: JsonLimits): Promise<string> {
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > limit) return Promise.reject(new BodyTooLarge());
-  const scanner = json && new JsonScanner(json);
+  const scanner = json && scannerFor(json);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -34,7 +34,31 @@ export function readBody(req: IncomingMessage, limit: number, json?: JsonLimits)
       if (excess) return refuse(new JsonTooComplex(excess));
       chunks.push(chunk);
     });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("end", () => {
+      if (scanner) release(scanner);
+      resolve(
+        chunks.length === 1 ? (chunks[0] as Buffer).toString("utf8") : Buffer.concat(chunks).toString("utf8"),
+      );
+    });
     req.on("error", reject);
   });
+}
+
+/**
+ * Scanners of finished bodies, kept for the next ones with the same limits (an endpoint's limits
+ * are one object): a scanner holds two typed arrays, which cost more to allocate per request than
+ * the scan of a small body. A scanner whose body failed is not returned here.
+ */
+const spares: JsonScanner[] = [];
+const MAX_SPARES = 64;
+
+function scannerFor(limits: JsonLimits): JsonScanner {
+  const spare = spares.pop();
+  if (spare && spare.limits === limits) return spare;
+  return new JsonScanner(limits);
+}
+
+function release(scanner: JsonScanner): void {
+  scanner.reset();
+  if (spares.length < MAX_SPARES) spares.push(scanner);
 }

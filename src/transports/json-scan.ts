@@ -70,7 +70,7 @@ export class JsonScanner {
   private values = 0;
   private over: JsonExcess | undefined;
 
-  constructor(private readonly limits: JsonLimits = UNLIMITED) {
+  constructor(readonly limits: JsonLimits = UNLIMITED) {
     this.slots = Number.isFinite(limits.depth) ? limits.depth + 2 : UNBOUNDED_SLOTS;
     this.commas = new Uint32Array(this.slots);
     this.filled = new Uint8Array(this.slots);

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { auditEvent, type AuditEvent, type AuditEventType, type AuditPrincipal } from "../../audit/event.js";
 import type { AuditLog } from "../../audit/log.js";
 import { ErrorCode, GatewayError, PeerRpcError } from "../../errors.js";
@@ -206,7 +206,7 @@ function callEvents(
     );
   } else if (outcome?.kind === "result") {
     // The very text the transport then sends (serialiseResult): serialised once, hashed as sent.
-    const body = Buffer.from(serialiseResult(outcome.result));
+    const body = serialiseResult(outcome.result);
     const connection = isCall && connectionOf ? connectionOf(plan.server, ctx.principal) : undefined;
     events.push(
       callEvent(base, timing, {
@@ -220,8 +220,9 @@ function callEvents(
                 ...(connection === undefined ? {} : { connection }),
               }
             : undefined,
-        result_bytes: body.length,
-        result_sha256: createHash("sha256").update(body).digest("hex"),
+        // Its UTF-8 bytes, as sent (one-shot hash: no Hash object, no Buffer copy of the text).
+        result_bytes: Buffer.byteLength(body),
+        result_sha256: hash("sha256", body, "hex"),
       }),
     );
   }
