@@ -7,20 +7,22 @@ export type Interceptor<C, R> = (ctx: C, next: () => Promise<R>) => Promise<R>;
  */
 export function compose<C, R>(stages: readonly Interceptor<C, R>[], terminal: (ctx: C) => Promise<R>) {
   return function run(ctx: C): Promise<R> {
+    // A stage need not be async (one that only checks a call hands on next()'s own promise): a
+    // synchronous throw anywhere becomes the rejection an async stage's would have been.
     const dispatch = (i: number): Promise<R> => {
       const stage = stages[i];
-      if (!stage) return terminal(ctx);
-      let called = false;
-      return stage(ctx, () => {
-        if (called) return Promise.reject(new Error(`interceptor ${stage.name || i} called next() twice`));
-        called = true;
-        return dispatch(i + 1);
-      });
+      try {
+        if (!stage) return terminal(ctx);
+        let called = false;
+        return stage(ctx, () => {
+          if (called) return Promise.reject(new Error(`interceptor ${stage.name || i} called next() twice`));
+          called = true;
+          return dispatch(i + 1);
+        });
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
     };
-    try {
-      return dispatch(0);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return dispatch(0);
   };
 }

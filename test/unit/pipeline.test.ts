@@ -42,6 +42,35 @@ test("compose: a stage that throws stops the chain; a second next() is refused",
   assert.equal(count, 1);
 });
 
+test("compose: a stage or terminal that throws synchronously rejects the chain like an async one", async () => {
+  const seen: string[] = [];
+  const outer = async (_c: object, next: () => Promise<string>) => {
+    try {
+      return await next();
+    } catch (err) {
+      seen.push(`outer saw ${(err as Error).message}`);
+      throw err;
+    }
+  };
+  const syncRefusal = compose<object, string>(
+    [
+      outer,
+      () => {
+        throw new Error("refused");
+      },
+    ],
+    async () => "t",
+  );
+  const pending = syncRefusal({});
+  assert.ok(pending instanceof Promise, "a promise, never a synchronous throw");
+  await assert.rejects(pending, /refused/);
+  const syncTerminal = compose<object, string>([outer, (_c, next) => next()], () => {
+    throw new Error("terminal");
+  });
+  await assert.rejects(syncTerminal({}), /terminal/);
+  assert.deepEqual(seen, ["outer saw refused", "outer saw terminal"]);
+});
+
 test("route names: prefixed aggregate and one-server routes", () => {
   const agg = new Route("/mcp", ["files", "web"], true);
   assert.equal(agg.exposeName("files", "read__x"), "files__read__x");

@@ -9,15 +9,21 @@ import { filterListed } from "../listed.js";
  * decision on the way back, so a caller never sees what it cannot use.
  */
 export function authorize(policy: AccessPolicy): Interceptor<CallContext, Outcome> {
-  return async function authorizeCall(ctx, next) {
+  // Not async: a call is checked and handed on as it is (no promise of its own per call); a
+  // refusal thrown here is the chain's rejection (compose.ts).
+  return function authorizeCall(ctx, next) {
     const plan = ctx.plan;
     if (plan.kind === "call") {
       policy.check(plan.item, plan.server, plan.name, ctx.principal);
       return next();
     }
-    const outcome = await next();
-    if (outcome.kind === "list")
-      filterListed(outcome, (kind, server, name) => policy.decide(kind, server, name, ctx.principal).allowed);
-    return outcome;
+    return next().then((outcome) => {
+      if (outcome.kind === "list")
+        filterListed(
+          outcome,
+          (kind, server, name) => policy.decide(kind, server, name, ctx.principal).allowed,
+        );
+      return outcome;
+    });
   };
 }

@@ -21,22 +21,26 @@ export function killedError(kill: Kill): GatewayError {
  * client) is refused with -32003 before any policy work. Lists leave out what is killed.
  */
 export function killSwitch(kills: KillSwitch): Interceptor<CallContext, Outcome> {
-  return async function killSwitchCall(ctx, next) {
+  // Not async: a call that passes is handed on as it is (no promise of its own per call).
+  return function killSwitchCall(ctx, next) {
     const plan = ctx.plan;
     const p = ctx.principal;
     const kill =
       plan.kind === "call"
         ? kills.check({ server: plan.server, name: plan.name, subject: p.subject, clientId: p.clientId })
         : kills.check({ subject: p.subject, clientId: p.clientId });
+    // Thrown here, it is the chain's rejection (compose.ts).
     if (kill) throw killedError(kill);
-    const outcome = await next();
-    if (outcome.kind === "list") {
-      outcome.items = outcome.items.filter(({ server, item }) => {
-        if (kills.has("server", server)) return false;
-        const name = typeof item.name === "string" ? item.name : undefined;
-        return name === undefined || !kills.has("tool", `${server}/${name}`);
-      });
-    }
-    return outcome;
+    if (plan.kind === "call") return next();
+    return next().then((outcome) => {
+      if (outcome.kind === "list") {
+        outcome.items = outcome.items.filter(({ server, item }) => {
+          if (kills.has("server", server)) return false;
+          const name = typeof item.name === "string" ? item.name : undefined;
+          return name === undefined || !kills.has("tool", `${server}/${name}`);
+        });
+      }
+      return outcome;
+    });
   };
 }
