@@ -33,11 +33,13 @@ export function audit(
   connectionOf?: (server: string, principal: Principal) => string | undefined,
 ): Interceptor<CallContext, Outcome> {
   return async function auditCall(ctx, next) {
-    // A sink known to be failing refuses the call before it reaches an upstream.
-    try {
-      await log.ready();
-    } catch {
-      throw auditUnavailable();
+    // A sink known to be failing refuses the call before it reaches an upstream (awaited only then).
+    if (log.failing) {
+      try {
+        await log.ready();
+      } catch {
+        throw auditUnavailable();
+      }
     }
     let outcome: Outcome | undefined;
     let error: unknown;
@@ -49,7 +51,9 @@ export function audit(
     const events = callEvents(ctx, outcome, error, protectors, maxArgsBytes, connectionOf);
     if (events.length > 0) {
       try {
-        await Promise.all(events.map((e) => log.record(e)));
+        // Most calls make one event: awaited as it is, without a Promise.all around it.
+        if (events.length === 1) await log.record(events[0] as AuditEvent);
+        else await Promise.all(events.map((e) => log.record(e)));
       } catch (err) {
         ctx.log.error(
           {
