@@ -66,6 +66,10 @@ export class Catalog implements CatalogView {
     return (await this.items(server, kind))?.get(name);
   }
 
+  listed(server: string, kind: "tool" | "prompt"): ReadonlyMap<string, JsonObject> | undefined {
+    return this.definitions.get(`${kind}\u0000${server}`);
+  }
+
   /** A server's whole current list of `kind` by name, fetched (strictly) when this caller has none. */
   private async items(
     server: string,

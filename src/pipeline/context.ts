@@ -66,6 +66,8 @@ export interface CatalogView {
    * each list_changed); undefined when the server does not list it. Throws when the list cannot be read.
    */
   definition(server: string, kind: "tool" | "prompt", name: string): Promise<JsonObject | undefined>;
+  /** The server's list of `kind` as this caller already has it, by name; undefined when not yet read. */
+  listed?(server: string, kind: "tool" | "prompt"): ReadonlyMap<string, JsonObject> | undefined;
   /** The tools this caller has seen listed, by their original and exposed names. */
   toolNames(): readonly string[];
   /** The resource templates of `server` a URI matches (its lists fetched once if not yet seen). */

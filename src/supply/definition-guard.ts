@@ -88,6 +88,23 @@ export class DefinitionGuard {
   }
 
   /** Judges one listed item; records a new pin, a change or a finding (audited) as a side effect. */
+  /**
+   * `review`'s answer when it needs no wait: an item judged servable before and still so (or no
+   * guard, or a nameless item). Undefined: ask `review`.
+   */
+  reviewedNow(
+    server: string,
+    kind: DefinitionKind,
+    item: Readonly<Record<string, unknown>>,
+  ): Verdict | undefined {
+    if (!this.enabled) return SERVE;
+    const name = definitionName(kind, item);
+    if (name === undefined) return SERVE;
+    if (!this.served.has(item)) return undefined;
+    const now = this.store.hashes(server, kind, name);
+    return !now || this.verdictOf(now, []).serve ? SERVE : undefined;
+  }
+
   async review(
     server: string,
     kind: DefinitionKind,

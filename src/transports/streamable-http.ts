@@ -285,7 +285,8 @@ export class StreamableHttpEndpoint {
     const stream = new ResponseStream(res, {}, requests.length, batch);
     const tp = req.headers.traceparent;
     const meta = { traceparent: typeof tp === "string" ? tp : undefined };
-    await Promise.all(requests.map((r) => this.serve(session, channel, stream, r, meta)));
+    if (requests.length === 1) await this.serve(session, channel, stream, requests[0] as Request, meta);
+    else await Promise.all(requests.map((r) => this.serve(session, channel, stream, r, meta)));
   }
 
   private async serve(

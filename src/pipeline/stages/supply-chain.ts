@@ -37,6 +37,24 @@ const LISTED: Readonly<Partial<Record<ListOutcome["key"], DefinitionKind>>> = {
 export function supplyChain(guard: DefinitionGuard): Interceptor<CallContext, Outcome> {
   // With pinning and the scan both off the stage is a pass-through, chosen once.
   if (!guard.enabled) return (_ctx, next) => next();
+  const check = supplyChainCheck(guard);
+  // Not async for the common call: an item this caller has listed, judged servable before, is
+  // handed on as it is (no promise of its own); anything else takes the whole check below.
+  return function supplyChainFast(ctx, next) {
+    const plan = ctx.plan;
+    if (plan.kind === "call" && plan.item !== "resource" && !plan.virtual) {
+      const listed = ctx.catalog.listed?.(plan.server, plan.item);
+      if (listed) {
+        const def = listed.get(plan.name);
+        const verdict = def ? guard.reviewedNow(plan.server, plan.item, def) : undefined;
+        if (verdict?.serve) return next();
+      }
+    }
+    return check(ctx, next);
+  };
+}
+
+function supplyChainCheck(guard: DefinitionGuard): Interceptor<CallContext, Outcome> {
   return async function supplyChainCheck(ctx, next) {
     const plan = ctx.plan;
     if (plan.kind === "call") {
