@@ -6,32 +6,13 @@ import { createHmac } from "node:crypto";
 import * as jcs from "canonicalize";
 import { canonicalData } from "../src/audit/canonical.js";
 import { chain, EMPTY_HEAD } from "../src/audit/chain.js";
-import { auditEvent } from "../src/audit/event.js";
+import { benchEvent } from "./lib/audit-event.js";
 
 const canonicalize = (jcs as unknown as { default: (value: unknown) => string | undefined }).default;
 const N = Number(process.env.N ?? 200_000);
 const key = new Uint8Array(32).fill(7);
 
-const stored = chain(
-  key,
-  EMPTY_HEAD,
-  auditEvent({
-    event: "tool_call",
-    principal: { sub: "alice", client_id: "agent-7", auth: "bearer" },
-    session: "Jd8xk2m3n4b5v6c7x8z9a0s1d2f3g4h5",
-    request_id: 4,
-    method: "tools/call",
-    server: "files",
-    tool: "read_text_file",
-    args: '{"path":"/srv/projects/readme.md"}',
-    status: "ok",
-    started_at: new Date().toISOString(),
-    duration_ms: 3,
-    result_bytes: 1834,
-    result_sha256: "9f2c5d7e1a3b4c6d8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
-    trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
-  }),
-);
+const stored = chain(key, EMPTY_HEAD, benchEvent(4));
 const text = canonicalize(stored) as string;
 if (canonicalData(stored) !== text) throw new Error("canonicalData disagrees with canonicalize");
 

@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadAuditKey } from "../src/audit/chain.js";
-import { auditEvent } from "../src/audit/event.js";
 import { AuditLog } from "../src/audit/log.js";
 import { AuditMarks } from "../src/audit/marks.js";
 import { JsonlSink } from "../src/audit/sinks/jsonl.js";
@@ -17,26 +16,11 @@ import type { AuditSink } from "../src/audit/sinks/sink.js";
 import { SqliteSink } from "../src/audit/sinks/sqlite.js";
 import { createLogger } from "../src/log.js";
 import { StateStore } from "../src/state/store.js";
+import { benchEvent } from "./lib/audit-event.js";
 
 const EVENTS = Number(process.env.EVENTS ?? 20_000);
 
-const event = (i: number) =>
-  auditEvent({
-    event: "tool_call",
-    principal: { sub: "alice", client_id: "agent-7", auth: "bearer" },
-    session: "Jd8xk2m3n4b5v6c7x8z9a0s1d2f3g4h5",
-    request_id: i,
-    method: "tools/call",
-    server: "files",
-    tool: "read_text_file",
-    args: '{"path":"/srv/projects/readme.md"}',
-    status: "ok",
-    started_at: new Date().toISOString(),
-    duration_ms: 3,
-    result_bytes: 1834,
-    result_sha256: "9f2c5d7e1a3b4c6d8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
-    trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
-  });
+const event = benchEvent;
 
 type SinkFactory = (key: Uint8Array, marks: AuditMarks) => AuditSink;
 
