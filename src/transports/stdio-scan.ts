@@ -112,9 +112,10 @@ export class ScanningReadBuffer extends ReadBuffer {
 
 /**
  * `{"jsonrpc":"2.0","id":…,"result":{…}}` with nothing else, an id that is a string or a safe
- * integer, and a result object without `_meta` (or `__proto__`): a message the SDK's JSONRPCMessageSchema accepts
- * and returns with the same members (its result schema is loose, and only `_meta` in it is
- * checked further). Measured: the zod parse was ~1.5% of the gateway's CPU per forwarded call.
+ * integer, and a result object without `_meta` (or `__proto__`): a message the SDK's
+ * JSONRPCMessageSchema accepts and returns with the same members (its result schema is loose, and
+ * only `_meta` in it is checked further). Measured: the zod parse was ~1.5% of the gateway's CPU
+ * per forwarded call.
  */
 function plainResult(value: unknown): value is JSONRPCMessage {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
