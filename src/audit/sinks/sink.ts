@@ -94,13 +94,15 @@ export function rowOf(e: StoredEvent, body: string): AuditRowValues {
 }
 
 /**
- * A query column's text: NUL as U+FFFD, since Postgres refuses NUL in text (the INSERT would fail
- * and every call be refused as unauditable). The body keeps the exact value (JSON escapes NUL);
+ * A query column's text as the database keeps it: a lone surrogate (UTF-8 cannot hold one, so the
+ * driver writes U+FFFD) and NUL (Postgres text refuses it: the INSERT would fail and every call be
+ * refused as unauditable) both as U+FFFD. The body keeps the exact value (JSON escapes both);
  * columns are compared with the body through this same mapping, and filters are mapped alike.
  */
 export function columnText(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  return value.includes("\u0000") ? value.replaceAll("\u0000", "\uFFFD") : value;
+  const whole = (value as string & { toWellFormed(): string }).toWellFormed();
+  return whole.includes("\u0000") ? whole.replaceAll("\u0000", "\uFFFD") : whole;
 }
 
 /** The query columns of a stored event. */
