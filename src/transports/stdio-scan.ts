@@ -98,7 +98,16 @@ export class ScanningReadBuffer extends ReadBuffer {
     const line = buffer.toString("utf8", 0, end);
     slot._buffer = buffer.subarray(nl + 1);
     const value: unknown = JSON.parse(line);
-    return plainResult(value) ? value : JSONRPCMessageSchema.parse(value);
+    if (plainResult(value)) return value;
+    try {
+      return JSONRPCMessageSchema.parse(value);
+    } catch (err) {
+      // An answer the SDK refuses is dropped as before; its id goes with the error, so that the
+      // request it answers fails now instead of waiting for its timeout.
+      const id = answerId(value);
+      if (id !== undefined) throw new RefusedAnswer(id, err);
+      throw err;
+    }
   }
 
   override clear(): void {
@@ -108,6 +117,23 @@ export class ScanningReadBuffer extends ReadBuffer {
     this.dropping = false;
     this.lineBuffered = false;
   }
+}
+
+/** A line that answers a request (it names an id and no method) but is not valid JSON-RPC. */
+export class RefusedAnswer extends Error {
+  constructor(
+    readonly id: Id,
+    cause: unknown,
+  ) {
+    super("the answer is not valid JSON-RPC", { cause });
+  }
+}
+
+function answerId(value: unknown): Id | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const m = value as Record<string, unknown>;
+  if (Object.hasOwn(m, "method")) return undefined;
+  return typeof m.id === "string" || typeof m.id === "number" ? m.id : undefined;
 }
 
 /**

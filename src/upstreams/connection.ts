@@ -3,6 +3,7 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { GatewayError, PeerRpcError, upstreamUnavailable, ErrorCode } from "../errors.js";
 import type { Id, JsonObject, Message, Notification, Request } from "../jsonrpc.js";
 import { isErrorResponse, isNotification, isRequest } from "../jsonrpc.js";
+import { RefusedAnswer } from "../transports/stdio-scan.js";
 import { UpstreamLimitExceeded } from "./bounded-fetch.js";
 
 interface Pending {
@@ -48,6 +49,18 @@ export class UpstreamConnection {
       // Transport errors surface as a close or as a failed send, except a message past its limits:
       // the transport reports it just before it closes, and the calls in flight fail with it.
       if (error instanceof UpstreamLimitExceeded) this.closedFor ??= error;
+      // An answer that is not JSON-RPC fails its request now (the connection goes on).
+      if (error instanceof RefusedAnswer) {
+        this.settle(
+          error.id,
+          undefined,
+          upstreamUnavailable(
+            this.server,
+            "upstream_unavailable",
+            "the server's answer was not valid JSON-RPC",
+          ),
+        );
+      }
     };
   }
 
