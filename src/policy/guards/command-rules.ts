@@ -14,7 +14,7 @@ import {
   SHELLS,
 } from "./command-code.js";
 import { refuse, unwrap, type Inspect, type Invocation } from "./command-model.js";
-import { exfiltrationPipes, systemRules } from "./command-system.js";
+import { DESTRUCTIVE, exfiltrationPipes, systemRules } from "./command-system.js";
 import { protectedTarget, protectedWrite } from "./command-targets.js";
 import type { Group, Pipeline, Redirect, Script, Word } from "./shell.js";
 
@@ -105,7 +105,7 @@ const find: Rule = (inv, insp, strict, depth) => {
     if (command.length === 0) refuse("find -exec without a command");
     // each match deleted one by one is a recursive delete of the starting point: `find ~ -exec rm {} +`
     const program = base(command[0]?.text ?? "");
-    if (risky.length > 0 && ["rm", "shred", "unlink", "truncate", "srm", "wipe"].includes(program))
+    if (risky.length > 0 && (program === "rm" || program === "unlink" || DESTRUCTIVE.has(program)))
       refuse(`find ${(risky[0] as Word).text} -exec ${program}`);
     // a protected starting point is itself among the matches: `find / -exec rm -rf {} +` deletes /
     for (const root of risky.length > 0 ? risky : [undefined]) {

@@ -68,7 +68,7 @@ function container(inv: Invocation): void {
 }
 
 /** Programs that destroy what they are given: refused over find or xargs results, whatever matched. */
-const DESTRUCTIVE = new Set([
+export const DESTRUCTIVE: ReadonlySet<string> = new Set([
   "shred",
   "wipe",
   "srm",
@@ -319,12 +319,13 @@ function packages(inv: Invocation): void {
   // `bun x`) with a version, a URL, `--yes` or `--package`; a bare `npx tsc` runs the project's own
   // tool (docs/authorization.md: a package missing locally is fetched; not covered). pnpx is
   // `pnpm dlx`: it always fetches.
+  const bare = inv.name === "npx" || inv.name === "bunx";
   const runner =
-    /^(?:npx|bunx)$/.test(inv.name) ||
+    bare ||
     (inv.name === "npm" && /^(?:exec|x)$/.test(operands[0] ?? "")) ||
     (inv.name === "bun" && operands[0] === "x");
   if (runner) {
-    const sub = /^(?:npx|bunx)$/.test(inv.name) ? undefined : operands[0];
+    const sub = bare ? undefined : operands[0];
     const first = (sub === undefined ? operands[0] : operands[1]) ?? "";
     // The runner's own options come before the package; after it they are the package's (`tsc -p`).
     const from = sub === undefined ? 0 : args.indexOf(sub) + 1;

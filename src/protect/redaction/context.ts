@@ -6,7 +6,7 @@
  */
 import { isPlaceholder, shannonEntropy } from "./checks.js";
 import { isSpace } from "../normalise/reading.js";
-import { matcher, type Gate } from "./gate.js";
+import { matcher, nextAt, type Gate } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 
 // "Bearer <token>" anywhere; any scheme after an Authorization header or key. Bounded, one class
@@ -45,8 +45,7 @@ function scanUrlPasswords(text: string, out: Finding[], gate: Gate | undefined):
   const schemeEnd = matcher(gate, SCHEME_END);
   let from = 0;
   for (;;) {
-    schemeEnd.lastIndex = from;
-    const at = schemeEnd.exec(text)?.index ?? -1;
+    const at = nextAt(schemeEnd, text, from);
     if (at === -1) return;
     from = at + 3;
     if (!/[A-Za-z0-9]/.test(text.charAt(at - 1))) continue;

@@ -36,6 +36,12 @@ export function matcher(gate: Gate | undefined, re: RegExp): Matcher {
   return gate === undefined ? re : gate.matcher(re);
 }
 
+/** Where `lit` (a global regex) next matches at or after `from`, or -1: indexOf for a matcher. */
+export function nextAt(lit: Matcher, text: string, from: number): number {
+  lit.lastIndex = from;
+  return lit.exec(text)?.index ?? -1;
+}
+
 // Per code unit: the automaton's column in the low byte; a flag for what normalisation changes;
 // the character's class for IBANs in the top two bits.
 const COLUMN = 0xff;

@@ -5,7 +5,7 @@
  */
 import { byFirstChar, charClass, isPlaceholder, shannonEntropy } from "./checks.js";
 import { isSpace } from "../normalise/reading.js";
-import { matcher, type Gate, type Matcher } from "./gate.js";
+import { matcher, nextAt, type Gate, type Matcher } from "./gate.js";
 import type { Detector, Finding } from "./types.js";
 
 /** A random-looking token body: no placeholder, enough distinct symbols. */
@@ -182,12 +182,6 @@ const pemBodyChar = charClass(/[A-Za-z0-9+/=\s:,\\-]/);
 // The next BEGIN and END lines, found as indexOf would (a gate finds them in its one pass).
 const NEXT_BEGIN = /-----BEGIN /g;
 const NEXT_END = /-----END /g;
-
-/** Where `lit` (a global regex of a literal) is next found at or after `from`, or -1: indexOf. */
-function nextAt(lit: Matcher, text: string, from: number): number {
-  lit.lastIndex = from;
-  return lit.exec(text)?.index ?? -1;
-}
 
 /**
  * Private keys: from BEGIN to the matching END line. A block cut off before its END (a truncated
