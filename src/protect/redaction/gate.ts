@@ -27,8 +27,6 @@ export interface Gate {
   matcher(re: RegExp): Matcher;
   /** CHANGE_CANDIDATE's matches that `mayChange` admits (all that change a window). */
   readonly changes: Matcher;
-  /** Whether the text holds code unit `c`, as text.includes would say (from the pass when it can). */
-  includes(c: string): boolean;
 }
 
 /** `re` through `gate`, or `re` itself without one (the whole-text scan). */
@@ -103,11 +101,6 @@ export function compileGate(patterns: readonly RegExp[], iban: RegExp): (text: s
         return k === undefined ? re : atStarts(sticky[k] as RegExp, sortedDistinct(starts[k]));
       },
       changes: atStarts(change, sortedDistinct(changes)),
-      includes(c) {
-        const code = c.charCodeAt(0);
-        if (c.length !== 1 || ((codes[code] as number) & CHANGE) === 0) return text.includes(c);
-        return changes.some((at) => text.charCodeAt(at) === code);
-      },
     };
   };
 }

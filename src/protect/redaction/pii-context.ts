@@ -69,9 +69,7 @@ const longS = (text: string) => text.includes("\u017f") || text.includes("\u212a
 /** Exported for its test. */
 export function scanNational(text: string, out: Finding[], gate?: Gate): void {
   const done = new Set<number>();
-  const words = (gate === undefined ? longS(text) : gate.includes("\u017f") || gate.includes("\u212a"))
-    ? PHONE_WORD_U
-    : PHONE_WORD;
+  const words = longS(text) ? PHONE_WORD_U : PHONE_WORD;
   for (const isWord of [true, false]) {
     const re = matcher(gate, isWord ? words : PHONE_SIGN);
     re.lastIndex = 0;
