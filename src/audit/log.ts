@@ -114,7 +114,7 @@ export class AuditLog {
    */
   ready(): Promise<void> {
     // With a spool nothing is refused: a failing sink's events wait there.
-    if (this.opts.spool !== undefined || !this.states.some((s) => s.failing)) return Promise.resolve();
+    if (!this.failing) return Promise.resolve();
     if (this.probe && Date.now() - this.probedAt < PING_EVERY_MS) return this.probe;
     this.probedAt = Date.now();
     this.probe = Promise.all(

@@ -61,7 +61,7 @@ export class Tracing {
     const resource = defaultResource().merge(
       resourceFromAttributes({ "service.name": config.serviceName, "service.version": VERSION }),
     );
-    this.provider = config.otlpEndpoint
+    this.provider = this.exporting
       ? // The sampler comes from OTEL_TRACES_SAMPLER (default: parent-based, always on).
         new BasicTracerProvider({
           resource,

@@ -139,7 +139,7 @@ export class Protector {
     if (!classifier || findings.signals.length > 0) return { result };
     const texts: string[] = [];
     // What the model reads as prose: not keys, not structured fields (the walk visits those too).
-    mapResultTexts(method, { ...result }, this.options.maxResultBytes, (t, place) => {
+    resultTexts(method, result, this.options.maxResultBytes, (t, place) => {
       if (t.length > 0 && PROSE_AREAS.has(place.area)) texts.push(t);
       return t;
     });

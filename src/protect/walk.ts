@@ -237,7 +237,7 @@ export function mapRequestTexts(params: JsonObject, maxChars: number, fn: TextFn
       budget -= v.length;
       if (budget < 0) throw new ResultTooLarge(`request text exceeds ${maxChars} characters`);
       const area = depth === 1 && key === "url" ? "url" : PROSE_KEYS.has(key) ? "prose" : "structured";
-      return fn(v, { area });
+      return fn(v, placeOf(area));
     }
     if (Array.isArray(v)) return v.map((x) => walk(x, key, depth + 1));
     if (isObject(v)) {

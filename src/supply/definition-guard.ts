@@ -87,10 +87,10 @@ export class DefinitionGuard {
     for (const server of servers) this.baselined.add(`${server}\u0000${kind}`);
   }
 
-  /** Judges one listed item; records a new pin, a change or a finding (audited) as a side effect. */
   /**
    * `review`'s answer when it needs no wait: an item judged servable before and still so (or no
-   * guard, or a nameless item). Undefined: ask `review`.
+   * guard, or a nameless item; nameless items are not callable, and authorization drops them from
+   * lists). Undefined: ask `review`.
    */
   reviewedNow(
     server: string,
@@ -105,23 +105,21 @@ export class DefinitionGuard {
     return !now || this.verdictOf(now, []).serve ? SERVE : undefined;
   }
 
+  /** Judges one listed item; records a new pin, a change or a finding (audited) as a side effect. */
   async review(
     server: string,
     kind: DefinitionKind,
     item: Readonly<Record<string, unknown>>,
   ): Promise<Verdict> {
-    if (!this.enabled) return SERVE;
-    const name = definitionName(kind, item);
-    // Nameless items are not callable, and authorization drops them from lists.
-    if (name === undefined) return SERVE;
+    const known = this.reviewedNow(server, kind, item);
+    if (known) return known;
+    const name = definitionName(kind, item) as string;
     if (this.served.has(item)) {
-      // Judged servable before; but a change any connection of the server showed since (another
-      // session's process, another route) holds the tool for every caller until approved.
-      const now = this.store.hashes(server, kind, name);
-      const held = now ? this.verdictOf(now, []) : SERVE;
-      if (held.serve) return SERVE;
+      // Judged servable before, no longer (reviewedNow said so): a change any connection of the
+      // server showed since (another session's process, another route) holds the tool for every
+      // caller until approved.
       this.served.delete(item);
-      return held;
+      return this.verdictOf(this.store.hashes(server, kind, name) as PinHashes, []);
     }
     if (kind === "tool") this.rememberTool(server, name);
     const def = canonicalDefinition(kind, item);

@@ -22,8 +22,16 @@ export function readBody(req: IncomingMessage, limit: number, json?: JsonLimits)
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const end = () => {
+      if (scanner) release(scanner);
+      resolve(
+        chunks.length === 1 ? (chunks[0] as Buffer).toString("utf8") : Buffer.concat(chunks).toString("utf8"),
+      );
+    };
     const refuse = (err: Error) => {
       req.removeAllListeners("data");
+      // The refused body's scanner stays out of the pool: `end` no longer runs.
+      req.off("end", end);
       req.resume();
       reject(err);
     };
@@ -34,12 +42,7 @@ export function readBody(req: IncomingMessage, limit: number, json?: JsonLimits)
       if (excess) return refuse(new JsonTooComplex(excess));
       chunks.push(chunk);
     });
-    req.on("end", () => {
-      if (scanner) release(scanner);
-      resolve(
-        chunks.length === 1 ? (chunks[0] as Buffer).toString("utf8") : Buffer.concat(chunks).toString("utf8"),
-      );
-    });
+    req.on("end", end);
     req.on("error", reject);
   });
 }

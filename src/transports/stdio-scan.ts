@@ -91,7 +91,8 @@ export class ScanningReadBuffer extends ReadBuffer {
   override readMessage(): JSONRPCMessage | null {
     const slot = this as unknown as { _buffer?: Buffer };
     const buffer = slot._buffer;
-    if (!buffer) return null;
+    // Empty, or an SDK that keeps its bytes elsewhere: its own reading (only the fast path is lost).
+    if (!buffer) return super.readMessage();
     const nl = buffer.indexOf(LF);
     if (nl < 0) return null;
     const end = nl > 0 && buffer[nl - 1] === CR ? nl - 1 : nl;

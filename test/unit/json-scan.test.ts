@@ -191,6 +191,13 @@ test("the SDK's stdio transports still have the read buffer the scan replaces", 
     assert.equal((transport as unknown as { _readBuffer: unknown })._readBuffer, buffer);
   }
   assert.throws(() => scanStdioInput({}, new ScanningReadBuffer(limits, refuse)), /no read buffer/);
+  // readMessage's fast path reads the SDK's own field for the bytes appended.
+  const buffer = new ScanningReadBuffer(limits, refuse);
+  buffer.append(Buffer.from('{"jsonrpc":"2.0","id":1'));
+  assert.ok(
+    Buffer.isBuffer((buffer as unknown as { _buffer?: unknown })._buffer),
+    "the SDK keeps its bytes in _buffer",
+  );
 });
 
 test("the top-level id of a message is found in its bytes, wherever it sits and however it is cut", () => {

@@ -105,24 +105,17 @@ export function columnText(value: string | undefined): string | undefined {
   return whole.includes("\u0000") ? whole.replaceAll("\u0000", "\uFFFD") : whole;
 }
 
-/** The query columns of a stored event. */
-export function columns(e: StoredEvent) {
-  const [seq, id, ts, event, sub, server, tool, status, hash] = rowOf(e, "");
-  return { seq, id, ts, event, sub, server, tool, status, hash };
-}
-
 /**
  * The stored event is its body. A query column that disagrees with it (edited to change what
  * `audit query` shows) marks the event, so its MAC no longer matches and verify reports it.
  */
 export function fromRow(r: AuditRow): StoredEvent {
   const body = JSON.parse(r.body) as StoredEvent;
-  const c = columns(body);
   const same =
-    c.seq === Number(r.seq) &&
-    c.hash === r.hash &&
-    c.event === r.event &&
-    c.ts === r.ts &&
+    body.seq === Number(r.seq) &&
+    body.hash === r.hash &&
+    body.event === r.event &&
+    body.ts === r.ts &&
     sameColumn(body.principal?.sub, r.sub) &&
     sameColumn(body.server, r.server) &&
     sameColumn(body.tool, r.tool) &&

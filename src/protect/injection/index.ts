@@ -9,6 +9,7 @@
  */
 import { decodedRuns } from "../normalise/decode.js";
 import { around, readingOf, rot13, ROT13_WORDS, rot13Worth } from "../normalise/reading.js";
+import { CleanTexts } from "../clean-texts.js";
 import { stripHidden } from "./hidden.js";
 import { linkCues } from "./links.js";
 import { codeBlocks, cuesNear, literalsIn, mayHold, phraseCues } from "./phrase-cues.js";
@@ -167,25 +168,17 @@ export function explainInjection(
   return { text, score: windowScore(cues), cues };
 }
 
-/**
- * Texts at most this long that came out clean are remembered, at most CLEAN_MEMO of them: keys,
- * type names and statuses come back in every result (`"content"`, `"text"`), and each costs a
- * whole inspection (about twenty patterns) for nothing.
- */
-const CLEAN_SHORT = 64;
-const CLEAN_MEMO = 1024;
-
 export function compileInjectionDetector(): InjectionDetector {
   // An inspection depends on the text, the tool set and the allowed hosts, nothing else: a short
   // text found clean (nothing stripped, no signal) with this tool set and no allowed host is clean
   // again. Another tool set (toolNameSet gives another object) forgets them all.
-  const clean = new Set<string>();
+  const clean = new CleanTexts();
   let cleanFor: ReadonlySet<string> | undefined;
   return {
     inspect(input: string, ctx: InjectionContext): InjectionResult {
       const memo =
         typeof input === "string" &&
-        input.length <= CLEAN_SHORT &&
+        clean.fits(input) &&
         !(Array.isArray(ctx?.allowedHosts) && ctx.allowedHosts.length > 0);
       if (memo) {
         const tools = toolNameSet(Array.isArray(ctx?.toolNames) ? ctx.toolNames : []);
@@ -197,10 +190,7 @@ export function compileInjectionDetector(): InjectionDetector {
       }
       const { text, score, cues } = explainInjection(input, ctx);
       if (score < THRESHOLD) {
-        if (memo && text === input) {
-          if (clean.size >= CLEAN_MEMO) clean.clear();
-          clean.add(input);
-        }
+        if (memo && text === input) clean.add(input);
         return { text, signals: [] };
       }
       return { text, signals: toSignals(cues) };

@@ -4,6 +4,7 @@
  * look-alikes are left alone byte for byte. Design notes: README.md beside this file.
  */
 import { createHmac } from "node:crypto";
+import { CleanTexts } from "../clean-texts.js";
 import { loadConfusables } from "../normalise/fold.js";
 import { decodedSpans, normalisedViews, originalSpan } from "../normalise/index.js";
 import { contextSecrets } from "./context.js";
@@ -56,14 +57,6 @@ export interface Redactor {
   /** Every type this redactor reports, built-in and custom. */
   readonly types: readonly string[];
 }
-
-/**
- * Texts at most this long found clean are remembered, at most CLEAN_MEMO of them: keys, type
- * names and statuses come back in every result (`"content"`, `"text"`), each a whole redaction
- * (the gate's pass, every detector) for nothing.
- */
-const CLEAN_SHORT = 64;
-const CLEAN_MEMO = 1024;
 
 /** Longest text redacted in one call (UTF-16 code units); the caller bounds results below it. */
 export const MAX_INPUT_LENGTH = 64 * 1024 * 1024;
@@ -165,7 +158,7 @@ function compile(opts: RedactorOptions, gate: (text: string) => Gate | undefined
 
   // A redaction depends on the text and this redactor's options only: a short text with no finding
   // has none the next time.
-  const clean = new Set<string>();
+  const clean = new CleanTexts();
 
   return {
     types,
@@ -174,12 +167,9 @@ function compile(opts: RedactorOptions, gate: (text: string) => Gate | undefined
       if (text.length > MAX_INPUT_LENGTH) {
         throw new RedactionError("input_too_large", `text longer than ${MAX_INPUT_LENGTH} characters`);
       }
-      if (text.length <= CLEAN_SHORT && clean.has(text)) return { text, counts: Object.create(null) };
+      if (clean.has(text)) return { text, counts: Object.create(null) };
       const found = find(text);
-      if (found.length === 0 && text.length <= CLEAN_SHORT) {
-        if (clean.size >= CLEAN_MEMO) clean.clear();
-        clean.add(text);
-      }
+      if (found.length === 0) clean.add(text);
       return build(text, found, replace);
     },
     redactJoined(parts: readonly string[]) {
