@@ -20,7 +20,7 @@ import {
 } from "./entities.js";
 import type { LoadedPolicy } from "./files.js";
 import { prepareResidual, type Residual } from "./residuals.js";
-import { namesTool, toolPolicyProblems } from "./tool-schema.js";
+import { toolOf, toolPolicyProblems } from "./tool-schema.js";
 import { argumentsRecord, CedarValueError, type CedarValue } from "./values.js";
 
 /** What the Cedar step is asked: who, which item, with which arguments. */
@@ -112,6 +112,8 @@ export class CedarAuthorizer {
   private readonly reads: ReadonlyMap<string, Reads>;
   /** Input schemas already checked against their tool's policies (toolProblems), by object and by text. */
   private readonly checkedSchemas = new WeakSet<object>();
+  /** The policies written for one tool that read its arguments, by tool id (server/name). */
+  private readonly argumentPolicies = new Map<string, LoadedPolicy[]>();
   private readonly checkedTexts = new Set<string>();
   private readonly preparsed = new Map<string, string>();
   private readonly listCache = new Map<string, { until: number; shown: boolean }>();
@@ -135,6 +137,13 @@ export class CedarAuthorizer {
     this.policies = new Map(policies.map((p) => [p.id, p]));
     this.reads = new Map(policies.map((p) => [p.id, addReads(p.json, emptyReads())]));
     this.readsAnnotations = [...this.reads.values()].some((r) => r.annotations);
+    for (const p of policies) {
+      const tool = toolOf(p);
+      if (tool === undefined || (this.reads.get(p.id)?.args.size ?? 0) === 0) continue;
+      const list = this.argumentPolicies.get(tool);
+      if (list) list.push(p);
+      else this.argumentPolicies.set(tool, [p]);
+    }
   }
 
   /** The decision on one call. Never throws. */
@@ -412,14 +421,12 @@ export class CedarAuthorizer {
    * is reported once. Never throws.
    */
   toolProblems(server: string, name: string, inputSchema: unknown): readonly string[] | undefined {
+    const id = `${server}/${name}`;
+    const written = this.argumentPolicies.get(id);
+    if (written === undefined) return undefined;
     if (inputSchema === null || typeof inputSchema !== "object" || this.checkedSchemas.has(inputSchema))
       return undefined;
     this.checkedSchemas.add(inputSchema);
-    const id = `${server}/${name}`;
-    const written = [...this.policies.values()].filter(
-      (p) => namesTool(p, id) && (this.reads.get(p.id)?.args.size ?? 0) > 0,
-    );
-    if (written.length === 0) return undefined;
     let text: string;
     try {
       text = `${id}\u0000${JSON.stringify(inputSchema)}`;

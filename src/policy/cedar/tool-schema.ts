@@ -67,11 +67,11 @@ function firstArgument(snippet: string): string | undefined {
   }
 }
 
-/** Whether a policy's scope names exactly this resource (`resource == Tool::"server/name"`). */
-export function namesTool(policy: LoadedPolicy, id: string): boolean {
+/** The tool a policy's scope names exactly (`resource == Tool::"server/name"`), if any. */
+export function toolOf(policy: LoadedPolicy): string | undefined {
   const r = policy.json.resource;
   const uid = r.op === "==" && "entity" in r ? uidOf(r.entity) : undefined;
-  return uid?.type === "Tool" && uid.id === id;
+  return uid?.type === "Tool" ? uid.id : undefined;
 }
 
 /**
