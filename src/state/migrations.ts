@@ -160,4 +160,9 @@ export const MIGRATIONS: readonly string[] = [
      issuer TEXT PRIMARY KEY,
      data TEXT NOT NULL
    ) WITHOUT ROWID;`,
+  // 10: scope step-up for per-user upstream OAuth: the scopes a connection's connect asked for,
+  // and those its server has since challenged for (403 insufficient_scope), which the user's next
+  // connect asks for too. Space-separated.
+  `ALTER TABLE upstream_connections ADD COLUMN requested_scopes TEXT NOT NULL DEFAULT '';
+   ALTER TABLE upstream_connections ADD COLUMN step_up_scopes TEXT NOT NULL DEFAULT '';`,
 ];

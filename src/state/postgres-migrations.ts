@@ -121,4 +121,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      issuer TEXT PRIMARY KEY,
      data TEXT NOT NULL
    );`,
+  // 5: scope step-up for per-user upstream OAuth, the same columns as SQLite migration 10.
+  `ALTER TABLE warden_upstream_connections ADD COLUMN IF NOT EXISTS requested_scopes TEXT NOT NULL DEFAULT '';
+   ALTER TABLE warden_upstream_connections ADD COLUMN IF NOT EXISTS step_up_scopes TEXT NOT NULL DEFAULT '';`,
 ];

@@ -106,6 +106,8 @@ describe("the vault's sealing", () => {
     issuer: "https://as",
     clientId: "c",
     scopes: "",
+    requestedScopes: "",
+    stepUpScopes: "",
     tokens,
     expiresAt: null,
     version: 1,
@@ -164,6 +166,8 @@ function contract(name: string, open: () => Promise<ConnectionStore>) {
       issuer: "https://as",
       clientId: "c",
       scopes: "repo",
+      requestedScopes: "repo offline_access",
+      stepUpScopes: "",
       tokens: "sealed:v1:x:y",
       expiresAt: 1000,
       version: 1,
@@ -204,6 +208,29 @@ function contract(name: string, open: () => Promise<ConnectionStore>) {
       assert.equal(await store.lease("r2", now, now + 10_000), true);
       await store.markBroken("r2");
       assert.equal((await store.get("alice", "gh"))?.status, "broken");
+    });
+
+    test("step-up scopes are set over what was read, and kept through a token refresh", async () => {
+      await store.replace(base("r4", "carol"));
+      const row = await store.get("carol", "gh");
+      assert.equal(row?.requestedScopes, "repo offline_access");
+      assert.equal(row?.stepUpScopes, "");
+      assert.equal(await store.stepUp("r4", "", "repo:write"), true);
+      assert.equal(await store.stepUp("r4", "", "admin"), false, "a second writer over the same value");
+      assert.equal(await store.stepUp("r4", "repo:write", "repo:write admin"), true);
+      const refreshed = {
+        tokens: "sealed:v1:x:w",
+        expiresAt: 3000,
+        scopes: "repo",
+        status: "connected" as const,
+      };
+      assert.equal(await store.update("r4", 1, refreshed), true);
+      const after = await store.get("carol", "gh");
+      assert.equal(after?.stepUpScopes, "repo:write admin");
+      assert.equal(after?.version, 2, "a step-up is not a token write");
+      // A new connect replaces the row: nothing pending.
+      await store.replace(base("r5", "carol"));
+      assert.equal((await store.get("carol", "gh"))?.stepUpScopes, "");
     });
 
     test("a flow is taken once; expired flows are swept", async () => {

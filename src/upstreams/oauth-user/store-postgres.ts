@@ -9,9 +9,9 @@ import {
 } from "./store.js";
 
 const COLUMNS =
-  "id, subject, server, status, issuer, client_id, scopes, tokens, expires_at, version, created_at, updated_at, last_used_at";
+  "id, subject, server, status, issuer, client_id, scopes, tokens, expires_at, version, created_at, updated_at, last_used_at, requested_scopes, step_up_scopes";
 
-/** The same tables in Postgres (migration 4), shared by every instance. */
+/** The same tables in Postgres (migrations 4 and 5), shared by every instance. */
 export class PostgresConnectionStore implements ConnectionStore {
   constructor(private readonly pg: PostgresState) {}
 
@@ -31,7 +31,7 @@ export class PostgresConnectionStore implements ConnectionStore {
         row.server,
       ]);
       await tx.query(
-        `INSERT INTO warden_upstream_connections (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+        `INSERT INTO warden_upstream_connections (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
         rowValues(row),
       );
     });
@@ -54,6 +54,14 @@ export class PostgresConnectionStore implements ConnectionStore {
       "UPDATE warden_upstream_connections SET status = 'broken', version = version + 1, updated_at = $1, refreshing_until = 0 WHERE id = $2",
       [Date.now(), id],
     );
+  }
+
+  async stepUp(id: string, from: string, to: string): Promise<boolean> {
+    const r = await this.pg.query(
+      "UPDATE warden_upstream_connections SET step_up_scopes = $1 WHERE id = $2 AND step_up_scopes = $3",
+      [to, id, from],
+    );
+    return r.rowCount === 1;
   }
 
   async lease(id: string, now: number, until: number): Promise<boolean> {

@@ -10,8 +10,15 @@ export interface ConnectionRow {
   /** The upstream authorization server's issuer and the client the gateway used there. */
   readonly issuer: string;
   readonly clientId: string;
-  /** The scopes granted, space-separated. */
+  /** The scopes granted, space-separated (what the connect asked for when the server did not say). */
   readonly scopes: string;
+  /** What the connect that made this connection asked for, space-separated. */
+  readonly requestedScopes: string;
+  /**
+   * Scopes the server has since asked for (403 insufficient_scope) that were not granted: the
+   * user's next connect asks for them too. Empty when none.
+   */
+  readonly stepUpScopes: string;
   /** Sealed JSON of the tokens (vault.ts): never read outside the vault. */
   readonly tokens: string;
   readonly expiresAt: number | null;
@@ -52,6 +59,8 @@ export interface ConnectionStore {
     change: { tokens: string; expiresAt: number | null; scopes: string; status: ConnectionRow["status"] },
   ): Promise<boolean>;
   markBroken(id: string): Promise<void>;
+  /** Sets the step-up scopes over `from` (what was read); false when another writer changed them. */
+  stepUp(id: string, from: string, to: string): Promise<boolean>;
   /** Takes the refresh lease of a row until `until`; false when another holder's lease runs. */
   lease(id: string, now: number, until: number): Promise<boolean>;
   release(id: string): Promise<void>;
@@ -67,7 +76,7 @@ export interface ConnectionStore {
 }
 
 const COLUMNS =
-  "id, subject, server, status, issuer, client_id, scopes, tokens, expires_at, version, created_at, updated_at, last_used_at";
+  "id, subject, server, status, issuer, client_id, scopes, tokens, expires_at, version, created_at, updated_at, last_used_at, requested_scopes, step_up_scopes";
 
 interface RawRow {
   id: string;
@@ -83,6 +92,8 @@ interface RawRow {
   created_at: number | string;
   updated_at: number | string;
   last_used_at: number | string | null;
+  requested_scopes: string;
+  step_up_scopes: string;
 }
 
 /** A row as read from either database (Postgres returns BIGINT as a string). */
@@ -102,6 +113,8 @@ export function rowOf(r: RawRow): ConnectionRow {
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
     lastUsedAt: num(r.last_used_at),
+    requestedScopes: r.requested_scopes,
+    stepUpScopes: r.step_up_scopes,
   };
 }
 
@@ -120,10 +133,12 @@ export function rowValues(row: ConnectionRow): unknown[] {
     row.createdAt,
     row.updatedAt,
     row.lastUsedAt,
+    row.requestedScopes,
+    row.stepUpScopes,
   ];
 }
 
-/** The embedded store's tables (SQLite migration 9). */
+/** The embedded store's tables (SQLite migrations 9 and 10). */
 export class SqliteConnectionStore implements ConnectionStore {
   constructor(private readonly db: Db) {}
 
@@ -141,7 +156,7 @@ export class SqliteConnectionStore implements ConnectionStore {
         .run(row.subject, row.server);
       this.db
         .prepare(
-          `INSERT INTO upstream_connections (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO upstream_connections (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(...rowValues(row));
     })();
@@ -166,6 +181,13 @@ export class SqliteConnectionStore implements ConnectionStore {
         "UPDATE upstream_connections SET status = 'broken', version = version + 1, updated_at = ?, refreshing_until = 0 WHERE id = ?",
       )
       .run(Date.now(), id);
+  }
+
+  async stepUp(id: string, from: string, to: string): Promise<boolean> {
+    const r = this.db
+      .prepare("UPDATE upstream_connections SET step_up_scopes = ? WHERE id = ? AND step_up_scopes = ?")
+      .run(to, id, from);
+    return r.changes === 1;
   }
 
   async lease(id: string, now: number, until: number): Promise<boolean> {
