@@ -61,15 +61,22 @@ export function upstreamUnavailable(server: string, reason = "upstream_unavailab
 }
 
 /**
- * The calling user has no usable connection to an `oauth_user` server: `url` is the gateway's
- * connect page for it (never the upstream's authorization URL), absent for an anonymous caller.
+ * The calling user has no usable connection to an `oauth_user` server (or one without the scopes
+ * the server asks for): `url` is the gateway's connect page for it (never the upstream's
+ * authorization URL), absent for an anonymous caller; `extra` adds to `data` (step-up: `scopes`).
  */
-export function upstreamAuthRequired(server: string, reason: string, detail: string, url?: string) {
+export function upstreamAuthRequired(
+  server: string,
+  reason: string,
+  detail: string,
+  url?: string,
+  extra: Readonly<Record<string, unknown>> = {},
+) {
   return new GatewayError(
     ErrorCode.UpstreamAuthRequired,
     reason,
     `connect your account at ${server} first: ${detail}`,
-    url === undefined ? { server } : { server, url },
+    url === undefined ? { ...extra, server } : { ...extra, server, url },
   );
 }
 

@@ -11,6 +11,8 @@ export function confirmPage(opts: {
   user: string;
   issuer: string;
   scopes: readonly string[];
+  /** Scopes the server has asked for since the current connection was made (step-up). */
+  stepUp: readonly string[];
   csrf: string;
   replacing: boolean;
   /** Where the form posts: the page's own path. */
@@ -27,6 +29,7 @@ export function confirmPage(opts: {
 <dl><dt>Signed in as</dt><dd>${escapeHtml(opts.user)}</dd><dt>Authorization server</dt><dd>${escapeHtml(opts.issuer)}</dd></dl>
 <h2>Access asked for</h2>
 ${scopes}
+${opts.stepUp.length > 0 ? `<p class="muted">${escapeHtml(opts.server)} asks for more access than your connection has: ${opts.stepUp.map((s) => `<code>${escapeHtml(s)}</code>`).join(" ")}.</p>` : ""}
 ${opts.replacing ? `<p class="muted">This replaces your current connection to ${escapeHtml(opts.server)}.</p>` : ""}
 <form method="post" action="${escapeHtml(opts.action)}">${csrfField(opts.csrf)}<button class="full" type="submit">Continue to ${escapeHtml(opts.server)}</button></form>
 <p class="fine">Not you, or not expected? Close this page: nothing is connected until you continue.</p>`,
@@ -53,7 +56,7 @@ export function connectionsPage(
     .map(
       (
         c,
-      ) => `<li><strong>${escapeHtml(c.server)}</strong> <span class="muted">${escapeHtml(c.status)}; ${escapeHtml(c.scopes || "default access")}; connected ${escapeHtml(c.connected_at)}${c.last_used_at ? `; last used ${escapeHtml(c.last_used_at)}` : ""}</span>
+      ) => `<li><strong>${escapeHtml(c.server)}</strong> <span class="muted">${escapeHtml(c.status)}; ${escapeHtml(c.scopes || "default access")}; connected ${escapeHtml(c.connected_at)}${c.last_used_at ? `; last used ${escapeHtml(c.last_used_at)}` : ""}</span>${c.step_up_scopes ? ` <a href="connect/${encodeURIComponent(c.server)}">Connect again</a> <span class="muted">(it asks for ${escapeHtml(c.step_up_scopes)})</span>` : ""}
 <form method="post" action="connections/${encodeURIComponent(c.id)}/revoke">${csrfField(csrf)}<button class="secondary" type="submit">Revoke</button></form></li>`,
     )
     .join("\n");

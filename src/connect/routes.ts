@@ -147,7 +147,9 @@ export class ConnectPages {
         server,
         user: user.subject,
         issuer: info.issuer,
-        scopes: info.scopes,
+        // What the connect will ask for: with a connection, also what it holds and any step-up.
+        scopes: await this.broker.connectScopes(server, user.subject),
+        stepUp: current?.step_up_scopes.split(" ").filter(Boolean) ?? [],
         csrf: this.signIn.csrf(req),
         replacing: current !== undefined,
         action: path,

@@ -8,6 +8,7 @@ import { GatewayError, upstreamUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { headersSetter } from "../observability/tracing.js";
 import type { OAuthUserBroker } from "./oauth-user/broker.js";
+import { insufficientScope } from "./oauth-user/scope-challenge.js";
 import { safeForCredentials } from "./origin.js";
 import {
   CachedToken,
@@ -30,6 +31,11 @@ interface Credential {
   readonly cached?: { readonly cache: CachedToken; readonly token: string };
   /** A user's own token (oauth_user): what to present instead once the upstream refused this one. */
   readonly renew?: () => Promise<Credential>;
+  /**
+   * A user's own token answered 403 insufficient_scope for `scopes`: throws the step-up's refusal
+   * (-32007 with the connect link), or gives a newer token to try once.
+   */
+  readonly stepUp?: (scopes: readonly string[]) => Promise<Credential>;
 }
 
 /**
@@ -147,6 +153,7 @@ export class UpstreamCredentials {
         const own = async (token: string): Promise<Credential> => ({
           value: `Bearer ${token}`,
           renew: async () => own(await broker.refused(name, caller(), token)),
+          stepUp: async (scopes) => own(await broker.insufficientScope(name, caller(), token, scopes)),
         });
         source = async () => own(await broker.accessToken(name, caller()));
         break;
@@ -224,7 +231,8 @@ export class UpstreamCredentials {
  * What one upstream connection's transport uses as `fetch`: it sets the credential on every
  * request the SDK makes (POST, the GET stream, DELETE, the legacy SSE stream), sends only to the
  * configured origin, never follows a redirect itself, and turns a 401 into upstream_auth_failed
- * after one retry with a fresh token when the credential is a cached one.
+ * after one retry with a fresh token when the credential is a cached one. A user's own token
+ * answered 403 insufficient_scope becomes the step-up's refusal (-32007), never a retry with it.
  */
 export class ConnectionCredentials {
   /** The last auth failure: a transport may wrap the error it caused (the SSE stream does). */
@@ -244,6 +252,7 @@ export class ConnectionCredentials {
     if (this.unsafeUrl) throw this.fail("credentials are only sent over https or to a loopback address");
     let credential = await this.credential();
     let res = await this.send(target, init, credential);
+    let retried = false;
     if (res.status === 401 && (credential?.cached || credential?.renew) && replayable(init)) {
       await res.body?.cancel().catch(() => {});
       if (credential.renew) {
@@ -254,6 +263,19 @@ export class ConnectionCredentials {
         credential = await this.credential();
       }
       res = await this.send(target, init, credential);
+      retried = true;
+    }
+    if (res.status === 403 && credential?.stepUp) {
+      // Throws the step-up's refusal, unless a newer token came meanwhile: that one is tried once,
+      // and a second insufficient_scope is refused with the current token, never looped on.
+      const newer = await this.steppedUp(res, credential.stepUp);
+      if (newer) {
+        if (retried || !replayable(init)) throw this.fail("the upstream asked for more scopes (403)");
+        credential = newer;
+        res = await this.send(target, init, credential);
+        if (res.status === 403 && credential?.stepUp && (await this.steppedUp(res, credential.stepUp)))
+          throw this.fail("the upstream asked for more scopes again (403)");
+      }
     }
     if (res.status === 401) {
       await res.body?.cancel().catch(() => {});
@@ -261,6 +283,23 @@ export class ConnectionCredentials {
     }
     return res;
   };
+
+  /**
+   * A 403 to a user's own token: when it is insufficient_scope (RFC 6750 §3.1) the body is dropped
+   * and the step-up's answer returned (a newer token) or thrown (its refusal); a challenge that
+   * cannot be used is upstream_auth_failed. Any other 403 is left to the transport, as before.
+   */
+  private async steppedUp(
+    res: Response,
+    stepUp: NonNullable<Credential["stepUp"]>,
+  ): Promise<Credential | undefined> {
+    const challenge = insufficientScope(res.headers.get("www-authenticate"));
+    if (challenge === undefined) return undefined;
+    await res.body?.cancel().catch(() => {});
+    if ("invalid" in challenge)
+      throw this.fail(`the upstream's insufficient_scope challenge cannot be used: ${challenge.invalid}`);
+    return this.credential(() => stepUp(challenge.scopes));
+  }
 
   private async credential(source = this.source): Promise<Credential | undefined> {
     try {

@@ -115,7 +115,7 @@ describe("the scopes a reconnect asks for", () => {
 
   test("more than one authorization request carries is refused, not cut", () => {
     const many = Array.from({ length: MAX_SCOPES }, (_, i) => `s${i}`);
-    assert.equal(scopeUnion(many).length, MAX_SCOPES);
+    assert.equal(scopeUnion(many)?.length, MAX_SCOPES);
     assert.equal(scopeUnion(many, ["one-more"]), undefined);
     const long = Array.from({ length: 20 }, (_, i) => `${"x".repeat(250)}${i}`);
     assert.equal(scopeUnion(long), undefined, "past the joined length bound");

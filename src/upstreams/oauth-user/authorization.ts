@@ -71,6 +71,11 @@ export class UpstreamAuthorization {
     this.base = base;
   }
 
+  /** `auth.scopes` when configured: what is asked for, and the most a step-up may ask for. */
+  get configuredScopes(): readonly string[] | undefined {
+    return this.auth.scopes;
+  }
+
   get redirectUri(): string {
     return `${this.requireBase()}${CALLBACK_PATH}`;
   }
@@ -120,11 +125,15 @@ export class UpstreamAuthorization {
     return client.client_id === clientId ? client : undefined;
   }
 
-  /** Where the user's browser goes: the authorization URL, and the PKCE verifier to keep. */
+  /**
+   * Where the user's browser goes: the authorization URL, and the PKCE verifier to keep. `scopes`
+   * are the server's own choice unless a step-up widened them (broker.ts `connectScopes`).
+   */
   async start(
     info: ServerInfo,
     client: OAuthClientInformationMixed,
     state: string,
+    scopes: readonly string[] = info.scopes,
   ): Promise<{ url: string; verifier: string }> {
     const { authorizationUrl, codeVerifier } = await startAuthorization(info.issuer, {
       metadata: info.metadata,
@@ -132,7 +141,7 @@ export class UpstreamAuthorization {
       redirectUrl: this.redirectUri,
       state,
       resource: info.resource,
-      ...(info.scopes.length > 0 ? { scope: info.scopes.join(" ") } : {}),
+      ...(scopes.length > 0 ? { scope: scopes.join(" ") } : {}),
     });
     for (const [name, value] of Object.entries(this.auth.authorize_params))
       authorizationUrl.searchParams.set(name, value);

@@ -14,6 +14,7 @@ import {
   type OAuthUserAuth,
   type ServerInfo,
 } from "./authorization.js";
+import { MAX_SCOPES, scopeList, scopeUnion } from "./scope-challenge.js";
 import type { ConnectionFilter, ConnectionRow, ConnectionStore } from "./store.js";
 import { fromResponse, openTokens, sealTokens, type VaultTokens } from "./vault.js";
 
@@ -36,6 +37,8 @@ interface FlowData {
   readonly verifier: string;
   readonly issuer: string;
   readonly client: OAuthClientInformationMixed;
+  /** What the authorization request asked for (absent in flows begun before step-up existed). */
+  readonly scopes?: readonly string[];
 }
 
 /** A connection as the CLI, the admin API and the user's page show it: never a token. */
@@ -46,6 +49,8 @@ export interface ConnectionView {
   readonly status: string;
   readonly issuer: string;
   readonly scopes: string;
+  /** Scopes the server has asked for since (step-up), for the next connect; empty when none. */
+  readonly step_up_scopes: string;
   readonly expires_at: string | null;
   readonly connected_at: string;
   readonly last_used_at: string | null;
@@ -168,6 +173,100 @@ export class OAuthUserBroker {
   }
 
   /**
+   * The upstream answered `token` with 403 insufficient_scope, asking for `challenged` (RFC 6750
+   * §3.1, already checked: scope-challenge.ts). A newer token (a connect or refresh since it was
+   * sent) is returned, to try once. Otherwise the scopes are kept on the connection for the user's
+   * next connect, which asks for them with everything asked for and granted before (SEP-2350), and
+   * the call is answered -32007 insufficient_scope with the connect link. The connection itself
+   * stays in use for every other call until the new grant replaces it: a step-up adds scope, it
+   * revokes nothing. When the connection already holds every scope asked for, connecting again
+   * cannot help (and would loop): that is the upstream's failure, -32005; so is a scope outside a
+   * configured `auth.scopes`, which a step-up never widens.
+   */
+  async insufficientScope(
+    server: string,
+    principal: Principal,
+    token: string,
+    challenged: readonly string[],
+  ): Promise<string> {
+    const subject = principal.subject;
+    let row = await this.store.get(subject, server);
+    if (!row || row.status !== "connected")
+      throw this.required(server, "reconnect_required", "the connection must be renewed", subject);
+    const tokens = this.open(row);
+    if (tokens.access_token !== token) return tokens.access_token;
+    const granted = new Set(scopeList(row.scopes));
+    if (challenged.every((s) => granted.has(s)))
+      throw upstreamUnavailable(
+        server,
+        "upstream_auth_failed",
+        "the upstream refused the token for scopes it was granted: connecting again would not add them",
+      );
+    const auth = this.requireServer(server);
+    const ceiling = auth.configuredScopes;
+    if (ceiling !== undefined && !challenged.every((s) => ceiling.includes(s)))
+      throw upstreamUnavailable(
+        server,
+        "upstream_auth_failed",
+        "the upstream asks for scopes outside this server's configured auth.scopes",
+      );
+    const info = await auth.serverInfo();
+    // Compare-and-set: two calls challenged at once for different scopes both keep theirs.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const wanted = scopeUnion(scopeList(row.stepUpScopes), challenged);
+      if (wanted === undefined || scopeUnion(...this.scopeSources(info, row), wanted) === undefined)
+        throw upstreamUnavailable(
+          server,
+          "upstream_auth_failed",
+          `the upstream asks for more scopes than one authorization request carries (${MAX_SCOPES} at most)`,
+        );
+      if (await this.store.stepUp(row.id, row.stepUpScopes, wanted.join(" "))) break;
+      const again = await this.store.get(subject, server);
+      // Replaced meanwhile: the new connection answers the next call.
+      if (!again || again.id !== row.id) break;
+      row = again;
+    }
+    await this.audit
+      .record(
+        event("upstream_step_up", principalFields(principal), server, "ok", {
+          connection: row.id,
+          scopes: challenged.join(" "),
+        }),
+      )
+      .catch(() => undefined);
+    throw this.required(
+      server,
+      "insufficient_scope",
+      "the server asks for scopes the connection was not granted",
+      subject,
+      { scopes: [...challenged] },
+    );
+  }
+
+  /**
+   * What `subject`'s next connect to `server` asks for: the server's own choice (the 401's scope,
+   * else its metadata's scopes_supported) for a first connect; once connected, that with what the
+   * connection asked for and was granted and every scope challenged since (SEP-2350's union).
+   */
+  async connectScopes(server: string, subject: string): Promise<readonly string[]> {
+    const info = await this.requireServer(server).serverInfo();
+    return this.scopesFor(info, await this.store.get(subject, server));
+  }
+
+  private scopesFor(info: ServerInfo, row: ConnectionRow | undefined): readonly string[] {
+    if (!row) return info.scopes;
+    const stepUp = scopeList(row.stepUpScopes);
+    // Past the bounds (the server's own list is not bounded): the challenged ones, and what fits.
+    return scopeUnion(...this.scopeSources(info, row), stepUp) ?? scopeUnion(stepUp, info.scopes) ?? stepUp;
+  }
+
+  /** The lists a reconnect unites: another issuer's grants are not this one's to ask for again. */
+  private scopeSources(info: ServerInfo, row: ConnectionRow): (readonly string[])[] {
+    if (row.issuer !== info.issuer) return [info.scopes];
+    return [info.scopes, scopeList(row.requestedScopes), scopeList(row.scopes)];
+  }
+
+  /**
    * Resolves true once `subject` has a working connection to `server` made after now (this
    * instance's callback wakes it at once; another instance's is found in the store), false after
    * `ms` or when `signal` aborts.
@@ -208,10 +307,11 @@ export class OAuthUserBroker {
     const auth = this.requireServer(server);
     const info = await auth.serverInfo();
     const client = await auth.client(info);
+    const scopes = this.scopesFor(info, await this.store.get(subject, server));
     const state = randomBytes(32).toString("base64url");
-    const { url, verifier } = await auth.start(info, client, state);
+    const { url, verifier } = await auth.start(info, client, state, scopes);
     const digest = this.key.digest(`upstream_flow:${state}`);
-    const data: FlowData = { verifier, issuer: info.issuer, client };
+    const data: FlowData = { verifier, issuer: info.issuer, client, scopes };
     await this.store.sweepFlows(Date.now());
     await this.store.saveFlow({
       stateDigest: digest,
@@ -303,6 +403,7 @@ export class OAuthUserBroker {
       );
     }
     const now = Date.now();
+    const requested = (data.scopes ?? info.scopes).join(" ");
     const row: ConnectionRow = {
       id: randomUUID(),
       subject: signedIn.subject,
@@ -310,7 +411,10 @@ export class OAuthUserBroker {
       status: "connected",
       issuer: info.issuer,
       clientId: data.client.client_id,
-      scopes: granted ?? info.scopes.join(" "),
+      // RFC 6749 §5.1: a response without `scope` granted what was asked for.
+      scopes: granted ?? requested,
+      requestedScopes: requested,
+      stepUpScopes: "",
       tokens: sealTokens(this.key, server, signedIn.subject, tokens),
       expiresAt: tokens.expires_at ?? null,
       version: 1,
@@ -514,8 +618,14 @@ export class OAuthUserBroker {
     this.store.touch(id, now).catch(() => undefined);
   }
 
-  private required(server: string, reason: string, detail: string, subject?: string): GatewayError {
-    return upstreamAuthRequired(server, reason, detail, this.connectUrl(server, subject));
+  private required(
+    server: string,
+    reason: string,
+    detail: string,
+    subject?: string,
+    extra?: Readonly<Record<string, unknown>>,
+  ): GatewayError {
+    return upstreamAuthRequired(server, reason, detail, this.connectUrl(server, subject), extra);
   }
 
   private requireServer(server: string): UpstreamAuthorization {
@@ -559,6 +669,7 @@ function view(r: ConnectionRow): ConnectionView {
     status: r.status,
     issuer: r.issuer,
     scopes: r.scopes,
+    step_up_scopes: r.stepUpScopes,
     expires_at: iso(r.expiresAt),
     connected_at: new Date(r.createdAt).toISOString(),
     last_used_at: iso(r.lastUsedAt),
