@@ -42,13 +42,14 @@ function print(rows: readonly ConnectionView[], json: boolean | undefined): void
   if (rows.length === 0) return void process.stderr.write("no connections\n");
   process.stdout.write(
     formatTable(
-      ["ID", "USER", "SERVER", "STATUS", "SCOPES", "EXPIRES", "LAST USED"],
+      ["ID", "USER", "SERVER", "STATUS", "SCOPES", "STEP-UP", "EXPIRES", "LAST USED"],
       rows.map((r) => [
         r.id,
         r.user,
         r.server,
         r.status,
         r.scopes,
+        r.step_up_scopes || "-",
         r.expires_at ?? "-",
         r.last_used_at ?? "-",
       ]),
