@@ -4,6 +4,12 @@
  * Everything here comes from a server: it is bounded, and a scope is kept only when it is an RFC
  * 6749 §3.3 scope-token (printable ASCII without space, `"` or `\`), so none carries a control
  * character or a quote anywhere, and URLSearchParams encodes the rest in an authorization URL.
+ *
+ * Not the SDK's `extractWWWAuthenticateParams`: it finds a parameter by a regex over the whole
+ * header, so `xscope="admin"`, a `scope=` inside another parameter's quoted value or inside a
+ * second (non-Bearer) challenge is read as the scope, and a parameter given twice is not noticed.
+ * What a hostile server writes here decides what a user is asked to grant, so it is parsed as the
+ * RFC 9110 grammar says, and anything outside it is no challenge at all.
  */
 
 /** A challenge header longer than this is not read (undici refuses much past 16 KiB of headers anyway). */
