@@ -336,7 +336,29 @@ async function main() {
 main().then(
   () => process.exit(0),
   (err) => {
-    log(err?.stack ?? String(err));
+    log(describe(err));
     process.exit(1);
   },
 );
+
+/**
+ * An error with its chain of causes: undici's "fetch failed" says nothing until its `cause` does
+ * (ECONNREFUSED, a timeout, a reset), which is what a flaky run needs to be told apart.
+ */
+function describe(err) {
+  const parts = [];
+  const seen = new Set();
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 5; e = e.cause, depth++) {
+    if (seen.has(e)) break;
+    seen.add(e);
+    if (!(e instanceof Error)) {
+      parts.push(`${depth ? "caused by: " : ""}${String(e)}`);
+      break;
+    }
+    const code = typeof e.code === "string" ? ` [${e.code}]` : "";
+    parts.push(depth ? `caused by: ${e.name}${code}: ${e.message}` : `${e.stack ?? e}${code}`);
+    if (e instanceof AggregateError)
+      for (const inner of e.errors.slice(0, 5)) parts.push(`  and: ${inner?.message ?? String(inner)}`);
+  }
+  return parts.join("\n");
+}
