@@ -57,6 +57,14 @@ const AUTH_UNSUPPORTED = new Set([
   "auth/wif-jwt-bearer",
 ]);
 
+/**
+ * auth/basic-cimd: the suite's mock authorization server takes Client ID Metadata Documents but
+ * accepts only the client id its own client uses, without fetching it. The gateway's client id is
+ * its document's URL, by default under its public URL (http on loopback here); an operator who
+ * publishes the document elsewhere says where with `gateway.client_metadata_url`, as done here.
+ */
+const CIMD_URLS = { "auth/basic-cimd": "https://conformance-test.local/client-metadata.json" };
+
 /** A relay to `target` that answers `server/discover` itself (2026-07-28, tools, resources, prompts). */
 async function discoverRelay(target) {
   const server = createServer(async (req, res) => {
@@ -130,7 +138,10 @@ async function startGateway(upstream, upstreamAuth) {
   writeFileSync(
     config,
     [
-      "gateway: { listen: 127.0.0.1:0 }",
+      `gateway: ${JSON.stringify({
+        listen: "127.0.0.1:0",
+        ...(Object.hasOwn(CIMD_URLS, scenario) ? { client_metadata_url: CIMD_URLS[scenario] } : {}),
+      })}`,
       `state: { sqlite: ${JSON.stringify(join(dir, "state.db"))} }`,
       auth,
       "servers:",
