@@ -96,7 +96,14 @@ export function openBroker(
       ? new PostgresConnectionStore(postgres ?? new PostgresState(config.state.postgres, log))
       : new SqliteConnectionStore(state.db);
   const servers = config.servers.filter((s): s is HttpServerConfig => s.kind !== "stdio");
-  return new OAuthUserBroker(servers, store, state.stateKey, audit, log.child({ component: "oauth-user" }));
+  return new OAuthUserBroker(
+    servers,
+    store,
+    state.stateKey,
+    audit,
+    log.child({ component: "oauth-user" }),
+    config.gateway.clientMetadataUrl,
+  );
 }
 
 /**

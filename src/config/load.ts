@@ -235,6 +235,7 @@ function compile(doc: ConfigDocument, file: string): Config {
       host,
       port: Number(port),
       publicUrl: doc.gateway.public_url?.replace(/\/+$/, ""),
+      clientMetadataUrl: doc.gateway.client_metadata_url,
       allowedOrigins: Object.freeze(doc.gateway.allowed_origins.map((o) => new URL(o).origin)),
       allowedHosts: Object.freeze(doc.gateway.allowed_hosts.map((h) => h.toLowerCase())),
       maxBodyBytes: doc.gateway.max_body_bytes,

@@ -412,6 +412,20 @@ export const serverSchema = z.unknown().transform((value, ctx) => {
 export type StdioServerDocument = z.output<typeof stdioServer>;
 export type RemoteServerDocument = z.output<typeof remoteServer>;
 
+/**
+ * A Client ID Metadata Document's URL, as the CIMD draft (draft-ietf-oauth-client-id-metadata-document
+ * §3) has a client id be: https, a path, no dot segments, no fragment, no user name or password.
+ */
+const clientMetadataUrl = z
+  .url({ protocol: /^https$/ })
+  .refine((u) => !u.includes("#"), "no fragment")
+  .refine((u) => new URL(u).username === "" && new URL(u).password === "", "no user name or password")
+  .refine((u) => new URL(u).pathname.length > 1, "needs a path (…/client-metadata.json)")
+  .refine(
+    (u) => !/\/(\.|%2e){1,2}(?=\/|$)/i.test((u.split("?")[0] as string).slice(u.indexOf("//") + 2)),
+    "no . or .. path segments",
+  );
+
 /** `gateway.listen`, and the `--listen` / `WARDEN_LISTEN` that override it. */
 export const listenAddress = z
   .string()
@@ -423,6 +437,12 @@ export const configSchema = z.strictObject({
     .strictObject({
       listen: listenAddress.default("127.0.0.1:8808"),
       public_url: z.url({ protocol: /^https?$/ }).optional(),
+      /**
+       * The gateway's client id at upstream authorization servers that take Client ID Metadata
+       * Documents (per-user upstream OAuth): where its document is published. Default
+       * `<public_url>/connect/client-metadata.json`.
+       */
+      client_metadata_url: clientMetadataUrl.optional(),
       allowed_origins: z.array(z.url()).default([]),
       allowed_hosts: z.array(z.string().min(1)).default([]),
       max_body_bytes: z

@@ -179,6 +179,8 @@ export interface GatewayConfig {
   readonly port: number;
   /** Explicit `public_url`; when absent the listening address is used. */
   readonly publicUrl: string | undefined;
+  /** `client_metadata_url`: the gateway's CIMD client id upstream; default `<public_url>/connect/client-metadata.json`. */
+  readonly clientMetadataUrl: string | undefined;
   readonly allowedOrigins: readonly string[];
   readonly allowedHosts: readonly string[];
   readonly maxBodyBytes: number;

@@ -165,4 +165,13 @@ export const MIGRATIONS: readonly string[] = [
   // connect asks for too. Space-separated.
   `ALTER TABLE upstream_connections ADD COLUMN requested_scopes TEXT NOT NULL DEFAULT '';
    ALTER TABLE upstream_connections ADD COLUMN step_up_scopes TEXT NOT NULL DEFAULT '';`,
+  // 11: a client configured for an oauth_user server (`auth.client_id`) belongs to one
+  // authorization server: without `auth.issuer`, the first issuer discovered for it, recorded
+  // here so that no restart or other instance ever sends it to another (SEP-2352).
+  `CREATE TABLE IF NOT EXISTS upstream_client_issuers (
+     server TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     issuer TEXT NOT NULL,
+     PRIMARY KEY (server, client_id)
+   ) WITHOUT ROWID;`,
 ];

@@ -124,4 +124,11 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   // 5: scope step-up for per-user upstream OAuth, the same columns as SQLite migration 10.
   `ALTER TABLE warden_upstream_connections ADD COLUMN IF NOT EXISTS requested_scopes TEXT NOT NULL DEFAULT '';
    ALTER TABLE warden_upstream_connections ADD COLUMN IF NOT EXISTS step_up_scopes TEXT NOT NULL DEFAULT '';`,
+  // 6: the issuer each configured oauth_user client belongs to, as SQLite migration 11.
+  `CREATE TABLE IF NOT EXISTS warden_upstream_client_issuers (
+     server TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     issuer TEXT NOT NULL,
+     PRIMARY KEY (server, client_id)
+   );`,
 ];

@@ -32,6 +32,8 @@ export const USERS = {
 
 export interface Upstream {
   as: string;
+  /** The second authorization server, the one POST /_migrate moves the MCP server to. */
+  as2: string;
   mcp: string;
   origin: string;
   proc: ChildProcess;
@@ -51,7 +53,7 @@ export async function startUpstream(env: Record<string, string>): Promise<Upstre
       resolve(l);
     });
   });
-  const urls = JSON.parse(line) as { as: string; mcp: string };
+  const urls = JSON.parse(line) as { as: string; as2: string; mcp: string };
   return { ...urls, origin: new URL(urls.mcp).origin, proc };
 }
 
@@ -104,6 +106,7 @@ export async function mcpClient(
   gw: Gateway,
   token: string,
   elicitation?: (url: string) => void,
+  server = "remote",
 ): Promise<Client> {
   const client = new Client(
     { name: "agent", version: "1.0.0" },
@@ -117,7 +120,7 @@ export async function mcpClient(
       return { action: "accept" };
     });
   await client.connect(
-    new StreamableHTTPClientTransport(new URL(gw.serverUrl("remote")), {
+    new StreamableHTTPClientTransport(new URL(gw.serverUrl(server)), {
       requestInit: { headers: { authorization: `Bearer ${token}` } },
     }),
   );

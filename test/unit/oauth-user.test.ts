@@ -76,6 +76,27 @@ describe("oauth_user config", () => {
     );
     assert.match(problems(remote('{ type: oauth_user, scopes: ["a b"] }')).join("\n"), /an OAuth scope/);
   });
+
+  test("gateway.client_metadata_url: an https URL with a path, as the CIMD draft has a client id be", () => {
+    const at = (url: string) =>
+      `gateway: { client_metadata_url: "${url}" }\n${remote("{ type: oauth_user }")}`;
+    const c = parseConfig(at("https://warden.example/oauth/client.json"), "t.yaml", {});
+    assert.equal(c.gateway.clientMetadataUrl, "https://warden.example/oauth/client.json");
+    assert.equal(
+      parseConfig(remote("{ type: oauth_user }"), "t.yaml", {}).gateway.clientMetadataUrl,
+      undefined,
+    );
+    for (const [url, why] of [
+      ["http://warden.example/client.json", /client_metadata_url/],
+      ["https://warden.example", /needs a path/],
+      ["https://warden.example/", /needs a path/],
+      ["https://warden.example/client.json#x", /no fragment/],
+      ["https://me:pw@warden.example/client.json", /no user name or password/],
+      ["https://warden.example/a/../client.json", /no \. or \.\. path segments/],
+      ["https://warden.example/a/%2E/client.json", /no \. or \.\. path segments/],
+    ] as const)
+      assert.match(problems(at(url)).join("\n"), why, url);
+  });
 });
 
 describe("what the OAuth steps may fetch", () => {
@@ -249,6 +270,19 @@ function contract(name: string, open: () => Promise<ConnectionStore>) {
       await store.saveClient("https://as", "one");
       await store.saveClient("https://as", "two");
       assert.equal(await store.client("https://as"), "two");
+    });
+
+    test("a configured client belongs to the first issuer recorded for it, whoever asks next", async () => {
+      const [a, b] = await Promise.all([
+        store.clientIssuer("gh", "warden", "https://as1"),
+        store.clientIssuer("gh", "warden", "https://as2"),
+      ]);
+      assert.equal(a, b, "two instances recorded different issuers for one client");
+      const first = a;
+      assert.equal(await store.clientIssuer("gh", "warden", "https://as3"), first);
+      // Per server and per client id: another server, or a new client id, is recorded afresh.
+      assert.equal(await store.clientIssuer("lin", "warden", "https://as2"), "https://as2");
+      assert.equal(await store.clientIssuer("gh", "warden-2", "https://as2"), "https://as2");
     });
   });
 }

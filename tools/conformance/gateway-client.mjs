@@ -57,6 +57,14 @@ const AUTH_UNSUPPORTED = new Set([
   "auth/wif-jwt-bearer",
 ]);
 
+/**
+ * auth/basic-cimd: the suite's mock authorization server takes Client ID Metadata Documents but
+ * accepts only the client id its own client uses, without fetching it. The gateway's client id is
+ * its document's URL, by default under its public URL (http on loopback here); an operator who
+ * publishes the document elsewhere says where with `gateway.client_metadata_url`, as done here.
+ */
+const CIMD_URLS = { "auth/basic-cimd": "https://conformance-test.local/client-metadata.json" };
+
 /** A relay to `target` that answers `server/discover` itself (2026-07-28, tools, resources, prompts). */
 async function discoverRelay(target) {
   const server = createServer(async (req, res) => {
@@ -130,7 +138,10 @@ async function startGateway(upstream, upstreamAuth) {
   writeFileSync(
     config,
     [
-      "gateway: { listen: 127.0.0.1:0 }",
+      `gateway: ${JSON.stringify({
+        listen: "127.0.0.1:0",
+        ...(Object.hasOwn(CIMD_URLS, scenario) ? { client_metadata_url: CIMD_URLS[scenario] } : {}),
+      })}`,
       `state: { sqlite: ${JSON.stringify(join(dir, "state.db"))} }`,
       auth,
       "servers:",
@@ -336,7 +347,29 @@ async function main() {
 main().then(
   () => process.exit(0),
   (err) => {
-    log(err?.stack ?? String(err));
+    log(describe(err));
     process.exit(1);
   },
 );
+
+/**
+ * An error with its chain of causes: undici's "fetch failed" says nothing until its `cause` does
+ * (ECONNREFUSED, a timeout, a reset), which is what a flaky run needs to be told apart.
+ */
+function describe(err) {
+  const parts = [];
+  const seen = new Set();
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 5; e = e.cause, depth++) {
+    if (seen.has(e)) break;
+    seen.add(e);
+    if (!(e instanceof Error)) {
+      parts.push(`${depth ? "caused by: " : ""}${String(e)}`);
+      break;
+    }
+    const code = typeof e.code === "string" ? ` [${e.code}]` : "";
+    parts.push(depth ? `caused by: ${e.name}${code}: ${e.message}` : `${e.stack ?? e}${code}`);
+    if (e instanceof AggregateError)
+      for (const inner of e.errors.slice(0, 5)) parts.push(`  and: ${inner?.message ?? String(inner)}`);
+  }
+  return parts.join("\n");
+}

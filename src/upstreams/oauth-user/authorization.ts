@@ -31,6 +31,12 @@ export interface ServerInfo {
 
 /** Discovery is repeated after this (a failure is never kept). */
 const INFO_TTL_MS = 10 * 60_000;
+/**
+ * A 401 from the server makes discovery run again past the cache, at most this often per server
+ * (its answer, or its failure, serves every 401 meanwhile): an upstream that refuses every token
+ * cannot make the gateway fetch metadata for every call.
+ */
+export const REDISCOVER_EVERY_MS = 60_000;
 /** Where the gateway's Client ID Metadata Document is served, under its public URL. */
 export const CLIENT_METADATA_PATH = "/connect/client-metadata.json";
 export const CALLBACK_PATH = "/connect/callback";
@@ -56,7 +62,10 @@ export class UpstreamAuthError extends Error {
  */
 export class UpstreamAuthorization {
   private info: { at: number; value: Promise<ServerInfo> } | undefined;
+  private forced: { at: number; value: Promise<ServerInfo> } | undefined;
   private base: string | undefined;
+  /** Issuers the configured client was kept from (logged once each). */
+  private readonly withheld = new Set<string>();
 
   constructor(
     readonly server: HttpServerConfig,
@@ -64,6 +73,8 @@ export class UpstreamAuthorization {
     private readonly store: ConnectionStore,
     private readonly key: StateKey,
     private readonly log: Logger,
+    /** `gateway.client_metadata_url`: where the operator publishes the gateway's CIMD document. */
+    private readonly metadataUrl?: string,
   ) {}
 
   /** The gateway's public URL, known once it listens. */
@@ -80,8 +91,9 @@ export class UpstreamAuthorization {
     return `${this.requireBase()}${CALLBACK_PATH}`;
   }
 
+  /** The gateway's client id where Client ID Metadata Documents are taken: the document's URL. */
   get clientMetadataUrl(): string {
-    return `${this.requireBase()}${CLIENT_METADATA_PATH}`;
+    return this.metadataUrl ?? `${this.requireBase()}${CLIENT_METADATA_PATH}`;
   }
 
   serverInfo(): Promise<ServerInfo> {
@@ -95,13 +107,27 @@ export class UpstreamAuthorization {
     return value;
   }
 
+  /**
+   * Discovery again, past the cache: the server refused a user's token (401), which is how a server
+   * that moved to another authorization server tells its clients (SEP-2352). At most once per
+   * REDISCOVER_EVERY_MS; meanwhile the last answer (or that forced run's failure) is given.
+   */
+  rediscover(): Promise<ServerInfo> {
+    const forced = this.forced;
+    if (forced && Date.now() - forced.at < REDISCOVER_EVERY_MS) return this.info?.value ?? forced.value;
+    const value = this.discover();
+    this.forced = { at: Date.now(), value };
+    this.info = { at: Date.now(), value };
+    value.catch(() => {
+      if (this.info?.value === value) this.info = undefined;
+    });
+    return value;
+  }
+
   /** The client the gateway is at this authorization server: configured, CIMD, or registered. */
   async client(info: ServerInfo): Promise<OAuthClientInformationMixed> {
-    if (this.auth.client_id !== undefined)
-      return {
-        client_id: this.auth.client_id,
-        ...(this.auth.client_secret === undefined ? {} : { client_secret: this.auth.client_secret }),
-      };
+    const configured = await this.configuredClient(info.issuer);
+    if (configured) return configured;
     if (info.metadata.client_id_metadata_document_supported === true)
       return { client_id: this.clientMetadataUrl };
     if (info.metadata.registration_endpoint) return this.registered(info);
@@ -110,19 +136,45 @@ export class UpstreamAuthorization {
     );
   }
 
-  /** The configured or registered client named `clientId`, with its secret; undefined for any other. */
-  async knownClient(info: ServerInfo, clientId: string): Promise<OAuthClientInformationMixed | undefined> {
-    if (this.auth.client_id === clientId)
-      return {
-        client_id: clientId,
-        ...(this.auth.client_secret === undefined ? {} : { client_secret: this.auth.client_secret }),
-      };
-    const stored = await this.store.client(info.issuer);
+  /**
+   * The configured or registered client named `clientId` at `issuer`, with its secret; undefined
+   * for any other, and for a configured client that belongs to another issuer.
+   */
+  async knownClient(issuer: string, clientId: string): Promise<OAuthClientInformationMixed | undefined> {
+    if (this.auth.client_id === clientId) return this.configuredClient(issuer);
+    const stored = await this.store.client(issuer);
     if (stored === undefined) return undefined;
     const client = JSON.parse(
-      this.key.open(stored, `upstream_client:${info.issuer}`),
+      this.key.open(stored, `upstream_client:${issuer}`),
     ) as OAuthClientInformationMixed;
     return client.client_id === clientId ? client : undefined;
+  }
+
+  /**
+   * `auth.client_id` (and its secret), only at the authorization server it was registered at:
+   * `auth.issuer` when set, else the first issuer discovered for this server, recorded in the state
+   * store (SEP-2352: credentials are not portable between authorization servers). At any other,
+   * undefined: the gateway is a client there the way it is where none is configured.
+   */
+  private async configuredClient(issuer: string): Promise<OAuthClientInformationMixed | undefined> {
+    const a = this.auth;
+    if (a.client_id === undefined) return undefined;
+    const owner = a.issuer ?? (await this.store.clientIssuer(this.server.name, a.client_id, issuer));
+    if (owner !== issuer) {
+      if (!this.withheld.has(issuer)) {
+        if (this.withheld.size > 100) this.withheld.clear();
+        this.withheld.add(issuer);
+        this.log.warn(
+          { server: this.server.name, issuer, client_issuer: owner },
+          "auth.client_id belongs to another authorization server: not sent to this one",
+        );
+      }
+      return undefined;
+    }
+    return {
+      client_id: a.client_id,
+      ...(a.client_secret === undefined ? {} : { client_secret: a.client_secret }),
+    };
   }
 
   /**

@@ -5,7 +5,7 @@ import type { AuditLog } from "../../audit/log.js";
 import { principalFields } from "../../pipeline/stages/audit.js";
 import type { Principal } from "../../auth/principal.js";
 import type { Config, HttpServerConfig } from "../../config/types.js";
-import { GatewayError, upstreamAuthRequired, upstreamUnavailable } from "../../errors.js";
+import { ErrorCode, GatewayError, upstreamAuthRequired, upstreamUnavailable } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { StateKey } from "../../state/sealed.js";
 import {
@@ -86,10 +86,15 @@ export class OAuthUserBroker {
     private readonly key: StateKey,
     private readonly audit: AuditLog,
     private readonly log: Logger,
+    /** `gateway.client_metadata_url`, when the operator publishes the CIMD document elsewhere. */
+    clientMetadataUrl?: string,
   ) {
     for (const s of servers)
       if (s.auth.type === "oauth_user")
-        this.servers.set(s.name, new UpstreamAuthorization(s, s.auth as OAuthUserAuth, store, key, log));
+        this.servers.set(
+          s.name,
+          new UpstreamAuthorization(s, s.auth as OAuthUserAuth, store, key, log, clientMetadataUrl),
+        );
   }
 
   static needed(config: Config): boolean {
@@ -158,13 +163,29 @@ export class OAuthUserBroker {
     return tokens.access_token;
   }
 
-  /** The upstream refused `token` (401): refreshed once, else the connection is broken. */
+  /**
+   * The upstream refused `token` (401). The server is discovered again (bounded: authorization.ts
+   * `rediscover`): when it now names another authorization server, the connection was made at the
+   * old one and the user must connect again (SEP-2352). Otherwise the token is refreshed once, and
+   * without a refresh token the connection is broken.
+   */
   async refused(server: string, principal: Principal, token: string): Promise<string> {
     const row = await this.store.get(principal.subject, server);
     if (!row || row.status !== "connected")
       throw this.required(server, "reconnect_required", "the upstream refused the token", principal.subject);
     const tokens = this.open(row);
     if (tokens.access_token !== token) return tokens.access_token;
+    let info: ServerInfo;
+    try {
+      info = await this.requireServer(server).rediscover();
+    } catch {
+      throw upstreamUnavailable(
+        server,
+        "upstream_auth_failed",
+        "the upstream refused the token and its authorization server cannot be discovered now",
+      );
+    }
+    await this.sameIssuer(server, row, info);
     if (tokens.refresh_token === undefined) {
       await this.broken(row, "the upstream refused the token");
       throw this.required(server, "reconnect_required", "the upstream refused the token", principal.subject);
@@ -490,13 +511,18 @@ export class OAuthUserBroker {
     return done;
   }
 
-  /** The client a connection was made with (its secret, when it has one), whatever is current now. */
+  /**
+   * The client a connection was made with (its secret, when it has one), whatever is current now.
+   * Only for a connection made at `info`'s authorization server (callers check it first).
+   */
   private async clientFor(
     auth: UpstreamAuthorization,
     info: ServerInfo,
     row: ConnectionRow,
   ): Promise<OAuthClientInformationMixed> {
-    return (await auth.knownClient(info, row.clientId)) ?? { client_id: row.clientId };
+    if (info.issuer !== row.issuer)
+      throw new UpstreamAuthError("the connection is another authorization server's");
+    return (await auth.knownClient(row.issuer, row.clientId)) ?? { client_id: row.clientId };
   }
 
   private async refreshed(
@@ -511,6 +537,35 @@ export class OAuthUserBroker {
       this.refreshing.set(row.id, pending);
     }
     return pending;
+  }
+
+  /**
+   * Throws -32007 reconnect_required, with the connection marked broken and the change audited,
+   * when `info` (what the server names now) is another authorization server than the one the
+   * connection was made at: its tokens and its client are that one's, never to be sent to this one.
+   */
+  private async sameIssuer(server: string, row: ConnectionRow, info: ServerInfo): Promise<void> {
+    if (info.issuer === row.issuer) return;
+    await this.store.markBroken(row.id);
+    this.log.warn(
+      { server, connection: row.id, from: row.issuer, to: info.issuer },
+      "the server names another authorization server: the user must reconnect",
+    );
+    await this.audit
+      .record(
+        event("upstream_issuer_changed", { sub: row.subject }, server, "denied", {
+          connection: row.id,
+          from: row.issuer,
+          to: info.issuer,
+        }),
+      )
+      .catch(() => undefined);
+    throw this.required(
+      server,
+      "reconnect_required",
+      "the server's authorization server changed",
+      row.subject,
+    );
   }
 
   private async refreshOnce(
@@ -530,6 +585,8 @@ export class OAuthUserBroker {
     const auth = this.requireServer(server);
     try {
       const info = await auth.serverInfo();
+      // The refresh token and the client are the old authorization server's: never sent to a new one.
+      await this.sameIssuer(server, row, info);
       const client = await this.clientFor(auth, info, row);
       const fresh = fromResponse(await auth.refresh(info, client, tokens.refresh_token), tokens);
       const written = await this.store.update(row.id, row.version, {
@@ -543,6 +600,8 @@ export class OAuthUserBroker {
       return fresh;
     } catch (err) {
       await this.store.release(row.id).catch(() => undefined);
+      // The authorization server changed (sameIssuer): the connection is broken already.
+      if (err instanceof GatewayError && err.code === ErrorCode.UpstreamAuthRequired) throw err;
       if (
         err instanceof UpstreamAuthError &&
         (err.oauthError === "invalid_grant" || err.oauthError === "unauthorized_client")

@@ -11,7 +11,7 @@ import {
 const COLUMNS =
   "id, subject, server, status, issuer, client_id, scopes, tokens, expires_at, version, created_at, updated_at, last_used_at, requested_scopes, step_up_scopes";
 
-/** The same tables in Postgres (migrations 4 and 5), shared by every instance. */
+/** The same tables in Postgres (migrations 4 to 6), shared by every instance. */
 export class PostgresConnectionStore implements ConnectionStore {
   constructor(private readonly pg: PostgresState) {}
 
@@ -140,5 +140,14 @@ export class PostgresConnectionStore implements ConnectionStore {
       "INSERT INTO warden_upstream_clients (issuer, data) VALUES ($1, $2) ON CONFLICT (issuer) DO UPDATE SET data = excluded.data",
       [issuer, data],
     );
+  }
+
+  async clientIssuer(server: string, clientId: string, issuer: string): Promise<string> {
+    // The no-op update makes RETURNING give the row that was there first.
+    const r = await this.pg.query<{ issuer: string }>(
+      "INSERT INTO warden_upstream_client_issuers (server, client_id, issuer) VALUES ($1, $2, $3) ON CONFLICT (server, client_id) DO UPDATE SET issuer = warden_upstream_client_issuers.issuer RETURNING issuer",
+      [server, clientId, issuer],
+    );
+    return r.rows[0]?.issuer as string;
   }
 }

@@ -73,6 +73,11 @@ export interface ConnectionStore {
   sweepFlows(now: number): Promise<void>;
   client(issuer: string): Promise<string | undefined>;
   saveClient(issuer: string, data: string): Promise<void>;
+  /**
+   * The issuer `server`'s configured client `clientId` belongs to: `issuer` if none was recorded
+   * yet (the first writer wins, across instances), else the one recorded.
+   */
+  clientIssuer(server: string, clientId: string, issuer: string): Promise<string>;
 }
 
 const COLUMNS =
@@ -138,7 +143,7 @@ export function rowValues(row: ConnectionRow): unknown[] {
   ];
 }
 
-/** The embedded store's tables (SQLite migrations 9 and 10). */
+/** The embedded store's tables (SQLite migrations 9 to 11). */
 export class SqliteConnectionStore implements ConnectionStore {
   constructor(private readonly db: Db) {}
 
@@ -265,5 +270,15 @@ export class SqliteConnectionStore implements ConnectionStore {
         "INSERT INTO upstream_clients (issuer, data) VALUES (?, ?) ON CONFLICT(issuer) DO UPDATE SET data = excluded.data",
       )
       .run(issuer, data);
+  }
+
+  async clientIssuer(server: string, clientId: string, issuer: string): Promise<string> {
+    const r = this.db
+      .prepare(
+        // The no-op update makes RETURNING give the row that was there first.
+        "INSERT INTO upstream_client_issuers (server, client_id, issuer) VALUES (?, ?, ?) ON CONFLICT(server, client_id) DO UPDATE SET issuer = issuer RETURNING issuer",
+      )
+      .get(server, clientId, issuer) as { issuer: string };
+    return r.issuer;
   }
 }
