@@ -441,7 +441,11 @@ async function continueLog(
 function beforeMarks(dir: string): void {
   const db = new Database(join(dir, "state.db"));
   try {
-    db.exec("DROP TABLE audit_marks; DROP TABLE audit_marks_begun;");
+    // A store of release 6 holds none of the tables later steps add (marks, per-user connections).
+    db.exec(
+      `DROP TABLE audit_marks; DROP TABLE audit_marks_begun; DROP TABLE upstream_connections;
+       DROP TABLE upstream_flows; DROP TABLE upstream_clients; DROP TABLE upstream_client_issuers;`,
+    );
     db.pragma("user_version = 6");
   } finally {
     db.close();
