@@ -83,33 +83,54 @@ async function startBalancer(backends: () => { a: string; b: string }): Promise<
   };
 }
 
-/** A TCP proxy to Postgres that the test can take down (every connection cut) and bring back. */
-async function startPostgresProxy(port: number): Promise<{ up(): Promise<void>; down(): Promise<void> }> {
+/**
+ * A TCP proxy to Postgres that the test can take down (every connection cut, new ones cut at once)
+ * and bring back. It listens from the start, on a port of its own, so that no other process can
+ * take the port while Postgres is "down" (a port picked and left unbound can be).
+ */
+async function startPostgresProxy(): Promise<{
+  port: number;
+  up(): Promise<void>;
+  down(): Promise<void>;
+  close(): Promise<void>;
+}> {
   const sockets = new Set<Socket>();
-  let server: ReturnType<typeof createTcpServer> | undefined;
+  let open = false;
+  const server = createTcpServer((client) => {
+    if (!open) {
+      client.destroy();
+      return;
+    }
+    const pgSocket = connect(5432, "127.0.0.1");
+    for (const s of [client, pgSocket]) {
+      sockets.add(s);
+      s.on("error", () => undefined);
+      s.on("close", () => {
+        sockets.delete(s);
+        client.destroy();
+        pgSocket.destroy();
+      });
+    }
+    client.pipe(pgSocket).pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const address = server.address();
+  const cut = () => {
+    open = false;
+    for (const s of sockets) s.destroy();
+  };
   return {
-    up: () =>
-      new Promise((resolve, reject) => {
-        server = createTcpServer((client) => {
-          const pgSocket = connect(5432, "127.0.0.1");
-          for (const s of [client, pgSocket]) {
-            sockets.add(s);
-            s.on("error", () => undefined);
-            s.on("close", () => {
-              sockets.delete(s);
-              client.destroy();
-              pgSocket.destroy();
-            });
-          }
-          client.pipe(pgSocket).pipe(client);
-        });
-        server.once("error", reject);
-        server.listen(port, "127.0.0.1", () => resolve());
-      }),
-    down: () =>
+    port: typeof address === "object" && address ? address.port : 0,
+    up: async () => {
+      open = true;
+    },
+    down: async () => cut(),
+    close: () =>
       new Promise((resolve) => {
-        for (const s of sockets) s.destroy();
-        if (!server) return resolve();
+        cut();
         server.close(() => resolve());
       }),
   };
@@ -419,8 +440,8 @@ describe("an instance whose Postgres is unreachable refuses what it cannot check
     pg = new pgLib.Client({ connectionString: PG });
     await pg.connect();
     await pg.query(`CREATE SCHEMA ${schema}`);
-    const proxyPort = await freePort();
-    proxy = await startPostgresProxy(proxyPort);
+    proxy = await startPostgresProxy();
+    const proxyPort = proxy.port;
     const port = await freePort();
     const config = {
       ...(await authGatewayConfig({ stateFile: join(dir, "state.db"), recordFile: join(dir, "rec.jsonl") })),
@@ -433,13 +454,13 @@ describe("an instance whose Postgres is unreachable refuses what it cannot check
       },
     };
     configFile = writeConfig(config, dir);
-    // Started while nothing listens on the Postgres port (not ready: its audit sink is down too).
+    // Started while the proxy cuts every connection to Postgres (not ready: its audit sink is down too).
     gw = await startGateway(config, { waitReady: false });
   });
 
   after(async () => {
     await gw?.stop();
-    await proxy?.down();
+    await proxy?.close();
     await pg?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
     await pg?.end();
   });
