@@ -97,6 +97,25 @@ describe("an oauth_user server's authorization server", () => {
     scopes: [],
   });
 
+  test("the user's browser is sent only to an https (or loopback http) authorization endpoint", async () => {
+    const a = authorization({});
+    const at = (authorization_endpoint: string): ServerInfo => ({
+      ...info("as1"),
+      metadata: { ...info("as1").metadata, authorization_endpoint },
+    });
+    const client = { client_id: "https://gw.example/connect/client-metadata.json" };
+    for (const endpoint of [
+      "http://10.255.255.1/authorize",
+      "http://as.example/authorize",
+      "https://user:pass@as.example/authorize",
+    ])
+      await assert.rejects(a.start(at(endpoint), client, "state-1"), UpstreamAuthError, endpoint);
+    for (const endpoint of ["https://as.example/authorize", `${origin}/as1/authorize`]) {
+      const { url } = await a.start(at(endpoint), client, "state-2");
+      assert.ok(url.startsWith(`${endpoint}?`), url);
+    }
+  });
+
   test("a 401 re-reads the metadata past the cache, once per interval however many calls are refused", async () => {
     names = "as1";
     metadataReads = 0;

@@ -12,7 +12,7 @@ import {
 import type { HttpServerConfig, UpstreamAuth } from "../../config/types.js";
 import type { Logger } from "../../log.js";
 import type { StateKey } from "../../state/sealed.js";
-import { isLoopbackUrl } from "../origin.js";
+import { isLoopbackUrl, safeForCredentials } from "../origin.js";
 import { authFetch } from "./auth-fetch.js";
 import { basicAuthorization } from "../token-endpoint.js";
 import type { ConnectionStore } from "./store.js";
@@ -195,6 +195,12 @@ export class UpstreamAuthorization {
       resource: info.resource,
       ...(scopes.length > 0 ? { scope: scopes.join(" ") } : {}),
     });
+    // The user's browser goes there with the flow's state and client id: the rule every other URL
+    // of the dance keeps (auth-fetch.ts), https or http to this machine, holds for it too.
+    if (!safeForCredentials(authorizationUrl) || authorizationUrl.username || authorizationUrl.password)
+      throw new UpstreamAuthError(
+        `the authorization endpoint ${authorizationUrl.origin} needs https (or http to a loopback address)`,
+      );
     for (const [name, value] of Object.entries(this.auth.authorize_params))
       authorizationUrl.searchParams.set(name, value);
     return { url: authorizationUrl.href, verifier: codeVerifier };
