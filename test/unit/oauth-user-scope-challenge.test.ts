@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
+  challengedScopes,
   MAX_SCOPES,
   insufficientScope,
   scopeList,
@@ -126,5 +127,18 @@ describe("the scopes a reconnect asks for", () => {
     assert.deepEqual(scopeList(undefined), []);
     assert.ok(scopeList("a ".repeat(100_000)).length === 1);
     assert.ok(scopeList(Array.from({ length: 5000 }, (_, i) => `s${i}`).join(" ")).length <= MAX_SCOPES * 4);
+  });
+
+  test("a 401's scope for the first connect is read by the same strict reader", () => {
+    const h = 'Bearer scope="mcp:basic repo", resource_metadata="https://mcp.example/.well-known/x"';
+    assert.deepEqual(challengedScopes(h), ["mcp:basic", "repo"]);
+    // A parameter whose name ends in "scope", or a scope inside another value, is not the scope.
+    assert.deepEqual(challengedScopes('Bearer xscope="admin"'), []);
+    assert.deepEqual(challengedScopes('Bearer realm="scope=\\"admin\\""'), []);
+    // Outside the grammar (a control character, an unterminated quote): nothing read.
+    assert.deepEqual(challengedScopes('Bearer scope="a\u0001b"'), []);
+    assert.deepEqual(challengedScopes('Bearer scope="repo'), []);
+    assert.deepEqual(challengedScopes('Basic scope="repo"'), []);
+    assert.deepEqual(challengedScopes(null), []);
   });
 });

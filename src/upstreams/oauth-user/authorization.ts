@@ -14,6 +14,7 @@ import type { Logger } from "../../log.js";
 import type { StateKey } from "../../state/sealed.js";
 import { isLoopbackUrl, safeForCredentials } from "../origin.js";
 import { authFetch } from "./auth-fetch.js";
+import { challengedScopes } from "./scope-challenge.js";
 import { basicAuthorization } from "../token-endpoint.js";
 import type { ConnectionStore } from "./store.js";
 
@@ -99,12 +100,7 @@ export class UpstreamAuthorization {
   serverInfo(): Promise<ServerInfo> {
     const cached = this.info;
     if (cached && Date.now() - cached.at < INFO_TTL_MS) return cached.value;
-    const value = this.discover();
-    this.info = { at: Date.now(), value };
-    value.catch(() => {
-      if (this.info?.value === value) this.info = undefined;
-    });
-    return value;
+    return this.remember(this.discover());
   }
 
   /**
@@ -115,8 +111,13 @@ export class UpstreamAuthorization {
   rediscover(): Promise<ServerInfo> {
     const forced = this.forced;
     if (forced && Date.now() - forced.at < REDISCOVER_EVERY_MS) return this.info?.value ?? forced.value;
-    const value = this.discover();
+    const value = this.remember(this.discover());
     this.forced = { at: Date.now(), value };
+    return value;
+  }
+
+  /** Discovery's answer, cached for INFO_TTL_MS; a failure is never kept. */
+  private remember(value: Promise<ServerInfo>): Promise<ServerInfo> {
     this.info = { at: Date.now(), value };
     value.catch(() => {
       if (this.info?.value === value) this.info = undefined;
@@ -305,13 +306,18 @@ export class UpstreamAuthorization {
       });
     }
     let challenge: ReturnType<typeof extractWWWAuthenticateParams> = {};
+    let scope401: string[] = [];
     try {
       const res = await authFetch(this.server.url, {
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
         body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "ping" }),
       });
-      if (res.status === 401) challenge = extractWWWAuthenticateParams(res);
+      if (res.status === 401) {
+        // resource_metadata as MCP clients read it; the scope by the strict reader (scope-challenge.ts).
+        challenge = extractWWWAuthenticateParams(res);
+        scope401 = challengedScopes(res.headers.get("www-authenticate"));
+      }
     } catch (err) {
       throw new UpstreamAuthError(`the server cannot be reached for discovery: ${(err as Error).message}`);
     }
@@ -331,8 +337,7 @@ export class UpstreamAuthorization {
       throw new UpstreamAuthError("the authorization server does not support PKCE S256");
     const resource = a.resource ?? this.resourceOf(found.resourceMetadata?.resource);
     let scopes =
-      a.scopes ??
-      (challenge.scope?.split(" ").filter(Boolean) || found.resourceMetadata?.scopes_supported || []);
+      a.scopes ?? (scope401.length > 0 ? scope401 : found.resourceMetadata?.scopes_supported || []);
     // A refresh token lets the connection outlive one access token: asked for where it is offered.
     if (
       a.scopes === undefined &&

@@ -38,11 +38,7 @@ export type ScopeChallenge = { readonly scopes: readonly string[] } | { readonly
  * another reason, or a header that does not parse as RFC 9110 challenges: no step-up from either).
  */
 export function insufficientScope(header: string | null): ScopeChallenge | undefined {
-  if (header === null) return undefined;
-  const challenges = parseChallenges(header);
-  const bearer = challenges?.find(
-    (c) => c.scheme === "bearer" && c.params.get("error") === "insufficient_scope",
-  );
+  const bearer = bearerChallenge(header, (c) => c.params.get("error") === "insufficient_scope");
   if (!bearer) return undefined;
   const scope = bearer.params.get("scope");
   if (scope === undefined) return { invalid: "it names no scope" };
@@ -52,6 +48,23 @@ export function insufficientScope(header: string | null): ScopeChallenge | undef
   if (tokens.length > MAX_SCOPES) return { invalid: `it names more than ${MAX_SCOPES} scopes` };
   if (!tokens.every(isScopeToken)) return { invalid: "a scope in it is not an OAuth scope token" };
   return { scopes: [...new Set(tokens)] };
+}
+
+/**
+ * The scopes a 401's Bearer challenge names (the first connect asks for them), read the same strict
+ * way: only scope-tokens, bounded; none from a header outside the grammar.
+ */
+export function challengedScopes(header: string | null): string[] {
+  return scopeList(bearerChallenge(header)?.params.get("scope")).slice(0, MAX_SCOPES);
+}
+
+/** The first Bearer challenge of a WWW-Authenticate header (that `also` holds), when it parses. */
+function bearerChallenge(
+  header: string | null,
+  also: (c: Challenge) => boolean = () => true,
+): Challenge | undefined {
+  if (header === null) return undefined;
+  return parseChallenges(header)?.find((c) => c.scheme === "bearer" && also(c));
 }
 
 export function isScopeToken(s: string): boolean {
