@@ -9,11 +9,13 @@ import { confirmPage, connectedPage, connectionsPage } from "./pages.js";
 import { SignInFailed, type ConnectSignIn } from "./sign-in.js";
 
 const MAX_FORM_BYTES = 4096;
+/** A per-issuer (or the CIMD) redirect URI's path: authorization.ts CALLBACK_PATH and a tag. */
+const CALLBACK = new RegExp(`^${CALLBACK_PATH}/[A-Za-z0-9_-]{1,64}$`);
 
 /**
  * The pages a user's browser sees for per-user upstream OAuth (docs/upstream-credentials.md):
  * `/connect/{server}` (sign in to the gateway, see what is asked, continue to the upstream),
- * `/connect/callback` (the upstream's answer), `/connect/signed-in` (the gateway's own sign-in),
+ * `/connect/callback[/<tag>]` (the upstream's answer, at each authorization server's own redirect URI), `/connect/signed-in` (the gateway's own sign-in),
  * `/connections` (the user's own connections, revocable), and the gateway's Client ID Metadata
  * Document. Forms are POSTs with a per-session CSRF token behind the Origin check.
  */
@@ -63,7 +65,8 @@ export class ConnectPages {
       res.writeHead(303, { location: back, "cache-control": "no-store" });
       return void res.end();
     }
-    if (path === CALLBACK_PATH && method === "GET") return this.callback(req, res, url.searchParams);
+    if ((path === CALLBACK_PATH || CALLBACK.test(path)) && method === "GET")
+      return this.callback(req, res, url.searchParams, path);
     if (path === "/connections" && method === "GET") return this.connections(req, res);
     const revoke = /^\/connections\/([A-Za-z0-9_-]{1,80})\/revoke$/.exec(path);
     if (revoke && method === "POST") return this.revoke(req, res, revoke[1] as string);
@@ -85,7 +88,7 @@ export class ConnectPages {
   private clientMetadata(res: ServerResponse): void {
     const auth = this.broker.authorization(this.broker.serverNames()[0] as string);
     if (!auth) return sendPage(res, 404, messagePage("Not found", "There is no such page."));
-    const doc = { client_id: auth.clientMetadataUrl, ...auth.clientMetadata() };
+    const doc = auth.cimdDocument();
     res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=300" });
     res.end(JSON.stringify(doc));
   }
@@ -170,7 +173,12 @@ export class ConnectPages {
     res.end();
   }
 
-  private async callback(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
+  private async callback(
+    req: IncomingMessage,
+    res: ServerResponse,
+    query: URLSearchParams,
+    path: string,
+  ): Promise<void> {
     const user = this.signIn.user(req);
     const param = (name: string) => query.get(name) ?? undefined;
     if (!user) {
@@ -188,6 +196,7 @@ export class ConnectPages {
     const done = await this.broker.complete(
       { state: param("state"), code: param("code"), iss: param("iss"), error: param("error") },
       user,
+      path,
     );
     sendPage(res, 200, connectedPage(done.server));
   }

@@ -16,6 +16,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { BOOTSTRAP_FILE } from "../../src/admin/bootstrap.js";
 import { hashPassword } from "../../src/auth/passwords.js";
+import { issuerTag } from "../../src/upstreams/oauth-user/authorization.js";
 import { textOf } from "../helpers/client.js";
 import { makeTempDir, runCli, startGateway, type Gateway } from "../helpers/gateway.js";
 import { stopChild } from "../helpers/processes.js";
@@ -97,7 +98,7 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
       const location = response.headers()["location"];
       assert.ok(location, `the authorization server stopped at ${next} (${response.status()})`);
       next = new URL(location, next).href;
-      if (new URL(next).pathname === "/connect/callback") return next;
+      if (new URL(next).pathname.startsWith("/connect/callback")) return next;
       response = await context.request.get(next, { maxRedirects: 0 });
     }
     assert.fail("the upstream never redirected back");
@@ -236,6 +237,46 @@ describe("per-user upstream OAuth through Chromium", { timeout: 240_000 }, () =>
     await context.close();
     await bobContext.close();
     await third.close();
+  });
+
+  test("a code that comes back at another authorization server's redirect URI, or without iss, is never exchanged (mix-up)", async () => {
+    const tokenRequests = async () =>
+      (await control<{ as1: { tokenRequests: number } }>(upstream, "/_as")).as1.tokenRequests;
+    const aliceLink = `${gw.url}/connect/remote`;
+    const attempts: Array<{ reason: string; url: (u: URL) => string }> = [
+      // The shared redirect URI (a configured client's) and a registered client's at another issuer.
+      { reason: "connect_redirect_mismatch", url: (u) => `${gw.url}/connect/callback${u.search}` },
+      {
+        reason: "connect_redirect_mismatch",
+        url: (u) => `${gw.url}/connect/callback/${issuerTag(upstream.as2)}${u.search}`,
+      },
+      // At its own redirect URI but without iss: the CIMD client is used only where iss is sent.
+      {
+        reason: "connect_iss_missing",
+        url: (u) => {
+          const stripped = new URL(u);
+          stripped.searchParams.delete("iss");
+          return stripped.href;
+        },
+      },
+    ];
+    for (const attempt of attempts) {
+      const context = await browser.newContext();
+      const callback = new URL(await capturedCallback(context, aliceLink, "alice"));
+      assert.equal(callback.pathname, "/connect/callback/cimd");
+      const before = await tokenRequests();
+      const response = await (await context.newPage()).goto(attempt.url(callback));
+      assert.equal(response?.status(), 400, attempt.reason);
+      await audited(gw, (e) => e.reason === attempt.reason && e.status === "denied");
+      assert.equal(await tokenRequests(), before, `${attempt.reason}: the code reached a token endpoint`);
+      // The flow was used up: the right callback now finds nothing either.
+      assert.equal((await (await context.newPage()).goto(callback.href))?.status(), 400);
+      await context.close();
+    }
+    assert.match(
+      textOf(await (clients.alice as Client).callTool({ name: "whoami", arguments: {} })),
+      /^sub=alice-upstream /,
+    );
   });
 
   test("the vault: no token in the database or WAL, and a row moved to another user does not open", async () => {

@@ -92,6 +92,7 @@ describe("an oauth_user server's authorization server", () => {
       response_types_supported: ["code"],
       code_challenge_methods_supported: ["S256"],
       client_id_metadata_document_supported: true,
+      authorization_response_iss_parameter_supported: true,
     },
     resource: `${origin}/mcp`,
     scopes: [],
@@ -103,7 +104,11 @@ describe("an oauth_user server's authorization server", () => {
       ...info("as1"),
       metadata: { ...info("as1").metadata, authorization_endpoint },
     });
-    const client = { client_id: "https://gw.example/connect/client-metadata.json" };
+    const client = {
+      client: { client_id: "https://gw.example/connect/client-metadata.json" },
+      redirectUri: "https://gw.example/connect/callback/cimd",
+      issRequired: true,
+    };
     for (const endpoint of [
       "http://10.255.255.1/authorize",
       "http://as.example/authorize",
@@ -152,9 +157,9 @@ describe("an oauth_user server's authorization server", () => {
     warnings.length = 0;
     const store = new SqliteConnectionStore(StateStore.open(":memory:").db);
     const a = authorization({ client_id: "warden", client_secret: "s3cret" }, store);
-    assert.deepEqual(await a.client(info("as1")), { client_id: "warden", client_secret: "s3cret" });
+    assert.deepEqual((await a.client(info("as1"))).client, { client_id: "warden", client_secret: "s3cret" });
     // At the new authorization server the gateway is a client as if none were configured (here CIMD).
-    assert.deepEqual(await a.client(info("as2")), {
+    assert.deepEqual((await a.client(info("as2"))).client, {
       client_id: "https://gw.example/connect/client-metadata.json",
     });
     assert.equal(await a.knownClient(`${origin}/as2`, "warden"), undefined);
@@ -170,22 +175,28 @@ describe("an oauth_user server's authorization server", () => {
 
     // A restart (a new instance on the same store) that meets the new one first still withholds it.
     const restarted = authorization({ client_id: "warden", client_secret: "s3cret" }, store);
-    assert.equal((await restarted.client(info("as2"))).client_secret, undefined);
-    assert.equal((await restarted.client(info("as1"))).client_secret, "s3cret");
+    assert.equal((await restarted.client(info("as2"))).client.client_secret, undefined);
+    assert.equal((await restarted.client(info("as1"))).client.client_secret, "s3cret");
   });
 
   test("auth.issuer names the configured client's issuer outright", async () => {
     const a = authorization({ client_id: "warden", client_secret: "s3cret", issuer: `${origin}/as2` });
-    assert.equal((await a.client(info("as1"))).client_id, "https://gw.example/connect/client-metadata.json");
-    assert.deepEqual(await a.client(info("as2")), { client_id: "warden", client_secret: "s3cret" });
+    assert.equal(
+      (await a.client(info("as1"))).client.client_id,
+      "https://gw.example/connect/client-metadata.json",
+    );
+    assert.deepEqual((await a.client(info("as2"))).client, { client_id: "warden", client_secret: "s3cret" });
     assert.equal(await a.knownClient(`${origin}/as1`, "warden"), undefined);
   });
 
   test("gateway.client_metadata_url is the client id where CIMD is taken", async () => {
     const a = authorization({}, undefined, "https://static.example/warden/client.json");
-    assert.deepEqual(await a.client(info("as1")), { client_id: "https://static.example/warden/client.json" });
+    const choice = await a.client(info("as1"));
+    assert.deepEqual(choice.client, { client_id: "https://static.example/warden/client.json" });
     assert.equal(a.clientMetadataUrl, "https://static.example/warden/client.json");
-    // The redirect URI stays the gateway's own.
-    assert.equal(a.redirectUri, "https://gw.example/connect/callback");
+    // The redirect URI stays the gateway's own, the one the CIMD document names.
+    assert.equal(choice.redirectUri, "https://gw.example/connect/callback/cimd");
+    assert.deepEqual(a.cimdDocument().redirect_uris, ["https://gw.example/connect/callback/cimd"]);
+    assert.equal(a.cimdDocument().client_id, "https://static.example/warden/client.json");
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   discoverOAuthServerInfo,
   exchangeAuthorization,
@@ -40,7 +41,29 @@ const INFO_TTL_MS = 10 * 60_000;
 export const REDISCOVER_EVERY_MS = 60_000;
 /** Where the gateway's Client ID Metadata Document is served, under its public URL. */
 export const CLIENT_METADATA_PATH = "/connect/client-metadata.json";
+/**
+ * Where authorization servers send the user back. RFC 9700 §4.4 (mix-up): each authorization
+ * server gets its own redirect URI, so a code can come back only for a flow begun at the
+ * authorization server that issued it. A configured client keeps this shared path (the operator
+ * registered it); a registered client gets `/connect/callback/<issuer tag>`; the Client ID Metadata
+ * Document names `/connect/callback/cimd`, used only at authorization servers that send `iss`.
+ */
 export const CALLBACK_PATH = "/connect/callback";
+const CIMD_CALLBACK_PATH = `${CALLBACK_PATH}/cimd`;
+
+/** A redirect URI's last segment for a registered client at `issuer`: not secret, only distinct. */
+export function issuerTag(issuer: string): string {
+  return createHash("sha256").update(issuer).digest("base64url").slice(0, 22);
+}
+
+/** The client the gateway is at one authorization server, and the redirect URI that goes with it. */
+export interface ClientChoice {
+  readonly client: OAuthClientInformationMixed;
+  /** Absolute; the callback takes a flow's code only at this URI's path. */
+  readonly redirectUri: string;
+  /** The answer must carry RFC 9207 `iss` (the server says it sends it, or the client is the CIMD one). */
+  readonly issRequired: boolean;
+}
 
 /** A step of the OAuth dance with an upstream failed: said to the user, never with secrets. */
 export class UpstreamAuthError extends Error {
@@ -88,8 +111,19 @@ export class UpstreamAuthorization {
     return this.auth.scopes;
   }
 
+  /** The shared redirect URI, a configured client's (registered by the operator). */
   get redirectUri(): string {
     return `${this.requireBase()}${CALLBACK_PATH}`;
+  }
+
+  /** A registered client's redirect URI at `issuer`: its own, so no other server's code lands there. */
+  registeredRedirectUri(issuer: string): string {
+    return `${this.requireBase()}${CALLBACK_PATH}/${issuerTag(issuer)}`;
+  }
+
+  /** The redirect URI the gateway's Client ID Metadata Document names. */
+  get cimdRedirectUri(): string {
+    return `${this.requireBase()}${CIMD_CALLBACK_PATH}`;
   }
 
   /** The gateway's client id where Client ID Metadata Documents are taken: the document's URL. */
@@ -125,13 +159,31 @@ export class UpstreamAuthorization {
     return value;
   }
 
-  /** The client the gateway is at this authorization server: configured, CIMD, or registered. */
-  async client(info: ServerInfo): Promise<OAuthClientInformationMixed> {
+  /**
+   * The client the gateway is at this authorization server: configured, CIMD, or registered. A
+   * CIMD client id is a URL any authorization server takes, so an attacker's server could send the
+   * user to an honest one with it: the CIMD client is used only where the answer names its issuer
+   * (RFC 9207 `iss`), checked at the callback. Elsewhere the gateway registers (its own redirect
+   * URI per issuer), and without registration it refuses rather than risk a mix-up.
+   */
+  async client(info: ServerInfo): Promise<ClientChoice> {
+    const sendsIss = info.metadata.authorization_response_iss_parameter_supported === true;
     const configured = await this.configuredClient(info.issuer);
-    if (configured) return configured;
+    if (configured) return { client: configured, redirectUri: this.redirectUri, issRequired: sendsIss };
+    if (info.metadata.client_id_metadata_document_supported === true && sendsIss)
+      return {
+        client: { client_id: this.clientMetadataUrl },
+        redirectUri: this.cimdRedirectUri,
+        issRequired: true,
+      };
+    if (info.metadata.registration_endpoint) {
+      const redirectUri = this.registeredRedirectUri(info.issuer);
+      return { client: await this.registered(info, redirectUri), redirectUri, issRequired: sendsIss };
+    }
     if (info.metadata.client_id_metadata_document_supported === true)
-      return { client_id: this.clientMetadataUrl };
-    if (info.metadata.registration_endpoint) return this.registered(info);
+      throw new UpstreamAuthError(
+        `${info.issuer} takes Client ID Metadata Documents but does not say it sends iss (RFC 9207), and offers no registration: set auth.client_id`,
+      );
     throw new UpstreamAuthError(
       `${info.issuer} supports neither Client ID Metadata Documents nor dynamic registration: set auth.client_id`,
     );
@@ -184,14 +236,14 @@ export class UpstreamAuthorization {
    */
   async start(
     info: ServerInfo,
-    client: OAuthClientInformationMixed,
+    choice: ClientChoice,
     state: string,
     scopes: readonly string[] = info.scopes,
   ): Promise<{ url: string; verifier: string }> {
     const { authorizationUrl, codeVerifier } = await startAuthorization(info.issuer, {
       metadata: info.metadata,
-      clientInformation: client,
-      redirectUrl: this.redirectUri,
+      clientInformation: choice.client,
+      redirectUrl: choice.redirectUri,
       state,
       resource: info.resource,
       ...(scopes.length > 0 ? { scope: scopes.join(" ") } : {}),
@@ -207,12 +259,14 @@ export class UpstreamAuthorization {
     return { url: authorizationUrl.href, verifier: codeVerifier };
   }
 
+  /** `redirectUri`: the one the flow's authorization request named (RFC 6749 §4.1.3). */
   async exchange(
     info: ServerInfo,
     client: OAuthClientInformationMixed,
     code: string,
     verifier: string,
     iss: string | undefined,
+    redirectUri: string,
   ): Promise<OAuthTokens> {
     return this.step("code exchange", () =>
       exchangeAuthorization(info.issuer, {
@@ -221,7 +275,7 @@ export class UpstreamAuthorization {
         authorizationCode: code,
         iss,
         codeVerifier: verifier,
-        redirectUri: this.redirectUri,
+        redirectUri,
         resource: info.resource,
         fetchFn: authFetch,
       }),
@@ -362,22 +416,31 @@ export class UpstreamAuthorization {
     return declared;
   }
 
-  private async registered(info: ServerInfo): Promise<OAuthClientInformationMixed> {
+  /**
+   * The client registered at `info`'s issuer (RFC 7591), stored per issuer and sealed; registered
+   * again when the stored one lacks `redirectUri` (made before redirect URIs were per issuer, or
+   * for another public URL). An authorization server that registers other redirect URIs than asked
+   * is refused: its code could not come back to this issuer's path (the SDK already refuses an
+   * answer without them).
+   */
+  private async registered(info: ServerInfo, redirectUri: string): Promise<OAuthClientInformationMixed> {
     const context = `upstream_client:${info.issuer}`;
     const stored = await this.store.client(info.issuer);
     if (stored !== undefined) {
       const client = JSON.parse(this.key.open(stored, context)) as OAuthClientInformationMixed & {
         redirect_uris?: string[];
       };
-      if (client.redirect_uris?.includes(this.redirectUri) ?? true) return client;
+      if (client.redirect_uris?.includes(redirectUri)) return client;
     }
-    const client = await this.step("dynamic client registration", () =>
+    const client = (await this.step("dynamic client registration", () =>
       registerClient(info.issuer, {
         metadata: info.metadata,
-        clientMetadata: this.clientMetadata(),
+        clientMetadata: this.clientMetadata(redirectUri),
         fetchFn: authFetch,
       }),
-    );
+    )) as OAuthClientInformationMixed & { redirect_uris?: string[] };
+    if (!client.redirect_uris?.includes(redirectUri))
+      throw new UpstreamAuthError(`${info.issuer} registered other redirect URIs than the gateway asked for`);
     await this.store.saveClient(info.issuer, this.key.seal(JSON.stringify(client), context));
     this.log.info(
       { server: this.server.name, issuer: info.issuer },
@@ -386,17 +449,21 @@ export class UpstreamAuthorization {
     return client;
   }
 
+  /** The gateway's Client ID Metadata Document, as served at CLIENT_METADATA_PATH. */
+  cimdDocument() {
+    return { client_id: this.clientMetadataUrl, ...this.clientMetadata(this.cimdRedirectUri) };
+  }
+
   /** What the gateway says about itself as a client: the CIMD document and the DCR request alike. */
-  clientMetadata() {
+  clientMetadata(redirectUri: string) {
     return {
       client_name: "mcp-warden",
-      redirect_uris: [this.redirectUri],
+      redirect_uris: [redirectUri],
       grant_types: ["authorization_code", "refresh_token"],
       response_types: ["code"],
       token_endpoint_auth_method: "none",
       // OpenID registration allows http redirect URIs on loopback only for native clients (RFC 8252).
-      application_type:
-        this.redirectUri.startsWith("http:") && isLoopbackUrl(this.redirectUri) ? "native" : "web",
+      application_type: redirectUri.startsWith("http:") && isLoopbackUrl(redirectUri) ? "native" : "web",
     };
   }
 

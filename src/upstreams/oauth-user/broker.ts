@@ -9,6 +9,7 @@ import { ErrorCode, GatewayError, upstreamAuthRequired, upstreamUnavailable } fr
 import type { Logger } from "../../log.js";
 import type { StateKey } from "../../state/sealed.js";
 import {
+  CALLBACK_PATH,
   UpstreamAuthError,
   UpstreamAuthorization,
   type OAuthUserAuth,
@@ -39,6 +40,13 @@ interface FlowData {
   readonly client: OAuthClientInformationMixed;
   /** What the authorization request asked for (absent in flows begun before step-up existed). */
   readonly scopes?: readonly string[];
+  /**
+   * The redirect URI the authorization request named, and whether the answer must carry `iss`
+   * (authorization.ts `client`); absent in flows begun before redirect URIs were per issuer,
+   * which used the shared one.
+   */
+  readonly redirect?: string;
+  readonly iss?: boolean;
 }
 
 /** A connection as the CLI, the admin API and the user's page show it: never a token. */
@@ -327,12 +335,19 @@ export class OAuthUserBroker {
   async begin(server: string, subject: string): Promise<string> {
     const auth = this.requireServer(server);
     const info = await auth.serverInfo();
-    const client = await auth.client(info);
+    const choice = await auth.client(info);
     const scopes = this.scopesFor(info, await this.store.get(subject, server));
     const state = randomBytes(32).toString("base64url");
-    const { url, verifier } = await auth.start(info, client, state, scopes);
+    const { url, verifier } = await auth.start(info, choice, state, scopes);
     const digest = this.key.digest(`upstream_flow:${state}`);
-    const data: FlowData = { verifier, issuer: info.issuer, client, scopes };
+    const data: FlowData = {
+      verifier,
+      issuer: info.issuer,
+      client: choice.client,
+      scopes,
+      redirect: choice.redirectUri,
+      iss: choice.issRequired,
+    };
     await this.store.sweepFlows(Date.now());
     await this.store.saveFlow({
       stateDigest: digest,
@@ -346,12 +361,14 @@ export class OAuthUserBroker {
 
   /**
    * The callback: the flow its `state` names (used up here, whatever happens next), checked against
-   * the signed-in user, the authorization server's `iss`, then the code exchanged and stored.
-   * Throws ConnectRefused (audited) for anything that does not add up.
+   * the signed-in user, the redirect URI it arrived at (`path`: the flow's own, RFC 9700 §4.4), the
+   * authorization server's `iss`, then the code exchanged and stored. Throws ConnectRefused
+   * (audited) for anything that does not add up.
    */
   async complete(
     params: { state?: string; code?: string; iss?: string; error?: string },
     signedIn: Principal,
+    path: string,
   ): Promise<{ server: string; connection: string }> {
     const who = principalFields(signedIn);
     const refuse = async (
@@ -389,6 +406,16 @@ export class OAuthUserBroker {
     } catch {
       throw await refuse("connect_state_invalid", "This sign-in could not be read.", server);
     }
+    // A code that came back at another authorization server's redirect URI was issued there: it
+    // is never sent to this flow's token endpoint (the mix-up attack).
+    const redirect = data.redirect ?? auth.redirectUri;
+    if (path !== callbackPath(redirect))
+      throw await refuse(
+        "connect_redirect_mismatch",
+        "The answer came back for another authorization server.",
+        server,
+        { path: path.slice(0, 200) },
+      );
     const info = await auth.serverInfo();
     if (info.issuer !== data.issuer)
       throw await refuse(
@@ -405,10 +432,24 @@ export class OAuthUserBroker {
           iss: params.iss.slice(0, 200),
         },
       );
+    // Decided when the flow began: metadata changed since (by a hostile server) does not waive it.
+    if (params.iss === undefined && data.iss === true)
+      throw await refuse(
+        "connect_iss_missing",
+        "The answer does not say which authorization server it came from.",
+        server,
+      );
     let tokens: VaultTokens;
     let granted: string | undefined;
     try {
-      const response = await auth.exchange(info, data.client, params.code, data.verifier, params.iss);
+      const response = await auth.exchange(
+        info,
+        data.client,
+        params.code,
+        data.verifier,
+        params.iss,
+        redirect,
+      );
       if (response.token_type && response.token_type.toLowerCase() !== "bearer")
         throw new UpstreamAuthError(`token type ${response.token_type} is not supported`);
       tokens = fromResponse(response);
@@ -707,6 +748,15 @@ export class ConnectRefused extends Error {
 
 function key(server: string, subject: string): string {
   return `${server}\u0000${subject}`;
+}
+
+/**
+ * The path the callback route sees for `redirectUri`: from CALLBACK_PATH on, since a reverse proxy
+ * in front of a `public_url` with a path strips that prefix.
+ */
+function callbackPath(redirectUri: string): string {
+  const path = new URL(redirectUri).pathname;
+  return path.slice(path.lastIndexOf(CALLBACK_PATH));
 }
 
 function flowContext(digest: string, server: string, subject: string): string {
