@@ -255,6 +255,8 @@ export interface Connection {
   status: string;
   issuer: string;
   scopes: string;
+  /** Scopes the server has asked for since (a 403 step-up), for the user's next connect; "" when none. */
+  step_up_scopes: string;
   expires_at: string | null;
   connected_at: string;
   last_used_at: string | null;

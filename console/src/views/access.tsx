@@ -103,7 +103,18 @@ export function Access() {
                     <th scope="row">{c.user}</th>
                     <td>{c.server}</td>
                     <td>{c.status}</td>
-                    <td>{c.scopes}</td>
+                    <td>
+                      {c.scopes}
+                      {c.step_up_scopes && (
+                        <span
+                          class="muted"
+                          title="Scopes the server asked for since; the user's next connect asks for them"
+                        >
+                          {" "}
+                          (step-up: {c.step_up_scopes})
+                        </span>
+                      )}
+                    </td>
                     <td>{when(c.expires_at)}</td>
                     <td>{when(c.last_used_at)}</td>
                     <td>
