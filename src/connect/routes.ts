@@ -3,19 +3,21 @@ import { messagePage, sendPage } from "../authserver/pages.js";
 import { readForm, sameSecret } from "../http/forms.js";
 import type { Principal } from "../auth/principal.js";
 import { principalFields } from "../pipeline/stages/audit.js";
-import { CALLBACK_PATH, CLIENT_METADATA_PATH } from "../upstreams/oauth-user/authorization.js";
-import { ConnectRefused, type OAuthUserBroker } from "../upstreams/oauth-user/broker.js";
+import { CALLBACK_PATHS, CLIENT_METADATA_PATH } from "../upstreams/oauth-user/authorization.js";
+import type { OAuthUserBroker } from "../upstreams/oauth-user/broker.js";
+import { ConnectRefused } from "../upstreams/oauth-user/connect-flow.js";
 import { confirmPage, connectedPage, connectionsPage } from "./pages.js";
 import { SignInFailed, type ConnectSignIn } from "./sign-in.js";
 
 const MAX_FORM_BYTES = 4096;
-/** A per-issuer (or the CIMD) redirect URI's path: authorization.ts CALLBACK_PATH and a tag. */
-const CALLBACK = new RegExp(`^${CALLBACK_PATH}/[A-Za-z0-9_-]{1,64}$`);
+/** The callback's parameters: each at most once (a second `iss` or `code` is someone's addition). */
+const CALLBACK_PARAMS = ["state", "code", "iss", "error"] as const;
 
 /**
  * The pages a user's browser sees for per-user upstream OAuth (docs/upstream-credentials.md):
  * `/connect/{server}` (sign in to the gateway, see what is asked, continue to the upstream),
- * `/connect/callback[/<tag>]` (the upstream's answer, at each authorization server's own redirect URI), `/connect/signed-in` (the gateway's own sign-in),
+ * `/connect/callback` and `/connect/cb/…` (the upstream's answer, at each authorization server's own
+ * redirect URI: authorization.ts CALLBACK_PATHS), `/connect/signed-in` (the gateway's own sign-in),
  * `/connections` (the user's own connections, revocable), and the gateway's Client ID Metadata
  * Document. Forms are POSTs with a per-session CSRF token behind the Origin check.
  */
@@ -65,8 +67,7 @@ export class ConnectPages {
       res.writeHead(303, { location: back, "cache-control": "no-store" });
       return void res.end();
     }
-    if ((path === CALLBACK_PATH || CALLBACK.test(path)) && method === "GET")
-      return this.callback(req, res, url.searchParams, path);
+    if (CALLBACK_PATHS.test(path) && method === "GET") return this.callback(req, res, url.searchParams, path);
     if (path === "/connections" && method === "GET") return this.connections(req, res);
     const revoke = /^\/connections\/([A-Za-z0-9_-]{1,80})\/revoke$/.exec(path);
     if (revoke && method === "POST") return this.revoke(req, res, revoke[1] as string);
@@ -192,6 +193,11 @@ export class ConnectPages {
           "Open the connect link from your agent again and sign in to the gateway.",
         ),
       );
+    }
+    if (CALLBACK_PARAMS.some((name) => query.getAll(name).length > 1)) {
+      // Not consumed: the flow's own answer, unaltered, may still arrive.
+      await this.broker.auditRefusal("connect_params_repeated", user, "-");
+      return sendPage(res, 400, messagePage("Not connected", "The sign-in answer repeats a parameter."));
     }
     const done = await this.broker.complete(
       { state: param("state"), code: param("code"), iss: param("iss"), error: param("error") },

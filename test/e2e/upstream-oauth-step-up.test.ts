@@ -233,7 +233,7 @@ describe("scope step-up at a per-user upstream, through Chromium", { timeout: 24
     assert.deepEqual(
       request.pairs.filter(([k]) => k === "redirect_uri").map(([, v]) => v),
       // The CIMD client's redirect URI (the fixture's authorization server takes CIMD and sends iss).
-      [`${gw.url}/connect/callback/cimd`],
+      [`${gw.url}/connect/cb/cimd`],
     );
     assert.ok(request.scopes.has(hostile), JSON.stringify(request.pairs));
     assert.ok(request.scopes.has("repo:write"), "the union lost what was granted before");

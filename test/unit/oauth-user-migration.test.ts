@@ -106,7 +106,7 @@ describe("an oauth_user server's authorization server", () => {
     });
     const client = {
       client: { client_id: "https://gw.example/connect/client-metadata.json" },
-      redirectUri: "https://gw.example/connect/callback/cimd",
+      redirectUri: "https://gw.example/connect/cb/cimd",
       issRequired: true,
     };
     for (const endpoint of [
@@ -195,8 +195,8 @@ describe("an oauth_user server's authorization server", () => {
     assert.deepEqual(choice.client, { client_id: "https://static.example/warden/client.json" });
     assert.equal(a.clientMetadataUrl, "https://static.example/warden/client.json");
     // The redirect URI stays the gateway's own, the one the CIMD document names.
-    assert.equal(choice.redirectUri, "https://gw.example/connect/callback/cimd");
-    assert.deepEqual(a.cimdDocument().redirect_uris, ["https://gw.example/connect/callback/cimd"]);
+    assert.equal(choice.redirectUri, "https://gw.example/connect/cb/cimd");
+    assert.deepEqual(a.cimdDocument().redirect_uris, ["https://gw.example/connect/cb/cimd"]);
     assert.equal(a.cimdDocument().client_id, "https://static.example/warden/client.json");
   });
 });

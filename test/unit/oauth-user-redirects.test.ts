@@ -14,6 +14,7 @@ import { StateStore } from "../../src/state/store.js";
 import {
   UpstreamAuthError,
   UpstreamAuthorization,
+  CALLBACK_PATHS,
   issuerTag,
   type OAuthUserAuth,
   type ServerInfo,
@@ -88,8 +89,8 @@ describe("redirect URIs per authorization server", () => {
     const a = authorization();
     const one = await a.client(info("as1", { dcr: true }));
     const two = await a.client(info("as2", { dcr: true, iss: true }));
-    assert.equal(one.redirectUri, `https://gw.example/warden/connect/callback/${issuerTag(`${origin}/as1`)}`);
-    assert.equal(two.redirectUri, `https://gw.example/warden/connect/callback/${issuerTag(`${origin}/as2`)}`);
+    assert.equal(one.redirectUri, `https://gw.example/warden/connect/cb/${issuerTag(`${origin}/as1`)}`);
+    assert.equal(two.redirectUri, `https://gw.example/warden/connect/cb/${issuerTag(`${origin}/as2`)}`);
     assert.notEqual(one.redirectUri, two.redirectUri);
     assert.deepEqual(registrations, [
       { as: "as1", redirect_uris: [one.redirectUri] },
@@ -103,13 +104,34 @@ describe("redirect URIs per authorization server", () => {
     assert.equal(registrations.length, 2);
     // A look-alike issuer is another authorization server: another redirect URI.
     assert.notEqual(issuerTag(`${origin}/as1`), issuerTag(`${origin}/as1/`));
+    // None is below another, nor below the shared one a configured client uses: an authorization
+    // server that takes redirect URIs "under" a registered one cannot reach another's.
+    for (const uri of [one.redirectUri, two.redirectUri, a.cimdRedirectUri])
+      for (const other of [one.redirectUri, two.redirectUri, a.cimdRedirectUri, a.redirectUri])
+        if (uri !== other) assert.ok(!uri.startsWith(other), `${uri} is under ${other}`);
+    // The callback route takes each, and the path it sees (the public URL's path stripped) is exact.
+    for (const uri of [one.redirectUri, two.redirectUri, a.cimdRedirectUri, a.redirectUri])
+      assert.match(a.routePathOf(uri), CALLBACK_PATHS);
+    for (const path of [
+      `${a.routePathOf(one.redirectUri)}/`,
+      `${a.routePathOf(one.redirectUri)}x`,
+      "/connect/callback/cimd",
+      "/connect/cb/cimd/",
+      "/connect/cb/CIMD",
+      "/connect/cb/as-short",
+    ])
+      assert.doesNotMatch(path, CALLBACK_PATHS);
   });
 
-  test("a client stored with the shared redirect URI (before they were per issuer) is registered again, once", async () => {
+  test("a client stored with the shared redirect URI is registered again, once; the old one stays known to its connections", async () => {
     registrations.length = 0;
     const store = new SqliteConnectionStore(StateStore.open(":memory:").db);
     const issuer = `${origin}/as1`;
-    const old = { client_id: "old-client", redirect_uris: ["https://gw.example/warden/connect/callback"] };
+    const old = {
+      client_id: "old-client",
+      client_secret: "old-secret",
+      redirect_uris: ["https://gw.example/warden/connect/callback"],
+    };
     await store.saveClient(issuer, key.seal(JSON.stringify(old), `upstream_client:${issuer}`));
     const a = authorization({}, store);
     const choice = await a.client(info("as1", { dcr: true }));
@@ -117,6 +139,11 @@ describe("redirect URIs per authorization server", () => {
     assert.equal(registrations.length, 1);
     await a.client(info("as1", { dcr: true }));
     assert.equal(registrations.length, 1);
+    // A connection made with the old client still refreshes and revokes with its secret.
+    assert.deepEqual(await a.knownClient(issuer, "old-client"), old);
+    assert.equal((await a.knownClient(issuer, choice.client.client_id))?.client_id, choice.client.client_id);
+    assert.equal(await a.knownClient(issuer, "never-registered"), undefined);
+    assert.equal(await a.knownClient(`${origin}/as2`, "old-client"), undefined);
   });
 
   test("a stored client with no record of its redirect URIs is registered again", async () => {
@@ -135,8 +162,14 @@ describe("redirect URIs per authorization server", () => {
     assert.equal(registrations.length, 1);
   });
 
-  test("an authorization server that registers other redirect URIs than asked (or says none) is refused, and nothing is kept", async () => {
-    for (const instead of [["https://gw.example/warden/connect/callback"], null]) {
+  test("an authorization server that registers other redirect URIs than asked, more, or none is refused, and nothing is kept", async () => {
+    const own = `https://gw.example/warden/connect/cb/${issuerTag(`${origin}/as1`)}`;
+    // Another, none, and the one asked for with another (the shared one: a configured client's).
+    for (const instead of [
+      ["https://gw.example/warden/connect/callback"],
+      null,
+      [own, "https://gw.example/warden/connect/callback"],
+    ]) {
       const store = new SqliteConnectionStore(StateStore.open(":memory:").db);
       registeredInstead = instead;
       try {
@@ -153,7 +186,7 @@ describe("redirect URIs per authorization server", () => {
     const a = authorization();
     const cimd = await a.client(info("as1", { cimd: true, iss: true, dcr: true }));
     assert.equal(cimd.client.client_id, "https://gw.example/warden/connect/client-metadata.json");
-    assert.equal(cimd.redirectUri, "https://gw.example/warden/connect/callback/cimd");
+    assert.equal(cimd.redirectUri, "https://gw.example/warden/connect/cb/cimd");
     assert.equal(cimd.issRequired, true);
     assert.equal(registrations.length, 0);
     // The document names that redirect URI and no other.
@@ -163,7 +196,7 @@ describe("redirect URIs per authorization server", () => {
     assert.equal(registered.client.client_id, "as2-client-1");
     assert.equal(
       registered.redirectUri,
-      `https://gw.example/warden/connect/callback/${issuerTag(`${origin}/as2`)}`,
+      `https://gw.example/warden/connect/cb/${issuerTag(`${origin}/as2`)}`,
     );
 
     await assert.rejects(a.client(info("as3", { cimd: true })), /does not say it sends iss/);

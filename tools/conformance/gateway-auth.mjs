@@ -2,7 +2,8 @@
 // cookie-keeping browser that signs a user in to the gateway's embedded issuer, gets that user's
 // gateway token (an agent's token, as any MCP client would), and walks the gateway's connect flow
 // (/connect/{server} → sign in → confirm form → the upstream's authorization endpoint → the
-// gateway's /connect/callback) when a call answers -32007 upstream_auth_required.
+// gateway's callback, /connect/callback or /connect/cb/…) when a call answers -32007
+// upstream_auth_required.
 import { createHash, randomBytes } from "node:crypto";
 import { URL, URLSearchParams } from "node:url";
 

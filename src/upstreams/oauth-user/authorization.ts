@@ -44,16 +44,32 @@ export const CLIENT_METADATA_PATH = "/connect/client-metadata.json";
 /**
  * Where authorization servers send the user back. RFC 9700 §4.4 (mix-up): each authorization
  * server gets its own redirect URI, so a code can come back only for a flow begun at the
- * authorization server that issued it. A configured client keeps this shared path (the operator
- * registered it); a registered client gets `/connect/callback/<issuer tag>`; the Client ID Metadata
- * Document names `/connect/callback/cimd`, used only at authorization servers that send `iss`.
+ * authorization server that issued it. A configured client keeps the shared CALLBACK_PATH (the
+ * operator registered it); a registered client gets `/connect/cb/as-<issuer tag>`; the Client ID
+ * Metadata Document names `/connect/cb/cimd`, used only at authorization servers that send `iss`.
+ * Neither is below CALLBACK_PATH, nor one below another: an authorization server that takes a
+ * redirect URI "under" a registered one cannot be sent to another's.
  */
 export const CALLBACK_PATH = "/connect/callback";
-const CIMD_CALLBACK_PATH = `${CALLBACK_PATH}/cimd`;
+const OWN_CALLBACKS = "/connect/cb";
+const CIMD_CALLBACK_PATH = `${OWN_CALLBACKS}/cimd`;
+/** The paths the callback route takes: the shared one, and the per-issuer and CIMD ones, exactly. */
+export const CALLBACK_PATHS = new RegExp(
+  `^(?:${CALLBACK_PATH}|${OWN_CALLBACKS}/(?:cimd|as-[A-Za-z0-9_-]{22}))$`,
+);
 
 /** A redirect URI's last segment for a registered client at `issuer`: not secret, only distinct. */
 export function issuerTag(issuer: string): string {
-  return createHash("sha256").update(issuer).digest("base64url").slice(0, 22);
+  return `as-${createHash("sha256").update(issuer).digest("base64url").slice(0, 22)}`;
+}
+
+/** How many earlier registrations per issuer are kept for the connections made with them. */
+const KEEP_PREVIOUS = 4;
+
+/** What is stored per issuer (sealed): the registered client, and earlier ones connections may name. */
+interface StoredClients {
+  readonly current: OAuthClientInformationMixed & { redirect_uris?: string[] };
+  readonly previous: readonly OAuthClientInformationMixed[];
 }
 
 /** The client the gateway is at one authorization server, and the redirect URI that goes with it. */
@@ -118,7 +134,14 @@ export class UpstreamAuthorization {
 
   /** A registered client's redirect URI at `issuer`: its own, so no other server's code lands there. */
   registeredRedirectUri(issuer: string): string {
-    return `${this.requireBase()}${CALLBACK_PATH}/${issuerTag(issuer)}`;
+    return `${this.requireBase()}${OWN_CALLBACKS}/${issuerTag(issuer)}`;
+  }
+
+  /** The path the callback route sees for `redirectUri`: a reverse proxy strips `public_url`'s path. */
+  routePathOf(redirectUri: string): string {
+    const prefix = new URL(this.requireBase()).pathname.replace(/\/+$/, "");
+    const path = new URL(redirectUri).pathname;
+    return path.startsWith(`${prefix}/`) ? path.slice(prefix.length) : path;
   }
 
   /** The redirect URI the gateway's Client ID Metadata Document names. */
@@ -195,12 +218,18 @@ export class UpstreamAuthorization {
    */
   async knownClient(issuer: string, clientId: string): Promise<OAuthClientInformationMixed | undefined> {
     if (this.auth.client_id === clientId) return this.configuredClient(issuer);
-    const stored = await this.store.client(issuer);
+    const stored = await this.storedClients(issuer);
     if (stored === undefined) return undefined;
-    const client = JSON.parse(
-      this.key.open(stored, `upstream_client:${issuer}`),
-    ) as OAuthClientInformationMixed;
-    return client.client_id === clientId ? client : undefined;
+    return [stored.current, ...stored.previous].find((c) => c.client_id === clientId);
+  }
+
+  private async storedClients(issuer: string): Promise<StoredClients | undefined> {
+    const sealed = await this.store.client(issuer);
+    if (sealed === undefined) return undefined;
+    const value = JSON.parse(this.key.open(sealed, `upstream_client:${issuer}`)) as
+      StoredClients | StoredClients["current"];
+    // Stored before earlier registrations were kept: the client itself.
+    return "current" in value ? value : { current: value, previous: [] };
   }
 
   /**
@@ -418,30 +447,32 @@ export class UpstreamAuthorization {
 
   /**
    * The client registered at `info`'s issuer (RFC 7591), stored per issuer and sealed; registered
-   * again when the stored one lacks `redirectUri` (made before redirect URIs were per issuer, or
-   * for another public URL). An authorization server that registers other redirect URIs than asked
-   * is refused: its code could not come back to this issuer's path (the SDK already refuses an
-   * answer without them).
+   * again when the stored one's redirect URIs are not exactly `redirectUri` (made before redirect
+   * URIs were per issuer, or for another public URL). The client it replaces is kept (a few), so
+   * that connections made with it still refresh and revoke with its credentials. An authorization
+   * server that registers other redirect URIs than asked, or more, is refused: a code of its could
+   * then come back at another issuer's path.
    */
   private async registered(info: ServerInfo, redirectUri: string): Promise<OAuthClientInformationMixed> {
-    const context = `upstream_client:${info.issuer}`;
-    const stored = await this.store.client(info.issuer);
-    if (stored !== undefined) {
-      const client = JSON.parse(this.key.open(stored, context)) as OAuthClientInformationMixed & {
-        redirect_uris?: string[];
-      };
-      if (client.redirect_uris?.includes(redirectUri)) return client;
-    }
-    const client = (await this.step("dynamic client registration", () =>
+    const stored = await this.storedClients(info.issuer);
+    if (stored !== undefined && onlyRedirect(stored.current, redirectUri)) return stored.current;
+    const client = await this.step("dynamic client registration", () =>
       registerClient(info.issuer, {
         metadata: info.metadata,
         clientMetadata: this.clientMetadata(redirectUri),
         fetchFn: authFetch,
       }),
-    )) as OAuthClientInformationMixed & { redirect_uris?: string[] };
-    if (!client.redirect_uris?.includes(redirectUri))
+    );
+    if (!onlyRedirect(client, redirectUri))
       throw new UpstreamAuthError(`${info.issuer} registered other redirect URIs than the gateway asked for`);
-    await this.store.saveClient(info.issuer, this.key.seal(JSON.stringify(client), context));
+    const kept: StoredClients = {
+      current: client,
+      previous: stored ? [stored.current, ...stored.previous].slice(0, KEEP_PREVIOUS) : [],
+    };
+    await this.store.saveClient(
+      info.issuer,
+      this.key.seal(JSON.stringify(kept), `upstream_client:${info.issuer}`),
+    );
     this.log.info(
       { server: this.server.name, issuer: info.issuer },
       "registered at the upstream authorization server",
@@ -471,4 +502,10 @@ export class UpstreamAuthorization {
     if (this.base === undefined) throw new UpstreamAuthError("the gateway's public URL is not known yet");
     return this.base;
   }
+}
+
+/** Whether `client` was registered with `redirectUri` and no other (the SDK refuses an answer without any). */
+function onlyRedirect(client: { redirect_uris?: unknown }, redirectUri: string): boolean {
+  const uris = client.redirect_uris;
+  return Array.isArray(uris) && uris.length === 1 && uris[0] === redirectUri;
 }

@@ -1,6 +1,5 @@
-import { randomBytes, randomUUID } from "node:crypto";
 import type { OAuthClientInformationMixed } from "@modelcontextprotocol/client";
-import { auditEvent, type AuditPrincipal } from "../../audit/event.js";
+import type { AuditPrincipal } from "../../audit/event.js";
 import type { AuditLog } from "../../audit/log.js";
 import { principalFields } from "../../pipeline/stages/audit.js";
 import type { Principal } from "../../auth/principal.js";
@@ -9,15 +8,17 @@ import { ErrorCode, GatewayError, upstreamAuthRequired, upstreamUnavailable } fr
 import type { Logger } from "../../log.js";
 import type { StateKey } from "../../state/sealed.js";
 import {
-  CALLBACK_PATH,
   UpstreamAuthError,
   UpstreamAuthorization,
   type OAuthUserAuth,
   type ServerInfo,
 } from "./authorization.js";
+import { ConnectFlows, ConnectRefused, authEvent, type CallbackParams } from "./connect-flow.js";
 import { MAX_SCOPES, scopeList, scopeUnion } from "./scope-challenge.js";
 import type { ConnectionFilter, ConnectionRow, ConnectionStore } from "./store.js";
 import { fromResponse, openTokens, sealTokens, type VaultTokens } from "./vault.js";
+
+export { ConnectRefused };
 
 /** A token this close to its expiry is refreshed before use. */
 const REFRESH_MARGIN_MS = 60_000;
@@ -26,28 +27,10 @@ const UNSTATED_LIFETIME_MS = 10 * 60_000;
 /** How long one instance may hold a row's refresh; others wait for its result meanwhile. */
 const LEASE_MS = 20_000;
 const LEASE_POLL_MS = 200;
-/** A connect flow's `state` is good for this long, once. */
-const FLOW_TTL_MS = 10 * 60_000;
 /** How often a call waiting for its user to connect looks in the store (another instance's callback). */
 const WAIT_POLL_MS = 1000;
 /** `last_used_at` is written at most this often per connection. */
 const TOUCH_EVERY_MS = 60_000;
-
-/** What a connect flow keeps between the redirect and the callback (sealed in the store). */
-interface FlowData {
-  readonly verifier: string;
-  readonly issuer: string;
-  readonly client: OAuthClientInformationMixed;
-  /** What the authorization request asked for (absent in flows begun before step-up existed). */
-  readonly scopes?: readonly string[];
-  /**
-   * The redirect URI the authorization request named, and whether the answer must carry `iss`
-   * (authorization.ts `client`); absent in flows begun before redirect URIs were per issuer,
-   * which used the shared one.
-   */
-  readonly redirect?: string;
-  readonly iss?: boolean;
-}
 
 /** A connection as the CLI, the admin API and the user's page show it: never a token. */
 export interface ConnectionView {
@@ -64,17 +47,6 @@ export interface ConnectionView {
   readonly last_used_at: string | null;
 }
 
-/** Audit events made here, with who they are about. */
-function event(
-  reason: string,
-  who: AuditPrincipal,
-  server: string,
-  status: string,
-  detail: Record<string, unknown>,
-) {
-  return auditEvent({ event: "auth", principal: who, server, status, reason, detail });
-}
-
 /**
  * The gateway as each user's credential broker for `oauth_user` servers (docs/upstream-credentials.md):
  * connect flows, the token vault, refresh (one in flight per connection, across instances),
@@ -87,6 +59,7 @@ export class OAuthUserBroker {
   private readonly touched = new Map<string, number>();
   private readonly waiters = new Map<string, Set<() => void>>();
   private base: string | undefined;
+  private readonly flows: ConnectFlows;
 
   constructor(
     servers: readonly HttpServerConfig[],
@@ -97,6 +70,14 @@ export class OAuthUserBroker {
     /** `gateway.client_metadata_url`, when the operator publishes the CIMD document elsewhere. */
     clientMetadataUrl?: string,
   ) {
+    this.flows = new ConnectFlows(store, key, audit, {
+      server: (name) => this.requireServer(name),
+      scopes: (info, row) => this.scopesFor(info, row),
+      connected: (row) => {
+        this.ids.set(connectionKey(row.server, row.subject), row.id);
+        for (const wake of this.waiters.get(connectionKey(row.server, row.subject)) ?? []) wake();
+      },
+    });
     for (const s of servers)
       if (s.auth.type === "oauth_user")
         this.servers.set(
@@ -144,13 +125,13 @@ export class OAuthUserBroker {
   /** A refused step of the connect pages, audited (the broker audits its own refusals). */
   async auditRefusal(reason: string, who: Principal | undefined, server: string): Promise<void> {
     await this.audit
-      .record(event(reason, who ? principalFields(who) : { sub: "anonymous" }, server, "denied", {}))
+      .record(authEvent(reason, who ? principalFields(who) : { sub: "anonymous" }, server, "denied", {}))
       .catch(() => undefined);
   }
 
   /** The connection id last used for `principal` at `server`, for the call's audit event. */
   connectionOf(server: string, principal: Principal): string | undefined {
-    return this.ids.get(key(server, principal.subject));
+    return this.ids.get(connectionKey(server, principal.subject));
   }
 
   /**
@@ -164,7 +145,7 @@ export class OAuthUserBroker {
     if (!row) throw this.required(server, "not_connected", "no account connected", principal.subject);
     if (row.status !== "connected")
       throw this.required(server, "reconnect_required", "the connection must be renewed", principal.subject);
-    this.ids.set(key(server, row.subject), row.id);
+    this.ids.set(connectionKey(server, row.subject), row.id);
     let tokens = this.open(row);
     if (due(tokens, row)) tokens = await this.refreshed(server, row, tokens, false);
     this.touch(row.id);
@@ -257,7 +238,7 @@ export class OAuthUserBroker {
     }
     await this.audit
       .record(
-        event("upstream_step_up", principalFields(principal), server, "ok", {
+        authEvent("upstream_step_up", principalFields(principal), server, "ok", {
           connection: row.id,
           scopes: challenged.join(" "),
         }),
@@ -308,7 +289,7 @@ export class OAuthUserBroker {
   ): Promise<boolean> {
     const since = Date.now();
     const until = since + ms;
-    const k = key(server, subject);
+    const k = connectionKey(server, subject);
     while (Date.now() < until && !signal?.aborted) {
       let wake: () => void = () => undefined;
       const woken = new Promise<void>((resolve) => (wake = resolve));
@@ -329,174 +310,20 @@ export class OAuthUserBroker {
     return false;
   }
 
-  // The connect flow (connect/routes.ts drives it).
+  // The connect flow (connect/routes.ts drives it; connect-flow.ts).
 
   /** Starts a connect of `server` for `subject`: the upstream authorization URL to redirect to. */
-  async begin(server: string, subject: string): Promise<string> {
-    const auth = this.requireServer(server);
-    const info = await auth.serverInfo();
-    const choice = await auth.client(info);
-    const scopes = this.scopesFor(info, await this.store.get(subject, server));
-    const state = randomBytes(32).toString("base64url");
-    const { url, verifier } = await auth.start(info, choice, state, scopes);
-    const digest = this.key.digest(`upstream_flow:${state}`);
-    const data: FlowData = {
-      verifier,
-      issuer: info.issuer,
-      client: choice.client,
-      scopes,
-      redirect: choice.redirectUri,
-      iss: choice.issRequired,
-    };
-    await this.store.sweepFlows(Date.now());
-    await this.store.saveFlow({
-      stateDigest: digest,
-      subject,
-      server,
-      data: this.key.seal(JSON.stringify(data), flowContext(digest, server, subject)),
-      expiresAt: Date.now() + FLOW_TTL_MS,
-    });
-    return url;
+  begin(server: string, subject: string): Promise<string> {
+    return this.flows.begin(server, subject);
   }
 
-  /**
-   * The callback: the flow its `state` names (used up here, whatever happens next), checked against
-   * the signed-in user, the redirect URI it arrived at (`path`: the flow's own, RFC 9700 §4.4), the
-   * authorization server's `iss`, then the code exchanged and stored. Throws ConnectRefused
-   * (audited) for anything that does not add up.
-   */
-  async complete(
-    params: { state?: string; code?: string; iss?: string; error?: string },
+  /** The callback, arrived at `path` (connect-flow.ts `complete`). */
+  complete(
+    params: CallbackParams,
     signedIn: Principal,
     path: string,
   ): Promise<{ server: string; connection: string }> {
-    const who = principalFields(signedIn);
-    const refuse = async (
-      reason: string,
-      message: string,
-      server = "",
-      detail: Record<string, unknown> = {},
-    ) => {
-      await this.audit.record(event(reason, who, server || "-", "denied", detail)).catch(() => undefined);
-      return new ConnectRefused(reason, message);
-    };
-    if (!params.state) throw await refuse("connect_state_missing", "The sign-in answer carries no state.");
-    const flow = await this.store.takeFlow(this.key.digest(`upstream_flow:${params.state}`));
-    if (!flow)
-      throw await refuse("connect_state_invalid", "This sign-in link was already used, or never issued.");
-    const server = flow.server;
-    if (flow.expiresAt < Date.now())
-      throw await refuse("connect_state_expired", "This sign-in took too long: start again.", server);
-    if (flow.subject !== signedIn.subject)
-      throw await refuse("connect_user_mismatch", "This sign-in was started by another user.", server, {
-        started_by: flow.subject,
-      });
-    if (params.error)
-      throw await refuse("connect_declined", "The authorization server did not grant access.", server, {
-        error: params.error.slice(0, 100),
-      });
-    if (!params.code)
-      throw await refuse("connect_code_missing", "The sign-in answer carries no code.", server);
-    const auth = this.requireServer(server);
-    let data: FlowData;
-    try {
-      data = JSON.parse(
-        this.key.open(flow.data, flowContext(flow.stateDigest, server, flow.subject)),
-      ) as FlowData;
-    } catch {
-      throw await refuse("connect_state_invalid", "This sign-in could not be read.", server);
-    }
-    // A code that came back at another authorization server's redirect URI was issued there: it
-    // is never sent to this flow's token endpoint (the mix-up attack).
-    const redirect = data.redirect ?? auth.redirectUri;
-    if (path !== callbackPath(redirect))
-      throw await refuse(
-        "connect_redirect_mismatch",
-        "The answer came back for another authorization server.",
-        server,
-        { path: path.slice(0, 200) },
-      );
-    const info = await auth.serverInfo();
-    if (info.issuer !== data.issuer)
-      throw await refuse(
-        "connect_issuer_changed",
-        "The server's authorization server changed: start again.",
-        server,
-      );
-    if (params.iss !== undefined && params.iss !== info.issuer)
-      throw await refuse(
-        "connect_iss_mismatch",
-        "The answer came from another authorization server.",
-        server,
-        {
-          iss: params.iss.slice(0, 200),
-        },
-      );
-    // Decided when the flow began: metadata changed since (by a hostile server) does not waive it.
-    if (params.iss === undefined && data.iss === true)
-      throw await refuse(
-        "connect_iss_missing",
-        "The answer does not say which authorization server it came from.",
-        server,
-      );
-    let tokens: VaultTokens;
-    let granted: string | undefined;
-    try {
-      const response = await auth.exchange(
-        info,
-        data.client,
-        params.code,
-        data.verifier,
-        params.iss,
-        redirect,
-      );
-      if (response.token_type && response.token_type.toLowerCase() !== "bearer")
-        throw new UpstreamAuthError(`token type ${response.token_type} is not supported`);
-      tokens = fromResponse(response);
-      granted = response.scope;
-    } catch (err) {
-      const issMismatch =
-        (err as Error).name === "IssuerMismatchError" || /iss/i.test(String((err as Error).message));
-      throw await refuse(
-        issMismatch && params.iss === undefined ? "connect_iss_missing" : "connect_exchange_failed",
-        "The authorization server's answer could not be used.",
-        server,
-        { error: err instanceof UpstreamAuthError ? err.message : "exchange failed" },
-      );
-    }
-    const now = Date.now();
-    const requested = (data.scopes ?? info.scopes).join(" ");
-    const row: ConnectionRow = {
-      id: randomUUID(),
-      subject: signedIn.subject,
-      server,
-      status: "connected",
-      issuer: info.issuer,
-      clientId: data.client.client_id,
-      // RFC 6749 §5.1: a response without `scope` granted what was asked for.
-      scopes: granted ?? requested,
-      requestedScopes: requested,
-      stepUpScopes: "",
-      tokens: sealTokens(this.key, server, signedIn.subject, tokens),
-      expiresAt: tokens.expires_at ?? null,
-      version: 1,
-      createdAt: now,
-      updatedAt: now,
-      lastUsedAt: null,
-    };
-    const old = await this.store.get(signedIn.subject, server);
-    await this.audit.record(
-      event("upstream_connected", who, server, "ok", {
-        connection: row.id,
-        issuer: info.issuer,
-        scopes: row.scopes,
-        ...(old ? { replaced: old.id } : {}),
-      }),
-    );
-    await this.store.replace(row);
-    this.ids.set(key(server, row.subject), row.id);
-    for (const wake of this.waiters.get(key(server, row.subject)) ?? []) wake();
-    return { server, connection: row.id };
+    return this.flows.complete(params, signedIn, path);
   }
 
   // Management (CLI, admin API, the user's own page).
@@ -540,14 +367,14 @@ export class OAuthUserBroker {
         );
       }
       await this.audit.record(
-        event("upstream_revoked", who, row.server, "ok", {
+        authEvent("upstream_revoked", who, row.server, "ok", {
           connection: row.id,
           user: row.subject,
           revoked_upstream: revokedUpstream,
         }),
       );
       if (await this.store.remove(row.id)) done.push(view(row));
-      this.ids.delete(key(row.server, row.subject));
+      this.ids.delete(connectionKey(row.server, row.subject));
     }
     return done;
   }
@@ -594,7 +421,7 @@ export class OAuthUserBroker {
     );
     await this.audit
       .record(
-        event("upstream_issuer_changed", { sub: row.subject }, server, "denied", {
+        authEvent("upstream_issuer_changed", { sub: row.subject }, server, "denied", {
           connection: row.id,
           from: row.issuer,
           to: info.issuer,
@@ -645,7 +472,10 @@ export class OAuthUserBroker {
       if (err instanceof GatewayError && err.code === ErrorCode.UpstreamAuthRequired) throw err;
       if (
         err instanceof UpstreamAuthError &&
-        (err.oauthError === "invalid_grant" || err.oauthError === "unauthorized_client")
+        // The grant, or the client it was made with, is gone: only a new connect helps.
+        (err.oauthError === "invalid_grant" ||
+          err.oauthError === "unauthorized_client" ||
+          err.oauthError === "invalid_client")
       ) {
         await this.broken(row, `refresh refused (${err.oauthError})`);
         throw this.required(
@@ -684,7 +514,7 @@ export class OAuthUserBroker {
     );
     await this.audit
       .record(
-        event("upstream_refresh_failed", { sub: row.subject }, row.server, "error", {
+        authEvent("upstream_refresh_failed", { sub: row.subject }, row.server, "error", {
           connection: row.id,
           why,
         }),
@@ -736,31 +566,8 @@ export class OAuthUserBroker {
   }
 }
 
-/** A connect callback or start the gateway refused: shown to the user, audited by the broker. */
-export class ConnectRefused extends Error {
-  constructor(
-    readonly reason: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function key(server: string, subject: string): string {
+function connectionKey(server: string, subject: string): string {
   return `${server}\u0000${subject}`;
-}
-
-/**
- * The path the callback route sees for `redirectUri`: from CALLBACK_PATH on, since a reverse proxy
- * in front of a `public_url` with a path strips that prefix.
- */
-function callbackPath(redirectUri: string): string {
-  const path = new URL(redirectUri).pathname;
-  return path.slice(path.lastIndexOf(CALLBACK_PATH));
-}
-
-function flowContext(digest: string, server: string, subject: string): string {
-  return `upstream_flow:${JSON.stringify([digest, server, subject])}`;
 }
 
 function due(tokens: VaultTokens, row: ConnectionRow): boolean {
