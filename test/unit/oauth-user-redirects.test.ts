@@ -144,6 +144,16 @@ describe("redirect URIs per authorization server", () => {
     assert.equal((await a.knownClient(issuer, choice.client.client_id))?.client_id, choice.client.client_id);
     assert.equal(await a.knownClient(issuer, "never-registered"), undefined);
     assert.equal(await a.knownClient(`${origin}/as2`, "old-client"), undefined);
+    // Stored as the client itself with the earlier ones beside it: what a release before this one
+    // reads as its client (and registers again, its redirect URI being another), not a new shape.
+    const sealed = (await store.client(issuer)) as string;
+    const raw = JSON.parse(key.open(sealed, `upstream_client:${issuer}`)) as Record<string, unknown>;
+    assert.equal(raw.client_id, choice.client.client_id);
+    assert.deepEqual(raw.previous_clients, [old]);
+    assert.ok(
+      !("previous_clients" in choice.client),
+      "the earlier clients went upstream with the current one",
+    );
   });
 
   test("a stored client with no record of its redirect URIs is registered again", async () => {

@@ -66,11 +66,16 @@ export function issuerTag(issuer: string): string {
 /** How many earlier registrations per issuer are kept for the connections made with them. */
 const KEEP_PREVIOUS = 4;
 
-/** What is stored per issuer (sealed): the registered client, and earlier ones connections may name. */
+/** The registered client and earlier ones that connections may still name (stored per issuer). */
 interface StoredClients {
   readonly current: OAuthClientInformationMixed & { redirect_uris?: string[] };
   readonly previous: readonly OAuthClientInformationMixed[];
 }
+/**
+ * The member of the stored (sealed) JSON that holds the earlier clients; the rest is the current
+ * client as registered, the shape stored before, which an older release still reads as its client.
+ */
+const PREVIOUS = "previous_clients";
 
 /** The client the gateway is at one authorization server, and the redirect URI that goes with it. */
 export interface ClientChoice {
@@ -226,10 +231,10 @@ export class UpstreamAuthorization {
   private async storedClients(issuer: string): Promise<StoredClients | undefined> {
     const sealed = await this.store.client(issuer);
     if (sealed === undefined) return undefined;
-    const value = JSON.parse(this.key.open(sealed, `upstream_client:${issuer}`)) as
-      StoredClients | StoredClients["current"];
-    // Stored before earlier registrations were kept: the client itself.
-    return "current" in value ? value : { current: value, previous: [] };
+    const { [PREVIOUS]: previous, ...current } = JSON.parse(
+      this.key.open(sealed, `upstream_client:${issuer}`),
+    ) as StoredClients["current"] & { [PREVIOUS]?: OAuthClientInformationMixed[] };
+    return { current, previous: Array.isArray(previous) ? previous : [] };
   }
 
   /**
@@ -465,13 +470,10 @@ export class UpstreamAuthorization {
     );
     if (!onlyRedirect(client, redirectUri))
       throw new UpstreamAuthError(`${info.issuer} registered other redirect URIs than the gateway asked for`);
-    const kept: StoredClients = {
-      current: client,
-      previous: stored ? [stored.current, ...stored.previous].slice(0, KEEP_PREVIOUS) : [],
-    };
+    const previous = stored ? [stored.current, ...stored.previous].slice(0, KEEP_PREVIOUS) : [];
     await this.store.saveClient(
       info.issuer,
-      this.key.seal(JSON.stringify(kept), `upstream_client:${info.issuer}`),
+      this.key.seal(JSON.stringify({ ...client, [PREVIOUS]: previous }), `upstream_client:${info.issuer}`),
     );
     this.log.info(
       { server: this.server.name, issuer: info.issuer },
