@@ -25,8 +25,18 @@ export class RedisState {
       retryStrategy: (times: number) => Math.min(times * 200, 2_000),
     };
     this.client = new Redis(url, options);
-    // The subscriber must queue its SUBSCRIBE until connected, and re-subscribes on reconnect.
-    this.subscriber = new Redis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    // The subscriber must queue its SUBSCRIBE until connected, and re-subscribes on reconnect. It
+    // sends no handshake commands (ready check INFO, CLIENT SETINFO): ioredis 5 writes a SUBSCRIBE
+    // made between connect and ready at once, and the INFO after it is then refused in subscriber
+    // mode ("Ready check failed"), which failed a gateway's start in CI (ioredis issue #2037).
+    // SUBSCRIBE is served while Redis loads its data, so the ready check has nothing to wait for.
+    this.subscriber = new Redis(url, {
+      ...options,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      enableReadyCheck: false,
+      disableClientInfo: true,
+    });
     for (const [name, conn] of [
       ["client", this.client],
       ["subscriber", this.subscriber],
