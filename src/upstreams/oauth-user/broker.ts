@@ -18,8 +18,6 @@ import { MAX_SCOPES, scopeList, scopeUnion } from "./scope-challenge.js";
 import type { ConnectionFilter, ConnectionRow, ConnectionStore } from "./store.js";
 import { fromResponse, openTokens, sealTokens, type VaultTokens } from "./vault.js";
 
-export { ConnectRefused };
-
 /** A token this close to its expiry is refreshed before use. */
 const REFRESH_MARGIN_MS = 60_000;
 /** A token without a stated lifetime is refreshed (when it can be) after this. */
