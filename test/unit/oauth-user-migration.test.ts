@@ -8,16 +8,15 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { after, before, describe, test } from "node:test";
 import pino from "pino";
-import type { HttpServerConfig } from "../../src/config/types.js";
 import { StateKey } from "../../src/state/sealed.js";
 import { StateStore } from "../../src/state/store.js";
 import {
   UpstreamAuthError,
-  UpstreamAuthorization,
   type OAuthUserAuth,
   type ServerInfo,
 } from "../../src/upstreams/oauth-user/authorization.js";
 import { SqliteConnectionStore, type ConnectionStore } from "../../src/upstreams/oauth-user/store.js";
+import { serverInfo, upstreamAuthorization } from "../helpers/oauth-user.js";
 
 describe("an oauth_user server's authorization server", () => {
   let server: Server;
@@ -66,37 +65,21 @@ describe("an oauth_user server's authorization server", () => {
   const key = StateKey.ephemeral();
   const warnings: string[] = [];
   const log = pino({ level: "warn" }, { write: (line: string) => void warnings.push(line) });
-  const authorization = (
-    auth: Partial<OAuthUserAuth>,
-    store: ConnectionStore = new SqliteConnectionStore(StateStore.open(":memory:").db),
-    clientMetadataUrl?: string,
-  ) => {
-    const config = { name: "gh", url: `${origin}/mcp`, auth: { type: "oauth_user", ...auth } };
-    const a = new UpstreamAuthorization(
-      config as unknown as HttpServerConfig,
-      { type: "oauth_user", authorize_params: {}, ...auth } as OAuthUserAuth,
-      store,
+  const authorization = (auth: Partial<OAuthUserAuth>, store?: ConnectionStore, clientMetadataUrl?: string) =>
+    upstreamAuthorization({
+      origin,
       key,
       log,
-      clientMetadataUrl,
-    );
-    a.setBase("https://gw.example");
-    return a;
-  };
-  const info = (as: "as1" | "as2"): ServerInfo => ({
-    issuer: `${origin}/${as}`,
-    metadata: {
-      issuer: `${origin}/${as}`,
-      authorization_endpoint: `${origin}/${as}/authorize`,
-      token_endpoint: `${origin}/${as}/token`,
-      response_types_supported: ["code"],
-      code_challenge_methods_supported: ["S256"],
+      base: "https://gw.example",
+      auth,
+      ...(store ? { store } : {}),
+      ...(clientMetadataUrl ? { clientMetadataUrl } : {}),
+    });
+  const info = (as: "as1" | "as2"): ServerInfo =>
+    serverInfo(origin, as, {
       client_id_metadata_document_supported: true,
       authorization_response_iss_parameter_supported: true,
-    },
-    resource: `${origin}/mcp`,
-    scopes: [],
-  });
+    });
 
   test("the user's browser is sent only to an https (or loopback http) authorization endpoint", async () => {
     const a = authorization({});

@@ -8,18 +8,17 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { after, before, describe, test } from "node:test";
 import pino from "pino";
-import type { HttpServerConfig } from "../../src/config/types.js";
 import { StateKey } from "../../src/state/sealed.js";
 import { StateStore } from "../../src/state/store.js";
 import {
   UpstreamAuthError,
-  UpstreamAuthorization,
   CALLBACK_PATHS,
   issuerTag,
   type OAuthUserAuth,
   type ServerInfo,
 } from "../../src/upstreams/oauth-user/authorization.js";
 import { SqliteConnectionStore, type ConnectionStore } from "../../src/upstreams/oauth-user/store.js";
+import { serverInfo, upstreamAuthorization } from "../helpers/oauth-user.js";
 
 describe("redirect URIs per authorization server", () => {
   let server: Server;
@@ -52,37 +51,22 @@ describe("redirect URIs per authorization server", () => {
 
   const key = StateKey.ephemeral();
   const log = pino({ level: "silent" });
-  const authorization = (
-    auth: Partial<OAuthUserAuth> = {},
-    store: ConnectionStore = new SqliteConnectionStore(StateStore.open(":memory:").db),
-  ) => {
-    const config = { name: "gh", url: `${origin}/mcp`, auth: { type: "oauth_user", ...auth } };
-    const a = new UpstreamAuthorization(
-      config as unknown as HttpServerConfig,
-      { type: "oauth_user", authorize_params: {}, ...auth } as OAuthUserAuth,
-      store,
+  const authorization = (auth: Partial<OAuthUserAuth> = {}, store?: ConnectionStore) =>
+    upstreamAuthorization({
+      origin,
       key,
       log,
-    );
-    a.setBase("https://gw.example/warden");
-    return a;
-  };
+      base: "https://gw.example/warden",
+      auth,
+      ...(store ? { store } : {}),
+    });
   /** An authorization server's metadata: `dcr` (a registration endpoint), `cimd`, `iss`. */
-  const info = (as: string, has: { dcr?: boolean; cimd?: boolean; iss?: boolean }): ServerInfo => ({
-    issuer: `${origin}/${as}`,
-    metadata: {
-      issuer: `${origin}/${as}`,
-      authorization_endpoint: `${origin}/${as}/authorize`,
-      token_endpoint: `${origin}/${as}/token`,
-      response_types_supported: ["code"],
-      code_challenge_methods_supported: ["S256"],
+  const info = (as: string, has: { dcr?: boolean; cimd?: boolean; iss?: boolean }): ServerInfo =>
+    serverInfo(origin, as, {
       ...(has.dcr ? { registration_endpoint: `${origin}/${as}/register` } : {}),
       ...(has.cimd ? { client_id_metadata_document_supported: true } : {}),
       ...(has.iss ? { authorization_response_iss_parameter_supported: true } : {}),
-    },
-    resource: `${origin}/mcp`,
-    scopes: [],
-  });
+    });
 
   test("each authorization server a client is registered at gets its own redirect URI, and only that one", async () => {
     registrations.length = 0;
@@ -210,6 +194,11 @@ describe("redirect URIs per authorization server", () => {
     );
 
     await assert.rejects(a.client(info("as3", { cimd: true })), /does not say it sends iss/);
+    // Refused before anything went upstream: no registration anywhere but as2's.
+    assert.deepEqual(
+      registrations.map((r) => r.as),
+      ["as2"],
+    );
   });
 
   test("a configured client keeps the shared redirect URI its operator registered", async () => {
