@@ -148,28 +148,32 @@ export class ConnectFlows {
       throw await refuse("connect_code_missing", "The sign-in answer carries no code.", server);
     const auth = this.host.server(server);
     let data: FlowData;
-    let info: ServerInfo;
-    let arrivedRight: boolean;
+    let expected: string;
     try {
       data = JSON.parse(
         this.key.open(flow.data, flowContext(flow.stateDigest, server, flow.subject)),
       ) as FlowData;
-      arrivedRight = path === auth.routePathOf(data.redirectUri ?? auth.redirectUri);
-      info = await auth.serverInfo();
-    } catch (err) {
-      throw await refuse("connect_exchange_failed", "This sign-in could not be completed.", server, {
-        error: err instanceof UpstreamAuthError ? err.message : "the flow could not be read",
-      });
+      expected = auth.routePathOf(data.redirectUri ?? auth.redirectUri);
+    } catch {
+      throw await refuse("connect_state_invalid", "This sign-in could not be read.", server);
     }
     // A code that came back at another authorization server's redirect URI was issued there: it
     // is never sent to this flow's token endpoint (the mix-up attack).
-    if (!arrivedRight)
+    if (path !== expected)
       throw await refuse(
         "connect_redirect_mismatch",
         "The answer came back for another authorization server.",
         server,
         { path: path.slice(0, 200) },
       );
+    let info: ServerInfo;
+    try {
+      info = await auth.serverInfo();
+    } catch (err) {
+      throw await refuse("connect_exchange_failed", "This sign-in could not be completed.", server, {
+        error: err instanceof UpstreamAuthError ? err.message : "discovery failed",
+      });
+    }
     if (info.issuer !== data.issuer)
       throw await refuse(
         "connect_issuer_changed",
