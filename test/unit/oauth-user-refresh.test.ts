@@ -54,7 +54,7 @@ describe("a refresh the authorization server refuses", () => {
       checkpointIntervalMs: 60_000,
       spool: undefined,
       log: pino({ level: "silent" }),
-    } as unknown as ConstructorParameters<typeof AuditLog>[1]);
+    });
     const config = {
       name: "tracker",
       kind: "streamable_http",
