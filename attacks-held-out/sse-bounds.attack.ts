@@ -26,7 +26,6 @@ const MAX_BYTES = 65536;
 const UPSTREAM_DEPTH = 1000; // the stdio-upstream depth limit remote upstreams share (docs)
 const DEEP = 1200;
 
-const enc = new TextEncoder();
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 /** The characters U+00EF U+00BB U+00BF, UTF-8 encoded: what eventsource-parser strips from its first chunk. */
 const MOJI = Buffer.from("\u00ef\u00bb\u00bf", "utf8");
