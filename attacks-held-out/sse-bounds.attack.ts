@@ -78,26 +78,39 @@ const CASES: Record<string, Case> = {
   "base-deep": { kind: "deep", body: (id) => ({ chunks: [`event: message\ndata: ${deepMessage(id)}\n\n`] }) },
   "base-big": { kind: "big", body: (id) => ({ chunks: [`event: message\ndata: ${bigMessage(id)}\n\n`] }) },
   // -- BOM and the characters eventsource-parser strips --
-  "bom-deep": { kind: "deep", body: (id) => ({ chunks: [Buffer.concat([BOM, Buffer.from(`data: ${deepMessage(id)}\n\n`)])] }) },
+  "bom-deep": {
+    kind: "deep",
+    body: (id) => ({ chunks: [Buffer.concat([BOM, Buffer.from(`data: ${deepMessage(id)}\n\n`)])] }),
+  },
   "bom-moji-deep": {
     kind: "deep",
     body: (id) => ({ chunks: [Buffer.concat([BOM, MOJI, Buffer.from(`data: ${deepMessage(id)}\n\n`)])] }),
   },
   "bom|moji-deep": {
     kind: "deep",
-    body: (id) => ({ chunks: [BOM, Buffer.concat([MOJI, Buffer.from(`data: ${deepMessage(id)}\n\n`)])], delayMs: 60 }),
+    body: (id) => ({
+      chunks: [BOM, Buffer.concat([MOJI, Buffer.from(`data: ${deepMessage(id)}\n\n`)])],
+      delayMs: 60,
+    }),
   },
   "bomcut|moji-deep": {
     kind: "deep",
     body: (id) => ({
-      chunks: [BOM.subarray(0, 1), BOM.subarray(1), Buffer.concat([MOJI, Buffer.from(`data: ${deepMessage(id)}\n\n`)])],
+      chunks: [
+        BOM.subarray(0, 1),
+        BOM.subarray(1),
+        Buffer.concat([MOJI, Buffer.from(`data: ${deepMessage(id)}\n\n`)]),
+      ],
       delayMs: 60,
     }),
   },
   "c3|moji-rest-deep": {
     kind: "deep",
     body: (id) => ({
-      chunks: [MOJI.subarray(0, 1), Buffer.concat([MOJI.subarray(1), Buffer.from(`data: ${deepMessage(id)}\n\n`)])],
+      chunks: [
+        MOJI.subarray(0, 1),
+        Buffer.concat([MOJI.subarray(1), Buffer.from(`data: ${deepMessage(id)}\n\n`)]),
+      ],
       delayMs: 60,
     }),
   },
@@ -112,7 +125,10 @@ const CASES: Record<string, Case> = {
   "ff|moji-deep": {
     // an invalid byte decodes to U+FFFD: not the characters, nothing stripped, both sides ignore the line
     kind: "deep",
-    body: (id) => ({ chunks: [Buffer.from([0xff]), Buffer.concat([MOJI, Buffer.from(`\ndata: ${deepMessage(id)}\n\n`)])], delayMs: 60 }),
+    body: (id) => ({
+      chunks: [Buffer.from([0xff]), Buffer.concat([MOJI, Buffer.from(`\ndata: ${deepMessage(id)}\n\n`)])],
+      delayMs: 60,
+    }),
   },
   "bom-bom-nl-deep": {
     kind: "deep",
@@ -121,27 +137,40 @@ const CASES: Record<string, Case> = {
   "bom-midstream-deep": {
     kind: "deep",
     body: (id) => ({
-      chunks: [`: hi\n\n`, Buffer.concat([BOM, Buffer.from(`data: x\n\n`)]), Buffer.concat([MOJI, Buffer.from(`\ndata: ${deepMessage(id)}\n\n`)])],
+      chunks: [
+        `: hi\n\n`,
+        Buffer.concat([BOM, Buffer.from(`data: x\n\n`)]),
+        Buffer.concat([MOJI, Buffer.from(`\ndata: ${deepMessage(id)}\n\n`)]),
+      ],
       delayMs: 60,
     }),
   },
   // -- line endings --
   // (a lone CR ending the stream is never a line end for eventsource-parser: end with a comment line)
-  "cr-only-deep": { kind: "deep", body: (id) => ({ chunks: [`event: message\rdata: ${deepMessage(id)}\r\r:\r`] }) },
+  "cr-only-deep": {
+    kind: "deep",
+    body: (id) => ({ chunks: [`event: message\rdata: ${deepMessage(id)}\r\r:\r`] }),
+  },
   "cr-at-stream-end-deep": {
     // the SDK never dispatches this event (its blank line is a CR held for a next chunk that never
     // comes): it may be refused or time out, but must not be delivered
     kind: "deep",
     body: (id) => ({ chunks: [`event: message\rdata: ${deepMessage(id)}\r`, `\r`], delayMs: 60 }),
   },
-  "crlf-deep": { kind: "deep", body: (id) => ({ chunks: [`event: message\r\ndata: ${deepMessage(id)}\r\n\r\n`] }) },
+  "crlf-deep": {
+    kind: "deep",
+    body: (id) => ({ chunks: [`event: message\r\ndata: ${deepMessage(id)}\r\n\r\n`] }),
+  },
   "lone-cr-at-end-deep": {
     kind: "deep",
     body: (id) => ({ chunks: [`: c\r`, `\ndata: ${deepMessage(id)}\r`, `\n\r`, `\n`], delayMs: 60 }),
   },
   "cr|lf-split-lines-deep": {
     kind: "deep",
-    body: (id) => ({ chunks: (dataLines(deepMessage(id), 50).replace(/\n/g, "\r\n") + "\r\n").split(/(?<=\r)/), delayMs: 5 }),
+    body: (id) => ({
+      chunks: (dataLines(deepMessage(id), 50).replace(/\n/g, "\r\n") + "\r\n").split(/(?<=\r)/),
+      delayMs: 5,
+    }),
   },
   "mixed-eol-deep": {
     kind: "deep",
@@ -158,28 +187,55 @@ const CASES: Record<string, Case> = {
   "invalid-utf8-lines-deep": {
     kind: "deep",
     body: (id) => ({
-      chunks: [Buffer.from([0xe2, 0x80]), Buffer.from(`\n`), Buffer.from([0xf0, 0x9f]), Buffer.from(`\ndata: ${deepMessage(id)}\n\n`)],
+      chunks: [
+        Buffer.from([0xe2, 0x80]),
+        Buffer.from(`\n`),
+        Buffer.from([0xf0, 0x9f]),
+        Buffer.from(`\ndata: ${deepMessage(id)}\n\n`),
+      ],
       delayMs: 40,
     }),
   },
   // -- field shapes --
-  "event-nospace-deep": { kind: "deep", body: (id) => ({ chunks: [`event:message\ndata:${deepMessage(id)}\n\n`] }) },
-  "many-data-lines-deep": { kind: "deep", body: (id) => ({ chunks: [dataLines(deepMessage(id), 3) + "\n"] }) },
-  "comments-between-deep": { kind: "deep", body: (id) => ({ chunks: [dataLines(deepMessage(id), 7, ": x\n") + "\n"] }) },
+  "event-nospace-deep": {
+    kind: "deep",
+    body: (id) => ({ chunks: [`event:message\ndata:${deepMessage(id)}\n\n`] }),
+  },
+  "many-data-lines-deep": {
+    kind: "deep",
+    body: (id) => ({ chunks: [dataLines(deepMessage(id), 3) + "\n"] }),
+  },
+  "comments-between-deep": {
+    kind: "deep",
+    body: (id) => ({ chunks: [dataLines(deepMessage(id), 7, ": x\n") + "\n"] }),
+  },
   "id-retry-deep": {
     kind: "deep",
-    body: (id) => ({ chunks: [`id: 1\nretry: 5\nretry: x\nfoo\nfoo: bar\ndata\n${dataLines(deepMessage(id), 100, "id: 2\n")}\n`] }),
+    body: (id) => ({
+      chunks: [
+        `id: 1\nretry: 5\nretry: x\nfoo\nfoo: bar\ndata\n${dataLines(deepMessage(id), 100, "id: 2\n")}\n`,
+      ],
+    }),
   },
-  "data-empty-first-deep": { kind: "deep", body: (id) => ({ chunks: [`data\ndata:\ndata: ${deepMessage(id)}\n\n`] }) },
+  "data-empty-first-deep": {
+    kind: "deep",
+    body: (id) => ({ chunks: [`data\ndata:\ndata: ${deepMessage(id)}\n\n`] }),
+  },
   "event-then-reset-deep": {
     kind: "deep",
     body: (id) => ({ chunks: [`event: other\n\ndata: ${deepMessage(id)}\n\n`] }),
   },
   // -- tiny writes --
-  "bytewise-deep": { kind: "deep", body: (id) => ({ chunks: bytewise(`event: message\r\ndata: ${deepMessage(id)}\r\n\r\n`, 1), delayMs: 1 }) },
+  "bytewise-deep": {
+    kind: "deep",
+    body: (id) => ({ chunks: bytewise(`event: message\r\ndata: ${deepMessage(id)}\r\n\r\n`, 1), delayMs: 1 }),
+  },
   "bytewise-bom-moji-deep": {
     kind: "deep",
-    body: (id) => ({ chunks: bytewise(Buffer.concat([BOM, MOJI, Buffer.from(`data: ${deepMessage(id)}\n\n`)]), 1), delayMs: 1 }),
+    body: (id) => ({
+      chunks: bytewise(Buffer.concat([BOM, MOJI, Buffer.from(`data: ${deepMessage(id)}\n\n`)]), 1),
+      delayMs: 1,
+    }),
   },
   // -- size --
   "big-many-lines-comments": {
@@ -187,29 +243,54 @@ const CASES: Record<string, Case> = {
     body: (id) => ({ chunks: [dataLines(bigMessage(id), 1000, ": pad\n") + "\n"] }),
   },
   "big-cjk-chars": { kind: "bigcjk", body: (id) => ({ chunks: [`data: ${bigMessage(id, CJK_TEXT)}\n\n`] }) },
-  "big-emoji-chars": { kind: "bigcjk", body: (id) => ({ chunks: [`data: ${bigMessage(id, EMOJI_TEXT)}\n\n`] }) },
+  "big-emoji-chars": {
+    kind: "bigcjk",
+    body: (id) => ({ chunks: [`data: ${bigMessage(id, EMOJI_TEXT)}\n\n`] }),
+  },
   // each invalid byte 0xFF is one byte on the wire and U+FFFD (3 UTF-8 bytes) once decoded
   "ff-amplified-big": {
     kind: "bigcjk",
     body: (id) => {
       const [head, tail] = bigMessage(id, "@").split("@");
-      return { chunks: [Buffer.concat([Buffer.from(`data: ${head}`), Buffer.alloc(40_000, 0xff), Buffer.from(`${tail}\n\n`)])] };
+      return {
+        chunks: [
+          Buffer.concat([
+            Buffer.from(`data: ${head}`),
+            Buffer.alloc(40_000, 0xff),
+            Buffer.from(`${tail}\n\n`),
+          ]),
+        ],
+      };
     },
   },
   "ff-amplified-big-ct-json": {
     kind: "bigcjk",
     body: (id) => {
       const [head, tail] = bigMessage(id, "@").split("@");
-      return { contentType: "application/json", chunks: [Buffer.concat([Buffer.from(head!), Buffer.alloc(40_000, 0xff), Buffer.from(tail!)])] };
+      return {
+        contentType: "application/json",
+        chunks: [Buffer.concat([Buffer.from(head!), Buffer.alloc(40_000, 0xff), Buffer.from(tail!)])],
+      };
     },
   },
   "big-bom-moji": {
     kind: "big",
-    body: (id) => ({ chunks: [BOM, Buffer.concat([MOJI, Buffer.from(`data: ${bigMessage(id)}\n\n`)])], delayMs: 60 }),
+    body: (id) => ({
+      chunks: [BOM, Buffer.concat([MOJI, Buffer.from(`data: ${bigMessage(id)}\n\n`)])],
+      delayMs: 60,
+    }),
   },
   "big-crlf-split": {
     kind: "big",
-    body: (id) => ({ chunks: [`data: ${bigMessage(id).slice(0, 40000)}\r`, `\ndata: ${bigMessage(id).slice(40000)}\r`, `\n\r`, `\n`], delayMs: 60 }),
+    body: (id) => ({
+      chunks: [
+        `data: ${bigMessage(id).slice(0, 40000)}\r`,
+        `\ndata: ${bigMessage(id).slice(40000)}\r`,
+        `\n\r`,
+        `\n`,
+      ],
+      delayMs: 60,
+    }),
   },
   // -- content-type spellings (gateway and SDK may classify differently) --
   "ct-upper-sse-deep": {
@@ -218,11 +299,17 @@ const CASES: Record<string, Case> = {
   },
   "ct-params-sse-deep": {
     kind: "deep",
-    body: (id) => ({ contentType: 'text/event-stream ; charset="utf-8"; x="application/json"', chunks: [`:"\ndata: ${deepMessage(id)}\n\n`] }),
+    body: (id) => ({
+      contentType: 'text/event-stream ; charset="utf-8"; x="application/json"',
+      chunks: [`:"\ndata: ${deepMessage(id)}\n\n`],
+    }),
   },
   "ct-json-param-sse-json-deep": {
     kind: "deep",
-    body: (id) => ({ contentType: 'application/json; profile="text/event-stream"', chunks: [deepMessage(id)] }),
+    body: (id) => ({
+      contentType: 'application/json; profile="text/event-stream"',
+      chunks: [deepMessage(id)],
+    }),
   },
   "ct-json-upper-deep": {
     kind: "deep",
@@ -230,7 +317,11 @@ const CASES: Record<string, Case> = {
   },
   "ct-sse-latin1-moji": {
     kind: "deep",
-    body: (id) => ({ contentType: "text/event-stream; charset=iso-8859-1", chunks: [BOM, Buffer.concat([MOJI, Buffer.from(`data: ${deepMessage(id)}\n\n`)])], delayMs: 60 }),
+    body: (id) => ({
+      contentType: "text/event-stream; charset=iso-8859-1",
+      chunks: [BOM, Buffer.concat([MOJI, Buffer.from(`data: ${deepMessage(id)}\n\n`)])],
+      delayMs: 60,
+    }),
   },
   "json-bom-deep": {
     kind: "deep",
@@ -240,13 +331,16 @@ const CASES: Record<string, Case> = {
     kind: "deep",
     body: (id) => ({
       contentType: "application/json",
-      chunks: [deepMessage(id).replace('"text":"deep"', '"text":"a\\\\\\"]]]}}}\\\\"'), ],
+      chunks: [deepMessage(id).replace('"text":"deep"', '"text":"a\\\\\\"]]]}}}\\\\"')],
     }),
   },
   "sse-json-escapes-split-deep": {
     kind: "deep",
     body: (id) => ({
-      chunks: bytewise(`data: ${deepMessage(id).replace('"text":"deep"', '"text":"a\\\\\\"\\n]]]}}}\\\\"')}\n\n`, 7),
+      chunks: bytewise(
+        `data: ${deepMessage(id).replace('"text":"deep"', '"text":"a\\\\\\"\\n]]]}}}\\\\"')}\n\n`,
+        7,
+      ),
       delayMs: 2,
     }),
   },
@@ -259,13 +353,18 @@ const CASES: Record<string, Case> = {
   "prime-then-get-bom-moji-deep": {
     kind: "deep",
     body: () => ({ chunks: [`id: e1\nretry: 10\ndata:\n\n`] }),
-    get: (id) => ({ chunks: [BOM, Buffer.concat([MOJI, Buffer.from(`id: e2\ndata: ${deepMessage(id)}\n\n`)])], delayMs: 60 }),
+    get: (id) => ({
+      chunks: [BOM, Buffer.concat([MOJI, Buffer.from(`id: e2\ndata: ${deepMessage(id)}\n\n`)])],
+      delayMs: 60,
+    }),
   },
   // -- controls: must pass intact --
   "ctl-bom-start": {
     kind: "control",
     expect: "hello-bom",
-    body: (id) => ({ chunks: [Buffer.concat([BOM, Buffer.from(`event: message\ndata: ${okMessage(id, "hello-bom")}\n\n`)])] }),
+    body: (id) => ({
+      chunks: [Buffer.concat([BOM, Buffer.from(`event: message\ndata: ${okMessage(id, "hello-bom")}\n\n`)])],
+    }),
   },
   "ctl-bom-own-write": {
     kind: "control",
@@ -275,7 +374,10 @@ const CASES: Record<string, Case> = {
   "ctl-multibyte-bytewise": {
     kind: "control",
     expect: MB_TEXT,
-    body: (id) => ({ chunks: bytewise(`event: message\ndata: ${okMessage(id, MB_TEXT)}\n\n`, 1), delayMs: 2 }),
+    body: (id) => ({
+      chunks: bytewise(`event: message\ndata: ${okMessage(id, MB_TEXT)}\n\n`, 1),
+      delayMs: 2,
+    }),
   },
   "ctl-multibyte-cut": {
     kind: "control",
@@ -291,14 +393,20 @@ const CASES: Record<string, Case> = {
     kind: "control",
     expect: "hello-crlf",
     body: (id) => ({
-      chunks: [`: hi\r\nid: 7\r\nretry: 100\r\ndata: ${okMessage(id, "hello-crlf").split(",").join(",\r\n: c\r\ndata: ")}\r\n\r`, `\n`],
+      chunks: [
+        `: hi\r\nid: 7\r\nretry: 100\r\ndata: ${okMessage(id, "hello-crlf").split(",").join(",\r\n: c\r\ndata: ")}\r\n\r`,
+        `\n`,
+      ],
       delayMs: 60,
     }),
   },
   "ctl-lone-cr": {
     kind: "control",
     expect: "hello-cr",
-    body: (id) => ({ chunks: [`event: message\rdata: ${okMessage(id, "hello-cr")}\r`, `\r: end\r`], delayMs: 60 }),
+    body: (id) => ({
+      chunks: [`event: message\rdata: ${okMessage(id, "hello-cr")}\r`, `\r: end\r`],
+      delayMs: 60,
+    }),
   },
   "ctl-near-limit": {
     kind: "control",
@@ -313,14 +421,19 @@ const calls: Record<string, number> = {};
 const gets: Record<string, number> = {};
 const lastId: Record<string, unknown> = {};
 
-async function readJson(req: IncomingMessage): Promise<{ id?: unknown; method?: string; params?: { name?: string; protocolVersion?: string } }> {
+async function readJson(
+  req: IncomingMessage,
+): Promise<{ id?: unknown; method?: string; params?: { name?: string; protocolVersion?: string } }> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   return JSON.parse(Buffer.concat(chunks).toString("utf8"));
 }
 
 async function writeBody(res: ServerResponse, body: Body) {
-  res.writeHead(200, { "content-type": body.contentType ?? "text/event-stream", "cache-control": "no-cache" });
+  res.writeHead(200, {
+    "content-type": body.contentType ?? "text/event-stream",
+    "cache-control": "no-cache",
+  });
   res.flushHeaders();
   for (const c of body.chunks) {
     if (res.destroyed) return;
@@ -351,14 +464,18 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
       capabilities: { tools: {} },
       serverInfo: { name: "sse-hostile", version: "1.0.0" },
     };
-  else if (m.method === "tools/list") result = { tools: [{ name: "go", description: "answers", inputSchema: { type: "object" } }] };
+  else if (m.method === "tools/list")
+    result = { tools: [{ name: "go", description: "answers", inputSchema: { type: "object" } }] };
   else if (m.method === "ping") result = {};
   else if (m.method === "tools/call") {
     calls[name] = (calls[name] ?? 0) + 1;
     lastId[name] = m.id;
     return writeBody(res, c.body(m.id));
   }
-  const msg = result === undefined ? { jsonrpc: "2.0", id: m.id, error: { code: -32601, message: "nf" } } : { jsonrpc: "2.0", id: m.id, result };
+  const msg =
+    result === undefined
+      ? { jsonrpc: "2.0", id: m.id, error: { code: -32601, message: "nf" } }
+      : { jsonrpc: "2.0", id: m.id, result };
   res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(msg));
 }
 
@@ -411,7 +528,10 @@ describe("SSE framing disagreements between the gateway's bound and the SDK clie
     bystanderLoop = (async () => {
       do {
         const t = textOf(
-          await bystander.client.callTool({ name: "everything__echo", arguments: { message: `b${bystanderAnswers.length}` } }),
+          await bystander.client.callTool({
+            name: "everything__echo",
+            arguments: { message: `b${bystanderAnswers.length}` },
+          }),
         );
         bystanderAnswers.push(t);
         await new Promise((r) => setTimeout(r, 50));
@@ -457,8 +577,13 @@ describe("SSE framing disagreements between the gateway's bound and the SDK clie
         const depth = depthOf(o.result);
         const text = textOf(o.result);
         assert.ok(depth <= UPSTREAM_DEPTH, `a result ${depth} deep reached the caller`);
-        assert.ok(Buffer.byteLength(text) < MAX_BYTES, `a result of ${Buffer.byteLength(text)} text bytes (${text.length} UTF-16 units, ${json.length} chars of JSON) reached the caller`);
-        assert.fail(`the hostile answer was delivered (within limits after processing?): ${json.slice(0, 200)}`);
+        assert.ok(
+          Buffer.byteLength(text) < MAX_BYTES,
+          `a result of ${Buffer.byteLength(text)} text bytes (${text.length} UTF-16 units, ${json.length} chars of JSON) reached the caller`,
+        );
+        assert.fail(
+          `the hostile answer was delivered (within limits after processing?): ${json.slice(0, 200)}`,
+        );
       }
       // The hostile event must be refused as documented, not leak or wait for the call timeout.
       assert.equal(code, -32005, info);
@@ -472,15 +597,25 @@ describe("SSE framing disagreements between the gateway's bound and the SDK clie
     attacking = false;
     await bystanderLoop;
     assert.ok(bystanderAnswers.length > 0);
-    assert.deepEqual(bystanderAnswers, bystanderAnswers.map((_, i) => `Echo: b${i}`));
+    assert.deepEqual(
+      bystanderAnswers,
+      bystanderAnswers.map((_, i) => `Echo: b${i}`),
+    );
     assert.equal(gw.proc.exitCode, null, "the gateway exited");
     assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
-    const t = textOf(await bystander.client.callTool({ name: "everything__echo", arguments: { message: "after" } }));
+    const t = textOf(
+      await bystander.client.callTool({ name: "everything__echo", arguments: { message: "after" } }),
+    );
     assert.equal(t, "Echo: after");
     // Nothing deep or big on the attacker's wire either (notifications, errors).
     for (const m of attacker.wire) {
       const s = JSON.stringify(m);
-      assert.ok(!s.includes("[[[[[[[[[[") && !s.includes("bbbbbbbbbbbbbbbb") && !s.includes("\u6f22\u6f22\u6f22\u6f22"), `hostile bytes on the wire: ${s.slice(0, 200)}`);
+      assert.ok(
+        !s.includes("[[[[[[[[[[") &&
+          !s.includes("bbbbbbbbbbbbbbbb") &&
+          !s.includes("\u6f22\u6f22\u6f22\u6f22"),
+        `hostile bytes on the wire: ${s.slice(0, 200)}`,
+      );
     }
   });
 });
